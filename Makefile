@@ -1,0 +1,70 @@
+# MailCorral -- see README.  GNU make.
+#
+#   make            build ./mailcorral
+#   make check      install what is missing, build, run every test
+#   make demo       install, build, run the validation suite through sendmail
+#   make asan       the same tests with ASan + UBSan
+#   make unit       unit tests only
+
+CC	?= cc
+PKGS	 = libarchive libcrypto
+OPT	?= -O2 -g
+WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla \
+	   -Wno-unused-parameter -Werror=deprecated-declarations
+DEFS	 = -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
+CFLAGS	?=
+CFLAGS	+= $(OPT) $(WARN) $(DEFS) -pthread -std=gnu11 \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+HARDEN	 = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+LDHARD	 = -pie -Wl,-z,relro,-z,now
+LIBS	 = -lmilter $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+
+# Modules shared by the daemon and the tests (everything but main).
+LIBSRC	 = buf.c log.c conf.c spool.c mime.c virusfilter.c html.c rewrite.c \
+	   scan.c
+LIBOBJ	 = $(LIBSRC:.c=.o)
+HDRS	 = $(wildcard *.h)
+
+UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
+
+.PHONY: all check demo asan unit deps clean corpus noxxi stack-start stack-stop
+
+all: mailcorral
+
+%.o: %.c $(HDRS)
+	$(CC) $(CFLAGS) $(HARDEN) -c -o $@ $<
+
+libmc.a: $(LIBOBJ)
+	rm -f $@ && ar rcs $@ $(LIBOBJ)
+
+mailcorral: mailcorral.o libmc.a
+	$(CC) $(CFLAGS) $(LDHARD) -o $@ mailcorral.o libmc.a $(LIBS)
+
+testsuite/unit/test_%: testsuite/unit/test_%.c libmc.a testsuite/unit/unit.h
+	$(CC) $(CFLAGS) -I. -o $@ $< libmc.a $(LIBS) -lcmocka
+
+deps:
+	sh scripts/install-deps.sh
+
+unit: $(UNIT)
+	sh testsuite/run-unit.sh $(UNIT)
+
+check: deps
+	$(MAKE) all $(UNIT)
+	sh testsuite/check-docs.sh
+	sh testsuite/run-all.sh
+
+demo: deps
+	$(MAKE) all
+	sh testsuite/demo.sh
+
+asan: deps
+	$(MAKE) clean
+	$(MAKE) CC=clang-14 OPT="-O1 -g -fsanitize=address,undefined \
+	    -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    HARDEN= LDHARD= all $(UNIT)
+	MC_ASAN=1 sh testsuite/run-all.sh
+	$(MAKE) clean
+
+clean:
+	rm -f *.o libmc.a mailcorral $(UNIT)

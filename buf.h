@@ -1,0 +1,35 @@
+/*
+ * buf.h -- growable byte buffer with an optional ceiling.
+ * Invariant: data[len] == '\0' whenever data != NULL, so a buf holding text
+ * can be passed as a C string; it may also hold NUL bytes (use len).
+ * Ownership: the struct is the caller's; buf_free() releases the storage.
+ * Errors: -1 with errno ENOMEM, or ERANGE when max would be exceeded.
+ */
+#ifndef MC_BUF_H
+#define MC_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+	size_t	 max;		/* 0: no ceiling */
+};
+
+#define BUF_INIT { NULL, 0, 0, 0 }
+
+void	 buf_init(struct buf *, size_t max);
+int	 buf_add(struct buf *, const void *, size_t);
+int	 buf_addc(struct buf *, int);
+int	 buf_adds(struct buf *, const char *);
+int	 buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 buf_vprintf(struct buf *, const char *, va_list)
+	    __attribute__((format(printf, 2, 0)));
+void	 buf_reset(struct buf *);		/* len = 0, keeps storage */
+char	*buf_detach(struct buf *);		/* caller frees; buf emptied */
+void	 buf_free(struct buf *);
+
+#endif

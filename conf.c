@@ -1,0 +1,545 @@
+/*
+ * conf.c -- mailcorral.conf parser and snapshot management (see conf.h).
+ *
+ * File syntax: "keyword = value" lines; blank lines and lines starting with
+ * '#' are ignored; a value may be in double quotes (with \" and \\) to keep
+ * leading/trailing blanks or a '#'; otherwise " #" starts a comment; a line
+ * ending in '\' continues on the next.  Unknown keywords, bad values and
+ * values out of bounds are errors naming file:line.
+ * Defaults are strings from smfopts.h that go through the same parser.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "html.h"
+#include "log.h"
+#include "smfopts.h"
+#include "virusfilter.h"
+#include "banned.h"
+
+enum conf_type {
+	CONF_STR,	/* char *, any text */
+	CONF_INT,	/* long, decimal, [min, max] */
+	CONF_UINT,	/* unsigned, decimal, [min, max] */
+	CONF_SIZE,	/* size_t, with k/m/g suffix, [min, max] */
+	CONF_TIME,	/* long seconds, with s/m/h/d suffix, [min, max] */
+	CONF_ENUM,	/* int, index into words */
+	CONF_HTML	/* unsigned, HTML_* mask from words */
+};
+
+#define CF_OFF(f)	offsetof(struct mc_config, f)
+
+struct conf_var {
+	const char	*name;
+	enum conf_type	 type;
+	const char	*def;
+	size_t		 off;
+	long long	 min, max;
+	const char	*words;		/* CONF_ENUM: "a|b|c" */
+	const char	*help;
+};
+
+static const struct conf_var conf_vars[] = {
+	{ "socket", CONF_STR, DEF_SOCKET, CF_OFF(socket), 0, 0, NULL,
+	  "milter socket: inet:PORT@HOST, inet6:PORT@HOST or unix:PATH" },
+	{ "user", CONF_STR, DEF_USER, CF_OFF(user), 0, 0, NULL,
+	  "user to run as when started as root (\"\" = do not change)" },
+	{ "pid_file", CONF_STR, DEF_PID_FILE, CF_OFF(pid_file), 0, 0, NULL,
+	  "pid file (\"\" = none)" },
+	{ "spool_dir", CONF_STR, DEF_SPOOL_DIR, CF_OFF(spool_dir), 0, 0, NULL,
+	  "directory for per-message temporary files" },
+	{ "spool_memory", CONF_SIZE, DEF_SPOOL_MEMORY, CF_OFF(spool_memory),
+	  0, 1LL << 30, NULL, "message bytes kept in memory before spilling" },
+	{ "log_facility", CONF_STR, DEF_LOG_FACILITY, CF_OFF(log_facility),
+	  0, 0, NULL, "syslog facility" },
+	{ "milter_timeout", CONF_TIME, DEF_MILTER_TIMEOUT,
+	  CF_OFF(milter_timeout), 1, 86400, NULL,
+	  "libmilter socket I/O timeout" },
+	{ "milter_backlog", CONF_INT, DEF_MILTER_BACKLOG,
+	  CF_OFF(milter_backlog), 1, 65535, NULL, "listen(2) backlog" },
+	{ "attachment_action", CONF_ENUM, DEF_ATTACHMENT_ACTION,
+	  CF_OFF(attachment_action), 0, 0, "delete|mangle",
+	  "what to do with a dangerous part" },
+	{ "mangle_suffix", CONF_STR, DEF_MANGLE_SUFFIX, CF_OFF(mangle_suffix),
+	  0, 0, NULL, "appended to a mangled file name" },
+	{ "warning_text", CONF_STR, DEF_WARNING_TEXT, CF_OFF(warning_text),
+	  0, 0, NULL, "first line of the warning put into the message" },
+	{ "bad_extensions", CONF_STR, DEF_BAD_EXTENSIONS,
+	  CF_OFF(bad_extensions), 0, 0, NULL,
+	  "dangerous file-name extensions (\"+x -y\" edits the defaults)" },
+	{ "bad_mime_types", CONF_STR, DEF_BAD_MIME_TYPES,
+	  CF_OFF(bad_mime_types), 0, 0, NULL,
+	  "dangerous MIME types (\"+x -y\" edits the defaults)" },
+	{ "html_defang", CONF_HTML, DEF_HTML_DEFANG, CF_OFF(html_defang),
+	  0, 0, NULL, "active HTML to neutralise: script event frame object "
+	  "jsurl dataurl form refresh, all or none" },
+	{ "archive_max_depth", CONF_INT, DEF_ARCHIVE_MAX_DEPTH,
+	  CF_OFF(archive_max_depth), 1, 16, NULL,
+	  "nested archives examined" },
+	{ "archive_max_size", CONF_SIZE, DEF_ARCHIVE_MAX_SIZE,
+	  CF_OFF(archive_max_size), 1024, 1LL << 31, NULL,
+	  "archive bytes examined per attachment" },
+	{ "mime_max_depth", CONF_UINT, DEF_MIME_MAX_DEPTH,
+	  CF_OFF(limits.max_depth), 1, 1000, NULL, "MIME nesting limit" },
+	{ "mime_max_parts", CONF_UINT, DEF_MIME_MAX_PARTS,
+	  CF_OFF(limits.max_parts), 1, 100000, NULL, "MIME parts limit" },
+	{ "mime_max_header", CONF_SIZE, DEF_MIME_MAX_HEADER,
+	  CF_OFF(limits.max_header), 1024, 1 << 24, NULL,
+	  "bytes of one header field analysed" },
+	{ "mime_max_headers", CONF_UINT, DEF_MIME_MAX_HEADERS,
+	  CF_OFF(limits.max_headers), 10, 1000000, NULL,
+	  "header fields per entity analysed" },
+	{ "mime_max_line", CONF_SIZE, DEF_MIME_MAX_LINE,
+	  CF_OFF(limits.max_line), 1000, 1 << 24, NULL,
+	  "longest line analysed" },
+	{ "mime_max_boundary", CONF_SIZE, DEF_MIME_MAX_BOUNDARY,
+	  CF_OFF(limits.max_boundary), 70, 4096, NULL,
+	  "longest boundary honoured" },
+	{ "mime_max_params", CONF_UINT, DEF_MIME_MAX_PARAMS,
+	  CF_OFF(limits.max_params), 4, 10000, NULL,
+	  "parameters or RFC 2231 sections per header field" },
+	{ "mime_max_name", CONF_SIZE, DEF_MIME_MAX_NAME,
+	  CF_OFF(limits.max_name), 64, 65536, NULL,
+	  "bytes of a decoded file name kept" },
+	{ "on_mime_limit", CONF_ENUM, DEF_ON_MIME_LIMIT,
+	  CF_OFF(on_mime_limit), 0, 0, "strip|reject",
+	  "beyond a MIME limit: strip the unscannable rest, or reject" },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL }
+};
+
+static const struct { const char *word; unsigned bit; } html_words[] = {
+	{ "script", HTML_SCRIPT }, { "event", HTML_EVENT },
+	{ "frame", HTML_FRAME }, { "object", HTML_OBJECT },
+	{ "jsurl", HTML_JSURL }, { "dataurl", HTML_DATAURL },
+	{ "form", HTML_FORM }, { "refresh", HTML_REFRESH },
+	{ "all", HTML_ALL }, { "none", 0 },
+};
+
+static int
+parse_number(const char *v, enum conf_type t, long long *out)
+{
+	char *end;
+	long long n, mul = 1;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*v))
+		return -1;
+	n = strtoll(v, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (t == CONF_SIZE && *end != '\0' && end[1] == '\0') {
+		switch (tolower((unsigned char)*end)) {
+		case 'k': mul = 1024; break;
+		case 'm': mul = 1024 * 1024; break;
+		case 'g': mul = 1024LL * 1024 * 1024; break;
+		default: return -1;
+		}
+		end++;
+	} else if (t == CONF_TIME && *end != '\0' && end[1] == '\0') {
+		switch (tolower((unsigned char)*end)) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		default: return -1;
+		}
+		end++;
+	}
+	if (*end != '\0')
+		return -1;
+	if (n > LLONG_MAX / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
+}
+
+static int
+parse_enum(const char *words, const char *v)
+{
+	const char *p = words, *bar;
+	int i = 0;
+	size_t n;
+
+	for (;;) {
+		bar = strchr(p, '|');
+		n = bar ? (size_t)(bar - p) : strlen(p);
+		if (strlen(v) == n && strncasecmp(p, v, n) == 0)
+			return i;
+		if (bar == NULL)
+			return -1;
+		p = bar + 1;
+		i++;
+	}
+}
+
+static int
+parse_html(const char *v, unsigned *out, char *err, size_t errlen)
+{
+	unsigned mask = 0;
+	const char *p = v;
+	size_t i, n;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, " \t,");
+		for (i = 0; i < sizeof(html_words) / sizeof(html_words[0]); i++)
+			if (strlen(html_words[i].word) == n &&
+			    strncasecmp(p, html_words[i].word, n) == 0)
+				break;
+		if (i == sizeof(html_words) / sizeof(html_words[0])) {
+			snprintf(err, errlen, "unknown html_defang word \"%.*s\"",
+			    (int)(n > 40 ? 40 : n), p);
+			return -1;
+		}
+		mask |= html_words[i].bit;
+		p += n;
+	}
+	*out = mask;
+	return 0;
+}
+
+/* Sets one variable from its text value; reason into err on failure. */
+static int
+set_var(struct mc_config *cf, const struct conf_var *cv, const char *v,
+    char *err, size_t errlen)
+{
+	char *base = (char *)cf;
+	long long n;
+	int e;
+
+	switch (cv->type) {
+	case CONF_STR: {
+		char **dst = (char **)(void *)(base + cv->off);
+		char *copy = strdup(v);
+
+		if (copy == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		free(*dst);
+		*dst = copy;
+		return 0;
+	}
+	case CONF_INT:
+	case CONF_UINT:
+	case CONF_SIZE:
+	case CONF_TIME:
+		if (parse_number(v, cv->type, &n) == -1) {
+			snprintf(err, errlen, "%s: \"%.60s\" is not a %s",
+			    cv->name, v, cv->type == CONF_SIZE ? "size" :
+			    cv->type == CONF_TIME ? "time" : "number");
+			return -1;
+		}
+		if (n < cv->min || n > cv->max) {
+			snprintf(err, errlen, "%s: %lld is out of range "
+			    "[%lld, %lld]", cv->name, n, cv->min, cv->max);
+			return -1;
+		}
+		if (cv->type == CONF_UINT)
+			*(unsigned *)(void *)(base + cv->off) = (unsigned)n;
+		else if (cv->type == CONF_SIZE)
+			*(size_t *)(void *)(base + cv->off) = (size_t)n;
+		else
+			*(long *)(void *)(base + cv->off) = (long)n;
+		return 0;
+	case CONF_ENUM:
+		if ((e = parse_enum(cv->words, v)) == -1) {
+			snprintf(err, errlen, "%s: \"%.60s\" is not one of %s",
+			    cv->name, v, cv->words);
+			return -1;
+		}
+		*(int *)(void *)(base + cv->off) = e;
+		return 0;
+	case CONF_HTML:
+		return parse_html(v, (unsigned *)(void *)(base + cv->off), err,
+		    errlen);
+	}
+	return -1;
+}
+
+static const struct conf_var *
+find_var(const char *name)
+{
+	const struct conf_var *cv;
+
+	for (cv = conf_vars; cv->name != NULL; cv++)
+		if (strcasecmp(cv->name, name) == 0)
+			return cv;
+	return NULL;
+}
+
+/*
+ * Splits one logical line into keyword and value (both modified in place).
+ * Returns 1 for an assignment, 0 for a blank or comment line, -1 on error.
+ */
+static int
+split_line(char *line, char **key, char **val, char *err, size_t errlen)
+{
+	char *p = line, *eq, *k, *v, *o;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0;
+	if ((eq = strchr(p, '=')) == NULL) {
+		snprintf(err, errlen, "expected \"keyword = value\"");
+		return -1;
+	}
+	k = p;
+	o = eq;
+	while (o > k && (o[-1] == ' ' || o[-1] == '\t'))
+		o--;
+	*o = '\0';
+	if (*k == '\0') {
+		snprintf(err, errlen, "missing keyword before '='");
+		return -1;
+	}
+	v = eq + 1;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (*v == '"') {
+		char *r = v + 1, *w = v;
+
+		while (*r != '\0' && *r != '"') {
+			if (*r == '\\' && (r[1] == '"' || r[1] == '\\'))
+				r++;
+			*w++ = *r++;
+		}
+		if (*r != '"') {
+			snprintf(err, errlen, "unterminated quote");
+			return -1;
+		}
+		r++;
+		while (*r == ' ' || *r == '\t')
+			r++;
+		if (*r != '\0' && *r != '#') {
+			snprintf(err, errlen, "text after closing quote");
+			return -1;
+		}
+		*w = '\0';
+	} else {
+		for (o = v; *o != '\0'; o++)
+			if (*o == '#' && (o[-1] == ' ' || o[-1] == '\t'))
+				break;
+		*o = '\0';
+		while (o > v && (o[-1] == ' ' || o[-1] == '\t' ||
+		    o[-1] == '\r'))
+			*--o = '\0';
+	}
+	*key = k;
+	*val = v;
+	return 1;
+}
+
+static int
+load_file(struct mc_config *cf, const char *file, char *err, size_t errlen)
+{
+	FILE *fp;
+	char *line = NULL, *key, *val, reason[256];
+	size_t cap = 0;
+	ssize_t n;
+	unsigned lineno = 0, start = 0;
+	struct buf logical = BUF_INIT;
+	const struct conf_var *cv;
+	int rc = -1, r;
+
+	if ((fp = fopen(file, "re")) == NULL) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	while ((n = getline(&line, &cap, fp)) != -1) {
+		lineno++;
+		if (logical.len == 0)
+			start = lineno;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			snprintf(err, errlen, "%s:%u: NUL byte in line", file,
+			    lineno);
+			goto out;
+		}
+		if (n > 0 && line[n - 1] == '\\') {
+			line[n - 1] = ' ';
+			if (buf_add(&logical, line, (size_t)n) == -1)
+				goto nomem;
+			continue;
+		}
+		if (buf_add(&logical, line, (size_t)n) == -1)
+			goto nomem;
+		r = split_line(logical.data, &key, &val, reason,
+		    sizeof(reason));
+		if (r == -1) {
+			snprintf(err, errlen, "%s:%u: %s", file, start, reason);
+			goto out;
+		}
+		if (r == 1) {
+			if ((cv = find_var(key)) == NULL) {
+				snprintf(err, errlen, "%s:%u: unknown keyword "
+				    "\"%.60s\"", file, start, key);
+				goto out;
+			}
+			if (set_var(cf, cv, val, reason, sizeof(reason)) == -1) {
+				snprintf(err, errlen, "%s:%u: %s", file, start,
+				    reason);
+				goto out;
+			}
+		}
+		buf_reset(&logical);
+	}
+	if (ferror(fp)) {
+		snprintf(err, errlen, "%s: read error: %s", file,
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+	goto out;
+nomem:
+	snprintf(err, errlen, "%s:%u: out of memory", file, lineno);
+out:
+	buf_free(&logical);
+	free(line);
+	fclose(fp);
+	return rc;
+}
+
+int
+conf_load(const char *file, struct mc_config **out, char *err, size_t errlen)
+{
+	struct mc_config *cf;
+	const struct conf_var *cv;
+	char reason[256];
+
+	*out = NULL;
+	if ((cf = calloc(1, sizeof(*cf))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (cv = conf_vars; cv->name != NULL; cv++) {
+		if (set_var(cf, cv, cv->def, reason, sizeof(reason)) == -1) {
+			snprintf(err, errlen, "built-in default: %s", reason);
+			goto fail;
+		}
+	}
+	if (file != NULL) {
+		if ((cf->file = strdup(file)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		if (load_file(cf, file, err, errlen) == -1)
+			goto fail;
+	}
+	if (log_facility(cf->log_facility) == -1) {
+		snprintf(err, errlen, "%s: log_facility: unknown facility "
+		    "\"%.40s\"", file ? file : "defaults", cf->log_facility);
+		goto fail;
+	}
+	cf->rules = virus_rules_new(cf->bad_extensions, cf->bad_mime_types,
+	    reason, sizeof(reason));
+	if (cf->rules == NULL) {
+		snprintf(err, errlen, "%s: %s", file ? file : "defaults",
+		    reason);
+		goto fail;
+	}
+	*out = cf;
+	return 0;
+fail:
+	conf_free(cf);
+	return -1;
+}
+
+void
+conf_free(struct mc_config *cf)
+{
+	const struct conf_var *cv;
+
+	if (cf == NULL)
+		return;
+	for (cv = conf_vars; cv->name != NULL; cv++)
+		if (cv->type == CONF_STR)
+			free(*(char **)(void *)((char *)cf + cv->off));
+	if (cf->rules != NULL)
+		virus_rules_free(cf->rules);
+	free(cf->file);
+	free(cf);
+}
+
+void
+conf_dump_defaults(void)
+{
+	const struct conf_var *cv;
+
+	for (cv = conf_vars; cv->name != NULL; cv++)
+		printf("  %-20s %s\n", cv->name, cv->help);
+}
+
+/*
+ * The current snapshot.  conf_lock guards conf_current and every refs
+ * field; it is held only for pointer and counter updates, never for I/O.
+ */
+static pthread_mutex_t	 conf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mc_config	*conf_current;
+
+void
+conf_install(struct mc_config *cf)
+{
+	struct mc_config *old;
+
+	pthread_mutex_lock(&conf_lock);
+	old = conf_current;
+	conf_current = cf;
+	cf->refs = 1;			/* the "current" reference */
+	if (old != NULL && --old->refs == 0)
+		conf_free(old);
+	pthread_mutex_unlock(&conf_lock);
+}
+
+struct mc_config *
+conf_acquire(void)
+{
+	struct mc_config *cf;
+
+	pthread_mutex_lock(&conf_lock);
+	cf = conf_current;
+	if (cf != NULL)
+		cf->refs++;
+	pthread_mutex_unlock(&conf_lock);
+	return cf;
+}
+
+void
+conf_release(struct mc_config *cf)
+{
+	int dead;
+
+	if (cf == NULL)
+		return;
+	pthread_mutex_lock(&conf_lock);
+	dead = --cf->refs == 0;
+	pthread_mutex_unlock(&conf_lock);
+	if (dead)
+		conf_free(cf);
+}
+
+void
+conf_shutdown(void)
+{
+	struct mc_config *old;
+
+	pthread_mutex_lock(&conf_lock);
+	old = conf_current;
+	conf_current = NULL;
+	pthread_mutex_unlock(&conf_lock);
+	conf_release(old);
+}

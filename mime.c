@@ -1,0 +1,2124 @@
+/*
+ * mime.c -- streaming MIME parser (see mime.h).
+ * Takes the message in chunks of any size (mime_push) and reports parts
+ * through callbacks.  Input is cut into lines (CRLF or LF; longer than
+ * max_line: cut into pieces that are content only); everything else works
+ * line by line, so results never depend on the chunking.  Open entities are
+ * kept on an explicit stack bounded by max_depth: no recursion.
+ * Memory per message is bounded by struct mime_limits plus the part table.
+ * Ownership: caller owns struct mime; pointers passed to callbacks live only
+ * during the call.
+ * Errors: malformed input sets MIME_ERR_* bits and parsing continues; only
+ * ENOMEM fails.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "mime.h"
+#include "banned.h"
+
+enum fkind { F_HDR, F_LEAF, F_MULTI, F_MSG };
+enum mstate { M_PRE, M_IN, M_EPI };
+enum ekind { EK_NONE, EK_UU, EK_YENC, EK_BINHEX };
+
+#define NCAND	16
+
+struct frame {
+	unsigned	 id;
+	int		 kind;
+	int		 mstate;
+	int		 digest;
+	char		*bnd;
+	size_t		 blen;
+	uint64_t	 pstart;	/* preamble / epilogue start */
+};
+
+struct hstate {
+	unsigned	 nfields;
+	unsigned	 nct, ncte, ncd;
+	int		 ctok;
+	int		 digestchild;
+	char		 type[MIME_TYPE_MAX];
+	char		 charset[48];
+	char		*bnd;
+	size_t		 blen;
+	int		 hasbnd;
+	int		 bndbad;
+	int		 cte;
+	int		 disp;		/* MIME_PART_ATTACHMENT / INLINE */
+	int		 ambig;
+};
+
+struct leaf {
+	int		 dec;		/* enum mime_cte */
+	int		 text;		/* scan for embedded blocks */
+	int		 pend;		/* pending line break length */
+	int		 soft;		/* QP soft break on the last line */
+	unsigned char	 q[4];
+	int		 qn;
+	int		 padded;
+	int		 uust;		/* uuencode CTE: 0 before begin, 1, 2 */
+	int		 sniffed;
+	int		 locked;	/* magic set by the D06 sniffer */
+	unsigned	 emb;		/* embedded child id + 1, 0 none */
+	int		 ekind;
+	/* BinHex name decoder */
+	int		 bhst;		/* 0 wait ':', 1 data, 2 done */
+	unsigned	 bhbits, bhnb;
+	int		 bhmark, bhlast, bhnamed;
+	unsigned char	 bh[80];
+	unsigned	 bhn;
+};
+
+struct param {
+	char		 attr[32];
+	int		 sect;
+	int		 ext;
+	int		 quoted;
+	size_t		 voff, vlen;
+	size_t		 roff, rlen;	/* "rest of value" reading, 0 if same */
+};
+
+struct cand {
+	size_t		 off, len;
+	int		 is2231;
+	int		 isrest;
+	char		 cs[48];
+};
+
+struct mime {
+	struct mime_limits lim;
+	enum mime_view	 view;
+	struct mime_cb	 cb;
+	void		*arg;
+	unsigned	 err;
+	struct mime_part *parts;
+	unsigned	 nparts, pcap;
+	struct frame	*st;
+	unsigned	 nst, stcap;
+	char		*lb;		/* line buffer, max_line + 1 */
+	size_t		 ll;
+	uint64_t	 off;		/* offset of lb[0] */
+	int		 inlong;
+	int		 last_eol;
+	struct buf	 hf;		/* pending header field */
+	int		 hfon;
+	int		 hftrunc;
+	struct hstate	 h;
+	struct leaf	 L;
+	struct buf	 tmp, pa, ca;
+	struct param	*pv;
+	unsigned	 np;
+	struct cand	 cv[NCAND];
+	unsigned	 nc;
+	int		 over;
+	unsigned	 overid;
+	int		 enomem;
+	int		 finished;
+};
+
+struct ob {
+	char	*p;
+	size_t	 len, max;
+	int	 full;
+};
+
+static const struct mime_limits deflim = {
+	32, 1000, 65536, 1000, 8192, 200, 64, 1024
+};
+
+/* ---------- small helpers ---------- */
+
+static int
+lc(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+static int
+wsp(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int
+ieq(const char *a, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] == '\0' || lc((unsigned char)a[i]) != s[i])
+			return 0;
+	return s[n] == '\0';
+}
+
+static int
+hexv(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lc(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int
+b64v(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+static void
+oput(struct ob *o, const void *s, size_t n)
+{
+	if (o->full || n > o->max - o->len) {
+		o->full = 1;
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void
+ocp(struct ob *o, unsigned long cp)
+{
+	unsigned char u[4];
+	size_t n;
+
+	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		cp = 0xfffd;
+	if (cp < 0x80) {
+		u[0] = (unsigned char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (unsigned char)(0xc0 | (cp >> 6));
+		u[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (unsigned char)(0xe0 | (cp >> 12));
+		u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (unsigned char)(0xf0 | (cp >> 18));
+		u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	oput(o, u, n);
+}
+
+/* Length of a valid UTF-8 sequence at s, 0 if none. */
+static size_t
+u8len(const unsigned char *s, size_t n)
+{
+	unsigned long cp;
+	size_t k, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		k = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		k = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		k = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n < k)
+		return 0;
+	for (i = 1; i < k; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return k;
+}
+
+/* Raw bytes: valid UTF-8 kept, other 8-bit bytes read as Latin-1. */
+static void
+raw8(struct ob *o, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i, k;
+
+	for (i = 0; i < n && !o->full; i += k) {
+		k = u8len(u + i, n - i);
+		if (k == 0) {
+			ocp(o, u[i]);
+			k = 1;
+		} else
+			oput(o, u + i, k);
+	}
+}
+
+static void
+utf16(struct ob *o, const unsigned char *s, size_t n, int be)
+{
+	size_t i;
+	unsigned long u, v;
+
+	if (n >= 2 && ((s[0] == 0xfe && s[1] == 0xff) ||
+	    (s[0] == 0xff && s[1] == 0xfe))) {
+		be = s[0] == 0xfe;
+		s += 2;
+		n -= 2;
+	}
+	for (i = 0; i + 1 < n && !o->full; i += 2) {
+		u = be ? (unsigned long)s[i] << 8 | s[i + 1] :
+		    (unsigned long)s[i + 1] << 8 | s[i];
+		if (u >= 0xd800 && u <= 0xdbff && i + 3 < n) {
+			v = be ? (unsigned long)s[i + 2] << 8 | s[i + 3] :
+			    (unsigned long)s[i + 3] << 8 | s[i + 2];
+			if (v >= 0xdc00 && v <= 0xdfff) {
+				ocp(o, 0x10000 + ((u - 0xd800) << 10) +
+				    (v - 0xdc00));
+				i += 2;
+				continue;
+			}
+		}
+		ocp(o, u);
+	}
+}
+
+/* Convert bytes in charset cs (lower case, may be "") to UTF-8. */
+static void
+tou8(struct ob *o, const char *cs, const char *s, size_t n)
+{
+	size_t i;
+
+	if (*cs == '\0' || strcmp(cs, "utf-8") == 0 ||
+	    strcmp(cs, "utf8") == 0 || strcmp(cs, "us-ascii") == 0 ||
+	    strcmp(cs, "ascii") == 0)
+		raw8(o, s, n);
+	else if (strcmp(cs, "iso-8859-1") == 0 ||
+	    strcmp(cs, "iso8859-1") == 0 || strcmp(cs, "latin1") == 0 ||
+	    strcmp(cs, "latin-1") == 0 || strcmp(cs, "l1") == 0 ||
+	    strcmp(cs, "windows-1252") == 0 || strcmp(cs, "cp1252") == 0 ||
+	    strcmp(cs, "iso_8859-1") == 0) {
+		for (i = 0; i < n; i++)
+			ocp(o, (unsigned char)s[i]);
+	} else if (strcmp(cs, "utf-16") == 0 || strcmp(cs, "utf-16be") == 0 ||
+	    strcmp(cs, "utf16") == 0 || strcmp(cs, "utf16be") == 0)
+		utf16(o, (const unsigned char *)s, n, 1);
+	else if (strcmp(cs, "utf-16le") == 0 || strcmp(cs, "utf16le") == 0)
+		utf16(o, (const unsigned char *)s, n, 0);
+	else
+		oput(o, s, n);
+}
+
+static void
+lccopy(char *dst, size_t dsz, const char *s, size_t n)
+{
+	size_t i;
+
+	if (n >= dsz)
+		n = dsz - 1;
+	for (i = 0; i < n; i++)
+		dst[i] = (char)lc((unsigned char)s[i]);
+	dst[n] = '\0';
+}
+
+/* ---------- RFC 2047 ---------- */
+
+static size_t
+qdec(const char *s, size_t n, unsigned char *d)
+{
+	size_t i, k = 0;
+	int a, b;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '_')
+			d[k++] = ' ';
+		else if (s[i] == '=' && i + 2 < n &&
+		    (a = hexv((unsigned char)s[i + 1])) >= 0 &&
+		    (b = hexv((unsigned char)s[i + 2])) >= 0) {
+			d[k++] = (unsigned char)(a << 4 | b);
+			i += 2;
+		} else
+			d[k++] = (unsigned char)s[i];
+	}
+	return k;
+}
+
+static size_t
+bdec(const char *s, size_t n, unsigned char *d)
+{
+	size_t i, k = 0;
+	unsigned long acc = 0;
+	int nb = 0, v;
+
+	for (i = 0; i < n; i++) {
+		if ((v = b64v((unsigned char)s[i])) < 0)
+			continue;
+		acc = (acc << 6 | (unsigned long)v) & 0xffffff;
+		nb += 6;
+		if (nb >= 8) {
+			nb -= 8;
+			d[k++] = (unsigned char)(acc >> nb);
+		}
+	}
+	return k;
+}
+
+/*
+ * Parse one encoded-word at s: fills charset (lower case), enc, text
+ * range; returns its length or 0 if s does not start a well-formed word.
+ */
+static size_t
+eword(const char *s, size_t n, char *cs, size_t cssz, int *enc,
+    size_t *toff, size_t *tlen)
+{
+	size_t i, c0, cl;
+
+	if (n < 8 || s[0] != '=' || s[1] != '?')
+		return 0;
+	for (i = 2; i < n && s[i] != '?'; i++)
+		if (wsp((unsigned char)s[i]) || s[i] == '\r' ||
+		    s[i] == '\n' || i - 2 > 64)
+			return 0;
+	if (i >= n || i == 2)
+		return 0;
+	c0 = 2;
+	cl = i - 2;
+	for (size_t j = c0; j < i; j++)
+		if (s[j] == '*') {	/* RFC 2231 language suffix */
+			cl = j - c0;
+			break;
+		}
+	lccopy(cs, cssz, s + c0, cl);
+	i++;
+	if (i + 1 >= n || s[i + 1] != '?')
+		return 0;
+	*enc = lc((unsigned char)s[i]);
+	if (*enc != 'b' && *enc != 'q')
+		return 0;
+	i += 2;
+	*toff = i;
+	for (; i + 1 < n; i++) {
+		if (s[i] == '?' && s[i + 1] == '=') {
+			*tlen = i - *toff;
+			return i + 2;
+		}
+		if (wsp((unsigned char)s[i]) || s[i] == '\r' || s[i] == '\n')
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * mime_decode_words -- decode RFC 2047 encoded-words in (in, n) to UTF-8.
+ * Writes at most max - 1 bytes and a NUL to out (when max > 0), sets
+ * *outlen.  Returns 0, or -1 (ENOMEM).
+ */
+int
+mime_decode_words(const char *in, size_t n, char *out, size_t max,
+    size_t *outlen)
+{
+	struct ob o;
+	char cs[72];
+	unsigned char sb[512], *tb;
+	size_t i = 0, wl, toff, tlen, dl, ws = 0, wsn = 0;
+	int enc, prevword = 0;
+
+	o.p = out;
+	o.len = 0;
+	o.max = max > 0 ? max - 1 : 0;
+	o.full = 0;
+	while (i < n && !o.full) {
+		if (in[i] == '=' && (wl = eword(in + i, n - i, cs, sizeof cs,
+		    &enc, &toff, &tlen)) > 0) {
+			if (!prevword && wsn > 0)
+				oput(&o, in + ws, wsn);
+			wsn = 0;
+			tb = tlen <= sizeof sb ? sb : malloc(tlen);
+			if (tb == NULL)
+				return -1;
+			dl = enc == 'b' ? bdec(in + i + toff, tlen, tb) :
+			    qdec(in + i + toff, tlen, tb);
+			tou8(&o, cs, (const char *)tb, dl);
+			if (tb != sb)
+				free(tb);
+			i += wl;
+			prevword = 1;
+			continue;
+		}
+		if (wsp((unsigned char)in[i]) || in[i] == '\r' ||
+		    in[i] == '\n') {
+			if (wsn == 0)
+				ws = i;
+			wsn++;
+			i++;
+			continue;
+		}
+		if (wsn > 0)
+			oput(&o, in + ws, wsn);
+		wsn = 0;
+		prevword = 0;
+		{
+			size_t k = u8len((const unsigned char *)in + i, n - i);
+
+			if (k == 0) {
+				ocp(&o, (unsigned char)in[i]);
+				k = 1;
+			} else
+				oput(&o, in + i, k);
+			i += k;
+		}
+	}
+	if (wsn > 0 && !prevword)
+		oput(&o, in + ws, wsn);
+	if (max > 0)
+		out[o.len] = '\0';
+	if (outlen != NULL)
+		*outlen = o.len;
+	return 0;
+}
+
+/* ---------- part table ---------- */
+
+static void
+seterr(struct mime *m, unsigned bit)
+{
+	m->err |= bit;
+}
+
+static struct mime_part *
+pt(struct mime *m, unsigned id)
+{
+	return &m->parts[id];
+}
+
+/*
+ * Create a part record; returns 1 and *id, 0 when the part limit made
+ * this the overflow record (parsing stops), -1 on ENOMEM.
+ */
+static int
+newpart(struct mime *m, unsigned parent, unsigned depth, uint64_t start,
+    uint64_t hstart, unsigned *id)
+{
+	struct mime_part *p, *np;
+	unsigned ncap;
+	int over = m->nparts >= m->lim.max_parts;
+
+	if (m->nparts == m->pcap) {
+		ncap = m->pcap ? m->pcap * 2 : 16;
+		if ((np = realloc(m->parts, ncap * sizeof *np)) == NULL) {
+			m->enomem = 1;
+			return -1;
+		}
+		m->parts = np;
+		m->pcap = ncap;
+	}
+	*id = m->nparts++;
+	p = &m->parts[*id];
+	memset(p, 0, sizeof *p);
+	p->id = *id;
+	p->parent = parent;
+	p->depth = depth;
+	p->start = start;
+	p->hdr_start = hstart;
+	p->body_start = p->body_end = p->end = hstart;
+	memcpy(p->type, "text/plain", sizeof "text/plain");
+	if (over) {
+		seterr(m, MIME_ERR_PARTS);
+		p->flags |= MIME_PART_UNSCANNABLE | MIME_PART_TRUNCATED;
+		memcpy(p->type, "application/octet-stream",
+		    sizeof "application/octet-stream");
+		p->cte = MIME_CTE_UNKNOWN;
+		m->over = 1;
+		m->overid = *id;
+		if (m->cb.part_begin != NULL)
+			m->cb.part_begin(m->arg, pt(m, *id));
+		return 0;
+	}
+	return 1;
+}
+
+static void
+addname(struct mime *m, unsigned id, const char *s, size_t n)
+{
+	struct mime_part *p = pt(m, id);
+	char *d;
+	size_t i, k, cut;
+	unsigned j;
+
+	if (p->nnames >= MIME_MAX_NAMES)
+		return;
+	/* cut at max_name on a UTF-8 sequence boundary */
+	cut = 0;
+	for (i = 0; i < n; i += k) {
+		k = u8len((const unsigned char *)s + i, n - i);
+		if (k == 0)
+			k = 1;
+		if (i + k > m->lim.max_name)
+			break;
+		cut = i + k;
+	}
+	n = cut;
+	if ((d = malloc(n * 3 + 1)) == NULL) {
+		m->enomem = 1;
+		return;
+	}
+	/* NUL cannot live in a C string: show it as U+FFFD */
+	for (i = k = 0; i < n; i++) {
+		if (s[i] == '\0') {
+			memcpy(d + k, "\xef\xbf\xbd", 3);
+			k += 3;
+		} else
+			d[k++] = s[i];
+	}
+	d[k] = '\0';
+	for (j = 0; j < p->nnames; j++)
+		if (strcmp(p->names[j], d) == 0) {
+			free(d);
+			return;
+		}
+	p->names[p->nnames++] = d;
+}
+
+/* Add a name needing RFC 2047 / 8-bit decoding. */
+static void
+addname47(struct mime *m, unsigned id, const char *s, size_t n)
+{
+	char *o;
+	size_t ol = 0, max = m->lim.max_name * 2 + 8;
+
+	if ((o = malloc(max)) == NULL) {
+		m->enomem = 1;
+		return;
+	}
+	if (mime_decode_words(s, n, o, max, &ol) == -1)
+		m->enomem = 1;
+	else
+		addname(m, id, o, ol);
+	free(o);
+}
+
+static void
+addnamecs(struct mime *m, unsigned id, const char *cs, const char *s,
+    size_t n)
+{
+	struct ob o;
+	size_t max = m->lim.max_name * 2 + 8;
+
+	if ((o.p = malloc(max)) == NULL) {
+		m->enomem = 1;
+		return;
+	}
+	o.len = 0;
+	o.max = max;
+	o.full = 0;
+	tou8(&o, cs, s, n);
+	addname(m, id, o.p, o.len);
+	free(o.p);
+}
+
+static void
+emit(struct mime *m, unsigned id, const char *s, size_t n)
+{
+	struct mime_part *p = pt(m, id);
+	size_t k;
+
+	if (n == 0)
+		return;
+	if (p->magic_len < sizeof p->magic &&
+	    !(id == m->st[m->nst - 1].id && m->L.locked)) {
+		k = sizeof p->magic - p->magic_len;
+		if (k > n)
+			k = n;
+		memcpy(p->magic + p->magic_len, s, k);
+		p->magic_len += (unsigned)k;
+	}
+	p->decoded_size += n;
+	if (m->cb.part_data != NULL)
+		m->cb.part_data(m->arg, p, s, n);
+}
+
+/* ---------- stack ---------- */
+
+static struct frame *
+push(struct mime *m, unsigned id, int kind)
+{
+	struct frame *f;
+	unsigned ncap;
+
+	if (m->nst == m->stcap) {
+		ncap = m->stcap ? m->stcap * 2 : 16;
+		if ((f = realloc(m->st, ncap * sizeof *f)) == NULL) {
+			m->enomem = 1;
+			return NULL;
+		}
+		m->st = f;
+		m->stcap = ncap;
+	}
+	f = &m->st[m->nst++];
+	memset(f, 0, sizeof *f);
+	f->id = id;
+	f->kind = kind;
+	return f;
+}
+
+static void
+hreset(struct mime *m, int digestchild)
+{
+	free(m->h.bnd);
+	memset(&m->h, 0, sizeof m->h);
+	m->h.digestchild = digestchild;
+	m->h.cte = MIME_CTE_7BIT;
+	buf_reset(&m->hf);
+	m->hfon = 0;
+	m->hftrunc = 0;
+}
+
+/* ---------- header field analysis ---------- */
+
+/* Copy (s, n) without RFC 822 comments (outside quoted strings) to tmp. */
+static int
+nocomment(struct mime *m, const char *s, size_t n)
+{
+	size_t i;
+	int depth = 0, q = 0;
+
+	buf_reset(&m->tmp);
+	for (i = 0; i < n; i++) {
+		if (q) {
+			if (s[i] == '\\' && i + 1 < n) {
+				if (buf_add(&m->tmp, s + i, 2) == -1)
+					return -1;
+				i++;
+				continue;
+			}
+			if (s[i] == '"')
+				q = 0;
+		} else if (depth > 0) {
+			if (s[i] == '\\' && i + 1 < n)
+				i++;
+			else if (s[i] == '(')
+				depth++;
+			else if (s[i] == ')')
+				depth--;
+			continue;
+		} else if (s[i] == '(') {
+			depth++;
+			if (buf_addc(&m->tmp, ' ') == -1)
+				return -1;
+			continue;
+		} else if (s[i] == '"')
+			q = 1;
+		if (buf_addc(&m->tmp, s[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Parse parameters of (s, n) into m->pv; values go to m->pa. */
+static int
+params(struct mime *m, const char *s, size_t n)
+{
+	struct param *pp;
+	size_t i = 0, a0, a1, v0, r1, k;
+	const char *st;
+
+	buf_reset(&m->pa);
+	m->np = 0;
+	while (i < n) {
+		while (i < n && s[i] != ';')
+			i++;
+		if (i >= n)
+			break;
+		i++;
+		while (i < n && (wsp((unsigned char)s[i]) || s[i] == '\r' ||
+		    s[i] == '\n'))
+			i++;
+		a0 = i;
+		while (i < n && s[i] != '=' && s[i] != ';')
+			i++;
+		if (i >= n || s[i] == ';')
+			continue;
+		a1 = i;
+		while (a1 > a0 && wsp((unsigned char)s[a1 - 1]))
+			a1--;
+		i++;
+		if (m->np >= m->lim.max_params) {
+			seterr(m, MIME_ERR_PARAMS);
+			break;
+		}
+		pp = &m->pv[m->np];
+		memset(pp, 0, sizeof *pp);
+		pp->sect = -1;
+		st = memchr(s + a0, '*', a1 - a0);
+		lccopy(pp->attr, sizeof pp->attr, s + a0,
+		    st != NULL ? (size_t)(st - (s + a0)) : a1 - a0);
+		if (st != NULL) {
+			k = (size_t)(st - s) + 1;
+			if (k < a1 && s[k] >= '0' && s[k] <= '9') {
+				pp->sect = 0;
+				while (k < a1 && s[k] >= '0' && s[k] <= '9') {
+					if (pp->sect < 100000)
+						pp->sect = pp->sect * 10 +
+						    (s[k] - '0');
+					k++;
+				}
+			}
+			if (k < a1 && s[k] == '*')
+				pp->ext = 1;
+			else if (pp->sect < 0)
+				pp->ext = 1;
+		}
+		while (i < n && wsp((unsigned char)s[i]))
+			i++;
+		pp->voff = m->pa.len;
+		if (i < n && s[i] == '"') {
+			pp->quoted = 1;
+			for (i++; i < n && s[i] != '"'; i++) {
+				if (s[i] == '\\' && i + 1 < n)
+					i++;
+				if (buf_addc(&m->pa, s[i]) == -1)
+					return -1;
+			}
+			pp->vlen = m->pa.len - pp->voff;
+			if (i < n)
+				i++;
+		} else {
+			v0 = i;
+			while (i < n && s[i] != ';' && !wsp((unsigned char)s[i]))
+				i++;
+			if (buf_add(&m->pa, s + v0, i - v0) == -1)
+				return -1;
+			pp->vlen = i - v0;
+			/* rest-of-value reading with quoted-pairs */
+			pp->roff = m->pa.len;
+			for (i = v0; i < n && s[i] != ';'; i++) {
+				if (s[i] == '\\' && i + 1 < n)
+					i++;
+				if (buf_addc(&m->pa, s[i]) == -1)
+					return -1;
+			}
+			r1 = m->pa.len;
+			while (r1 > pp->roff &&
+			    wsp((unsigned char)m->pa.data[r1 - 1]))
+				r1--;
+			pp->rlen = r1 - pp->roff;
+			if (pp->rlen == pp->vlen && memcmp(m->pa.data +
+			    pp->roff, m->pa.data + pp->voff, pp->vlen) == 0)
+				pp->rlen = 0;
+		}
+		m->np++;
+	}
+	return 0;
+}
+
+static int
+pctdec(struct buf *b, const char *s, size_t n)
+{
+	size_t i;
+	int a, c;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n &&
+		    (a = hexv((unsigned char)s[i + 1])) >= 0 &&
+		    (c = hexv((unsigned char)s[i + 2])) >= 0) {
+			if (buf_addc(b, a << 4 | c) == -1)
+				return -1;
+			i += 2;
+		} else if (buf_addc(b, s[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static struct cand *
+newcand(struct mime *m)
+{
+	struct cand *c;
+
+	if (m->nc >= NCAND)
+		return NULL;
+	c = &m->cv[m->nc++];
+	memset(c, 0, sizeof *c);
+	c->off = m->ca.len;
+	return c;
+}
+
+/*
+ * Collect every value of attribute a, in order, into m->cv (raw bytes in
+ * m->ca; RFC 2231 values percent-decoded with their charset noted).
+ * Returns the number of distinct occurrences (duplicates > 1).
+ */
+static int
+gather(struct mime *m, const char *a, unsigned *occ)
+{
+	struct param *pp, *sp;
+	struct cand *c;
+	unsigned i, j, k, *ix, nix, done2231 = 0;
+	const char *v, *q1, *q2;
+	size_t vn;
+
+	buf_reset(&m->ca);
+	m->nc = 0;
+	*occ = 0;
+	for (i = 0; i < m->np; i++) {
+		pp = &m->pv[i];
+		if (strcmp(pp->attr, a) != 0)
+			continue;
+		v = m->pa.data + pp->voff;
+		vn = pp->vlen;
+		if (pp->sect < 0 && !pp->ext) {
+			(*occ)++;
+			if ((c = newcand(m)) == NULL)
+				continue;
+			if (buf_add(&m->ca, v, vn) == -1)
+				return -1;
+			c->len = vn;
+			if (pp->rlen > 0 && (c = newcand(m)) != NULL) {
+				if (buf_add(&m->ca, m->pa.data + pp->roff,
+				    pp->rlen) == -1)
+					return -1;
+				c->len = pp->rlen;
+				c->isrest = 1;
+			}
+			continue;
+		}
+		if (pp->sect < 0) {
+			/* single extended value */
+			(*occ)++;
+			if ((c = newcand(m)) == NULL)
+				continue;
+			c->is2231 = 1;
+			q1 = memchr(v, '\'', vn);
+			q2 = q1 ? memchr(q1 + 1, '\'', vn - (size_t)(q1 + 1 - v)) :
+			    NULL;
+			if (q2 != NULL) {
+				lccopy(c->cs, sizeof c->cs, v, (size_t)(q1 - v));
+				vn -= (size_t)(q2 + 1 - v);
+				v = q2 + 1;
+			}
+			if (pctdec(&m->ca, v, vn) == -1)
+				return -1;
+			c->len = m->ca.len - c->off;
+			continue;
+		}
+		/* sections: join all of them once, sorted by index */
+		if (done2231)
+			continue;
+		done2231 = 1;
+		(*occ)++;
+		if ((c = newcand(m)) == NULL)
+			continue;
+		c->is2231 = 1;
+		if ((ix = malloc(m->np * sizeof *ix)) == NULL)
+			return -1;
+		nix = 0;
+		for (j = i; j < m->np; j++) {
+			sp = &m->pv[j];
+			if (sp->sect < 0 || strcmp(sp->attr, a) != 0)
+				continue;
+			for (k = nix; k > 0 && m->pv[ix[k - 1]].sect > sp->sect;
+			    k--)
+				ix[k] = ix[k - 1];
+			ix[k] = j;
+			nix++;
+		}
+		for (k = 0; k < nix; k++) {
+			sp = &m->pv[ix[k]];
+			if (k > 0 && m->pv[ix[k - 1]].sect == sp->sect) {
+				m->h.ambig = 1;
+				continue;
+			}
+			v = m->pa.data + sp->voff;
+			vn = sp->vlen;
+			if (sp->ext) {
+				if (sp->sect == 0 &&
+				    (q1 = memchr(v, '\'', vn)) != NULL &&
+				    (q2 = memchr(q1 + 1, '\'',
+				    vn - (size_t)(q1 + 1 - v))) != NULL) {
+					lccopy(c->cs, sizeof c->cs, v,
+					    (size_t)(q1 - v));
+					vn -= (size_t)(q2 + 1 - v);
+					v = q2 + 1;
+				}
+				if (pctdec(&m->ca, v, vn) == -1) {
+					free(ix);
+					return -1;
+				}
+			} else if (buf_add(&m->ca, v, vn) == -1) {
+				free(ix);
+				return -1;
+			}
+		}
+		free(ix);
+		c->len = m->ca.len - c->off;
+	}
+	return 0;
+}
+
+static int
+names(struct mime *m, unsigned id, const char *a)
+{
+	unsigned i, occ;
+	struct cand *c;
+
+	if (gather(m, a, &occ) == -1)
+		return -1;
+	if (occ > 1)
+		m->h.ambig = 1;
+	for (i = 0; i < m->nc; i++) {
+		c = &m->cv[i];
+		if (c->is2231)
+			addnamecs(m, id, c->cs, m->ca.data + c->off, c->len);
+		else
+			addname47(m, id, m->ca.data + c->off, c->len);
+	}
+	return 0;
+}
+
+static int
+ctfield(struct mime *m, unsigned id, const char *v, size_t n)
+{
+	const char *s;
+	size_t sn, i, t0;
+	unsigned occ, k;
+	int use, ok;
+	char type[MIME_TYPE_MAX];
+	struct cand *c;
+
+	if (nocomment(m, v, n) == -1)
+		return -1;
+	s = m->tmp.data;
+	sn = m->tmp.len;
+	if (m->h.nct++ > 0)
+		m->h.ambig = 1;
+	use = m->h.nct == 1 || m->view == MIME_VIEW_LAST;
+	for (i = 0; i < sn && wsp((unsigned char)s[i]); i++)
+		;
+	t0 = i;
+	while (i < sn && s[i] != ';' && !wsp((unsigned char)s[i]))
+		i++;
+	lccopy(type, sizeof type, s + t0, i - t0);
+	ok = i > t0 && memchr(type, '/', strlen(type)) != NULL &&
+	    type[0] != '/' && type[strlen(type) - 1] != '/';
+	if (params(m, s + i, sn - i) == -1)
+		return -1;
+	/* adjust voff/roff: params() used s + i */
+	if (use) {
+		m->h.ctok = ok;
+		if (ok)
+			memcpy(m->h.type, type, sizeof type);
+		m->h.charset[0] = '\0';
+		for (k = 0; k < m->np; k++)
+			if (strcmp(m->pv[k].attr, "charset") == 0) {
+				lccopy(m->h.charset, sizeof m->h.charset,
+				    m->pa.data + m->pv[k].voff,
+				    m->pv[k].vlen);
+				if (m->view == MIME_VIEW_FIRST)
+					break;
+			}
+	}
+	if (gather(m, "boundary", &occ) == -1)
+		return -1;
+	if (occ > 1)
+		m->h.ambig = 1;
+	if (use) {
+		free(m->h.bnd);
+		m->h.bnd = NULL;
+		m->h.blen = 0;
+		m->h.hasbnd = m->nc > 0;
+		m->h.bndbad = 0;
+		if (m->nc > 0) {
+			for (k = 0; k < m->nc; k++)
+				if (m->cv[k].isrest)
+					m->h.ambig = 1;
+			c = m->view == MIME_VIEW_FIRST ? &m->cv[0] :
+			    &m->cv[m->nc - 1];
+			if (c->len == 0 || c->len > m->lim.max_boundary)
+				m->h.bndbad = 1;
+			else {
+				if ((m->h.bnd = malloc(c->len + 1)) == NULL)
+					return -1;
+				memcpy(m->h.bnd, m->ca.data + c->off, c->len);
+				m->h.bnd[c->len] = '\0';
+				m->h.blen = c->len;
+			}
+		}
+	}
+	return names(m, id, "name");
+}
+
+static int
+cdfield(struct mime *m, unsigned id, const char *v, size_t n, int again)
+{
+	const char *s;
+	size_t sn, i, t0, ol;
+	char *o;
+	int use, rc;
+
+	if (!again && m->h.ncd++ > 0)
+		m->h.ambig = 1;
+	use = m->h.ncd == 1 || m->view == MIME_VIEW_LAST;
+	for (i = 0; i < n && wsp((unsigned char)v[i]); i++)
+		;
+	if (!again && n - i > 2 && v[i] == '=' && v[i + 1] == '?') {
+		/* B11: whole value RFC 2047-encoded */
+		if ((o = malloc(n * 3 + 1)) == NULL)
+			return -1;
+		if (mime_decode_words(v + i, n - i, o, n * 3 + 1, &ol) == -1) {
+			free(o);
+			return -1;
+		}
+		if (ol != n - i || memcmp(o, v + i, ol) != 0) {
+			rc = cdfield(m, id, o, ol, 1);
+			free(o);
+			return rc;
+		}
+		free(o);
+	}
+	if (nocomment(m, v, n) == -1)
+		return -1;
+	s = m->tmp.data;
+	sn = m->tmp.len;
+	for (i = 0; i < sn && wsp((unsigned char)s[i]); i++)
+		;
+	t0 = i;
+	while (i < sn && s[i] != ';' && !wsp((unsigned char)s[i]))
+		i++;
+	if (use) {
+		if (ieq(s + t0, i - t0, "attachment"))
+			m->h.disp = MIME_PART_ATTACHMENT;
+		else if (ieq(s + t0, i - t0, "inline"))
+			m->h.disp = MIME_PART_INLINE;
+		else
+			m->h.disp = 0;
+	}
+	if (params(m, s + i, sn - i) == -1)
+		return -1;
+	if (names(m, id, "filename") == -1)
+		return -1;
+	return names(m, id, "name");
+}
+
+static int
+ctefield(struct mime *m, const char *v, size_t n)
+{
+	const char *s;
+	size_t i, j;
+	int cte;
+
+	if (m->h.ncte++ > 0)
+		m->h.ambig = 1;
+	if (m->h.ncte > 1 && m->view == MIME_VIEW_FIRST)
+		return 0;
+	if (nocomment(m, v, n) == -1)
+		return -1;
+	s = m->tmp.data;
+	for (i = 0; i < m->tmp.len && wsp((unsigned char)s[i]); i++)
+		;
+	for (j = m->tmp.len; j > i && wsp((unsigned char)s[j - 1]); j--)
+		;
+	s += i;
+	j -= i;
+	if (ieq(s, j, "7bit"))
+		cte = MIME_CTE_7BIT;
+	else if (ieq(s, j, "8bit"))
+		cte = MIME_CTE_8BIT;
+	else if (ieq(s, j, "binary"))
+		cte = MIME_CTE_BINARY;
+	else if (ieq(s, j, "base64"))
+		cte = MIME_CTE_BASE64;
+	else if (ieq(s, j, "quoted-printable"))
+		cte = MIME_CTE_QP;
+	else if (ieq(s, j, "x-uuencode") || ieq(s, j, "x-uue") ||
+	    ieq(s, j, "uuencode") || ieq(s, j, "uue"))
+		cte = MIME_CTE_UUENCODE;
+	else
+		cte = MIME_CTE_UNKNOWN;
+	m->h.cte = cte;
+	return 0;
+}
+
+/* Finish the pending header field: callback and analysis. */
+static int
+flushfield(struct mime *m)
+{
+	struct frame *f = &m->st[m->nst - 1];
+	const char *s = m->hf.data, *c, *v;
+	char nm[128];
+	size_t i, nl = 0, vn;
+	int depth = 0, rc = 0;
+
+	if (!m->hfon)
+		return 0;
+	m->hfon = 0;
+	if (++m->h.nfields > m->lim.max_headers) {
+		seterr(m, MIME_ERR_HEADERS);
+		buf_reset(&m->hf);
+		return 0;
+	}
+	if ((c = memchr(s, ':', m->hf.len)) == NULL) {
+		buf_reset(&m->hf);
+		return 0;
+	}
+	for (i = 0; s + i < c; i++) {
+		if (s[i] == '(')
+			depth++;
+		else if (s[i] == ')' && depth > 0)
+			depth--;
+		else if (depth == 0 && !wsp((unsigned char)s[i]) &&
+		    nl < sizeof nm - 1)
+			nm[nl++] = s[i];
+	}
+	nm[nl] = '\0';
+	v = c + 1;
+	vn = m->hf.len - (size_t)(v - s);
+	while (vn > 0 && wsp((unsigned char)*v))
+		v++, vn--;
+	while (vn > 0 && wsp((unsigned char)v[vn - 1]))
+		vn--;
+	if (m->cb.header != NULL)
+		m->cb.header(m->arg, pt(m, f->id), nm, nl, v, vn);
+	if (ieq(nm, nl, "content-type"))
+		rc = ctfield(m, f->id, v, vn);
+	else if (ieq(nm, nl, "content-disposition"))
+		rc = cdfield(m, f->id, v, vn, 0);
+	else if (ieq(nm, nl, "content-transfer-encoding"))
+		rc = ctefield(m, v, vn);
+	buf_reset(&m->hf);
+	if (rc == -1)
+		m->enomem = 1;
+	return rc;
+}
+
+static void
+hfadd(struct mime *m, const char *s, size_t n)
+{
+	size_t room = m->lim.max_header - m->hf.len;
+
+	if (m->hf.len >= m->lim.max_header)
+		room = 0;
+	if (n > room) {
+		n = room;
+		seterr(m, MIME_ERR_HEADER);
+	}
+	if (n > 0 && buf_add(&m->hf, s, n) == -1)
+		m->enomem = 1;
+}
+
+/* ---------- leaves ---------- */
+
+static void
+leafinit(struct mime *m, const struct mime_part *p)
+{
+	memset(&m->L, 0, sizeof m->L);
+	m->L.dec = p->cte;
+	m->L.text = strncmp(p->type, "text/", 5) == 0 &&
+	    (p->cte == MIME_CTE_7BIT || p->cte == MIME_CTE_8BIT ||
+	    p->cte == MIME_CTE_BINARY);
+}
+
+static void
+b64feed(struct mime *m, unsigned id, const char *s, size_t n)
+{
+	struct leaf *L = &m->L;
+	char o[384];
+	size_t i, k = 0;
+	int v;
+
+	for (i = 0; i < n; i++) {
+		if (k + 3 > sizeof o) {
+			emit(m, id, o, k);
+			k = 0;
+		}
+		v = b64v((unsigned char)s[i]);
+		if (v >= 0) {
+			if (L->padded) {
+				seterr(m, MIME_ERR_BASE64);
+				L->padded = 0;
+			}
+			L->q[L->qn++] = (unsigned char)v;
+			if (L->qn == 4) {
+				o[k++] = (char)(L->q[0] << 2 | L->q[1] >> 4);
+				o[k++] = (char)(L->q[1] << 4 | L->q[2] >> 2);
+				o[k++] = (char)(L->q[2] << 6 | L->q[3]);
+				L->qn = 0;
+			}
+		} else if (s[i] == '=') {
+			if (L->qn >= 2)
+				o[k++] = (char)(L->q[0] << 2 | L->q[1] >> 4);
+			if (L->qn == 3)
+				o[k++] = (char)(L->q[1] << 4 | L->q[2] >> 2);
+			if (L->qn == 1)
+				seterr(m, MIME_ERR_BASE64);
+			L->qn = 0;
+			L->padded = 1;
+		} else if (!wsp((unsigned char)s[i]) && s[i] != '\r' &&
+		    s[i] != '\n')
+			seterr(m, MIME_ERR_BASE64);
+	}
+	emit(m, id, o, k);
+}
+
+static void
+b64flush(struct mime *m, unsigned id)
+{
+	struct leaf *L = &m->L;
+	char o[2];
+	size_t k = 0;
+
+	if (L->qn >= 2)
+		o[k++] = (char)(L->q[0] << 2 | L->q[1] >> 4);
+	if (L->qn == 3)
+		o[k++] = (char)(L->q[1] << 4 | L->q[2] >> 2);
+	if (L->qn == 1)
+		seterr(m, MIME_ERR_BASE64);
+	L->qn = 0;
+	emit(m, id, o, k);
+}
+
+static void
+qpfeed(struct mime *m, unsigned id, const char *s, size_t n, int lineend)
+{
+	char o[256];
+	size_t i, k = 0;
+	int a, b;
+
+	m->L.soft = 0;
+	if (lineend) {
+		while (n > 0 && wsp((unsigned char)s[n - 1]))
+			n--;
+		if (n > 0 && s[n - 1] == '=') {
+			m->L.soft = 1;
+			n--;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (k + 1 > sizeof o) {
+			emit(m, id, o, k);
+			k = 0;
+		}
+		if (s[i] == '=') {
+			if (i + 2 < n && (a = hexv((unsigned char)s[i + 1])) >= 0 &&
+			    (b = hexv((unsigned char)s[i + 2])) >= 0) {
+				o[k++] = (char)(a << 4 | b);
+				i += 2;
+				continue;
+			}
+			seterr(m, MIME_ERR_QP);
+		}
+		o[k++] = s[i];
+	}
+	emit(m, id, o, k);
+}
+
+/* Decode one uuencoded line to part id. */
+static void
+uuline(struct mime *m, unsigned id, const char *s, size_t n)
+{
+	char o[96];
+	size_t want, i, k = 0;
+	unsigned c[4], j;
+
+	if (n == 0)
+		return;
+	want = ((unsigned char)s[0] - 32) & 63;
+	for (i = 1; k < want && k + 3 <= sizeof o; i += 4) {
+		for (j = 0; j < 4; j++)
+			c[j] = i + j < n ?
+			    (((unsigned char)s[i + j] - 32) & 63) : 0;
+		if (i >= n)
+			break;
+		o[k++] = (char)(c[0] << 2 | c[1] >> 4);
+		if (k < want)
+			o[k++] = (char)(c[1] << 4 | c[2] >> 2);
+		if (k < want)
+			o[k++] = (char)(c[2] << 6 | c[3]);
+	}
+	if (k > want)
+		k = want;
+	emit(m, id, o, k);
+}
+
+/* "begin NNN name": returns the name range or 0. */
+static int
+uubegin(const char *s, size_t n, size_t *noff, size_t *nlen)
+{
+	size_t i = 6, d;
+
+	if (n < 8 || memcmp(s, "begin ", 6) != 0)
+		return 0;
+	for (d = 0; i < n && s[i] >= '0' && s[i] <= '7'; i++)
+		d++;
+	if (d < 3 || d > 4 || i >= n || s[i] != ' ')
+		return 0;
+	while (i < n && s[i] == ' ')
+		i++;
+	while (n > i && wsp((unsigned char)s[n - 1]))
+		n--;
+	if (i >= n)
+		return 0;
+	*noff = i;
+	*nlen = n - i;
+	return 1;
+}
+
+static int
+isend(const char *s, size_t n)
+{
+	while (n > 0 && wsp((unsigned char)s[n - 1]))
+		n--;
+	return n == 3 && memcmp(s, "end", 3) == 0;
+}
+
+static const char bhalpha[] =
+    "!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr";
+
+static void
+bhput(struct leaf *L, unsigned b)
+{
+	unsigned r;
+
+	if (L->bhmark) {
+		L->bhmark = 0;
+		if (b == 0)
+			b = 0x90;
+		else {
+			for (r = 1; r < b && L->bhn < sizeof L->bh; r++)
+				L->bh[L->bhn++] = (unsigned char)L->bhlast;
+			return;
+		}
+	} else if (b == 0x90) {
+		L->bhmark = 1;
+		return;
+	}
+	if (L->bhn < sizeof L->bh)
+		L->bh[L->bhn++] = (unsigned char)b;
+	L->bhlast = (int)b;
+}
+
+/* Feed a BinHex line; returns 1 when the closing ':' was seen. */
+static int
+bhline(struct mime *m, unsigned eid, const char *s, size_t n)
+{
+	struct leaf *L = &m->L;
+	const char *a;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (L->bhst == 0) {
+			if (s[i] == ':' && i == 0)
+				L->bhst = 1;
+			else
+				break;
+			continue;
+		}
+		if (s[i] == ':') {
+			L->bhst = 2;
+			break;
+		}
+		if ((a = memchr(bhalpha, s[i], sizeof bhalpha - 1)) == NULL)
+			continue;
+		L->bhbits = (L->bhbits << 6 | (unsigned)(a - bhalpha)) & 0xffff;
+		L->bhnb += 6;
+		if (L->bhnb >= 8) {
+			L->bhnb -= 8;
+			bhput(L, (L->bhbits >> L->bhnb) & 0xff);
+		}
+	}
+	if (!L->bhnamed && L->bhn > 0 && L->bh[0] >= 1 && L->bh[0] <= 63 &&
+	    L->bhn >= 1u + L->bh[0]) {
+		L->bhnamed = 1;
+		addname47(m, eid, (const char *)L->bh + 1, L->bh[0]);
+	}
+	return L->bhst == 2;
+}
+
+static void
+embclose(struct mime *m, uint64_t end, int trunc)
+{
+	struct mime_part *e;
+
+	if (m->L.emb == 0)
+		return;
+	e = pt(m, m->L.emb - 1);
+	e->body_end = e->end = end;
+	if (trunc)
+		e->flags |= MIME_PART_TRUNCATED;
+	if (m->cb.part_end != NULL)
+		m->cb.part_end(m->arg, e);
+	m->L.emb = 0;
+	m->L.ekind = EK_NONE;
+}
+
+/* Look for / feed an embedded uuencode, yEnc or BinHex block. */
+static void
+embedded(struct mime *m, unsigned pid, const char *s, size_t n,
+    uint64_t ls, uint64_t lend)
+{
+	struct leaf *L = &m->L;
+	struct mime_part *e;
+	size_t no = 0, nn = 0;
+	const char *q;
+	int kind = EK_NONE;
+	unsigned eid, depth;
+
+	if (L->emb != 0) {
+		eid = L->emb - 1;
+		if (L->ekind == EK_UU) {
+			if (isend(s, n))
+				embclose(m, lend, 0);
+			else
+				uuline(m, eid, s, n);
+		} else if (L->ekind == EK_YENC) {
+			if (n >= 5 && memcmp(s, "=yend", 5) == 0)
+				embclose(m, lend, 0);
+		} else if (bhline(m, eid, s, n))
+			embclose(m, lend, 0);
+		return;
+	}
+	if (uubegin(s, n, &no, &nn))
+		kind = EK_UU;
+	else if (n > 8 && memcmp(s, "=ybegin ", 8) == 0) {
+		kind = EK_YENC;
+		if ((q = memmem(s, n, " name=", 6)) != NULL) {
+			no = (size_t)(q - s) + 6;
+			nn = n - no;
+			while (nn > 0 && wsp((unsigned char)s[no + nn - 1]))
+				nn--;
+		}
+	} else if (n >= 40 && memcmp(s,
+	    "(This file must be converted with BinHex", 40) == 0)
+		kind = EK_BINHEX;
+	if (kind == EK_NONE)
+		return;
+	depth = pt(m, pid)->depth + 1;
+	if (newpart(m, pid, depth, ls, ls, &eid) != 1)
+		return;
+	e = pt(m, eid);
+	e->body_start = ls;
+	e->flags |= MIME_PART_EMBEDDED;
+	memcpy(e->type, "application/octet-stream",
+	    sizeof "application/octet-stream");
+	if (kind == EK_UU)
+		e->cte = MIME_CTE_UUENCODE;
+	else {
+		e->cte = MIME_CTE_UNKNOWN;
+		e->flags |= MIME_PART_UNSCANNABLE;
+	}
+	if (nn > 0)
+		addname47(m, eid, s + no, nn);
+	L->emb = eid + 1;
+	L->ekind = kind;
+	L->bhst = 0;
+	L->bhn = L->bhnb = L->bhbits = 0;
+	L->bhmark = L->bhnamed = 0;
+	if (m->cb.part_begin != NULL)
+		m->cb.part_begin(m->arg, pt(m, eid));
+}
+
+/* D06: a non-text identity part whose first line looks like base64. */
+static void
+sniff(struct mime *m, unsigned id, const char *s, size_t n)
+{
+	struct mime_part *p = pt(m, id);
+	unsigned char d[60];
+	size_t i, k;
+
+	m->L.sniffed = 1;
+	if (n < 40 || n > 76)
+		return;
+	for (i = 0; i < n; i++)
+		if (b64v((unsigned char)s[i]) < 0 && s[i] != '=')
+			return;
+	k = bdec(s, n, d);
+	if (k > sizeof p->magic)
+		k = sizeof p->magic;
+	memcpy(p->magic, d, k);
+	p->magic_len = (unsigned)k;
+	m->L.locked = 1;
+}
+
+/* One piece of content of the leaf on top of the stack. */
+static void
+content(struct mime *m, const char *s, size_t n, int eol, int whole,
+    int more, uint64_t ls)
+{
+	struct leaf *L = &m->L;
+	unsigned id = m->st[m->nst - 1].id;
+	static const char crlf[] = "\r\n";
+	size_t no, nn;
+
+	if (L->pend > 0 && L->dec != MIME_CTE_UUENCODE) {
+		if (L->dec == MIME_CTE_BASE64)
+			;
+		else
+			emit(m, id, L->pend == 2 ? crlf : crlf + 1,
+			    (size_t)L->pend);
+	}
+	L->pend = 0;
+	switch (L->dec) {
+	case MIME_CTE_BASE64:
+		b64feed(m, id, s, n);
+		break;
+	case MIME_CTE_QP:
+		qpfeed(m, id, s, n, !more);
+		break;
+	case MIME_CTE_UUENCODE:
+		if (!whole)
+			break;
+		if (L->uust == 0 && uubegin(s, n, &no, &nn)) {
+			addname47(m, id, s + no, nn);
+			L->uust = 1;
+		} else if (L->uust == 1) {
+			if (isend(s, n))
+				L->uust = 2;
+			else
+				uuline(m, id, s, n);
+		}
+		break;
+	default:
+		emit(m, id, s, n);
+		break;
+	}
+	if (whole && !L->sniffed && n > 0 && !L->text &&
+	    (L->dec == MIME_CTE_7BIT || L->dec == MIME_CTE_8BIT ||
+	    L->dec == MIME_CTE_BINARY) &&
+	    strncmp(pt(m, id)->type, "text/", 5) != 0)
+		sniff(m, id, s, n);
+	if (whole && L->text && !m->over)
+		embedded(m, id, s, n, ls, ls + n + (size_t)eol);
+	L->pend = eol;
+	if (L->dec == MIME_CTE_QP && L->soft)
+		L->pend = 0;
+}
+
+/* ---------- entity structure ---------- */
+
+static int
+finishhdr(struct mime *m, uint64_t bs, int closing)
+{
+	struct frame *f;
+	struct mime_part *p;
+	struct hstate *h = &m->h;
+	unsigned id, q, depth;
+	int r;
+
+	if (flushfield(m) == -1)
+		return -1;
+	f = &m->st[m->nst - 1];
+	id = f->id;
+	p = pt(m, id);
+	p->body_start = p->body_end = p->end = bs;
+	if (h->nfields == 0)
+		p->flags |= MIME_PART_NOHEADERS;
+	if (h->ctok)
+		memcpy(p->type, h->type, sizeof p->type);
+	else if (h->digestchild)
+		memcpy(p->type, "message/rfc822", sizeof "message/rfc822");
+	memcpy(p->charset, h->charset, sizeof p->charset);
+	p->cte = h->cte;
+	if (p->cte == MIME_CTE_UNKNOWN)
+		seterr(m, MIME_ERR_CTE);
+	p->flags |= (unsigned)h->disp;
+	if (h->ambig) {
+		p->flags |= MIME_PART_AMBIGUOUS;
+		seterr(m, MIME_ERR_AMBIGUOUS);
+	}
+	f->kind = F_LEAF;
+	if (strncmp(p->type, "multipart/", 10) == 0) {
+		if (!h->hasbnd || h->bndbad || h->bnd == NULL) {
+			seterr(m, MIME_ERR_BOUNDARY);
+			memcpy(p->type, "text/plain", sizeof "text/plain");
+		} else if (p->depth >= m->lim.max_depth) {
+			seterr(m, MIME_ERR_DEPTH);
+			p->flags |= MIME_PART_UNSCANNABLE;
+		} else {
+			p->flags |= MIME_PART_MULTIPART;
+			f->kind = F_MULTI;
+			f->mstate = M_PRE;
+			f->bnd = h->bnd;
+			f->blen = h->blen;
+			h->bnd = NULL;
+			f->pstart = bs;
+			f->digest = strcmp(p->type, "multipart/digest") == 0;
+		}
+	} else if (strcmp(p->type, "message/rfc822") == 0 ||
+	    strcmp(p->type, "message/global") == 0) {
+		if (p->depth >= m->lim.max_depth) {
+			seterr(m, MIME_ERR_DEPTH);
+			p->flags |= MIME_PART_UNSCANNABLE;
+		} else {
+			p->flags |= MIME_PART_MESSAGE;
+			f->kind = F_MSG;
+		}
+	} else if (strcmp(p->type, "message/partial") == 0 ||
+	    strcmp(p->type, "message/external-body") == 0)
+		seterr(m, MIME_ERR_PARTIAL);
+	if (f->kind == F_LEAF)
+		leafinit(m, p);
+	if (m->cb.part_begin != NULL)
+		m->cb.part_begin(m->arg, p);
+	if (f->kind == F_MSG && !closing) {
+		depth = p->depth + 1;
+		hreset(m, 0);
+		r = newpart(m, id, depth, bs, bs, &q);
+		if (r == 1) {
+			if (push(m, q, F_HDR) == NULL)
+				return -1;
+		}
+		return r < 0 ? -1 : 0;
+	}
+	return 0;
+}
+
+/* Pop the top entity; be / end are its final offsets. */
+static int
+closetop(struct mime *m, uint64_t be, uint64_t end, int eof)
+{
+	struct frame *f = &m->st[m->nst - 1];
+	struct mime_part *p;
+	unsigned id = f->id;
+	static const char crlf[] = "\r\n";
+
+	if (f->kind == F_HDR && finishhdr(m, end, 1) == -1)
+		return -1;
+	f = &m->st[m->nst - 1];
+	if (f->kind == F_LEAF) {
+		if (eof && m->L.pend > 0 && m->L.dec != MIME_CTE_UUENCODE &&
+		    m->L.dec != MIME_CTE_BASE64)
+			emit(m, id, m->L.pend == 2 ? crlf : crlf + 1,
+			    (size_t)m->L.pend);
+		m->L.pend = 0;
+		if (m->L.dec == MIME_CTE_BASE64)
+			b64flush(m, id);
+		embclose(m, be, 1);
+	} else if (f->kind == F_MULTI && f->mstate != M_EPI)
+		seterr(m, MIME_ERR_UNTERMINATED);
+	p = pt(m, id);
+	if (be < p->body_start)
+		be = p->body_start;
+	if (end < be)
+		end = be;
+	p->body_end = be;
+	p->end = end;
+	free(f->bnd);
+	f->bnd = NULL;
+	m->nst--;
+	if (m->cb.part_end != NULL)
+		m->cb.part_end(m->arg, p);
+	return 0;
+}
+
+/* Is (s, n) a delimiter of an open multipart?  Returns frame index. */
+static int
+matchdelim(struct mime *m, const char *s, size_t n, int *close)
+{
+	unsigned i;
+	struct frame *f;
+	size_t k;
+
+	for (i = m->nst; i-- > 0;) {
+		f = &m->st[i];
+		if (f->kind != F_MULTI || f->mstate == M_EPI ||
+		    n < 2 + f->blen || memcmp(s + 2, f->bnd, f->blen) != 0)
+			continue;
+		k = 2 + f->blen;
+		*close = 0;
+		if (k + 2 <= n && s[k] == '-' &&
+		    s[k + 1] == '-') {
+			*close = 1;
+			k += 2;
+		}
+		while (k < n && wsp((unsigned char)s[k]))
+			k++;
+		if (k == n)
+			return (int)i;
+	}
+	return -1;
+}
+
+static int
+delim(struct mime *m, unsigned k, int close, uint64_t ls, uint64_t lend)
+{
+	struct frame *f;
+	uint64_t be = ls - (uint64_t)m->last_eol;
+	unsigned id, q;
+	int r;
+
+	if (ls < (uint64_t)m->last_eol)
+		be = ls;
+	while (m->nst - 1 > k)
+		if (closetop(m, be, ls, 0) == -1)
+			return -1;
+	f = &m->st[k];
+	id = f->id;
+	if (close) {
+		f->mstate = M_EPI;
+		f->pstart = lend;
+		return 0;
+	}
+	f->mstate = M_IN;
+	hreset(m, f->digest);
+	r = newpart(m, id, pt(m, id)->depth + 1, ls, lend, &q);
+	if (r == 1 && push(m, q, F_HDR) == NULL)
+		return -1;
+	return r < 0 ? -1 : 0;
+}
+
+static int
+allwsp(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!wsp((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int
+hdrline(struct mime *m, const char *s, size_t n, int cont, int more,
+    uint64_t lend)
+{
+	if (cont) {
+		hfadd(m, s, n);
+		return 0;
+	}
+	if (n == 0 && !more)
+		return finishhdr(m, lend, 0);
+	if (!more && allwsp(s, n)) {
+		m->h.ambig = 1;
+		if (m->view == MIME_VIEW_FIRST)
+			return finishhdr(m, lend, 0);
+		if (m->hfon)
+			hfadd(m, s, n);
+		return 0;
+	}
+	if (wsp((unsigned char)s[0])) {
+		if (m->hfon)
+			hfadd(m, s, n);
+		return 0;
+	}
+	if (flushfield(m) == -1)
+		return -1;
+	m->hfon = 1;
+	hfadd(m, s, n);
+	return 0;
+}
+
+/* One line, or one piece of a long line, at offset m->off. */
+static int
+doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
+{
+	struct frame *f;
+	struct mime_part *p;
+	uint64_t ls = m->off, lend = m->off + n + (uint64_t)eol;
+	int whole = !cont && !more, close, k;
+	unsigned id;
+
+	if (n > 0 && memchr(s, '\0', n) != NULL)
+		seterr(m, MIME_ERR_NUL);
+	if (n > 0 && memchr(s, '\r', n) != NULL)
+		seterr(m, MIME_ERR_BARECR);
+	if (!whole)
+		seterr(m, MIME_ERR_LINE);
+	if (m->over || m->nst == 0)
+		goto out;
+	f = &m->st[m->nst - 1];
+	if (whole && n >= 2 && s[0] == '-' && s[1] == '-') {
+		if (f->kind == F_HDR) {
+			if (flushfield(m) == -1)
+				return -1;
+			if (m->h.bnd != NULL && m->h.ctok &&
+			    strncmp(m->h.type, "multipart/", 10) == 0 &&
+			    n >= 2 + m->h.blen &&
+			    memcmp(s + 2, m->h.bnd, m->h.blen) == 0 &&
+			    allwsp(s + 2 + m->h.blen, n - 2 - m->h.blen)) {
+				if (finishhdr(m, ls, 0) == -1)
+					return -1;
+			}
+		}
+		if ((k = matchdelim(m, s, n, &close)) >= 0) {
+			if (delim(m, (unsigned)k, close, ls, lend) == -1)
+				return -1;
+			goto out;
+		}
+	}
+	f = &m->st[m->nst - 1];
+	switch (f->kind) {
+	case F_HDR:
+		if (hdrline(m, s, n, cont, more, lend) == -1)
+			return -1;
+		break;
+	case F_LEAF:
+		content(m, s, n, eol, whole, more, ls);
+		break;
+	case F_MULTI:
+		if (allwsp(s, n))
+			break;
+		seterr(m, MIME_ERR_EPILOGUE);
+		if (newpart(m, f->id, pt(m, f->id)->depth + 1, f->pstart,
+		    f->pstart, &id) != 1)
+			break;
+		p = pt(m, id);
+		p->flags |= f->mstate == M_PRE ? MIME_PART_PREAMBLE :
+		    MIME_PART_EPILOGUE;
+		if (push(m, id, F_LEAF) == NULL)
+			return -1;
+		leafinit(m, pt(m, id));
+		m->L.text = 1;
+		if (m->cb.part_begin != NULL)
+			m->cb.part_begin(m->arg, pt(m, id));
+		content(m, s, n, eol, whole, more, ls);
+		break;
+	default:
+		break;
+	}
+out:
+	m->last_eol = eol;
+	m->off = lend;
+	return m->enomem ? -1 : 0;
+}
+
+/* ---------- public ---------- */
+
+/*
+ * mime_new -- a parser for one message.  lim may be NULL (defaults; zero
+ * members also take the default), cb may be NULL.  Returns NULL on ENOMEM.
+ * Free with mime_free().
+ */
+struct mime *
+mime_new(const struct mime_limits *lim, enum mime_view view,
+    const struct mime_cb *cb, void *arg)
+{
+	struct mime *m;
+	unsigned id;
+
+	if ((m = calloc(1, sizeof *m)) == NULL)
+		return NULL;
+	m->lim = deflim;
+	if (lim != NULL) {
+#define L1(x)	if (lim->x != 0) m->lim.x = lim->x
+		L1(max_depth);
+		L1(max_parts);
+		L1(max_header);
+		L1(max_headers);
+		L1(max_line);
+		L1(max_boundary);
+		L1(max_params);
+		L1(max_name);
+#undef L1
+	}
+	if (m->lim.max_line < 8)
+		m->lim.max_line = 8;
+	m->view = view;
+	if (cb != NULL)
+		m->cb = *cb;
+	m->arg = arg;
+	buf_init(&m->hf, 0);
+	buf_init(&m->tmp, 0);
+	buf_init(&m->pa, 0);
+	buf_init(&m->ca, 0);
+	m->lb = malloc(m->lim.max_line + 2);
+	m->pv = calloc(m->lim.max_params + 1, sizeof *m->pv);
+	if (m->lb == NULL || m->pv == NULL)
+		goto fail;
+	/* storage always allocated: data + off is never NULL + off */
+	if (buf_add(&m->hf, "", 0) == -1 || buf_add(&m->tmp, "", 0) == -1 ||
+	    buf_add(&m->pa, "", 0) == -1 || buf_add(&m->ca, "", 0) == -1)
+		goto fail;
+	hreset(m, 0);
+	if (newpart(m, 0, 0, 0, 0, &id) != 1 || push(m, id, F_HDR) == NULL)
+		goto fail;
+	return m;
+fail:
+	mime_free(m);
+	return NULL;
+}
+
+/*
+ * mime_push -- feed the next n bytes of the message.  Returns 0, or -1
+ * (ENOMEM; the parser is then unusable).
+ */
+int
+mime_push(struct mime *m, const char *s, size_t n)
+{
+	const char *nl;
+	size_t room, k, max = m->lim.max_line;
+	int eol;
+
+	if (m->enomem || m->finished)
+		return m->enomem ? -1 : 0;
+	while (n > 0) {
+		room = max + 1 - m->ll;
+		k = n < room ? n : room;
+		nl = memchr(s, '\n', k);
+		if (nl != NULL) {
+			k = (size_t)(nl - s);
+			memcpy(m->lb + m->ll, s, k);
+			m->ll += k;
+			eol = 1;
+			if (m->ll > 0 && m->lb[m->ll - 1] == '\r') {
+				m->ll--;
+				eol = 2;
+			}
+			if (doline(m, m->lb, m->ll, eol, m->inlong, 0) == -1)
+				return -1;
+			m->inlong = 0;
+			m->ll = 0;
+			s += k + 1;
+			n -= k + 1;
+			continue;
+		}
+		memcpy(m->lb + m->ll, s, k);
+		m->ll += k;
+		s += k;
+		n -= k;
+		if (m->ll > max) {
+			if (doline(m, m->lb, max, 0, m->inlong, 1) == -1)
+				return -1;
+			m->inlong = 1;
+			memmove(m->lb, m->lb + max, m->ll - max);
+			m->ll -= max;
+		}
+	}
+	return 0;
+}
+
+/*
+ * mime_finish -- end of data: the last line, then every open part ends
+ * here.  Returns 0, or -1 (ENOMEM).
+ */
+int
+mime_finish(struct mime *m)
+{
+	uint64_t total;
+	unsigned i;
+	int trunc = 0;
+	struct mime_part *p;
+
+	if (m->finished)
+		return m->enomem ? -1 : 0;
+	if (m->ll > 0 || m->inlong)
+		if (doline(m, m->lb, m->ll, 0, m->inlong, 0) == -1)
+			return -1;
+	m->ll = 0;
+	m->finished = 1;
+	total = m->off;
+	for (i = 0; i < m->nst; i++) {
+		if (m->st[i].kind == F_MULTI && m->st[i].mstate != M_EPI) {
+			trunc = 1;
+			seterr(m, MIME_ERR_UNTERMINATED);
+		}
+		if (trunc)
+			pt(m, m->st[i].id)->flags |= MIME_PART_TRUNCATED;
+	}
+	while (m->nst > 0)
+		if (closetop(m, total, total, 1) == -1)
+			return -1;
+	if (m->over) {
+		p = pt(m, m->overid);
+		p->body_end = p->end = total;
+		if (m->cb.part_end != NULL)
+			m->cb.part_end(m->arg, p);
+	}
+	return m->enomem ? -1 : 0;
+}
+
+/* mime_errors -- the sticky MIME_ERR_* bits. */
+unsigned
+mime_errors(const struct mime *m)
+{
+	return m->err;
+}
+
+/* mime_strerror -- short reason word for one MIME_ERR_* bit. */
+const char *
+mime_strerror(unsigned bit)
+{
+	static const struct {
+		unsigned	 bit;
+		const char	*s;
+	} t[] = {
+		{ MIME_ERR_AMBIGUOUS, "ambiguous" },
+		{ MIME_ERR_DEPTH, "depth" },
+		{ MIME_ERR_PARTS, "parts" },
+		{ MIME_ERR_HEADER, "header-truncated" },
+		{ MIME_ERR_HEADERS, "headers" },
+		{ MIME_ERR_LINE, "long-line" },
+		{ MIME_ERR_BOUNDARY, "boundary" },
+		{ MIME_ERR_UNTERMINATED, "unterminated" },
+		{ MIME_ERR_BASE64, "base64" },
+		{ MIME_ERR_QP, "qp" },
+		{ MIME_ERR_CTE, "unknown-cte" },
+		{ MIME_ERR_PARAMS, "params" },
+		{ MIME_ERR_NUL, "nul" },
+		{ MIME_ERR_BARECR, "bare-cr" },
+		{ MIME_ERR_PARTIAL, "partial" },
+		{ MIME_ERR_EPILOGUE, "epilogue" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (t[i].bit == bit)
+			return t[i].s;
+	return "unknown";
+}
+
+/* mime_parts -- the part table (valid until mime_free), *n entries. */
+const struct mime_part *
+mime_parts(const struct mime *m, unsigned *n)
+{
+	if (n != NULL)
+		*n = m->nparts;
+	return m->parts;
+}
+
+/* mime_body_offset -- where part 0's body starts (0 before known). */
+uint64_t
+mime_body_offset(const struct mime *m)
+{
+	return m->nparts > 0 ? m->parts[0].body_start : 0;
+}
+
+/* mime_free -- release the parser, its part table and all names. */
+void
+mime_free(struct mime *m)
+{
+	unsigned i, j;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->nparts; i++)
+		for (j = 0; j < m->parts[i].nnames; j++)
+			free(m->parts[i].names[j]);
+	for (i = 0; i < m->nst; i++)
+		free(m->st[i].bnd);
+	free(m->h.bnd);
+	free(m->parts);
+	free(m->st);
+	free(m->lb);
+	free(m->pv);
+	buf_free(&m->hf);
+	buf_free(&m->tmp);
+	buf_free(&m->pa);
+	buf_free(&m->ca);
+	free(m);
+}

@@ -1,0 +1,78 @@
+/*
+ * scan.h -- one message's analysis: spool, MIME parse, rules.
+ *
+ * The milter feeds the header fields (scan_header), the end of headers
+ * (scan_eoh) and body chunks (scan_body); everything goes into one spool
+ * and through the MIME parser in the same pass.  scan_finish() ends the
+ * parse, reads the spool again with the other view when the MIME structure
+ * was ambiguous, and leaves a list of findings: parts to delete, mangle or
+ * defang, with their offsets in the spool.  The rewriter (rewrite.c) turns
+ * the findings into a new body.
+ *
+ * Ownership: struct scan belongs to one message (struct mc_msg); it keeps
+ * a reference to the config snapshot it was made with, which the caller
+ * must keep alive.  Errors: -1 with errno (ENOMEM, or a spool I/O error);
+ * hostile content is never an error, only findings and mime error bits.
+ */
+#ifndef MC_SCAN_H
+#define MC_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mime.h"
+#include "virusfilter.h"
+
+struct mc_config;
+struct spool;
+
+enum scan_act {
+	SCAN_DELETE,		/* cut the part out */
+	SCAN_MANGLE,		/* keep it, under a harmless name and type */
+	SCAN_DEFANG		/* HTML: neutralise active content in place */
+};
+
+struct scan_finding {
+	enum scan_act		 act;
+	enum virus_reason	 reason;	/* VIRUS_OK for SCAN_DEFANG */
+	unsigned		 view;		/* 0: the primary reading */
+	unsigned		 part;		/* part id in that view */
+	unsigned		 html;		/* HTML_* bits (SCAN_DEFANG) */
+	struct mime_part	 p;		/* copy; names[] not kept */
+	char			 name[160];	/* display name, printable */
+	char			 what[160];	/* reason detail, printable */
+};
+
+struct scan;
+
+struct scan	*scan_new(const struct mc_config *, const char *qid);
+int		 scan_header(struct scan *, const char *name,
+		    const char *value);
+int		 scan_eoh(struct scan *);
+int		 scan_body(struct scan *, const void *, size_t);
+int		 scan_finish(struct scan *);
+void		 scan_free(struct scan *);
+
+const struct scan_finding *scan_findings(const struct scan *, unsigned *n);
+/* The primary view's part table (after scan_finish). */
+const struct mime_part *scan_parts(const struct scan *, unsigned *n);
+/* Union of the views' MIME_ERR_* bits. */
+unsigned	 scan_errors(const struct scan *);
+int		 scan_views(const struct scan *);	/* readings made */
+struct spool	*scan_spool(const struct scan *);
+uint64_t	 scan_body_offset(const struct scan *);	/* body in spool */
+uint64_t	 scan_body_size(const struct scan *);
+
+/*
+ * Runs the parser over one part's body bytes [from, to) of the spool to get
+ * them decoded per cte; calls out() with decoded pieces.  Used by the
+ * rewriter to re-encode text parts.  Returns 0 or -1.
+ */
+int		 scan_decode(struct scan *, enum mime_cte, uint64_t from,
+		    uint64_t to, void (*out)(void *, const char *, size_t),
+		    void *arg);
+
+/* Printable, quote-free, single-line form of a name, at most outlen-1. */
+void		 scan_display_name(const char *, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * smfopts.h -- compile-time defaults.
+ *
+ * One DEF_ string per configuration keyword; conf.c parses each through the
+ * same code and bounds as a value read from mailcorral.conf, so a bad
+ * default fails just as a bad file would.  Every one can be overridden in
+ * mailcorral.conf (see mailcorral.conf(5)).
+ */
+#ifndef MC_SMFOPTS_H
+#define MC_SMFOPTS_H
+
+#define MC_VERSION		"0.1.0"
+#define MC_NAME			"mailcorral"
+
+#ifndef DEF_CONFIG_FILE
+#define DEF_CONFIG_FILE		"/etc/mailcorral/mailcorral.conf"
+#endif
+
+/* Daemon */
+#define DEF_SOCKET		"inet:2526@127.0.0.1"
+#define DEF_USER		""		/* "" = stay as started */
+#define DEF_PID_FILE		""		/* "" = no pid file */
+#define DEF_SPOOL_DIR		"/tmp"		/* per-message temp files */
+#define DEF_SPOOL_MEMORY	"1m"		/* body kept in memory up to */
+#define DEF_LOG_FACILITY	"mail"
+#define DEF_MILTER_TIMEOUT	"7210s"		/* libmilter socket I/O */
+#define DEF_MILTER_BACKLOG	"64"
+
+/* Attachments */
+#define DEF_ATTACHMENT_ACTION	"delete"	/* delete | mangle */
+#define DEF_MANGLE_SUFFIX	".disarmed"
+#define DEF_WARNING_TEXT \
+	"WARNING: MailCorral removed or renamed dangerous content " \
+	"in this message."
+#define DEF_HTML_DEFANG		"script event frame object jsurl dataurl refresh"
+#define DEF_ARCHIVE_MAX_DEPTH	"4"
+#define DEF_ARCHIVE_MAX_SIZE	"25m"		/* archive bytes examined */
+
+/*
+ * Dangerous extensions: PROPAGATION.md section A plus the usual launchers.
+ * Compared after normalisation, without case, without the dot.
+ */
+#define DEF_BAD_EXTENSIONS \
+	"exe scr pif com bat cmd vbs vbe js jse wsf wsh wsc hta lnk cpl " \
+	"msi msp mst iso img vhd vhdx one onepkg ps1 ps1xml ps2 ps2xml psc1 " \
+	"psc2 psd1 psm1 jar jnlp docm dotm xlsm xltm xlam pptm potm ppam " \
+	"ppsm sldm reg scf url inf chm hlp msc gadget settingcontent-ms " \
+	"library-ms appx appxbundle msix msixbundle xll application ade adp " \
+	"bas cer crt der ins isp its job mde mdb mdt msh msh1 msh2 mshxml " \
+	"msh1xml msh2xml ops pcd prf prg sct shb shs vb vxd ws dll sys drv " \
+	"ocx diagcab search-ms mht mhtml"
+
+/* Dangerous declared MIME types (exact, lower case; "family/ *" without the blank for a family). */
+#define DEF_BAD_MIME_TYPES \
+	"application/x-msdownload application/x-msdos-program " \
+	"application/x-dosexec application/x-executable " \
+	"application/x-ms-dos-executable application/vnd.microsoft.portable-executable " \
+	"application/x-msi application/x-ms-installer application/x-ole-storage " \
+	"application/hta application/x-ms-shortcut application/x-bat " \
+	"application/x-sh application/x-csh application/x-javascript " \
+	"application/javascript text/javascript text/vbscript text/x-vbscript " \
+	"application/x-vbscript text/scriptlet application/x-java-archive " \
+	"application/java-archive application/x-java-jnlp-file " \
+	"application/x-iso9660-image application/x-cd-image " \
+	"application/x-raw-disk-image application/x-vhd application/onenote " \
+	"application/msonenote application/vnd.ms-word.document.macroenabled.12 " \
+	"application/vnd.ms-excel.sheet.macroenabled.12 " \
+	"application/vnd.ms-powershell application/x-powershell " \
+	"application/mac-binhex40 application/mac-binhex application/x-binhex40 " \
+	"message/partial message/external-body"
+
+/* MIME limits (RELIABILITY.md section 0). */
+#define DEF_MIME_MAX_DEPTH	"32"
+#define DEF_MIME_MAX_PARTS	"1000"
+#define DEF_MIME_MAX_HEADER	"64k"
+#define DEF_MIME_MAX_HEADERS	"1000"
+#define DEF_MIME_MAX_LINE	"64k"
+#define DEF_MIME_MAX_BOUNDARY	"200"
+#define DEF_MIME_MAX_PARAMS	"64"
+#define DEF_MIME_MAX_NAME	"1024"
+#define DEF_ON_MIME_LIMIT	"strip"		/* strip | reject */
+
+/* Headers the filter adds. */
+#define MC_HDR_FILTERED		"X-MailCorral-Filtered"
+#define MC_HDR_AMBIGUITY	"X-MailCorral-Ambiguity"
+
+#endif

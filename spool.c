@@ -1,0 +1,171 @@
+/*
+ * spool.c -- memory-then-file byte store (see spool.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spool.h"
+#include "banned.h"
+
+struct spool {
+	char		*dir;
+	size_t		 memmax;
+	char		*mem;
+	size_t		 memlen, memcap;
+	int		 fd;		/* -1 while in memory */
+	uint64_t	 size;
+};
+
+struct spool *
+spool_new(const char *dir, size_t memmax)
+{
+	struct spool *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if ((s->dir = strdup(dir)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->memmax = memmax;
+	s->fd = -1;
+	return s;
+}
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, c, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+spill(struct spool *s)
+{
+	char path[4096];
+	int fd, n;
+
+	fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		/* Filesystems without O_TMPFILE: create and unlink at once. */
+		n = snprintf(path, sizeof(path), "%s/mailcorral.XXXXXX",
+		    s->dir);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
+			return -1;
+		unlink(path);
+	}
+	if (write_all(fd, s->mem, s->memlen) == -1) {
+		close(fd);
+		return -1;
+	}
+	free(s->mem);
+	s->mem = NULL;
+	s->memlen = s->memcap = 0;
+	s->fd = fd;
+	return 0;
+}
+
+int
+spool_write(struct spool *s, const void *p, size_t n)
+{
+	if (s->fd == -1 && s->memlen + n > s->memmax && spill(s) == -1)
+		return -1;
+	if (s->fd != -1) {
+		if (write_all(s->fd, p, n) == -1)
+			return -1;
+	} else {
+		if (s->memlen + n > s->memcap) {
+			size_t ncap = s->memcap ? s->memcap : 4096;
+			char *m;
+
+			while (ncap < s->memlen + n)
+				ncap *= 2;
+			if (ncap > s->memmax && s->memmax >= s->memlen + n)
+				ncap = s->memmax;
+			if ((m = realloc(s->mem, ncap)) == NULL)
+				return -1;
+			s->mem = m;
+			s->memcap = ncap;
+		}
+		if (n > 0)
+			memcpy(s->mem + s->memlen, p, n);
+		s->memlen += n;
+	}
+	s->size += n;
+	return 0;
+}
+
+ssize_t
+spool_pread(struct spool *s, void *p, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	if (off >= s->size)
+		return 0;
+	if (n > s->size - off)
+		n = (size_t)(s->size - off);
+	if (s->fd == -1) {
+		memcpy(p, s->mem + off, n);
+		return (ssize_t)n;
+	}
+	do {
+		r = pread(s->fd, p, n, (off_t)off);
+	} while (r == -1 && errno == EINTR);
+	return r;
+}
+
+uint64_t
+spool_size(const struct spool *s)
+{
+	return s->size;
+}
+
+const void *
+spool_mem(const struct spool *s)
+{
+	if (s->fd != -1)
+		return NULL;
+	return s->mem != NULL ? s->mem : "";
+}
+
+int
+spool_fd(struct spool *s)
+{
+	if (s->fd == -1 && spill(s) == -1)
+		return -1;
+	if (lseek(s->fd, 0, SEEK_SET) == -1)
+		return -1;
+	return s->fd;
+}
+
+void
+spool_free(struct spool *s)
+{
+	if (s == NULL)
+		return;
+	if (s->fd != -1)
+		close(s->fd);
+	free(s->mem);
+	free(s->dir);
+	free(s);
+}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Every configuration keyword the daemon knows (from `mailcorral -h`) must
+# be documented in mailcorral.conf(5), and every option in mailcorral(8).
+cd "$(dirname "$0")/.." || exit 1
+fail=0
+for k in $(./mailcorral -h | awk '/^  [a-z_]+ / { print $1 }'); do
+	if ! grep -q "^\.B $k\$" doc/mailcorral.conf.5; then
+		echo "FAIL docs: keyword $k is not in doc/mailcorral.conf.5"
+		fail=1
+	fi
+done
+for o in c p f n u P V h; do
+	if ! grep -q "^\.B.* \\\\-$o" doc/mailcorral.8 &&
+	    ! grep -q "^\.B \\\\-$o" doc/mailcorral.8; then
+		echo "FAIL docs: option -$o is not in doc/mailcorral.8"
+		fail=1
+	fi
+done
+[ $fail = 0 ] && echo "docs: every keyword and option documented"
+exit $fail
