@@ -326,6 +326,13 @@ url_class(const char *v, size_t n)
 	size_t k, l;
 	int i;
 
+	/* <meta http-equiv=refresh content="0; url=javascript:..."> */
+	for (k = 0; k + 4 <= n && k < 64; k++)
+		if (lc((unsigned char)v[k]) == 'u' &&
+		    lc((unsigned char)v[k + 1]) == 'r' &&
+		    lc((unsigned char)v[k + 2]) == 'l' && v[k + 3] == '=' &&
+		    (k == 0 || v[k - 1] == ';' || is_ws((unsigned char)v[k - 1])))
+			return url_class(v + k + 4, n - k - 4);
 	k = decode_scheme(v, n, d, sizeof(d));
 	if (strncmp(d, "javascript:", 11) == 0 ||
 	    strncmp(d, "vbscript:", 9) == 0 ||

@@ -51,6 +51,9 @@ log_facility(const char *name)
 	return -1;
 }
 
+static void vlog(int, const char *, const char *, va_list, int)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(int prio, const char *qid, const char *fmt, va_list ap, int err)
 {

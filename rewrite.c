@@ -28,7 +28,8 @@ enum edit_kind {
 	E_DELETE,	/* drop [from, to) */
 	E_MANGLE,	/* new header block for [from, to) */
 	E_TRANSCODE,	/* decode, defang and/or warn, re-encode */
-	E_NEWPART	/* insert a text part at from (to == from) */
+	E_NEWPART,	/* insert a text part at from (to == from) */
+	E_WARN		/* insert the plain warning at from (to == from) */
 };
 
 struct edit {
@@ -455,11 +456,11 @@ cmp_edit(const void *a, const void *b)
 
 	if (x->from != y->from)
 		return x->from < y->from ? -1 : 1;
-	/* An insertion goes before what starts at its offset; then a cut,
-	   so it swallows what starts with it. */
+	/* An insertion (zero length) goes before what starts at its
+	   offset; then a cut, so it swallows what starts with it. */
 	if (x->kind != y->kind) {
-		if (x->kind == E_NEWPART || y->kind == E_NEWPART)
-			return x->kind == E_NEWPART ? -1 : 1;
+		if (x->to == x->from || y->to == y->from)
+			return x->to == x->from ? -1 : 1;
 		return x->kind == E_DELETE ? -1 : y->kind == E_DELETE ? 1 : 0;
 	}
 	return x->to > y->to ? -1 : x->to < y->to;
@@ -508,8 +509,8 @@ inside_cut(const struct rw *rw, const struct mime_part *p)
 	unsigned i;
 
 	for (i = 0; i < rw->ne; i++)
-		if (rw->e[i].kind == E_DELETE && p->start < rw->e[i].to &&
-		    p->end > rw->e[i].from)
+		if (rw->e[i].kind == E_DELETE && p->body_start >=
+		    rw->e[i].from && p->body_start < rw->e[i].to)
 			return 1;
 	return 0;
 }
@@ -557,6 +558,14 @@ plan_warnings(struct rw *rw)
 		if ((p = warn_target(rw, types[k])) == NULL)
 			continue;
 		placed++;
+		if (k == 0 && identity(p->cte)) {
+			/* Plain text as sent: insert, so a cut inside the
+			   part (an embedded uuencode block) is unaffected. */
+			if (add_edit(rw, E_WARN, p->body_start, p->body_start,
+			    p, NULL) == -1)
+				return -1;
+			continue;
+		}
 		for (i = 0; i < rw->ne; i++)
 			if (rw->e[i].p == p && rw->e[i].kind == E_TRANSCODE)
 				break;
@@ -802,6 +811,10 @@ emit(struct rw *rw)
 		case E_NEWPART:
 			if (emit_newpart(rw, e) == -1)
 				return -1;
+			break;
+		case E_WARN:
+			out_put(&rw->o, rw->warn_plain.data,
+			    rw->warn_plain.len);
 			break;
 		}
 		pos = e->to;

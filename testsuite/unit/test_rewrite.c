@@ -271,6 +271,8 @@ test_uuencode_in_text(void **state)
 	assert_int_equal(r.res.removed, 1);
 	has(&r, "MCKEEP before");
 	has(&r, "MCKEEP after");
+	has(&r, "WARNING: MailCorral");
+	has(&r, "removed \"invoice.exe\"");
 	lacks(&r, "begin 644");
 	run_free(&r);
 	conf_free(cf);
