@@ -27,7 +27,7 @@ HDRS	 = $(wildcard *.h)
 
 UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
 
-.PHONY: all check demo asan unit deps clean corpus noxxi stack-start stack-stop
+.PHONY: all check demo asan unit deps clean bench
 
 all: mailcorral
 
@@ -65,6 +65,9 @@ asan: deps
 	    HARDEN= LDHARD= all $(UNIT)
 	MC_ASAN=1 sh testsuite/run-all.sh
 	$(MAKE) clean
+
+bench: all
+	sh testsuite/bench/bench.sh
 
 clean:
 	rm -f *.o libmc.a mailcorral $(UNIT)

@@ -1,0 +1,51 @@
+#!/bin/sh
+# Installs the Debian 12 packages MailCorral needs to build and test.
+# Installs only what is missing; silent and fast when everything is present.
+# Run as root.
+set -e
+
+PKGS="sendmail-bin sendmail-cf libmilter-dev libssl-dev libmariadb-dev
+default-libmysqlclient-dev libcmocka-dev libarchive-dev miltertest
+spamassassin spamd spamc clamav-daemon clamav clamav-testfiles mariadb-server
+clang-14 libclang-rt-14-dev pkg-config m4 make gcc python3 swaks faketime
+util-linux procps"
+
+missing=""
+for p in $PKGS; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$st" in
+	*" installed") ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps.sh: missing packages:$missing" >&2
+	echo "install-deps.sh: must run as root to install them" >&2
+	exit 1
+fi
+
+echo "install-deps.sh: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+
+# Keep the packages from starting the system's own services.
+made_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	made_policy=1
+fi
+cleanup() { [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d; true; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+APT="apt-get -o DPkg::Lock::Timeout=600"
+$APT update -q || true
+# shellcheck disable=SC2086
+if ! $APT install -y --no-install-recommends $missing; then
+	echo "install-deps.sh: install failed; updating and retrying once" >&2
+	$APT update -q
+	$APT install -y --no-install-recommends $missing
+fi
+echo "install-deps.sh: done"

@@ -1,0 +1,126 @@
+#!/bin/sh
+# The body of `make check` after the build:
+#   1. unit tests (testsuite/unit/test_* programs)
+#   2. the private sendmail + ./mailcorral stack (testsuite/stack/stack.sh)
+#   3. the validation suite (testsuite/corpus, attachment_action = delete)
+#   4. the mangle set (testsuite/corpus/mangle, attachment_action = mangle)
+#   5. the noxxi "MIME is broken" corpus (548 mails): nothing lost, no crash
+#   6. stop the stack (always, also on failure or interrupt)
+# Exit status: non-zero if any unit test, validation message or noxxi
+# invariant failed.  MC_ASAN=1: sanitizer options for the daemon.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+TOP=$(pwd)
+STACK_DIR=${STACK_DIR:-/tmp/mailcorral-stack-$$}
+SMTP_PORT=${SMTP_PORT:-2525}
+PYTHONDONTWRITEBYTECODE=1
+export STACK_DIR SMTP_PORT PYTHONDONTWRITEBYTECODE
+if [ "${MC_ASAN:-0}" = 1 ]; then
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	export ASAN_OPTIONS UBSAN_OPTIONS MC_ASAN
+fi
+STACK="sh $TOP/testsuite/stack/stack.sh"
+SUITE="python3 $TOP/testsuite/stack/suite.py"
+rc=0
+started=""
+T_ALL=$(date +%s)
+
+now() { date +%s.%N | cut -c1-14; }
+stage() { STAGE=$1; T0=$(now); echo; echo "=== $1"; }
+done_stage() { echo "=== $STAGE: $(echo "$(now) - $T0" | awk '{ split($0, a, " - "); printf "%.1f s", a[1] - a[2] }')${1:+ ($1)}"; }
+fail() { echo "FAIL: $*"; rc=1; }
+
+cleanup() {
+	if [ -n "$started" ]; then
+		started=""
+		$STACK stop || rc=1
+	fi
+}
+trap 'cleanup' EXIT
+trap 'cleanup; exit 130' INT TERM
+
+filter_alive() {
+	pid=$(cat "$STACK_DIR/mailcorral.bgpid" 2>/dev/null)
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+log_clean() {
+	if grep -n -E 'ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: (Address|Undefined)' \
+		"$STACK_DIR/mailcorral.log" >/dev/null 2>&1; then
+		echo "--- sanitizer/crash report in $STACK_DIR/mailcorral.log:"
+		grep -n -E -A20 'ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:' "$STACK_DIR/mailcorral.log" | head -60
+		return 1
+	fi
+	return 0
+}
+
+# ---------------------------------------------------------------- 1. unit
+stage "unit tests"
+units=""
+for t in testsuite/unit/test_*; do
+	case "$t" in *.c|*.h|*.o|*.d) continue ;; esac
+	[ -f "$t" ] && [ -x "$t" ] && units="$units $t"
+done
+if [ -n "$units" ]; then
+	# shellcheck disable=SC2086
+	sh testsuite/run-unit.sh $units || fail "unit tests"
+else
+	echo "(no unit test programs built)"
+fi
+done_stage
+
+# ---------------------------------------------------------------- 2. stack
+stage "start stack ($STACK_DIR)"
+[ -x "${MAILCORRAL:-./mailcorral}" ] || { fail "${MAILCORRAL:-./mailcorral} not built"; exit 1; }
+rm -rf "$STACK_DIR/mail"
+MC_CONF=$TOP/testsuite/stack/mailcorral-test.conf $STACK start || { fail "stack start"; tail -n 30 "$STACK_DIR/mailcorral.log" 2>/dev/null; exit 1; }
+started=1
+done_stage
+
+# ---------------------------------------------------------------- 3. corpus
+stage "validation suite (attachment_action = delete)"
+out=$STACK_DIR/suite.out
+$SUITE corpus testsuite/corpus > "$out" || fail "validation suite"
+cat "$out"
+filter_alive || fail "mailcorral died during the validation suite"
+done_stage "$(tail -n1 "$out")"
+
+# ---------------------------------------------------------------- 4. mangle
+stage "mangle set (attachment_action = mangle)"
+mconf=$STACK_DIR/mangle.conf
+{ cat testsuite/stack/mailcorral-test.conf; echo "attachment_action = mangle"; } > "$mconf"
+$STACK restart-filter "$mconf" || fail "restart-filter (mangle)"
+$SUITE corpus testsuite/corpus/mangle > "$STACK_DIR/mangle.out" || fail "mangle set"
+cat "$STACK_DIR/mangle.out"
+filter_alive || fail "mailcorral died during the mangle set"
+done_stage "$(tail -n1 "$STACK_DIR/mangle.out")"
+
+# ---------------------------------------------------------------- 5. noxxi
+stage "noxxi corpus (548 third-party mails)"
+state=$STACK_DIR/noxxi.json
+rm -f "$state"
+$STACK restart-filter "$TOP/testsuite/stack/mailcorral-test.conf" || fail "restart-filter (default)"
+$SUITE noxxi content testsuite/noxxi/hide-content.d/new "$state" || fail "noxxi hide-content"
+filter_alive || fail "mailcorral died during noxxi hide-content"
+zconf=$STACK_DIR/zip.conf
+{ cat testsuite/stack/mailcorral-test.conf; echo "bad_extensions = +zip"; } > "$zconf"
+$STACK restart-filter "$zconf" || fail "restart-filter (+zip)"
+$SUITE noxxi filename testsuite/noxxi/hide-filename.d/cur "$state" || fail "noxxi hide-filename"
+filter_alive || fail "mailcorral died during noxxi hide-filename"
+$SUITE noxxi-summary "$state" || fail "noxxi"
+done_stage
+
+# ---------------------------------------------------------------- 6. stop
+stage "stop stack"
+started=""
+$STACK stop || fail "stack stop"
+# after the stop: LeakSanitizer reports at exit
+log_clean || fail "sanitizer or runtime error reported in mailcorral.log"
+done_stage
+
+echo
+echo "=== validation: $(tail -n1 "$out"); mangle: $(tail -n1 "$STACK_DIR/mangle.out")"
+echo "=== total $(( $(date +%s) - T_ALL )) s; $( [ $rc = 0 ] && echo 'ALL OK' || echo 'FAILURES (see FAIL lines above)')"
+[ $rc = 0 ] && rm -rf "$STACK_DIR"
+exit $rc
