@@ -59,7 +59,8 @@ static const char *const archive_exts[] = {
 static const char *const reason_words[] = {
 	"ok", "bad-extension", "inner-extension", "clsid", "bad-type",
 	"executable", "type-mismatch", "archive-member", "archive-encrypted",
-	"archive-depth", "archive-broken", "unscannable", "partial"
+	"archive-depth", "archive-broken", "unscannable", "partial",
+	"infected"
 };
 
 /*
