@@ -1,0 +1,901 @@
+/*
+ * test_spamfilter.c -- unit tests for spamfilter.c: our sender lists, the
+ * SpamAssassin list fast path (tree in testsuite/unit/spam/sa), the
+ * built-in checker, and the spamd client against fake servers run in
+ * threads here.  With SPAMD_TEST_PORT set (testsuite/stack/spamd.sh start)
+ * it also talks to a real spamd on 127.0.0.1:$SPAMD_TEST_PORT.
+ * Run from the top of the tree (data paths are relative).
+ */
+#include "unit.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "spamfilter.h"
+
+#define D	"testsuite/unit/spam/"
+#define SA	D "sa"
+#define S(x)	((x) != NULL ? (x) : "")
+
+/* ---- lists ------------------------------------------------------- */
+
+static void
+test_list_kinds(void **state)
+{
+	char err[256];
+	struct spam_list *l;
+
+	l = spam_list_new("Jo@Example.org, *@star.example @at.example "
+	    "x?z@glob.example\t*@*.sub.example", err, sizeof(err));
+	assert_non_null(l);
+	assert_string_equal(err, "");
+	assert_int_equal(spam_list_count(l), 5);
+	assert_true(spam_list_match(l, "jo@example.org"));
+	assert_true(spam_list_match(l, "<JO@EXAMPLE.ORG>"));
+	assert_true(spam_list_match(l, " <jo@example.org> "));
+	assert_false(spam_list_match(l, "jo@example.org.evil"));
+	assert_false(spam_list_match(l, "xjo@example.org"));
+	assert_true(spam_list_match(l, "anyone@star.example"));
+	assert_false(spam_list_match(l, "anyone@sub.star.example"));
+	assert_true(spam_list_match(l, "a@AT.example"));
+	assert_true(spam_list_match(l, "xyz@glob.example"));
+	assert_false(spam_list_match(l, "xyyz@glob.example"));
+	assert_true(spam_list_match(l, "a@b.sub.example"));
+	assert_false(spam_list_match(l, "a@sub.example"));
+	assert_false(spam_list_match(l, ""));
+	assert_false(spam_list_match(l, "<>"));
+	assert_false(spam_list_match(l, NULL));
+	spam_list_free(l);
+
+	l = spam_list_new("", err, sizeof(err));
+	assert_non_null(l);
+	assert_false(spam_list_match(l, "jo@example.org"));
+	spam_list_free(l);
+	l = spam_list_new(NULL, err, sizeof(err));
+	assert_non_null(l);
+	spam_list_free(l);
+}
+
+static void
+test_list_file(void **state)
+{
+	char err[256];
+	struct spam_list *l;
+
+	l = spam_list_new("boss@corp.example file:" D "list.txt", err,
+	    sizeof(err));
+	assert_non_null(l);
+	assert_int_equal(spam_list_count(l), 4);
+	assert_true(spam_list_match(l, "boss@corp.example"));
+	assert_true(spam_list_match(l, "jo@example.org"));
+	assert_true(spam_list_match(l, "x@list.example"));
+	assert_true(spam_list_match(l, "y@at.example"));
+	assert_false(spam_list_match(l, "comment@example.org"));
+	spam_list_free(l);
+}
+
+static void
+test_list_errors(void **state)
+{
+	char err[256];
+
+	assert_null(spam_list_new("file:" D "badlist.txt", err, sizeof(err)));
+	assert_non_null(strstr(err, "badlist.txt:3:"));
+	assert_null(spam_list_new("file:" D "missing.txt", err, sizeof(err)));
+	assert_non_null(strstr(err, "missing.txt"));
+	assert_null(spam_list_new("example.org", err, sizeof(err)));
+	assert_non_null(strstr(err, "has no @"));
+	assert_null(spam_list_new("a\x01@b.example", err, sizeof(err)));
+	assert_non_null(strstr(err, "bad character"));
+}
+
+/* ---- SpamAssassin lists ------------------------------------------ */
+
+static const char *sa_search = SA "/usr/share/spamassassin " SA
+    "/etc/spamassassin " SA "/nonexistent " SA
+    "/var/lib/spamassassin/*/updates_spamassassin_org";
+
+static enum spam_sa_verdict
+one(const struct spam_sa *sa, const char *addr, const char *relay)
+{
+	const char *a[1] = { addr };
+
+	return spam_sa_check(sa, a, 1, relay);
+}
+
+static void
+test_sa_tree(void **state)
+{
+	char err[256];
+	struct spam_sa *sa;
+	const char *two[2];
+
+	sa = spam_sa_load(sa_search, err, sizeof(err));
+	assert_non_null(sa);
+	/* broken _rcvd line recorded, the rest still loaded */
+	assert_non_null(strstr(err, "local.cf:"));
+	assert_non_null(strstr(err, "needs an address and a domain"));
+
+	/* system dir, including lines inside ifplugin */
+	assert_int_equal(one(sa, "a@sys.example", NULL), SPAM_SA_WELCOME);
+	/* def_ entries ignored */
+	assert_int_equal(one(sa, "a@paypal.example", "paypal.example"),
+	    SPAM_SA_NONE);
+	/* local.cf, CRLF, trailing blanks, several per line */
+	assert_int_equal(one(sa, "<Someone@Welcome.Example>", NULL),
+	    SPAM_SA_WELCOME);
+	assert_int_equal(one(sa, "jo@friend.example", NULL), SPAM_SA_WELCOME);
+	assert_int_equal(one(sa, "x@blocked.example", NULL), SPAM_SA_BLOCK);
+	assert_int_equal(one(sa, "x@sub.blocked.example", NULL),
+	    SPAM_SA_NONE);
+	/* old names */
+	assert_int_equal(one(sa, "old@legacy.example", NULL), SPAM_SA_WELCOME);
+	assert_int_equal(one(sa, "spammer@legacy.example", NULL),
+	    SPAM_SA_BLOCK);
+	assert_int_equal(one(sa, "x@bad1.example", NULL), SPAM_SA_BLOCK);
+	assert_int_equal(one(sa, "x@bad12.example", NULL), SPAM_SA_NONE);
+	/* un* removes earlier entries (case-insensitive), re-add works */
+	assert_int_equal(one(sa, "gone@example.org", NULL), SPAM_SA_NONE);
+	assert_int_equal(one(sa, "pre@order.example", NULL), SPAM_SA_NONE);
+	assert_int_equal(one(sa, "back@example.org", NULL), SPAM_SA_WELCOME);
+	/* _rcvd */
+	assert_int_equal(one(sa, "x@bank.example", "mx1.bank.example"),
+	    SPAM_SA_WELCOME);
+	assert_int_equal(one(sa, "x@bank.example", "BANK.example."),
+	    SPAM_SA_WELCOME);
+	assert_int_equal(one(sa, "x@bank.example", "evilbank.example"),
+	    SPAM_SA_NONE);
+	assert_int_equal(one(sa, "x@bank.example", NULL), SPAM_SA_NONE);
+	assert_int_equal(one(sa, "ceo@corp.example", "mx.corp.example"),
+	    SPAM_SA_WELCOME);
+	assert_int_equal(one(sa, "ceo@corp.example", "corp.example"),
+	    SPAM_SA_NONE);
+	assert_int_equal(one(sa, "x@nolonger.example", "nolonger.example"),
+	    SPAM_SA_NONE);
+	/* welcome wins over block */
+	assert_int_equal(one(sa, "both@mixed.example", NULL), SPAM_SA_WELCOME);
+	assert_int_equal(one(sa, "other@mixed.example", NULL), SPAM_SA_BLOCK);
+	/* include, nested include relative to the including file */
+	assert_int_equal(one(sa, "x@included.example", NULL), SPAM_SA_BLOCK);
+	assert_int_equal(one(sa, "x@deep.example", NULL), SPAM_SA_WELCOME);
+	/* only *.cf / *.pre in a directory */
+	assert_int_equal(one(sa, "x@ignored.example", NULL), SPAM_SA_NONE);
+	/* versioned dir found through '*' */
+	assert_int_equal(one(sa, "x@updates.example", NULL), SPAM_SA_WELCOME);
+	/* several addresses: envelope blocked, From welcome -> welcome */
+	two[0] = "x@blocked.example";
+	two[1] = "y@welcome.example";
+	assert_int_equal(spam_sa_check(sa, two, 2, NULL), SPAM_SA_WELCOME);
+	two[1] = "y@nowhere.example";
+	assert_int_equal(spam_sa_check(sa, two, 2, NULL), SPAM_SA_BLOCK);
+	assert_int_equal(spam_sa_check(sa, two, 0, NULL), SPAM_SA_NONE);
+	assert_string_equal(spam_sa_verdict_str(SPAM_SA_BLOCK), "blocklist");
+	assert_true(spam_sa_count(sa) >= 15);
+	spam_sa_free(sa);
+}
+
+static void
+test_sa_misc(void **state)
+{
+	char err[256];
+	struct spam_sa *sa;
+
+	/* nothing there: empty but usable */
+	sa = spam_sa_load("/nonexistent/a /nonexistent/*/b", err,
+	    sizeof(err));
+	assert_non_null(sa);
+	assert_string_equal(err, "");
+	assert_int_equal(spam_sa_count(sa), 0);
+	assert_int_equal(one(sa, "a@b.example", NULL), SPAM_SA_NONE);
+	spam_sa_free(sa);
+
+	/* include loop stops at the depth limit */
+	sa = spam_sa_load(D "loop.cf", err, sizeof(err));
+	assert_non_null(sa);
+	assert_non_null(strstr(err, "too deep"));
+	assert_int_equal(one(sa, "x@loop.example", NULL), SPAM_SA_WELCOME);
+	spam_sa_free(sa);
+
+	/* the '*' search from a higher point finds the same dir */
+	sa = spam_sa_load(SA "/*/updates_spamassassin_org", err, sizeof(err));
+	assert_non_null(sa);
+	assert_int_equal(spam_sa_count(sa), 1);
+	assert_int_equal(one(sa, "x@updates.example", NULL), SPAM_SA_WELCOME);
+	spam_sa_free(sa);
+
+	/* the Debian defaults load without error (whatever is installed) */
+	sa = spam_sa_load(NULL, err, sizeof(err));
+	assert_non_null(sa);
+	spam_sa_free(sa);
+}
+
+static void
+test_sa_hostile(void **state)
+{
+	char path[] = "/tmp/test_spamfilter_XXXXXX";
+	char err[256];
+	struct spam_sa *sa;
+	FILE *fp;
+	int fd, i;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "w");
+	assert_non_null(fp);
+	/* a NUL byte, a 200 KB line, and more entries than the cap */
+	fputs("welcomelist_from a@nul", fp);
+	fputc('\0', fp);
+	fputs(".example\n", fp);
+	fputs("welcomelist_from ", fp);
+	for (i = 0; i < 200000; i++)
+		fputc('x', fp);
+	fputs("@long.example\nwelcomelist_from ok@first.example\n", fp);
+	for (i = 0; i < 101000; i++)
+		fprintf(fp, "blocklist_from u%d@many.example\n", i);
+	fputs("welcomelist_from late@last.example\n", fp);
+	fclose(fp);
+	sa = spam_sa_load(path, err, sizeof(err));
+	unlink(path);
+	assert_non_null(sa);
+	assert_non_null(strstr(err, ":1: NUL byte"));
+	assert_int_equal(spam_sa_count(sa), 100000);
+	assert_int_equal(one(sa, "ok@first.example", NULL), SPAM_SA_WELCOME);
+	assert_int_equal(one(sa, "u5@many.example", NULL), SPAM_SA_BLOCK);
+	assert_int_equal(one(sa, "late@last.example", NULL), SPAM_SA_NONE);
+	spam_sa_free(sa);
+}
+
+/* ---- built-in checker -------------------------------------------- */
+
+static struct spam_weights *W;
+
+static int
+setup_w(void **state)
+{
+	char err[256];
+
+	W = spam_weights_load(NULL, err, sizeof(err));
+	return W == NULL ? -1 : 0;
+}
+
+static int
+teardown_w(void **state)
+{
+	spam_weights_free(W);
+	return 0;
+}
+
+struct msg {
+	const char	*hdr[8][2];
+	const char	*plain;
+	const char	*html;
+};
+
+static const char gtube[] =
+    "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+static double
+score_msg(const struct spam_weights *w, const struct msg *m, size_t chunk,
+    struct buf *why)
+{
+	struct spam_stats *st;
+	const char *parts[2] = { m->plain, m->html };
+	double sc;
+	size_t i, k, n;
+
+	st = spam_stats_new(w);
+	assert_non_null(st);
+	for (i = 0; i < 8 && m->hdr[i][0] != NULL; i++)
+		spam_stats_header(st, m->hdr[i][0], strlen(m->hdr[i][0]),
+		    m->hdr[i][1], strlen(m->hdr[i][1]));
+	for (k = 0; k < 2; k++) {
+		if (parts[k] == NULL)
+			continue;
+		n = strlen(parts[k]);
+		if (chunk == 0)
+			chunk = n ? n : 1;
+		for (i = 0; i < n; i += chunk)
+			spam_stats_text(st, (int)k, parts[k] + i,
+			    n - i < chunk ? n - i : chunk);
+	}
+	spam_stats_finish(st, &sc, why);
+	spam_stats_free(st);
+	return sc;
+}
+
+#define GOODHDR \
+	{ "From", "\"Jo Smith\" <jo@example.org>" }, \
+	{ "Date", "Tue, 14 May 2024 09:12:44 +0200" }, \
+	{ "Message-ID", "<abc123@example.org>" }
+
+static const struct msg m_gtube = {
+	{ { "Subject", "test" } }, NULL, NULL
+};
+
+static const struct msg m_ham = {
+	{ GOODHDR, { "Subject", "Minutes of Tuesday's planning meeting" } },
+	"Hello all,\r\n\r\nAttached are the minutes of Tuesday's meeting. "
+	"We agreed to move the\r\nrelease to June 3 and to review the budget "
+	"with finance next week.\r\nPlease send corrections by Friday.\r\n\r\n"
+	"The draft is on the wiki: https://wiki.example.org/plans/2024-q2\r\n"
+	"\r\nThanks,\r\nJo\r\n",
+	NULL
+};
+
+static const struct msg m_news = {
+	{ GOODHDR, { "Subject", "Example Project newsletter, May 2024" } },
+	"Example Project news\n\nRelease 2.4 is out: https://example.org/rel"
+	"\nConference videos: https://example.org/conf\nDocs: "
+	"https://docs.example.org/\nBlog: https://blog.example.org/\n\n"
+	"You get this because you subscribed. To unsubscribe visit "
+	"https://example.org/unsubscribe\n",
+	"<html><body style=\"background-color:#ffffff\"><p>Example Project "
+	"news</p><p>Release 2.4 is out: <a href=\"https://example.org/rel\">"
+	"notes</a></p><a style=\"color:#fff;background:#06c\" "
+	"href=\"https://example.org/conf\">Videos</a> <a href=\"https://"
+	"docs.example.org/\">Docs</a><p><a href=\"https://example.org/"
+	"unsubscribe\">Unsubscribe</a></p></body></html>"
+};
+
+static const struct msg m_spam = {
+	{ { "From", "Winner Dept" },
+	  { "Subject", "=?utf-8?B?WU9VIEhBVkUgV09OIE1JTExJT05TISEh?=" } },
+	NULL,
+	"<html><body><p>Dear Friend,</p><p>CONGRATULATIONS, you have "
+	"won!</p><p>Act now: this limited time offer for Viagra and "
+	"Cialis is 100% free. Work from home, no credit check.</p>"
+	"<div style=\"display: none\">lorem ipsum bayes poison</div>"
+	"<a href=\"http://192.0.2.7/claim\">Click here</a></body></html>"
+};
+
+static void
+test_stats_basic(void **state)
+{
+	struct buf why = BUF_INIT;
+	struct msg m = m_gtube;
+	double sc;
+
+	m.plain = "This is the GTUBE, the\n\t" "XJS*C4JDBQADN1.NSBN3*2IDNEN*"
+	    "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\n\nend\n";
+	sc = score_msg(W, &m, 0, &why);
+	assert_true(sc >= 1000);
+	assert_non_null(strstr(why.data, "GTUBE=1000"));
+	buf_free(&why);
+
+	sc = score_msg(W, &m_ham, 0, &why);
+	printf("ham: %.2f %s\n", sc, why.data ? why.data : "");
+	assert_true(sc < 2);
+	assert_true(why.len == 0);
+	buf_free(&why);
+
+	sc = score_msg(W, &m_news, 0, &why);
+	printf("newsletter: %.2f %s\n", sc, why.data ? why.data : "");
+	assert_true(sc < 2);
+	buf_free(&why);
+
+	sc = score_msg(W, &m_spam, 0, &why);
+	printf("spam: %.2f %s\n", sc, why.data);
+	assert_true(sc >= 5);
+	assert_non_null(strstr(why.data, "PHRASE_viagra=2.5"));
+	assert_non_null(strstr(why.data, "PHRASE_100__free=1.5"));
+	assert_non_null(strstr(why.data, "PHRASE_you_have_won="));
+	assert_non_null(strstr(why.data, "HTML_ONLY="));
+	assert_non_null(strstr(why.data, "HIDDEN_TEXT="));
+	assert_non_null(strstr(why.data, "URL_IP="));
+	assert_non_null(strstr(why.data, "MISSING_DATE="));
+	assert_non_null(strstr(why.data, "MISSING_MID="));
+	assert_non_null(strstr(why.data, "FROM_NO_ADDR="));
+	assert_non_null(strstr(why.data, "SUBJ_ALL_CAPS="));
+	assert_non_null(strstr(why.data, "SUBJ_EXCESS_PUNCT="));
+	buf_free(&why);
+}
+
+static void
+test_stats_features(void **state)
+{
+	struct buf why = BUF_INIT;
+	struct buf big = BUF_INIT;
+	struct msg m = { { GOODHDR }, NULL, NULL };
+	double sc;
+	int i;
+
+	/* word boundaries: no "winner" inside "winners", no "casino" in
+	   "casinos"; multi-word phrases across line breaks */
+	m.plain = "The winners of the casinos award.\nplease click\r\n  here";
+	sc = score_msg(W, &m, 0, &why);
+	assert_string_equal(S(why.data), "PHRASE_click_here=0.8");
+	buf_free(&why);
+
+	/* a phrase in the Subject only */
+	m.hdr[3][0] = "Subject";
+	m.hdr[3][1] = "Lose Weight today";
+	m.plain = "hi";
+	sc = score_msg(W, &m, 0, &why);
+	assert_true(fabs(sc - 1.5) < 1e-9);
+	assert_string_equal(S(why.data), "PHRASE_lose_weight=1.5");
+	buf_free(&why);
+	m.hdr[3][0] = NULL;
+
+	/* SHOUTING */
+	m.plain = "THIS IS A VERY IMPORTANT MESSAGE FOR ALL OF OUR VALUED "
+	    "CUSTOMERS, PLEASE READ IT CAREFULLY AND REPLY TO US AS SOON "
+	    "AS YOU POSSIBLY CAN OK";
+	sc = score_msg(W, &m, 0, &why);
+	assert_non_null(strstr(why.data, "SHOUTING"));
+	buf_free(&why);
+
+	/* URL_MANY */
+	for (i = 0; i < 40; i++)
+		buf_printf(&big, "see https://h%d.example/x\n", i);
+	m.plain = big.data;
+	sc = score_msg(W, &m, 0, &why);
+	assert_string_equal(S(why.data), "URL_MANY=1");
+	buf_free(&why);
+	buf_free(&big);
+
+	/* URL_IP forms; not for a hostname with digits */
+	m.plain = "go to https://user@[2001:db8::1]:8080/x";
+	sc = score_msg(W, &m, 0, &why);
+	assert_string_equal(S(why.data), "URL_IP=1.5");
+	buf_free(&why);
+	m.plain = "go to HTTP://3221225985/x";
+	sc = score_msg(W, &m, 0, &why);
+	assert_string_equal(S(why.data), "URL_IP=1.5");
+	buf_free(&why);
+	m.plain = "go to http://192.0.2.1.example.org/ http://10.1.2/";
+	sc = score_msg(W, &m, 0, &why);
+	assert_true(sc == 0);
+	buf_free(&why);
+
+	/* hidden text: white on white, font-size:0; not font-size:0.9em */
+	m.plain = "x";
+	m.html = "<body bgcolor=\"#FFFFFF\"><font color=\"white\">x</font>";
+	sc = score_msg(W, &m, 0, &why);
+	assert_string_equal(S(why.data), "HIDDEN_TEXT=1.2");
+	buf_free(&why);
+	m.html = "<span style='font-size: 0px'>x</span>";
+	sc = score_msg(W, &m, 0, &why);
+	assert_string_equal(S(why.data), "HIDDEN_TEXT=1.2");
+	buf_free(&why);
+	m.html = "<span style='font-size:0.9em;color:#fffff0'>x</span>"
+	    "<td bgcolor=#ffffff>";
+	sc = score_msg(W, &m, 0, &why);
+	assert_true(sc == 0);
+	buf_free(&why);
+	m.html = NULL;
+
+	/* headers: future date, bad From, missing everything */
+	m.hdr[1][1] = "Sat, 1 Jan 2099 00:00:00 +0000";
+	m.hdr[0][1] = "undisclosed-recipients:;";
+	m.plain = "hello";
+	sc = score_msg(W, &m, 0, &why);
+	assert_string_equal(S(why.data), "FROM_NO_ADDR=1,DATE_IN_FUTURE=1.5");
+	buf_free(&why);
+	m.hdr[0][0] = NULL;
+	sc = score_msg(W, &m, 0, &why);
+	assert_string_equal(S(why.data),
+	    "MISSING_DATE=1,MISSING_MID=0.5,FROM_NO_ADDR=1");
+	assert_true(fabs(sc - 2.5) < 1e-9);
+	buf_free(&why);
+}
+
+static void
+test_stats_chunking(void **state)
+{
+	const struct msg *ms[] = { &m_ham, &m_news, &m_spam };
+	struct msg g = m_gtube;
+	struct buf ref = BUF_INIT, why = BUF_INIT;
+	double s0, s;
+	size_t i, c;
+
+	g.plain = "pre " "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-"
+	    "TEST-EMAIL*C.34X post, click\n here <http://192.0.2.1/>";
+	for (i = 0; i < 4; i++) {
+		const struct msg *m = i < 3 ? ms[i] : &g;
+
+		s0 = score_msg(W, m, 0, &ref);
+		for (c = 1; c <= 64; c++) {
+			s = score_msg(W, m, c, &why);
+			assert_true(s == s0);
+			assert_string_equal(why.data ? why.data : "",
+			    ref.data ? ref.data : "");
+			buf_free(&why);
+		}
+		buf_free(&ref);
+	}
+}
+
+static void
+test_weights_file(void **state)
+{
+	char err[256];
+	struct spam_weights *w, *def;
+	struct buf why = BUF_INIT;
+	struct msg m = { { { "Subject", "the quarterly\treport" } },
+	    NULL, NULL };
+	double sc;
+
+	/* shipped file == compiled-in defaults */
+	w = spam_weights_load("spamphrases.txt", err, sizeof(err));
+	assert_non_null(w);
+	def = spam_weights_load(NULL, err, sizeof(err));
+	assert_non_null(def);
+	assert_true(spam_weights_nphrases(w) >= 40);
+	assert_int_equal(spam_weights_nphrases(w), spam_weights_nphrases(def));
+	assert_true(score_msg(w, &m_spam, 0, NULL) ==
+	    score_msg(def, &m_spam, 0, NULL));
+	spam_weights_free(w);
+	spam_weights_free(def);
+
+	w = spam_weights_load(D "w-good.txt", err, sizeof(err));
+	assert_non_null(w);
+	assert_int_equal(spam_weights_nphrases(w), 1);
+	m.plain = gtube;
+	sc = score_msg(w, &m, 0, &why);
+	assert_string_equal(S(why.data),
+	    "GTUBE=500,PHRASE_quarterly_report=3,MISSING_MID=0.5,"
+	    "FROM_NO_ADDR=1");
+	assert_true(sc == 504.5);
+	buf_free(&why);
+	spam_weights_free(w);
+
+	assert_null(spam_weights_load(D "w-badweight.txt", err, sizeof(err)));
+	assert_non_null(strstr(err, "w-badweight.txt:2: bad weight"));
+	assert_null(spam_weights_load(D "w-badfeature.txt", err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "w-badfeature.txt:1: unknown feature"));
+	assert_null(spam_weights_load(D "w-empty.txt", err, sizeof(err)));
+	assert_non_null(strstr(err, "w-empty.txt:1: empty phrase"));
+	assert_null(spam_weights_load(D "w-keyword.txt", err, sizeof(err)));
+	assert_non_null(strstr(err, "w-keyword.txt:1: unknown keyword"));
+	assert_null(spam_weights_load(D "nope.txt", err, sizeof(err)));
+	assert_non_null(strstr(err, "nope.txt"));
+}
+
+/* ---- spamd client ------------------------------------------------ */
+
+enum fake_mode { FAKE_HANG, FAKE_GARBAGE, FAKE_REPLY };
+
+struct fake {
+	int		 lfd;
+	int		 port;
+	enum fake_mode	 mode;
+	const char	*reply;
+	int		 saw_close;	/* HANG: client closed the socket */
+	int		 wake[2];	/* HANG: the test is done waiting */
+	size_t		 got;		/* request bytes read */
+	char		 req[4096];
+	pthread_t	 th;
+};
+
+static void *
+fake_main(void *arg)
+{
+	struct fake *f = arg;
+	struct pollfd p;
+	ssize_t r;
+	int fd;
+
+	if ((fd = accept(f->lfd, NULL, NULL)) == -1)
+		return NULL;
+	p.fd = fd;
+	p.events = POLLIN;
+	/* Read the request (up to EOF, the client shuts down its side). */
+	while (poll(&p, 1, 5000) == 1 && (r = read(fd, f->req + f->got,
+	    f->got < sizeof(f->req) - 1 ? sizeof(f->req) - 1 - f->got :
+	    0)) > 0)
+		f->got += (size_t)r;
+	f->req[f->got] = '\0';
+	if (f->mode == FAKE_HANG) {
+		/*
+		 * Never answer.  Once the client gave up, writing to it must
+		 * fail: its socket is closed, so the second send meets RST.
+		 */
+		p.fd = f->wake[0];
+		(void)poll(&p, 1, 10000);
+		(void)send(fd, "x", 1, MSG_NOSIGNAL);
+		usleep(100000);
+		if (send(fd, "x", 1, MSG_NOSIGNAL) == -1)
+			f->saw_close = 1;
+	} else
+		(void)write(fd, f->reply, strlen(f->reply));
+	close(fd);
+	return NULL;
+}
+
+static void
+fake_start(struct fake *f, enum fake_mode mode, const char *reply)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(pipe(f->wake), 0);
+	f->mode = mode;
+	f->reply = reply;
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->lfd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	assert_int_equal(listen(f->lfd, 4), 0);
+	assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&sin, &sl), 0);
+	f->port = ntohs(sin.sin_port);
+	assert_int_equal(pthread_create(&f->th, NULL, fake_main, f), 0);
+}
+
+static void
+fake_stop(struct fake *f)
+{
+	(void)write(f->wake[1], "", 1);
+	pthread_join(f->th, NULL);
+	close(f->wake[0]);
+	close(f->wake[1]);
+	close(f->lfd);
+}
+
+/* A port nobody listens on. */
+static int
+closed_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char ham_msg[] =
+    "From: Jo <jo@example.org>\r\nTo: al@example.org\r\n"
+    "Subject: lunch\r\nDate: Tue, 14 May 2024 09:12:44 +0200\r\n"
+    "Message-ID: <abc123@example.org>\r\n\r\n"
+    "Shall we have lunch on Thursday at noon?\r\n\r\nJo\r\n";
+
+static void
+check_fake(const char *reply, const char *want)
+{
+	char srv[64], err[256];
+	char *servers[1] = { srv };
+	struct spam_spamd_cfg cfg = { servers, 1, 1000, 2000, 0 };
+	struct spam_spamd_result res;
+	struct fake f;
+
+	fake_start(&f, FAKE_REPLY, reply);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
+	assert_int_equal(spam_spamd_check(&cfg, "bob", ham_msg,
+	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), want ? -1 : 0);
+	if (want != NULL) {
+		if (strstr(err, want) == NULL)
+			fail_msg("reply %.40s: err \"%s\", want \"%s\"", reply,
+			    err, want);
+	}
+	fake_stop(&f);
+}
+
+static void
+test_spamd_fake(void **state)
+{
+	char srv[64], srv2[64], err[256], *p;
+	char *servers[2] = { srv, srv2 };
+	struct spam_spamd_cfg cfg = { servers, 1, 1000, 1000, 0 };
+	struct spam_spamd_result res;
+	struct fake f;
+	double t0, dt;
+	struct buf big = BUF_INIT;
+	int i;
+
+	/* closed port */
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", closed_port());
+	assert_int_equal(spam_spamd_check(&cfg, NULL, ham_msg,
+	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "connect: Connection refused"));
+
+	/* hung server: timeout within read_timeout + 1 s, socket closed */
+	fake_start(&f, FAKE_HANG, NULL);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
+	t0 = now_s();
+	assert_int_equal(spam_spamd_check(&cfg, "bob", ham_msg,
+	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), -1);
+	dt = now_s() - t0;
+	fake_stop(&f);
+	printf("hang: %s after %.3f s\n", err, dt);
+	assert_true(strncmp(err, "timeout", 7) == 0);
+	assert_true(dt >= 0.9 && dt < 2.0);
+	assert_true(f.saw_close);
+	/* the request as sent */
+	p = strstr(f.req, "\r\n\r\n");
+	assert_non_null(p);
+	assert_true(strncmp(f.req, "CHECK SPAMC/1.5\r\nContent-length: ",
+	    33) == 0);
+	assert_non_null(strstr(f.req, "\r\nUser: bob\r\n"));
+	assert_string_equal(p + 4, ham_msg);
+
+	/* user sanitised, body cut at max_size */
+	fake_start(&f, FAKE_REPLY, "SPAMD/1.1 0 EX_OK\r\nSpam: False ; "
+	    "-0.0 / 5.0\r\n\r\n");
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
+	cfg.max_size = 10;
+	assert_int_equal(spam_spamd_check(&cfg, "ev\r\nil\x01 user", ham_msg,
+	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), 0);
+	fake_stop(&f);
+	cfg.max_size = 0;
+	assert_non_null(strstr(f.req, "Content-length: 10\r\nUser: eviluser"
+	    "\r\n\r\nFrom: Jo <"));
+	assert_int_equal(strlen(strstr(f.req, "\r\n\r\n") + 4), 10);
+	assert_int_equal(res.is_spam, 0);
+	assert_true(res.score == 0 && res.threshold == 5.0);
+	assert_string_equal(res.server, srv);
+
+	/* good replies, tolerant forms */
+	check_fake("SPAMD/1.1 0 EX_OK\r\nContent-length: 0\r\n"
+	    "Spam: True ; 15.0 / 5.0\r\n\r\n", NULL);
+	check_fake("SPAMD/1.5 0 EX_OK\nspam:yes;1000/5\n\n", NULL);
+	check_fake("SPAMD/1.1 0 EX_OK\r\nSpam: False ; -0.0 / 5.0\r\n", NULL);
+	/* garbage */
+	check_fake("HTTP/1.0 500 Internal error\r\n\r\n", "protocol: not a");
+	check_fake("SPAMD/1.1 76 Bad header line: xx\r\n\r\n",
+	    "protocol: status 76");
+	check_fake("SPAMD/1.1 0 EX_OK\r\nSpam: True ; NaN / 5.0\r\n\r\n",
+	    "protocol: bad Spam");
+	check_fake("SPAMD/1.1 0 EX_OK\r\nSpam: True ; inf / 5.0\r\n\r\n",
+	    "protocol: bad Spam");
+	check_fake("SPAMD/1.1 0 EX_OK\r\nSpam: Maybe ; 1 / 5.0\r\n\r\n",
+	    "protocol: bad Spam");
+	check_fake("SPAMD/1.1 0 EX_OK\r\nContent-length: -1\r\n"
+	    "Spam: True ; 1 / 5\r\n\r\n", "protocol: bad Content-length");
+	check_fake("SPAMD/1.1 0 EX_OK\r\n\r\n", "protocol: no Spam header");
+	check_fake("", "protocol: empty reply");
+	check_fake("\x8f\x01\xff garbage garbage", "protocol");
+	for (i = 0; i < 70000; i++)
+		buf_addc(&big, 'A');
+	buf_adds(&big, "\r\n\r\n");
+	buf_printf(&big, "%s", "");
+	{
+		struct buf r2 = BUF_INIT;
+
+		buf_adds(&r2, "SPAMD/1.1 0 EX_OK\r\nX-Long: ");
+		buf_add(&r2, big.data, big.len);
+		check_fake(r2.data, "protocol: reply headers too long");
+		buf_free(&r2);
+	}
+	buf_free(&big);
+
+	/* failover: closed port, then a good one */
+	fake_start(&f, FAKE_REPLY, "SPAMD/1.1 0 EX_OK\r\nSpam: True ; "
+	    "7.5 / 5.0\r\n\r\n");
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", closed_port());
+	snprintf(srv2, sizeof(srv2), "[127.0.0.1]:%d", f.port);
+	cfg.nservers = 2;
+	assert_int_equal(spam_spamd_check(&cfg, NULL, ham_msg,
+	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), 0);
+	fake_stop(&f);
+	assert_int_equal(res.is_spam, 1);
+	assert_true(res.score == 7.5 && res.threshold == 5.0);
+	assert_string_equal(res.server, srv2);
+	assert_null(strstr(f.req, "User:"));
+
+	/* bad configuration */
+	snprintf(srv, sizeof(srv), "::1:783");
+	cfg.nservers = 1;
+	assert_int_equal(spam_spamd_check(&cfg, NULL, "", 0, &res, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "config: bad server"));
+	snprintf(srv, sizeof(srv), "unix:/nonexistent/spamd.sock");
+	assert_int_equal(spam_spamd_check(&cfg, NULL, "", 0, &res, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "connect: No such file"));
+}
+
+static int
+spamd_port(void)
+{
+	const char *p = getenv("SPAMD_TEST_PORT");
+
+	return p != NULL && *p != '\0' ? atoi(p) : 0;
+}
+
+static void
+test_spamd_real(void **state)
+{
+	char srv[64], srv2[64], err[256];
+	char *servers[2] = { srv, srv2 };
+	struct spam_spamd_cfg cfg = { servers, 1, 2000, 30000, 0 };
+	struct spam_spamd_result res;
+	struct buf m = BUF_INIT;
+	double t0;
+	int port = spamd_port();
+
+	if (port == 0) {
+		printf("SPAMD_TEST_PORT not set: real spamd tests skipped\n");
+		skip();
+	}
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
+	buf_printf(&m, "From: x@example.net\r\nTo: y@example.org\r\n"
+	    "Subject: test\r\n\r\n%s\r\n", gtube);
+	t0 = now_s();
+	assert_int_equal(spam_spamd_check(&cfg, "mailcorral", m.data, m.len,
+	    &res, err, sizeof(err)), 0);
+	printf("spamd GTUBE: %.1f/%.1f in %.3f s\n", res.score, res.threshold,
+	    now_s() - t0);
+	assert_int_equal(res.is_spam, 1);
+	assert_true(res.score >= 1000);
+	assert_true(res.threshold == 5.0);
+	buf_free(&m);
+
+	t0 = now_s();
+	assert_int_equal(spam_spamd_check(&cfg, NULL, ham_msg,
+	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), 0);
+	printf("spamd ham: %.1f/%.1f in %.3f s\n", res.score, res.threshold,
+	    now_s() - t0);
+	assert_int_equal(res.is_spam, 0);
+	assert_true(res.score < 5);
+
+	/* the lab local.cf blocklists *@blocked.example */
+	buf_printf(&m, "From: x@blocked.example\r\nTo: y@example.org\r\n"
+	    "Subject: hi\r\nDate: Tue, 14 May 2024 09:12:44 +0200\r\n"
+	    "Message-ID: <q@blocked.example>\r\n\r\nhello\r\n");
+	assert_int_equal(spam_spamd_check(&cfg, NULL, m.data, m.len, &res,
+	    err, sizeof(err)), 0);
+	assert_int_equal(res.is_spam, 1);
+	assert_true(res.score >= 90);
+	buf_free(&m);
+
+	/* failover from a closed port */
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", closed_port());
+	snprintf(srv2, sizeof(srv2), "127.0.0.1:%d", port);
+	cfg.nservers = 2;
+	assert_int_equal(spam_spamd_check(&cfg, NULL, ham_msg,
+	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), 0);
+	assert_string_equal(res.server, srv2);
+	assert_int_equal(res.is_spam, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_list_kinds),
+		cmocka_unit_test(test_list_file),
+		cmocka_unit_test(test_list_errors),
+		cmocka_unit_test(test_sa_tree),
+		cmocka_unit_test(test_sa_misc),
+		cmocka_unit_test(test_sa_hostile),
+		cmocka_unit_test(test_stats_basic),
+		cmocka_unit_test(test_stats_features),
+		cmocka_unit_test(test_stats_chunking),
+		cmocka_unit_test(test_weights_file),
+		cmocka_unit_test(test_spamd_fake),
+		cmocka_unit_test(test_spamd_real),
+	};
+
+	return cmocka_run_group_tests(tests, setup_w, teardown_w);
+}
