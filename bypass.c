@@ -1,0 +1,742 @@
+/*
+ * bypass.c -- keyed bypass header for released spam (see bypass.h).
+ * OpenSSL 3 only: EVP_MAC (HMAC, SHA256), EVP_MD, CRYPTO_memcmp,
+ * RAND_priv_bytes; no deprecated calls.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "bypass.h"
+#include "banned.h"
+
+#define LABEL		"MC-BYPASS-v1"
+#define MAC_B64LEN	43		/* base64url of 32 bytes, no padding */
+
+struct bypass_key {
+	unsigned char	 key[BYPASS_KEY_LEN];
+	char		 kid[BYPASS_KID_LEN + 1];
+};
+
+static const char hexl[] = "0123456789abcdef";
+
+static int
+hexv(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* --- MAC wrapper ------------------------------------------------------ */
+
+static EVP_MAC_CTX *
+mac_begin(const void *key, size_t klen)
+{
+	OSSL_PARAM params[2];
+	EVP_MAC_CTX *ctx;
+	EVP_MAC *mac;
+	char digest[] = "SHA256";
+
+	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		return NULL;
+	ctx = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);		/* the context holds a reference */
+	if (ctx == NULL)
+		return NULL;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    digest, 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_init(ctx, key, klen, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static int
+mac_end(EVP_MAC_CTX *ctx, unsigned char out[32])
+{
+	size_t outl = 0;
+	int ok;
+
+	ok = EVP_MAC_final(ctx, out, &outl, 32) == 1 && outl == 32;
+	EVP_MAC_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+int
+bypass_hmac_sha256(const void *key, size_t klen, const void *data,
+    size_t len, unsigned char out[32])
+{
+	EVP_MAC_CTX *ctx;
+
+	if ((ctx = mac_begin(key, klen)) == NULL)
+		return -1;
+	if (EVP_MAC_update(ctx, data, len) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		return -1;
+	}
+	return mac_end(ctx, out);
+}
+
+/* --- keys ------------------------------------------------------------- */
+
+struct bypass_key *
+bypass_key_new(const unsigned char key[BYPASS_KEY_LEN])
+{
+	struct bypass_key *k;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int i;
+
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return NULL;
+	memcpy(k->key, key, BYPASS_KEY_LEN);
+	if (EVP_Digest(key, BYPASS_KEY_LEN, md, &mdlen, EVP_sha256(),
+	    NULL) != 1) {
+		bypass_key_free(k);
+		errno = EIO;
+		return NULL;
+	}
+	for (i = 0; i < BYPASS_KID_LEN / 2; i++) {
+		k->kid[2 * i] = hexl[md[i] >> 4];
+		k->kid[2 * i + 1] = hexl[md[i] & 15];
+	}
+	k->kid[BYPASS_KID_LEN] = '\0';
+	return k;
+}
+
+void
+bypass_key_free(struct bypass_key *k)
+{
+	if (k == NULL)
+		return;
+	OPENSSL_cleanse(k, sizeof(*k));
+	free(k);
+}
+
+const char *
+bypass_key_kid(const struct bypass_key *k)
+{
+	return k->kid;
+}
+
+static int
+key_create(const char *path, char *err, size_t errlen)
+{
+	unsigned char key[BYPASS_KEY_LEN];
+	char hex[2 * BYPASS_KEY_LEN + 1], tmp[PATH_MAX];
+	size_t i, off = 0;
+	ssize_t w;
+	int fd, n, ok, e;
+
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	if (RAND_priv_bytes(key, sizeof(key)) != 1) {
+		snprintf(err, errlen, "RAND_priv_bytes failed");
+		return -1;
+	}
+	for (i = 0; i < sizeof(key); i++) {
+		hex[2 * i] = hexl[key[i] >> 4];
+		hex[2 * i + 1] = hexl[key[i] & 15];
+	}
+	hex[2 * BYPASS_KEY_LEN] = '\n';
+	OPENSSL_cleanse(key, sizeof(key));
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		OPENSSL_cleanse(hex, sizeof(hex));
+		return -1;
+	}
+	ok = 1;
+	while (off < sizeof(hex)) {
+		if ((w = write(fd, hex + off, sizeof(hex) - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			ok = 0;
+			break;
+		}
+		off += (size_t)w;
+	}
+	e = errno;
+	OPENSSL_cleanse(hex, sizeof(hex));
+	if (ok && fsync(fd) == -1) {
+		ok = 0;
+		e = errno;
+	}
+	if (close(fd) == -1 && ok) {
+		ok = 0;
+		e = errno;
+	}
+	/* link() never replaces: a key created meanwhile wins. */
+	if (ok && link(tmp, path) == -1 && errno != EEXIST) {
+		ok = 0;
+		e = errno;
+	}
+	unlink(tmp);
+	if (!ok) {
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+struct bypass_key *
+bypass_key_load(const char *path, int create, char *err, size_t errlen)
+{
+	unsigned char raw[256], key[BYPASS_KEY_LEN];
+	struct bypass_key *k = NULL;
+	struct stat st;
+	size_t len = 0, i;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
+		if (errno == ENOENT && create) {
+			if (key_create(path, err, errlen) == -1)
+				return NULL;
+			return bypass_key_load(path, 0, err, errlen);
+		}
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto done;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: owned by uid %lu, not %lu", path,
+		    (unsigned long)st.st_uid, (unsigned long)geteuid());
+		goto done;
+	}
+	if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s: mode %04o, must not be accessible "
+		    "by group or other (chmod 600)", path,
+		    (unsigned)(st.st_mode & 07777));
+		goto done;
+	}
+	while (len < sizeof(raw)) {
+		if ((r = read(fd, raw + len, sizeof(raw) - len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto done;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	/* Hex: 64 digits, then only white space. */
+	for (i = 0; i < len && hexv(raw[i]) != -1; i++)
+		;
+	if (i == 2 * BYPASS_KEY_LEN) {
+		size_t j;
+
+		for (j = i; j < len; j++)
+			if (raw[j] != '\n' && raw[j] != '\r' && raw[j] != ' ' &&
+			    raw[j] != '\t')
+				break;
+		if (j == len) {
+			for (j = 0; j < BYPASS_KEY_LEN; j++)
+				key[j] = (unsigned char)(hexv(raw[2 * j]) << 4 |
+				    hexv(raw[2 * j + 1]));
+			k = bypass_key_new(key);
+			goto made;
+		}
+	}
+	if (len == BYPASS_KEY_LEN) {
+		memcpy(key, raw, BYPASS_KEY_LEN);
+		k = bypass_key_new(key);
+		goto made;
+	}
+	if (len < BYPASS_KEY_LEN)
+		snprintf(err, errlen, "%s: key too short (%zu bytes, need 32)",
+		    path, len);
+	else
+		snprintf(err, errlen, "%s: not 64 hex digits or 32 bytes",
+		    path);
+	goto done;
+made:
+	if (k == NULL)
+		snprintf(err, errlen, "%s: cannot make key", path);
+done:
+	OPENSSL_cleanse(raw, sizeof(raw));
+	OPENSSL_cleanse(key, sizeof(key));
+	close(fd);
+	return k;
+}
+
+/* --- body hash -------------------------------------------------------- */
+
+int
+bypass_hash_init(struct bypass_hash *h)
+{
+	EVP_MD *md;
+	int ok;
+
+	memset(h, 0, sizeof(*h));
+	if ((md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		return -1;
+	if ((h->ctx = EVP_MD_CTX_new()) == NULL) {
+		EVP_MD_free(md);
+		return -1;
+	}
+	ok = EVP_DigestInit_ex2(h->ctx, md, NULL) == 1;
+	EVP_MD_free(md);
+	if (!ok) {
+		bypass_hash_free(h);
+		return -1;
+	}
+	return 0;
+}
+
+struct hout {
+	struct bypass_hash	*h;
+	size_t			 n;
+	unsigned char		 b[4096];
+};
+
+static void
+hput(struct hout *o, const void *p, size_t n)
+{
+	if (o->n + n > sizeof(o->b)) {
+		if (o->n > 0 && EVP_DigestUpdate(o->h->ctx, o->b, o->n) != 1)
+			o->h->err = 1;
+		o->n = 0;
+		if (n > sizeof(o->b)) {
+			if (EVP_DigestUpdate(o->h->ctx, p, n) != 1)
+				o->h->err = 1;
+			return;
+		}
+	}
+	memcpy(o->b + o->n, p, n);
+	o->n += n;
+}
+
+static void
+hflush(struct hout *o)
+{
+	if (o->n > 0 && EVP_DigestUpdate(o->h->ctx, o->b, o->n) != 1)
+		o->h->err = 1;
+	o->n = 0;
+}
+
+/* Starts content on a line: releases held-back empty lines first. */
+static void
+hcontent(struct hout *o)
+{
+	struct bypass_hash *h = o->h;
+
+	if (!h->midline) {
+		for (; h->nempty > 0; h->nempty--)
+			hput(o, "\r\n", 2);
+		h->midline = 1;
+		h->any = 1;
+	}
+}
+
+int
+bypass_hash_update(struct bypass_hash *h, const void *p, size_t n)
+{
+	const unsigned char *s = p, *e = s + n, *q;
+	struct hout o;
+
+	if (h->ctx == NULL || h->err)
+		return -1;
+	o.h = h;
+	o.n = 0;
+	while (s < e) {
+		if (h->cr) {
+			h->cr = 0;
+			if (*s == '\n') {
+				s++;
+				goto eol;
+			}
+			hcontent(&o);		/* a bare CR is content */
+			hput(&o, "\r", 1);
+			continue;
+		}
+		if (*s == '\r') {
+			h->cr = 1;
+			s++;
+			continue;
+		}
+		if (*s == '\n') {
+			s++;
+			goto eol;
+		}
+		/* A run of ordinary bytes. */
+		for (q = s; q < e && *q != '\r' && *q != '\n'; q++)
+			;
+		hcontent(&o);
+		hput(&o, s, (size_t)(q - s));
+		s = q;
+		continue;
+eol:
+		if (h->midline) {
+			hput(&o, "\r\n", 2);
+			h->midline = 0;
+		} else
+			h->nempty++;
+	}
+	hflush(&o);
+	return h->err ? -1 : 0;
+}
+
+int
+bypass_hash_final(struct bypass_hash *h, unsigned char out[32])
+{
+	struct hout o;
+	unsigned int len = 0;
+	int ok;
+
+	if (h->ctx == NULL)
+		return -1;
+	o.h = h;
+	o.n = 0;
+	if (h->cr) {
+		hcontent(&o);
+		hput(&o, "\r", 1);
+		h->cr = 0;
+	}
+	/* A body without a final CRLF, or no body at all, gets one. */
+	if (h->midline || !h->any)
+		hput(&o, "\r\n", 2);
+	hflush(&o);
+	ok = !h->err && EVP_DigestFinal_ex(h->ctx, out, &len) == 1 &&
+	    len == 32;
+	bypass_hash_free(h);
+	return ok ? 0 : -1;
+}
+
+void
+bypass_hash_free(struct bypass_hash *h)
+{
+	if (h->ctx != NULL)
+		EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
+/* --- header ----------------------------------------------------------- */
+
+static int
+lp(EVP_MAC_CTX *ctx, const void *p, size_t n)
+{
+	unsigned char b[4];
+
+	if (n > UINT32_MAX)
+		return -1;
+	b[0] = (unsigned char)(n >> 24);
+	b[1] = (unsigned char)(n >> 16);
+	b[2] = (unsigned char)(n >> 8);
+	b[3] = (unsigned char)n;
+	return EVP_MAC_update(ctx, b, 4) == 1 &&
+	    EVP_MAC_update(ctx, p, n) == 1 ? 0 : -1;
+}
+
+static int
+be64(EVP_MAC_CTX *ctx, uint64_t v)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (unsigned char)v;
+	return EVP_MAC_update(ctx, b, 8) == 1 ? 0 : -1;
+}
+
+static int
+isws(int ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* Header value with white space trimmed and runs collapsed; malloc'd. */
+static char *
+hdr_canon(const char *p, size_t n, size_t *outn)
+{
+	char *o;
+	size_t i, k = 0;
+	int sp = 0;
+
+	if ((o = malloc(n + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (isws((unsigned char)p[i])) {
+			sp = 1;
+			continue;
+		}
+		if (sp && k > 0)
+			o[k++] = ' ';
+		sp = 0;
+		o[k++] = p[i];
+	}
+	o[k] = '\0';
+	*outn = k;
+	return o;
+}
+
+static int
+compute(const struct bypass_key *k, const char *id, uint64_t t, uint64_t x,
+    const char *msgid, size_t mlen, const char *date, size_t dlen,
+    const unsigned char bodyhash[32], char b64[MAC_B64LEN + 1])
+{
+	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char mac[32];
+	char *cm = NULL, *cd = NULL;
+	size_t cml = 0, cdl = 0, i, o = 0;
+	EVP_MAC_CTX *ctx = NULL;
+	int rc = -1;
+
+	if ((cm = hdr_canon(msgid, mlen, &cml)) == NULL ||
+	    (cd = hdr_canon(date, dlen, &cdl)) == NULL)
+		goto out;
+	if ((ctx = mac_begin(k->key, sizeof(k->key))) == NULL)
+		goto out;
+	if (EVP_MAC_update(ctx, (const unsigned char *)LABEL,
+	    sizeof(LABEL) - 1) != 1 ||
+	    lp(ctx, k->kid, strlen(k->kid)) == -1 ||
+	    lp(ctx, id, strlen(id)) == -1 ||
+	    be64(ctx, t) == -1 || be64(ctx, x) == -1 ||
+	    lp(ctx, cm, cml) == -1 || lp(ctx, cd, cdl) == -1 ||
+	    EVP_MAC_update(ctx, bodyhash, 32) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		goto out;
+	}
+	if (mac_end(ctx, mac) == -1)
+		goto out;
+	for (i = 0; i + 3 <= 30; i += 3) {
+		uint32_t v = (uint32_t)mac[i] << 16 | (uint32_t)mac[i + 1] << 8 |
+		    mac[i + 2];
+
+		b64[o++] = alpha[v >> 18 & 63];
+		b64[o++] = alpha[v >> 12 & 63];
+		b64[o++] = alpha[v >> 6 & 63];
+		b64[o++] = alpha[v & 63];
+	}
+	{
+		uint32_t v = (uint32_t)mac[30] << 16 | (uint32_t)mac[31] << 8;
+
+		b64[o++] = alpha[v >> 18 & 63];
+		b64[o++] = alpha[v >> 12 & 63];
+		b64[o++] = alpha[v >> 6 & 63];
+	}
+	b64[o] = '\0';
+	OPENSSL_cleanse(mac, sizeof(mac));
+	rc = 0;
+out:
+	free(cm);
+	free(cd);
+	return rc;
+}
+
+static int
+valid_id(const char *id, size_t n)
+{
+	size_t i;
+
+	if (n != 16)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'A' && id[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+int
+bypass_mint(const struct bypass_key *k, const char *corral_id,
+    time_t issued, time_t expires, const char *msgid, size_t mlen,
+    const char *date, size_t dlen, const unsigned char bodyhash[32],
+    char *out, size_t outlen)
+{
+	char b64[MAC_B64LEN + 1];
+	int n;
+
+	if (k == NULL || corral_id == NULL ||
+	    !valid_id(corral_id, strlen(corral_id)) || issued <= 0 ||
+	    expires < issued) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (compute(k, corral_id, (uint64_t)issued, (uint64_t)expires, msgid,
+	    mlen, date, dlen, bodyhash, b64) == -1) {
+		errno = EIO;
+		return -1;
+	}
+	n = snprintf(out, outlen, "v=1; k=%s; i=%s; t=%lld; x=%lld; h=%s",
+	    k->kid, corral_id, (long long)issued, (long long)expires, b64);
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return n;
+}
+
+/* Matches the literal lit at *p; advances. */
+static int
+lit(const char **p, const char *e, const char *s)
+{
+	size_t n = strlen(s);
+
+	if ((size_t)(e - *p) < n || memcmp(*p, s, n) != 0)
+		return 0;
+	*p += n;
+	return 1;
+}
+
+/* A decimal without sign or leading zero, 1..18 digits. */
+static int
+num(const char **p, const char *e, uint64_t *v)
+{
+	const char *s = *p;
+
+	*v = 0;
+	if (s >= e || *s < '1' || *s > '9')
+		return 0;
+	while (s < e && *s >= '0' && *s <= '9') {
+		if (s - *p >= 18)
+			return 0;
+		*v = *v * 10 + (uint64_t)(*s - '0');
+		s++;
+	}
+	*p = s;
+	return 1;
+}
+
+/* A run of exactly n bytes accepted by ok(). */
+static int
+field(const char **p, const char *e, size_t n, int (*ok)(int), char *out)
+{
+	size_t i;
+
+	if ((size_t)(e - *p) < n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!ok((unsigned char)(*p)[i]))
+			return 0;
+	if (out != NULL) {
+		memcpy(out, *p, n);
+		out[n] = '\0';
+	}
+	*p += n;
+	return 1;
+}
+
+static int
+ok_kid(int ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+}
+
+static int
+ok_id(int ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F');
+}
+
+static int
+ok_b64(int ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+}
+
+enum bypass_result
+bypass_verify(const struct bypass_key *const *keys, size_t nkeys,
+    const char *hdr, size_t hlen, time_t now, long max_age,
+    const char *msgid, size_t mlen, const char *date, size_t dlen,
+    const unsigned char bodyhash[32], char *id_out, size_t idlen)
+{
+	char kid[BYPASS_KID_LEN + 1], id[17], h[MAC_B64LEN + 1];
+	char want[MAC_B64LEN + 1];
+	const struct bypass_key *k = NULL;
+	const char *p = hdr, *e = hdr + hlen;
+	uint64_t t, x;
+	size_t i;
+
+	while (p < e && isws((unsigned char)*p))
+		p++;
+	while (e > p && isws((unsigned char)e[-1]))
+		e--;
+	if (hlen > BYPASS_HDR_MAX || e - p > BYPASS_HDR_MAX)
+		return BYPASS_MALFORMED;
+	if (!lit(&p, e, "v=1; k=") ||
+	    !field(&p, e, BYPASS_KID_LEN, ok_kid, kid) ||
+	    !lit(&p, e, "; i=") || !field(&p, e, 16, ok_id, id) ||
+	    !lit(&p, e, "; t=") || !num(&p, e, &t) ||
+	    !lit(&p, e, "; x=") || !num(&p, e, &x) ||
+	    !lit(&p, e, "; h=") || !field(&p, e, MAC_B64LEN, ok_b64, h) ||
+	    p != e)
+		return BYPASS_MALFORMED;
+	/* The last character carries 4 bits: the other 2 must be zero. */
+	if (strchr("AEIMQUYcgkosw048", h[MAC_B64LEN - 1]) == NULL)
+		return BYPASS_MALFORMED;
+	if (x < t)
+		return BYPASS_MALFORMED;
+	for (i = 0; i < nkeys; i++)
+		if (keys[i] != NULL && strcmp(keys[i]->kid, kid) == 0) {
+			k = keys[i];
+			break;
+		}
+	if (k == NULL)
+		return BYPASS_UNKNOWN_KEY;
+	if (now < 0 || (uint64_t)now + BYPASS_SKEW < t ||
+	    (uint64_t)now > x || max_age < 0 || x - t > (uint64_t)max_age)
+		return BYPASS_EXPIRED;
+	if (compute(k, id, t, x, msgid, mlen, date, dlen, bodyhash,
+	    want) == -1)
+		return BYPASS_BAD_MAC;
+	if (CRYPTO_memcmp(want, h, MAC_B64LEN) != 0)
+		return BYPASS_BAD_MAC;
+	if (id_out != NULL && idlen > 0) {
+		if (idlen < sizeof(id))
+			return BYPASS_MALFORMED;
+		memcpy(id_out, id, sizeof(id));
+	}
+	return BYPASS_OK;
+}
+
+const char *
+bypass_result_str(enum bypass_result r)
+{
+	switch (r) {
+	case BYPASS_OK:
+		return "ok";
+	case BYPASS_MALFORMED:
+		return "malformed";
+	case BYPASS_UNKNOWN_KEY:
+		return "unknown-key";
+	case BYPASS_EXPIRED:
+		return "expired";
+	case BYPASS_BAD_MAC:
+		return "bad-mac";
+	}
+	return "unknown";
+}

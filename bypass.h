@@ -1,0 +1,111 @@
+/*
+ * bypass.h -- the keyed bypass header carried by released spam
+ * (RELIABILITY.md "Recommended construction"):
+ *
+ *   v=1; k=<kid>; i=<corral-id>; t=<issued>; x=<expires>; h=<base64url MAC>
+ *   MAC = HMAC-SHA256(K, "MC-BYPASS-v1" || lp(kid) || lp(id) || be64(t) ||
+ *                     be64(x) || lp(Message-ID) || lp(Date) || bodyhash)
+ *
+ * lp() is a 4-byte big-endian length prefix.  Message-ID and Date are the
+ * header values with surrounding white space trimmed and every run of
+ * white space (SP, HTAB, CR, LF: folding) collapsed to one space.
+ * bodyhash is SHA-256 of the DKIM "simple" canonical body.
+ *
+ * Ownership: keys come from bypass_key_load() and go to bypass_key_free();
+ * a loaded key is read-only and may be shared by threads (each call makes
+ * its own OpenSSL context).  struct bypass_hash is the caller's.
+ * Errors: -1 or NULL with a reason in err where given; secrets never
+ * appear in err.
+ */
+#ifndef MC_BYPASS_H
+#define MC_BYPASS_H
+
+#include <stddef.h>
+#include <time.h>
+
+#define BYPASS_KEY_LEN		32
+#define BYPASS_KID_LEN		8	/* lower-case hex digits */
+#define BYPASS_HDR_MAX		256	/* longest header value accepted */
+#define BYPASS_SKEW		300	/* seconds t may lie in the future */
+
+struct bypass_key;
+
+struct evp_md_ctx_st;
+struct bypass_hash {
+	struct evp_md_ctx_st	*ctx;
+	size_t			 nempty;	/* empty lines held back */
+	int			 cr;		/* last byte was CR */
+	int			 midline;	/* current line has bytes */
+	int			 any;		/* some content hashed */
+	int			 err;
+};
+
+enum bypass_result {
+	BYPASS_OK = 0,
+	BYPASS_MALFORMED,
+	BYPASS_UNKNOWN_KEY,
+	BYPASS_EXPIRED,
+	BYPASS_BAD_MAC
+};
+
+/*
+ * Loads the key file (64 hex digits and a newline; 32 raw bytes are also
+ * accepted).  Missing and create != 0: a new key from RAND_priv_bytes()
+ * is written to a temp file (0600) and linked into place, so a reader
+ * never sees half a key.  Refuses a file that is not regular, is
+ * readable/writable by group or other, is not owned by the euid, or holds
+ * fewer than 32 bytes of key.  NULL on error with the reason in err.
+ */
+struct bypass_key	*bypass_key_load(const char *path, int create,
+			    char *err, size_t errlen);
+void			 bypass_key_free(struct bypass_key *);
+/* The key id: first 8 hex digits of SHA-256(key), NUL-terminated. */
+const char		*bypass_key_kid(const struct bypass_key *);
+/* A key from 32 bytes in memory (tests, rotation tools). */
+struct bypass_key	*bypass_key_new(const unsigned char key[BYPASS_KEY_LEN]);
+
+/*
+ * One-shot HMAC-SHA256 through the EVP_MAC wrapper used by mint/verify.
+ * Returns 0 or -1.
+ */
+int	 bypass_hmac_sha256(const void *key, size_t klen, const void *data,
+	    size_t len, unsigned char out[32]);
+
+/*
+ * Streaming SHA-256 of the canonical body: bare LF becomes CRLF, trailing
+ * empty lines are dropped, a missing final CRLF is added (RFC 6376 3.4.3
+ * "simple").  The digest does not depend on how the body is chunked.
+ * init/update/final return 0 or -1; final and free release the context
+ * (free is safe after final and on a zeroed struct).
+ */
+int	 bypass_hash_init(struct bypass_hash *);
+int	 bypass_hash_update(struct bypass_hash *, const void *, size_t);
+int	 bypass_hash_final(struct bypass_hash *, unsigned char out[32]);
+void	 bypass_hash_free(struct bypass_hash *);
+
+/*
+ * Writes the header value (no name, no CRLF) into out.  corral_id must be
+ * 16 upper-case hex digits; 0 < issued <= expires.  Returns its length or
+ * -1 (EINVAL bad argument, ENOSPC out too small, EIO OpenSSL failure).
+ */
+int	 bypass_mint(const struct bypass_key *, const char *corral_id,
+	    time_t issued, time_t expires, const char *msgid, size_t mlen,
+	    const char *date, size_t dlen, const unsigned char bodyhash[32],
+	    char *out, size_t outlen);
+
+/*
+ * Checks a header value (surrounding white space is ignored; nothing else
+ * is tolerated): strict grammar, <= 256 bytes, k names one of keys,
+ * t - 300 <= now <= x, 0 <= x - t <= max_age, and the MAC (compared with
+ * CRYPTO_memcmp).  On BYPASS_OK, id_out (>= 17 bytes) gets the corral id.
+ */
+enum bypass_result bypass_verify(const struct bypass_key *const *keys,
+	    size_t nkeys, const char *hdr, size_t hlen, time_t now,
+	    long max_age, const char *msgid, size_t mlen, const char *date,
+	    size_t dlen, const unsigned char bodyhash[32], char *id_out,
+	    size_t idlen);
+
+/* "ok", "malformed", "unknown-key", "expired", "bad-mac". */
+const char	*bypass_result_str(enum bypass_result);
+
+#endif

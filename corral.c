@@ -1,0 +1,756 @@
+/*
+ * corral.c -- writing and reading the spam corral (see corral.h).
+ * Files are written to tmp.<qid>.<pid>.<n>, fsynced, then renamed with
+ * renameat2(RENAME_NOREPLACE) (or linkat + unlinkat where the file system
+ * lacks it) to a fresh name, so no existing name is ever replaced and a
+ * planted symlink is never followed; the directory is fsynced last.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "corral.h"
+#include "banned.h"
+
+#define WBUFSZ		65536
+#define MAX_TRIES	100000
+
+struct corral {
+	int	 dirfd;
+};
+
+struct corral_writer {
+	struct corral	*c;
+	int		 fd;
+	int		 err;		/* sticky errno of a failed write */
+	size_t		 blen;
+	char		 tmp[NAME_MAX + 1];
+	char		 buf[WBUFSZ];
+};
+
+static atomic_uint_fast64_t	tmpseq;		/* <n> of temp names */
+static atomic_uint_fast32_t	idseq;		/* mixed into new ids */
+
+static void
+seterr(char *err, size_t errlen, const char *what, int e)
+{
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s: %s", what, strerror(e));
+}
+
+static const char hexdig[] = "0123456789ABCDEF";
+
+static int
+safe_byte(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || ch == '.' || ch == '+' || ch == '=' ||
+	    ch == '@' || ch == '-';
+}
+
+static int
+ishex_upper(int ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F');
+}
+
+static int
+hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int
+corral_safe_rcpt(const char *rcpt, char *out, size_t outlen)
+{
+	char canon[4096], safe[4096 * 3 + 1];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	const char *at;
+	size_t len, i, n, cut;
+
+	len = strlen(rcpt);
+	if (len >= 2 && rcpt[0] == '<' && rcpt[len - 1] == '>') {
+		rcpt++;
+		len -= 2;
+	}
+	if (len == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (len >= sizeof(canon)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(canon, rcpt, len);
+	canon[len] = '\0';
+	if ((at = memrchr(canon, '@', len)) != NULL)
+		for (i = (size_t)(at - canon) + 1; i < len; i++)
+			if (canon[i] >= 'A' && canon[i] <= 'Z')
+				canon[i] = (char)(canon[i] - 'A' + 'a');
+
+	for (i = n = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)canon[i];
+
+		if (safe_byte(ch) && !(i == 0 && (ch == '.' || ch == '-')))
+			safe[n++] = (char)ch;
+		else {
+			safe[n++] = '%';
+			safe[n++] = hexdig[ch >> 4];
+			safe[n++] = hexdig[ch & 15];
+		}
+	}
+	safe[n] = '\0';
+
+	if (n > CORRAL_RCPT_MAX) {
+		/* 150 bytes, never half an escape. */
+		cut = 150;
+		for (i = 0; i < cut; i++)
+			if (safe[i] == '%') {
+				if (i + 3 > cut) {
+					cut = i;
+					break;
+				}
+				i += 2;
+			}
+		if (EVP_Digest(canon, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+		    mdlen < 8) {
+			errno = EIO;
+			return -1;
+		}
+		n = cut;
+		safe[n++] = '%';
+		safe[n++] = '%';
+		for (i = 0; i < 8; i++) {
+			safe[n++] = hexdig[md[i] >> 4];
+			safe[n++] = hexdig[md[i] & 15];
+		}
+		safe[n] = '\0';
+	}
+	if (n + 1 > outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(out, safe, n + 1);
+	return 0;
+}
+
+/*
+ * Checks a safe recipient's syntax; returns 0 plain, 1 hashed, -1 bad.
+ */
+static int
+check_safe(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > CORRAL_RCPT_MAX || s[0] == '.' || s[0] == '-')
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] != '%') {
+			if (!safe_byte((unsigned char)s[i]))
+				return -1;
+			continue;
+		}
+		if (i + 1 < len && s[i + 1] == '%') {
+			size_t j;
+
+			if (len - (i + 2) != 16)
+				return -1;
+			for (j = i + 2; j < len; j++)
+				if (!ishex_upper(s[j]))
+					return -1;
+			return 1;
+		}
+		if (i + 2 >= len || !ishex_upper(s[i + 1]) ||
+		    !ishex_upper(s[i + 2]))
+			return -1;
+		i += 2;
+	}
+	return 0;
+}
+
+int
+corral_unescape(const char *safe, char *out, size_t outlen)
+{
+	size_t len = strlen(safe), i, n = 0;
+	int kind;
+
+	if ((kind = check_safe(safe, len)) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		int ch = (unsigned char)safe[i];
+
+		if (ch == '%') {
+			if (safe[i + 1] == '%')
+				break;
+			ch = hexval(safe[i + 1]) << 4 | hexval(safe[i + 2]);
+			i += 2;
+		}
+		if (n + 1 >= outlen) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		out[n++] = (char)ch;
+	}
+	if (outlen == 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	out[n] = '\0';
+	return kind;
+}
+
+int
+corral_parse_name(const char *name, char *rcpt, size_t rlen, char *id,
+    size_t idlen)
+{
+	const char *p, *us;
+	size_t len, rl, i;
+
+	if (strncmp(name, "spam_to_", 8) != 0)
+		goto bad;
+	p = name + 8;
+	len = strlen(p);
+	if ((us = memrchr(p, '_', len)) == NULL)
+		goto bad;
+	rl = (size_t)(us - p);
+	if (strlen(us + 1) != CORRAL_ID_LEN)
+		goto bad;
+	for (i = 1; i <= CORRAL_ID_LEN; i++)
+		if (!ishex_upper(us[i]))
+			goto bad;
+	if (rl > 0 && check_safe(p, rl) == -1)
+		goto bad;
+	if (rlen < rl + 1 || idlen < CORRAL_ID_LEN + 1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(rcpt, p, rl);
+	rcpt[rl] = '\0';
+	memcpy(id, us + 1, CORRAL_ID_LEN + 1);
+	return 0;
+bad:
+	errno = EINVAL;
+	return -1;
+}
+
+struct corral *
+corral_open(const char *dir, char *err, size_t errlen)
+{
+	struct corral *c;
+	struct stat st;
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		seterr(err, errlen, dir, errno);
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1) {
+		seterr(err, errlen, dir, errno);
+		close(fd);
+		return NULL;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		snprintf(err, errlen, "%s: corral directory is writable by "
+		    "group or other (mode %04o)", dir,
+		    (unsigned)(st.st_mode & 07777));
+		close(fd);
+		errno = EPERM;
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		seterr(err, errlen, "corral", errno);
+		close(fd);
+		return NULL;
+	}
+	c->dirfd = fd;
+	return c;
+}
+
+void
+corral_close(struct corral *c)
+{
+	if (c == NULL)
+		return;
+	close(c->dirfd);
+	free(c);
+}
+
+int
+corral_dirfd(const struct corral *c)
+{
+	return c->dirfd;
+}
+
+struct corral_writer *
+corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
+{
+	struct corral_writer *w;
+	char q[33];
+	size_t i;
+	int n;
+
+	for (i = 0; qid != NULL && qid[i] != '\0' && i < sizeof(q) - 1; i++)
+		q[i] = isalnum((unsigned char)qid[i]) ? qid[i] : 'X';
+	if (i == 0)
+		q[i++] = 'X';
+	q[i] = '\0';
+	if ((w = malloc(sizeof(*w))) == NULL) {
+		seterr(err, errlen, "corral", errno);
+		return NULL;
+	}
+	w->c = c;
+	w->err = 0;
+	w->blen = 0;
+	for (;;) {
+		n = snprintf(w->tmp, sizeof(w->tmp), "tmp.%s.%ld.%llu", q,
+		    (long)getpid(),
+		    (unsigned long long)atomic_fetch_add(&tmpseq, 1));
+		if (n < 0 || (size_t)n >= sizeof(w->tmp)) {
+			errno = ENAMETOOLONG;
+			break;
+		}
+		w->fd = openat(c->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (w->fd != -1)
+			return w;
+		if (errno != EEXIST)	/* EEXIST: not ours, never unlink */
+			break;
+	}
+	seterr(err, errlen, "create", errno);
+	free(w);
+	return NULL;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t r;
+
+	while (n > 0) {
+		if ((r = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int
+wflush(struct corral_writer *w)
+{
+	if (w->err != 0) {
+		errno = w->err;
+		return -1;
+	}
+	if (w->blen > 0 && write_all(w->fd, w->buf, w->blen) == -1) {
+		w->err = errno;
+		return -1;
+	}
+	w->blen = 0;
+	return 0;
+}
+
+int
+corral_write(struct corral_writer *w, const void *p, size_t n)
+{
+	const char *s = p;
+	size_t k;
+
+	if (w->err != 0) {
+		errno = w->err;
+		return -1;
+	}
+	while (n > 0) {
+		if (w->blen == sizeof(w->buf) && wflush(w) == -1)
+			return -1;
+		if (w->blen == 0 && n >= sizeof(w->buf)) {
+			if (write_all(w->fd, s, n) == -1) {
+				w->err = errno;
+				return -1;
+			}
+			return 0;
+		}
+		k = sizeof(w->buf) - w->blen;
+		if (k > n)
+			k = n;
+		memcpy(w->buf + w->blen, s, k);
+		w->blen += k;
+		s += k;
+		n -= k;
+	}
+	return 0;
+}
+
+void
+corral_abort(struct corral_writer *w)
+{
+	if (w == NULL)
+		return;
+	if (w->fd != -1)
+		close(w->fd);
+	unlinkat(w->c->dirfd, w->tmp, 0);
+	free(w);
+}
+
+/*
+ * Renames from -> to without ever replacing "to".  EEXIST if taken.
+ */
+static int
+rename_noreplace(int dfd, const char *from, const char *to)
+{
+	if (renameat2(dfd, from, dfd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		return -1;
+	/* No RENAME_NOREPLACE here: linkat never replaces either. */
+	if (linkat(dfd, from, dfd, to, 0) == -1)
+		return -1;
+	if (unlinkat(dfd, from, 0) == -1) {
+		int e = errno;
+
+		unlinkat(dfd, to, 0);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static void (*clockfn)(long *, long *);
+
+void
+corral_set_clock(void (*fn)(long *, long *))
+{
+	clockfn = fn;
+}
+
+static void
+make_id(char id[CORRAL_ID_LEN + 1], uint32_t *low, int first)
+{
+	struct timeval tv;
+	long sec, usec;
+	uint32_t hi;
+
+	if (clockfn != NULL)
+		clockfn(&sec, &usec);
+	else {
+		gettimeofday(&tv, NULL);
+		sec = (long)tv.tv_sec;
+		usec = (long)tv.tv_usec;
+	}
+	hi = (uint32_t)sec;
+	if (first)
+		*low = (uint32_t)usec << 12 |
+		    (uint32_t)(atomic_fetch_add(&idseq, 1) & 0xfff);
+	else
+		*low += 1 + (uint32_t)(atomic_fetch_add(&idseq, 1) & 0xff);
+	snprintf(id, CORRAL_ID_LEN + 1, "%08X%08X", (unsigned)hi,
+	    (unsigned)*low);
+}
+
+int
+corral_commit(struct corral_writer *w, const char *const *rcpts,
+    size_t nrcpt, char *id_out, char *err, size_t errlen)
+{
+	struct corral *c = w->c;
+	char id[CORRAL_ID_LEN + 1], base[CORRAL_NAME_MAX + 1];
+	char lname[CORRAL_NAME_MAX + 1];
+	char (*safe)[CORRAL_RCPT_MAX + 1] = NULL;
+	size_t nsafe = 0, i, j, made;
+	uint32_t low = 0;
+	int tries, e, r, inplace = 1;	/* file still under w->tmp */
+
+	if (nrcpt == 0) {
+		snprintf(err, errlen, "no recipients");
+		errno = EINVAL;
+		goto fail;
+	}
+	if ((safe = calloc(nrcpt, sizeof(*safe))) == NULL) {
+		seterr(err, errlen, "corral", errno);
+		goto fail;
+	}
+	/* One name per distinct canonical recipient. */
+	for (i = 0; i < nrcpt; i++) {
+		if (corral_safe_rcpt(rcpts[i], safe[nsafe],
+		    sizeof(safe[nsafe])) == -1) {
+			seterr(err, errlen, "recipient", errno);
+			goto fail;
+		}
+		for (j = 0; j < nsafe; j++)
+			if (strcmp(safe[j], safe[nsafe]) == 0)
+				break;
+		if (j == nsafe)
+			nsafe++;
+	}
+
+	if (wflush(w) == -1) {
+		seterr(err, errlen, "write", errno);
+		goto fail;
+	}
+	if (fsync(w->fd) == -1) {
+		seterr(err, errlen, "fsync", errno);
+		goto fail;
+	}
+	r = close(w->fd);
+	w->fd = -1;
+	if (r == -1) {
+		seterr(err, errlen, "close", errno);
+		goto fail;
+	}
+
+	for (tries = 0; tries < MAX_TRIES; tries++) {
+		make_id(id, &low, tries == 0);
+		if (nsafe == 1)
+			snprintf(base, sizeof(base), "spam_to_%s_%s", safe[0],
+			    id);
+		else
+			snprintf(base, sizeof(base), "spam_to__%s", id);
+		if (rename_noreplace(c->dirfd, w->tmp, base) == -1) {
+			if (errno == EEXIST)
+				continue;
+			seterr(err, errlen, "rename", errno);
+			goto fail;
+		}
+		inplace = 0;
+		if (nsafe == 1)
+			break;
+		for (made = 0; made < nsafe; made++) {
+			snprintf(lname, sizeof(lname), "spam_to_%s_%s",
+			    safe[made], id);
+			if (symlinkat(base, c->dirfd, lname) == -1)
+				break;
+		}
+		if (made == nsafe)
+			break;
+		e = errno;
+		/* Undo this attempt's links; the base goes back to tmp. */
+		for (j = 0; j < made; j++) {
+			snprintf(lname, sizeof(lname), "spam_to_%s_%s",
+			    safe[j], id);
+			unlinkat(c->dirfd, lname, 0);
+		}
+		if (renameat(c->dirfd, base, c->dirfd, w->tmp) == -1) {
+			unlinkat(c->dirfd, base, 0);
+			seterr(err, errlen, "rename", errno);
+			goto fail_done;
+		}
+		inplace = 1;
+		if (e != EEXIST) {
+			seterr(err, errlen, "symlink", e);
+			errno = e;
+			goto fail;
+		}
+	}
+	if (tries == MAX_TRIES) {
+		snprintf(err, errlen, "no free corral name");
+		errno = EEXIST;
+		goto fail;
+	}
+	if (fsync(c->dirfd) == -1) {
+		e = errno;
+		seterr(err, errlen, "fsync directory", e);
+		if (nsafe > 1)
+			for (j = 0; j < nsafe; j++) {
+				snprintf(lname, sizeof(lname),
+				    "spam_to_%s_%s", safe[j], id);
+				unlinkat(c->dirfd, lname, 0);
+			}
+		unlinkat(c->dirfd, base, 0);
+		free(safe);
+		free(w);
+		errno = e;
+		return -1;
+	}
+	memcpy(id_out, id, sizeof(id));
+	free(safe);
+	free(w);
+	return 0;
+
+fail:
+	e = errno;
+	if (inplace) {
+		if (w->fd != -1)
+			close(w->fd);
+		unlinkat(c->dirfd, w->tmp, 0);
+	}
+	free(safe);
+	free(w);
+	errno = e;
+	return -1;
+fail_done:
+	free(safe);
+	free(w);
+	return -1;
+}
+
+/* Reads a link and checks that it names a base file with id. */
+static int
+link_target(int dfd, const char *name, const char *id, char *tgt,
+    size_t tlen)
+{
+	char trcpt[CORRAL_RCPT_MAX + 1], tid[CORRAL_ID_LEN + 1];
+	ssize_t n;
+
+	if ((n = readlinkat(dfd, name, tgt, tlen - 1)) == -1)
+		return -1;
+	if ((size_t)n >= tlen - 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	tgt[n] = '\0';
+	if (memchr(tgt, '/', (size_t)n) != NULL ||
+	    corral_parse_name(tgt, trcpt, sizeof(trcpt), tid,
+	    sizeof(tid)) == -1 || trcpt[0] != '\0' ||
+	    (id != NULL && strcmp(id, tid) != 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+corral_open_entry(struct corral *c, const char *name, int *fd_out,
+    struct stat *st_out)
+{
+	char rcpt[CORRAL_RCPT_MAX + 1], id[CORRAL_ID_LEN + 1];
+	char tgt[CORRAL_NAME_MAX + 2];
+	const char *path = name;
+	struct stat st;
+	int fd, e;
+
+	if (corral_parse_name(name, rcpt, sizeof(rcpt), id, sizeof(id)) == -1)
+		return -1;
+	if (fstatat(c->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return -1;
+	if (S_ISLNK(st.st_mode)) {
+		if (rcpt[0] == '\0') {
+			errno = ELOOP;
+			return -1;
+		}
+		if (link_target(c->dirfd, name, id, tgt, sizeof(tgt)) == -1)
+			return -1;
+		path = tgt;
+	}
+	fd = openat(c->dirfd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = ENOTSUP;
+		goto fail;
+	}
+	if (st.st_uid != geteuid()) {
+		errno = EPERM;
+		goto fail;
+	}
+	if (st.st_nlink != 1) {
+		errno = EMLINK;
+		goto fail;
+	}
+	*fd_out = fd;
+	if (st_out != NULL)
+		*st_out = st;
+	return 0;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* Does any symlink in the corral other than skip point to tgt? */
+static int
+has_links(int dfd, const char *tgt, const char *id, const char *skip)
+{
+	char other[CORRAL_NAME_MAX + 2];
+	struct dirent *de;
+	size_t nl, il = strlen(id);
+	DIR *d;
+	int fd, found = 0;
+
+	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		nl = strlen(de->d_name);
+		if (nl <= il + 1 || strcmp(de->d_name + nl - il, id) != 0 ||
+		    strcmp(de->d_name, tgt) == 0 ||
+		    (skip != NULL && strcmp(de->d_name, skip) == 0))
+			continue;
+		if (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
+			continue;
+		if (link_target(dfd, de->d_name, NULL, other,
+		    sizeof(other)) == 0 && strcmp(other, tgt) == 0) {
+			found = 1;
+			break;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+int
+corral_remove_entry(struct corral *c, const char *name)
+{
+	char rcpt[CORRAL_RCPT_MAX + 1], id[CORRAL_ID_LEN + 1];
+	char tgt[CORRAL_NAME_MAX + 2];
+	struct stat st;
+	int r;
+
+	if (corral_parse_name(name, rcpt, sizeof(rcpt), id, sizeof(id)) == -1)
+		return -1;
+	if (fstatat(c->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return -1;
+	if (!S_ISLNK(st.st_mode)) {
+		if (rcpt[0] == '\0') {
+			if ((r = has_links(c->dirfd, name, id, NULL)) == -1)
+				return -1;
+			if (r) {
+				errno = EBUSY;
+				return -1;
+			}
+		}
+		return unlinkat(c->dirfd, name, 0);
+	}
+	if (link_target(c->dirfd, name, NULL, tgt, sizeof(tgt)) == -1)
+		tgt[0] = '\0';	/* a bad link: remove it, touch nothing else */
+	if (unlinkat(c->dirfd, name, 0) == -1)
+		return -1;
+	if (tgt[0] == '\0')
+		return 0;
+	if (corral_parse_name(tgt, rcpt, sizeof(rcpt), id, sizeof(id)) == -1)
+		return -1;
+	if ((r = has_links(c->dirfd, tgt, id, name)) == -1)
+		return -1;
+	if (r == 0 && unlinkat(c->dirfd, tgt, 0) == -1 && errno != ENOENT)
+		return -1;
+	return 0;
+}

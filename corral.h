@@ -1,0 +1,117 @@
+/*
+ * corral.h -- the spam corral's on-disk format (seed 5.3, DESIGN.md
+ * "Formats other programs rely on"), shared by the filter, the cron
+ * notifier and the reply robot.
+ *
+ * Names:  spam_to_<safe-rcpt>_<id>   one envelope recipient (a file), or a
+ *                                    symlink to the base file below
+ *         spam_to__<id>              base file of a multi-recipient message
+ *         tmp.*                      being written; readers skip these
+ * <id> is 16 upper-case hex digits: 8 of the Unix time, 8 that make it
+ * unique.  <safe-rcpt> never contains '_' or '/', so a name splits at its
+ * last '_'.
+ *
+ * Ownership: struct corral and struct corral_writer belong to the caller;
+ * corral_commit() and corral_abort() free the writer.
+ * Errors: -1 (or NULL) with errno set and, where given, a reason in err.
+ * Thread safety: one struct corral may be shared by threads; a writer
+ * belongs to one thread at a time.
+ */
+#ifndef MC_CORRAL_H
+#define MC_CORRAL_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+#define CORRAL_RCPT_MAX		200	/* bytes of a safe recipient */
+#define CORRAL_ID_LEN		16	/* hex digits of an id */
+#define CORRAL_NAME_MAX		(8 + CORRAL_RCPT_MAX + 1 + CORRAL_ID_LEN)
+
+struct corral;
+struct corral_writer;
+
+/*
+ * Canonical, file-name-safe form of an envelope recipient: <> stripped,
+ * domain (after the last '@') lower-cased, bytes outside [A-Za-z0-9.+=@-]
+ * and a leading '.' or '-' written as %XX.  Longer than 200 bytes: the
+ * first <= 150 bytes (never half an escape), "%%" and 16 hex digits of
+ * SHA-256 of the canonical address.  Injective on canonical addresses.
+ * Returns 0, or -1 (EINVAL: empty recipient; ENAMETOOLONG: outlen < 201
+ * and the result does not fit).
+ */
+int	 corral_safe_rcpt(const char *rcpt, char *out, size_t outlen);
+
+/*
+ * Decodes the %XX escapes of a safe recipient into out (NUL-terminated).
+ * Returns 0 when fully decoded, 1 for a hashed long form (out holds the
+ * decoded prefix only: the address is not recoverable from the name),
+ * -1 (EINVAL malformed, ENAMETOOLONG out too small).
+ */
+int	 corral_unescape(const char *safe, char *out, size_t outlen);
+
+/*
+ * Splits a corral name "spam_to_<safe-rcpt>_<16 hex>" at its last '_'.
+ * rcpt gets the safe (still escaped) recipient, "" for a base file; id
+ * gets the 16 hex digits (idlen >= 17).  Returns 0 for a valid name, -1
+ * (EINVAL) for anything else, including tmp.* names.
+ */
+int	 corral_parse_name(const char *name, char *rcpt, size_t rlen,
+	    char *id, size_t idlen);
+
+/*
+ * Opens the corral directory once (O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC).
+ * Refuses a directory writable by group or other.  corral_close() frees.
+ */
+struct corral	*corral_open(const char *dir, char *err, size_t errlen);
+void		 corral_close(struct corral *);
+int		 corral_dirfd(const struct corral *);
+
+/*
+ * Starts one corral file: creates tmp.<qid>.<pid>.<n> (0600, O_EXCL,
+ * O_NOFOLLOW).  qid is sanitised for the name.  NULL on error.
+ */
+struct corral_writer *corral_begin(struct corral *, const char *qid,
+	    char *err, size_t errlen);
+/* Buffered write; loops on short writes and EINTR.  0 or -1 (sticky). */
+int	 corral_write(struct corral_writer *, const void *, size_t);
+/*
+ * Flushes, fsyncs and closes the temp file, renames it to its final name
+ * with a fresh unique id (never replacing an existing name, never
+ * following a planted link), makes one symlink per distinct canonical
+ * recipient when there are several, and fsyncs the directory.  id_out
+ * (>= 17 bytes) gets the id.  On any failure everything already created
+ * is removed and -1 returned with the reason in err (e.g. "write: No
+ * space left on device").  Frees the writer in every case.
+ */
+int	 corral_commit(struct corral_writer *, const char *const *rcpts,
+	    size_t nrcpt, char *id_out, char *err, size_t errlen);
+/* Unlinks the temp file and frees the writer.  NULL is a no-op. */
+void	 corral_abort(struct corral_writer *);
+
+/*
+ * Opens a corral entry for reading.  A symlink must point to a plain
+ * spam_to__<id> name (same id, no '/') in the corral; the file is opened
+ * O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC and fstat must show a regular
+ * file owned by the euid with nlink == 1.  Returns 0 with *fd_out (the
+ * caller closes it) and *st_out filled (st_out may be NULL), or -1 with
+ * errno (EINVAL bad name or link, ELOOP link to a link, EPERM owner,
+ * EMLINK nlink, EFTYPE-like ENOTSUP for non-regular files).
+ */
+int	 corral_open_entry(struct corral *, const char *name, int *fd_out,
+	    struct stat *st_out);
+
+/*
+ * Removes an entry (seed 5.3): a file with a recipient or a link goes at
+ * once; after removing a link, its base file goes too when no other link
+ * in the corral points to it.  Removing a base file that links still
+ * point to fails with EBUSY.  Returns 0 or -1 with errno.
+ */
+int	 corral_remove_entry(struct corral *, const char *name);
+
+/*
+ * Tests only: replaces the clock behind new ids (seconds, microseconds);
+ * NULL restores gettimeofday().  Not for use while commits run.
+ */
+void	 corral_set_clock(void (*fn)(long *sec, long *usec));
+
+#endif

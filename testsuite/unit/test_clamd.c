@@ -1,0 +1,449 @@
+/*
+ * test_clamd.c -- clamd client.  Fake servers (a thread in this process)
+ * for faults the real clamd cannot be made to show: a hang, garbage, the
+ * size-limit reply, junk after the reply, an early close.  When
+ * CLAMD_TEST_PORT is set (testsuite/stack/clamd.sh start), the real clamd
+ * on 127.0.0.1:$CLAMD_TEST_PORT: EICAR, clean bytes, a clamav-testfiles
+ * sample, our max_stream cap, failover from a closed port.
+ */
+#include "unit.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clamd.h"
+
+#define EICAR "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-" \
+	"TEST-FILE!$H+H*"
+
+struct fake {
+	int		 lfd;
+	int		 port;
+	const char	*reply;		/* NULL: never answer */
+	size_t		 replylen;
+	int		 close_early;	/* close after reading the command */
+	size_t		 got;		/* payload bytes received */
+	int		 terminated;	/* saw the zero-length chunk */
+	pthread_t	 th;
+};
+
+static int
+readn(int fd, void *p, size_t n)
+{
+	char *c = p;
+	ssize_t r;
+
+	while (n > 0) {
+		if ((r = read(fd, c, n)) <= 0)
+			return -1;
+		c += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static void *
+fake_main(void *arg)
+{
+	struct fake *f = arg;
+	unsigned char h[4], buf[65536];
+	char cmd[10];
+	uint32_t n;
+	int fd;
+
+	if ((fd = accept(f->lfd, NULL, NULL)) == -1)
+		return NULL;
+	if (readn(fd, cmd, sizeof(cmd)) == -1 ||
+	    memcmp(cmd, "zINSTREAM", 10) != 0)
+		goto out;
+	if (f->close_early)
+		goto reply;
+	for (;;) {
+		if (readn(fd, h, 4) == -1)
+			goto out;
+		n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+		    (uint32_t)h[2] << 8 | h[3];
+		if (n == 0) {
+			f->terminated = 1;
+			break;
+		}
+		if (n > sizeof(buf))
+			goto out;
+		if (readn(fd, buf, n) == -1)
+			goto out;
+		f->got += n;
+	}
+reply:
+	if (f->reply == NULL) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+
+		poll(&pfd, 1, 10000);	/* hang until the client leaves */
+		goto out;
+	}
+	(void)write(fd, f->reply, f->replylen);
+out:
+	close(fd);
+	return NULL;
+}
+
+static void
+fake_start(struct fake *f, const char *reply, size_t len)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int one = 1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((f->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	assert_int_equal(listen(f->lfd, 4), 0);
+	assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&sin, &sl), 0);
+	f->port = ntohs(sin.sin_port);
+	f->reply = reply;
+	f->replylen = len;
+	assert_int_equal(pthread_create(&f->th, NULL, fake_main, f), 0);
+}
+
+static void
+fake_stop(struct fake *f)
+{
+	pthread_join(f->th, NULL);
+	close(f->lfd);
+}
+
+/* A port with nothing listening. */
+static int
+closed_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int fd, port;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Scans data against servers; returns the result, virus and err. */
+static enum clamd_result
+scan(char **servers, size_t n, size_t max, const void *data, size_t len,
+    size_t chunk, char *virus, size_t vlen, char *err, size_t elen)
+{
+	struct clamd_cfg cfg = { servers, n, 1000, 1000, max };
+	struct clamd_scan *s;
+	enum clamd_result r;
+	size_t i, k;
+
+	if ((s = clamd_begin(&cfg, err, elen)) == NULL)
+		return CLAMD_ERROR;
+	for (i = 0; i < len; i += k) {
+		k = len - i < chunk ? len - i : chunk;
+		if (clamd_send(s, (const char *)data + i, k) == -1)
+			break;
+	}
+	r = clamd_end(s, virus, vlen, err, elen);
+	clamd_free(s);
+	return r;
+}
+
+static enum clamd_result
+fake_scan(const char *reply, size_t rlen, char *virus, char *err,
+    struct fake *f)
+{
+	char srv[64], *servers[1] = { srv };
+	enum clamd_result r;
+
+	memset(f, 0, sizeof(*f));
+	fake_start(f, reply, rlen);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f->port);
+	r = scan(servers, 1, 0, "hello world", 11, 4, virus, 256, err, 256);
+	fake_stop(f);
+	return r;
+}
+
+static void
+test_fake_replies(void **state)
+{
+	static const struct {
+		const char		*reply;
+		size_t			 len;
+		enum clamd_result	 want;
+		const char		*virus;
+	} t[] = {
+		{ "stream: OK", 11, CLAMD_CLEAN, "" },
+		{ "stream: OK\n", 11, CLAMD_CLEAN, "" },
+		{ "stream: Eicar-Test FOUND", 25, CLAMD_INFECTED,
+		    "Eicar-Test" },
+		{ "stream: Bad\x01\xff" "Name FOUND", 24, CLAMD_INFECTED,
+		    "Bad??Name" },
+		{ "INSTREAM size limit exceeded. ERROR", 36, CLAMD_OVERSIZE,
+		    "" },
+		{ "ERROR", 6, CLAMD_ERROR, "" },
+		{ "stream: OK\0junk", 16, CLAMD_ERROR, "" },
+		{ "\x89PNG garbage\r\n", 15, CLAMD_ERROR, "" },
+		{ "stream: FOUND", 14, CLAMD_ERROR, "" },
+		{ "stream:  FOUND", 15, CLAMD_ERROR, "" },
+		{ "", 0, CLAMD_ERROR, "" },		/* closed, no reply */
+		{ "stream: OK", 10, CLAMD_CLEAN, "" },	/* EOF ends it */
+	};
+	char virus[256], err[256];
+	struct fake f;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		enum clamd_result r = fake_scan(t[i].reply, t[i].len, virus,
+		    err, &f);
+
+		if (r != t[i].want)
+			fail_msg("reply %zu: got %s want %s (%s)", i,
+			    clamd_result_str(r), clamd_result_str(t[i].want),
+			    err);
+		assert_string_equal(virus, t[i].virus);
+		assert_int_equal(f.got, 11);
+		assert_true(f.terminated);
+		if (r == CLAMD_ERROR)
+			assert_true(err[0] != '\0');
+	}
+	/* A huge reply is cut at 4 KiB. */
+	{
+		static char big[8192];
+
+		memset(big, 'A', sizeof(big));
+		assert_int_equal(fake_scan(big, sizeof(big), virus, err, &f),
+		    CLAMD_ERROR);
+	}
+}
+
+static void
+test_fake_hang(void **state)
+{
+	char srv[64], *servers[1] = { srv }, virus[64], err[256];
+	struct fake f;
+	double t0, dt;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	fake_start(&f, NULL, 0);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
+	t0 = mono();
+	assert_int_equal(scan(servers, 1, 0, "data", 4, 4, virus,
+	    sizeof(virus), err, sizeof(err)), CLAMD_ERROR);
+	dt = mono() - t0;
+	assert_non_null(strstr(err, "timeout"));
+	assert_true(dt >= 0.9 && dt < 2.0);	/* read_timeout 1 s (+1) */
+	fake_stop(&f);
+}
+
+static void
+test_fake_early_close(void **state)
+{
+	static const char r[] = "INSTREAM size limit exceeded. ERROR";
+	char srv[64], *servers[1] = { srv }, virus[64], err[256];
+	static char big[4 << 20];
+	struct fake f;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	f.close_early = 1;
+	fake_start(&f, r, sizeof(r));
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
+	/* The fake replies and closes without reading the stream: we must
+	 * not die of SIGPIPE, and should report oversize or an error. */
+	{
+		enum clamd_result res = scan(servers, 1, 0, big, sizeof(big),
+		    65536, virus, sizeof(virus), err, sizeof(err));
+
+		assert_true(res == CLAMD_OVERSIZE || res == CLAMD_ERROR);
+	}
+	fake_stop(&f);
+}
+
+static void
+test_closed_port_and_bad_addr(void **state)
+{
+	char s1[64], *servers[3] = { s1, "nonsense", "unix:/nonexistent/x" };
+	char err[512], virus[64];
+	double t0;
+
+	(void)state;
+	snprintf(s1, sizeof(s1), "127.0.0.1:%d", closed_port());
+	t0 = mono();
+	assert_int_equal(scan(servers, 3, 0, "x", 1, 1, virus, sizeof(virus),
+	    err, sizeof(err)), CLAMD_ERROR);
+	assert_true(mono() - t0 < 1.0);
+	assert_non_null(strstr(err, "Connection refused"));
+	assert_non_null(strstr(err, "nonsense"));
+	assert_non_null(strstr(err, "No such file"));
+}
+
+static void
+test_breaker(void **state)
+{
+	struct clamd_breaker b = CLAMD_BREAKER_INIT;
+	time_t t = 1000;
+
+	(void)state;
+	assert_true(clamd_breaker_allow(&b, t));
+	clamd_breaker_report(&b, 0, t);
+	clamd_breaker_report(&b, 0, t);
+	assert_true(clamd_breaker_allow(&b, t));
+	clamd_breaker_report(&b, 0, t);		/* third failure: open */
+	assert_false(clamd_breaker_allow(&b, t));
+	assert_false(clamd_breaker_allow(&b, t + 29));
+	/* Half-open: one trial only. */
+	assert_true(clamd_breaker_allow(&b, t + 30));
+	assert_false(clamd_breaker_allow(&b, t + 31));
+	clamd_breaker_report(&b, 0, t + 31);	/* trial failed: open again */
+	assert_false(clamd_breaker_allow(&b, t + 32));
+	assert_false(clamd_breaker_allow(&b, t + 60));
+	assert_true(clamd_breaker_allow(&b, t + 61));
+	clamd_breaker_report(&b, 1, t + 61);	/* success closes it */
+	assert_true(clamd_breaker_allow(&b, t + 62));
+	assert_true(clamd_breaker_allow(&b, t + 62));
+	/* A success resets the count. */
+	clamd_breaker_report(&b, 0, t + 63);
+	clamd_breaker_report(&b, 0, t + 63);
+	clamd_breaker_report(&b, 1, t + 63);
+	clamd_breaker_report(&b, 0, t + 63);
+	assert_true(clamd_breaker_allow(&b, t + 63));
+	/* Custom values. */
+	clamd_breaker_init(&b, 1, 5);
+	clamd_breaker_report(&b, 0, t);
+	assert_false(clamd_breaker_allow(&b, t + 4));
+	assert_true(clamd_breaker_allow(&b, t + 5));
+	/* A lost trial is replaced after another back-off. */
+	assert_false(clamd_breaker_allow(&b, t + 9));
+	assert_true(clamd_breaker_allow(&b, t + 10));
+	assert_string_equal(clamd_result_str(CLAMD_OVERSIZE), "oversize");
+}
+
+/* --- the real clamd --------------------------------------------------- */
+
+static char live[64];
+
+static int
+need_live(void)
+{
+	const char *p = getenv("CLAMD_TEST_PORT");
+
+	if (p == NULL || *p == '\0')
+		return 0;
+	snprintf(live, sizeof(live), "127.0.0.1:%s", p);
+	return 1;
+}
+
+static void
+test_live_eicar_clean(void **state)
+{
+	char *servers[1] = { live }, virus[128], err[256];
+	static char clean[300000];
+	size_t i;
+
+	(void)state;
+	if (!need_live())
+		skip();
+	assert_int_equal(scan(servers, 1, 0, EICAR, strlen(EICAR), 100, virus,
+	    sizeof(virus), err, sizeof(err)), CLAMD_INFECTED);
+	assert_non_null(strstr(virus, "EICAR"));
+	for (i = 0; i < sizeof(clean); i++)
+		clean[i] = (char)('a' + i % 26);
+	assert_int_equal(scan(servers, 1, 0, clean, sizeof(clean), 70000,
+	    virus, sizeof(virus), err, sizeof(err)), CLAMD_CLEAN);
+	assert_string_equal(virus, "");
+	/* EICAR inside other text: the .ndb body signature. */
+	memcpy(clean + 200000, EICAR, strlen(EICAR));
+	assert_int_equal(scan(servers, 1, 0, clean, sizeof(clean), 4096,
+	    virus, sizeof(virus), err, sizeof(err)), CLAMD_INFECTED);
+	assert_non_null(strstr(virus, "EICAR"));
+	/* Our own cap: the EICAR after max_stream is not sent. */
+	assert_int_equal(scan(servers, 1, 100000, clean, sizeof(clean), 4096,
+	    virus, sizeof(virus), err, sizeof(err)), CLAMD_OVERSIZE);
+}
+
+static void
+test_live_sample(void **state)
+{
+	char *servers[1] = { live }, virus[128], err[256];
+	static char buf[4 << 20];
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	if (!need_live())
+		skip();
+	fd = open("/usr/share/clamav-testfiles/clam.zip", O_RDONLY);
+	if (fd == -1)
+		skip();
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	assert_true(n > 0);
+	assert_int_equal(scan(servers, 1, 0, buf, (size_t)n, 1000, virus,
+	    sizeof(virus), err, sizeof(err)), CLAMD_INFECTED);
+	assert_non_null(strstr(virus, "UNOFFICIAL"));
+}
+
+static void
+test_live_failover(void **state)
+{
+	char dead[64], *servers[2] = { dead, live }, virus[128], err[256];
+
+	(void)state;
+	if (!need_live())
+		skip();
+	snprintf(dead, sizeof(dead), "127.0.0.1:%d", closed_port());
+	assert_int_equal(scan(servers, 2, 0, EICAR, strlen(EICAR), 68, virus,
+	    sizeof(virus), err, sizeof(err)), CLAMD_INFECTED);
+	assert_non_null(strstr(virus, "EICAR"));
+	/* A UNIX socket too, when CLAMD_TEST_SOCK names one. */
+	if (getenv("CLAMD_TEST_SOCK") != NULL) {
+		char us[256], *s2[1] = { us };
+
+		snprintf(us, sizeof(us), "unix:%s", getenv("CLAMD_TEST_SOCK"));
+		assert_int_equal(scan(s2, 1, 0, "clean", 5, 5, virus,
+		    sizeof(virus), err, sizeof(err)), CLAMD_CLEAN);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fake_replies),
+		cmocka_unit_test(test_fake_hang),
+		cmocka_unit_test(test_fake_early_close),
+		cmocka_unit_test(test_closed_port_and_bad_addr),
+		cmocka_unit_test(test_breaker),
+		cmocka_unit_test(test_live_eicar_clean),
+		cmocka_unit_test(test_live_sample),
+		cmocka_unit_test(test_live_failover),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,712 @@
+/*
+ * test_corral.c -- corral names (BI-35 hostile recipients, injective,
+ * parse back), atomic write/commit (0600, links, planted symlink, 1000
+ * names in one second, ENOSPC leaves nothing), reading and removal rules
+ * (seed 5.3).
+ */
+#include "unit.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "corral.h"
+
+static char dir[128];
+static char root[64] = "/tmp";	/* a private tmpfs when we can mount one */
+
+static int
+mkdir_tmp(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/mc-corral-XXXXXX", root);
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	return chmod(dir, 0700);
+}
+
+static int
+rm_tmp(void **state)
+{
+	char p[512];
+	struct dirent *de;
+	DIR *d;
+
+	(void)state;
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
+		    (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+	return 0;
+}
+
+static size_t
+count_entries(const char *d_, const char *prefix)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	assert_non_null(d = opendir(d_));
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' &&
+		    strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static const char *hostile[] = {
+	"<\"../../tmp/x\"@local>", "<-oQ/tmp@local>",
+	"<a;id>&`touch pwned`@local>", "<$(reboot)@local>",
+	"../../etc/passwd", ".hidden@local", "-rf", "a_b@x", "a%41@x",
+	"A@x", "a@x", "JBlow@Example.COM", "jblow@example.com",
+	"JBlow@example.com", "a b\t\r\n@x", "\xff\xfe@x", "a/b@x", "..",
+	".", "=+.-@", "a@b@C",
+};
+
+static void
+check_safe_chars(const char *s)
+{
+	size_t i;
+
+	assert_true(strlen(s) > 0 && strlen(s) <= CORRAL_RCPT_MAX);
+	assert_true(s[0] != '.' && s[0] != '-');
+	for (i = 0; s[i] != '\0'; i++)
+		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789.+=@-%", s[i]) == NULL)
+			fail_msg("bad byte 0x%02x in %s", (unsigned char)s[i], s);
+}
+
+static void
+test_names(void **state)
+{
+	static char safe[64][CORRAL_RCPT_MAX + 1];
+	char back[512], name[16384];
+	char r[CORRAL_RCPT_MAX + 1], id[17];
+	const char *sp;
+	size_t n = sizeof(hostile) / sizeof(hostile[0]), i, j;
+
+	(void)state;
+	assert_true(n <= 64);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(corral_safe_rcpt(hostile[i], safe[i],
+		    sizeof(safe[i])), 0);
+		check_safe_chars(safe[i]);
+		assert_int_equal(corral_unescape(safe[i], back, sizeof(back)),
+		    0);
+		sp = safe[i];
+		snprintf(name, sizeof(name), "spam_to_%s_0123456789ABCDEF",
+		    sp);
+		assert_int_equal(corral_parse_name(name, r, sizeof(r), id,
+		    sizeof(id)), 0);
+		assert_string_equal(r, safe[i]);
+		assert_string_equal(id, "0123456789ABCDEF");
+	}
+	/* Round trip: the domain is lower-cased, the local part kept. */
+	assert_int_equal(corral_safe_rcpt("<JBlow@Example.COM>", safe[0],
+	    sizeof(safe[0])), 0);
+	assert_string_equal(safe[0], "JBlow@example.com");
+	assert_int_equal(corral_safe_rcpt("jblow@EXAMPLE.com", safe[1],
+	    sizeof(safe[1])), 0);
+	assert_string_equal(safe[1], "jblow@example.com");
+	assert_int_equal(corral_safe_rcpt("<-oQ/tmp@local>", safe[2],
+	    sizeof(safe[2])), 0);
+	assert_string_equal(safe[2], "%2DoQ%2Ftmp@local");
+	assert_int_equal(corral_unescape(safe[2], back, sizeof(back)), 0);
+	assert_string_equal(back, "-oQ/tmp@local");
+	assert_int_equal(corral_safe_rcpt("a_b%c", safe[3], sizeof(safe[3])),
+	    0);
+	assert_string_equal(safe[3], "a%5Fb%25c");
+	/* Injective: distinct canonical addresses, distinct names. */
+	for (i = 0; i < n; i++)
+		assert_int_equal(corral_safe_rcpt(hostile[i], safe[i],
+		    sizeof(safe[i])), 0);
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++) {
+			char ci[512], cj[512];
+
+			corral_unescape(safe[i], ci, sizeof(ci));
+			corral_unescape(safe[j], cj, sizeof(cj));
+			if (strcmp(ci, cj) != 0 &&
+			    strcmp(safe[i], safe[j]) == 0)
+				fail_msg("%s and %s collide", hostile[i],
+				    hostile[j]);
+		}
+	/* Empty recipients are refused (they would name a base file). */
+	assert_int_equal(corral_safe_rcpt("<>", safe[0], sizeof(safe[0])), -1);
+	assert_int_equal(corral_safe_rcpt("", safe[0], sizeof(safe[0])), -1);
+	/* Bad names. */
+	assert_int_equal(corral_parse_name("tmp.Q1.12.3", r, sizeof(r), id,
+	    sizeof(id)), -1);
+	assert_int_equal(corral_parse_name("spam_to_a_0123456789abcdef", r,
+	    sizeof(r), id, sizeof(id)), -1);
+	assert_int_equal(corral_parse_name("spam_to_a/b_0123456789ABCDEF", r,
+	    sizeof(r), id, sizeof(id)), -1);
+	assert_int_equal(corral_parse_name("spam_to_.x_0123456789ABCDEF", r,
+	    sizeof(r), id, sizeof(id)), -1);
+	assert_int_equal(corral_parse_name("spam_to_a_b_0123456789ABCDEF", r,
+	    sizeof(r), id, sizeof(id)), -1);
+	assert_int_equal(corral_parse_name("spam_to_a%4_0123456789ABCDEF", r,
+	    sizeof(r), id, sizeof(id)), -1);
+	assert_int_equal(corral_parse_name("spam_to__0123456789ABCDEF", r,
+	    sizeof(r), id, sizeof(id)), 0);
+	assert_string_equal(r, "");
+}
+
+static void
+test_long_names(void **state)
+{
+	char a[400], b[400], sa[CORRAL_RCPT_MAX + 1], sb[CORRAL_RCPT_MAX + 1];
+	char back[512], name[300], r[CORRAL_RCPT_MAX + 1], id[17];
+
+	(void)state;
+	memset(a, 'x', 300);
+	memcpy(a + 300, "@local", 7);
+	memcpy(b, a, sizeof(a));
+	b[299] = 'y';
+	assert_int_equal(corral_safe_rcpt(a, sa, sizeof(sa)), 0);
+	assert_int_equal(corral_safe_rcpt(b, sb, sizeof(sb)), 0);
+	check_safe_chars(sa);
+	assert_true(strlen(sa) == 150 + 2 + 16);
+	assert_string_not_equal(sa, sb);
+	assert_non_null(strstr(sa, "%%"));
+	assert_int_equal(corral_unescape(sa, back, sizeof(back)), 1);
+	assert_int_equal(strlen(back), 150);
+	snprintf(name, sizeof(name), "spam_to_%s_0123456789ABCDEF", sa);
+	assert_true(strlen(name) <= 255);
+	assert_int_equal(corral_parse_name(name, r, sizeof(r), id,
+	    sizeof(id)), 0);
+	assert_string_equal(r, sa);
+	/* Escapes are never cut in half. */
+	memset(a, '_', 300);
+	memcpy(a + 300, "@local", 7);
+	assert_int_equal(corral_safe_rcpt(a, sa, sizeof(sa)), 0);
+	check_safe_chars(sa);
+	assert_int_equal(corral_unescape(sa, back, sizeof(back)), 1);
+	/* Exactly 200 is kept, 201 is hashed. */
+	memset(a, 'z', 200);
+	a[200] = '\0';
+	assert_int_equal(corral_safe_rcpt(a, sa, sizeof(sa)), 0);
+	assert_string_equal(sa, a);
+	a[200] = 'z';
+	a[201] = '\0';
+	assert_int_equal(corral_safe_rcpt(a, sa, sizeof(sa)), 0);
+	assert_int_equal(strlen(sa), 168);
+}
+
+static struct corral *
+open_corral(void)
+{
+	char err[256] = "";
+	struct corral *c = corral_open(dir, err, sizeof(err));
+
+	if (c == NULL)
+		fail_msg("corral_open: %s", err);
+	return c;
+}
+
+static void
+put(struct corral *c, const char *const *rcpts, size_t n, const char *body,
+    char id[17])
+{
+	struct corral_writer *w;
+	char err[256] = "";
+
+	assert_non_null(w = corral_begin(c, "4A1B2C3D", err, sizeof(err)));
+	assert_int_equal(corral_write(w, body, strlen(body)), 0);
+	if (corral_commit(w, rcpts, n, id, err, sizeof(err)) == -1)
+		fail_msg("commit: %s", err);
+}
+
+static void
+read_back(const char *name, const char *want)
+{
+	char p[512], buf[256];
+	int fd;
+	ssize_t r;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	assert_true((fd = open(p, O_RDONLY)) >= 0);
+	r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(r >= 0);
+	buf[r] = '\0';
+	assert_string_equal(buf, want);
+}
+
+static void
+test_one_rcpt(void **state)
+{
+	const char *rc[] = { "<JBlow@Example.COM>" };
+	char id[17], name[300], p[512];
+	struct corral *c = open_corral();
+	struct stat st;
+
+	(void)state;
+	put(c, rc, 1, "Subject: x\r\n\r\nbody\r\n", id);
+	assert_int_equal(strlen(id), 16);
+	snprintf(name, sizeof(name), "spam_to_JBlow@example.com_%s", id);
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	read_back(name, "Subject: x\r\n\r\nbody\r\n");
+	assert_int_equal(count_entries(dir, ""), 1);
+	assert_int_equal(count_entries(dir, "tmp."), 0);
+	/* The id starts with the hex time. */
+	{
+		char t[9];
+
+		snprintf(t, sizeof(t), "%08lX", (unsigned long)time(NULL));
+		assert_true(strncmp(id, t, 6) == 0);
+	}
+	corral_close(c);
+}
+
+static void
+test_two_rcpts(void **state)
+{
+	const char *rc[] = { "jblow@local", "jdoe@local", "JBLOW@LOCAL" };
+	char id[17], name[300], p[512], tgt[300];
+	struct corral *c = open_corral();
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	put(c, rc, 3, "multi\n", id);
+	/* Base + 2 links ("JBLOW" differs from "jblow": local part kept). */
+	assert_int_equal(count_entries(dir, ""), 4);
+	snprintf(name, sizeof(name), "spam_to__%s", id);
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(p, sizeof(p), "%s/spam_to_jdoe@local_%s", dir, id);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_true((n = readlink(p, tgt, sizeof(tgt) - 1)) > 0);
+	tgt[n] = '\0';
+	assert_string_equal(tgt, name);
+	read_back(name, "multi\n");
+	snprintf(p, sizeof(p), "spam_to_jblow@local_%s", id);
+	read_back(p, "multi\n");
+
+	/* open_entry follows our link to the base file. */
+	assert_int_equal(corral_open_entry(c, p, &fd, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	close(fd);
+
+	/* Removal: base kept while another link exists. */
+	assert_int_equal(corral_remove_entry(c, name), -1);
+	assert_int_equal(errno, EBUSY);
+	assert_int_equal(corral_remove_entry(c, p), 0);
+	assert_int_equal(count_entries(dir, ""), 3);
+	snprintf(p, sizeof(p), "spam_to_jdoe@local_%s", id);
+	assert_int_equal(corral_remove_entry(c, p), 0);
+	assert_int_equal(count_entries(dir, ""), 2);
+	snprintf(p, sizeof(p), "spam_to_JBLOW@local_%s", id);
+	assert_int_equal(corral_remove_entry(c, p), 0);
+	assert_int_equal(count_entries(dir, ""), 0);
+	corral_close(c);
+}
+
+static void
+test_open_entry_rules(void **state)
+{
+	const char *rc[] = { "a@local", "b@local" };
+	char id[17], p[512], base[300];
+	struct corral *c = open_corral();
+	struct stat st;
+	int fd;
+
+	(void)state;
+	put(c, rc, 2, "x", id);
+	snprintf(base, sizeof(base), "spam_to__%s", id);
+	/* A link out of the corral. */
+	snprintf(p, sizeof(p), "%s/spam_to_evil@x_%s", dir, id);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	assert_int_equal(corral_open_entry(c, "spam_to_evil@x_"
+	    "0000000000000000", &fd, &st), -1);
+	snprintf(p, sizeof(p), "spam_to_evil@x_%s", id);
+	assert_int_equal(corral_open_entry(c, p, &fd, &st), -1);
+	assert_int_equal(corral_remove_entry(c, p), 0);	/* link only */
+	assert_int_equal(count_entries(dir, ""), 3);
+	/* A link to a link. */
+	snprintf(p, sizeof(p), "%s/spam_to__0000000000000001", dir);
+	assert_int_equal(symlink(base, p), 0);
+	snprintf(p, sizeof(p), "%s/spam_to_c@x_0000000000000001", dir);
+	assert_int_equal(symlink("spam_to__0000000000000001", p), 0);
+	assert_int_equal(corral_open_entry(c, "spam_to_c@x_0000000000000001",
+	    &fd, &st), -1);
+	assert_int_equal(corral_open_entry(c, "spam_to__0000000000000001",
+	    &fd, &st), -1);
+	/* A FIFO: no blocking, refused. */
+	snprintf(p, sizeof(p), "%s/spam_to_f@x_0000000000000002", dir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	assert_int_equal(corral_open_entry(c, "spam_to_f@x_0000000000000002",
+	    &fd, &st), -1);
+	/* A hard link: nlink 2. */
+	{
+		char p2[512];
+
+		snprintf(p, sizeof(p), "%s/%s", dir, base);
+		snprintf(p2, sizeof(p2), "%s/spam_to_h@x_0000000000000003",
+		    dir);
+		assert_int_equal(link(p, p2), 0);
+		assert_int_equal(corral_open_entry(c, base, &fd, &st), -1);
+		assert_int_equal(errno, EMLINK);
+		unlink(p2);
+	}
+	/* Another owner. */
+	snprintf(p, sizeof(p), "%s/spam_to_o@x_0000000000000004", dir);
+	assert_true((fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0);
+	close(fd);
+	if (geteuid() == 0 && chown(p, 12345, 12345) == 0) {
+		assert_int_equal(corral_open_entry(c,
+		    "spam_to_o@x_0000000000000004", &fd, &st), -1);
+		assert_int_equal(errno, EPERM);
+	}
+	/* tmp.* and junk names are not entries. */
+	assert_int_equal(corral_open_entry(c, "tmp.x.1.2", &fd, &st), -1);
+	assert_int_equal(corral_open_entry(c, "../etc/passwd", &fd, &st), -1);
+	corral_close(c);
+}
+
+#define FROZEN_SEC	0x65A1B2C3L
+
+static void
+frozen(long *sec, long *usec)
+{
+	*sec = FROZEN_SEC;
+	*usec = 0;
+}
+
+static char *
+hash_file(const char *p, char *out, size_t n)
+{
+	int fd;
+	ssize_t r;
+
+	assert_true((fd = open(p, O_RDONLY)) >= 0);
+	r = read(fd, out, n - 1);
+	close(fd);
+	assert_true(r >= 0);
+	out[r] = '\0';
+	return out;
+}
+
+static void
+test_planted_symlink(void **state)
+{
+	const char *rc[] = { "victim@local" };
+	const char *rc2[] = { "victim@local", "other@local" };
+	char victim[256], p[512], id[17], id2[17], before[64], after[64];
+	char first[17];
+	struct corral *c = open_corral();
+	struct stat st;
+	unsigned long low;
+	int fd;
+
+	(void)state;
+	snprintf(victim, sizeof(victim), "%s.victim", dir);
+	assert_true((fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >=
+	    0);
+	assert_int_equal(write(fd, "precious\n", 9), 9);
+	close(fd);
+	hash_file(victim, before, sizeof(before));
+
+	corral_set_clock(frozen);
+	/* Plant links at every name the first 4096 tries could use. */
+	for (low = 0; low < 4096; low++) {
+		snprintf(p, sizeof(p), "%s/spam_to_victim@local_%08lX%08lX",
+		    dir, FROZEN_SEC, low);
+		assert_int_equal(symlink(victim, p), 0);
+	}
+	snprintf(first, sizeof(first), "%08lX%08lX", FROZEN_SEC, 0UL);
+	put(c, rc, 1, "new\n", id);
+	assert_true(strcmp(id, first) > 0);
+	snprintf(p, sizeof(p), "%s/spam_to_victim@local_%s", dir, id);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	read_back(strrchr(p, '/') + 1, "new\n");
+	/* No planted name was replaced: all 4096 are still there. */
+	assert_int_equal(count_entries(dir, "spam_to_victim@local_"), 4097);
+	for (low = 0; low < 4096; low++) {
+		snprintf(p, sizeof(p), "%s/spam_to_victim@local_%08lX%08lX",
+		    dir, FROZEN_SEC, low);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_true(S_ISLNK(st.st_mode));
+	}
+
+	/* Several recipients: a planted link name forces a new id too; the
+	 * base of the failed attempt is not left behind. */
+	for (low = 0; low < 8192; low++) {
+		snprintf(p, sizeof(p), "%s/spam_to_other@local_%08lX%08lX",
+		    dir, FROZEN_SEC, low);
+		(void)symlink(victim, p);
+	}
+	put(c, rc2, 2, "two\n", id2);
+	snprintf(p, sizeof(p), "spam_to_other@local_%s", id2);
+	read_back(p, "two\n");
+	snprintf(p, sizeof(p), "spam_to_victim@local_%s", id2);
+	read_back(p, "two\n");
+	assert_int_equal(count_entries(dir, "spam_to__"), 1);
+	corral_set_clock(NULL);
+
+	assert_string_equal(hash_file(victim, after, sizeof(after)), before);
+	assert_int_equal(lstat(victim, &st), 0);
+	assert_int_equal(st.st_size, 9);
+	unlink(victim);
+	corral_close(c);
+}
+
+static void
+test_1000_same_second(void **state)
+{
+	const char *rc[] = { "same@local" };
+	const char *rc2[] = { "x@local", "y@local" };
+	char id[17], body[64], name[300];
+	struct corral *c = open_corral();
+	int i;
+
+	(void)state;
+	corral_set_clock(frozen);
+	for (i = 0; i < 1000; i++) {
+		snprintf(body, sizeof(body), "marker %d\n", i);
+		put(c, rc, 1, body, id);
+		snprintf(name, sizeof(name), "spam_to_same@local_%s", id);
+		read_back(name, body);
+	}
+	for (i = 0; i < 100; i++) {
+		snprintf(body, sizeof(body), "multi %d\n", i);
+		put(c, rc2, 2, body, id);
+		snprintf(name, sizeof(name), "spam_to_y@local_%s", id);
+		read_back(name, body);
+	}
+	corral_set_clock(NULL);
+	assert_int_equal(count_entries(dir, "spam_to_same@local_"), 1000);
+	assert_int_equal(count_entries(dir, "spam_to__"), 100);
+	assert_int_equal(count_entries(dir, "spam_to_x@local_"), 100);
+	assert_int_equal(count_entries(dir, "tmp."), 0);
+	corral_close(c);
+}
+
+struct thr {
+	struct corral	*c;
+	int		 n;
+};
+
+static void *
+writer_thread(void *arg)
+{
+	struct thr *t = arg;
+	const char *rc[] = { "t@local", "u@local" };
+	char id[17], err[128], body[32];
+	struct corral_writer *w;
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		snprintf(body, sizeof(body), "%d.%d", t->n, i);
+		if ((w = corral_begin(t->c, "T", err, sizeof(err))) == NULL)
+			return (void *)1;
+		if (corral_write(w, body, strlen(body)) == -1 ||
+		    corral_commit(w, rc, (size_t)(i % 2 + 1), id, err,
+		    sizeof(err)) == -1)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct corral *c = open_corral();
+	pthread_t th[8];
+	struct thr t[8];
+	void *rv;
+	int i;
+
+	(void)state;
+	corral_set_clock(frozen);
+	for (i = 0; i < 8; i++) {
+		t[i].c = c;
+		t[i].n = i;
+		assert_int_equal(pthread_create(&th[i], NULL, writer_thread,
+		    &t[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(pthread_join(th[i], &rv), 0);
+		assert_null(rv);
+	}
+	corral_set_clock(NULL);
+	assert_int_equal(count_entries(dir, "spam_to_t@local_"), 400);
+	assert_int_equal(count_entries(dir, "spam_to_u@local_"), 200);
+	assert_int_equal(count_entries(dir, "spam_to__"), 200);
+	assert_int_equal(count_entries(dir, "tmp."), 0);
+	corral_close(c);
+}
+
+static void
+test_abort_and_open(void **state)
+{
+	struct corral_writer *w;
+	struct corral *c;
+	char err[256] = "", id[17];
+
+	(void)state;
+	c = open_corral();
+	assert_non_null(w = corral_begin(c, "../../x y", err, sizeof(err)));
+	assert_int_equal(count_entries(dir, "tmp."), 1);
+	corral_abort(w);
+	assert_int_equal(count_entries(dir, ""), 0);
+	assert_non_null(w = corral_begin(c, "Q", err, sizeof(err)));
+	assert_int_equal(corral_commit(w, NULL, 0, id, err, sizeof(err)), -1);
+	assert_int_equal(count_entries(dir, ""), 0);
+	corral_close(c);
+	/* World-writable directory refused; a symlinked one too. */
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_null(corral_open(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "writable"));
+	assert_int_equal(chmod(dir, 0700), 0);
+	{
+		char l[256];
+
+		snprintf(l, sizeof(l), "%s.lnk", dir);
+		assert_int_equal(symlink(dir, l), 0);
+		assert_null(corral_open(l, err, sizeof(err)));
+		unlink(l);
+	}
+}
+
+/* ENOSPC on a tiny tmpfs: nothing half-written is left. */
+static void
+test_enospc(void **state)
+{
+	const char *rc[] = { "a@local", "b@local", "c@local" };
+	char mnt[64], err[256] = "", id[17], big[8192];
+	struct corral_writer *w;
+	struct corral *c;
+	int i, ok;
+
+	(void)state;
+	snprintf(mnt, sizeof(mnt), "/tmp/mc-corral-fs-XXXXXX");
+	assert_non_null(mkdtemp(mnt));
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=64k,nr_inodes=64,"
+	    "mode=0700") == -1) {
+		rmdir(mnt);
+		skip();
+	}
+	assert_non_null(c = corral_open(mnt, err, sizeof(err)));
+	/* 1: the data does not fit. */
+	memset(big, 'x', sizeof(big));
+	assert_non_null(w = corral_begin(c, "Q", err, sizeof(err)));
+	ok = 0;
+	for (i = 0; i < 20; i++)
+		if (corral_write(w, big, sizeof(big)) == -1)
+			break;
+	if (corral_commit(w, rc, 1, id, err, sizeof(err)) == 0)
+		ok = 1;
+	assert_int_equal(ok, 0);
+	assert_non_null(strstr(err, "No space left on device"));
+	assert_int_equal(count_entries(mnt, ""), 0);
+
+	/* 2: the data fits, the links do not (out of inodes). */
+	{
+		char name[128];
+		int fd, n = 0;
+
+		/* Fill the inodes, leaving 2 for base + one link. */
+		for (;;) {
+			snprintf(name, sizeof(name), "%s/fill.%d", mnt, n);
+			if ((fd = open(name, O_WRONLY | O_CREAT | O_EXCL,
+			    0600)) == -1)
+				break;
+			close(fd);
+			n++;
+		}
+		assert_int_equal(errno, ENOSPC);
+		for (i = 0; i < 2; i++) {
+			snprintf(name, sizeof(name), "%s/fill.%d", mnt,
+			    --n);
+			unlink(name);
+		}
+		assert_non_null(w = corral_begin(c, "Q", err, sizeof(err)));
+		assert_int_equal(corral_write(w, "small\n", 6), 0);
+		assert_int_equal(corral_commit(w, rc, 3, id, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "No space left on device"));
+		assert_int_equal(count_entries(mnt, "spam_to_"), 0);
+		assert_int_equal(count_entries(mnt, "tmp."), 0);
+		/* After freeing space it works again. */
+		for (i = 0; i < n; i++) {
+			snprintf(name, sizeof(name), "%s/fill.%d", mnt, i);
+			unlink(name);
+		}
+		assert_non_null(w = corral_begin(c, "Q", err, sizeof(err)));
+		assert_int_equal(corral_write(w, "small\n", 6), 0);
+		if (corral_commit(w, rc, 3, id, err, sizeof(err)) == -1)
+			fail_msg("%s", err);
+		assert_int_equal(count_entries(mnt, "spam_to_"), 4);
+	}
+	corral_close(c);
+	umount2(mnt, MNT_DETACH);
+	rmdir(mnt);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_long_names),
+		cmocka_unit_test_setup_teardown(test_one_rcpt, mkdir_tmp,
+		    rm_tmp),
+		cmocka_unit_test_setup_teardown(test_two_rcpts, mkdir_tmp,
+		    rm_tmp),
+		cmocka_unit_test_setup_teardown(test_open_entry_rules,
+		    mkdir_tmp, rm_tmp),
+		cmocka_unit_test_setup_teardown(test_planted_symlink,
+		    mkdir_tmp, rm_tmp),
+		cmocka_unit_test_setup_teardown(test_1000_same_second,
+		    mkdir_tmp, rm_tmp),
+		cmocka_unit_test_setup_teardown(test_threads, mkdir_tmp,
+		    rm_tmp),
+		cmocka_unit_test_setup_teardown(test_abort_and_open,
+		    mkdir_tmp, rm_tmp),
+		cmocka_unit_test(test_enospc),
+	};
+
+	char base[] = "/tmp/mc-corral-root-XXXXXX";
+	int rc, mounted = 0;
+
+	umask(077);
+	/* fsync on a real disk makes the 1000-file tests slow: use a tmpfs
+	 * when we may mount one (root), else /tmp. */
+	if (getenv("MC_CORRAL_TEST_DISK") == NULL && mkdtemp(base) != NULL) {
+		if (mount("tmpfs", base, "tmpfs", 0, "size=64m,mode=0700") ==
+		    0) {
+			snprintf(root, sizeof(root), "%s", base);
+			mounted = 1;
+		} else
+			rmdir(base);
+	}
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	if (mounted) {
+		umount2(base, MNT_DETACH);
+		rmdir(base);
+	}
+	return rc;
+}
