@@ -19,7 +19,9 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "bypass.h"
 #include "conf.h"
+#include "corral.h"
 #include "html.h"
 #include "log.h"
 #include "smfopts.h"
@@ -33,6 +35,7 @@ enum conf_type {
 	CONF_SIZE,	/* size_t, with k/m/g suffix, [min, max] */
 	CONF_TIME,	/* long seconds, with s/m/h/d suffix, [min, max] */
 	CONF_ENUM,	/* int, index into words */
+	CONF_DOUBLE,	/* double, [min, max] */
 	CONF_HTML	/* unsigned, HTML_* mask from words */
 };
 
@@ -113,6 +116,74 @@ static const struct conf_var conf_vars[] = {
 	{ "on_mime_limit", CONF_ENUM, DEF_ON_MIME_LIMIT,
 	  CF_OFF(on_mime_limit), 0, 0, "strip|reject",
 	  "beyond a MIME limit: strip the unscannable rest, or reject" },
+	{ "whitelist", CONF_STR, DEF_WHITELIST, CF_OFF(whitelist), 0, 0, NULL,
+	  "senders never treated as spam: addresses, *@domain, globs, "
+	  "file:/path" },
+	{ "blacklist", CONF_STR, DEF_BLACKLIST, CF_OFF(blacklist), 0, 0, NULL,
+	  "senders always treated as spam (same syntax)" },
+	{ "list_from_header", CONF_ENUM, DEF_LIST_FROM_HEADER,
+	  CF_OFF(list_from_header), 0, 0, "no|yes",
+	  "match the lists against the From header too" },
+	{ "spamassassin_config", CONF_STR, DEF_SPAMASSASSIN_CONFIG,
+	  CF_OFF(spamassassin_config), 0, 0, NULL,
+	  "SpamAssassin files and directories read for welcome/block lists "
+	  "(\"\" = none)" },
+	{ "spam_arbitron", CONF_ENUM, DEF_SPAM_ARBITRON, CF_OFF(spam_arbitron),
+	  0, 0, "builtin|spamd|none", "who decides whether mail is spam" },
+	{ "spam_threshold", CONF_DOUBLE, DEF_SPAM_THRESHOLD,
+	  CF_OFF(spam_threshold), 0, 10000, NULL,
+	  "built-in checker's spam score threshold" },
+	{ "spam_weights_file", CONF_STR, DEF_SPAM_WEIGHTS_FILE,
+	  CF_OFF(spam_weights_file), 0, 0, NULL,
+	  "phrase and feature weights (\"\" = built in)" },
+	{ "spamd_servers", CONF_STR, DEF_SPAMD_SERVERS, CF_OFF(spamd_servers),
+	  0, 0, NULL, "spamd addresses, tried in order: host:port, unix:path" },
+	{ "spamd_connect_timeout", CONF_TIME, DEF_SPAMD_CONNECT_TIMEOUT,
+	  CF_OFF(spamd_connect_timeout), 1, 600, NULL,
+	  "connect deadline per spamd server" },
+	{ "spamd_timeout", CONF_TIME, DEF_SPAMD_TIMEOUT, CF_OFF(spamd_timeout),
+	  1, 600, NULL, "answer deadline per spamd server" },
+	{ "spamd_max_size", CONF_SIZE, DEF_SPAMD_MAX_SIZE,
+	  CF_OFF(spamd_max_size), 1024, 1 << 28, NULL,
+	  "bytes of headers and text sent to spamd" },
+	{ "on_spamd_failure", CONF_ENUM, DEF_ON_SPAMD_FAILURE,
+	  CF_OFF(on_spamd_failure), 0, 0, "accept|tempfail",
+	  "spamd down, slow or garbled" },
+	{ "spam_disposition", CONF_ENUM, DEF_SPAM_DISPOSITION,
+	  CF_OFF(spam_disposition), 0, 0, "tag|trash|corral",
+	  "what happens to spam" },
+	{ "spam_subject_tag", CONF_STR, DEF_SPAM_SUBJECT_TAG,
+	  CF_OFF(spam_subject_tag), 0, 0, NULL, "Subject prefix of spam" },
+	{ "corral_dir", CONF_STR, DEF_CORRAL_DIR, CF_OFF(corral_dir), 0, 0,
+	  NULL, "where corralled spam is written" },
+	{ "bypass_key_file", CONF_STR, DEF_BYPASS_KEY_FILE,
+	  CF_OFF(bypass_key_file), 0, 0, NULL,
+	  "key of the bypass header on released spam (created if absent)" },
+	{ "bypass_max_age", CONF_TIME, DEF_BYPASS_MAX_AGE,
+	  CF_OFF(bypass_max_age), 60, 366 * 86400, NULL,
+	  "how long corralled spam can be released" },
+	{ "virus_arbitron", CONF_ENUM, DEF_VIRUS_ARBITRON,
+	  CF_OFF(virus_arbitron), 0, 0, "none|clamd", "virus scanner" },
+	{ "clamd_servers", CONF_STR, DEF_CLAMD_SERVERS, CF_OFF(clamd_servers),
+	  0, 0, NULL, "clamd addresses, tried in order: host:port, unix:path" },
+	{ "clamd_connect_timeout", CONF_TIME, DEF_CLAMD_CONNECT_TIMEOUT,
+	  CF_OFF(clamd_connect_timeout), 1, 600, NULL,
+	  "connect deadline per clamd server" },
+	{ "clamd_timeout", CONF_TIME, DEF_CLAMD_TIMEOUT, CF_OFF(clamd_timeout),
+	  1, 3600, NULL, "answer deadline of one clamd scan" },
+	{ "clamd_max_stream", CONF_SIZE, DEF_CLAMD_MAX_STREAM,
+	  CF_OFF(clamd_max_stream), 1024, 1LL << 32, NULL,
+	  "bytes of one part sent to clamd (keep <= its StreamMaxLength)" },
+	{ "virus_action", CONF_ENUM, DEF_VIRUS_ACTION, CF_OFF(virus_action),
+	  0, 0, "remove|reject|discard", "what happens to a virus" },
+	{ "on_clamd_failure", CONF_ENUM, DEF_ON_CLAMD_FAILURE,
+	  CF_OFF(on_clamd_failure), 0, 0, "accept|tempfail",
+	  "clamd down, slow or garbled" },
+	{ "clamd_backoff", CONF_TIME, DEF_CLAMD_BACKOFF, CF_OFF(clamd_backoff),
+	  1, 3600, NULL, "pause after repeated clamd failures" },
+	{ "clamd_max_failures", CONF_INT, DEF_CLAMD_MAX_FAILURES,
+	  CF_OFF(clamd_max_failures), 1, 1000, NULL,
+	  "consecutive clamd failures before the pause" },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 
@@ -265,6 +336,25 @@ set_var(struct mc_config *cf, const struct conf_var *cv, const char *v,
 	case CONF_HTML:
 		return parse_html(v, (unsigned *)(void *)(base + cv->off), err,
 		    errlen);
+	case CONF_DOUBLE: {
+		char *end;
+		double d;
+
+		errno = 0;
+		d = strtod(v, &end);
+		if (errno != 0 || end == v || *end != '\0' || d != d) {
+			snprintf(err, errlen, "%s: \"%.60s\" is not a number",
+			    cv->name, v);
+			return -1;
+		}
+		if (d < (double)cv->min || d > (double)cv->max || d <= 0) {
+			snprintf(err, errlen, "%s: %g is out of range "
+			    "(0, %lld]", cv->name, d, cv->max);
+			return -1;
+		}
+		*(double *)(void *)(base + cv->off) = d;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -414,6 +504,121 @@ out:
 	return rc;
 }
 
+/* Splits a blank- or comma-separated server list into a NULL-ended array. */
+static int
+split_servers(const char *spec, char ***out, size_t *n)
+{
+	char **v = NULL, **nv;
+	const char *p = spec;
+	size_t len;
+
+	*n = 0;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		len = strcspn(p, " \t,");
+		if ((nv = realloc(v, (*n + 2) * sizeof(*v))) == NULL)
+			goto fail;
+		v = nv;
+		if ((v[*n] = strndup(p, len)) == NULL)
+			goto fail;
+		v[++*n] = NULL;
+		p += len;
+	}
+	*out = v;
+	return 0;
+fail:
+	while (v != NULL && *n > 0)
+		free(v[--*n]);
+	free(v);
+	return -1;
+}
+
+static void
+free_servers(char **v, size_t n)
+{
+	while (v != NULL && n > 0)
+		free(v[--n]);
+	free(v);
+}
+
+/* Builds the read-only tables of a snapshot: lists, SA lists, weights. */
+static int
+compile(struct mc_config *cf, char *err, size_t errlen)
+{
+	char reason[512];
+	const char *where = cf->file ? cf->file : "defaults";
+
+	if ((cf->white = spam_list_new(cf->whitelist, reason,
+	    sizeof(reason))) == NULL ||
+	    (cf->black = spam_list_new(cf->blacklist, reason,
+	    sizeof(reason))) == NULL) {
+		snprintf(err, errlen, "%s: %s", where, reason);
+		return -1;
+	}
+	if (*cf->spamassassin_config != '\0' &&
+	    (cf->sa = spam_sa_load(cf->spamassassin_config, reason,
+	    sizeof(reason))) == NULL) {
+		snprintf(err, errlen, "%s: spamassassin_config: %s", where,
+		    reason);
+		return -1;
+	}
+	cf->weights = spam_weights_load(*cf->spam_weights_file ?
+	    cf->spam_weights_file : NULL, reason, sizeof(reason));
+	if (cf->weights == NULL) {
+		snprintf(err, errlen, "%s: spam_weights_file: %s", where,
+		    reason);
+		return -1;
+	}
+	if (split_servers(cf->spamd_servers, &cf->spamd.servers,
+	    &cf->spamd.nservers) == -1 ||
+	    split_servers(cf->clamd_servers, &cf->clamd.servers,
+	    &cf->clamd.nservers) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((cf->spam_arbitron == CONF_SPAM_SPAMD && cf->spamd.nservers == 0) ||
+	    (cf->virus_arbitron == CONF_VIRUS_CLAMD &&
+	    cf->clamd.nservers == 0)) {
+		snprintf(err, errlen, "%s: %s_servers is empty", where,
+		    cf->spamd.nservers == 0 ? "spamd" : "clamd");
+		return -1;
+	}
+	cf->spamd.connect_timeout_ms = (int)cf->spamd_connect_timeout * 1000;
+	cf->spamd.read_timeout_ms = (int)cf->spamd_timeout * 1000;
+	cf->spamd.max_size = cf->spamd_max_size;
+	cf->clamd.connect_timeout_ms = (int)cf->clamd_connect_timeout * 1000;
+	cf->clamd.read_timeout_ms = (int)cf->clamd_timeout * 1000;
+	cf->clamd.max_stream = cf->clamd_max_stream;
+	return 0;
+}
+
+int
+conf_prepare(struct mc_config *cf, char *err, size_t errlen)
+{
+	char reason[512];
+
+	cf->key = bypass_key_load(cf->bypass_key_file, 1, reason,
+	    sizeof(reason));
+	if (cf->key == NULL) {
+		if (cf->spam_disposition == CONF_DISPO_CORRAL) {
+			snprintf(err, errlen, "bypass_key_file: %s", reason);
+			return -1;
+		}
+		log_warnx("bypass of released spam disabled: %s", reason);
+	}
+	if (cf->spam_disposition != CONF_DISPO_CORRAL)
+		return 0;
+	if ((cf->corral = corral_open(cf->corral_dir, reason,
+	    sizeof(reason))) == NULL) {
+		snprintf(err, errlen, "corral_dir: %s", reason);
+		return -1;
+	}
+	return 0;
+}
+
 int
 conf_load(const char *file, struct mc_config **out, char *err, size_t errlen)
 {
@@ -452,6 +657,8 @@ conf_load(const char *file, struct mc_config **out, char *err, size_t errlen)
 		    reason);
 		goto fail;
 	}
+	if (compile(cf, err, errlen) == -1)
+		goto fail;
 	*out = cf;
 	return 0;
 fail:
@@ -471,6 +678,14 @@ conf_free(struct mc_config *cf)
 			free(*(char **)(void *)((char *)cf + cv->off));
 	if (cf->rules != NULL)
 		virus_rules_free(cf->rules);
+	spam_list_free(cf->white);
+	spam_list_free(cf->black);
+	spam_sa_free(cf->sa);
+	spam_weights_free(cf->weights);
+	free_servers(cf->spamd.servers, cf->spamd.nservers);
+	free_servers(cf->clamd.servers, cf->clamd.nservers);
+	bypass_key_free(cf->key);
+	corral_close(cf->corral);
 	free(cf->file);
 	free(cf);
 }

@@ -15,10 +15,20 @@
 
 #include "mime.h"
 
+#include "clamd.h"
+#include "spamfilter.h"
+
 enum conf_attach { CONF_ATTACH_DELETE, CONF_ATTACH_MANGLE };
 enum conf_limit { CONF_LIMIT_STRIP, CONF_LIMIT_REJECT };
+enum conf_arbitron { CONF_SPAM_BUILTIN, CONF_SPAM_SPAMD, CONF_SPAM_NONE };
+enum conf_fail { CONF_FAIL_ACCEPT, CONF_FAIL_TEMPFAIL };
+enum conf_dispo { CONF_DISPO_TAG, CONF_DISPO_TRASH, CONF_DISPO_CORRAL };
+enum conf_virus { CONF_VIRUS_NONE, CONF_VIRUS_CLAMD };
+enum conf_vaction { CONF_VACT_REMOVE, CONF_VACT_REJECT, CONF_VACT_DISCARD };
 
 struct virus_rules;
+struct bypass_key;
+struct corral;
 
 struct mc_config {
 	char		*file;		/* where it came from; NULL: built in */
@@ -43,8 +53,44 @@ struct mc_config {
 	/* MIME limits */
 	struct mime_limits limits;
 	int		 on_mime_limit;		/* enum conf_limit */
+	/* spam */
+	char		*whitelist;
+	char		*blacklist;
+	int		 list_from_header;	/* 0 no, 1 yes */
+	char		*spamassassin_config;
+	int		 spam_arbitron;		/* enum conf_arbitron */
+	double		 spam_threshold;
+	char		*spam_weights_file;
+	char		*spamd_servers;
+	long		 spamd_connect_timeout;	/* seconds */
+	long		 spamd_timeout;
+	size_t		 spamd_max_size;
+	int		 on_spamd_failure;	/* enum conf_fail */
+	int		 spam_disposition;	/* enum conf_dispo */
+	char		*spam_subject_tag;
+	char		*corral_dir;
+	char		*bypass_key_file;
+	long		 bypass_max_age;
+	/* viruses */
+	int		 virus_arbitron;	/* enum conf_virus */
+	char		*clamd_servers;
+	long		 clamd_connect_timeout;
+	long		 clamd_timeout;
+	size_t		 clamd_max_stream;
+	int		 virus_action;		/* enum conf_vaction */
+	int		 on_clamd_failure;	/* enum conf_fail */
+	long		 clamd_backoff;
+	long		 clamd_max_failures;
 	/* compiled */
 	struct virus_rules *rules;
+	struct spam_list *white, *black;
+	struct spam_sa	*sa;			/* NULL: no SA lists */
+	struct spam_weights *weights;
+	struct spam_spamd_cfg spamd;
+	struct clamd_cfg clamd;
+	/* opened by conf_prepare() (daemon only, not for -n) */
+	struct bypass_key *key;			/* NULL: no bypass */
+	struct corral	*corral;		/* NULL unless corral */
 	/* reference count, under the conf.c mutex */
 	unsigned	 refs;
 };
@@ -52,6 +98,12 @@ struct mc_config {
 int	 conf_load(const char *file, struct mc_config **, char *err,
 	    size_t errlen);
 void	 conf_free(struct mc_config *);
+/*
+ * Opens what has side effects: the bypass key (created 0600 if absent)
+ * and the corral directory.  A missing key only disables the bypass
+ * (logged); a corral disposition without a key or directory is an error.
+ */
+int	 conf_prepare(struct mc_config *, char *err, size_t errlen);
 /* Prints every keyword with its default (for --help and the man page). */
 void	 conf_dump_defaults(void);
 

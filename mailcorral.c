@@ -10,6 +10,7 @@
  * daemon: it sets msg->err and the message is tempfailed at EOM.
  */
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -24,32 +25,62 @@
 #include <string.h>
 #include <strings.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
 
 #include "buf.h"
+#include "bypass.h"
+#include "clamd.h"
 #include "conf.h"
+#include "corral.h"
 #include "log.h"
 #include "rewrite.h"
 #include "scan.h"
 #include "smfopts.h"
+#include "spamfilter.h"
+#include "spool.h"
 #include "banned.h"
 
 #define MC_MAX_FORGED	64	/* distinct X-MailCorral-* names removed */
+#define MC_MAX_FROM	4	/* From header addresses matched */
+#define MC_HDR_KEEP	998	/* longest header value we keep a copy of */
 
 struct mc_msg {
 	char		 qid[64];	/* sendmail {i}, else NOQUEUE */
-	char		*sender;
+	char		*sender;	/* envelope sender, without <> */
+	char		 mailer[32];	/* {mail_mailer} */
+	char		 mailaddr[256];	/* {mail_addr} */
+	char		**rcpts;	/* envelope recipients, without <> */
 	unsigned	 nrcpt;
 	struct scan	*scan;
 	int		 err;		/* sticky errno of a failure */
 	/* header occurrences we may change, counted per name */
-	unsigned	 n_ctype, n_cte, n_cdisp;
-	char		*forged[MC_MAX_FORGED];
+	unsigned	 n_ctype, n_cte, n_cdisp, n_subject;
+	char		*forged[MC_MAX_FORGED];	/* X-MailCorral-*, X-Spam-* */
 	unsigned	 n_forged[MC_MAX_FORGED];
 	unsigned	 nforged;
+	/* first values of the fields the decisions need */
+	char		*subject, *date, *msgid, *bypass;
+	unsigned	 nbypass;
+	char		*from[MC_MAX_FROM];
+	unsigned	 nfrom;
 };
+
+/* The end-of-message verdict, for the decision line. */
+struct mc_verdict {
+	const char	*action;	/* accept, tag, corral, discard, ... */
+	sfsistat	 rc;
+	char		 spam[160];	/* "8.1/5.0(162%) via=builtin" */
+	char		 virus[192];	/* none, clean, NAME, unchecked(...) */
+	unsigned	 clamd_scans;
+	char		 extra[256];	/* corral=ID, bypass=..., reasons */
+	struct rw_result res;
+};
+
+/* Consecutive clamd failures, shared by every thread and config. */
+static struct clamd_breaker mc_breaker = CLAMD_BREAKER_INIT;
 
 struct mc_conn {
 	struct mc_config *cf;		/* snapshot held for the connection */
@@ -82,8 +113,17 @@ msg_free(struct mc_msg *m)
 		return;
 	scan_free(m->scan);
 	free(m->sender);
+	for (i = 0; i < m->nrcpt; i++)
+		free(m->rcpts[i]);
+	free(m->rcpts);
 	for (i = 0; i < m->nforged; i++)
 		free(m->forged[i]);
+	for (i = 0; i < m->nfrom; i++)
+		free(m->from[i]);
+	free(m->subject);
+	free(m->date);
+	free(m->msgid);
+	free(m->bypass);
 	free(m);
 }
 
@@ -119,6 +159,28 @@ mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
 	return SMFIS_CONTINUE;
 }
 
+/* Copies an address without its angle brackets and blanks. */
+static char *
+bare_address(const char *a)
+{
+	size_t n;
+
+	while (*a == ' ' || *a == '<')
+		a++;
+	n = strcspn(a, ">");
+	while (n > 0 && a[n - 1] == ' ')
+		n--;
+	return strndup(a, n);
+}
+
+static void
+copy_macro(SMFICTX *ctx, const char *name, char *out, size_t outlen)
+{
+	const char *v = smfi_getsymval(ctx, (char *)(uintptr_t)name);
+
+	snprintf(out, outlen, "%s", v != NULL ? v : "");
+}
+
 static sfsistat
 mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
@@ -133,8 +195,10 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		goto nomem;
 	c->msg = m;
 	set_qid(ctx, m);
-	if ((m->sender = strdup(argv[0] ? argv[0] : "<>")) == NULL)
+	if ((m->sender = bare_address(argv[0] ? argv[0] : "")) == NULL)
 		goto nomem;
+	copy_macro(ctx, "{mail_mailer}", m->mailer, sizeof(m->mailer));
+	copy_macro(ctx, "{mail_addr}", m->mailaddr, sizeof(m->mailaddr));
 	if ((m->scan = scan_new(c->cf, m->qid)) == NULL)
 		m->err = errno ? errno : ENOMEM;
 	return SMFIS_CONTINUE;
@@ -148,14 +212,64 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct mc_conn *c = mc_getpriv(ctx);
 
-	if (c == NULL || c->msg == NULL)
+	struct mc_msg *m;
+	char **nr;
+
+	if (c == NULL || (m = c->msg) == NULL)
 		return SMFIS_TEMPFAIL;
-	c->msg->nrcpt++;
+	if ((nr = realloc(m->rcpts, (m->nrcpt + 1) * sizeof(*nr))) == NULL)
+		goto nomem;
+	m->rcpts = nr;
+	if ((m->rcpts[m->nrcpt] = bare_address(argv[0] ? argv[0] : "")) ==
+	    NULL)
+		goto nomem;
+	m->nrcpt++;
 	return SMFIS_CONTINUE;
+nomem:
+	log_warn("envrcpt: out of memory");
+	return SMFIS_TEMPFAIL;
+}
+
+static int
+is_spam_field(const char *name)
+{
+	return strcasecmp(name, MC_HDR_SPAM_STATUS) == 0 ||
+	    strcasecmp(name, MC_HDR_SPAM_SCORE) == 0 ||
+	    strcasecmp(name, "X-Spam-Flag") == 0;
 }
 
 static void
-note_header(struct mc_msg *m, const char *name)
+keep_first(char **dst, const char *value)
+{
+	if (*dst == NULL)
+		*dst = strndup(value, MC_HDR_KEEP);
+}
+
+/* Addresses in a From field: <...> or words with an '@'. */
+static void
+note_from(struct mc_msg *m, const char *v)
+{
+	const char *p = v, *e;
+	size_t n;
+
+	while (*p != '\0' && m->nfrom < MC_MAX_FROM) {
+		if (*p == '<') {
+			e = strchr(p + 1, '>');
+			n = e ? (size_t)(e - p - 1) : strlen(p + 1);
+			if (memchr(p + 1, '@', n) != NULL)
+				m->from[m->nfrom++] = strndup(p + 1, n);
+			p += n + 1;
+			continue;
+		}
+		n = strcspn(p, " \t,;<()\"\r\n");
+		if (n > 0 && memchr(p, '@', n) != NULL && strchr(v, '<') == NULL)
+			m->from[m->nfrom++] = strndup(p, n);
+		p += n > 0 ? n : 1;
+	}
+}
+
+static void
+note_header(struct mc_msg *m, const char *name, const char *value)
 {
 	unsigned i;
 
@@ -165,7 +279,22 @@ note_header(struct mc_msg *m, const char *name)
 		m->n_cte++;
 	else if (strcasecmp(name, "Content-Disposition") == 0)
 		m->n_cdisp++;
-	else if (strncasecmp(name, "X-MailCorral", 12) == 0) {
+	else if (strcasecmp(name, "Subject") == 0) {
+		m->n_subject++;
+		keep_first(&m->subject, value);
+	} else if (strcasecmp(name, "Date") == 0)
+		keep_first(&m->date, value);
+	else if (strcasecmp(name, "Message-ID") == 0)
+		keep_first(&m->msgid, value);
+	else if (strcasecmp(name, "From") == 0 && m->nfrom == 0)
+		note_from(m, value);
+	if (strcasecmp(name, SPAMHDRBYPASS) == 0) {
+		m->nbypass++;
+		keep_first(&m->bypass, value);
+		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
+			m->err = errno;
+	}
+	if (strncasecmp(name, "X-MailCorral", 12) == 0 || is_spam_field(name)) {
 		for (i = 0; i < m->nforged; i++)
 			if (strcasecmp(m->forged[i], name) == 0) {
 				m->n_forged[i]++;
@@ -185,7 +314,7 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 
 	if (c == NULL || (m = c->msg) == NULL)
 		return SMFIS_TEMPFAIL;
-	note_header(m, name);
+	note_header(m, name, value);
 	if (m->err == 0 && m->scan != NULL &&
 	    scan_header(m->scan, name, value) == -1)
 		m->err = errno ? errno : EIO;
@@ -245,6 +374,21 @@ delete_all(SMFICTX *ctx, const char *name, unsigned count, unsigned keep)
 	return 0;
 }
 
+/* Removes inbound copies of our fields; spam fields too unless keep_spam. */
+static int
+strip_forged(SMFICTX *ctx, const struct mc_msg *m, int keep_spam)
+{
+	unsigned i;
+
+	for (i = 0; i < m->nforged; i++) {
+		if (keep_spam && is_spam_field(m->forged[i]))
+			continue;
+		if (delete_all(ctx, m->forged[i], m->n_forged[i], 0) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* The body is now the plain-text warning: make the headers say so. */
 static int
 headers_for_text(SMFICTX *ctx, const struct mc_msg *m)
@@ -257,6 +401,39 @@ headers_for_text(SMFICTX *ctx, const struct mc_msg *m)
 	    "text/plain; charset=us-ascii") != MI_SUCCESS)
 		return -1;
 	return 0;
+}
+
+/* Subject with the spam tag in front (never replaced, never doubled). */
+static void
+tagged_subject(const struct mc_config *cf, const char *subject,
+    struct buf *out)
+{
+	const char *s = subject != NULL ? subject : "";
+	size_t tl = strlen(cf->spam_subject_tag);
+
+	while (*s == ' ')
+		s++;
+	if (strncmp(s, cf->spam_subject_tag, tl) == 0)
+		buf_adds(out, s);
+	else
+		buf_printf(out, "%s%s%s", cf->spam_subject_tag,
+		    *s ? " " : "", s);
+}
+
+static int
+tag_subject(SMFICTX *ctx, const struct mc_config *cf, const struct mc_msg *m)
+{
+	struct buf b = BUF_INIT;
+	int rc;
+
+	tagged_subject(cf, m->subject, &b);
+	if (b.data == NULL)
+		return -1;
+	rc = m->n_subject > 0 ?
+	    smfi_chgheader(ctx, "Subject", 1, b.data) :
+	    smfi_addheader(ctx, "Subject", b.data);
+	buf_free(&b);
+	return rc == MI_SUCCESS ? 0 : -1;
 }
 
 static void
@@ -272,22 +449,549 @@ mime_words(unsigned errs, struct buf *b)
 		buf_adds(b, "ok");
 }
 
+/* ---- the bypass of released spam ---- */
+
+/*
+ * Released spam carries SPAMHDRBYPASS.  It is honoured only when sent by a
+ * local user ({mail_mailer} local, {mail_addr} without '@'), when the MAC
+ * verifies over Date, Message-ID and the body, when it has not expired,
+ * and only once (an O_EXCL marker in the corral directory).  Returns 1 to
+ * bypass, 0 to filter normally (reason in why).
+ */
+static int
+bypass_ok(const struct mc_config *cf, struct mc_msg *m, char *why,
+    size_t whylen)
+{
+	const struct bypass_key *keys[1];
+	unsigned char hash[32];
+	char id[CORRAL_ID_LEN + 1], path[4096];
+	enum bypass_result r;
+	int fd, n;
+
+	if (cf->key == NULL) {
+		snprintf(why, whylen, "no-key");
+		return 0;
+	}
+	if (m->nbypass != 1) {
+		snprintf(why, whylen, "header-count=%u", m->nbypass);
+		return 0;
+	}
+	if (strcmp(m->mailer, "local") != 0 || m->mailaddr[0] == '\0' ||
+	    strchr(m->mailaddr, '@') != NULL) {
+		snprintf(why, whylen, "not-local");
+		return 0;
+	}
+	if (m->date == NULL || m->msgid == NULL) {
+		snprintf(why, whylen, "bad-date");
+		return 0;
+	}
+	if (scan_bodyhash(m->scan, hash) == -1) {
+		snprintf(why, whylen, "no-body-hash");
+		return 0;
+	}
+	keys[0] = cf->key;
+	r = bypass_verify(keys, 1, m->bypass, strlen(m->bypass), time(NULL),
+	    cf->bypass_max_age, m->msgid, strlen(m->msgid), m->date,
+	    strlen(m->date), hash, id, sizeof(id));
+	if (r != BYPASS_OK) {
+		snprintf(why, whylen, "%s", bypass_result_str(r));
+		return 0;
+	}
+	n = snprintf(path, sizeof(path), "%s/used.%s", cf->corral_dir, id);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		snprintf(why, whylen, "path");
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		snprintf(why, whylen, "%s", errno == EEXIST ? "used" :
+		    "marker-failed");
+		return 0;
+	}
+	close(fd);
+	snprintf(why, whylen, "%s", id);
+	return 1;
+}
+
+/* ---- spam ---- */
+
+struct spam_verdict {
+	int		 is_spam;
+	int		 failed;	/* no verdict: why in reason */
+	const char	*via;		/* whitelist, sa-block, builtin, ... */
+	double		 score, threshold;
+	char		 reason[192];
+};
+
+static int
+pct(double score, double threshold)
+{
+	double p = threshold > 0 ? score / threshold * 100.0 : 0;
+
+	if (p > 99999)
+		p = 99999;
+	if (p < -99999)
+		p = -99999;
+	return (int)(p + (p < 0 ? -0.5 : 0.5));
+}
+
+/*
+ * White and blacklists first (no arbitron call for a listed sender), then
+ * SpamAssassin's own lists, then the arbitron.
+ */
+static void
+spam_decide(struct mc_conn *c, struct mc_msg *m, struct spam_verdict *sv)
+{
+	const struct mc_config *cf = c->cf;
+	const char *addrs[1 + MC_MAX_FROM];
+	size_t naddr = 0, nown, i;
+	struct spam_spamd_result res;
+	struct buf req = BUF_INIT;
+
+	memset(sv, 0, sizeof(*sv));
+	sv->threshold = cf->spam_threshold;
+	if (m->sender[0] != '\0')
+		addrs[naddr++] = m->sender;
+	nown = naddr;
+	for (i = 0; i < m->nfrom; i++)
+		if (m->from[i] != NULL)
+			addrs[naddr++] = m->from[i];
+	if (cf->list_from_header)
+		nown = naddr;
+	for (i = 0; i < nown; i++)
+		if (spam_list_match(cf->white, addrs[i])) {
+			sv->via = "whitelist";
+			return;
+		}
+	for (i = 0; i < nown; i++)
+		if (spam_list_match(cf->black, addrs[i])) {
+			sv->is_spam = 1;
+			sv->via = "blacklist";
+			sv->score = 100;
+			return;
+		}
+	if (cf->sa != NULL && naddr > 0) {
+		switch (spam_sa_check(cf->sa, addrs, naddr, c->client)) {
+		case SPAM_SA_WELCOME:
+			sv->via = "sa-welcomelist";
+			sv->score = -100;
+			return;
+		case SPAM_SA_BLOCK:
+			sv->is_spam = 1;
+			sv->via = "sa-blocklist";
+			sv->score = 100;
+			return;
+		case SPAM_SA_NONE:
+			break;
+		}
+	}
+	switch (cf->spam_arbitron) {
+	case CONF_SPAM_NONE:
+		sv->via = "none";
+		return;
+	case CONF_SPAM_BUILTIN:
+		sv->via = "builtin";
+		if (scan_spam_score(m->scan, &sv->score, NULL) == 0)
+			sv->is_spam = sv->score >= sv->threshold;
+		return;
+	case CONF_SPAM_SPAMD:
+		sv->via = "spamd";
+		if (scan_spam_request(m->scan, cf->spamd_max_size, &req) == -1) {
+			sv->failed = 1;
+			snprintf(sv->reason, sizeof(sv->reason), "spool read "
+			    "failed");
+		} else if (spam_spamd_check(&cf->spamd, m->nrcpt > 0 ?
+		    m->rcpts[0] : NULL, req.data ? req.data : "", req.len,
+		    &res, sv->reason, sizeof(sv->reason)) == -1) {
+			sv->failed = 1;
+		} else {
+			sv->is_spam = res.is_spam;
+			sv->score = res.score;
+			sv->threshold = res.threshold;
+		}
+		buf_free(&req);
+		return;
+	}
+}
+
+static void
+spam_fields(const struct spam_verdict *sv, char *status, size_t slen,
+    char *score, size_t clen)
+{
+	snprintf(status, slen, "%s, score=%.1f required=%.1f (%d%%) via=%s",
+	    sv->is_spam ? "Yes" : "No", sv->score, sv->threshold,
+	    pct(sv->score, sv->threshold), sv->via);
+	snprintf(score, clen, "%.1f (%d%%)", sv->score,
+	    pct(sv->score, sv->threshold));
+}
+
+/* ---- corral ---- */
+
+struct body_sink {
+	struct spool		*spool;
+	struct bypass_hash	 hash;
+};
+
+static int
+sink_body(void *arg, const char *p, size_t n)
+{
+	struct body_sink *bs = arg;
+
+	if (bypass_hash_update(&bs->hash, p, n) == -1)
+		return -1;
+	return spool_write(bs->spool, p, n);
+}
+
+static int
+copy_spool(struct spool *sp, uint64_t from, uint64_t to,
+    int (*fn)(void *, const char *, size_t), void *arg)
+{
+	char tmp[16384];
+	ssize_t r;
+
+	while (from < to) {
+		size_t want = to - from < sizeof(tmp) ? (size_t)(to - from) :
+		    sizeof(tmp);
+
+		if ((r = spool_pread(sp, tmp, want, from)) <= 0)
+			return -1;
+		if (fn(arg, tmp, (size_t)r) == -1)
+			return -1;
+		from += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int
+writer_put(void *arg, const char *p, size_t n)
+{
+	return corral_write(arg, p, n);
+}
+
+static int
+field_is(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
+}
+
+/*
+ * The corralled copy's header block: the fields as received, less forged
+ * X-MailCorral-* and X-Spam-* fields (and the Content-* fields when the
+ * body became the warning), then ours.
+ */
+static int
+corral_headers(struct mc_msg *m, int replace_all, struct buf *out)
+{
+	struct spool *sp = scan_spool(m->scan);
+	uint64_t end = scan_body_offset(m->scan);
+	struct buf hb = BUF_INIT;
+	size_t i = 0, start;
+	int skip = 0;
+
+	if (end < 2 || copy_spool(sp, 0, end - 2, (int (*)(void *,
+	    const char *, size_t))buf_add, &hb) == -1) {
+		buf_free(&hb);
+		return end < 2 ? 0 : -1;
+	}
+	while (i < hb.len) {
+		start = i;
+		while (i < hb.len && hb.data[i] != '\n')
+			i++;
+		if (i < hb.len)
+			i++;
+		if (hb.data[start] != ' ' && hb.data[start] != '\t') {
+			const char *l = hb.data + start;
+			size_t n = i - start;
+
+			skip = strncasecmp(l, "X-MailCorral", 12) == 0 ||
+			    field_is(l, n, MC_HDR_SPAM_STATUS) ||
+			    field_is(l, n, MC_HDR_SPAM_SCORE) ||
+			    field_is(l, n, "X-Spam-Flag") ||
+			    (replace_all && (field_is(l, n, "Content-Type") ||
+			    field_is(l, n, "Content-Transfer-Encoding") ||
+			    field_is(l, n, "Content-Disposition")));
+		}
+		if (!skip && buf_add(out, hb.data + start, i - start) == -1) {
+			buf_free(&hb);
+			return -1;
+		}
+	}
+	buf_free(&hb);
+	if (replace_all)
+		buf_adds(out, "Content-Type: text/plain; charset=us-ascii\r\n");
+	return 0;
+}
+
+static void
+random_id(char out[CORRAL_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char r[CORRAL_ID_LEN / 2];
+	size_t i;
+
+	if (getentropy(r, sizeof(r)) == -1) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memcpy(r, &ts, sizeof(r) < sizeof(ts) ? sizeof(r) :
+		    sizeof(ts));
+	}
+	for (i = 0; i < sizeof(r); i++) {
+		out[2 * i] = hex[r[i] >> 4];
+		out[2 * i + 1] = hex[r[i] & 15];
+	}
+	out[CORRAL_ID_LEN] = '\0';
+}
+
+/*
+ * Writes the fully filtered message, ready to remail as it is, to the
+ * corral: headers (ours added, the bypass header last), then the body
+ * (rewritten, or as received).  Nothing is half-written: the corral
+ * module writes a temporary file, fsyncs and renames it, then links.
+ */
+static int
+corral_message(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
+    const struct spam_verdict *sv, struct mc_verdict *v, char *id,
+    char *err, size_t errlen)
+{
+	const struct mc_config *cf = c->cf;
+	struct body_sink bs;
+	struct buf hdr = BUF_INIT, extra = BUF_INIT;
+	struct corral_writer *w = NULL;
+	unsigned char hash[32];
+	char status[256], score[64], bid[CORRAL_ID_LEN + 1], token[512];
+	char date[64], msgid[160];
+	const char *use_date = m->date, *use_msgid = m->msgid;
+	time_t now = time(NULL);
+	struct tm tm;
+	int rc = -1;
+
+	memset(&bs, 0, sizeof(bs));
+	if ((bs.spool = spool_new(cf->spool_dir, cf->spool_memory)) == NULL ||
+	    bypass_hash_init(&bs.hash) == -1) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (rw_rewrite(m->scan, cf, sink_body, &bs, &v->res) == -1) {
+		snprintf(err, errlen, "rewrite: %s", strerror(errno));
+		goto out;
+	}
+	if (!v->res.changed && copy_spool(scan_spool(m->scan),
+	    scan_body_offset(m->scan), spool_size(scan_spool(m->scan)),
+	    sink_body, &bs) == -1) {
+		snprintf(err, errlen, "spool read failed");
+		goto out;
+	}
+	if (bypass_hash_final(&bs.hash, hash) == -1) {
+		snprintf(err, errlen, "body hash failed");
+		goto out;
+	}
+	if (corral_headers(m, v->res.replace_all, &hdr) == -1) {
+		snprintf(err, errlen, "header copy failed");
+		goto out;
+	}
+	/* A copy without Date or Message-ID gets them now, so the MSP that
+	   remails it has no reason to add different ones. */
+	if (use_date == NULL) {
+		gmtime_r(&now, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
+		    &tm);
+		use_date = date;
+		buf_printf(&extra, "Date: %s\r\n", date);
+	}
+	if (use_msgid == NULL) {
+		random_id(bid);
+		snprintf(msgid, sizeof(msgid), "<%s.%s@mailcorral>", bid,
+		    m->qid);
+		use_msgid = msgid;
+		buf_printf(&extra, "Message-ID: %s\r\n", msgid);
+	}
+	spam_fields(sv, status, sizeof(status), score, sizeof(score));
+	buf_printf(&extra, "%s: %s\r\n%s: %s\r\n", MC_HDR_SPAM_STATUS, status,
+	    MC_HDR_SPAM_SCORE, score);
+	if (v->res.changed)
+		buf_printf(&extra, "%s: removed=%u renamed=%u defanged=%u "
+		    "(MailCorral %s)\r\n", MC_HDR_FILTERED, v->res.removed,
+		    v->res.renamed, v->res.defanged, MC_VERSION);
+	random_id(bid);
+	if (cf->key == NULL || bypass_mint(cf->key, bid, now,
+	    now + cf->bypass_max_age, use_msgid, strlen(use_msgid), use_date,
+	    strlen(use_date), hash, token, sizeof(token)) < 0) {
+		snprintf(err, errlen, "cannot mint the bypass header");
+		goto out;
+	}
+	buf_printf(&extra, "%s: %s\r\n\r\n", SPAMHDRBYPASS, token);
+	if (hdr.data == NULL || extra.data == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((w = corral_begin(cf->corral, m->qid, err, errlen)) == NULL)
+		goto out;
+	if (corral_write(w, hdr.data, hdr.len) == -1 ||
+	    corral_write(w, extra.data, extra.len) == -1 ||
+	    copy_spool(bs.spool, 0, spool_size(bs.spool), writer_put, w) ==
+	    -1) {
+		snprintf(err, errlen, "write: %s", strerror(errno));
+		corral_abort(w);
+		goto out;
+	}
+	rc = corral_commit(w, (const char *const *)m->rcpts, m->nrcpt, id,
+	    err, errlen);
+out:
+	(void)ctx;
+	bypass_hash_free(&bs.hash);
+	spool_free(bs.spool);
+	buf_free(&hdr);
+	buf_free(&extra);
+	return rc;
+}
+
+/* ---- the end of the message ---- */
+
+static void
+tempfail(SMFICTX *ctx, struct mc_verdict *v, const char *text)
+{
+	smfi_setreply(ctx, "451", "4.3.0", (char *)(uintptr_t)text);
+	v->action = "tempfail";
+	v->rc = SMFIS_TEMPFAIL;
+}
+
+/* Released spam: the seeds' minimal handling, the [SPAM] tag. */
+static int
+do_bypass(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
+    struct mc_verdict *v, const char *id)
+{
+	if (strip_forged(ctx, m, 1) == -1 || tag_subject(ctx, c->cf, m) == -1)
+		return -1;
+	v->action = "bypass";
+	snprintf(v->extra, sizeof(v->extra), " bypass=%s", id);
+	return 0;
+}
+
+static int
+deliver(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
+    const struct spam_verdict *sv, struct mc_verdict *v)
+{
+	const struct mc_config *cf = c->cf;
+	char hdr[256], status[256], score[64];
+
+	if (strip_forged(ctx, m, 0) == -1)
+		return -1;
+	if (rw_rewrite(m->scan, cf, replace_body, ctx, &v->res) == -1)
+		return -1;
+	if (v->res.replace_all && headers_for_text(ctx, m) == -1)
+		return -1;
+	if (v->res.changed) {
+		snprintf(hdr, sizeof(hdr), "removed=%u renamed=%u "
+		    "defanged=%u (MailCorral %s)", v->res.removed,
+		    v->res.renamed, v->res.defanged, MC_VERSION);
+		if (smfi_addheader(ctx, MC_HDR_FILTERED, hdr) != MI_SUCCESS)
+			return -1;
+	}
+	if (scan_views(m->scan) > 1 && smfi_addheader(ctx, MC_HDR_AMBIGUITY,
+	    "ambiguous MIME structure; every reading was checked") !=
+	    MI_SUCCESS)
+		return -1;
+	if (sv->failed) {
+		snprintf(hdr, sizeof(hdr), "unchecked (%s)", sv->reason);
+		if (smfi_addheader(ctx, MC_HDR_SPAM, hdr) != MI_SUCCESS)
+			return -1;
+	}
+	if (strncmp(v->virus, "unchecked", 9) == 0 &&
+	    smfi_addheader(ctx, MC_HDR_VIRUS, v->virus) != MI_SUCCESS)
+		return -1;
+	if (sv->is_spam) {
+		spam_fields(sv, status, sizeof(status), score, sizeof(score));
+		if (tag_subject(ctx, cf, m) == -1 ||
+		    smfi_addheader(ctx, MC_HDR_SPAM_STATUS, status) !=
+		    MI_SUCCESS ||
+		    smfi_addheader(ctx, MC_HDR_SPAM_SCORE, score) != MI_SUCCESS)
+			return -1;
+		v->action = "tag";
+	}
+	return 0;
+}
+
+/* Runs clamd over the parts that could carry a virus; 1 = verdict made. */
+static int
+check_viruses(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
+    struct mc_verdict *v)
+{
+	const struct mc_config *cf = c->cf;
+	struct scan_virus sv;
+	char text[256];
+
+	snprintf(v->virus, sizeof(v->virus), "none");
+	if (cf->virus_arbitron != CONF_VIRUS_CLAMD)
+		return 0;
+	clamd_breaker_init(&mc_breaker, (unsigned)cf->clamd_max_failures,
+	    (unsigned)cf->clamd_backoff);
+	if (scan_clamd(m->scan, &cf->clamd, &mc_breaker, &sv) == -1)
+		m->err = errno ? errno : EIO;
+	v->clamd_scans = sv.scans;
+	if (sv.infected > 0) {
+		log_safe(sv.virus, strlen(sv.virus), v->virus,
+		    sizeof(v->virus));
+		if (cf->virus_action == CONF_VACT_REJECT) {
+			snprintf(text, sizeof(text), "virus found: %s",
+			    v->virus);
+			smfi_setreply(ctx, "554", "5.7.1", text);
+			v->action = "reject";
+			v->rc = SMFIS_REJECT;
+			return 1;
+		}
+		if (cf->virus_action == CONF_VACT_DISCARD) {
+			v->action = "discard";
+			v->rc = SMFIS_DISCARD;
+			return 1;
+		}
+		return 0;
+	}
+	if (sv.failed) {
+		log_msg(m->qid, LOG_WARNING, "clamd-failed reason=%s",
+		    sv.reason);
+		if (cf->on_clamd_failure == CONF_FAIL_TEMPFAIL) {
+			snprintf(v->virus, sizeof(v->virus), "unchecked(%.170s)",
+			    sv.reason);
+			tempfail(ctx, v, "virus scanner unavailable, "
+			    "try again later");
+			return 1;
+		}
+		snprintf(v->virus, sizeof(v->virus), "unchecked (%.170s)",
+		    sv.reason);
+		return 0;
+	}
+	if (sv.oversize)
+		snprintf(v->virus, sizeof(v->virus), "unchecked (too large to "
+		    "scan)");
+	else if (sv.scans > 0)
+		snprintf(v->virus, sizeof(v->virus), "clean");
+	return 0;
+}
+
 static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
 	struct mc_conn *c = mc_getpriv(ctx);
 	struct mc_msg *m;
-	struct rw_result res;
+	struct mc_verdict v;
+	struct spam_verdict sv;
 	struct buf words = BUF_INIT;
-	const char *action = "accept";
-	char hdr[256], from[256];
-	sfsistat rc = SMFIS_CONTINUE;
-	unsigned i, errs = 0;
+	char from[256], why[128], id[CORRAL_ID_LEN + 1], err[256];
+	unsigned errs = 0;
 	uint64_t size = 0;
 
 	if (c == NULL || (m = c->msg) == NULL)
 		return SMFIS_TEMPFAIL;
-	memset(&res, 0, sizeof(res));
+	memset(&v, 0, sizeof(v));
+	memset(&sv, 0, sizeof(sv));
+	v.action = "accept";
+	v.rc = SMFIS_CONTINUE;
+	snprintf(v.virus, sizeof(v.virus), "none");
+	snprintf(v.spam, sizeof(v.spam), "none");
 	set_qid(ctx, m);
 	if (m->err == 0 && m->scan != NULL && scan_finish(m->scan) == -1)
 		m->err = errno ? errno : EIO;
@@ -295,65 +999,88 @@ mlfi_eom(SMFICTX *ctx)
 		errs = scan_errors(m->scan);
 		size = scan_body_size(m->scan);
 	}
-	if (m->err != 0 || m->scan == NULL) {
-		errno = m->err;
-		log_msg(m->qid, LOG_WARNING, "internal-error reason=%s",
-		    strerror(m->err ? m->err : ENOMEM));
-		smfi_setreply(ctx, "451", "4.3.0",
-		    "temporary failure in the mail filter");
-		action = "tempfail";
-		rc = SMFIS_TEMPFAIL;
-		goto log;
-	}
+	if (m->err != 0 || m->scan == NULL)
+		goto internal;
 	if ((errs & (MIME_ERR_DEPTH | MIME_ERR_PARTS)) &&
 	    c->cf->on_mime_limit == CONF_LIMIT_REJECT) {
 		smfi_setreply(ctx, "554", "5.6.0",
 		    "message structure exceeds this site's limits");
-		action = "reject";
-		rc = SMFIS_REJECT;
+		v.action = "reject";
+		v.rc = SMFIS_REJECT;
 		goto log;
 	}
-	/* Forged copies of our own header fields never pass. */
-	for (i = 0; i < m->nforged; i++)
-		if (delete_all(ctx, m->forged[i], m->n_forged[i], 0) == -1)
-			goto fail;
-	if (rw_rewrite(m->scan, c->cf, replace_body, ctx, &res) == -1)
-		goto fail;
-	if (res.replace_all && headers_for_text(ctx, m) == -1)
-		goto fail;
-	if (res.changed) {
-		snprintf(hdr, sizeof(hdr), "removed=%u renamed=%u "
-		    "defanged=%u (MailCorral %s)", res.removed, res.renamed,
-		    res.defanged, MC_VERSION);
-		if (smfi_addheader(ctx, MC_HDR_FILTERED, hdr) != MI_SUCCESS)
-			goto fail;
+	if (m->nbypass > 0) {
+		if (bypass_ok(c->cf, m, why, sizeof(why))) {
+			if (do_bypass(ctx, c, m, &v, why) == -1)
+				goto fail;
+			goto log;
+		}
+		log_msg(m->qid, LOG_NOTICE, "bypass-rejected reason=%s", why);
 	}
-	if (scan_views(m->scan) > 1 && smfi_addheader(ctx, MC_HDR_AMBIGUITY,
-	    "ambiguous MIME structure; every reading was checked") !=
-	    MI_SUCCESS)
+	if (check_viruses(ctx, c, m, &v) == 1)
+		goto log;
+	if (m->err != 0)
+		goto internal;
+	spam_decide(c, m, &sv);
+	snprintf(v.spam, sizeof(v.spam), "%s%.1f/%.1f(%d%%) via=%s",
+	    sv.is_spam ? "yes:" : sv.failed ? "unchecked:" : "no:", sv.score,
+	    sv.threshold, pct(sv.score, sv.threshold), sv.via ? sv.via : "-");
+	if (sv.failed) {
+		log_msg(m->qid, LOG_WARNING, "spamd-failed reason=%s",
+		    sv.reason);
+		if (c->cf->on_spamd_failure == CONF_FAIL_TEMPFAIL) {
+			tempfail(ctx, &v, "spam checker unavailable, try "
+			    "again later");
+			goto log;
+		}
+	}
+	if (sv.is_spam && c->cf->spam_disposition == CONF_DISPO_TRASH) {
+		v.action = "discard";
+		v.rc = SMFIS_DISCARD;
+		goto log;
+	}
+	if (sv.is_spam && c->cf->spam_disposition == CONF_DISPO_CORRAL) {
+		if (corral_message(ctx, c, m, &sv, &v, id, err,
+		    sizeof(err)) == -1) {
+			log_msg(m->qid, LOG_WARNING, "corral-failed "
+			    "reason=%s", err);
+			tempfail(ctx, &v, "cannot store this message now, try "
+			    "again later");
+			goto log;
+		}
+		v.action = "corral";
+		v.rc = SMFIS_DISCARD;
+		snprintf(v.extra, sizeof(v.extra), " corral=%s", id);
+		goto log;
+	}
+	if (deliver(ctx, c, m, &sv, &v) == -1)
 		goto fail;
+	goto log;
+internal:
+	log_msg(m->qid, LOG_WARNING, "internal-error reason=%s",
+	    strerror(m->err ? m->err : ENOMEM));
+	tempfail(ctx, &v, "temporary failure in the mail filter");
 	goto log;
 fail:
 	log_msg(m->qid, LOG_WARNING, "modify-failed reason=%s",
 	    strerror(errno ? errno : EIO));
-	smfi_setreply(ctx, "451", "4.3.0",
-	    "temporary failure in the mail filter");
-	action = "tempfail";
-	rc = SMFIS_TEMPFAIL;
+	tempfail(ctx, &v, "temporary failure in the mail filter");
 log:
 	mime_words(errs, &words);
 	log_safe(m->sender, strlen(m->sender), from, sizeof(from));
 	log_msg(m->qid, LOG_INFO, "action=%s changes=removed:%u,renamed:%u,"
-	    "defanged:%u%s%s mime=%s views=%d from=%s nrcpt=%u size=%llu",
-	    action, res.removed, res.renamed, res.defanged,
-	    res.summary.len ? " " : "", res.summary.len ? res.summary.data : "",
-	    words.data, m->scan ? scan_views(m->scan) : 0, from, m->nrcpt,
-	    (unsigned long long)size);
+	    "defanged:%u%s%s spam=%s virus=%s clamd=%u mime=%s views=%d%s "
+	    "from=<%s> nrcpt=%u size=%llu",
+	    v.action, v.res.removed, v.res.renamed, v.res.defanged,
+	    v.res.summary.len ? " " : "",
+	    v.res.summary.len ? v.res.summary.data : "", v.spam, v.virus,
+	    v.clamd_scans, words.data, m->scan ? scan_views(m->scan) : 0,
+	    v.extra, from, m->nrcpt, (unsigned long long)size);
 	buf_free(&words);
-	rw_result_free(&res);
+	rw_result_free(&v.res);
 	msg_free(m);
 	c->msg = NULL;
-	return rc;
+	return v.rc;
 }
 
 static sfsistat
@@ -441,9 +1168,11 @@ reloader(void *arg)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (conf_load(mc_conf_given || access(mc_conffile, F_OK) == 0 ?
-		    mc_conffile : NULL, &cf, err, sizeof(err)) == -1) {
+		    mc_conffile : NULL, &cf, err, sizeof(err)) == -1 ||
+		    conf_prepare(cf, err, sizeof(err)) == -1) {
 			log_warnx("reload failed, keeping the running "
 			    "configuration: %s", err);
+			conf_free(cf);
 			continue;
 		}
 		conf_install(cf);
@@ -615,6 +1344,10 @@ main(int argc, char **argv)
 		return EX_CANTCREAT;
 	if (drop_privileges(user) == -1)
 		return EX_NOPERM;
+	if (conf_prepare(cf, err, sizeof(err)) == -1) {
+		log_warnx("%s: %s", cf->file ? cf->file : "defaults", err);
+		return EX_CONFIG;
+	}
 	conf_install(cf);
 
 	/* SIGUSR1 is for our reload thread; block it before threads exist. */

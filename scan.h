@@ -23,6 +23,9 @@
 #include "mime.h"
 #include "virusfilter.h"
 
+struct buf;
+struct clamd_breaker;
+struct clamd_cfg;
 struct mc_config;
 struct spool;
 
@@ -71,6 +74,40 @@ uint64_t	 scan_body_size(const struct scan *);
 int		 scan_decode(struct scan *, enum mime_cte, uint64_t from,
 		    uint64_t to, void (*out)(void *, const char *, size_t),
 		    void *arg);
+
+/*
+ * The built-in spam checker's result, from statistics counted while the
+ * message was parsed (scan_new starts them when spam_arbitron = builtin).
+ * Returns -1 when they were not counted.
+ */
+int		 scan_spam_score(struct scan *, double *score, struct buf *why);
+
+/* Hash the body as it arrives (bypass header); call before the body. */
+int		 scan_want_bodyhash(struct scan *);
+int		 scan_bodyhash(struct scan *, unsigned char out[32]);
+
+struct scan_virus {
+	unsigned	scans;		/* streams sent to clamd */
+	unsigned	infected;	/* parts found infected */
+	int		failed;		/* no verdict for some part */
+	int		oversize;	/* some part too large to scan */
+	char		virus[128];	/* first virus name */
+	char		reason[192];	/* why there was no verdict */
+};
+
+/*
+ * Streams every part that could carry a virus, decoded, to clamd: in
+ * every reading of an ambiguous message, plus its raw body.  Plain text
+ * is not sent.  Infected parts become findings to delete.  Returns 0.
+ */
+int		 scan_clamd(struct scan *, const struct clamd_cfg *,
+		    struct clamd_breaker *, struct scan_virus *);
+
+/*
+ * The request for spamd: the header block and the body with the content of
+ * every non-text leaf part left out (structure kept), at most max bytes.
+ */
+int		 scan_spam_request(struct scan *, size_t max, struct buf *out);
 
 /* Printable, quote-free, single-line form of a name, at most outlen-1. */
 void		 scan_display_name(const char *, char *out, size_t outlen);

@@ -9,6 +9,8 @@
 #ifndef MC_SMFOPTS_H
 #define MC_SMFOPTS_H
 
+#include "spamfilter.h"
+
 #define MC_VERSION		"0.1.0"
 #define MC_NAME			"mailcorral"
 
@@ -80,8 +82,44 @@
 #define DEF_MIME_MAX_NAME	"1024"
 #define DEF_ON_MIME_LIMIT	"strip"		/* strip | reject */
 
+/* Spam (seed sections 5.2 to 5.4). */
+#define DEF_WHITELIST		""
+#define DEF_BLACKLIST		""
+#define DEF_LIST_FROM_HEADER	"no"		/* also match From: */
+#define DEF_SPAMASSASSIN_CONFIG	SPAM_SA_DEFAULT_SEARCH
+#define DEF_SPAM_ARBITRON	"builtin"	/* builtin | spamd | none */
+#define DEF_SPAM_THRESHOLD	"5.0"
+#define DEF_SPAM_WEIGHTS_FILE	""		/* "" = built-in weights */
+#define DEF_SPAMD_SERVERS	"127.0.0.1:2527"
+#define DEF_SPAMD_CONNECT_TIMEOUT "2s"
+#define DEF_SPAMD_TIMEOUT	"30s"
+#define DEF_SPAMD_MAX_SIZE	"500k"
+#define DEF_ON_SPAMD_FAILURE	"accept"	/* accept | tempfail */
+#define DEF_SPAM_DISPOSITION	"tag"		/* tag | trash | corral */
+#define DEF_SPAM_SUBJECT_TAG	"[SPAM]"
+#define DEF_CORRAL_DIR		"/var/spool/mailcorral/corral"
+#define SPAMKEY			"/etc/mailcorral/spamkey"
+#define DEF_BYPASS_KEY_FILE	SPAMKEY
+#define DEF_BYPASS_MAX_AGE	"14d"
+
+/* Viruses (ClamAV's clamd, INSTREAM). */
+#define DEF_VIRUS_ARBITRON	"none"		/* none | clamd */
+#define DEF_CLAMD_SERVERS	"127.0.0.1:2528"
+#define DEF_CLAMD_CONNECT_TIMEOUT "2s"
+#define DEF_CLAMD_TIMEOUT	"120s"
+#define DEF_CLAMD_MAX_STREAM	"25m"
+#define DEF_VIRUS_ACTION	"remove"	/* remove | reject | discard */
+#define DEF_ON_CLAMD_FAILURE	"tempfail"	/* tempfail | accept */
+#define DEF_CLAMD_BACKOFF	"30s"
+#define DEF_CLAMD_MAX_FAILURES	"3"
+
 /* Headers the filter adds. */
 #define MC_HDR_FILTERED		"X-MailCorral-Filtered"
 #define MC_HDR_AMBIGUITY	"X-MailCorral-Ambiguity"
+#define SPAMHDRBYPASS		"X-MailCorral-Bypass"
+#define MC_HDR_SPAM		"X-MailCorral-Spam"	/* unchecked (why) */
+#define MC_HDR_VIRUS		"X-MailCorral-Virus"	/* unchecked (why) */
+#define MC_HDR_SPAM_STATUS	"X-Spam-Status"
+#define MC_HDR_SPAM_SCORE	"X-Spam-Score"
 
 #endif

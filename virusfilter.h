@@ -37,7 +37,8 @@ enum virus_reason {
 	VIRUS_ARCHIVE_DEPTH,	/* nested deeper than archive_max_depth */
 	VIRUS_ARCHIVE_BROKEN,	/* archive we could not read */
 	VIRUS_UNSCANNABLE,	/* part beyond a MIME limit, unknown CTE */
-	VIRUS_PARTIAL		/* message/partial or message/external-body */
+	VIRUS_PARTIAL,		/* message/partial or message/external-body */
+	VIRUS_INFECTED		/* the virus arbitron (clamd) found a virus */
 };
 
 struct virus_hit {

@@ -178,7 +178,10 @@ EOF
 write_conf() {
 	src=${1:-${MC_CONF:-$HERE/mailcorral-test.conf}}
 	if [ -f "$src" ]; then
-		cp "$src" "$D/mailcorral.conf"
+		# @STACK_DIR@ in a test config names this stack's directory
+		sed "s|@STACK_DIR@|$D|g" "$src" > "$D/mailcorral.conf"
+		mkdir -p "$D/corral" "$D/spool"
+		chmod 0700 "$D/corral"
 	elif [ ! -f "$D/mailcorral.conf" ]; then
 		printf 'attachment_action = delete\n' > "$D/mailcorral.conf"
 	fi
