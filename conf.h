@@ -71,6 +71,10 @@ struct mc_config {
 	char		*corral_dir;
 	char		*bypass_key_file;
 	long		 bypass_max_age;
+	/* SpamCorral */
+	char		*spamcorral_address;
+	long		 corral_expire_days;
+	char		*sendmail_path;
 	/* viruses */
 	int		 virus_arbitron;	/* enum conf_virus */
 	char		*clamd_servers;

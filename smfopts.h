@@ -102,6 +102,11 @@
 #define DEF_BYPASS_KEY_FILE	SPAMKEY
 #define DEF_BYPASS_MAX_AGE	"14d"
 
+/* SpamCorral: the digest notifier and the reply robot. */
+#define DEF_SPAMCORRAL_ADDRESS	"spamcorral"	/* the robot's address */
+#define DEF_CORRAL_EXPIRE_DAYS	"14"
+#define DEF_SENDMAIL_PATH	"/usr/sbin/sendmail"
+
 /* Viruses (ClamAV's clamd, INSTREAM). */
 #define DEF_VIRUS_ARBITRON	"none"		/* none | clamd */
 #define DEF_CLAMD_SERVERS	"127.0.0.1:2528"
