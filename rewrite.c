@@ -476,6 +476,8 @@ merge_edits(struct rw *rw)
 {
 	unsigned i, o = 0;
 
+	if (rw->ne == 0)
+		return;
 	qsort(rw->e, rw->ne, sizeof(*rw->e), cmp_edit);
 	for (i = 0; i < rw->ne; i++) {
 		struct edit *cur = &rw->e[i];
