@@ -26,6 +26,14 @@ enum mstate { M_PRE, M_IN, M_EPI };
 enum ekind { EK_NONE, EK_UU, EK_YENC, EK_BINHEX };
 
 #define NCAND	16
+#define NXS	32	/* RFC 2231 name sections kept per entity */
+
+struct xsect {
+	char		 attr[12];	/* "name" or "filename" */
+	int		 sect, ext;
+	unsigned	 field;
+	size_t		 off, len;	/* in m->xb */
+};
 
 struct frame {
 	unsigned	 id;
@@ -72,6 +80,8 @@ struct leaf {
 	int		 bhmark, bhlast, bhnamed;
 	unsigned char	 bh[80];
 	unsigned	 bhn;
+	int		 nonblank;	/* a non-blank whole line was seen */
+	int		 uubare;	/* uuencode CTE decoding without begin */
 };
 
 struct param {
@@ -81,12 +91,15 @@ struct param {
 	int		 quoted;
 	size_t		 voff, vlen;
 	size_t		 roff, rlen;	/* "rest of value" reading, 0 if same */
+	unsigned	 na;		/* more readings (names only) */
+	size_t		 aoff[3], alen[3];
 };
 
 struct cand {
 	size_t		 off, len;
 	int		 is2231;
 	int		 isrest;
+	int		 isalt;		/* name-only reading, never a boundary */
 	char		 cs[48];
 };
 
@@ -115,10 +128,23 @@ struct mime {
 	unsigned	 np;
 	struct cand	 cv[NCAND];
 	unsigned	 nc;
+	struct xsect	 xs[NXS];	/* name sections of this entity */
+	unsigned	 nxs, xfield;
+	struct buf	 xb;
 	int		 over;
 	unsigned	 overid;
 	int		 enomem;
 	int		 finished;
+	/*
+	 * A "--token" line at the start of a raw leaf is held until the next
+	 * line: if that is a Content-* field, the leaf is a multipart whose
+	 * boundary was hidden (ambiguous; the LAST view reads it so).
+	 */
+	int		 hold;
+	char		*hb;		/* max_boundary + 2 bytes */
+	size_t		 hn;
+	int		 heol;
+	uint64_t	 hls;
 };
 
 struct ob {
@@ -302,7 +328,7 @@ utf16(struct ob *o, const unsigned char *s, size_t n, int be)
 
 /* Convert bytes in charset cs (lower case, may be "") to UTF-8. */
 static void
-tou8(struct ob *o, const char *cs, const char *s, size_t n)
+tou8(struct ob *o, const char *cs, const char *s, size_t n, int le16)
 {
 	size_t i;
 
@@ -319,7 +345,9 @@ tou8(struct ob *o, const char *cs, const char *s, size_t n)
 			ocp(o, (unsigned char)s[i]);
 	} else if (strcmp(cs, "utf-16") == 0 || strcmp(cs, "utf-16be") == 0 ||
 	    strcmp(cs, "utf16") == 0 || strcmp(cs, "utf16be") == 0)
-		utf16(o, (const unsigned char *)s, n, 1);
+		utf16(o, (const unsigned char *)s, n,
+		    !(le16 && (strcmp(cs, "utf-16") == 0 ||
+		    strcmp(cs, "utf16") == 0)));
 	else if (strcmp(cs, "utf-16le") == 0 || strcmp(cs, "utf16le") == 0)
 		utf16(o, (const unsigned char *)s, n, 0);
 	else
@@ -430,9 +458,9 @@ eword(const char *s, size_t n, char *cs, size_t cssz, int *enc,
  * Writes at most max - 1 bytes and a NUL to out (when max > 0), sets
  * *outlen.  Returns 0, or -1 (ENOMEM).
  */
-int
-mime_decode_words(const char *in, size_t n, char *out, size_t max,
-    size_t *outlen)
+static int
+decwords(const char *in, size_t n, char *out, size_t max, size_t *outlen,
+    int le16)
 {
 	struct ob o;
 	char cs[72];
@@ -455,7 +483,7 @@ mime_decode_words(const char *in, size_t n, char *out, size_t max,
 				return -1;
 			dl = enc == 'b' ? bdec(in + i + toff, tlen, tb) :
 			    qdec(in + i + toff, tlen, tb);
-			tou8(&o, cs, (const char *)tb, dl);
+			tou8(&o, cs, (const char *)tb, dl, le16);
 			if (tb != sb)
 				free(tb);
 			i += wl;
@@ -491,6 +519,25 @@ mime_decode_words(const char *in, size_t n, char *out, size_t max,
 		out[o.len] = '\0';
 	if (outlen != NULL)
 		*outlen = o.len;
+	return 0;
+}
+
+int
+mime_decode_words(const char *in, size_t n, char *out, size_t max,
+    size_t *outlen)
+{
+	return decwords(in, n, out, max, outlen, 0);
+}
+
+/* Does (s, n) contain the lower-case word w, case-insensitively? */
+static int
+icontains(const char *s, size_t n, const char *w)
+{
+	size_t i, k = strlen(w);
+
+	for (i = 0; i + k <= n; i++)
+		if (ieq(s + i, k, w))
+			return 1;
 	return 0;
 }
 
@@ -607,10 +654,18 @@ addname47(struct mime *m, unsigned id, const char *s, size_t n)
 		m->enomem = 1;
 		return;
 	}
-	if (mime_decode_words(s, n, o, max, &ol) == -1)
+	if (decwords(s, n, o, max, &ol, 0) == -1)
 		m->enomem = 1;
 	else
 		addname(m, id, o, ol);
+	/* UTF-16 without a BOM: also the little-endian reading */
+	if (!m->enomem && (icontains(s, n, "utf-16?") ||
+	    icontains(s, n, "utf16?"))) {
+		if (decwords(s, n, o, max, &ol, 1) == -1)
+			m->enomem = 1;
+		else
+			addname(m, id, o, ol);
+	}
 	free(o);
 }
 
@@ -628,8 +683,15 @@ addnamecs(struct mime *m, unsigned id, const char *cs, const char *s,
 	o.len = 0;
 	o.max = max;
 	o.full = 0;
-	tou8(&o, cs, s, n);
+	tou8(&o, cs, s, n, 0);
 	addname(m, id, o.p, o.len);
+	if (strcmp(cs, "utf-16") == 0 || strcmp(cs, "utf16") == 0) {
+		/* no BOM: also the little-endian reading */
+		o.len = 0;
+		o.full = 0;
+		tou8(&o, cs, s, n, 1);
+		addname(m, id, o.p, o.len);
+	}
 	free(o.p);
 }
 
@@ -685,6 +747,9 @@ hreset(struct mime *m, int digestchild)
 	memset(&m->h, 0, sizeof m->h);
 	m->h.digestchild = digestchild;
 	m->h.cte = MIME_CTE_7BIT;
+	m->nxs = 0;
+	m->xfield = 0;
+	buf_reset(&m->xb);
 	buf_reset(&m->hf);
 	m->hfon = 0;
 	m->hftrunc = 0;
@@ -692,12 +757,16 @@ hreset(struct mime *m, int digestchild)
 
 /* ---------- header field analysis ---------- */
 
-/* Copy (s, n) without RFC 822 comments (outside quoted strings) to tmp. */
+/*
+ * Copy (s, n) without RFC 822 comments (outside quoted strings) to tmp;
+ * each comment becomes a space, or nothing when del.  Returns 1 if there
+ * was a comment, 0 if not, -1 on ENOMEM.
+ */
 static int
-nocomment(struct mime *m, const char *s, size_t n)
+nocomment(struct mime *m, const char *s, size_t n, int del)
 {
 	size_t i;
-	int depth = 0, q = 0;
+	int depth = 0, q = 0, any = 0;
 
 	buf_reset(&m->tmp);
 	for (i = 0; i < n; i++) {
@@ -720,7 +789,8 @@ nocomment(struct mime *m, const char *s, size_t n)
 			continue;
 		} else if (s[i] == '(') {
 			depth++;
-			if (buf_addc(&m->tmp, ' ') == -1)
+			any = 1;
+			if (!del && buf_addc(&m->tmp, ' ') == -1)
 				return -1;
 			continue;
 		} else if (s[i] == '"')
@@ -728,7 +798,44 @@ nocomment(struct mime *m, const char *s, size_t n)
 		if (buf_addc(&m->tmp, s[i]) == -1)
 			return -1;
 	}
+	return any;
+}
+
+/* Add pa[off..len, trimmed] as one more reading of pp unless the same. */
+static void
+addalt(struct mime *m, struct param *pp, size_t off)
+{
+	size_t len = m->pa.len;
+
+	while (len > off && wsp((unsigned char)m->pa.data[len - 1]))
+		len--;
+	len -= off;
+	if (pp->na >= 3 || len == 0 || (len == pp->vlen &&
+	    memcmp(m->pa.data + off, m->pa.data + pp->voff, len) == 0))
+		return;
+	pp->aoff[pp->na] = off;
+	pp->alen[pp->na++] = len;
+}
+
+/* Append pa[off, off + len) to pa itself (storage may move). */
+static int
+paself(struct mime *m, size_t off, size_t len)
+{
+	size_t j;
+
+	for (j = 0; j < len; j++)
+		if (buf_addc(&m->pa, m->pa.data[off + j]) == -1)
+			return -1;
 	return 0;
+}
+
+/* A parameter segment: (s, n) up to the next ';' holds an '='. */
+static int
+isparam(const char *s, size_t n)
+{
+	const char *e = memchr(s, ';', n);
+
+	return memchr(s, '=', e != NULL ? (size_t)(e - s) : n) != NULL;
 }
 
 /* Parse parameters of (s, n) into m->pv; values go to m->pa. */
@@ -799,6 +906,24 @@ params(struct mime *m, const char *s, size_t n)
 			pp->vlen = m->pa.len - pp->voff;
 			if (i < n)
 				i++;
+			/* "a".b or "a".b": the value with its quotes removed */
+			for (k = i; k < n && s[k] != ';' &&
+			    wsp((unsigned char)s[k]); k++)
+				;
+			if (k < n && s[k] != ';') {
+				a1 = m->pa.len;
+				if (paself(m, pp->voff, pp->vlen) == -1)
+					return -1;
+				for (k = i; k < n && s[k] != ';'; k++) {
+					if (s[k] == '"')
+						continue;
+					if (s[k] == '\\' && k + 1 < n)
+						k++;
+					if (buf_addc(&m->pa, s[k]) == -1)
+						return -1;
+				}
+				addalt(m, pp, a1);
+			}
 		} else {
 			v0 = i;
 			while (i < n && s[i] != ';' && !wsp((unsigned char)s[i]))
@@ -822,6 +947,26 @@ params(struct mime *m, const char *s, size_t n)
 			if (pp->rlen == pp->vlen && memcmp(m->pa.data +
 			    pp->roff, m->pa.data + pp->voff, pp->vlen) == 0)
 				pp->rlen = 0;
+			/* 'a.b': without the single quotes */
+			if (pp->vlen > 2 && m->pa.data[pp->voff] == '\'' &&
+			    m->pa.data[pp->voff + pp->vlen - 1] == '\'') {
+				a1 = m->pa.len;
+				if (paself(m, pp->voff + 1, pp->vlen - 2) == -1)
+					return -1;
+				addalt(m, pp, a1);
+			}
+			/* a;.b: ';' inside, up to the next real parameter */
+			for (k = i; k < n && s[k] == ';' &&
+			    !isparam(s + k + 1, n - k - 1);) {
+				for (k++; k < n && s[k] != ';'; k++)
+					;
+			}
+			if (k > i) {
+				a1 = m->pa.len;
+				if (buf_add(&m->pa, s + v0, k - v0) == -1)
+					return -1;
+				addalt(m, pp, a1);
+			}
 		}
 		m->np++;
 	}
@@ -842,6 +987,56 @@ pctdec(struct buf *b, const char *s, size_t n)
 				return -1;
 			i += 2;
 		} else if (buf_addc(b, s[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* One RFC 2231 section, wherever it came from. */
+struct sref {
+	int		 sect, ext;
+	const char	*v;
+	size_t		 n;
+};
+
+/*
+ * Join sections r[0..nr) in the order given (sorted by index first when
+ * bysect) into b: a charset'lang' prefix is stripped from whichever
+ * section carries one (the first one names the charset).
+ */
+static int
+sjoin(struct buf *b, struct sref *r, unsigned nr, int bysect, char *cs,
+    size_t cssz)
+{
+	struct sref t;
+	const char *v, *q1, *q2;
+	size_t vn;
+	unsigned i, k;
+
+	if (bysect)
+		for (i = 1; i < nr; i++)
+			for (k = i; k > 0 && r[k - 1].sect > r[k].sect; k--) {
+				t = r[k];
+				r[k] = r[k - 1];
+				r[k - 1] = t;
+			}
+	for (i = 0; i < nr; i++) {
+		v = r[i].v;
+		vn = r[i].n;
+		if (!r[i].ext) {
+			if (buf_add(b, v, vn) == -1)
+				return -1;
+			continue;
+		}
+		if ((q1 = memchr(v, '\'', vn)) != NULL &&
+		    (q2 = memchr(q1 + 1, '\'', vn - (size_t)(q1 + 1 - v))) !=
+		    NULL) {
+			if (*cs == '\0')
+				lccopy(cs, cssz, v, (size_t)(q1 - v));
+			vn -= (size_t)(q2 + 1 - v);
+			v = q2 + 1;
+		}
+		if (pctdec(b, v, vn) == -1)
 			return -1;
 	}
 	return 0;
@@ -896,6 +1091,15 @@ gather(struct mime *m, const char *a, unsigned *occ)
 					return -1;
 				c->len = pp->rlen;
 				c->isrest = 1;
+			}
+			for (j = 0; j < pp->na; j++) {
+				if ((c = newcand(m)) == NULL)
+					break;
+				if (buf_add(&m->ca, m->pa.data + pp->aoff[j],
+				    pp->alen[j]) == -1)
+					return -1;
+				c->len = pp->alen[j];
+				c->isalt = 1;
 			}
 			continue;
 		}
@@ -966,9 +1170,111 @@ gather(struct mime *m, const char *a, unsigned *occ)
 				return -1;
 			}
 		}
-		free(ix);
 		c->len = m->ca.len - c->off;
+		/* and in order of appearance, prefix taken from anywhere */
+		if (nix > 1 && (c = newcand(m)) != NULL) {
+			struct sref *r;
+			unsigned nr = 0;
+
+			c->is2231 = 1;
+			c->isalt = 1;
+			if ((r = malloc(nix * sizeof *r)) == NULL) {
+				free(ix);
+				return -1;
+			}
+			for (j = i; j < m->np; j++) {
+				sp = &m->pv[j];
+				if (sp->sect < 0 || strcmp(sp->attr, a) != 0)
+					continue;
+				r[nr].sect = sp->sect;
+				r[nr].ext = sp->ext;
+				r[nr].v = m->pa.data + sp->voff;
+				r[nr++].n = sp->vlen;
+			}
+			if (sjoin(&m->ca, r, nr, 0, c->cs, sizeof c->cs) ==
+			    -1) {
+				free(r);
+				free(ix);
+				return -1;
+			}
+			free(r);
+			c->len = m->ca.len - c->off;
+		}
+		free(ix);
 	}
+	return 0;
+}
+
+/* Keep this field's name / filename sections for xjoin(). */
+static int
+xrecord(struct mime *m)
+{
+	struct param *pp;
+	struct xsect *x;
+	unsigned i;
+
+	m->xfield++;
+	for (i = 0; i < m->np && m->nxs < NXS; i++) {
+		pp = &m->pv[i];
+		if (pp->sect < 0 || (strcmp(pp->attr, "name") != 0 &&
+		    strcmp(pp->attr, "filename") != 0))
+			continue;
+		x = &m->xs[m->nxs++];
+		memcpy(x->attr, pp->attr, strlen(pp->attr) + 1);
+		x->sect = pp->sect;
+		x->ext = pp->ext;
+		x->field = m->xfield;
+		x->off = m->xb.len;
+		x->len = pp->vlen;
+		if (buf_add(&m->xb, m->pa.data + pp->voff, pp->vlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Sections of one name spread over several header fields (two
+ * Content-Type fields, or Content-Type and Content-Disposition): also
+ * the readings joining all of them, by index and in order of appearance.
+ */
+static int
+xjoin(struct mime *m, unsigned id)
+{
+	static const char *const an[] = { "name", "filename" };
+	struct sref r[NXS];
+	struct buf b = BUF_INIT;
+	char cs[48];
+	unsigned a, i, nr, f0, multi, pass;
+
+	for (a = 0; a < 2; a++) {
+		nr = multi = f0 = 0;
+		for (i = 0; i < m->nxs; i++) {
+			if (strcmp(m->xs[i].attr, an[a]) != 0)
+				continue;
+			if (nr == 0)
+				f0 = m->xs[i].field;
+			else if (m->xs[i].field != f0)
+				multi = 1;
+			r[nr].sect = m->xs[i].sect;
+			r[nr].ext = m->xs[i].ext;
+			r[nr].v = m->xb.data + m->xs[i].off;
+			r[nr++].n = m->xs[i].len;
+		}
+		if (!multi)
+			continue;
+		m->h.ambig = 1;
+		for (pass = 0; pass < 2; pass++) {
+			buf_reset(&b);
+			cs[0] = '\0';
+			if (buf_add(&b, "", 0) == -1 ||
+			    sjoin(&b, r, nr, pass == 0, cs, sizeof cs) == -1) {
+				buf_free(&b);
+				return -1;
+			}
+			addnamecs(m, id, cs, b.data, b.len);
+		}
+	}
+	buf_free(&b);
 	return 0;
 }
 
@@ -992,17 +1298,40 @@ names(struct mime *m, unsigned id, const char *a)
 	return 0;
 }
 
+/*
+ * The field had comments: also read its names with every comment simply
+ * removed (name=a.z(x)ip gives "a.zip", na()me=a.zip a name).
+ */
+static int
+uncommented(struct mime *m, unsigned id, const char *v, size_t n,
+    const char *a1, const char *a2)
+{
+	const char *s;
+	size_t i;
+
+	if (nocomment(m, v, n, 1) == -1)
+		return -1;
+	s = m->tmp.data;
+	for (i = 0; i < m->tmp.len && s[i] != ';'; i++)
+		;
+	if (params(m, s + i, m->tmp.len - i) == -1)
+		return -1;
+	if (names(m, id, a1) == -1)
+		return -1;
+	return a2 != NULL ? names(m, id, a2) : 0;
+}
+
 static int
 ctfield(struct mime *m, unsigned id, const char *v, size_t n)
 {
 	const char *s;
 	size_t sn, i, t0;
 	unsigned occ, k;
-	int use, ok;
+	int use, ok, hadc;
 	char type[MIME_TYPE_MAX];
 	struct cand *c;
 
-	if (nocomment(m, v, n) == -1)
+	if ((hadc = nocomment(m, v, n, 0)) == -1)
 		return -1;
 	s = m->tmp.data;
 	sn = m->tmp.len;
@@ -1017,7 +1346,7 @@ ctfield(struct mime *m, unsigned id, const char *v, size_t n)
 	lccopy(type, sizeof type, s + t0, i - t0);
 	ok = i > t0 && memchr(type, '/', strlen(type)) != NULL &&
 	    type[0] != '/' && type[strlen(type) - 1] != '/';
-	if (params(m, s + i, sn - i) == -1)
+	if (params(m, s + i, sn - i) == -1 || xrecord(m) == -1)
 		return -1;
 	/* adjust voff/roff: params() used s + i */
 	if (use) {
@@ -1048,8 +1377,11 @@ ctfield(struct mime *m, unsigned id, const char *v, size_t n)
 			for (k = 0; k < m->nc; k++)
 				if (m->cv[k].isrest)
 					m->h.ambig = 1;
-			c = m->view == MIME_VIEW_FIRST ? &m->cv[0] :
-			    &m->cv[m->nc - 1];
+			c = &m->cv[0];
+			if (m->view == MIME_VIEW_LAST)
+				for (k = 0; k < m->nc; k++)
+					if (!m->cv[k].isalt)
+						c = &m->cv[k];
 			if (c->len == 0 || c->len > m->lim.max_boundary)
 				m->h.bndbad = 1;
 			else {
@@ -1061,7 +1393,9 @@ ctfield(struct mime *m, unsigned id, const char *v, size_t n)
 			}
 		}
 	}
-	return names(m, id, "name");
+	if (names(m, id, "name") == -1)
+		return -1;
+	return hadc ? uncommented(m, id, v, n, "name", NULL) : 0;
 }
 
 static int
@@ -1070,7 +1404,7 @@ cdfield(struct mime *m, unsigned id, const char *v, size_t n, int again)
 	const char *s;
 	size_t sn, i, t0, ol;
 	char *o;
-	int use, rc;
+	int use, rc, hadc;
 
 	if (!again && m->h.ncd++ > 0)
 		m->h.ambig = 1;
@@ -1092,7 +1426,7 @@ cdfield(struct mime *m, unsigned id, const char *v, size_t n, int again)
 		}
 		free(o);
 	}
-	if (nocomment(m, v, n) == -1)
+	if ((hadc = nocomment(m, v, n, 0)) == -1)
 		return -1;
 	s = m->tmp.data;
 	sn = m->tmp.len;
@@ -1109,11 +1443,11 @@ cdfield(struct mime *m, unsigned id, const char *v, size_t n, int again)
 		else
 			m->h.disp = 0;
 	}
-	if (params(m, s + i, sn - i) == -1)
+	if (params(m, s + i, sn - i) == -1 || xrecord(m) == -1)
 		return -1;
-	if (names(m, id, "filename") == -1)
+	if (names(m, id, "filename") == -1 || names(m, id, "name") == -1)
 		return -1;
-	return names(m, id, "name");
+	return hadc ? uncommented(m, id, v, n, "filename", "name") : 0;
 }
 
 static int
@@ -1127,7 +1461,7 @@ ctefield(struct mime *m, const char *v, size_t n)
 		m->h.ambig = 1;
 	if (m->h.ncte > 1 && m->view == MIME_VIEW_FIRST)
 		return 0;
-	if (nocomment(m, v, n) == -1)
+	if (nocomment(m, v, n, 0) == -1)
 		return -1;
 	s = m->tmp.data;
 	for (i = 0; i < m->tmp.len && wsp((unsigned char)s[i]); i++)
@@ -1224,6 +1558,8 @@ hfadd(struct mime *m, const char *s, size_t n)
 
 /* ---------- leaves ---------- */
 
+static int	allwsp(const char *, size_t);
+
 static void
 leafinit(struct mime *m, const struct mime_part *p)
 {
@@ -1234,6 +1570,18 @@ leafinit(struct mime *m, const struct mime_part *p)
 	    p->cte == MIME_CTE_BINARY);
 }
 
+/* '=' at s is followed by more data on the line (not final padding). */
+static int
+eqmid(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		if (b64v((unsigned char)s[i]) >= 0)
+			return 1;
+	return 0;
+}
+
 static void
 b64feed(struct mime *m, unsigned id, const char *s, size_t n)
 {
@@ -1242,6 +1590,30 @@ b64feed(struct mime *m, unsigned id, const char *s, size_t n)
 	size_t i, k = 0;
 	int v;
 
+	/*
+	 * Readings where clients differ (AMBIGUOUS; the LAST view takes the
+	 * second): a blank line drops an incomplete quantum or carries it on;
+	 * a line with junk (begin-base64 ...) is skipped or mined for data;
+	 * '=' inside a line ends a chunk or is junk.
+	 */
+	for (i = 0; i < n && (b64v((unsigned char)s[i]) >= 0 ||
+	    s[i] == '=' || wsp((unsigned char)s[i])); i++)
+		;
+	if (n == 0 || i == n) {
+		for (i = 0; i < n && wsp((unsigned char)s[i]); i++)
+			;
+		if (i == n && L->qn != 0) {
+			seterr(m, MIME_ERR_AMBIGUOUS);
+			if (m->view == MIME_VIEW_LAST)
+				L->qn = 0;
+		}
+	} else {
+		seterr(m, MIME_ERR_AMBIGUOUS);
+		if (m->view == MIME_VIEW_LAST) {
+			seterr(m, MIME_ERR_BASE64);
+			return;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		if (k + 3 > sizeof o) {
 			emit(m, id, o, k);
@@ -1260,7 +1632,12 @@ b64feed(struct mime *m, unsigned id, const char *s, size_t n)
 				o[k++] = (char)(L->q[2] << 6 | L->q[3]);
 				L->qn = 0;
 			}
+		} else if (s[i] == '=' && eqmid(s + i, n - i)) {
+			seterr(m, MIME_ERR_AMBIGUOUS | MIME_ERR_BASE64);
+			if (m->view == MIME_VIEW_FIRST)
+				goto pad;
 		} else if (s[i] == '=') {
+pad:
 			if (L->qn >= 2)
 				o[k++] = (char)(L->q[0] << 2 | L->q[1] >> 4);
 			if (L->qn == 3)
@@ -1354,6 +1731,23 @@ uuline(struct mime *m, unsigned id, const char *s, size_t n)
 	if (k > want)
 		k = want;
 	emit(m, id, o, k);
+}
+
+/* A plausible uuencoded line (length character and enough data). */
+static int
+uuplain(const char *s, size_t n)
+{
+	size_t want, i;
+
+	while (n > 0 && wsp((unsigned char)s[n - 1]))
+		n--;
+	if (n < 2)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x60)
+			return 0;
+	want = ((unsigned char)s[0] - 32) & 63;
+	return want > 0 && n >= 1 + (want * 4 + 2) / 3;
 }
 
 /* "begin NNN name": returns the name range or 0. */
@@ -1573,6 +1967,8 @@ content(struct mime *m, const char *s, size_t n, int eol, int whole,
 			    (size_t)L->pend);
 	}
 	L->pend = 0;
+	if (whole && !allwsp(s, n))
+		L->nonblank = 1;
 	switch (L->dec) {
 	case MIME_CTE_BASE64:
 		b64feed(m, id, s, n);
@@ -1583,9 +1979,15 @@ content(struct mime *m, const char *s, size_t n, int eol, int whole,
 	case MIME_CTE_UUENCODE:
 		if (!whole)
 			break;
-		if (L->uust == 0 && uubegin(s, n, &no, &nn)) {
+		if ((L->uust == 0 || L->uubare) && uubegin(s, n, &no, &nn)) {
 			addname47(m, id, s + no, nn);
 			L->uust = 1;
+			L->uubare = 0;
+		} else if (L->uust == 0 && uuplain(s, n)) {
+			/* no begin line: the lines are the content */
+			L->uust = 1;
+			L->uubare = 1;
+			uuline(m, id, s, n);
 		} else if (L->uust == 1) {
 			if (isend(s, n))
 				L->uust = 2;
@@ -1611,6 +2013,68 @@ content(struct mime *m, const char *s, size_t n, int eol, int whole,
 
 /* ---------- entity structure ---------- */
 
+static int	delim(struct mime *, unsigned, int, uint64_t, uint64_t);
+
+/* Could (s, n) open a multipart whose boundary= the parser missed? */
+static int
+holdable(struct mime *m, const char *s, size_t n)
+{
+	const struct mime_part *p = pt(m, m->st[m->nst - 1].id);
+
+	if (n > m->lim.max_boundary + 2)
+		return 0;
+	while (n > 0 && wsp((unsigned char)s[n - 1]))
+		n--;
+	return !m->over && !m->L.nonblank && m->L.ekind == EK_NONE &&
+	    (m->L.dec == MIME_CTE_7BIT || m->L.dec == MIME_CTE_8BIT ||
+	    m->L.dec == MIME_CTE_BINARY) &&
+	    !(p->flags & (MIME_PART_PREAMBLE | MIME_PART_EPILOGUE)) &&
+	    n >= 3 && s[0] == '-' && s[1] == '-' &&
+	    n - 2 <= m->lim.max_boundary;
+}
+
+/* A "Content-Xxx:" header line. */
+static int
+ctline(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n < 9 || !ieq(s, 8, "content-"))
+		return 0;
+	for (i = 8; i < n && s[i] != ':'; i++)
+		if (wsp((unsigned char)s[i]) || s[i] == ';' || s[i] == '=')
+			return 0;
+	return i < n && i > 8;
+}
+
+/*
+ * The held line was followed by a Content-* field: the leaf on top
+ * becomes a multipart with the held line as its first delimiter.
+ */
+static int
+unhide(struct mime *m)
+{
+	struct frame *f = &m->st[m->nst - 1];
+	struct mime_part *p = pt(m, f->id);
+	size_t n = m->hn;
+
+	while (n > 2 && wsp((unsigned char)m->hb[n - 1]))
+		n--;
+	p->flags |= MIME_PART_MULTIPART | MIME_PART_AMBIGUOUS;
+	memcpy(p->type, "multipart/mixed", sizeof "multipart/mixed");
+	if ((f->bnd = malloc(n - 2 + 1)) == NULL)
+		return -1;
+	memcpy(f->bnd, m->hb + 2, n - 2);
+	f->bnd[n - 2] = '\0';
+	f->blen = n - 2;
+	f->kind = F_MULTI;
+	f->mstate = M_PRE;
+	f->digest = 0;
+	f->pstart = p->body_start;
+	return delim(m, m->nst - 1, 0, m->hls,
+	    m->hls + m->hn + (uint64_t)m->heol);
+}
+
 static int
 finishhdr(struct mime *m, uint64_t bs, int closing)
 {
@@ -1624,6 +2088,8 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 		return -1;
 	f = &m->st[m->nst - 1];
 	id = f->id;
+	if (xjoin(m, id) == -1)
+		return -1;
 	p = pt(m, id);
 	p->body_start = p->body_end = p->end = bs;
 	if (h->nfields == 0)
@@ -1642,6 +2108,16 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 		seterr(m, MIME_ERR_AMBIGUOUS);
 	}
 	f->kind = F_LEAF;
+	if (strncmp(p->type, "multipart/", 10) == 0 &&
+	    (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
+	    p->cte == MIME_CTE_UUENCODE)) {
+		/* an encoded multipart: some clients decode it as a leaf */
+		p->flags |= MIME_PART_AMBIGUOUS;
+		seterr(m, MIME_ERR_AMBIGUOUS);
+		if (m->view == MIME_VIEW_LAST)
+			memcpy(p->type, "application/octet-stream",
+			    sizeof "application/octet-stream");
+	}
 	if (strncmp(p->type, "multipart/", 10) == 0) {
 		if (!h->hasbnd || h->bndbad || h->bnd == NULL) {
 			seterr(m, MIME_ERR_BOUNDARY);
@@ -1793,6 +2269,88 @@ allwsp(const char *s, size_t n)
 	return 1;
 }
 
+/*
+ * Header lines clients read differently (AMBIGUOUS; the LAST view takes
+ * the second reading): "Name value" without a colon as "Name: value"
+ * (Content-* names), any other line without a colon (or only control
+ * characters) as the end of the header block, a continuation line that
+ * starts with "Content-Xxx:" as a new field, a bare CR as a line break
+ * and control characters before a field name as nothing.
+ * Returns 1 if the line was taken, 2 if the header block ended before
+ * it (the line is content), 0 to read it as usual, -1 on ENOMEM.
+ */
+static int
+hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
+{
+	size_t i, j, k;
+	int c;
+
+	for (i = 0; i < n && wsp((unsigned char)s[i]); i++)
+		;
+	if (i > 0) {
+		if (!ctline(s + i, n - i))
+			return 0;
+		seterr(m, MIME_ERR_AMBIGUOUS);
+		if (m->view == MIME_VIEW_FIRST)
+			return 0;
+		if (flushfield(m) == -1)
+			return -1;
+		m->hfon = 1;
+		hfadd(m, s + i, n - i);
+		return 1;
+	}
+	for (i = 0; i < n && ((unsigned char)s[i] < 0x20 ||
+	    s[i] == 0x7f); i++)
+		;
+	if (i == n || (memchr(s, ':', n) == NULL && !(n > 8 &&
+	    ieq(s, 8, "content-")))) {
+		seterr(m, MIME_ERR_AMBIGUOUS);
+		if (m->view == MIME_VIEW_FIRST)
+			return 0;
+		return finishhdr(m, ls, 0) == -1 ? -1 : 2;
+	}
+	if (memchr(s, ':', n) == NULL) {
+		/* "Content-Xxx value" */
+		for (k = 8; k < n && !wsp((unsigned char)s[k]); k++)
+			;
+		seterr(m, MIME_ERR_AMBIGUOUS);
+		if (m->view == MIME_VIEW_FIRST || k == n)
+			return 0;
+		if (flushfield(m) == -1)
+			return -1;
+		m->hfon = 1;
+		hfadd(m, s, k);
+		hfadd(m, ":", 1);
+		hfadd(m, s + k, n - k);
+		return 1;
+	}
+	if (i == 0 && memchr(s, '\r', n) == NULL)
+		return 0;
+	seterr(m, MIME_ERR_AMBIGUOUS);
+	if (m->view == MIME_VIEW_FIRST)
+		return 0;
+	/* pieces between bare CRs, control characters stripped */
+	for (j = 0; j < n; j = k + 1) {
+		for (k = j; k < n && s[k] != '\r'; k++)
+			;
+		for (i = j; i < k && (c = (unsigned char)s[i]) < 0x20 &&
+		    c != '\t'; i++)
+			;
+		if (i == k)
+			continue;
+		if (wsp((unsigned char)s[i])) {
+			if (m->hfon)
+				hfadd(m, s + i, k - i);
+			continue;
+		}
+		if (flushfield(m) == -1)
+			return -1;
+		m->hfon = 1;
+		hfadd(m, s + i, k - i);
+	}
+	return 1;
+}
+
 static int
 hdrline(struct mime *m, const char *s, size_t n, int cont, int more,
     uint64_t lend)
@@ -1842,6 +2400,20 @@ doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 	if (m->over || m->nst == 0)
 		goto out;
 	f = &m->st[m->nst - 1];
+	if (m->hold) {
+		m->hold = 0;
+		if (whole && f->kind == F_LEAF && ctline(s, n)) {
+			seterr(m, MIME_ERR_AMBIGUOUS);
+			pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
+		}
+		if (whole && f->kind == F_LEAF && ctline(s, n) &&
+		    m->view == MIME_VIEW_LAST) {
+			if (unhide(m) == -1)
+				return -1;
+		} else
+			content(m, m->hb, m->hn, m->heol, 1, 0, m->hls);
+		f = &m->st[m->nst - 1];
+	}
 	if (whole && n >= 2 && s[0] == '-' && s[1] == '-') {
 		if (f->kind == F_HDR) {
 			if (flushfield(m) == -1)
@@ -1862,12 +2434,30 @@ doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 		}
 	}
 	f = &m->st[m->nst - 1];
+again:
 	switch (f->kind) {
 	case F_HDR:
+		if (whole && n > 0 && (k = hdrodd(m, s, n, ls)) != 0) {
+			if (k == -1)
+				return -1;
+			if (k == 2) {
+				f = &m->st[m->nst - 1];
+				goto again;
+			}
+			break;
+		}
 		if (hdrline(m, s, n, cont, more, lend) == -1)
 			return -1;
 		break;
 	case F_LEAF:
+		if (whole && holdable(m, s, n)) {
+			memcpy(m->hb, s, n);
+			m->hn = n;
+			m->heol = eol;
+			m->hls = ls;
+			m->hold = 1;
+			break;
+		}
 		content(m, s, n, eol, whole, more, ls);
 		break;
 	case F_MULTI:
@@ -1936,13 +2526,16 @@ mime_new(const struct mime_limits *lim, enum mime_view view,
 	buf_init(&m->tmp, 0);
 	buf_init(&m->pa, 0);
 	buf_init(&m->ca, 0);
+	buf_init(&m->xb, 0);
 	m->lb = malloc(m->lim.max_line + 2);
+	m->hb = malloc(m->lim.max_boundary + 2 + 1);
 	m->pv = calloc(m->lim.max_params + 1, sizeof *m->pv);
-	if (m->lb == NULL || m->pv == NULL)
+	if (m->lb == NULL || m->pv == NULL || m->hb == NULL)
 		goto fail;
 	/* storage always allocated: data + off is never NULL + off */
 	if (buf_add(&m->hf, "", 0) == -1 || buf_add(&m->tmp, "", 0) == -1 ||
-	    buf_add(&m->pa, "", 0) == -1 || buf_add(&m->ca, "", 0) == -1)
+	    buf_add(&m->pa, "", 0) == -1 || buf_add(&m->ca, "", 0) == -1 ||
+	    buf_add(&m->xb, "", 0) == -1)
 		goto fail;
 	hreset(m, 0);
 	if (newpart(m, 0, 0, 0, 0, &id) != 1 || push(m, id, F_HDR) == NULL)
@@ -2021,6 +2614,10 @@ mime_finish(struct mime *m)
 			return -1;
 	m->ll = 0;
 	m->finished = 1;
+	if (m->hold && m->nst > 0 && !m->over) {
+		m->hold = 0;
+		content(m, m->hb, m->hn, m->heol, 1, 0, m->hls);
+	}
 	total = m->off;
 	for (i = 0; i < m->nst; i++) {
 		if (m->st[i].kind == F_MULTI && m->st[i].mstate != M_EPI) {
@@ -2115,8 +2712,10 @@ mime_free(struct mime *m)
 	free(m->parts);
 	free(m->st);
 	free(m->lb);
+	free(m->hb);
 	free(m->pv);
 	buf_free(&m->hf);
+	buf_free(&m->xb);
 	buf_free(&m->tmp);
 	buf_free(&m->pa);
 	buf_free(&m->ca);

@@ -467,6 +467,94 @@ static const char m_c25[] =
 
 static const char m_hdronly[] = "Subject: only headers\r\nX: y";
 
+/* noxxi "MIME is broken": file names hidden by parameter tricks. */
+static const char m_noxname[] =
+    "Content-Type: multipart/mixed; boundary=N\r\n"
+    "\r\n"
+    "--N\r\n"
+    "Content-Type: application/octet-stream; name*1*=''file.; name*0*=zip\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Disposition: attachment; filename*0=file.\r\n"
+    "Content-Type: application/octet-stream; filename*1=zip\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Disposition: attachment;filename='a.zip'\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Disposition: attachment; filename=\"b\".zip\"\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Type: application/octet-stream; name=c.z(.gif)ip\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Disposition: attachment; filena()me=d.zip\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Type: application/octet-stream; name=e;.zip\r\n"
+    "Content-Disposition: attachment; filename=ok.pdf; size=3\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Disposition: attachment; "
+    "filename=\"=?utf-16?B?ZgBpAGwAZQAuAHoAaQBwAA==?=\"\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Disposition: attachment; filename*=UTF-16''f%00.%00z%00i%00p%00\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N--\r\n";
+
+/* noxxi: a boundary= the parser cannot see, but the delimiters are there. */
+static const char m_hidbnd[] =
+    "Content-Type: multipart/mixed; foo=\"bla;boundary=HB\"\r\n"
+    "\r\n"
+    "--HB\r\n"
+    "Content-Type: application/octet-stream; name=x.exe\r\n"
+    "\r\n"
+    "MZ\r\n"
+    "--HB--\r\n";
+
+/* noxxi: header and body tricks that hide an encoding. */
+static const char m_hidcte[] =
+    "Content-Type: multipart/mixed; boundary=K\r\n"
+    "\r\n"
+    "--K\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Transfer-Encoding base64\r\n"
+    "TVqQ\r\n"
+    "--K\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "X-Foo: bar\rContent-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "TV=qQ\r\n"
+    "--K\r\n"
+    "Content-Type: multipart/mixed; boundary=z\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "TVqQ\r\n"
+    "--K\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "A\r\n"
+    "\r\n"
+    "begin-base64 644 x\r\n"
+    "TVqQ\r\n"
+    "--K\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Transfer-Encoding: uuencode\r\n"
+    "\r\n"
+    "#35J0\r\n"
+    "--K--\r\n";
+
 struct msg {
 	const char	*s;
 	size_t		 n;
@@ -477,7 +565,8 @@ static const struct msg msgs[] = {
 	{ S(m_b64junk) }, { S(m_2047) }, { S(m_2231) }, { S(m_dupbnd) },
 	{ S(m_dupct) }, { S(m_blankfold) }, { S(m_prefix) }, { S(m_unterm) },
 	{ S(m_prepi) }, { S(m_uu) }, { S(m_obs) }, { S(m_nul) }, { S(m_lf) },
-	{ S(m_c25) }, { S(m_hdronly) },
+	{ S(m_c25) }, { S(m_hdronly) }, { S(m_noxname) }, { S(m_hidbnd) },
+	{ S(m_hidcte) },
 };
 
 /* ---------- tests ---------- */
@@ -1238,6 +1327,77 @@ t_cut(void **st)
 	buf_free(&b);
 }
 
+/* noxxi hide-filename: every trick also gives the plain reading. */
+static void
+t_noxname(void **st)
+{
+	struct res r;
+	int v;
+
+	for (v = 0; v < 2; v++) {
+		run(&r, S(m_noxname), (enum mime_view)v, 0, NULL);
+		assert_int_equal(nparts(&r), 10);
+		assert_true(hasname(part(&r, 1), "file.zip"));
+		assert_true(hasname(part(&r, 2), "file.zip"));
+		assert_true(hasname(part(&r, 3), "a.zip"));
+		assert_true(hasname(part(&r, 3), "'a.zip'"));
+		assert_true(hasname(part(&r, 4), "b.zip"));
+		assert_true(hasname(part(&r, 4), "b"));
+		assert_true(hasname(part(&r, 5), "c.zip"));
+		assert_true(hasname(part(&r, 6), "d.zip"));
+		assert_true(hasname(part(&r, 7), "e;.zip"));
+		assert_true(hasname(part(&r, 7), "e"));
+		assert_true(hasname(part(&r, 7), "ok.pdf"));
+		assert_false(hasname(part(&r, 7), "ok.pdf; size=3"));
+		assert_true(hasname(part(&r, 8), "file.zip"));
+		assert_true(hasname(part(&r, 9), "f.zip"));
+		assert_true(r.err & MIME_ERR_AMBIGUOUS);
+		rfree(&r);
+	}
+}
+
+/* noxxi hide-content: the second reading finds the hidden content. */
+static void
+t_noxstruct(void **st)
+{
+	struct res r;
+
+	run(&r, S(m_hidbnd), MIME_VIEW_FIRST, 0, NULL);
+	assert_int_equal(nparts(&r), 1);
+	assert_true(r.err & MIME_ERR_AMBIGUOUS);
+	assert_string_equal(part(&r, 0)->type, "text/plain");
+	rfree(&r);
+	run(&r, S(m_hidbnd), MIME_VIEW_LAST, 0, NULL);
+	assert_int_equal(nparts(&r), 2);
+	assert_true(part(&r, 0)->flags & MIME_PART_MULTIPART);
+	assert_true(hasname(part(&r, 1), "x.exe"));
+	assert_int_equal(r.data[1].len, 2);
+	assert_memory_equal(r.data[1].data, "MZ", 2);
+	rfree(&r);
+
+	run(&r, S(m_hidcte), MIME_VIEW_FIRST, 0, NULL);
+	assert_true(r.err & MIME_ERR_AMBIGUOUS);
+	assert_int_equal(part(&r, 1)->cte, MIME_CTE_7BIT);
+	assert_int_equal(part(&r, 2)->cte, MIME_CTE_7BIT);
+	assert_true(part(&r, 3)->flags & MIME_PART_MULTIPART);
+	rfree(&r);
+	run(&r, S(m_hidcte), MIME_VIEW_LAST, 0, NULL);
+	assert_int_equal(nparts(&r), 6);
+	assert_int_equal(part(&r, 1)->cte, MIME_CTE_BASE64);
+	assert_memory_equal(r.data[1].data, "MZ\x90", 3);
+	assert_int_equal(part(&r, 2)->cte, MIME_CTE_BASE64);
+	assert_int_equal(r.data[2].len, 3);
+	assert_memory_equal(r.data[2].data, "MZ\x90", 3);
+	assert_false(part(&r, 3)->flags & MIME_PART_MULTIPART);
+	assert_int_equal(r.data[3].len, 3);
+	assert_memory_equal(r.data[3].data, "MZ\x90", 3);
+	assert_int_equal(r.data[4].len, 3);
+	assert_memory_equal(r.data[4].data, "MZ\x90", 3);
+	assert_int_equal(r.data[5].len, 3);
+	assert_memory_equal(r.data[5].data, "MZ\x90", 3);
+	rfree(&r);
+}
+
 int
 main(void)
 {
@@ -1268,6 +1428,8 @@ main(void)
 		cmocka_unit_test(t_samebnd),
 		cmocka_unit_test(t_fuzz),
 		cmocka_unit_test(t_cut),
+		cmocka_unit_test(t_noxname),
+		cmocka_unit_test(t_noxstruct),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
