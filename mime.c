@@ -193,20 +193,30 @@ hexv(int c)
 	return -1;
 }
 
+/* Base64 alphabet value of each byte, -1 for the rest. */
+static const signed char b64tab[256] = {
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+	-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+	-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
 static int
 b64v(int c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	return b64tab[c & 0xff];
 }
 
 static void
@@ -1586,8 +1596,10 @@ static void
 b64feed(struct mime *m, unsigned id, const char *s, size_t n)
 {
 	struct leaf *L = &m->L;
-	char o[384];
+	char o[4096];
+	unsigned char q[sizeof(L->q)];
 	size_t i, k = 0;
+	unsigned qn;
 	int v;
 
 	/*
@@ -1614,23 +1626,48 @@ b64feed(struct mime *m, unsigned id, const char *s, size_t n)
 			return;
 		}
 	}
+	/* Quantum state in locals: the output buffer could alias L. */
+	memcpy(q, L->q, sizeof(q));
+	qn = L->qn;
 	for (i = 0; i < n; i++) {
+		/* Fast path: whole groups of four alphabet characters. */
+		if (qn == 0 && !L->padded) {
+			while (i + 4 <= n) {
+				int a = b64tab[(unsigned char)s[i]];
+				int b = b64tab[(unsigned char)s[i + 1]];
+				int c = b64tab[(unsigned char)s[i + 2]];
+				int d = b64tab[(unsigned char)s[i + 3]];
+
+				if ((a | b | c | d) < 0)
+					break;
+				if (k + 3 > sizeof o) {
+					emit(m, id, o, k);
+					k = 0;
+				}
+				o[k++] = (char)(a << 2 | b >> 4);
+				o[k++] = (char)(b << 4 | c >> 2);
+				o[k++] = (char)(c << 6 | d);
+				i += 4;
+			}
+			if (i >= n)
+				break;
+		}
 		if (k + 3 > sizeof o) {
 			emit(m, id, o, k);
 			k = 0;
 		}
-		v = b64v((unsigned char)s[i]);
+		v = b64tab[(unsigned char)s[i]];
 		if (v >= 0) {
 			if (L->padded) {
 				seterr(m, MIME_ERR_BASE64);
 				L->padded = 0;
 			}
-			L->q[L->qn++] = (unsigned char)v;
-			if (L->qn == 4) {
-				o[k++] = (char)(L->q[0] << 2 | L->q[1] >> 4);
-				o[k++] = (char)(L->q[1] << 4 | L->q[2] >> 2);
-				o[k++] = (char)(L->q[2] << 6 | L->q[3]);
-				L->qn = 0;
+			q[qn++] = (unsigned char)v;
+			if (qn == 4) {
+				o[k++] = (char)(q[0] << 2 | q[1] >> 4);
+				o[k++] = (char)(q[1] << 4 | q[2] >> 2);
+				o[k++] = (char)(q[2] << 6 | q[3]);
+				qn = 0;
 			}
 		} else if (s[i] == '=' && eqmid(s + i, n - i)) {
 			seterr(m, MIME_ERR_AMBIGUOUS | MIME_ERR_BASE64);
@@ -1638,18 +1675,20 @@ b64feed(struct mime *m, unsigned id, const char *s, size_t n)
 				goto pad;
 		} else if (s[i] == '=') {
 pad:
-			if (L->qn >= 2)
-				o[k++] = (char)(L->q[0] << 2 | L->q[1] >> 4);
-			if (L->qn == 3)
-				o[k++] = (char)(L->q[1] << 4 | L->q[2] >> 2);
-			if (L->qn == 1)
+			if (qn >= 2)
+				o[k++] = (char)(q[0] << 2 | q[1] >> 4);
+			if (qn == 3)
+				o[k++] = (char)(q[1] << 4 | q[2] >> 2);
+			if (qn == 1)
 				seterr(m, MIME_ERR_BASE64);
-			L->qn = 0;
+			qn = 0;
 			L->padded = 1;
 		} else if (!wsp((unsigned char)s[i]) && s[i] != '\r' &&
 		    s[i] != '\n')
 			seterr(m, MIME_ERR_BASE64);
 	}
+	memcpy(L->q, q, sizeof(q));
+	L->qn = qn;
 	emit(m, id, o, k);
 }
 
