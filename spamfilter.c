@@ -1299,6 +1299,7 @@ struct spam_weights {
 	size_t		 nph;
 	struct acnode	*ac;
 	size_t		 nac, acap;
+	int32_t		*delta;		/* nac x 256 transitions (a DFA) */
 };
 
 static int
@@ -1440,6 +1441,26 @@ ac_build(struct spam_weights *w)
 			q[tail++] = v;
 		}
 	}
+	/*
+	 * The full transition table, so matching costs one lookup per byte
+	 * instead of a walk of children and failure links.  In breadth-first
+	 * order a state's failure state is complete before the state.
+	 */
+	if ((w->delta = calloc(w->nac * 256, sizeof(*w->delta))) == NULL) {
+		free(q);
+		return -1;
+	}
+	for (u = 0; u < 256; u++)
+		w->delta[u] = (t = ac_child(w, 0, (unsigned char)u)) == -1 ? 0 :
+		    t;
+	for (head = 0; head < tail; head++) {
+		u = q[head];
+		for (v = 0; v < 256; v++) {
+			t = ac_child(w, u, (unsigned char)v);
+			w->delta[(size_t)u * 256 + (size_t)v] = t != -1 ? t :
+			    w->delta[(size_t)w->ac[u].fail * 256 + (size_t)v];
+		}
+	}
 	free(q);
 	return 0;
 }
@@ -1457,6 +1478,7 @@ spam_weights_free(struct spam_weights *w)
 	}
 	free(w->ph);
 	free(w->ac);
+	free(w->delta);
 	free(w);
 }
 
@@ -1762,7 +1784,6 @@ static void
 ac_emit(struct spam_stats *st, struct acrun *r, int c)
 {
 	const struct spam_weights *w = st->w;
-	int t, s;
 
 	c = lc(c & 0xff);
 	if (isspc(c) || c == 0) {
@@ -1778,10 +1799,7 @@ ac_emit(struct spam_stats *st, struct acrun *r, int c)
 	}
 	r->ring[r->pos & (RING - 1)] = (unsigned char)c;
 	r->pos++;
-	s = r->state;
-	while ((t = ac_child(w, s, (unsigned char)c)) == -1 && s != 0)
-		s = w->ac[s].fail;
-	r->state = t == -1 ? 0 : t;
+	r->state = w->delta[(size_t)r->state * 256 + (unsigned char)c];
 	if (w->ac[r->state].out >= 0 || w->ac[r->state].dict >= 0)
 		r->pend = r->state;
 }
