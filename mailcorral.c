@@ -455,7 +455,8 @@ mime_words(unsigned errs, struct buf *b)
  * Released spam carries SPAMHDRBYPASS.  It is honoured only when sent by a
  * local user ({mail_mailer} local, {mail_addr} without '@'), when the MAC
  * verifies over Date, Message-ID and the body, when it has not expired,
- * and only once (an O_EXCL marker in the corral directory).  Returns 1 to
+ * for one envelope recipient, and only once per recipient (an O_EXCL
+ * marker in the corral directory).  Returns 1 to
  * bypass, 0 to filter normally (reason in why).
  */
 static int
@@ -464,7 +465,7 @@ bypass_ok(const struct mc_config *cf, struct mc_msg *m, char *why,
 {
 	const struct bypass_key *keys[1];
 	unsigned char hash[32];
-	char id[CORRAL_ID_LEN + 1], path[4096];
+	char id[CORRAL_ID_LEN + 1], path[4096], safe[CORRAL_RCPT_MAX + 1];
 	enum bypass_result r;
 	int fd, n;
 
@@ -474,6 +475,10 @@ bypass_ok(const struct mc_config *cf, struct mc_msg *m, char *why,
 	}
 	if (m->nbypass != 1) {
 		snprintf(why, whylen, "header-count=%u", m->nbypass);
+		return 0;
+	}
+	if (m->nrcpt != 1) {
+		snprintf(why, whylen, "recipients=%u", m->nrcpt);
 		return 0;
 	}
 	if (strcmp(m->mailer, "local") != 0 || m->mailaddr[0] == '\0' ||
@@ -497,7 +502,14 @@ bypass_ok(const struct mc_config *cf, struct mc_msg *m, char *why,
 		snprintf(why, whylen, "%s", bypass_result_str(r));
 		return 0;
 	}
-	n = snprintf(path, sizeof(path), "%s/used.%s", cf->corral_dir, id);
+	/* Once per recipient: a message corralled for several recipients
+	   is released to each of them separately. */
+	if (corral_safe_rcpt(m->rcpts[0], safe, sizeof(safe)) == -1) {
+		snprintf(why, whylen, "recipient");
+		return 0;
+	}
+	n = snprintf(path, sizeof(path), "%s/used.%s.%s", cf->corral_dir, id,
+	    safe);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
 		snprintf(why, whylen, "path");
 		return 0;

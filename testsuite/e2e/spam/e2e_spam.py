@@ -1,0 +1,678 @@
+#!/usr/bin/env python3
+"""End-to-end spam tests: real private sendmail + real private spamd.
+
+Run by testsuite/e2e/spam.sh, which starts (and always stops) spamd and
+the stack; this program only restarts the filter with each config, sends
+mail and checks the results.  python3 stdlib only.
+
+  e2e_spam.py TOP RESULT_FILE
+
+Environment (from $STACK_DIR/env.sh and spam.sh): STACK_DIR, SMTP_PORT,
+MAIL_DIR, MC_LOG, SENDMAIL, SPAMD_PORT, SPAMD_DIR.
+Prints one PASS/FAIL line per check; writes "PASSED FAILED" to
+RESULT_FILE.  MC_E2E_FLIP=1 flips one expectation (to see a FAIL).
+"""
+import email
+import email.policy
+import glob
+import os
+import re
+import smtplib
+import stat
+import subprocess
+import sys
+import time
+
+TOP = sys.argv[1]
+RESULT = sys.argv[2]
+D = os.environ["STACK_DIR"]
+PORT = int(os.environ["SMTP_PORT"])
+MAIL_DIR = os.environ["MAIL_DIR"]
+MC_LOG = os.environ["MC_LOG"]
+SENDMAIL = os.environ["SENDMAIL"]
+SPAMD_PORT = int(os.environ["SPAMD_PORT"])
+SPAMD_DIR = os.environ["SPAMD_DIR"]
+SPAMD_LOG = os.path.join(SPAMD_DIR, "spamd.log")
+SA_ETC = os.path.join(SPAMD_DIR, "etc")
+CORRAL = os.path.join(D, "corral")
+DOMAIN = "mx.mailcorral.test"
+FLIP = os.environ.get("MC_E2E_FLIP") == "1"
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+HAM_SAMPLE = "/usr/share/doc/spamassassin/examples/sample-nonspam.txt"
+
+npass = nfail = 0
+seq = 0
+
+
+def check(ok, name, why=""):
+    global npass, nfail
+    if ok:
+        npass += 1
+        print("PASS %s" % name)
+    else:
+        nfail += 1
+        print("FAIL %s%s" % (name, (": " + why) if why else ""))
+    sys.stdout.flush()
+    return ok
+
+
+# ------------------------------------------------------------ messages
+def gtube_msg(subject="Cheap watches here", frm="Spammer <spammer@example.org>",
+              to="someone@" + DOMAIN):
+    global seq
+    seq += 1
+    return ("From: %s\nTo: %s\nSubject: %s\n"
+            "Date: Sun, 22 Nov 2026 03:00:%02d +0000\n"
+            "Message-ID: <gtube-%d.%d@example.org>\n"
+            "MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
+            "This is the GTUBE, the\n\tGeneric\n\tTest for\n\tUnsolicited\n"
+            "\tBulk\n\tEmail\n\n%s\n" % (frm, to, subject, seq % 60,
+                                         os.getpid(), seq, GTUBE)).encode()
+
+
+def ham_msg():
+    if os.path.isfile(HAM_SAMPLE):
+        with open(HAM_SAMPLE, "rb") as f:
+            return f.read()
+    return (b"From: Jo Smith <jo@partner.example>\nTo: someone@" + DOMAIN.encode() +
+            b"\nSubject: Minutes of Tuesday's project meeting\n"
+            b"Date: Tue, 17 Nov 2026 10:00:00 +0000\n"
+            b"Message-ID: <minutes-1@partner.example>\n"
+            b"MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
+            b"Hello all,\n\nattached below are the minutes of Tuesday's meeting.\n"
+            b"We agreed to move the release review to Thursday at 14:00 and\n"
+            b"to circulate the updated budget by the end of the week.\n\n"
+            b"Regards,\nJo\n")
+
+
+def crlf(data):
+    return re.sub(rb"\r?\n", b"\r\n", data)
+
+
+def split_msg(raw):
+    """(header bytes, body bytes) with LF line ends."""
+    raw = raw.replace(b"\r\n", b"\n")
+    h, sep, b = raw.partition(b"\n\n")
+    return h + b"\n", b
+
+
+def parse(raw):
+    return email.message_from_bytes(raw.replace(b"\r\n", b"\n"),
+                                    policy=email.policy.compat32)
+
+
+def hdr(msg, name):
+    v = msg.get(name)
+    if v is None:
+        return None
+    return re.sub(r"\s*\n\s*", " ", str(v)).strip()
+
+
+# ------------------------------------------------------------ sending
+def smtp_send(sender, rcpts, data):
+    """Plain SMTP to the daemon.  Returns "CODE text" of the final reply."""
+    try:
+        s = smtplib.SMTP("127.0.0.1", PORT, local_hostname="client.example",
+                         timeout=60)
+    except OSError as e:
+        return "000 %s" % e
+    try:
+        s.ehlo()
+        code, msg = s.mail(sender)
+        if code != 250:
+            return "%d %s" % (code, msg.decode("latin-1"))
+        for r in rcpts:
+            code, msg = s.rcpt(r)
+            if code not in (250, 251):
+                return "%d %s" % (code, msg.decode("latin-1"))
+        try:
+            code, msg = s.data(crlf(data))
+        except smtplib.SMTPDataError as e:
+            code, msg = e.smtp_code, e.smtp_error
+        return "%d %s" % (code, msg.decode("latin-1") if isinstance(msg, bytes) else msg)
+    except (smtplib.SMTPException, OSError) as e:
+        return "000 %s" % e
+    finally:
+        try:
+            s.quit()
+        except Exception:
+            pass
+
+
+def msp_send(rcpt, path):
+    """The real sendmail command as a local user: $SENDMAIL -oi -f nobody."""
+    with open(path, "rb") as f:
+        p = subprocess.run([SENDMAIL, "-oi", "-f", "nobody", rcpt], stdin=f,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60)
+    return p.returncode, p.stdout.decode("latin-1", "replace")
+
+
+# ------------------------------------------------------------ observing
+def log_size():
+    try:
+        return os.path.getsize(MC_LOG)
+    except OSError:
+        return 0
+
+
+def decisions_since(off, want=1, timeout=15.0):
+    """Decision lines ("QID: action=...") written after offset off."""
+    end = time.time() + timeout
+    while True:
+        with open(MC_LOG, "rb") as f:
+            f.seek(off)
+            text = f.read().decode("latin-1")
+        lines = [l for l in text.splitlines() if re.search(r": action=\S+ ", l)]
+        if len(lines) >= want or time.time() > end:
+            return lines, text
+        time.sleep(0.05)
+
+
+def spamd_checks():
+    """spamd's log lines for checks: 'checking message' and 'result:'."""
+    n = 0
+    try:
+        with open(SPAMD_LOG, encoding="latin-1") as f:
+            for l in f:
+                if "spamd: checking message" in l or "spamd: result:" in l:
+                    n += 1
+    except OSError:
+        pass
+    return n
+
+
+def delivered(user):
+    return sorted(p for p in glob.glob(os.path.join(MAIL_DIR, user + ".*"))
+                  if os.path.isfile(p))
+
+
+def wait_delivered(user, n=1, timeout=10.0):
+    end = time.time() + timeout
+    while True:
+        got = delivered(user)
+        if len(got) >= n or time.time() > end:
+            return got
+        time.sleep(0.05)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def corral_names():
+    """Corralled messages (files and links), not the used.* markers."""
+    return set(n for n in os.listdir(CORRAL) if n.startswith("spam_to_"))
+
+
+def restart(name, keys):
+    base = ("spool_dir = @STACK_DIR@/spool\n"
+            "bypass_key_file = @STACK_DIR@/spamkey\n"
+            "corral_dir = @STACK_DIR@/corral\n"
+            "attachment_action = delete\n")
+    path = os.path.join(D, "conf-%s.conf" % name)
+    with open(path, "w") as f:
+        f.write(base + "".join("%s = %s\n" % kv for kv in keys))
+    p = subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"),
+                        "restart-filter", path], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    ok = p.returncode == 0
+    check(ok, "[%s] filter restarted with config %s" % (name, name),
+          p.stdout.decode("latin-1")[-500:])
+    return ok
+
+
+SPAMD = [("spam_arbitron", "spamd"),
+         ("spamd_servers", "127.0.0.1:%d" % SPAMD_PORT),
+         ("spamd_connect_timeout", "1s"),
+         ("spamd_timeout", "10s"),
+         ("spamassassin_config", SA_ETC)]
+
+SPAM_PAT = re.compile(r"spam=yes:(-?[0-9.]+)/(-?[0-9.]+)\((-?\d+)%\) via=(\S+)")
+
+
+def one_decision(name, off, action, via=None):
+    """Checks the one new decision line; returns it (or "")."""
+    lines, text = decisions_since(off)
+    if not check(len(lines) == 1, "[%s] one decision line" % name,
+                 "got %d: %r" % (len(lines), text[-600:])):
+        return lines[0] if lines else ""
+    l = lines[0]
+    check(" action=%s " % action in l, "[%s] decision action=%s" % (name, action), l)
+    if via:
+        check(re.search(r" spam=\S+ via=%s " % re.escape(via), l) is not None,
+              "[%s] decision via=%s" % (name, via), l)
+    return l
+
+
+# ------------------------------------------------------------ the tests
+def t_tag():
+    name = "spamd-tag"
+    if not restart(name, SPAMD + [("spam_disposition", "tag")]):
+        return
+    user = "tagged"
+    msg = gtube_msg(subject="Cheap watches here")
+    n0, off = spamd_checks(), log_size()
+    res = smtp_send("spammer@example.org", ["%s@%s" % (user, DOMAIN)], msg)
+    check(res.startswith("250"), "[%s] GTUBE accepted over SMTP" % name, res)
+    l = one_decision(name, off, "tag", "spamd")
+    m = SPAM_PAT.search(l)
+    check(m is not None and float(m.group(1)) >= float(m.group(2)) and int(m.group(3)) >= 100,
+          "[%s] decision spam=yes:score/threshold(pct%%)" % name, l)
+    got = wait_delivered(user)
+    if not check(len(got) == 1, "[%s] one copy delivered" % name, "%r" % got):
+        return
+    d = parse(read(got[0]))
+    subj = hdr(d, "Subject") or ""
+    want = "[NOTSPAM] Cheap watches here" if FLIP else "[SPAM] Cheap watches here"
+    check(subj == want, "[%s] Subject is '%s'" % (name, want), repr(subj))
+    st, sc = hdr(d, "X-Spam-Status") or "", hdr(d, "X-Spam-Score") or ""
+    check(re.match(r"Yes, score=\d+\.\d required=\d+\.\d \(\d+%\)", st) is not None,
+          "[%s] X-Spam-Status with score and percentage" % name, repr(st))
+    check(re.match(r"-?\d+\.\d \(\d+%\)$", sc) is not None,
+          "[%s] X-Spam-Score with score and percentage" % name, repr(sc))
+    check(split_msg(read(got[0]))[1] == split_msg(msg)[1],
+          "[%s] body unchanged" % name)
+    check(spamd_checks() > n0, "[%s] spamd was asked (its log grew)" % name)
+
+    # Forged inbound spam fields are removed; a folded Subject is tagged.
+    name = "spamd-tag-forged"
+    user = "forged"
+    msg = gtube_msg(subject="Very long subject line\n\tfolded onto a second line")
+    msg = msg.replace(b"MIME-Version:", b"X-Spam-Status: No, score=-5.0\n"
+                      b"X-Spam-Score: -5.0\nX-Spam-Flag: NO\nMIME-Version:", 1)
+    off = log_size()
+    res = smtp_send("spammer@example.org", ["%s@%s" % (user, DOMAIN)], msg)
+    check(res.startswith("250"), "[%s] accepted over SMTP" % name, res)
+    one_decision(name, off, "tag", "spamd")
+    got = wait_delivered(user)
+    if check(len(got) == 1, "[%s] delivered" % name, "%r" % got):
+        d = parse(read(got[0]))
+        sts = d.get_all("X-Spam-Status") or []
+        check(len(sts) == 1 and sts[0].startswith("Yes,"),
+              "[%s] one X-Spam-Status, ours" % name, "%r" % sts)
+        scs = d.get_all("X-Spam-Score") or []
+        check(len(scs) == 1 and not scs[0].startswith("-5.0"),
+              "[%s] one X-Spam-Score, ours" % name, "%r" % scs)
+        check(d.get_all("X-Spam-Flag") is None, "[%s] X-Spam-Flag removed" % name)
+        subj = hdr(d, "Subject") or ""
+        check(subj == "[SPAM] Very long subject line folded onto a second line",
+              "[%s] folded Subject tagged, kept whole" % name, repr(subj))
+
+    name = "spamd-ham-forged"
+    user = "forgedham"
+    msg = ham_msg()
+    h, b = split_msg(msg)
+    msg = h + b"X-Spam-Status: Yes, score=99.0\nX-Spam-Flag: YES\n\n" + b
+    off = log_size()
+    res = smtp_send("dawson@world.std.com", ["%s@%s" % (user, DOMAIN)], msg)
+    check(res.startswith("250"), "[%s] accepted over SMTP" % name, res)
+    one_decision(name, off, "accept", "spamd")
+    got = wait_delivered(user)
+    if check(len(got) == 1, "[%s] delivered" % name, "%r" % got):
+        d = parse(read(got[0]))
+        check(d.get_all("X-Spam-Status") is None and d.get_all("X-Spam-Flag") is None,
+              "[%s] forged X-Spam-Status/X-Spam-Flag removed" % name,
+              "%r" % [k for k in d.keys() if k.lower().startswith("x-spam")])
+        check((hdr(d, "Subject") or "").startswith("[SPAM]") is False,
+              "[%s] not tagged" % name)
+
+
+def t_trash():
+    name = "spamd-trash"
+    if not restart(name, SPAMD + [("spam_disposition", "trash")]):
+        return
+    user = "trashed"
+    c0, off = corral_names(), log_size()
+    res = smtp_send("spammer@example.org", ["%s@%s" % (user, DOMAIN)], gtube_msg())
+    check(res.startswith("250"), "[%s] GTUBE accepted over SMTP" % name, res)
+    one_decision(name, off, "discard", "spamd")
+    time.sleep(0.5)
+    check(delivered(user) == [], "[%s] nothing delivered" % name, "%r" % delivered(user))
+    check(corral_names() == c0, "[%s] nothing corralled" % name)
+
+
+def corral_cfg(name, extra=()):
+    return restart(name, SPAMD + [("spam_disposition", "corral")] + list(extra))
+
+
+def t_corral():
+    """Returns the corral file of a single-recipient GTUBE (for remails)."""
+    name = "spamd-corral"
+    if not corral_cfg(name):
+        return None
+    st = os.stat(CORRAL)
+    check(stat.S_IMODE(st.st_mode) == 0o700, "[%s] corral dir is mode 0700" % name,
+          oct(st.st_mode))
+    user = "corralled"
+    rcpt = "%s@%s" % (user, DOMAIN)
+    msg = gtube_msg(subject="Corral me")
+    c0, off = corral_names(), log_size()
+    res = smtp_send("spammer@example.org", [rcpt], msg)
+    check(res.startswith("250"), "[%s] GTUBE accepted over SMTP" % name, res)
+    l = one_decision(name, off, "corral", "spamd")
+    m = re.search(r" corral=([0-9A-F]{16}) ", l)
+    check(m is not None, "[%s] decision has corral=<16 hex id>" % name, l)
+    new = corral_names() - c0
+    want = "spam_to_%s_%s" % (rcpt, m.group(1) if m else "?")
+    if not check(new == {want}, "[%s] one corral file %s" % (name, want), "%r" % new):
+        return None
+    path = os.path.join(CORRAL, want)
+    st = os.lstat(path)
+    check(stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600,
+          "[%s] corral file is a regular file, mode 0600" % name, oct(st.st_mode))
+    time.sleep(0.3)
+    check(delivered(user) == [], "[%s] nothing delivered" % name)
+    raw = read(path)
+    d = parse(raw)
+    sent = parse(msg)
+    same = all(hdr(d, h) == hdr(sent, h) for h in
+               ("From", "To", "Subject", "Date", "Message-ID", "Content-Type"))
+    check(same, "[%s] corral file keeps the original header fields" % name)
+    check(split_msg(raw)[1] == split_msg(msg)[1],
+          "[%s] corral file holds the whole body" % name)
+    check((hdr(d, "X-Spam-Status") or "").startswith("Yes, score=")
+          and re.match(r"\d+\.\d \(\d+%\)$", hdr(d, "X-Spam-Score") or ""),
+          "[%s] corral file has X-Spam-Status and X-Spam-Score" % name)
+    check(re.match(r"v=1; ", hdr(d, "X-MailCorral-Bypass") or "") is not None,
+          "[%s] corral file has X-MailCorral-Bypass" % name,
+          repr(hdr(d, "X-MailCorral-Bypass")))
+    return path, rcpt
+
+
+def t_two_rcpts():
+    name = "corral-2rcpt"
+    r1, r2 = "alice@" + DOMAIN, "b_ob@" + DOMAIN
+    s1, s2 = "alice@" + DOMAIN, "b%5Fob@" + DOMAIN
+    c0, off = corral_names(), log_size()
+    res = smtp_send("spammer@example.org", [r1, r2], gtube_msg(subject="Two"))
+    check(res.startswith("250"), "[%s] GTUBE to two recipients accepted" % name, res)
+    l = one_decision(name, off, "corral", "spamd")
+    m = re.search(r" corral=([0-9A-F]{16}) ", l)
+    i = m.group(1) if m else "?"
+    base, l1, l2 = "spam_to__" + i, "spam_to_%s_%s" % (s1, i), "spam_to_%s_%s" % (s2, i)
+    new = corral_names() - c0
+    if not check(new == {base, l1, l2}, "[%s] names %s, %s, %s" % (name, base, l1, l2),
+                 "%r" % sorted(new)):
+        return
+    st = os.lstat(os.path.join(CORRAL, base))
+    check(stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600,
+          "[%s] base file regular, mode 0600" % name, oct(st.st_mode))
+    for ln in (l1, l2):
+        p = os.path.join(CORRAL, ln)
+        ok = os.path.islink(p) and os.readlink(p) == base
+        check(ok, "[%s] %s -> %s" % (name, ln, base),
+              os.readlink(p) if os.path.islink(p) else "not a link")
+    check(delivered("alice") == [] and delivered("b_ob") == [],
+          "[%s] nothing delivered" % name)
+
+
+def remail_variant(name, src, rcpt, mutate, via_smtp=False):
+    data = read(src)
+    if mutate:
+        data = mutate(data)
+    tmp = os.path.join(D, "remail-%s.eml" % name)
+    with open(tmp, "wb") as f:
+        f.write(data)
+    c0, off = corral_names(), log_size()
+    user = rcpt.split("@")[0]
+    n0 = len(delivered(user))
+    if via_smtp:
+        res = smtp_send("nobody@example.org", [rcpt], data)
+        check(res.startswith("250"), "[%s] accepted over SMTP" % name, res)
+    else:
+        rc, out = msp_send(rcpt, tmp)
+        check(rc == 0, "[%s] %s -oi -f nobody exits 0" % (name, SENDMAIL), out)
+    return c0, off, user, n0
+
+
+def t_remail(src, rcpt):
+    # Modified or remote copies first (the file's token stays unused), then
+    # the genuine release, then a second release of the same file.
+    def newdate(b):
+        return re.sub(rb"(?m)^Date: [^\r\n]*", b"Date: Mon, 23 Nov 2026 04:05:06 +0000", b, 1)
+
+    def newbody(b):
+        return b.replace(b"\tBulk", b"\tBulky", 1)
+
+    for name, mut, smtp, reason in (("remail-date-changed", newdate, False, "bypass-rejected reason=bad-mac"),
+                                    ("remail-body-changed", newbody, False, "bypass-rejected reason=bad-mac"),
+                                    ("remail-remote-smtp", None, True, "bypass-rejected reason=not-local")):
+        c0, off, user, n0 = remail_variant(name, src, rcpt, mut, smtp)
+        l = one_decision(name, off, "corral")
+        _, text = decisions_since(off)
+        check(reason in text, "[%s] log says %s" % (name, reason), text[-400:])
+        new = corral_names() - c0
+        check(len(new) == 1, "[%s] corralled again (one new corral file)" % name, "%r" % new)
+        time.sleep(0.2)
+        check(len(delivered(user)) == n0, "[%s] nothing delivered" % name)
+
+    name = "remail-release"
+    orig = parse(read(src))
+    c0, off, user, n0 = remail_variant(name, src, rcpt, None)
+    l = one_decision(name, off, "bypass")
+    m = re.search(r" bypass=([0-9A-F]{16}) ", l)
+    check(m is not None and any(f.startswith("used.%s." % m.group(1))
+                                for f in os.listdir(CORRAL)),
+          "[%s] single-use marker used.<id>.<recipient> written" % name, l)
+    got = wait_delivered(user, n0 + 1)
+    check(corral_names() == c0, "[%s] not corralled again" % name,
+          "%r" % (corral_names() - c0))
+    if check(len(got) == n0 + 1, "[%s] delivered once" % name, "%r" % got):
+        raw = read(got[-1])
+        d = parse(raw)
+        want = "[SPAM] " + (hdr(orig, "Subject") or "")
+        check(hdr(d, "Subject") == want, "[%s] Subject is '%s'" % (name, want),
+              repr(hdr(d, "Subject")))
+        check(split_msg(raw)[1] == split_msg(read(src))[1], "[%s] body unchanged" % name)
+        check(hdr(d, "X-MailCorral-Bypass") is None,
+              "[%s] bypass header not delivered" % name)
+
+    name = "remail-second-time"
+    c0, off, user, n0 = remail_variant(name, src, rcpt, None)
+    one_decision(name, off, "corral")
+    _, text = decisions_since(off)
+    check("bypass-rejected reason=used" in text, "[%s] log says bypass-rejected reason=used" % name,
+          text[-400:])
+    check(len(corral_names() - c0) == 1, "[%s] corralled again" % name)
+    time.sleep(0.2)
+    check(len(delivered(user)) == n0, "[%s] nothing delivered" % name)
+
+
+def t_filtered():
+    """GTUBE with a dangerous attachment: the corral file holds the filtered
+    message (attachment removed, X-MailCorral-Filtered) and still remails
+    through the bypass."""
+    name = "corral-filtered"
+    user = "filtered"
+    rcpt = "%s@%s" % (user, DOMAIN)
+    msg = ("From: Spammer <spammer@example.org>\nTo: %s\nSubject: Invoice attached\n"
+           "Date: Sun, 22 Nov 2026 03:30:00 +0000\nMessage-ID: <filtered.%d@example.org>\n"
+           "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n"
+           "--b1\nContent-Type: text/plain; charset=us-ascii\n\nPlease see the invoice.\n%s\n"
+           "--b1\nContent-Type: application/octet-stream; name=\"invoice.exe\"\n"
+           "Content-Disposition: attachment; filename=\"invoice.exe\"\n"
+           "Content-Transfer-Encoding: base64\n\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA\n"
+           "--b1--\n" % (rcpt, os.getpid(), GTUBE)).encode()
+    c0, off = corral_names(), log_size()
+    res = smtp_send("spammer@example.org", [rcpt], msg)
+    check(res.startswith("250"), "[%s] accepted over SMTP" % name, res)
+    l = one_decision(name, off, "corral", "spamd")
+    check("removed:1" in l, "[%s] decision counts the removed attachment" % name, l)
+    new = sorted(corral_names() - c0)
+    if not check(len(new) == 1, "[%s] one corral file" % name, "%r" % new):
+        return
+    path = os.path.join(CORRAL, new[0])
+    raw = read(path)
+    d = parse(raw)
+    check(b"TVqQAAMAAAAEAAAA" not in raw, "[%s] attachment data removed" % name)
+    check(GTUBE.encode() in raw and b"Please see the invoice." in raw,
+          "[%s] text part kept" % name)
+    check(hdr(d, "X-MailCorral-Filtered") is not None and hdr(d, "X-Spam-Status") is not None
+          and hdr(d, "X-MailCorral-Bypass") is not None,
+          "[%s] X-MailCorral-Filtered, X-Spam-Status, X-MailCorral-Bypass present" % name)
+    off = log_size()
+    rc, out = msp_send(rcpt, path)
+    check(rc == 0, "[%s] remail exits 0" % name, out)
+    one_decision(name + "-remail", off, "bypass")
+    got = wait_delivered(user)
+    if check(len(got) == 1, "[%s] remail delivered" % name, "%r" % got):
+        draw = read(got[0])
+        check(split_msg(draw)[1] == split_msg(raw)[1],
+              "[%s] remailed body is the corral file's body" % name)
+        check(hdr(parse(draw), "Subject") == "[SPAM] Invoice attached",
+              "[%s] remail tagged [SPAM]" % name)
+
+
+def t_ham():
+    name = "spamd-ham"
+    user = "hamuser"
+    msg = ham_msg()
+    n0, off, c0 = spamd_checks(), log_size(), corral_names()
+    res = smtp_send("dawson@world.std.com", ["%s@%s" % (user, DOMAIN)], msg)
+    check(res.startswith("250"), "[%s] ham accepted over SMTP" % name, res)
+    l = one_decision(name, off, "accept", "spamd")
+    check(" spam=no:" in l, "[%s] decision spam=no" % name, l)
+    got = wait_delivered(user)
+    check(corral_names() == c0, "[%s] not corralled" % name)
+    if not check(len(got) == 1, "[%s] delivered" % name, "%r" % got):
+        return
+    raw = read(got[0])
+    d, s = parse(raw), parse(msg)
+    check(hdr(d, "Subject") == hdr(s, "Subject"), "[%s] Subject unchanged (no [SPAM])" % name,
+          repr(hdr(d, "Subject")))
+    check(split_msg(raw)[1] == split_msg(msg)[1], "[%s] body unchanged" % name)
+    check(not any(k.lower().startswith(("x-spam", "x-mailcorral")) for k in d.keys()),
+          "[%s] no X-Spam-* / X-MailCorral-* fields added" % name,
+          "%r" % [k for k in d.keys() if k.lower().startswith("x-")])
+    check(spamd_checks() > n0, "[%s] spamd was asked" % name)
+
+
+def listed(name, sender, msg, action, via, user, tagged):
+    n0, off, c0 = spamd_checks(), log_size(), corral_names()
+    res = smtp_send(sender, ["%s@%s" % (user, DOMAIN)], msg)
+    check(res.startswith("250"), "[%s] accepted over SMTP" % name, res)
+    one_decision(name, off, action, via)
+    if action in ("accept", "tag"):
+        got = wait_delivered(user)
+        check(corral_names() == c0, "[%s] not corralled" % name)
+        if check(len(got) == 1, "[%s] delivered" % name, "%r" % got):
+            d, s = parse(read(got[0])), parse(msg)
+            subj = hdr(d, "Subject") or ""
+            if tagged:
+                check(subj == "[SPAM] " + hdr(s, "Subject"), "[%s] tagged [SPAM]" % name,
+                      repr(subj))
+            else:
+                check(subj == hdr(s, "Subject"), "[%s] not tagged" % name, repr(subj))
+    else:
+        check(len(corral_names() - c0) == 1, "[%s] corralled" % name)
+        time.sleep(0.2)
+        check(delivered(user) == [], "[%s] nothing delivered" % name)
+    time.sleep(0.3)	# spamd would have logged by now
+    n1 = spamd_checks()
+    check(n1 == n0, "[%s] spamd not asked (its check lines %d -> %d)" % (name, n0, n1))
+
+
+def t_sa_lists():
+    # still the corral config: welcome-listed GTUBE is delivered untagged
+    listed("sa-welcomelist", "promo@welcome.example", gtube_msg(subject="Welcome GTUBE"),
+           "accept", "sa-welcomelist", "welcomed", False)
+    listed("sa-blocklist", "news@blocked.example", ham_msg(), "corral", "sa-blocklist",
+           "blocked", True)
+
+
+def t_own_lists():
+    name = "own-lists"
+    if not corral_cfg(name, [("whitelist", "*@friend.example"),
+                             ("blacklist", "*@enemy.example")]):
+        return
+    listed("whitelist", "buddy@friend.example", gtube_msg(subject="Friendly GTUBE"),
+           "accept", "whitelist", "befriended", False)
+    if not restart(name + "-tag", SPAMD + [("spam_disposition", "tag"),
+                                            ("blacklist", "*@enemy.example")]):
+        return
+    listed("blacklist", "villain@enemy.example", ham_msg(), "tag", "blacklist",
+           "enemied", True)
+
+
+def t_builtin():
+    name = "builtin"
+    if not restart(name, [("spam_arbitron", "builtin"), ("spam_disposition", "tag")]):
+        return
+    listed(name, "spammer@example.org", gtube_msg(subject="Builtin GTUBE"), "tag",
+           "builtin", "builtin", True)
+
+
+def t_spamd_down(stop_spamd):
+    name = "spamd-down"
+    stop_spamd()
+    if not restart(name, SPAMD + [("spam_disposition", "corral"),
+                                  ("on_spamd_failure", "accept")]):
+        return
+    user = "unchecked"
+    msg = gtube_msg(subject="While spamd sleeps")
+    c0, off = corral_names(), log_size()
+    res = smtp_send("spammer@example.org", ["%s@%s" % (user, DOMAIN)], msg)
+    check(res.startswith("250"), "[%s] accepted over SMTP" % name, res)
+    l = one_decision(name, off, "accept", "spamd")
+    check(" spam=unchecked:" in l, "[%s] decision spam=unchecked" % name, l)
+    _, text = decisions_since(off)
+    check(re.search(r"spamd-failed reason=\S", text) is not None,
+          "[%s] log says spamd-failed reason=..." % name, text[-400:])
+    got = wait_delivered(user)
+    check(corral_names() == c0, "[%s] not corralled" % name)
+    if check(len(got) == 1, "[%s] delivered" % name, "%r" % got):
+        d = parse(read(got[0]))
+        v = hdr(d, "X-MailCorral-Spam") or ""
+        check(re.match(r"unchecked \(.+\)$", v) is not None,
+              "[%s] X-MailCorral-Spam: unchecked (...)" % name, repr(v))
+        check(hdr(d, "Subject") == "While spamd sleeps", "[%s] not tagged" % name)
+
+    name = "spamd-down-tempfail"
+    if not restart(name, SPAMD + [("spam_disposition", "corral"),
+                                  ("on_spamd_failure", "tempfail")]):
+        return
+    user = "deferred"
+    c0, off = corral_names(), log_size()
+    res = smtp_send("spammer@example.org", ["%s@%s" % (user, DOMAIN)], gtube_msg())
+    check(res.startswith("451"), "[%s] SMTP answer 451" % name, res)
+    one_decision(name, off, "tempfail", "spamd")
+    _, text = decisions_since(off)
+    check(re.search(r"spamd-failed reason=\S", text) is not None,
+          "[%s] log says spamd-failed reason=..." % name, text[-400:])
+    time.sleep(0.3)
+    check(delivered(user) == [], "[%s] no delivered copy" % name)
+    check(corral_names() == c0, "[%s] no corral file" % name)
+
+
+def main():
+    def stop_spamd():
+        subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/spamd.sh"), "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+
+    try:
+        t_tag()
+        t_trash()
+        r = t_corral()		# leaves the corral config in place
+        t_two_rcpts()
+        t_filtered()
+        t_ham()
+        t_sa_lists()
+        if r:
+            t_remail(*r)
+        else:
+            check(False, "[remail] no corral file to remail")
+        t_own_lists()
+        t_builtin()
+        t_spamd_down(stop_spamd)
+    except Exception as e:  # a crash of the harness is a failure, not a pass
+        import traceback
+        traceback.print_exc()
+        check(False, "harness error: %r" % e)
+    with open(RESULT, "w") as f:
+        f.write("%d %d\n" % (npass, nfail))
+
+
+main()
