@@ -29,7 +29,10 @@ UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit
 
 .PHONY: all check demo asan unit deps clean bench
 
-all: mailcorral
+SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
+SC_SRC	 = spamcorral/spamcorral.c spamcorral/spamcorral.h
+
+all: mailcorral $(SC_PROGS)
 
 %.o: %.c $(HDRS)
 	$(CC) $(CFLAGS) $(HARDEN) -c -o $@ $<
@@ -39,6 +42,9 @@ libmc.a: $(LIBOBJ)
 
 mailcorral: mailcorral.o libmc.a
 	$(CC) $(CFLAGS) $(LDHARD) -o $@ mailcorral.o libmc.a $(LIBS)
+
+spamcorral/spamcorral-%: spamcorral/spamcorral-%.c $(SC_SRC) libmc.a $(HDRS)
+	$(CC) $(CFLAGS) $(HARDEN) $(LDHARD) -I. -o $@ $< spamcorral/spamcorral.c libmc.a $(LIBS)
 
 testsuite/unit/test_%: testsuite/unit/test_%.c libmc.a testsuite/unit/unit.h
 	$(CC) $(CFLAGS) -I. -o $@ $< libmc.a $(LIBS) -lcmocka
@@ -70,4 +76,4 @@ bench: all
 	sh testsuite/bench/bench.sh
 
 clean:
-	rm -f *.o libmc.a mailcorral $(UNIT)
+	rm -f *.o libmc.a mailcorral $(SC_PROGS) $(UNIT)

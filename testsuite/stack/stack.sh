@@ -19,6 +19,7 @@
 #   STACK_MILTER  "none": configure sendmail without the milter and do not
 #                 start mailcorral (to debug the MTA alone)
 #   MC_ASAN       1: sanitizer options for the daemon
+#   STACK_ALIASES lines appended to the private aliases file before newaliases
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -65,6 +66,8 @@ gen_configs() {
 	: > "$D/relay-domains"
 	printf 'hosts files\naliases files\n' > "$D/service.switch"
 	printf 'postmaster: root\nMAILER-DAEMON: postmaster\n' > "$D/aliases"
+	# STACK_ALIASES: extra lines for the private aliases file (optional)
+	[ -n "${STACK_ALIASES:-}" ] && printf '%s\n' "$STACK_ALIASES" >> "$D/aliases"
 	: > "$D/statistics"
 
 	# One file per delivered copy: $D/mail/<user>.<ns>.<pid>

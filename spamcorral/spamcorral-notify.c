@@ -1,0 +1,562 @@
+/*
+ * spamcorral-notify -- the SpamCorral digest (seed 5.2), run by cron as
+ * the owner of the corral:
+ *
+ *   spamcorral-notify [-v] [-c FILE] [--dry-run] [--user NAME] [--resend]
+ *
+ * 1. expires entries older than corral_expire_days (seed 5.3 rule: links
+ *    and recipient files at once, a base file when no link points to it),
+ *    stale notified.* markers and old used.* markers;
+ * 2. sends each recipient ONE digest of the entries not reported yet
+ *    (marker notified.<id>.<safe rcpt>), lowest score first.
+ * See doc/corral.md and spamcorral-notify(8).
+ */
+#include <sys/types.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "buf.h"
+#include "bypass.h"
+#include "conf.h"
+#include "corral.h"
+#include "log.h"
+#include "smfopts.h"
+#include "spamcorral/spamcorral.h"
+
+#include "banned.h"
+
+#define HDR_READ_MAX	(256 * 1024)
+#define SUBJ_CHARS	200
+
+struct entry {
+	char	 name[CORRAL_NAME_MAX + 1];
+	char	 safe[CORRAL_RCPT_MAX + 1];
+	char	 id[CORRAL_ID_LEN + 1];
+	char	 from[400];
+	char	 subject[SUBJ_CHARS * 4 + 8];
+	char	 score[32];
+	double	 pct;
+	time_t	 mtime;
+	int	 ok;		/* read and listed */
+};
+
+static struct corral *cr;
+static int dfd;
+static unsigned char key[32];
+static struct bypass_key *bkey;
+static const struct mc_config *cf;
+static int dry_run, resend;
+static char robot_addr[SC_ADDR_MAX + 1], robot_local[SC_ADDR_MAX + 1];
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int c = strcmp(x->safe, y->safe);
+
+	if (c != 0)
+		return c;
+	if (x->pct != y->pct)
+		return x->pct < y->pct ? -1 : 1;
+	return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+}
+
+static int
+marker_name(const char *id, const char *safe, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s%s.%s", SC_MARK_NOTIFIED, id, safe);
+
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* ---- expiry ---- */
+
+static void
+expire(char **names, size_t n, time_t now)
+{
+	time_t limit = now - (time_t)cf->corral_expire_days * 86400;
+	time_t ulimit = now - (cf->bypass_max_age +
+	    (time_t)cf->corral_expire_days * 86400 + 86400);
+	char rcpt[CORRAL_RCPT_MAX + 1], id[CORRAL_ID_LEN + 1];
+	char ent[CORRAL_NAME_MAX + 1];
+	struct stat st;
+	size_t i;
+	int pass;
+
+	/* pass 0: recipient files and links; pass 1: base files */
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < n; i++) {
+			if (names[i] == NULL || corral_parse_name(names[i],
+			    rcpt, sizeof(rcpt), id, sizeof(id)) == -1)
+				continue;
+			if ((rcpt[0] == '\0') != (pass == 1))
+				continue;
+			if (fstatat(dfd, names[i], &st,
+			    AT_SYMLINK_NOFOLLOW) == -1 ||
+			    st.st_mtime >= limit)
+				continue;
+			if (corral_remove_entry(cr, names[i]) == -1) {
+				if (errno != EBUSY && errno != ENOENT)
+					log_warn("expire %s", names[i]);
+				continue;
+			}
+			log_info("expired %s", names[i]);
+			free(names[i]);
+			names[i] = NULL;
+		}
+	/* markers */
+	for (i = 0; i < n; i++) {
+		const char *nm = names[i], *dot;
+
+		if (nm == NULL)
+			continue;
+		if (strncmp(nm, SC_MARK_NOTIFIED, strlen(SC_MARK_NOTIFIED))
+		    == 0) {
+			nm += strlen(SC_MARK_NOTIFIED);
+			if ((dot = strchr(nm, '.')) == NULL ||
+			    dot - nm != CORRAL_ID_LEN)
+				continue;
+			if (snprintf(ent, sizeof(ent), "spam_to_%s_%.*s",
+			    dot + 1, CORRAL_ID_LEN, nm) >= (int)sizeof(ent))
+				continue;
+			if (fstatat(dfd, ent, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
+			    errno == ENOENT)
+				unlinkat(dfd, names[i], 0);
+		} else if (strncmp(nm, "used.", 5) == 0) {
+			if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(st.st_mode) && st.st_mtime < ulimit)
+				unlinkat(dfd, nm, 0);
+		}
+	}
+}
+
+/* ---- reading an entry ---- */
+
+struct hdrs {
+	struct entry	*e;
+	int		 have_from, have_subj, have_score;
+	char		 status[256];
+};
+
+static void
+on_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
+{
+	struct hdrs *h = arg;
+	struct entry *e = h->e;
+
+	if (sc_field_is(n, nl, "From") && !h->have_from) {
+		sc_clean_text(v, vl, e->from, sizeof(e->from), SUBJ_CHARS);
+		h->have_from = 1;
+	} else if (sc_field_is(n, nl, "Subject") && !h->have_subj) {
+		sc_clean_text(v, vl, e->subject, sizeof(e->subject),
+		    SUBJ_CHARS);
+		h->have_subj = 1;
+	} else if (sc_field_is(n, nl, MC_HDR_SPAM_SCORE) && !h->have_score) {
+		/* "8.1 (162%)" */
+		const char *p = memchr(v, '(', vl);
+
+		h->have_score = 1;
+		if (p != NULL) {
+			char num[32];
+			size_t k = 0;
+
+			p++;
+			while (p < v + vl && k + 1 < sizeof(num) &&
+			    ((*p >= '0' && *p <= '9') || *p == '.' ||
+			    *p == '-'))
+				num[k++] = *p++;
+			num[k] = '\0';
+			if (k > 0 && p < v + vl && *p == '%') {
+				e->pct = strtod(num, NULL);
+				h->have_score = 2;
+			}
+		}
+	} else if (sc_field_is(n, nl, MC_HDR_SPAM_STATUS) &&
+	    h->status[0] == '\0') {
+		size_t k = vl < sizeof(h->status) - 1 ? vl :
+		    sizeof(h->status) - 1;
+
+		memcpy(h->status, v, k);
+		h->status[k] = '\0';
+	}
+}
+
+static int
+read_entry(struct entry *e)
+{
+	struct hdrs h;
+	struct stat st;
+	struct buf b = BUF_INIT;
+	char tmp[8192];
+	ssize_t n;
+	int fd;
+
+	if (corral_open_entry(cr, e->name, &fd, &st) == -1) {
+		log_warn("skipping %s", e->name);
+		return -1;
+	}
+	/* the header block only */
+	while (b.len < HDR_READ_MAX) {
+		n = read(fd, tmp, sizeof(tmp));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf_add(&b, tmp, (size_t)n);
+		if (b.data != NULL && (memmem(b.data, b.len, "\n\n", 2) ||
+		    memmem(b.data, b.len, "\r\n\r\n", 4)))
+			break;
+	}
+	close(fd);
+	memset(&h, 0, sizeof(h));
+	h.e = e;
+	e->pct = -1;
+	if (b.data != NULL)
+		sc_headers(b.data, b.len, on_field, &h);
+	buf_free(&b);
+	if (h.have_score != 2 && h.status[0] != '\0') {
+		/* X-Spam-Status: Yes, score=8.1 required=5.0 ... */
+		const char *s = strstr(h.status, "score="),
+		    *r = strstr(h.status, "required=");
+
+		if (s != NULL && r != NULL) {
+			double sc = strtod(s + 6, NULL),
+			    rq = strtod(r + 9, NULL);
+
+			if (rq > 0)
+				e->pct = sc / rq * 100.0;
+		}
+	}
+	if (e->pct < 0 && cf->spam_threshold > 0)
+		e->pct = -1;
+	if (e->pct >= 0)
+		snprintf(e->score, sizeof(e->score), "%.0f%%", e->pct);
+	else {
+		snprintf(e->score, sizeof(e->score), "?");
+		e->pct = 1e9;
+	}
+	if (!h.have_from || e->from[0] == '\0')
+		snprintf(e->from, sizeof(e->from), "(no sender)");
+	if (!h.have_subj || e->subject[0] == '\0')
+		snprintf(e->subject, sizeof(e->subject), "(no subject)");
+	e->mtime = st.st_mtime;
+	e->ok = 1;
+	return 0;
+}
+
+/* ---- the digest ---- */
+
+static int
+send_digest(const char *rcpt, struct entry *es, size_t n)
+{
+	struct buf body = BUF_INIT, msg = BUF_INIT, final = BUF_INIT;
+	char tok[SC_TOKEN_HEX + 1], date[64], when[32], mid[17], err[256];
+	char mark[CORRAL_NAME_MAX + 64];
+	const char *dom = strrchr(robot_addr, '@');
+	struct tm tm;
+	size_t i;
+	int rc, fd;
+
+	buf_printf(&body,
+	    "SpamCorral is holding %zu message%s for you (%s),\n"
+	    "because %s looked like spam.\n"
+	    "\n"
+	    "To get any of them delivered: REPLY to this message, KEEP the\n"
+	    "lines of the messages you want (the [MC-...] line of each\n"
+	    "entry), DELETE the others, and send the reply.  They will be\n"
+	    "delivered to you.  You do not need to do anything for the rest:\n"
+	    "they are deleted after %ld days.\n"
+	    "\n", n, n == 1 ? "" : "s", rcpt, n == 1 ? "it" : "they",
+	    cf->corral_expire_days);
+	for (i = 0; i < n; i++) {
+		struct entry *e = &es[i];
+
+		if (sc_token(key, e->name, e->safe, tok) == -1) {
+			buf_free(&body);
+			return -1;
+		}
+		localtime_r(&e->mtime, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+		buf_printf(&body,
+		    "------------------------------------------------------------\n"
+		    "[MC-%s-%s]\n"
+		    "  From:    %s\n"
+		    "  Subject: %s\n"
+		    "  Date:    %s    Score: %s of the spam threshold\n",
+		    e->id, tok, e->from, e->subject, when, e->score);
+	}
+	buf_printf(&body,
+	    "------------------------------------------------------------\n"
+	    "(Score 100%% = the threshold above which mail counts as spam.)\n");
+
+	sc_random_hex(mid);
+	sc_rfc5322_date(time(NULL), date, sizeof(date));
+	buf_printf(&msg,
+	    "From: SpamCorral <%s>\n"
+	    "Reply-To: %s\n"
+	    "To: <%s>\n"
+	    "Subject: Spam held for you: %zu message%s\n"
+	    "Date: %s\n"
+	    "Message-ID: <%s.digest@%s>\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: text/plain; charset=utf-8\n"
+	    "Content-Transfer-Encoding: 8bit\n"
+	    "Auto-Submitted: auto-generated\n"
+	    "X-Auto-Response-Suppress: All\n"
+	    "Precedence: bulk\n"
+	    "%s: digest\n"
+	    "\n", robot_addr, robot_addr, rcpt, n, n == 1 ? "" : "s", date,
+	    mid, dom ? dom + 1 : "spamcorral.invalid", SC_DIGEST_HDR);
+	buf_add(&msg, body.data, body.len);
+	buf_free(&body);
+	if (msg.data == NULL)
+		return -1;
+	/* the digest passes the filter like released spam (SC-R10) */
+	if (bkey != NULL && sc_rebypass(bkey, cf->bypass_max_age, msg.data,
+	    msg.len, &final, err, sizeof(err)) == -1) {
+		log_warnx("digest for %s: %s", rcpt, err);
+		buf_free(&final);
+	}
+	if (final.data == NULL) {
+		final = msg;
+		memset(&msg, 0, sizeof(msg));
+	}
+	if (dry_run) {
+		printf("==== digest for %s (%zu entries)\n", rcpt, n);
+		fwrite(final.data, 1, final.len, stdout);
+		printf("\n");
+		rc = 0;
+	} else {
+		rc = sc_sendmail(cf->sendmail_path, robot_local, rcpt,
+		    final.data, final.len);
+		if (rc != 0) {
+			log_warnx("digest for %s: %s exited %d", rcpt,
+			    cf->sendmail_path, rc);
+			buf_free(&msg);
+			buf_free(&final);
+			return -1;
+		}
+		log_info("digest sent to %s: %zu entries", rcpt, n);
+		for (i = 0; i < n; i++) {
+			if (marker_name(es[i].id, es[i].safe, mark,
+			    sizeof(mark)) == -1)
+				continue;
+			fd = openat(dfd, mark, O_WRONLY | O_CREAT | O_NOFOLLOW |
+			    O_CLOEXEC, 0600);
+			if (fd == -1)
+				log_warn("marker %s", mark);
+			else
+				close(fd);
+		}
+	}
+	buf_free(&msg);
+	buf_free(&final);
+	return rc;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: spamcorral-notify [-v] [-c file] [--dry-run] "
+	    "[--user name] [--resend]\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "resend", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *conffile = DEF_CONFIG_FILE, *user = NULL;
+	char err[512], rcpt[SC_ADDR_MAX + 1], usafe[CORRAL_RCPT_MAX + 1];
+	char mark[CORRAL_NAME_MAX + 64];
+	char **names = NULL;
+	struct entry *es = NULL;
+	struct mc_config *c;
+	struct dirent *de;
+	struct stat st;
+	size_t nnames = 0, cap = 0, nes = 0, i, j;
+	int ch, verbose = 0, fd, failed = 0, sent = 0;
+	DIR *d;
+
+	while ((ch = getopt_long(argc, argv, "c:vh", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conffile = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'n':
+			dry_run = 1;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'r':
+			resend = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	umask(077);
+	if (conf_load(conffile, &c, err, sizeof(err)) == -1) {
+		fprintf(stderr, "spamcorral-notify: %s\n", err);
+		return EX_CONFIG;
+	}
+	cf = c;
+	log_init("spamcorral-notify", log_facility(cf->log_facility) == -1 ?
+	    LOG_MAIL : log_facility(cf->log_facility), verbose || dry_run);
+	if (!sc_addr_ok(cf->spamcorral_address)) {
+		log_warnx("bad spamcorral_address");
+		return EX_CONFIG;
+	}
+	snprintf(robot_addr, sizeof(robot_addr), "%s",
+	    cf->spamcorral_address);
+	sc_local_part(robot_addr, robot_local, sizeof(robot_local));
+	if ((cr = corral_open(cf->corral_dir, err, sizeof(err))) == NULL) {
+		log_warnx("corral %s: %s", cf->corral_dir, err);
+		return EX_CONFIG;
+	}
+	dfd = corral_dirfd(cr);
+	if ((bkey = bypass_key_load(cf->bypass_key_file, 0, err,
+	    sizeof(err))) == NULL || sc_key_raw(cf->bypass_key_file, key, err,
+	    sizeof(err)) == -1) {
+		log_warnx("bypass_key_file: %s", err);
+		return EX_CONFIG;
+	}
+	if (user != NULL && corral_safe_rcpt(user, usafe, sizeof(usafe)) ==
+	    -1) {
+		log_warnx("bad --user");
+		return EX_USAGE;
+	}
+	/* one notifier/robot at a time on this corral */
+	if (flock(dfd, LOCK_EX) == -1)
+		log_warn("flock %s", cf->corral_dir);
+
+	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1
+	    || (d = fdopendir(fd)) == NULL) {
+		log_warn("%s", cf->corral_dir);
+		return EX_OSERR;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || strncmp(de->d_name, "tmp.", 4) == 0)
+			continue;
+		if (nnames == cap) {
+			char **nn;
+
+			cap = cap ? cap * 2 : 64;
+			if ((nn = reallocarray(names, cap, sizeof(*nn))) ==
+			    NULL) {
+				log_warn("out of memory");
+				return EX_OSERR;
+			}
+			names = nn;
+		}
+		if ((names[nnames] = strdup(de->d_name)) == NULL) {
+			log_warn("out of memory");
+			return EX_OSERR;
+		}
+		nnames++;
+	}
+	closedir(d);
+	if (nnames > 0)
+		qsort(names, nnames, sizeof(*names), name_cmp);
+	if (!dry_run)
+		expire(names, nnames, time(NULL));
+
+	if ((es = calloc(nnames ? nnames : 1, sizeof(*es))) == NULL) {
+		log_warn("out of memory");
+		return EX_OSERR;
+	}
+	for (i = 0; i < nnames; i++) {
+		struct entry *e = &es[nes];
+
+		if (names[i] == NULL || corral_parse_name(names[i], e->safe,
+		    sizeof(e->safe), e->id, sizeof(e->id)) == -1 ||
+		    e->safe[0] == '\0')
+			continue;	/* base files are never reported */
+		if (user != NULL && strcmp(e->safe, usafe) != 0) {
+			char local[SC_ADDR_MAX + 1];
+
+			/* --user jblow matches jblow@any.domain too */
+			if (strchr(user, '@') != NULL || corral_unescape(e->safe,
+			    rcpt, sizeof(rcpt)) != 0)
+				continue;
+			sc_local_part(rcpt, local, sizeof(local));
+			if (strcmp(local, user) != 0)
+				continue;
+		}
+		snprintf(e->name, sizeof(e->name), "%s", names[i]);
+		if (!resend && marker_name(e->id, e->safe, mark,
+		    sizeof(mark)) == 0 && fstatat(dfd, mark, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		if (read_entry(e) == -1)
+			continue;
+		nes++;
+	}
+	if (nes > 0)
+		qsort(es, nes, sizeof(*es), entry_cmp);
+	for (i = 0; i < nes; i = j) {
+		for (j = i + 1; j < nes && strcmp(es[j].safe, es[i].safe) == 0;
+		    j++)
+			;
+		if (corral_unescape(es[i].safe, rcpt, sizeof(rcpt)) != 0) {
+			log_warnx("recipient %s cannot be recovered from the "
+			    "file name; not notified", es[i].safe);
+			continue;
+		}
+		if (!sc_addr_ok(rcpt)) {
+			log_warnx("recipient %s refused", es[i].safe);
+			continue;
+		}
+		if (send_digest(rcpt, es + i, j - i) == -1)
+			failed++;
+		else
+			sent++;
+	}
+	if (verbose)
+		log_info("%d digest(s) sent, %d failed", sent, failed);
+	for (i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
+	free(es);
+	OPENSSL_cleanse(key, sizeof(key));
+	bypass_key_free(bkey);
+	corral_close(cr);
+	conf_free(c);
+	return failed ? EX_TEMPFAIL : 0;
+}

@@ -1,0 +1,571 @@
+/*
+ * spamcorral.c -- helpers shared by spamcorral-notify and spamcorral-robot
+ * (see spamcorral.h).
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "bypass.h"
+#include "buf.h"
+#include "mime.h"
+#include "smfopts.h"
+#include "spamcorral/spamcorral.h"
+
+#include "banned.h"
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+sc_key_raw(const char *path, unsigned char key[32], char *err,
+    size_t errlen)
+{
+	unsigned char b[200];
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = read(fd, b, sizeof(b));
+	close(fd);
+	if (n >= 64) {
+		for (i = 0; i < 32; i++) {
+			int h = hexval(b[2 * i]), l = hexval(b[2 * i + 1]);
+
+			if (h < 0 || l < 0)
+				break;
+			key[i] = (unsigned char)(h << 4 | l);
+		}
+		if (i == 32 && (n == 64 || b[64] == '\n' || b[64] == '\r')) {
+			OPENSSL_cleanse(b, sizeof(b));
+			return 0;
+		}
+	}
+	if (n == 32) {
+		memcpy(key, b, 32);
+		OPENSSL_cleanse(b, sizeof(b));
+		return 0;
+	}
+	OPENSSL_cleanse(b, sizeof(b));
+	snprintf(err, errlen, "%s: not a key", path);
+	return -1;
+}
+
+static void
+put_lp(struct buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	unsigned char lp[4];
+
+	lp[0] = (unsigned char)(n >> 24);
+	lp[1] = (unsigned char)(n >> 16);
+	lp[2] = (unsigned char)(n >> 8);
+	lp[3] = (unsigned char)n;
+	buf_add(b, lp, 4);
+	buf_add(b, s, n);
+}
+
+int
+sc_token(const unsigned char key[32], const char *name, const char *safe,
+    char out[SC_TOKEN_HEX + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	struct buf b = BUF_INIT;
+	unsigned char mac[32];
+	size_t i;
+	int rc;
+
+	buf_adds(&b, SC_LABEL);
+	put_lp(&b, name);
+	put_lp(&b, safe);
+	if (b.data == NULL)
+		return -1;
+	rc = bypass_hmac_sha256(key, 32, b.data, b.len, mac);
+	buf_free(&b);
+	if (rc == -1)
+		return -1;
+	for (i = 0; i < SC_TOKEN_HEX / 2; i++) {
+		out[2 * i] = hex[mac[i] >> 4];
+		out[2 * i + 1] = hex[mac[i] & 15];
+	}
+	out[SC_TOKEN_HEX] = '\0';
+	return 0;
+}
+
+size_t
+sc_headers(const char *m, size_t len, void (*fn)(void *, const char *,
+    size_t, const char *, size_t), void *arg)
+{
+	struct buf v = BUF_INIT;
+	size_t i = 0, ls, le, nend, j;
+
+	while (i < len) {
+		ls = i;
+		while (i < len && m[i] != '\n')
+			i++;
+		le = i;			/* end of line content */
+		if (i < len)
+			i++;
+		if (le > ls && m[le - 1] == '\r')
+			le--;
+		if (le == ls)		/* empty line: body follows */
+			break;
+		/* unfold continuation lines */
+		buf_reset(&v);
+		buf_add(&v, m + ls, le - ls);
+		while (i < len && (m[i] == ' ' || m[i] == '\t')) {
+			ls = i;
+			while (i < len && m[i] != '\n')
+				i++;
+			le = i;
+			if (i < len)
+				i++;
+			if (le > ls && m[le - 1] == '\r')
+				le--;
+			buf_add(&v, m + ls, le - ls);
+		}
+		if (v.data == NULL)
+			continue;
+		for (nend = 0; nend < v.len && v.data[nend] != ':'; nend++)
+			;
+		if (nend == v.len || nend == 0)
+			continue;	/* not a field (or a From_ line) */
+		j = nend + 1;
+		while (j < v.len && (v.data[j] == ' ' || v.data[j] == '\t'))
+			j++;
+		fn(arg, v.data, nend, v.data + j, v.len - j);
+	}
+	buf_free(&v);
+	return i;
+}
+
+int
+sc_field_is(const char *name, size_t nlen, const char *want)
+{
+	return strlen(want) == nlen && strncasecmp(name, want, nlen) == 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (0 if invalid). */
+static size_t
+utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	size_t k, i;
+	uint32_t c;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		k = 2, c = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		k = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		k = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	if (n < k)
+		return 0;
+	for (i = 1; i < k; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((k == 3 && c < 0x800) || (k == 4 && (c < 0x10000 ||
+	    c > 0x10ffff)) || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return k;
+}
+
+static int
+is_format_char(uint32_t c)
+{
+	return c == 0x061c || c == 0x00ad || (c >= 0x200b && c <= 0x200f) ||
+	    (c >= 0x2028 && c <= 0x202e) || (c >= 0x2060 && c <= 0x2069) ||
+	    c == 0xfeff || (c >= 0xfff9 && c <= 0xfffb);
+}
+
+void
+sc_clean_text(const char *in, size_t len, char *out, size_t outlen,
+    size_t max_chars)
+{
+	char *dec;
+	size_t dlen = 0, i = 0, o = 0, nch = 0, k;
+	uint32_t cp;
+	int space = 1;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	if ((dec = malloc(len * 4 + 16)) == NULL)
+		return;
+	if (mime_decode_words(in, len, dec, len * 4 + 15, &dlen) == -1) {
+		memcpy(dec, in, len);
+		dlen = len;
+	}
+	while (i < dlen && o + 8 < outlen) {
+		k = utf8_len((const unsigned char *)dec + i, dlen - i, &cp);
+		if (k == 0) {		/* not UTF-8: replacement char */
+			k = 1;
+			cp = 0xfffd;
+		}
+		if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) ||
+		    cp == ' ') {
+			if (!space)
+				out[o++] = ' ';
+			space = 1;
+			i += k;
+			continue;
+		}
+		if (is_format_char(cp)) {
+			i += k;
+			continue;
+		}
+		if (nch >= max_chars) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (cp == 0xfffd && k == 1)
+			out[o++] = '?';
+		else {
+			memcpy(out + o, dec + i, k);
+			o += k;
+		}
+		nch++;
+		space = 0;
+		i += k;
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	out[o] = '\0';
+	free(dec);
+}
+
+int
+sc_addr_extract(const char *v, size_t vlen, char *out, size_t outlen)
+{
+	const char *lt = memchr(v, '<', vlen), *gt, *s, *e;
+	size_t n;
+
+	if (lt != NULL && (gt = memchr(lt, '>', vlen - (size_t)(lt - v))) !=
+	    NULL) {
+		s = lt + 1;
+		e = gt;
+	} else {
+		/* bare address: first word that holds an '@', else the
+		   first word */
+		const char *p = v, *end = v + vlen, *w0 = NULL, *w0e = NULL;
+
+		s = e = NULL;
+		while (p < end) {
+			const char *ws;
+
+			while (p < end && (isspace((unsigned char)*p) ||
+			    *p == ','))
+				p++;
+			if (p < end && *p == '(') {	/* comment */
+				while (p < end && *p != ')')
+					p++;
+				if (p < end)
+					p++;
+				continue;
+			}
+			ws = p;
+			while (p < end && !isspace((unsigned char)*p) &&
+			    *p != '(' && *p != ',')
+				p++;
+			if (p == ws)
+				continue;
+			if (w0 == NULL)
+				w0 = ws, w0e = p;
+			if (memchr(ws, '@', (size_t)(p - ws)) != NULL) {
+				s = ws;
+				e = p;
+				break;
+			}
+		}
+		if (s == NULL)
+			s = w0, e = w0e;
+		if (s == NULL)
+			return -1;
+	}
+	while (s < e && isspace((unsigned char)*s))
+		s++;
+	while (e > s && isspace((unsigned char)e[-1]))
+		e--;
+	n = (size_t)(e - s);
+	if (n == 0 || n >= outlen)
+		return -1;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return 0;
+}
+
+int
+sc_addr_eq(const char *a, const char *b)
+{
+	const char *aa = strrchr(a, '@'), *bb = strrchr(b, '@');
+	size_t la = aa ? (size_t)(aa - a) : strlen(a);
+	size_t lb = bb ? (size_t)(bb - b) : strlen(b);
+
+	if (la != lb || memcmp(a, b, la) != 0)
+		return 0;
+	if ((aa == NULL) != (bb == NULL))
+		return 0;
+	return aa == NULL || strcasecmp(aa, bb) == 0;
+}
+
+void
+sc_local_part(const char *addr, char *out, size_t outlen)
+{
+	const char *at = strrchr(addr, '@');
+	size_t n = at ? (size_t)(at - addr) : strlen(addr);
+
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, addr, n);
+	out[n] = '\0';
+}
+
+int
+sc_addr_ok(const char *addr)
+{
+	const unsigned char *p = (const unsigned char *)addr;
+
+	if (*p == '\0' || *p == '-' || strlen(addr) > SC_ADDR_MAX)
+		return 0;
+	for (; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+int
+sc_sendmail(const char *path, const char *from, const char *rcpt,
+    const void *data, size_t len)
+{
+	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+	    "LC_ALL=C", NULL };
+	const char *argv[8];
+	const char *p = data;
+	void (*old)(int);
+	int pfd[2], st, e;
+	pid_t pid;
+	ssize_t n;
+
+	if (!sc_addr_ok(rcpt) || (from[0] != '<' && !sc_addr_ok(from))) {
+		errno = EINVAL;
+		return -1;
+	}
+	argv[0] = "sendmail";
+	argv[1] = "-oi";
+	argv[2] = "-f";
+	argv[3] = from;
+	argv[4] = "--";
+	argv[5] = rcpt;
+	argv[6] = NULL;
+	if (pipe2(pfd, O_CLOEXEC) == -1)
+		return -1;
+	old = signal(SIGPIPE, SIG_IGN);
+	if ((pid = fork()) == -1) {
+		e = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		signal(SIGPIPE, old);
+		errno = e;
+		return -1;
+	}
+	if (pid == 0) {
+		if (dup2(pfd[0], STDIN_FILENO) == -1)
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		execve(path, (char *const *)(uintptr_t)argv, envp);
+		_exit(127);
+	}
+	close(pfd[0]);
+	while (len > 0) {
+		n = write(pfd[1], p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		p += n;
+		len -= (size_t)n;
+	}
+	close(pfd[1]);
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR) {
+			signal(SIGPIPE, old);
+			return -1;
+		}
+	signal(SIGPIPE, old);
+	if (len > 0)
+		return 75;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 75;
+}
+
+int
+sc_read_fd(int fd, struct buf *out, size_t max)
+{
+	char tmp[65536];
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, tmp, sizeof(tmp));
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			break;
+		if (out->len + (size_t)n > max) {
+			errno = ERANGE;
+			return -1;
+		}
+		if (buf_add(out, tmp, (size_t)n) == -1)
+			return -1;
+	}
+	if (out->data == NULL && buf_add(out, "", 0) == -1)
+		return -1;
+	return 0;
+}
+
+struct rb_hdrs {
+	char	*date, *msgid;
+};
+
+static void
+rb_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
+{
+	struct rb_hdrs *h = arg;
+
+	if (sc_field_is(n, nl, "Date") && h->date == NULL)
+		h->date = strndup(v, vl);
+	else if (sc_field_is(n, nl, "Message-ID") && h->msgid == NULL)
+		h->msgid = strndup(v, vl);
+}
+
+int
+sc_rebypass(const struct bypass_key *key, long max_age, const char *m,
+    size_t len, struct buf *out, char *err, size_t errlen)
+{
+	struct rb_hdrs h = { NULL, NULL };
+	struct bypass_hash bh;
+	unsigned char hash[32];
+	char id[17], tok[512];
+	const char *eol;
+	size_t body, i, ls, n = strlen(SPAMHDRBYPASS);
+	time_t now = time(NULL);
+	int skip = 0, rc = -1;
+
+	body = sc_headers(m, len, rb_field, &h);
+	if (h.date == NULL || h.msgid == NULL) {
+		snprintf(err, errlen, "no Date or Message-ID");
+		goto out;
+	}
+	memset(&bh, 0, sizeof(bh));
+	if (bypass_hash_init(&bh) == -1 ||
+	    bypass_hash_update(&bh, m + body, len - body) == -1 ||
+	    bypass_hash_final(&bh, hash) == -1) {
+		bypass_hash_free(&bh);
+		snprintf(err, errlen, "body hash failed");
+		goto out;
+	}
+	sc_random_hex(id);
+	if (bypass_mint(key, id, now, now + max_age, h.msgid,
+	    strlen(h.msgid), h.date, strlen(h.date), hash, tok,
+	    sizeof(tok)) < 0) {
+		snprintf(err, errlen, "cannot mint a bypass header");
+		goto out;
+	}
+	eol = memchr(m, '\n', len);
+	eol = (eol != NULL && eol > m && eol[-1] == '\r') ? "\r\n" : "\n";
+	/* the header block without the old field(s) */
+	for (i = 0; i < body;) {
+		ls = i;
+		while (i < body && m[i] != '\n')
+			i++;
+		if (i < body)
+			i++;
+		if (m[ls] == '\n' || (m[ls] == '\r' && ls + 1 < body &&
+		    m[ls + 1] == '\n'))
+			break;		/* the empty line */
+		if (m[ls] != ' ' && m[ls] != '\t')
+			skip = i - ls > n && strncasecmp(m + ls,
+			    SPAMHDRBYPASS, n) == 0 && m[ls + n] == ':';
+		if (!skip)
+			buf_add(out, m + ls, i - ls);
+	}
+	buf_printf(out, "%s: %s%s%s", SPAMHDRBYPASS, tok, eol, eol);
+	buf_add(out, m + body, len - body);
+	if (out->data == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(h.date);
+	free(h.msgid);
+	return rc;
+}
+
+void
+sc_rfc5322_date(time_t t, char *out, size_t outlen)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	if (strftime(out, outlen, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+		out[0] = '\0';
+}
+
+void
+sc_random_hex(char out[17])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char r[8];
+	size_t i;
+
+	if (getentropy(r, sizeof(r)) == -1) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memcpy(r, &ts.tv_nsec, sizeof(r) < sizeof(ts.tv_nsec) ?
+		    sizeof(r) : sizeof(ts.tv_nsec));
+		r[0] ^= (unsigned char)getpid();
+	}
+	for (i = 0; i < 8; i++) {
+		out[2 * i] = hex[r[i] >> 4];
+		out[2 * i + 1] = hex[r[i] & 15];
+	}
+	out[16] = '\0';
+}

@@ -1,0 +1,85 @@
+#!/bin/sh
+# SpamCorral end to end: corral -> digest (spamcorral-notify) -> reply ->
+# release (spamcorral-robot run by the private sendmail through an
+# :include: alias) -> delivery tagged [SPAM].  Uses only SMTP_PORT 2555 and
+# STACK_DIR /tmp/mc-e2e-sc.  Must run as root (private sendmail).
+# Last line: "N passed, N failed"; exit 1 on any failure.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+STACK_DIR=/tmp/mc-e2e-sc
+SMTP_PORT=2555
+RUN_AS=${SC_RUN_AS:-mail}	# owner of the corral, filter and robot uid
+export STACK_DIR SMTP_PORT
+D=$STACK_DIR
+T0=$(date +%s)
+pass=0 fail=0
+
+finish() {
+	"$TOP/testsuite/stack/stack.sh" stop >"$D.stop.log" 2>&1 || cat "$D.stop.log" >&2
+	if [ -f "$D.summary" ]; then
+		read -r p f < "$D.summary"
+		pass=$((pass + p)); fail=$((fail + f))
+		rm -f "$D.summary"
+	fi
+	echo "# spamcorral.sh: $(( $(date +%s) - T0 )) s (logs: $D/mailcorral.log, $D/sc/robot.log)"
+	echo "$pass passed, $fail failed"
+}
+trap 'finish; trap - EXIT; [ "$fail" -eq 0 ] && exit 0; exit 1' EXIT
+trap 'fail=$((fail + 1)); exit 1' INT TERM HUP
+
+bail() { echo "not ok - $*"; fail=$((fail + 1)); exit 1; }
+
+[ "$(id -u)" = 0 ] || bail "must run as root (private sendmail)"
+id "$RUN_AS" >/dev/null 2>&1 || bail "no user $RUN_AS"
+
+# build
+cd "$TOP" || bail "cd $TOP"
+make -s libmc.a mailcorral >/dev/null || bail "make libmc.a mailcorral"
+CFLAGS_SC="-O2 -g -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla -Wno-unused-parameter -Werror=deprecated-declarations -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED -pthread -std=gnu11"
+for p in notify robot; do
+	b=spamcorral/spamcorral-$p
+	if [ ! -x "$b" ] || [ -n "$(find spamcorral libmc.a -newer "$b" \( -name '*.[ch]' -o -name libmc.a \) 2>/dev/null)" ]; then
+		# shellcheck disable=SC2086
+		cc $CFLAGS_SC -I. -o "$b" "$b.c" spamcorral/spamcorral.c libmc.a \
+			-lmilter -larchive -lcrypto -pthread || bail "build $b"
+	fi
+done
+echo "ok - built"; pass=$((pass + 1))
+
+# a clean stack directory; the corral, the spool and the key belong to
+# $RUN_AS (the filter drops to it: "user = $RUN_AS")
+"$TOP/testsuite/stack/stack.sh" stop >/dev/null 2>&1
+rm -rf "$D" "$D.summary"
+mkdir -p "$D/corral" "$D/spool" "$D/sc" || bail "mkdir $D"
+chmod 755 "$D" "$D/sc"
+chown "$RUN_AS:" "$D/corral" "$D/spool" && chmod 700 "$D/corral" "$D/spool"
+python3 -c 'import secrets; print(secrets.token_hex(32))' > "$D/spamkey"
+chown "$RUN_AS:" "$D/spamkey" && chmod 600 "$D/spamkey"
+# the MSP stand-in (see spamcorral/sendmail.py) and the robot's :include:
+cat > "$D/sc/sendmail" <<EOF2
+#!/bin/sh
+exec python3 "$HERE/spamcorral/sendmail.py" --port $SMTP_PORT "\$@"
+EOF2
+chmod 755 "$D/sc/sendmail"
+install -o "$RUN_AS" -m 600 /dev/null "$D/sc/robot.log"
+printf '"|%s -c %s -L %s"\n' "$TOP/spamcorral/spamcorral-robot" \
+	"$D/mailcorral.conf" "$D/sc/robot.log" > "$D/sc/robot.alias"
+chown "$RUN_AS:" "$D/sc/robot.alias" && chmod 644 "$D/sc/robot.alias"
+cat > "$D/sc/mailcorral.conf" <<EOF2
+user               = $RUN_AS
+attachment_action  = delete
+spam_arbitron      = builtin
+spam_disposition   = corral
+corral_dir         = @STACK_DIR@/corral
+bypass_key_file    = @STACK_DIR@/spamkey
+spool_dir          = @STACK_DIR@/spool
+spamcorral_address = spamcorral@mx.mailcorral.test
+sendmail_path      = @STACK_DIR@/sc/sendmail
+EOF2
+
+STACK_ALIASES="spamcorral: :include:$D/sc/robot.alias" MC_CONF="$D/sc/mailcorral.conf" "$TOP/testsuite/stack/stack.sh" start \
+	|| bail "stack start"
+echo "ok - stack started on $SMTP_PORT"; pass=$((pass + 1))
+
+E2E_SUMMARY_FILE="$D.summary" python3 "$HERE/spamcorral/e2e.py" "$TOP" "$D" "$SMTP_PORT" "$RUN_AS"
