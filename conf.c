@@ -69,6 +69,9 @@ static const struct conf_var conf_vars[] = {
 	  "libmilter socket I/O timeout" },
 	{ "milter_backlog", CONF_INT, DEF_MILTER_BACKLOG,
 	  CF_OFF(milter_backlog), 1, 65535, NULL, "listen(2) backlog" },
+	{ "malloc_arenas", CONF_INT, DEF_MALLOC_ARENAS, CF_OFF(malloc_arenas),
+	  0, 64, NULL, "glibc malloc arenas (0 = glibc's default); read at "
+	  "start only" },
 	{ "attachment_action", CONF_ENUM, DEF_ATTACHMENT_ACTION,
 	  CF_OFF(attachment_action), 0, 0, "delete|mangle",
 	  "what to do with a dangerous part" },

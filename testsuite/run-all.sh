@@ -6,6 +6,9 @@
 #   4. the mangle set (testsuite/corpus/mangle, attachment_action = mangle)
 #   5. the noxxi "MIME is broken" corpus (548 mails): nothing lost, no crash
 #   6. stop the stack (always, also on failure or interrupt)
+#   7. end-to-end scripts, testsuite/e2e/*.sh: each starts its own stack
+#      (and spamd, clamd) on its own ports, ends with "N passed, N failed"
+# The last line totals every suite's "N passed, N failed".
 # Exit status: non-zero if any unit test, validation message or noxxi
 # invariant failed.  MC_ASAN=1: sanitizer options for the daemon.
 set -u
@@ -119,8 +122,26 @@ $STACK stop || fail "stack stop"
 log_clean || fail "sanitizer or runtime error reported in mailcorral.log"
 done_stage
 
+# ---------------------------------------------------------------- 7. e2e
+summaries="$(tail -n1 "$out")
+$(tail -n1 "$STACK_DIR/mangle.out")"
+for e in testsuite/e2e/*.sh; do
+	[ -f "$e" ] || continue
+	stage "end to end: $e"
+	eout=$STACK_DIR/$(basename "$e" .sh).out
+	sh "$e" > "$eout" 2>&1 || fail "$e"
+	grep -E '^(PASS|FAIL|SKIP)' "$eout" | grep -v '^PASS' | head -40
+	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$eout" | tail -n1)
+	[ -n "$last" ] || { fail "$e printed no summary"; tail -n 20 "$eout"; }
+	summaries="$summaries
+$last"
+	done_stage "$last"
+done
+
 echo
 echo "=== validation: $(tail -n1 "$out"); mangle: $(tail -n1 "$STACK_DIR/mangle.out")"
 echo "=== total $(( $(date +%s) - T_ALL )) s; $( [ $rc = 0 ] && echo 'ALL OK' || echo 'FAILURES (see FAIL lines above)')"
+echo "$summaries" | awk '/passed,/ { p += $1; f += $3 }
+	END { printf "%d passed, %d failed\n", p, f }'
 [ $rc = 0 ] && rm -rf "$STACK_DIR"
 exit $rc
