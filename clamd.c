@@ -508,6 +508,20 @@ clamd_breaker_init(struct clamd_breaker *b, unsigned threshold,
 	b->backoff = backoff ? backoff : CLAMD_BREAKER_BACKOFF;
 }
 
+/*
+ * Changes the threshold and back-off of a breaker in use (a reload), under
+ * its lock, keeping its state; 0 keeps the default.
+ */
+void
+clamd_breaker_set(struct clamd_breaker *b, unsigned threshold,
+    unsigned backoff)
+{
+	pthread_mutex_lock(&b->mu);
+	b->threshold = threshold ? threshold : CLAMD_BREAKER_THRESHOLD;
+	b->backoff = backoff ? backoff : CLAMD_BREAKER_BACKOFF;
+	pthread_mutex_unlock(&b->mu);
+}
+
 int
 clamd_breaker_allow(struct clamd_breaker *b, time_t now)
 {

@@ -91,6 +91,8 @@ struct clamd_breaker {
 void	 clamd_breaker_init(struct clamd_breaker *, unsigned threshold,
 	    unsigned backoff);
 /* 1: go ahead (report the outcome); 0: clamd is considered down. */
+void	 clamd_breaker_set(struct clamd_breaker *, unsigned threshold,
+	    unsigned backoff);
 int	 clamd_breaker_allow(struct clamd_breaker *, time_t now);
 void	 clamd_breaker_report(struct clamd_breaker *, int ok, time_t now);
 

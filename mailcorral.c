@@ -940,7 +940,7 @@ check_viruses(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 	snprintf(v->virus, sizeof(v->virus), "none");
 	if (cf->virus_arbitron != CONF_VIRUS_CLAMD)
 		return 0;
-	clamd_breaker_init(&mc_breaker, (unsigned)cf->clamd_max_failures,
+	clamd_breaker_set(&mc_breaker, (unsigned)cf->clamd_max_failures,
 	    (unsigned)cf->clamd_backoff);
 	if (scan_clamd(m->scan, &cf->clamd, &mc_breaker, &sv) == -1)
 		m->err = errno ? errno : EIO;

@@ -407,13 +407,14 @@ plan_findings(struct rw *rw)
 	f = scan_findings(rw->sc, &n);
 	for (i = 0; i < n; i++) {
 		if ((p = match_part(rw, &f[i])) == NULL) {
-			/* Another reading's part: cut its content bytes. */
+			/* Another reading's part: cut its header lines and
+			   content, so neither its name nor its bytes stay. */
 			if (f[i].p.id == 0) {
 				rw->res->replace_all = 1;
 				continue;
 			}
-			if (f[i].p.body_end > f[i].p.body_start &&
-			    add_edit(rw, E_DELETE, f[i].p.body_start,
+			if (f[i].p.body_end > f[i].p.hdr_start &&
+			    add_edit(rw, E_DELETE, f[i].p.hdr_start,
 			    f[i].p.body_end, NULL, &f[i]) == -1)
 				return -1;
 			continue;

@@ -6,7 +6,8 @@
  * keeps its body under new Content-Type/Content-Disposition fields
  * (mangle); an HTML part is decoded, defanged and re-encoded in its own
  * transfer encoding.  A finding of another reading that matches no part of
- * view 0 has its content bytes cut out, so it is gone in every reading.
+ * view 0 has its header lines and content cut out, so it is gone in every
+ * reading.
  * Overlapping edits merge, and a cut always wins.  A warning naming every
  * change goes into the first text/plain and text/html parts, or into a new
  * text/plain part when there is none.  When the message itself is the

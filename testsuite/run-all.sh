@@ -125,11 +125,14 @@ done_stage
 # ---------------------------------------------------------------- 7. e2e
 summaries="$(tail -n1 "$out")
 $(tail -n1 "$STACK_DIR/mangle.out")"
+E2E_OUT=$STACK_DIR.e2e
+mkdir -p "$E2E_OUT"
 for e in testsuite/e2e/*.sh; do
 	[ -f "$e" ] || continue
 	stage "end to end: $e"
-	eout=$STACK_DIR/$(basename "$e" .sh).out
-	sh "$e" > "$eout" 2>&1 || fail "$e"
+	eout=$E2E_OUT/$(basename "$e" .sh).out
+	# each script picks its own stack directory and ports
+	env -u STACK_DIR -u SMTP_PORT sh "$e" > "$eout" 2>&1 || fail "$e"
 	grep -E '^(PASS|FAIL|SKIP)' "$eout" | grep -v '^PASS' | head -40
 	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$eout" | tail -n1)
 	[ -n "$last" ] || { fail "$e printed no summary"; tail -n 20 "$eout"; }
@@ -143,5 +146,5 @@ echo "=== validation: $(tail -n1 "$out"); mangle: $(tail -n1 "$STACK_DIR/mangle.
 echo "=== total $(( $(date +%s) - T_ALL )) s; $( [ $rc = 0 ] && echo 'ALL OK' || echo 'FAILURES (see FAIL lines above)')"
 echo "$summaries" | awk '/passed,/ { p += $1; f += $3 }
 	END { printf "%d passed, %d failed\n", p, f }'
-[ $rc = 0 ] && rm -rf "$STACK_DIR"
+[ $rc = 0 ] && rm -rf "$STACK_DIR" "$E2E_OUT"
 exit $rc

@@ -431,6 +431,24 @@ test_live_failover(void **state)
 	}
 }
 
+/* Settings changed in use (each message, a reload) keep the state. */
+static void
+test_breaker_set_keeps_state(void **state)
+{
+	struct clamd_breaker b = CLAMD_BREAKER_INIT;
+
+	(void)state;
+	clamd_breaker_set(&b, 3, 30);
+	clamd_breaker_report(&b, 0, 100);
+	clamd_breaker_report(&b, 0, 100);
+	clamd_breaker_set(&b, 3, 30);
+	clamd_breaker_report(&b, 0, 100);
+	clamd_breaker_set(&b, 3, 30);
+	assert_false(clamd_breaker_allow(&b, 101));
+	clamd_breaker_set(&b, 3, 60);		/* a reload: still open */
+	assert_false(clamd_breaker_allow(&b, 102));
+}
+
 int
 main(void)
 {
@@ -440,6 +458,7 @@ main(void)
 		cmocka_unit_test(test_fake_early_close),
 		cmocka_unit_test(test_closed_port_and_bad_addr),
 		cmocka_unit_test(test_breaker),
+		cmocka_unit_test(test_breaker_set_keeps_state),
 		cmocka_unit_test(test_live_eicar_clean),
 		cmocka_unit_test(test_live_sample),
 		cmocka_unit_test(test_live_failover),
