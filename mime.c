@@ -2502,7 +2502,10 @@ again:
 	case F_MULTI:
 		if (allwsp(s, n))
 			break;
-		seterr(m, MIME_ERR_EPILOGUE);
+		/* A preamble is ordinary ("This is a multi-part message");
+		   text after the closing delimiter is not. */
+		if (f->mstate != M_PRE)
+			seterr(m, MIME_ERR_EPILOGUE);
 		if (newpart(m, f->id, pt(m, f->id)->depth + 1, f->pstart,
 		    f->pstart, &id) != 1)
 			break;

@@ -70,7 +70,7 @@ enum mime_cte {
 #define MIME_ERR_NUL		0x1000	/* NUL byte seen */
 #define MIME_ERR_BARECR		0x2000	/* bare CR seen */
 #define MIME_ERR_PARTIAL	0x4000	/* message/partial or external-body */
-#define MIME_ERR_EPILOGUE	0x8000	/* content in preamble or epilogue */
+#define MIME_ERR_EPILOGUE	0x8000	/* content after the closing delimiter */
 
 /* Part flags (struct mime_part.flags). */
 #define MIME_PART_MULTIPART	0x0001	/* multipart/<any> container */
