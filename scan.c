@@ -770,18 +770,40 @@ scan_free(struct scan *sc)
 
 /* ---- clamd ---- */
 
+/* Decoded bytes arrive in small pieces: clamd gets chunks of CL_CHUNK. */
+#define CL_CHUNK	65536
+
 struct cl_ctx {
 	struct clamd_scan	*cs;
 	int			 err;
+	char			*buf;
+	size_t			 len;
 };
+
+static void
+cl_flush(struct cl_ctx *c)
+{
+	if (c->len > 0 && c->err == 0 && clamd_send(c->cs, c->buf, c->len) ==
+	    -1)
+		c->err = 1;
+	c->len = 0;
+}
 
 static void
 cl_send(void *arg, const char *p, size_t n)
 {
 	struct cl_ctx *c = arg;
+	size_t take;
 
-	if (c->err == 0 && clamd_send(c->cs, p, n) == -1)
-		c->err = 1;
+	while (n > 0 && c->err == 0) {
+		take = CL_CHUNK - c->len < n ? CL_CHUNK - c->len : n;
+		memcpy(c->buf + c->len, p, take);
+		c->len += take;
+		p += take;
+		n -= take;
+		if (c->len == CL_CHUNK)
+			cl_flush(c);
+	}
 }
 
 static int
@@ -850,7 +872,12 @@ clamd_one(struct scan *sc, const struct clamd_cfg *cc, enum mime_cte cte,
 	enum clamd_result r;
 
 	memset(&c, 0, sizeof(c));
+	if ((c.buf = malloc(CL_CHUNK)) == NULL) {
+		snprintf(sv->reason, sizeof(sv->reason), "out of memory");
+		return CLAMD_ERROR;
+	}
 	if ((c.cs = clamd_begin(cc, err, sizeof(err))) == NULL) {
+		free(c.buf);
 		snprintf(sv->reason, sizeof(sv->reason), "%s", err);
 		return CLAMD_ERROR;
 	}
@@ -859,9 +886,12 @@ clamd_one(struct scan *sc, const struct clamd_cfg *cc, enum mime_cte cte,
 		cte = MIME_CTE_BINARY;
 	if (scan_decode(sc, cte, from, to, cl_send, &c) == -1) {
 		clamd_free(c.cs);
+		free(c.buf);
 		snprintf(sv->reason, sizeof(sv->reason), "spool read failed");
 		return CLAMD_ERROR;
 	}
+	cl_flush(&c);
+	free(c.buf);
 	r = clamd_end(c.cs, virus, vlen, err, sizeof(err));
 	clamd_free(c.cs);
 	if (r == CLAMD_ERROR)
