@@ -1370,9 +1370,19 @@ main(int argc, char **argv)
 	}
 	conf_install(cf);
 
-	/* SIGUSR1 is for our reload thread; block it before threads exist. */
+	/*
+	 * Block the signals before any thread exists, so every thread
+	 * inherits the mask: SIGUSR1 is sigwait()ed by our reload thread,
+	 * SIGHUP, SIGINT and SIGTERM by libmilter's signal thread, which
+	 * stops smfi_main() cleanly.  Left unblocked in our thread, SIGTERM
+	 * was delivered there and killed the process (no reply to sessions
+	 * in flight, no log line, pid file left behind).
+	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if ((errno = pthread_create(&tid, NULL, reloader, NULL)) != 0) {
 		log_warn("cannot start the reload thread");

@@ -13,6 +13,13 @@
  * next one that does, so the driver itself never waits on Nagle.
  * Errors: a closed connection, a timeout or garbage counts the message as an
  * error; the worker reconnects and goes on.  Never waits longer than -T.
+ * Fault injection (-A MODE[:N], every Nth message, default every one): the
+ * MTA gives up on the message part way -- abort: SMFIC_ABORT after half the
+ * body, then the next message on the same connection; hdrclose: close the
+ * connection after half the header fields; rst: reset the connection
+ * (SO_LINGER 0) after half the body; quit: SMFIC_QUIT after half the body,
+ * then close; eomabort: SMFIC_ABORT right after the final reply.  Injected
+ * messages are counted as "aborted", not as verdicts.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -112,6 +119,10 @@ static int		 o_quiet, o_json, o_nodelay, o_unfold;
 static size_t		 o_chunk = DRV_MAXCHUNK;
 static int		 o_permsgs = 1;
 static int		 o_timeout = 60;
+enum { F_NONE, F_ABORT, F_HDRCLOSE, F_RST, F_QUIT, F_EOMABORT };
+static int		 o_fault = F_NONE;
+static long		 o_fevery = 1;
+#define MSG_ABORTED	(-2)	/* do_msg: the injected fault happened */
 
 static struct msgfile	*files;
 static size_t		 nfiles;
@@ -121,6 +132,7 @@ static long		 next_msg;
 static long		 done_msgs;
 static long		 counts[V_COUNT];
 static long		 nconnerr;
+static long		 naborted;
 static double		*lat;		/* ms per message, by index */
 static double		*mlat;		/* MAIL .. final reply, ms */
 static double		 t_start, t_end;
@@ -743,6 +755,8 @@ do_msg(struct conn *c, long idx, int first, double *latency, double *whole,
 	char path[PATH_MAX];
 	const char *val;
 	struct obuf body = { NULL, 0, 0 };
+	int inject = o_fault != F_NONE && (idx + 1) % o_fevery == 0;
+	struct linger lg;
 	FILE *fp = NULL;
 	size_t i, off, n;
 	double t0, t1;
@@ -806,6 +820,12 @@ do_msg(struct conn *c, long idx, int first, double *latency, double *whole,
 	}
 	if (!(pr & P_NOHDRS)) {
 		for (i = 0; i < m->nhdrs; i++) {
+			if (inject && o_fault == F_HDRCLOSE &&
+			    i == m->nhdrs / 2) {
+				(void)flush(c);
+				*drop = 1;
+				return MSG_ABORTED;
+			}
 			val = pr & P_HDR_LEADSPC ? m->hdrs[i].rawvalue :
 			    m->hdrs[i].value;
 			pkt(c, 'L', m->hdrs[i].name,
@@ -827,6 +847,35 @@ do_msg(struct conn *c, long idx, int first, double *latency, double *whole,
 			n = m->bodylen - off;
 			if (n > o_chunk)
 				n = o_chunk;
+			if (inject && off + n > m->bodylen / 2 &&
+			    (o_fault == F_ABORT || o_fault == F_RST ||
+			    o_fault == F_QUIT)) {
+				/* Half the body, then the fault. */
+				n = m->bodylen / 2 - off;
+				if (n > 0) {
+					pkt(c, 'B', m->body + off, n,
+					    (char *)NULL);
+					if (!(pr & P_NR_BODY) &&
+					    (v = step_reply(c, &skip)) !=
+					    V_CONTINUE)
+						goto early;
+				}
+				*drop = 1;
+				if (o_fault == F_ABORT) {
+					pkt(c, 'A', (char *)NULL);
+					*drop = flush(c) != 0;
+				} else if (o_fault == F_QUIT) {
+					pkt(c, 'Q', (char *)NULL);
+					(void)flush(c);
+				} else {
+					(void)flush(c);
+					lg.l_onoff = 1;
+					lg.l_linger = 0;
+					setsockopt(c->fd, SOL_SOCKET,
+					    SO_LINGER, &lg, sizeof(lg));
+				}
+				return MSG_ABORTED;
+			}
 			pkt(c, 'B', m->body + off, n, (char *)NULL);
 			if (!(pr & P_NR_BODY) &&
 			    (v = step_reply(c, &skip)) != V_CONTINUE)
@@ -863,6 +912,11 @@ do_msg(struct conn *c, long idx, int first, double *latency, double *whole,
 	free(body.data);
 	if (v == V_ERROR)
 		*drop = 1;
+	else if (inject && o_fault == F_EOMABORT) {
+		pkt(c, 'A', (char *)NULL);
+		*drop = flush(c) != 0;
+		return MSG_ABORTED;
+	}
 	return v;
 
 early:
@@ -923,6 +977,21 @@ worker(void *arg)
 		v = do_msg(&c, idx, inconn == 0, &l, &w, &drop);
 		inconn++;
 		pthread_mutex_lock(&mtx);
+		if (v == MSG_ABORTED) {
+			naborted++;
+			lat[idx] = mlat[idx] = -1;
+			done_msgs++;
+			pthread_mutex_unlock(&mtx);
+			if (drop || inconn >= o_permsgs) {
+				if (!drop) {
+					pkt(&c, 'Q', (char *)NULL);
+					(void)flush(&c);
+				}
+				hangup(&c);
+				inconn = 0;
+			}
+			continue;
+		}
 		counts[v]++;
 		lat[idx] = v == V_ERROR ? -1 : l;
 		mlat[idx] = v == V_ERROR ? -1 : w;
@@ -1073,6 +1142,7 @@ usage(void)
 	    "[-p PID] [-D DIR]\n"
 	    "                 [-b CHUNK] [-m MSGS_PER_CONN] [-T TIMEOUT] "
 	    "[-N] [-U] [-q] [-j]\n"
+	    "                 [-A abort|hdrclose|rst|quit|eomabort[:N]]\n"
 	    "                 [-d CORPUSDIR] [FILE.eml ...]\n"
 	    "  -s  unix:PATH or inet:PORT@HOST     -c  worker connections "
 	    "(default 1)\n"
@@ -1083,7 +1153,13 @@ usage(void)
 	    "  -m  messages per connection (default 1)\n"
 	    "  -T  I/O timeout in seconds (default 60)\n"
 	    "  -N  TCP_NODELAY on inet sockets   -U  unfold header values\n"
-	    "  -q  quiet   -j  one line of key=value\n", stderr);
+	    "  -q  quiet   -j  one line of key=value\n"
+	    "  -A  the MTA gives up on every Nth message (default 1): abort\n"
+	    "      (SMFIC_ABORT after half the body, connection kept),\n"
+	    "      hdrclose (close after half the headers), rst (reset after\n"
+	    "      half the body), quit (SMFIC_QUIT after half the body),\n"
+	    "      eomabort (SMFIC_ABORT after the final reply); counted as\n"
+	    "      aborted (an extra line / key)\n", stderr);
 	exit(2);
 }
 
@@ -1096,8 +1172,9 @@ main(int argc, char **argv)
 	double cpu0 = 0, cpu1 = 0, el, *sorted, *msorted, mps, cpums = -1;
 	long hwm = -1, okc;
 	int ch, havecpu = 0;
+	char *colon;
 
-	while ((ch = getopt(argc, argv, "s:c:n:t:p:D:d:b:m:T:NUqjh")) != -1) {
+	while ((ch = getopt(argc, argv, "s:c:n:t:p:D:d:b:m:T:NUqjhA:")) != -1) {
 		switch (ch) {
 		case 's':
 			o_sock = optarg;
@@ -1140,6 +1217,25 @@ main(int argc, char **argv)
 			break;
 		case 'j':
 			o_json = 1;
+			break;
+		case 'A':
+			if ((colon = strchr(optarg, ':')) != NULL) {
+				*colon++ = '\0';
+				if ((o_fevery = atol(colon)) < 1)
+					usage();
+			}
+			if (strcmp(optarg, "abort") == 0)
+				o_fault = F_ABORT;
+			else if (strcmp(optarg, "hdrclose") == 0)
+				o_fault = F_HDRCLOSE;
+			else if (strcmp(optarg, "rst") == 0)
+				o_fault = F_RST;
+			else if (strcmp(optarg, "quit") == 0)
+				o_fault = F_QUIT;
+			else if (strcmp(optarg, "eomabort") == 0)
+				o_fault = F_EOMABORT;
+			else
+				usage();
 			break;
 		default:
 			usage();
@@ -1219,7 +1315,7 @@ main(int argc, char **argv)
 		    "peak_rss_kib=%ld rss_first_kib=%ld rss_10_kib=%ld "
 		    "rss_50_kib=%ld rss_90_kib=%ld rss_end_kib=%ld "
 		    "rss_max_sampled_kib=%ld accept=%ld continue=%ld "
-		    "reject=%ld tempfail=%ld discard=%ld\n",
+		    "reject=%ld tempfail=%ld discard=%ld",
 		    done_msgs, counts[V_ERROR], nconnerr, el, mps,
 		    pct(sorted, nl, 50), pct(sorted, nl, 95),
 		    pct(sorted, nl, 99), nl ? sorted[nl - 1] : 0,
@@ -1227,6 +1323,9 @@ main(int argc, char **argv)
 		    rss_first, rss_10, rss_50, rss_90, rss_last, rss_maxs,
 		    counts[V_ACCEPT], counts[V_CONTINUE], counts[V_REJECT],
 		    counts[V_TEMPFAIL], counts[V_DISCARD]);
+		if (o_fault != F_NONE)
+			printf(" aborted=%ld", naborted);
+		putchar('\n');
 	} else if (!o_quiet) {
 		printf("messages      %ld (%ld ok, %ld errors, %ld connect "
 		    "errors)\n", done_msgs, okc, counts[V_ERROR], nconnerr);
@@ -1249,6 +1348,9 @@ main(int argc, char **argv)
 		    "tempfail %ld  discard %ld  error %ld\n",
 		    counts[V_ACCEPT], counts[V_CONTINUE], counts[V_REJECT],
 		    counts[V_TEMPFAIL], counts[V_DISCARD], counts[V_ERROR]);
+		if (o_fault != F_NONE)
+			printf("aborted       %ld (fault injected by -A)\n",
+			    naborted);
 	}
 	return counts[V_ERROR] > 0 ? 1 : 0;
 }
