@@ -5,6 +5,9 @@
 #   make demo       install, build, run the validation suite through sendmail
 #   make asan       the same tests with ASan + UBSan
 #   make unit       unit tests only
+#   make bench      speed figures (doc/performance.md)
+#   make soak       200,000 messages, RSS slope and descriptors
+#   make fuzz       libFuzzer targets, 60 s each
 
 CC	?= cc
 PKGS	 = libarchive libcrypto
@@ -27,7 +30,7 @@ HDRS	 = $(wildcard *.h)
 
 UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
 
-.PHONY: all check demo asan unit deps clean bench
+.PHONY: all check demo asan unit deps clean bench soak fuzz
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
 SC_SRC	 = spamcorral/spamcorral.c spamcorral/spamcorral.h
@@ -74,6 +77,9 @@ asan: deps
 
 bench: all
 	sh testsuite/bench/bench.sh
+
+soak: all
+	sh testsuite/soak/soak.sh
 
 clean:
 	rm -f *.o libmc.a mailcorral $(SC_PROGS) $(UNIT)
