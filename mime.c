@@ -2068,7 +2068,7 @@ holdable(struct mime *m, const char *s, size_t n)
 	    (m->L.dec == MIME_CTE_7BIT || m->L.dec == MIME_CTE_8BIT ||
 	    m->L.dec == MIME_CTE_BINARY) &&
 	    !(p->flags & (MIME_PART_PREAMBLE | MIME_PART_EPILOGUE)) &&
-	    n >= 3 && s[0] == '-' && s[1] == '-' &&
+	    n >= 2 && s[0] == '-' && s[1] == '-' &&
 	    n - 2 <= m->lim.max_boundary;
 }
 

@@ -23,6 +23,7 @@
 
 #define OUT_CHUNK	65536
 #define HTML_LOOK	65536	/* decoded HTML searched for <body> */
+#define SUMMARY_MAX	1500	/* bytes of changes listed in the log line */
 
 enum edit_kind {
 	E_DELETE,	/* drop [from, to) */
@@ -279,7 +280,7 @@ build_warnings(struct rw *rw)
 	const struct mc_config *cf = rw->cf;
 	struct buf *wp = &rw->warn_plain, *wh = &rw->warn_html, line;
 	char mname[160];
-	unsigned i;
+	unsigned i, more = 0;
 
 	buf_init(&line, 0);
 	safe_line(wp, cf->warning_text);
@@ -313,11 +314,18 @@ build_warnings(struct rw *rw)
 		buf_adds(wh, "- ");
 		html_escape(wh, line.data);
 		buf_adds(wh, "<br>\r\n");
+		/* The decision line has room for a few; count the rest. */
+		if (rw->res->summary.len > SUMMARY_MAX) {
+			more++;
+			continue;
+		}
 		buf_printf(&rw->res->summary, "%s%s=\"%s\"(%s%s%s)",
 		    rw->res->summary.len ? " " : "", act_word(e), f->name,
 		    f->reason != VIRUS_OK ? virus_reason_str(f->reason) : "",
 		    f->reason != VIRUS_OK && f->what[0] ? " " : "", f->what);
 	}
+	if (more > 0)
+		buf_printf(&rw->res->summary, " +%u more", more);
 	buf_adds(wp, "\r\n");
 	buf_adds(wh, "</div>\r\n");
 	buf_free(&line);
@@ -518,6 +526,35 @@ inside_cut(const struct rw *rw, const struct mime_part *p)
 	return 0;
 }
 
+/*
+ * Do the cuts cover all of the message's content?  Then nothing would be
+ * left to hold a warning, and an empty new body is no replacement at all
+ * (smfi_replacebody is never called with no bytes): the body becomes the
+ * warning, as for a message that is itself a dangerous part.
+ */
+static int
+all_cut(const struct rw *rw)
+{
+	uint64_t bs, be, cut = 0, a, b;
+	unsigned i;
+
+	if (rw->nparts == 0)
+		return 0;
+	bs = rw->parts[0].body_start;
+	be = rw->parts[0].body_end;
+	if (be <= bs)
+		return 0;
+	for (i = 0; i < rw->ne; i++) {
+		if (rw->e[i].kind != E_DELETE)
+			continue;
+		a = rw->e[i].from > bs ? rw->e[i].from : bs;
+		b = rw->e[i].to < be ? rw->e[i].to : be;
+		if (b > a)
+			cut += b - a;
+	}
+	return cut >= be - bs;
+}
+
 static int
 bad_charset(const struct mime_part *p)
 {
@@ -535,11 +572,16 @@ warn_target(const struct rw *rw, const char *type)
 	for (i = 0; i < rw->nparts; i++) {
 		const struct mime_part *p = &rw->parts[i];
 
+		/* An ambiguous part may be something else in the other
+		   reading; only plain text sent as is takes an insertion
+		   at its start, harmless in any reading. */
 		if (strcmp(p->type, type) != 0 || (p->flags &
 		    (MIME_PART_ATTACHMENT | MIME_PART_EMBEDDED |
 		    MIME_PART_PREAMBLE | MIME_PART_EPILOGUE |
 		    MIME_PART_MULTIPART | MIME_PART_MESSAGE |
-		    MIME_PART_UNSCANNABLE | MIME_PART_AMBIGUOUS)) ||
+		    MIME_PART_UNSCANNABLE)) ||
+		    ((p->flags & MIME_PART_AMBIGUOUS) &&
+		    !(type[5] == 'p' && identity(p->cte))) ||
 		    p->nnames > 0 || bad_charset(p) ||
 		    !(identity(p->cte) || p->cte == MIME_CTE_BASE64 ||
 		    p->cte == MIME_CTE_QP) || inside_cut(rw, p))
@@ -876,6 +918,8 @@ rw_rewrite(struct scan *sc, const struct mc_config *cf, rw_out_fn *fn,
 	if (plan_findings(&rw) == -1)
 		goto out;
 	merge_edits(&rw);
+	if (!res->replace_all && all_cut(&rw))
+		res->replace_all = 1;
 	if (!res->replace_all) {
 		if (plan_warnings(&rw) == -1)
 			goto out;
