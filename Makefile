@@ -81,5 +81,8 @@ bench: all
 soak: all
 	sh testsuite/soak/soak.sh
 
+fuzz:
+	FUZZ_SECONDS=60 sh testsuite/fuzz/fuzz.sh run
+
 clean:
 	rm -f *.o libmc.a mailcorral $(SC_PROGS) $(UNIT)

@@ -2064,7 +2064,9 @@ holdable(struct mime *m, const char *s, size_t n)
 		return 0;
 	while (n > 0 && wsp((unsigned char)s[n - 1]))
 		n--;
+	/* A hidden multipart is still bound by max_depth (fuzz_mime_stream). */
 	return !m->over && !m->L.nonblank && m->L.ekind == EK_NONE &&
+	    p->depth < m->lim.max_depth &&
 	    (m->L.dec == MIME_CTE_7BIT || m->L.dec == MIME_CTE_8BIT ||
 	    m->L.dec == MIME_CTE_BINARY) &&
 	    !(p->flags & (MIME_PART_PREAMBLE | MIME_PART_EPILOGUE)) &&
@@ -2452,6 +2454,10 @@ doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 		} else
 			content(m, m->hb, m->hn, m->heol, 1, 0, m->hls);
 		f = &m->st[m->nst - 1];
+		/* unhide() may have hit max_parts: the overflow record
+		   takes the rest, this line included. */
+		if (m->over)
+			goto out;
 	}
 	if (whole && n >= 2 && s[0] == '-' && s[1] == '-') {
 		if (f->kind == F_HDR) {

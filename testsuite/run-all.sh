@@ -8,6 +8,7 @@
 #   6. stop the stack (always, also on failure or interrupt)
 #   7. end-to-end scripts, testsuite/e2e/*.sh: each starts its own stack
 #      (and spamd, clamd) on its own ports, ends with "N passed, N failed"
+#   8. libFuzzer targets for FUZZ_SECONDS (3) each, and their regressions
 # The last line totals every suite's "N passed, N failed".
 # Exit status: non-zero if any unit test, validation message or noxxi
 # invariant failed.  MC_ASAN=1: sanitizer options for the daemon.
@@ -140,6 +141,17 @@ for e in testsuite/e2e/*.sh; do
 $last"
 	done_stage "$last"
 done
+
+# ---------------------------------------------------------------- 8. fuzz
+stage "fuzz targets (FUZZ_SECONDS=${FUZZ_SECONDS:=3} each, then regressions)"
+fout=$E2E_OUT/fuzz.out
+FUZZ_SECONDS=$FUZZ_SECONDS sh testsuite/fuzz/fuzz.sh run > "$fout" 2>&1 || fail "fuzz"
+grep -E '^(FAIL|[a-z_]+: [0-9]+ exec)' "$fout" | head -20
+last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$fout" | tail -n1)
+[ -n "$last" ] || { fail "fuzz printed no summary"; tail -n 20 "$fout"; }
+summaries="$summaries
+$last"
+done_stage "$last"
 
 echo
 echo "=== validation: $(tail -n1 "$out"); mangle: $(tail -n1 "$STACK_DIR/mangle.out")"
