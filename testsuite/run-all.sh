@@ -20,7 +20,9 @@ SMTP_PORT=${SMTP_PORT:-2525}
 PYTHONDONTWRITEBYTECODE=1
 export STACK_DIR SMTP_PORT PYTHONDONTWRITEBYTECODE
 if [ "${MC_ASAN:-0}" = 1 ]; then
-	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	# A small quarantine: the default 256 MiB of freed memory kept for
+	# use-after-free checks would swamp the suites' RSS bounds.
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:quarantine_size_mb=8:malloc_context_size=10}
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 	export ASAN_OPTIONS UBSAN_OPTIONS MC_ASAN
 fi
