@@ -275,7 +275,8 @@ cb_header(void *arg, const struct mime_part *p, const char *name,
 static int
 is_body_text(const struct mime_part *p)
 {
-	return (strcmp(p->type, "text/plain") == 0 ||
+	/* type[0] first: called for every piece of every part */
+	return p->type[0] == 't' && (strcmp(p->type, "text/plain") == 0 ||
 	    strcmp(p->type, "text/html") == 0) &&
 	    !(p->flags & (MIME_PART_ATTACHMENT | MIME_PART_EMBEDDED |
 	    MIME_PART_PREAMBLE | MIME_PART_EPILOGUE));

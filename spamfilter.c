@@ -1299,8 +1299,20 @@ struct spam_weights {
 	size_t		 nph;
 	struct acnode	*ac;
 	size_t		 nac, acap;
-	int32_t		*delta;		/* nac x 256 transitions (a DFA) */
+	/*
+	 * The automaton as a DFA over byte classes.  The stream is read
+	 * normalised (ASCII lower case; white space and NUL as ' '): a
+	 * byte's class is that of its normalised form, AC_SPACE for ' ',
+	 * one of its own for any other byte that occurs in some phrase, 0
+	 * for the rest.  delta has a row of ncls transitions per state;
+	 * each holds the target's row offset (state x ncls), with the sign
+	 * bit set when the target has outputs.
+	 */
+	unsigned char	 cls[256];
+	size_t		 ncls;
+	int32_t		*delta;
 };
+#define AC_SPACE	1
 
 static int
 ac_child(const struct spam_weights *w, int s, unsigned char c)
@@ -1421,7 +1433,9 @@ weights_phrase(struct spam_weights *w, const char *t, size_t n, double wt,
 static int
 ac_build(struct spam_weights *w)
 {
+	unsigned char ch[256], id[256];
 	int *q, head = 0, tail = 0, u, v, f, t;
+	size_t k;
 
 	if ((q = calloc(w->nac, sizeof(*q))) == NULL)
 		return -1;
@@ -1443,23 +1457,47 @@ ac_build(struct spam_weights *w)
 	}
 	/*
 	 * The full transition table, so matching costs one lookup per byte
-	 * instead of a walk of children and failure links.  In breadth-first
-	 * order a state's failure state is complete before the state.
+	 * instead of a walk of children and failure links.  Classes keep it
+	 * small enough for the cache (a few dozen columns, not 256).  In
+	 * breadth-first order a state's failure state is complete before the
+	 * state.
 	 */
-	if ((w->delta = calloc(w->nac * 256, sizeof(*w->delta))) == NULL) {
+	memset(id, 0, sizeof(id));
+	for (u = 1; u < (int)w->nac; u++)
+		id[w->ac[u].c] = 1;
+	ch[AC_SPACE] = ' ';
+	w->ncls = AC_SPACE + 1;	/* < 256: no upper case, one white space */
+	for (u = 0; u < 256; u++)
+		if (id[u] && u != ' ') {
+			id[u] = (unsigned char)w->ncls;
+			ch[w->ncls++] = (unsigned char)u;
+		}
+	id[' '] = AC_SPACE;
+	for (u = 0; u < 256; u++) {
+		v = lc(u);
+		w->cls[u] = id[isspc(v) || v == 0 ? ' ' : v];
+	}
+	if ((w->delta = calloc(w->nac * w->ncls, sizeof(*w->delta))) == NULL) {
 		free(q);
 		return -1;
 	}
-	for (u = 0; u < 256; u++)
-		w->delta[u] = (t = ac_child(w, 0, (unsigned char)u)) == -1 ? 0 :
-		    t;
+	for (k = 1; k < w->ncls; k++)
+		w->delta[k] = (t = ac_child(w, 0, ch[k])) == -1 ? 0 : t;
 	for (head = 0; head < tail; head++) {
 		u = q[head];
-		for (v = 0; v < 256; v++) {
-			t = ac_child(w, u, (unsigned char)v);
-			w->delta[(size_t)u * 256 + (size_t)v] = t != -1 ? t :
-			    w->delta[(size_t)w->ac[u].fail * 256 + (size_t)v];
+		for (k = 1; k < w->ncls; k++) {
+			t = ac_child(w, u, ch[k]);
+			w->delta[(size_t)u * w->ncls + k] = t != -1 ? t :
+			    w->delta[(size_t)w->ac[u].fail * w->ncls + k];
 		}
+	}
+	/* State numbers to row offsets, and the output mark. */
+	for (k = 0; k < w->nac * w->ncls; k++) {
+		t = w->delta[k];
+		w->delta[k] = (int32_t)((uint32_t)t * w->ncls);
+		if (w->ac[t].out >= 0 || w->ac[t].dict >= 0)
+			w->delta[k] = (int32_t)((uint32_t)w->delta[k] |
+			    0x80000000u);
 	}
 	free(q);
 	return 0;
@@ -1667,7 +1705,7 @@ spam_weights_nphrases(const struct spam_weights *w)
 /* One run of the automaton over a normalised stream. */
 struct acrun {
 	uint64_t	 pos;		/* bytes emitted */
-	int		 state;
+	int		 row;		/* the state's row in delta */
 	int		 pend;		/* state with outputs, awaiting the
 					   next byte for the end boundary */
 	int		 sp;		/* last emitted byte was a space */
@@ -1678,28 +1716,31 @@ enum hid_kind { HID_HIDE, HID_WTEXT, HID_WBG };
 
 static const struct {
 	const char	*pat;
+	size_t		 len;		/* strlen(pat) */
 	enum hid_kind	 kind;
 	int		 font0;		/* boundary: no digit or '.' next */
 } hid_pats[] = {
-	{ "display:none",		HID_HIDE,	0 },
-	{ "visibility:hidden",		HID_HIDE,	0 },
-	{ "font-size:0",		HID_HIDE,	1 },
-	{ "color:#fff",			HID_WTEXT,	0 },
-	{ "color:#ffffff",		HID_WTEXT,	0 },
-	{ "color:white",		HID_WTEXT,	0 },
-	{ "color=#fff",			HID_WTEXT,	0 },
-	{ "color=#ffffff",		HID_WTEXT,	0 },
-	{ "color=white",		HID_WTEXT,	0 },
-	{ "background:#fff",		HID_WBG,	0 },
-	{ "background:#ffffff",		HID_WBG,	0 },
-	{ "background:white",		HID_WBG,	0 },
-	{ "background-color:#fff",	HID_WBG,	0 },
-	{ "background-color:#ffffff",	HID_WBG,	0 },
-	{ "background-color:white",	HID_WBG,	0 },
-	{ "bgcolor=#fff",		HID_WBG,	0 },
-	{ "bgcolor=#ffffff",		HID_WBG,	0 },
-	{ "bgcolor=white",		HID_WBG,	0 },
+#define HP(s)	s, sizeof(s) - 1
+	{ HP("display:none"),			HID_HIDE,	0 },
+	{ HP("visibility:hidden"),		HID_HIDE,	0 },
+	{ HP("font-size:0"),			HID_HIDE,	1 },
+	{ HP("color:#fff"),			HID_WTEXT,	0 },
+	{ HP("color:#ffffff"),			HID_WTEXT,	0 },
+	{ HP("color:white"),			HID_WTEXT,	0 },
+	{ HP("color=#fff"),			HID_WTEXT,	0 },
+	{ HP("color=#ffffff"),			HID_WTEXT,	0 },
+	{ HP("color=white"),			HID_WTEXT,	0 },
+	{ HP("background:#fff"),		HID_WBG,	0 },
+	{ HP("background:#ffffff"),		HID_WBG,	0 },
+	{ HP("background:white"),		HID_WBG,	0 },
+	{ HP("background-color:#fff"),		HID_WBG,	0 },
+	{ HP("background-color:#ffffff"),	HID_WBG,	0 },
+	{ HP("background-color:white"),		HID_WBG,	0 },
+	{ HP("bgcolor=#fff"),			HID_WBG,	0 },
+	{ HP("bgcolor=#ffffff"),		HID_WBG,	0 },
+	{ HP("bgcolor=white"),			HID_WBG,	0 },
 };
+#undef HP
 #define NHID	(sizeof(hid_pats) / sizeof(hid_pats[0]))
 #define HRING	32
 
@@ -1757,8 +1798,11 @@ spam_stats_free(struct spam_stats *st)
 	free(st);
 }
 
-/* Outputs of state s, now that the byte after them (next) is known. */
-static void
+/*
+ * Outputs of state s, now that the byte after them (next) is known.  Rare,
+ * so kept out of ac_emit's per-byte path.
+ */
+static void __attribute__((noinline))
 ac_resolve(struct spam_stats *st, struct acrun *r, int s, int next)
 {
 	const struct spam_weights *w = st->w;
@@ -1780,28 +1824,55 @@ ac_resolve(struct spam_stats *st, struct acrun *r, int s, int next)
 	}
 }
 
+/*
+ * Runs the automaton over n stream bytes: normalised, runs of white space
+ * as one space, outputs resolved once the byte after them is known.  The
+ * state stays in locals for the loop (the ring is written through r).
+ */
+static void
+ac_feed(struct spam_stats *st, struct acrun *r, const unsigned char *d,
+    size_t n)
+{
+	const struct spam_weights *w = st->w;
+	const int32_t *delta = w->delta;
+	const unsigned char *cls = w->cls;
+	size_t i;
+	uint64_t pos = r->pos;
+	int c, k, row = r->row, sp = r->sp, pend = r->pend;
+	int32_t t;
+
+	for (i = 0; i < n; i++) {
+		c = d[i];
+		if ((k = cls[c]) == AC_SPACE) {
+			if (sp)
+				continue;
+			sp = 1;
+		} else
+			sp = 0;
+		if (pend > 0) {
+			r->pos = pos;
+			ac_resolve(st, r, pend, c);
+			pend = 0;
+		}
+		/* The ring keeps the byte as read: only isword() looks. */
+		r->ring[pos++ & (RING - 1)] = (unsigned char)c;
+		t = delta[row + k];
+		row = t & INT32_MAX;
+		if (t < 0)
+			pend = row / (int)w->ncls;
+	}
+	r->pos = pos;
+	r->row = row;
+	r->sp = sp;
+	r->pend = pend;
+}
+
 static void
 ac_emit(struct spam_stats *st, struct acrun *r, int c)
 {
-	const struct spam_weights *w = st->w;
+	unsigned char b = (unsigned char)c;
 
-	c = lc(c & 0xff);
-	if (isspc(c) || c == 0) {
-		if (r->sp)
-			return;
-		r->sp = 1;
-		c = ' ';
-	} else
-		r->sp = 0;
-	if (r->pend > 0) {
-		ac_resolve(st, r, r->pend, c);
-		r->pend = 0;
-	}
-	r->ring[r->pos & (RING - 1)] = (unsigned char)c;
-	r->pos++;
-	r->state = w->delta[(size_t)r->state * 256 + (unsigned char)c];
-	if (w->ac[r->state].out >= 0 || w->ac[r->state].dict >= 0)
-		r->pend = r->state;
+	ac_feed(st, r, &b, 1);
 }
 
 static void
@@ -1868,8 +1939,8 @@ hid_byte(struct spam_stats *st, int c)
 	if (c != 'e' && c != 'n' && c != '0' && c != 'f')
 		return;
 	for (k = 0; k < NHID; k++) {
-		n = strlen(hid_pats[k].pat);
-		if (n > st->hpos)
+		n = hid_pats[k].len;
+		if (n > st->hpos || hid_pats[k].pat[n - 1] != c)
 			continue;
 		for (i = 0; i < n; i++)
 			if (hring_at(st, i + 1) != hid_pats[k].pat[n - 1 - i])
@@ -1946,8 +2017,8 @@ url_byte(struct spam_stats *st, int is_html, int c)
 		}
 	}
 	st->uwin = (st->uwin << 8) | (unsigned char)c;
-	if ((st->uwin & 0xffffffffffffffULL) == P_HTTP ||
-	    st->uwin == P_HTTPS) {
+	if (c == '/' && ((st->uwin & 0xffffffffffffffULL) == P_HTTP ||
+	    st->uwin == P_HTTPS)) {
 		if (st->in_host && st->hostlen <= sizeof(st->host) &&
 		    host_is_ip(st->host, st->hostlen))
 			st->nurl_ip++;
@@ -1957,24 +2028,60 @@ url_byte(struct spam_stats *st, int is_html, int c)
 	}
 }
 
+/*
+ * url_byte() over n bytes.  Outside a host name only a '/' can start one,
+ * so the bytes before it just shift through the window: memchr() finds
+ * it and only the last eight are shifted in.
+ */
 static void
-text_byte(struct spam_stats *st, int c)
+url_scan(struct spam_stats *st, int is_html, const unsigned char *d, size_t n)
 {
-	if (c >= 'a' && c <= 'z')
-		st->letters++;
-	else if (c >= 'A' && c <= 'Z') {
-		st->letters++;
-		st->upper++;
+	const unsigned char *p;
+	size_t i = 0, k, j;
+
+	while (i < n) {
+		if (st->in_host) {
+			url_byte(st, is_html, d[i++]);
+			continue;
+		}
+		p = memchr(d + i, '/', n - i);
+		k = p != NULL ? (size_t)(p - d) : n;
+		for (j = k - i > 8 ? k - 8 : i; j < k; j++)
+			st->uwin = (st->uwin << 8) | (unsigned char)lc(d[j]);
+		if (p == NULL)
+			break;
+		url_byte(st, is_html, d[k]);
+		i = k + 1;
 	}
-	ac_emit(st, &st->body, c);
+}
+
+/* Text (not markup): letter counts and phrases. */
+static void
+text_run(struct spam_stats *st, const unsigned char *d, size_t n)
+{
+	static const uint64_t U = 1 | 1ULL << 32;
+	static const uint64_t lettab[256] = {
+		['a'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+			1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+		['A'] = U, U, U, U, U, U, U, U, U, U, U, U, U,
+			U, U, U, U, U, U, U, U, U, U, U, U, U,
+	};
+	uint64_t letters = 0;	/* low half: letters, high half: upper */
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		letters += lettab[d[i]];
+	st->letters += (uint32_t)letters;
+	st->upper += letters >> 32;
+	ac_feed(st, &st->body, d, n);
 }
 
 void
 spam_stats_text(struct spam_stats *st, int is_html, const char *data,
     size_t len)
 {
-	size_t i;
-	int c;
+	const unsigned char *d = (const unsigned char *)data;
+	size_t i, run = 0;
 
 	if (st == NULL || st->finished)
 		return;
@@ -1982,24 +2089,27 @@ spam_stats_text(struct spam_stats *st, int is_html, const char *data,
 		st->seen_html = 1;
 	else if (len > 0)
 		st->seen_plain = 1;
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)data[i];
-		url_byte(st, is_html, c);
-		if (!is_html) {
-			text_byte(st, c);
-			continue;
-		}
-		hid_byte(st, c);
-		if (st->in_tag) {
-			if (c == '>') {
-				st->in_tag = 0;
-				text_byte(st, ' ');
-			}
-		} else if (c == '<')
-			st->in_tag = 1;
-		else
-			text_byte(st, c);
+	url_scan(st, is_html, d, len);
+	if (!is_html) {
+		text_run(st, d, len);
+		return;
 	}
+	/* The text between tags in runs; a tag reads as one space. */
+	for (i = 0; i < len; i++) {
+		hid_byte(st, d[i]);
+		if (st->in_tag) {
+			if (d[i] == '>') {
+				st->in_tag = 0;
+				ac_emit(st, &st->body, ' ');
+				run = i + 1;
+			}
+		} else if (d[i] == '<') {
+			text_run(st, d + run, i - run);
+			st->in_tag = 1;
+		}
+	}
+	if (!st->in_tag)
+		text_run(st, d + run, len - run);
 }
 
 static const char *const months[] = {
