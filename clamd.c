@@ -356,15 +356,68 @@ sanitise(const char *p, size_t n, char *out, size_t outlen)
 }
 
 enum clamd_result
+clamd_parse_reply(const char *reply, size_t len, int oversize, char *virus,
+    size_t vlen, char *err, size_t errlen)
+{
+	static const char ok[] = "stream: OK",
+	    limit[] = "INSTREAM size limit exceeded. ERROR",
+	    found[] = " FOUND", pfx[] = "stream: ";
+	char safe[128];
+	size_t i, line;
+
+	if (virus != NULL && vlen > 0)
+		virus[0] = '\0';
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (len == 0) {
+		snprintf(err, errlen, "empty reply");
+		return CLAMD_ERROR;
+	}
+	/* The line ends at the first NUL or newline, else at len. */
+	for (line = 0; line < len && reply[line] != '\0' &&
+	    reply[line] != '\n'; line++)
+		;
+	/* Only the terminator (and a trailing newline) may follow. */
+	for (i = line; i < len; i++)
+		if (reply[i] != '\0' && reply[i] != '\n') {
+			sanitise(reply, len, safe, sizeof(safe));
+			snprintf(err, errlen, "junk after reply: %s", safe);
+			return CLAMD_ERROR;
+		}
+	if (line > 0 && reply[line - 1] == '\r')
+		line--;
+
+	if (line == sizeof(ok) - 1 && memcmp(reply, ok, line) == 0)
+		return oversize ? CLAMD_OVERSIZE : CLAMD_CLEAN;
+	if (line == sizeof(limit) - 1 && memcmp(reply, limit, line) == 0)
+		return CLAMD_OVERSIZE;
+	if (line > sizeof(pfx) - 1 + sizeof(found) - 1 &&
+	    memcmp(reply, pfx, sizeof(pfx) - 1) == 0 &&
+	    memcmp(reply + line - (sizeof(found) - 1), found,
+	    sizeof(found) - 1) == 0) {
+		const char *name = reply + sizeof(pfx) - 1;
+		size_t nlen = line - (sizeof(pfx) - 1) - (sizeof(found) - 1);
+
+		if (name[0] != ' ') {
+			if (virus != NULL)
+				sanitise(name, nlen, virus, vlen);
+			return CLAMD_INFECTED;
+		}
+	}
+	sanitise(reply, line, safe, sizeof(safe));
+	snprintf(err, errlen, "unexpected reply: %s", safe);
+	return CLAMD_ERROR;
+}
+
+enum clamd_result
 clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
     size_t errlen)
 {
-	static const char found[] = " FOUND", pfx[] = "stream: ";
-	char reply[REPLY_MAX + 1], safe[128];
+	char reply[REPLY_MAX];
 	unsigned char zero[4] = { 0, 0, 0, 0 };
 	struct iovec iov;
 	long long deadline;
-	size_t len = 0, line = 0;
+	size_t len = 0;
 	ssize_t r;
 	int w, eof = 0, done = 0;
 
@@ -382,6 +435,10 @@ clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
 		return CLAMD_ERROR;
 	}
 
+	/*
+	 * Read until the line ends (NUL or newline), then briefly for junk
+	 * after it; EOF also ends the line.
+	 */
 	deadline = now_ms() + s->cfg->read_timeout_ms;
 	while (!eof && len < REPLY_MAX) {
 		if (done && wait_fd(s->fd, POLLIN, now_ms() +
@@ -407,19 +464,11 @@ clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
 		}
 		if (r == 0)
 			eof = 1;
+		if (!done && r > 0 &&
+		    (memchr(reply + len, '\0', (size_t)r) != NULL ||
+		    memchr(reply + len, '\n', (size_t)r) != NULL))
+			done = 1;
 		len += (size_t)r;
-		if (!done) {
-			char *z = memchr(reply, '\0', len);
-			char *nl = memchr(reply, '\n', len);
-
-			if (z != NULL || nl != NULL) {
-				char *t = z == NULL ? nl : nl == NULL ? z :
-				    z < nl ? z : nl;
-
-				line = (size_t)(t - reply);
-				done = 1;
-			}
-		}
 	}
 	if (!done) {
 		if (len == 0) {
@@ -433,43 +482,9 @@ clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
 			    REPLY_MAX);
 			return CLAMD_ERROR;
 		}
-		line = len;	/* EOF ends the line */
 	}
-	/* Only the terminator (and a trailing newline) may follow. */
-	{
-		size_t i;
-
-		for (i = line; i < len; i++)
-			if (reply[i] != '\0' && reply[i] != '\n') {
-				sanitise(reply, len, safe, sizeof(safe));
-				snprintf(err, errlen, "junk after reply: %s",
-				    safe);
-				return CLAMD_ERROR;
-			}
-	}
-	reply[line] = '\0';
-	if (line > 0 && reply[line - 1] == '\r')
-		reply[--line] = '\0';
-
-	if (strcmp(reply, "stream: OK") == 0)
-		return s->oversize ? CLAMD_OVERSIZE : CLAMD_CLEAN;
-	if (strcmp(reply, "INSTREAM size limit exceeded. ERROR") == 0)
-		return CLAMD_OVERSIZE;
-	if (line > sizeof(pfx) - 1 + sizeof(found) - 1 &&
-	    strncmp(reply, pfx, sizeof(pfx) - 1) == 0 &&
-	    strcmp(reply + line - (sizeof(found) - 1), found) == 0) {
-		const char *name = reply + sizeof(pfx) - 1;
-		size_t nlen = line - (sizeof(pfx) - 1) - (sizeof(found) - 1);
-
-		if (nlen > 0 && name[0] != ' ') {
-			if (virus != NULL)
-				sanitise(name, nlen, virus, vlen);
-			return CLAMD_INFECTED;
-		}
-	}
-	sanitise(reply, line, safe, sizeof(safe));
-	snprintf(err, errlen, "unexpected reply: %s", safe);
-	return CLAMD_ERROR;
+	return clamd_parse_reply(reply, len, s->oversize, virus, vlen, err,
+	    errlen);
 }
 
 void

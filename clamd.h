@@ -58,6 +58,15 @@ int	 clamd_send(struct clamd_scan *, const void *, size_t);
  */
 enum clamd_result clamd_end(struct clamd_scan *, char *virus, size_t vlen,
 	    char *err, size_t errlen);
+/*
+ * For tests and fuzzing (clamd_end() uses it): maps a raw reply (reply,
+ * len; not NUL-terminated) to a result as in the table above; oversize
+ * turns "stream: OK" into CLAMD_OVERSIZE.  The line ends at the first NUL
+ * or newline (else at len); anything but NULs and newlines after it is
+ * junk (CLAMD_ERROR).  Fills virus and err as clamd_end() does.
+ */
+enum clamd_result clamd_parse_reply(const char *reply, size_t len,
+	    int oversize, char *virus, size_t vlen, char *err, size_t errlen);
 void	 clamd_free(struct clamd_scan *);	/* closes; NULL is a no-op */
 /* Bytes accepted by clamd_send so far (sent or dropped). */
 size_t	 clamd_sent(const struct clamd_scan *);

@@ -2575,7 +2575,7 @@ parse_reply(const char *r, size_t n, struct spam_spamd_result *res,
     char *err, size_t errlen)
 {
 	const char *nl, *line, *colon;
-	size_t i = 0, ll, j, k;
+	size_t i = 0, ll, j, k, d;
 	int first = 1, have_spam = 0;
 
 	while (i < n) {
@@ -2632,8 +2632,11 @@ parse_reply(const char *r, size_t n, struct spam_spamd_result *res,
 			for (k = j + 1; k < ll && isspc((unsigned char)line[k]);
 			    k++)
 				;
-			if (k == ll || k + strspn(line + k, "0123456789") < ll ||
-			    ll - k > 12) {
+			/* Bounded: the line need not be NUL-terminated. */
+			for (d = k; d < ll && line[d] >= '0' && line[d] <= '9';
+			    d++)
+				;
+			if (k == ll || d < ll || ll - k > 12) {
 				seterr(err, errlen, "protocol: bad "
 				    "Content-length");
 				return -1;
@@ -2646,6 +2649,20 @@ parse_reply(const char *r, size_t n, struct spam_spamd_result *res,
 	}
 	if (!have_spam) {
 		seterr(err, errlen, "protocol: no Spam header");
+		return -1;
+	}
+	return 0;
+}
+
+int
+spam_spamd_parse_reply(const char *r, size_t n, struct spam_spamd_result *res,
+    char *err, size_t errlen)
+{
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	memset(res, 0, sizeof(*res));
+	if (parse_reply(r, n, res, err, errlen) == -1) {
+		memset(res, 0, sizeof(*res));
 		return -1;
 	}
 	return 0;

@@ -129,5 +129,12 @@ struct spam_spamd_result {
 int		 spam_spamd_check(const struct spam_spamd_cfg *,
 		    const char *user, const char *msg, size_t len,
 		    struct spam_spamd_result *, char *err, size_t errlen);
+/*
+ * For tests and fuzzing: parses a reply header block (r, n), which need
+ * not be NUL-terminated.  0 with the verdict in *res (score and threshold
+ * finite), or -1 with "protocol: <what>" in err and *res zeroed.
+ */
+int		 spam_spamd_parse_reply(const char *r, size_t n,
+		    struct spam_spamd_result *, char *err, size_t errlen);
 
 #endif

@@ -241,6 +241,78 @@ test_fake_replies(void **state)
 	}
 }
 
+/*
+ * FS-06: each reply maps to exactly one result, with and without our own
+ * max_stream cut (oversize), straight through clamd_parse_reply().
+ */
+static void
+test_parse_table(void **state)
+{
+	static const struct {
+		const char		*reply;
+		size_t			 len;
+		enum clamd_result	 want;	/* and with oversize set: */
+		enum clamd_result	 want_over;
+		const char		*virus;
+	} t[] = {
+		{ "stream: OK", 10, CLAMD_CLEAN, CLAMD_OVERSIZE, "" },
+		{ "stream: OK\0", 11, CLAMD_CLEAN, CLAMD_OVERSIZE, "" },
+		{ "stream: OK\n", 11, CLAMD_CLEAN, CLAMD_OVERSIZE, "" },
+		{ "stream: OK\r\n\0", 13, CLAMD_CLEAN, CLAMD_OVERSIZE, "" },
+		{ "stream: Eicar-Signature FOUND\0", 30, CLAMD_INFECTED,
+		    CLAMD_INFECTED, "Eicar-Signature" },
+		{ "stream: A b\x01\x80 FOUND\n", 20, CLAMD_INFECTED,
+		    CLAMD_INFECTED, "A_b??" },
+		{ "INSTREAM size limit exceeded. ERROR\0", 36, CLAMD_OVERSIZE,
+		    CLAMD_OVERSIZE, "" },
+		{ "INSTREAM size limit exceeded. ERROR\r\n", 37,
+		    CLAMD_OVERSIZE, CLAMD_OVERSIZE, "" },
+		{ "ERROR\0", 6, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "UNKNOWN COMMAND\0", 16, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "stream: OK\0junk", 15, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "stream: X FOUND\0stream: OK\0", 27, CLAMD_ERROR,
+		    CLAMD_ERROR, "" },
+		{ "stream: OK \0", 12, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "stream: ok\0", 11, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "stream: FOUND\0", 14, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "stream:  FOUND\0", 15, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "stream:  x FOUND\0", 17, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "\0", 1, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "", 0, CLAMD_ERROR, CLAMD_ERROR, "" },
+	};
+	char virus[256], err[256], *copy;
+	enum clamd_result r;
+	size_t i;
+	int over;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		for (over = 0; over < 2; over++) {
+			copy = malloc(t[i].len ? t[i].len : 1);
+			assert_non_null(copy);
+			memcpy(copy, t[i].reply, t[i].len);
+			r = clamd_parse_reply(copy, t[i].len, over, virus,
+			    sizeof(virus), err, sizeof(err));
+			free(copy);
+			if (r != (over ? t[i].want_over : t[i].want))
+				fail_msg("reply %zu/%d: got %s (%s)", i, over,
+				    clamd_result_str(r), err);
+			assert_string_equal(virus, t[i].virus);
+			if (r == CLAMD_ERROR)
+				assert_true(err[0] != '\0');
+			else
+				assert_string_equal(err, "");
+		}
+	/* A short virus buffer: the name is cut, still terminated. */
+	assert_int_equal(clamd_parse_reply("stream: Eicar FOUND", 19, 0, virus,
+	    4, err, sizeof(err)), CLAMD_INFECTED);
+	assert_string_equal(virus, "Eic");
+	/* Raw bytes never reach err. */
+	assert_int_equal(clamd_parse_reply("bad\r\x1b[2J\n", 9, 0, virus,
+	    sizeof(virus), err, sizeof(err)), CLAMD_ERROR);
+	assert_string_equal(err, "unexpected reply: bad??[2J");
+}
+
 static void
 test_fake_hang(void **state)
 {
@@ -454,6 +526,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fake_replies),
+		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_fake_hang),
 		cmocka_unit_test(test_fake_early_close),
 		cmocka_unit_test(test_closed_port_and_bad_addr),

@@ -815,6 +815,92 @@ test_spamd_fake(void **state)
 	assert_non_null(strstr(err, "connect: No such file"));
 }
 
+/* The reply parser alone, on buffers that are not NUL-terminated. */
+static void
+check_parse(const char *reply, size_t len, const char *want, int is_spam,
+    double score, double threshold)
+{
+	struct spam_spamd_result res;
+	char err[256], *copy;
+	int rc;
+
+	copy = malloc(len ? len : 1);
+	assert_non_null(copy);
+	memcpy(copy, reply, len);
+	rc = spam_spamd_parse_reply(copy, len, &res, err, sizeof(err));
+	free(copy);
+	if (want == NULL) {
+		if (rc != 0)
+			fail_msg("reply %.40s: %s", reply, err);
+		assert_string_equal(err, "");
+		assert_int_equal(res.is_spam, is_spam);
+		assert_true(res.score == score);
+		assert_true(res.threshold == threshold);
+		return;
+	}
+	assert_int_equal(rc, -1);
+	if (strstr(err, want) == NULL)
+		fail_msg("reply %.40s: err \"%s\", want \"%s\"", reply, err,
+		    want);
+	assert_int_equal(res.is_spam, 0);
+	assert_true(res.score == 0 && res.threshold == 0);
+}
+
+#define PARSE_OK(r, sp, sc, th)	check_parse(r, sizeof(r) - 1, NULL, sp, sc, th)
+#define PARSE_BAD(r, w)		check_parse(r, sizeof(r) - 1, w, 0, 0, 0)
+
+static void
+test_spamd_parse(void **state)
+{
+	(void)state;
+	/* CHECK, SYMBOLS, PROCESS replies; the body is ignored */
+	PARSE_OK("SPAMD/1.1 0 EX_OK\r\nContent-length: 0\r\n"
+	    "Spam: True ; 1000.0 / 5.0\r\n\r\n", 1, 1000.0, 5.0);
+	PARSE_OK("SPAMD/1.1 0 EX_OK\r\nContent-length: 27\r\n"
+	    "Spam: True ; 15.5 / 5.0\r\n\r\nGTUBE,MISSING_DATE,NO_RELAYS",
+	    1, 15.5, 5.0);
+	PARSE_OK("SPAMD/1.1 0 EX_OK\r\nContent-length: 34\r\n"
+	    "Spam: False ; -1.2 / 6.5\r\n\r\nSubject: hi\r\n\r\nSpam: True ; "
+	    "9 / 1\r\n", 0, -1.2, 6.5);
+	PARSE_OK("SPAMD/1.5 0 EX_OK\nspam:yes;1000/5\n\n", 1, 1000, 5);
+	PARSE_OK("SPAMD/1.1 0 EX_OK\r\nSpam: no ; .5 / +5.\r\n", 0, 0.5, 5);
+	/* Content-length last, without CR/LF or NUL after it */
+	PARSE_OK("SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1 / 5\r\n"
+	    "Content-length: 12", 1, 1, 5);
+	/* FS-03 */
+	PARSE_BAD("HTTP/1.0 500 Internal Server Error\r\n\r\n",
+	    "protocol: not a spamd reply");
+	PARSE_BAD("SPAMD/1.1 76 Bad header line: (Content-Length)\r\n\r\n",
+	    "protocol: status 76");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nSpam: True ; NaN / 5.0\r\n\r\n",
+	    "protocol: bad Spam header");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1 / nan\r\n\r\n",
+	    "protocol: bad Spam header");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nSpam: True ; inf / 5.0\r\n\r\n",
+	    "protocol: bad Spam header");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1e999 / 5.0\r\n\r\n",
+	    "protocol: bad Spam header");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1234567890123456789 "
+	    "/ 5\r\n\r\n", "protocol: bad Spam header");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nContent-length: -1\r\n"
+	    "Spam: True ; 1 / 5\r\n\r\n", "protocol: bad Content-length");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nContent-length: 1x\r\n"
+	    "Spam: True ; 1 / 5\r\n\r\n", "protocol: bad Content-length");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nContent-length: 1234567890123\r\n"
+	    "Spam: True ; 1 / 5\r\n\r\n", "protocol: bad Content-length");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nContent-length: 0\r\n\r\n"
+	    "Spam: True ; 1 / 5\r\n", "protocol: no Spam header");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nSpam: False ; 0 / 5\r\n"
+	    "Spam: True ; 9 / 5\r\n\r\n", "protocol: bad Spam header");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nno colon here\r\n\r\n",
+	    "protocol: bad header line");
+	PARSE_BAD("SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1 / 5\r\nContent-len",
+	    "protocol: bad header line");
+	PARSE_BAD("SPAMD/x 0 EX_OK\r\n\r\n", "protocol: bad status line");
+	PARSE_BAD("\x8f\x01\xff garbage", "protocol: not a spamd reply");
+	PARSE_BAD("", "protocol: empty reply");
+}
+
 static int
 spamd_port(void)
 {
@@ -894,6 +980,7 @@ main(void)
 		cmocka_unit_test(test_stats_chunking),
 		cmocka_unit_test(test_weights_file),
 		cmocka_unit_test(test_spamd_fake),
+		cmocka_unit_test(test_spamd_parse),
 		cmocka_unit_test(test_spamd_real),
 	};
 
