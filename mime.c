@@ -2637,8 +2637,8 @@ fail:
 int
 mime_push(struct mime *m, const char *s, size_t n)
 {
-	const char *nl;
-	size_t room, k, max = m->lim.max_line;
+	const char *nl, *line;
+	size_t room, k, len, max = m->lim.max_line;
 	int eol;
 
 	if (m->enomem || m->finished)
@@ -2649,14 +2649,21 @@ mime_push(struct mime *m, const char *s, size_t n)
 		nl = memchr(s, '\n', k);
 		if (nl != NULL) {
 			k = (size_t)(nl - s);
-			memcpy(m->lb + m->ll, s, k);
-			m->ll += k;
+			if (m->ll == 0) {
+				/* the whole line is in s: no copy */
+				line = s;
+				len = k;
+			} else {
+				memcpy(m->lb + m->ll, s, k);
+				line = m->lb;
+				len = m->ll + k;
+			}
 			eol = 1;
-			if (m->ll > 0 && m->lb[m->ll - 1] == '\r') {
-				m->ll--;
+			if (len > 0 && line[len - 1] == '\r') {
+				len--;
 				eol = 2;
 			}
-			if (doline(m, m->lb, m->ll, eol, m->inlong, 0) == -1)
+			if (doline(m, line, len, eol, m->inlong, 0) == -1)
 				return -1;
 			m->inlong = 0;
 			m->ll = 0;
