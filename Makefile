@@ -33,7 +33,8 @@ UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit
 .PHONY: all check demo asan unit deps clean bench soak fuzz
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
-SC_SRC	 = spamcorral/spamcorral.c spamcorral/spamcorral.h
+SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c
+SC_SRC	 = $(SC_LIBSRC) spamcorral/spamcorral.h
 
 all: mailcorral $(SC_PROGS)
 
@@ -47,10 +48,13 @@ mailcorral: mailcorral.o libmc.a
 	$(CC) $(CFLAGS) $(LDHARD) -o $@ mailcorral.o libmc.a $(LIBS)
 
 spamcorral/spamcorral-%: spamcorral/spamcorral-%.c $(SC_SRC) libmc.a $(HDRS)
-	$(CC) $(CFLAGS) $(HARDEN) $(LDHARD) -I. -o $@ $< spamcorral/spamcorral.c libmc.a $(LIBS)
+	$(CC) $(CFLAGS) $(HARDEN) $(LDHARD) -I. -o $@ $< $(SC_LIBSRC) libmc.a $(LIBS)
 
 testsuite/unit/test_%: testsuite/unit/test_%.c libmc.a testsuite/unit/unit.h
 	$(CC) $(CFLAGS) -I. -o $@ $< libmc.a $(LIBS) -lcmocka
+
+testsuite/unit/test_spamcorral: testsuite/unit/test_spamcorral.c $(SC_SRC) libmc.a testsuite/unit/unit.h
+	$(CC) $(CFLAGS) -I. -o $@ $< $(SC_LIBSRC) libmc.a $(LIBS) -lcmocka
 
 deps:
 	sh scripts/install-deps.sh

@@ -76,6 +76,10 @@ struct mc_config {
 	char		*spamcorral_address;
 	long		 corral_expire_days;
 	char		*sendmail_path;
+	char		*local_domains;
+	long		 robot_max_failures;
+	long		 robot_failure_window;	/* seconds */
+	long		 robot_reply_interval;	/* seconds; 0 = no limit */
 	/* viruses */
 	int		 virus_arbitron;	/* enum conf_virus */
 	char		*clamd_servers;

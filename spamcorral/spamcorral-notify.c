@@ -7,8 +7,10 @@
  * 1. expires entries older than corral_expire_days (seed 5.3 rule: links
  *    and recipient files at once, a base file when no link points to it),
  *    stale notified.* markers and old used.* markers;
- * 2. sends each recipient ONE digest of the entries not reported yet
- *    (marker notified.<id>.<safe rcpt>), lowest score first.
+ * 2. sends each local recipient (local_domains) ONE digest of the
+ *    entries not reported yet (marker notified.<id>.<safe rcpt>), lowest
+ *    score first; each identifier's token covers the entry's content as
+ *    read here (spamcorral.h), so the robot releases only what was listed.
  * See doc/corral.md and spamcorral-notify(8).
  */
 #include <sys/types.h>
@@ -50,6 +52,7 @@ struct entry {
 	char	 score[32];
 	double	 pct;
 	time_t	 mtime;
+	unsigned char hash[SC_HASH_LEN];	/* SHA-256 of the content */
 	int	 ok;		/* read and listed */
 };
 
@@ -60,6 +63,7 @@ static struct bypass_key *bkey;
 static const struct mc_config *cf;
 static int dry_run, resend;
 static char robot_addr[SC_ADDR_MAX + 1], robot_local[SC_ADDR_MAX + 1];
+static struct sc_domains doms;
 
 static int
 name_cmp(const void *a, const void *b)
@@ -206,27 +210,21 @@ read_entry(struct entry *e)
 	struct hdrs h;
 	struct stat st;
 	struct buf b = BUF_INIT;
-	char tmp[8192];
-	ssize_t n;
-	int fd;
+	int fd, rc;
 
 	if (corral_open_entry(cr, e->name, &fd, &st) == -1) {
 		log_warn("skipping %s", e->name);
 		return -1;
 	}
-	/* the header block only */
-	while (b.len < HDR_READ_MAX) {
-		n = read(fd, tmp, sizeof(tmp));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		buf_add(&b, tmp, (size_t)n);
-		if (b.data != NULL && (memmem(b.data, b.len, "\n\n", 2) ||
-		    memmem(b.data, b.len, "\r\n\r\n", 4)))
-			break;
-	}
+	/* all of it is hashed (the token covers the content, SC-C6); the
+	   header block is what the digest shows */
+	rc = sc_read_hash(fd, &b, HDR_READ_MAX, SC_ENTRY_MAX, e->hash);
 	close(fd);
+	if (rc == -1) {
+		log_warn("skipping %s", e->name);
+		buf_free(&b);
+		return -1;
+	}
 	memset(&h, 0, sizeof(h));
 	h.e = e;
 	e->pct = -1;
@@ -290,7 +288,7 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 	for (i = 0; i < n; i++) {
 		struct entry *e = &es[i];
 
-		if (sc_token(key, e->name, e->safe, tok) == -1) {
+		if (sc_token(key, e->name, e->safe, e->hash, tok) == -1) {
 			buf_free(&body);
 			return -1;
 		}
@@ -446,6 +444,14 @@ main(int argc, char **argv)
 	snprintf(robot_addr, sizeof(robot_addr), "%s",
 	    cf->spamcorral_address);
 	sc_local_part(robot_addr, robot_local, sizeof(robot_local));
+	if (sc_domains_load(cf->local_domains, robot_addr, &doms, err,
+	    sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		return EX_CONFIG;
+	}
+	if (doms.n == 0)
+		log_warnx("local_domains is empty and spamcorral_address has "
+		    "no domain: only recipients without a domain get digests");
 	if ((cr = corral_open(cf->corral_dir, err, sizeof(err))) == NULL) {
 		log_warnx("corral %s: %s", cf->corral_dir, err);
 		return EX_CONFIG;
@@ -543,6 +549,16 @@ main(int argc, char **argv)
 			log_warnx("recipient %s refused", es[i].safe);
 			continue;
 		}
+		/* no digests outside the local domains: no backscatter to
+		   forged or relayed recipients (SC-R9) */
+		if (!sc_domains_match(&doms, rcpt)) {
+			char lr[512];
+
+			log_safe(rcpt, strlen(rcpt), lr, sizeof(lr));
+			log_info("digest-skipped rcpt=%s entries=%zu "
+			    "reason=not-local", lr, j - i);
+			continue;
+		}
 		if (send_digest(rcpt, es + i, j - i) == -1)
 			failed++;
 		else
@@ -554,6 +570,7 @@ main(int argc, char **argv)
 		free(names[i]);
 	free(names);
 	free(es);
+	sc_domains_free(&doms);
 	OPENSSL_cleanse(key, sizeof(key));
 	bypass_key_free(bkey);
 	corral_close(cr);

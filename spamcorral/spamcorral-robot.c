@@ -6,15 +6,20 @@
  *   (robot.alias: "|/usr/sbin/spamcorral-robot -c /etc/mailcorral/mailcorral.conf")
  *
  * Reads ONE reply to a digest on stdin, finds the [MC-<id>-<token>]
- * identifiers the user kept (in any text part, decoded, HTML stripped),
- * verifies each token for the replier, remails the corral entry to its
- * recipient as a local sender (so the filter honours its bypass header)
- * and deletes what seed 5.3 allows.  Auto-replies and loops (RFC 3834)
- * are ignored.  See doc/corral.md and spamcorral-robot(8).
+ * identifiers the user kept (reply.c: any text part, decoded, HTML
+ * stripped), verifies each token for the replier and for the content of
+ * the entry as read now (SC-C6), remails exactly those bytes to the
+ * entry's recipient as a local sender (so the filter honours its bypass
+ * header) and deletes what seed 5.3 allows.  Auto-replies and loops
+ * (RFC 3834) are ignored; only local senders (local_domains) are heard.
+ * Per sender (state.c, under the corral's flock): robot_max_failures bad
+ * identifiers within robot_failure_window block the sender for that long
+ * (SC-R4), and the robot answers at most once per robot_reply_interval
+ * (SC-R6).  See doc/corral.md and spamcorral-robot(8).
  *
- * Exit: 0 (done, or ignored: see the log), EX_TEMPFAIL when sendmail or
- * the corral failed (sendmail retries; what was released is gone, so a
- * retry releases only the rest), EX_CONFIG.
+ * Exit: 0 (done, or ignored: see the log), EX_TEMPFAIL when sendmail, the
+ * corral or the state file failed (sendmail retries; what was released is
+ * gone, so a retry releases only the rest), EX_CONFIG.
  */
 #include <sys/types.h>
 #include <sys/file.h>
@@ -46,155 +51,13 @@
 #include "banned.h"
 
 #define REPLY_MAX	(1024 * 1024)	/* bytes of a reply read */
-#define TEXT_MAX	(2 * 1024 * 1024) /* decoded text searched */
-#define TOKENS_MAX	500		/* identifiers looked at */
 #define RELEASE_MAX	50		/* releases per reply */
-#define ENTRY_MAX	(64 * 1024 * 1024)
-
-struct ident {
-	char	id[CORRAL_ID_LEN + 1];
-	char	tok[SC_TOKEN_HEX + 1];
-};
-
-struct reply {
-	char	 from[SC_ADDR_MAX + 1];
-	int	 have_from, nfrom;
-	char	 autosub[64], prec[64];
-	int	 list_id, digest;
-	/* decoded text of the current part and of all parts */
-	struct buf part, text;
-	int	 html;
-};
-
-static void
-on_header(void *arg, const struct mime_part *p, const char *n, size_t nl,
-    const char *v, size_t vl)
-{
-	struct reply *r = arg;
-	size_t k;
-
-	if (p->id != 0)
-		return;
-	if (sc_field_is(n, nl, "From")) {
-		r->nfrom++;
-		if (!r->have_from && sc_addr_extract(v, vl, r->from,
-		    sizeof(r->from)) == 0)
-			r->have_from = 1;
-	} else if (sc_field_is(n, nl, "Auto-Submitted") &&
-	    r->autosub[0] == '\0') {
-		k = vl < sizeof(r->autosub) - 1 ? vl : sizeof(r->autosub) - 1;
-		memcpy(r->autosub, v, k);
-		r->autosub[k] = '\0';
-		if (k == 0)
-			snprintf(r->autosub, sizeof(r->autosub), "(empty)");
-	} else if (sc_field_is(n, nl, "Precedence") && r->prec[0] == '\0') {
-		k = vl < sizeof(r->prec) - 1 ? vl : sizeof(r->prec) - 1;
-		memcpy(r->prec, v, k);
-		r->prec[k] = '\0';
-	} else if (sc_field_is(n, nl, "List-Id"))
-		r->list_id = 1;
-	else if (sc_field_is(n, nl, SC_DIGEST_HDR))
-		r->digest = 1;
-}
-
-static void
-on_begin(void *arg, const struct mime_part *p)
-{
-	struct reply *r = arg;
-
-	buf_reset(&r->part);
-	r->html = strcmp(p->type, "text/html") == 0;
-}
-
-static void
-on_data(void *arg, const struct mime_part *p, const char *d, size_t n)
-{
-	struct reply *r = arg;
-
-	if (strncmp(p->type, "text/", 5) != 0 || (p->flags &
-	    (MIME_PART_MULTIPART | MIME_PART_MESSAGE)))
-		return;
-	if (r->part.len + n <= TEXT_MAX)
-		buf_add(&r->part, d, n);
-}
-
-/* Appends part text to r->text; HTML tags (and comments) are dropped. */
-static void
-on_end(void *arg, const struct mime_part *p)
-{
-	struct reply *r = arg;
-	size_t i;
-	int intag = 0;
-
-	if (r->part.data == NULL || r->part.len == 0)
-		return;
-	if (r->text.len + r->part.len > TEXT_MAX)
-		return;
-	if (!r->html)
-		buf_add(&r->text, r->part.data, r->part.len);
-	else
-		for (i = 0; i < r->part.len; i++) {
-			char c = r->part.data[i];
-
-			if (c == '<')
-				intag = 1;
-			else if (c == '>' && intag)
-				intag = 0;
-			else if (!intag)
-				buf_addc(&r->text, c);
-		}
-	buf_addc(&r->text, '\n');
-	buf_reset(&r->part);
-}
 
 static int
 ishex(int c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
 	    (c >= 'A' && c <= 'F');
-}
-
-/* Finds "MC-<16 hex>-<32 hex>" (case-insensitive), deduplicated. */
-static size_t
-find_idents(const char *t, size_t len, struct ident *out, size_t max)
-{
-	size_t i, k, n = 0, j;
-	const size_t need = 3 + CORRAL_ID_LEN + 1 + SC_TOKEN_HEX;
-
-	for (i = 0; i + need <= len && n < max; i++) {
-		const char *p = t + i;
-
-		if ((p[0] != 'M' && p[0] != 'm') || (p[1] != 'C' &&
-		    p[1] != 'c') || p[2] != '-')
-			continue;
-		if (i > 0 && isalnum((unsigned char)t[i - 1]))
-			continue;
-		for (k = 0; k < CORRAL_ID_LEN && ishex(p[3 + k]); k++)
-			;
-		if (k != CORRAL_ID_LEN || p[3 + k] != '-')
-			continue;
-		for (k = 0; k < SC_TOKEN_HEX && ishex(p[4 + CORRAL_ID_LEN + k]);
-		    k++)
-			;
-		if (k != SC_TOKEN_HEX || (i + need < len &&
-		    isalnum((unsigned char)p[need])))
-			continue;
-		for (k = 0; k < CORRAL_ID_LEN; k++)
-			out[n].id[k] = (char)toupper((unsigned char)p[3 + k]);
-		out[n].id[k] = '\0';
-		for (k = 0; k < SC_TOKEN_HEX; k++)
-			out[n].tok[k] = (char)tolower((unsigned char)
-			    p[4 + CORRAL_ID_LEN + k]);
-		out[n].tok[k] = '\0';
-		for (j = 0; j < n; j++)
-			if (strcmp(out[j].id, out[n].id) == 0 &&
-			    strcmp(out[j].tok, out[n].tok) == 0)
-				break;
-		if (j == n)
-			n++;
-		i += need - 1;
-	}
-	return n;
 }
 
 static int
@@ -261,28 +124,237 @@ usage(FILE *f)
 	fprintf(f, "usage: spamcorral-robot [-v] [-c file] [-L logfile]\n");
 }
 
+/* What one run works with; freed in one place (main's out:). */
+struct run {
+	struct mc_config	*cf;
+	struct sc_limits	 lim;
+	struct sc_domains	 doms;
+	struct sc_reply		 r;
+	struct sc_ident		*ids;
+	size_t			 nids;
+	struct corral		*cr;
+	int			 dfd;
+	struct bypass_key	*bkey;
+	unsigned char		 key[32];
+	struct sc_state		*st;
+	int			 dirty;		/* st changed: save it */
+	char			 skey[CORRAL_RCPT_MAX + 1];
+	char			 sender[SC_ADDR_MAX + 1];
+	char			 lsafe[512];	/* sender, for the log */
+	char			 safe[CORRAL_RCPT_MAX + 1];
+	char			 rcpt[SC_ADDR_MAX + 1];
+	char			 robot_addr[SC_ADDR_MAX + 1];
+	char			 robot_local[SC_ADDR_MAX + 1];
+	struct buf		 note;		/* the answer's text */
+	size_t			 nrel, ngone, nbad, nold, nchanged;
+	int			 tempfail;
+};
+
+/* Why this reply gets no attention at all (loops, RFC 3834), or NULL. */
+static const char *
+ignore_reason(struct run *u)
+{
+	const char *why;
+
+	if (strcmp(u->sender, "<>") == 0 || is_local_ignored(u->sender))
+		return "null-or-daemon-sender";
+	if ((why = sc_reply_loop(&u->r)) != NULL)
+		return why;
+	if (sc_addr_eq(u->sender, u->robot_addr) ||
+	    (strchr(u->robot_addr, '@') == NULL &&
+	    strcasecmp(u->robot_local, u->sender) == 0))
+		return "own-address";
+	return NULL;
+}
+
+/* Counts one bad identifier; 1 when the sender is now blocked. */
+static int
+count_failure(struct run *u)
+{
+	int b;
+
+	u->nbad++;
+	u->dirty = 1;
+	b = sc_state_fail(u->st, u->skey, 1, time(NULL), &u->lim);
+	if (b == 1)
+		log_info("release-denied sender=%s reason=rate-limited "
+		    "failures=%zu window=%lds: ignored for %lds", u->lsafe,
+		    u->nbad, u->lim.failure_window, u->lim.failure_window);
+	return b == 1;
+}
+
+/*
+ * One identifier.  Returns 0 to go on, 1 to stop (blocked), -1 to stop
+ * with a temporary failure.
+ */
+static int
+release_one(struct run *u, const struct sc_ident *id)
+{
+	char name[CORRAL_NAME_MAX + 1], mark[CORRAL_NAME_MAX + 64];
+	char err[256];
+	unsigned char hash[SC_HASH_LEN];
+	struct buf msg = BUF_INIT, fresh = BUF_INIT;
+	const struct buf *send;
+	enum sc_tok t;
+	int fd, sent;
+
+	if (snprintf(name, sizeof(name), "spam_to_%s_%s", u->safe, id->id) >=
+	    (int)sizeof(name))
+		t = SC_TOK_BAD;
+	else
+		t = sc_token_check(u->key, name, u->safe, NULL, id->tok);
+	if (t == SC_TOK_ERR) {
+		log_warnx("token check failed");
+		return -1;
+	}
+	if (t != SC_TOK_OK) {
+		log_info("release-denied sender=%s id=%s reason=bad-token",
+		    u->lsafe, id->id);
+		return count_failure(u);
+	}
+	if (u->nrel >= RELEASE_MAX) {
+		log_info("release-capped sender=%s id=%s max=%d", u->lsafe,
+		    id->id, RELEASE_MAX);
+		buf_printf(&u->note, "  not released (limit of %d per reply; "
+		    "reply again): MC-%s\n", RELEASE_MAX, id->id);
+		return 0;
+	}
+	if (corral_open_entry(u->cr, name, &fd, NULL) == -1) {
+		if (errno == ENOENT) {
+			u->ngone++;
+			log_info("release-none sender=%s id=%s reason=gone",
+			    u->lsafe, id->id);
+			buf_printf(&u->note, "  already released or expired: "
+			    "MC-%s\n", id->id);
+		} else {
+			log_warn("release-refused sender=%s entry=%s",
+			    u->lsafe, name);
+			buf_printf(&u->note, "  could not be released: MC-%s\n",
+			    id->id);
+		}
+		return 0;
+	}
+	/* the bytes read here are the bytes hashed, checked and sent */
+	sent = sc_read_hash(fd, &msg, SC_ENTRY_MAX, SC_ENTRY_MAX, hash);
+	close(fd);
+	if (sent == -1) {
+		log_warn("read %s", name);
+		buf_free(&msg);
+		if (errno != ERANGE)
+			return -1;
+		buf_printf(&u->note, "  could not be released (too large): "
+		    "MC-%s\n", id->id);
+		return 0;
+	}
+	t = sc_token_check(u->key, name, u->safe, hash, id->tok);
+	if (t != SC_TOK_OK) {
+		buf_free(&msg);
+		if (t == SC_TOK_ERR) {
+			log_warnx("token check failed");
+			return -1;
+		}
+		if (t == SC_TOK_OLD) {
+			/* a digest of an older version: list it again */
+			u->nold++;
+			log_info("release-denied sender=%s id=%s "
+			    "reason=old-digest", u->lsafe, id->id);
+			snprintf(mark, sizeof(mark), "%s%s.%s",
+			    SC_MARK_NOTIFIED, id->id, u->safe);
+			unlinkat(u->dfd, mark, 0);
+			buf_printf(&u->note, "  from an older digest; it will be "
+			    "listed again in your next digest: MC-%s\n",
+			    id->id);
+		} else {
+			u->nchanged++;
+			log_info("release-denied sender=%s entry=%s "
+			    "reason=content-changed", u->lsafe, name);
+			buf_printf(&u->note, "  not released (it changed after "
+			    "the digest was made): MC-%s\n", id->id);
+		}
+		return 0;
+	}
+	send = &msg;
+	if (!bypass_fresh(u->dfd, msg.data, msg.len)) {
+		if (sc_rebypass(u->bkey, u->cf->bypass_max_age, msg.data,
+		    msg.len, &fresh, err, sizeof(err)) == -1)
+			log_warnx("%s: %s (sent as stored)", name, err);
+		else {
+			send = &fresh;
+			log_info("%s: bypass header renewed", name);
+		}
+	}
+	sent = sc_sendmail(u->cf->sendmail_path, u->robot_local, u->rcpt,
+	    send->data, send->len);
+	buf_free(&msg);
+	buf_free(&fresh);
+	if (sent != 0) {
+		log_warnx("release-failed entry=%s: %s exited %d", name,
+		    u->cf->sendmail_path, sent);
+		return -1;
+	}
+	u->nrel++;
+	if (corral_remove_entry(u->cr, name) == -1)
+		log_warn("remove %s", name);
+	snprintf(mark, sizeof(mark), "%s%s.%s", SC_MARK_NOTIFIED, id->id,
+	    u->safe);
+	unlinkat(u->dfd, mark, 0);
+	log_info("released sender=%s entry=%s to=%s", u->lsafe, name,
+	    u->lsafe);
+	buf_printf(&u->note, "  released (delivered to you): MC-%s\n", id->id);
+	return 0;
+}
+
+/* The short answer to a reply that held a valid identifier. */
+static void
+send_answer(struct run *u)
+{
+	struct buf m = BUF_INIT;
+	char date[64], mid[17], every[96] = "";
+	long iv = u->lim.reply_interval;
+
+	if (iv >= 3600 && iv % 3600 == 0)
+		snprintf(every, sizeof(every), "\n(SpamCorral answers at most "
+		    "once in %ld hour%s.)\n", iv / 3600, iv == 3600 ? "" : "s");
+	else if (iv > 0)
+		snprintf(every, sizeof(every), "\n(SpamCorral answers at most "
+		    "once in %ld minute%s.)\n", (iv + 59) / 60,
+		    iv <= 60 ? "" : "s");
+	sc_random_hex(mid);
+	sc_rfc5322_date(time(NULL), date, sizeof(date));
+	buf_printf(&m,
+	    "From: SpamCorral <%s>\n"
+	    "To: <%s>\n"
+	    "Subject: SpamCorral: %zu message%s released\n"
+	    "Date: %s\n"
+	    "Message-ID: <%s.reply@%s>\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: text/plain; charset=us-ascii\n"
+	    "Auto-Submitted: auto-replied\n"
+	    "X-Auto-Response-Suppress: All\n"
+	    "Precedence: bulk\n"
+	    "%s: confirmation\n"
+	    "\n"
+	    "SpamCorral has processed your request.\n\n%s%s",
+	    u->robot_addr, u->sender, u->nrel, u->nrel == 1 ? "" : "s", date,
+	    mid, strrchr(u->robot_addr, '@') ?
+	    strrchr(u->robot_addr, '@') + 1 : "spamcorral.invalid",
+	    SC_DIGEST_HDR, u->note.data, every);
+	if (m.data == NULL || sc_sendmail(u->cf->sendmail_path, "<>",
+	    u->sender, m.data, m.len) != 0)
+		log_warnx("confirmation to %s not sent", u->lsafe);
+	buf_free(&m);
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct mime_cb cb = { on_begin, on_data, on_end,
-	    on_header };
-	const char *conffile = DEF_CONFIG_FILE, *logfile = NULL;
-	char err[512], sender[SC_ADDR_MAX + 1], safe[CORRAL_RCPT_MAX + 1];
-	char robot_addr[SC_ADDR_MAX + 1], robot_local[SC_ADDR_MAX + 1];
-	char name[CORRAL_NAME_MAX + 1], rcpt[SC_ADDR_MAX + 1];
-	char tok[SC_TOKEN_HEX + 1], mark[CORRAL_NAME_MAX + 64], date[64];
-	char lsafe[512], mid[17];
-	unsigned char key[32];
-	struct buf in = BUF_INIT, note = BUF_INIT, conf_msg = BUF_INIT;
-	struct ident *ids = NULL;
-	struct reply r;
-	struct mc_config *cf;
-	struct bypass_key *bkey = NULL;
-	struct corral *cr = NULL;
-	struct mime *mp;
-	size_t start = 0, nids, i, nrel = 0, ngone = 0, nbad = 0;
-	int ch, verbose = 0, fd, dfd, tempfail = 0, rc = 0;
-	char tmp[65536];
+	const char *conffile = DEF_CONFIG_FILE, *logfile = NULL, *why;
+	char err[512], tmp[65536], until[64];
+	struct buf in = BUF_INIT;
+	struct run u;
+	size_t i;
+	time_t now, b;
+	int ch, verbose = 0, fd, rc = 0, locked = 0, answer = 0, stop;
 	ssize_t n;
 
 	while ((ch = getopt(argc, argv, "c:L:vh")) != -1) {
@@ -318,14 +390,26 @@ main(int argc, char **argv)
 			verbose = 1;
 		}
 	}
-	memset(&r, 0, sizeof(r));
-	memset(key, 0, sizeof(key));
-	if (conf_load(conffile, &cf, err, sizeof(err)) == -1) {
+	memset(&u, 0, sizeof(u));
+	u.dfd = -1;
+	if (conf_load(conffile, &u.cf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "spamcorral-robot: %s\n", err);
 		return EX_CONFIG;
 	}
-	log_init("spamcorral-robot", log_facility(cf->log_facility) == -1 ?
-	    LOG_MAIL : log_facility(cf->log_facility), verbose);
+	log_init("spamcorral-robot", log_facility(u.cf->log_facility) == -1 ?
+	    LOG_MAIL : log_facility(u.cf->log_facility), verbose);
+	u.lim.max_failures = u.cf->robot_max_failures;
+	u.lim.failure_window = u.cf->robot_failure_window;
+	u.lim.reply_interval = u.cf->robot_reply_interval;
+	snprintf(u.robot_addr, sizeof(u.robot_addr), "%s",
+	    u.cf->spamcorral_address);
+	sc_local_part(u.robot_addr, u.robot_local, sizeof(u.robot_local));
+	if (sc_domains_load(u.cf->local_domains, u.robot_addr, &u.doms, err,
+	    sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		rc = EX_CONFIG;
+		goto out;
+	}
 
 	/* the reply (at most 1 MiB; the rest is read and dropped) */
 	for (;;) {
@@ -340,294 +424,161 @@ main(int argc, char **argv)
 	}
 	if (in.data == NULL) {
 		log_warnx("ignored: empty input");
-		rc = 0;
 		goto out;
 	}
-	snprintf(robot_addr, sizeof(robot_addr), "%s", cf->spamcorral_address);
-	sc_local_part(robot_addr, robot_local, sizeof(robot_local));
-
-	/* the envelope sender: the "From " line sendmail's prog mailer
-	   writes first, else Return-Path */
-	sender[0] = '\0';
-	if (in.len > 5 && memcmp(in.data, "From ", 5) == 0) {
-		size_t k = 5, o = 0;
-
-		while (k < in.len && in.data[k] != ' ' && in.data[k] != '\n' &&
-		    in.data[k] != '\r' && o + 1 < sizeof(sender))
-			sender[o++] = in.data[k++];
-		sender[o] = '\0';
-		while (k < in.len && in.data[k] != '\n')
-			k++;
-		start = k < in.len ? k + 1 : k;
-		if (o == 0)
-			snprintf(sender, sizeof(sender), "<>");
-	}
-
-	memset(&r, 0, sizeof(r));
-	buf_init(&r.part, 0);
-	buf_init(&r.text, 0);
-	if ((mp = mime_new(&cf->limits, MIME_VIEW_FIRST, &cb, &r)) == NULL ||
-	    mime_push(mp, in.data + start, in.len - start) == -1 ||
-	    mime_finish(mp) == -1) {
+	if (sc_reply_parse(&u.r, &u.cf->limits, in.data, in.len) == -1) {
 		log_warnx("out of memory");
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
-	mime_free(mp);
-	if (sender[0] == '\0') {
-		/* no From_ line: a Return-Path header (first one) */
-		struct { char *v; } rp = { NULL };
-		size_t k = 0;
-		const char *m = in.data + start;
-		size_t ml = in.len - start;
+	buf_free(&in);
+	snprintf(u.sender, sizeof(u.sender), "%s", u.r.sender);
+	if (u.sender[0] == '\0') {
+		log_warnx("ignored: no envelope sender (no From_ line and no "
+		    "Return-Path)");
+		goto out;
+	}
+	log_safe(u.sender, strlen(u.sender), u.lsafe, sizeof(u.lsafe));
 
-		while (k < ml) {
-			if (m[k] == '\n' || (m[k] == '\r' && k + 1 < ml &&
-			    m[k + 1] == '\n'))
-				break;
-			if (ml - k > 12 && strncasecmp(m + k, "Return-Path:",
-			    12) == 0) {
-				const char *e = memchr(m + k, '\n', ml - k);
-
-				rp.v = (char *)(m + k + 12);
-				if (e == NULL || sc_addr_extract(rp.v,
-				    (size_t)(e - rp.v), sender,
-				    sizeof(sender)) == -1) {
-					if (e != NULL && memchr(rp.v, '<',
-					    (size_t)(e - rp.v)) != NULL)
-						snprintf(sender, sizeof(sender),
-						    "<>");
-				}
-				break;
-			}
-			while (k < ml && m[k] != '\n')
-				k++;
-			k++;
-		}
-		if (sender[0] == '\0') {
-			log_warnx("ignored: no envelope sender (no From_ line "
-			    "and no Return-Path)");
-			rc = 0;
-			goto out;
-		}
-	}
-	log_safe(sender, strlen(sender), lsafe, sizeof(lsafe));
-
-	/* RFC 3834 and loops */
-	if (strcmp(sender, "<>") == 0 || is_local_ignored(sender)) {
-		log_info("ignored: sender=%s reason=null-or-daemon-sender",
-		    lsafe);
-		rc = 0;
+	/* RFC 3834 and loops: no state, no lock, no answer */
+	if ((why = ignore_reason(&u)) != NULL) {
+		log_info("ignored: sender=%s reason=%s", u.lsafe, why);
 		goto out;
 	}
-	if (r.autosub[0] != '\0' && strncasecmp(r.autosub, "no", 2) != 0) {
-		log_info("ignored: sender=%s reason=auto-submitted", lsafe);
-		rc = 0;
+	if (!sc_addr_ok(u.sender) || strchr(u.sender, '@') == NULL) {
+		log_info("release-denied sender=%s reason=bad-sender",
+		    u.lsafe);
 		goto out;
 	}
-	if (strncasecmp(r.prec, "bulk", 4) == 0 ||
-	    strncasecmp(r.prec, "junk", 4) == 0 ||
-	    strncasecmp(r.prec, "list", 4) == 0) {
-		log_info("ignored: sender=%s reason=precedence", lsafe);
-		rc = 0;
+	/* digests go to local recipients only (SC-R9), so only they can
+	   hold an identifier */
+	if (!sc_domains_match(&u.doms, u.sender)) {
+		log_info("release-denied sender=%s reason=not-local",
+		    u.lsafe);
 		goto out;
 	}
-	if (r.list_id) {
-		log_info("ignored: sender=%s reason=list-id", lsafe);
-		rc = 0;
-		goto out;
-	}
-	if (r.digest) {
-		log_info("ignored: sender=%s reason=own-digest", lsafe);
-		rc = 0;
-		goto out;
-	}
-	if (sc_addr_eq(sender, robot_addr) || (strchr(robot_addr, '@') ==
-	    NULL && strcasecmp(robot_local, sender) == 0)) {
-		log_info("ignored: sender=%s reason=own-address", lsafe);
-		rc = 0;
-		goto out;
-	}
-	if (!sc_addr_ok(sender) || strchr(sender, '@') == NULL) {
-		log_info("release-denied sender=%s reason=bad-sender", lsafe);
-		rc = 0;
-		goto out;
-	}
-	if (!r.have_from || r.nfrom != 1 || !sc_addr_eq(sender, r.from)) {
+	if (!u.r.have_from || u.r.nfrom != 1 ||
+	    !sc_addr_eq(u.sender, u.r.from)) {
 		char lf[400];
 
-		log_safe(r.from, strlen(r.from), lf, sizeof(lf));
-		log_info("release-denied sender=%s from=%s reason=from-mismatch",
-		    lsafe, lf);
-		rc = 0;
+		log_safe(u.r.from, strlen(u.r.from), lf, sizeof(lf));
+		log_info("release-denied sender=%s from=%s "
+		    "reason=from-mismatch", u.lsafe, lf);
 		goto out;
 	}
 
-	if ((ids = calloc(TOKENS_MAX, sizeof(*ids))) == NULL) {
+	if ((u.ids = calloc(SC_IDENTS_MAX, sizeof(*u.ids))) == NULL) {
 		log_warnx("out of memory");
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
-	nids = r.text.data ? find_idents(r.text.data, r.text.len, ids,
-	    TOKENS_MAX) : 0;
-	buf_free(&r.part);
-	buf_free(&r.text);
-	if (nids == 0) {
-		log_info("release-denied sender=%s reason=no-token", lsafe);
-		rc = 0;
+	u.nids = u.r.text.data ? sc_find_idents(u.r.text.data, u.r.text.len,
+	    u.ids, SC_IDENTS_MAX) : 0;
+	sc_reply_free(&u.r);
+	if (u.nids == 0) {
+		log_info("release-denied sender=%s reason=no-token", u.lsafe);
 		goto out;
 	}
 
-	if ((cr = corral_open(cf->corral_dir, err, sizeof(err))) == NULL) {
-		log_warnx("corral %s: %s", cf->corral_dir, err);
+	if ((u.cr = corral_open(u.cf->corral_dir, err, sizeof(err))) ==
+	    NULL) {
+		log_warnx("corral %s: %s", u.cf->corral_dir, err);
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
-	dfd = corral_dirfd(cr);
-	if ((bkey = bypass_key_load(cf->bypass_key_file, 0, err,
-	    sizeof(err))) == NULL || sc_key_raw(cf->bypass_key_file, key, err,
-	    sizeof(err)) == -1) {
+	u.dfd = corral_dirfd(u.cr);
+	if ((u.bkey = bypass_key_load(u.cf->bypass_key_file, 0, err,
+	    sizeof(err))) == NULL || sc_key_raw(u.cf->bypass_key_file, u.key,
+	    err, sizeof(err)) == -1) {
 		log_warnx("bypass_key_file: %s", err);
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
-	if (corral_safe_rcpt(sender, safe, sizeof(safe)) == -1) {
-		log_info("release-denied sender=%s reason=bad-sender", lsafe);
-		rc = 0;
+	if (corral_safe_rcpt(u.sender, u.safe, sizeof(u.safe)) == -1 ||
+	    sc_state_key(u.sender, u.skey, sizeof(u.skey)) == -1) {
+		log_info("release-denied sender=%s reason=bad-sender",
+		    u.lsafe);
 		goto out;
 	}
 	/* the released mail goes to the recipient named by the entry */
-	if (corral_unescape(safe, rcpt, sizeof(rcpt)) != 0)
-		snprintf(rcpt, sizeof(rcpt), "%s", sender);
-	if (!sc_addr_ok(rcpt)) {
+	if (corral_unescape(u.safe, u.rcpt, sizeof(u.rcpt)) != 0)
+		snprintf(u.rcpt, sizeof(u.rcpt), "%s", u.sender);
+	if (!sc_addr_ok(u.rcpt)) {
 		log_info("release-denied sender=%s reason=bad-recipient",
-		    lsafe);
-		rc = 0;
+		    u.lsafe);
 		goto out;
 	}
-	if (flock(dfd, LOCK_EX) == -1)
-		log_warn("flock %s", cf->corral_dir);
 
-	buf_printf(&note, "SpamCorral has processed your request.\n\n");
-	for (i = 0; i < nids; i++) {
-		struct ident *id = &ids[i];
-		struct buf msg = BUF_INIT, fresh = BUF_INIT;
-		const struct buf *send;
-		int sent;
-
-		if (snprintf(name, sizeof(name), "spam_to_%s_%s", safe,
-		    id->id) >= (int)sizeof(name) ||
-		    sc_token(key, name, safe, tok) == -1 ||
-		    CRYPTO_memcmp(tok, id->tok, SC_TOKEN_HEX) != 0) {
-			nbad++;
-			log_info("release-denied sender=%s id=%s "
-			    "reason=bad-token", lsafe, id->id);
-			continue;
-		}
-		if (nrel >= RELEASE_MAX) {
-			log_info("release-capped sender=%s id=%s max=%d",
-			    lsafe, id->id, RELEASE_MAX);
-			buf_printf(&note, "  not released (limit of %d per "
-			    "reply; reply again): MC-%s\n", RELEASE_MAX,
-			    id->id);
-			continue;
-		}
-		if (corral_open_entry(cr, name, &fd, NULL) == -1) {
-			if (errno == ENOENT) {
-				ngone++;
-				log_info("release-none sender=%s id=%s "
-				    "reason=gone", lsafe, id->id);
-				buf_printf(&note, "  already released or "
-				    "expired: MC-%s\n", id->id);
-			} else {
-				log_warn("release-refused sender=%s entry=%s",
-				    lsafe, name);
-				buf_printf(&note, "  could not be released: "
-				    "MC-%s\n", id->id);
-			}
-			continue;
-		}
-		sent = sc_read_fd(fd, &msg, ENTRY_MAX);
-		close(fd);
-		if (sent == -1) {
-			log_warn("read %s", name);
-			buf_free(&msg);
-			tempfail = 1;
-			break;
-		}
-		send = &msg;
-		if (!bypass_fresh(dfd, msg.data, msg.len)) {
-			if (sc_rebypass(bkey, cf->bypass_max_age, msg.data,
-			    msg.len, &fresh, err, sizeof(err)) == -1)
-				log_warnx("%s: %s (sent as stored)", name,
-				    err);
-			else {
-				send = &fresh;
-				log_info("%s: bypass header renewed", name);
-			}
-		}
-		sent = sc_sendmail(cf->sendmail_path, robot_local, rcpt,
-		    send->data, send->len);
-		buf_free(&msg);
-		buf_free(&fresh);
-		if (sent != 0) {
-			log_warnx("release-failed entry=%s: %s exited %d",
-			    name, cf->sendmail_path, sent);
-			tempfail = 1;
-			break;
-		}
-		nrel++;
-		if (corral_remove_entry(cr, name) == -1)
-			log_warn("remove %s", name);
-		snprintf(mark, sizeof(mark), "%s%s.%s", SC_MARK_NOTIFIED,
-		    id->id, safe);
-		unlinkat(dfd, mark, 0);
-		log_info("released sender=%s entry=%s to=%s", lsafe, name,
-		    lsafe);
-		buf_printf(&note, "  released (delivered to you): MC-%s\n",
-		    id->id);
+	/* one robot or notifier at a time: releases, expiry and the
+	   state file */
+	if (flock(u.dfd, LOCK_EX) == -1) {
+		log_warn("flock %s", u.cf->corral_dir);
+		rc = EX_TEMPFAIL;
+		goto out;
 	}
-	flock(dfd, LOCK_UN);
+	locked = 1;
+	if ((u.st = sc_state_load(u.dfd, err, sizeof(err))) == NULL) {
+		/* without its memory the robot cannot rate-limit: wait */
+		log_warnx("state: %s", err);
+		rc = EX_TEMPFAIL;
+		goto out;
+	}
+	now = time(NULL);
+	if ((b = sc_state_blocked(u.st, u.skey, now)) != 0) {
+		struct tm tm;
+
+		localtime_r(&b, &tm);
+		strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S", &tm);
+		log_info("ignored: sender=%s reason=rate-limited until=%s",
+		    u.lsafe, until);
+		goto out;
+	}
+
+	for (i = 0; i < u.nids; i++) {
+		stop = release_one(&u, &u.ids[i]);
+		if (stop == -1)
+			u.tempfail = 1;
+		if (stop != 0)
+			break;
+	}
 	log_info("reply sender=%s identifiers=%zu released=%zu gone=%zu "
-	    "bad=%zu", lsafe, nids, nrel, ngone, nbad);
+	    "bad=%zu old=%zu changed=%zu", u.lsafe, u.nids, u.nrel, u.ngone,
+	    u.nbad, u.nold, u.nchanged);
 
-	/* a short confirmation, only for a reply that held a valid token */
-	if (!tempfail && (nrel > 0 || ngone > 0) && note.data != NULL) {
-		sc_random_hex(mid);
-		sc_rfc5322_date(time(NULL), date, sizeof(date));
-		buf_printf(&conf_msg,
-		    "From: SpamCorral <%s>\n"
-		    "To: <%s>\n"
-		    "Subject: SpamCorral: %zu message%s released\n"
-		    "Date: %s\n"
-		    "Message-ID: <%s.reply@%s>\n"
-		    "MIME-Version: 1.0\n"
-		    "Content-Type: text/plain; charset=us-ascii\n"
-		    "Auto-Submitted: auto-replied\n"
-		    "X-Auto-Response-Suppress: All\n"
-		    "Precedence: bulk\n"
-		    "%s: confirmation\n"
-		    "\n%s", robot_addr, sender, nrel, nrel == 1 ? "" : "s",
-		    date, mid, strrchr(robot_addr, '@') ?
-		    strrchr(robot_addr, '@') + 1 : "spamcorral.invalid",
-		    SC_DIGEST_HDR, note.data);
-		if (conf_msg.data != NULL && sc_sendmail(cf->sendmail_path,
-		    "<>", sender, conf_msg.data, conf_msg.len) != 0)
-			log_warnx("confirmation to %s not sent", lsafe);
+	/* an answer only to a reply that held a valid identifier, and at
+	   most one per reply_interval (SC-R6) */
+	if (!u.tempfail && u.nrel + u.ngone + u.nold + u.nchanged > 0 &&
+	    u.note.data != NULL) {
+		now = time(NULL);
+		if (sc_state_may_reply(u.st, u.skey, now, &u.lim)) {
+			answer = 1;
+			u.dirty = 1;
+			if (sc_state_replied(u.st, u.skey, now) == -1)
+				log_warnx("state: out of memory");
+		} else
+			log_info("answer-suppressed sender=%s "
+			    "reason=reply-interval", u.lsafe);
 	}
-	rc = tempfail ? EX_TEMPFAIL : 0;
+	rc = u.tempfail ? EX_TEMPFAIL : 0;
 out:
 	/* One way out, so a sanitizer build's leak check stays quiet: a
 	   robot exiting non-zero makes sendmail bounce the reply. */
-	buf_free(&r.part);
-	buf_free(&r.text);
-	buf_free(&note);
-	buf_free(&conf_msg);
+	if (u.st != NULL && u.dirty && sc_state_save(u.st, u.dfd, time(NULL),
+	    &u.lim, err, sizeof(err)) == -1)
+		log_warnx("state: %s", err);
+	if (locked)
+		flock(u.dfd, LOCK_UN);
+	if (answer)
+		send_answer(&u);
+	sc_reply_free(&u.r);
+	buf_free(&u.note);
 	buf_free(&in);
-	free(ids);
-	OPENSSL_cleanse(key, sizeof(key));
-	bypass_key_free(bkey);
-	corral_close(cr);
-	conf_free(cf);
+	free(u.ids);
+	sc_state_free(u.st);
+	sc_domains_free(&u.doms);
+	OPENSSL_cleanse(u.key, sizeof(u.key));
+	bypass_key_free(u.bkey);
+	corral_close(u.cr);
+	conf_free(u.cf);
 	return rc;
 }

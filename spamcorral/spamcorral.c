@@ -1,6 +1,7 @@
 /*
  * spamcorral.c -- helpers shared by spamcorral-notify and spamcorral-robot
- * (see spamcorral.h).
+ * (see spamcorral.h): digest tokens, header helpers, addresses, local
+ * domains, sendmail.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "bypass.h"
 #include "buf.h"
@@ -90,31 +92,95 @@ put_lp(struct buf *b, const char *s)
 	buf_add(b, s, n);
 }
 
-int
-sc_token(const unsigned char key[32], const char *name, const char *safe,
-    char out[SC_TOKEN_HEX + 1])
+/* HMAC-SHA256(key, label || lp(name) || lp(safe) [|| hash]). */
+static int
+digest_mac(const unsigned char key[32], const char *label, const char *name,
+    const char *safe, const unsigned char *hash, unsigned char mac[32])
 {
-	static const char hex[] = "0123456789abcdef";
 	struct buf b = BUF_INIT;
-	unsigned char mac[32];
-	size_t i;
 	int rc;
 
-	buf_adds(&b, SC_LABEL);
+	buf_adds(&b, label);
 	put_lp(&b, name);
 	put_lp(&b, safe);
+	if (hash != NULL)
+		buf_add(&b, hash, SC_HASH_LEN);
 	if (b.data == NULL)
 		return -1;
 	rc = bypass_hmac_sha256(key, 32, b.data, b.len, mac);
+	OPENSSL_cleanse(b.data, b.len);
 	buf_free(&b);
-	if (rc == -1)
-		return -1;
-	for (i = 0; i < SC_TOKEN_HEX / 2; i++) {
-		out[2 * i] = hex[mac[i] >> 4];
-		out[2 * i + 1] = hex[mac[i] & 15];
+	return rc;
+}
+
+static void
+to_hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[p[i] >> 4];
+		out[2 * i + 1] = hex[p[i] & 15];
 	}
-	out[SC_TOKEN_HEX] = '\0';
+	out[2 * n] = '\0';
+}
+
+int
+sc_token(const unsigned char key[32], const char *name, const char *safe,
+    const unsigned char hash[SC_HASH_LEN], char out[SC_TOKEN_HEX + 1])
+{
+	unsigned char m1[32], m2[32], t[SC_TOKEN_HEX / 2];
+	const size_t half = SC_TOKEN_HEX / 4;
+
+	if (digest_mac(key, SC_LABEL, name, safe, NULL, m1) == -1 ||
+	    digest_mac(key, SC_LABEL_CONTENT, name, safe, hash, m2) == -1)
+		return -1;
+	memcpy(t, m1, half);
+	memcpy(t + half, m2, half);
+	to_hex(t, sizeof(t), out);
+	OPENSSL_cleanse(m1, sizeof(m1));
+	OPENSSL_cleanse(m2, sizeof(m2));
 	return 0;
+}
+
+enum sc_tok
+sc_token_check(const unsigned char key[32], const char *name,
+    const char *safe, const unsigned char *hash, const char *tok)
+{
+	unsigned char m1[32], m2[32];
+	char h1[SC_TOKEN_HEX + 1], h2[SC_TOKEN_HEX + 1];
+	const size_t half = SC_TOKEN_HEX / 2;	/* hex digits per half */
+	enum sc_tok rc;
+
+	memset(m2, 0, sizeof(m2));
+	memset(h2, 0, sizeof(h2));
+	if (strlen(tok) != SC_TOKEN_HEX)
+		return SC_TOK_BAD;
+	if (digest_mac(key, SC_LABEL, name, safe, NULL, m1) == -1)
+		return SC_TOK_ERR;
+	to_hex(m1, SC_TOKEN_HEX / 2, h1);	/* the one-part token */
+	if (CRYPTO_memcmp(h1, tok, half) != 0)
+		rc = SC_TOK_BAD;
+	else if (hash == NULL)
+		rc = SC_TOK_OK;
+	else if (digest_mac(key, SC_LABEL_CONTENT, name, safe, hash, m2) ==
+	    -1)
+		rc = SC_TOK_ERR;
+	else {
+		to_hex(m2, SC_TOKEN_HEX / 4, h2);
+		if (CRYPTO_memcmp(h2, tok + half, half) == 0)
+			rc = SC_TOK_OK;
+		else if (CRYPTO_memcmp(h1 + half, tok + half, half) == 0)
+			rc = SC_TOK_OLD;
+		else
+			rc = SC_TOK_CHANGED;
+	}
+	OPENSSL_cleanse(m1, sizeof(m1));
+	OPENSSL_cleanse(m2, sizeof(m2));
+	OPENSSL_cleanse(h1, sizeof(h1));
+	OPENSSL_cleanse(h2, sizeof(h2));
+	return rc;
 }
 
 size_t
@@ -434,29 +500,207 @@ sc_sendmail(const char *path, const char *from, const char *rcpt,
 }
 
 int
-sc_read_fd(int fd, struct buf *out, size_t max)
+sc_read_hash(int fd, struct buf *out, size_t keep, size_t max,
+    unsigned char hash[SC_HASH_LEN])
 {
 	char tmp[65536];
+	EVP_MD_CTX *ctx;
+	EVP_MD *md;
+	unsigned int hl = 0;
+	size_t total = 0, k;
 	ssize_t n;
+	int rc = -1, e = EIO;
 
+	if ((md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		goto fail;
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		EVP_MD_free(md);
+		goto fail;
+	}
+	if (EVP_DigestInit_ex2(ctx, md, NULL) != 1)
+		goto out;
 	for (;;) {
 		n = read(fd, tmp, sizeof(tmp));
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n == -1)
-			return -1;
+		if (n == -1) {
+			e = errno;
+			goto out;
+		}
 		if (n == 0)
 			break;
-		if (out->len + (size_t)n > max) {
-			errno = ERANGE;
-			return -1;
+		if ((size_t)n > max - total) {
+			e = ERANGE;
+			goto out;
 		}
-		if (buf_add(out, tmp, (size_t)n) == -1)
+		total += (size_t)n;
+		if (EVP_DigestUpdate(ctx, tmp, (size_t)n) != 1)
+			goto out;
+		if (out != NULL && out->len < keep) {
+			k = keep - out->len < (size_t)n ? keep - out->len :
+			    (size_t)n;
+			if (buf_add(out, tmp, k) == -1) {
+				e = ENOMEM;
+				goto out;
+			}
+		}
+	}
+	if (EVP_DigestFinal_ex(ctx, hash, &hl) != 1 || hl != SC_HASH_LEN)
+		goto out;
+	if (out != NULL && out->data == NULL && buf_add(out, "", 0) == -1) {
+		e = ENOMEM;
+		goto out;
+	}
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	EVP_MD_free(md);
+	if (rc == 0)
+		return 0;
+fail:
+	errno = e;
+	return -1;
+}
+
+/* ---- local domains ---- */
+
+static int
+dom_add(struct sc_domains *d, const char *p, size_t n)
+{
+	char **nv, *s;
+	size_t i;
+
+	while (n > 0 && p[n - 1] == '.')	/* "example.org." */
+		n--;
+	if (n == 0)
+		return 0;
+	if ((s = strndup(p, n)) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		s[i] = (char)tolower((unsigned char)s[i]);
+	if ((nv = reallocarray(d->v, d->n + 1, sizeof(*nv))) == NULL) {
+		free(s);
+		return -1;
+	}
+	d->v = nv;
+	d->v[d->n++] = s;
+	return 0;
+}
+
+/* Adds every word of p (blanks, commas; '#' to the end of a line). */
+static int
+dom_words(struct sc_domains *d, const char *p, size_t len)
+{
+	size_t i = 0, w;
+
+	while (i < len) {
+		if (p[i] == '#') {
+			while (i < len && p[i] != '\n')
+				i++;
+			continue;
+		}
+		if (isspace((unsigned char)p[i]) || p[i] == ',') {
+			i++;
+			continue;
+		}
+		for (w = i; i < len && !isspace((unsigned char)p[i]) &&
+		    p[i] != ',' && p[i] != '#'; i++)
+			;
+		if (dom_add(d, p + w, i - w) == -1)
 			return -1;
 	}
-	if (out->data == NULL && buf_add(out, "", 0) == -1)
-		return -1;
 	return 0;
+}
+
+int
+sc_domains_load(const char *spec, const char *robot_addr,
+    struct sc_domains *d, char *err, size_t errlen)
+{
+	const char *p = spec, *at;
+	struct buf b = BUF_INIT;
+	size_t n, words = 0;
+	int fd;
+
+	d->v = NULL;
+	d->n = 0;
+	while (*p != '\0') {
+		while (isspace((unsigned char)*p) || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, " \t\r\n,");
+		words++;
+		if (n > 5 && strncmp(p, "file:", 5) == 0) {
+			char path[4096];
+			unsigned char h[SC_HASH_LEN];
+
+			snprintf(path, sizeof(path), "%.*s", (int)(n - 5),
+			    p + 5);
+			buf_reset(&b);
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+			    sc_read_hash(fd, &b, 1024 * 1024, 1024 * 1024,
+			    h) == -1) {
+				snprintf(err, errlen, "local_domains: %s: %s",
+				    path, strerror(errno));
+				if (fd != -1)
+					close(fd);
+				goto fail;
+			}
+			close(fd);
+			if (dom_words(d, b.data, b.len) == -1)
+				goto nomem;
+		} else if (dom_add(d, p, n) == -1)
+			goto nomem;
+		p += n;
+	}
+	if (words == 0 && (at = strrchr(robot_addr, '@')) != NULL &&
+	    dom_add(d, at + 1, strlen(at + 1)) == -1)
+		goto nomem;
+	buf_free(&b);
+	return 0;
+nomem:
+	snprintf(err, errlen, "local_domains: out of memory");
+fail:
+	buf_free(&b);
+	sc_domains_free(d);
+	return -1;
+}
+
+int
+sc_domains_match(const struct sc_domains *d, const char *addr)
+{
+	const char *at = strrchr(addr, '@'), *dom;
+	size_t i, dl, wl;
+
+	if (at == NULL)
+		return 1;
+	dom = at + 1;
+	dl = strlen(dom);
+	while (dl > 0 && dom[dl - 1] == '.')
+		dl--;
+	for (i = 0; i < d->n; i++) {
+		const char *w = d->v[i];
+
+		if (w[0] == '*' && w[1] == '.') {
+			/* "*.example.org": a subdomain, not the domain */
+			wl = strlen(w + 1);	/* ".example.org" */
+			if (dl > wl && strncasecmp(dom + dl - wl, w + 1, wl)
+			    == 0)
+				return 1;
+		} else if (strlen(w) == dl && strncasecmp(dom, w, dl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+void
+sc_domains_free(struct sc_domains *d)
+{
+	while (d->v != NULL && d->n > 0)
+		free(d->v[--d->n]);
+	free(d->v);
+	d->v = NULL;
+	d->n = 0;
 }
 
 struct rb_hdrs {

@@ -2,12 +2,26 @@
  * spamcorral.h -- helpers shared by spamcorral-notify (the cron digest)
  * and spamcorral-robot (the reply robot).  See doc/corral.md.
  *
- * Identifiers in a digest: "[MC-<corral id>-<token>]", token = the first
- * 16 bytes (32 lower-case hex digits) of
- *   HMAC-SHA256(K, "MC-DIGEST-v1" || lp(entry name) || lp(safe rcpt))
+ * Identifiers in a digest: "[MC-<corral id>-<token>]", token = 32
+ * lower-case hex digits in two halves of 64 bits each:
+ *   entry half   = HMAC-SHA256(K, "MC-DIGEST-v1" || lp(entry name) ||
+ *                  lp(safe rcpt))[0..8)
+ *   content half = HMAC-SHA256(K, "MC-DIGEST-v2" || lp(entry name) ||
+ *                  lp(safe rcpt) || SHA-256(entry content))[0..8)
  * K is the bypass key (bypass_key_file), lp() a 4-byte big-endian length.
- * The token binds one corral entry to one recipient: the robot rebuilds the
- * entry name from the replier's address, so a token only works for it.
+ * The entry half binds one corral entry to one recipient (the robot
+ * rebuilds the entry name from the replier's address, so a token only
+ * works for it); the content half binds the bytes the notifier listed, so
+ * the robot releases exactly those (SC-C6).  A release needs both halves.
+ * The entry half equals the first half of the older one-part token
+ * (HMAC "MC-DIGEST-v1")[0..16), which lets the robot tell a reply to an
+ * older digest from a forged identifier.
+ *
+ * spamcorral.c: tokens, header helpers, addresses, sendmail, local domains.
+ * reply.c:      the reply parser (envelope sender, loop headers, decoded
+ *               text) and the identifier finder; fuzzed by
+ *               testsuite/fuzz/fuzz_robot_reply.c.
+ * state.c:      the robot's per-sender rate-limit state file.
  *
  * Ownership: everything returned in a struct buf or malloc'd is the
  * caller's.  Errors: -1 (with a reason in err where given).
@@ -17,25 +31,74 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "buf.h"
+#include "corral.h"
 
-#define SC_LABEL		"MC-DIGEST-v1"
+#define SC_LABEL		"MC-DIGEST-v1"	/* entry half */
+#define SC_LABEL_CONTENT	"MC-DIGEST-v2"	/* content half */
 #define SC_TOKEN_HEX		32
+#define SC_HASH_LEN		32		/* SHA-256 */
+#define SC_ENTRY_MAX		(64 * 1024 * 1024) /* bytes of an entry */
 #define SC_IDENT_MAX		(4 + 16 + 1 + SC_TOKEN_HEX + 2)
 #define SC_MARK_NOTIFIED	"notified."
 #define SC_DIGEST_HDR		"X-SpamCorral"
 #define SC_ADDR_MAX		320
 
 struct bypass_key;
+struct mime_limits;
 
 /* Raw 32-byte key from bypass_key_file (already checked by
    bypass_key_load()).  0 or -1. */
 int	 sc_key_raw(const char *path, unsigned char key[32], char *err,
 	    size_t errlen);
-/* token (33 bytes: 32 hex + NUL) for an entry name and its safe rcpt. */
+/*
+ * The token (32 hex + NUL) for an entry name, its safe rcpt and the
+ * SHA-256 of the entry's content.  0 or -1.
+ */
 int	 sc_token(const unsigned char key[32], const char *name,
-	    const char *safe_rcpt, char out[SC_TOKEN_HEX + 1]);
+	    const char *safe_rcpt, const unsigned char hash[SC_HASH_LEN],
+	    char out[SC_TOKEN_HEX + 1]);
+
+enum sc_tok {
+	SC_TOK_OK,		/* both halves verify: release */
+	SC_TOK_BAD,		/* entry half wrong: forged or guessed */
+	SC_TOK_CHANGED,		/* entry half right, content differs */
+	SC_TOK_OLD,		/* a one-part token of an older digest */
+	SC_TOK_ERR		/* HMAC failed */
+};
+/*
+ * Checks tok (32 lower-case hex) in constant time.  hash NULL checks the
+ * entry half only (the entry is gone): SC_TOK_OK or SC_TOK_BAD.
+ */
+enum sc_tok sc_token_check(const unsigned char key[32], const char *name,
+	    const char *safe_rcpt, const unsigned char *hash, const char *tok);
+
+/*
+ * Reads fd to its end (at most max bytes: ERANGE beyond), hashing every
+ * byte with SHA-256 into hash; the first keep bytes are also appended to
+ * out (out may be NULL).  0 or -1 with errno.
+ */
+int	 sc_read_hash(int fd, struct buf *out, size_t keep, size_t max,
+	    unsigned char hash[SC_HASH_LEN]);
+
+/*
+ * Local domains (local_domains): blank- or comma-separated domains,
+ * "*.example.org" for every subdomain, "file:/path" for a file of them
+ * (one or more per line, '#' comments: sendmail's local-host-names).
+ * An empty list means the domain of spamcorral_address.  An address
+ * without '@' is always local.
+ */
+struct sc_domains {
+	char	**v;
+	size_t	 n;
+};
+int	 sc_domains_load(const char *spec, const char *robot_addr,
+	    struct sc_domains *, char *err, size_t errlen);
+/* 1 when addr is local, else 0. */
+int	 sc_domains_match(const struct sc_domains *, const char *addr);
+void	 sc_domains_free(struct sc_domains *);
 
 /*
  * Header block iterator: calls fn for every field (unfolded: CR/LF of
@@ -78,8 +141,6 @@ int	 sc_addr_ok(const char *addr);
 int	 sc_sendmail(const char *path, const char *from, const char *rcpt,
 	    const void *data, size_t len);
 
-/* Reads a whole file descriptor, at most max bytes (ERANGE beyond). */
-int	 sc_read_fd(int fd, struct buf *out, size_t max);
 
 /*
  * Mints a fresh bypass header for msg (header block + body) and writes
@@ -94,5 +155,110 @@ int	 sc_rebypass(const struct bypass_key *key, long max_age,
 void	 sc_rfc5322_date(time_t t, char *out, size_t outlen);
 /* 16 random upper-case hex digits. */
 void	 sc_random_hex(char out[17]);
+
+/* ---- reply.c ---- */
+
+#define SC_REPLY_TEXT_MAX	(2 * 1024 * 1024) /* decoded text kept */
+#define SC_IDENTS_MAX		500		/* identifiers looked at */
+
+struct sc_ident {
+	char	id[CORRAL_ID_LEN + 1];		/* upper-case hex */
+	char	tok[SC_TOKEN_HEX + 1];		/* lower-case hex */
+};
+
+struct sc_reply {
+	/* envelope sender: the "From " line, else the first Return-Path;
+	   "<>" for a null sender, "" when there is neither */
+	char		 sender[SC_ADDR_MAX + 1];
+	char		 from[SC_ADDR_MAX + 1];	/* first From address */
+	int		 have_from;
+	unsigned	 nfrom;			/* From fields */
+	char		 autosub[64];		/* Auto-Submitted value */
+	char		 prec[64];		/* Precedence value */
+	int		 list;			/* a List-* field */
+	int		 autoreply;		/* X-Autoreply, X-Autorespond */
+	int		 digest;		/* X-SpamCorral: our own mail */
+	unsigned	 mime_err;		/* MIME_ERR_* bits */
+	struct buf	 text;			/* text of every text part,
+						   decoded, HTML stripped */
+	/* parser state */
+	struct buf	 part;
+	int		 html, in_rp;
+};
+
+/*
+ * Parses one reply (as the prog mailer hands it over: an optional "From "
+ * line, the header block, the body) with the MIME parser under lim.
+ * r is filled from scratch; sc_reply_free() frees it (also after -1).
+ * Returns 0, or -1 on ENOMEM.
+ */
+int	 sc_reply_parse(struct sc_reply *r, const struct mime_limits *lim,
+	    const char *msg, size_t len);
+void	 sc_reply_free(struct sc_reply *r);
+/*
+ * Why a reply must not be answered (RFC 3834 and our own mail):
+ * "auto-submitted", "precedence", "list-id", "own-digest", or NULL.
+ */
+const char *sc_reply_loop(const struct sc_reply *r);
+/*
+ * Finds "MC-<16 hex>-<32 hex>" (case-insensitive, not inside a longer
+ * word) in text, at most max of them, without duplicates, in order of
+ * appearance.  Returns how many were stored in out.
+ */
+size_t	 sc_find_idents(const char *text, size_t len, struct sc_ident *out,
+	    size_t max);
+
+/* ---- state.c ---- */
+
+/*
+ * The robot's memory between runs (one run per reply): per envelope
+ * sender, failed tokens in the current window, a block end, and when the
+ * robot last answered.  A small text file in the corral directory, read
+ * and written by the robot while it holds the corral's flock(); written
+ * to a temp name and renamed.  At most SC_STATE_MAX senders are kept;
+ * records with nothing left to remember are dropped.
+ */
+#define SC_STATE_FILE		".spamcorral-robot.state"
+#define SC_STATE_MAX		1000
+#define SC_STATE_BYTES		(512 * 1024)
+
+struct sc_limits {
+	long	max_failures;		/* failed tokens before a block */
+	long	failure_window;		/* seconds: counting window, block */
+	long	reply_interval;		/* seconds between answers; 0 none */
+};
+
+struct sc_state;
+
+/* Reads SC_STATE_FILE in dfd (absent: empty).  NULL with err on error. */
+struct sc_state	*sc_state_load(int dfd, char *err, size_t errlen);
+/* An empty state (tests, or when the file is unusable). */
+struct sc_state	*sc_state_new(void);
+/* Parses the file format into st (bad lines are skipped). */
+void	 sc_state_parse(struct sc_state *st, const char *p, size_t len);
+/* Formats st (after dropping stale records and capping) into out. */
+int	 sc_state_format(struct sc_state *st, time_t now,
+	    const struct sc_limits *lim, struct buf *out);
+/* sc_state_format() + temp file + fsync + rename + directory fsync. */
+int	 sc_state_save(struct sc_state *st, int dfd, time_t now,
+	    const struct sc_limits *lim, char *err, size_t errlen);
+void	 sc_state_free(struct sc_state *st);
+/* The record key for an envelope sender (lower-cased safe form). */
+int	 sc_state_key(const char *sender, char *out, size_t outlen);
+/* Is this sender blocked at now?  Returns the block's end, or 0. */
+time_t	 sc_state_blocked(struct sc_state *st, const char *key, time_t now);
+/*
+ * Counts n failed tokens for key.  Returns 1 when this makes the sender
+ * blocked (until now + failure_window), 0 otherwise, -1 on ENOMEM.
+ */
+int	 sc_state_fail(struct sc_state *st, const char *key, unsigned n,
+	    time_t now, const struct sc_limits *lim);
+/* May the robot answer key now?  1 yes, 0 no. */
+int	 sc_state_may_reply(struct sc_state *st, const char *key, time_t now,
+	    const struct sc_limits *lim);
+/* Records an answer to key at now.  0 or -1 (ENOMEM). */
+int	 sc_state_replied(struct sc_state *st, const char *key, time_t now);
+/* Number of records (tests). */
+size_t	 sc_state_count(const struct sc_state *st);
 
 #endif

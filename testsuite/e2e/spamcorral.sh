@@ -41,7 +41,8 @@ for p in notify robot; do
 	b=spamcorral/spamcorral-$p
 	if [ ! -x "$b" ] || [ -n "$(find spamcorral libmc.a -newer "$b" \( -name '*.[ch]' -o -name libmc.a \) 2>/dev/null)" ]; then
 		# shellcheck disable=SC2086
-		cc $CFLAGS_SC -I. -o "$b" "$b.c" spamcorral/spamcorral.c libmc.a \
+		cc $CFLAGS_SC -I. -o "$b" "$b.c" spamcorral/spamcorral.c \
+			spamcorral/reply.c spamcorral/state.c libmc.a \
 			-lmilter -larchive -lcrypto -pthread || bail "build $b"
 	fi
 done

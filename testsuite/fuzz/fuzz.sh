@@ -33,7 +33,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 
 ALL_TARGETS="fuzz_mime_stream fuzz_mime_words fuzz_html fuzz_names
 fuzz_archive fuzz_conf fuzz_sa fuzz_spamstats fuzz_bypass fuzz_corral_name
-fuzz_spamd_reply fuzz_clamd_reply"
+fuzz_spamd_reply fuzz_clamd_reply fuzz_robot_reply"
 
 verb=run
 case "${1:-}" in
@@ -85,13 +85,15 @@ build_lib() {
 build_target() {
 	t=$1
 	out=$bdir/$t
+	extra=	# sources outside LIBSRC that a target needs
+	[ "$t" = fuzz_robot_reply ] && extra="$top/spamcorral/spamcorral.c $top/spamcorral/reply.c"
 	if [ -f "$out" ] && [ ! "$here/$t.c" -nt "$out" ] &&
 	    [ ! "$here/fuzz_common.h" -nt "$out" ] && [ -z "$(
-	    for o in $LIBOBJS; do [ "$o" -nt "$out" ] && echo x; done)" ]; then
+	    for o in $LIBOBJS $extra; do [ "$o" -nt "$out" ] && echo x; done)" ]; then
 		return 0
 	fi
 	echo "build $t"
-	$CC $FLAGS $CFLAGS_PKG -I"$top" -o "$out" "$here/$t.c" $LIBOBJS $LIBS
+	$CC $FLAGS $CFLAGS_PKG -I"$top" -o "$out" "$here/$t.c" $extra $LIBOBJS $LIBS
 }
 
 # Seeds for the MIME parser from the project's corpora, made at run time.

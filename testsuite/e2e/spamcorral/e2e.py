@@ -13,6 +13,7 @@ import os
 import pwd
 import quopri
 import re
+import secrets
 import smtplib
 import stat
 import subprocess
@@ -22,6 +23,9 @@ import time
 TOP, D, PORT, RUN_AS = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 DOM = "mx.mailcorral.test"
 U1, U2 = "user1@" + DOM, "user2@" + DOM
+U3, U4 = "user3@" + DOM, "user4@" + DOM
+VICTIM = "victim@example.org"           # outside the local domains
+STATE = os.path.join(D, "corral", ".spamcorral-robot.state")
 ROBOT = "spamcorral@" + DOM
 CORRAL = os.path.join(D, "corral")
 MAIL = os.path.join(D, "mail")
@@ -148,6 +152,19 @@ def reply_text(sender_hdr, digest_msg, keep_ids, extra_headers="", top="please s
 def digest_of(user):
     ds = [p for p in mails(user) if "Spam held for you" in str(parse(p)["Subject"])]
     return ds
+
+
+def confirmations(user):
+    return [p for p in mails(user) if "released" in str(parse(p)["Subject"]) and
+            "SpamCorral" in str(parse(p)["Subject"])]
+
+
+def robot_lines(pattern):
+    return [l for l in robot_log().splitlines() if re.search(pattern, l)]
+
+
+def random_ident():
+    return "[MC-%s-%s]" % (secrets.token_hex(8).upper(), secrets.token_hex(16))
 
 
 def spam_tagged(user, subject):
@@ -347,6 +364,15 @@ def main():
     check(log_text().count("action=corral") == 4, "no released message was corralled again",
           str(log_text().count("action=corral")))
 
+    # ---- SC-R6: at most one answer per sender and hour ----
+    check(len(confirmations("user1")) == 1 and len(confirmations("user2")) == 1,
+          "SC-R6: two releases by one user within the hour: one answer each",
+          "%d/%d" % (len(confirmations("user1")), len(confirmations("user2"))))
+    check(len(robot_lines(r"answer-suppressed sender=user1@\S+ reason=reply-interval")) >= 1,
+          "SC-R6: robot logs answer-suppressed reason=reply-interval")
+
+    sc_security(mail_uid)
+
     # ---- expiry (seed 5.3 rule) ----
     old = time.time() - 30 * 86400
     for n in entries():
@@ -357,6 +383,152 @@ def main():
     check(not [n for n in os.listdir(CORRAL) if n.startswith("notified.")],
           "stale notified.* markers are removed")
     return t0
+
+
+def sc_security(mail_uid):
+    """SC-R9 (no digest outside the local domains), SC-R4 (token guessing),
+    SC-C6 (content swapped after the digest), SC-R6 (loop headers)."""
+    before = set(entries())
+    spam("Swap E", rcpts=(U3,))
+    spam("Other E2", rcpts=(U3,))
+    spam("Guess F", rcpts=(U4,))
+    spam("Relayed G", rcpts=(VICTIM,))
+    wait_until(lambda: len(set(entries()) - before) >= 4)
+    new = set(entries()) - before
+    vict = [n for n in new if "victim" in n]
+    check(len(new) == 4 and len(vict) == 1, "SC-R9: spam to a non-local recipient is corralled too",
+          str(sorted(new)))
+
+    # ---- SC-R9: digests only to local recipients ----
+    r = notify("-v")
+    check(r.returncode == 0, "spamcorral-notify exits 0", r.stderr[-300:])
+    check(re.search(r"digest-skipped rcpt=victim@example\.org entries=1 reason=not-local",
+                    r.stderr) is not None,
+          "SC-R9: notifier logs digest-skipped ... reason=not-local", r.stderr[-400:])
+    check("digest sent to " + VICTIM not in r.stderr and
+          not [n for n in os.listdir(CORRAL) if n.startswith("notified.") and "victim" in n],
+          "SC-R9: no digest for the non-local recipient")
+    wait_until(lambda: digest_of("user3") and digest_of("user4"))
+    d3, d4 = digest_of("user3"), digest_of("user4")
+    check(len(d3) == 1 and len(d4) == 1, "digests for user3 and user4")
+    if not (d3 and d4):
+        return
+    m3, m4 = parse(d3[0]), parse(d4[0])
+    t3, t4 = text_of(m3), text_of(m4)
+    idE = [IDENT.search(b).group(0) for b in t3.split("-----")
+           if "Swap E" in b and IDENT.search(b)]
+    idE2 = [IDENT.search(b).group(0) for b in t3.split("-----")
+            if "Other E2" in b and IDENT.search(b)]
+    idF = IDENT.findall(t4)
+    check(len(idE) == 1 and len(idE2) == 1 and len(idF) == 1, "identifiers of E, E2 and F")
+    if not (idE and idE2 and idF):
+        return
+    idE, idE2, idF = idE[0], idE2[0], idF[0]
+    nameE = [n for n in entries() if n.endswith("_" + idE[4:20])][0]
+    nameE2 = [n for n in entries() if n.endswith("_" + idE2[4:20])][0]
+    nameF = [n for n in entries() if n.endswith("_" + idF[4:20])][0]
+
+    # ---- SC-R4: token guessing ----
+    n0 = len(mails())
+    guesses = "\n".join("> " + random_ident() for _ in range(1000))
+    smtp(U4, [ROBOT], "From: %s\nTo: %s\nSubject: Re: digest\n\nall of them\n\n%s\n" %
+         (U4, ROBOT, guesses))
+    wait_until(lambda: robot_lines(r"reply sender=user4@"))
+    settle()
+    check(len(mails()) == n0 and os.path.lexists(os.path.join(CORRAL, nameF)),
+          "SC-R4: 1000 random identifiers: nothing released, no answer")
+    bad = robot_lines(r"release-denied sender=user4@\S+ id=\S+ reason=bad-token")
+    rl = robot_lines(r"release-denied sender=user4@\S+ reason=rate-limited")
+    check(len(bad) == 10 and len(rl) == 1,
+          "SC-R4: robot stops at 10 bad tokens and logs release-denied reason=rate-limited once",
+          "bad=%d rate-limited=%d" % (len(bad), len(rl)))
+    st = os.stat(STATE)
+    check(st.st_uid == mail_uid and stat.S_IMODE(st.st_mode) == 0o600 and
+          "user4@mx.mailcorral.test" in open(STATE).read(),
+          "SC-R4: state file in the corral, 0600, owned by %s" % RUN_AS)
+    # the valid identifier, within the hour: ignored
+    smtp(U4, [ROBOT], reply_text(U4, m4, {idF}))
+    wait_until(lambda: robot_lines(r"ignored: sender=user4@\S+ reason=rate-limited"))
+    settle()
+    check(not spam_tagged("user4", "Guess F") and os.path.lexists(os.path.join(CORRAL, nameF)) and
+          robot_lines(r"ignored: sender=user4@\S+ reason=rate-limited until="),
+          "SC-R4: a valid identifier from the blocked sender within the hour is ignored")
+
+    # ---- SC-C6: content swapped after the digest (user3 is not blocked) ----
+    pE = os.path.join(CORRAL, nameE)
+    with open(pE, "rb") as f:
+        orig = f.read()
+    swapped = orig.replace(b"Swap E", b"Swap X").replace(b"Buy now!", b"Swapped body")
+    with open(pE, "r+b") as f:             # same inode, owner and mode
+        f.write(swapped)
+        f.truncate()
+    smtp(U3, [ROBOT], reply_text(U3, m3, {idE}))
+    wait_until(lambda: robot_lines(r"reply sender=user3@"))
+    settle()
+    check(not spam_tagged("user3", "Swap E") and not spam_tagged("user3", "Swap X") and
+          os.path.lexists(pE),
+          "SC-C6: swapped content is not released, the entry stays")
+    check(len(robot_lines(r"release-denied sender=user3@\S+ entry=\S+ reason=content-changed")) == 1,
+          "SC-C6: robot logs reason=content-changed")
+    with open(pE, "r+b") as f:
+        f.write(orig)
+        f.truncate()
+    # a different user is not affected by user4's block; the listed bytes go out
+    smtp(U3, [ROBOT], reply_text(U3, m3, {idE2, idE}))
+    ok = wait_until(lambda: spam_tagged("user3", "Swap E") and spam_tagged("user3", "Other E2"))
+    settle()
+    check(ok and len(spam_tagged("user3", "Swap E")) == 1 and not os.path.lexists(pE),
+          "SC-C6/SC-R4: with the listed content back, user3 (not blocked) gets E and E2")
+    check(len(confirmations("user3")) == 1,
+          "SC-R6: user3 got one answer for two replies within the hour",
+          str(len(confirmations("user3"))))
+
+    # ---- SC-R4: the block ends after robot_failure_window (state aged 2 h) ----
+    lines = []
+    for line in open(STATE).read().splitlines():
+        f = line.split()
+        if not line.startswith("#") and len(f) == 5:
+            # key window-start failures blocked-until last-answer
+            for i in (1, 3, 4):
+                f[i] = str(max(0, int(f[i]) - 7200)) if int(f[i]) else "0"
+            line = " ".join(f)
+        lines.append(line)
+    st = os.stat(STATE)
+    with open(STATE, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.chown(STATE, st.st_uid, st.st_gid)
+    smtp(U4, [ROBOT], reply_text(U4, m4, {idF}))
+    ok = wait_until(lambda: spam_tagged("user4", "Guess F"))
+    settle()
+    check(ok and not os.path.lexists(os.path.join(CORRAL, nameF)),
+          "SC-R4: after the window the same sender can release again", robot_log()[-300:])
+
+    # ---- SC-R6: loop headers and senders get nothing at all ----
+    spam("Loop H", rcpts=(U2,))
+    wait_until(lambda: [n for n in entries() if n.startswith("spam_to_user2")])
+    nd = len(digest_of("user2"))
+    notify()
+    wait_until(lambda: len(digest_of("user2")) > nd)
+    dH = parse(sorted(digest_of("user2"), key=os.path.getmtime)[-1])
+    idH = IDENT.findall(text_of(dH))
+    if not check(len(idH) == 1, "a digest for user2 with H"):
+        return
+    nameH = [n for n in entries() if n.endswith("_" + idH[0][4:20])][0]
+    n0, nig = len(mails()), len(robot_lines(r"ignored: "))
+    smtp(U2, [ROBOT], reply_text(U2, dH, set(idH), "List-Id: <users.lists.example>"))
+    smtp(U2, [ROBOT], reply_text(U2, dH, set(idH), "Precedence: bulk"))
+    smtp("MAILER-DAEMON@" + DOM, [ROBOT], reply_text("MAILER-DAEMON@" + DOM, dH, set(idH)))
+    smtp("", [ROBOT], reply_text(U2, dH, set(idH)))
+    smtp(U2, [ROBOT], reply_text(U2, dH, set(idH), "Auto-Submitted: auto-replied (vacation)"))
+    wait_until(lambda: len(robot_lines(r"ignored: ")) >= nig + 5)
+    settle()
+    lg = robot_log()
+    check(len(mails()) == n0 and os.path.lexists(os.path.join(CORRAL, nameH)),
+          "SC-R6: List-Id, Precedence: bulk, MAILER-DAEMON, <> and Auto-Submitted replies: "
+          "no mail, no release")
+    check(all(("reason=" + w) in lg for w in
+              ("list-id", "precedence", "null-or-daemon-sender", "auto-submitted")),
+          "SC-R6: each is logged with its reason")
 
 
 if __name__ == "__main__":

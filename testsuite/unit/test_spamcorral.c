@@ -1,0 +1,582 @@
+/*
+ * test_spamcorral.c -- the SpamCorral helpers: digest tokens bound to the
+ * entry and its content (SC-C6, every one-digit mutation refused), the
+ * hashing reader, local domains (SC-R9), the reply parser (loop headers
+ * of SC-R6, envelope sender, HTML/base64/QP text, identifier finder) and
+ * the robot's state (SC-R4 threshold and window, SC-R6 answer interval,
+ * bounded file, safe load/save).
+ */
+#include "unit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "bypass.h"
+#include "conf.h"
+#include "spamcorral/spamcorral.h"
+
+static const unsigned char KEY[32] = "0123456789abcdef0123456789abcde";
+static const char NAME[] = "spam_to_jblow@example.org_6B0299F2F266C000";
+static const char SAFE[] = "jblow@example.org";
+
+static void
+hash_of(const char *s, unsigned char h[SC_HASH_LEN])
+{
+	char path[] = "/tmp/mc-sc-hash-XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+	lseek(fd, 0, SEEK_SET);
+	assert_int_equal(sc_read_hash(fd, NULL, 0, 1 << 20, h), 0);
+	close(fd);
+}
+
+/* ---- tokens ---- */
+
+static void
+test_token_roundtrip(void **state)
+{
+	unsigned char h[SC_HASH_LEN], h2[SC_HASH_LEN];
+	char tok[SC_TOKEN_HEX + 1];
+	size_t i;
+
+	(void)state;
+	hash_of("the message", h);
+	hash_of("the message!", h2);
+	assert_int_equal(sc_token(KEY, NAME, SAFE, h, tok), 0);
+	assert_int_equal(strlen(tok), SC_TOKEN_HEX);
+	for (i = 0; i < SC_TOKEN_HEX; i++)
+		assert_true(strchr("0123456789abcdef", tok[i]) != NULL);
+	assert_int_equal(sc_token_check(KEY, NAME, SAFE, h, tok), SC_TOK_OK);
+	/* the entry is gone: the entry half alone still tells forged from
+	   genuine */
+	assert_int_equal(sc_token_check(KEY, NAME, SAFE, NULL, tok),
+	    SC_TOK_OK);
+	/* other content: SC-C6 */
+	assert_int_equal(sc_token_check(KEY, NAME, SAFE, h2, tok),
+	    SC_TOK_CHANGED);
+	/* another recipient or entry */
+	assert_int_equal(sc_token_check(KEY, NAME, "jdoe@example.org", h, tok),
+	    SC_TOK_BAD);
+	assert_int_equal(sc_token_check(KEY,
+	    "spam_to_jblow@example.org_6B0299F2F266C001", SAFE, h, tok),
+	    SC_TOK_BAD);
+	assert_int_equal(sc_token_check(KEY, NAME, SAFE, h, "abc"),
+	    SC_TOK_BAD);
+}
+
+static void
+test_token_mutations(void **state)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char h[SC_HASH_LEN];
+	char tok[SC_TOKEN_HEX + 1], m[SC_TOKEN_HEX + 1];
+	size_t i, k;
+	enum sc_tok t;
+
+	(void)state;
+	hash_of("x", h);
+	assert_int_equal(sc_token(KEY, NAME, SAFE, h, tok), 0);
+	for (i = 0; i < SC_TOKEN_HEX; i++)
+		for (k = 0; k < 16; k++) {
+			if (hex[k] == tok[i])
+				continue;
+			memcpy(m, tok, sizeof(m));
+			m[i] = hex[k];
+			t = sc_token_check(KEY, NAME, SAFE, h, m);
+			assert_int_not_equal(t, SC_TOK_OK);
+			/* the first half decides forged vs. changed */
+			assert_int_equal(t, i < SC_TOKEN_HEX / 2 ? SC_TOK_BAD :
+			    SC_TOK_CHANGED);
+		}
+}
+
+/* A one-part token as digests made before the content half. */
+static void
+test_token_old_digest(void **state)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char h[SC_HASH_LEN], mac[32];
+	char old[SC_TOKEN_HEX + 1];
+	struct buf b = BUF_INIT;
+	unsigned char lp[4];
+	size_t i;
+
+	(void)state;
+	buf_adds(&b, "MC-DIGEST-v1");
+	lp[0] = lp[1] = lp[2] = 0;
+	lp[3] = (unsigned char)strlen(NAME);
+	buf_add(&b, lp, 4);
+	buf_adds(&b, NAME);
+	lp[3] = (unsigned char)strlen(SAFE);
+	buf_add(&b, lp, 4);
+	buf_adds(&b, SAFE);
+	assert_int_equal(bypass_hmac_sha256(KEY, 32, b.data, b.len, mac), 0);
+	buf_free(&b);
+	for (i = 0; i < 16; i++) {
+		old[2 * i] = hex[mac[i] >> 4];
+		old[2 * i + 1] = hex[mac[i] & 15];
+	}
+	old[SC_TOKEN_HEX] = '\0';
+	hash_of("anything", h);
+	assert_int_equal(sc_token_check(KEY, NAME, SAFE, h, old), SC_TOK_OLD);
+	assert_int_equal(sc_token_check(KEY, NAME, SAFE, NULL, old),
+	    SC_TOK_OK);
+}
+
+static void
+test_read_hash(void **state)
+{
+	static const unsigned char abc[SC_HASH_LEN] = {
+	    0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+	    0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+	    0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad };
+	char path[] = "/tmp/mc-sc-rh-XXXXXX";
+	unsigned char h[SC_HASH_LEN];
+	struct buf b = BUF_INIT;
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, "abc", 3), 3);
+	lseek(fd, 0, SEEK_SET);
+	assert_int_equal(sc_read_hash(fd, &b, 2, 100, h), 0);
+	assert_memory_equal(h, abc, SC_HASH_LEN);	/* all bytes hashed */
+	assert_int_equal(b.len, 2);			/* 2 kept */
+	buf_free(&b);
+	lseek(fd, 0, SEEK_SET);
+	assert_int_equal(sc_read_hash(fd, &b, 100, 3, h), 0);
+	assert_string_equal(b.data, "abc");
+	buf_free(&b);
+	lseek(fd, 0, SEEK_SET);
+	assert_int_equal(sc_read_hash(fd, &b, 100, 2, h), -1);
+	assert_int_equal(errno, ERANGE);
+	buf_free(&b);
+	close(fd);
+}
+
+/* ---- local domains ---- */
+
+static void
+test_domains(void **state)
+{
+	struct sc_domains d;
+	char err[256], path[] = "/tmp/mc-sc-dom-XXXXXX", spec[64];
+	int fd;
+
+	(void)state;
+	/* default: the robot's domain */
+	assert_int_equal(sc_domains_load("", "spamcorral@Example.ORG", &d,
+	    err, sizeof(err)), 0);
+	assert_int_equal(d.n, 1);
+	assert_true(sc_domains_match(&d, "a@example.org"));
+	assert_true(sc_domains_match(&d, "a@EXAMPLE.org."));
+	assert_true(sc_domains_match(&d, "jblow"));
+	assert_false(sc_domains_match(&d, "a@sub.example.org"));
+	assert_false(sc_domains_match(&d, "a@example.org.evil.test"));
+	assert_false(sc_domains_match(&d, "a@xexample.org"));
+	assert_false(sc_domains_match(&d, "example.org@evil.test"));
+	sc_domains_free(&d);
+	/* a list; *.domain is every subdomain, not the domain */
+	assert_int_equal(sc_domains_load(" a.test, *.b.test\tc.test ",
+	    "spamcorral@example.org", &d, err, sizeof(err)), 0);
+	assert_int_equal(d.n, 3);
+	assert_true(sc_domains_match(&d, "x@A.test"));
+	assert_true(sc_domains_match(&d, "x@mx.b.test"));
+	assert_false(sc_domains_match(&d, "x@b.test"));
+	assert_false(sc_domains_match(&d, "x@evilb.test"));
+	assert_true(sc_domains_match(&d, "x@c.test"));
+	assert_false(sc_domains_match(&d, "x@example.org"));
+	sc_domains_free(&d);
+	/* no list, robot without a domain: only unqualified addresses */
+	assert_int_equal(sc_domains_load("", "spamcorral", &d, err,
+	    sizeof(err)), 0);
+	assert_int_equal(d.n, 0);
+	assert_true(sc_domains_match(&d, "jblow"));
+	assert_false(sc_domains_match(&d, "jblow@example.org"));
+	sc_domains_free(&d);
+	/* file: sendmail's local-host-names */
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_true(write(fd, "# local\nmx.test\nlocalhost # x\n\n*.y.test\n",
+	    40) == 40);
+	close(fd);
+	snprintf(spec, sizeof(spec), "file:%s z.test", path);
+	assert_int_equal(sc_domains_load(spec, "r@example.org", &d, err,
+	    sizeof(err)), 0);
+	assert_int_equal(d.n, 4);
+	assert_true(sc_domains_match(&d, "a@mx.test"));
+	assert_true(sc_domains_match(&d, "a@localhost"));
+	assert_true(sc_domains_match(&d, "a@q.y.test"));
+	assert_true(sc_domains_match(&d, "a@z.test"));
+	assert_false(sc_domains_match(&d, "a@example.org"));
+	sc_domains_free(&d);
+	unlink(path);
+	assert_int_equal(sc_domains_load(spec, "r@example.org", &d, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "local_domains"));
+}
+
+/* ---- the reply parser ---- */
+
+static struct mc_config *cf;
+
+static int
+load_conf(void **state)
+{
+	char err[256];
+
+	(void)state;
+	return conf_load(NULL, &cf, err, sizeof(err));
+}
+
+static int
+free_conf(void **state)
+{
+	(void)state;
+	conf_free(cf);
+	return 0;
+}
+
+static void
+parse(struct sc_reply *r, const char *m)
+{
+	assert_int_equal(sc_reply_parse(r, &cf->limits, m, strlen(m)), 0);
+}
+
+static const char *
+loop_of(const char *hdrs)
+{
+	static char why[64];
+	struct sc_reply r;
+	char m[1024];
+	const char *w;
+
+	snprintf(m, sizeof(m), "From u@x.test Sat Nov 22 07:00:00 2026\n"
+	    "From: u@x.test\n%s\nhello\n", hdrs);
+	parse(&r, m);
+	w = sc_reply_loop(&r);
+	snprintf(why, sizeof(why), "%s", w ? w : "none");
+	sc_reply_free(&r);
+	return why;
+}
+
+static void
+test_reply_loops(void **state)
+{
+	(void)state;
+	assert_string_equal(loop_of("Subject: re"), "none");
+	assert_string_equal(loop_of("Auto-Submitted: no"), "none");
+	assert_string_equal(loop_of("Auto-Submitted: No (a person)"), "none");
+	assert_string_equal(loop_of("Auto-Submitted: auto-replied"),
+	    "auto-submitted");
+	assert_string_equal(loop_of("Auto-Submitted: nope"), "auto-submitted");
+	assert_string_equal(loop_of("Auto-Submitted:"), "auto-submitted");
+	assert_string_equal(loop_of("X-Autoreply: yes"), "auto-submitted");
+	assert_string_equal(loop_of("X-Autorespond: x"), "auto-submitted");
+	assert_string_equal(loop_of("Precedence: bulk"), "precedence");
+	assert_string_equal(loop_of("Precedence: JUNK"), "precedence");
+	assert_string_equal(loop_of("Precedence: list"), "precedence");
+	assert_string_equal(loop_of("Precedence: auto_reply"), "precedence");
+	assert_string_equal(loop_of("Precedence: first-class"), "none");
+	assert_string_equal(loop_of("List-Id: <a.b.c>"), "list-id");
+	assert_string_equal(loop_of("List-Unsubscribe: <mailto:x>"),
+	    "list-id");
+	assert_string_equal(loop_of("X-SpamCorral: digest"), "own-digest");
+}
+
+static void
+test_reply_sender(void **state)
+{
+	struct sc_reply r;
+
+	(void)state;
+	parse(&r, "From jblow@example.org  Sat Nov 22 07:00:00 2026\n"
+	    "Return-Path: <other@example.org>\nFrom: J <jblow@example.org>\n"
+	    "From: second@example.org\n\nx\n");
+	assert_string_equal(r.sender, "jblow@example.org");
+	assert_string_equal(r.from, "jblow@example.org");
+	assert_int_equal(r.nfrom, 2);
+	sc_reply_free(&r);
+	parse(&r, "Return-Path: <rp@example.org>\nFrom: rp@example.org\n\nx\n");
+	assert_string_equal(r.sender, "rp@example.org");
+	sc_reply_free(&r);
+	parse(&r, "Return-Path: <>\nFrom: rp@example.org\n\nx\n");
+	assert_string_equal(r.sender, "<>");
+	sc_reply_free(&r);
+	parse(&r, "From: rp@example.org\n\nx\n");
+	assert_string_equal(r.sender, "");
+	sc_reply_free(&r);
+}
+
+#define ID1 "MC-6B0299F2F266C000-0123456789abcdef0123456789abcdef"
+#define ID2 "MC-6B0299F2F266C001-fedcba9876543210fedcba9876543210"
+
+static void
+test_reply_text(void **state)
+{
+	struct sc_ident ids[8];
+	struct sc_reply r;
+	size_t n;
+
+	(void)state;
+	/* HTML: inline tags inside, block tags around, a reference for
+	   the '-', identifiers in a comment are not text */
+	parse(&r, "From: a@b.test\nContent-Type: text/html\n\n"
+	    "<p>yes</p><blockquote>[<b>MC-6B0299F2F266C000</b>&#45;"
+	    "0123456789abcdef0123456789abcdef]</blockquote>"
+	    "<!-- " ID2 " --><div>x</div>\n");
+	n = sc_find_idents(r.text.data, r.text.len, ids, 8);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0].id, "6B0299F2F266C000");
+	assert_string_equal(ids[0].tok, "0123456789abcdef0123456789abcdef");
+	sc_reply_free(&r);
+	/* base64 HTML and quoted-printable text in multipart/alternative,
+	   the same identifier twice: counted once */
+	parse(&r, "From: a@b.test\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/alternative; boundary=bb\n\n"
+	    "--bb\nContent-Type: text/plain\n"
+	    "Content-Transfer-Encoding: quoted-printable\n\n"
+	    "> [MC-6B0299F2F266C001-fedcba9876543210fedcba98765=\n43210]\n"
+	    "--bb\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n"
+	    "\nPHA+W01DLTZCMDI5OUYyRjI2NkMwMDEtZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4"
+	    "NzY1NDMyMTBdPC9wPg==\n--bb--\n");
+	n = sc_find_idents(r.text.data, r.text.len, ids, 8);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0].id, "6B0299F2F266C001");
+	sc_reply_free(&r);
+	/* attachments that are not text are not searched */
+	parse(&r, "From: a@b.test\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/mixed; boundary=bb\n\n"
+	    "--bb\nContent-Type: application/octet-stream\n\n" ID1 "\n"
+	    "--bb--\n");
+	assert_int_equal(sc_find_idents(r.text.data ? r.text.data : "",
+	    r.text.len, ids, 8), 0);
+	sc_reply_free(&r);
+}
+
+static void
+test_find_idents(void **state)
+{
+	struct sc_ident ids[4];
+	const char *t;
+
+	(void)state;
+	t = "> [" ID1 "]\n> [" ID2 "]\n[" ID1 "]\n";
+	assert_int_equal(sc_find_idents(t, strlen(t), ids, 4), 2);
+	assert_int_equal(sc_find_idents(t, strlen(t), ids, 1), 1);
+	/* case: the id is upper-cased, the token lower-cased */
+	t = "mc-6b0299f2f266c000-0123456789ABCDEF0123456789ABCDEF";
+	assert_int_equal(sc_find_idents(t, strlen(t), ids, 4), 1);
+	assert_string_equal(ids[0].id, "6B0299F2F266C000");
+	assert_string_equal(ids[0].tok, "0123456789abcdef0123456789abcdef");
+	/* not inside a longer word, not truncated, not longer */
+	t = "X" ID1;
+	assert_int_equal(sc_find_idents(t, strlen(t), ids, 4), 0);
+	t = ID1 "0";
+	assert_int_equal(sc_find_idents(t, strlen(t), ids, 4), 0);
+	t = "MC-6B0299F2F266C000-0123456789abcdef0123456789abcde";
+	assert_int_equal(sc_find_idents(t, strlen(t), ids, 4), 0);
+	assert_int_equal(sc_find_idents("MC-", 3, ids, 4), 0);
+	assert_int_equal(sc_find_idents("", 0, ids, 4), 0);
+	/* back to back, separated by punctuation */
+	t = ID1 "," ID2;
+	assert_int_equal(sc_find_idents(t, strlen(t), ids, 4), 2);
+}
+
+/* ---- the robot's state ---- */
+
+static const struct sc_limits LIM = { 10, 3600, 3600 };
+
+static void
+test_state_failures(void **state)
+{
+	struct sc_state *st = sc_state_new();
+	time_t t0 = 1700000000;
+	unsigned i;
+
+	(void)state;
+	assert_non_null(st);
+	for (i = 0; i < 9; i++)
+		assert_int_equal(sc_state_fail(st, "u@x.test", 1, t0 + i, &LIM),
+		    0);
+	assert_int_equal(sc_state_blocked(st, "u@x.test", t0 + 9), 0);
+	/* the 10th failure within the window blocks for the window */
+	assert_int_equal(sc_state_fail(st, "u@x.test", 1, t0 + 9, &LIM), 1);
+	assert_int_equal(sc_state_blocked(st, "u@x.test", t0 + 10),
+	    t0 + 9 + 3600);
+	assert_int_equal(sc_state_blocked(st, "v@x.test", t0 + 10), 0);
+	assert_int_equal(sc_state_blocked(st, "u@x.test", t0 + 9 + 3599),
+	    t0 + 9 + 3600);
+	assert_int_equal(sc_state_blocked(st, "u@x.test", t0 + 9 + 3600), 0);
+	/* after it, a new window: 9 more are not enough */
+	assert_int_equal(sc_state_fail(st, "u@x.test", 9, t0 + 3700, &LIM),
+	    0);
+	assert_int_equal(sc_state_blocked(st, "u@x.test", t0 + 3701), 0);
+	/* failures spread over more than the window never block */
+	assert_int_equal(sc_state_fail(st, "w@x.test", 9, t0, &LIM), 0);
+	assert_int_equal(sc_state_fail(st, "w@x.test", 9, t0 + 3600, &LIM), 0);
+	assert_int_equal(sc_state_blocked(st, "w@x.test", t0 + 3601), 0);
+	/* many at once */
+	assert_int_equal(sc_state_fail(st, "z@x.test", 500, t0, &LIM), 1);
+	assert_int_equal(sc_state_fail(st, "z@x.test", 1, t0 + 1, &LIM), 0);
+	sc_state_free(st);
+}
+
+static void
+test_state_replies(void **state)
+{
+	struct sc_state *st = sc_state_new();
+	struct sc_limits none = { 10, 3600, 0 };
+	time_t t0 = 1700000000;
+
+	(void)state;
+	assert_true(sc_state_may_reply(st, "u@x.test", t0, &LIM));
+	assert_int_equal(sc_state_replied(st, "u@x.test", t0), 0);
+	assert_false(sc_state_may_reply(st, "u@x.test", t0 + 3599, &LIM));
+	assert_true(sc_state_may_reply(st, "v@x.test", t0 + 1, &LIM));
+	assert_true(sc_state_may_reply(st, "u@x.test", t0 + 3600, &LIM));
+	assert_true(sc_state_may_reply(st, "u@x.test", t0 + 1, &none));
+	/* keys are checked */
+	assert_int_equal(sc_state_replied(st, "a b", t0), -1);
+	assert_int_equal(sc_state_replied(st, "", t0), -1);
+	sc_state_free(st);
+}
+
+static void
+test_state_key(void **state)
+{
+	char k[CORRAL_RCPT_MAX + 1];
+
+	(void)state;
+	assert_int_equal(sc_state_key("<JBlow@Example.ORG>", k, sizeof(k)), 0);
+	assert_string_equal(k, "jblow@example.org");
+	assert_int_equal(sc_state_key("a b\n@x", k, sizeof(k)), 0);
+	assert_null(strpbrk(k, " \n"));
+	assert_int_equal(sc_state_key("", k, sizeof(k)), -1);
+}
+
+static void
+test_state_format(void **state)
+{
+	struct sc_state *st = sc_state_new(), *st2;
+	struct buf b = BUF_INIT;
+	time_t t0 = 1700000000;
+	char key[64];
+	unsigned i;
+
+	(void)state;
+	sc_state_fail(st, "a@x.test", 10, t0, &LIM);	/* blocked */
+	sc_state_fail(st, "b@x.test", 3, t0, &LIM);	/* counting */
+	sc_state_replied(st, "c@x.test", t0);		/* answered */
+	sc_state_fail(st, "d@x.test", 3, t0 - 4000, &LIM);	/* stale */
+	assert_int_equal(sc_state_format(st, t0 + 1, &LIM, &b), 0);
+	assert_int_equal(sc_state_count(st), 3);
+	assert_non_null(strstr(b.data, "a@x.test 1700000000 10 1700003600 0\n"));
+	assert_null(strstr(b.data, "d@x.test"));
+	/* parse back, with junk lines mixed in */
+	buf_adds(&b, "junk\nx@y 1 2\ne@x.test 1 2 3 4 5\nf@x.test -1 0 0 0\n"
+	    "g@x.test 99999999999999999999 0 0 0\n#c 1 1 1 1\n"
+	    "h/x 1 1 1 1\n\nb@x.test 1700000000 4 0 0");
+	st2 = sc_state_new();
+	sc_state_parse(st2, b.data, b.len);
+	assert_int_equal(sc_state_count(st2), 3);
+	assert_int_equal(sc_state_blocked(st2, "a@x.test", t0 + 5), t0 + 3600);
+	assert_false(sc_state_may_reply(st2, "c@x.test", t0 + 5, &LIM));
+	/* the later b line won: 4 + 6 = 10 */
+	assert_int_equal(sc_state_fail(st2, "b@x.test", 6, t0 + 5, &LIM), 1);
+	sc_state_free(st2);
+	buf_free(&b);
+	/* everything over: nothing to remember */
+	assert_int_equal(sc_state_format(st, t0 + 7200, &LIM, &b), 0);
+	assert_int_equal(sc_state_count(st), 0);
+	buf_free(&b);
+	/* the cap: blocked senders are evicted last */
+	for (i = 0; i < SC_STATE_MAX + 200; i++) {
+		snprintf(key, sizeof(key), "n%u@x.test", i);
+		sc_state_fail(st, key, 1, t0 + i, &LIM);
+	}
+	sc_state_fail(st, "blocked@x.test", 10, t0, &LIM);
+	assert_int_equal(sc_state_format(st, t0 + 1300, &LIM, &b), 0);
+	assert_int_equal(sc_state_count(st), SC_STATE_MAX);
+	assert_int_not_equal(sc_state_blocked(st, "blocked@x.test", t0 + 1300),
+	    0);
+	assert_null(strstr(b.data, "n0@x.test "));	/* oldest went */
+	assert_non_null(strstr(b.data, "n1199@x.test "));
+	buf_free(&b);
+	sc_state_free(st);
+}
+
+static void
+test_state_file(void **state)
+{
+	char dir[] = "/tmp/mc-sc-state-XXXXXX", p[128], q[128], err[256];
+	struct sc_state *st;
+	struct stat sb;
+	time_t t0 = time(NULL);
+	int dfd, fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_true((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0);
+	/* absent: empty */
+	assert_non_null(st = sc_state_load(dfd, err, sizeof(err)));
+	assert_int_equal(sc_state_count(st), 0);
+	sc_state_fail(st, "u@x.test", 10, t0, &LIM);
+	assert_int_equal(sc_state_save(st, dfd, t0, &LIM, err, sizeof(err)),
+	    0);
+	sc_state_free(st);
+	snprintf(p, sizeof(p), "%s/%s", dir, SC_STATE_FILE);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	snprintf(q, sizeof(q), "%s/%s.new", dir, SC_STATE_FILE);
+	assert_int_equal(access(q, F_OK), -1);		/* temp renamed */
+	/* persists across "runs" */
+	assert_non_null(st = sc_state_load(dfd, err, sizeof(err)));
+	assert_int_not_equal(sc_state_blocked(st, "u@x.test", t0 + 1), 0);
+	/* a left-over temp file does not stop a save */
+	assert_true((fd = open(q, O_WRONLY | O_CREAT, 0600)) >= 0);
+	close(fd);
+	assert_int_equal(sc_state_save(st, dfd, t0, &LIM, err, sizeof(err)),
+	    0);
+	sc_state_free(st);
+	/* a hard-linked or symlinked state file is refused */
+	assert_int_equal(link(p, q), 0);
+	assert_null(sc_state_load(dfd, err, sizeof(err)));
+	unlink(q);
+	unlink(p);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	assert_null(sc_state_load(dfd, err, sizeof(err)));
+	unlink(p);
+	close(dfd);
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_token_roundtrip),
+		cmocka_unit_test(test_token_mutations),
+		cmocka_unit_test(test_token_old_digest),
+		cmocka_unit_test(test_read_hash),
+		cmocka_unit_test(test_domains),
+		cmocka_unit_test(test_reply_loops),
+		cmocka_unit_test(test_reply_sender),
+		cmocka_unit_test(test_reply_text),
+		cmocka_unit_test(test_find_idents),
+		cmocka_unit_test(test_state_failures),
+		cmocka_unit_test(test_state_replies),
+		cmocka_unit_test(test_state_key),
+		cmocka_unit_test(test_state_format),
+		cmocka_unit_test(test_state_file),
+	};
+
+	return cmocka_run_group_tests(tests, load_conf, free_conf);
+}
