@@ -73,12 +73,16 @@ is_local_ignored(const char *addr)
 	    == 0);
 }
 
-/* Is the bypass header of this entry still usable as it is? */
+/*
+ * Is the bypass header of this entry still usable as it is, for rcpt?  The
+ * filter honours a header once per recipient (marker used.<id>.<rcpt>).
+ */
 static int
-bypass_fresh(int dfd, const char *m, size_t len)
+bypass_fresh(int dfd, const char *rcpt, const char *m, size_t len)
 {
 	const char *h = NULL, *p, *e;
-	char id[CORRAL_ID_LEN + 1], used[64];
+	char id[CORRAL_ID_LEN + 1], used[CORRAL_ID_LEN + CORRAL_RCPT_MAX + 8];
+	char safe[CORRAL_RCPT_MAX + 1];
 	size_t n = strlen(SPAMHDRBYPASS), i = 0;
 	struct stat st;
 	long long x;
@@ -108,7 +112,9 @@ bypass_fresh(int dfd, const char *m, size_t len)
 	for (i = 0; i < CORRAL_ID_LEN; i++)
 		if (!ishex(id[i]))
 			return 0;
-	snprintf(used, sizeof(used), "used.%s", id);
+	if (corral_safe_rcpt(rcpt, safe, sizeof(safe)) == -1)
+		return 0;
+	snprintf(used, sizeof(used), "used.%s.%s", id, safe);
 	if (fstatat(dfd, used, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    errno != ENOENT)
 		return 0;	/* already used once: the filter refuses it */
@@ -274,7 +280,7 @@ release_one(struct run *u, const struct sc_ident *id)
 		return 0;
 	}
 	send = &msg;
-	if (!bypass_fresh(u->dfd, msg.data, msg.len)) {
+	if (!bypass_fresh(u->dfd, u->rcpt, msg.data, msg.len)) {
 		if (sc_rebypass(u->bkey, u->cf->bypass_max_age, msg.data,
 		    msg.len, &fresh, err, sizeof(err)) == -1)
 			log_warnx("%s: %s (sent as stored)", name, err);
