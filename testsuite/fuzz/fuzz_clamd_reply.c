@@ -13,16 +13,6 @@
 #include "fuzz_common.h"
 #include "clamd.h"
 
-static const uint8_t *cur;
-static size_t curlen;
-
-static void
-show(void)
-{
-	fprintf(stderr, "input: \"%.*s\"\n", (int)(curlen > 300 ? 300 :
-	    curlen), (const char *)cur);
-}
-
 /* Terminated inside len, bytes lo..0x7e only, nothing past len. */
 static void
 printable(const char *s, size_t len, int lo, const char *what)
@@ -102,9 +92,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	cur = data + 1;
-	curlen = size - 1;
-	fuzz_on_fail = show;
+	fuzz_input = data + 1;
+	fuzz_input_len = size - 1;
+	fuzz_on_fail = fuzz_show_input;
 	oversize = data[0] & 1;
 	vlen = 1 + (data[0] >> 1);
 	errlen = data[0] & 0x80 ? 256 : 1 + (data[0] >> 1);

@@ -15,6 +15,20 @@
 /* Optional: called before a failed property aborts (prints context). */
 static void (*fuzz_on_fail)(void);
 
+/*
+ * A target whose input is text can name it here and set fuzz_on_fail to
+ * fuzz_show_input: a failure then prints its first 300 bytes.
+ */
+static const uint8_t *fuzz_input;
+static size_t fuzz_input_len;
+
+static inline void
+fuzz_show_input(void)
+{
+	fprintf(stderr, "input: \"%.*s\"\n", (int)(fuzz_input_len > 300 ?
+	    300 : fuzz_input_len), (const char *)fuzz_input);
+}
+
 /* A property failed: print why and abort, so libFuzzer saves the input. */
 #define FUZZ_CHECK(cond, ...) do {					\
 	if (!(cond)) {							\

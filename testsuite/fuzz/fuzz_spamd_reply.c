@@ -14,16 +14,6 @@
 #include "fuzz_common.h"
 #include "spamfilter.h"
 
-static const uint8_t *cur;
-static size_t curlen;
-
-static void
-show(void)
-{
-	fprintf(stderr, "input: \"%.*s\"\n", (int)(curlen > 300 ? 300 :
-	    curlen), (const char *)cur);
-}
-
 static int
 parse(const char *r, size_t n, size_t errlen, struct spam_spamd_result *res,
     char *err)
@@ -88,9 +78,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	cur = data + 1;
-	curlen = size - 1;
-	fuzz_on_fail = show;
+	fuzz_input = data + 1;
+	fuzz_input_len = size - 1;
+	fuzz_on_fail = fuzz_show_input;
 	errlen = 1 + data[0] % 256;
 	n = size - 1;
 
