@@ -8,6 +8,7 @@
 #   make bench      speed figures (doc/performance.md)
 #   make soak       200,000 messages, RSS slope and descriptors
 #   make fuzz       libFuzzer targets, 60 s each
+#   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
 
 CC	?= cc
 PKGS	 = libarchive libcrypto
@@ -30,7 +31,7 @@ HDRS	 = $(wildcard *.h)
 
 UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
 
-.PHONY: all check demo asan unit deps clean bench soak fuzz
+.PHONY: all check demo asan unit deps clean bench soak fuzz tsan
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
 SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c
@@ -87,6 +88,9 @@ soak: all
 
 fuzz:
 	FUZZ_SECONDS=60 sh testsuite/fuzz/fuzz.sh run
+
+tsan:
+	sh testsuite/tsan/tsan.sh
 
 clean:
 	rm -f *.o libmc.a mailcorral $(SC_PROGS) $(UNIT)

@@ -9,6 +9,8 @@
 #   7. end-to-end scripts, testsuite/e2e/*.sh: each starts its own stack
 #      (and spamd, clamd) on its own ports, ends with "N passed, N failed"
 #   8. libFuzzer targets for FUZZ_SECONDS (3) each, and their regressions
+#   9. the TSan load run (testsuite/tsan/tsan.sh: a -fsanitize=thread build
+#      under c=16 and 200-session load, reloads, SIGTERM in flight)
 # The last line totals every suite's "N passed, N failed".
 # Exit status: non-zero if any unit test, validation message or noxxi
 # invariant failed.  MC_ASAN=1: sanitizer options for the daemon.
@@ -151,6 +153,18 @@ FUZZ_SECONDS=$FUZZ_SECONDS sh testsuite/fuzz/fuzz.sh run > "$fout" 2>&1 || fail 
 grep -E '^(FAIL|[a-z_]+: [0-9]+ exec)' "$fout" | head -20
 last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$fout" | tail -n1)
 [ -n "$last" ] || { fail "fuzz printed no summary"; tail -n 20 "$fout"; }
+summaries="$summaries
+$last"
+done_stage "$last"
+
+# ---------------------------------------------------------------- 9. tsan
+stage "TSan load run (testsuite/tsan/tsan.sh)"
+tout=$E2E_OUT/tsan.out
+sh testsuite/tsan/tsan.sh > "$tout" 2>&1 || fail "tsan"
+grep -E '^(FAIL|SKIP)' "$tout" | head -20
+last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$tout" | tail -n1)
+[ -n "$last" ] || { fail "tsan printed no summary"; tail -n 20 "$tout"; }
+grep -q '^FAIL' "$tout" && sed -n '/ThreadSanitizer report/,$p' "$tout" | head -60
 summaries="$summaries
 $last"
 done_stage "$last"

@@ -6,7 +6,10 @@ attribute `mode`, which the test changes at run time.  Counters: `conns`
 
 spamd modes: ok, spam, hang (reads, never answers), delay (answers ok after
 `delay` seconds), http500, random, nan (`Spam: True ; NaN / 5.0`), rst (reset
-half-way through the answer).
+half-way through the answer), status76 (`SPAMD/1.1 76 Bad header line`),
+longline (a 10 MB header line; `longline_sent` lists how many bytes of it
+each connection took before the client went away), clen-1
+(`Content-length: -1`).
 clamd modes: ok, virus, hang, garbage (random bytes), error (`ERROR`),
 size (`INSTREAM size limit exceeded. ERROR`), close (closed before the reply).
 """
@@ -95,6 +98,27 @@ class Fake:
 
 
 class FakeSpamd(Fake):
+    LONGLINE = 10 * 1024 * 1024
+
+    def __init__(self, port, mode="ok"):
+        self.longline_sent = []
+        super().__init__(port, mode)
+
+    def send_longline(self, c):
+        """A status line, then one header line of LONGLINE bytes, sent in
+        64 KiB pieces; records how much went out before the reset/EOF."""
+        sent = 0
+        piece = b"a" * 65536
+        try:
+            c.sendall(b"SPAMD/1.1 0 EX_OK\r\nX-Junk: ")
+            while sent < self.LONGLINE:
+                c.sendall(piece)
+                sent += len(piece)
+            c.sendall(b"\r\nSpam: False ; 0.5 / 5.0\r\n\r\n")
+        finally:
+            with self.lock:
+                self.longline_sent.append(sent)
+
     def read_request(self, c):
         buf = b""
         while b"\r\n\r\n" not in buf:
@@ -136,6 +160,12 @@ class FakeSpamd(Fake):
         elif mode == "rst":
             c.sendall(b"SPAMD/1.1 0 EX_OK\r\nContent-le")
             self.rst(c)
+        elif mode == "status76":
+            c.sendall(b"SPAMD/1.1 76 Bad header line\r\n\r\n")
+        elif mode == "longline":
+            self.send_longline(c)
+        elif mode == "clen-1":
+            c.sendall(b"SPAMD/1.1 0 EX_OK\r\nContent-length: -1\r\nSpam: False ; 0.5 / 5.0\r\n\r\n")
 
 
 class FakeClamd(Fake):

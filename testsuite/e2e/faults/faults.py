@@ -129,6 +129,17 @@ class Daemon:
             pass
         return -1
 
+    def rss(self):
+        """VmRSS in KiB, -1 when unknown."""
+        try:
+            with open("/proc/%d/status" % self.pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return -1
+
     def cpu(self):
         with open("/proc/%d/stat" % self.pid) as f:
             v = f.read().rsplit(")", 1)[1].split()
@@ -226,7 +237,14 @@ def wanted(*ids):
 # ---------------------------------------------------------------- FS-01..03
 
 SPAMD_FAULTS = [("FS-01", "down"), ("FS-02", "hang"), ("FS-03", "http500"),
-                ("FS-03", "random"), ("FS-03", "nan"), ("FS-03", "rst")]
+                ("FS-03", "random"), ("FS-03", "nan"), ("FS-03", "rst"),
+                ("FS-03", "status76"), ("FS-03", "longline"), ("FS-03", "clen-1")]
+
+# The extremes of FS-03: the reason the daemon must log for each (after
+# "reason=protocol: "), checked with the reply read cap and RSS.
+SPAMD_EXTREMES = {"status76": "status 76", "longline": "reply headers too long",
+                  "clen-1": "bad Content-length"}
+SPAMD_HDR_MAX = 64 * 1024       # spamfilter.c: reply header block read cap
 
 
 def fs_spamd(spamd):
@@ -248,6 +266,9 @@ def fs_spamd(spamd):
                 d.reload()
             spamd.mode = mode
             spamd.reset_counts()
+            spamd.longline_sent = []
+            log0 = len(d.logtext())
+            rss0 = d.rss()
             nlog0 = d.logtext().count("spamd-failed")
             dump = os.path.join(d.dir, "out-" + mode)
             t0 = time.monotonic()
@@ -270,6 +291,8 @@ def fs_spamd(spamd):
                   "%d spamd-failed lines, reasons %s"
                   % (mode, policy, want, r.get("max_ms", -1), nlog, ",".join(reasons)[:120]),
                   "%s good=%d verdicts=%s" % (counts(r), len(good), [v for v, _ in res]))
+            if mode in SPAMD_EXTREMES:
+                fs03_extreme(d, spamd, mode, policy, log[log0:], rss0)
             if mode == "hang":
                 fds = d.fds()
                 check(fsid, r.get("p50_ms", 0) >= 1800 and abs(fds - d.fd0) <= 2,
@@ -283,6 +306,33 @@ def fs_spamd(spamd):
         spamd.mode = "ok"
         d.base_ok("FS-01/02/03", "spamd faults, on_spamd_failure=%s" % policy)
         d.stop()
+
+
+def fs03_extreme(d, spamd, mode, policy, newlog, rss0):
+    """FS-03 extremes: every failure logged as a protocol error with its
+    reason, the reply read capped, the daemon alive, RSS +<= 1 MiB."""
+    want = SPAMD_EXTREMES[mode]
+    reasons = re.findall(r"spamd-failed reason=(.*)", newlog)
+    good = [r for r in reasons if r.startswith("protocol: " + want)]
+    detail = "reasons %s" % sorted(set(reasons))[:4]
+    if mode == "longline":
+        # 10 MB offered; the client stops at the 64 KiB cap and closes, so
+        # the fake is reset after the cap plus what the socket buffers hold.
+        sent = list(spamd.longline_sent)
+        capped = len(sent) == 6 and max(sent) < spamd.LONGLINE
+        detail += ", bytes each connection took: %s" % sent
+    else:
+        capped = True
+    time.sleep(0.3)
+    rss1 = d.rss()
+    grow = rss1 - rss0
+    check("FS-03", len(good) == 6 and capped and d.alive() and 0 <= rss0 and grow <= 1024,
+          "spamd %s (on_spamd_failure=%s): 6/6 logged 'spamd-failed reason=protocol: %s'%s, daemon alive, "
+          "RSS %d -> %d KiB (+%d, <= 1024)"
+          % (mode, policy, want,
+             ", reply read stopped at the %d KiB cap (largest take %.1f MiB of %d MiB, socket buffers included)"
+             % (SPAMD_HDR_MAX // 1024, max(sent or [0]) / 1048576.0, spamd.LONGLINE // 1048576)
+             if mode == "longline" else "", rss0, rss1, grow), detail)
 
 
 # ---------------------------------------------------------------- FS-04..06
@@ -477,7 +527,10 @@ def fs_concurrent():
 
 def fs_reload(spamd):
     fsid = "FS-15"
-    good = "spam_arbitron = builtin\n"
+    # pid_file from the configuration (not -P): the name lives in the
+    # first snapshot, which a reload frees
+    pidfile = os.path.join(BASE, "reload", "mc.pid")
+    good = "spam_arbitron = builtin\npid_file = %s\n" % pidfile
     d = Daemon("reload", good).start()
     files = sorted(glob.glob(os.path.join(MIX, "0[1-4]*.eml"))) + [GTUBE]
     p = subprocess.Popen([DRV, "-j", "-q", "-s", "unix:" + d.sock, "-c", "16", "-n", "100000000",
@@ -510,6 +563,12 @@ def fs_reload(spamd):
           "broken config during the run: %d x 'reload failed, keeping the running configuration'" % nfailed)
     d.base_ok(fsid, "after reloads")
     d.stop()
+    # main() used to unlink the name from the freed first snapshot: the
+    # unlink read freed memory and left the file behind.
+    there = os.path.exists(pidfile)
+    check(fsid, not there and d.proc.returncode == 0,
+          "stop after %d reloads: exit status %s, pid file (pid_file in the config) removed"
+          % (n, d.proc.returncode), "%s still there" % pidfile if there else "")
 
 
 # ---------------------------------------------------------------- FS-16
