@@ -69,6 +69,9 @@ static const struct conf_var conf_vars[] = {
 	  "libmilter socket I/O timeout" },
 	{ "milter_backlog", CONF_INT, DEF_MILTER_BACKLOG,
 	  CF_OFF(milter_backlog), 1, 65535, NULL, "listen(2) backlog" },
+	{ "max_sessions", CONF_INT, DEF_MAX_SESSIONS, CF_OFF(max_sessions),
+	  1, 100000, NULL, "connections served at once; more are tempfailed "
+	  "at connect" },
 	{ "malloc_arenas", CONF_INT, DEF_MALLOC_ARENAS, CF_OFF(malloc_arenas),
 	  0, 64, NULL, "glibc malloc arenas (0 = glibc's default); read at "
 	  "start only" },

@@ -41,6 +41,7 @@ struct mc_config {
 	char		*log_facility;
 	long		 milter_timeout;	/* seconds */
 	long		 milter_backlog;
+	long		 max_sessions;
 	long		 malloc_arenas;
 	/* attachments */
 	int		 attachment_action;	/* enum conf_attach */

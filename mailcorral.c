@@ -9,6 +9,7 @@
  * the libmilter private pointer.  Trouble with one message never stops the
  * daemon: it sets msg->err and the message is tempfailed at EOM.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/random.h>
 #include <sys/types.h>
@@ -92,7 +93,12 @@ struct mc_conn {
 	unsigned long	  noreply;	/* MC_NOREPLY steps agreed */
 	char		  client[256];
 	struct mc_msg	 *msg;		/* NULL between transactions */
+	int		  counted;	/* in mc_sessions */
 };
+
+/* Connections between connect and close (max_sessions). */
+static atomic_uint	mc_sessions;
+static atomic_llong	mc_busy_logged;	/* second of the last "busy" line */
 
 static const char	*mc_conffile;
 static int		 mc_conf_given;
@@ -190,6 +196,17 @@ mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
 	log_safe(host ? host : "unknown", strlen(host ? host : "unknown"),
 	    c->client, sizeof(c->client));
 	mc_setpriv(ctx, c);
+	/* All busy: tempfail now rather than queue without bound. */
+	if (atomic_fetch_add(&mc_sessions, 1) >= (unsigned)c->cf->max_sessions) {
+		long long now = (long long)time(NULL);
+
+		atomic_fetch_sub(&mc_sessions, 1);
+		if (atomic_exchange(&mc_busy_logged, now) != now)
+			log_warnx("connect from %s: max_sessions %ld reached, "
+			    "tempfail", c->client, c->cf->max_sessions);
+		return SMFIS_TEMPFAIL;
+	}
+	c->counted = 1;
 	return SMFIS_CONTINUE;
 }
 
@@ -1148,6 +1165,8 @@ mlfi_close(SMFICTX *ctx)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
+	if (c->counted)
+		atomic_fetch_sub(&mc_sessions, 1);
 	msg_free(c->msg);
 	conf_release(c->cf);
 	free(c);
@@ -1430,6 +1449,35 @@ daemonize(void)
 	return 0;
 }
 
+/*
+ * Each session may hold the milter socket, a spool file and a spamd or
+ * clamd socket: raise the soft open-file limit to what max_sessions needs,
+ * as far as the hard limit allows, and say so when it is not enough.
+ */
+static void
+raise_nofile(long sessions)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)sessions * 4 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit(RLIMIT_NOFILE)");
+		return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ?
+		    want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit(RLIMIT_NOFILE, %llu)",
+			    (unsigned long long)rl.rlim_cur);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_warnx("open files limited to %llu, below the %llu that "
+		    "max_sessions %ld needs: raise the hard limit (ulimit -Hn)",
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+		    sessions);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1504,6 +1552,7 @@ main(int argc, char **argv)
 		mallopt(M_ARENA_MAX, (int)cf->malloc_arenas);
 	fac = log_facility(cf->log_facility);
 	log_init(MC_NAME, fac, foreground);
+	raise_nofile(cf->max_sessions);
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -10,16 +10,20 @@ Every process started here is stopped by its pid when the run ends.
 """
 import glob
 import os
+import resource
 import re
 import shutil
 import signal
 import smtplib
+import struct
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakes import FakeClamd, FakeSpamd  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "badinput"))
+import milter  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 MC = os.environ.get("MAILCORRAL", os.path.join(TOP, "mailcorral"))
@@ -573,6 +577,62 @@ def fs_reload(spamd):
 
 # ---------------------------------------------------------------- FS-16
 
+def fs_busy():
+    """FS-14: beyond max_sessions a connection is tempfailed at once.  The
+    sessions are held open and idle after CONNECT, as slow SMTP clients
+    hold theirs (libmilter's worker pool only bounds busy ones)."""
+    fsid = "FS-14"
+    d = Daemon("busy", "max_sessions = 4\n").start()
+    held, verdicts = [], []
+    t0 = time.monotonic()
+    for _ in range(10):
+        c = milter.Client(d.sock, timeout=10)
+        c.negotiate()
+        c.macro(b"C", [(b"j", b"mx.mailcorral.test")])
+        c.send(b"C", b"client.example\0" + b"4" + struct.pack(">H", 2525) + b"192.0.2.1\0")
+        verdicts.append(c.reply()[0])
+        held.append(c)
+    el = time.monotonic() - t0
+    check(fsid, verdicts == ["continue"] * 3 + ["tempfail"] * 6 or
+          verdicts == ["continue"] * 4 + ["tempfail"] * 6,
+          "max_sessions = 4, 10 sessions held idle after CONNECT: %s in %.2f s"
+          % (" ".join(v[0] for v in verdicts), el))
+    lines = d.logtext().count("max_sessions 4 reached")
+    check(fsid, 1 <= lines <= 3, "the busy tempfails are logged at most once a second (%d lines)" % lines)
+    for c in held:
+        c.s.close()
+    time.sleep(0.5)
+    d.base_ok(fsid, "after the busy tempfails")
+    r = drv(d, [HAM], n=8, c=4, timeout=30)
+    check(fsid, r.get("errors") == 0 and r.get("tempfail") == 0,
+          "once those sessions are gone, 4 at once are served again (%s)" % counts(r))
+    d.stop()
+
+
+def fs_nofile_start():
+    """FS-14: the open-file limit is raised at start for max_sessions."""
+    fsid = "FS-14"
+    d = Daemon("nofile-start", "max_sessions = 1000\n")
+    old = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if old[1] != resource.RLIM_INFINITY and old[1] < 4064:
+        say("SKIP", fsid, "hard open-file limit %d is below 4064" % old[1])
+        return
+    # the daemon inherits a soft limit of 256, the hard one unchanged
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, old[1]))
+    try:
+        d.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, old)
+    soft = -1
+    with open("/proc/%d/limits" % d.pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft = int(line.split()[3])
+    check(fsid, soft == 1000 * 4 + 64, "max_sessions = 1000 started with 256 open files: the "
+          "daemon raised its limit to %d (want 4064)" % soft)
+    d.stop()
+
+
 def info_pool(spamd):
     """Informational: how many sessions run at once when the scanner is slow."""
     d = Daemon("pool", "spam_arbitron = spamd\nspamd_servers = 127.0.0.1:%d\nspamd_timeout = 10s\n" % spamd.port)
@@ -838,6 +898,8 @@ def main():
         (("FS-09",), fs_corral_full),
         (("FS-13",), fs_aborts),
         (("FS-14",), fs_concurrent),
+        (("FS-14",), fs_busy),
+        (("FS-14",), fs_nofile_start),
         (("FS-15",), lambda: fs_reload(spamd)),
         (("FS-14",), lambda: info_pool(spamd)),
         (("FS-16",), lambda: fs_sigterm(spamd)),
