@@ -213,7 +213,8 @@ hexv(int c)
 #define T64(f, n)	T16(f, n), T16(f, (n) + 16), T16(f, (n) + 32), \
 			T16(f, (n) + 48)
 #define T256(f)		T64(f, 0), T64(f, 64), T64(f, 128), T64(f, 192)
-static const signed char b64tab[256] = { T256(B64V) };
+#define B64S(c)	((signed char)B64V(c))
+static const signed char b64tab[256] = { T256(B64S) };
 static const uint32_t b64grp[4][256] = {
 	{ T256(B64G0) }, { T256(B64G1) }, { T256(B64G2) }, { T256(B64G3) }
 };
@@ -221,6 +222,7 @@ static const uint32_t b64grp[4][256] = {
 #undef T64
 #undef T16
 #undef T4
+#undef B64S
 
 static int
 b64v(int c)
