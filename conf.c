@@ -162,6 +162,13 @@ static const struct conf_var conf_vars[] = {
 	  CF_OFF(spam_subject_tag), 0, 0, NULL, "Subject prefix of spam" },
 	{ "corral_dir", CONF_STR, DEF_CORRAL_DIR, CF_OFF(corral_dir), 0, 0,
 	  NULL, "where corralled spam is written" },
+	{ "corral_max_rcpt_size", CONF_SIZE, DEF_CORRAL_MAX_RCPT_SIZE,
+	  CF_OFF(corral_max_rcpt_size), 0, 1LL << 44, NULL,
+	  "corralled bytes one recipient may hold; beyond, spam to them is "
+	  "tempfailed (0 = no limit)" },
+	{ "corral_max_size", CONF_SIZE, DEF_CORRAL_MAX_SIZE,
+	  CF_OFF(corral_max_size), 0, 1LL << 44, NULL,
+	  "corralled bytes in all; beyond, spam is tempfailed (0 = no limit)" },
 	{ "bypass_key_file", CONF_STR, DEF_BYPASS_KEY_FILE,
 	  CF_OFF(bypass_key_file), 0, 0, NULL,
 	  "key of the bypass header on released spam (created if absent)" },
@@ -642,6 +649,8 @@ conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 		snprintf(err, errlen, "corral_dir: %s", reason);
 		return -1;
 	}
+	corral_set_quota(cf->corral, cf->corral_max_size,
+	    cf->corral_max_rcpt_size);
 	return 0;
 }
 

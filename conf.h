@@ -71,6 +71,8 @@ struct mc_config {
 	int		 spam_disposition;	/* enum conf_dispo */
 	char		*spam_subject_tag;
 	char		*corral_dir;
+	size_t		 corral_max_rcpt_size;	/* bytes; 0 = no limit */
+	size_t		 corral_max_size;	/* bytes; 0 = no limit */
 	char		*bypass_key_file;
 	long		 bypass_max_age;
 	/* SpamCorral */

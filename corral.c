@@ -29,13 +29,16 @@
 #define MAX_TRIES	100000
 
 struct corral {
-	int	 dirfd;
+	int			 dirfd;
+	unsigned long long	 max_total;	/* 0: no limit */
+	unsigned long long	 max_rcpt;	/* 0: no limit */
 };
 
 struct corral_writer {
 	struct corral	*c;
 	int		 fd;
 	int		 err;		/* sticky errno of a failed write */
+	unsigned long long size;	/* bytes written so far */
 	size_t		 blen;
 	char		 tmp[NAME_MAX + 1];
 	char		 buf[WBUFSZ];
@@ -321,6 +324,7 @@ corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 	}
 	w->c = c;
 	w->err = 0;
+	w->size = 0;
 	w->blen = 0;
 	for (;;) {
 		n = snprintf(w->tmp, sizeof(w->tmp), "tmp.%s.%ld.%llu", q,
@@ -384,6 +388,7 @@ corral_write(struct corral_writer *w, const void *p, size_t n)
 		errno = w->err;
 		return -1;
 	}
+	w->size += n;
 	while (n > 0) {
 		if (w->blen == sizeof(w->buf) && wflush(w) == -1)
 			return -1;
@@ -401,6 +406,117 @@ corral_write(struct corral_writer *w, const void *p, size_t n)
 		w->blen += k;
 		s += k;
 		n -= k;
+	}
+	return 0;
+}
+
+void
+corral_set_quota(struct corral *c, unsigned long long max_total,
+    unsigned long long max_rcpt)
+{
+	c->max_total = max_total;
+	c->max_rcpt = max_rcpt;
+}
+
+struct quota_rcpt {
+	const char		*safe;
+	unsigned long long	 used;
+};
+
+static int
+quota_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct quota_rcpt *)a)->safe,
+	    ((const struct quota_rcpt *)b)->safe);
+}
+
+static int link_target(int, const char *, const char *, char *, size_t);
+
+/*
+ * SC-C7: would size more bytes for these recipients exceed a quota?  One
+ * pass over the directory: every spam_to_* regular file counts towards
+ * the total and, when its name has one of the recipients, towards that
+ * recipient; a recipient's link counts its base file.  tmp.* files and
+ * entries that vanish during the pass are not counted.  Returns 0, or -1
+ * (EDQUOT over a quota, reason in err; other errno: the directory could
+ * not be read).
+ */
+static int
+quota_check(struct corral *c, char (*safe)[CORRAL_RCPT_MAX + 1],
+    size_t nsafe, unsigned long long size, char *err, size_t errlen)
+{
+	char rcpt[CORRAL_RCPT_MAX + 1], id[CORRAL_ID_LEN + 1];
+	char tgt[CORRAL_NAME_MAX + 2];
+	struct quota_rcpt *q, key, *hit;
+	unsigned long long total = 0;
+	struct dirent *de;
+	struct stat st;
+	size_t i;
+	DIR *d;
+	int fd, e;
+
+	if ((q = calloc(nsafe, sizeof(*q))) == NULL) {
+		seterr(err, errlen, "quota", errno);
+		return -1;
+	}
+	for (i = 0; i < nsafe; i++)
+		q[i].safe = safe[i];
+	qsort(q, nsafe, sizeof(*q), quota_cmp);
+	if ((fd = openat(c->dirfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		e = errno;
+		if (fd != -1)
+			close(fd);
+		free(q);
+		seterr(err, errlen, "quota: read corral", e);
+		errno = e;
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "spam_to_", 8) != 0 ||
+		    corral_parse_name(de->d_name, rcpt, sizeof(rcpt), id,
+		    sizeof(id)) == -1)
+			continue;
+		key.safe = rcpt;
+		hit = rcpt[0] == '\0' ? NULL : bsearch(&key, q, nsafe,
+		    sizeof(*q), quota_cmp);
+		if (de->d_type == DT_LNK)
+			st.st_mode = S_IFLNK;
+		else if ((de->d_type != DT_REG && de->d_type != DT_UNKNOWN) ||
+		    fstatat(c->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1)
+			continue;
+		if (S_ISLNK(st.st_mode)) {
+			if (hit == NULL || link_target(c->dirfd, de->d_name, id,
+			    tgt, sizeof(tgt)) == -1 || fstatat(c->dirfd, tgt,
+			    &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			hit->used += (unsigned long long)st.st_size;
+			continue;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		total += (unsigned long long)st.st_size;
+		if (hit != NULL)
+			hit->used += (unsigned long long)st.st_size;
+	}
+	closedir(d);
+	for (i = 0; i < nsafe; i++)
+		if (c->max_rcpt > 0 && q[i].used + size > c->max_rcpt) {
+			snprintf(err, errlen, "quota rcpt=%s used=%llu size=%llu "
+			    "max=%llu", q[i].safe, q[i].used, size,
+			    c->max_rcpt);
+			free(q);
+			errno = EDQUOT;
+			return -1;
+		}
+	free(q);
+	if (c->max_total > 0 && total + size > c->max_total) {
+		snprintf(err, errlen, "quota total used=%llu size=%llu max=%llu",
+		    total, size, c->max_total);
+		errno = EDQUOT;
+		return -1;
 	}
 	return 0;
 }
@@ -510,6 +626,9 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 		seterr(err, errlen, "write", errno);
 		goto fail;
 	}
+	if ((c->max_rcpt > 0 || c->max_total > 0) &&
+	    quota_check(c, safe, nsafe, w->size, err, errlen) == -1)
+		goto fail;
 	if (fsync(w->fd) == -1) {
 		seterr(err, errlen, "fsync", errno);
 		goto fail;

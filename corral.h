@@ -67,6 +67,18 @@ void		 corral_close(struct corral *);
 int		 corral_dirfd(const struct corral *);
 
 /*
+ * Byte quotas (RELIABILITY SC-C7, corral flooding), checked by
+ * corral_commit() before the file gets its name: max_rcpt bounds the
+ * entries of one recipient (a link counts its base file's size),
+ * max_total all spam_to_* files of the corral.  0 = no limit.  The check
+ * lists the directory once per commit; messages committed at the same
+ * moment may each pass it, so a quota can be exceeded by what is in
+ * flight.  Call before the corral is shared by threads.
+ */
+void	 corral_set_quota(struct corral *, unsigned long long max_total,
+	    unsigned long long max_rcpt);
+
+/*
  * Starts one corral file: creates tmp.<qid>.<pid>.<n> (0600, O_EXCL,
  * O_NOFOLLOW).  qid is sanitised for the name.  NULL on error.
  */
@@ -81,7 +93,9 @@ int	 corral_write(struct corral_writer *, const void *, size_t);
  * recipient when there are several, and fsyncs the directory.  id_out
  * (>= 17 bytes) gets the id.  On any failure everything already created
  * is removed and -1 returned with the reason in err (e.g. "write: No
- * space left on device").  Frees the writer in every case.
+ * space left on device").  Over a quota (corral_set_quota): EDQUOT and
+ * "quota rcpt=<safe-rcpt> used=N size=N max=N" or "quota total used=N
+ * size=N max=N" in err.  Frees the writer in every case.
  */
 int	 corral_commit(struct corral_writer *, const char *const *rcpts,
 	    size_t nrcpt, char *id_out, char *err, size_t errlen);

@@ -100,6 +100,8 @@
 #define DEF_SPAM_DISPOSITION	"tag"		/* tag | trash | corral */
 #define DEF_SPAM_SUBJECT_TAG	"[SPAM]"
 #define DEF_CORRAL_DIR		"/var/spool/mailcorral/corral"
+#define DEF_CORRAL_MAX_RCPT_SIZE "100m"	/* one recipient's corral (SC-C7) */
+#define DEF_CORRAL_MAX_SIZE	"2g"		/* the whole corral; 0 = no limit */
 #define SPAMKEY			"/etc/mailcorral/spamkey"
 #define DEF_BYPASS_KEY_FILE	SPAMKEY
 #define DEF_BYPASS_MAX_AGE	"14d"

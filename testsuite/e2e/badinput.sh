@@ -5,7 +5,7 @@
 #
 # Builds milterdrv (testsuite/bench/milterdrv.c) in a temp dir, generates the
 # inputs there with badinput/gen_bad.py (nothing large is kept), starts
-# private MailCorral daemons (and a private clamd on port 2568 when
+# private MailCorral daemons (and a private clamd, BADINPUT_CLAMD_PORT, when
 # testsuite/stack/clamd.sh can start one) and runs badinput/check.py.
 # Prints PASS/FAIL/SKIP lines with the BI id, then "N skipped" and, last,
 # "N passed, N failed"; exits 1 on any failure.
@@ -16,6 +16,7 @@
 #                        in the temp dir and run the whole set against it
 #   BADINPUT_ONLY=regex  only the cases whose id matches (e.g. 'BI-2[59]')
 #   BADINPUT_NOCLAMD=1   do not try to start clamd (BI-21/22 are skipped)
+#   BADINPUT_CLAMD_PORT  port of that private clamd (default 2568)
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
@@ -24,6 +25,7 @@ W=$(mktemp -d /tmp/mc-badinput.XXXXXX) || exit 1
 chmod 755 "$W"		# clamd (user clamav) must reach $W/clamd
 PYPID=""
 CLAMD_UP=""
+CLAMD_PORT_BI=${BADINPUT_CLAMD_PORT:-2568}
 T0=$(date +%s)
 
 cleanup() {
@@ -33,7 +35,7 @@ cleanup() {
 	fi
 	PYPID=""
 	if [ -n "$CLAMD_UP" ]; then
-		CLAMD_DIR=$W/clamd CLAMD_PORT=2568 sh "$TOP/testsuite/stack/clamd.sh" stop >/dev/null 2>&1
+		CLAMD_DIR=$W/clamd CLAMD_PORT=$CLAMD_PORT_BI sh "$TOP/testsuite/stack/clamd.sh" stop >/dev/null 2>&1
 		CLAMD_UP=""
 	fi
 	if [ -n "${BADINPUT_KEEP:-}" ]; then
@@ -58,10 +60,10 @@ cc -O2 -Wall -o "$W/milterdrv" "$TOP/testsuite/bench/milterdrv.c" -lpthread \
 CLAMD_ARG=""
 if [ -z "${BADINPUT_NOCLAMD:-}" ] && command -v clamd >/dev/null 2>&1 &&
     command -v sigtool >/dev/null 2>&1 && [ -d /usr/share/clamav-testfiles ]; then
-	if CLAMD_DIR=$W/clamd CLAMD_PORT=2568 sh "$TOP/testsuite/stack/clamd.sh" start \
+	if CLAMD_DIR=$W/clamd CLAMD_PORT=$CLAMD_PORT_BI sh "$TOP/testsuite/stack/clamd.sh" start \
 	    >"$W/clamd.start" 2>&1; then
 		CLAMD_UP=1
-		CLAMD_ARG="--clamd 2568"
+		CLAMD_ARG="--clamd $CLAMD_PORT_BI"
 		echo "# $(cat "$W/clamd.start")"
 	else
 		echo "# clamd could not start: $(tail -1 "$W/clamd.start")"

@@ -1,13 +1,17 @@
 /*
  * test_bypass.c -- bypass header: HMAC wrapper (RFC 4231), mint/verify,
  * every single-byte mutation rejected, bound fields, time window, key
- * file hygiene, body canonicalisation.
+ * file hygiene, body canonicalisation, the MAC compared only through
+ * CRYPTO_memcmp (SC-B7).
  */
 #include "unit.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "bypass.h"
 
@@ -19,6 +23,29 @@
 
 static struct bypass_key *key1, *key2;
 static unsigned char bh[32];
+
+/*
+ * SC-B7: this definition is linked before libcrypto, so bypass.o (from
+ * libmc.a) calls it; it counts the calls, records the length, and either
+ * forwards to OpenSSL's or, when forced, answers "equal".
+ */
+static int	cmp_calls, cmp_force_equal;
+static size_t	cmp_len;
+
+int
+CRYPTO_memcmp(const void *a, const void *b, size_t len)
+{
+	static int (*real)(const void *, const void *, size_t);
+
+	cmp_calls++;
+	cmp_len = len;
+	if (cmp_force_equal)
+		return 0;
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "CRYPTO_memcmp");
+	assert_non_null(real);
+	return real(a, b, len);
+}
 
 static int
 setup(void **state)
@@ -150,6 +177,34 @@ test_every_mutation(void **state)
 	if (verify(mut, n + 1, T0, MSGID, DATE, bh) == BYPASS_OK)
 		bad++;
 	assert_int_equal(bad, 0);
+}
+
+/* SC-B7: the MAC decision is made by CRYPTO_memcmp over the whole MAC. */
+static void
+test_mac_compare(void **state)
+{
+	char hdr[300], *h;
+	size_t n;
+
+	(void)state;
+	n = (size_t)mint(key1, T0, T0 + 3600, hdr, sizeof(hdr));
+	assert_non_null(h = strstr(hdr, "; h="));
+	h += 4;
+	cmp_calls = 0;
+	cmp_len = 0;
+	assert_int_equal(verify(hdr, n, T0, MSGID, DATE, bh), BYPASS_OK);
+	assert_int_equal(cmp_calls, 1);
+	assert_int_equal(cmp_len, strlen(h));
+	/* A wrong MAC reaches the compare and fails there ... */
+	*h = *h == 'A' ? 'B' : 'A';
+	cmp_calls = 0;
+	assert_int_equal(verify(hdr, n, T0, MSGID, DATE, bh), BYPASS_BAD_MAC);
+	assert_int_equal(cmp_calls, 1);
+	/* ... and only there: with the compare forced, it verifies. */
+	cmp_force_equal = 1;
+	assert_int_equal(verify(hdr, n, T0, MSGID, DATE, bh), BYPASS_OK);
+	cmp_force_equal = 0;
+	assert_int_equal(cmp_calls, 2);
 }
 
 static void
@@ -326,7 +381,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc4231_case2),
 		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_every_mutation),
+		{ "SC-B6 every single-byte mutation of a golden token rejected",
+		  test_every_mutation, NULL, NULL, NULL },
+		{ "SC-B7 MAC compared only through CRYPTO_memcmp",
+		  test_mac_compare, NULL, NULL, NULL },
 		cmocka_unit_test(test_bound_fields),
 		cmocka_unit_test(test_time_window),
 		cmocka_unit_test(test_key_file),

@@ -1,7 +1,8 @@
 /*
  * test_corral.c -- corral names (BI-35 hostile recipients, injective,
- * parse back), atomic write/commit (0600, links, planted symlink, 1000
- * names in one second, ENOSPC leaves nothing), reading and removal rules
+ * parse back), atomic write/commit (0600, links, planted symlink and hard
+ * link (SC-C2), 1000 names in one second and 50 recipients each (SC-C3),
+ * ENOSPC leaves nothing), byte quotas (SC-C7), reading and removal rules
  * (seed 5.3).
  */
 #include "unit.h"
@@ -473,6 +474,191 @@ test_planted_symlink(void **state)
 	corral_close(c);
 }
 
+/* SC-C2: hard links to a file outside the corral planted at every name the
+ * first 4096 tries could use: none is written through or replaced. */
+static void
+test_planted_hardlink(void **state)
+{
+	const char *rc[] = { "victim@local" };
+	char victim[256], p[512], id[17], before[64], after[64];
+	struct corral *c = open_corral();
+	struct stat st, vst;
+	unsigned long low;
+	int fd;
+
+	(void)state;
+	snprintf(victim, sizeof(victim), "%s.hardvictim", dir);
+	assert_true((fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >=
+	    0);
+	assert_int_equal(write(fd, "precious\n", 9), 9);
+	close(fd);
+	hash_file(victim, before, sizeof(before));
+	assert_int_equal(stat(victim, &vst), 0);
+
+	corral_set_clock(frozen);
+	for (low = 0; low < 4096; low++) {
+		snprintf(p, sizeof(p), "%s/spam_to_victim@local_%08lX%08lX",
+		    dir, FROZEN_SEC, low);
+		assert_int_equal(link(victim, p), 0);
+	}
+	put(c, rc, 1, "new\n", id);
+	corral_set_clock(NULL);
+	snprintf(p, sizeof(p), "%s/spam_to_victim@local_%s", dir, id);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_nlink, 1);
+	assert_true(st.st_ino != vst.st_ino);
+	read_back(strrchr(p, '/') + 1, "new\n");
+	assert_int_equal(count_entries(dir, "spam_to_victim@local_"), 4097);
+	for (low = 0; low < 4096; low++) {
+		snprintf(p, sizeof(p), "%s/spam_to_victim@local_%08lX%08lX",
+		    dir, FROZEN_SEC, low);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_true(st.st_ino == vst.st_ino);
+	}
+	assert_string_equal(hash_file(victim, after, sizeof(after)), before);
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_size, 9);
+	assert_int_equal(st.st_nlink, 4097);
+	/* A reader refuses the planted names (nlink > 1). */
+	snprintf(p, sizeof(p), "spam_to_victim@local_%08lX%08lX", FROZEN_SEC,
+	    0UL);
+	assert_int_equal(corral_open_entry(c, p, &fd, NULL), -1);
+	assert_int_equal(errno, EMLINK);
+	unlink(victim);
+	corral_close(c);
+}
+
+/* SC-C3: 200 spams with 50 recipients each in one frozen second: every
+ * base file and link unique, each link leads to its own message. */
+static void
+test_50_rcpts_same_second(void **state)
+{
+	char rbuf[50][32], id[17], body[64], name[300];
+	const char *rc[50];
+	struct corral *c = open_corral();
+	int i, j;
+
+	(void)state;
+	for (j = 0; j < 50; j++) {
+		snprintf(rbuf[j], sizeof(rbuf[j]), "user%02d@local", j);
+		rc[j] = rbuf[j];
+	}
+	corral_set_clock(frozen);
+	for (i = 0; i < 200; i++) {
+		snprintf(body, sizeof(body), "marker %d\n", i);
+		put(c, rc, 50, body, id);
+		for (j = 0; j < 50; j += 7) {
+			snprintf(name, sizeof(name), "spam_to_%s_%s", rc[j], id);
+			read_back(name, body);
+		}
+		snprintf(name, sizeof(name), "spam_to_%s_%s", rc[49], id);
+		read_back(name, body);
+	}
+	corral_set_clock(NULL);
+	assert_int_equal(count_entries(dir, "spam_to__"), 200);
+	for (j = 0; j < 50; j++) {
+		snprintf(name, sizeof(name), "spam_to_%s_", rc[j]);
+		assert_int_equal(count_entries(dir, name), 200);
+	}
+	assert_int_equal(count_entries(dir, "tmp."), 0);
+	corral_close(c);
+}
+
+/* One commit; returns its result, the reason in err. */
+static int
+try_put(struct corral *c, const char *const *rcpts, size_t n, size_t len,
+    char *err, size_t errlen)
+{
+	struct corral_writer *w;
+	char buf[4096], id[17];
+
+	assert_true(len <= sizeof(buf));
+	memset(buf, 'q', len);
+	err[0] = '\0';
+	assert_non_null(w = corral_begin(c, "Q", err, errlen));
+	assert_int_equal(corral_write(w, buf, len), 0);
+	return corral_commit(w, rcpts, n, id, err, errlen);
+}
+
+/* SC-C7: per-recipient and total byte quotas, at N and N+1. */
+static void
+test_quota(void **state)
+{
+	const char *a[] = { "a@local" }, *b[] = { "b@local" };
+	const char *c1[] = { "c@local" }, *e[] = { "e@local" };
+	const char *ba[] = { "b@local", "a@local" };
+	const char *cd[] = { "c@local", "d@local" };
+	struct corral *c = open_corral();
+	char err[256], name[300];
+	struct dirent *de;
+	size_t n0;
+	DIR *d;
+
+	(void)state;
+	corral_set_quota(c, 0, 100);
+	assert_int_equal(try_put(c, a, 1, 60, err, sizeof(err)), 0);
+	assert_int_equal(try_put(c, a, 1, 40, err, sizeof(err)), 0);
+	n0 = count_entries(dir, "");
+	/* a holds 100 of 100: one more byte is refused, nothing is left. */
+	assert_int_equal(try_put(c, a, 1, 1, err, sizeof(err)), -1);
+	assert_int_equal(errno, EDQUOT);
+	assert_string_equal(err, "quota rcpt=a@local used=100 size=1 max=100");
+	assert_int_equal(count_entries(dir, ""), n0);
+	/* Other recipients are unaffected. */
+	assert_int_equal(try_put(c, b, 1, 60, err, sizeof(err)), 0);
+	/* A message for b and a: a is over, so nothing at all is written. */
+	n0 = count_entries(dir, "");
+	assert_int_equal(try_put(c, ba, 2, 10, err, sizeof(err)), -1);
+	assert_int_equal(errno, EDQUOT);
+	assert_non_null(strstr(err, "rcpt=a@local used=100 "));
+	assert_int_equal(count_entries(dir, ""), n0);
+	assert_int_equal(count_entries(dir, "tmp."), 0);
+	/* A link counts its base file for each recipient. */
+	assert_int_equal(try_put(c, cd, 2, 50, err, sizeof(err)), 0);
+	assert_int_equal(try_put(c, c1, 1, 51, err, sizeof(err)), -1);
+	assert_string_equal(err, "quota rcpt=c@local used=50 size=51 max=100");
+	assert_int_equal(try_put(c, c1, 1, 50, err, sizeof(err)), 0);
+	/* Space comes back when an entry goes. */
+	assert_non_null(d = opendir(dir));
+	name[0] = '\0';
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "spam_to_a@local_", 16) == 0) {
+			snprintf(name, sizeof(name), "%s", de->d_name);
+			break;
+		}
+	closedir(d);
+	assert_int_equal(corral_remove_entry(c, name), 0);
+	assert_int_equal(try_put(c, a, 1, 1, err, sizeof(err)), 0);
+
+	/* 0 = no limit; then a total of what is there plus exactly 10. */
+	corral_set_quota(c, 0, 0);
+	assert_int_equal(try_put(c, e, 1, 4096, err, sizeof(err)), 0);
+	{
+		unsigned long long tot = 0;
+		struct stat st;
+		char p[512];
+
+		assert_non_null(d = opendir(dir));
+		while ((de = readdir(d)) != NULL) {
+			snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+			if (strncmp(de->d_name, "spam_to_", 8) == 0 &&
+			    lstat(p, &st) == 0 && S_ISREG(st.st_mode))
+				tot += (unsigned long long)st.st_size;
+		}
+		closedir(d);
+		corral_set_quota(c, tot + 10, 0);
+		assert_int_equal(try_put(c, e, 1, 10, err, sizeof(err)), 0);
+		assert_int_equal(try_put(c, b, 1, 1, err, sizeof(err)), -1);
+		assert_int_equal(errno, EDQUOT);
+		snprintf(p, sizeof(p), "quota total used=%llu size=1 max=%llu",
+		    tot + 10, tot + 10);
+		assert_string_equal(err, p);
+	}
+	assert_int_equal(count_entries(dir, "tmp."), 0);
+	corral_close(c);
+}
+
 static void
 test_1000_same_second(void **state)
 {
@@ -680,8 +866,14 @@ main(void)
 		    mkdir_tmp, rm_tmp),
 		cmocka_unit_test_setup_teardown(test_planted_symlink,
 		    mkdir_tmp, rm_tmp),
+		{ "SC-C2 planted hard links at the next names: target "
+		  "unchanged", test_planted_hardlink, mkdir_tmp, rm_tmp, NULL },
 		cmocka_unit_test_setup_teardown(test_1000_same_second,
 		    mkdir_tmp, rm_tmp),
+		{ "SC-C3 200 spams x 50 recipients in one second: all unique",
+		  test_50_rcpts_same_second, mkdir_tmp, rm_tmp, NULL },
+		{ "SC-C7 per-recipient and total byte quotas",
+		  test_quota, mkdir_tmp, rm_tmp, NULL },
 		cmocka_unit_test_setup_teardown(test_threads, mkdir_tmp,
 		    rm_tmp),
 		cmocka_unit_test_setup_teardown(test_abort_and_open,

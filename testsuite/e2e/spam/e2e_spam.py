@@ -140,10 +140,10 @@ def smtp_send(sender, rcpts, data):
             pass
 
 
-def msp_send(rcpt, path):
+def msp_send(rcpt, path, sender="nobody"):
     """The real sendmail command as a local user: $SENDMAIL -oi -f nobody."""
     with open(path, "rb") as f:
-        p = subprocess.run([SENDMAIL, "-oi", "-f", "nobody", rcpt], stdin=f,
+        p = subprocess.run([SENDMAIL, "-oi", "-f", sender, rcpt], stdin=f,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=60)
     return p.returncode, p.stdout.decode("latin-1", "replace")
@@ -207,20 +207,48 @@ def corral_names():
     return set(n for n in os.listdir(CORRAL) if n.startswith("spam_to_"))
 
 
-def restart(name, keys):
+def restart(name, keys, wrap=None, expect_fail=False):
+    """Restarts the filter with a config; wrap: a command prefix for it
+    (stack.sh MC_WRAP).  expect_fail: the start must fail; returns the
+    output then."""
     base = ("spool_dir = @STACK_DIR@/spool\n"
             "bypass_key_file = @STACK_DIR@/spamkey\n"
             "corral_dir = @STACK_DIR@/corral\n"
             "attachment_action = delete\n")
-    path = os.path.join(D, "conf-%s.conf" % name)
+    path = os.path.join(D, "conf-%s.conf" % re.sub(r"[^A-Za-z0-9.+-]", "_", name))
     with open(path, "w") as f:
         f.write(base + "".join("%s = %s\n" % kv for kv in keys))
+    env = dict(os.environ)
+    if wrap:
+        env["MC_WRAP"] = (wrap + " " + env.get("MC_WRAP", "")).strip()
+    off = log_size()
     p = subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"),
                         "restart-filter", path], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=60)
+                       stderr=subprocess.STDOUT, timeout=60, env=env)
+    out = p.stdout.decode("latin-1")
+    if expect_fail:
+        # The daemon opens its socket before it reads the key, and leaves
+        # the socket file behind when it exits (EX_CONFIG), so stack.sh
+        # may find the socket and report a start: look at the process.
+        dead = p.returncode != 0
+        try:
+            with open(os.path.join(D, "mailcorral.bgpid")) as f:
+                pid = int(f.read())
+            for _ in range(60):
+                if not os.path.exists("/proc/%d" % pid) or \
+                        " Z " in open("/proc/%d/stat" % pid).read():
+                    dead = True
+                    break
+                time.sleep(0.05)
+        except (OSError, ValueError):
+            dead = True
+        with open(MC_LOG, "rb") as f:
+            f.seek(off)
+            out += f.read().decode("latin-1")
+        check(dead, "[%s] filter refuses to start" % name, out[-500:])
+        return out
     ok = p.returncode == 0
-    check(ok, "[%s] filter restarted with config %s" % (name, name),
-          p.stdout.decode("latin-1")[-500:])
+    check(ok, "[%s] filter restarted with config %s" % (name, name), out[-500:])
     return ok
 
 
@@ -647,6 +675,308 @@ def t_spamd_down(stop_spamd):
     check(corral_names() == c0, "[%s] no corral file" % name)
 
 
+# ------------------------------------------------ security scenarios (SC-*)
+# RELIABILITY.md section (c); doc/reliability.md maps every id to its test.
+def fresh_corral(name, user, subject):
+    """Corrals one GTUBE for user (corral config must be running); returns
+    (path of its corral file, recipient) or (None, rcpt)."""
+    rcpt = "%s@%s" % (user, DOMAIN)
+    c0, off = corral_names(), log_size()
+    res = smtp_send("spammer@example.org", [rcpt], gtube_msg(subject=subject))
+    check(res.startswith("250"), "%s: spam for %s accepted over SMTP" % (name, user), res)
+    decisions_since(off)
+    new = sorted(n for n in corral_names() - c0 if n.startswith("spam_to_%s_" % rcpt))
+    if not check(len(new) == 1, "%s: one corral file for %s" % (name, user), "%r" % new):
+        return None, rcpt
+    return os.path.join(CORRAL, new[0]), rcpt
+
+
+def bypass_fields(path):
+    """(t, x) of the corral file's bypass header."""
+    v = hdr(parse(read(path)), "X-MailCorral-Bypass") or ""
+    m = re.search(r"; t=(\d+); x=(\d+);", v)
+    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
+
+
+def expect_filtered(name, off, c0, user, n0, reason, action="corral"):
+    """The remail was filtered normally: decision action, log reason,
+    corralled again (or tagged), nothing bypassed."""
+    l = one_decision(name, off, action)
+    _, text = decisions_since(off)
+    if reason:
+        check("bypass-rejected reason=%s" % reason in text,
+              "%s: log says bypass-rejected reason=%s" % (name, reason), text[-400:])
+    else:
+        check("bypass-rejected" not in text and " action=bypass " not in text,
+              "%s: no bypass attempted" % name, text[-400:])
+    if action == "corral":
+        check(len(corral_names() - c0) == 1, "%s: corralled again" % name,
+              "%r" % (corral_names() - c0))
+        time.sleep(0.2)
+        check(len(delivered(user)) == n0, "%s: nothing delivered" % name)
+    return l
+
+
+def t_sc_bypass_header():
+    """SC-B6 (two bypass headers, an 8 KB one), SC-B10 (local senders
+    without a token or with '@'), SC-B11 (no header in the delivered copy)."""
+    if not corral_cfg("SC-B6"):
+        return
+    path, rcpt = fresh_corral("SC-B6", "dupe", "Two bypass headers")
+    if path is None:
+        return
+    raw = read(path)
+    m = re.search(rb"(?m)^X-MailCorral-Bypass: [^\r\n]*\r?\n", raw)
+    if not check(m is not None, "SC-B6: corral file has one bypass header line"):
+        return
+    line = m.group(0)
+    for name, mut, why in (
+            ("SC-B6 duplicate", lambda b: b.replace(line, line + line, 1), "header-count=2"),
+            ("SC-B6 8k extra", lambda b: b.replace(line, line + b"X-MailCorral-Bypass: v=1; "
+                                                   + b"A" * 8192 + b"\n", 1), "header-count=2")):
+        c0, off, user, n0 = remail_variant(name, path, rcpt, mut)
+        expect_filtered(name, off, c0, user, n0, why)
+        new = sorted(corral_names() - c0)
+        if new:
+            d = parse(read(os.path.join(CORRAL, new[0])))
+            hs = d.get_all("X-MailCorral-Bypass") or []
+            check(len(hs) == 1 and "A" * 64 not in hs[0] and
+                  re.sub(r"\s+", " ", hs[0]).strip() != line.decode().split(":", 1)[1].strip(),
+                  "%s: the new corral copy has only its own fresh bypass header" % name,
+                  "%r" % [h[:60] for h in hs])
+
+    # The untouched file still releases once (the rejections did not use it).
+    name = "SC-B11 release"
+    c0, off, user, n0 = remail_variant(name, path, rcpt, None)
+    one_decision(name, off, "bypass")
+    got = wait_delivered(user, n0 + 1)
+    if check(len(got) == n0 + 1, "%s: delivered once" % name, "%r" % got):
+        draw = read(got[-1])
+        check(b"X-MailCorral-Bypass" not in draw and b"v=1; k=" not in draw,
+              "SC-B11: the delivered copy has no bypass header and no token", "")
+
+    # SC-B10: a local user submitting spam without a token gets no bypass.
+    name = "SC-B10 no token"
+    user = "webuser"
+    rcpt = "%s@%s" % (user, DOMAIN)
+    tmp = os.path.join(D, "sc-b10.eml")
+    with open(tmp, "wb") as f:
+        f.write(gtube_msg(subject="From the web form", frm="www-data <www-data@%s>" % DOMAIN))
+    c0, off, n0 = corral_names(), log_size(), len(delivered(user))
+    rc, out = msp_send(rcpt, tmp, sender="www-data")
+    check(rc == 0, "%s: %s -oi -f www-data exits 0" % (name, SENDMAIL), out)
+    expect_filtered(name, off, c0, user, n0, None)
+
+    # SC-B10: a valid token sent by a local submission whose sender has '@'.
+    path, rcpt = fresh_corral("SC-B10", "atsender", "Sender with at")
+    if path is None:
+        return
+    name = "SC-B10 sender with @"
+    user = rcpt.split("@")[0]
+    c0, off, n0 = corral_names(), log_size(), len(delivered(user))
+    # (a local domain would be stripped to the user: {mail_addr} www-data)
+    rc, out = msp_send(rcpt, path, sender="www-data@example.org")
+    check(rc == 0, "%s: %s -oi -f www-data@example.org exits 0" % (name, SENDMAIL), out)
+    expect_filtered(name, off, c0, user, n0, "not-local")
+
+
+FAKETIME_LIBS = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+
+
+def faketime_wrap(target):
+    """MC_WRAP that runs the filter with its clock at target (Unix time)
+    now, running on from there (libfaketime's relative offset; the
+    monotonic clock moves with it, which keeps the filter's deadlines
+    sane -- switching offsets at run time or a frozen clock break
+    sleeping under libfaketime 0.9.10)."""
+    off = int(round(target - time.time()))
+    return "env LD_PRELOAD=%s FAKETIME=%+d" % (FAKETIME_LIBS[0], off)
+
+
+def t_sc_b4_expiry():
+    """SC-B4: the filter restarted with its clock moved by libfaketime
+    around t and x of a bypass header.  The clock runs on from the moment
+    the offset is taken (restart + remail take a few seconds), so the
+    cases are: from x+1 on and from t-330 refused (expired); from x-30 and
+    from t-300 accepted.  The exact second (x, x+1, t-300, t-301) is
+    tested in test_bypass.c test_time_window."""
+    if not FAKETIME_LIBS:
+        check(False, "SC-B4: libfaketime is not installed (faketime package)")
+        return
+    if not corral_cfg("SC-B4 setup"):
+        return
+    p1, r1 = fresh_corral("SC-B4", "expiry1", "Expiry one")
+    p2, r2 = fresh_corral("SC-B4", "expiry2", "Expiry two")
+    if p1 is None or p2 is None:
+        return
+    t, x = bypass_fields(p1)
+    t2, _ = bypass_fields(p2)
+    if not check(t is not None and t2 is not None and x - t == 14 * 86400,
+                 "SC-B4: tokens carry t and x = t + bypass_max_age (14d)", "t=%s x=%s" % (t, x)):
+        return
+    for name, src, rcpt, at, want in (
+            ("SC-B4 x+1", p1, r1, x + 1, "expired"),
+            ("SC-B4 t-330", p1, r1, t - 330, "expired"),
+            ("SC-B4 x-30", p1, r1, x - 30, None),
+            ("SC-B4 t-300", p2, r2, t2 - 300, None)):
+        if not restart(name, SPAMD + [("spam_disposition", "corral")],
+                       wrap=faketime_wrap(at)):
+            return
+        c0, off, user, n0 = remail_variant(name, src, rcpt, None)
+        if want:
+            expect_filtered(name, off, c0, user, n0, want)
+        else:
+            one_decision(name, off, "bypass")
+            got = wait_delivered(user, n0 + 1)
+            check(len(got) == n0 + 1, "%s: released (delivered once)" % name, "%r" % got)
+    corral_cfg("SC-B4 real clock")
+
+
+def t_sc_b8_key():
+    """SC-B8: a key file readable by others or owned by another user is
+    refused with an error line: no bypass (tag), no start (corral)."""
+    key = os.path.join(D, "spamkey")
+    if not corral_cfg("SC-B8 setup"):
+        return
+    path, rcpt = fresh_corral("SC-B8", "keyuser", "Key hygiene")
+    if path is None:
+        return
+    st0 = os.stat(key)
+    try:
+        for name, fix, word in (("SC-B8 0644", lambda: os.chmod(key, 0o644), "mode"),
+                                ("SC-B8 other owner", lambda: os.chown(key, 65534, 65534), "owned")):
+            fix()
+            off = log_size()
+            out = restart(name + " corral", SPAMD + [("spam_disposition", "corral")],
+                          expect_fail=True)
+            check("bypass_key_file" in out and word in out,
+                  "%s: corral disposition refuses to start, naming bypass_key_file (%s)" % (name, word),
+                  out[-300:])
+            if not restart(name + " tag", SPAMD + [("spam_disposition", "tag")]):
+                continue
+            with open(MC_LOG, "rb") as f:
+                f.seek(off)
+                text = f.read().decode("latin-1")
+            check(re.search(r"bypass of released spam disabled: .*%s" % word, text) is not None,
+                  "%s: error line 'bypass of released spam disabled: ... %s'" % (name, word),
+                  text[-300:])
+            c0, off, user, n0 = remail_variant(name, path, rcpt, None)
+            expect_filtered(name, off, c0, user, n0, "no-key", action="tag")
+            got = wait_delivered(user, n0 + 1)
+            if check(len(got) == n0 + 1, "%s: delivered as tagged spam" % name, "%r" % got):
+                d = parse(read(got[-1]))
+                check((hdr(d, "Subject") or "").startswith("[SPAM] ") and
+                      hdr(d, "X-MailCorral-Bypass") is None,
+                      "%s: tagged [SPAM], the refused bypass header removed" % name)
+            os.chown(key, st0.st_uid, st0.st_gid)
+            os.chmod(key, 0o600)
+    finally:
+        os.chown(key, st0.st_uid, st0.st_gid)
+        os.chmod(key, stat.S_IMODE(st0.st_mode))
+    # With the key back in order the same file still releases once.
+    if corral_cfg("SC-B8 key restored"):
+        c0, off, user, n0 = remail_variant("SC-B8 key restored", path, rcpt, None)
+        one_decision("SC-B8 key restored", off, "bypass")
+
+
+def corral_bytes():
+    tot = 0
+    for n in corral_names():
+        st = os.lstat(os.path.join(CORRAL, n))
+        if stat.S_ISREG(st.st_mode):
+            tot += st.st_size
+    return tot
+
+
+def t_sc_c7_quota():
+    """SC-C7: corral flooding.  Beyond corral_max_rcpt_size spam for that
+    recipient is tempfailed (451, corral-failed reason=quota); other
+    recipients and ham are unaffected; corral_max_size caps the total."""
+    name = "SC-C7 rcpt"
+    if not corral_cfg(name, [("corral_max_rcpt_size", "4k")]):
+        return
+    user = "flooded"
+    rcpt = "%s@%s" % (user, DOMAIN)
+    results = []
+    for i in range(12):
+        c0, off = corral_names(), log_size()
+        res = smtp_send("spammer@example.org", [rcpt], gtube_msg(subject="Storm %d" % i))
+        results.append(res[:3])
+        if res.startswith("451"):
+            break
+    ncorral = results.count("250")
+    check(ncorral >= 1 and results[-1] == "451",
+          "%s: spam storm to one address: %d corralled, then 451" % (name, ncorral), "%r" % results)
+    if results[-1] == "451":
+        one_decision(name, off, "tempfail", "spamd")
+        _, text = decisions_since(off)
+        m = re.search(r"corral-failed reason=quota rcpt=flooded@%s used=(\d+) size=(\d+) max=4096"
+                      % re.escape(DOMAIN), text)
+        check(m is not None and int(m.group(1)) + int(m.group(2)) > 4096 >= int(m.group(1)),
+              "%s: log line corral-failed reason=quota rcpt=... used=N size=N max=4096" % name,
+              text[-400:])
+        check(corral_names() == c0 and not [n for n in os.listdir(CORRAL) if n.startswith("tmp.")],
+              "%s: nothing written for the tempfailed message" % name)
+    n = sum(1 for x in corral_names() if x.startswith("spam_to_%s_" % rcpt))
+    check(n == ncorral, "%s: %d corral files for %s" % (name, n, user))
+    # Other recipients are unaffected.
+    c0, off = corral_names(), log_size()
+    res = smtp_send("spammer@example.org", ["bystander@" + DOMAIN], gtube_msg(subject="Not flooded"))
+    check(res.startswith("250"), "%s: spam for another recipient accepted" % name, res)
+    one_decision(name + " bystander", off, "corral", "spamd")
+    check(len(corral_names() - c0) == 1, "%s: ... and corralled" % name)
+    # Ham for the flooded recipient is still delivered.
+    n0, off = len(delivered(user)), log_size()
+    res = smtp_send("dawson@world.std.com", [rcpt], ham_msg())
+    check(res.startswith("250"), "%s: ham for the flooded recipient accepted" % name, res)
+    one_decision(name + " ham", off, "accept", "spamd")
+    check(len(wait_delivered(user, n0 + 1)) == n0 + 1, "%s: ... and delivered" % name)
+    # Several recipients, one of them over: the whole message waits.
+    res = smtp_send("spammer@example.org", ["bystander2@" + DOMAIN, rcpt], gtube_msg(subject="Both"))
+    check(res.startswith("451"), "%s: spam for bystander2 + the flooded recipient: 451" % name, res)
+
+    name = "SC-C7 total"
+    limit = corral_bytes() + 200
+    if not corral_cfg(name, [("corral_max_rcpt_size", "0"), ("corral_max_size", str(limit))]):
+        return
+    c0, off = corral_names(), log_size()
+    res = smtp_send("spammer@example.org", ["newcomer@" + DOMAIN], gtube_msg(subject="Total"))
+    check(res.startswith("451"), "%s: corral holds its total: spam for a new recipient gets 451" % name,
+          res)
+    _, text = decisions_since(off)
+    check(re.search(r"corral-failed reason=quota total used=\d+ size=\d+ max=%d" % limit, text)
+          is not None, "%s: log line corral-failed reason=quota total ... max=%d" % (name, limit),
+          text[-400:])
+    check(corral_names() == c0, "%s: nothing written" % name)
+    if corral_cfg("SC-C7 no limit", [("corral_max_rcpt_size", "0"), ("corral_max_size", "0")]):
+        res = smtp_send("spammer@example.org", [rcpt], gtube_msg(subject="Unlimited"))
+        check(res.startswith("250"), "SC-C7 no limit: 0 turns the quotas off: corralled again", res)
+
+
+def t_sc_c4_modes():
+    """SC-C4: after everything above, the corral directory is 0700 and
+    every file in it 0600, regular, one link, owned by the filter's user;
+    every symbolic link names a base file inside the corral."""
+    st = os.stat(CORRAL)
+    check(stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid(),
+          "SC-C4: corral directory mode 0700, owned by the filter's user", oct(st.st_mode))
+    bad = []
+    names = os.listdir(CORRAL)
+    for n in names:
+        p = os.path.join(CORRAL, n)
+        st = os.lstat(p)
+        if stat.S_ISLNK(st.st_mode):
+            t = os.readlink(p)
+            if "/" in t or not t.startswith("spam_to__") or not os.path.isfile(p):
+                bad.append("%s -> %s" % (n, t))
+        elif not (stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and
+                  st.st_nlink == 1 and st.st_uid == os.getuid()):
+            bad.append("%s %o nlink=%d uid=%d" % (n, st.st_mode, st.st_nlink, st.st_uid))
+    check(len(names) > 20 and not bad,
+          "SC-C4: all %d corral entries and markers are 0600 regular files with one link "
+          "(or links to a base file inside)" % len(names), "%r" % bad[:5])
+
+
 def main():
     def stop_spamd():
         subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/spamd.sh"), "stop"],
@@ -664,6 +994,11 @@ def main():
             t_remail(*r)
         else:
             check(False, "[remail] no corral file to remail")
+        t_sc_bypass_header()
+        t_sc_b4_expiry()
+        t_sc_b8_key()
+        t_sc_c7_quota()
+        t_sc_c4_modes()
         t_own_lists()
         t_builtin()
         t_spamd_down(stop_spamd)
