@@ -603,9 +603,12 @@ def fs_busy():
         c.s.close()
     time.sleep(0.5)
     d.base_ok(fsid, "after the busy tempfails")
-    r = drv(d, [HAM], n=8, c=4, timeout=30)
-    check(fsid, r.get("errors") == 0 and r.get("tempfail") == 0,
-          "once those sessions are gone, 4 at once are served again (%s)" % counts(r))
+    # A session counts until libmilter's close callback, which can lag
+    # the MTA's quit by a moment; the driver opens a connection for each
+    # message, so 3 at once leave a slot for the one still closing.
+    r = drv(d, [HAM], n=12, c=3, timeout=30)
+    check(fsid, r.get("errors") == 0 and r.get("tempfail") == 0 and r.get("continue") == 12,
+          "once those sessions are gone, 3 at once are served again (%s)" % counts(r))
     d.stop()
 
 
