@@ -1450,6 +1450,30 @@ daemonize(void)
 }
 
 /*
+ * Start-up failed after the milter socket was opened: remove it (and the
+ * pid file written, if any), so that neither an MTA nor a start script
+ * takes a dead filter for a live one.  Returns rc.
+ */
+static int
+abandon(const char *sock, const char *pidfile, int rc)
+{
+	const char *path = NULL;
+
+	if (strncmp(sock, "unix:", 5) == 0)
+		path = sock + 5;
+	else if (strncmp(sock, "local:", 6) == 0)
+		path = sock + 6;
+	else if (sock[0] == '/')
+		path = sock;
+	if (path != NULL && unlink(path) == -1 && errno != ENOENT)
+		log_warn("cannot remove %s", path);
+	if (pidfile != NULL && *pidfile != '\0' && unlink(pidfile) == -1 &&
+	    errno != ENOENT)
+		log_warn("cannot remove %s", pidfile);
+	return rc;
+}
+
+/*
  * Each session may hold the milter socket, a spool file and a spamd or
  * clamd socket: raise the soft open-file limit to what max_sessions needs,
  * as far as the hard limit allows, and say so when it is not enough.
@@ -1569,15 +1593,15 @@ main(int argc, char **argv)
 	}
 	if (!foreground && daemonize() == -1) {
 		log_warn("cannot become a daemon");
-		return EX_OSERR;
+		return abandon(sock, NULL, EX_OSERR);
 	}
 	if (write_pidfile(pidfile) == -1)
-		return EX_CANTCREAT;
+		return abandon(sock, NULL, EX_CANTCREAT);
 	if (drop_privileges(user) == -1)
-		return EX_NOPERM;
+		return abandon(sock, pidfile, EX_NOPERM);
 	if (conf_prepare(cf, err, sizeof(err)) == -1) {
 		log_warnx("%s: %s", cf->file ? cf->file : "defaults", err);
-		return EX_CONFIG;
+		return abandon(sock, pidfile, EX_CONFIG);
 	}
 	conf_install(cf);
 	/*
@@ -1605,7 +1629,7 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if ((errno = pthread_create(&tid, NULL, reloader, NULL)) != 0) {
 		log_warn("cannot start the reload thread");
-		return EX_OSERR;
+		return abandon(sock, pidfile, EX_OSERR);
 	}
 	pthread_detach(tid);
 	log_info("mailcorral %s starting on %s (config %s)", MC_VERSION, sock,

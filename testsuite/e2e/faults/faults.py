@@ -764,6 +764,24 @@ def fs_nofile(spamd):
 
 # ---------------------------------------------------------------- FS-19
 
+def fs_start_fail():
+    """FS-19: a filter that fails to start leaves no socket and no pid file
+    behind, so neither the MTA nor a start script takes it for a live one."""
+    fsid = "FS-19"
+    d = Daemon("startfail", "spam_disposition = corral\n", pidfile=True)
+    d.write_conf("spam_disposition = corral\n")
+    # conf_prepare() fails after the socket is open: no key directory
+    with open(d.conf, "a") as f:
+        f.write("bypass_key_file = %s/no/such/dir/key\n" % d.dir)
+    p = subprocess.run([MC, "-f", "-c", d.conf, "-p", "unix:" + d.sock, "-P", d.pidfile],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    out = p.stdout.decode(errors="replace")
+    check(fsid, p.returncode == 78 and not os.path.exists(d.sock) and not os.path.exists(d.pidfile),
+          "start-up failing after the socket is open: exit %d (EX_CONFIG 78), socket %s, pid file %s"
+          % (p.returncode, "left" if os.path.exists(d.sock) else "removed",
+             "left" if os.path.exists(d.pidfile) else "removed"), out[-300:])
+
+
 def fs_mta():
     fsid = "FS-19"
     sdir = os.path.join(BASE, "stack")
@@ -908,6 +926,7 @@ def main():
         (("FS-16",), lambda: fs_sigterm(spamd)),
         (("FS-17",), lambda: fs_nofile(spamd)),
         (("FS-18",), fs_clock),
+        (("FS-19",), fs_start_fail),
         (("FS-19",), fs_mta),
     ]
     try:
