@@ -56,6 +56,9 @@ static const struct conf_var conf_vars[] = {
 	  "milter socket: inet:PORT@HOST, inet6:PORT@HOST or unix:PATH" },
 	{ "user", CONF_STR, DEF_USER, CF_OFF(user), 0, 0, NULL,
 	  "user to run as when started as root (\"\" = do not change)" },
+	{ "allow_root", CONF_ENUM, DEF_ALLOW_ROOT, CF_OFF(allow_root), 0, 0,
+	  "no|yes", "run as root when user is empty or names root (for "
+	  "tests); read at start only" },
 	{ "pid_file", CONF_STR, DEF_PID_FILE, CF_OFF(pid_file), 0, 0, NULL,
 	  "pid file (\"\" = none)" },
 	{ "spool_dir", CONF_STR, DEF_SPOOL_DIR, CF_OFF(spool_dir), 0, 0, NULL,

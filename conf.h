@@ -35,6 +35,7 @@ struct mc_config {
 	/* daemon */
 	char		*socket;
 	char		*user;
+	int		 allow_root;		/* 0 no, 1 yes */
 	char		*pid_file;
 	char		*spool_dir;
 	size_t		 spool_memory;

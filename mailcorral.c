@@ -1398,6 +1398,27 @@ drop_privileges(const char *user)
 	return 0;
 }
 
+/*
+ * A filter parsing hostile mail should not do it as root (SC-C4): refuse
+ * to start when root would stay root, that is when user is empty or names
+ * an account with uid 0, unless allow_root says otherwise.  An unknown
+ * user is left to drop_privileges() to report.
+ */
+static int
+root_refused(const char *user, int allow)
+{
+	struct passwd *pw;
+
+	if (allow || geteuid() != 0)
+		return 0;
+	if (user != NULL && *user != '\0' &&
+	    ((pw = getpwnam(user)) == NULL || pw->pw_uid != 0))
+		return 0;
+	log_warnx("refusing to run as root: set user to an unprivileged "
+	    "account (allow_root = yes overrides)");
+	return 1;
+}
+
 static int
 write_pidfile(const char *path)
 {
@@ -1576,6 +1597,8 @@ main(int argc, char **argv)
 		mallopt(M_ARENA_MAX, (int)cf->malloc_arenas);
 	fac = log_facility(cf->log_facility);
 	log_init(MC_NAME, fac, foreground);
+	if (root_refused(user, cf->allow_root))
+		return EX_CONFIG;
 	raise_nofile(cf->max_sessions);
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);

@@ -21,6 +21,7 @@
 /* Daemon */
 #define DEF_SOCKET		"inet:2526@127.0.0.1"
 #define DEF_USER		""		/* "" = stay as started */
+#define DEF_ALLOW_ROOT		"no"		/* refuse to run as root */
 #define DEF_PID_FILE		""		/* "" = no pid file */
 #define DEF_SPOOL_DIR		"/tmp"		/* per-message temp files */
 #define DEF_SPOOL_MEMORY	"1m"		/* body kept in memory up to */

@@ -71,7 +71,7 @@ cc $CFLAGS -pthread -o "$DRV" "$HERE/milterdrv.c" || die "cannot build milterdrv
 cc $CFLAGS -pthread -o "$REF" "$HERE/reffilter.c" -lmilter || die "cannot build reffilter"
 python3 "$HERE/gencorpus.py" "$CORPUS" || die "gencorpus.py failed"
 
-printf 'attachment_action = delete\nspool_dir = %s\n' "$W" > "$W/builtin.conf"
+printf 'allow_root = yes\nattachment_action = delete\nspool_dir = %s\n' "$W" > "$W/builtin.conf"
 
 # start_filter ref|builtin|FILE: start a fresh filter on $W/f.sock, FPID.
 start_filter() {
@@ -167,7 +167,7 @@ for kw in spam_arbitron virus_arbitron; do
 		env $auxenv sh "$TOP/testsuite/stack/$script" stop >/dev/null 2>&1
 		continue
 	fi
-	printf 'attachment_action = delete\nspool_dir = %s\n%s\n' "$W" "$conf" > "$W/aux.conf"
+	printf 'allow_root = yes\nattachment_action = delete\nspool_dir = %s\n%s\n' "$W" "$conf" > "$W/aux.conf"
 	# With spamd, also a row whose senders (milterdrv's senderN@example.org)
 	# are on the whitelist: spamd is never asked.
 	printf 'whitelist = *@example.org\n' | cat "$W/aux.conf" - > "$W/aux-listed.conf"

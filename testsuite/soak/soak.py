@@ -92,7 +92,7 @@ def main():
     os.makedirs(os.path.join(W, "corral"), mode=0o700)
     conf = os.path.join(W, "mc.conf")
     with open(conf, "w") as f:
-        f.write("spool_dir = %s/spool\nbypass_key_file = %s/key\ncorral_dir = %s/corral\n"
+        f.write("allow_root = yes\nspool_dir = %s/spool\nbypass_key_file = %s/key\ncorral_dir = %s/corral\n"
                 "attachment_action = delete\nspam_arbitron = builtin\n" % (W, W, W))
     sock = os.path.join(W, "mc.sock")
     log = os.path.join(W, "mc.log")

@@ -188,6 +188,10 @@ write_conf() {
 	elif [ ! -f "$D/mailcorral.conf" ]; then
 		printf 'attachment_action = delete\n' > "$D/mailcorral.conf"
 	fi
+	# the stack runs the filter as root unless the config names a user
+	# (the daemon refuses root without allow_root: SC-C4)
+	grep -Eq '^[[:space:]]*(user|allow_root)[[:space:]]*=' "$D/mailcorral.conf" ||
+		printf 'allow_root = yes\n' >> "$D/mailcorral.conf"
 }
 
 sock_ready() {

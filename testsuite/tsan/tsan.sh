@@ -142,7 +142,8 @@ fi
 rm -rf "$W"
 mkdir -p "$W/spool" "$W/corral" || { fail "setup: mkdir $W"; finish; }
 chmod 700 "$W/corral"
-common="spool_dir = $W/spool
+common="allow_root = yes
+spool_dir = $W/spool
 corral_dir = $W/corral
 bypass_key_file = $W/key
 virus_arbitron = clamd

@@ -54,7 +54,7 @@ class Daemon:
         self.log = os.path.join(self.dir, "mc.log")
         self.conf = os.path.join(self.dir, "mc.conf")
         with open(self.conf, "w") as f:
-            f.write("spool_dir = %s\nbypass_key_file = %s\ncorral_dir = %s\n"
+            f.write("allow_root = yes\nspool_dir = %s\nbypass_key_file = %s\ncorral_dir = %s\n"
                     "spam_arbitron = builtin\n" % (self.spool, self.key, self.corral))
             f.write(extra)
         self.proc = None

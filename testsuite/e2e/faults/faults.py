@@ -74,7 +74,7 @@ class Daemon:
 
     def write_conf(self, extra):
         with open(self.conf, "w") as f:
-            f.write("spool_dir = %s/spool\nbypass_key_file = %s/key\n"
+            f.write("allow_root = yes\nspool_dir = %s/spool\nbypass_key_file = %s/key\n"
                     "corral_dir = %s/corral\n%s\n" % (self.dir, self.dir, self.dir, extra))
 
     def reload(self, bound=10.0):
@@ -782,6 +782,26 @@ def fs_start_fail():
              "left" if os.path.exists(d.pidfile) else "removed"), out[-300:])
 
 
+def sc_root():
+    """SC-C4: started as root, the daemon refuses to stay root unless
+    allow_root says so (the test daemons here say so; spamcorral.sh runs
+    the filter as an unprivileged user)."""
+    fsid = "SC-C4"
+    d = Daemon("root")
+    for user in ("", "root"):
+        with open(d.conf, "w") as f:
+            f.write("spool_dir = %s/spool\nuser = %s\n" % (d.dir, user))
+        p = subprocess.run([MC, "-f", "-c", d.conf, "-p", "unix:" + d.sock],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        out = p.stdout.decode(errors="replace")
+        check(fsid, p.returncode == 78 and "refusing to run as root" in out and
+              not os.path.exists(d.sock),
+              "started as root with user = \"%s\" and no allow_root: exit %d (want 78), "
+              "refusal logged: %s, socket %s" % (user, p.returncode, "refusing to run as root" in out,
+                                                 "created" if os.path.exists(d.sock) else "not created"),
+              out[-300:])
+
+
 def fs_mta():
     fsid = "FS-19"
     sdir = os.path.join(BASE, "stack")
@@ -927,6 +947,7 @@ def main():
         (("FS-17",), lambda: fs_nofile(spamd)),
         (("FS-18",), fs_clock),
         (("FS-19",), fs_start_fail),
+        (("SC-C4",), sc_root),
         (("FS-19",), fs_mta),
     ]
     try:
