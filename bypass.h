@@ -2,14 +2,16 @@
  * bypass.h -- the keyed bypass header carried by released spam
  * (RELIABILITY.md "Recommended construction"):
  *
- *   v=1; k=<kid>; i=<corral-id>; t=<issued>; x=<expires>; h=<base64url MAC>
+ *   v=1; k=<kid>; i=<bypass-id>; t=<issued>; x=<expires>; h=<base64url MAC>
  *   MAC = HMAC-SHA256(K, "MC-BYPASS-v1" || lp(kid) || lp(id) || be64(t) ||
  *                     be64(x) || lp(Message-ID) || lp(Date) || bodyhash)
  *
  * lp() is a 4-byte big-endian length prefix.  Message-ID and Date are the
  * header values with surrounding white space trimmed and every run of
  * white space (SP, HTAB, CR, LF: folding) collapsed to one space.
- * bodyhash is SHA-256 of the DKIM "simple" canonical body.
+ * bodyhash is SHA-256 of the DKIM "simple" canonical body.  The bypass id
+ * is 16 random upper-case hex digits; the corral's issued.<id>.<rcpt>
+ * markers (corral.h) say which recipients it was issued for.
  *
  * Ownership: keys come from bypass_key_load() and go to bypass_key_free();
  * a loaded key is read-only and may be shared by threads (each call makes

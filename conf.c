@@ -175,6 +175,9 @@ static const struct conf_var conf_vars[] = {
 	{ "bypass_key_file", CONF_STR, DEF_BYPASS_KEY_FILE,
 	  CF_OFF(bypass_key_file), 0, 0, NULL,
 	  "key of the bypass header on released spam (created if absent)" },
+	{ "bypass_old_key_files", CONF_STR, DEF_BYPASS_OLD_KEY_FILES,
+	  CF_OFF(bypass_old_key_files), 0, 0, NULL,
+	  "older bypass keys, accepted for verification only (rotation)" },
 	{ "bypass_max_age", CONF_TIME, DEF_BYPASS_MAX_AGE,
 	  CF_OFF(bypass_max_age), 60, 366 * 86400, NULL,
 	  "how long corralled spam can be released" },
@@ -540,7 +543,10 @@ out:
 	return rc;
 }
 
-/* Splits a blank- or comma-separated server list into a NULL-ended array. */
+/*
+ * Splits a blank- or comma-separated list (servers, key files) into a
+ * NULL-ended array.
+ */
 static int
 split_servers(const char *spec, char ***out, size_t *n)
 {
@@ -611,7 +617,9 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 	if (split_servers(cf->spamd_servers, &cf->spamd.servers,
 	    &cf->spamd.nservers) == -1 ||
 	    split_servers(cf->clamd_servers, &cf->clamd.servers,
-	    &cf->clamd.nservers) == -1) {
+	    &cf->clamd.nservers) == -1 ||
+	    split_servers(cf->bypass_old_key_files, &cf->old_key_files,
+	    &cf->nold_key_files) == -1) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -631,6 +639,38 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The keys of bypass_old_key_files (RELIABILITY SC-B8, rotation): the
+ * same file checks as the key, never created, only ever verified with.
+ */
+static int
+load_old_keys(struct mc_config *cf, char *err, size_t errlen)
+{
+	char reason[512];
+	size_t i, n = cf->nold_key_files;
+
+	if ((cf->old_keys = calloc(n + 1, sizeof(*cf->old_keys))) == NULL ||
+	    (cf->verify_keys = calloc(n + 1, sizeof(*cf->verify_keys))) ==
+	    NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		cf->old_keys[i] = bypass_key_load(cf->old_key_files[i], 0,
+		    reason, sizeof(reason));
+		if (cf->old_keys[i] == NULL) {
+			snprintf(err, errlen, "bypass_old_key_files: %s",
+			    reason);
+			return -1;
+		}
+	}
+	if (cf->key != NULL)
+		cf->verify_keys[cf->nverify_keys++] = cf->key;
+	for (i = 0; i < n; i++)
+		cf->verify_keys[cf->nverify_keys++] = cf->old_keys[i];
+	return 0;
+}
+
 int
 conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 {
@@ -645,6 +685,8 @@ conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 		}
 		log_warnx("bypass of released spam disabled: %s", reason);
 	}
+	if (load_old_keys(cf, err, errlen) == -1)
+		return -1;
 	if (cf->spam_disposition != CONF_DISPO_CORRAL)
 		return 0;
 	if ((cf->corral = corral_open(cf->corral_dir, reason,
@@ -708,6 +750,7 @@ void
 conf_free(struct mc_config *cf)
 {
 	const struct conf_var *cv;
+	size_t i;
 
 	if (cf == NULL)
 		return;
@@ -723,6 +766,11 @@ conf_free(struct mc_config *cf)
 	free_servers(cf->spamd.servers, cf->spamd.nservers);
 	free_servers(cf->clamd.servers, cf->clamd.nservers);
 	bypass_key_free(cf->key);
+	for (i = 0; cf->old_keys != NULL && i < cf->nold_key_files; i++)
+		bypass_key_free(cf->old_keys[i]);
+	free(cf->old_keys);
+	free(cf->verify_keys);
+	free_servers(cf->old_key_files, cf->nold_key_files);
 	corral_close(cf->corral);
 	free(cf->file);
 	free(cf);

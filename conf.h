@@ -75,6 +75,7 @@ struct mc_config {
 	size_t		 corral_max_rcpt_size;	/* bytes; 0 = no limit */
 	size_t		 corral_max_size;	/* bytes; 0 = no limit */
 	char		*bypass_key_file;
+	char		*bypass_old_key_files;	/* verify only */
 	long		 bypass_max_age;
 	/* SpamCorral */
 	char		*spamcorral_address;
@@ -101,8 +102,13 @@ struct mc_config {
 	struct spam_weights *weights;
 	struct spam_spamd_cfg spamd;
 	struct clamd_cfg clamd;
+	char		**old_key_files;	/* the same, split */
+	size_t		 nold_key_files;
 	/* opened by conf_prepare() (daemon only, not for -n) */
 	struct bypass_key *key;			/* NULL: no bypass */
+	struct bypass_key **old_keys;		/* nold_key_files */
+	const struct bypass_key **verify_keys;	/* key, then old_keys */
+	size_t		 nverify_keys;
 	struct corral	*corral;		/* NULL unless corral */
 	/* reference count, under the conf.c mutex */
 	unsigned	 refs;
@@ -112,9 +118,12 @@ int	 conf_load(const char *file, struct mc_config **, char *err,
 	    size_t errlen);
 void	 conf_free(struct mc_config *);
 /*
- * Opens what has side effects: the bypass key (created 0600 if absent)
- * and the corral directory.  A missing key only disables the bypass
- * (logged); a corral disposition without a key or directory is an error.
+ * Opens what has side effects: the bypass key (created 0600 if absent),
+ * the old bypass keys (never created) and the corral directory.  A
+ * missing key only disables the bypass (logged); a corral disposition
+ * without a key or directory is an error, and so is any old key file
+ * that bypass_key_load() refuses.  verify_keys then holds what
+ * bypass_verify() accepts: the key (if any), then the old keys.
  */
 int	 conf_prepare(struct mc_config *, char *err, size_t errlen);
 /* Prints every keyword with its default (for --help and the man page). */

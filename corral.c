@@ -873,3 +873,72 @@ corral_remove_entry(struct corral *c, const char *name)
 		return -1;
 	return 0;
 }
+
+/* ---- bypass markers ---- */
+
+int
+corral_marker_name(const char *kind, const char *bid, const char *rcpt,
+    char *out, size_t outlen)
+{
+	char safe[CORRAL_RCPT_MAX + 1];
+	size_t i;
+	int n;
+
+	for (i = 0; bid[i] != '\0' && ishex_upper((unsigned char)bid[i]); i++)
+		;
+	if (i != CORRAL_ID_LEN || bid[i] != '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (corral_safe_rcpt(rcpt, safe, sizeof(safe)) == -1)
+		return -1;
+	n = snprintf(out, outlen, "%s%s.%s", kind, bid, safe);
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+corral_marker_check(int dfd, const char *path)
+{
+	struct stat st;
+
+	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		errno = EPERM;
+		return -1;
+	}
+	return 1;
+}
+
+int
+corral_marker_make(int dfd, const char *path, const char *note, int excl)
+{
+	int fd, e, ok;
+
+	fd = openat(dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1) {
+		if (errno != EEXIST || excl)
+			return -1;
+		if (corral_marker_check(dfd, path) == 1)
+			return 0;
+		errno = EEXIST;
+		return -1;
+	}
+	ok = note == NULL || write_all(fd, note, strlen(note)) == 0;
+	e = errno;
+	if (close(fd) == -1 && ok) {
+		ok = 0;
+		e = errno;
+	}
+	if (!ok) {
+		unlinkat(dfd, path, 0);	/* no empty or half marker */
+		errno = e;
+		return -1;
+	}
+	return 0;
+}

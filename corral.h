@@ -7,6 +7,7 @@
  *                                    symlink to the base file below
  *         spam_to__<id>              base file of a multi-recipient message
  *         tmp.*                      being written; readers skip these
+ *         issued.*, used.*           bypass markers (below)
  * <id> is 16 upper-case hex digits: 8 of the Unix time, 8 that make it
  * unique.  <safe-rcpt> never contains '_' or '/', so a name splits at its
  * last '_'.
@@ -121,6 +122,45 @@ int	 corral_open_entry(struct corral *, const char *name, int *fd_out,
  * point to fails with EBUSY.  Returns 0 or -1 with errno.
  */
 int	 corral_remove_entry(struct corral *, const char *name);
+
+/*
+ * Bypass markers, files of the corral owner next to the entries
+ * (doc/corral.md):
+ *   issued.<bypass-id>.<safe-rcpt>  a bypass header with this id was issued
+ *                                   for this recipient: by the filter for
+ *                                   each recipient of a corralled message,
+ *                                   by the robot for a release, by the
+ *                                   notifier for a digest (one line: by
+ *                                   what)
+ *   used.<bypass-id>.<safe-rcpt>    the filter honoured it (empty)
+ * The filter honours a bypass header only for a recipient with an issued
+ * marker (RELIABILITY SC-B5), and once (SC-B3).
+ */
+#define CORRAL_MARK_ISSUED	"issued."
+#define CORRAL_MARK_USED	"used."
+
+/*
+ * "<kind><bypass-id>.<safe-rcpt>" into out; rcpt is made safe here
+ * (corral_safe_rcpt()), bid must be 16 upper-case hex digits.  Returns 0,
+ * or -1 (EINVAL bad id or recipient, ENAMETOOLONG out too small).
+ */
+int	 corral_marker_name(const char *kind, const char *bid,
+	    const char *rcpt, char *out, size_t outlen);
+/*
+ * Creates the marker path (relative to dfd as for openat(): AT_FDCWD with
+ * a full path works), mode 0600, O_EXCL, never through a link, holding
+ * note (NULL: empty).  An existing marker is an error (EEXIST) when excl;
+ * otherwise it is fine if corral_marker_check() accepts it.  A failed
+ * write removes the file again.  Returns 0 or -1 with errno.
+ */
+int	 corral_marker_make(int dfd, const char *path, const char *note,
+	    int excl);
+/*
+ * Returns 1 when path is a regular file owned by the euid, 0 when there
+ * is nothing at path, -1 (errno; EPERM for a link, another file type or
+ * owner) otherwise.
+ */
+int	 corral_marker_check(int dfd, const char *path);
 
 /*
  * Tests only: replaces the clock behind new ids (seconds, microseconds);

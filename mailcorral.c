@@ -502,23 +502,78 @@ mime_words(unsigned errs, struct buf *b)
 
 /* ---- the bypass of released spam ---- */
 
+/* corral_dir/<kind><id>.<safe rcpt>; 0 or -1. */
+static int
+marker_path(const struct mc_config *cf, const char *kind, const char *id,
+    const char *rcpt, char *path, size_t len)
+{
+	char name[CORRAL_NAME_MAX + 32];
+	int n;
+
+	if (corral_marker_name(kind, id, rcpt, name, sizeof(name)) == -1)
+		return -1;
+	n = snprintf(path, len, "%s/%s", cf->corral_dir, name);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/*
+ * A verified header: was it issued for this recipient (SC-B5), and is
+ * this its first use for them (SC-B3)?  A message corralled for several
+ * recipients is released to each of them separately.
+ */
+static int
+bypass_markers(const struct mc_config *cf, const char *id, const char *rcpt,
+    char *why, size_t whylen)
+{
+	char path[4096];
+
+	if (marker_path(cf, CORRAL_MARK_ISSUED, id, rcpt, path,
+	    sizeof(path)) == -1) {
+		snprintf(why, whylen, "recipient");
+		return 0;
+	}
+	switch (corral_marker_check(AT_FDCWD, path)) {
+	case 1:
+		break;
+	case 0:
+		snprintf(why, whylen, "no-entry");
+		return 0;
+	default:
+		snprintf(why, whylen, "marker-failed");
+		return 0;
+	}
+	if (marker_path(cf, CORRAL_MARK_USED, id, rcpt, path,
+	    sizeof(path)) == -1) {
+		snprintf(why, whylen, "recipient");
+		return 0;
+	}
+	if (corral_marker_make(AT_FDCWD, path, NULL, 1) == -1) {
+		snprintf(why, whylen, "%s", errno == EEXIST ? "used" :
+		    "marker-failed");
+		return 0;
+	}
+	snprintf(why, whylen, "%s", id);
+	return 1;
+}
+
 /*
  * Released spam carries SPAMHDRBYPASS.  It is honoured only when sent by a
  * local user ({mail_mailer} local, {mail_addr} without '@'), when the MAC
- * verifies over Date, Message-ID and the body, when it has not expired,
- * for one envelope recipient, and only once per recipient (an O_EXCL
- * marker in the corral directory).  Returns 1 to
- * bypass, 0 to filter normally (reason in why).
+ * verifies over Date, Message-ID and the body under the key or one of
+ * bypass_old_key_files, when it has not expired, for one envelope
+ * recipient, only for a recipient the header was issued for (marker
+ * issued.<id>.<rcpt>, SC-B5) and only once per recipient (an O_EXCL
+ * marker used.<id>.<rcpt>, SC-B3), both in the corral directory.  A
+ * message with several recipients is refused before any marker is looked
+ * at.  Returns 1 to bypass, 0 to filter normally (reason in why).
  */
 static int
 bypass_ok(const struct mc_config *cf, struct mc_msg *m, char *why,
     size_t whylen)
 {
-	const struct bypass_key *keys[1];
 	unsigned char hash[32];
-	char id[CORRAL_ID_LEN + 1], path[4096], safe[CORRAL_RCPT_MAX + 1];
+	char id[CORRAL_ID_LEN + 1];
 	enum bypass_result r;
-	int fd, n;
 
 	if (cf->key == NULL) {
 		snprintf(why, whylen, "no-key");
@@ -545,36 +600,14 @@ bypass_ok(const struct mc_config *cf, struct mc_msg *m, char *why,
 		snprintf(why, whylen, "no-body-hash");
 		return 0;
 	}
-	keys[0] = cf->key;
-	r = bypass_verify(keys, 1, m->bypass, strlen(m->bypass), time(NULL),
-	    cf->bypass_max_age, m->msgid, strlen(m->msgid), m->date,
-	    strlen(m->date), hash, id, sizeof(id));
+	r = bypass_verify(cf->verify_keys, cf->nverify_keys, m->bypass,
+	    strlen(m->bypass), time(NULL), cf->bypass_max_age, m->msgid,
+	    strlen(m->msgid), m->date, strlen(m->date), hash, id, sizeof(id));
 	if (r != BYPASS_OK) {
 		snprintf(why, whylen, "%s", bypass_result_str(r));
 		return 0;
 	}
-	/* Once per recipient: a message corralled for several recipients
-	   is released to each of them separately. */
-	if (corral_safe_rcpt(m->rcpts[0], safe, sizeof(safe)) == -1) {
-		snprintf(why, whylen, "recipient");
-		return 0;
-	}
-	n = snprintf(path, sizeof(path), "%s/used.%s.%s", cf->corral_dir, id,
-	    safe);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		snprintf(why, whylen, "path");
-		return 0;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd == -1) {
-		snprintf(why, whylen, "%s", errno == EEXIST ? "used" :
-		    "marker-failed");
-		return 0;
-	}
-	close(fd);
-	snprintf(why, whylen, "%s", id);
-	return 1;
+	return bypass_markers(cf, id, m->rcpts[0], why, whylen);
 }
 
 /* ---- spam ---- */
@@ -809,6 +842,47 @@ random_id(char out[CORRAL_ID_LEN + 1])
 	out[CORRAL_ID_LEN] = '\0';
 }
 
+/* Removes the issued.<bid>.* markers of the first n recipients. */
+static void
+unissue_markers(const struct mc_config *cf, const struct mc_msg *m,
+    const char *bid, size_t n)
+{
+	char name[CORRAL_NAME_MAX + 32];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (corral_marker_name(CORRAL_MARK_ISSUED, bid, m->rcpts[i],
+		    name, sizeof(name)) == 0)
+			unlinkat(corral_dirfd(cf->corral), name, 0);
+}
+
+/*
+ * The bypass header bid is issued for every recipient of the message
+ * (SC-B5: the filter honours it for them only).  Written before the
+ * corral entry gets its name, so an entry never lacks its markers; a
+ * recipient named twice shares one marker.  0, or -1 with nothing left.
+ */
+static int
+issue_markers(const struct mc_config *cf, const struct mc_msg *m,
+    const char *bid, char *err, size_t errlen)
+{
+	char name[CORRAL_NAME_MAX + 32], note[128];
+	size_t i;
+
+	snprintf(note, sizeof(note), "corral qid=%s\n", m->qid);
+	for (i = 0; i < m->nrcpt; i++) {
+		if (corral_marker_name(CORRAL_MARK_ISSUED, bid, m->rcpts[i],
+		    name, sizeof(name)) == -1 ||
+		    corral_marker_make(corral_dirfd(cf->corral), name, note,
+		    0) == -1) {
+			snprintf(err, errlen, "marker: %s", strerror(errno));
+			unissue_markers(cf, m, bid, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
  * Writes the fully filtered message, ready to remail as it is, to the
  * corral: headers (ours added, the bypass header last), then the body
@@ -901,8 +975,14 @@ corral_message(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		corral_abort(w);
 		goto out;
 	}
+	if (issue_markers(cf, m, bid, err, errlen) == -1) {
+		corral_abort(w);
+		goto out;
+	}
 	rc = corral_commit(w, (const char *const *)m->rcpts, m->nrcpt, id,
 	    err, errlen);
+	if (rc == -1)
+		unissue_markers(cf, m, bid, m->nrcpt);
 out:
 	(void)ctx;
 	bypass_hash_free(&bs.hash);

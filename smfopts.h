@@ -105,6 +105,7 @@
 #define DEF_CORRAL_MAX_SIZE	"2g"		/* the whole corral; 0 = no limit */
 #define SPAMKEY			"/etc/mailcorral/spamkey"
 #define DEF_BYPASS_KEY_FILE	SPAMKEY
+#define DEF_BYPASS_OLD_KEY_FILES ""		/* verify only; "" = none */
 #define DEF_BYPASS_MAX_AGE	"14d"
 
 /* SpamCorral: the digest notifier and the reply robot. */

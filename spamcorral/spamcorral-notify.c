@@ -6,7 +6,7 @@
  *
  * 1. expires entries older than corral_expire_days (seed 5.3 rule: links
  *    and recipient files at once, a base file when no link points to it),
- *    stale notified.* markers and old used.* markers;
+ *    stale notified.* markers and old used.* and issued.* markers;
  * 2. sends each local recipient (local_domains) ONE digest of the
  *    entries not reported yet (marker notified.<id>.<safe rcpt>), lowest
  *    score first; each identifier's token covers the entry's content as
@@ -41,14 +41,23 @@
 #include "banned.h"
 
 #define HDR_READ_MAX	(256 * 1024)
-#define SUBJ_CHARS	200
+/*
+ * No line of a digest is longer than LINE_CHARS characters (RELIABILITY
+ * SC-R8): the spam's From and Subject are shown after an 11-character
+ * label ("  Subject: ") and cut to VALUE_CHARS characters plus "...".
+ */
+#define LINE_CHARS	200
+#define LABEL_CHARS	11
+#define VALUE_CHARS	(LINE_CHARS - LABEL_CHARS - 3)
+#define VALUE_BYTES	(VALUE_CHARS * 4 + 16)	/* UTF-8, "...", NUL */
+#define PCT_MAX		1e6		/* larger scores are shown as "?" */
 
 struct entry {
 	char	 name[CORRAL_NAME_MAX + 1];
 	char	 safe[CORRAL_RCPT_MAX + 1];
 	char	 id[CORRAL_ID_LEN + 1];
-	char	 from[400];
-	char	 subject[SUBJ_CHARS * 4 + 8];
+	char	 from[VALUE_BYTES];
+	char	 subject[VALUE_BYTES];
 	char	 score[32];
 	double	 pct;
 	time_t	 mtime;
@@ -97,7 +106,6 @@ marker_name(const char *id, const char *safe, char *out, size_t outlen)
 static void
 expire(char **names, size_t n, time_t now)
 {
-	time_t limit = now - (time_t)cf->corral_expire_days * 86400;
 	time_t ulimit = now - (cf->bypass_max_age +
 	    (time_t)cf->corral_expire_days * 86400 + 86400);
 	char rcpt[CORRAL_RCPT_MAX + 1], id[CORRAL_ID_LEN + 1];
@@ -114,9 +122,8 @@ expire(char **names, size_t n, time_t now)
 				continue;
 			if ((rcpt[0] == '\0') != (pass == 1))
 				continue;
-			if (fstatat(dfd, names[i], &st,
-			    AT_SYMLINK_NOFOLLOW) == -1 ||
-			    st.st_mtime >= limit)
+			if (sc_entry_expired(dfd, names[i],
+			    cf->corral_expire_days, now) != 1)
 				continue;
 			if (corral_remove_entry(cr, names[i]) == -1) {
 				if (errno != EBUSY && errno != ENOENT)
@@ -145,7 +152,10 @@ expire(char **names, size_t n, time_t now)
 			if (fstatat(dfd, ent, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
 			    errno == ENOENT)
 				unlinkat(dfd, names[i], 0);
-		} else if (strncmp(nm, "used.", 5) == 0) {
+		} else if (strncmp(nm, CORRAL_MARK_USED,
+		    strlen(CORRAL_MARK_USED)) == 0 || strncmp(nm,
+		    CORRAL_MARK_ISSUED, strlen(CORRAL_MARK_ISSUED)) == 0) {
+			/* outlive every header they were made for */
 			if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    S_ISREG(st.st_mode) && st.st_mtime < ulimit)
 				unlinkat(dfd, nm, 0);
@@ -168,11 +178,11 @@ on_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
 	struct entry *e = h->e;
 
 	if (sc_field_is(n, nl, "From") && !h->have_from) {
-		sc_clean_text(v, vl, e->from, sizeof(e->from), SUBJ_CHARS);
+		sc_clean_text(v, vl, e->from, sizeof(e->from), VALUE_CHARS);
 		h->have_from = 1;
 	} else if (sc_field_is(n, nl, "Subject") && !h->have_subj) {
 		sc_clean_text(v, vl, e->subject, sizeof(e->subject),
-		    SUBJ_CHARS);
+		    VALUE_CHARS);
 		h->have_subj = 1;
 	} else if (sc_field_is(n, nl, MC_HDR_SPAM_SCORE) && !h->have_score) {
 		/* "8.1 (162%)" */
@@ -244,9 +254,8 @@ read_entry(struct entry *e)
 				e->pct = sc / rq * 100.0;
 		}
 	}
-	if (e->pct < 0 && cf->spam_threshold > 0)
-		e->pct = -1;
-	if (e->pct >= 0)
+	/* a hand-made entry may say anything: "nan", "inf", 1e300 */
+	if (e->pct >= 0 && e->pct < PCT_MAX)
 		snprintf(e->score, sizeof(e->score), "%.0f%%", e->pct);
 	else {
 		snprintf(e->score, sizeof(e->score), "?");
@@ -263,12 +272,28 @@ read_entry(struct entry *e)
 
 /* ---- the digest ---- */
 
+/* The marker issued.<bid>.<rcpt> the filter wants for the digest's
+   bypass header; 0 or -1 (logged). */
+static int
+issue_digest(const char *bid, const char *rcpt)
+{
+	char mark[CORRAL_NAME_MAX + 64];
+
+	if (corral_marker_name(CORRAL_MARK_ISSUED, bid, rcpt, mark,
+	    sizeof(mark)) == -1 || corral_marker_make(dfd, mark,
+	    "digest\n", 1) == -1) {
+		log_warn("digest for %s: bypass marker", rcpt);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 send_digest(const char *rcpt, struct entry *es, size_t n)
 {
 	struct buf body = BUF_INIT, msg = BUF_INIT, final = BUF_INIT;
 	char tok[SC_TOKEN_HEX + 1], date[64], when[32], mid[17], err[256];
-	char mark[CORRAL_NAME_MAX + 64];
+	char mark[CORRAL_NAME_MAX + 64], bid[CORRAL_ID_LEN + 1];
 	const char *dom = strrchr(robot_addr, '@');
 	struct tm tm;
 	size_t i;
@@ -329,10 +354,18 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 	if (msg.data == NULL)
 		return -1;
 	/* the digest passes the filter like released spam (SC-R10) */
+	bid[0] = '\0';
 	if (bkey != NULL && sc_rebypass(bkey, cf->bypass_max_age, msg.data,
-	    msg.len, &final, err, sizeof(err)) == -1) {
+	    msg.len, &final, bid, err, sizeof(err)) == -1) {
 		log_warnx("digest for %s: %s", rcpt, err);
 		buf_free(&final);
+		bid[0] = '\0';
+	}
+	/* ... for its recipient only (SC-B5) */
+	if (!dry_run && bid[0] != '\0' && issue_digest(bid, rcpt) == -1) {
+		buf_free(&msg);
+		buf_free(&final);
+		return -1;
 	}
 	if (final.data == NULL) {
 		final = msg;

@@ -73,20 +73,36 @@ is_local_ignored(const char *addr)
 	    == 0);
 }
 
+/* The value of "; <tag>" in a bypass header value h..e, or NULL. */
+static const char *
+bypass_field(const char *h, const char *e, const char *tag)
+{
+	const char *p;
+	size_t n = strlen(tag);
+
+	if ((p = memmem(h, (size_t)(e - h), tag, n)) == NULL)
+		return NULL;
+	return p + n;
+}
+
 /*
- * Is the bypass header of this entry still usable as it is, for rcpt?  The
- * filter honours a header once per recipient (marker used.<id>.<rcpt>).
+ * The entry's stored bypass header: its id into id ("" when there is
+ * none), and 1 when it can be sent as it is to rcpt: made with key (after
+ * a rotation the filter may have dropped the old one), not used for rcpt
+ * yet (the filter honours a header once per recipient: marker
+ * used.<id>.<rcpt>), not expiring within ten minutes.
  */
 static int
-bypass_fresh(int dfd, const char *rcpt, const char *m, size_t len)
+bypass_fresh(int dfd, const struct bypass_key *key, const char *rcpt,
+    const char *m, size_t len, char id[CORRAL_ID_LEN + 1])
 {
-	const char *h = NULL, *p, *e;
-	char id[CORRAL_ID_LEN + 1], used[CORRAL_ID_LEN + CORRAL_RCPT_MAX + 8];
-	char safe[CORRAL_RCPT_MAX + 1];
+	const char *h = NULL, *p, *e, *kid = bypass_key_kid(key);
+	char used[CORRAL_NAME_MAX + 64];
 	size_t n = strlen(SPAMHDRBYPASS), i = 0;
 	struct stat st;
 	long long x;
 
+	id[0] = '\0';
 	/* find the field in the header block */
 	while (i < len) {
 		if ((m[i] == '\r' && i + 1 < len && m[i + 1] == '\n') ||
@@ -99,28 +115,30 @@ bypass_fresh(int dfd, const char *rcpt, const char *m, size_t len)
 			i++;
 		i++;
 	}
-	if (h == NULL)
+	if (h == NULL || (e = memchr(h, '\n', (size_t)(m + len - h))) ==
+	    NULL)
 		return 0;
-	e = memchr(h, '\n', (size_t)(m + len - h));
-	if (e == NULL)
+	if ((p = bypass_field(h, e, "; i=")) == NULL ||
+	    e - p < CORRAL_ID_LEN)
 		return 0;
-	if ((p = memmem(h, (size_t)(e - h), "i=", 2)) == NULL ||
-	    e - p < 2 + CORRAL_ID_LEN)
-		return 0;
-	memcpy(id, p + 2, CORRAL_ID_LEN);
-	id[CORRAL_ID_LEN] = '\0';
 	for (i = 0; i < CORRAL_ID_LEN; i++)
-		if (!ishex(id[i]))
+		if (!ishex(p[i]) || (p[i] >= 'a' && p[i] <= 'f'))
 			return 0;
-	if (corral_safe_rcpt(rcpt, safe, sizeof(safe)) == -1)
+	memcpy(id, p, CORRAL_ID_LEN);
+	id[CORRAL_ID_LEN] = '\0';
+	if ((p = bypass_field(h, e, "; k=")) == NULL ||
+	    e - p < BYPASS_KID_LEN + 1 ||
+	    strncmp(p, kid, BYPASS_KID_LEN) != 0 || p[BYPASS_KID_LEN] != ';')
+		return 0;	/* an older key's header */
+	if (corral_marker_name(CORRAL_MARK_USED, id, rcpt, used,
+	    sizeof(used)) == -1)
 		return 0;
-	snprintf(used, sizeof(used), "used.%s.%s", id, safe);
 	if (fstatat(dfd, used, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    errno != ENOENT)
 		return 0;	/* already used once: the filter refuses it */
-	if ((p = memmem(h, (size_t)(e - h), "x=", 2)) == NULL)
+	if ((p = bypass_field(h, e, "; x=")) == NULL)
 		return 0;
-	x = strtoll(p + 2, NULL, 10);
+	x = strtoll(p, NULL, 10);
 	return x > (long long)time(NULL) + 600;
 }
 
@@ -152,7 +170,7 @@ struct run {
 	char			 robot_addr[SC_ADDR_MAX + 1];
 	char			 robot_local[SC_ADDR_MAX + 1];
 	struct buf		 note;		/* the answer's text */
-	size_t			 nrel, ngone, nbad, nold, nchanged;
+	size_t			 nrel, ngone, nbad, nold, nchanged, nexp;
 	int			 tempfail;
 };
 
@@ -190,6 +208,43 @@ count_failure(struct run *u)
 }
 
 /*
+ * What is remailed: the entry as stored when its bypass header is still
+ * good for this recipient, else the same with a new header.  The header
+ * sent is issued for the recipient first (marker issued.<id>.<rcpt>): the
+ * filter honours it for them only (SC-B5), also when the entry's own
+ * marker is missing.  NULL when the marker cannot be written (temporary).
+ */
+static const struct buf *
+release_copy(struct run *u, const char *name, const struct buf *msg,
+    struct buf *fresh)
+{
+	char id[CORRAL_ID_LEN + 1], mark[CORRAL_NAME_MAX + 64];
+	char note[CORRAL_NAME_MAX + 16], err[256];
+	const struct buf *send = msg;
+
+	if (!bypass_fresh(u->dfd, u->bkey, u->rcpt, msg->data, msg->len,
+	    id)) {
+		if (sc_rebypass(u->bkey, u->cf->bypass_max_age, msg->data,
+		    msg->len, fresh, id, err, sizeof(err)) == -1)
+			log_warnx("%s: %s (sent as stored)", name, err);
+		else {
+			send = fresh;
+			log_info("%s: bypass header renewed", name);
+		}
+	}
+	if (id[0] == '\0')
+		return send;	/* no header: the filter filters it */
+	snprintf(note, sizeof(note), "release %s\n", name);
+	if (corral_marker_name(CORRAL_MARK_ISSUED, id, u->rcpt, mark,
+	    sizeof(mark)) == -1 || corral_marker_make(u->dfd, mark, note,
+	    0) == -1) {
+		log_warn("release-failed entry=%s: bypass marker", name);
+		return NULL;
+	}
+	return send;
+}
+
+/*
  * One identifier.  Returns 0 to go on, 1 to stop (blocked), -1 to stop
  * with a temporary failure.
  */
@@ -197,7 +252,6 @@ static int
 release_one(struct run *u, const struct sc_ident *id)
 {
 	char name[CORRAL_NAME_MAX + 1], mark[CORRAL_NAME_MAX + 64];
-	char err[256];
 	unsigned char hash[SC_HASH_LEN];
 	struct buf msg = BUF_INIT, fresh = BUF_INIT;
 	const struct buf *send;
@@ -223,6 +277,23 @@ release_one(struct run *u, const struct sc_ident *id)
 		    id->id, RELEASE_MAX);
 		buf_printf(&u->note, "  not released (limit of %d per reply; "
 		    "reply again): MC-%s\n", RELEASE_MAX, id->id);
+		return 0;
+	}
+	/* past corral_expire_days it is expired, whether or not the
+	   notifier has deleted it yet: nothing is remailed (SC-R13) */
+	if (sc_entry_expired(u->dfd, name, u->cf->corral_expire_days,
+	    time(NULL)) == 1) {
+		u->nexp++;
+		log_info("release-denied sender=%s entry=%s reason=expired",
+		    u->lsafe, name);
+		if (corral_remove_entry(u->cr, name) == -1 && errno != ENOENT)
+			log_warn("remove %s", name);
+		snprintf(mark, sizeof(mark), "%s%s.%s", SC_MARK_NOTIFIED,
+		    id->id, u->safe);
+		unlinkat(u->dfd, mark, 0);
+		buf_printf(&u->note, "  expired (held for more than %ld days), "
+		    "not released: MC-%s\n", u->cf->corral_expire_days,
+		    id->id);
 		return 0;
 	}
 	if (corral_open_entry(u->cr, name, &fd, NULL) == -1) {
@@ -279,15 +350,10 @@ release_one(struct run *u, const struct sc_ident *id)
 		}
 		return 0;
 	}
-	send = &msg;
-	if (!bypass_fresh(u->dfd, u->rcpt, msg.data, msg.len)) {
-		if (sc_rebypass(u->bkey, u->cf->bypass_max_age, msg.data,
-		    msg.len, &fresh, err, sizeof(err)) == -1)
-			log_warnx("%s: %s (sent as stored)", name, err);
-		else {
-			send = &fresh;
-			log_info("%s: bypass header renewed", name);
-		}
+	if ((send = release_copy(u, name, &msg, &fresh)) == NULL) {
+		buf_free(&msg);
+		buf_free(&fresh);
+		return -1;
 	}
 	sent = sc_sendmail(u->cf->sendmail_path, u->robot_local, u->rcpt,
 	    send->data, send->len);
@@ -548,13 +614,13 @@ main(int argc, char **argv)
 			break;
 	}
 	log_info("reply sender=%s identifiers=%zu released=%zu gone=%zu "
-	    "bad=%zu old=%zu changed=%zu", u.lsafe, u.nids, u.nrel, u.ngone,
-	    u.nbad, u.nold, u.nchanged);
+	    "bad=%zu old=%zu changed=%zu expired=%zu", u.lsafe, u.nids, u.nrel,
+	    u.ngone, u.nbad, u.nold, u.nchanged, u.nexp);
 
 	/* an answer only to a reply that held a valid identifier, and at
 	   most one per reply_interval (SC-R6) */
-	if (!u.tempfail && u.nrel + u.ngone + u.nold + u.nchanged > 0 &&
-	    u.note.data != NULL) {
+	if (!u.tempfail && u.nrel + u.ngone + u.nold + u.nchanged +
+	    u.nexp > 0 && u.note.data != NULL) {
 		now = time(NULL);
 		if (sc_state_may_reply(u.st, u.skey, now, &u.lim)) {
 			answer = 1;

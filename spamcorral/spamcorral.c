@@ -4,6 +4,7 @@
  * domains, sendmail.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <ctype.h>
@@ -303,8 +304,11 @@ sc_clean_text(const char *in, size_t len, char *out, size_t outlen,
 		}
 		if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) ||
 		    cp == ' ') {
-			if (!space)
+			/* a run of them is one space, and counts as one */
+			if (!space && nch < max_chars) {
 				out[o++] = ' ';
+				nch++;
+			}
 			space = 1;
 			i += k;
 			continue;
@@ -720,7 +724,7 @@ rb_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
 
 int
 sc_rebypass(const struct bypass_key *key, long max_age, const char *m,
-    size_t len, struct buf *out, char *err, size_t errlen)
+    size_t len, struct buf *out, char *id_out, char *err, size_t errlen)
 {
 	struct rb_hdrs h = { NULL, NULL };
 	struct bypass_hash bh;
@@ -775,11 +779,23 @@ sc_rebypass(const struct bypass_key *key, long max_age, const char *m,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	if (id_out != NULL)
+		memcpy(id_out, id, sizeof(id));
 	rc = 0;
 out:
 	free(h.date);
 	free(h.msgid);
 	return rc;
+}
+
+int
+sc_entry_expired(int dfd, const char *name, long days, time_t now)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return -1;
+	return st.st_mtime < now - (time_t)days * 86400;
 }
 
 void

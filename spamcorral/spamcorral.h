@@ -116,8 +116,11 @@ int	 sc_field_is(const char *name, size_t nlen, const char *want);
 /*
  * Readable single line for a digest: RFC 2047 decoded, UTF-8, control
  * characters (C0, DEL, C1) turned into spaces, bidi/zero-width format
- * characters removed, runs of spaces collapsed, cut at max_chars code
- * points (with "...").  Always NUL-terminates out.
+ * characters removed, runs of spaces collapsed, cut after max_chars code
+ * points (a collapsed space counts as one) with "..." appended: at most
+ * max_chars + 3 code points, 4 * max_chars + 3 bytes.  outlen must be at
+ * least 4 * max_chars + 12 for the cut to be marked.  Always
+ * NUL-terminates out.
  */
 void	 sc_clean_text(const char *in, size_t len, char *out, size_t outlen,
 	    size_t max_chars);
@@ -146,10 +149,22 @@ int	 sc_sendmail(const char *path, const char *from, const char *rcpt,
  * Mints a fresh bypass header for msg (header block + body) and writes
  * the message to out with any old X-MailCorral-Bypass field replaced by
  * the new one (last field of the header block).  max_age in seconds.
+ * id_out (17 bytes, or NULL) gets the new header's bypass id: the caller
+ * issues it for the recipient (corral.h CORRAL_MARK_ISSUED) before
+ * sending, or the filter refuses the header (reason=no-entry).
  */
 int	 sc_rebypass(const struct bypass_key *key, long max_age,
-	    const char *msg, size_t len, struct buf *out, char *err,
-	    size_t errlen);
+	    const char *msg, size_t len, struct buf *out, char *id_out,
+	    char *err, size_t errlen);
+
+/*
+ * Is the corral entry name (in the corral directory dfd) past
+ * corral_expire_days at now?  Its own modification time decides (a
+ * link's, not its target's), the rule spamcorral-notify expires by and
+ * spamcorral-robot refuses releases by (SC-R13).  1 expired, 0 not, -1
+ * with errno (ENOENT: it is gone).
+ */
+int	 sc_entry_expired(int dfd, const char *name, long days, time_t now);
 
 /* RFC 5322 date of t in local time. */
 void	 sc_rfc5322_date(time_t t, char *out, size_t outlen);

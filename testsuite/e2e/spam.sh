@@ -5,9 +5,11 @@
 # welcome and block lists, multi-recipient corral files, the bypass of
 # remailed corral files (single use, Date/body/remote checks), the built-in
 # checker, own white/black lists, spamd down (accept and tempfail), and the
-# security scenarios SC-B4 (expiry, filter under libfaketime), SC-B6,
-# SC-B8, SC-B10, SC-B11, SC-C4 and SC-C7 (corral quotas) of
-# RELIABILITY.md (c); doc/reliability.md maps each id to its checks.
+# security scenarios SC-B4 (expiry, filter under libfaketime), SC-B5 (only
+# for a recipient with a corral entry), SC-B6, SC-B8 (key hygiene, key
+# rotation with SIGUSR1 reloads), SC-B10, SC-B11, SC-C4 and SC-C7 (corral
+# quotas) of RELIABILITY.md (c); doc/reliability.md maps each id to its
+# checks.
 #
 #   sh testsuite/e2e/spam.sh
 #

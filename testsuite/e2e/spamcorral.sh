@@ -1,7 +1,8 @@
 #!/bin/sh
 # SpamCorral end to end: corral -> digest (spamcorral-notify) -> reply ->
 # release (spamcorral-robot run by the private sendmail through an
-# :include: alias) -> delivery tagged [SPAM].  Uses only SMTP_PORT 2555 and
+# :include: alias) -> delivery tagged [SPAM]; plus private corrals under
+# STACK_DIR for SC-R12/SC-C8 (no SMTP).  Uses only SMTP_PORT 2555 and
 # STACK_DIR /tmp/mc-e2e-sc.  Must run as root (private sendmail).
 # Last line: "N passed, N failed"; exit 1 on any failure.
 set -u

@@ -1,11 +1,16 @@
 /*
  * test_conf.c -- mailcorral.conf parsing: defaults, syntax, errors with
- * file:line, bounds, and the snapshot reference counts.
+ * file:line, bounds, the snapshot reference counts, and the keys
+ * conf_prepare() loads (bypass_old_key_files, SC-B8 rotation).
  */
 #include "unit.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "bypass.h"
 #include "conf.h"
 #include "html.h"
 
@@ -143,6 +148,138 @@ test_snapshots(void **state)
 	conf_shutdown();
 }
 
+static void
+write_key(const char *p, int byte)
+{
+	FILE *fp;
+	int i;
+
+	unlink(p);
+	assert_non_null(fp = fopen(p, "w"));
+	for (i = 0; i < BYPASS_KEY_LEN; i++)
+		fprintf(fp, "%02x", byte);
+	fputc('\n', fp);
+	fclose(fp);
+	assert_int_equal(chmod(p, 0600), 0);
+}
+
+/* conf_load() and conf_prepare() of a tag configuration with these keys. */
+static int
+prepare(const char *key, const char *old, struct mc_config **out, char *err,
+    size_t errlen)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "spam_disposition = tag\n"
+	    "bypass_key_file = %s\nbypass_old_key_files = \"%s\"\n", key, old);
+	*out = load_ok(text);
+	return conf_prepare(*out, err, errlen);
+}
+
+/* A token minted by k at now, checked against cf's verify keys. */
+static enum bypass_result
+verify_with(const struct mc_config *cf, const struct bypass_key *k)
+{
+	unsigned char hash[32];
+	char tok[BYPASS_HDR_MAX + 1];
+	time_t now = time(NULL);
+
+	memset(hash, 7, sizeof(hash));
+	assert_true(bypass_mint(k, "0123456789ABCDEF", now, now + 60, "<m@x>",
+	    5, "d", 1, hash, tok, sizeof(tok)) > 0);
+	return bypass_verify(cf->verify_keys, cf->nverify_keys, tok,
+	    strlen(tok), now, 3600, "<m@x>", 5, "d", 1, hash, NULL, 0);
+}
+
+/*
+ * SC-B8 rotation: bypass_old_key_files verify, never sign; their files
+ * pass the key's checks (regular, 0600, owner) and are never created.
+ */
+static void
+test_old_keys(void **state)
+{
+	char d[] = "/tmp/mc-test-keys-XXXXXX", cur[64], o1[64], o2[64];
+	char list[256], err[512];
+	unsigned char raw[BYPASS_KEY_LEN];
+	struct bypass_key *k1, *k2;
+	struct mc_config *cf;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(cur, sizeof(cur), "%s/cur", d);
+	snprintf(o1, sizeof(o1), "%s/old1", d);
+	snprintf(o2, sizeof(o2), "%s/old2", d);
+	write_key(o1, 0x11);
+	write_key(o2, 0x22);
+	memset(raw, 0x11, sizeof(raw));
+	assert_non_null(k1 = bypass_key_new(raw));
+	memset(raw, 0x22, sizeof(raw));
+	assert_non_null(k2 = bypass_key_new(raw));
+
+	/* none by default: only the key verifies */
+	assert_int_equal(prepare(cur, "", &cf, err, sizeof(err)), 0);
+	assert_int_equal(cf->nold_key_files, 0);
+	assert_int_equal(cf->nverify_keys, 1);
+	assert_ptr_equal(cf->verify_keys[0], cf->key);
+	assert_int_equal(verify_with(cf, cf->key), BYPASS_OK);
+	assert_int_equal(verify_with(cf, k1), BYPASS_UNKNOWN_KEY);
+	conf_free(cf);
+
+	/* a list (blanks and commas): the key first, then the old keys */
+	snprintf(list, sizeof(list), " %s ,%s", o1, o2);
+	assert_int_equal(prepare(cur, list, &cf, err, sizeof(err)), 0);
+	assert_int_equal(cf->nold_key_files, 2);
+	assert_string_equal(cf->old_key_files[0], o1);
+	assert_string_equal(cf->old_key_files[1], o2);
+	assert_int_equal(cf->nverify_keys, 3);
+	assert_ptr_equal(cf->verify_keys[0], cf->key);
+	assert_string_equal(bypass_key_kid(cf->verify_keys[1]),
+	    bypass_key_kid(k1));
+	assert_string_equal(bypass_key_kid(cf->verify_keys[2]),
+	    bypass_key_kid(k2));
+	assert_int_equal(verify_with(cf, k1), BYPASS_OK);
+	assert_int_equal(verify_with(cf, k2), BYPASS_OK);
+	assert_int_equal(verify_with(cf, cf->key), BYPASS_OK);
+	/* new tokens are the key's: bypass_key_file is not an old one */
+	assert_string_not_equal(bypass_key_kid(cf->key), bypass_key_kid(k1));
+	conf_free(cf);
+
+	/* the same file checks as bypass_key_file */
+	assert_int_equal(chmod(o2, 0644), 0);
+	assert_int_equal(prepare(cur, list, &cf, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bypass_old_key_files"));
+	assert_non_null(strstr(err, "mode"));
+	conf_free(cf);
+	assert_int_equal(chmod(o2, 0600), 0);
+	if (chown(o2, 12345, 12345) == 0) {
+		assert_int_equal(prepare(cur, list, &cf, err, sizeof(err)),
+		    -1);
+		assert_non_null(strstr(err, "owned"));
+		conf_free(cf);
+	}
+	unlink(o2);
+	/* a missing old key is an error and is not created */
+	assert_int_equal(prepare(cur, list, &cf, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bypass_old_key_files"));
+	assert_int_equal(access(o2, F_OK), -1);
+	conf_free(cf);
+	assert_int_equal(mkdir(o2, 0700), 0);
+	assert_int_equal(prepare(cur, list, &cf, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	conf_free(cf);
+	rmdir(o2);
+	assert_int_equal(symlink(o1, o2), 0);
+	assert_int_equal(prepare(cur, list, &cf, err, sizeof(err)), -1);
+	conf_free(cf);
+	unlink(o2);
+
+	bypass_key_free(k1);
+	bypass_key_free(k2);
+	unlink(o1);
+	unlink(cur);
+	rmdir(d);
+}
+
 int
 main(void)
 {
@@ -152,6 +289,8 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_snapshots),
+		{ "SC-B8 bypass_old_key_files: verify only, key file checks",
+		  test_old_keys, NULL, NULL, NULL },
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

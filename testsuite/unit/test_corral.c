@@ -3,7 +3,7 @@
  * parse back), atomic write/commit (0600, links, planted symlink and hard
  * link (SC-C2), 1000 names in one second and 50 recipients each (SC-C3),
  * ENOSPC leaves nothing), byte quotas (SC-C7), reading and removal rules
- * (seed 5.3).
+ * (seed 5.3), the bypass markers (SC-B5).
  */
 #include "unit.h"
 
@@ -852,6 +852,88 @@ test_enospc(void **state)
 	rmdir(mnt);
 }
 
+/*
+ * SC-B5: the bypass markers issued.<id>.<rcpt> (the filter honours a
+ * header only for a recipient it was issued for) and used.<id>.<rcpt>.
+ */
+static void
+test_markers(void **state)
+{
+	static const char *badid[] = { "0123456789abcdef", "0123456789ABCDE",
+	    "0123456789ABCDEF0", "../../etc/passw", "", "0123456789ABCDE/" };
+	const char *id = "0123456789ABCDEF";
+	char name[CORRAL_NAME_MAX + 64], path[512], other[512], buf[64];
+	struct stat st;
+	size_t i;
+	ssize_t n;
+	int dfd, fd;
+
+	(void)state;
+	/* the recipient in the safe form the entries' names use */
+	assert_int_equal(corral_marker_name(CORRAL_MARK_ISSUED, id,
+	    "<JBlow@Example.COM>", name, sizeof(name)), 0);
+	assert_string_equal(name, "issued.0123456789ABCDEF.JBlow@example.com");
+	assert_int_equal(corral_marker_name(CORRAL_MARK_USED, id,
+	    "<../a/b@x>", name, sizeof(name)), 0);
+	assert_string_equal(name, "used.0123456789ABCDEF.%2E.%2Fa%2Fb@x");
+	for (i = 0; i < sizeof(badid) / sizeof(badid[0]); i++) {
+		errno = 0;
+		assert_int_equal(corral_marker_name(CORRAL_MARK_ISSUED,
+		    badid[i], "a@x", name, sizeof(name)), -1);
+		assert_int_equal(errno, EINVAL);
+	}
+	assert_int_equal(corral_marker_name(CORRAL_MARK_ISSUED, id, "<>",
+	    name, sizeof(name)), -1);
+	assert_int_equal(corral_marker_name(CORRAL_MARK_ISSUED, id, "a@x",
+	    name, 24), -1);
+	assert_int_equal(errno, ENAMETOOLONG);
+
+	assert_true((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0);
+	assert_int_equal(corral_marker_name(CORRAL_MARK_ISSUED, id, "a@x",
+	    name, sizeof(name)), 0);
+	assert_int_equal(corral_marker_check(dfd, name), 0);
+	assert_int_equal(corral_marker_make(dfd, name, "corral qid=Q\n", 1),
+	    0);
+	assert_int_equal(corral_marker_check(dfd, name), 1);
+	assert_int_equal(fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	/* excl: the second use fails; otherwise the marker is kept */
+	errno = 0;
+	assert_int_equal(corral_marker_make(dfd, name, NULL, 1), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(corral_marker_make(dfd, name, "other\n", 0), 0);
+	assert_true((fd = openat(dfd, name, O_RDONLY)) >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_int_equal(n, 13);
+	buf[n] = '\0';
+	assert_string_equal(buf, "corral qid=Q\n");
+	/* a full path with AT_FDCWD, as the filter uses it */
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(corral_marker_check(AT_FDCWD, path), 1);
+	if (fchownat(dfd, name, 12345, 12345, AT_SYMLINK_NOFOLLOW) == 0)
+		assert_int_equal(corral_marker_check(dfd, name), -1);
+	assert_int_equal(unlinkat(dfd, name, 0), 0);
+
+	/* a planted link is neither accepted nor followed */
+	snprintf(other, sizeof(other), "%s/target", dir);
+	assert_int_equal(symlinkat(other, dfd, name), 0);
+	assert_int_equal(corral_marker_check(dfd, name), -1);
+	assert_int_equal(corral_marker_make(dfd, name, "x\n", 0), -1);
+	assert_int_equal(corral_marker_make(dfd, name, NULL, 1), -1);
+	assert_int_equal(access(other, F_OK), -1);
+	assert_int_equal(unlinkat(dfd, name, 0), 0);
+	/* a FIFO (no blocking) and a directory are not markers */
+	assert_int_equal(mkfifoat(dfd, name, 0600), 0);
+	assert_int_equal(corral_marker_check(dfd, name), -1);
+	assert_int_equal(corral_marker_make(dfd, name, "x\n", 0), -1);
+	assert_int_equal(unlinkat(dfd, name, 0), 0);
+	assert_int_equal(mkdirat(dfd, name, 0700), 0);
+	assert_int_equal(corral_marker_check(dfd, name), -1);
+	assert_int_equal(unlinkat(dfd, name, AT_REMOVEDIR), 0);
+	close(dfd);
+}
+
 int
 main(void)
 {
@@ -879,6 +961,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_abort_and_open,
 		    mkdir_tmp, rm_tmp),
 		cmocka_unit_test(test_enospc),
+		{ "SC-B5 bypass markers issued.<id>.<rcpt>, used.<id>.<rcpt>",
+		  test_markers, mkdir_tmp, rm_tmp, NULL },
 	};
 
 	char base[] = "/tmp/mc-corral-root-XXXXXX";

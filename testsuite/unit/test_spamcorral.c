@@ -4,13 +4,16 @@
  * hashing reader, local domains (SC-R9), the reply parser (loop headers
  * of SC-R6, envelope sender, HTML/base64/QP text, identifier finder) and
  * the robot's state (SC-R4 threshold and window, SC-R6 answer interval,
- * bounded file, safe load/save).
+ * bounded file, safe load/save), digest text cleaning (SC-R8), the
+ * recipient check and the argv of sendmail (SC-R12), the expiry rule
+ * (SC-R13).
  */
 #include "unit.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -558,6 +561,252 @@ test_state_file(void **state)
 	rmdir(dir);
 }
 
+/* ---- SC-R8: what the digest shows of a spam's From and Subject ---- */
+
+/* Code points of a UTF-8 string. */
+static size_t
+u8len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+static void
+test_clean_text(void **state)
+{
+	static const char *const crlf[] = {
+	    /* "a\r\nBcc: x@y\r\nX-Injected: z", RFC 2047 base64 */
+	    "=?utf-8?b?YQ0KQmNjOiB4QHkNClgtSW5qZWN0ZWQ6IHo=?=",
+	    "=?utf-8?q?a=0D=0ABcc:_x@y=0D=0AX-Injected:_z?=",
+	    "a\r\nBcc: x@y\rX-Injected: z",
+	    NULL };
+	char out[4 * 200 + 16], big[10 * 1024 + 1];
+	const char *in;
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; crlf[i] != NULL; i++) {
+		sc_clean_text(crlf[i], strlen(crlf[i]), out, sizeof(out), 186);
+		assert_string_equal(out, "a Bcc: x@y X-Injected: z");
+	}
+	/* HTML stays text (the digest is text/plain); bidi and format
+	   characters go, ESC and NUL become a space */
+	in = "=?utf-8?b?PGI+Ujg8L2I+4oCu4oGmG1swbQA=?=";
+	sc_clean_text(in, strlen(in), out, sizeof(out), 186);
+	assert_string_equal(out, "<b>R8</b> [0m");
+	/* NUL, DEL, C1 NEL; raw 8-bit is read as Latin-1 (valid UTF-8 out) */
+	in = "x\x00y\x7fz\xc2\x85w\xff";
+	sc_clean_text(in, 9, out, sizeof(out), 186);
+	assert_string_equal(out, "x y z w\xc3\xbf");
+	/* the cut counts every code point, collapsed spaces too */
+	in = "a b c d e f g";
+	sc_clean_text(in, strlen(in), out, sizeof(out), 5);
+	assert_string_equal(out, "a b c...");
+	in = "ab   \t\r\n  cd";
+	sc_clean_text(in, strlen(in), out, sizeof(out), 4);
+	assert_string_equal(out, "ab c...");
+	/* 10 KB of words and of one word: at most 186 + "..." */
+	for (i = 0; i + 1 < sizeof(big); i++)
+		big[i] = i % 5 == 4 ? ' ' : 'w';
+	big[sizeof(big) - 1] = '\0';
+	sc_clean_text(big, strlen(big), out, sizeof(out), 186);
+	assert_int_equal(u8len(out), 189);
+	assert_int_equal(strcmp(out + strlen(out) - 3, "..."), 0);
+	memset(big, 'x', sizeof(big) - 1);
+	sc_clean_text(big, strlen(big), out, sizeof(out), 186);
+	assert_int_equal(u8len(out), 189);
+	/* four-byte characters fill the smallest buffer documented */
+	n = 0;
+	for (i = 0; i < 300; i++) {
+		memcpy(big + n, "\xf0\x9f\x98\x80", 4);	/* U+1F600 */
+		n += 4;
+	}
+	sc_clean_text(big, n, out, 4 * 186 + 12, 186);
+	assert_int_equal(u8len(out), 189);
+	assert_int_equal(strlen(out), 4 * 186 + 3);
+	assert_int_equal(strcmp(out + strlen(out) - 3, "..."), 0);
+}
+
+/* ---- SC-R12: recipients on sendmail's command line ---- */
+
+static void
+test_addr_ok(void **state)
+{
+	static const char *const good[] = {
+	    "jblow@example.org", "jblow",
+	    "$(touch${IFS}/tmp/pwned)@example.org",
+	    "`touch${IFS}/tmp/pwned`@example.org",
+	    ";touch${IFS}/tmp/pwned;@example.org", "|cmd@example.org",
+	    "../../etc/passwd@example.org", "a&&b'\"c@example.org",
+	    NULL };
+	static const char *const bad[] = {
+	    "", "-oQ/tmp@example.org", "-X/tmp/log", "-", "--",
+	    "a b@example.org", "a\nb@example.org", "a\rb@example.org",
+	    "a\tb@example.org", "a\x1b[2Jb@example.org", "a\x7f@example.org",
+	    ";touch /tmp/pwned@example.org",
+	    NULL };
+	char longest[SC_ADDR_MAX + 2];
+	size_t i;
+
+	(void)state;
+	for (i = 0; good[i] != NULL; i++)
+		assert_true(sc_addr_ok(good[i]));
+	for (i = 0; bad[i] != NULL; i++)
+		assert_false(sc_addr_ok(bad[i]));
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[SC_ADDR_MAX] = '\0';
+	assert_true(sc_addr_ok(longest));
+	longest[SC_ADDR_MAX] = 'a';
+	longest[SC_ADDR_MAX + 1] = '\0';
+	assert_false(sc_addr_ok(longest));
+}
+
+/* Reads the NUL-separated argv the fake sendmail stored, or NULL. */
+static char *
+read_file(const char *path, size_t *len)
+{
+	static char b[4096];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return NULL;
+	n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	assert_true(n >= 0);
+	b[n] = '\0';
+	*len = (size_t)n;
+	return b;
+}
+
+static void
+test_sendmail_argv(void **state)
+{
+	/* each recipient is pre + the test directory + post */
+	static const struct { const char *pre, *post; } hostile[] = {
+	    { "$(touch${IFS}", "/pwned)@example.org" },
+	    { "`touch${IFS}", "/pwned`@example.org" },
+	    { ";touch${IFS}", "/pwned;@example.org" },
+	    { "|touch${IFS}", "/pwned" },
+	    { "..", "/../pwned@example.org" },
+	    { "a&&touch${IFS}", "/pwned'\"@x" },
+	    { NULL, NULL } }, refused[] = {
+	    { "-oQ", "/q@example.org" }, { "-X", "/pwned" },
+	    { "a;touch ", "/pwned" }, { "a\ntouch${IFS}", "/pwned" },
+	    { "\t", "" }, { NULL, NULL } };
+	char dir[] = "/tmp/mc-sc-argv-XXXXXX", script[128], args[128];
+	char msg[128], rcpt[256], want[512], pwned[128];
+	const char *got;
+	size_t i, n, wl;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(script, sizeof(script), "%s/sendmail", dir);
+	snprintf(args, sizeof(args), "%s/args", dir);
+	snprintf(msg, sizeof(msg), "%s/msg", dir);
+	snprintf(pwned, sizeof(pwned), "%s/pwned", dir);
+	/* a stand-in that stores its arguments, NUL-separated, and stdin */
+	assert_true((fd = open(script, O_WRONLY | O_CREAT | O_EXCL, 0700)) >=
+	    0);
+	dprintf(fd, "#!/bin/sh\nprintf '%%s\\0' \"$@\" > %s\ncat > %s\n",
+	    args, msg);
+	close(fd);
+	for (i = 0; hostile[i].pre != NULL; i++) {
+		snprintf(rcpt, sizeof(rcpt), "%s%s%s", hostile[i].pre, dir,
+		    hostile[i].post);
+		unlink(args);
+		assert_int_equal(sc_sendmail(script, "spamcorral", rcpt,
+		    "Subject: x\n\nhello\n", 20), 0);
+		/* exactly -oi -f spamcorral -- <rcpt>: one argument each */
+		wl = (size_t)snprintf(want, sizeof(want), "-oi%c-f%cspamcorral%c"
+		    "--%c%s%c", 0, 0, 0, 0, rcpt, 0);
+		assert_non_null(got = read_file(args, &n));
+		assert_int_equal(n, wl);
+		assert_memory_equal(got, want, wl);
+		assert_non_null(got = read_file(msg, &n));
+		assert_int_equal(n, 20);
+		assert_int_equal(access(pwned, F_OK), -1);	/* no shell */
+	}
+	/* the null sender of the robot's answers */
+	unlink(args);
+	assert_int_equal(sc_sendmail(script, "<>", "jblow@example.org", "x",
+	    1), 0);
+	wl = (size_t)snprintf(want, sizeof(want), "-oi%c-f%c<>%c--%c"
+	    "jblow@example.org%c", 0, 0, 0, 0, 0);
+	assert_non_null(got = read_file(args, &n));
+	assert_int_equal(n, wl);
+	assert_memory_equal(got, want, wl);
+	/* refused before anything runs */
+	for (i = 0; refused[i].pre != NULL; i++) {
+		snprintf(rcpt, sizeof(rcpt), "%s%s%s", refused[i].pre, dir,
+		    refused[i].post);
+		unlink(args);
+		errno = 0;
+		assert_int_equal(sc_sendmail(script, "spamcorral", rcpt, "x",
+		    1), -1);
+		assert_int_equal(errno, EINVAL);
+		assert_int_equal(access(args, F_OK), -1);
+	}
+	assert_int_equal(sc_sendmail(script, "-oQ/tmp", "jblow@example.org",
+	    "x", 1), -1);
+	assert_int_equal(access(args, F_OK), -1);
+	assert_int_equal(access(pwned, F_OK), -1);
+	unlink(msg);
+	unlink(script);
+	assert_int_equal(rmdir(dir), 0);		/* nothing else made */
+}
+
+/* ---- SC-R13: the expiry rule the notifier and the robot share ---- */
+
+static void
+test_entry_expired(void **state)
+{
+	char dir[] = "/tmp/mc-sc-exp-XXXXXX";
+	struct timespec ts[2];
+	time_t now = time(NULL);
+	int dfd, fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_true((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0);
+	assert_true((fd = openat(dfd, "spam_to__6B0299F2F266C000",
+	    O_WRONLY | O_CREAT, 0600)) >= 0);
+	close(fd);
+	assert_int_equal(symlinkat("spam_to__6B0299F2F266C000", dfd,
+	    "spam_to_a@b.test_6B0299F2F266C000"), 0);
+	assert_int_equal(sc_entry_expired(dfd, "spam_to__6B0299F2F266C000",
+	    14, now), 0);
+	/* 14 days and one second old: expired; exactly 14 days: not yet */
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	ts[0].tv_sec = ts[1].tv_sec = now - 14 * 86400 - 1;
+	assert_int_equal(utimensat(dfd, "spam_to__6B0299F2F266C000", ts, 0),
+	    0);
+	assert_int_equal(sc_entry_expired(dfd, "spam_to__6B0299F2F266C000",
+	    14, now), 1);
+	assert_int_equal(sc_entry_expired(dfd, "spam_to__6B0299F2F266C000",
+	    14, now - 1), 0);
+	/* a link's own time decides, not its target's */
+	assert_int_equal(sc_entry_expired(dfd,
+	    "spam_to_a@b.test_6B0299F2F266C000", 14, now), 0);
+	assert_int_equal(utimensat(dfd, "spam_to_a@b.test_6B0299F2F266C000",
+	    ts, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(sc_entry_expired(dfd,
+	    "spam_to_a@b.test_6B0299F2F266C000", 14, now), 1);
+	/* gone */
+	assert_int_equal(sc_entry_expired(dfd, "spam_to_x@b.test_"
+	    "6B0299F2F266C000", 14, now), -1);
+	assert_int_equal(errno, ENOENT);
+	unlinkat(dfd, "spam_to_a@b.test_6B0299F2F266C000", 0);
+	unlinkat(dfd, "spam_to__6B0299F2F266C000", 0);
+	close(dfd);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -576,6 +825,18 @@ main(void)
 		cmocka_unit_test(test_state_key),
 		cmocka_unit_test(test_state_format),
 		cmocka_unit_test(test_state_file),
+		{ "SC-R8 sc_clean_text: encoded CR/LF, controls and bidi "
+		  "removed, HTML kept as text, cut after 186 characters",
+		  test_clean_text, NULL, NULL, NULL },
+		{ "SC-R12 sc_addr_ok: no leading '-', space or control "
+		  "characters; shell characters are plain bytes",
+		  test_addr_ok, NULL, NULL, NULL },
+		{ "SC-R12 sc_sendmail: argv exactly -oi -f <from> -- <rcpt>, "
+		  "no shell, refused recipients never run",
+		  test_sendmail_argv, NULL, NULL, NULL },
+		{ "SC-R13 sc_entry_expired: the entry's own mtime against "
+		  "corral_expire_days",
+		  test_entry_expired, NULL, NULL, NULL },
 	};
 
 	return cmocka_run_group_tests(tests, load_conf, free_conf);

@@ -15,8 +15,11 @@ RESULT_FILE.  MC_E2E_FLIP=1 flips one expectation (to see a FAIL).
 import email
 import email.policy
 import glob
+import hashlib
 import os
 import re
+import secrets
+import signal
 import smtplib
 import stat
 import subprocess
@@ -203,21 +206,25 @@ def read(path):
 
 
 def corral_names():
-    """Corralled messages (files and links), not the used.* markers."""
+    """Corralled messages (files and links), not the issued.*/used.* markers."""
     return set(n for n in os.listdir(CORRAL) if n.startswith("spam_to_"))
+
+
+def conf_text(keys):
+    return ("spool_dir = @STACK_DIR@/spool\n"
+            "bypass_key_file = @STACK_DIR@/spamkey\n"
+            "corral_dir = @STACK_DIR@/corral\n"
+            "attachment_action = delete\n" +
+            "".join("%s = %s\n" % kv for kv in keys))
 
 
 def restart(name, keys, wrap=None, expect_fail=False):
     """Restarts the filter with a config; wrap: a command prefix for it
     (stack.sh MC_WRAP).  expect_fail: the start must fail; returns the
     output then."""
-    base = ("spool_dir = @STACK_DIR@/spool\n"
-            "bypass_key_file = @STACK_DIR@/spamkey\n"
-            "corral_dir = @STACK_DIR@/corral\n"
-            "attachment_action = delete\n")
     path = os.path.join(D, "conf-%s.conf" % re.sub(r"[^A-Za-z0-9.+-]", "_", name))
     with open(path, "w") as f:
-        f.write(base + "".join("%s = %s\n" % kv for kv in keys))
+        f.write(conf_text(keys))
     env = dict(os.environ)
     if wrap:
         env["MC_WRAP"] = (wrap + " " + env.get("MC_WRAP", "")).strip()
@@ -879,6 +886,181 @@ def t_sc_b8_key():
         one_decision("SC-B8 key restored", off, "bypass")
 
 
+def bypass_tag(path, tag):
+    """A tag (i, k) of the corral file's bypass header."""
+    v = hdr(parse(read(path)), "X-MailCorral-Bypass") or ""
+    m = re.search(r"(?:^|; )%s=([^;\s]+)" % tag, v)
+    return m.group(1) if m else None
+
+
+def t_sc_b5_entry():
+    """SC-B5: a bypass header counts only for a recipient it was issued
+    for (marker issued.<id>.<recipient>, written with the corral entry).
+    A valid released copy remailed to another local recipient is refused
+    (reason=no-entry) and filtered; remailed to its recipient and another
+    one at once it is refused for both (reason=recipients=2) and uses
+    nothing; its own recipient still gets it, once, also after the entry
+    itself was deleted (the marker, not the entry, counts)."""
+    if not corral_cfg("SC-B5"):
+        return
+    path, rcpt = fresh_corral("SC-B5", "entryowner", "Entry owner")
+    if path is None:
+        return
+    bid = bypass_tag(path, "i")
+    issued = "issued.%s.%s" % (bid, rcpt)
+    check(os.path.isfile(os.path.join(CORRAL, issued)),
+          "SC-B5: marker %s written with the corral entry" % issued)
+    saved = os.path.join(D, "sc-b5-saved.eml")
+    with open(saved, "wb") as f:
+        f.write(read(path))
+
+    def used():
+        return sorted(n for n in os.listdir(CORRAL) if n.startswith("used.%s." % bid))
+
+    name = "SC-B5 other recipient"
+    other = "noentry@" + DOMAIN
+    c0, off, user, n0 = remail_variant(name, saved, other, None)
+    expect_filtered(name, off, c0, user, n0, "no-entry")
+    check(any(n.startswith("spam_to_%s_" % other) for n in corral_names() - c0),
+          "%s: corralled for %s" % (name, other), "%r" % (corral_names() - c0))
+    check(used() == [], "%s: no single-use marker written" % name, "%r" % used())
+
+    name = "SC-B5 two recipients"
+    both = [rcpt, "noentry2@" + DOMAIN]
+    c0, off = corral_names(), log_size()
+    n0 = [len(delivered(r.split("@")[0])) for r in both]
+    with open(saved, "rb") as f:
+        p = subprocess.run([SENDMAIL, "-oi", "-f", "nobody"] + both, stdin=f,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    check(p.returncode == 0, "%s: %s -oi -f nobody <2 recipients> exits 0" % (name, SENDMAIL),
+          p.stdout.decode("latin-1", "replace"))
+    one_decision(name, off, "corral")
+    _, text = decisions_since(off)
+    check("bypass-rejected reason=recipients=2" in text,
+          "%s: log says bypass-rejected reason=recipients=2" % name, text[-400:])
+    new = corral_names() - c0
+    check(len(new) == 3 and sum(1 for n in new if n.startswith("spam_to__")) == 1,
+          "%s: corralled again for both (base file + 2 links)" % name, "%r" % new)
+    time.sleep(0.2)
+    check([len(delivered(r.split("@")[0])) for r in both] == n0,
+          "%s: nothing delivered to either" % name)
+    check(used() == [], "%s: no single-use marker written" % name, "%r" % used())
+
+    name = "SC-B5 own recipient, entry deleted"
+    os.unlink(path)
+    c0, off, user, n0 = remail_variant(name, saved, rcpt, None)
+    one_decision(name, off, "bypass")
+    got = wait_delivered(user, n0 + 1)
+    check(len(got) == n0 + 1, "%s: delivered once" % name, "%r" % got)
+    check(used() == ["used.%s.%s" % (bid, rcpt)],
+          "%s: single-use marker used.<id>.<recipient> written" % name, "%r" % used())
+
+
+def kid_of(keyfile):
+    """The key id: first 8 hex digits of SHA-256 of the 32-byte key."""
+    return hashlib.sha256(bytes.fromhex(read(keyfile).decode().strip())).hexdigest()[:8]
+
+
+def install_key(path, data, like):
+    """Writes a key file (0600, owner as like's stat) by rename."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chown(tmp, like.st_uid, like.st_gid)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def reload_filter(keys):
+    """Rewrites the running filter's config and sends SIGUSR1; returns
+    ("reloaded" | "failed" | "timeout", log text of the reload)."""
+    with open(os.path.join(D, "mailcorral.conf"), "w") as f:
+        f.write(conf_text(keys).replace("@STACK_DIR@", D))
+    off = log_size()
+    with open(os.path.join(D, "mailcorral.pid")) as f:
+        os.kill(int(f.read().split()[0]), signal.SIGUSR1)
+    end = time.time() + 15
+    while time.time() < end:
+        with open(MC_LOG, "rb") as f:
+            f.seek(off)
+            text = f.read().decode("latin-1")
+        if "configuration reloaded" in text:
+            return "reloaded", text
+        if "reload failed" in text:
+            return "failed", text
+        time.sleep(0.05)
+    return "timeout", text
+
+
+def t_sc_b8_rotation():
+    """SC-B8 rotation: the key moved to bypass_old_key_files still verifies
+    its tokens; new tokens use bypass_key_file; a SIGUSR1 reload adds and
+    drops old keys (dropped: reason=unknown-key); an old key file with
+    mode 0644 fails the reload (the running keys stay)."""
+    key, old = os.path.join(D, "spamkey"), os.path.join(D, "spamkey.old")
+    corral = SPAMD + [("spam_disposition", "corral")]
+    with_old = corral + [("bypass_old_key_files", old)]
+    if not corral_cfg("SC-B8 rotation setup"):
+        return
+    made = [fresh_corral("SC-B8 rotation", "rotate%d" % i, "Rotation %d" % i) for i in range(3)]
+    if any(p is None for p, _ in made):
+        return
+    st0, k1 = os.stat(key), read(key)
+    kid1 = kid_of(key)
+    check(all(bypass_tag(p, "k") == kid1 for p, _ in made),
+          "SC-B8 rotation: corral copies carry k=%s (bypass_key_file)" % kid1)
+    try:
+        install_key(old, k1, st0)
+        install_key(key, (secrets.token_hex(32) + "\n").encode(), st0)
+        kid2 = kid_of(key)
+
+        name = "SC-B8 rotation old key not listed"
+        if not restart(name, corral):
+            return
+        (pa, ra), (pb, rb), (pc, rc) = made
+        c0, off, user, n0 = remail_variant(name, pa, ra, None)
+        expect_filtered(name, off, c0, user, n0, "unknown-key")
+        pn, rn = fresh_corral(name, "rotatenew", "Rotation new")
+        if pn is None:
+            return
+        check(bypass_tag(pn, "k") == kid2 != kid1,
+              "%s: new corral copies carry k=%s (the new bypass_key_file)" % (name, kid2),
+              "%s" % bypass_tag(pn, "k"))
+
+        name = "SC-B8 rotation old key listed (SIGUSR1)"
+        r, text = reload_filter(with_old)
+        if not check(r == "reloaded", "%s: configuration reloaded" % name, text[-300:]):
+            return
+        for what, src, rcpt in (("old key", pa, ra), ("new key", pn, rn)):
+            c0, off, user, n0 = remail_variant("%s %s" % (name, what), src, rcpt, None)
+            one_decision("%s %s" % (name, what), off, "bypass")
+            got = wait_delivered(user, n0 + 1)
+            check(len(got) == n0 + 1, "%s: a token of the %s releases (delivered once)" % (name, what),
+                  "%r" % got)
+
+        name = "SC-B8 rotation old key 0644 (SIGUSR1)"
+        os.chmod(old, 0o644)
+        r, text = reload_filter(with_old)
+        check(r == "failed" and "bypass_old_key_files" in text and "mode" in text,
+              "%s: reload failed, naming bypass_old_key_files (mode)" % name, text[-300:])
+        c0, off, user, n0 = remail_variant(name, pb, rb, None)
+        one_decision(name, off, "bypass")
+        check(len(wait_delivered(user, n0 + 1)) == n0 + 1,
+              "%s: the running keys stay: old token still releases" % name)
+        os.chmod(old, 0o600)
+
+        name = "SC-B8 rotation old key dropped (SIGUSR1)"
+        r, text = reload_filter(corral)
+        if not check(r == "reloaded", "%s: configuration reloaded" % name, text[-300:]):
+            return
+        c0, off, user, n0 = remail_variant(name, pc, rc, None)
+        expect_filtered(name, off, c0, user, n0, "unknown-key")
+    finally:
+        install_key(key, k1, st0)
+        if os.path.exists(old):
+            os.unlink(old)
+
+
 def corral_bytes():
     tot = 0
     for n in corral_names():
@@ -995,8 +1177,10 @@ def main():
         else:
             check(False, "[remail] no corral file to remail")
         t_sc_bypass_header()
+        t_sc_b5_entry()
         t_sc_b4_expiry()
         t_sc_b8_key()
+        t_sc_b8_rotation()
         t_sc_c7_quota()
         t_sc_c4_modes()
         t_own_lists()

@@ -4,12 +4,22 @@ testsuite/e2e/spamcorral.sh).  python3 stdlib only.
 
   e2e.py TOP STACK_DIR SMTP_PORT RUN_AS
 
+Checks for RELIABILITY SC ids print the id first.  SC-R12 and SC-C8 use
+corrals of their own (class Private) with the notifier and the robot run
+directly and the MSP stand-in in record mode (sendmail.py --record).
+
 Prints "ok - ..." / "not ok - ..." per check and a last line
 "N passed, N failed"; exit status 1 when something failed."""
 import base64
+import concurrent.futures
 import email
 import email.policy
+import fcntl
+import hashlib
+import hmac
+import json
 import os
+import random
 import pwd
 import quopri
 import re
@@ -18,6 +28,7 @@ import smtplib
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 TOP, D, PORT, RUN_AS = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -31,6 +42,8 @@ CORRAL = os.path.join(D, "corral")
 MAIL = os.path.join(D, "mail")
 CONF = os.path.join(D, "mailcorral.conf")
 NOTIFY = os.path.join(TOP, "spamcorral", "spamcorral-notify")
+ROBOT_BIN = os.path.join(TOP, "spamcorral", "spamcorral-robot")
+STANDIN = os.path.join(TOP, "testsuite", "e2e", "spamcorral", "sendmail.py")
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 IDENT = re.compile(r"\[MC-[0-9A-F]{16}-[0-9a-f]{32}\]")
 
@@ -372,6 +385,11 @@ def main():
           "SC-R6: robot logs answer-suppressed reason=reply-interval")
 
     sc_security(mail_uid)
+    sc_r1()
+    sc_r8(mail_uid)
+    sc_r13()
+    sc_r12(mail_uid)
+    sc_c8(mail_uid)
 
     # ---- expiry (seed 5.3 rule) ----
     old = time.time() - 30 * 86400
@@ -530,6 +548,598 @@ def sc_security(mail_uid):
               ("list-id", "precedence", "null-or-daemon-sender", "auto-submitted")),
           "SC-R6: each is logged with its reason")
 
+
+# ---- helpers: hand-made corral entries, private corrals ----
+
+def safe_rcpt(addr):
+    """corral.h corral_safe_rcpt() for addresses of at most 200 safe bytes
+    (doc/corral.md "Names"), written independently of corral.c."""
+    b = addr.encode("utf-8", "surrogateescape")
+    if len(b) >= 2 and b[:1] == b"<" and b[-1:] == b">":
+        b = b[1:-1]
+    at = b.rfind(b"@")
+    if at >= 0:
+        b = b[:at + 1] + b[at + 1:].lower()
+    out = []
+    for i, c in enumerate(b):
+        ok = 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c in b".+=@-"
+        out.append(chr(c) if ok and not (i == 0 and c in b".-") else "%%%02X" % c)
+    r = "".join(out)
+    assert len(r) <= 200, r
+    return r
+
+
+def digest_token(name, safe, content):
+    """The identifier token of doc/corral.md, computed here from the key."""
+    with open(os.path.join(D, "spamkey")) as f:
+        key = bytes.fromhex(f.read().strip())
+
+    def lp(b):
+        return len(b).to_bytes(4, "big") + b
+    m = lp(name.encode()) + lp(safe.encode())
+    h1 = hmac.new(key, b"MC-DIGEST-v1" + m, hashlib.sha256).digest()[:8]
+    h2 = hmac.new(key, b"MC-DIGEST-v2" + m + hashlib.sha256(content).digest(),
+                  hashlib.sha256).digest()[:8]
+    return (h1 + h2).hex()
+
+
+def plant(corral, rcpts, content, uid, gid, mtime=None):
+    """An entry as a spam handler of one's own writes it (doc/corral.md):
+    one file, or a base file and a link per recipient.  Returns the id
+    and {recipient: entry name}."""
+    cid = "%08X%08X" % (int(time.time()), secrets.randbits(32))
+    paths, names = [], {}
+    base = "spam_to_%s_%s" % (safe_rcpt(rcpts[0]), cid) if len(rcpts) == 1 else "spam_to__" + cid
+    fd = os.open(os.path.join(corral, base), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, content)
+    os.close(fd)
+    paths.append(os.path.join(corral, base))
+    if len(rcpts) == 1:
+        names[rcpts[0]] = base
+    else:
+        for r in rcpts:
+            n = "spam_to_%s_%s" % (safe_rcpt(r), cid)
+            os.symlink(base, os.path.join(corral, n))
+            paths.append(os.path.join(corral, n))
+            names[r] = n
+    for pth in paths:
+        os.lchown(pth, uid, gid)
+        if mtime is not None:
+            os.utime(pth, (mtime, mtime), follow_symlinks=False)
+    return cid, names
+
+
+def without_bypass(data):
+    """A remailed copy without the X-MailCorral-Bypass field the robot
+    renews: the bytes of the entry again."""
+    head, sep, body = data.partition(b"\n\n")
+    keep = [l for l in head.split(b"\n") if not l.lower().startswith(b"x-mailcorral-bypass:")]
+    return b"\n".join(keep) + sep + body
+
+
+def small_msg(tag, k):
+    return ("From: %s@example.org\nTo: undisclosed-recipients:;\nSubject: %s %d\n"
+            "Date: %s\nMessage-ID: <%s.%d.%d@example.org>\n\nBuy now! %d\n" %
+            (tag, tag, k, email.utils.formatdate(localtime=True), tag, k,
+             time.time_ns(), k)).encode()
+
+
+def as_run_as():
+    return ["setpriv", "--reuid=" + RUN_AS, "--regid=" + RUN_AS, "--init-groups"]
+
+
+class Private:
+    """A corral of its own (SC-R12, SC-C8): a copy of the stack's
+    configuration with its own corral_dir and, as sendmail_path, the MSP
+    stand-in in record mode (sendmail.py --record: the exact argv and the
+    message are stored, nothing is submitted).  Same key, same uid."""
+
+    def __init__(self, name, uid, gid):
+        self.dir = os.path.join(D, name)
+        self.corral = os.path.join(self.dir, "corral")
+        self.out = os.path.join(self.dir, "out")
+        self.log = os.path.join(self.dir, "robot.log")
+        self.conf = os.path.join(D, "sc", name + ".conf")
+        sm = os.path.join(D, "sc", "sendmail-" + name)
+        os.makedirs(self.corral)
+        os.makedirs(self.out)
+        for pth, mode in ((self.dir, 0o755), (self.corral, 0o700), (self.out, 0o700)):
+            os.chown(pth, uid, gid)
+            os.chmod(pth, mode)
+        with open(sm, "w") as f:
+            f.write('#!/bin/sh\nexec python3 "%s" --record "%s" "$@"\n' % (STANDIN, self.out))
+        os.chmod(sm, 0o755)
+        with open(CONF) as f:
+            conf = f.read()
+        conf = re.sub(r"(?m)^corral_dir\s*=.*$", "corral_dir = " + self.corral, conf)
+        conf = re.sub(r"(?m)^sendmail_path\s*=.*$", "sendmail_path = " + sm, conf)
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
+    def notify_cmd(self, *args):
+        return as_run_as() + [NOTIFY, "-c", self.conf] + list(args)
+
+    def robot_cmd(self):
+        return as_run_as() + [ROBOT_BIN, "-c", self.conf, "-L", self.log]
+
+    def notify(self, *args):
+        return subprocess.run(self.notify_cmd(*args), capture_output=True, timeout=120,
+                              encoding="utf-8", errors="replace")
+
+    def robot(self, data):
+        return subprocess.run(self.robot_cmd(), input=data, capture_output=True,
+                              timeout=120).returncode
+
+    def records(self):
+        out = []
+        for n in sorted(os.listdir(self.out)):
+            if not n.endswith(".json"):
+                continue
+            with open(os.path.join(self.out, n)) as f:
+                rec = json.load(f)
+            rec["argv"] = [bytes.fromhex(h).decode("utf-8", "surrogateescape")
+                           for h in rec["argv_hex"]]
+            with open(os.path.join(self.out, rec["data"]), "rb") as f:
+                rec["bytes"] = f.read()
+            rec["file"] = n
+            out.append(rec)
+        return out
+
+    def robot_log(self):
+        if not os.path.exists(self.log):
+            return ""
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+
+def robot_reply(sender, ident, return_path=False):
+    """A reply as sendmail's prog mailer hands it to the robot: the "From "
+    line (or, for addresses it cannot carry, a Return-Path field)."""
+    first = ("Return-Path: <%s>\n" % sender if return_path else
+             "From %s  Sat Nov 22 07:00:00 2026\n" % sender)
+    return (first + "From: <%s>\nTo: <%s>\nSubject: Re: Spam held for you\n\n"
+            "yes please\n\n> %s\n" % (sender, ROBOT, ident)).encode("utf-8", "surrogateescape")
+
+
+# ---- SC-R1: a forged reply naming a guessed file, no token ----
+
+def sc_r1():
+    U7 = "user7@" + DOM
+    before = set(entries())
+    spam("Victim K", rcpts=(U7,))
+    wait_until(lambda: set(entries()) - before)
+    new = sorted(set(entries()) - before)
+    if not check(len(new) == 1 and new[0].startswith("spam_to_user7@"),
+                 "SC-R1: spam for user7 corralled (no digest sent)", str(new)):
+        return
+    name, cid = new[0], new[0][-16:]
+    pat = r"release-denied sender=user7@\S+ reason=no-token"
+    n0, nl = len(mails()), len(robot_lines(pat))
+    # envelope and From forged as the victim, the file name guessed right;
+    # the id in every form but with a token
+    smtp(U7, [ROBOT], "From: Victim <%s>\nTo: %s\nSubject: Re: Spam held for you\n\n"
+         "Please release %s\nand MC-%s, [MC-%s], [MC-%s-] and %s/%s\n" %
+         (U7, ROBOT, name, cid, cid, cid, CORRAL, name))
+    wait_until(lambda: len(robot_lines(pat)) > nl)
+    settle()
+    check(len(mails()) == n0 and os.path.lexists(os.path.join(CORRAL, name)) and
+          not spam_tagged("user7", "Victim K"),
+          "SC-R1: a reply naming a guessed file without a token releases nothing, "
+          "no answer (user7 was never answered)", "mails %d -> %d" % (n0, len(mails())))
+    check(len(robot_lines(pat)) == nl + 1, "SC-R1: robot logs release-denied reason=no-token")
+    with open(STATE) as f:
+        st = f.read()
+    check("user7@" not in st and not robot_lines(r"sender=user7@\S+ (id=\S+ )?reason=bad-token"),
+          "SC-R1: a token-less reply is not a token failure (ignored silently, no state)")
+
+
+# ---- SC-R8: digest content injection ----
+
+R8_HDRS = ["From", "Reply-To", "To", "Subject", "Date", "Message-ID", "MIME-Version",
+           "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted",
+           "X-Auto-Response-Suppress", "Precedence", "X-SpamCorral", "X-MailCorral-Bypass"]
+R8_SPAM = re.compile(r"R8(CRLF|HTML|LONG|FROM|RAW|CTRL)|Injected|evil[@.]|<script|spammer@|onerror")
+R8_CTRL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def fold(text, width=70):
+    lines, cur = [], ""
+    for w in text.split(" "):
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = cur + " " + w if cur else w
+    lines.append(cur)
+    return "\n ".join(lines)
+
+
+def ew(text):
+    return "=?utf-8?b?%s?=" % base64.b64encode(text.encode("utf-8")).decode()
+
+
+def sc_r8(mail_uid):
+    U5 = "user5@" + DOM
+    gid = pwd.getpwnam(RUN_AS).pw_gid
+    long_subj = "R8LONG " + " ".join("word%04d" % i for i in range(1200))     # 10.8 KB
+    long_from = "R8FROM " + " ".join("name%04d" % i for i in range(1200))
+    msgs = [
+        (ew("Spam\r\nX-Injected: from\r\n") + " <spammer@example.org>",
+         ew("R8CRLF hello\r\nBcc: evil@example.org\r\nX-Injected: subject")),
+        ('"<img src=x onerror=alert(1)>" <spammer@example.org>',
+         'R8HTML <script>alert(1)</script><b onmouseover="x()">bold</b> &amp; '
+         '<a href="http://evil.example/">x</a>'),
+        (fold(long_from) + " <spammer@example.org>", fold(long_subj)),
+        ("ctl <spammer@example.org>",
+         ew("R8CTRL a\x1b[31mred\x00nul\u0085nel\u202eevil\u2066x\r")),
+    ]
+    before = set(entries())
+    for k, (frm, subj) in enumerate(msgs):
+        smtp("spammer@example.org", [U5],
+             "From: %s\nTo: %s\nSubject: %s\nMessage-ID: <r8.%d.%d@example.org>\nDate: %s\n\n"
+             "Buy now!\n%s\n" % (frm, U5, subj, k, time.time_ns(),
+                                 email.utils.formatdate(localtime=True), GTUBE))
+    wait_until(lambda: len(set(entries()) - before) >= len(msgs))
+    # a hand-made entry: bare CR, NUL, ESC, invalid UTF-8, 10 KB in one
+    # word, an absurd score
+    raw = (b"From: planted\rX-Injected: cr\r\nSubject: R8RAW " + b"x" * 10000 +
+           b"\x1b[0m\x00\xff\r\r\nX-Spam-Score: 1 (" + b"9" * 30 + b"%)\r\n"
+           b"Date: Sat, 22 Nov 2026 07:00:00 +0000\r\nMessage-ID: <r8raw@example.org>\r\n"
+           b"\r\nbody\r\n")
+    plant(CORRAL, [U5], raw, mail_uid, gid)
+    n = len(set(entries()) - before)
+    if not check(n == len(msgs) + 1, "SC-R8: four hostile spams and a hand-made entry for user5",
+                 str(n)):
+        return
+
+    # the digest as spamcorral-notify writes it
+    r = subprocess.run(as_run_as() + [NOTIFY, "-c", CONF, "--dry-run", "--user", U5],
+                       capture_output=True, timeout=60)
+    first, _, msg = r.stdout.partition(b"\n")
+    try:
+        text, utf8 = msg.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, utf8 = msg.decode("utf-8", "replace"), False
+    head, _, body = text.partition("\n\n")
+    names = [l.split(":", 1)[0] for l in head.split("\n")]
+    check(r.returncode == 0 and first.startswith(b"==== digest for " + U5.encode()) and
+          names == R8_HDRS,
+          "SC-R8: the digest's header fields are the constant ones, one line each", str(names))
+    check(not R8_SPAM.search(head) and
+          [l for l in head.split("\n") if l.startswith("Subject:")] ==
+          ["Subject: Spam held for you: 5 messages"],
+          "SC-R8: no spam text in any digest header (Subject is the count)", head[:400])
+    lines = body.split("\n")
+    check(utf8 and not R8_CTRL.search(body),
+          "SC-R8: digest body is UTF-8 without CR, control or bidi characters",
+          repr(R8_CTRL.findall(body)[:5]))
+    longest = max(len(l) for l in lines)
+    check(longest <= 200, "SC-R8: no digest line longer than 200 characters", str(longest))
+    inj = [l for l in lines if re.search(r"X-Injected|Bcc:", l)]
+    check(len(inj) == 3 and all(l.startswith(("  Subject: ", "  From:    ")) for l in inj),
+          "SC-R8: decoded CR/LF and bare CR stay inside their From/Subject line",
+          repr(inj)[:400])
+    html = [l for l in lines if "R8HTML" in l or "onerror" in l]
+    check(len(html) == 2 and all(l.startswith(("  Subject: ", "  From:    ")) for l in html) and
+          "text/html" not in text and "Content-Type: text/plain; charset=utf-8" in head,
+          "SC-R8: HTML in Subject/From is plain text on its line; the digest has no HTML part")
+    cut = [l for l in lines if re.search(r"R8(LONG|FROM|RAW)", l)]
+    check(len(cut) == 3 and all(l.endswith("...") for l in cut),
+          "SC-R8: 10 KB subjects and senders are cut, marked '...'", repr([len(l) for l in cut]))
+    scores = re.findall(r"Score: (\S+) of the spam threshold", body)
+    check(len(scores) == 5 and all(re.fullmatch(r"\d{1,6}%|\?", x) for x in scores),
+          "SC-R8: scores shown sanely (an absurd one as '?')", str(scores))
+    check(len(IDENT.findall(body)) == 5, "SC-R8: five identifiers listed")
+
+    # the digest as delivered (through the filter)
+    nd = len(digest_of("user5"))
+    notify("--user", U5)
+    wait_until(lambda: len(digest_of("user5")) > nd)
+    settle()
+    ds = digest_of("user5")
+    if not check(len(ds) == 1, "SC-R8: one digest delivered to user5"):
+        return
+    with open(ds[0], "rb") as f:
+        dh = f.read().split(b"\n\n", 1)[0].decode("utf-8", "replace")
+    md = parse(ds[0])
+    check(str(md["Subject"]) == "[SPAM] Spam held for you: 5 messages" and
+          re.search(r"(?m)^To: <%s>$" % re.escape(U5), dh) is not None and
+          md.get_all("Bcc") is None and
+          md.get_all("X-Injected") is None and not R8_SPAM.search(dh) and
+          not md.is_multipart() and len(IDENT.findall(text_of(md))) == 5,
+          "SC-R8: delivered digest: constant Subject and To, no injected field, no spam text "
+          "in the header, one text/plain part", dh[:500])
+
+
+# ---- SC-R13: identifiers of expired entries ----
+
+def sc_r13():
+    U6 = "user6@" + DOM
+    before = set(entries())
+    spam("Old I", rcpts=(U6,))
+    spam("Old J", rcpts=(U6,))
+    wait_until(lambda: len(set(entries()) - before) >= 2)
+    nd = len(digest_of("user6"))
+    notify("--user", U6)
+    wait_until(lambda: len(digest_of("user6")) > nd)
+    settle()
+    dg = digest_of("user6")
+    if not check(len(dg) == 1, "SC-R13: a digest for user6"):
+        return
+    m6 = parse(dg[0])
+    blocks = text_of(m6).split("-----")
+    idI = [IDENT.search(b).group(0) for b in blocks if "Old I" in b and IDENT.search(b)]
+    idJ = [IDENT.search(b).group(0) for b in blocks if "Old J" in b and IDENT.search(b)]
+    if not check(len(idI) == 1 and len(idJ) == 1, "SC-R13: identifiers of I and J"):
+        return
+    idI, idJ = idI[0], idJ[0]
+    pI = os.path.join(CORRAL, [n for n in entries() if n.endswith("_" + idI[4:20])][0])
+    pJ = os.path.join(CORRAL, [n for n in entries() if n.endswith("_" + idJ[4:20])][0])
+    old = time.time() - 15 * 86400          # corral_expire_days: 14 (default)
+    # J: past retention and expired by the notifier
+    os.utime(pJ, (old, old), follow_symlinks=False)
+    r = notify("-v")
+    check(r.returncode == 0 and ("expired " + os.path.basename(pJ)) in r.stderr and
+          not os.path.lexists(pJ), "SC-R13: the notifier expires J", r.stderr[-300:])
+    # I: past retention, the notifier has not run since
+    os.utime(pI, (old, old), follow_symlinks=False)
+    n0, nb = len(mails()), log_text().count("action=bypass")
+    nrep = len(robot_lines(r"reply sender=user6@"))
+    rep = reply_text(U6, m6, {idI, idJ})
+    smtp(U6, [ROBOT], rep)
+    wait_until(lambda: len(robot_lines(r"reply sender=user6@")) > nrep)
+    wait_until(lambda: confirmations("user6"), timeout=10)
+    settle()
+    check(not spam_tagged("user6", "Old I") and not spam_tagged("user6", "Old J") and
+          log_text().count("action=bypass") == nb,
+          "SC-R13: identifiers of expired entries remail nothing")
+    check(len(robot_lines(r"release-denied sender=user6@\S+ entry=%s reason=expired" %
+                          re.escape(os.path.basename(pI)))) == 1 and not os.path.lexists(pI),
+          "SC-R13: past retention but not yet expired: release-denied reason=expired, "
+          "the robot removes it")
+    check(len(robot_lines(r"release-none sender=user6@\S+ id=%s reason=gone" % idJ[4:20])) == 1,
+          "SC-R13: expired by the notifier: release-none reason=gone")
+    c6 = confirmations("user6")
+    t = text_of(parse(c6[0])) if c6 else ""
+    check(len(mails()) == n0 + 1 and len(c6) == 1 and
+          "expired (held for more than 14 days), not released: MC-" + idI[4:20] in t and
+          "already released or expired: MC-" + idJ[4:20] in t and "delivered to you" not in t,
+          "SC-R13: user6 gets one answer explaining both", t[-400:])
+    # the same reply again within robot_reply_interval: no second answer
+    n0 = len(mails())
+    smtp(U6, [ROBOT], rep)
+    wait_until(lambda: len(robot_lines(r"reply sender=user6@")) > nrep + 1)
+    settle()
+    check(len(mails()) == n0 and
+          robot_lines(r"answer-suppressed sender=user6@\S+ reason=reply-interval"),
+          "SC-R13: explained once: a second reply within the hour gets no answer")
+
+
+# ---- SC-R12: hostile recipients when remailing ----
+
+def sc_r12(mail_uid):
+    gid = pwd.getpwnam(RUN_AS).pw_gid
+    pv = Private("r12", mail_uid, gid)
+    pwn = os.path.join(pv.dir, "pwn")       # where a shell would leave traces
+    os.mkdir(pwn)
+    os.chown(pwn, mail_uid, gid)
+    at = "@" + DOM
+    # valid addresses for an execve() argv: must arrive as one argument
+    accepted = ["$(touch${IFS}%s/dollar)%s" % (pwn, at),
+                "`touch${IFS}%s/backquote`%s" % (pwn, at),
+                ";touch${IFS}%s/semicolon;%s" % (pwn, at),
+                "|touch${IFS}%s/pipe%s" % (pwn, at),
+                "../../..%s/dotdot%s" % (pwn, at),
+                "a&&touch${IFS}%s/and'\"x%s" % (pwn, at)]
+    # refused: an option, a space, control characters
+    refused = ["-oQ%s/queue%s" % (pwn, at), "-X%s/traffic%s" % (pwn, at),
+               "a;touch %s/space%s" % (pwn, at), "a\ntouch${IFS}%s/newline%s" % (pwn, at),
+               "a\tb%s" % at, "a\x1b[2Jb%s" % at]
+    ents = {}
+    for k, rc in enumerate(accepted + refused):
+        content = small_msg("r12", k)
+        cid, names = plant(pv.corral, [rc], content, mail_uid, gid)
+        ents[rc] = (names[rc], cid, content)
+
+    def ident(rc):
+        name, cid, content = ents[rc]
+        return "[MC-%s-%s]" % (cid, digest_token(name, safe_rcpt(rc), content))
+
+    # the notifier: digests to the accepted ones only
+    r = pv.notify("-v")
+    digs = pv.records()
+    by = {rec["argv"][-1]: rec for rec in digs}
+    check(r.returncode == 0 and len(digs) == len(accepted) and set(by) == set(accepted) and
+          all(rec["argv"] == ["-oi", "-f", "spamcorral", "--", rc] for rc, rec in by.items()),
+          "SC-R12: notifier: one digest per hostile but valid recipient, "
+          "argv exactly -oi -f spamcorral -- <rcpt>",
+          repr([rec["argv"] for rec in digs])[:500])
+    check(all(("recipient %s refused" % safe_rcpt(rc)) in r.stderr for rc in refused),
+          "SC-R12: notifier refuses a leading '-', space, newline, tab, ESC (logged)",
+          r.stderr[-500:])
+    check(all(ident(rc) in by[rc]["bytes"].decode("utf-8", "replace") for rc in accepted if rc in by),
+          "SC-R12: identifiers computed from doc/corral.md equal the notifier's")
+    seen = {rec["file"] for rec in digs}
+
+    # the robot, as each recipient, with a valid identifier
+    rcs = [pv.robot(robot_reply(rc, ident(rc))) for rc in accepted]
+    nref = 0
+    for rc in refused:
+        if "\n" in rc:
+            continue        # no "From " line or field can carry it
+        nref += 1
+        rcs.append(pv.robot(robot_reply(rc, ident(rc), return_path=not rc.startswith("-"))))
+    recs = [rec for rec in pv.records() if rec["file"] not in seen]
+    rel = [rec for rec in recs if rec["argv"][:3] == ["-oi", "-f", "spamcorral"]]
+    ans = [rec for rec in recs if rec["argv"][:3] == ["-oi", "-f", "<>"]]
+    check(all(x == 0 for x in rcs), "SC-R12: robot exits 0 every time", str(rcs))
+    check(len(recs) == 2 * len(accepted) and len(rel) == len(accepted) and
+          all(len(rec["argv"]) == 5 and rec["argv"][3] == "--" for rec in recs) and
+          sorted(rec["argv"][4] for rec in rel) == sorted(accepted) and
+          sorted(rec["argv"][4] for rec in ans) == sorted(accepted),
+          "SC-R12: robot: each hostile recipient reaches the MSP as one argument after '--' "
+          "(release and answer), nothing else", repr([rec["argv"] for rec in recs])[:600])
+    check(all(without_bypass(rec["bytes"]) == ents[rec["argv"][4]][2] for rec in rel) and
+          not any(os.path.lexists(os.path.join(pv.corral, ents[rc][0])) for rc in accepted),
+          "SC-R12: the entries' own bytes were remailed and the entries removed")
+    lg = pv.robot_log()
+    check(len(re.findall(r"release-denied sender=.* reason=bad-sender", lg)) == nref and
+          all(os.path.lexists(os.path.join(pv.corral, ents[rc][0])) for rc in refused),
+          "SC-R12: robot refuses a leading '-', space, tab, ESC (reason=bad-sender), "
+          "valid token or not; the entries stay", lg[-600:])
+    check(os.listdir(pwn) == [] and not re.search(r"release-failed|exited", lg),
+          "SC-R12: no side effect of any hostile name (nothing created, no failed sendmail)",
+          str(os.listdir(pwn)))
+
+
+# ---- SC-C8: expiry racing 100 releases ----
+
+def sc_c8(mail_uid):
+    gid = pwd.getpwnam(RUN_AS).pw_gid
+    pv = Private("c8", mail_uid, gid)
+    rcpts = ["c8u%d@%s" % (i, DOM) for i in range(10)]
+    msgs = []               # (id, {rcpt: link}, content, aged in the race)
+    for m in range(50):
+        content = small_msg("c8", m) + b"filler line\n" * 2000
+        cid, names = plant(pv.corral, [rcpts[m % 10], rcpts[(m + 3) % 10]], content,
+                           mail_uid, gid)
+        msgs.append((cid, names, content, m % 2 == 0))
+    r = pv.notify("-v")
+    digs = pv.records()
+    want = {"[MC-%s-%s]" % (cid, digest_token(n, safe_rcpt(rc), content))
+            for cid, names, content, _ in msgs for rc, n in names.items()}
+    got = set(IDENT.findall("".join(d["bytes"].decode("utf-8", "replace") for d in digs)))
+    check(r.returncode == 0 and len(digs) == 10 and got == want,
+          "SC-C8: 50 two-recipient messages (base file + 2 links): 10 digests, 100 identifiers")
+
+    # both programs wait for the corral's flock()
+    ag = time.time() - 30 * 86400
+    lk = "c8lock@" + DOM
+    lc = small_msg("lock", 0)
+    lcid, lnames = plant(pv.corral, [lk], lc, mail_uid, gid)
+    lid = "[MC-%s-%s]" % (lcid, digest_token(lnames[lk], safe_rcpt(lk), lc))
+    _, anames = plant(pv.corral, ["c8lock2@" + DOM], small_msg("lock", 1), mail_uid, gid,
+                      mtime=ag)
+    lpath = os.path.join(pv.corral, lnames[lk])
+    apath = os.path.join(pv.corral, list(anames.values())[0])
+    dfd = os.open(pv.corral, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(dfd, fcntl.LOCK_EX)
+        p = subprocess.Popen(pv.robot_cmd(), stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p.stdin.write(robot_reply(lk, lid))
+        p.stdin.close()
+        time.sleep(1.0)
+        waited = p.poll() is None and os.path.lexists(lpath)
+        fcntl.flock(dfd, fcntl.LOCK_UN)
+        p.wait(timeout=60)
+        check(waited and p.returncode == 0 and not os.path.lexists(lpath),
+              "SC-C8: the robot waits for the corral's flock() before it releases")
+        fcntl.flock(dfd, fcntl.LOCK_EX)
+        p = subprocess.Popen(pv.notify_cmd(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        waited = p.poll() is None and os.path.lexists(apath)
+        fcntl.flock(dfd, fcntl.LOCK_UN)
+        p.wait(timeout=60)
+        check(waited and p.returncode == 0 and not os.path.lexists(apath),
+              "SC-C8: the notifier waits for the corral's flock() before it expires")
+    finally:
+        os.close(dfd)
+
+    # the race: 100 releases (6 at a time, random order) while half of the
+    # messages pass their retention one by one and the notifier expires
+    # in a loop
+    snap = {rec["file"] for rec in pv.records()}
+    lg0 = pv.robot_log()
+    jobs = [(rc, n, cid, content, aged) for cid, names, content, aged in msgs
+            for rc, n in names.items()]
+    random.shuffle(jobs)
+    to_age = [x for x in msgs if x[3]]
+    random.shuffle(to_age)
+    done, runs = threading.Event(), []
+
+    def notifier_loop():
+        while not done.is_set():
+            runs.append(pv.notify("-v"))
+            done.wait(random.uniform(0, 0.15))
+
+    def ager():
+        for cid, names, _, _ in to_age:
+            time.sleep(0.1)
+            for n in ["spam_to__" + cid] + list(names.values()):
+                try:
+                    os.utime(os.path.join(pv.corral, n), (ag, ag), follow_symlinks=False)
+                except FileNotFoundError:
+                    pass
+
+    def release(job):
+        rc, n, cid, content, _ = job
+        return pv.robot(robot_reply(rc, "[MC-%s-%s]" % (cid, digest_token(n, safe_rcpt(rc),
+                                                                            content))))
+    th = [threading.Thread(target=notifier_loop), threading.Thread(target=ager)]
+    t0 = time.time()
+    for t in th:
+        t.start()
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        rcs = list(ex.map(release, jobs))
+    th[1].join()
+    done.set()
+    th[0].join()
+    runs.append(pv.notify("-v"))          # a last cleanup
+    took = time.time() - t0
+
+    lg = pv.robot_log()
+    lg = lg[len(lg0):]                      # the race only
+    released = re.findall(r"released sender=\S+ entry=(\S+) to=", lg)
+    rexp = re.findall(r"release-denied sender=\S+ entry=(\S+) reason=expired", lg)
+    gone = ["spam_to_%s_%s" % (safe_rcpt(x), i) for x, i in
+            re.findall(r"release-none sender=(\S+) id=([0-9A-F]{16}) reason=gone", lg)]
+    nexp = set()
+    for x in runs:
+        nexp |= set(re.findall(r"expired (spam_to_\S+)", x.stderr))
+    links = [j[1] for j in jobs]
+    outcome = {n: [] for n in links}
+    for what, ns in (("released", released), ("expired", rexp), ("gone", gone)):
+        for n in ns:
+            if n in outcome:
+                outcome[n].append(what)
+    print("# SC-C8: %.1f s, %d notifier runs; released %d, refused as expired %d, "
+          "gone %d, expired by the notifier %d" %
+          (took, len(runs), len(released), len(rexp), len(gone), len(nexp)))
+    check(all(x == 0 for x in rcs) and all(x.returncode == 0 for x in runs),
+          "SC-C8: 100 robot runs and every notifier run exit 0",
+          "%s %s" % (sorted(set(rcs)), sorted({x.returncode for x in runs})))
+    bad = {n: v for n, v in outcome.items() if len(v) != 1}
+    check(not bad, "SC-C8: every release has exactly one outcome: released, expired or gone",
+          repr(list(bad.items())[:5]))
+    check(not set(released) & nexp and all(n in nexp for n in gone),
+          "SC-C8: nothing was both remailed and expired; 'gone' only for what the notifier "
+          "expired", repr(sorted(set(released) & nexp)[:3]))
+    check(all(outcome[j[1]] == ["released"] for j in jobs if not j[4]),
+          "SC-C8: all 50 releases of entries within retention went out")
+    contents = {}
+    for cid, names, content, _ in msgs:
+        for rc in names:
+            contents.setdefault(rc, set()).add(content)
+    recs = [rec for rec in pv.records() if rec["file"] not in snap and
+            rec["argv"][:3] == ["-oi", "-f", "spamcorral"]]
+    check(len(recs) == len(released) and
+          all(without_bypass(rec["bytes"]) in contents.get(rec["argv"][4], ()) for rec in recs),
+          "SC-C8: every remailed copy is a whole entry (no half-read file), one per release",
+          "%d copies, %d released" % (len(recs), len(released)))
+    warn = re.findall(r".*(?:release-refused|release-failed|content-changed|remove spam_to|"
+                      r"read spam_to|token check failed).*", lg)
+    warn += [l for x in runs for l in x.stderr.splitlines()
+             if re.search(r"expire spam_to|skipping|flock", l)]
+    check(not warn, "SC-C8: no refused, failed or changed release, no failed removal or expiry",
+          repr(warn[:3]))
+    left = os.listdir(pv.corral)
+    check(not [n for n in left if n.startswith(("spam_to_", "tmp."))],
+          "SC-C8: afterwards no orphan base file, no link, no temp file",
+          repr([n for n in left if n.startswith(("spam_to_", "tmp."))][:5]))
+    check(not [n for n in left if n.startswith("notified.")],
+          "SC-C8: afterwards no notified.* marker")
 
 if __name__ == "__main__":
     t0 = time.time()

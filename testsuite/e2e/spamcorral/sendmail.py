@@ -5,8 +5,16 @@ sendmail's MSP (submit.cf, FEATURE(msp)) relays it: unqualified addresses get
 @mx.mailcorral.test, line ends become CRLF.  Used because the stack's
 $STACK_DIR/bin/sendmail runs `unshare --uts`, which an unprivileged alias
 program (uid mail) may not do.  python3 stdlib only.
+
+`sendmail.py --record DIR ARGS...` submits nothing: it stores the ARGS it
+was given, exactly (the caller's argv after argv[0]), and the message, as
+DIR/<ns>.<pid>.json ({"argv": [...], "data": "<ns>.<pid>.eml"}), for the
+checks of RELIABILITY SC-R12 and SC-C8; then exits 0.
 Exit: 0 sent, 75 temporary failure, 69 refused, 64 usage."""
+import json
+import os
 import re
+import time
 import smtplib
 import sys
 
@@ -20,12 +28,32 @@ def qualify(a):
     return a if "@" in a else a + "@" + DOMAIN
 
 
+def record(outdir, args):
+    """Stores args and stdin; the .json appears last (rename)."""
+    base = "%d.%d" % (time.time_ns(), os.getpid())
+    data = sys.stdin.buffer.read()
+    with open(os.path.join(outdir, base + ".eml"), "wb") as f:
+        f.write(data)
+    # argv_hex: the exact bytes, whatever their encoding
+    rec = {"argv": list(args), "argv_hex": [os.fsencode(a).hex() for a in args],
+           "data": base + ".eml"}
+    tmp = os.path.join(outdir, ".tmp." + base)
+    with open(tmp, "w") as f:
+        json.dump(rec, f)
+    os.rename(tmp, os.path.join(outdir, base + ".json"))
+    return 0
+
+
 def main(argv):
     port, sender, rcpts, i = 25, None, [], 0
+    # our own options come first, before what the caller passed
+    while i < len(argv) and argv[i] in ("--port", "--record"):
+        if argv[i] == "--record":
+            return record(argv[i + 1], argv[i + 2:])
+        port = int(argv[i + 1])
+        i += 2
     while i < len(argv):
         a = argv[i]
-        if a == "--port":
-            port = int(argv[i + 1]); i += 2; continue
         if a == "--":
             rcpts.extend(argv[i + 1:]); break
         if a == "-f":
