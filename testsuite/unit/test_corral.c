@@ -409,6 +409,21 @@ hash_file(const char *p, char *out, size_t n)
 	return out;
 }
 
+/* dir.<name> outside the corral, holding "precious\n"; its bytes to hash. */
+static void
+make_victim(const char *name, char *path, size_t len, char *hash,
+    size_t hashlen)
+{
+	int fd;
+
+	snprintf(path, len, "%s.%s", dir, name);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >=
+	    0);
+	assert_int_equal(write(fd, "precious\n", 9), 9);
+	close(fd);
+	hash_file(path, hash, hashlen);
+}
+
 static void
 test_planted_symlink(void **state)
 {
@@ -419,15 +434,9 @@ test_planted_symlink(void **state)
 	struct corral *c = open_corral();
 	struct stat st;
 	unsigned long low;
-	int fd;
 
 	(void)state;
-	snprintf(victim, sizeof(victim), "%s.victim", dir);
-	assert_true((fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >=
-	    0);
-	assert_int_equal(write(fd, "precious\n", 9), 9);
-	close(fd);
-	hash_file(victim, before, sizeof(before));
+	make_victim("victim", victim, sizeof(victim), before, sizeof(before));
 
 	corral_set_clock(frozen);
 	/* Plant links at every name the first 4096 tries could use. */
@@ -487,12 +496,7 @@ test_planted_hardlink(void **state)
 	int fd;
 
 	(void)state;
-	snprintf(victim, sizeof(victim), "%s.hardvictim", dir);
-	assert_true((fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >=
-	    0);
-	assert_int_equal(write(fd, "precious\n", 9), 9);
-	close(fd);
-	hash_file(victim, before, sizeof(before));
+	make_victim("hardvictim", victim, sizeof(victim), before, sizeof(before));
 	assert_int_equal(stat(victim, &vst), 0);
 
 	corral_set_clock(frozen);

@@ -167,6 +167,15 @@ def digest_of(user):
     return ds
 
 
+def notify_user(user, addr):
+    """Runs the notifier for addr alone; returns user's digests once a new one arrived."""
+    nd = len(digest_of(user))
+    notify("--user", addr)
+    wait_until(lambda: len(digest_of(user)) > nd)
+    settle()
+    return digest_of(user)
+
+
 def confirmations(user):
     return [p for p in mails(user) if "released" in str(parse(p)["Subject"]) and
             "SpamCorral" in str(parse(p)["Subject"])]
@@ -832,11 +841,7 @@ def sc_r8(mail_uid):
     check(len(IDENT.findall(body)) == 5, "SC-R8: five identifiers listed")
 
     # the digest as delivered (through the filter)
-    nd = len(digest_of("user5"))
-    notify("--user", U5)
-    wait_until(lambda: len(digest_of("user5")) > nd)
-    settle()
-    ds = digest_of("user5")
+    ds = notify_user("user5", U5)
     if not check(len(ds) == 1, "SC-R8: one digest delivered to user5"):
         return
     with open(ds[0], "rb") as f:
@@ -859,11 +864,7 @@ def sc_r13():
     spam("Old I", rcpts=(U6,))
     spam("Old J", rcpts=(U6,))
     wait_until(lambda: len(set(entries()) - before) >= 2)
-    nd = len(digest_of("user6"))
-    notify("--user", U6)
-    wait_until(lambda: len(digest_of("user6")) > nd)
-    settle()
-    dg = digest_of("user6")
+    dg = notify_user("user6", U6)
     if not check(len(dg) == 1, "SC-R13: a digest for user6"):
         return
     m6 = parse(dg[0])
@@ -994,6 +995,17 @@ def sc_r12(mail_uid):
 
 # ---- SC-C8: expiry racing 100 releases ----
 
+def waited_for_lock(dfd, p, path):
+    """p was started while the test holds the corral's flock on dfd: true when it
+    waited (path still there after 1 s), then, once the lock is let go, removed
+    path and exited 0."""
+    time.sleep(1.0)
+    waited = p.poll() is None and os.path.lexists(path)
+    fcntl.flock(dfd, fcntl.LOCK_UN)
+    p.wait(timeout=60)
+    return waited and p.returncode == 0 and not os.path.lexists(path)
+
+
 def sc_c8(mail_uid):
     gid = pwd.getpwnam(RUN_AS).pw_gid
     pv = Private("c8", mail_uid, gid)
@@ -1029,20 +1041,12 @@ def sc_c8(mail_uid):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         p.stdin.write(robot_reply(lk, lid))
         p.stdin.close()
-        time.sleep(1.0)
-        waited = p.poll() is None and os.path.lexists(lpath)
-        fcntl.flock(dfd, fcntl.LOCK_UN)
-        p.wait(timeout=60)
-        check(waited and p.returncode == 0 and not os.path.lexists(lpath),
+        check(waited_for_lock(dfd, p, lpath),
               "SC-C8: the robot waits for the corral's flock() before it releases")
         fcntl.flock(dfd, fcntl.LOCK_EX)
         p = subprocess.Popen(pv.notify_cmd(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
-        waited = p.poll() is None and os.path.lexists(apath)
-        fcntl.flock(dfd, fcntl.LOCK_UN)
-        p.wait(timeout=60)
-        check(waited and p.returncode == 0 and not os.path.lexists(apath),
+        check(waited_for_lock(dfd, p, apath),
               "SC-C8: the notifier waits for the corral's flock() before it expires")
     finally:
         os.close(dfd)
