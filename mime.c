@@ -2650,7 +2650,7 @@ b64run(struct mime *m, const char *s, size_t n)
 	struct leaf *L = &m->L;
 	const char *nl;
 	char o[4096];
-	size_t used = 0, k = 0, len, max = m->lim.max_line, room;
+	size_t used = 0, k = 0, len, max = m->lim.max_line, room, prev = 0;
 	int eol = 0, e;
 
 	if (m->nst == 0 || m->st[m->nst - 1].kind != F_LEAF || m->hold ||
@@ -2659,9 +2659,16 @@ b64run(struct mime *m, const char *s, size_t n)
 		return 0;
 	while (used < n) {
 		room = n - used < max + 1 ? n - used : max + 1;
-		if ((nl = memchr(s + used, '\n', room)) == NULL)
+		/*
+		 * Encoders write lines of one length: look for the newline
+		 * where the last line had it first.  A newline earlier in the
+		 * line cannot slip through: b64quads() stops at it.
+		 */
+		if (prev > 0 && prev < room && s[used + prev] == '\n')
+			nl = s + used + prev;
+		else if ((nl = memchr(s + used, '\n', room)) == NULL)
 			break;
-		len = (size_t)(nl - (s + used));
+		len = prev = (size_t)(nl - (s + used));
 		e = 1;
 		if (len > 0 && s[used + len - 1] == '\r') {
 			len--;

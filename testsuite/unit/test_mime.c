@@ -555,6 +555,35 @@ static const char m_hidcte[] =
     "#35J0\r\n"
     "--K--\r\n";
 
+/* Lines of one length, then a longer one (b64run() guesses the newline
+ * where the last line had it and must see it is not there), then a
+ * newline at the guessed place with another before it (the guess must not
+ * skip that one; the quantum is left incomplete, so it comes last), with
+ * CRLF and with bare LF. */
+static const char m_b64lines[] =
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "QUJDREVG\r\n"
+    "QUJDREVG\r\n"
+    "QUJDREVGSElK\r\n"
+    "QUJDREVG\r\n"
+    "QUJDREVG\r\n"
+    "QUJD\r\nQU\r\n"
+    "QUJDREVG\r\n";
+
+static const char m_b64lineslf[] =
+    "Content-Type: application/octet-stream\n"
+    "Content-Transfer-Encoding: base64\n"
+    "\n"
+    "QUJDREVG\n"
+    "QUJDREVG\n"
+    "QUJDREVGSElK\n"
+    "QUJDREVG\n"
+    "QUJDREVG\n"
+    "QUJ\nQUJD\n"
+    "QUJDREVG\n";
+
 struct msg {
 	const char	*s;
 	size_t		 n;
@@ -566,7 +595,8 @@ static const struct msg msgs[] = {
 	{ S(m_dupct) }, { S(m_blankfold) }, { S(m_prefix) }, { S(m_unterm) },
 	{ S(m_prepi) }, { S(m_uu) }, { S(m_obs) }, { S(m_nul) }, { S(m_lf) },
 	{ S(m_c25) }, { S(m_hdronly) }, { S(m_noxname) }, { S(m_hidbnd) },
-	{ S(m_hidcte) },
+	{ S(m_hidcte) }, { S(m_b64lines) },
+	{ S(m_b64lineslf) },
 };
 
 /* ---------- tests ---------- */
