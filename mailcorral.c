@@ -98,6 +98,8 @@ struct mc_conn {
 
 /* Connections between connect and close (max_sessions). */
 static atomic_uint	mc_sessions;
+/* Connection contexts allocated and not yet freed by mlfi_close(). */
+static atomic_uint	mc_contexts;
 static atomic_llong	mc_busy_logged;	/* second of the last "busy" line */
 
 static const char	*mc_conffile;
@@ -174,6 +176,7 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	(void)f3;
 	if ((f0 & need) != need || (c = calloc(1, sizeof(*c))) == NULL)
 		return SMFIS_ALL_OPTS;
+	atomic_fetch_add(&mc_contexts, 1);
 	*pf0 = need;
 	*pf1 = f1 & (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA |
 	    MC_NOREPLY);
@@ -188,9 +191,12 @@ mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
 {
 	struct mc_conn *c = mc_getpriv(ctx);
 
-	if (c == NULL && (c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("connect: out of memory");
-		return SMFIS_TEMPFAIL;
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			log_warn("connect: out of memory");
+			return SMFIS_TEMPFAIL;
+		}
+		atomic_fetch_add(&mc_contexts, 1);
 	}
 	c->cf = conf_acquire();
 	log_safe(host ? host : "unknown", strlen(host ? host : "unknown"),
@@ -1250,6 +1256,7 @@ mlfi_close(SMFICTX *ctx)
 	msg_free(c->msg);
 	conf_release(c->cf);
 	free(c);
+	atomic_fetch_sub(&mc_contexts, 1);
 	mc_setpriv(ctx, NULL);
 	return SMFIS_CONTINUE;
 }
@@ -1553,10 +1560,11 @@ daemonize(void)
 /*
  * Start-up failed after the milter socket was opened: remove it (and the
  * pid file written, if any), so that neither an MTA nor a start script
- * takes a dead filter for a live one.  Returns rc.
+ * takes a dead filter for a live one.  Frees cf (NULL: nothing); returns
+ * rc.
  */
 static int
-abandon(const char *sock, const char *pidfile, int rc)
+abandon(const char *sock, const char *pidfile, struct mc_config *cf, int rc)
 {
 	const char *path = NULL;
 
@@ -1571,6 +1579,7 @@ abandon(const char *sock, const char *pidfile, int rc)
 	if (pidfile != NULL && *pidfile != '\0' && unlink(pidfile) == -1 &&
 	    errno != ENOENT)
 		log_warn("cannot remove %s", pidfile);
+	conf_free(cf);
 	return rc;
 }
 
@@ -1612,7 +1621,7 @@ main(int argc, char **argv)
 	char err[512];
 	pthread_t tid;
 	sigset_t set;
-	unsigned busy;
+	unsigned busy, nopen;
 
 	mc_conffile = DEF_CONFIG_FILE;
 	while ((ch = getopt(argc, argv, "c:p:fnu:P:Vh")) != -1) {
@@ -1677,8 +1686,10 @@ main(int argc, char **argv)
 		mallopt(M_ARENA_MAX, (int)cf->malloc_arenas);
 	fac = log_facility(cf->log_facility);
 	log_init(MC_NAME, fac, foreground);
-	if (root_refused(user, cf->allow_root))
+	if (root_refused(user, cf->allow_root)) {
+		conf_free(cf);
 		return EX_CONFIG;
+	}
 	raise_nofile(cf->max_sessions);
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
@@ -1688,23 +1699,25 @@ main(int argc, char **argv)
 	    smfi_settimeout((int)cf->milter_timeout) != MI_SUCCESS ||
 	    smfi_setbacklog((int)cf->milter_backlog) != MI_SUCCESS) {
 		log_warnx("cannot set up libmilter for %s", sock);
+		conf_free(cf);
 		return EX_SOFTWARE;
 	}
 	if (smfi_opensocket(1) != MI_SUCCESS) {
 		log_warnx("cannot open milter socket %s", sock);
+		conf_free(cf);
 		return EX_UNAVAILABLE;
 	}
 	if (!foreground && daemonize() == -1) {
 		log_warn("cannot become a daemon");
-		return abandon(sock, NULL, EX_OSERR);
+		return abandon(sock, NULL, cf, EX_OSERR);
 	}
 	if (write_pidfile(pidfile) == -1)
-		return abandon(sock, NULL, EX_CANTCREAT);
+		return abandon(sock, NULL, cf, EX_CANTCREAT);
 	if (drop_privileges(user) == -1)
-		return abandon(sock, pidfile, EX_NOPERM);
+		return abandon(sock, pidfile, cf, EX_NOPERM);
 	if (conf_prepare(cf, err, sizeof(err)) == -1) {
 		log_warnx("%s: %s", cf->file ? cf->file : "defaults", err);
-		return abandon(sock, pidfile, EX_CONFIG);
+		return abandon(sock, pidfile, cf, EX_CONFIG);
 	}
 	conf_install(cf);
 	/*
@@ -1732,7 +1745,10 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if ((errno = pthread_create(&tid, NULL, reloader, NULL)) != 0) {
 		log_warn("cannot start the reload thread");
-		return abandon(sock, pidfile, EX_OSERR);
+		ch = abandon(sock, pidfile, NULL, EX_OSERR);
+		conf_release(cf);
+		conf_shutdown();
+		return ch;
 	}
 	pthread_detach(tid);
 	log_info("mailcorral %s starting on %s (config %s)", MC_VERSION, sock,
@@ -1747,6 +1763,19 @@ main(int argc, char **argv)
 		/* No exit handlers while callbacks still run: _exit(). */
 		log_warnx("%u callbacks still running after %d s, leaving them",
 		    busy, MC_STOP_WAIT);
+		_exit(ch == MI_SUCCESS ? 0 : EX_SOFTWARE);
+	}
+	if ((nopen = atomic_load(&mc_contexts)) > 0) {
+		/*
+		 * Sessions that were still open when the gate closed: their
+		 * close callback is refused, libmilter's threads still hold
+		 * their contexts, and exiting closes their sockets (the MTA
+		 * applies its F= flags).  Nothing of ours is in use, but the
+		 * contexts are, so no exit handlers (LeakSanitizer's among
+		 * them) either.
+		 */
+		log_info("%u sessions still open at exit: their connections "
+		    "are closed", nopen);
 		_exit(ch == MI_SUCCESS ? 0 : EX_SOFTWARE);
 	}
 	conf_release(cf);
