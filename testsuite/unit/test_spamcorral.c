@@ -686,6 +686,7 @@ read_file(const char *path, size_t *len)
 static void
 test_sendmail_argv(void **state)
 {
+	static const char body[] = "Subject: x\n\nhello\n";
 	/* each recipient is pre + the test directory + post */
 	static const struct { const char *pre, *post; } hostile[] = {
 	    { "$(touch${IFS}", "/pwned)@example.org" },
@@ -721,15 +722,17 @@ test_sendmail_argv(void **state)
 		    hostile[i].post);
 		unlink(args);
 		assert_int_equal(sc_sendmail(script, "spamcorral", rcpt,
-		    "Subject: x\n\nhello\n", 20), 0);
+		    body, sizeof(body) - 1), 0);
 		/* exactly -oi -f spamcorral -- <rcpt>: one argument each */
 		wl = (size_t)snprintf(want, sizeof(want), "-oi%c-f%cspamcorral%c"
 		    "--%c%s%c", 0, 0, 0, 0, rcpt, 0);
 		assert_non_null(got = read_file(args, &n));
 		assert_int_equal(n, wl);
 		assert_memory_equal(got, want, wl);
+		/* the message on standard input, byte for byte */
 		assert_non_null(got = read_file(msg, &n));
-		assert_int_equal(n, 20);
+		assert_int_equal(n, sizeof(body) - 1);
+		assert_memory_equal(got, body, n);
 		assert_int_equal(access(pwned, F_OK), -1);	/* no shell */
 	}
 	/* the null sender of the robot's answers */

@@ -810,6 +810,12 @@ def t_sc_b4_expiry():
     if not FAKETIME_LIBS:
         check(False, "SC-B4: libfaketime is not installed (faketime package)")
         return
+    if os.environ.get("MC_ASAN") == "1":
+        # libfaketime's clock_gettime() and the ASan runtime's start-up
+        # call each other: the daemon never opens its socket.
+        print("SKIP SC-B4 under ASan (make asan): libfaketime and the ASan "
+              "runtime deadlock at start-up; make check runs it")
+        return
     if not corral_cfg("SC-B4 setup"):
         return
     p1, r1 = fresh_corral("SC-B4", "expiry1", "Expiry one")
