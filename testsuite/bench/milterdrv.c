@@ -113,6 +113,7 @@ static const char	*o_sock;
 static int		 o_conc = 1;
 static long		 o_nmsg = 100;
 static double		 o_tlimit;
+static double		 o_rate;	/* -r: messages per second, 0 = flat out */
 static long		 o_pid;
 static const char	*o_dump;
 static int		 o_quiet, o_json, o_nodelay, o_unfold;
@@ -938,16 +939,26 @@ early:
 	return v;
 }
 
+/*
+ * The next message's index, or -1 when all are taken or time is up.  With
+ * -r, message i is not started before t_start + i / o_rate.
+ */
 static long
 take(void)
 {
 	long i = -1;
+	double wait = 0;
 
 	pthread_mutex_lock(&mtx);
 	if (next_msg < o_nmsg &&
-	    (o_tlimit <= 0 || now() - t_start < o_tlimit))
+	    (o_tlimit <= 0 || now() - t_start < o_tlimit)) {
 		i = next_msg++;
+		if (o_rate > 0)
+			wait = t_start + (double)i / o_rate - now();
+	}
 	pthread_mutex_unlock(&mtx);
+	if (wait > 0)
+		usleep((useconds_t)(wait * 1e6));
 	return i;
 }
 
@@ -1139,7 +1150,7 @@ static void
 usage(void)
 {
 	fputs("usage: milterdrv -s SOCKET [-c CONC] [-n MSGS] [-t SECS] "
-	    "[-p PID] [-D DIR]\n"
+	    "[-r RATE] [-p PID] [-D DIR]\n"
 	    "                 [-b CHUNK] [-m MSGS_PER_CONN] [-T TIMEOUT] "
 	    "[-N] [-U] [-q] [-j]\n"
 	    "                 [-A abort|hdrclose|rst|quit|eomabort[:N]]\n"
@@ -1147,6 +1158,8 @@ usage(void)
 	    "  -s  unix:PATH or inet:PORT@HOST     -c  worker connections "
 	    "(default 1)\n"
 	    "  -n  messages in all (default 100)   -t  stop after SECS\n"
+	    "  -r  start at most RATE messages per second in all (paced;\n"
+	    "      default: as fast as the filter answers)\n"
 	    "  -p  filter pid: CPU and memory from /proc\n"
 	    "  -D  write verdict and modifications to DIR/<index>.out\n"
 	    "  -b  body chunk size (default and max 65535)\n"
@@ -1174,7 +1187,7 @@ main(int argc, char **argv)
 	int ch, havecpu = 0;
 	char *colon;
 
-	while ((ch = getopt(argc, argv, "s:c:n:t:p:D:d:b:m:T:NUqjhA:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:c:n:t:r:p:D:d:b:m:T:NUqjhA:")) != -1) {
 		switch (ch) {
 		case 's':
 			o_sock = optarg;
@@ -1187,6 +1200,10 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			o_tlimit = atof(optarg);
+			break;
+		case 'r':
+			if ((o_rate = atof(optarg)) <= 0)
+				usage();
 			break;
 		case 'p':
 			o_pid = atol(optarg);
