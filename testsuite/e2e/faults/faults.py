@@ -571,12 +571,16 @@ def fs_reload(spamd):
     n = 0
     t0 = time.monotonic()
     broken_sent = False
-    while p.poll() is None and time.monotonic() - t0 < 40:
+    # The broken file stays until a reload has refused it (40 s at most),
+    # signalled on after the run if need be: under make asan a reload
+    # during the c=16 run took 8 s, and read the file that long after the
+    # signal.
+    while (p.poll() is None or broken_sent) and time.monotonic() - t0 < 45:
         el = time.monotonic() - t0
-        if 8 < el < 12 and not broken_sent:
+        if el > 8 and broken_sent is False:
             d.write_conf(good + "this_is_not_a_keyword = 1\nspam_threshold = banana\n")
             broken_sent = True
-        elif el >= 12 and broken_sent:
+        elif broken_sent and (el >= 40 or "reload failed" in d.logtext()):
             d.write_conf(good + "spam_threshold = 6.0\n")
             broken_sent = None
         os.kill(d.pid, signal.SIGUSR1)
