@@ -901,6 +901,18 @@ corral_marker_name(const char *kind, const char *bid, const char *rcpt,
 }
 
 int
+corral_marker_issue(int dfd, const char *bid, const char *rcpt,
+    const char *note, int excl)
+{
+	char name[CORRAL_NAME_MAX + 32];
+
+	if (corral_marker_name(CORRAL_MARK_ISSUED, bid, rcpt, name,
+	    sizeof(name)) == -1)
+		return -1;
+	return corral_marker_make(dfd, name, note, excl);
+}
+
+int
 corral_marker_check(int dfd, const char *path)
 {
 	struct stat st;

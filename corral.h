@@ -156,6 +156,12 @@ int	 corral_marker_name(const char *kind, const char *bid,
 int	 corral_marker_make(int dfd, const char *path, const char *note,
 	    int excl);
 /*
+ * corral_marker_name() and corral_marker_make() for the issued marker of
+ * bid and rcpt in the directory dfd.  0 or -1 with errno.
+ */
+int	 corral_marker_issue(int dfd, const char *bid, const char *rcpt,
+	    const char *note, int excl);
+/*
  * Returns 1 when path is a regular file owned by the euid, 0 when there
  * is nothing at path, -1 (errno; EPERM for a link, another file type or
  * owner) otherwise.

@@ -872,15 +872,13 @@ static int
 issue_markers(const struct mc_config *cf, const struct mc_msg *m,
     const char *bid, char *err, size_t errlen)
 {
-	char name[CORRAL_NAME_MAX + 32], note[128];
+	char note[128];
 	size_t i;
 
 	snprintf(note, sizeof(note), "corral qid=%s\n", m->qid);
 	for (i = 0; i < m->nrcpt; i++) {
-		if (corral_marker_name(CORRAL_MARK_ISSUED, bid, m->rcpts[i],
-		    name, sizeof(name)) == -1 ||
-		    corral_marker_make(corral_dirfd(cf->corral), name, note,
-		    0) == -1) {
+		if (corral_marker_issue(corral_dirfd(cf->corral), bid,
+		    m->rcpts[i], note, 0) == -1) {
 			snprintf(err, errlen, "marker: %s", strerror(errno));
 			unissue_markers(cf, m, bid, i);
 			return -1;

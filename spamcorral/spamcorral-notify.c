@@ -93,14 +93,6 @@ entry_cmp(const void *a, const void *b)
 	return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
 }
 
-static int
-marker_name(const char *id, const char *safe, char *out, size_t outlen)
-{
-	int n = snprintf(out, outlen, "%s%s.%s", SC_MARK_NOTIFIED, id, safe);
-
-	return n < 0 || (size_t)n >= outlen ? -1 : 0;
-}
-
 /* ---- expiry ---- */
 
 static void
@@ -277,11 +269,7 @@ read_entry(struct entry *e)
 static int
 issue_digest(const char *bid, const char *rcpt)
 {
-	char mark[CORRAL_NAME_MAX + 64];
-
-	if (corral_marker_name(CORRAL_MARK_ISSUED, bid, rcpt, mark,
-	    sizeof(mark)) == -1 || corral_marker_make(dfd, mark,
-	    "digest\n", 1) == -1) {
+	if (corral_marker_issue(dfd, bid, rcpt, "digest\n", 1) == -1) {
 		log_warn("digest for %s: bypass marker", rcpt);
 		return -1;
 	}
@@ -388,7 +376,7 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 		}
 		log_info("digest sent to %s: %zu entries", rcpt, n);
 		for (i = 0; i < n; i++) {
-			if (marker_name(es[i].id, es[i].safe, mark,
+			if (sc_notified_name(es[i].id, es[i].safe, mark,
 			    sizeof(mark)) == -1)
 				continue;
 			fd = openat(dfd, mark, O_WRONLY | O_CREAT | O_NOFOLLOW |
@@ -559,7 +547,7 @@ main(int argc, char **argv)
 				continue;
 		}
 		snprintf(e->name, sizeof(e->name), "%s", names[i]);
-		if (!resend && marker_name(e->id, e->safe, mark,
+		if (!resend && sc_notified_name(e->id, e->safe, mark,
 		    sizeof(mark)) == 0 && fstatat(dfd, mark, &st,
 		    AT_SYMLINK_NOFOLLOW) == 0)
 			continue;

@@ -218,8 +218,7 @@ static const struct buf *
 release_copy(struct run *u, const char *name, const struct buf *msg,
     struct buf *fresh)
 {
-	char id[CORRAL_ID_LEN + 1], mark[CORRAL_NAME_MAX + 64];
-	char note[CORRAL_NAME_MAX + 16], err[256];
+	char id[CORRAL_ID_LEN + 1], note[CORRAL_NAME_MAX + 16], err[256];
 	const struct buf *send = msg;
 
 	if (!bypass_fresh(u->dfd, u->bkey, u->rcpt, msg->data, msg->len,
@@ -235,13 +234,21 @@ release_copy(struct run *u, const char *name, const struct buf *msg,
 	if (id[0] == '\0')
 		return send;	/* no header: the filter filters it */
 	snprintf(note, sizeof(note), "release %s\n", name);
-	if (corral_marker_name(CORRAL_MARK_ISSUED, id, u->rcpt, mark,
-	    sizeof(mark)) == -1 || corral_marker_make(u->dfd, mark, note,
-	    0) == -1) {
+	if (corral_marker_issue(u->dfd, id, u->rcpt, note, 0) == -1) {
 		log_warn("release-failed entry=%s: bypass marker", name);
 		return NULL;
 	}
 	return send;
+}
+
+/* Removes the recipient's marker notified.<id>: a digest may list it again. */
+static void
+forget_notified(const struct run *u, const char *id)
+{
+	char mark[CORRAL_NAME_MAX + 64];
+
+	if (sc_notified_name(id, u->safe, mark, sizeof(mark)) == 0)
+		unlinkat(u->dfd, mark, 0);
 }
 
 /*
@@ -251,7 +258,7 @@ release_copy(struct run *u, const char *name, const struct buf *msg,
 static int
 release_one(struct run *u, const struct sc_ident *id)
 {
-	char name[CORRAL_NAME_MAX + 1], mark[CORRAL_NAME_MAX + 64];
+	char name[CORRAL_NAME_MAX + 1];
 	unsigned char hash[SC_HASH_LEN];
 	struct buf msg = BUF_INIT, fresh = BUF_INIT;
 	const struct buf *send;
@@ -288,9 +295,7 @@ release_one(struct run *u, const struct sc_ident *id)
 		    u->lsafe, name);
 		if (corral_remove_entry(u->cr, name) == -1 && errno != ENOENT)
 			log_warn("remove %s", name);
-		snprintf(mark, sizeof(mark), "%s%s.%s", SC_MARK_NOTIFIED,
-		    id->id, u->safe);
-		unlinkat(u->dfd, mark, 0);
+		forget_notified(u, id->id);
 		buf_printf(&u->note, "  expired (held for more than %ld days), "
 		    "not released: MC-%s\n", u->cf->corral_expire_days,
 		    id->id);
@@ -335,9 +340,7 @@ release_one(struct run *u, const struct sc_ident *id)
 			u->nold++;
 			log_info("release-denied sender=%s id=%s "
 			    "reason=old-digest", u->lsafe, id->id);
-			snprintf(mark, sizeof(mark), "%s%s.%s",
-			    SC_MARK_NOTIFIED, id->id, u->safe);
-			unlinkat(u->dfd, mark, 0);
+			forget_notified(u, id->id);
 			buf_printf(&u->note, "  from an older digest; it will be "
 			    "listed again in your next digest: MC-%s\n",
 			    id->id);
@@ -367,9 +370,7 @@ release_one(struct run *u, const struct sc_ident *id)
 	u->nrel++;
 	if (corral_remove_entry(u->cr, name) == -1)
 		log_warn("remove %s", name);
-	snprintf(mark, sizeof(mark), "%s%s.%s", SC_MARK_NOTIFIED, id->id,
-	    u->safe);
-	unlinkat(u->dfd, mark, 0);
+	forget_notified(u, id->id);
 	log_info("released sender=%s entry=%s to=%s", u->lsafe, name,
 	    u->lsafe);
 	buf_printf(&u->note, "  released (delivered to you): MC-%s\n", id->id);

@@ -798,6 +798,14 @@ sc_entry_expired(int dfd, const char *name, long days, time_t now)
 	return st.st_mtime < now - (time_t)days * 86400;
 }
 
+int
+sc_notified_name(const char *id, const char *safe, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s%s.%s", SC_MARK_NOTIFIED, id, safe);
+
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
 void
 sc_rfc5322_date(time_t t, char *out, size_t outlen)
 {

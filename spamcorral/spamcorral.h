@@ -166,6 +166,13 @@ int	 sc_rebypass(const struct bypass_key *key, long max_age,
  */
 int	 sc_entry_expired(int dfd, const char *name, long days, time_t now);
 
+/*
+ * The marker notified.<id>.<safe rcpt> (an entry listed in a digest) into
+ * out; 0, or -1 when out is too small.
+ */
+int	 sc_notified_name(const char *id, const char *safe, char *out,
+	    size_t outlen);
+
 /* RFC 5322 date of t in local time. */
 void	 sc_rfc5322_date(time_t t, char *out, size_t outlen);
 /* 16 random upper-case hex digits. */
