@@ -223,6 +223,23 @@ static const struct conf_var conf_vars[] = {
 	{ "clamd_max_failures", CONF_INT, DEF_CLAMD_MAX_FAILURES,
 	  CF_OFF(clamd_max_failures), 1, 1000, NULL,
 	  "consecutive clamd failures before the pause" },
+	{ "perl_filter", CONF_STR, DEF_PERL_FILTER, CF_OFF(perl_filter), 0, 0,
+	  NULL, "the site's Perl filter file (\"\" = no Perl shim)" },
+	{ "perl_shim", CONF_STR, DEF_PERL_SHIM, CF_OFF(perl_shim), 0, 0, NULL,
+	  "the shim that loads perl_filter (perlshim.pl)" },
+	{ "perl_workers", CONF_INT, DEF_PERL_WORKERS, CF_OFF(perl_workers), 1,
+	  64, NULL, "Perl worker processes; all busy: tempfail at once" },
+	{ "perl_timeout", CONF_TIME, DEF_PERL_TIMEOUT, CF_OFF(perl_timeout), 1,
+	  3600, NULL, "busy timeout of one message in a Perl worker" },
+	{ "perl_kill_grace", CONF_TIME, DEF_PERL_KILL_GRACE,
+	  CF_OFF(perl_kill_grace), 1, 600, NULL,
+	  "wait between closing a stuck worker's pipes, SIGTERM and SIGKILL" },
+	{ "perl_memory_limit", CONF_SIZE, DEF_PERL_MEMORY_LIMIT,
+	  CF_OFF(perl_memory_limit), 16LL << 20, 1LL << 40, NULL,
+	  "address space limit (RLIMIT_AS) of each Perl worker" },
+	{ "perl_max_requests", CONF_INT, DEF_PERL_MAX_REQUESTS,
+	  CF_OFF(perl_max_requests), 1, 1000000, NULL,
+	  "messages a Perl worker handles before it is replaced" },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 

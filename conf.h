@@ -95,6 +95,14 @@ struct mc_config {
 	int		 on_clamd_failure;	/* enum conf_fail */
 	long		 clamd_backoff;
 	long		 clamd_max_failures;
+	/* the Perl shim (perlpool.c) */
+	char		*perl_filter;		/* "" = off */
+	char		*perl_shim;
+	long		 perl_workers;
+	long		 perl_timeout;		/* seconds */
+	long		 perl_kill_grace;	/* seconds */
+	size_t		 perl_memory_limit;	/* RLIMIT_AS, bytes */
+	long		 perl_max_requests;
 	/* compiled */
 	struct virus_rules *rules;
 	struct spam_list *white, *black;

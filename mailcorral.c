@@ -39,6 +39,7 @@
 #include "conf.h"
 #include "corral.h"
 #include "log.h"
+#include "perlpool.h"
 #include "rewrite.h"
 #include "scan.h"
 #include "smfopts.h"
@@ -58,6 +59,7 @@ struct mc_msg {
 	char		**rcpts;	/* envelope recipients, without <> */
 	unsigned	 nrcpt;
 	struct scan	*scan;
+	struct pp_msg	*perl;		/* NULL: no Perl shim */
 	int		 err;		/* sticky errno of a failure */
 	/* header occurrences we may change, counted per name */
 	unsigned	 n_ctype, n_cte, n_cdisp, n_subject;
@@ -79,6 +81,7 @@ struct mc_verdict {
 	char		 virus[192];	/* none, clean, NAME, unchecked(...) */
 	unsigned	 clamd_scans;
 	char		 extra[256];	/* corral=ID, bypass=..., reasons */
+	char		 perl[128];	/* " perl=..." when the shim is on */
 	struct rw_result res;
 };
 
@@ -126,6 +129,7 @@ msg_free(struct mc_msg *m)
 	if (m == NULL)
 		return;
 	scan_free(m->scan);
+	pp_msg_free(m->perl);
 	free(m->sender);
 	for (i = 0; i < m->nrcpt; i++)
 		free(m->rcpts[i]);
@@ -258,6 +262,9 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	copy_macro(ctx, "{mail_addr}", m->mailaddr, sizeof(m->mailaddr));
 	if ((m->scan = scan_new(c->cf, m->qid)) == NULL)
 		m->err = errno ? errno : ENOMEM;
+	if (c->cf->perl_filter[0] != '\0' && (m->perl = pp_msg_new()) ==
+	    NULL)
+		m->err = ENOMEM;
 	return SMFIS_CONTINUE;
 nomem:
 	log_warn("envfrom: out of memory");
@@ -372,6 +379,8 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 	if (c == NULL || (m = c->msg) == NULL)
 		return SMFIS_TEMPFAIL;
 	note_header(m, name, value);
+	if (m->perl != NULL && pp_msg_header(m->perl, name, value) == -1)
+		m->err = ENOMEM;
 	if (m->err == 0 && m->scan != NULL &&
 	    scan_header(m->scan, name, value) == -1)
 		m->err = errno ? errno : EIO;
@@ -1119,6 +1128,123 @@ check_viruses(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 	return 0;
 }
 
+/* Reply text from the site's filter: printable, no '%' for libmilter. */
+static void
+reply_text(const char *in, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < outlen && i < 400; i++)
+		out[i] = (in[i] >= 0x20 && in[i] < 0x7f && in[i] != '%') ?
+		    in[i] : '_';
+	out[i] = '\0';
+	if (i == 0)
+		snprintf(out, outlen, "rejected by the site's filter");
+}
+
+/*
+ * The site's Perl filter (perlpool.c), after the virus check and before
+ * the spam check.  Its part changes become findings for the rewriter,
+ * header changes go to the MTA now; a whole-message verdict ends here.
+ * Any failure of the shim is P-SHIM-FAIL: 451 4.3.0.  ACCEPT vouches for
+ * the message: the spam check is skipped (*accept = 1).  Returns 1 when
+ * the verdict is made, 0 to go on, -1 when a change failed.
+ */
+static int
+check_perl(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
+    struct mc_verdict *v, int *accept)
+{
+	static const char *const vwords[] = { "none", "accept", "reject",
+	    "discard", "tempfail" };
+	const struct pp_reply *r;
+	const struct pp_action *a;
+	char why[256], text[512];
+	unsigned i, nd = 0, nr = 0, np = 0, nh = 0;
+	int rc = 0;
+
+	*accept = 0;
+	if (m->perl == NULL)
+		return 0;
+	if (pp_msg_run(m->perl, c->cf, m->scan, m->qid, m->sender, m->rcpts,
+	    m->nrcpt, c->client, why, sizeof(why)) == -1) {
+		log_msg(m->qid, LOG_WARNING, "perl-failed reason=%s", why);
+		snprintf(v->perl, sizeof(v->perl), " perl=failed");
+		tempfail(ctx, v, "site filter failed, try again later");
+		return 1;
+	}
+	r = pp_msg_reply(m->perl);
+	switch (r->verdict) {
+	case PP_REJECT:
+		reply_text(r->text, text, sizeof(text));
+		smfi_setreply(ctx, "554", "5.7.1", text);
+		v->action = "reject";
+		v->rc = SMFIS_REJECT;
+		rc = 1;
+		break;
+	case PP_DISCARD:
+		v->action = "discard";
+		v->rc = SMFIS_DISCARD;
+		rc = 1;
+		break;
+	case PP_TEMPFAIL:
+		reply_text(r->text, text, sizeof(text));
+		tempfail(ctx, v, text);
+		rc = 1;
+		break;
+	case PP_ACCEPT:
+		*accept = 1;
+		break;
+	case PP_NONE:
+		break;
+	}
+	for (i = 0; rc == 0 && i < r->n; i++) {
+		a = &r->a[i];
+		switch (a->verb) {
+		case PP_DROP:
+			nd++;
+			if (scan_add_finding(m->scan, a->part, SCAN_DELETE,
+			    VIRUS_SITE_FILTER, a->value, NULL, NULL, NULL) == -1)
+				rc = -1;
+			break;
+		case PP_RENAME:
+			nr++;
+			if (scan_add_finding(m->scan, a->part, SCAN_MANGLE,
+			    VIRUS_SITE_FILTER, "", a->name, NULL, NULL) == -1)
+				rc = -1;
+			break;
+		case PP_REPLACE:
+			np++;
+			if (scan_add_finding(m->scan, a->part, SCAN_REPLACE,
+			    VIRUS_SITE_FILTER, "", a->name, a->type,
+			    a->path) == -1)
+				rc = -1;
+			break;
+		case PP_HDR_ADD:
+			nh++;
+			if (smfi_addheader(ctx, (char *)(uintptr_t)a->name,
+			    (char *)(uintptr_t)a->value) != MI_SUCCESS)
+				rc = -1;
+			break;
+		case PP_HDR_CHANGE:
+			nh++;
+			if (smfi_chgheader(ctx, (char *)(uintptr_t)a->name,
+			    (int)a->index, (char *)(uintptr_t)a->value) !=
+			    MI_SUCCESS)
+				rc = -1;
+			break;
+		case PP_HDR_DELETE:
+			nh++;
+			if (delete_all(ctx, a->name, pp_msg_count(m->perl,
+			    a->name), 0) == -1)
+				rc = -1;
+			break;
+		}
+	}
+	snprintf(v->perl, sizeof(v->perl), " perl=%s(drop:%u,rename:%u,"
+	    "replace:%u,headers:%u)", vwords[r->verdict], nd, nr, np, nh);
+	return rc;
+}
+
 static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
@@ -1130,6 +1256,7 @@ mlfi_eom(SMFICTX *ctx)
 	char from[256], why[128], id[CORRAL_ID_LEN + 1], err[256];
 	unsigned errs = 0;
 	uint64_t size = 0;
+	int perl_accept = 0;
 
 	if (c == NULL || (m = c->msg) == NULL)
 		return SMFIS_TEMPFAIL;
@@ -1168,7 +1295,18 @@ mlfi_eom(SMFICTX *ctx)
 		goto log;
 	if (m->err != 0)
 		goto internal;
-	spam_decide(c, m, &sv);
+	switch (check_perl(ctx, c, m, &v, &perl_accept)) {
+	case 1:
+		goto log;
+	case -1:
+		goto fail;
+	}
+	if (perl_accept) {
+		memset(&sv, 0, sizeof(sv));
+		sv.via = "site-filter";
+		sv.threshold = c->cf->spam_threshold;
+	} else
+		spam_decide(c, m, &sv);
 	snprintf(v.spam, sizeof(v.spam), "%s%.1f/%.1f(%d%%) via=%s",
 	    sv.is_spam ? "yes:" : sv.failed ? "unchecked:" : "no:", sv.score,
 	    sv.threshold, pct(sv.score, sv.threshold), sv.via ? sv.via : "-");
@@ -1216,13 +1354,13 @@ log:
 	mime_words(errs, &words);
 	log_safe(m->sender, strlen(m->sender), from, sizeof(from));
 	log_msg(m->qid, LOG_INFO, "action=%s changes=removed:%u,renamed:%u,"
-	    "defanged:%u%s%s spam=%s virus=%s clamd=%u mime=%s views=%d%s "
+	    "defanged:%u%s%s spam=%s virus=%s clamd=%u mime=%s views=%d%s%s "
 	    "from=<%s> nrcpt=%u size=%llu",
 	    v.action, v.res.removed, v.res.renamed, v.res.defanged,
 	    v.res.summary.len ? " " : "",
 	    v.res.summary.len ? v.res.summary.data : "", v.spam, v.virus,
 	    v.clamd_scans, words.data, m->scan ? scan_views(m->scan) : 0,
-	    v.extra, from, m->nrcpt, (unsigned long long)size);
+	    v.extra, v.perl, from, m->nrcpt, (unsigned long long)size);
 	buf_free(&words);
 	rw_result_free(&v.res);
 	msg_free(m);
@@ -1718,6 +1856,8 @@ main(int argc, char **argv)
 		return abandon(sock, pidfile, cf, EX_CONFIG);
 	}
 	conf_install(cf);
+	/* Perl workers run as the user we now are (SC-P1). */
+	pp_start(cf);
 	/*
 	 * main() keeps a reference of its own to the first snapshot: sock,
 	 * pidfile and cf->file point into it, and are used after smfi_main()
@@ -1776,6 +1916,7 @@ main(int argc, char **argv)
 		    "are closed", nopen);
 		_exit(ch == MI_SUCCESS ? 0 : EX_SOFTWARE);
 	}
+	pp_shutdown();
 	conf_release(cf);
 	conf_shutdown();
 	return ch == MI_SUCCESS ? 0 : EX_SOFTWARE;

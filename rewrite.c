@@ -6,11 +6,15 @@
  * unchanged ranges are copied from the spool, each edit writes its
  * replacement.  Output goes through a 64 KiB buffer to the caller.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "html.h"
@@ -30,7 +34,8 @@ enum edit_kind {
 	E_MANGLE,	/* new header block for [from, to) */
 	E_TRANSCODE,	/* decode, defang and/or warn, re-encode */
 	E_NEWPART,	/* insert a text part at from (to == from) */
-	E_WARN		/* insert the plain warning at from (to == from) */
+	E_WARN,		/* insert the plain warning at from (to == from) */
+	E_REPLACE	/* new headers and content from a file (Perl shim) */
 };
 
 struct edit {
@@ -263,10 +268,39 @@ mangled_name(const struct mc_config *cf, const char *name, char *out,
 	snprintf(out + o, outlen - o, "%s", cf->mangle_suffix);
 }
 
+/* A name the site's filter chose: printable, no quotes or backslashes. */
+static void
+given_name(const char *name, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; name[i] != '\0' && o + 1 < outlen && o < 150; i++) {
+		char c = name[i];
+
+		out[o++] = (c > 0x20 && c < 0x7f && c != '"' && c != '\\' &&
+		    c != ';' && c != '/') || c == ' ' ? c : '_';
+	}
+	out[o] = '\0';
+	if (o == 0)
+		snprintf(out, outlen, "attachment");
+}
+
+/* The name a renamed part gets. */
+static void
+new_name(const struct mc_config *cf, const struct scan_finding *f,
+    char *out, size_t outlen)
+{
+	if (f->newname[0] != '\0')
+		given_name(f->newname, out, outlen);
+	else
+		mangled_name(cf, f->name, out, outlen);
+}
+
 static const char *
 act_word(const struct edit *e)
 {
 	switch (e->kind) {
+	case E_REPLACE: return "replaced";
 	case E_MANGLE: return "renamed";
 	case E_TRANSCODE: return "defanged";
 	default: return "removed";
@@ -296,8 +330,13 @@ build_warnings(struct rw *rw)
 		if (f == NULL)
 			continue;
 		buf_reset(&line);
-		if (e->kind == E_MANGLE) {
-			mangled_name(cf, f->name, mname, sizeof(mname));
+		if (e->kind == E_REPLACE) {
+			given_name(f->newname, mname, sizeof(mname));
+			buf_printf(&line, "replaced \"%s\" with \"%s\": %s %s",
+			    f->name, mname, virus_reason_str(f->reason),
+			    f->what);
+		} else if (e->kind == E_MANGLE) {
+			new_name(cf, f, mname, sizeof(mname));
 			buf_printf(&line, "renamed \"%s\" to \"%s\": %s %s",
 			    f->name, mname, virus_reason_str(f->reason),
 			    f->what);
@@ -428,6 +467,16 @@ plan_findings(struct rw *rw)
 			continue;
 		}
 		switch (f[i].act) {
+		case SCAN_REPLACE:
+			if (p->id != 0 && p->hdr_start > p->start) {
+				if (add_edit(rw, E_REPLACE, p->hdr_start,
+				    p->body_end, p, &f[i]) == -1)
+					return -1;
+				break;
+			}
+			/* The message itself: its content goes. */
+			rw->res->replace_all = 1;
+			continue;
 		case SCAN_MANGLE:
 			if (add_edit(rw, E_MANGLE, p->hdr_start, p->body_start,
 			    p, &f[i]) == -1)
@@ -520,7 +569,8 @@ inside_cut(const struct rw *rw, const struct mime_part *p)
 	unsigned i;
 
 	for (i = 0; i < rw->ne; i++)
-		if (rw->e[i].kind == E_DELETE && p->body_start >=
+		if ((rw->e[i].kind == E_DELETE || rw->e[i].kind ==
+		    E_REPLACE) && p->body_start >=
 		    rw->e[i].from && p->body_start < rw->e[i].to)
 			return 1;
 	return 0;
@@ -814,13 +864,117 @@ emit_mangle(struct rw *rw, const struct edit *e)
 			out_put(&rw->o, hdr + start, i - start);
 	}
 	free(hdr);
-	mangled_name(rw->cf, e->f->name, mname, sizeof(mname));
-	out_str(&rw->o, "Content-Type: application/octet-stream; name=\"");
+	new_name(rw->cf, e->f, mname, sizeof(mname));
+	out_str(&rw->o, "Content-Type: ");
+	if (e->f->newname[0] != '\0' && e->p != NULL && e->p->type[0] != '\0')
+		out_str(&rw->o, e->p->type);	/* a rename keeps the type */
+	else
+		out_str(&rw->o, "application/octet-stream");
+	out_str(&rw->o, "; name=\"");
 	out_str(&rw->o, mname);
 	out_str(&rw->o, "\"\r\nContent-Disposition: attachment; filename=\"");
 	out_str(&rw->o, mname);
 	out_str(&rw->o, "\"\r\n\r\n");
 	return rw->o.err == 0 ? 0 : -1;
+}
+
+/* Header lines of [from, to) but the Content-* fields we set anew. */
+static int
+keep_headers(struct rw *rw, uint64_t from, uint64_t to)
+{
+	char *hdr;
+	size_t len = (size_t)(to - from), i = 0, start;
+	int skip = 0;
+	ssize_t r;
+
+	if ((hdr = malloc(len + 1)) == NULL)
+		return -1;
+	r = spool_pread(scan_spool(rw->sc), hdr, len, from);
+	if (r < 0 || (size_t)r != len) {
+		free(hdr);
+		rw->o.err = EIO;
+		return -1;
+	}
+	while (i < len) {
+		start = i;
+		while (i < len && hdr[i] != '\n')
+			i++;
+		if (i < len)
+			i++;
+		if (i - start <= 2 && (hdr[start] == '\r' ||
+		    hdr[start] == '\n'))
+			break;
+		if (hdr[start] != ' ' && hdr[start] != '\t')
+			skip = is_content_field(hdr + start, i - start,
+			    "content-type") || is_content_field(hdr + start,
+			    i - start, "content-disposition") ||
+			    is_content_field(hdr + start, i - start,
+			    "content-transfer-encoding");
+		if (!skip)
+			out_put(&rw->o, hdr + start, i - start);
+	}
+	free(hdr);
+	return 0;
+}
+
+/*
+ * A part replaced by the site's filter: its own header fields less the
+ * Content-* ones, the new type and name, and the file's bytes in base64.
+ * The file was checked by perlpool.c (inside the message's private
+ * directory); it is opened without following links and must be regular.
+ */
+static int
+emit_replace(struct rw *rw, const struct edit *e)
+{
+	char name[160], type[MIME_TYPE_MAX], tmp[16384];
+	struct enc en;
+	struct stat st;
+	ssize_t r;
+	size_t i;
+	int fd;
+
+	if ((fd = open(e->f->file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		goto fail;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		goto fail;
+	}
+	if (keep_headers(rw, e->from, e->p->body_start) == -1) {
+		close(fd);
+		return -1;
+	}
+	given_name(e->f->newname, name, sizeof(name));
+	for (i = 0; e->f->newtype[i] != '\0' && i + 1 < sizeof(type); i++) {
+		char c = e->f->newtype[i];
+
+		type[i] = (c > 0x20 && c < 0x7f && c != '"' && c != ';' &&
+		    c != '\\') ? c : '_';
+	}
+	type[i] = '\0';
+	if (i == 0)
+		snprintf(type, sizeof(type), "application/octet-stream");
+	out_str(&rw->o, "Content-Type: ");
+	out_str(&rw->o, type);
+	out_str(&rw->o, "; name=\"");
+	out_str(&rw->o, name);
+	out_str(&rw->o, "\"\r\nContent-Disposition: attachment; filename=\"");
+	out_str(&rw->o, name);
+	out_str(&rw->o, "\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+	memset(&en, 0, sizeof(en));
+	en.o = &rw->o;
+	en.cte = MIME_CTE_BASE64;
+	while ((r = read(fd, tmp, sizeof(tmp))) > 0)
+		enc_put(&en, tmp, (size_t)r);
+	close(fd);
+	if (r == -1)
+		goto fail;
+	enc_finish(&en);
+	return rw->o.err == 0 ? 0 : -1;
+fail:
+	log_warn("rewrite: replacement file %s", e->f->file);
+	rw->o.err = errno ? errno : EIO;
+	return -1;
 }
 
 static int
@@ -847,6 +1001,10 @@ emit(struct rw *rw)
 			break;
 		case E_MANGLE:
 			if (emit_mangle(rw, e) == -1)
+				return -1;
+			break;
+		case E_REPLACE:
+			if (emit_replace(rw, e) == -1)
 				return -1;
 			break;
 		case E_TRANSCODE:
@@ -881,6 +1039,8 @@ count(struct rw *rw)
 			continue;
 		if (rw->e[i].kind == E_MANGLE)
 			rw->res->renamed++;
+		else if (rw->e[i].kind == E_REPLACE)
+			rw->res->replaced++;
 		else if (rw->e[i].kind == E_TRANSCODE)
 			rw->res->defanged++;
 		else

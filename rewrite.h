@@ -35,6 +35,7 @@ struct rw_result {
 	unsigned	removed;
 	unsigned	renamed;
 	unsigned	defanged;
+	unsigned	replaced;	/* by the site's Perl filter */
 	int		replace_all;	/* body is only the warning now */
 	int		changed;	/* a new body was written */
 	struct buf	summary;	/* removed="x.exe"(bad-extension .exe) ... */

@@ -715,6 +715,44 @@ scan_findings(const struct scan *sc, unsigned *n)
 	return sc->f;
 }
 
+int
+scan_add_finding(struct scan *sc, unsigned part, enum scan_act act,
+    enum virus_reason reason, const char *what, const char *newname,
+    const char *newtype, const char *file)
+{
+	const struct mime_part *p;
+	struct scan_finding *f;
+	unsigned n;
+
+	p = sc->v0.mime != NULL ? mime_parts(sc->v0.mime, &n) : NULL;
+	if (p == NULL || part >= n || act == SCAN_DEFANG) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (file != NULL && strlen(file) >= sizeof(f->file)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	add_finding(&sc->v0, &p[part], act, reason, what != NULL ? what : "",
+	    0);
+	if (sc->err != 0) {
+		errno = sc->err;
+		return -1;
+	}
+	f = &sc->f[sc->nf - 1];
+	if (f->part != part || f->act != act)
+		return 0;	/* the "everything" slot: a cut */
+	if (newname != NULL)
+		log_safe(newname, strlen(newname), f->newname,
+		    sizeof(f->newname));
+	if (newtype != NULL)
+		log_safe(newtype, strlen(newtype), f->newtype,
+		    sizeof(f->newtype));
+	if (file != NULL)
+		snprintf(f->file, sizeof(f->file), "%s", file);
+	return 0;
+}
+
 const struct mime_part *
 scan_parts(const struct scan *sc, unsigned *n)
 {

@@ -32,7 +32,8 @@ struct spool;
 enum scan_act {
 	SCAN_DELETE,		/* cut the part out */
 	SCAN_MANGLE,		/* keep it, under a harmless name and type */
-	SCAN_DEFANG		/* HTML: neutralise active content in place */
+	SCAN_DEFANG,		/* HTML: neutralise active content in place */
+	SCAN_REPLACE		/* new content from a file (the Perl shim) */
 };
 
 struct scan_finding {
@@ -44,6 +45,12 @@ struct scan_finding {
 	struct mime_part	 p;		/* copy; names[] not kept */
 	char			 name[160];	/* display name, printable */
 	char			 what[160];	/* reason detail, printable */
+	/* Set by scan_add_finding() only (the site's Perl filter): */
+	char			 newname[160];	/* SCAN_MANGLE/REPLACE: this
+						   name instead of name +
+						   mangle_suffix */
+	char			 newtype[MIME_TYPE_MAX]; /* SCAN_REPLACE */
+	char			 file[512];	/* SCAN_REPLACE: content */
 };
 
 struct scan;
@@ -57,6 +64,16 @@ int		 scan_finish(struct scan *);
 void		 scan_free(struct scan *);
 
 const struct scan_finding *scan_findings(const struct scan *, unsigned *n);
+/*
+ * Adds a finding made outside the rules (the site's Perl filter) for part
+ * id of the primary view: SCAN_DELETE, SCAN_MANGLE under newname (kept as
+ * the part's type), or SCAN_REPLACE with the content of file as newtype
+ * under newname.  Strings are copied (printable, capped).  Returns 0, or
+ * -1 with errno (EINVAL: no such part or action, ENOMEM, ENAMETOOLONG).
+ */
+int		 scan_add_finding(struct scan *, unsigned part, enum scan_act,
+		    enum virus_reason, const char *what, const char *newname,
+		    const char *newtype, const char *file);
 /* The primary view's part table (after scan_finish). */
 const struct mime_part *scan_parts(const struct scan *, unsigned *n);
 /* Union of the views' MIME_ERR_* bits. */

@@ -128,6 +128,18 @@
 #define DEF_CLAMD_BACKOFF	"30s"
 #define DEF_CLAMD_MAX_FAILURES	"3"
 
+/* The Perl shim (perlpool.c, perlshim.pl); off while perl_filter is "". */
+#define DEF_PERL_FILTER		""
+#ifndef DEF_PERL_SHIM
+#define DEF_PERL_SHIM		"/usr/lib/mailcorral/perlshim.pl"
+#endif
+#define DEF_PERL_WORKERS	"4"
+#define DEF_PERL_TIMEOUT	"120s"		/* busy timeout per message */
+#define DEF_PERL_KILL_GRACE	"10s"		/* close, SIGTERM, SIGKILL */
+#define DEF_PERL_MEMORY_LIMIT	"512m"		/* RLIMIT_AS per worker */
+#define DEF_PERL_MAX_REQUESTS	"500"		/* then a fresh worker */
+#define MC_PERL_PATH		"/usr/bin/perl"
+
 /* Headers the filter adds. */
 #define MC_HDR_FILTERED		"X-MailCorral-Filtered"
 #define MC_HDR_AMBIGUITY	"X-MailCorral-Ambiguity"

@@ -60,7 +60,7 @@ static const char *const reason_words[] = {
 	"ok", "bad-extension", "inner-extension", "clsid", "bad-type",
 	"executable", "type-mismatch", "archive-member", "archive-encrypted",
 	"archive-depth", "archive-broken", "unscannable", "partial",
-	"infected"
+	"infected", "site-filter"
 };
 
 /*

@@ -38,7 +38,8 @@ enum virus_reason {
 	VIRUS_ARCHIVE_BROKEN,	/* archive we could not read */
 	VIRUS_UNSCANNABLE,	/* part beyond a MIME limit, unknown CTE */
 	VIRUS_PARTIAL,		/* message/partial or message/external-body */
-	VIRUS_INFECTED		/* the virus arbitron (clamd) found a virus */
+	VIRUS_INFECTED,		/* the virus arbitron (clamd) found a virus */
+	VIRUS_SITE_FILTER	/* the site's Perl filter (perlpool.c) said so */
 };
 
 struct virus_hit {

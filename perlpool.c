@@ -1,0 +1,1256 @@
+/*
+ * perlpool.c -- the Perl shim's worker pool and protocol (see perlpool.h).
+ *
+ * Three parts: the encoding and the reply parser (pure functions, unit
+ * tested and fuzzed), one message's request (part files in a private
+ * directory, the request text), and the pool of worker processes.
+ */
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "log.h"
+#include "mime.h"
+#include "perlpool.h"
+#include "scan.h"
+#include "smfopts.h"
+#include "banned.h"
+
+/* ---- encoding ---- */
+
+static int
+needs_escape(unsigned char c)
+{
+	return c <= 0x20 || c >= 0x7f || c == '%';
+}
+
+int
+pp_encode(struct buf *b, const char *p, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char e[3];
+	size_t i, run;
+
+	for (i = 0; i < len; i += run) {
+		for (run = 0; i + run < len &&
+		    !needs_escape((unsigned char)p[i + run]); run++)
+			;
+		if (run > 0) {
+			if (buf_add(b, p + i, run) == -1)
+				return -1;
+			continue;
+		}
+		e[0] = '%';
+		e[1] = hex[(unsigned char)p[i] >> 4];
+		e[2] = hex[(unsigned char)p[i] & 15];
+		if (buf_add(b, e, 3) == -1)
+			return -1;
+		run = 1;
+	}
+	return 0;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int
+pp_decode(const char *p, size_t len, char *out, size_t max, size_t *outlen)
+{
+	size_t i, o = 0;
+	int h, l;
+
+	for (i = 0; i < len; i++) {
+		if (o >= max)
+			return -1;
+		if (p[i] != '%') {
+			if (needs_escape((unsigned char)p[i]))
+				return -1;
+			out[o++] = p[i];
+			continue;
+		}
+		if (len - i < 3 || (h = hexval(p[i + 1])) < 0 ||
+		    (l = hexval(p[i + 2])) < 0)
+			return -1;
+		out[o++] = (char)(h << 4 | l);
+		i += 2;
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return 0;
+}
+
+/* ---- the reply ---- */
+
+#define MAX_FIELDS	6
+
+/* Splits a line at single blanks; -1 if there are more than max fields. */
+static int
+split_fields(const char *line, size_t len, const char **f, size_t *fl,
+    unsigned max)
+{
+	unsigned n = 0;
+	size_t i, start = 0;
+
+	for (i = 0; i <= len; i++) {
+		if (i < len && line[i] != ' ')
+			continue;
+		if (n == max)
+			return -1;
+		f[n] = line + start;
+		fl[n++] = i - start;
+		start = i + 1;
+	}
+	return (int)n;
+}
+
+static int
+good_header_name(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > PP_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/*
+ * A value the milter will pass on: decoded, at most max bytes, no CR, LF
+ * or NUL (refused: BI-31); other control bytes become blanks.
+ */
+static int
+get_value(const char *f, size_t fl, char *out, size_t max, int empty_ok,
+    const char **why)
+{
+	size_t n, i;
+
+	if (pp_decode(f, fl, out, max, &n) == -1) {
+		*why = fl > max ? "value-too-long" : "bad-encoding";
+		return -1;
+	}
+	if (n == 0 && !empty_ok) {
+		*why = "empty-value";
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (out[i] == '\r' || out[i] == '\n' || out[i] == '\0') {
+			*why = "bad-value";
+			return -1;
+		}
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = ' ';
+	}
+	return 0;
+}
+
+static int
+get_number(const char *f, size_t fl, unsigned long max, unsigned *out)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (fl == 0 || fl > 9)
+		return -1;
+	for (i = 0; i < fl; i++) {
+		if (f[i] < '0' || f[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(f[i] - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int
+get_part(const char *f, size_t fl, const unsigned *parts, unsigned nparts,
+    unsigned *out)
+{
+	unsigned i;
+
+	if (get_number(f, fl, 1000000000UL, out) == -1)
+		return -1;
+	for (i = 0; i < nparts; i++)
+		if (parts[i] == *out)
+			return 0;
+	return -1;
+}
+
+static int
+good_type(const char *s)
+{
+	const char *slash = strchr(s, '/');
+	size_t i;
+
+	if (slash == NULL || slash == s || slash[1] == '\0' ||
+	    strchr(slash + 1, '/') != NULL || strlen(s) >= 96)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    strchr("!#$&^_.+-/", s[i]) != NULL))
+			return 0;
+	return 1;
+}
+
+/* dir + "/" + a plain file name: no "..", no other slash, no dot file. */
+static int
+good_path(const char *path, const char *dir)
+{
+	size_t dl = strlen(dir), i;
+	const char *name;
+
+	if (dl == 0 || strncmp(path, dir, dl) != 0 || path[dl] != '/')
+		return 0;
+	name = path + dl + 1;
+	if (name[0] == '\0' || name[0] == '.')
+		return 0;
+	for (i = 0; name[i] != '\0'; i++)
+		if (!((name[i] >= 'A' && name[i] <= 'Z') ||
+		    (name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= '0' && name[i] <= '9') ||
+		    name[i] == '.' || name[i] == '_' || name[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static int
+add_action(struct pp_reply *r, struct pp_action **a)
+{
+	struct pp_action *na;
+
+	if (r->n >= PP_MAX_ACTIONS)
+		return -1;
+	if ((na = realloc(r->a, (r->n + 1) * sizeof(*na))) == NULL)
+		return -1;
+	r->a = na;
+	*a = &na[r->n++];
+	memset(*a, 0, sizeof(**a));
+	return 0;
+}
+
+static int
+set_verdict(struct pp_reply *r, enum pp_verdict v, const char **why)
+{
+	if (r->verdict != PP_NONE) {
+		*why = "two-verdicts";
+		return -1;
+	}
+	r->verdict = v;
+	return 0;
+}
+
+/* One reply line (without its LF); 1 for the F line, 0 ok, -1 refused. */
+static int
+parse_line(const char *line, size_t len, const unsigned *parts,
+    unsigned nparts, const char *dir, struct pp_reply *r, const char **why)
+{
+	const char *f[MAX_FIELDS];
+	size_t fl[MAX_FIELDS], n;
+	struct pp_action *a;
+	char tmp[PP_VALUE_MAX + 1];
+	int nf;
+
+	if (len > PP_LINE_MAX) {
+		*why = "line-too-long";
+		return -1;
+	}
+	if (len == 1 && line[0] == 'F')
+		return 1;
+	if ((nf = split_fields(line, len, f, fl, MAX_FIELDS)) < 1) {
+		*why = "bad-verb";
+		return -1;
+	}
+#define VERB(s)	(fl[0] == sizeof(s) - 1 && memcmp(f[0], s, fl[0]) == 0)
+	*why = "bad-arguments";
+	if (VERB("ACCEPT") || VERB("DISCARD")) {
+		if (nf != 1)
+			return -1;
+		return set_verdict(r, VERB("ACCEPT") ? PP_ACCEPT : PP_DISCARD,
+		    why);
+	}
+	if (VERB("REJECT") || VERB("TEMPFAIL")) {
+		if (nf != 2 || get_value(f[1], fl[1], r->text, PP_VALUE_MAX,
+		    0, why) == -1)
+			return -1;
+		return set_verdict(r, VERB("REJECT") ? PP_REJECT :
+		    PP_TEMPFAIL, why);
+	}
+	if (VERB("ERROR")) {
+		if (nf != 2 || pp_decode(f[1], fl[1], tmp, PP_VALUE_MAX,
+		    &n) == -1)
+			return -1;
+		log_safe(tmp, n, r->error, sizeof(r->error));
+		if (r->error[0] == '\0')
+			snprintf(r->error, sizeof(r->error), "?");
+		return 0;
+	}
+	if (VERB("DROP") || VERB("RENAME") || VERB("REPLACE")) {
+		enum pp_verb v = VERB("DROP") ? PP_DROP : VERB("RENAME") ?
+		    PP_RENAME : PP_REPLACE;
+
+		if (nf != (v == PP_REPLACE ? 5 : 3))
+			return -1;
+		if (add_action(r, &a) == -1) {
+			*why = "too-many-actions";
+			return -1;
+		}
+		a->verb = v;
+		if (get_part(f[1], fl[1], parts, nparts, &a->part) == -1) {
+			*why = "bad-part";
+			return -1;
+		}
+		if (v == PP_DROP)
+			return get_value(f[2], fl[2], a->value, PP_VALUE_MAX,
+			    1, why);
+		if (v == PP_RENAME)
+			return get_value(f[2], fl[2], a->name, PP_NAME_MAX, 0,
+			    why);
+		if (get_value(f[2], fl[2], a->type, sizeof(a->type) - 1, 0,
+		    why) == -1)
+			return -1;
+		if (!good_type(a->type)) {
+			*why = "bad-type";
+			return -1;
+		}
+		if (get_value(f[3], fl[3], a->name, PP_NAME_MAX, 0, why) == -1)
+			return -1;
+		if (pp_decode(f[4], fl[4], a->path, sizeof(a->path) - 1,
+		    &n) == -1 || strlen(a->path) != n ||
+		    !good_path(a->path, dir)) {
+			*why = "bad-path";
+			return -1;
+		}
+		return 0;
+	}
+	if (VERB("HEADER-ADD") || VERB("HEADER-CHANGE") ||
+	    VERB("HEADER-DELETE")) {
+		enum pp_verb v = VERB("HEADER-ADD") ? PP_HDR_ADD :
+		    VERB("HEADER-CHANGE") ? PP_HDR_CHANGE : PP_HDR_DELETE;
+		int want = v == PP_HDR_ADD ? 3 : v == PP_HDR_CHANGE ? 4 : 2;
+
+		if (nf != want)
+			return -1;
+		if (add_action(r, &a) == -1) {
+			*why = "too-many-actions";
+			return -1;
+		}
+		a->verb = v;
+		if (pp_decode(f[1], fl[1], a->name, PP_NAME_MAX, &n) == -1 ||
+		    !good_header_name(a->name, n) || strlen(a->name) != n) {
+			*why = "bad-header-name";
+			return -1;
+		}
+		if (v == PP_HDR_DELETE)
+			return 0;
+		if (v == PP_HDR_CHANGE && get_number(f[2], fl[2], 10000,
+		    &a->index) == -1) {
+			*why = "bad-index";
+			return -1;
+		}
+		if (v == PP_HDR_CHANGE && a->index == 0) {
+			*why = "bad-index";
+			return -1;
+		}
+		return get_value(f[want - 1], fl[want - 1], a->value,
+		    PP_VALUE_MAX, 1, why);
+	}
+#undef VERB
+	*why = "bad-verb";
+	return -1;
+}
+
+int
+pp_parse_reply(const char *p, size_t len, const unsigned *parts,
+    unsigned nparts, const char *dir, struct pp_reply *r, char *why,
+    size_t whylen)
+{
+	const char *w = "no-terminator", *nl;
+	size_t i = 0;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (len > PP_REPLY_MAX) {
+		w = "reply-too-long";
+		goto refuse;
+	}
+	while (i < len) {
+		if ((nl = memchr(p + i, '\n', len - i)) == NULL) {
+			w = "no-terminator";	/* cut short mid-line */
+			goto refuse;
+		}
+		rc = parse_line(p + i, (size_t)(nl - (p + i)), parts, nparts,
+		    dir, r, &w);
+		if (rc == -1)
+			goto refuse;
+		i = (size_t)(nl - p) + 1;
+		if (rc == 1) {
+			if (i != len) {
+				w = "data-after-terminator";
+				goto refuse;
+			}
+			return 0;
+		}
+	}
+	w = "no-terminator";
+refuse:
+	snprintf(why, whylen, "%s", w);
+	pp_reply_free(r);
+	return -1;
+}
+
+void
+pp_reply_free(struct pp_reply *r)
+{
+	free(r->a);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- one message ---- */
+
+struct pp_msg {
+	struct buf	 hdrs;		/* "HEADER n v\n" lines, encoded */
+	int		 hdr_full;	/* some fields did not fit */
+	char		 dir[PATH_MAX];	/* "" until made */
+	unsigned	*parts;
+	unsigned	 nparts;
+	struct pp_reply	 reply;
+};
+
+struct pp_msg *
+pp_msg_new(void)
+{
+	struct pp_msg *pm;
+
+	if ((pm = calloc(1, sizeof(*pm))) == NULL)
+		return NULL;
+	buf_init(&pm->hdrs, PP_REQ_HEADERS);
+	return pm;
+}
+
+int
+pp_msg_header(struct pp_msg *pm, const char *name, const char *value)
+{
+	size_t mark = pm->hdrs.len;
+
+	if (pm->hdr_full)
+		return 0;
+	if (buf_adds(&pm->hdrs, "HEADER ") == -1 ||
+	    pp_encode(&pm->hdrs, name, strlen(name)) == -1 ||
+	    buf_addc(&pm->hdrs, ' ') == -1 ||
+	    pp_encode(&pm->hdrs, value, strlen(value)) == -1 ||
+	    buf_addc(&pm->hdrs, '\n') == -1) {
+		/* Past the ceiling the filter sees the first fields only. */
+		pm->hdrs.len = mark;
+		if (pm->hdrs.data != NULL)
+			pm->hdrs.data[mark] = '\0';
+		pm->hdr_full = 1;
+		if (errno == ENOMEM)
+			return -1;
+	}
+	return 0;
+}
+
+unsigned
+pp_msg_count(const struct pp_msg *pm, const char *name)
+{
+	struct buf enc = BUF_INIT;
+	const char *p, *end, *nl;
+	unsigned n = 0;
+
+	if (pm->hdrs.data == NULL || pp_encode(&enc, name, strlen(name)) ==
+	    -1 || enc.data == NULL) {
+		buf_free(&enc);
+		return 0;
+	}
+	p = pm->hdrs.data;
+	end = p + pm->hdrs.len;
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+		if ((size_t)(nl - p) > 7 + enc.len && p[7 + enc.len] == ' ' &&
+		    strncasecmp(p + 7, enc.data, enc.len) == 0)
+			n++;
+	}
+	buf_free(&enc);
+	return n;
+}
+
+const struct pp_reply *
+pp_msg_reply(const struct pp_msg *pm)
+{
+	return &pm->reply;
+}
+
+/* Removes the message's directory: our part files and the filter's. */
+static void
+remove_dir(const char *dir)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			log_warn("perl: cannot open %s", dir);
+		return;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == -1 &&
+		    (errno != EISDIR ||
+		    unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == -1))
+			log_warn("perl: cannot remove %s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	if (rmdir(dir) == -1)
+		log_warn("perl: cannot remove %s", dir);
+}
+
+void
+pp_msg_free(struct pp_msg *pm)
+{
+	if (pm == NULL)
+		return;
+	if (pm->dir[0] != '\0')
+		remove_dir(pm->dir);
+	buf_free(&pm->hdrs);
+	free(pm->parts);
+	pp_reply_free(&pm->reply);
+	free(pm);
+}
+
+struct part_file {
+	int		fd;
+	uint64_t	size;
+	int		err;
+};
+
+static void
+part_out(void *arg, const char *p, size_t n)
+{
+	struct part_file *pf = arg;
+	ssize_t w;
+
+	while (n > 0 && pf->err == 0) {
+		if ((w = write(pf->fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			pf->err = errno;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+		pf->size += (uint64_t)w;
+	}
+}
+
+static int
+is_leaf(const struct mime_part *p)
+{
+	return !(p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE |
+	    MIME_PART_PREAMBLE | MIME_PART_EPILOGUE));
+}
+
+/* Writes one part's decoded content to dir/part<id>; adds its PART line. */
+static int
+write_part(struct pp_msg *pm, struct scan *sc, const struct mime_part *p,
+    struct buf *req)
+{
+	struct part_file pf = { -1, 0, 0 };
+	char path[PATH_MAX + 32];
+	const char *disp, *name;
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/part%u", pm->dir, p->id);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((pf.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		return -1;
+	if (p->body_end > p->body_start && scan_decode(sc, p->cte,
+	    p->body_start, p->body_end, part_out, &pf) == -1 && pf.err == 0)
+		pf.err = errno ? errno : EIO;
+	if (close(pf.fd) == -1 && pf.err == 0)
+		pf.err = errno;
+	if (pf.err != 0) {
+		errno = pf.err;
+		return -1;
+	}
+	disp = p->flags & MIME_PART_ATTACHMENT ? "attachment" :
+	    p->flags & MIME_PART_INLINE ? "inline" : "";
+	name = p->nnames > 0 ? p->names[p->nnames - 1] : "";
+	buf_printf(req, "PART %u ", p->id);
+	pp_encode(req, p->type, strlen(p->type));
+	buf_addc(req, ' ');
+	pp_encode(req, name, strlen(name));
+	buf_addc(req, ' ');
+	pp_encode(req, disp, strlen(disp));
+	buf_printf(req, " %llu ", (unsigned long long)pf.size);
+	pp_encode(req, path, strlen(path));
+	return buf_addc(req, '\n');
+}
+
+static void
+req_field(struct buf *req, const char *key, const char *v)
+{
+	buf_adds(req, key);
+	buf_addc(req, ' ');
+	pp_encode(req, v, strlen(v));
+	buf_addc(req, '\n');
+}
+
+int
+pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
+    const char *qid, const char *sender, char *const *rcpts, unsigned nrcpt,
+    const char *client, char *why, size_t whylen)
+{
+	const struct mime_part *p;
+	struct buf req = BUF_INIT, reply = BUF_INIT;
+	unsigned np, i;
+	char err[64];
+	int n, rc = -1;
+
+	pp_reply_free(&pm->reply);
+	n = snprintf(pm->dir, sizeof(pm->dir), "%s/perl.XXXXXX",
+	    cf->spool_dir);
+	if (n < 0 || (size_t)n >= sizeof(pm->dir) || mkdtemp(pm->dir) ==
+	    NULL) {
+		log_msg(qid, LOG_WARNING, "perl: cannot make a directory "
+		    "under %s: %s", cf->spool_dir, strerror(errno));
+		pm->dir[0] = '\0';
+		snprintf(why, whylen, "tempdir");
+		return -1;
+	}
+	p = scan_parts(sc, &np);
+	if ((pm->parts = calloc(np > 0 ? np : 1, sizeof(*pm->parts))) ==
+	    NULL) {
+		snprintf(why, whylen, "out-of-memory");
+		return -1;
+	}
+	buf_printf(&req, "%s\n", PP_PROTO);
+	req_field(&req, "QID", qid);
+	req_field(&req, "SENDER", sender);
+	for (i = 0; i < nrcpt; i++)
+		req_field(&req, "RCPT", rcpts[i]);
+	req_field(&req, "CLIENT", client);
+	req_field(&req, "DIR", pm->dir);
+	if (pm->hdrs.len > 0)
+		buf_add(&req, pm->hdrs.data, pm->hdrs.len);
+	for (i = 0; i < np; i++) {
+		if (!is_leaf(&p[i]))
+			continue;
+		if (write_part(pm, sc, &p[i], &req) == -1) {
+			log_msg(qid, LOG_WARNING, "perl: cannot write part %u "
+			    "to %s: %s", p[i].id, pm->dir, strerror(errno));
+			snprintf(why, whylen, "part-file");
+			goto out;
+		}
+		pm->parts[pm->nparts++] = p[i].id;
+	}
+	buf_adds(&req, "END\n");
+	if (req.data == NULL) {
+		snprintf(why, whylen, "out-of-memory");
+		goto out;
+	}
+	if (pp_exchange(cf, qid, req.data, req.len, &reply, why, whylen) ==
+	    -1)
+		goto out;
+	if (pp_parse_reply(reply.data, reply.len, pm->parts, pm->nparts,
+	    pm->dir, &pm->reply, err, sizeof(err)) == -1) {
+		snprintf(why, whylen, "bad-reply:%s", err);
+		goto out;
+	}
+	if (pm->reply.error[0] != '\0') {
+		snprintf(why, whylen, "filter-died error=\"%.150s\"",
+		    pm->reply.error);
+		pp_reply_free(&pm->reply);
+		goto out;
+	}
+	/* Replacement files: regular, ours (the worker's uid is ours). */
+	for (i = 0; i < pm->reply.n; i++) {
+		struct stat st;
+
+		if (pm->reply.a[i].verb != PP_REPLACE)
+			continue;
+		if (lstat(pm->reply.a[i].path, &st) == -1 ||
+		    !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+			snprintf(why, whylen, "bad-reply:bad-path");
+			pp_reply_free(&pm->reply);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	buf_free(&req);
+	buf_free(&reply);
+	return rc;
+}
+
+/* ---- the pool ---- */
+
+enum wstate { W_EMPTY = 0, W_STARTING, W_IDLE, W_BUSY, W_STOPPING };
+
+struct worker {
+	enum wstate	 state;
+	pid_t		 pid;
+	int		 in;		/* we write the request here */
+	int		 out;		/* and read the reply here */
+	unsigned	 gen;
+	long		 served;
+};
+
+/* What a worker is started with: a copy, so a reload cannot free it. */
+struct pool_cfg {
+	char		 filter[PATH_MAX];
+	char		 shim[PATH_MAX];
+	long		 workers, timeout, grace, max_requests;
+	size_t		 memory;
+};
+
+/*
+ * pp_lock guards everything below; held only to change states and
+ * counters, never across fork, I/O or waits.
+ */
+static pthread_mutex_t	 pp_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct worker	 pp_w[PP_MAX_SLOTS];
+static struct pool_cfg	 pp_cfg;
+static unsigned		 pp_gen;
+static int		 pp_stopping;
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Takes cf's settings; a change starts a new generation.  Locked. */
+static void
+sync_cfg(const struct mc_config *cf)
+{
+	struct pool_cfg pc;
+
+	memset(&pc, 0, sizeof(pc));
+	snprintf(pc.filter, sizeof(pc.filter), "%s", cf->perl_filter);
+	snprintf(pc.shim, sizeof(pc.shim), "%s", cf->perl_shim);
+	pc.workers = cf->perl_workers;
+	pc.timeout = cf->perl_timeout;
+	pc.grace = cf->perl_kill_grace;
+	pc.max_requests = cf->perl_max_requests;
+	pc.memory = cf->perl_memory_limit;
+	if (pp_gen == 0 || strcmp(pc.filter, pp_cfg.filter) != 0 ||
+	    strcmp(pc.shim, pp_cfg.shim) != 0 || pc.memory != pp_cfg.memory) {
+		if (pp_gen != 0)
+			log_info("perl: new settings (filter %s), workers "
+			    "of the old ones retire", pc.filter);
+		pp_gen++;
+	}
+	pp_cfg = pc;
+}
+
+/* Live workers of the current generation.  Locked. */
+static unsigned
+live_current(void)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < PP_MAX_SLOTS; i++)
+		if (pp_w[i].state != W_EMPTY && pp_w[i].state != W_STOPPING &&
+		    pp_w[i].gen == pp_gen)
+			n++;
+	return n;
+}
+
+/* Reserves an empty slot for a new worker.  Locked; -1 if none. */
+static int
+reserve_slot(void)
+{
+	unsigned i;
+
+	if ((long)live_current() >= pp_cfg.workers)
+		return -1;
+	for (i = 0; i < PP_MAX_SLOTS; i++)
+		if (pp_w[i].state == W_EMPTY) {
+			memset(&pp_w[i], 0, sizeof(pp_w[i]));
+			pp_w[i].state = W_STARTING;
+			pp_w[i].gen = pp_gen;
+			pp_w[i].in = pp_w[i].out = -1;
+			return (int)i;
+		}
+	return -1;
+}
+
+/*
+ * fork + execve of perl -T shim filter; the child gets the pipes as
+ * stdin/stdout, the daemon's stderr, no other descriptor, an empty signal
+ * mask, default SIGPIPE, RLIMIT_AS, and a fixed environment.  Unlocked.
+ */
+static int
+spawn(const struct pool_cfg *pc, struct worker *w)
+{
+	char *const argv[] = { (char *)(uintptr_t)"perl",
+	    (char *)(uintptr_t)"-T", (char *)(uintptr_t)pc->shim,
+	    (char *)(uintptr_t)pc->filter, NULL };
+	char *const envp[] = { (char *)(uintptr_t)"PATH=/usr/bin:/bin",
+	    NULL };
+	struct rlimit rl;
+	struct sigaction sa;
+	sigset_t none;
+	int to[2], from[2];
+	pid_t pid;
+
+	if (pipe2(to, O_CLOEXEC) == -1)
+		return -1;
+	if (pipe2(from, O_CLOEXEC) == -1) {
+		close(to[0]);
+		close(to[1]);
+		return -1;
+	}
+	rl.rlim_cur = rl.rlim_max = (rlim_t)pc->memory;
+	sigemptyset(&none);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	if ((pid = fork()) == -1) {
+		close(to[0]);
+		close(to[1]);
+		close(from[0]);
+		close(from[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* Only async-signal-safe calls from here on. */
+		if (dup2(to[0], STDIN_FILENO) == -1 ||
+		    dup2(from[1], STDOUT_FILENO) == -1)
+			_exit(126);
+		close_range(3, ~0U, 0);
+		sigaction(SIGPIPE, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (setrlimit(RLIMIT_AS, &rl) == -1)
+			_exit(126);
+		execve(MC_PERL_PATH, argv, envp);
+		_exit(127);
+	}
+	close(to[0]);
+	close(from[1]);
+	w->pid = pid;
+	w->in = to[1];
+	w->out = from[0];
+	fcntl(w->in, F_SETFL, O_NONBLOCK);
+	fcntl(w->out, F_SETFL, O_NONBLOCK);
+	w->served = 0;
+	return 0;
+}
+
+/* Waits up to ms for pid to exit; 1 reaped, 0 still running. */
+static int
+reap_within(pid_t pid, long long ms, int *status)
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	long long end = now_ms() + ms;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, status, WNOHANG);
+		if (r == pid || (r == -1 && errno != EINTR))
+			return 1;
+		if (now_ms() >= end)
+			return 0;
+		nanosleep(&tick, NULL);
+	}
+}
+
+/*
+ * Stops a worker as MIMEDefang's multiplexor does: close its pipes, then
+ * SIGTERM after grace seconds, SIGKILL grace seconds later; reaped by
+ * pid.  Unlocked (the slot is the caller's).  Returns how it ended.
+ */
+static void
+stop_worker(struct worker *w, long grace, const char *qid, const char *why)
+{
+	int status = 0, how = 0;
+
+	if (w->in != -1)
+		close(w->in);
+	if (w->out != -1)
+		close(w->out);
+	w->in = w->out = -1;
+	if (w->pid <= 0)
+		return;
+	if (!reap_within(w->pid, grace * 1000, &status)) {
+		kill(w->pid, SIGTERM);
+		how = 1;
+		if (!reap_within(w->pid, grace * 1000, &status)) {
+			kill(w->pid, SIGKILL);
+			how = 2;
+			while (waitpid(w->pid, &status, 0) == -1 &&
+			    errno == EINTR)
+				;
+		}
+	}
+	if (why != NULL)
+		log_msg(qid, LOG_WARNING, "perl worker pid=%ld %s: %s%s "
+		    "%d", (long)w->pid, why, how == 2 ? "SIGKILL, " :
+		    how == 1 ? "SIGTERM, " : "", WIFSIGNALED(status) ?
+		    "signal" : "exit", WIFSIGNALED(status) ?
+		    WTERMSIG(status) : WEXITSTATUS(status));
+	w->pid = 0;
+}
+
+/* Starts workers until the current generation has its number. */
+static void
+refill(void)
+{
+	struct pool_cfg pc;
+	struct worker w;
+	int slot;
+
+	for (;;) {
+		pthread_mutex_lock(&pp_lock);
+		if (pp_stopping || pp_cfg.filter[0] == '\0' ||
+		    (slot = reserve_slot()) == -1) {
+			pthread_mutex_unlock(&pp_lock);
+			return;
+		}
+		pc = pp_cfg;
+		w = pp_w[slot];
+		pthread_mutex_unlock(&pp_lock);
+		if (spawn(&pc, &w) == -1) {
+			log_warn("perl: cannot start a worker");
+			pthread_mutex_lock(&pp_lock);
+			pp_w[slot].state = W_EMPTY;
+			pthread_mutex_unlock(&pp_lock);
+			return;
+		}
+		pthread_mutex_lock(&pp_lock);
+		w.state = W_IDLE;
+		pp_w[slot] = w;
+		pthread_mutex_unlock(&pp_lock);
+	}
+}
+
+int
+pp_start(const struct mc_config *cf)
+{
+	pthread_mutex_lock(&pp_lock);
+	pp_stopping = 0;
+	sync_cfg(cf);
+	pthread_mutex_unlock(&pp_lock);
+	if (cf->perl_filter[0] == '\0')
+		return 0;
+	refill();
+	log_info("perl: %u workers for %s", pp_workers(), cf->perl_filter);
+	return 0;
+}
+
+unsigned
+pp_workers(void)
+{
+	unsigned i, n = 0;
+
+	pthread_mutex_lock(&pp_lock);
+	for (i = 0; i < PP_MAX_SLOTS; i++)
+		if (pp_w[i].state != W_EMPTY)
+			n++;
+	pthread_mutex_unlock(&pp_lock);
+	return n;
+}
+
+/* Retires idle workers of older generations (after a reload). */
+static void
+retire_old(long grace)
+{
+	struct worker w;
+	unsigned i;
+
+	for (i = 0; i < PP_MAX_SLOTS; i++) {
+		pthread_mutex_lock(&pp_lock);
+		if (pp_w[i].state != W_IDLE || pp_w[i].gen == pp_gen) {
+			pthread_mutex_unlock(&pp_lock);
+			continue;
+		}
+		pp_w[i].state = W_STOPPING;
+		w = pp_w[i];
+		pthread_mutex_unlock(&pp_lock);
+		stop_worker(&w, grace, "NOQUEUE", NULL);
+		pthread_mutex_lock(&pp_lock);
+		pp_w[i].state = W_EMPTY;
+		pthread_mutex_unlock(&pp_lock);
+	}
+}
+
+/*
+ * Reaps idle workers that died on their own (killed from outside, a
+ * filter that fails to load): no zombie waits for its next message.
+ * Locked; returns how many went.
+ */
+static unsigned
+reap_idle(void)
+{
+	unsigned i, n = 0;
+	int status;
+
+	for (i = 0; i < PP_MAX_SLOTS; i++) {
+		if (pp_w[i].state != W_IDLE || pp_w[i].pid <= 0 ||
+		    waitpid(pp_w[i].pid, &status, WNOHANG) != pp_w[i].pid)
+			continue;
+		log_warnx("perl worker pid=%ld died while idle: %s %d",
+		    (long)pp_w[i].pid, WIFSIGNALED(status) ? "signal" : "exit",
+		    WIFSIGNALED(status) ? WTERMSIG(status) :
+		    WEXITSTATUS(status));
+		close(pp_w[i].in);
+		close(pp_w[i].out);
+		memset(&pp_w[i], 0, sizeof(pp_w[i]));
+		pp_w[i].state = W_EMPTY;
+		n++;
+	}
+	return n;
+}
+
+/* A free worker for one message; -1 when none (why set). */
+static int
+checkout(const struct mc_config *cf, struct pool_cfg *pc, char *why,
+    size_t whylen)
+{
+	struct mc_config *cur;
+	unsigned i, old = 0;
+	int slot = -1;
+
+	pthread_mutex_lock(&pp_lock);
+	if (pp_stopping) {
+		pthread_mutex_unlock(&pp_lock);
+		snprintf(why, whylen, "stopping");
+		return -1;
+	}
+	/* The installed snapshot, not the session's: a session that began
+	   before a reload must not bring the old settings back. */
+	if ((cur = conf_acquire()) != NULL) {
+		sync_cfg(cur);
+		conf_release(cur);
+	} else
+		sync_cfg(cf);
+	*pc = pp_cfg;
+	reap_idle();
+	for (i = 0; i < PP_MAX_SLOTS; i++) {
+		if (pp_w[i].state == W_IDLE && pp_w[i].gen != pp_gen)
+			old++;
+		if (slot == -1 && pp_w[i].state == W_IDLE &&
+		    pp_w[i].gen == pp_gen)
+			slot = (int)i;
+	}
+	if (slot != -1)
+		pp_w[slot].state = W_BUSY;
+	pthread_mutex_unlock(&pp_lock);
+	if (old > 0)
+		retire_old(pc->grace);
+	if (slot != -1)
+		return slot;
+	refill();	/* workers that failed to start, a new generation */
+	pthread_mutex_lock(&pp_lock);
+	for (i = 0; i < PP_MAX_SLOTS; i++)
+		if (pp_w[i].state == W_IDLE && pp_w[i].gen == pp_gen) {
+			pp_w[i].state = W_BUSY;
+			slot = (int)i;
+			break;
+		}
+	pthread_mutex_unlock(&pp_lock);
+	if (slot == -1)
+		snprintf(why, whylen, "no-free-workers");
+	return slot;
+}
+
+/* Back to the pool, or retired (old generation, max requests). */
+static void
+checkin(int slot, const char *qid)
+{
+	struct worker w;
+	long grace;
+
+	pthread_mutex_lock(&pp_lock);
+	pp_w[slot].served++;
+	if (!pp_stopping && pp_w[slot].gen == pp_gen &&
+	    pp_w[slot].served < pp_cfg.max_requests) {
+		pp_w[slot].state = W_IDLE;
+		pthread_mutex_unlock(&pp_lock);
+		return;
+	}
+	pp_w[slot].state = W_STOPPING;
+	w = pp_w[slot];
+	grace = pp_cfg.grace;
+	pthread_mutex_unlock(&pp_lock);
+	stop_worker(&w, grace, qid, NULL);
+	pthread_mutex_lock(&pp_lock);
+	pp_w[slot].state = W_EMPTY;
+	pthread_mutex_unlock(&pp_lock);
+	refill();
+}
+
+/* The worker failed: stop it, free its slot, start another. */
+static void
+discard(int slot, long grace, const char *qid, const char *why)
+{
+	struct worker w;
+
+	pthread_mutex_lock(&pp_lock);
+	pp_w[slot].state = W_STOPPING;
+	w = pp_w[slot];
+	pthread_mutex_unlock(&pp_lock);
+	stop_worker(&w, grace, qid, why);
+	pthread_mutex_lock(&pp_lock);
+	pp_w[slot].state = W_EMPTY;
+	pthread_mutex_unlock(&pp_lock);
+	refill();
+}
+
+/* The reply is complete once it ends with an "F" line. */
+static int
+has_terminator(const struct buf *b)
+{
+	return (b->len == 2 && memcmp(b->data, "F\n", 2) == 0) ||
+	    (b->len > 2 && memcmp(b->data + b->len - 3, "\nF\n", 3) == 0);
+}
+
+int
+pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
+    size_t len, struct buf *out, char *why, size_t whylen)
+{
+	struct pool_cfg pc;
+	struct pollfd pfd;
+	long long deadline, left;
+	size_t sent = 0;
+	char tmp[8192];
+	const char *fail = NULL;
+	ssize_t r;
+	int slot, fd_in, fd_out;
+
+	if ((slot = checkout(cf, &pc, why, whylen)) == -1)
+		return -1;
+	pthread_mutex_lock(&pp_lock);
+	fd_in = pp_w[slot].in;
+	fd_out = pp_w[slot].out;
+	pthread_mutex_unlock(&pp_lock);
+	deadline = now_ms() + pc.timeout * 1000;
+	buf_reset(out);
+	while (fail == NULL) {
+		if ((left = deadline - now_ms()) <= 0) {
+			fail = "timeout";
+			break;
+		}
+		pfd.fd = sent < len ? fd_in : fd_out;
+		pfd.events = sent < len ? POLLOUT : POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) == -1) {
+			if (errno != EINTR)
+				fail = "poll";
+			continue;
+		}
+		if (pfd.revents == 0)
+			continue;
+		if (sent < len) {
+			r = write(fd_in, req + sent, len - sent);
+			if (r == -1 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (r == -1) {
+				fail = "crash";	/* EPIPE: it is gone */
+				break;
+			}
+			sent += (size_t)r;
+			continue;
+		}
+		r = read(fd_out, tmp, sizeof(tmp));
+		if (r == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r <= 0) {
+			fail = "crash";		/* EOF before the F line */
+			break;
+		}
+		if (out->len + (size_t)r > PP_REPLY_MAX) {
+			fail = "reply-too-long";
+			break;
+		}
+		if (buf_add(out, tmp, (size_t)r) == -1) {
+			fail = "out-of-memory";
+			break;
+		}
+		if (has_terminator(out))
+			break;
+	}
+	if (fail != NULL) {
+		snprintf(why, whylen, "%s", fail);
+		discard(slot, pc.grace, qid, fail);
+		return -1;
+	}
+	checkin(slot, qid);
+	return 0;
+}
+
+void
+pp_shutdown(void)
+{
+	struct worker w;
+	long grace;
+	unsigned i;
+
+	pthread_mutex_lock(&pp_lock);
+	pp_stopping = 1;
+	grace = pp_cfg.grace > 0 ? pp_cfg.grace : 1;
+	pthread_mutex_unlock(&pp_lock);
+	for (i = 0; i < PP_MAX_SLOTS; i++) {
+		pthread_mutex_lock(&pp_lock);
+		if (pp_w[i].state != W_IDLE) {
+			/* BUSY ones belong to their message's thread. */
+			pthread_mutex_unlock(&pp_lock);
+			continue;
+		}
+		pp_w[i].state = W_STOPPING;
+		w = pp_w[i];
+		pthread_mutex_unlock(&pp_lock);
+		stop_worker(&w, grace, "NOQUEUE", NULL);
+		pthread_mutex_lock(&pp_lock);
+		pp_w[i].state = W_EMPTY;
+		pthread_mutex_unlock(&pp_lock);
+	}
+}

@@ -1,0 +1,408 @@
+/*
+ * test_perlpool.c -- the Perl shim's protocol: the value encoding, the
+ * reply parser and validator (every verb, every refusal), the request's
+ * header list, and one real exchange: a scanned message sent to a real
+ * perl -T perlshim.pl worker and its answer parsed (perlpool.c).
+ */
+#include "unit.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "perlpool.h"
+#include "scan.h"
+
+static const unsigned parts[] = { 1, 2, 5 };
+#define DIR	"/var/spool/mc/perl.AbC123"
+
+static int
+parse(const char *s, struct pp_reply *r, char *why, size_t whylen)
+{
+	return pp_parse_reply(s, strlen(s), parts, 3, DIR, r, why, whylen);
+}
+
+static void
+refused(const char *s, const char *want)
+{
+	struct pp_reply r;
+	char why[64];
+
+	if (parse(s, &r, why, sizeof(why)) != -1)
+		fail_msg("accepted: %s", s);
+	if (strcmp(why, want) != 0)
+		fail_msg("%s: reason %s, want %s", s, why, want);
+	assert_int_equal(r.n, 0);
+	assert_null(r.a);
+}
+
+static void
+test_encode_roundtrip(void **state)
+{
+	struct buf b = BUF_INIT;
+	char in[256], out[300];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (char)i;
+	assert_int_equal(pp_encode(&b, in, sizeof(in)), 0);
+	/* no blank, control byte, 8-bit byte or line end left */
+	for (i = 0; i < b.len; i++)
+		assert_true(b.data[i] > 0x20 && b.data[i] < 0x7f);
+	assert_int_equal(pp_decode(b.data, b.len, out, sizeof(out) - 1, &n),
+	    0);
+	assert_int_equal(n, sizeof(in));
+	assert_memory_equal(in, out, n);
+	buf_reset(&b);
+	assert_int_equal(pp_encode(&b, "a b%c\r\n", 7), 0);
+	assert_string_equal(b.data, "a%20b%25c%0D%0A");
+	buf_free(&b);
+}
+
+static void
+test_decode_errors(void **state)
+{
+	char out[16];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(pp_decode("%4", 2, out, 10, &n), -1);
+	assert_int_equal(pp_decode("%", 1, out, 10, &n), -1);
+	assert_int_equal(pp_decode("%zz", 3, out, 10, &n), -1);
+	assert_int_equal(pp_decode("a b", 3, out, 10, &n), -1);
+	assert_int_equal(pp_decode("abcdef", 6, out, 5, &n), -1);
+	assert_int_equal(pp_decode("abcde", 5, out, 5, &n), 0);
+	assert_int_equal(pp_decode("%41%62", 6, out, 5, &n), 0);
+	assert_string_equal(out, "Ab");
+	assert_int_equal(pp_decode("", 0, out, 5, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+static void
+test_every_verb(void **state)
+{
+	struct pp_reply r;
+	char why[64];
+
+	(void)state;
+	assert_int_equal(parse(
+	    "DROP 1 site%20policy\n"
+	    "RENAME 2 new%20name.txt\n"
+	    "REPLACE 5 text/plain r.txt " DIR "/replace1\n"
+	    "HEADER-ADD X-Site a%20b\n"
+	    "HEADER-CHANGE Subject 2 new%09subject\n"
+	    "HEADER-DELETE X-Old\n"
+	    "ACCEPT\n"
+	    "F\n", &r, why, sizeof(why)), 0);
+	assert_int_equal(r.n, 6);
+	assert_int_equal(r.verdict, PP_ACCEPT);
+	assert_int_equal(r.a[0].verb, PP_DROP);
+	assert_int_equal(r.a[0].part, 1);
+	assert_string_equal(r.a[0].value, "site policy");
+	assert_int_equal(r.a[1].verb, PP_RENAME);
+	assert_string_equal(r.a[1].name, "new name.txt");
+	assert_int_equal(r.a[2].verb, PP_REPLACE);
+	assert_int_equal(r.a[2].part, 5);
+	assert_string_equal(r.a[2].type, "text/plain");
+	assert_string_equal(r.a[2].path, DIR "/replace1");
+	assert_int_equal(r.a[3].verb, PP_HDR_ADD);
+	assert_string_equal(r.a[3].name, "X-Site");
+	assert_string_equal(r.a[3].value, "a b");
+	assert_int_equal(r.a[4].verb, PP_HDR_CHANGE);
+	assert_int_equal(r.a[4].index, 2);
+	assert_string_equal(r.a[4].value, "new subject");	/* tab: blank */
+	assert_int_equal(r.a[5].verb, PP_HDR_DELETE);
+	assert_string_equal(r.a[5].name, "X-Old");
+	pp_reply_free(&r);
+
+	assert_int_equal(parse("REJECT go%20away\nF\n", &r, why,
+	    sizeof(why)), 0);
+	assert_int_equal(r.verdict, PP_REJECT);
+	assert_string_equal(r.text, "go away");
+	pp_reply_free(&r);
+	assert_int_equal(parse("TEMPFAIL later\nF\n", &r, why, sizeof(why)),
+	    0);
+	assert_int_equal(r.verdict, PP_TEMPFAIL);
+	pp_reply_free(&r);
+	assert_int_equal(parse("DISCARD\nF\n", &r, why, sizeof(why)), 0);
+	assert_int_equal(r.verdict, PP_DISCARD);
+	pp_reply_free(&r);
+	assert_int_equal(parse("F\n", &r, why, sizeof(why)), 0);
+	assert_int_equal(r.verdict, PP_NONE);
+	assert_int_equal(r.n, 0);
+	pp_reply_free(&r);
+	/* an empty header value and an empty warning are allowed */
+	assert_int_equal(parse("HEADER-ADD X-E \nDROP 2 \nF\n", &r, why,
+	    sizeof(why)), 0);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.a[0].value, "");
+	pp_reply_free(&r);
+	/* the filter died: parsed, reported as an error */
+	assert_int_equal(parse("ERROR boom%0Aat%20line%201\nF\n", &r, why,
+	    sizeof(why)), 0);
+	assert_non_null(strstr(r.error, "boom"));
+	assert_null(strchr(r.error, '\n'));
+	pp_reply_free(&r);
+}
+
+static void
+test_refusals(void **state)
+{
+	char big[PP_VALUE_MAX * 3 + 64];
+	size_t i;
+
+	(void)state;
+	/* SC-P2: no terminator, or cut mid-line */
+	refused("", "no-terminator");
+	refused("ACCEPT\n", "no-terminator");
+	refused("DROP 1 x\nHEADER-ADD X-A b", "no-terminator");
+	refused("F", "no-terminator");
+	refused("F\nACCEPT\n", "data-after-terminator");
+	refused("F\nF\n", "data-after-terminator");
+	/* unknown verbs, wrong argument counts */
+	refused("EXEC rm%20-rf\nF\n", "bad-verb");
+	refused("accept\nF\n", "bad-verb");
+	refused("\nF\n", "bad-verb");
+	refused("ACCEPT now\nF\n", "bad-arguments");
+	refused("DROP 1\nF\n", "bad-arguments");
+	refused("DROP 1 a b\nF\n", "bad-arguments");
+	refused("REPLACE 1 text/plain x\nF\n", "bad-arguments");
+	refused("HEADER-CHANGE X-A 1\nF\n", "bad-arguments");
+	refused("REJECT\nF\n", "bad-arguments");
+	refused("REJECT \nF\n", "empty-value");
+	/* part ids */
+	refused("DROP 3 x\nF\n", "bad-part");
+	refused("DROP -1 x\nF\n", "bad-part");
+	refused("DROP 1x x\nF\n", "bad-part");
+	refused("DROP  x\nF\n", "bad-part");
+	refused("RENAME 99999999999 x\nF\n", "bad-part");
+	/* header names */
+	refused("HEADER-ADD X%20Bad v\nF\n", "bad-header-name");
+	refused("HEADER-ADD X:Bad v\nF\n", "bad-header-name");
+	refused("HEADER-ADD X_Bad v\nF\n", "bad-header-name");
+	refused("HEADER-ADD X-A%0D%0ABcc v\nF\n", "bad-header-name");
+	refused("HEADER-ADD X-A%00 v\nF\n", "bad-header-name");
+	refused("HEADER-DELETE %C3%A9\nF\n", "bad-header-name");
+	refused("HEADER-ADD  v\nF\n", "bad-header-name");
+	refused("HEADER-CHANGE X-A 0 v\nF\n", "bad-index");
+	refused("HEADER-CHANGE X-A x v\nF\n", "bad-index");
+	/* CR, LF, NUL in values (BI-31) */
+	refused("HEADER-ADD X-A a%0D%0ABcc:%20evil@x.test\nF\n", "bad-value");
+	refused("HEADER-ADD X-A a%0Ab\nF\n", "bad-value");
+	refused("HEADER-ADD X-A a%0Db\nF\n", "bad-value");
+	refused("HEADER-ADD X-A a%00b\nF\n", "bad-value");
+	refused("REJECT no%0D%0A250%20ok\nF\n", "bad-value");
+	refused("RENAME 1 a%0Ab\nF\n", "bad-value");
+	refused("DROP 1 a%0Ab\nF\n", "bad-value");
+	refused("HEADER-ADD X-A a\rb\nF\n", "bad-encoding");
+	refused("HEADER-ADD X-A a%zz\nF\n", "bad-encoding");
+	/* length */
+	for (i = 0; i < PP_VALUE_MAX + 1; i++)
+		big[i] = 'a';
+	big[i] = '\0';
+	{
+		char line[sizeof(big) + 32];
+
+		snprintf(line, sizeof(line), "HEADER-ADD X-A %s\nF\n", big);
+		refused(line, "value-too-long");
+	}
+	/* REPLACE paths outside the message's directory */
+	refused("REPLACE 1 text/plain x /etc/passwd\nF\n", "bad-path");
+	refused("REPLACE 1 text/plain x " DIR "/../x\nF\n", "bad-path");
+	refused("REPLACE 1 text/plain x " DIR "/a/b\nF\n", "bad-path");
+	refused("REPLACE 1 text/plain x " DIR "/\nF\n", "bad-path");
+	refused("REPLACE 1 text/plain x " DIR "\nF\n", "bad-path");
+	refused("REPLACE 1 text/plain x " DIR "x/r\nF\n", "bad-path");
+	refused("REPLACE 1 text/plain x " DIR "/r%00x\nF\n", "bad-path");
+	refused("REPLACE 1 text/plain x " DIR "/.hidden\nF\n", "bad-path");
+	refused("REPLACE 1 text%0Aplain x " DIR "/r\nF\n", "bad-value");
+	refused("REPLACE 1 text x " DIR "/r\nF\n", "bad-type");
+	refused("REPLACE 1 text/pl;ain x " DIR "/r\nF\n", "bad-type");
+	refused("REPLACE 1 text/plain  " DIR "/r\nF\n", "empty-value");
+	/* two verdicts */
+	refused("ACCEPT\nREJECT no\nF\n", "two-verdicts");
+	refused("DISCARD\nDISCARD\nF\n", "two-verdicts");
+}
+
+static void
+test_limits(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct pp_reply r;
+	char why[64];
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < PP_MAX_ACTIONS; i++)
+		buf_adds(&b, "HEADER-DELETE X-A\n");
+	buf_adds(&b, "F\n");
+	assert_int_equal(pp_parse_reply(b.data, b.len, parts, 3, DIR, &r, why,
+	    sizeof(why)), 0);
+	assert_int_equal(r.n, PP_MAX_ACTIONS);
+	pp_reply_free(&r);
+	buf_reset(&b);
+	for (i = 0; i <= PP_MAX_ACTIONS; i++)
+		buf_adds(&b, "HEADER-DELETE X-A\n");
+	buf_adds(&b, "F\n");
+	assert_int_equal(pp_parse_reply(b.data, b.len, parts, 3, DIR, &r, why,
+	    sizeof(why)), -1);
+	assert_string_equal(why, "too-many-actions");
+	buf_reset(&b);
+	buf_adds(&b, "HEADER-ADD X-A ");
+	for (i = 0; i < PP_LINE_MAX; i++)
+		buf_addc(&b, 'a');
+	buf_adds(&b, "\nF\n");
+	assert_int_equal(pp_parse_reply(b.data, b.len, parts, 3, DIR, &r, why,
+	    sizeof(why)), -1);
+	assert_string_equal(why, "line-too-long");
+	buf_free(&b);
+}
+
+static void
+test_request_headers(void **state)
+{
+	struct pp_msg *pm;
+
+	(void)state;
+	assert_non_null(pm = pp_msg_new());
+	assert_int_equal(pp_msg_header(pm, "Subject", "hi"), 0);
+	assert_int_equal(pp_msg_header(pm, "X-Two", "a"), 0);
+	assert_int_equal(pp_msg_header(pm, "x-two", "b\r\n\tfolded"), 0);
+	assert_int_equal(pp_msg_header(pm, "X-Twofold", "c"), 0);
+	assert_int_equal(pp_msg_count(pm, "X-TWO"), 2);
+	assert_int_equal(pp_msg_count(pm, "Subject"), 1);
+	assert_int_equal(pp_msg_count(pm, "X-Tw"), 0);
+	assert_int_equal(pp_msg_count(pm, "Absent"), 0);
+	pp_msg_free(pm);
+}
+
+/* ---- one real exchange with perl -T perlshim.pl ---- */
+
+static const char filter_pl[] =
+    "sub filter_message {\n"
+    "  my ($m) = @_;\n"
+    "  for my $p ($m->parts) {\n"
+    "    $m->drop_part($p, 'seen ' . $p->content) if $p->filename eq 'a b.bin';\n"
+    "  }\n"
+    "  $m->add_header('X-Subject', scalar $m->header('subject'));\n"
+    "  $m->add_header('X-Rcpt', join(',', $m->recipients));\n"
+    "}\n1;\n";
+
+static const char message[] =
+    "Subject: hello $(id) `id`\r\n"
+    "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+    "--b\r\nContent-Type: text/plain\r\n\r\ntext\r\n"
+    "--b\r\nContent-Type: application/octet-stream; name=\"a b.bin\"\r\n"
+    "Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n"
+    "--b--\r\n";
+
+static void
+test_real_worker(void **state)
+{
+	struct mc_config *cf;
+	struct scan *sc;
+	struct pp_msg *pm;
+	const struct pp_reply *r;
+	char err[256], dir[] = "/tmp/mc-unit-perl.XXXXXX", fpath[PATH_MAX];
+	char cwd[PATH_MAX], shim[PATH_MAX + 32], why[256];
+	char *rcpts[] = { (char *)"r1@x.test", (char *)"r2@x.test" };
+	const char *hdr_end;
+	FILE *fp;
+	unsigned i;
+
+	(void)state;
+	if (access("/usr/bin/perl", X_OK) != 0 || getcwd(cwd, sizeof(cwd)) ==
+	    NULL) {
+		skip();
+	}
+	snprintf(shim, sizeof(shim), "%s/perlshim.pl", cwd);
+	if (access(shim, R_OK) != 0)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(fpath, sizeof(fpath), "%s/filter.pl", dir);
+	assert_non_null(fp = fopen(fpath, "w"));
+	fputs(filter_pl, fp);
+	fclose(fp);
+	assert_int_equal(conf_load(NULL, &cf, err, sizeof(err)), 0);
+	free(cf->perl_filter);
+	free(cf->perl_shim);
+	free(cf->spool_dir);
+	cf->perl_filter = strdup(fpath);
+	cf->perl_shim = strdup(shim);
+	cf->spool_dir = strdup(dir);
+	cf->perl_workers = 1;
+	cf->perl_timeout = 10;
+	cf->perl_kill_grace = 1;
+	conf_install(cf);
+	assert_int_equal(pp_start(cf), 0);
+	assert_int_equal(pp_workers(), 1);
+
+	assert_non_null(sc = scan_new(cf, "UNIT1"));
+	assert_int_equal(scan_header(sc, "Subject", "hello $(id) `id`"), 0);
+	assert_int_equal(scan_header(sc, "Content-Type",
+	    "multipart/mixed; boundary=\"b\""), 0);
+	assert_int_equal(scan_eoh(sc), 0);
+	hdr_end = strstr(message, "\r\n\r\n") + 4;
+	assert_int_equal(scan_body(sc, hdr_end, strlen(hdr_end)), 0);
+	assert_int_equal(scan_finish(sc), 0);
+	assert_non_null(pm = pp_msg_new());
+	assert_int_equal(pp_msg_header(pm, "Subject", "hello $(id) `id`"), 0);
+	if (pp_msg_run(pm, cf, sc, "UNIT1", "s@x.test", rcpts, 2,
+	    "client [127.0.0.1]", why, sizeof(why)) != 0)
+		fail_msg("pp_msg_run: %s", why);
+	r = pp_msg_reply(pm);
+	assert_int_equal(r->n, 3);
+	assert_int_equal(r->a[0].verb, PP_DROP);
+	assert_string_equal(r->a[0].value, "seen hello world");
+	assert_int_equal(r->a[1].verb, PP_HDR_ADD);
+	assert_string_equal(r->a[1].value, "hello $(id) `id`");
+	assert_string_equal(r->a[2].value, "r1@x.test,r2@x.test");
+	/* the part id is one the request offered, and it is a leaf */
+	{
+		const struct mime_part *p;
+		unsigned np;
+
+		p = scan_parts(sc, &np);
+		assert_true(r->a[0].part < np);
+		assert_string_equal(p[r->a[0].part].type,
+		    "application/octet-stream");
+	}
+	pp_msg_free(pm);	/* removes the message's directory */
+	scan_free(sc);
+	/* the same worker again: still in step */
+	for (i = 0; i < 3; i++) {
+		struct buf out = BUF_INIT;
+
+		assert_int_equal(pp_exchange(cf, "UNIT2", "MC-PERL 1\nEND\n",
+		    14, &out, why, sizeof(why)), 0);
+		assert_non_null(strstr(out.data, "HEADER-ADD X-Subject"));
+		buf_free(&out);
+	}
+	assert_int_equal(pp_workers(), 1);
+	pp_shutdown();
+	assert_int_equal(pp_workers(), 0);
+	conf_shutdown();
+	unlink(fpath);
+	assert_int_equal(rmdir(dir), 0);	/* nothing left inside */
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_encode_roundtrip),
+		cmocka_unit_test(test_decode_errors),
+		cmocka_unit_test(test_every_verb),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_request_headers),
+		cmocka_unit_test(test_real_worker),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
