@@ -1892,6 +1892,7 @@ main(int argc, char **argv)
 	log_info("mailcorral %s starting on %s (config %s)", MC_VERSION, sock,
 	    cf->file ? cf->file : "built-in defaults");
 	ch = smfi_main();
+	pp_shutdown();		/* a message stuck in a worker gives up */
 	busy = gate_drain(MC_STOP_WAIT);
 	log_info("mailcorral stopping (%s)", ch == MI_SUCCESS ? "normal" :
 	    "error");

@@ -1111,8 +1111,11 @@ checkin(int slot, const char *qid)
 
 	pthread_mutex_lock(&pp_lock);
 	pp_w[slot].served++;
+	/* live_current() counts this one: more than wanted after a reload
+	   lowered perl_workers, it goes */
 	if (!pp_stopping && pp_w[slot].gen == pp_gen &&
-	    pp_w[slot].served < pp_cfg.max_requests) {
+	    pp_w[slot].served < pp_cfg.max_requests &&
+	    (long)live_current() <= pp_cfg.workers) {
 		pp_w[slot].state = W_IDLE;
 		pthread_mutex_unlock(&pp_lock);
 		return;
@@ -1179,6 +1182,12 @@ pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
 			fail = "timeout";
 			break;
 		}
+		pthread_mutex_lock(&pp_lock);
+		if (pp_stopping)
+			fail = "stopping";	/* the daemon is going */
+		pthread_mutex_unlock(&pp_lock);
+		if (fail != NULL)
+			break;
 		pfd.fd = sent < len ? fd_in : fd_out;
 		pfd.events = sent < len ? POLLOUT : POLLIN;
 		pfd.revents = 0;

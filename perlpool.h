@@ -137,9 +137,11 @@ void		 pp_msg_free(struct pp_msg *);
 
 /*
  * The pool.  pp_start() starts the workers of cf (nothing when perl_filter
- * is empty); call it after dropping privileges.  pp_shutdown() stops them
- * all (EOF, SIGTERM, SIGKILL, reaped) and frees the pool.  pp_workers()
- * counts workers alive.
+ * is empty); call it after dropping privileges.  pp_shutdown() stops the
+ * idle workers (EOF, SIGTERM, SIGKILL, reaped) and makes the busy ones
+ * give up within a second (their messages are tempfailed, the workers
+ * stopped by their threads); call it again once those are done.
+ * pp_workers() counts workers alive.
  */
 int		 pp_start(const struct mc_config *);
 void		 pp_shutdown(void);
