@@ -742,12 +742,11 @@ scan_add_finding(struct scan *sc, unsigned part, enum scan_act act,
 	f = &sc->f[sc->nf - 1];
 	if (f->part != part || f->act != act)
 		return 0;	/* the "everything" slot: a cut */
+	/* As given: rewrite.c makes them safe where it writes them. */
 	if (newname != NULL)
-		log_safe(newname, strlen(newname), f->newname,
-		    sizeof(f->newname));
+		snprintf(f->newname, sizeof(f->newname), "%s", newname);
 	if (newtype != NULL)
-		log_safe(newtype, strlen(newtype), f->newtype,
-		    sizeof(f->newtype));
+		snprintf(f->newtype, sizeof(f->newtype), "%s", newtype);
 	if (file != NULL)
 		snprintf(f->file, sizeof(f->file), "%s", file);
 	return 0;

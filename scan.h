@@ -68,7 +68,8 @@ const struct scan_finding *scan_findings(const struct scan *, unsigned *n);
  * Adds a finding made outside the rules (the site's Perl filter) for part
  * id of the primary view: SCAN_DELETE, SCAN_MANGLE under newname (kept as
  * the part's type), or SCAN_REPLACE with the content of file as newtype
- * under newname.  Strings are copied (printable, capped).  Returns 0, or
+ * under newname.  Strings are copied as given (capped); the rewriter
+ * makes names and types safe where it writes them.  Returns 0, or
  * -1 with errno (EINVAL: no such part or action, ENOMEM, ENAMETOOLONG).
  */
 int		 scan_add_finding(struct scan *, unsigned part, enum scan_act,

@@ -5,6 +5,8 @@
  */
 #include "unit.h"
 
+#include <unistd.h>
+
 #include "buf.h"
 #include "conf.h"
 #include "rewrite.h"
@@ -18,6 +20,9 @@ struct run {
 	unsigned		errors;
 	int			views;
 };
+
+/* Called between scan_finish and rw_rewrite when set (site findings). */
+static void (*before_rewrite)(struct scan *);
 
 static int
 collect(void *arg, const char *p, size_t n)
@@ -87,6 +92,8 @@ run(struct mc_config *cf, const char *msg, size_t chunk, struct run *r)
 	assert_int_equal(scan_finish(sc), 0);
 	r->errors = scan_errors(sc);
 	r->views = scan_views(sc);
+	if (before_rewrite != NULL)
+		before_rewrite(sc);
 	assert_int_equal(rw_rewrite(sc, cf, collect, &r->out, &r->res), 0);
 	scan_free(sc);
 	buf_free(&name);
@@ -184,6 +191,90 @@ test_mangle(void **state)
 	has(&r, "Content-Transfer-Encoding: base64");
 	has(&r, "TVqQ");
 	lacks(&r, "\"invoice.pdf.exe\"" CRLF);
+	run_free(&r);
+	conf_free(cf);
+}
+
+/* ---- findings of the site's Perl filter (scan_add_finding) ---- */
+
+static const char msg_site[] =
+    "From: a@example.org" CRLF "Subject: x" CRLF "MIME-Version: 1.0" CRLF
+    "Content-Type: multipart/mixed; boundary=\"BB\"" CRLF CRLF
+    "--BB" CRLF "Content-Type: text/plain" CRLF CRLF "MCKEEP hello" CRLF
+    "--BB" CRLF "Content-Type: text/csv; name=\"data.csv\"" CRLF
+    "X-Part-Note: kept" CRLF
+    "Content-Disposition: attachment; filename=\"data.csv\"" CRLF CRLF
+    "MCCSV a,b,c" CRLF
+    "--BB" CRLF "Content-Type: text/plain; name=\"old.txt\"" CRLF
+    "Content-Transfer-Encoding: 7bit" CRLF
+    "Content-Disposition: attachment; filename=\"old.txt\"" CRLF CRLF
+    "MCOLD content" CRLF
+    "--BB--" CRLF;
+
+static char site_file[] = "/tmp/mc-unit-replace.XXXXXX";
+
+static unsigned
+part_named(struct scan *sc, const char *name)
+{
+	const struct mime_part *p;
+	unsigned n, i;
+
+	p = scan_parts(sc, &n);
+	for (i = 0; i < n; i++)
+		if (p[i].nnames > 0 && strcmp(p[i].names[0], name) == 0)
+			return p[i].id;
+	fail_msg("no part %s", name);
+	return 0;
+}
+
+static void
+site_findings(struct scan *sc)
+{
+	assert_int_equal(scan_add_finding(sc, part_named(sc, "data.csv"),
+	    SCAN_MANGLE, VIRUS_SITE_FILTER, "", "table \"2026\".csv", NULL,
+	    NULL), 0);
+	assert_int_equal(scan_add_finding(sc, part_named(sc, "old.txt"),
+	    SCAN_REPLACE, VIRUS_SITE_FILTER, "", "new.txt", "text/plain",
+	    site_file), 0);
+	assert_int_equal(scan_add_finding(sc, 999, SCAN_DELETE,
+	    VIRUS_SITE_FILTER, "x", NULL, NULL, NULL), -1);
+	assert_int_equal(scan_add_finding(sc, 1, SCAN_DEFANG,
+	    VIRUS_SITE_FILTER, "x", NULL, NULL, NULL), -1);
+}
+
+static void
+test_site_rename_replace(void **state)
+{
+	struct mc_config *cf = config(0);
+	struct run r;
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(site_file)) != -1);
+	assert_int_equal(write(fd, "MCNEW bytes", 11), 11);
+	close(fd);
+	before_rewrite = site_findings;
+	run(cf, msg_site, 13, &r);
+	before_rewrite = NULL;
+	unlink(site_file);
+	assert_int_equal(r.res.renamed, 1);
+	assert_int_equal(r.res.replaced, 1);
+	assert_int_equal(r.res.removed, 0);
+	/* renamed: same type and bytes, the given name made safe */
+	has(&r, "Content-Type: text/csv; name=\"table _2026_.csv\"");
+	has(&r, "filename=\"table _2026_.csv\"");
+	has(&r, "MCCSV a,b,c");
+	has(&r, "X-Part-Note: kept");
+	/* replaced: new headers, the file's bytes in base64 */
+	has(&r, "Content-Type: text/plain; name=\"new.txt\"");
+	has(&r, "Content-Transfer-Encoding: base64" CRLF CRLF
+	    "TUNORVcgYnl0ZXM=");
+	lacks(&r, "MCOLD");
+	lacks(&r, "old.txt\"" CRLF);
+	has(&r, "site-filter");
+	has(&r, "MCKEEP hello");
+	has(&r, "--BB--");
+	assert_non_null(strstr(r.res.summary.data, "replaced=\"old.txt\""));
 	run_free(&r);
 	conf_free(cf);
 }
@@ -334,6 +425,7 @@ main(void)
 		cmocka_unit_test(test_delete),
 		cmocka_unit_test(test_mangle),
 		cmocka_unit_test(test_whole_message),
+		cmocka_unit_test(test_site_rename_replace),
 		cmocka_unit_test(test_new_text_part),
 		cmocka_unit_test(test_html_defang),
 		cmocka_unit_test(test_uuencode_in_text),
