@@ -8,6 +8,8 @@
  * values out of bounds are errors naming file:line.
  * Defaults are strings from smfopts.h that go through the same parser.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -604,6 +606,33 @@ free_servers(char **v, size_t n)
 }
 
 /* Builds the read-only tables of a snapshot: lists, SA lists, weights. */
+/*
+ * The Perl shim's files: absolute (the worker is started with no working
+ * directory of ours to rely on), one line, and a regular file now.
+ */
+static int
+perl_file(const char *key, const char *path, char *reason, size_t len)
+{
+	struct stat st;
+
+	if (path[0] != '/' || strchr(path, '\n') != NULL) {
+		snprintf(reason, len, "%s: \"%.200s\" is not an absolute path",
+		    key, path);
+		return -1;
+	}
+	if (stat(path, &st) == -1) {
+		snprintf(reason, len, "%s: %.200s: %s", key, path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(reason, len, "%s: %.200s: not a regular file", key,
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 compile(struct mc_config *cf, char *err, size_t errlen)
 {
@@ -645,6 +674,13 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 	    cf->clamd.nservers == 0)) {
 		snprintf(err, errlen, "%s: %s_servers is empty", where,
 		    cf->spamd.nservers == 0 ? "spamd" : "clamd");
+		return -1;
+	}
+	if (*cf->perl_filter != '\0' &&
+	    (perl_file("perl_filter", cf->perl_filter, reason,
+	    sizeof(reason)) == -1 || perl_file("perl_shim", cf->perl_shim,
+	    reason, sizeof(reason)) == -1)) {
+		snprintf(err, errlen, "%s: %s", where, reason);
 		return -1;
 	}
 	cf->spamd.connect_timeout_ms = (int)cf->spamd_connect_timeout * 1000;

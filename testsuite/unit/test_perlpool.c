@@ -281,6 +281,58 @@ test_request_headers(void **state)
 	pp_msg_free(pm);
 }
 
+/* conf.c: the shim's files must be absolute paths of regular files. */
+static int
+load_conf_text(const char *text, char *err, size_t errlen)
+{
+	char path[] = "/tmp/mc-unit-perlconf.XXXXXX";
+	struct mc_config *cf = NULL;
+	FILE *fp;
+	int fd, rc;
+
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_non_null(fp = fdopen(fd, "w"));
+	fputs(text, fp);
+	fclose(fp);
+	rc = conf_load(path, &cf, err, errlen);
+	conf_free(cf);
+	unlink(path);
+	return rc;
+}
+
+static void
+test_conf_paths(void **state)
+{
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_conf_text("perl_filter = filter.pl\n", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "not an absolute path"));
+	assert_int_equal(load_conf_text("perl_filter = /nonexistent/f.pl\n",
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "perl_filter"));
+	assert_int_equal(load_conf_text("perl_filter = /tmp\n", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(load_conf_text("perl_filter = /etc/passwd\n"
+	    "perl_shim = /nonexistent/perlshim.pl\n", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "perl_shim"));
+	assert_int_equal(load_conf_text("perl_filter = /etc/passwd\n"
+	    "perl_shim = /etc/passwd\nperl_timeout = 0\n", err,
+	    sizeof(err)), -1);
+	assert_int_equal(load_conf_text("perl_filter = /etc/passwd\n"
+	    "perl_shim = /etc/passwd\nperl_workers = 65\n", err,
+	    sizeof(err)), -1);
+	assert_int_equal(load_conf_text("perl_filter = /etc/passwd\n"
+	    "perl_shim = /etc/passwd\nperl_timeout = 1s\n"
+	    "perl_kill_grace = 1s\nperl_workers = 64\n", err, sizeof(err)),
+	    0);
+	/* unset: the shim is off and its paths are not looked at */
+	assert_int_equal(load_conf_text("perl_shim = relative.pl\n", err,
+	    sizeof(err)), 0);
+}
+
 /* ---- one real exchange with perl -T perlshim.pl ---- */
 
 static const char filter_pl[] =
@@ -401,6 +453,7 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_request_headers),
+		cmocka_unit_test(test_conf_paths),
 		cmocka_unit_test(test_real_worker),
 	};
 
