@@ -827,6 +827,10 @@ reserve_slot(void)
  * fork + execve of perl -T shim filter; the child gets the pipes as
  * stdin/stdout, the daemon's stderr, no other descriptor, an empty signal
  * mask, default SIGPIPE, RLIMIT_AS, and a fixed environment.  Unlocked.
+ * Not posix_spawn (STYLE.md section 8): it has no way to set RLIMIT_AS in
+ * the child, and prlimit() after the spawn would race with the filter's
+ * first allocations.  Between fork and execve the child makes only
+ * async-signal-safe calls, as a child of a threaded process must.
  */
 static int
 spawn(const struct pool_cfg *pc, struct worker *w)
@@ -1167,14 +1171,29 @@ pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
 	char tmp[8192];
 	const char *fail = NULL;
 	ssize_t r;
-	int slot, fd_in, fd_out;
+	int slot, fd_in, fd_out, tries;
 
-	if ((slot = checkout(cf, &pc, why, whylen)) == -1)
-		return -1;
-	pthread_mutex_lock(&pp_lock);
-	fd_in = pp_w[slot].in;
-	fd_out = pp_w[slot].out;
-	pthread_mutex_unlock(&pp_lock);
+	for (tries = 0;; tries++) {
+		if ((slot = checkout(cf, &pc, why, whylen)) == -1)
+			return -1;
+		pthread_mutex_lock(&pp_lock);
+		fd_in = pp_w[slot].in;
+		fd_out = pp_w[slot].out;
+		pthread_mutex_unlock(&pp_lock);
+		/* Nothing may be waiting: bytes written after the last F
+		   line mean the worker is out of step with us, EOF that it
+		   died.  Not this message's fault: try another worker. */
+		r = read(fd_out, tmp, sizeof(tmp));
+		if (r == -1)
+			break;
+		discard(slot, pc.grace, qid, r == 0 ? "died-idle" :
+		    "out-of-step");
+		if (tries == 2) {
+			snprintf(why, whylen, "%s", r == 0 ? "crash" :
+			    "out-of-step");
+			return -1;
+		}
+	}
 	deadline = now_ms() + pc.timeout * 1000;
 	buf_reset(out);
 	while (fail == NULL) {

@@ -39,7 +39,9 @@
  * later; every worker is reaped by pid with waitpid() and replaced.  A
  * worker of an older configuration (SIGUSR1 changed the shim settings) or
  * one that served perl_max_requests messages is retired when it comes
- * back to the pool.  No SIGCHLD handler.
+ * back to the pool.  A worker found with bytes waiting before a request
+ * (written after its last F line: out of step) or dead is stopped and
+ * the message goes to another one.  No SIGCHLD handler.
  *
  * Ownership: struct pp_msg belongs to one message; the pool is global and
  * thread safe (one mutex, never held across I/O or waits).

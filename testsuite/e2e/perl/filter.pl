@@ -78,6 +78,24 @@ sub filter_message {
 		print $out "HEADER-ADD X-Half ";
 		$out->flush;
 		POSIX::_exit(0);
+	} elsif ($word eq 'afterf') {
+		# a complete reply, then more after its F line: the next
+		# message on this worker must not read it as its answer
+		no warnings 'once';
+		my $out = $MailCorral::Shim::OUT;
+		$msg->add_header('X-After-F', 'first');
+		print $out "HEADER-ADD X-After-F first\nF\nHEADER-ADD X-Stale yes\n";
+		$out->flush;
+	} elsif ($word eq 'afterflate') {
+		# the same, the extra line written after the milter has the
+		# answer: it is still waiting when the next message comes
+		no warnings 'once';
+		my $out = $MailCorral::Shim::OUT;
+		print $out "HEADER-ADD X-After-F late\nF\n";
+		$out->flush;
+		select(undef, undef, undef, 0.3);
+		print $out "HEADER-ADD X-Stale yes\nF\n";
+		$out->flush;
 	} elsif ($word eq 'sleep') {
 		sleep 3600;
 	} elsif ($word eq 'spin') {

@@ -493,6 +493,24 @@ def t_scp2():
                "%s reason=%s" % (s.where(), failed_reason(s)))
 
 
+def t_scp2_after_f():
+    # in the same write as the answer: the answer is refused
+    s = send("afterf")
+    result(s.reply.startswith("451") and failed_reason(s) == "bad-reply:data-after-terminator",
+           "SC-P2 bytes after the F line (same write): refused", "%s reason=%s" % (s.where(), failed_reason(s)))
+    # written later: the next message on that worker finds them waiting
+    s = send("afterflate")
+    time.sleep(0.5)
+    res = [send("hdradd") for _ in range(WORKERS + 1)]
+    stale = [r for r in [s] + res if r.got() and b"X-Stale" in r.got()]
+    m = s.msg()
+    ok = s.code == 250 and m is not None and m.get("X-After-F") == "late" and not stale and \
+        "out-of-step" in "".join(r.log for r in res) and all(r.code == 250 for r in res)
+    result(ok, "SC-P2 bytes after the F line (later): that worker is stopped, the next message served by "
+           "another; never read as an answer",
+           "; ".join("%s %s" % (r.reply[:3], failed_reason(r)) for r in [s] + res) + "; stale %d" % len(stale))
+
+
 def t_reload():
     close_session()
     old = sorted(w[0] for w in workers())
@@ -524,7 +542,7 @@ def main():
     t_start = time.time()
     result(wait_workers(WORKERS), "perl workers started (%d)" % WORKERS,
            "workers %r" % workers())
-    for fn in (t_actions, t_sees_decoded, t_fs11, t_fs12, t_scp1, t_scp2, t_reload):
+    for fn in (t_actions, t_sees_decoded, t_fs11, t_fs12, t_scp1, t_scp2, t_scp2_after_f, t_reload):
         try:
             fn()
         except Exception as e:  # a crashed test is a failed test
