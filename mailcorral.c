@@ -1593,6 +1593,7 @@ reloader(void *arg)
 		conf_install(cf);
 		log_info("configuration reloaded from %s",
 		    cf->file ? cf->file : "built-in defaults");
+		pp_reload(cf);
 		gate_leave();
 	}
 	return NULL;

@@ -1054,6 +1054,23 @@ reap_idle(void)
 	return n;
 }
 
+void
+pp_reload(const struct mc_config *cf)
+{
+	long grace;
+
+	pthread_mutex_lock(&pp_lock);
+	if (pp_stopping) {
+		pthread_mutex_unlock(&pp_lock);
+		return;
+	}
+	sync_cfg(cf);
+	grace = pp_cfg.grace;
+	pthread_mutex_unlock(&pp_lock);
+	retire_old(grace);
+	refill();
+}
+
 /* A free worker for one message; -1 when none (why set). */
 static int
 checkout(const struct mc_config *cf, struct pool_cfg *pc, char *why,

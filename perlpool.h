@@ -146,6 +146,9 @@ void		 pp_msg_free(struct pp_msg *);
  * pp_workers() counts workers alive.
  */
 int		 pp_start(const struct mc_config *);
+/* After a reload installed cf: idle workers of older settings go, the
+   new settings' workers start (none when perl_filter is now empty). */
+void		 pp_reload(const struct mc_config *);
 void		 pp_shutdown(void);
 unsigned	 pp_workers(void);
 

@@ -535,6 +535,35 @@ def t_reload():
            "%s; workers %r -> %r; reload logged after %.1fs" % (s.where(), old, new, reload_secs))
 
 
+def reload_with(conf):
+    path = os.path.join(STACK_DIR, "mailcorral.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    off = fsize(MC_LOG)
+    os.kill(daemon_pid(), signal.SIGUSR1)
+    end = time.time() + 20
+    while time.time() < end and "configuration reloaded" not in read_from(MC_LOG, off):
+        time.sleep(0.05)
+    return "configuration reloaded" in read_from(MC_LOG, off)
+
+
+def t_reload_off():
+    close_session()
+    path = os.path.join(STACK_DIR, "mailcorral.conf")
+    conf = open(path).read()
+    off_conf = "".join(ln for ln in conf.splitlines(True) if not ln.startswith("perl_filter"))
+    ok1 = reload_with(off_conf)
+    s = send("hdradd")
+    close_session()
+    gone = wait_workers(0)
+    result(ok1 and s.code == 250 and s.decision is not None and "perl=" not in s.decision["line"] and gone,
+           "perl SIGUSR1 reload with perl_filter unset: shim off, workers stopped",
+           "%s; workers %r" % (s.where(), workers()))
+    ok2 = reload_with(conf)
+    result(ok2 and wait_workers(WORKERS), "perl SIGUSR1 reload back on: %d workers" % WORKERS,
+           "workers %r" % workers())
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--write-conf":
         write_conf(sys.argv[2], sys.argv[3])
@@ -542,7 +571,7 @@ def main():
     t_start = time.time()
     result(wait_workers(WORKERS), "perl workers started (%d)" % WORKERS,
            "workers %r" % workers())
-    for fn in (t_actions, t_sees_decoded, t_fs11, t_fs12, t_scp1, t_scp2, t_scp2_after_f, t_reload):
+    for fn in (t_actions, t_sees_decoded, t_fs11, t_fs12, t_scp1, t_scp2, t_scp2_after_f, t_reload, t_reload_off):
         try:
             fn()
         except Exception as e:  # a crashed test is a failed test
