@@ -1003,16 +1003,20 @@ pp_workers(void)
 	return n;
 }
 
-/* Retires idle workers of older generations (after a reload). */
+/*
+ * Stops idle workers: those of older generations (after a reload), or all
+ * of them.  BUSY ones belong to their message's thread.
+ */
 static void
-retire_old(long grace)
+stop_idle(int old_only, long grace)
 {
 	struct worker w;
 	unsigned i;
 
 	for (i = 0; i < PP_MAX_SLOTS; i++) {
 		pthread_mutex_lock(&pp_lock);
-		if (pp_w[i].state != W_IDLE || pp_w[i].gen == pp_gen) {
+		if (pp_w[i].state != W_IDLE ||
+		    (old_only && pp_w[i].gen == pp_gen)) {
 			pthread_mutex_unlock(&pp_lock);
 			continue;
 		}
@@ -1067,7 +1071,7 @@ pp_reload(const struct mc_config *cf)
 	sync_cfg(cf);
 	grace = pp_cfg.grace;
 	pthread_mutex_unlock(&pp_lock);
-	retire_old(grace);
+	stop_idle(1, grace);
 	refill();
 }
 
@@ -1106,7 +1110,7 @@ checkout(const struct mc_config *cf, struct pool_cfg *pc, char *why,
 		pp_w[slot].state = W_BUSY;
 	pthread_mutex_unlock(&pp_lock);
 	if (old > 0)
-		retire_old(pc->grace);
+		stop_idle(1, pc->grace);
 	if (slot != -1)
 		return slot;
 	refill();	/* workers that failed to start, a new generation */
@@ -1275,27 +1279,11 @@ pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
 void
 pp_shutdown(void)
 {
-	struct worker w;
 	long grace;
-	unsigned i;
 
 	pthread_mutex_lock(&pp_lock);
 	pp_stopping = 1;
 	grace = pp_cfg.grace > 0 ? pp_cfg.grace : 1;
 	pthread_mutex_unlock(&pp_lock);
-	for (i = 0; i < PP_MAX_SLOTS; i++) {
-		pthread_mutex_lock(&pp_lock);
-		if (pp_w[i].state != W_IDLE) {
-			/* BUSY ones belong to their message's thread. */
-			pthread_mutex_unlock(&pp_lock);
-			continue;
-		}
-		pp_w[i].state = W_STOPPING;
-		w = pp_w[i];
-		pthread_mutex_unlock(&pp_lock);
-		stop_worker(&w, grace, "NOQUEUE", NULL);
-		pthread_mutex_lock(&pp_lock);
-		pp_w[i].state = W_EMPTY;
-		pthread_mutex_unlock(&pp_lock);
-	}
+	stop_idle(0, grace);
 }

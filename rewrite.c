@@ -830,57 +830,12 @@ is_content_field(const char *line, size_t len, const char *want)
 		i++;
 	return i < len && (line[i] == ':' || line[i] == '(');
 }
-
+/*
+ * Header lines of [from, to) but the Content-* fields we set anew (with
+ * Content-Transfer-Encoding too when cte is set).
+ */
 static int
-emit_mangle(struct rw *rw, const struct edit *e)
-{
-	char *hdr, mname[160];
-	size_t len = (size_t)(e->to - e->from), i = 0, start;
-	int skip = 0;
-	ssize_t r;
-
-	if ((hdr = malloc(len + 1)) == NULL)
-		return -1;
-	r = spool_pread(scan_spool(rw->sc), hdr, len, e->from);
-	if (r < 0 || (size_t)r != len) {
-		free(hdr);
-		rw->o.err = EIO;
-		return -1;
-	}
-	while (i < len) {
-		start = i;
-		while (i < len && hdr[i] != '\n')
-			i++;
-		if (i < len)
-			i++;
-		if (i - start <= 2 && (hdr[start] == '\r' ||
-		    hdr[start] == '\n'))
-			break;		/* the blank line ending the block */
-		if (hdr[start] != ' ' && hdr[start] != '\t')
-			skip = is_content_field(hdr + start, i - start,
-			    "content-type") || is_content_field(hdr + start,
-			    i - start, "content-disposition");
-		if (!skip)
-			out_put(&rw->o, hdr + start, i - start);
-	}
-	free(hdr);
-	new_name(rw->cf, e->f, mname, sizeof(mname));
-	out_str(&rw->o, "Content-Type: ");
-	if (e->f->newname[0] != '\0' && e->p != NULL && e->p->type[0] != '\0')
-		out_str(&rw->o, e->p->type);	/* a rename keeps the type */
-	else
-		out_str(&rw->o, "application/octet-stream");
-	out_str(&rw->o, "; name=\"");
-	out_str(&rw->o, mname);
-	out_str(&rw->o, "\"\r\nContent-Disposition: attachment; filename=\"");
-	out_str(&rw->o, mname);
-	out_str(&rw->o, "\"\r\n\r\n");
-	return rw->o.err == 0 ? 0 : -1;
-}
-
-/* Header lines of [from, to) but the Content-* fields we set anew. */
-static int
-keep_headers(struct rw *rw, uint64_t from, uint64_t to)
+keep_headers(struct rw *rw, uint64_t from, uint64_t to, int cte)
 {
 	char *hdr;
 	size_t len = (size_t)(to - from), i = 0, start;
@@ -907,15 +862,46 @@ keep_headers(struct rw *rw, uint64_t from, uint64_t to)
 		if (hdr[start] != ' ' && hdr[start] != '\t')
 			skip = is_content_field(hdr + start, i - start,
 			    "content-type") || is_content_field(hdr + start,
-			    i - start, "content-disposition") ||
+			    i - start, "content-disposition") || (cte &&
 			    is_content_field(hdr + start, i - start,
-			    "content-transfer-encoding");
+			    "content-transfer-encoding"));
 		if (!skip)
 			out_put(&rw->o, hdr + start, i - start);
 	}
 	free(hdr);
 	return 0;
 }
+
+/* The Content-* fields of a part we rewrite, and the blank line. */
+static void
+content_fields(struct rw *rw, const char *type, const char *name, int b64)
+{
+	out_str(&rw->o, "Content-Type: ");
+	out_str(&rw->o, type);
+	out_str(&rw->o, "; name=\"");
+	out_str(&rw->o, name);
+	out_str(&rw->o, "\"\r\nContent-Disposition: attachment; filename=\"");
+	out_str(&rw->o, name);
+	out_str(&rw->o, b64 ? "\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" :
+	    "\"\r\n\r\n");
+}
+
+
+static int
+emit_mangle(struct rw *rw, const struct edit *e)
+{
+	char mname[160];
+	const char *type = "application/octet-stream";
+
+	if (keep_headers(rw, e->from, e->to, 0) == -1)
+		return -1;
+	new_name(rw->cf, e->f, mname, sizeof(mname));
+	if (e->f->newname[0] != '\0' && e->p != NULL && e->p->type[0] != '\0')
+		type = e->p->type;	/* a rename keeps the type */
+	content_fields(rw, type, mname, 0);
+	return rw->o.err == 0 ? 0 : -1;
+}
+
 
 /*
  * A part replaced by the site's filter: its own header fields less the
@@ -940,7 +926,7 @@ emit_replace(struct rw *rw, const struct edit *e)
 		errno = EINVAL;
 		goto fail;
 	}
-	if (keep_headers(rw, e->from, e->p->body_start) == -1) {
+	if (keep_headers(rw, e->from, e->p->body_start, 1) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -954,13 +940,7 @@ emit_replace(struct rw *rw, const struct edit *e)
 	type[i] = '\0';
 	if (i == 0)
 		snprintf(type, sizeof(type), "application/octet-stream");
-	out_str(&rw->o, "Content-Type: ");
-	out_str(&rw->o, type);
-	out_str(&rw->o, "; name=\"");
-	out_str(&rw->o, name);
-	out_str(&rw->o, "\"\r\nContent-Disposition: attachment; filename=\"");
-	out_str(&rw->o, name);
-	out_str(&rw->o, "\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+	content_fields(rw, type, name, 1);
 	memset(&en, 0, sizeof(en));
 	en.o = &rw->o;
 	en.cte = MIME_CTE_BASE64;
