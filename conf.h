@@ -95,6 +95,20 @@ struct mc_config {
 	int		 on_clamd_failure;	/* enum conf_fail */
 	long		 clamd_backoff;
 	long		 clamd_max_failures;
+	/* the mail archive (archive.c, mcarchive.h) */
+	char		*archive_dir;		/* "" = no local archive */
+	int		 archive_required;	/* 0 no, 1 yes: tempfail */
+	int		 archive_create_dir;	/* 0 no, 1 yes */
+	char		*archive_address;	/* "" = no archiver copy */
+	char		*archive_db_host;
+	long		 archive_db_port;
+	char		*archive_db_socket;
+	char		*archive_db_name;	/* "" = no index */
+	char		*archive_db_user;
+	char		*archive_db_password_file;
+	char		*archive_db_table;
+	long		 archive_db_timeout;	/* seconds */
+	char		*archive_journal;	/* "" = <archive_dir>/index.journal */
 	/* compiled */
 	struct virus_rules *rules;
 	struct spam_list *white, *black;
