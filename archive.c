@@ -1078,16 +1078,26 @@ db_insert(struct db *d, struct arc_row *r, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Sleeps secs seconds, or less when stopping; an appended row ends the
+ * sleep early only when wake is set (idle), never a back-off.
+ */
 static void
-wait_secs(int secs)
+wait_secs(int secs, int wake)
 {
-	struct timespec ts;
+	struct timespec ts, now;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += secs;
 	pthread_mutex_lock(&jlock);
-	if (!jstop)
-		pthread_cond_timedwait(&jcond, &jlock, &ts);
+	while (!jstop) {
+		if (pthread_cond_timedwait(&jcond, &jlock, &ts) != 0 || wake)
+			break;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (now.tv_sec > ts.tv_sec || (now.tv_sec == ts.tv_sec &&
+		    now.tv_nsec >= ts.tv_nsec))
+			break;
+	}
 	pthread_mutex_unlock(&jlock);
 }
 
@@ -1128,7 +1138,7 @@ indexer(void *arg)
 		if (!arc_indexed(cf)) {
 			conf_release(cf);
 			db_close(&d);
-			wait_secs(1);
+			wait_secs(1, 1);
 			continue;
 		}
 		/* our own descriptor of the journal the appenders use */
@@ -1146,7 +1156,7 @@ indexer(void *arg)
 			log_warnx("index-failed reason=journal errno=%s",
 			    errname(errno));
 			conf_release(cf);
-			wait_secs(5);
+			wait_secs(5, 0);
 			continue;
 		}
 		db_sig(cf, sig, sizeof(sig));
@@ -1159,7 +1169,7 @@ indexer(void *arg)
 				log_warnx("index-failed reason=%s retry=%ds",
 				    err, backoff);
 				behind = 1;
-				wait_secs(backoff);
+				wait_secs(backoff, 0);
 				continue;
 			}
 			backoff = 0;
@@ -1171,7 +1181,7 @@ indexer(void *arg)
 		if (n < 0) {
 			log_warnx("index-failed reason=journal-read errno=%s",
 			    errname(errno));
-			wait_secs(5);
+			wait_secs(5, 0);
 			continue;
 		}
 		/* complete lines only */
@@ -1197,7 +1207,7 @@ indexer(void *arg)
 				behind = 0;
 				replayed = 0;
 			}
-			wait_secs(1);
+			wait_secs(1, 1);
 			continue;
 		}
 		n = (ssize_t)i;
@@ -1227,7 +1237,7 @@ indexer(void *arg)
 			behind = 1;
 			replayed = 0;
 			backoff = 1;
-			wait_secs(backoff);
+			wait_secs(backoff, 0);
 			continue;
 		}
 		off += (uint64_t)n;
