@@ -353,6 +353,66 @@ test_missing_dir(void **state)
 	conf_free(cf);
 }
 
+/* arc_commit() cuts long values to their column and journals one line. */
+static void
+test_commit_journal_truncates(void **state)
+{
+	char dir[] = "/tmp/test_archive.XXXXXX", jpath[600], rel[ARC_REL_MAX];
+	char full[600], line[8192], *rcpts[] = { "u@x" };
+	struct arc_verdict v = { "tag", "yes:9.0/5.0", "none", 123 };
+	struct buf msgb = BUF_INIT;
+	struct mc_config *cf;
+	struct arc_file *af;
+	struct arc_row r;
+	struct spool *sp;
+	uint64_t off;
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	cf = config_for(dir);
+	free(cf->archive_db_name);
+	cf->archive_db_name = strdup("mailcorral");
+	snprintf(jpath, sizeof(jpath), "%s/journal", dir);
+	free(cf->archive_journal);
+	cf->archive_journal = strdup(jpath);
+	buf_adds(&msgb, "From: \"O'Brien \\\\\" <o@x>\r\nSubject: ");
+	for (i = 0; i < 10240; i++)
+		buf_addc(&msgb, 'a' + (int)(i % 26));
+	buf_adds(&msgb, "\r\n\tfold\r\n\r\n");
+	off = msgb.len;
+	buf_adds(&msgb, "body\r\n");
+	sp = spool_new("/tmp", 1 << 20);
+	assert_int_equal(spool_write(sp, msgb.data, msgb.len), 0);
+	af = arc_begin(cf, "Q1", "s@x", rcpts, 1, sp, off);
+	assert_non_null(af);
+	assert_int_equal(arc_commit(af, &v, rel, sizeof(rel)), 0);
+	fd = open(jpath, O_RDONLY);
+	assert_true(fd != -1);
+	n = read(fd, line, sizeof(line));
+	close(fd);
+	assert_true(n > 0 && line[n - 1] == '\n');
+	assert_null(memchr(line, '\n', (size_t)n - 1));	/* one line */
+	assert_int_equal(arc_decode_row(line, (size_t)n - 1, &r), 0);
+	assert_int_equal(r.len[ARC_F_SUBJECT], arc_field_max[ARC_F_SUBJECT]);
+	assert_memory_equal(r.f[ARC_F_SUBJECT], "abcdefghij", 10);
+	assert_int_equal(r.len[ARC_F_KEY], strlen(rel));
+	assert_memory_equal(r.f[ARC_F_KEY], rel, strlen(rel));
+	snprintf(full, sizeof(full), "%s/%s", dir, rel);
+	assert_int_equal(r.len[ARC_F_PATH], strlen(full));
+	assert_memory_equal(r.f[ARC_F_PATH], full, strlen(full));
+	assert_int_equal(r.len[ARC_F_FROM], strlen("\"O'Brien \\\\\" <o@x>"));
+	assert_memory_equal(r.f[ARC_F_ACTION], "tag", 3);
+	assert_memory_equal(r.f[ARC_F_SIZE], "123", 3);
+	assert_memory_equal(r.f[ARC_F_QID], "Q1", 2);
+	buf_free(&msgb);
+	spool_free(sp);
+	conf_free(cf);
+	rm_rf(dir);
+}
+
 int
 main(void)
 {
@@ -365,6 +425,7 @@ main(void)
 		cmocka_unit_test(test_file_modes_and_content),
 		cmocka_unit_test(test_symlink_refused),
 		cmocka_unit_test(test_missing_dir),
+		cmocka_unit_test(test_commit_journal_truncates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -533,6 +533,23 @@ def test_fs10():
                "FS-10 archive directory 0500: mail delivered, archive-write errno=EACCES logged", reply)
     finally:
         os.chmod(day, 0o750)
+    # 1b. read-only bind mount
+    m = subprocess.run(["mount", "--bind", ARCH, ARCH], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if m.returncode == 0:
+        try:
+            m = subprocess.run(["mount", "-o", "remount,ro,bind", ARCH], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+            if m.returncode == 0:
+                nonce = b"fs10ro-%d" % time.time_ns()
+                reply, qid = send("u1@" + DOMAIN, msg(subject=nonce))
+                warn = [x for x in log_for(qid) if re.search(r"archive-write errno=EROFS path=\S+", x)]
+                result(reply.startswith("250") and warn and delivered("u1", nonce),
+                       "FS-10 archive on a read-only bind mount: mail delivered, archive-write errno=EROFS",
+                       reply)
+        finally:
+            subprocess.run(["umount", ARCH])
+    if m.returncode != 0:
+        print("SKIP FS-10 read-only bind mount: %s" % m.stdout.decode(errors="replace").strip()[-120:])
     # 2. removed at run time
     saved = ARCH + ".saved"
     os.rename(ARCH, saved)
