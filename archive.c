@@ -756,9 +756,11 @@ static int
 journal_append(const struct mc_config *cf, const char *qid,
     const struct buf *line)
 {
-	char safe[512];
+	char safe[512], path[PATH_MAX];
 	int rc = -1, e = 0;
 
+	if (journal_path(cf, path, sizeof(path)) == -1)
+		snprintf(path, sizeof(path), "-");
 	pthread_mutex_lock(&jlock);
 	if (journal_open_locked(cf) == 0) {
 		if (write_all(jfd, line->data, line->len) == 0)
@@ -771,8 +773,7 @@ journal_append(const struct mc_config *cf, const char *qid,
 		pthread_cond_signal(&jcond);
 	pthread_mutex_unlock(&jlock);
 	if (rc == -1) {
-		log_safe(jpath[0] ? jpath : "-", strlen(jpath[0] ? jpath :
-		    "-"), safe, sizeof(safe));
+		log_safe(path, strlen(path), safe, sizeof(safe));
 		log_msg(qid, LOG_WARNING, "index-failed reason=journal "
 		    "errno=%s path=%s", errname(e), safe);
 		errno = e;
@@ -853,6 +854,10 @@ arc_commit(struct arc_file *af, const struct arc_verdict *v, char *rel,
 	} else if (journal_append(cf, af->qid, &line) == 0)
 		rc = 0;
 	e = errno;
+	if (rc == -1 && !v->required)
+		rc = 0;		/* archived, not indexed: logged */
+	else if (rc == -1 && unlinkat(af->dirfd, name, 0) == 0)
+		fsync(af->dirfd);
 	buf_free(&line);
 	arc_file_free(af);
 	errno = e;

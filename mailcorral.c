@@ -1319,11 +1319,12 @@ log:
 		av.spam = v.spam;
 		av.virus = v.virus;
 		av.size = size;
+		/* a corralled copy cannot be taken back: keep it */
+		av.required = c->cf->archive_required && v.rc != SMFIS_DISCARD;
 		snprintf(arch, sizeof(arch), " archive=");
 		if (arc_commit(m->arc, &av, arch + 9, sizeof(arch) - 9) == -1) {
 			snprintf(arch, sizeof(arch), " archive=failed");
-			/* a corralled copy cannot be taken back: keep it */
-			if (c->cf->archive_required && v.rc != SMFIS_DISCARD)
+			if (av.required)
 				tempfail(ctx, &v, "cannot archive this message "
 				    "now, try again later");
 		}

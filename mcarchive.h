@@ -75,6 +75,7 @@ struct arc_verdict {
 	const char	*spam;
 	const char	*virus;
 	uint64_t	 size;
+	int		 required;	/* archive_required: see arc_commit */
 };
 
 /* 1 when archive_dir is set. */
@@ -101,7 +102,11 @@ struct arc_file	*arc_begin(const struct mc_config *, const char *qid,
 /*
  * Renames the file into place and journals its index row; rel (>=
  * ARC_REL_MAX bytes) gets the path relative to archive_dir.  Frees af.
- * 0, or -1 with errno (logged; the file is removed when the rename failed).
+ * 0, or -1 with errno (logged) when the file could not be renamed, or
+ * when the row could not be journaled and v->required is set: the file is
+ * then removed, so the tempfailed message's retry is not archived twice.
+ * Without v->required a row that cannot be journaled is logged
+ * (index-failed reason=journal) and the file stays: 0.
  */
 int	 arc_commit(struct arc_file *, const struct arc_verdict *,
 	    char *rel, size_t rellen);

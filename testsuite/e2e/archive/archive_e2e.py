@@ -60,7 +60,8 @@ BASE = [
 ]
 VARIANTS = {
     "base": [],
-    "required": ["archive_required = yes"],
+    # the journal's directory does not exist: every row fails to journal
+    "required": ["archive_required = yes", "archive_journal = @STACK_DIR@/own/nodir/index.journal"],
     "create": ["archive_create_dir = yes"],
 }
 
@@ -588,6 +589,20 @@ def test_fs10():
             reply, qid = send("u1@" + DOMAIN, msg(subject=nonce))
             result(reply.startswith("451 4.3.0") and not delivered("u1", nonce, 2),
                    "FS-10 archive_required=yes: 451 4.3.0, nothing delivered", reply)
+            # P-ARCH-FAIL: the file is written but its row cannot be journaled
+            os.mkdir(ARCH, 0o750)
+            os.chown(ARCH, 65534, 65534)
+            nonce = b"fs10j-%d" % time.time_ns()
+            off = len(log_text())
+            reply, qid = send("u1@" + DOMAIN, msg(subject=nonce))
+            new = wait_for(lambda: "action=tempfail" in log_text()[off:] and log_text()[off:], 5)
+            warn = re.findall(r"index-failed reason=journal errno=ENOENT path=%s/nodir/index.journal" % OWN,
+                              new or "")
+            result(reply.startswith("451 4.3.0") and warn and archive_files() == set() and
+                   not delivered("u1", nonce, 2),
+                   "P-ARCH-FAIL archive_required=yes and the row cannot be journaled: 451, the file removed",
+                   "%s %r files=%r" % (reply, warn, archive_files()))
+            subprocess.run(["rm", "-rf", ARCH])
         # 5. archive_create_dir = yes: recreated
         if restart_filter("create"):
             nonce = b"fs10e-%d" % time.time_ns()
