@@ -1127,7 +1127,7 @@ indexer(void *arg)
 	char *chunk;
 	uint64_t off = 0;
 	unsigned gen = 0, replayed = 0;
-	int fd = -1, backoff = 0, behind = 1, rc;
+	int fd = -1, backoff = 0, behind = 0, rc;
 	ssize_t n;
 	size_t i, start;
 	struct stat st;
@@ -1155,6 +1155,9 @@ indexer(void *arg)
 			fd = fcntl(jfd, F_DUPFD_CLOEXEC, 0);
 			gen = jgen;
 			off = 0;
+			/* rows left by an earlier run: "replayed" when in */
+			behind = fd != -1 && fstat(fd, &st) == 0 &&
+			    st.st_size > 0;
 		}
 		pthread_mutex_unlock(&jlock);
 		if (rc == -1 || fd == -1) {

@@ -297,6 +297,21 @@ def test_basic():
            "%d copies" % len(copies))
 
 
+def test_schema():
+    """The documented schema (doc/archive-schema.sql) is the one the daemon
+    creates: same columns, types, character sets and keys."""
+    with open(os.path.join(TOP, "doc", "archive-schema.sql")) as f:
+        ddl = f.read()
+    db("DROP DATABASE IF EXISTS schema_check; CREATE DATABASE schema_check; USE schema_check; " + ddl)
+    q = ("SELECT column_name, column_type, IFNULL(character_set_name, '-'), is_nullable, column_key "
+         "FROM information_schema.columns WHERE table_schema = '%s' AND table_name = 'mailcorral_archive' "
+         "ORDER BY ordinal_position")
+    doc, live = db(q % "schema_check"), db(q % "mailcorral")
+    db("DROP DATABASE schema_check")
+    result(doc == live and len(live) == 16, "doc/archive-schema.sql matches the table the daemon creates",
+           "doc=%r live=%r" % (doc, live))
+
+
 def expect_display(raw):
     out, i = [], 0
     b = raw
@@ -631,7 +646,7 @@ def main(argv):
         print("\n".join(bad) if bad else "gate: clean")
         return 1 if bad else 0
     t0 = time.time()
-    for t in (test_gate, test_basic, test_bi17, test_bi34, test_sc_a2, test_symlink, test_sc_b9,
+    for t in (test_gate, test_basic, test_schema, test_bi17, test_bi34, test_sc_a2, test_symlink, test_sc_b9,
               test_fs07, test_fs08, test_fs10):
         try:
             t()
