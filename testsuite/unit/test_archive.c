@@ -259,7 +259,7 @@ test_file_modes_and_content(void **state)
 {
 	char dir[] = "/tmp/test_archive.XXXXXX", path[512], rel[ARC_REL_MAX];
 	char buf[1024], *rcpts[] = { "u1@x", "u2@x" };
-	struct arc_verdict v = { "accept", "no", "none", 10 };
+	struct arc_verdict v = { "accept", "no", "none", 10, 0 };
 	struct mc_config *cf;
 	struct arc_file *af;
 	struct spool *sp;
@@ -359,7 +359,7 @@ test_commit_journal_truncates(void **state)
 {
 	char dir[] = "/tmp/test_archive.XXXXXX", jpath[600], rel[ARC_REL_MAX];
 	char full[600], line[8192], *rcpts[] = { "u@x" };
-	struct arc_verdict v = { "tag", "yes:9.0/5.0", "none", 123 };
+	struct arc_verdict v = { "tag", "yes:9.0/5.0", "none", 123, 0 };
 	struct buf msgb = BUF_INIT;
 	struct mc_config *cf;
 	struct arc_file *af;
