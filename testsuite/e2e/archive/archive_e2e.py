@@ -536,6 +536,33 @@ def test_fs08():
            "rows=%d files=%d" % (db_count(), len(archive_files())))
 
 
+def test_crash_replay():
+    """P-ARCH-FAIL: rows journaled while MariaDB is down survive a crash
+    (kill -9) of the filter and are replayed by the next one."""
+    global sender
+    mariadb("stop")
+    keys = []
+    for i in range(3):
+        reply, qid = send("u1@" + DOMAIN, msg(subject=b"crash %d" % i))
+        keys.append(archived_rel(decision(qid) if qid else None))
+    pending = os.path.getsize(JOURNAL)
+    if sender is not None:
+        sender.close()
+        sender = None
+    with open(os.path.join(STACK_DIR, "mailcorral.bgpid")) as f:
+        os.kill(int(f.read().strip()), 9)
+    time.sleep(0.3)
+    st = mariadb("start")
+    if not restart_filter("base"):
+        return
+    start = len(log_text().rsplit("=== ", 1)[0])
+    done = wait_for(rows_match_files, 20, 0.3)
+    after = log_text()[start:]
+    result(None not in keys and pending > 0 and done and "index-replayed rows=3" in after,
+           "P-ARCH-FAIL rows journaled while MariaDB was down survive kill -9 of the filter and are replayed",
+           "keys=%r journal=%d done=%r start=%s" % (keys, pending, done, st.stdout.decode(errors="replace")[-100:]))
+
+
 def test_fs10():
     global sender
     day = today_dir()
@@ -647,7 +674,7 @@ def main(argv):
         return 1 if bad else 0
     t0 = time.time()
     for t in (test_gate, test_basic, test_schema, test_bi17, test_bi34, test_sc_a2, test_symlink, test_sc_b9,
-              test_fs07, test_fs08, test_fs10):
+              test_fs07, test_fs08, test_crash_replay, test_fs10):
         try:
             t()
         except Exception as e:  # a broken test is a failure, not a crash
