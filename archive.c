@@ -756,9 +756,17 @@ static int
 journal_append(const struct mc_config *cf, const char *qid,
     const struct buf *line)
 {
+	struct mc_config *cur;
 	char safe[512], path[PATH_MAX];
 	int rc = -1, e = 0;
 
+	/*
+	 * The current snapshot's journal, not the connection's: after a
+	 * reload that moved it, connections still on the old snapshot must
+	 * not make jfd flip between the two files.
+	 */
+	if ((cur = conf_acquire()) != NULL && arc_indexed(cur))
+		cf = cur;
 	if (journal_path(cf, path, sizeof(path)) == -1)
 		snprintf(path, sizeof(path), "-");
 	pthread_mutex_lock(&jlock);
@@ -776,8 +784,9 @@ journal_append(const struct mc_config *cf, const char *qid,
 		log_safe(path, strlen(path), safe, sizeof(safe));
 		log_msg(qid, LOG_WARNING, "index-failed reason=journal "
 		    "errno=%s path=%s", errname(e), safe);
-		errno = e;
 	}
+	conf_release(cur);
+	errno = e;
 	return rc;
 }
 
