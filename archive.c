@@ -48,9 +48,9 @@
 #include "spool.h"
 #include "banned.h"
 
-#define ARC_MAX_BACKOFF	30		/* seconds between reconnects, at most */
-#define ARC_READ_CHUNK	(256 * 1024)	/* journal bytes read at once */
-#define ARC_HDR_KEEP	(64 * 1024)	/* header value bytes looked at */
+#define ARC_MAX_BACKOFF	30	/* longest pause between reconnects */
+#define ARC_READ_CHUNK	(256 * 1024) /* journal bytes read at a time */
+#define ARC_HDR_KEEP	(64 * 1024) /* header value bytes looked at */
 
 const char *const arc_field_name[ARC_NFIELDS] = {
 	"msg_key", "archived_at", "queue_id", "env_from", "env_to",
@@ -249,7 +249,7 @@ arc_decode_row(char *line, size_t len, struct arc_row *r)
 			return i == len ? 0 : -1;
 		if (i == len)
 			return -1;
-		*w = '\0';	/* w <= line + i: the tab or an earlier byte */
+		*w = '\0';	/* w <= line + i: at the tab or before */
 		i++;
 	}
 }
@@ -378,7 +378,7 @@ struct arc_file {
 	int		 dirfd;		/* the day directory */
 	int		 fd;
 	time_t		 when;
-	char		 rel[ARC_REL_MAX];	/* YYYY/MM/DD/<qid>-<hex> */
+	char		 rel[ARC_REL_MAX];	/* YYYY/MM/DD/qid-hex */
 	char		 tmp[ARC_QID_MAX + ARC_SUFFIX_LEN + 16];
 	struct buf	 sender, rcpts, from, subject, msgid, date;
 };
@@ -635,8 +635,8 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 	if (write_all(af->fd, head.data, head.len) == -1)
 		goto fail_unlink;
 	for (off = body_off; off < size; off += (uint64_t)r) {
-		size_t want = size - off < sizeof(chunk) ? (size_t)(size - off) :
-		    sizeof(chunk);
+		size_t want = size - off < sizeof(chunk) ?
+		    (size_t)(size - off) : sizeof(chunk);
 
 		if ((r = spool_pread(sp, chunk, want, off)) <= 0) {
 			errno = r == 0 ? EIO : errno;
@@ -692,7 +692,7 @@ arc_abort(struct arc_file *af)
 static pthread_mutex_t	jlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	jcond = PTHREAD_COND_INITIALIZER;
 static int		jfd = -1;
-static unsigned		jgen;		/* bumped when jfd changes */
+static unsigned		jgen;		/* +1 when jfd changes */
 static char		jpath[PATH_MAX];
 static int		jstop;
 static int		jrunning;
@@ -1233,8 +1233,9 @@ indexer(void *arg)
 			if (chunk[i] != '\n')
 				continue;
 			if (arc_decode_row(chunk + start, i - start, &r) == -1)
-				log_warnx("index-failed reason=bad-journal-line "
-				    "offset=%llu: skipped",
+				log_warnx("index-failed "
+				    "reason=bad-journal-line offset=%llu: "
+				    "skipped",
 				    (unsigned long long)(off + start));
 			else if (db_insert(&d, &r, err, sizeof(err)) == -1) {
 				rc = -1;

@@ -34,8 +34,8 @@ struct mc_config;
 struct spool;
 
 #define ARC_HDR			"X-MailCorral-Archive"
-#define ARC_QID_MAX		64	/* a longer queue id becomes NOQUEUE */
-#define ARC_SUFFIX_LEN		16	/* random hex digits after the qid */
+#define ARC_QID_MAX		64	/* longer queue ids: NOQUEUE */
+#define ARC_SUFFIX_LEN		16	/* random hex after the qid */
 #define ARC_REL_MAX		(11 + ARC_QID_MAX + 1 + ARC_SUFFIX_LEN + 1)
 
 /* Index columns, in journal and INSERT order. */
@@ -122,8 +122,8 @@ void	 arc_stop(void);
  * lp(address)), Date and Message-ID with white space runs collapsed and
  * trimmed, the address in lower case.  Length, or -1.
  */
-int	 arc_mac(const struct bypass_key *, const char *addr, const char *date,
-	    const char *msgid, char *out, size_t outlen);
+int	 arc_mac(const struct bypass_key *, const char *addr,
+	    const char *date, const char *msgid, char *out, size_t outlen);
 /* 1 when hdr verifies under one of keys, else 0. */
 int	 arc_mac_verify(const struct bypass_key *const *keys, size_t nkeys,
 	    const char *hdr, const char *addr, const char *date,
