@@ -384,8 +384,16 @@ def test_sc_a2():
 
 
 def today_dir():
+    """Today's (UTC) day directory, made as the filter would make it when
+    the date changed since the last message."""
     t = time.gmtime()
-    return os.path.join(ARCH, "%04d" % t.tm_year, "%02d" % t.tm_mon, "%02d" % t.tm_mday)
+    d = ARCH
+    for part in ("%04d" % t.tm_year, "%02d" % t.tm_mon, "%02d" % t.tm_mday):
+        d = os.path.join(d, part)
+        if not os.path.isdir(d):
+            os.mkdir(d, 0o750)
+            os.chown(d, 65534, 65534)
+    return d
 
 
 def test_symlink():
