@@ -1241,15 +1241,8 @@ mlfi_eom(SMFICTX *ctx)
 		v.rc = SMFIS_REJECT;
 		goto log;
 	}
-	if (m->nbypass > 0) {
-		if (bypass_ok(c->cf, m, why, sizeof(why))) {
-			if (do_bypass(ctx, c, m, &v, why) == -1)
-				goto fail;
-			goto log;
-		}
-		log_msg(m->qid, LOG_NOTICE, "bypass-rejected reason=%s", why);
-	}
-	/* Archived before any other side effect, so archive_required can
+	/* Archived before any other side effect (bypass markers,
+	   corral, header changes), so archive_required can
 	   still tempfail cleanly (P-ARCH-FAIL); kept only if accepted. */
 	if (arc_enabled(c->cf)) {
 		m->arc = arc_begin(c->cf, m->qid, m->sender, m->rcpts,
@@ -1262,6 +1255,14 @@ mlfi_eom(SMFICTX *ctx)
 				goto log;
 			}
 		}
+	}
+	if (m->nbypass > 0) {
+		if (bypass_ok(c->cf, m, why, sizeof(why))) {
+			if (do_bypass(ctx, c, m, &v, why) == -1)
+				goto fail;
+			goto log;
+		}
+		log_msg(m->qid, LOG_NOTICE, "bypass-rejected reason=%s", why);
 	}
 	if (check_viruses(ctx, c, m, &v) == 1)
 		goto log;
@@ -1319,8 +1320,9 @@ log:
 		av.spam = v.spam;
 		av.virus = v.virus;
 		av.size = size;
-		/* a corralled copy cannot be taken back: keep it */
-		av.required = c->cf->archive_required && v.rc != SMFIS_DISCARD;
+		/* a corralled copy or a used bypass cannot be taken back */
+		av.required = c->cf->archive_required &&
+		    v.rc != SMFIS_DISCARD && strcmp(v.action, "bypass") != 0;
 		snprintf(arch, sizeof(arch), " archive=");
 		if (arc_commit(m->arc, &av, arch + 9, sizeof(arch) - 9) == -1) {
 			snprintf(arch, sizeof(arch), " archive=failed");
