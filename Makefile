@@ -11,7 +11,7 @@
 #   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
 
 CC	?= cc
-PKGS	 = libarchive libcrypto
+PKGS	 = libarchive libcrypto libmariadb
 OPT	?= -O2 -g
 WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla \
 	   -Wno-unused-parameter -Werror=deprecated-declarations
@@ -25,7 +25,7 @@ LIBS	 = -lmilter $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 
 # Modules shared by the daemon and the tests (everything but main).
 LIBSRC	 = buf.c log.c conf.c spool.c mime.c virusfilter.c html.c rewrite.c \
-	   scan.c spamfilter.c corral.c bypass.c clamd.c perlpool.c
+	   scan.c spamfilter.c corral.c bypass.c clamd.c perlpool.c archive.c
 LIBOBJ	 = $(LIBSRC:.c=.o)
 HDRS	 = $(wildcard *.h)
 

@@ -96,6 +96,13 @@ bypass_hmac_sha256(const void *key, size_t klen, const void *data,
 	return mac_end(ctx, out);
 }
 
+int
+bypass_key_hmac(const struct bypass_key *k, const void *data, size_t len,
+    unsigned char out[32])
+{
+	return bypass_hmac_sha256(k->key, sizeof(k->key), data, len, out);
+}
+
 /* --- keys ------------------------------------------------------------- */
 
 struct bypass_key *

@@ -74,6 +74,13 @@ int	 bypass_hmac_sha256(const void *key, size_t klen, const void *data,
 	    size_t len, unsigned char out[32]);
 
 /*
+ * HMAC-SHA256 under a loaded key, for other keyed headers (the archiver
+ * copy's, mcarchive.h).  Returns 0 or -1.
+ */
+int	 bypass_key_hmac(const struct bypass_key *, const void *data,
+	    size_t len, unsigned char out[32]);
+
+/*
  * Streaming SHA-256 of the canonical body: bare LF becomes CRLF, trailing
  * empty lines are dropped, a missing final CRLF is added (RFC 6376 3.4.3
  * "simple").  The digest does not depend on how the body is chunked.

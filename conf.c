@@ -26,6 +26,7 @@
 #include "corral.h"
 #include "html.h"
 #include "log.h"
+#include "mcarchive.h"
 #include "smfopts.h"
 #include "virusfilter.h"
 #include "banned.h"
@@ -242,6 +243,44 @@ static const struct conf_var conf_vars[] = {
 	{ "perl_max_requests", CONF_INT, DEF_PERL_MAX_REQUESTS,
 	  CF_OFF(perl_max_requests), 1, 1000000, NULL,
 	  "messages a Perl worker handles before it is replaced" },
+	{ "archive_dir", CONF_STR, DEF_ARCHIVE_DIR, CF_OFF(archive_dir), 0, 0,
+	  NULL, "local mail archive directory (\"\" = no local archive)" },
+	{ "archive_required", CONF_ENUM, DEF_ARCHIVE_REQUIRED,
+	  CF_OFF(archive_required), 0, 0, "no|yes",
+	  "tempfail mail that cannot be archived or journaled" },
+	{ "archive_create_dir", CONF_ENUM, DEF_ARCHIVE_CREATE_DIR,
+	  CF_OFF(archive_create_dir), 0, 0, "no|yes",
+	  "create archive_dir (0750) when it is missing" },
+	{ "archive_address", CONF_STR, DEF_ARCHIVE_ADDRESS,
+	  CF_OFF(archive_address), 0, 0, NULL,
+	  "third-party archiver: added as a recipient of delivered mail "
+	  "(\"\" = none)" },
+	{ "archive_db_host", CONF_STR, DEF_ARCHIVE_DB_HOST,
+	  CF_OFF(archive_db_host), 0, 0, NULL,
+	  "MariaDB/MySQL host of the archive index (\"\" = localhost)" },
+	{ "archive_db_port", CONF_INT, DEF_ARCHIVE_DB_PORT,
+	  CF_OFF(archive_db_port), 0, 65535, NULL,
+	  "its TCP port (0 = default)" },
+	{ "archive_db_socket", CONF_STR, DEF_ARCHIVE_DB_SOCKET,
+	  CF_OFF(archive_db_socket), 0, 0, NULL,
+	  "its unix socket (\"\" = TCP or the client default)" },
+	{ "archive_db_name", CONF_STR, DEF_ARCHIVE_DB_NAME,
+	  CF_OFF(archive_db_name), 0, 0, NULL,
+	  "database of the archive index (\"\" = no index)" },
+	{ "archive_db_user", CONF_STR, DEF_ARCHIVE_DB_USER,
+	  CF_OFF(archive_db_user), 0, 0, NULL, "database user" },
+	{ "archive_db_password_file", CONF_STR, DEF_ARCHIVE_DB_PASSWORD_FILE,
+	  CF_OFF(archive_db_password_file), 0, 0, NULL,
+	  "file whose first line is the database password (\"\" = none)" },
+	{ "archive_db_table", CONF_STR, DEF_ARCHIVE_DB_TABLE,
+	  CF_OFF(archive_db_table), 0, 0, NULL,
+	  "index table (letters, digits, _; created if absent)" },
+	{ "archive_db_timeout", CONF_TIME, DEF_ARCHIVE_DB_TIMEOUT,
+	  CF_OFF(archive_db_timeout), 1, 600, NULL,
+	  "database connect, read and write timeout" },
+	{ "archive_journal", CONF_STR, DEF_ARCHIVE_JOURNAL,
+	  CF_OFF(archive_journal), 0, 0, NULL, "index rows not yet in the "
+	  "database (\"\" = archive_dir/index.journal)" },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 
@@ -689,7 +728,7 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 	cf->clamd.connect_timeout_ms = (int)cf->clamd_connect_timeout * 1000;
 	cf->clamd.read_timeout_ms = (int)cf->clamd_timeout * 1000;
 	cf->clamd.max_stream = cf->clamd_max_stream;
-	return 0;
+	return arc_conf_check(cf, err, errlen);
 }
 
 /*

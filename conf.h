@@ -103,6 +103,20 @@ struct mc_config {
 	long		 perl_kill_grace;	/* seconds */
 	size_t		 perl_memory_limit;	/* RLIMIT_AS, bytes */
 	long		 perl_max_requests;
+	/* the mail archive (archive.c, mcarchive.h) */
+	char		*archive_dir;		/* "" = no local archive */
+	int		 archive_required;	/* 0 no, 1 yes: tempfail */
+	int		 archive_create_dir;	/* 0 no, 1 yes */
+	char		*archive_address;	/* "" = no archiver copy */
+	char		*archive_db_host;
+	long		 archive_db_port;
+	char		*archive_db_socket;
+	char		*archive_db_name;	/* "" = no index */
+	char		*archive_db_user;
+	char		*archive_db_password_file;
+	char		*archive_db_table;
+	long		 archive_db_timeout;	/* seconds */
+	char		*archive_journal;	/* "" = <archive_dir>/index.journal */
 	/* compiled */
 	struct virus_rules *rules;
 	struct spam_list *white, *black;

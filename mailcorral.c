@@ -39,6 +39,7 @@
 #include "conf.h"
 #include "corral.h"
 #include "log.h"
+#include "mcarchive.h"
 #include "perlpool.h"
 #include "rewrite.h"
 #include "scan.h"
@@ -69,6 +70,9 @@ struct mc_msg {
 	/* first values of the fields the decisions need */
 	char		*subject, *date, *msgid, *bypass;
 	unsigned	 nbypass;
+	char		*archmac;	/* first X-MailCorral-Archive */
+	unsigned	 narchmac;
+	struct arc_file	*arc;		/* archive file being written */
 	char		*from[MC_MAX_FROM];
 	unsigned	 nfrom;
 };
@@ -142,6 +146,8 @@ msg_free(struct mc_msg *m)
 	free(m->date);
 	free(m->msgid);
 	free(m->bypass);
+	free(m->archmac);
+	arc_abort(m->arc);
 	free(m);
 }
 
@@ -181,7 +187,7 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	if ((f0 & need) != need || (c = calloc(1, sizeof(*c))) == NULL)
 		return SMFIS_ALL_OPTS;
 	atomic_fetch_add(&mc_contexts, 1);
-	*pf0 = need;
+	*pf0 = need | (f0 & SMFIF_ADDRCPT);	/* archive_address */
 	*pf1 = f1 & (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA |
 	    MC_NOREPLY);
 	*pf2 = *pf3 = 0;
@@ -357,6 +363,10 @@ note_header(struct mc_msg *m, const char *name, const char *value)
 		keep_first(&m->bypass, value);
 		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
 			m->err = errno;
+	}
+	if (strcasecmp(name, ARC_HDR) == 0) {
+		m->narchmac++;
+		keep_first(&m->archmac, value);
 	}
 	if (strncasecmp(name, "X-MailCorral", 12) == 0 || is_spam_field(name)) {
 		for (i = 0; i < m->nforged; i++)
@@ -1015,12 +1025,76 @@ tempfail(SMFICTX *ctx, struct mc_verdict *v, const char *text)
 	v->rc = SMFIS_TEMPFAIL;
 }
 
+/*
+ * The third-party archiver gets its copy of delivered mail as one more
+ * envelope recipient, with a keyed header (mcarchive.h) over Date,
+ * Message-ID and its address, so that the copy is known on a later pass
+ * through a MailCorral (archive_copy_ok) and not filtered again.  Without
+ * a key, Date or Message-ID the copy goes without the header, and is
+ * filtered like any mail on that pass.
+ */
+static int
+archiver_copy(SMFICTX *ctx, const struct mc_config *cf,
+    const struct mc_msg *m)
+{
+	char hdr[160];
+	unsigned i;
+
+	if (cf->archive_address[0] == '\0')
+		return 0;
+	if (cf->key != NULL && m->date != NULL && m->msgid != NULL &&
+	    arc_mac(cf->key, cf->archive_address, m->date, m->msgid, hdr,
+	    sizeof(hdr)) > 0 && smfi_addheader(ctx, ARC_HDR, hdr) !=
+	    MI_SUCCESS)
+		return -1;
+	for (i = 0; i < m->nrcpt; i++)
+		if (strcasecmp(m->rcpts[i], cf->archive_address) == 0)
+			return 0;
+	if (smfi_addrcpt(ctx, (char *)(uintptr_t)cf->archive_address) !=
+	    MI_SUCCESS)
+		return -1;
+	return 0;
+}
+
+/*
+ * The archiver's copy on a later pass (SC-B9): every envelope recipient
+ * is archive_address and the one X-MailCorral-Archive header verifies over
+ * this message's Date and Message-ID.  1: pass it on untouched.
+ */
+static int
+archive_copy_ok(const struct mc_config *cf, const struct mc_msg *m,
+    char *why, size_t whylen)
+{
+	unsigned i;
+
+	if (m->narchmac != 1) {
+		snprintf(why, whylen, "header-count=%u", m->narchmac);
+		return 0;
+	}
+	if (cf->archive_address[0] == '\0' || m->nrcpt == 0) {
+		snprintf(why, whylen, "no-archive-address");
+		return 0;
+	}
+	for (i = 0; i < m->nrcpt; i++)
+		if (strcasecmp(m->rcpts[i], cf->archive_address) != 0) {
+			snprintf(why, whylen, "other-recipients");
+			return 0;
+		}
+	if (!arc_mac_verify(cf->verify_keys, cf->nverify_keys, m->archmac,
+	    cf->archive_address, m->date, m->msgid)) {
+		snprintf(why, whylen, "bad-mac");
+		return 0;
+	}
+	return 1;
+}
+
 /* Released spam: the seeds' minimal handling, the [SPAM] tag. */
 static int
 do_bypass(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
     struct mc_verdict *v, const char *id)
 {
-	if (strip_forged(ctx, m, 1) == -1 || tag_subject(ctx, c->cf, m) == -1)
+	if (strip_forged(ctx, m, 1) == -1 || tag_subject(ctx, c->cf, m) == -1 ||
+	    archiver_copy(ctx, c->cf, m) == -1)
 		return -1;
 	v->action = "bypass";
 	snprintf(v->extra, sizeof(v->extra), " bypass=%s", id);
@@ -1068,7 +1142,7 @@ deliver(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 			return -1;
 		v->action = "tag";
 	}
-	return 0;
+	return archiver_copy(ctx, cf, m);
 }
 
 /* Runs clamd over the parts that could carry a virus; 1 = verdict made. */
@@ -1253,7 +1327,9 @@ mlfi_eom(SMFICTX *ctx)
 	struct mc_verdict v;
 	struct spam_verdict sv;
 	struct buf words = BUF_INIT;
+	struct arc_verdict av;
 	char from[256], why[128], id[CORRAL_ID_LEN + 1], err[256];
+	char arch[ARC_REL_MAX + 16];
 	unsigned errs = 0;
 	uint64_t size = 0;
 	int perl_accept = 0;
@@ -1266,6 +1342,7 @@ mlfi_eom(SMFICTX *ctx)
 	v.rc = SMFIS_CONTINUE;
 	snprintf(v.virus, sizeof(v.virus), "none");
 	snprintf(v.spam, sizeof(v.spam), "none");
+	arch[0] = '\0';
 	set_qid(ctx, m);
 	if (m->err == 0 && m->scan != NULL && scan_finish(m->scan) == -1)
 		m->err = errno ? errno : EIO;
@@ -1275,6 +1352,14 @@ mlfi_eom(SMFICTX *ctx)
 	}
 	if (m->err != 0 || m->scan == NULL)
 		goto internal;
+	if (m->narchmac > 0) {
+		if (archive_copy_ok(c->cf, m, why, sizeof(why))) {
+			v.action = "archive-copy";
+			goto log;
+		}
+		log_msg(m->qid, LOG_NOTICE, "archive-copy-rejected reason=%s",
+		    why);
+	}
 	if ((errs & (MIME_ERR_DEPTH | MIME_ERR_PARTS)) &&
 	    c->cf->on_mime_limit == CONF_LIMIT_REJECT) {
 		smfi_setreply(ctx, "554", "5.6.0",
@@ -1282,6 +1367,21 @@ mlfi_eom(SMFICTX *ctx)
 		v.action = "reject";
 		v.rc = SMFIS_REJECT;
 		goto log;
+	}
+	/* Archived before any other side effect (bypass markers,
+	   corral, header changes), so archive_required can
+	   still tempfail cleanly (P-ARCH-FAIL); kept only if accepted. */
+	if (arc_enabled(c->cf)) {
+		m->arc = arc_begin(c->cf, m->qid, m->sender, m->rcpts,
+		    m->nrcpt, scan_spool(m->scan), scan_body_offset(m->scan));
+		if (m->arc == NULL) {
+			snprintf(arch, sizeof(arch), " archive=failed");
+			if (c->cf->archive_required) {
+				tempfail(ctx, &v, "cannot archive this message "
+				    "now, try again later");
+				goto log;
+			}
+		}
 	}
 	if (m->nbypass > 0) {
 		if (bypass_ok(c->cf, m, why, sizeof(why))) {
@@ -1351,16 +1451,35 @@ fail:
 	    strerror(errno ? errno : EIO));
 	tempfail(ctx, &v, "temporary failure in the mail filter");
 log:
+	if (m->arc != NULL && (v.rc == SMFIS_TEMPFAIL || v.rc == SMFIS_REJECT)) {
+		arc_abort(m->arc);
+	} else if (m->arc != NULL) {
+		av.action = v.action;
+		av.spam = v.spam;
+		av.virus = v.virus;
+		av.size = size;
+		/* a corralled copy or a used bypass cannot be taken back */
+		av.required = c->cf->archive_required &&
+		    v.rc != SMFIS_DISCARD && strcmp(v.action, "bypass") != 0;
+		snprintf(arch, sizeof(arch), " archive=");
+		if (arc_commit(m->arc, &av, arch + 9, sizeof(arch) - 9) == -1) {
+			snprintf(arch, sizeof(arch), " archive=failed");
+			if (av.required)
+				tempfail(ctx, &v, "cannot archive this message "
+				    "now, try again later");
+		}
+	}
+	m->arc = NULL;
 	mime_words(errs, &words);
 	log_safe(m->sender, strlen(m->sender), from, sizeof(from));
 	log_msg(m->qid, LOG_INFO, "action=%s changes=removed:%u,renamed:%u,"
-	    "defanged:%u%s%s spam=%s virus=%s clamd=%u mime=%s views=%d%s%s "
+	    "defanged:%u%s%s spam=%s virus=%s clamd=%u mime=%s views=%d%s%s%s "
 	    "from=<%s> nrcpt=%u size=%llu",
 	    v.action, v.res.removed, v.res.renamed, v.res.defanged,
 	    v.res.summary.len ? " " : "",
 	    v.res.summary.len ? v.res.summary.data : "", v.spam, v.virus,
 	    v.clamd_scans, words.data, m->scan ? scan_views(m->scan) : 0,
-	    v.extra, v.perl, from, m->nrcpt, (unsigned long long)size);
+	    v.extra, v.perl, arch, from, m->nrcpt, (unsigned long long)size);
 	buf_free(&words);
 	rw_result_free(&v.res);
 	msg_free(m);
@@ -1524,7 +1643,7 @@ gated_close(SMFICTX *ctx)
 static struct smfiDesc mc_desc = {
 	MC_NAME,
 	SMFI_VERSION,
-	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY,
+	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_ADDRCPT,
 	gated_connect,
 	NULL,			/* helo */
 	gated_envfrom,
@@ -1890,6 +2009,13 @@ main(int argc, char **argv)
 		return ch;
 	}
 	pthread_detach(tid);
+	arc_startup_check(cf);
+	if (arc_start() == -1) {
+		ch = abandon(sock, pidfile, NULL, EX_OSERR);
+		conf_release(cf);
+		conf_shutdown();
+		return ch;
+	}
 	log_info("mailcorral %s starting on %s (config %s)", MC_VERSION, sock,
 	    cf->file ? cf->file : "built-in defaults");
 	ch = smfi_main();
@@ -1919,6 +2045,7 @@ main(int argc, char **argv)
 		_exit(ch == MI_SUCCESS ? 0 : EX_SOFTWARE);
 	}
 	pp_shutdown();
+	arc_stop();
 	conf_release(cf);
 	conf_shutdown();
 	return ch == MI_SUCCESS ? 0 : EX_SOFTWARE;

@@ -139,6 +139,20 @@
 #define DEF_PERL_MEMORY_LIMIT	"512m"		/* RLIMIT_AS per worker */
 #define DEF_PERL_MAX_REQUESTS	"500"		/* then a fresh worker */
 #define MC_PERL_PATH		"/usr/bin/perl"
+/* The mail archive (archive.c). */
+#define DEF_ARCHIVE_DIR		""		/* "" = no local archive */
+#define DEF_ARCHIVE_REQUIRED	"no"		/* yes: tempfail on failure */
+#define DEF_ARCHIVE_CREATE_DIR	"no"
+#define DEF_ARCHIVE_ADDRESS	""		/* third-party archiver */
+#define DEF_ARCHIVE_DB_HOST	""		/* "" = localhost */
+#define DEF_ARCHIVE_DB_PORT	"0"		/* 0 = 3306 */
+#define DEF_ARCHIVE_DB_SOCKET	""
+#define DEF_ARCHIVE_DB_NAME	""		/* "" = no index */
+#define DEF_ARCHIVE_DB_USER	"mailcorral"
+#define DEF_ARCHIVE_DB_PASSWORD_FILE ""
+#define DEF_ARCHIVE_DB_TABLE	"mailcorral_archive"
+#define DEF_ARCHIVE_DB_TIMEOUT	"5s"
+#define DEF_ARCHIVE_JOURNAL	""	/* "" = <archive_dir>/index.journal */
 
 /* Headers the filter adds. */
 #define MC_HDR_FILTERED		"X-MailCorral-Filtered"

@@ -16,5 +16,11 @@ for o in c p f n u P V h; do
 		fail=1
 	fi
 done
+# SC-A1: SQL only through prepared statements, no formatted query text
+# (the same gate runs in testsuite/e2e/archive.sh, with a self-test)
+if ! PYTHONDONTWRITEBYTECODE=1 python3 testsuite/e2e/archive/archive_e2e.py --gate .; then
+	echo "FAIL SC-A1: mysql_query/mysql_real_query or formatted SQL text"
+	fail=1
+fi
 [ $fail = 0 ] && echo "docs: every keyword and option documented"
 exit $fail

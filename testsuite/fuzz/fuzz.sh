@@ -55,10 +55,10 @@ libsrc=$(sed -n '/^LIBSRC[[:space:]]*=/,/[^\\]$/p' "$top/Makefile" |
 [ -n "$libsrc" ] || { echo "fuzz.sh: no LIBSRC in Makefile" >&2; exit 2; }
 
 DEFS="-D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED"
-PKGS="libarchive libcrypto"
+PKGS="libarchive libcrypto libmariadb"
 FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 -fno-sanitize-recover=all -std=gnu11 -pthread $DEFS"
-LIBS="-lmilter $(pkg-config --libs $PKGS 2>/dev/null || echo -larchive -lcrypto) -pthread"
+LIBS="-lmilter $(pkg-config --libs $PKGS 2>/dev/null || echo -larchive -lcrypto -lmariadb) -pthread"
 CFLAGS_PKG=$(pkg-config --cflags $PKGS 2>/dev/null)
 
 # The library is compiled once (objects with -fsanitize=fuzzer-no-link),

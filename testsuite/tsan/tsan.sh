@@ -96,10 +96,10 @@ libsrc=$(sed -n '/^LIBSRC[[:space:]]*=/,/[^\\]$/p' "$TOP/Makefile" |
     tr '\\\n' '  ' | sed 's/^LIBSRC[[:space:]]*=//')
 [ -n "$libsrc" ] || { fail "setup: no LIBSRC in Makefile"; finish; }
 DEFS="-D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED"
-PKGS="libarchive libcrypto"
+PKGS="libarchive libcrypto libmariadb"
 FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=thread -std=gnu11 -pthread $DEFS"
 CFLAGS_PKG=$(pkg-config --cflags $PKGS 2>/dev/null)
-LIBS="-lmilter $(pkg-config --libs $PKGS 2>/dev/null || echo -larchive -lcrypto) -pthread"
+LIBS="-lmilter $(pkg-config --libs $PKGS 2>/dev/null || echo -larchive -lcrypto -lmariadb) -pthread"
 mkdir -p "$BDIR/obj" || { fail "setup: mkdir $BDIR"; finish; }
 stamp=$BDIR/obj/.flags
 want="$CC $FLAGS $libsrc mailcorral.c"

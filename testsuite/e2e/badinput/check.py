@@ -699,9 +699,7 @@ def main():
         elif not A.only or re.search(A.only, "BI-2[12]"):
             result("SKIP", "BI-21", "clamd not available (testsuite/stack/clamd.sh could not start)")
             result("SKIP", "BI-22", "clamd not available (testsuite/stack/clamd.sh could not start)")
-        for bid in ("BI-17", "BI-34"):
-            if not A.only or re.search(A.only, bid):
-                result("SKIP", bid, "MySQL archive index does not exist yet")
+        # BI-17, BI-34 (the archive index): testsuite/e2e/archive.sh
         # global: peak RSS over the whole run, LSan at exit
         for name, d in list(daemons.items()):
             hwm = d.status("VmHWM")

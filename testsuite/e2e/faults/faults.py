@@ -984,12 +984,8 @@ def main():
         (("FS-19",), fs_mta),
     ]
     try:
-        # FS-11 and FS-12 (the Perl shim) are tested by testsuite/e2e/perl.sh
-        for ids in ("FS-07", "MariaDB down/killed"), ("FS-08", "MariaDB hung"), \
-                   ("FS-10", "archive dir unwritable/full"):
-            if wanted(ids[0]):
-                say("SKIP", ids[0], "%s: does not apply yet (MailCorral has no MariaDB index or "
-                    "archive)" % ids[1])
+        # FS-07, FS-08, FS-10: testsuite/e2e/archive.sh;
+        # FS-11, FS-12: testsuite/e2e/perl.sh
         for ids, fn in steps:
             if not wanted(*ids):
                 continue

@@ -1,0 +1,1405 @@
+/*
+ * archive.c -- the mail archive (see mcarchive.h).
+ *
+ * Files: <archive_dir>/YYYY/MM/DD/<qid>-<16 hex>, written as
+ * .tmp-<qid>-<hex> (O_EXCL, O_NOFOLLOW, 0640), fsynced, renamed with
+ * RENAME_NOREPLACE; the date directories (0750) are opened one by one with
+ * O_DIRECTORY|O_NOFOLLOW, so a planted symlink is refused, never followed.
+ *
+ * Journal: one line per row, "R1" then each field after a tab, every byte
+ * that is '%', a control byte or DEL written as %XX, so a field never holds
+ * a raw tab or newline.  Appended with one write() on an O_APPEND
+ * descriptor under jlock; the indexer reads the same open file and
+ * truncates it under jlock once every line up to its end is in the
+ * database.  A crash between insert and truncate replays rows the unique
+ * key (msg_key) turns into no-ops.
+ *
+ * Database: MariaDB Connector/C, prepared statements only.  The table name
+ * is the one identifier put into SQL text, checked against
+ * ^[A-Za-z0-9_]{1,64}$ by arc_conf_check(); every value is bound.
+ */
+#include <sys/stat.h>
+#include <sys/random.h>
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mysql.h>
+#include <errmsg.h>
+#include <openssl/crypto.h>
+
+#include "buf.h"
+#include "bypass.h"
+#include "conf.h"
+#include "log.h"
+#include "mcarchive.h"
+#include "smfopts.h"
+#include "spool.h"
+#include "banned.h"
+
+#define ARC_MAX_BACKOFF	30	/* longest pause between reconnects */
+#define ARC_READ_CHUNK	(256 * 1024) /* journal bytes read at a time */
+#define ARC_HDR_KEEP	(64 * 1024) /* header value bytes looked at */
+
+const char *const arc_field_name[ARC_NFIELDS] = {
+	"msg_key", "archived_at", "queue_id", "env_from", "env_to",
+	"hdr_from", "subject_raw", "message_id", "hdr_date", "size",
+	"action", "spam", "virus", "path"
+};
+
+/* Column sizes in bytes; doc/archive-schema.sql must agree. */
+const size_t arc_field_max[ARC_NFIELDS] = {
+	128, 20, ARC_QID_MAX, 512, 4096, 998, 998, 998, 255, 20, 32, 160,
+	192, 4096
+};
+
+/* ---- pure helpers ---- */
+
+int
+arc_qid_ok(const char *qid)
+{
+	size_t i;
+
+	if (qid == NULL || *qid == '\0')
+		return 0;
+	for (i = 0; qid[i] != '\0'; i++)
+		if (i >= ARC_QID_MAX || !isalnum((unsigned char)qid[i]) ||
+		    (unsigned char)qid[i] >= 0x80)
+			return 0;
+	return 1;
+}
+
+static int
+suffix_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return i == ARC_SUFFIX_LEN;
+}
+
+int
+arc_rel_path(const char *qid, time_t when, const char *suffix, char *out,
+    size_t outlen)
+{
+	struct tm tm;
+	int n;
+
+	if (!suffix_ok(suffix) || gmtime_r(&when, &tm) == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	n = snprintf(out, outlen, "%04d/%02d/%02d/%s-%s", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, arc_qid_ok(qid) ? qid : "NOQUEUE",
+	    suffix);
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629), or 0. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t need, i;
+	unsigned long cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		cp = c & 0x07;
+	} else
+		return 0;
+	if (n < need)
+		return 0;
+	for (i = 1; i < need; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return need;
+}
+
+size_t
+arc_display(const void *in, size_t len, size_t maxchars, struct buf *out,
+    int *trunc)
+{
+	const unsigned char *p = in;
+	size_t i = 0, k, chars = 0, start = out->len;
+
+	*trunc = 0;
+	while (i < len) {
+		if (chars == maxchars) {
+			*trunc = 1;
+			break;
+		}
+		if ((k = utf8_seq(p + i, len - i)) == 0) {
+			buf_add(out, "\xef\xbf\xbd", 3);
+			i++;
+		} else {
+			buf_add(out, p + i, k);
+			i += k;
+		}
+		chars++;
+	}
+	if (out->data == NULL)
+		buf_add(out, "", 0);
+	return out->len - start;
+}
+
+static int
+must_escape(unsigned char c)
+{
+	return c == '%' || c < 0x20 || c == 0x7f;
+}
+
+int
+arc_encode_row(const struct arc_row *r, struct buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+	size_t f, i;
+
+	if (buf_add(out, "R1", 2) == -1)
+		return -1;
+	for (f = 0; f < ARC_NFIELDS; f++) {
+		if (buf_addc(out, '\t') == -1)
+			return -1;
+		p = (const unsigned char *)(r->f[f] ? r->f[f] : "");
+		for (i = 0; i < r->len[f]; i++) {
+			if (must_escape(p[i])) {
+				if (buf_addc(out, '%') == -1 ||
+				    buf_addc(out, hex[p[i] >> 4]) == -1 ||
+				    buf_addc(out, hex[p[i] & 15]) == -1)
+					return -1;
+			} else if (buf_addc(out, p[i]) == -1)
+				return -1;
+		}
+	}
+	return buf_addc(out, '\n');
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int
+arc_decode_row(char *line, size_t len, struct arc_row *r)
+{
+	size_t i = 3, f = 0;
+	char *w;
+	int h, l;
+
+	memset(r, 0, sizeof(*r));
+	if (len < 3 || memcmp(line, "R1\t", 3) != 0)
+		return -1;
+	for (;;) {
+		r->f[f] = w = line + i;
+		while (i < len && line[i] != '\t') {
+			unsigned char c = (unsigned char)line[i];
+
+			if (c == '%') {
+				if (i + 2 >= len ||
+				    (h = hexval(line[i + 1])) == -1 ||
+				    (l = hexval(line[i + 2])) == -1)
+					return -1;
+				*w++ = (char)(h << 4 | l);
+				i += 3;
+			} else if (c < 0x20 || c == 0x7f) {
+				return -1;
+			} else
+				*w++ = line[i++];
+		}
+		r->len[f] = (size_t)(w - r->f[f]);
+		if (++f == ARC_NFIELDS)
+			return i == len ? 0 : -1;
+		if (i == len)
+			return -1;
+		*w = '\0';	/* w <= line + i: at the tab or before */
+		i++;
+	}
+}
+
+/* ---- configuration ---- */
+
+int
+arc_enabled(const struct mc_config *cf)
+{
+	return cf != NULL && cf->archive_dir != NULL &&
+	    cf->archive_dir[0] != '\0';
+}
+
+int
+arc_indexed(const struct mc_config *cf)
+{
+	return arc_enabled(cf) && cf->archive_db_name[0] != '\0';
+}
+
+static int
+ident_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= 64 || !(isalnum((unsigned char)s[i]) || s[i] == '_') ||
+		    (unsigned char)s[i] >= 0x80)
+			return 0;
+	return i > 0;
+}
+
+int
+arc_conf_check(const struct mc_config *cf, char *err, size_t errlen)
+{
+	const char *where = cf->file ? cf->file : "defaults";
+
+	if (!ident_ok(cf->archive_db_table)) {
+		snprintf(err, errlen, "%s: archive_db_table: want 1 to 64 "
+		    "letters, digits or _", where);
+		return -1;
+	}
+	if (arc_enabled(cf) && cf->archive_dir[0] != '/') {
+		snprintf(err, errlen, "%s: archive_dir: not an absolute path",
+		    where);
+		return -1;
+	}
+	if (cf->archive_journal[0] != '\0' && cf->archive_journal[0] != '/') {
+		snprintf(err, errlen, "%s: archive_journal: not an absolute "
+		    "path", where);
+		return -1;
+	}
+	if (strpbrk(cf->archive_address, " \t\r\n<>,") != NULL) {
+		snprintf(err, errlen, "%s: archive_address: one bare address "
+		    "wanted", where);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *
+errname(int e)
+{
+	const char *n = strerrorname_np(e);
+
+	return n != NULL ? n : "EIO";
+}
+
+static void
+write_failed(const char *qid, int e, const char *path)
+{
+	char safe[512];
+
+	log_safe(path, strlen(path), safe, sizeof(safe));
+	log_msg(qid, LOG_WARNING, "archive-write errno=%s path=%s",
+	    errname(e), safe);
+}
+
+/* Opens archive_dir, creating it (0750) when configured to. */
+static int
+open_top(const struct mc_config *cf)
+{
+	int fd;
+
+	fd = open(cf->archive_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && cf->archive_create_dir) {
+		if (mkdir(cf->archive_dir, 0750) == -1 && errno != EEXIST)
+			return -1;
+		if ((fd = open(cf->archive_dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC | O_NOFOLLOW)) != -1) {
+			fchmod(fd, 0750);
+			log_warnx("archive_dir %s was missing: created",
+			    cf->archive_dir);
+		}
+	}
+	return fd;
+}
+
+void
+arc_startup_check(const struct mc_config *cf)
+{
+	int fd;
+
+	if (!arc_enabled(cf))
+		return;
+	if ((fd = open_top(cf)) == -1) {
+		log_warnx("archive_dir %s: %s (archive-write will fail)",
+		    cf->archive_dir, strerror(errno));
+		return;
+	}
+	if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) == -1)
+		log_warnx("archive_dir %s: not writable by uid %ld: %s "
+		    "(archive-write will fail)", cf->archive_dir,
+		    (long)geteuid(), strerror(errno));
+	close(fd);
+	if (arc_indexed(cf) && cf->archive_db_password_file[0] != '\0' &&
+	    access(cf->archive_db_password_file, R_OK) == -1)
+		log_warnx("archive_db_password_file %s: %s",
+		    cf->archive_db_password_file, strerror(errno));
+}
+
+/* ---- the archive file ---- */
+
+struct arc_file {
+	const struct mc_config *cf;	/* the caller's snapshot */
+	char		 qid[ARC_QID_MAX + 8];
+	int		 dirfd;		/* the day directory */
+	int		 fd;
+	time_t		 when;
+	char		 rel[ARC_REL_MAX];	/* YYYY/MM/DD/qid-hex */
+	char		 tmp[ARC_QID_MAX + ARC_SUFFIX_LEN + 16];
+	struct buf	 sender, rcpts, from, subject, msgid, date;
+};
+
+static void
+arc_file_free(struct arc_file *af)
+{
+	if (af == NULL)
+		return;
+	if (af->fd != -1)
+		close(af->fd);
+	if (af->dirfd != -1)
+		close(af->dirfd);
+	buf_free(&af->sender);
+	buf_free(&af->rcpts);
+	buf_free(&af->from);
+	buf_free(&af->subject);
+	buf_free(&af->msgid);
+	buf_free(&af->date);
+	free(af);
+}
+
+/* Opens (creating, 0750) one directory level without following links. */
+static int
+sub_dir(int dfd, const char *name)
+{
+	int fd;
+
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd != -1 || errno != ENOENT)
+		return fd;
+	if (mkdirat(dfd, name, 0750) == -1 && errno != EEXIST)
+		return -1;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd != -1)
+		fchmod(fd, 0750);	/* the daemon's umask is 077 */
+	return fd;
+}
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, c, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Bytes printable on one header line: control bytes become '?'. */
+static void
+add_clean(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++)
+		buf_addc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+static int
+field_named(const char *l, size_t n, const char *name)
+{
+	size_t k = strlen(name);
+
+	return n > k && strncasecmp(l, name, k) == 0 && l[k] == ':';
+}
+
+/* Keeps the first value of a field, unfolded, up to ARC_HDR_KEEP bytes. */
+static void
+keep_value(struct buf *dst, const char *l, size_t n, const char *name)
+{
+	size_t i = strlen(name) + 1;
+
+	if (dst->data != NULL)
+		return;
+	while (i < n && (l[i] == ' ' || l[i] == '\t'))
+		i++;
+	while (n > i && (l[n - 1] == '\n' || l[n - 1] == '\r'))
+		n--;
+	for (; i < n && dst->len < ARC_HDR_KEEP; i++)
+		if (l[i] != '\r' && l[i] != '\n')
+			buf_addc(dst, l[i]);
+	if (dst->data == NULL)
+		buf_add(dst, "", 0);
+}
+
+/*
+ * The header block as received, less X-MailCorral-Bypass (a bypass token
+ * is never archived), with the fields the index needs noted.
+ */
+static int
+copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
+    struct buf *out)
+{
+	struct buf hb = BUF_INIT;
+	char tmp[16384];
+	uint64_t off = 0;
+	size_t i = 0, start, n;
+	ssize_t r;
+	int skip = 0;
+
+	while (off < end) {
+		size_t want = end - off < sizeof(tmp) ? (size_t)(end - off) :
+		    sizeof(tmp);
+
+		if ((r = spool_pread(sp, tmp, want, off)) <= 0 ||
+		    buf_add(&hb, tmp, (size_t)r) == -1) {
+			buf_free(&hb);
+			errno = r == 0 ? EIO : errno;
+			return -1;
+		}
+		off += (uint64_t)r;
+	}
+	while (i < hb.len) {
+		start = i;
+		while (i < hb.len && hb.data[i] != '\n')
+			i++;
+		if (i < hb.len)
+			i++;
+		if (hb.data[start] != ' ' && hb.data[start] != '\t') {
+			const char *l = hb.data + start;
+			size_t e = start;
+
+			/* the whole field: this line and its continuations */
+			n = i - start;
+			while (e + n < hb.len && (hb.data[e + n] == ' ' ||
+			    hb.data[e + n] == '\t')) {
+				while (e + n < hb.len && hb.data[e + n] != '\n')
+					n++;
+				if (e + n < hb.len)
+					n++;
+			}
+			skip = field_named(l, n, SPAMHDRBYPASS);
+			if (field_named(l, n, "From"))
+				keep_value(&af->from, l, n, "From");
+			else if (field_named(l, n, "Subject"))
+				keep_value(&af->subject, l, n, "Subject");
+			else if (field_named(l, n, "Message-ID"))
+				keep_value(&af->msgid, l, n, "Message-ID");
+			else if (field_named(l, n, "Date"))
+				keep_value(&af->date, l, n, "Date");
+		}
+		if (!skip && buf_add(out, hb.data + start, i - start) == -1) {
+			buf_free(&hb);
+			return -1;
+		}
+	}
+	buf_free(&hb);
+	return 0;
+}
+
+static void
+random_hex(char *out, size_t ndig)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char r[32];
+	size_t i;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		struct timespec ts;
+		static atomic_uint seq;
+		unsigned s = atomic_fetch_add(&seq, 1);
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memset(r, 0, sizeof(r));
+		memcpy(r, &ts, sizeof(ts));
+		memcpy(r + sizeof(ts), &s, sizeof(s));
+	}
+	for (i = 0; i < ndig; i++)
+		out[i] = hex[(r[i / 2] >> (i % 2 ? 0 : 4)) & 15];
+	out[ndig] = '\0';
+}
+
+struct arc_file *
+arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
+    char *const *rcpts, unsigned nrcpt, struct spool *sp, uint64_t body_off)
+{
+	struct arc_file *af;
+	struct buf head = BUF_INIT;
+	char suffix[ARC_SUFFIX_LEN + 1], part[8], path[PATH_MAX];
+	char chunk[65536];
+	uint64_t off, size = spool_size(sp);
+	const char *fail_path = cf->archive_dir;
+	int top = -1, d1 = -1, d2 = -1, e;
+	unsigned i;
+	ssize_t r;
+
+	if ((af = calloc(1, sizeof(*af))) == NULL) {
+		write_failed(qid, ENOMEM, cf->archive_dir);
+		errno = ENOMEM;
+		return NULL;
+	}
+	af->cf = cf;
+	af->fd = af->dirfd = -1;
+	af->when = time(NULL);
+	snprintf(af->qid, sizeof(af->qid), "%s", arc_qid_ok(qid) ? qid :
+	    "NOQUEUE");
+	random_hex(suffix, ARC_SUFFIX_LEN);
+	if (arc_rel_path(qid, af->when, suffix, af->rel, sizeof(af->rel)) == -1)
+		goto fail;
+	snprintf(af->tmp, sizeof(af->tmp), ".tmp-%s-%s", af->qid, suffix);
+	/* YYYY, MM, DD: never through a symlink */
+	if ((top = open_top(cf)) == -1)
+		goto fail;
+	memcpy(part, af->rel, 4);
+	part[4] = '\0';
+	snprintf(path, sizeof(path), "%s/%.4s", cf->archive_dir, af->rel);
+	fail_path = path;
+	if ((d1 = sub_dir(top, part)) == -1)
+		goto fail;
+	memcpy(part, af->rel + 5, 2);
+	part[2] = '\0';
+	snprintf(path, sizeof(path), "%s/%.7s", cf->archive_dir, af->rel);
+	if ((d2 = sub_dir(d1, part)) == -1)
+		goto fail;
+	memcpy(part, af->rel + 8, 2);
+	snprintf(path, sizeof(path), "%s/%.10s", cf->archive_dir, af->rel);
+	if ((af->dirfd = sub_dir(d2, part)) == -1)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/%.10s/%s", cf->archive_dir, af->rel,
+	    af->tmp);
+	af->fd = openat(af->dirfd, af->tmp, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (af->fd == -1)
+		goto fail;
+	if (fchmod(af->fd, 0640) == -1)
+		goto fail_unlink;
+	/* envelope, then the message as received */
+	buf_adds(&head, "X-MailCorral-Envelope-From: <");
+	add_clean(&head, sender ? sender : "");
+	buf_adds(&head, ">\r\n");
+	for (i = 0; i < nrcpt; i++) {
+		buf_adds(&head, "X-MailCorral-Envelope-To: <");
+		add_clean(&head, rcpts[i]);
+		buf_adds(&head, ">\r\n");
+	}
+	buf_printf(&head, "X-MailCorral-Queue-ID: %s\r\n", af->qid);
+	if (body_off >= 2 && copy_headers(af, sp, body_off - 2, &head) == -1)
+		goto fail_unlink;
+	if (body_off >= 2)
+		buf_adds(&head, "\r\n");
+	if (head.data == NULL) {
+		errno = ENOMEM;
+		goto fail_unlink;
+	}
+	if (write_all(af->fd, head.data, head.len) == -1)
+		goto fail_unlink;
+	for (off = body_off; off < size; off += (uint64_t)r) {
+		size_t want = size - off < sizeof(chunk) ?
+		    (size_t)(size - off) : sizeof(chunk);
+
+		if ((r = spool_pread(sp, chunk, want, off)) <= 0) {
+			errno = r == 0 ? EIO : errno;
+			goto fail_unlink;
+		}
+		if (write_all(af->fd, chunk, (size_t)r) == -1)
+			goto fail_unlink;
+	}
+	if (fsync(af->fd) == -1)
+		goto fail_unlink;
+	/* the index fields */
+	add_clean(&af->sender, sender ? sender : "");
+	for (i = 0; i < nrcpt; i++) {
+		if (i > 0)
+			buf_adds(&af->rcpts, ", ");
+		add_clean(&af->rcpts, rcpts[i]);
+	}
+	buf_free(&head);
+	close(top);
+	close(d1);
+	close(d2);
+	return af;
+fail_unlink:
+	e = errno;
+	unlinkat(af->dirfd, af->tmp, 0);
+	errno = e;
+fail:
+	e = errno ? errno : EIO;
+	write_failed(qid, e, fail_path);
+	buf_free(&head);
+	if (top != -1)
+		close(top);
+	if (d1 != -1)
+		close(d1);
+	if (d2 != -1)
+		close(d2);
+	arc_file_free(af);
+	errno = e;
+	return NULL;
+}
+
+void
+arc_abort(struct arc_file *af)
+{
+	if (af == NULL)
+		return;
+	unlinkat(af->dirfd, af->tmp, 0);
+	arc_file_free(af);
+}
+
+/* ---- the journal ---- */
+
+static pthread_mutex_t	jlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	jcond = PTHREAD_COND_INITIALIZER;
+static int		jfd = -1;
+static unsigned		jgen;		/* +1 when jfd changes */
+static char		jpath[PATH_MAX];
+static int		jstop;
+static int		jrunning;
+static pthread_t	jthread;
+
+static int
+journal_path(const struct mc_config *cf, char *out, size_t outlen)
+{
+	int n;
+
+	if (cf->archive_journal[0] != '\0')
+		n = snprintf(out, outlen, "%s", cf->archive_journal);
+	else
+		n = snprintf(out, outlen, "%s/index.journal", cf->archive_dir);
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Under jlock: jfd open on the configured journal. */
+static int
+journal_open_locked(const struct mc_config *cf)
+{
+	char path[PATH_MAX], last;
+	struct stat st;
+	int fd;
+
+	if (journal_path(cf, path, sizeof(path)) == -1)
+		return -1;
+	if (jfd != -1 && strcmp(path, jpath) == 0)
+		return 0;
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0640);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	fchmod(fd, 0640);
+	/* a line cut short by a crash must not swallow the next one */
+	if (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) == 1 &&
+	    last != '\n')
+		(void)!write(fd, "\n", 1);
+	if (jfd != -1) {
+		log_warnx("archive journal moved from %s to %s: rows left in "
+		    "the old one are replayed only when it is used again",
+		    jpath, path);
+		close(jfd);
+	}
+	jfd = fd;
+	jgen++;
+	snprintf(jpath, sizeof(jpath), "%s", path);
+	return 0;
+}
+
+static int
+journal_append(const struct mc_config *cf, const char *qid,
+    const struct buf *line)
+{
+	struct mc_config *cur;
+	char safe[512], path[PATH_MAX];
+	int rc = -1, e = 0;
+
+	/*
+	 * The current snapshot's journal, not the connection's: after a
+	 * reload that moved it, connections still on the old snapshot must
+	 * not make jfd flip between the two files.
+	 */
+	if ((cur = conf_acquire()) != NULL && arc_indexed(cur))
+		cf = cur;
+	if (journal_path(cf, path, sizeof(path)) == -1)
+		snprintf(path, sizeof(path), "-");
+	pthread_mutex_lock(&jlock);
+	if (journal_open_locked(cf) == 0) {
+		if (write_all(jfd, line->data, line->len) == 0)
+			rc = 0;
+		else
+			e = errno;
+	} else
+		e = errno;
+	if (rc == 0)
+		pthread_cond_signal(&jcond);
+	pthread_mutex_unlock(&jlock);
+	if (rc == -1) {
+		log_safe(path, strlen(path), safe, sizeof(safe));
+		log_msg(qid, LOG_WARNING, "index-failed reason=journal "
+		    "errno=%s path=%s", errname(e), safe);
+	}
+	conf_release(cur);
+	errno = e;
+	return rc;
+}
+
+/* Cuts a field to its column, saying so (BI-34). */
+static void
+clip(const char *qid, struct arc_row *r, enum arc_field f)
+{
+	if (r->len[f] > arc_field_max[f]) {
+		log_msg(qid, LOG_NOTICE, "index-truncated field=%s bytes=%zu "
+		    "max=%zu reason=truncated", arc_field_name[f], r->len[f],
+		    arc_field_max[f]);
+		r->len[f] = arc_field_max[f];
+	}
+}
+
+static void
+set_field(struct arc_row *r, enum arc_field f, const char *p, size_t n)
+{
+	r->f[f] = p != NULL ? p : "";
+	r->len[f] = p != NULL ? n : 0;
+}
+
+int
+arc_commit(struct arc_file *af, const struct arc_verdict *v, char *rel,
+    size_t rellen)
+{
+	const struct mc_config *cf = af->cf;
+	char name[ARC_QID_MAX + ARC_SUFFIX_LEN + 8], path[PATH_MAX];
+	char when[24], size[24];
+	struct buf line = BUF_INIT;
+	struct arc_row r;
+	size_t f;
+	int rc = -1, e;
+
+	snprintf(name, sizeof(name), "%s", strrchr(af->rel, '/') + 1);
+	snprintf(path, sizeof(path), "%s/%s", cf->archive_dir, af->rel);
+	if (renameat2(af->dirfd, af->tmp, af->dirfd, name,
+	    RENAME_NOREPLACE) == -1) {
+		e = errno;
+		write_failed(af->qid, e, path);
+		arc_abort(af);
+		errno = e;
+		return -1;
+	}
+	fsync(af->dirfd);
+	snprintf(rel, rellen, "%s", af->rel);
+	if (!arc_indexed(cf)) {
+		arc_file_free(af);
+		return 0;
+	}
+	memset(&r, 0, sizeof(r));
+	snprintf(when, sizeof(when), "%lld", (long long)af->when);
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)v->size);
+	set_field(&r, ARC_F_KEY, af->rel, strlen(af->rel));
+	set_field(&r, ARC_F_TIME, when, strlen(when));
+	set_field(&r, ARC_F_QID, af->qid, strlen(af->qid));
+	set_field(&r, ARC_F_SENDER, af->sender.data, af->sender.len);
+	set_field(&r, ARC_F_RCPTS, af->rcpts.data, af->rcpts.len);
+	set_field(&r, ARC_F_FROM, af->from.data, af->from.len);
+	set_field(&r, ARC_F_SUBJECT, af->subject.data, af->subject.len);
+	set_field(&r, ARC_F_MSGID, af->msgid.data, af->msgid.len);
+	set_field(&r, ARC_F_DATE, af->date.data, af->date.len);
+	set_field(&r, ARC_F_SIZE, size, strlen(size));
+	set_field(&r, ARC_F_ACTION, v->action, strlen(v->action));
+	set_field(&r, ARC_F_SPAM, v->spam, strlen(v->spam));
+	set_field(&r, ARC_F_VIRUS, v->virus, strlen(v->virus));
+	set_field(&r, ARC_F_PATH, path, strlen(path));
+	for (f = 0; f < ARC_NFIELDS; f++)
+		clip(af->qid, &r, f);
+	if (arc_encode_row(&r, &line) == -1 || line.data == NULL) {
+		log_msg(af->qid, LOG_WARNING, "index-failed reason=out of "
+		    "memory");
+		errno = ENOMEM;
+	} else if (journal_append(cf, af->qid, &line) == 0)
+		rc = 0;
+	e = errno;
+	if (rc == -1 && !v->required)
+		rc = 0;		/* archived, not indexed: logged */
+	else if (rc == -1 && unlinkat(af->dirfd, name, 0) == 0)
+		fsync(af->dirfd);
+	buf_free(&line);
+	arc_file_free(af);
+	errno = e;
+	return rc;
+}
+
+/* ---- the indexer ---- */
+
+struct db {
+	MYSQL		*my;
+	MYSQL_STMT	*ins;
+	char		 sig[1024];	/* settings it was opened with */
+};
+
+static void
+db_close(struct db *d)
+{
+	if (d->ins != NULL)
+		mysql_stmt_close(d->ins);
+	if (d->my != NULL)
+		mysql_close(d->my);
+	d->ins = NULL;
+	d->my = NULL;
+	d->sig[0] = '\0';
+}
+
+static void
+db_sig(const struct mc_config *cf, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s|%ld|%s|%s|%s|%s|%s|%ld", cf->archive_db_host,
+	    cf->archive_db_port, cf->archive_db_socket, cf->archive_db_name,
+	    cf->archive_db_user, cf->archive_db_password_file,
+	    cf->archive_db_table, cf->archive_db_timeout);
+}
+
+/* Reads the password file's first line; "" when none is configured. */
+static int
+read_password(const char *file, char *out, size_t outlen)
+{
+	FILE *fp;
+
+	out[0] = '\0';
+	if (file[0] == '\0')
+		return 0;
+	if ((fp = fopen(file, "re")) == NULL)
+		return -1;
+	if (fgets(out, (int)outlen, fp) == NULL)
+		out[0] = '\0';
+	fclose(fp);
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+/* One statement with no parameters and no result (the CREATE TABLE). */
+static int
+db_exec(MYSQL *my, const char *sql)
+{
+	MYSQL_STMT *st;
+	int rc = -1;
+
+	if ((st = mysql_stmt_init(my)) == NULL)
+		return -1;
+	if (mysql_stmt_prepare(st, sql, strlen(sql)) == 0 &&
+	    mysql_stmt_execute(st) == 0)
+		rc = 0;
+	mysql_stmt_close(st);
+	return rc;
+}
+
+static int
+db_open(struct db *d, const struct mc_config *cf, char *err, size_t errlen)
+{
+	char pw[512], sql[2048];
+	unsigned int t = (unsigned int)cf->archive_db_timeout;
+	const char *tbl = cf->archive_db_table;
+
+	db_close(d);
+	if (read_password(cf->archive_db_password_file, pw, sizeof(pw)) == -1) {
+		snprintf(err, errlen, "password-file errno=%s", errname(errno));
+		return -1;
+	}
+	if ((d->my = mysql_init(NULL)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		explicit_bzero(pw, sizeof(pw));
+		return -1;
+	}
+	mysql_options(d->my, MYSQL_OPT_CONNECT_TIMEOUT, &t);
+	mysql_options(d->my, MYSQL_OPT_READ_TIMEOUT, &t);
+	mysql_options(d->my, MYSQL_OPT_WRITE_TIMEOUT, &t);
+	mysql_options(d->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(d->my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+	if (mysql_real_connect(d->my, cf->archive_db_host[0] ?
+	    cf->archive_db_host : NULL, cf->archive_db_user, pw,
+	    cf->archive_db_name, (unsigned)cf->archive_db_port,
+	    cf->archive_db_socket[0] ? cf->archive_db_socket : NULL,
+	    0) == NULL) {
+		explicit_bzero(pw, sizeof(pw));
+		snprintf(err, errlen, "connect: %s", mysql_error(d->my));
+		db_close(d);
+		return -1;
+	}
+	explicit_bzero(pw, sizeof(pw));
+	snprintf(sql, sizeof(sql),
+	    "CREATE TABLE IF NOT EXISTS `%s` ("
+	    "id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+	    "msg_key VARCHAR(128) CHARACTER SET ascii NOT NULL, "
+	    "archived_at DATETIME NOT NULL, "
+	    "queue_id VARCHAR(64) CHARACTER SET ascii NOT NULL, "
+	    "env_from VARBINARY(512) NOT NULL, "
+	    "env_to VARBINARY(4096) NOT NULL, "
+	    "hdr_from VARBINARY(998) NOT NULL, "
+	    "subject_raw VARBINARY(998) NOT NULL, "
+	    "subject VARCHAR(998) CHARACTER SET utf8mb4 "
+	    "COLLATE utf8mb4_bin NOT NULL, "
+	    "message_id VARBINARY(998) NOT NULL, "
+	    "hdr_date VARBINARY(255) NOT NULL, "
+	    "size BIGINT UNSIGNED NOT NULL, "
+	    "action VARCHAR(32) CHARACTER SET ascii NOT NULL, "
+	    "spam VARBINARY(160) NOT NULL, "
+	    "virus VARBINARY(192) NOT NULL, "
+	    "path VARBINARY(4096) NOT NULL, "
+	    "UNIQUE KEY msg_key (msg_key), KEY archived_at (archived_at), "
+	    "KEY queue_id (queue_id)"
+	    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4", tbl);
+	if (db_exec(d->my, sql) == -1) {
+		snprintf(err, errlen, "create-table: %s", mysql_error(d->my));
+		db_close(d);
+		return -1;
+	}
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO `%s` (msg_key, archived_at, queue_id, env_from, "
+	    "env_to, hdr_from, subject_raw, subject, message_id, hdr_date, "
+	    "size, action, spam, virus, path) VALUES (?, FROM_UNIXTIME(?), "
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+	    "ON DUPLICATE KEY UPDATE id = id", tbl);
+	if ((d->ins = mysql_stmt_init(d->my)) == NULL ||
+	    mysql_stmt_prepare(d->ins, sql, strlen(sql)) != 0) {
+		snprintf(err, errlen, "prepare: %s", d->ins ?
+		    mysql_stmt_error(d->ins) : mysql_error(d->my));
+		db_close(d);
+		return -1;
+	}
+	mysql_autocommit(d->my, 0);
+	db_sig(cf, d->sig, sizeof(d->sig));
+	return 0;
+}
+
+static void
+bind_bytes(MYSQL_BIND *b, enum enum_field_types t, const char *p,
+    unsigned long *len)
+{
+	memset(b, 0, sizeof(*b));
+	b->buffer_type = t;
+	b->buffer = (void *)(uintptr_t)p;
+	b->buffer_length = *len;
+	b->length = len;
+}
+
+static void
+bind_ll(MYSQL_BIND *b, long long *v)
+{
+	memset(b, 0, sizeof(*b));
+	b->buffer_type = MYSQL_TYPE_LONGLONG;
+	b->buffer = v;
+}
+
+/*
+ * Inserts one row.  0 done (or a row the server refuses for its data,
+ * logged and skipped so it cannot block the rest); -1 the connection
+ * failed (reason in err).
+ */
+static int
+db_insert(struct db *d, struct arc_row *r, char *err, size_t errlen)
+{
+	MYSQL_BIND b[ARC_NFIELDS + 1];
+	unsigned long len[ARC_NFIELDS + 1];
+	struct buf disp = BUF_INIT;
+	long long when, size;
+	char qid[ARC_QID_MAX + 1];
+	size_t f, k = 0;
+	unsigned e;
+	int trunc;
+
+	when = strtoll(r->f[ARC_F_TIME], NULL, 10);
+	size = strtoll(r->f[ARC_F_SIZE], NULL, 10);
+	arc_display(r->f[ARC_F_SUBJECT], r->len[ARC_F_SUBJECT],
+	    ARC_SUBJECT_CHARS, &disp, &trunc);
+	for (f = 0; f < ARC_NFIELDS; f++) {
+		if (f == ARC_F_TIME) {
+			bind_ll(&b[k++], &when);
+			continue;
+		}
+		if (f == ARC_F_SIZE) {
+			bind_ll(&b[k++], &size);
+			continue;
+		}
+		len[k] = (unsigned long)r->len[f];
+		bind_bytes(&b[k], f == ARC_F_KEY || f == ARC_F_QID ||
+		    f == ARC_F_ACTION ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB,
+		    r->f[f], &len[k]);
+		k++;
+		if (f == ARC_F_SUBJECT) {
+			len[k] = (unsigned long)disp.len;
+			bind_bytes(&b[k], MYSQL_TYPE_STRING,
+			    disp.data ? disp.data : "", &len[k]);
+			k++;
+		}
+	}
+	if (mysql_stmt_bind_param(d->ins, b) != 0 ||
+	    mysql_stmt_execute(d->ins) != 0) {
+		e = mysql_stmt_errno(d->ins);
+		if (e >= CR_MIN_ERROR && e <= CR_MAX_ERROR) {
+			snprintf(err, errlen, "insert: %s",
+			    mysql_stmt_error(d->ins));
+			buf_free(&disp);
+			return -1;
+		}
+		log_safe(r->f[ARC_F_QID], r->len[ARC_F_QID], qid, sizeof(qid));
+		log_msg(qid, LOG_WARNING, "index-failed reason=row-refused "
+		    "error=%u (%s)", e, mysql_stmt_error(d->ins));
+	}
+	buf_free(&disp);
+	return 0;
+}
+
+/*
+ * Sleeps secs seconds, or less when stopping; an appended row ends the
+ * sleep early only when wake is set (idle), never a back-off.
+ */
+static void
+wait_secs(int secs, int wake)
+{
+	struct timespec ts, now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += secs;
+	pthread_mutex_lock(&jlock);
+	while (!jstop) {
+		if (pthread_cond_timedwait(&jcond, &jlock, &ts) != 0 || wake)
+			break;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (now.tv_sec > ts.tv_sec || (now.tv_sec == ts.tv_sec &&
+		    now.tv_nsec >= ts.tv_nsec))
+			break;
+	}
+	pthread_mutex_unlock(&jlock);
+}
+
+static int
+stopping(void)
+{
+	int s;
+
+	pthread_mutex_lock(&jlock);
+	s = jstop;
+	pthread_mutex_unlock(&jlock);
+	return s;
+}
+
+static void *
+indexer(void *arg)
+{
+	struct db d;
+	struct mc_config *cf;
+	struct arc_row r;
+	char err[512], sig[1024];
+	char *chunk;
+	uint64_t off = 0;
+	unsigned gen = 0, replayed = 0;
+	int fd = -1, backoff = 0, behind = 0, rc;
+	ssize_t n;
+	size_t i, start;
+	struct stat st;
+
+	(void)arg;
+	memset(&d, 0, sizeof(d));
+	if ((chunk = malloc(ARC_READ_CHUNK)) == NULL) {
+		log_warnx("index-failed reason=out of memory: indexer stops");
+		return NULL;
+	}
+	while (!stopping()) {
+		cf = conf_acquire();
+		if (!arc_indexed(cf)) {
+			conf_release(cf);
+			db_close(&d);
+			wait_secs(1, 1);
+			continue;
+		}
+		/* our own descriptor of the journal the appenders use */
+		pthread_mutex_lock(&jlock);
+		rc = journal_open_locked(cf);
+		if (rc == 0 && (fd == -1 || gen != jgen)) {
+			if (fd != -1)
+				close(fd);
+			fd = fcntl(jfd, F_DUPFD_CLOEXEC, 0);
+			gen = jgen;
+			off = 0;
+			/* rows left by an earlier run: "replayed" when in */
+			behind = fd != -1 && fstat(fd, &st) == 0 &&
+			    st.st_size > 0;
+		}
+		pthread_mutex_unlock(&jlock);
+		if (rc == -1 || fd == -1) {
+			log_warnx("index-failed reason=journal errno=%s",
+			    errname(errno));
+			conf_release(cf);
+			wait_secs(5, 0);
+			continue;
+		}
+		db_sig(cf, sig, sizeof(sig));
+		if (d.my == NULL || strcmp(sig, d.sig) != 0) {
+			if (db_open(&d, cf, err, sizeof(err)) == -1) {
+				conf_release(cf);
+				backoff = backoff == 0 ? 1 : backoff * 2 >
+				    ARC_MAX_BACKOFF ? ARC_MAX_BACKOFF :
+				    backoff * 2;
+				log_warnx("index-failed reason=%s retry=%ds",
+				    err, backoff);
+				behind = 1;
+				wait_secs(backoff, 0);
+				continue;
+			}
+			backoff = 0;
+			log_info("index-connected db=%s table=%s",
+			    cf->archive_db_name, cf->archive_db_table);
+		}
+		conf_release(cf);
+		n = pread(fd, chunk, ARC_READ_CHUNK, (off_t)off);
+		if (n < 0) {
+			log_warnx("index-failed reason=journal-read errno=%s",
+			    errname(errno));
+			wait_secs(5, 0);
+			continue;
+		}
+		/* complete lines only */
+		for (i = (size_t)n; i > 0 && chunk[i - 1] != '\n'; i--)
+			;
+		if (i == 0 && (size_t)n == ARC_READ_CHUNK) {
+			log_warnx("index-failed reason=journal line longer "
+			    "than %d bytes: skipped", ARC_READ_CHUNK);
+			off += (uint64_t)n;
+			continue;
+		}
+		if (i == 0) {
+			/* all in: empty the journal unless it grew meanwhile */
+			pthread_mutex_lock(&jlock);
+			if (off > 0 && fstat(fd, &st) == 0 &&
+			    (uint64_t)st.st_size == off &&
+			    ftruncate(fd, 0) == 0)
+				off = 0;
+			pthread_mutex_unlock(&jlock);
+			if (behind && replayed > 0)
+				log_info("index-replayed rows=%u", replayed);
+			if (off == 0) {
+				behind = 0;
+				replayed = 0;
+			}
+			wait_secs(1, 1);
+			continue;
+		}
+		n = (ssize_t)i;
+		rc = 0;
+		for (start = 0, i = 0; i < (size_t)n; i++) {
+			if (chunk[i] != '\n')
+				continue;
+			if (arc_decode_row(chunk + start, i - start, &r) == -1)
+				log_warnx("index-failed "
+				    "reason=bad-journal-line offset=%llu: "
+				    "skipped",
+				    (unsigned long long)(off + start));
+			else if (db_insert(&d, &r, err, sizeof(err)) == -1) {
+				rc = -1;
+				break;
+			} else
+				replayed++;
+			start = i + 1;
+		}
+		if (rc == 0 && mysql_commit(d.my) != 0) {
+			snprintf(err, sizeof(err), "commit: %s",
+			    mysql_error(d.my));
+			rc = -1;
+		}
+		if (rc == -1) {
+			log_warnx("index-failed reason=%s", err);
+			db_close(&d);
+			behind = 1;
+			replayed = 0;
+			backoff = 1;
+			wait_secs(backoff, 0);
+			continue;
+		}
+		off += (uint64_t)n;
+	}
+	db_close(&d);
+	if (fd != -1)
+		close(fd);
+	free(chunk);
+	mysql_thread_end();
+	return NULL;
+}
+
+int
+arc_start(void)
+{
+	int e;
+
+	if (mysql_library_init(0, NULL, NULL) != 0) {
+		log_warnx("index-failed reason=mysql_library_init");
+		return -1;
+	}
+	pthread_mutex_lock(&jlock);
+	jstop = 0;
+	pthread_mutex_unlock(&jlock);
+	if ((e = pthread_create(&jthread, NULL, indexer, NULL)) != 0) {
+		errno = e;
+		log_warn("cannot start the archive indexer");
+		return -1;
+	}
+	jrunning = 1;
+	return 0;
+}
+
+void
+arc_stop(void)
+{
+	if (!jrunning)
+		return;
+	pthread_mutex_lock(&jlock);
+	jstop = 1;
+	pthread_cond_broadcast(&jcond);
+	pthread_mutex_unlock(&jlock);
+	pthread_join(jthread, NULL);
+	jrunning = 0;
+	pthread_mutex_lock(&jlock);
+	if (jfd != -1)
+		close(jfd);
+	jfd = -1;
+	jpath[0] = '\0';
+	pthread_mutex_unlock(&jlock);
+	mysql_library_end();
+}
+
+/* ---- the archiver copy's header ---- */
+
+/* Appends lp(value): value trimmed, white space runs as one space. */
+static void
+add_lp(struct buf *b, const char *v, int lower)
+{
+	struct buf t = BUF_INIT;
+	unsigned char lp[4];
+	int sp = 0;
+
+	for (; *v != '\0'; v++) {
+		if (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n') {
+			sp = t.len > 0;
+			continue;
+		}
+		if (sp)
+			buf_addc(&t, ' ');
+		sp = 0;
+		buf_addc(&t, lower ? tolower((unsigned char)*v) : *v);
+	}
+	lp[0] = (unsigned char)(t.len >> 24);
+	lp[1] = (unsigned char)(t.len >> 16);
+	lp[2] = (unsigned char)(t.len >> 8);
+	lp[3] = (unsigned char)t.len;
+	buf_add(b, lp, 4);
+	if (t.len > 0)
+		buf_add(b, t.data, t.len);
+	buf_free(&t);
+}
+
+static int
+mac_hex(const struct bypass_key *k, const char *addr, const char *date,
+    const char *msgid, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	struct buf b = BUF_INIT;
+	unsigned char mac[32];
+	size_t i;
+	int rc;
+
+	buf_adds(&b, "MC-ARCHIVE-v1");
+	add_lp(&b, date, 0);
+	add_lp(&b, msgid, 0);
+	add_lp(&b, addr, 1);
+	rc = b.data == NULL ? -1 : bypass_key_hmac(k, b.data, b.len, mac);
+	buf_free(&b);
+	if (rc == -1)
+		return -1;
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[mac[i] >> 4];
+		out[2 * i + 1] = hex[mac[i] & 15];
+	}
+	out[64] = '\0';
+	return 0;
+}
+
+int
+arc_mac(const struct bypass_key *k, const char *addr, const char *date,
+    const char *msgid, char *out, size_t outlen)
+{
+	char h[65];
+	int n;
+
+	if (k == NULL || addr == NULL || date == NULL || msgid == NULL ||
+	    mac_hex(k, addr, date, msgid, h) == -1)
+		return -1;
+	n = snprintf(out, outlen, "v=1; k=%s; h=%s", bypass_key_kid(k), h);
+	return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
+
+int
+arc_mac_verify(const struct bypass_key *const *keys, size_t nkeys,
+    const char *hdr, const char *addr, const char *date, const char *msgid)
+{
+	char h[65], want[128];
+	size_t i, n;
+
+	if (hdr == NULL || addr == NULL || date == NULL || msgid == NULL)
+		return 0;
+	while (*hdr == ' ' || *hdr == '\t')
+		hdr++;
+	for (i = 0; i < nkeys; i++) {
+		if (keys[i] == NULL || mac_hex(keys[i], addr, date, msgid,
+		    h) == -1)
+			continue;
+		snprintf(want, sizeof(want), "v=1; k=%s; h=%s",
+		    bypass_key_kid(keys[i]), h);
+		n = strlen(want);
+		if (strlen(hdr) >= n && CRYPTO_memcmp(hdr, want, n) == 0 &&
+		    hdr[n + strspn(hdr + n, " \t\r\n")] == '\0')
+			return 1;
+	}
+	return 0;
+}
