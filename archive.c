@@ -46,6 +46,7 @@
 #include "mcarchive.h"
 #include "smfopts.h"
 #include "spool.h"
+#include "util.h"
 #include "banned.h"
 
 #define ARC_MAX_BACKOFF	30	/* longest pause between reconnects */
@@ -205,18 +206,6 @@ arc_encode_row(const struct arc_row *r, struct buf *out)
 	return buf_addc(out, '\n');
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int
 arc_decode_row(char *line, size_t len, struct arc_row *r)
 {
@@ -234,8 +223,8 @@ arc_decode_row(char *line, size_t len, struct arc_row *r)
 
 			if (c == '%') {
 				if (i + 2 >= len ||
-				    (h = hexval(line[i + 1])) == -1 ||
-				    (l = hexval(line[i + 2])) == -1)
+				    (h = mc_hexval(line[i + 1])) == -1 ||
+				    (l = mc_hexval(line[i + 2])) == -1)
 					return -1;
 				*w++ = (char)(h << 4 | l);
 				i += 3;
@@ -418,24 +407,6 @@ sub_dir(int dfd, const char *name)
 	if (fd != -1)
 		fchmod(fd, 0750);	/* the daemon's umask is 077 */
 	return fd;
-}
-
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(fd, c, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Bytes printable on one header line: control bytes become '?'. */
@@ -632,7 +603,7 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 		errno = ENOMEM;
 		goto fail_unlink;
 	}
-	if (write_all(af->fd, head.data, head.len) == -1)
+	if (mc_write_all(af->fd, head.data, head.len) == -1)
 		goto fail_unlink;
 	for (off = body_off; off < size; off += (uint64_t)r) {
 		size_t want = size - off < sizeof(chunk) ?
@@ -642,7 +613,7 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 			errno = r == 0 ? EIO : errno;
 			goto fail_unlink;
 		}
-		if (write_all(af->fd, chunk, (size_t)r) == -1)
+		if (mc_write_all(af->fd, chunk, (size_t)r) == -1)
 			goto fail_unlink;
 	}
 	if (fsync(af->fd) == -1)
@@ -771,7 +742,7 @@ journal_append(const struct mc_config *cf, const char *qid,
 		snprintf(path, sizeof(path), "-");
 	pthread_mutex_lock(&jlock);
 	if (journal_open_locked(cf) == 0) {
-		if (write_all(jfd, line->data, line->len) == 0)
+		if (mc_write_all(jfd, line->data, line->len) == 0)
 			rc = 0;
 		else
 			e = errno;

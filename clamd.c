@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "clamd.h"
+#include "util.h"
 #include "banned.h"
 
 #define CHUNK_MAX	65536
@@ -36,19 +37,10 @@ struct clamd_scan {
 	char			 why[128];	/* reason when failed */
 };
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 left_ms(long long deadline)
 {
-	long long l = deadline - now_ms();
+	long long l = deadline - mc_now_ms();
 
 	return l < 0 ? 0 : l > 1000000000 ? 1000000000 : (int)l;
 }
@@ -102,7 +94,7 @@ connect_to(int fd, const struct sockaddr *sa, socklen_t salen, int tmo)
 		return 0;
 	if (errno != EINPROGRESS && errno != EINTR)
 		return -1;
-	r = wait_fd(fd, POLLOUT, now_ms() + tmo);
+	r = wait_fd(fd, POLLOUT, mc_now_ms() + tmo);
 	if (r == 0) {
 		errno = ETIMEDOUT;
 		return -1;
@@ -215,7 +207,7 @@ fail(struct clamd_scan *s, int e, const char *what)
 static int
 send_iov(struct clamd_scan *s, struct iovec *iov, int niov)
 {
-	long long deadline = now_ms() + s->cfg->read_timeout_ms;
+	long long deadline = mc_now_ms() + s->cfg->read_timeout_ms;
 	struct msghdr mh;
 	ssize_t w;
 	int r;
@@ -439,9 +431,9 @@ clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
 	 * Read until the line ends (NUL or newline), then briefly for junk
 	 * after it; EOF also ends the line.
 	 */
-	deadline = now_ms() + s->cfg->read_timeout_ms;
+	deadline = mc_now_ms() + s->cfg->read_timeout_ms;
 	while (!eof && len < REPLY_MAX) {
-		if (done && wait_fd(s->fd, POLLIN, now_ms() +
+		if (done && wait_fd(s->fd, POLLIN, mc_now_ms() +
 		    JUNK_WAIT_MS) != 1)
 			break;
 		w = done ? 1 : wait_fd(s->fd, POLLIN, deadline);

@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 
 #include "corral.h"
+#include "util.h"
 #include "banned.h"
 
 #define WBUFSZ		65536
@@ -347,30 +348,13 @@ corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 }
 
 static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t r;
-
-	while (n > 0) {
-		if ((r = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static int
 wflush(struct corral_writer *w)
 {
 	if (w->err != 0) {
 		errno = w->err;
 		return -1;
 	}
-	if (w->blen > 0 && write_all(w->fd, w->buf, w->blen) == -1) {
+	if (w->blen > 0 && mc_write_all(w->fd, w->buf, w->blen) == -1) {
 		w->err = errno;
 		return -1;
 	}
@@ -393,7 +377,7 @@ corral_write(struct corral_writer *w, const void *p, size_t n)
 		if (w->blen == sizeof(w->buf) && wflush(w) == -1)
 			return -1;
 		if (w->blen == 0 && n >= sizeof(w->buf)) {
-			if (write_all(w->fd, s, n) == -1) {
+			if (mc_write_all(w->fd, s, n) == -1) {
 				w->err = errno;
 				return -1;
 			}
@@ -941,7 +925,7 @@ corral_marker_make(int dfd, const char *path, const char *note, int excl)
 		errno = EEXIST;
 		return -1;
 	}
-	ok = note == NULL || write_all(fd, note, strlen(note)) == 0;
+	ok = note == NULL || mc_write_all(fd, note, strlen(note)) == 0;
 	e = errno;
 	if (close(fd) == -1 && ok) {
 		ok = 0;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "html.h"
+#include "util.h"
 #include "banned.h"
 
 #define MAX_TAG		8192
@@ -230,17 +231,6 @@ name_is(const char *t, size_t n, const char *s)
 	return 1;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lc(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * Decodes the start of an attribute value for its URL scheme: entities
  * decoded, ASCII whitespace and controls dropped, lower case.
@@ -267,7 +257,7 @@ decode_scheme(const char *v, size_t n, char *out, size_t outlen)
 			cp = 0;
 			isnum = 0;
 			if (i < n && (v[i] == 'x' || v[i] == 'X')) {
-				for (i++; i < n && (d = hexval(
+				for (i++; i < n && (d = mc_hexval(
 				    (unsigned char)v[i])) >= 0; i++) {
 					isnum = 1;
 					if (cp < 0x110000)

@@ -31,6 +31,7 @@
 #include "perlpool.h"
 #include "scan.h"
 #include "smfopts.h"
+#include "util.h"
 #include "banned.h"
 
 /* ---- encoding ---- */
@@ -67,18 +68,6 @@ pp_encode(struct buf *b, const char *p, size_t len)
 	return 0;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int
 pp_decode(const char *p, size_t len, char *out, size_t max, size_t *outlen)
 {
@@ -94,8 +83,8 @@ pp_decode(const char *p, size_t len, char *out, size_t max, size_t *outlen)
 			out[o++] = p[i];
 			continue;
 		}
-		if (len - i < 3 || (h = hexval(p[i + 1])) < 0 ||
-		    (l = hexval(p[i + 2])) < 0)
+		if (len - i < 3 || (h = mc_hexval(p[i + 1])) < 0 ||
+		    (l = mc_hexval(p[i + 2])) < 0)
 			return -1;
 		out[o++] = (char)(h << 4 | l);
 		i += 2;
@@ -758,15 +747,6 @@ static struct pool_cfg	 pp_cfg;
 static unsigned		 pp_gen;
 static int		 pp_stopping;
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Takes cf's settings; a change starts a new generation.  Locked. */
 static void
 sync_cfg(const struct mc_config *cf)
@@ -894,14 +874,14 @@ static int
 reap_within(pid_t pid, long long ms, int *status)
 {
 	struct timespec tick = { 0, 10 * 1000 * 1000 };
-	long long end = now_ms() + ms;
+	long long end = mc_now_ms() + ms;
 	pid_t r;
 
 	for (;;) {
 		r = waitpid(pid, status, WNOHANG);
 		if (r == pid || (r == -1 && errno != EINTR))
 			return 1;
-		if (now_ms() >= end)
+		if (mc_now_ms() >= end)
 			return 0;
 		nanosleep(&tick, NULL);
 	}
@@ -1215,10 +1195,10 @@ pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
 			return -1;
 		}
 	}
-	deadline = now_ms() + pc.timeout * 1000;
+	deadline = mc_now_ms() + pc.timeout * 1000;
 	buf_reset(out);
 	while (fail == NULL) {
-		if ((left = deadline - now_ms()) <= 0) {
+		if ((left = deadline - mc_now_ms()) <= 0) {
 			fail = "timeout";
 			break;
 		}

@@ -36,6 +36,7 @@
 #include "buf.h"
 #include "mime.h"
 #include "spamfilter.h"
+#include "util.h"
 #include "banned.h"
 
 #define ADDR_MAX	320		/* longest address or pattern */
@@ -2339,15 +2340,6 @@ spam_stats_finish(struct spam_stats *st, double *score, struct buf *why)
 
 /* ---- spamd client ------------------------------------------------ */
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for ev on fd until deadline.  1 ready, 0 timeout, -1 error. */
 static int
 wait_fd(int fd, short ev, int64_t deadline)
@@ -2357,7 +2349,7 @@ wait_fd(int fd, short ev, int64_t deadline)
 	int r;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - mc_now_ms();
 		if (left <= 0)
 			return 0;
 		pfd.fd = fd;
@@ -2381,7 +2373,7 @@ spamd_connect(const char *server, int timeout_ms, char *err, size_t errlen)
 	char host[256], port[16];
 	struct addrinfo hints, *res = NULL, *ai;
 	const char *p, *colon;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = mc_now_ms() + timeout_ms;
 	int fd = -1, r, soerr, one = 1, last = 0, gerr;
 	socklen_t sl;
 
@@ -2683,7 +2675,7 @@ spamd_one(const char *server, const struct spam_spamd_cfg *cfg,
 
 	if ((fd = spamd_connect(server, cto, err, errlen)) == -1)
 		return -1;
-	deadline = now_ms() + rto;
+	deadline = mc_now_ms() + rto;
 	if (user != NULL && user[0] != '\0')
 		n = snprintf(hdr, sizeof(hdr), "CHECK SPAMC/1.5\r\n"
 		    "Content-length: %zu\r\nUser: %s\r\n\r\n", len, user);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "spool.h"
+#include "util.h"
 #include "banned.h"
 
 struct spool {
@@ -38,24 +39,6 @@ spool_new(const char *dir, size_t memmax)
 }
 
 static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(fd, c, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
 spill(struct spool *s)
 {
 	char path[4096];
@@ -74,7 +57,7 @@ spill(struct spool *s)
 			return -1;
 		unlink(path);
 	}
-	if (write_all(fd, s->mem, s->memlen) == -1) {
+	if (mc_write_all(fd, s->mem, s->memlen) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -91,7 +74,7 @@ spool_write(struct spool *s, const void *p, size_t n)
 	if (s->fd == -1 && s->memlen + n > s->memmax && spill(s) == -1)
 		return -1;
 	if (s->fd != -1) {
-		if (write_all(s->fd, p, n) == -1)
+		if (mc_write_all(s->fd, p, n) == -1)
 			return -1;
 	} else {
 		if (s->memlen + n > s->memcap) {

@@ -26,20 +26,9 @@
 #include "mime.h"
 #include "smfopts.h"
 #include "spamcorral/spamcorral.h"
+#include "util.h"
 
 #include "banned.h"
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int
 sc_key_raw(const char *path, unsigned char key[32], char *err,
@@ -58,7 +47,7 @@ sc_key_raw(const char *path, unsigned char key[32], char *err,
 	close(fd);
 	if (n >= 64) {
 		for (i = 0; i < 32; i++) {
-			int h = hexval(b[2 * i]), l = hexval(b[2 * i + 1]);
+			int h = mc_hexval(b[2 * i]), l = mc_hexval(b[2 * i + 1]);
 
 			if (h < 0 || l < 0)
 				break;

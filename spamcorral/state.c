@@ -33,6 +33,7 @@
 #include "buf.h"
 #include "corral.h"
 #include "spamcorral/spamcorral.h"
+#include "util.h"
 
 #include "banned.h"
 
@@ -295,23 +296,6 @@ sc_state_format(struct sc_state *st, time_t now, const struct sc_limits *lim,
 	return 0;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int
 sc_state_save(struct sc_state *st, int dfd, time_t now,
     const struct sc_limits *lim, char *err, size_t errlen)
@@ -331,7 +315,7 @@ sc_state_save(struct sc_state *st, int dfd, time_t now,
 	if ((fd = openat(dfd, STATE_TMP, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
 		goto fail;
-	ok = write_all(fd, b.data, b.len) == 0 && fsync(fd) == 0;
+	ok = mc_write_all(fd, b.data, b.len) == 0 && fsync(fd) == 0;
 	ok = close(fd) == 0 && ok;
 	if (ok && renameat(dfd, STATE_TMP, dfd, SC_STATE_FILE) == 0) {
 		buf_free(&b);
