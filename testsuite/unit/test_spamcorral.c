@@ -602,6 +602,13 @@ test_clean_text(void **state)
 	in = "x\x00y\x7fz\xc2\x85w\xff";
 	sc_clean_text(in, 9, out, sizeof(out), 186);
 	assert_string_equal(out, "x y z w\xc3\xbf");
+	/* BI-17: raw Latin-1, an overlong '/' (C0 AF) and a lone surrogate
+	   (ED A0 80) are read as Latin-1, so the line is valid UTF-8 with
+	   no '/' and no surrogate; a real 4-byte character is kept */
+	in = "caf\xe9 \xc0\xaf \xed\xa0\x80 \xf0\x9f\x98\x80";
+	sc_clean_text(in, strlen(in), out, sizeof(out), 186);
+	assert_string_equal(out, "caf\xc3\xa9 \xc3\x80\xc2\xaf "
+	    "\xc3\xad\xc2\xa0 \xf0\x9f\x98\x80");
 	/* the cut counts every code point, collapsed spaces too */
 	in = "a b c d e f g";
 	sc_clean_text(in, strlen(in), out, sizeof(out), 5);
