@@ -252,6 +252,36 @@ for kw in spam_arbitron virus_arbitron; do
 	done
 	env $auxenv sh "$TOP/testsuite/stack/$script" stop >/dev/null 2>&1
 done
+# Rows for the two optional stages, at c=8, against built-in (NNb):
+# the archive writes and fsyncs one file per message (archive_dir only,
+# no index); the Perl shim runs doc/filter.pl.example (it reads every
+# part's name and adds a header field) in 8 workers.  The CPU ms of the
+# Perl row is the daemon's own: the workers are other processes.
+printf 'archive_dir = %s/archive\narchive_create_dir = yes\n' "$W" |
+    cat "$W/builtin.conf" - > "$W/opt-archive.conf"
+printf 'perl_filter = %s\nperl_shim = %s\nperl_workers = 8\n' \
+    "$TOP/doc/filter.pl.example" "$TOP/perlshim.pl" |
+    cat "$W/builtin.conf" - > "$W/opt-perl.conf"
+for opt in archive perl; do
+	case $opt in
+	archive) what="mailcorral + archive" ;;
+	*) what="mailcorral + Perl shim" ;;
+	esac
+	rm -f "$W/opt.runs"
+	rep=0
+	while [ $rep -lt "$REPS" ]; do
+		runs_add opt "$W/opt-$opt.conf" 8 "$(scale 2000)" -d "$CORPUS/mix"
+		rep=$((rep + 1))
+	done
+	l=$(median opt)
+	xc=$(awk -v a="$(kv "$l" cpu_ms_per_msg)" -v b="$(kv "$B8" cpu_ms_per_msg)" \
+	    'BEGIN { printf "%.2fb", (b > 0 ? a / b : 0) }')
+	printf "$fmt" "$what" 8 "$(kv "$l" msgs_per_s)" "$(kv "$l" p50_ms)" "$(kv "$l" p99_ms)" \
+	    "$(kv "$l" msg_p50_ms)" "$(kv "$l" cpu_ms_per_msg)" \
+	    "$(awk -v k="$(kv "$l" peak_rss_kib)" 'BEGIN { printf "%.1f", k / 1024 }')" \
+	    - "$xc" "$(kv "$l" errors)"
+	echo "optional $opt c=8 $l" >> "$W/raw.txt"
+done
 echo
 echo "Each row: the median of $REPS runs (spamd: 1), fresh filter per run, after an unmeasured"
 echo "warm-up; the raw output below gives each row's min and max."
