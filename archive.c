@@ -113,40 +113,6 @@ arc_rel_path(const char *qid, time_t when, const char *suffix, char *out,
 	return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629), or 0. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0];
-	size_t need, i;
-	unsigned long cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		cp = c & 0x07;
-	} else
-		return 0;
-	if (n < need)
-		return 0;
-	for (i = 1; i < need; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return need;
-}
-
 size_t
 arc_display(const void *in, size_t len, size_t maxchars, struct buf *out,
     int *trunc)
@@ -160,7 +126,7 @@ arc_display(const void *in, size_t len, size_t maxchars, struct buf *out,
 			*trunc = 1;
 			break;
 		}
-		if ((k = utf8_seq(p + i, len - i)) == 0) {
+		if ((k = mc_utf8_len(p + i, len - i, NULL)) == 0) {
 			buf_add(out, "\xef\xbf\xbd", 3);
 			i++;
 		} else {
@@ -417,14 +383,6 @@ add_clean(struct buf *b, const char *s)
 		buf_addc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
 }
 
-static int
-field_named(const char *l, size_t n, const char *name)
-{
-	size_t k = strlen(name);
-
-	return n > k && strncasecmp(l, name, k) == 0 && l[k] == ':';
-}
-
 /* Keeps the first value of a field, unfolded, up to ARC_HDR_KEEP bytes. */
 static void
 keep_value(struct buf *dst, const char *l, size_t n, const char *name)
@@ -455,9 +413,8 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
 	struct buf hb = BUF_INIT;
 	char tmp[16384];
 	uint64_t off = 0;
-	size_t i = 0, start, n;
+	size_t i, n;
 	ssize_t r;
-	int skip = 0;
 
 	while (off < end) {
 		size_t want = end - off < sizeof(tmp) ? (size_t)(end - off) :
@@ -471,36 +428,20 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
 		}
 		off += (uint64_t)r;
 	}
-	while (i < hb.len) {
-		start = i;
-		while (i < hb.len && hb.data[i] != '\n')
-			i++;
-		if (i < hb.len)
-			i++;
-		if (hb.data[start] != ' ' && hb.data[start] != '\t') {
-			const char *l = hb.data + start;
-			size_t e = start;
+	for (i = 0; i < hb.len; i += n) {
+		const char *l = hb.data + i;
 
-			/* the whole field: this line and its continuations */
-			n = i - start;
-			while (e + n < hb.len && (hb.data[e + n] == ' ' ||
-			    hb.data[e + n] == '\t')) {
-				while (e + n < hb.len && hb.data[e + n] != '\n')
-					n++;
-				if (e + n < hb.len)
-					n++;
-			}
-			skip = field_named(l, n, SPAMHDRBYPASS);
-			if (field_named(l, n, "From"))
-				keep_value(&af->from, l, n, "From");
-			else if (field_named(l, n, "Subject"))
-				keep_value(&af->subject, l, n, "Subject");
-			else if (field_named(l, n, "Message-ID"))
-				keep_value(&af->msgid, l, n, "Message-ID");
-			else if (field_named(l, n, "Date"))
-				keep_value(&af->date, l, n, "Date");
-		}
-		if (!skip && buf_add(out, hb.data + start, i - start) == -1) {
+		n = mc_header_field(l, hb.len - i);
+		if (mc_field_is(l, n, "From"))
+			keep_value(&af->from, l, n, "From");
+		else if (mc_field_is(l, n, "Subject"))
+			keep_value(&af->subject, l, n, "Subject");
+		else if (mc_field_is(l, n, "Message-ID"))
+			keep_value(&af->msgid, l, n, "Message-ID");
+		else if (mc_field_is(l, n, "Date"))
+			keep_value(&af->date, l, n, "Date");
+		if (!mc_field_is(l, n, SPAMHDRBYPASS) &&
+		    buf_add(out, l, n) == -1) {
 			buf_free(&hb);
 			return -1;
 		}

@@ -20,6 +20,7 @@
 #include <openssl/rand.h>
 
 #include "bypass.h"
+#include "util.h"
 #include "banned.h"
 
 #define LABEL		"MC-BYPASS-v1"
@@ -31,18 +32,6 @@ struct bypass_key {
 };
 
 static const char hexl[] = "0123456789abcdef";
-
-static int
-hexv(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
 
 /* --- MAC wrapper ------------------------------------------------------ */
 
@@ -259,7 +248,7 @@ bypass_key_load(const char *path, int create, char *err, size_t errlen)
 		len += (size_t)r;
 	}
 	/* Hex: 64 digits, then only white space. */
-	for (i = 0; i < len && hexv(raw[i]) != -1; i++)
+	for (i = 0; i < len && mc_hexval(raw[i]) != -1; i++)
 		;
 	if (i == 2 * BYPASS_KEY_LEN) {
 		size_t j;
@@ -270,8 +259,8 @@ bypass_key_load(const char *path, int create, char *err, size_t errlen)
 				break;
 		if (j == len) {
 			for (j = 0; j < BYPASS_KEY_LEN; j++)
-				key[j] = (unsigned char)(hexv(raw[2 * j]) << 4 |
-				    hexv(raw[2 * j + 1]));
+				key[j] = (unsigned char)(mc_hexval(raw[2 * j]) << 4 |
+				    mc_hexval(raw[2 * j + 1]));
 			k = bypass_key_new(key);
 			goto made;
 		}

@@ -46,6 +46,7 @@
 #include "smfopts.h"
 #include "spamfilter.h"
 #include "spool.h"
+#include "util.h"
 #include "banned.h"
 
 #define MC_MAX_FORGED	64	/* distinct X-MailCorral-* names removed */
@@ -790,14 +791,6 @@ writer_put(void *arg, const char *p, size_t n)
 	return corral_write(arg, p, n);
 }
 
-static int
-field_is(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-
-	return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
-}
-
 /*
  * The corralled copy's header block: the fields as received, less forged
  * X-MailCorral-* and X-Spam-* fields (and the Content-* fields when the
@@ -809,33 +802,26 @@ corral_headers(struct mc_msg *m, int replace_all, struct buf *out)
 	struct spool *sp = scan_spool(m->scan);
 	uint64_t end = scan_body_offset(m->scan);
 	struct buf hb = BUF_INIT;
-	size_t i = 0, start;
-	int skip = 0;
+	size_t i, n;
+	int skip;
 
 	if (end < 2 || copy_spool(sp, 0, end - 2, (int (*)(void *,
 	    const char *, size_t))buf_add, &hb) == -1) {
 		buf_free(&hb);
 		return end < 2 ? 0 : -1;
 	}
-	while (i < hb.len) {
-		start = i;
-		while (i < hb.len && hb.data[i] != '\n')
-			i++;
-		if (i < hb.len)
-			i++;
-		if (hb.data[start] != ' ' && hb.data[start] != '\t') {
-			const char *l = hb.data + start;
-			size_t n = i - start;
+	for (i = 0; i < hb.len; i += n) {
+		const char *l = hb.data + i;
 
-			skip = strncasecmp(l, "X-MailCorral", 12) == 0 ||
-			    field_is(l, n, MC_HDR_SPAM_STATUS) ||
-			    field_is(l, n, MC_HDR_SPAM_SCORE) ||
-			    field_is(l, n, "X-Spam-Flag") ||
-			    (replace_all && (field_is(l, n, "Content-Type") ||
-			    field_is(l, n, "Content-Transfer-Encoding") ||
-			    field_is(l, n, "Content-Disposition")));
-		}
-		if (!skip && buf_add(out, hb.data + start, i - start) == -1) {
+		n = mc_header_field(l, hb.len - i);
+		skip = strncasecmp(l, "X-MailCorral", 12) == 0 ||
+		    mc_field_is(l, n, MC_HDR_SPAM_STATUS) ||
+		    mc_field_is(l, n, MC_HDR_SPAM_SCORE) ||
+		    mc_field_is(l, n, "X-Spam-Flag") ||
+		    (replace_all && (mc_field_is(l, n, "Content-Type") ||
+		    mc_field_is(l, n, "Content-Transfer-Encoding") ||
+		    mc_field_is(l, n, "Content-Disposition")));
+		if (!skip && buf_add(out, l, n) == -1) {
 			buf_free(&hb);
 			return -1;
 		}

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "mime.h"
+#include "util.h"
 #include "banned.h"
 
 enum fkind { F_HDR, F_LEAF, F_MULTI, F_MSG };
@@ -271,36 +272,6 @@ ocp(struct ob *o, unsigned long cp)
 	oput(o, u, n);
 }
 
-/* Length of a valid UTF-8 sequence at s, 0 if none. */
-static size_t
-u8len(const unsigned char *s, size_t n)
-{
-	unsigned long cp;
-	size_t k, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		k = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		k = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		k = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n < k)
-		return 0;
-	for (i = 1; i < k; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return k;
-}
-
 /* Raw bytes: valid UTF-8 kept, other 8-bit bytes read as Latin-1. */
 static void
 raw8(struct ob *o, const char *s, size_t n)
@@ -309,7 +280,7 @@ raw8(struct ob *o, const char *s, size_t n)
 	size_t i, k;
 
 	for (i = 0; i < n && !o->full; i += k) {
-		k = u8len(u + i, n - i);
+		k = mc_utf8_len(u + i, n - i, NULL);
 		if (k == 0) {
 			ocp(o, u[i]);
 			k = 1;
@@ -524,7 +495,8 @@ decwords(const char *in, size_t n, char *out, size_t max, size_t *outlen,
 		wsn = 0;
 		prevword = 0;
 		{
-			size_t k = u8len((const unsigned char *)in + i, n - i);
+			size_t k = mc_utf8_len((const unsigned char *)in + i,
+			    n - i, NULL);
 
 			if (k == 0) {
 				ocp(&o, (unsigned char)in[i]);
@@ -635,7 +607,7 @@ addname(struct mime *m, unsigned id, const char *s, size_t n)
 	/* cut at max_name on a UTF-8 sequence boundary */
 	cut = 0;
 	for (i = 0; i < n; i += k) {
-		k = u8len((const unsigned char *)s + i, n - i);
+		k = mc_utf8_len((const unsigned char *)s + i, n - i, NULL);
 		if (k == 0)
 			k = 1;
 		if (i + k > m->lim.max_name)

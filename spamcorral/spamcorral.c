@@ -226,39 +226,6 @@ sc_field_is(const char *name, size_t nlen, const char *want)
 	return strlen(want) == nlen && strncasecmp(name, want, nlen) == 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (0 if invalid). */
-static size_t
-utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
-{
-	size_t k, i;
-	uint32_t c;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		k = 2, c = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		k = 3, c = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		k = 4, c = p[0] & 0x07;
-	else
-		return 0;
-	if (n < k)
-		return 0;
-	for (i = 1; i < k; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	if ((k == 3 && c < 0x800) || (k == 4 && (c < 0x10000 ||
-	    c > 0x10ffff)) || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return k;
-}
-
 static int
 is_format_char(uint32_t c)
 {
@@ -286,7 +253,7 @@ sc_clean_text(const char *in, size_t len, char *out, size_t outlen,
 		dlen = len;
 	}
 	while (i < dlen && o + 8 < outlen) {
-		k = utf8_len((const unsigned char *)dec + i, dlen - i, &cp);
+		k = mc_utf8_len((const unsigned char *)dec + i, dlen - i, &cp);
 		if (k == 0) {		/* not UTF-8: replacement char */
 			k = 1;
 			cp = 0xfffd;
