@@ -78,6 +78,9 @@ static const struct conf_var conf_vars[] = {
 	{ "max_sessions", CONF_INT, DEF_MAX_SESSIONS, CF_OFF(max_sessions),
 	  1, 100000, NULL, "connections served at once; more are tempfailed "
 	  "at connect" },
+	{ "stop_timeout", CONF_TIME, DEF_STOP_TIMEOUT, CF_OFF(stop_timeout),
+	  1, 3600, NULL, "on SIGTERM, seconds the sessions in flight get "
+	  "before they are abandoned (the MTA keeps their mail)" },
 	{ "malloc_arenas", CONF_INT, DEF_MALLOC_ARENAS, CF_OFF(malloc_arenas),
 	  0, 64, NULL, "glibc malloc arenas (0 = glibc's default); read at "
 	  "start only" },

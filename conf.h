@@ -43,6 +43,7 @@ struct mc_config {
 	long		 milter_timeout;	/* seconds */
 	long		 milter_backlog;
 	long		 max_sessions;
+	long		 stop_timeout;		/* seconds */
 	long		 malloc_arenas;
 	/* attachments */
 	int		 attachment_action;	/* enum conf_attach */

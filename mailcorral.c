@@ -1510,55 +1510,164 @@ mlfi_close(SMFICTX *ctx)
  * bypass_mint() read libcrypto state freed by OPENSSL_cleanup(), then a
  * SEGV.  Every callback (and every reload) runs between gate_enter() and
  * gate_leave(); once main() has closed the gate, callbacks answer at once
- * without touching any state, and main() waits for those still inside, at
- * most MC_STOP_WAIT seconds, before it cleans up (gate_drain()).  Sequentially
- * consistent atomics: a callback either sees the gate closed or is counted
- * in mc_busy before main() reads it.
+ * without touching any state (the MTA gets a 4xx), and main() waits for
+ * those still inside, at most stop_timeout seconds, before it cleans up
+ * (gate_drain()).  Those still inside then are abandoned: each is logged
+ * with its step, queue id, client and age, and the process leaves with
+ * _exit(), which closes their connections (sendmail keeps the mail: F=T).
+ *
+ * Who is inside is a list of tickets that live on the callers' stacks,
+ * under one mutex: it costs a lock per callback, and it is what the
+ * "abandoned" lines and the stop evidence are made of.
+ *
+ * The whole stop is bounded (mailcorral(8), STOPPING): libmilter notices
+ * the stop within 5 s (its listener polls), the drain takes at most
+ * stop_timeout, and a watchdog started when smfi_main() returns ends the
+ * process MC_STOP_CLEANUP seconds after the drain's deadline whatever the
+ * cleanup (Perl workers, the archive indexer) is doing.
  */
-#define MC_STOP_WAIT	30
+#define MC_STOP_CLEANUP	10	/* seconds for the cleanup after the drain */
 
-static atomic_uint	mc_busy;
-static atomic_int	mc_gate_closed;
+struct gate_ticket {
+	const char		*step;		/* "eom", "reload", ... */
+	char			 qid[32];
+	char			 client[64];
+	struct timespec		 since;
+	struct gate_ticket	*next;
+	struct gate_ticket	**prevp;
+};
 
+static pthread_mutex_t	 mc_gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gate_ticket *mc_inside;		/* under mc_gate_lock */
+static int		 mc_gate_closed;	/* under mc_gate_lock */
+static _Atomic(const char *) mc_stop_phase = "running";
+
+/* Enters the gate for step; 0 if it is closed (the daemon is stopping). */
 static int
-gate_enter(void)
+gate_enter(struct gate_ticket *t, const char *step, SMFICTX *ctx)
 {
-	atomic_fetch_add(&mc_busy, 1);
-	if (atomic_load(&mc_gate_closed)) {
-		atomic_fetch_sub(&mc_busy, 1);
+	struct mc_conn *c = ctx != NULL ? mc_getpriv(ctx) : NULL;
+
+	/* Plain copies, cheap enough for every header callback. */
+	t->step = step;
+	t->qid[0] = t->client[0] = '\0';
+	if (c != NULL) {
+		memcpy(t->client, c->client, sizeof(t->client) - 1);
+		t->client[sizeof(t->client) - 1] = '\0';
+		if (c->msg != NULL) {
+			memcpy(t->qid, c->msg->qid, sizeof(t->qid) - 1);
+			t->qid[sizeof(t->qid) - 1] = '\0';
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t->since);
+	pthread_mutex_lock(&mc_gate_lock);
+	if (mc_gate_closed) {
+		pthread_mutex_unlock(&mc_gate_lock);
 		return 0;
 	}
+	t->next = mc_inside;
+	if (mc_inside != NULL)
+		mc_inside->prevp = &t->next;
+	t->prevp = &mc_inside;
+	mc_inside = t;
+	pthread_mutex_unlock(&mc_gate_lock);
 	return 1;
 }
 
 static void
-gate_leave(void)
+gate_leave(struct gate_ticket *t)
 {
-	atomic_fetch_sub(&mc_busy, 1);
+	pthread_mutex_lock(&mc_gate_lock);
+	*t->prevp = t->next;
+	if (t->next != NULL)
+		t->next->prevp = t->prevp;
+	pthread_mutex_unlock(&mc_gate_lock);
+}
+
+/* Logs every callback still inside; returns how many. */
+static unsigned
+gate_abandon(void)
+{
+	struct gate_ticket *t;
+	struct timespec now;
+	unsigned n = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&mc_gate_lock);
+	for (t = mc_inside; t != NULL; t = t->next, n++)
+		log_warnx("stop: abandoning %s of queue id %s from %s, "
+		    "running for %ld s: its connection is closed, the MTA "
+		    "keeps the message", t->step, t->qid[0] ? t->qid : "-",
+		    t->client[0] ? t->client : "-",
+		    (long)(now.tv_sec - t->since.tv_sec));
+	pthread_mutex_unlock(&mc_gate_lock);
+	return n;
 }
 
 /* Closes the gate; returns the callbacks still inside after secs seconds. */
 static unsigned
-gate_drain(int secs)
+gate_drain(long secs)
 {
 	struct timespec tick = { 0, 20 * 1000 * 1000 };
-	unsigned n;
-	int i;
+	int empty;
+	long i;
 
-	atomic_store(&mc_gate_closed, 1);
-	for (i = 0; (n = atomic_load(&mc_busy)) > 0 && i < secs * 50; i++)
+	pthread_mutex_lock(&mc_gate_lock);
+	mc_gate_closed = 1;
+	pthread_mutex_unlock(&mc_gate_lock);
+	for (i = 0;; i++) {
+		pthread_mutex_lock(&mc_gate_lock);
+		empty = mc_inside == NULL;
+		pthread_mutex_unlock(&mc_gate_lock);
+		if (empty || i >= secs * 50)
+			break;
 		nanosleep(&tick, NULL);
-	return n;
+	}
+	return empty ? 0 : gate_abandon();
+}
+
+/*
+ * The last resort of a stop: if the process is still there secs seconds
+ * after smfi_main() returned, something in the cleanup is stuck; say
+ * where, and leave.
+ */
+static void *
+stop_watchdog(void *arg)
+{
+	long secs = (long)(intptr_t)arg;
+	struct timespec left = { secs, 0 };
+
+	while (nanosleep(&left, &left) == -1 && errno == EINTR)
+		;
+	log_warnx("stop: still not done %ld s after the listener stopped "
+	    "(stuck in %s); exiting now", secs, atomic_load(&mc_stop_phase));
+	gate_abandon();
+	_exit(EX_SOFTWARE);
+	return NULL;
+}
+
+static void
+stop_watchdog_start(long secs)
+{
+	pthread_t tid;
+
+	if ((errno = pthread_create(&tid, NULL, stop_watchdog,
+	    (void *)(intptr_t)secs)) != 0) {
+		log_warn("stop: cannot start the watchdog");
+		return;
+	}
+	pthread_detach(tid);
 }
 
 /* The callbacks libmilter sees: the mlfi_* ones inside the gate. */
-#define GATED(closed_rc, call)	do {					\
+#define GATED(closed_rc, step, call)	do {				\
+	struct gate_ticket gated_t_;					\
 	sfsistat gated_rc_;						\
 									\
-	if (!gate_enter())						\
+	if (!gate_enter(&gated_t_, (step), ctx))			\
 		return (closed_rc);					\
 	gated_rc_ = (call);						\
-	gate_leave();							\
+	gate_leave(&gated_t_);						\
 	return gated_rc_;						\
 } while (0)
 
@@ -1567,63 +1676,63 @@ gated_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long f2, unsigned long f3, unsigned long *pf0,
     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
-	GATED(SMFIS_REJECT, mlfi_negotiate(ctx, f0, f1, f2, f3, pf0, pf1,
+	GATED(SMFIS_REJECT, "negotiate", mlfi_negotiate(ctx, f0, f1, f2, f3, pf0, pf1,
 	    pf2, pf3));
 }
 
 static sfsistat
 gated_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
 {
-	GATED(SMFIS_TEMPFAIL, mlfi_connect(ctx, host, addr));
+	GATED(SMFIS_TEMPFAIL, "connect", mlfi_connect(ctx, host, addr));
 }
 
 static sfsistat
 gated_envfrom(SMFICTX *ctx, char **argv)
 {
-	GATED(SMFIS_TEMPFAIL, mlfi_envfrom(ctx, argv));
+	GATED(SMFIS_TEMPFAIL, "envfrom", mlfi_envfrom(ctx, argv));
 }
 
 static sfsistat
 gated_envrcpt(SMFICTX *ctx, char **argv)
 {
-	GATED(SMFIS_TEMPFAIL, mlfi_envrcpt(ctx, argv));
+	GATED(SMFIS_TEMPFAIL, "envrcpt", mlfi_envrcpt(ctx, argv));
 }
 
 static sfsistat
 gated_header(SMFICTX *ctx, char *name, char *value)
 {
-	GATED(SMFIS_TEMPFAIL, mlfi_header(ctx, name, value));
+	GATED(SMFIS_TEMPFAIL, "header", mlfi_header(ctx, name, value));
 }
 
 static sfsistat
 gated_eoh(SMFICTX *ctx)
 {
-	GATED(SMFIS_TEMPFAIL, mlfi_eoh(ctx));
+	GATED(SMFIS_TEMPFAIL, "eoh", mlfi_eoh(ctx));
 }
 
 static sfsistat
 gated_body(SMFICTX *ctx, unsigned char *data, size_t len)
 {
-	GATED(SMFIS_TEMPFAIL, mlfi_body(ctx, data, len));
+	GATED(SMFIS_TEMPFAIL, "body", mlfi_body(ctx, data, len));
 }
 
 static sfsistat
 gated_eom(SMFICTX *ctx)
 {
-	GATED(SMFIS_TEMPFAIL, mlfi_eom(ctx));
+	GATED(SMFIS_TEMPFAIL, "eom", mlfi_eom(ctx));
 }
 
 static sfsistat
 gated_abort(SMFICTX *ctx)
 {
-	GATED(SMFIS_CONTINUE, mlfi_abort(ctx));
+	GATED(SMFIS_CONTINUE, "abort", mlfi_abort(ctx));
 }
 
 /* With the gate closed the connection is left to the exiting process. */
 static sfsistat
 gated_close(SMFICTX *ctx)
 {
-	GATED(SMFIS_CONTINUE, mlfi_close(ctx));
+	GATED(SMFIS_CONTINUE, "close", mlfi_close(ctx));
 }
 
 static struct smfiDesc mc_desc = {
@@ -1676,6 +1785,7 @@ reloader(void *arg)
 	sigset_t set;
 	int sig;
 	struct mc_config *cf;
+	struct gate_ticket t;
 	char err[512];
 
 	(void)arg;
@@ -1684,7 +1794,8 @@ reloader(void *arg)
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
-		if (!gate_enter())	/* stopping: leave the config alone */
+		/* stopping: leave the config alone */
+		if (!gate_enter(&t, "reload", NULL))
 			return NULL;
 		if (conf_load(mc_conf_given || access(mc_conffile, F_OK) == 0 ?
 		    mc_conffile : NULL, &cf, err, sizeof(err)) == -1 ||
@@ -1692,14 +1803,14 @@ reloader(void *arg)
 			log_warnx("reload failed, keeping the running "
 			    "configuration: %s", err);
 			conf_free(cf);
-			gate_leave();
+			gate_leave(&t);
 			continue;
 		}
 		conf_install(cf);
 		log_info("configuration reloaded from %s",
 		    cf->file ? cf->file : "built-in defaults");
 		pp_reload(cf);
-		gate_leave();
+		gate_leave(&t);
 	}
 	return NULL;
 }
@@ -2005,18 +2116,25 @@ main(int argc, char **argv)
 	log_info("mailcorral %s starting on %s (config %s)", MC_VERSION, sock,
 	    cf->file ? cf->file : "built-in defaults");
 	ch = smfi_main();
+	log_info("mailcorral stopping (%s): waiting up to %ld s for the "
+	    "sessions in flight", ch == MI_SUCCESS ? "normal" : "error",
+	    cf->stop_timeout);
+	stop_watchdog_start(cf->stop_timeout + MC_STOP_CLEANUP);
+	atomic_store(&mc_stop_phase, "the Perl workers' shutdown");
 	pp_shutdown();		/* a message stuck in a worker gives up */
-	busy = gate_drain(MC_STOP_WAIT);
-	log_info("mailcorral stopping (%s)", ch == MI_SUCCESS ? "normal" :
-	    "error");
+	atomic_store(&mc_stop_phase, "the drain of the sessions in flight");
+	busy = gate_drain(cf->stop_timeout);
 	if (pidfile != NULL && *pidfile != '\0')
 		unlink(pidfile);
 	if (busy > 0) {
 		/* No exit handlers while callbacks still run: _exit(). */
-		log_warnx("%u callbacks still running after %d s, leaving them",
-		    busy, MC_STOP_WAIT);
+		nopen = atomic_load(&mc_contexts);
+		log_warnx("stop: %u callbacks abandoned after stop_timeout "
+		    "%ld s; %u sessions open in all, their connections are "
+		    "closed", busy, cf->stop_timeout, nopen);
 		_exit(ch == MI_SUCCESS ? 0 : EX_SOFTWARE);
 	}
+	atomic_store(&mc_stop_phase, "the cleanup");
 	if ((nopen = atomic_load(&mc_contexts)) > 0) {
 		/*
 		 * Sessions that were still open when the gate closed: their

@@ -8,7 +8,7 @@ PKGS="sendmail-bin sendmail-cf libmilter-dev libssl-dev libmariadb-dev
 default-libmysqlclient-dev libcmocka-dev libarchive-dev miltertest
 spamassassin spamd spamc clamav-daemon clamav clamav-testfiles mariadb-server
 clang-14 libclang-rt-14-dev pkg-config m4 make gcc python3 swaks faketime
-util-linux procps"
+util-linux procps gdb iproute2"
 
 missing=""
 for p in $PKGS; do

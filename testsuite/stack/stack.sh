@@ -25,6 +25,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 D=${STACK_DIR:-/tmp/mailcorral-stack}
+. "$TOP/testsuite/lib/stopwait.sh"
 SMTP_PORT=${SMTP_PORT:-2525}
 MILTER_SPEC=${MILTER_SPEC:-unix:$D/mailcorral.sock}
 MAILCORRAL=${MAILCORRAL:-$TOP/mailcorral}
@@ -262,6 +263,7 @@ stop_filter() {
 		while pid_alive "$pid" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 		if pid_alive "$pid"; then
 			echo "stack.sh: mailcorral (pid $pid) still running after 10 s; SIGKILL" >&2
+			collect_evidence "$pid" "$D" stop >&2
 			kill -KILL "$pid" 2>/dev/null
 			sleep 0.1
 		fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fake spamd and clamd for the TSan load run (testsuite/tsan/tsan.sh).
 
-  scanners.py SPAMD_PORT CLAMD_PORT
+  scanners.py SPAMD_PORT CLAMD_PORT [hang]
 
 Reuses the fakes of the faults suite (testsuite/e2e/faults/fakes.py) and
 cycles their modes on a 4 s schedule so that the daemon's shared state sees
@@ -9,7 +9,9 @@ every transition while the load runs: spamd answers ham or spam and, for
 0.5 s in each cycle, garbage (the spamd failure path); clamd answers clean
 or infected and, for 1.5 s in each cycle, ERROR, which opens the clamd
 circuit breaker (clamd_max_failures 3, clamd_backoff 1s in tsan.sh) and lets
-it close again.  Prints "ready" once both listen; runs until SIGTERM/SIGINT.
+it close again.  With "hang", both fakes read and never answer (the stuck
+scanner of testsuite/tsan/sigterm.sh).  Prints "ready" once both listen;
+runs until SIGTERM/SIGINT.
 """
 import os
 import signal
@@ -38,12 +40,15 @@ def main():
     clamd = FakeClamd(int(sys.argv[2]))
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    hang = sys.argv[3:4] == ["hang"]
+    if hang:
+        spamd.mode = clamd.mode = "hang"
     print("ready", flush=True)
     t0 = time.monotonic()
     while running:
         t = (time.monotonic() - t0) % CYCLE
         for at, sm, cm in SCHEDULE:
-            if t >= at:
+            if t >= at and not hang:
                 spamd.mode, clamd.mode = sm, cm
         time.sleep(0.05)
     spamd.close()

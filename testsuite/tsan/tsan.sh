@@ -18,7 +18,13 @@
 #      configurations and, every fifth time, a broken one
 #   2. 200 sessions at once (400 messages), two reloads during it
 #   3. the MTA gives up part way: SMFIC_ABORT, then connection resets
-#   4. SIGTERM while 16 sessions are in flight
+#   4. SIGTERM while 16 sessions are in flight; the daemon must be gone
+#      within the bound of mailcorral(8) (stop_timeout + 5 s, + 15 s of
+#      slack), else every thread's stack, its sockets and /proc are kept
+#      (testsuite/lib/stopwait.sh) before it is killed
+#   5. testsuite/tsan/sigterm.sh on fresh daemons: SIGTERM under load, and
+#      with every session stuck on a silent scanner (abandoned after
+#      stop_timeout, each logged)
 # Pass: the driver saw no error in 1-3 (every message got a final reply),
 # every reload was logged, the daemon exits 0 after SIGTERM, and the TSan
 # log has no "WARNING: ThreadSanitizer" report that tsan.supp does not
@@ -43,6 +49,7 @@ MC=$BDIR/mailcorral-tsan
 DRV=$BDIR/milterdrv
 MIX=$TOP/testsuite/bench/corpus/mix
 T_ALL=$(date +%s)
+. "$TOP/testsuite/lib/stopwait.sh"
 npass=0
 nfail=0
 MCPID=""
@@ -289,15 +296,14 @@ while [ $(($(grep -c 'action=' "$W/mc.log") - n0)) -lt 20 ] && [ $i -lt 100 ]; d
 	sleep 0.1
 	i=$((i + 1))
 done
+# The bound of mailcorral(8) STOPPING: stop_timeout (the default 30 s
+# here) + 5 s for libmilter's listener; 15 s of slack for TSan on two
+# loaded cores.
 T0=$(date +%s)
 kill -TERM "$MCPID"
-i=0
-while kill -0 "$MCPID" 2>/dev/null && [ $i -lt 300 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-if kill -0 "$MCPID" 2>/dev/null; then
-	rc="still running after 30 s"
+if ! wait_gone "$MCPID" $((30 + 5 + 15)); then
+	rc="still running after $(($(date +%s) - T0)) s"
+	collect_evidence "$MCPID" "$W" stop
 	stop_pid "$MCPID" 1
 else
 	wait "$MCPID"
@@ -311,7 +317,22 @@ if [ "$rc" = 0 ] && grep -q 'mailcorral stopping (normal)' "$W/mc.log"; then
 	pass "SIGTERM with sessions in flight: exit status 0 after $(($(date +%s) - T0)) s (driver: $(kv "$l" messages) messages, $(kv "$l" errors) cut off or refused)"
 else
 	fail "SIGTERM with sessions in flight: exit status $rc (66: TSan reports), log: $(tail -n 2 "$W/mc.log")"
+	ls "$W"/stop.*.stacks >/dev/null 2>&1 && echo "  evidence: $(ls "$W"/stop.*)"
 fi
+
+# ---------------------------------------------------------------- 5. alone
+# The SIGTERM scenarios on fresh daemons (testsuite/tsan/sigterm.sh: under
+# load, and with every session stuck on a silent scanner).
+MILTERDRV=$DRV sh "$HERE/sigterm.sh" "$MC" $((PORT + 10)) "$W/sigterm" > "$W/sigterm.out" 2>&1
+while IFS= read -r line; do
+	case $line in
+	"PASS "*) pass "sigterm.sh: ${line#PASS }" ;;
+	"FAIL "*) fail "sigterm.sh: ${line#FAIL }" ;;
+	"  "*) echo "$line" ;;
+	esac
+done < "$W/sigterm.out"
+grep -q ' 0 failed$' "$W/sigterm.out" ||
+    grep -q '^FAIL' "$W/sigterm.out" || fail "sigterm.sh ended without a result: $(tail -n 3 "$W/sigterm.out")"
 
 # ---------------------------------------------------------------- TSan log
 stop_pid "$SCPID" 5

@@ -1,0 +1,230 @@
+#!/bin/sh
+# sigterm.sh -- SIGTERM with sessions in flight (issue 13; RELIABILITY.md
+# FS-15): a daemon stopped in the middle of its work always ends, within
+# the bound mailcorral(8) states, and loses no message.
+#
+#   sh testsuite/tsan/sigterm.sh BINARY PORTBASE [WORKDIR]
+#
+# BINARY is a built mailcorral (./mailcorral, or the TSan build
+# testsuite/tsan/build/mailcorral-tsan that tsan.sh makes; a TSan build is
+# run under setarch -R with its reports written to WORKDIR/tsan.*).
+# PORTBASE: the fake spamd's port, the fake clamd on PORTBASE+1
+# (testsuite/tsan/scanners.py).  WORKDIR (default /tmp/mc-sigterm-PID) is
+# kept on failure.  Two scenarios, one fresh daemon each:
+#   1. load: spamd and clamd answering (ham, spam, virus, garbage, ERROR in
+#      turn), 16 sessions of the mixed benchmark corpus, SIGTERM after 20
+#      decisions; stop_timeout = MC_STOP_TIMEOUT (30 s, the default).  The
+#      sessions in flight finish or are cut off; the daemon exits 0.
+#   2. stuck: both scanners read and never answer (timeouts 60 s), 8
+#      sessions, SIGTERM once 4 of them wait on the fakes, stop_timeout =
+#      2 s.  The daemon must abandon them after 2 s, log one "abandoning
+#      eom of queue id ..." line each (at least 4), and exit 0 within
+#      2 + 5 s (+ slack).
+# For each: the daemon is gone within stop_timeout + 5 s (libmilter's
+# listener) + MC_SIGTERM_SLACK (default 15 s: a loaded machine, a TSan
+# build), logged "mailcorral stopping", exited 0 (66 is a TSan report); the
+# driver got a well-formed reply or a closed connection for every message
+# (closed: the MTA keeps the mail, F=T), and got no more answers than the
+# daemon logged decisions.  If the daemon is still there at
+# the deadline, every thread's stack (gdb), its sockets (ss) and its /proc
+# view are written to WORKDIR (testsuite/lib/stopwait.sh) before the kill.
+# Environment: MILTERDRV (a built testsuite/bench/milterdrv; else built
+# into WORKDIR), MC_STOP_TIMEOUT, MC_SIGTERM_SLACK, TSAN_OPTIONS.
+# Prints PASS/FAIL lines and "N passed, N failed"; exit 1 on any failure.
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+. "$TOP/testsuite/lib/stopwait.sh"
+
+[ $# -ge 2 ] || { echo "usage: sigterm.sh BINARY PORTBASE [WORKDIR]" >&2; exit 2; }
+MC=$1
+PORT=$2
+W=${3:-/tmp/mc-sigterm-$$}
+MIX=$TOP/testsuite/bench/corpus/mix
+SLACK=${MC_SIGTERM_SLACK:-15}
+npass=0
+nfail=0
+MCPID=""
+SCPID=""
+DRVPID=""
+
+pass() { npass=$((npass + 1)); echo "PASS $*"; }
+fail() { nfail=$((nfail + 1)); echo "FAIL $*"; }
+kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+cleanup() {
+	for p in $DRVPID $MCPID $SCPID; do
+		kill -0 "$p" 2>/dev/null || continue
+		kill -TERM "$p" 2>/dev/null
+		wait_gone "$p" 5 || kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	DRVPID="" MCPID="" SCPID=""
+}
+finish() {
+	cleanup
+	if [ $nfail = 0 ]; then rm -rf "$W"; else echo "logs kept in $W"; fi
+	echo "$npass passed, $nfail failed"
+	[ $nfail = 0 ]
+	exit $?
+}
+trap 'cleanup; echo "0 passed, 1 failed"; exit 130' INT TERM
+
+[ -x "$MC" ] || { fail "setup: $MC is not an executable"; finish; }
+rm -rf "$W"
+mkdir -p "$W" || { fail "setup: mkdir $W"; finish; }
+DRV=${MILTERDRV:-}
+if [ -z "$DRV" ]; then
+	DRV=$W/milterdrv
+	cc -O2 -Wall -Wextra -Werror -pthread -o "$DRV" \
+	    "$TOP/testsuite/bench/milterdrv.c" || { fail "setup: milterdrv build"; finish; }
+fi
+if [ ! -d "$MIX" ]; then
+	python3 "$TOP/testsuite/bench/gencorpus.py" "$TOP/testsuite/bench/corpus" >/dev/null ||
+	    { fail "setup: gencorpus.py"; finish; }
+fi
+RUN=""
+if nm "$MC" 2>/dev/null | grep -q __tsan_init; then
+	RUN="setarch $(uname -m) -R"
+	TSAN_OPTIONS="halt_on_error=0 log_path=$W/tsan second_deadlock_stack=1 suppressions=$HERE/tsan.supp${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
+	export TSAN_OPTIONS
+fi
+
+# start NAME STOP_TIMEOUT SCANNER_TIMEOUT [hang]: fakes and a daemon in
+# $W/NAME; sets D, SCPID, MCPID.
+start() {
+	D=$W/$1
+	mkdir -p "$D/spool" "$D/corral" && chmod 700 "$D/corral" || return 1
+	cat > "$D/mc.conf" <<CONF
+allow_root = yes
+spool_dir = $D/spool
+corral_dir = $D/corral
+bypass_key_file = $D/key
+virus_arbitron = clamd
+clamd_servers = 127.0.0.1:$((PORT + 1))
+clamd_connect_timeout = 1s
+clamd_timeout = $3s
+clamd_backoff = 1s
+on_clamd_failure = accept
+clamd_max_failures = 3
+spamassassin_config = ""
+spam_arbitron = spamd
+spamd_servers = 127.0.0.1:$PORT
+spamd_timeout = $3s
+on_spamd_failure = accept
+spam_disposition = corral
+attachment_action = delete
+stop_timeout = $2s
+CONF
+	python3 "$HERE/scanners.py" "$PORT" "$((PORT + 1))" ${4:-} > "$D/scanners.log" 2>&1 &
+	SCPID=$!
+	i=0
+	until grep -q ready "$D/scanners.log" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$SCPID" 2>/dev/null; then
+			echo "fake spamd/clamd did not start: $(tail -n 3 "$D/scanners.log")"
+			return 1
+		fi
+		sleep 0.1
+	done
+	$RUN "$MC" -f -c "$D/mc.conf" -p "unix:$D/mc.sock" > "$D/mc.log" 2>&1 &
+	MCPID=$!
+	i=0
+	until [ -S "$D/mc.sock" ]; do
+		i=$((i + 1))
+		if [ $i -gt 300 ] || ! kill -0 "$MCPID" 2>/dev/null; then
+			echo "$MC did not start: $(tail -n 5 "$D/mc.log")"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# sigterm NAME STOP_TIMEOUT: SIGTERM, wait for the bound; sets RC, TOOK.
+sigterm() {
+	bound=$(($2 + 5))
+	T0=$(date +%s)
+	kill -TERM "$MCPID"
+	if wait_gone "$MCPID" $((bound + SLACK)); then
+		wait "$MCPID"
+		RC=$?
+		TOOK=$(($(date +%s) - T0))
+	else
+		TOOK=$(($(date +%s) - T0))
+		collect_evidence "$MCPID" "$D" stop
+		kill -KILL "$MCPID" 2>/dev/null
+		wait "$MCPID" 2>/dev/null
+		RC="still running after $TOOK s"
+	fi
+	MCPID=""
+	if [ "$RC" = 0 ] && grep -q 'mailcorral stopping' "$D/mc.log"; then
+		pass "$1: exit status 0 after $TOOK s (bound $bound s + $SLACK s of slack)"
+	else
+		fail "$1: exit status $RC (66: TSan reports), log: $(tail -n 3 "$D/mc.log" | tr '\n' '|')"
+		ls "$D"/stop.*.stacks >/dev/null 2>&1 && echo "  evidence: $(ls "$D"/stop.*)"
+	fi
+}
+
+# driver_ok NAME: the driver saw only replies it could parse, or closed
+# connections, and no message was accepted, rejected or discarded that the
+# daemon did not decide (each such answer has its decision line; a tempfail
+# may come from the closed gate, and the MTA keeps that mail).
+driver_ok() {
+	wait "$DRVPID"
+	DRVPID=""
+	l=$(cat "$D/drv.out")
+	# a tempfail may come from the closed gate, without a decision
+	answered=$(( $(kv "$l" accept) + $(kv "$l" continue) + $(kv "$l" reject) + $(kv "$l" discard) ))
+	decided=$(grep -c ': action=' "$D/mc.log")
+	if [ -z "$l" ] || grep -q -i -E 'garbage|bad reply|unexpected|malformed' "$D/drv.out.err"; then
+		fail "$1: the driver saw a malformed reply: $(grep -i -m1 -E 'garbage|bad reply|unexpected|malformed' "$D/drv.out.err")"
+	elif [ "$answered" -gt "$decided" ]; then
+		fail "$1: $answered messages accepted, rejected or discarded but only $decided decision lines"
+	else
+		pass "$1: every message answered after its decision or its connection closed ($answered accepted/rejected/discarded, $decided decided, $(kv "$l" tempfail) tempfailed, $(kv "$l" errors) cut off or refused)"
+	fi
+}
+
+# ------------------------------------------------------------ 1. load
+ST=${MC_STOP_TIMEOUT:-30}
+start load "$ST" 3 || { fail "load: setup"; finish; }
+"$DRV" -j -q -s "unix:$D/mc.sock" -T 30 -c 16 -n 200 -d "$MIX" > "$D/drv.out" 2>"$D/drv.out.err" &
+DRVPID=$!
+i=0
+while [ "$(grep -c 'action=' "$D/mc.log")" -lt 20 ] && [ $i -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+sigterm "SIGTERM with 16 sessions in flight" "$ST"
+driver_ok "SIGTERM with 16 sessions in flight"
+cleanup
+
+# ------------------------------------------------------------ 2. stuck
+start stuck 2 60 hang || { fail "stuck: setup"; finish; }
+"$DRV" -j -q -s "unix:$D/mc.sock" -T 90 -c 8 -n 8 -d "$MIX" > "$D/drv.out" 2>"$D/drv.out.err" &
+DRVPID=$!
+# wait until sessions sit in EOM on the fakes: 4 connections to them
+i=0
+while [ "$(ss -tn state established "( dport = :$((PORT + 1)) or dport = :$PORT )" 2>/dev/null | tail -n +2 | wc -l)" -lt 4 ] && [ $i -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+sigterm "SIGTERM with sessions stuck on a silent scanner (stop_timeout 2 s)" 2
+n=$(grep -c 'stop: abandoning eom of queue id [0-9A-F]' "$D/mc.log")
+if [ "$n" -ge 4 ] && grep -q "stop: $n callbacks abandoned after stop_timeout 2 s" "$D/mc.log"; then
+	pass "the stuck sessions are abandoned and each is logged ($n): $(grep -m1 'abandoning' "$D/mc.log" | sed 's/.*stop: //' | cut -c1-100)"
+else
+	fail "abandoned sessions: $n 'abandoning eom' lines, expected at least 4: $(grep 'stop:' "$D/mc.log" | tail -n 2 | tr '\n' '|')"
+fi
+kill -TERM "$SCPID" 2>/dev/null
+driver_ok "SIGTERM with sessions stuck"
+cleanup
+if [ -n "$RUN" ]; then
+	if grep -q -E 'WARNING: ThreadSanitizer|ERROR: ThreadSanitizer' "$W"/tsan.* 2>/dev/null; then
+		fail "ThreadSanitizer report(s) in $W/tsan.*: $(grep -h -m3 'SUMMARY' "$W"/tsan.* | tr '\n' '|')"
+	else
+		pass "no ThreadSanitizer report"
+	fi
+fi
+finish
