@@ -1604,26 +1604,39 @@ gate_abandon(void)
 	return n;
 }
 
-/* Closes the gate; returns the callbacks still inside after secs seconds. */
+/*
+ * Closes the gate and waits, at most secs seconds of the monotonic clock,
+ * for the callbacks inside; logs how many there were and how long they
+ * took, or abandons the rest.  Returns how many were abandoned.
+ */
 static unsigned
 gate_drain(long secs)
 {
 	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	struct gate_ticket *t;
+	long long t0 = mc_now_ms();
+	unsigned n0 = 0;
 	int empty;
-	long i;
 
 	pthread_mutex_lock(&mc_gate_lock);
 	mc_gate_closed = 1;
+	for (t = mc_inside; t != NULL; t = t->next)
+		n0++;
 	pthread_mutex_unlock(&mc_gate_lock);
-	for (i = 0;; i++) {
+	for (;;) {
 		pthread_mutex_lock(&mc_gate_lock);
 		empty = mc_inside == NULL;
 		pthread_mutex_unlock(&mc_gate_lock);
-		if (empty || i >= secs * 50)
+		if (empty || mc_now_ms() - t0 >= secs * 1000LL)
 			break;
 		nanosleep(&tick, NULL);
 	}
-	return empty ? 0 : gate_abandon();
+	if (empty) {
+		log_info("stop: %u callbacks were running, all done after "
+		    "%lld ms", n0, mc_now_ms() - t0);
+		return 0;
+	}
+	return gate_abandon();
 }
 
 /*
