@@ -15,11 +15,11 @@
 #      turn), 16 sessions of the mixed benchmark corpus, SIGTERM after 20
 #      decisions; stop_timeout = MC_STOP_TIMEOUT (30 s, the default).  The
 #      sessions in flight finish or are cut off; the daemon exits 0.
-#   2. stuck: both scanners read and never answer (timeouts 60 s), 8
-#      sessions, SIGTERM once 4 of them wait on the fakes, stop_timeout =
-#      2 s.  The daemon must abandon them after 2 s, log one "abandoning
-#      eom of queue id ..." line each (at least 4), and exit 0 within
-#      2 + 5 s (+ slack).
+#   2. stuck: both scanners read and never answer (timeouts 120 s), 8
+#      sessions, SIGTERM once 4 of them wait on the fakes (or after 20 s),
+#      stop_timeout = 2 s.  The daemon must abandon them after 2 s, log one
+#      "abandoning eom of queue id ..." line for each (at least one for
+#      each connection to a fake), and exit 0 within 2 + 5 s (+ slack).
 # For each: the daemon is gone within stop_timeout + 5 s (libmilter's
 # listener) + MC_SIGTERM_SLACK (default 15 s: a loaded machine, a TSan
 # build), logged "mailcorral stopping", exited 0 (66 is a TSan report); the
@@ -201,21 +201,32 @@ driver_ok "SIGTERM with 16 sessions in flight"
 cleanup
 
 # ------------------------------------------------------------ 2. stuck
-start stuck 2 60 hang || { fail "stuck: setup"; finish; }
-"$DRV" -j -q -s "unix:$D/mc.sock" -T 90 -c 8 -n 8 -d "$MIX" > "$D/drv.out" 2>"$D/drv.out.err" &
+# Each session stuck in EOM on a fake holds one connection to it, so at
+# least as many callbacks as connections open at the signal must be
+# abandoned (others may still be on their way to the fakes).
+# (Debian's libmilter runs sessions on a worker pool that may leave some of
+# the 8 waiting for a worker while others block: they never reach EOM, and
+# are closed at exit like any open session.)
+fakeconns() {
+	ss -tn state established "( dport = :$((PORT + 1)) or dport = :$PORT )" 2>/dev/null |
+	    tail -n +2 | wc -l
+}
+start stuck 2 120 hang || { fail "stuck: setup"; finish; }
+"$DRV" -j -q -s "unix:$D/mc.sock" -T 150 -c 8 -n 8 -d "$MIX" > "$D/drv.out" 2>"$D/drv.out.err" &
 DRVPID=$!
-# wait until sessions sit in EOM on the fakes: 4 connections to them
-i=0
-while [ "$(ss -tn state established "( dport = :$((PORT + 1)) or dport = :$PORT )" 2>/dev/null | tail -n +2 | wc -l)" -lt 4 ] && [ $i -lt 300 ]; do
-	sleep 0.1
-	i=$((i + 1))
+t0=$(date +%s)
+while [ "$(fakeconns)" -lt 4 ] && [ $(($(date +%s) - t0)) -lt 20 ]; do
+	sleep 0.2
 done
-sigterm "SIGTERM with sessions stuck on a silent scanner (stop_timeout 2 s)" 2
+sleep 1
+stuck=$(fakeconns)
+sigterm "SIGTERM with $stuck sessions stuck on a silent scanner (stop_timeout 2 s)" 2
 n=$(grep -c 'stop: abandoning eom of queue id [0-9A-F]' "$D/mc.log")
-if [ "$n" -ge 4 ] && grep -q "stop: $n callbacks abandoned after stop_timeout 2 s" "$D/mc.log"; then
-	pass "the stuck sessions are abandoned and each is logged ($n): $(grep -m1 'abandoning' "$D/mc.log" | sed 's/.*stop: //' | cut -c1-100)"
+if [ "$stuck" -ge 1 ] && [ "$n" -ge "$stuck" ] && [ "$n" -le 8 ] &&
+    grep -q "stop: $n callbacks abandoned after stop_timeout 2 s" "$D/mc.log"; then
+	pass "$n callbacks abandoned and each logged ($stuck of them waiting on a fake): $(grep -m1 'abandoning' "$D/mc.log" | sed 's/.*stop: //' | cut -c1-100)"
 else
-	fail "abandoned sessions: $n 'abandoning eom' lines, expected at least 4: $(grep 'stop:' "$D/mc.log" | tail -n 2 | tr '\n' '|')"
+	fail "abandoned sessions: $n 'abandoning eom' lines for $stuck sessions waiting on the fakes: $(grep 'stop:' "$D/mc.log" | tail -n 2 | tr '\n' '|')"
 fi
 kill -TERM "$SCPID" 2>/dev/null
 driver_ok "SIGTERM with sessions stuck"
