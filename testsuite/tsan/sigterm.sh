@@ -117,10 +117,14 @@ spam_disposition = corral
 attachment_action = delete
 stop_timeout = $2s
 CONF
+	if [ "$(ss -ltn "( sport = :$PORT or sport = :$((PORT + 1)) )" | tail -n +2 | wc -l)" != 0 ]; then
+		echo "ports $PORT/$((PORT + 1)) are in use: $(ss -ltnp "( sport = :$PORT or sport = :$((PORT + 1)) )" | tail -n +2 | head -n 2)"
+		return 1
+	fi
 	python3 "$HERE/scanners.py" "$PORT" "$((PORT + 1))" ${4:-} > "$D/scanners.log" 2>&1 &
 	SCPID=$!
 	i=0
-	until grep -q ready "$D/scanners.log" 2>/dev/null; do
+	until grep -qx ready "$D/scanners.log" 2>/dev/null; do
 		i=$((i + 1))
 		if [ $i -gt 100 ] || ! kill -0 "$SCPID" 2>/dev/null; then
 			echo "fake spamd/clamd did not start: $(tail -n 3 "$D/scanners.log")"
@@ -188,7 +192,7 @@ driver_ok() {
 
 # ------------------------------------------------------------ 1. load
 ST=${MC_STOP_TIMEOUT:-30}
-start load "$ST" 3 || { fail "load: setup"; finish; }
+start load "$ST" 3 || { fail "load: setup (the line above says why)"; finish; }
 "$DRV" -j -q -s "unix:$D/mc.sock" -T 30 -c 16 -n 200 -d "$MIX" > "$D/drv.out" 2>"$D/drv.out.err" &
 DRVPID=$!
 i=0
@@ -211,7 +215,7 @@ fakeconns() {
 	ss -tn state established "( dport = :$((PORT + 1)) or dport = :$PORT )" 2>/dev/null |
 	    tail -n +2 | wc -l
 }
-start stuck 2 120 hang || { fail "stuck: setup"; finish; }
+start stuck 2 120 hang || { fail "stuck: setup (the line above says why)"; finish; }
 "$DRV" -j -q -s "unix:$D/mc.sock" -T 150 -c 8 -n 8 -d "$MIX" > "$D/drv.out" 2>"$D/drv.out.err" &
 DRVPID=$!
 t0=$(date +%s)
