@@ -1520,12 +1520,10 @@ mlfi_close(SMFICTX *ctx)
  * under one mutex: it costs a lock per callback, and it is what the
  * "abandoned" lines and the stop evidence are made of.
  *
- * The whole stop is bounded (mailcorral(8), STOPPING): libmilter notices
- * the stop within 5 s (its listener polls), the drain takes at most
- * stop_timeout, and a watchdog started when smfi_main() returns ends the
- * process MC_STOP_CLEANUP seconds after the drain's deadline whatever the
- * cleanup (Perl workers, the archive indexer) is doing.
+ * The whole stop is bounded (mailcorral(8), STOPPING), and the drain does
+ * not wait for smfi_main() to return: see the stop monitor below.
  */
+#define MC_STOP_LISTENER 5	/* seconds libmilter may take to return */
 #define MC_STOP_CLEANUP	10	/* seconds for the cleanup after the drain */
 
 struct gate_ticket {
@@ -1641,8 +1639,8 @@ gate_drain(long secs)
 
 /*
  * The last resort of a stop: if the process is still there secs seconds
- * after smfi_main() returned, something in the cleanup is stuck; say
- * where, and leave.
+ * after the drain, something in the cleanup is stuck; say where, and
+ * leave.
  */
 static void *
 stop_watchdog(void *arg)
@@ -1652,8 +1650,8 @@ stop_watchdog(void *arg)
 
 	while (nanosleep(&left, &left) == -1 && errno == EINTR)
 		;
-	log_warnx("stop: still not done %ld s after the listener stopped "
-	    "(stuck in %s); exiting now", secs, atomic_load(&mc_stop_phase));
+	log_warnx("stop: still not done %ld s after the drain (stuck in %s); "
+	    "exiting now", secs, atomic_load(&mc_stop_phase));
 	gate_abandon();
 	_exit(EX_SOFTWARE);
 	return NULL;
@@ -1670,6 +1668,104 @@ stop_watchdog_start(long secs)
 		return;
 	}
 	pthread_detach(tid);
+}
+
+/*
+ * The stop monitor (issue 13).  smfi_main() cannot be trusted to return:
+ * Debian builds libmilter with its worker pool (_FFR_WORKERS_POOL), whose
+ * controller thread leaves as soon as it sees the stop and destroys the
+ * pool's mutex and condition variable while the workers and the listener
+ * still use them.  A connection accepted between the signal and the
+ * listener's next look at the stop flag then left the listener blocked in
+ * mi_start_session() on that mutex for ever, with every pool worker
+ * (TSan build, SIGTERM with 16 sessions in flight: gdb showed the main
+ * thread in mi_listener -> mi_start_session -> pthread_mutex_lock and the
+ * eight workers on the same lock, the controller and the signal thread
+ * gone).  So the stop does not depend on it: this thread watches the
+ * listening socket, which libmilter closes at once when a stop begins
+ * (SIGTERM, SIGHUP, SIGINT or an error), then drains the gate itself and,
+ * if smfi_main() has not returned MC_STOP_LISTENER seconds after that,
+ * ends the process.  The socket is known by its descriptor and inode
+ * (libmilter keeps it private); one look every 100 ms.
+ */
+struct stop_ctl {
+	int		 fd;		/* libmilter's listening socket, or -1 */
+	ino_t		 ino;
+	long		 timeout;	/* stop_timeout */
+	const char	*pidfile;
+	atomic_int	 main_back;	/* smfi_main() has returned */
+	unsigned	 busy;		/* callbacks abandoned by the drain */
+};
+
+/* libmilter's listening socket: the one descriptor that accepts. */
+static int
+listener_fd(ino_t *ino)
+{
+	struct stat st;
+	socklen_t len;
+	int fd, v;
+
+	for (fd = 0; fd < 1024; fd++) {
+		v = 0;
+		len = sizeof(v);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 &&
+		    v != 0 && fstat(fd, &st) == 0) {
+			*ino = st.st_ino;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+static int
+listener_gone(const struct stop_ctl *sc)
+{
+	struct stat st;
+
+	return sc->fd >= 0 && (fstat(sc->fd, &st) == -1 ||
+	    st.st_ino != sc->ino);
+}
+
+static void *
+stop_monitor(void *arg)
+{
+	struct stop_ctl *sc = arg;
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+	long long t0;
+
+	while (!atomic_load(&sc->main_back) && !listener_gone(sc))
+		nanosleep(&tick, NULL);
+	log_info("mailcorral stopping: waiting up to %ld s for the sessions "
+	    "in flight", sc->timeout);
+	atomic_store(&mc_stop_phase, "the Perl workers' shutdown");
+	pp_shutdown();		/* a message stuck in a worker gives up */
+	atomic_store(&mc_stop_phase, "the drain of the sessions in flight");
+	sc->busy = gate_drain(sc->timeout);
+	if (sc->busy > 0) {
+		/* No exit handlers while callbacks still run: _exit(). */
+		log_warnx("stop: %u callbacks abandoned after stop_timeout "
+		    "%ld s; %u sessions open in all, their connections are "
+		    "closed", sc->busy, sc->timeout,
+		    atomic_load(&mc_contexts));
+		if (sc->pidfile != NULL && *sc->pidfile != '\0')
+			unlink(sc->pidfile);
+		_exit(0);
+	}
+	atomic_store(&mc_stop_phase, "libmilter's listener");
+	t0 = mc_now_ms();
+	while (!atomic_load(&sc->main_back) &&
+	    mc_now_ms() - t0 < MC_STOP_LISTENER * 1000LL)
+		nanosleep(&tick, NULL);
+	if (!atomic_load(&sc->main_back)) {
+		log_warnx("stop: libmilter's smfi_main() has not returned %d s "
+		    "after the drain (its worker pool is stuck); %u sessions "
+		    "open, their connections are closed", MC_STOP_LISTENER,
+		    atomic_load(&mc_contexts));
+		if (sc->pidfile != NULL && *sc->pidfile != '\0')
+			unlink(sc->pidfile);
+		_exit(0);
+	}
+	return NULL;
 }
 
 /* The callbacks libmilter sees: the mlfi_* ones inside the gate. */
@@ -1987,7 +2083,10 @@ main(int argc, char **argv)
 	char err[512];
 	pthread_t tid;
 	sigset_t set;
-	unsigned busy, nopen;
+	unsigned nopen;
+	pthread_t mon;
+	int monitor_ok;
+	static struct stop_ctl stop = { .fd = -1 };
 
 	mc_conffile = DEF_CONFIG_FILE;
 	while ((ch = getopt(argc, argv, "c:p:fnu:P:Vh")) != -1) {
@@ -2128,25 +2227,27 @@ main(int argc, char **argv)
 	}
 	log_info("mailcorral %s starting on %s (config %s)", MC_VERSION, sock,
 	    cf->file ? cf->file : "built-in defaults");
+	stop.fd = listener_fd(&stop.ino);
+	stop.timeout = cf->stop_timeout;
+	stop.pidfile = pidfile;
+	if (stop.fd == -1)
+		log_warnx("stop: libmilter's listening socket not found; a "
+		    "stop waits for smfi_main() to return");
+	monitor_ok = (errno = pthread_create(&mon, NULL, stop_monitor,
+	    &stop)) == 0;
+	if (!monitor_ok)
+		log_warn("stop: cannot start the stop monitor");
 	ch = smfi_main();
-	log_info("mailcorral stopping (%s): waiting up to %ld s for the "
-	    "sessions in flight", ch == MI_SUCCESS ? "normal" : "error",
-	    cf->stop_timeout);
-	stop_watchdog_start(cf->stop_timeout + MC_STOP_CLEANUP);
-	atomic_store(&mc_stop_phase, "the Perl workers' shutdown");
-	pp_shutdown();		/* a message stuck in a worker gives up */
-	atomic_store(&mc_stop_phase, "the drain of the sessions in flight");
-	busy = gate_drain(cf->stop_timeout);
+	atomic_store(&stop.main_back, 1);
+	if (monitor_ok)
+		pthread_join(mon, NULL);
+	else
+		stop_monitor(&stop);	/* no thread: drain here */
+	if (ch != MI_SUCCESS)
+		log_warnx("libmilter's smfi_main() failed");
+	stop_watchdog_start(MC_STOP_CLEANUP);
 	if (pidfile != NULL && *pidfile != '\0')
 		unlink(pidfile);
-	if (busy > 0) {
-		/* No exit handlers while callbacks still run: _exit(). */
-		nopen = atomic_load(&mc_contexts);
-		log_warnx("stop: %u callbacks abandoned after stop_timeout "
-		    "%ld s; %u sessions open in all, their connections are "
-		    "closed", busy, cf->stop_timeout, nopen);
-		_exit(ch == MI_SUCCESS ? 0 : EX_SOFTWARE);
-	}
 	atomic_store(&mc_stop_phase, "the cleanup");
 	if ((nopen = atomic_load(&mc_contexts)) > 0) {
 		/*
