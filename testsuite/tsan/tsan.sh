@@ -327,7 +327,7 @@ while IFS= read -r line; do
 	case $line in
 	"PASS "*) pass "sigterm.sh: ${line#PASS }" ;;
 	"FAIL "*) fail "sigterm.sh: ${line#FAIL }" ;;
-	"  "*) echo "$line" ;;
+	"  "*|"INFO "*) echo "$line" ;;
 	esac
 done < "$W/sigterm.out"
 grep -q ' 0 failed$' "$W/sigterm.out" ||
