@@ -1371,7 +1371,8 @@ mlfi_eom(SMFICTX *ctx)
 		log_msg(m->qid, LOG_NOTICE, "archive-copy-rejected reason=%s",
 		    why);
 	}
-	if ((errs & (MIME_ERR_DEPTH | MIME_ERR_PARTS)) &&
+	if (((errs & (MIME_ERR_DEPTH | MIME_ERR_PARTS)) ||
+	    scan_limits(m->scan) != 0) &&
 	    c->cf->on_mime_limit == CONF_LIMIT_REJECT) {
 		smfi_setreply(ctx, "554", "5.6.0",
 		    "message structure exceeds this site's limits");
