@@ -65,6 +65,8 @@ struct hstate {
 	int		 disp;		/* MIME_PART_ATTACHMENT / INLINE */
 	int		 ambig;
 	unsigned	 lim;		/* MIME_ERR_* limits this entity hit */
+	int		 blankpend;	/* LAST view: blank first line skipped */
+	uint64_t	 blankend;	/* ... and where the body would start */
 };
 
 struct leaf {
@@ -88,6 +90,7 @@ struct leaf {
 	unsigned	 bhn;
 	int		 nonblank;	/* a non-blank whole line was seen */
 	int		 uubare;	/* uuencode CTE decoding without begin */
+	int		 nohdr;		/* empty header block: first line next */
 };
 
 struct param {
@@ -2161,7 +2164,7 @@ holdable(struct mime *m, const char *s, size_t n)
 	while (n > 0 && wsp((unsigned char)s[n - 1]))
 		n--;
 	/* A hidden multipart is still bound by max_depth (fuzz_mime_stream). */
-	return !m->over && !m->L.nonblank && m->L.ekind == EK_NONE &&
+	return !m->over && m->L.ekind == EK_NONE &&
 	    p->depth < m->lim.max_depth &&
 	    (m->L.dec == MIME_CTE_7BIT || m->L.dec == MIME_CTE_8BIT ||
 	    m->L.dec == MIME_CTE_BINARY) &&
@@ -2249,6 +2252,18 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 		seterr(m, MIME_ERR_AMBIGUOUS);
 	}
 	f->kind = F_LEAF;
+	if ((strncmp(p->type, "multipart/", 10) == 0 ||
+	    strcmp(p->type, "message/rfc822") == 0 ||
+	    strcmp(p->type, "message/global") == 0) &&
+	    (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
+	    p->cte == MIME_CTE_UUENCODE)) {
+		/*
+		 * Some readers decode it and parse what comes out; this
+		 * parser reads the encoded text only: fail closed.
+		 */
+		seterr(m, MIME_ERR_ENCODED);
+		p->flags |= MIME_PART_UNSCANNABLE;
+	}
 	if (strncmp(p->type, "multipart/", 10) == 0 &&
 	    (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
 	    p->cte == MIME_CTE_UUENCODE)) {
@@ -2289,8 +2304,10 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 	} else if (strcmp(p->type, "message/partial") == 0 ||
 	    strcmp(p->type, "message/external-body") == 0)
 		seterr(m, MIME_ERR_PARTIAL);
-	if (f->kind == F_LEAF)
+	if (f->kind == F_LEAF) {
 		leafinit(m, p);
+		m->L.nohdr = h->nfields == 0 && id != 0;
+	}
 	if (m->cb.part_begin != NULL)
 		m->cb.part_begin(m->arg, p);
 	if (f->kind == F_MSG && !closing) {
@@ -2351,11 +2368,20 @@ matchdelim(struct mime *m, const char *s, size_t n, int *close)
 	unsigned i;
 	struct frame *f;
 	size_t k;
+	int inner = 0;
 
 	for (i = m->nst; i-- > 0;) {
 		f = &m->st[i];
-		if (f->kind != F_MULTI || f->mstate == M_EPI ||
-		    n < 2 + f->blen || memcmp(s + 2, f->bnd, f->blen) != 0)
+		if (f->kind != F_MULTI || f->mstate == M_EPI)
+			continue;
+		/*
+		 * An outer delimiter inside an open inner multipart ends it
+		 * (RFC 2046); readers that only look for the innermost one
+		 * read on: AMBIGUOUS, and the LAST view reads so.
+		 */
+		if (inner++ > 0 && m->view == MIME_VIEW_LAST)
+			break;
+		if (n < 2 + f->blen || memcmp(s + 2, f->bnd, f->blen) != 0)
 			continue;
 		k = 2 + f->blen;
 		*close = 0;
@@ -2366,8 +2392,11 @@ matchdelim(struct mime *m, const char *s, size_t n, int *close)
 		}
 		while (k < n && wsp((unsigned char)s[k]))
 			k++;
-		if (k == n)
+		if (k == n) {
+			if (inner > 1)
+				seterr(m, MIME_ERR_AMBIGUOUS);
 			return (int)i;
+		}
 	}
 	return -1;
 }
@@ -2421,6 +2450,27 @@ allwsp(const char *s, size_t n)
  * Returns 1 if the line was taken, 2 if the header block ended before
  * it (the line is content), 0 to read it as usual, -1 on ENOMEM.
  */
+/*
+ * Is the pending header field no field at all (no colon, or a name with
+ * blanks or control characters in it)?  Readers drop such a line, and
+ * read a Content-* line folded under it as a field of its own.
+ */
+static int
+badfield(const struct mime *m)
+{
+	const char *s = m->hf.data, *c;
+	size_t k;
+
+	if (!m->hfon || (c = memchr(s, ':', m->hf.len)) == NULL)
+		return m->hfon;
+	for (k = (size_t)(c - s); k > 0 && wsp((unsigned char)s[k - 1]); k--)
+		;
+	while (k-- > 0)
+		if ((unsigned char)s[k] <= ' ' || s[k] == 0x7f)
+			return 1;
+	return 0;
+}
+
 static int
 hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 {
@@ -2433,7 +2483,8 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 		if (!ctline(s + i, n - i))
 			return 0;
 		seterr(m, MIME_ERR_AMBIGUOUS);
-		if (m->view == MIME_VIEW_FIRST)
+		/* folded into a field that is none: a field of its own */
+		if (m->view == MIME_VIEW_FIRST && !badfield(m))
 			return 0;
 		if (flushfield(m) == -1)
 			return -1;
@@ -2501,8 +2552,21 @@ hdrline(struct mime *m, const char *s, size_t n, int cont, int more,
 		hfadd(m, s, n);
 		return 0;
 	}
-	if (n == 0 && !more)
+	if (n == 0 && !more) {
+		/*
+		 * "--b", blank, "Content-Type: ...": an empty header block, or
+		 * some readers skip the blank line.  The LAST view does if a
+		 * Content-* field follows (the FIRST view flags it, L.nohdr).
+		 */
+		if (m->view == MIME_VIEW_LAST && m->h.nfields == 0 &&
+		    !m->hfon && !m->h.blankpend && !m->h.lim &&
+		    m->st[m->nst - 1].id != 0) {
+			m->h.blankpend = 1;
+			m->h.blankend = lend;
+			return 0;
+		}
 		return finishhdr(m, lend, 0);
+	}
 	if (!more && allwsp(s, n)) {
 		m->h.ambig = 1;
 		if (m->view == MIME_VIEW_FIRST)
@@ -2591,6 +2655,15 @@ doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 again:
 	switch (f->kind) {
 	case F_HDR:
+		if (m->h.blankpend) {
+			m->h.blankpend = 0;
+			if (!(whole && ctline(s, n))) {
+				if (finishhdr(m, m->h.blankend, 0) == -1)
+					return -1;
+				f = &m->st[m->nst - 1];
+				goto again;
+			}
+		}
 		if (whole && n > 0 && (k = hdrodd(m, s, n, ls)) != 0) {
 			if (k == -1)
 				return -1;
@@ -2604,6 +2677,13 @@ again:
 			return -1;
 		break;
 	case F_LEAF:
+		if (m->L.nohdr) {
+			m->L.nohdr = 0;
+			if (whole && ctline(s, n)) {
+				seterr(m, MIME_ERR_AMBIGUOUS);
+				pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
+			}
+		}
 		if (whole && holdable(m, s, n)) {
 			memcpy(m->hb, s, n);
 			m->hn = n;
@@ -2906,6 +2986,7 @@ mime_strerror(unsigned bit)
 		{ MIME_ERR_NAMES, "names" },
 		{ MIME_ERR_NAMELEN, "name-length" },
 		{ MIME_ERR_SECTIONS, "sections" },
+		{ MIME_ERR_ENCODED, "encoded-container" },
 	};
 	size_t i;
 

@@ -1297,6 +1297,103 @@ t_failclosed(void **st)
 	buf_free(&h);
 }
 
+/* Some view names a.zip: part index, or -1. */
+static int
+zipview(const char *msg, size_t n, unsigned *err)
+{
+	struct res r;
+	unsigned np, i;
+	int v, found = -1;
+	const struct mime_part *p;
+
+	*err = 0;
+	for (v = 0; v < 2; v++) {
+		run(&r, msg, n, (enum mime_view)v, 0, NULL);
+		*err |= r.err;
+		p = mime_parts(r.m, &np);
+		for (i = 0; i < np; i++)
+			if (hasname(&p[i], "a.zip") && found < 0)
+				found = (int)i;
+		rfree(&r);
+	}
+	return found;
+}
+
+/*
+ * The noxxi escapes (testsuite/noxxi, issue 14 part 5): the attachment
+ * must be found in some view, or its container must fail closed.
+ */
+static void
+t_noxxi(void **st)
+{
+	unsigned err;
+	struct res r;
+
+	/* 1652908061.F6A0/.Qb4i: a base64 message/rfc822 (or global) */
+	run(&r, S("Content-Type: message/rfc822\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nQ29udGVudC1UeXBlOiB0ZXh0\r\n"),
+	    MIME_VIEW_FIRST, 0, NULL);
+	assert_true(part(&r, 0)->flags & MIME_PART_UNSCANNABLE);
+	assert_true(r.err & MIME_ERR_ENCODED);
+	rfree(&r);
+	run(&r, S("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	    "Content-Type: message/global\r\nContent-Transfer-Encoding: "
+	    "quoted-printable\r\n\r\nx\r\n--b--\r\n"), MIME_VIEW_LAST, 0,
+	    NULL);
+	assert_true(part(&r, 1)->flags & MIME_PART_UNSCANNABLE);
+	assert_false(part(&r, 0)->flags & MIME_PART_UNSCANNABLE);
+	rfree(&r);
+	/* a 7bit one is read as ever */
+	run(&r, S("Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\n"
+	    "y\r\n"), MIME_VIEW_FIRST, 0, NULL);
+	assert_false(part(&r, 0)->flags & MIME_PART_UNSCANNABLE);
+	assert_int_equal(r.err, 0);
+	rfree(&r);
+	/* .ZfkR / .zHaU: Content-Type folded under a line that is no field */
+	assert_true(zipview(S("Subject: x\r\nX-Foo-bar\r\n Content-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: "
+	    "application/zip; name=a.zip\r\n\r\nPK\r\n--b--\r\n"), &err) >= 0);
+	assert_true(err & MIME_ERR_AMBIGUOUS);
+	assert_true(zipview(S("X-Foo Bar:bar\r\n Content-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: "
+	    "application/zip; name=a.zip\r\n\r\nPK\r\n--b--\r\n"), &err) >= 0);
+	/* ... but under a real field it stays folded, and unambiguous
+	   readers agree: a single text part */
+	run(&r, S("Subject: a\r\n Content-Type: multipart/mixed; boundary=b"
+	    "\r\n\r\nhello\r\n"), MIME_VIEW_FIRST, 0, NULL);
+	assert_string_equal(part(&r, 0)->type, "text/plain");
+	rfree(&r);
+	/* ... as sendmail delivers it: the structure in a text body */
+	assert_true(zipview(S("Subject: x\r\n\r\nX-Foo-bar\r\n Content-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: "
+	    "text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/zip; "
+	    "name=a.zip\r\n\r\nPK\r\n--b--\r\n"), &err) >= 0);
+	assert_true(err & MIME_ERR_AMBIGUOUS);
+	/* .t9ZR: the outer delimiter inside an inner part */
+	assert_true(zipview(S("Content-Type: multipart/mixed; boundary=o\r\n\r\n"
+	    "--o\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n--i\r\n"
+	    "Content-Type: text/plain\r\n\r\n--o\r\nQUJD\r\n--i\r\n"
+	    "Content-Type: application/zip; name=a.zip\r\n\r\nPK\r\n--i--\r\n"
+	    "--o--\r\n"), &err) >= 0);
+	assert_true(err & MIME_ERR_AMBIGUOUS);
+	/* .zScW: a blank line before the part's header block */
+	assert_true(zipview(S("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\n\r\nContent-Type: application/zip; name=a.zip\r\n\r\n"
+	    "PK\r\n--b--\r\n"), &err) >= 0);
+	assert_true(err & MIME_ERR_AMBIGUOUS);
+	/* ... while an empty header block before text is only that */
+	run(&r, S("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\n\r\nhello: there\r\n--b--\r\n"), MIME_VIEW_FIRST, 0, NULL);
+	assert_int_equal(r.err, 0);
+	assert_true(part(&r, 1)->flags & MIME_PART_NOHEADERS);
+	assert_int_equal(r.data[1].len, 12);
+	rfree(&r);
+	run(&r, S("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\n\r\nhello\r\n--b--\r\n"), MIME_VIEW_LAST, 0, NULL);
+	assert_int_equal(r.data[1].len, 5);
+	rfree(&r);
+}
+
 /* A delimiter padded past max_line fails closed; one that fits is one. */
 static void
 t_longdelim(void **st)
@@ -1622,6 +1719,7 @@ main(void)
 		cmocka_unit_test(t_limits),
 		cmocka_unit_test(t_failclosed),
 		cmocka_unit_test(t_longdelim),
+		cmocka_unit_test(t_noxxi),
 		cmocka_unit_test(t_chunking),
 		cmocka_unit_test(t_samebnd),
 		cmocka_unit_test(t_fuzz),
