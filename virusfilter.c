@@ -701,6 +701,10 @@ virus_check_part(const struct virus_rules *r, const struct mime_part *p,
 	if (p->flags & MIME_PART_UNSCANNABLE) {
 		if (p->limit != 0)
 			return limit_verdict(hit, p->limit);
+		if (container && (p->cte == MIME_CTE_BASE64 ||
+		    p->cte == MIME_CTE_QP || p->cte == MIME_CTE_UUENCODE))
+			return verdict(hit, VIRUS_UNSCANNABLE, "encoded ", type,
+			    tlen, " container");
 		return verdict(hit, VIRUS_UNSCANNABLE,
 		    "part beyond a MIME limit or undecodable", NULL, 0, NULL);
 	}

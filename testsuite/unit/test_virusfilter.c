@@ -314,6 +314,10 @@ test_parts(void **state)
 	p.nnames = 1;
 	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_UNSCANNABLE);
 	assert_string_equal(h.what, "mime-limit reason=params,names");
+	mkpart(&p, "message/rfc822", MIME_CTE_BASE64);
+	p.flags = MIME_PART_UNSCANNABLE;
+	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_UNSCANNABLE);
+	assert_string_equal(h.what, "encoded message/rfc822 container");
 	mkpart(&p, "application/octet-stream", MIME_CTE_UNKNOWN);
 	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_UNSCANNABLE);
 	assert_string_equal(h.what, "unknown transfer encoding");
