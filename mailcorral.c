@@ -49,7 +49,6 @@
 #include "util.h"
 #include "banned.h"
 
-#define MC_MAX_FORGED	64	/* distinct X-MailCorral-* names removed */
 #define MC_MAX_FROM	4	/* From header addresses matched */
 #define MC_HDR_KEEP	998	/* longest header value we keep a copy of */
 
@@ -65,9 +64,12 @@ struct mc_msg {
 	int		 err;		/* sticky errno of a failure */
 	/* header occurrences we may change, counted per name */
 	unsigned	 n_ctype, n_cte, n_cdisp, n_subject;
-	char		*forged[MC_MAX_FORGED];	/* X-MailCorral-*, X-Spam-* */
-	unsigned	 n_forged[MC_MAX_FORGED];
-	unsigned	 nforged;
+	/* every distinct X-MailCorral-* / X-Spam-* name: no cap (BI-11) */
+	struct mc_forged {
+		char		*name;
+		unsigned	 n;		/* occurrences */
+	}		*forged;
+	unsigned	 nforged, capforged;
 	/* first values of the fields the decisions need */
 	char		*subject, *date, *msgid, *bypass;
 	unsigned	 nbypass;
@@ -140,7 +142,8 @@ msg_free(struct mc_msg *m)
 		free(m->rcpts[i]);
 	free(m->rcpts);
 	for (i = 0; i < m->nforged; i++)
-		free(m->forged[i]);
+		free(m->forged[i].name);
+	free(m->forged);
 	for (i = 0; i < m->nfrom; i++)
 		free(m->from[i]);
 	free(m->subject);
@@ -339,11 +342,41 @@ note_from(struct mc_msg *m, const char *v)
 	}
 }
 
+/*
+ * Counts one inbound field of our families, to be removed before
+ * delivery.  No cap: a name not kept here would survive (BI-11); out of
+ * memory sets m->err, and the message is refused for now.
+ */
+static void
+note_forged(struct mc_msg *m, const char *name)
+{
+	struct mc_forged *nf;
+	unsigned i, ncap;
+
+	for (i = 0; i < m->nforged; i++)
+		if (strcasecmp(m->forged[i].name, name) == 0) {
+			m->forged[i].n++;
+			return;
+		}
+	if (m->nforged == m->capforged) {
+		ncap = m->capforged ? m->capforged * 2 : 8;
+		if ((nf = realloc(m->forged, ncap * sizeof(*nf))) == NULL) {
+			m->err = ENOMEM;
+			return;
+		}
+		m->forged = nf;
+		m->capforged = ncap;
+	}
+	if ((m->forged[m->nforged].name = strdup(name)) == NULL) {
+		m->err = ENOMEM;
+		return;
+	}
+	m->forged[m->nforged++].n = 1;
+}
+
 static void
 note_header(struct mc_msg *m, const char *name, const char *value)
 {
-	unsigned i;
-
 	if (strcasecmp(name, "Content-Type") == 0)
 		m->n_ctype++;
 	else if (strcasecmp(name, "Content-Transfer-Encoding") == 0)
@@ -369,16 +402,8 @@ note_header(struct mc_msg *m, const char *name, const char *value)
 		m->narchmac++;
 		keep_first(&m->archmac, value);
 	}
-	if (strncasecmp(name, "X-MailCorral", 12) == 0 || is_spam_field(name)) {
-		for (i = 0; i < m->nforged; i++)
-			if (strcasecmp(m->forged[i], name) == 0) {
-				m->n_forged[i]++;
-				return;
-			}
-		if (m->nforged < MC_MAX_FORGED &&
-		    (m->forged[m->nforged] = strdup(name)) != NULL)
-			m->n_forged[m->nforged++] = 1;
-	}
+	if (strncasecmp(name, "X-MailCorral", 12) == 0 || is_spam_field(name))
+		note_forged(m, name);
 }
 
 static sfsistat
@@ -458,9 +483,9 @@ strip_forged(SMFICTX *ctx, const struct mc_msg *m, int keep_spam)
 	unsigned i;
 
 	for (i = 0; i < m->nforged; i++) {
-		if (keep_spam && is_spam_field(m->forged[i]))
+		if (keep_spam && is_spam_field(m->forged[i].name))
 			continue;
-		if (delete_all(ctx, m->forged[i], m->n_forged[i], 0) == -1)
+		if (delete_all(ctx, m->forged[i].name, m->forged[i].n, 0) == -1)
 			return -1;
 	}
 	return 0;
@@ -1346,7 +1371,8 @@ mlfi_eom(SMFICTX *ctx)
 		log_msg(m->qid, LOG_NOTICE, "archive-copy-rejected reason=%s",
 		    why);
 	}
-	if ((errs & (MIME_ERR_DEPTH | MIME_ERR_PARTS)) &&
+	if (((errs & (MIME_ERR_DEPTH | MIME_ERR_PARTS)) ||
+	    scan_limits(m->scan) != 0) &&
 	    c->cf->on_mime_limit == CONF_LIMIT_REJECT) {
 		smfi_setreply(ctx, "554", "5.6.0",
 		    "message structure exceeds this site's limits");

@@ -61,6 +61,7 @@ struct scan {
 	uint64_t	 body_off;
 	int		 eoh;
 	unsigned	 errors;
+	unsigned	 limits;	/* MIME_ERR_* of unscannable parts */
 	int		 views;
 	struct scan_finding *f;
 	unsigned	 nf;
@@ -174,7 +175,7 @@ add_finding(struct view *v, const struct mime_part *p, enum scan_act act,
 	f->part = p->id;
 	f->html = html;
 	f->p = *p;
-	memset(f->p.names, 0, sizeof(f->p.names));
+	f->p.names = NULL;
 	f->p.nnames = 0;
 	if (p->nnames > 0)
 		scan_display_name(p->names[p->nnames - 1], f->name,
@@ -392,8 +393,10 @@ hidden_part(struct view *v, const struct mime_part *p)
 
 	if (p->body_end <= p->body_start)
 		return 0;
-	want = p->body_end - p->body_start > HIDDEN_LOOK ? HIDDEN_LOOK :
-	    (size_t)(p->body_end - p->body_start);
+	/* past what is read back: cannot tell, so strictest (BI-11) */
+	if (p->body_end - p->body_start > HIDDEN_LOOK)
+		return 2;
+	want = (size_t)(p->body_end - p->body_start);
 	if ((b = malloc(want + 1)) == NULL)
 		return 1;		/* cannot look: strictest */
 	r = spool_pread(v->sc->spool, b, want, p->body_start);
@@ -427,17 +430,20 @@ cb_end(void *arg, const struct mime_part *p)
 	struct virus_hit hit;
 	enum virus_reason r;
 	unsigned bits;
+	int hid;
 
 	memset(&hit, 0, sizeof(hit));
 	ps = find_state(v, p->id, 1);
 	r = virus_check_part(v->sc->cf->rules, p, &hit);
+	v->sc->limits |= p->limit;
 	if (r == VIRUS_OK &&
 	    (p->flags & (MIME_PART_PREAMBLE | MIME_PART_EPILOGUE)) &&
-	    hidden_part(v, p)) {
+	    (hid = hidden_part(v, p)) != 0) {
 		r = VIRUS_UNSCANNABLE;
-		snprintf(hit.what, sizeof(hit.what), "MIME part hidden in the "
-		    "%s", p->flags & MIME_PART_PREAMBLE ? "preamble" :
-		    "epilogue");
+		snprintf(hit.what, sizeof(hit.what), hid == 2 ? "mime-limit "
+		    "reason=%s-length (over %d bytes)" : "MIME part hidden in "
+		    "the %s", p->flags & MIME_PART_PREAMBLE ? "preamble" :
+		    "epilogue", HIDDEN_LOOK);
 	}
 	if (r == VIRUS_OK && ps != NULL)
 		judge_collected(v, ps, &hit, &r);
@@ -762,6 +768,12 @@ unsigned
 scan_errors(const struct scan *sc)
 {
 	return sc->errors;
+}
+
+unsigned
+scan_limits(const struct scan *sc)
+{
+	return sc->limits;
 }
 
 int

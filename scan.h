@@ -79,6 +79,8 @@ int		 scan_add_finding(struct scan *, unsigned part, enum scan_act,
 const struct mime_part *scan_parts(const struct scan *, unsigned *n);
 /* Union of the views' MIME_ERR_* bits. */
 unsigned	 scan_errors(const struct scan *);
+/* MIME_ERR_* limits that made some part unscannable (on_mime_limit). */
+unsigned	 scan_limits(const struct scan *);
 int		 scan_views(const struct scan *);	/* readings made */
 struct spool	*scan_spool(const struct scan *);
 uint64_t	 scan_body_offset(const struct scan *);	/* body in spool */

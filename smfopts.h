@@ -9,6 +9,7 @@
 #ifndef MC_SMFOPTS_H
 #define MC_SMFOPTS_H
 
+#include "mime.h"
 #include "spamfilter.h"
 
 #define MC_VERSION		"0.1.0"
@@ -75,15 +76,21 @@
 	"application/mac-binhex40 application/mac-binhex application/x-binhex40 " \
 	"message/partial message/external-body"
 
-/* MIME limits (RELIABILITY.md section 0). */
-#define DEF_MIME_MAX_DEPTH	"32"
-#define DEF_MIME_MAX_PARTS	"1000"
-#define DEF_MIME_MAX_HEADER	"64k"
-#define DEF_MIME_MAX_HEADERS	"1000"
-#define DEF_MIME_MAX_LINE	"64k"
-#define DEF_MIME_MAX_BOUNDARY	"200"
-#define DEF_MIME_MAX_PARAMS	"64"
-#define DEF_MIME_MAX_NAME	"1024"
+/*
+ * MIME limits (RELIABILITY.md section 0, BI-11): the numbers live once, in
+ * mime.h, which the parser's own defaults use too.
+ */
+#define MC_DEF_STR_(x)		#x
+#define MC_DEF_STR(x)		MC_DEF_STR_(x)
+#define DEF_MIME_MAX_DEPTH	MC_DEF_STR(MIME_DEF_MAX_DEPTH)
+#define DEF_MIME_MAX_PARTS	MC_DEF_STR(MIME_DEF_MAX_PARTS)
+#define DEF_MIME_MAX_HEADER	MC_DEF_STR(MIME_DEF_MAX_HEADER)	/* 64k */
+#define DEF_MIME_MAX_HEADERS	MC_DEF_STR(MIME_DEF_MAX_HEADERS)
+#define DEF_MIME_MAX_LINE	MC_DEF_STR(MIME_DEF_MAX_LINE)	/* 64k */
+#define DEF_MIME_MAX_BOUNDARY	MC_DEF_STR(MIME_DEF_MAX_BOUNDARY)
+#define DEF_MIME_MAX_PARAMS	MC_DEF_STR(MIME_DEF_MAX_PARAMS)
+#define DEF_MIME_MAX_NAME	MC_DEF_STR(MIME_DEF_MAX_NAME)
+#define DEF_MIME_MAX_NAMES	MC_DEF_STR(MIME_DEF_MAX_NAMES)
 #define DEF_ON_MIME_LIMIT	"strip"		/* strip | reject */
 
 /* Spam (seed sections 5.2 to 5.4). */
