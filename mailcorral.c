@@ -44,6 +44,7 @@
 #include "rewrite.h"
 #include "scan.h"
 #include "smfopts.h"
+#include "spamd.h"
 #include "spamfilter.h"
 #include "spool.h"
 #include "util.h"
@@ -668,7 +669,7 @@ spam_decide(struct mc_conn *c, struct mc_msg *m, struct spam_verdict *sv)
 	const struct mc_config *cf = c->cf;
 	const char *addrs[1 + MC_MAX_FROM];
 	size_t naddr = 0, nown, i;
-	struct spam_spamd_result res;
+	struct spamd_result res;
 	struct buf req = BUF_INIT;
 
 	memset(sv, 0, sizeof(*sv));
@@ -719,11 +720,11 @@ spam_decide(struct mc_conn *c, struct mc_msg *m, struct spam_verdict *sv)
 		return;
 	case CONF_SPAM_SPAMD:
 		sv->via = "spamd";
-		if (scan_spam_request(m->scan, cf->spamd_max_size, &req) == -1) {
+		if (spamd_request(m->scan, cf->spamd_max_size, &req) == -1) {
 			sv->failed = 1;
 			snprintf(sv->reason, sizeof(sv->reason), "spool read "
 			    "failed");
-		} else if (spam_spamd_check(&cf->spamd, m->nrcpt > 0 ?
+		} else if (spamd_check(&cf->spamd, m->nrcpt > 0 ?
 		    m->rcpts[0] : NULL, req.data ? req.data : "", req.len,
 		    &res, sv->reason, sizeof(sv->reason)) == -1) {
 			sv->failed = 1;
@@ -1137,7 +1138,7 @@ check_viruses(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
     struct mc_verdict *v)
 {
 	const struct mc_config *cf = c->cf;
-	struct scan_virus sv;
+	struct clamd_verdict sv;
 	char text[256];
 
 	snprintf(v->virus, sizeof(v->virus), "none");
@@ -1145,7 +1146,7 @@ check_viruses(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		return 0;
 	clamd_breaker_set(&mc_breaker, (unsigned)cf->clamd_max_failures,
 	    (unsigned)cf->clamd_backoff);
-	if (scan_clamd(m->scan, &cf->clamd, &mc_breaker, &sv) == -1)
+	if (clamd_check_message(m->scan, &cf->clamd, &mc_breaker, &sv) == -1)
 		m->err = errno ? errno : EIO;
 	v->clamd_scans = sv.scans;
 	if (sv.infected > 0) {
