@@ -450,28 +450,6 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
 	return 0;
 }
 
-static void
-random_hex(char *out, size_t ndig)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char r[32];
-	size_t i;
-
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		struct timespec ts;
-		static atomic_uint seq;
-		unsigned s = atomic_fetch_add(&seq, 1);
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memset(r, 0, sizeof(r));
-		memcpy(r, &ts, sizeof(ts));
-		memcpy(r + sizeof(ts), &s, sizeof(s));
-	}
-	for (i = 0; i < ndig; i++)
-		out[i] = hex[(r[i / 2] >> (i % 2 ? 0 : 4)) & 15];
-	out[ndig] = '\0';
-}
-
 struct arc_file *
 arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
     char *const *rcpts, unsigned nrcpt, struct spool *sp, uint64_t body_off)
@@ -496,7 +474,8 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 	af->when = time(NULL);
 	snprintf(af->qid, sizeof(af->qid), "%s", arc_qid_ok(qid) ? qid :
 	    "NOQUEUE");
-	random_hex(suffix, ARC_SUFFIX_LEN);
+	if (util_random_hex(suffix, ARC_SUFFIX_LEN, 0) == -1)
+		goto fail;
 	if (arc_rel_path(qid, af->when, suffix, af->rel, sizeof(af->rel)) == -1)
 		goto fail;
 	snprintf(af->tmp, sizeof(af->tmp), ".tmp-%s-%s", af->qid, suffix);

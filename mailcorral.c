@@ -833,27 +833,6 @@ corral_headers(struct mc_msg *m, int replace_all, struct buf *out)
 	return 0;
 }
 
-static void
-random_id(char out[CORRAL_ID_LEN + 1])
-{
-	static const char hex[] = "0123456789ABCDEF";
-	unsigned char r[CORRAL_ID_LEN / 2];
-	size_t i;
-
-	if (getentropy(r, sizeof(r)) == -1) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memcpy(r, &ts, sizeof(r) < sizeof(ts) ? sizeof(r) :
-		    sizeof(ts));
-	}
-	for (i = 0; i < sizeof(r); i++) {
-		out[2 * i] = hex[r[i] >> 4];
-		out[2 * i + 1] = hex[r[i] & 15];
-	}
-	out[CORRAL_ID_LEN] = '\0';
-}
-
 /* Removes the issued.<bid>.* markers of the first n recipients. */
 static void
 unissue_markers(const struct mc_config *cf, const struct mc_msg *m,
@@ -950,7 +929,10 @@ corral_message(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		buf_printf(&extra, "Date: %s\r\n", date);
 	}
 	if (use_msgid == NULL) {
-		random_id(bid);
+		if (util_random_hex(bid, CORRAL_ID_LEN, 1) == -1) {
+			snprintf(err, errlen, "random id: %s", strerror(errno));
+			goto out;
+		}
 		snprintf(msgid, sizeof(msgid), "<%s.%s@mailcorral>", bid,
 		    m->qid);
 		use_msgid = msgid;
@@ -963,7 +945,10 @@ corral_message(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		buf_printf(&extra, "%s: removed=%u renamed=%u defanged=%u "
 		    "(MailCorral %s)\r\n", MC_HDR_FILTERED, v->res.removed,
 		    v->res.renamed, v->res.defanged, MC_VERSION);
-	random_id(bid);
+	if (util_random_hex(bid, CORRAL_ID_LEN, 1) == -1) {
+		snprintf(err, errlen, "random id: %s", strerror(errno));
+		goto out;
+	}
 	if (cf->key == NULL || bypass_mint(cf->key, bid, now,
 	    now + cf->bypass_max_age, use_msgid, strlen(use_msgid), use_date,
 	    strlen(use_date), hash, token, sizeof(token)) < 0) {

@@ -20,6 +20,12 @@
 int		 mc_write_all(int fd, const void *, size_t);
 long long	 mc_now_ms(void);		/* CLOCK_MONOTONIC */
 int		 mc_hexval(int c);		/* 0-9a-fA-F, else -1 */
+/* Nonzero for 0-9 and A-F: the digits of ids and of safe names. */
+static inline int
+util_isxupper(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+}
 /* ASCII lower case; every other byte unchanged (no locale). */
 static inline int
 util_lower(int c)

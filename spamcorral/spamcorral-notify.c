@@ -37,6 +37,7 @@
 #include "log.h"
 #include "smfopts.h"
 #include "spamcorral/spamcorral.h"
+#include "util.h"
 
 #include "banned.h"
 
@@ -319,7 +320,12 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 	    "------------------------------------------------------------\n"
 	    "(Score 100%% = the threshold above which mail counts as spam.)\n");
 
-	sc_random_hex(mid);
+	if (util_random_hex(mid, 16, 1) == -1) {
+		log_warnx("digest to %s not sent: random id: %s", rcpt,
+		    strerror(errno));
+		buf_free(&body);
+		return -1;
+	}
 	sc_rfc5322_date(time(NULL), date, sizeof(date));
 	buf_printf(&msg,
 	    "From: SpamCorral <%s>\n"
