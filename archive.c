@@ -2,8 +2,8 @@
  * archive.c -- the mail archive (see mcarchive.h).
  *
  * Files: <archive_dir>/YYYY/MM/DD/<qid>-<16 hex>, written as
- * .tmp-<qid>-<hex> (O_EXCL, O_NOFOLLOW, 0640), fsynced, renamed with
- * RENAME_NOREPLACE; the date directories (0750) are opened one by one with
+ * .tmp-<qid>-<hex> (O_EXCL, O_NOFOLLOW, 0640), fsynced, published without
+ * replacing anything (safefile.c); the date directories (0750) are opened one by one with
  * O_DIRECTORY|O_NOFOLLOW, so a planted symlink is refused, never followed.
  *
  * Journal: one line per row, "R1" then each field after a tab, every byte
@@ -44,6 +44,7 @@
 #include "conf.h"
 #include "log.h"
 #include "mcarchive.h"
+#include "safefile.h"
 #include "smfopts.h"
 #include "spool.h"
 #include "util.h"
@@ -499,8 +500,7 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 		goto fail;
 	snprintf(path, sizeof(path), "%s/%.10s/%s", cf->archive_dir, af->rel,
 	    af->tmp);
-	af->fd = openat(af->dirfd, af->tmp, O_WRONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0640);
+	af->fd = sfile_create(af->dirfd, af->tmp, 0640);
 	if (af->fd == -1)
 		goto fail;
 	if (fchmod(af->fd, 0640) == -1)
@@ -714,8 +714,7 @@ arc_commit(struct arc_file *af, const struct arc_verdict *v, char *rel,
 
 	snprintf(name, sizeof(name), "%s", strrchr(af->rel, '/') + 1);
 	snprintf(path, sizeof(path), "%s/%s", cf->archive_dir, af->rel);
-	if (renameat2(af->dirfd, af->tmp, af->dirfd, name,
-	    RENAME_NOREPLACE) == -1) {
+	if (sfile_publish(af->dirfd, af->tmp, name, SFILE_NOREPLACE) == -1) {
 		e = errno;
 		write_failed(af->qid, e, path);
 		arc_abort(af);

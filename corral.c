@@ -1,9 +1,8 @@
 /*
  * corral.c -- writing and reading the spam corral (see corral.h).
- * Files are written to tmp.<qid>.<pid>.<n>, fsynced, then renamed with
- * renameat2(RENAME_NOREPLACE) (or linkat + unlinkat where the file system
- * lacks it) to a fresh name, so no existing name is ever replaced and a
- * planted symlink is never followed; the directory is fsynced last.
+ * Files are written to tmp.<qid>.<pid>.<n>, fsynced, then published
+ * under a fresh name by safefile.c (never replacing an existing name,
+ * never following a planted symlink); the directory is fsynced last.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -23,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "corral.h"
+#include "safefile.h"
 #include "util.h"
 #include "banned.h"
 
@@ -313,8 +313,7 @@ corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 			errno = ENAMETOOLONG;
 			break;
 		}
-		w->fd = openat(c->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		w->fd = sfile_create(c->dirfd, w->tmp, 0600);
 		if (w->fd != -1)
 			return w;
 		if (errno != EEXIST)	/* EEXIST: not ours, never unlink */
@@ -494,29 +493,6 @@ corral_abort(struct corral_writer *w)
 	free(w);
 }
 
-/*
- * Renames from -> to without ever replacing "to".  EEXIST if taken.
- */
-static int
-rename_noreplace(int dfd, const char *from, const char *to)
-{
-	if (renameat2(dfd, from, dfd, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-		return -1;
-	/* No RENAME_NOREPLACE here: linkat never replaces either. */
-	if (linkat(dfd, from, dfd, to, 0) == -1)
-		return -1;
-	if (unlinkat(dfd, from, 0) == -1) {
-		int e = errno;
-
-		unlinkat(dfd, to, 0);
-		errno = e;
-		return -1;
-	}
-	return 0;
-}
-
 static void (*clockfn)(long *, long *);
 
 void
@@ -592,14 +568,10 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 	if ((c->max_rcpt > 0 || c->max_total > 0) &&
 	    quota_check(c, safe, nsafe, w->size, err, errlen) == -1)
 		goto fail;
-	if (fsync(w->fd) == -1) {
-		util_seterr(err, errlen, "fsync: %s", strerror(errno));
-		goto fail;
-	}
-	r = close(w->fd);
+	r = sfile_sync_close(w->fd);
 	w->fd = -1;
 	if (r == -1) {
-		util_seterr(err, errlen, "close: %s", strerror(errno));
+		util_seterr(err, errlen, "fsync: %s", strerror(errno));
 		goto fail;
 	}
 
@@ -610,7 +582,8 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 			    id);
 		else
 			snprintf(base, sizeof(base), "spam_to__%s", id);
-		if (rename_noreplace(c->dirfd, w->tmp, base) == -1) {
+		if (sfile_publish(c->dirfd, w->tmp, base,
+		    SFILE_NOREPLACE) == -1) {
 			if (errno == EEXIST)
 				continue;
 			util_seterr(err, errlen, "rename: %s", strerror(errno));
@@ -894,8 +867,7 @@ corral_marker_make(int dfd, const char *path, const char *note, int excl)
 {
 	int fd, e, ok;
 
-	fd = openat(dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	fd = sfile_create(dfd, path, 0600);
 	if (fd == -1) {
 		if (errno != EEXIST || excl)
 			return -1;
