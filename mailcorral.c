@@ -1685,6 +1685,7 @@ reloader(void *arg)
 		log_info("configuration reloaded from %s",
 		    cf->file ? cf->file : "built-in defaults");
 		pp_reload(cf);
+		arc_reload(cf);
 		gate_leave();
 	}
 	return NULL;
@@ -1967,6 +1968,7 @@ main(int argc, char **argv)
 	 * was delivered there and killed the process (no reply to sessions
 	 * in flight, no log line, pid file left behind).
 	 */
+	arc_reload(cf);		/* before the reload thread can push */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGHUP);
