@@ -114,24 +114,6 @@ listener(int backlog, int *port)
 	return fd;
 }
 
-static int
-closed_port(void)
-{
-	int port, fd = listener(1, &port);
-
-	close(fd);
-	return port;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void
 test_connect(void **state)
 {
@@ -140,7 +122,7 @@ test_connect(void **state)
 	double t0, dt;
 
 	/* closed port: refused at once */
-	snprintf(srv, sizeof(srv), "127.0.0.1:%d", closed_port());
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
 	assert_int_equal(net_connect(srv, "1", 1000, err, sizeof(err)), -1);
 	assert_string_equal(err, "connect: Connection refused");
 	/* bad address, unresolvable name */
@@ -181,9 +163,9 @@ test_connect(void **state)
 			break;		/* this one hangs: queue full */
 	}
 	assert_true(i < 64);
-	t0 = now_s();
+	t0 = unit_now_s();
 	assert_int_equal(net_connect(srv, "1", 400, err, sizeof(err)), -1);
-	dt = now_s() - t0;
+	dt = unit_now_s() - t0;
 	printf("blackhole: \"%s\" after %.3f s\n", err, dt);
 	assert_string_equal(err, "timeout: connect");
 	assert_true(dt >= 0.38 && dt < 1.5);
@@ -215,7 +197,7 @@ test_failover(void **state)
 	size_t i;
 	int lfd, ufd, port, fd;
 
-	snprintf(s1, sizeof(s1), "127.0.0.1:%d", closed_port());
+	snprintf(s1, sizeof(s1), "127.0.0.1:%d", unit_closed_port());
 	lfd = listener(8, &port);
 	snprintf(s3, sizeof(s3), "localhost:%d", port);
 	servers[0] = s1;
@@ -296,10 +278,10 @@ test_sendv(void **state)
 	/* nobody reads: the deadline ends it */
 	iov[0].iov_base = big;
 	iov[0].iov_len = sizeof(big);
-	t0 = now_s();
+	t0 = unit_now_s();
 	errno = 0;
 	assert_int_equal(net_sendv(sv[0], iov, 1, mc_now_ms() + 300), -1);
-	dt = now_s() - t0;
+	dt = unit_now_s() - t0;
 	assert_int_equal(errno, ETIMEDOUT);
 	assert_true(dt >= 0.28 && dt < 1.5);
 	/* the peer is gone */

@@ -648,34 +648,6 @@ fake_stop(struct fake *f)
 	close(f->lfd);
 }
 
-/* A port nobody listens on. */
-static int
-closed_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static const char ham_msg[] =
     "From: Jo <jo@example.org>\r\nTo: al@example.org\r\n"
     "Subject: lunch\r\nDate: Tue, 14 May 2024 09:12:44 +0200\r\n"
@@ -716,7 +688,7 @@ test_spamd_fake(void **state)
 	int i;
 
 	/* closed port */
-	snprintf(srv, sizeof(srv), "127.0.0.1:%d", closed_port());
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
 	assert_int_equal(spamd_check(&cfg, NULL, ham_msg,
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "connect: Connection refused"));
@@ -724,10 +696,10 @@ test_spamd_fake(void **state)
 	/* hung server: timeout within read_timeout + 1 s, socket closed */
 	fake_start(&f, FAKE_HANG, NULL);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
-	t0 = now_s();
+	t0 = unit_now_s();
 	assert_int_equal(spamd_check(&cfg, "bob", ham_msg,
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), -1);
-	dt = now_s() - t0;
+	dt = unit_now_s() - t0;
 	fake_stop(&f);
 	printf("hang: %s after %.3f s\n", err, dt);
 	assert_true(strncmp(err, "timeout", 7) == 0);
@@ -794,7 +766,7 @@ test_spamd_fake(void **state)
 	/* failover: closed port, then a good one */
 	fake_start(&f, FAKE_REPLY, "SPAMD/1.1 0 EX_OK\r\nSpam: True ; "
 	    "7.5 / 5.0\r\n\r\n");
-	snprintf(srv, sizeof(srv), "127.0.0.1:%d", closed_port());
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
 	snprintf(srv2, sizeof(srv2), "[127.0.0.1]:%d", f.port);
 	cfg.nservers = 2;
 	assert_int_equal(spamd_check(&cfg, NULL, ham_msg,
@@ -929,21 +901,21 @@ test_spamd_real(void **state)
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
 	buf_printf(&m, "From: x@example.net\r\nTo: y@example.org\r\n"
 	    "Subject: test\r\n\r\n%s\r\n", gtube);
-	t0 = now_s();
+	t0 = unit_now_s();
 	assert_int_equal(spamd_check(&cfg, "mailcorral", m.data, m.len,
 	    &res, err, sizeof(err)), 0);
 	printf("spamd GTUBE: %.1f/%.1f in %.3f s\n", res.score, res.threshold,
-	    now_s() - t0);
+	    unit_now_s() - t0);
 	assert_int_equal(res.is_spam, 1);
 	assert_true(res.score >= 1000);
 	assert_true(res.threshold == 5.0);
 	buf_free(&m);
 
-	t0 = now_s();
+	t0 = unit_now_s();
 	assert_int_equal(spamd_check(&cfg, NULL, ham_msg,
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), 0);
 	printf("spamd ham: %.1f/%.1f in %.3f s\n", res.score, res.threshold,
-	    now_s() - t0);
+	    unit_now_s() - t0);
 	assert_int_equal(res.is_spam, 0);
 	assert_true(res.score < 5);
 
@@ -958,7 +930,7 @@ test_spamd_real(void **state)
 	buf_free(&m);
 
 	/* failover from a closed port */
-	snprintf(srv, sizeof(srv), "127.0.0.1:%d", closed_port());
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
 	snprintf(srv2, sizeof(srv2), "127.0.0.1:%d", port);
 	cfg.nservers = 2;
 	assert_int_equal(spamd_check(&cfg, NULL, ham_msg,
