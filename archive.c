@@ -431,6 +431,19 @@ keep_value(struct buf *dst, const char *l, size_t n, const char *name)
 		buf_add(dst, "", 0);
 }
 
+/* spool_copy()'s consumers. */
+static int
+to_buf(void *arg, const char *p, size_t n)
+{
+	return buf_add(arg, p, n);
+}
+
+static int
+to_fd(void *arg, const char *p, size_t n)
+{
+	return mc_write_all(*(int *)arg, p, n);
+}
+
 /*
  * The header block as received, less X-MailCorral-Bypass (a bypass token
  * is never archived), with the fields the index needs noted.
@@ -440,22 +453,11 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
     struct buf *out)
 {
 	struct buf hb = BUF_INIT;
-	char tmp[16384];
-	uint64_t off = 0;
 	size_t i, n;
-	ssize_t r;
 
-	while (off < end) {
-		size_t want = end - off < sizeof(tmp) ? (size_t)(end - off) :
-		    sizeof(tmp);
-
-		if ((r = spool_pread(sp, tmp, want, off)) <= 0 ||
-		    buf_add(&hb, tmp, (size_t)r) == -1) {
-			buf_free(&hb);
-			errno = r == 0 ? EIO : errno;
-			return -1;
-		}
-		off += (uint64_t)r;
+	if (spool_copy(sp, 0, end, to_buf, &hb) == -1) {
+		buf_free(&hb);
+		return -1;
 	}
 	for (i = 0; i < hb.len; i += n) {
 		const char *l = hb.data + i;
@@ -486,12 +488,10 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 	struct arc_file *af;
 	struct buf head = BUF_INIT;
 	char suffix[ARC_SUFFIX_LEN + 1], part[8], path[PATH_MAX];
-	char chunk[65536];
-	uint64_t off, size = spool_size(sp);
+	uint64_t size = spool_size(sp);
 	const char *fail_path = cf->archive_dir;
 	int top = -1, d1 = -1, d2 = -1, e;
 	unsigned i;
-	ssize_t r;
 
 	if ((af = calloc(1, sizeof(*af))) == NULL) {
 		write_failed(qid, ENOMEM, cf->archive_dir);
@@ -553,17 +553,8 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 	}
 	if (mc_write_all(af->fd, head.data, head.len) == -1)
 		goto fail_unlink;
-	for (off = body_off; off < size; off += (uint64_t)r) {
-		size_t want = size - off < sizeof(chunk) ?
-		    (size_t)(size - off) : sizeof(chunk);
-
-		if ((r = spool_pread(sp, chunk, want, off)) <= 0) {
-			errno = r == 0 ? EIO : errno;
-			goto fail_unlink;
-		}
-		if (mc_write_all(af->fd, chunk, (size_t)r) == -1)
-			goto fail_unlink;
-	}
+	if (spool_copy(sp, body_off, size, to_fd, &af->fd) == -1)
+		goto fail_unlink;
 	if (fsync(af->fd) == -1)
 		goto fail_unlink;
 	/* the index fields */

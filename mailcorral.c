@@ -767,26 +767,6 @@ sink_body(void *arg, const char *p, size_t n)
 }
 
 static int
-copy_spool(struct spool *sp, uint64_t from, uint64_t to,
-    int (*fn)(void *, const char *, size_t), void *arg)
-{
-	char tmp[16384];
-	ssize_t r;
-
-	while (from < to) {
-		size_t want = to - from < sizeof(tmp) ? (size_t)(to - from) :
-		    sizeof(tmp);
-
-		if ((r = spool_pread(sp, tmp, want, from)) <= 0)
-			return -1;
-		if (fn(arg, tmp, (size_t)r) == -1)
-			return -1;
-		from += (uint64_t)r;
-	}
-	return 0;
-}
-
-static int
 writer_put(void *arg, const char *p, size_t n)
 {
 	return corral_write(arg, p, n);
@@ -806,7 +786,7 @@ corral_headers(struct mc_msg *m, int replace_all, struct buf *out)
 	size_t i, n;
 	int skip;
 
-	if (end < 2 || copy_spool(sp, 0, end - 2, (int (*)(void *,
+	if (end < 2 || spool_copy(sp, 0, end - 2, (int (*)(void *,
 	    const char *, size_t))buf_add, &hb) == -1) {
 		buf_free(&hb);
 		return end < 2 ? 0 : -1;
@@ -905,7 +885,7 @@ corral_message(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		snprintf(err, errlen, "rewrite: %s", strerror(errno));
 		goto out;
 	}
-	if (!v->res.changed && copy_spool(scan_spool(m->scan),
+	if (!v->res.changed && spool_copy(scan_spool(m->scan),
 	    scan_body_offset(m->scan), spool_size(scan_spool(m->scan)),
 	    sink_body, &bs) == -1) {
 		snprintf(err, errlen, "spool read failed");
@@ -964,7 +944,7 @@ corral_message(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		goto out;
 	if (corral_write(w, hdr.data, hdr.len) == -1 ||
 	    corral_write(w, extra.data, extra.len) == -1 ||
-	    copy_spool(bs.spool, 0, spool_size(bs.spool), writer_put, w) ==
+	    spool_copy(bs.spool, 0, spool_size(bs.spool), writer_put, w) ==
 	    -1) {
 		snprintf(err, errlen, "write: %s", strerror(errno));
 		corral_abort(w);

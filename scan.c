@@ -26,7 +26,6 @@
 
 #define SNIFF_LEN	16
 #define MAX_FINDINGS	256
-#define READ_CHUNK	65536
 
 struct pstate {
 	unsigned	 id;
@@ -608,33 +607,17 @@ scan_spam_score(struct scan *sc, double *score, struct buf *why)
 }
 
 /* Pushes spool bytes [from, to) into a parser. */
+/* spool_copy()'s consumer: the parser of the other reading. */
+static int
+replay_push(void *arg, const char *p, size_t n)
+{
+	return mime_push(arg, p, n) == -1 ? -1 : 0;
+}
+
 static int
 replay(struct scan *sc, struct mime *m, uint64_t from, uint64_t to)
 {
-	char *chunk;
-	ssize_t r;
-	int rc = 0;
-
-	if ((chunk = malloc(READ_CHUNK)) == NULL)
-		return -1;
-	while (from < to) {
-		size_t want = to - from < READ_CHUNK ? (size_t)(to - from) :
-		    READ_CHUNK;
-
-		if ((r = spool_pread(sc->spool, chunk, want, from)) <= 0) {
-			rc = -1;
-			if (r == 0)
-				errno = EIO;
-			break;
-		}
-		if (mime_push(m, chunk, (size_t)r) == -1) {
-			rc = -1;
-			break;
-		}
-		from += (uint64_t)r;
-	}
-	free(chunk);
-	return rc;
+	return spool_copy(sc->spool, from, to, replay_push, m);
 }
 
 int

@@ -317,27 +317,34 @@ spamd_check(const struct spamd_cfg *cfg, const char *user, const char *msg,
 
 /* ---- the request ------------------------------------------------- */
 
+struct capped {
+	struct buf	*out;
+	size_t		 max;
+};
+
+/* spool_copy()'s consumer: append, up to max bytes in all. */
+static int
+add_capped(void *arg, const char *p, size_t n)
+{
+	struct capped *c = arg;
+
+	if (n > c->max - c->out->len)
+		n = c->max - c->out->len;
+	if (buf_add(c->out, p, n) == -1)
+		return -1;
+	return c->out->len >= c->max ? 1 : 0;
+}
+
 /* Appends spool bytes [from, to), capped at max bytes in out. */
 static int
 add_spool(struct spool *sp, struct buf *out, uint64_t from, uint64_t to,
     size_t max)
 {
-	char tmp[16384];
-	ssize_t r;
+	struct capped c = { out, max };
 
-	while (from < to && out->len < max) {
-		size_t want = to - from < sizeof(tmp) ? (size_t)(to - from) :
-		    sizeof(tmp);
-
-		if (want > max - out->len)
-			want = max - out->len;
-		if ((r = spool_pread(sp, tmp, want, from)) <= 0)
-			return -1;
-		if (buf_add(out, tmp, (size_t)r) == -1)
-			return -1;
-		from += (uint64_t)r;
-	}
-	return 0;
+	if (out->len >= max)
+		return 0;
+	return spool_copy(sp, from, to, add_capped, &c);
 }
 
 int
