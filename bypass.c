@@ -20,6 +20,7 @@
 #include <openssl/rand.h>
 
 #include "bypass.h"
+#include "safefile.h"
 #include "util.h"
 #include "banned.h"
 
@@ -139,8 +140,7 @@ key_create(const char *path, char *err, size_t errlen)
 {
 	unsigned char key[BYPASS_KEY_LEN];
 	char hex[2 * BYPASS_KEY_LEN + 1], tmp[PATH_MAX];
-	size_t i, off = 0;
-	ssize_t w;
+	size_t i;
 	int fd, n, ok, e;
 
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
@@ -158,34 +158,23 @@ key_create(const char *path, char *err, size_t errlen)
 	}
 	hex[2 * BYPASS_KEY_LEN] = '\n';
 	OPENSSL_cleanse(key, sizeof(key));
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1) {
+	if ((fd = sfile_create(AT_FDCWD, tmp, 0600)) == -1) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		OPENSSL_cleanse(hex, sizeof(hex));
 		return -1;
 	}
-	ok = 1;
-	while (off < sizeof(hex)) {
-		if ((w = write(fd, hex + off, sizeof(hex) - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			ok = 0;
-			break;
-		}
-		off += (size_t)w;
-	}
+	ok = mc_write_all(fd, hex, sizeof(hex)) == 0;
 	e = errno;
 	OPENSSL_cleanse(hex, sizeof(hex));
-	if (ok && fsync(fd) == -1) {
+	if (!ok)
+		close(fd);
+	else if (sfile_sync_close(fd) == -1) {
 		ok = 0;
 		e = errno;
 	}
-	if (close(fd) == -1 && ok) {
-		ok = 0;
-		e = errno;
-	}
-	/* link() never replaces: a key created meanwhile wins. */
-	if (ok && link(tmp, path) == -1 && errno != EEXIST) {
+	/* Never replaces: a key created meanwhile wins. */
+	if (ok && sfile_publish(AT_FDCWD, tmp, path, SFILE_NOREPLACE) == -1 &&
+	    errno != EEXIST) {
 		ok = 0;
 		e = errno;
 	}

@@ -698,7 +698,7 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 		    reason);
 		return -1;
 	}
-	cf->weights = spam_weights_load(*cf->spam_weights_file ?
+	cf->weights = spamstats_weights_load(*cf->spam_weights_file ?
 	    cf->spam_weights_file : NULL, reason, sizeof(reason));
 	if (cf->weights == NULL) {
 		snprintf(err, errlen, "%s: spam_weights_file: %s", where,
@@ -860,7 +860,7 @@ conf_free(struct mc_config *cf)
 	spam_list_free(cf->white);
 	spam_list_free(cf->black);
 	spam_sa_free(cf->sa);
-	spam_weights_free(cf->weights);
+	spamstats_weights_free(cf->weights);
 	free_servers(cf->spamd.servers, cf->spamd.nservers);
 	free_servers(cf->clamd.servers, cf->clamd.nservers);
 	bypass_key_free(cf->key);

@@ -44,6 +44,7 @@
 #include "rewrite.h"
 #include "scan.h"
 #include "smfopts.h"
+#include "spamd.h"
 #include "spamfilter.h"
 #include "spool.h"
 #include "util.h"
@@ -693,7 +694,7 @@ spam_decide(struct mc_conn *c, struct mc_msg *m, struct spam_verdict *sv)
 	const struct mc_config *cf = c->cf;
 	const char *addrs[1 + MC_MAX_FROM];
 	size_t naddr = 0, nown, i;
-	struct spam_spamd_result res;
+	struct spamd_result res;
 	struct buf req = BUF_INIT;
 
 	memset(sv, 0, sizeof(*sv));
@@ -744,11 +745,11 @@ spam_decide(struct mc_conn *c, struct mc_msg *m, struct spam_verdict *sv)
 		return;
 	case CONF_SPAM_SPAMD:
 		sv->via = "spamd";
-		if (scan_spam_request(m->scan, cf->spamd_max_size, &req) == -1) {
+		if (spamd_request(m->scan, cf->spamd_max_size, &req) == -1) {
 			sv->failed = 1;
 			snprintf(sv->reason, sizeof(sv->reason), "spool read "
 			    "failed");
-		} else if (spam_spamd_check(&cf->spamd, m->nrcpt > 0 ?
+		} else if (spamd_check(&cf->spamd, m->nrcpt > 0 ?
 		    m->rcpts[0] : NULL, req.data ? req.data : "", req.len,
 		    &res, sv->reason, sizeof(sv->reason)) == -1) {
 			sv->failed = 1;
@@ -791,26 +792,6 @@ sink_body(void *arg, const char *p, size_t n)
 }
 
 static int
-copy_spool(struct spool *sp, uint64_t from, uint64_t to,
-    int (*fn)(void *, const char *, size_t), void *arg)
-{
-	char tmp[16384];
-	ssize_t r;
-
-	while (from < to) {
-		size_t want = to - from < sizeof(tmp) ? (size_t)(to - from) :
-		    sizeof(tmp);
-
-		if ((r = spool_pread(sp, tmp, want, from)) <= 0)
-			return -1;
-		if (fn(arg, tmp, (size_t)r) == -1)
-			return -1;
-		from += (uint64_t)r;
-	}
-	return 0;
-}
-
-static int
 writer_put(void *arg, const char *p, size_t n)
 {
 	return corral_write(arg, p, n);
@@ -830,7 +811,7 @@ corral_headers(struct mc_msg *m, int replace_all, struct buf *out)
 	size_t i, n;
 	int skip;
 
-	if (end < 2 || copy_spool(sp, 0, end - 2, (int (*)(void *,
+	if (end < 2 || spool_copy(sp, 0, end - 2, (int (*)(void *,
 	    const char *, size_t))buf_add, &hb) == -1) {
 		buf_free(&hb);
 		return end < 2 ? 0 : -1;
@@ -855,27 +836,6 @@ corral_headers(struct mc_msg *m, int replace_all, struct buf *out)
 	if (replace_all)
 		buf_adds(out, "Content-Type: text/plain; charset=us-ascii\r\n");
 	return 0;
-}
-
-static void
-random_id(char out[CORRAL_ID_LEN + 1])
-{
-	static const char hex[] = "0123456789ABCDEF";
-	unsigned char r[CORRAL_ID_LEN / 2];
-	size_t i;
-
-	if (getentropy(r, sizeof(r)) == -1) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memcpy(r, &ts, sizeof(r) < sizeof(ts) ? sizeof(r) :
-		    sizeof(ts));
-	}
-	for (i = 0; i < sizeof(r); i++) {
-		out[2 * i] = hex[r[i] >> 4];
-		out[2 * i + 1] = hex[r[i] & 15];
-	}
-	out[CORRAL_ID_LEN] = '\0';
 }
 
 /* Removes the issued.<bid>.* markers of the first n recipients. */
@@ -950,7 +910,7 @@ corral_message(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		snprintf(err, errlen, "rewrite: %s", strerror(errno));
 		goto out;
 	}
-	if (!v->res.changed && copy_spool(scan_spool(m->scan),
+	if (!v->res.changed && spool_copy(scan_spool(m->scan),
 	    scan_body_offset(m->scan), spool_size(scan_spool(m->scan)),
 	    sink_body, &bs) == -1) {
 		snprintf(err, errlen, "spool read failed");
@@ -974,7 +934,10 @@ corral_message(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		buf_printf(&extra, "Date: %s\r\n", date);
 	}
 	if (use_msgid == NULL) {
-		random_id(bid);
+		if (util_random_hex(bid, CORRAL_ID_LEN, 1) == -1) {
+			snprintf(err, errlen, "random id: %s", strerror(errno));
+			goto out;
+		}
 		snprintf(msgid, sizeof(msgid), "<%s.%s@mailcorral>", bid,
 		    m->qid);
 		use_msgid = msgid;
@@ -987,7 +950,10 @@ corral_message(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		buf_printf(&extra, "%s: removed=%u renamed=%u defanged=%u "
 		    "(MailCorral %s)\r\n", MC_HDR_FILTERED, v->res.removed,
 		    v->res.renamed, v->res.defanged, MC_VERSION);
-	random_id(bid);
+	if (util_random_hex(bid, CORRAL_ID_LEN, 1) == -1) {
+		snprintf(err, errlen, "random id: %s", strerror(errno));
+		goto out;
+	}
 	if (cf->key == NULL || bypass_mint(cf->key, bid, now,
 	    now + cf->bypass_max_age, use_msgid, strlen(use_msgid), use_date,
 	    strlen(use_date), hash, token, sizeof(token)) < 0) {
@@ -1003,7 +969,7 @@ corral_message(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		goto out;
 	if (corral_write(w, hdr.data, hdr.len) == -1 ||
 	    corral_write(w, extra.data, extra.len) == -1 ||
-	    copy_spool(bs.spool, 0, spool_size(bs.spool), writer_put, w) ==
+	    spool_copy(bs.spool, 0, spool_size(bs.spool), writer_put, w) ==
 	    -1) {
 		snprintf(err, errlen, "write: %s", strerror(errno));
 		corral_abort(w);
@@ -1162,7 +1128,7 @@ check_viruses(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
     struct mc_verdict *v)
 {
 	const struct mc_config *cf = c->cf;
-	struct scan_virus sv;
+	struct clamd_verdict sv;
 	char text[256];
 
 	snprintf(v->virus, sizeof(v->virus), "none");
@@ -1170,7 +1136,7 @@ check_viruses(SMFICTX *ctx, struct mc_conn *c, struct mc_msg *m,
 		return 0;
 	clamd_breaker_set(&mc_breaker, (unsigned)cf->clamd_max_failures,
 	    (unsigned)cf->clamd_backoff);
-	if (scan_clamd(m->scan, &cf->clamd, &mc_breaker, &sv) == -1)
+	if (clamd_check_message(m->scan, &cf->clamd, &mc_breaker, &sv) == -1)
 		m->err = errno ? errno : EIO;
 	v->clamd_scans = sv.scans;
 	if (sv.infected > 0) {
@@ -1849,6 +1815,7 @@ reloader(void *arg)
 		log_info("configuration reloaded from %s",
 		    cf->file ? cf->file : "built-in defaults");
 		pp_reload(cf);
+		arc_reload(cf);
 		gate_leave(&t);
 	}
 	return NULL;
@@ -2131,6 +2098,7 @@ main(int argc, char **argv)
 	 * was delivered there and killed the process (no reply to sessions
 	 * in flight, no log line, pid file left behind).
 	 */
+	arc_reload(cf);		/* before the reload thread can push */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGHUP);

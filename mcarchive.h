@@ -115,6 +115,13 @@ void	 arc_abort(struct arc_file *);
 /* The indexer thread: started once the daemon runs as its user. */
 int	 arc_start(void);
 void	 arc_stop(void);
+/*
+ * Takes the index settings (journal, database) of cf, the configuration
+ * just installed: the indexer and the journal use them from now on.
+ * Called at start-up before any session and after each reload (as
+ * pp_reload()); the archive never asks conf.c for the current snapshot.
+ */
+void	 arc_reload(const struct mc_config *);
 
 /*
  * The archiver copy's header value: "v=1; k=<kid>; h=<64 hex>" with

@@ -10,7 +10,6 @@
 #define MC_SMFOPTS_H
 
 #include "mime.h"
-#include "spamfilter.h"
 
 #define MC_VERSION		"0.1.0"
 #define MC_NAME			"mailcorral"
@@ -97,11 +96,15 @@
 #define DEF_WHITELIST		""
 #define DEF_BLACKLIST		""
 #define DEF_LIST_FROM_HEADER	"no"		/* also match From: */
-#define DEF_SPAMASSASSIN_CONFIG	SPAM_SA_DEFAULT_SEARCH
+/* SpamAssassin's list files: '*' is every directory at and below. */
+#define DEF_SPAMASSASSIN_CONFIG	"/usr/share/spamassassin /etc/spamassassin " \
+	"/etc/mail/spamassassin " \
+	"/var/lib/spamassassin/*/updates_spamassassin_org"
 #define DEF_SPAM_ARBITRON	"builtin"	/* builtin | spamd | none */
 #define DEF_SPAM_THRESHOLD	"5.0"
 #define DEF_SPAM_WEIGHTS_FILE	""		/* "" = built-in weights */
 #define DEF_SPAMD_SERVERS	"127.0.0.1:2527"
+#define DEF_SPAMD_PORT		"783"		/* a server given without one */
 #define DEF_SPAMD_CONNECT_TIMEOUT "2s"
 #define DEF_SPAMD_TIMEOUT	"30s"
 #define DEF_SPAMD_MAX_SIZE	"500k"
@@ -128,6 +131,7 @@
 /* Viruses (ClamAV's clamd, INSTREAM). */
 #define DEF_VIRUS_ARBITRON	"none"		/* none | clamd */
 #define DEF_CLAMD_SERVERS	"127.0.0.1:2528"
+#define DEF_CLAMD_PORT		"3310"		/* a server given without one */
 #define DEF_CLAMD_CONNECT_TIMEOUT "2s"
 #define DEF_CLAMD_TIMEOUT	"120s"
 #define DEF_CLAMD_MAX_STREAM	"25m"
