@@ -22,6 +22,8 @@
  * Settings: a message's file uses its session's snapshot; the journal and
  * the indexer use the index settings the daemon pushes with arc_reload()
  * at start-up and on every reload, so this file never calls conf.c.
+ * The archiver's copy: its keyed header (arc_copy_header) and its
+ * recognition on a later pass (arc_copy_ok).
  * Ownership: struct arc_file is the caller's until arc_commit()/arc_abort().
  * Failure: logged here (archive-write, index-failed); the caller answers
  * with archive_required.
@@ -1362,4 +1364,46 @@ arc_mac_verify(const struct bypass_key *const *keys, size_t nkeys,
 			return 1;
 	}
 	return 0;
+}
+
+/* ---- the archiver's copy ---- */
+
+int
+arc_copy_header(const struct mc_config *cf, const char *date,
+    const char *msgid, char *out, size_t outlen)
+{
+	int n;
+
+	if (cf->key == NULL || date == NULL || msgid == NULL)
+		return 0;
+	n = arc_mac(cf->key, cf->archive_address, date, msgid, out, outlen);
+	return n > 0 ? n : 0;
+}
+
+int
+arc_copy_ok(const struct mc_config *cf, const char *mac, unsigned nmac,
+    char *const *rcpts, unsigned nrcpt, const char *date, const char *msgid,
+    char *why, size_t whylen)
+{
+	unsigned i;
+
+	if (nmac != 1) {
+		snprintf(why, whylen, "header-count=%u", nmac);
+		return 0;
+	}
+	if (cf->archive_address[0] == '\0' || nrcpt == 0) {
+		snprintf(why, whylen, "no-archive-address");
+		return 0;
+	}
+	for (i = 0; i < nrcpt; i++)
+		if (strcasecmp(rcpts[i], cf->archive_address) != 0) {
+			snprintf(why, whylen, "other-recipients");
+			return 0;
+		}
+	if (!arc_mac_verify(cf->verify_keys, cf->nverify_keys, mac,
+	    cf->archive_address, date, msgid)) {
+		snprintf(why, whylen, "bad-mac");
+		return 0;
+	}
+	return 1;
 }

@@ -1,8 +1,8 @@
 /*
- * spamfilter.c -- the sender lists behind the spam decision (see
- * spamfilter.h): our own lists (spam_list_*) and a fast path over
- * SpamAssassin's welcome/block lists (spam_sa_*), both on one glob
- * matcher.  The statistical checker is spamstats.c, the spamd client
+ * spamfilter.c -- the spam decision (spam_decide) and the sender lists
+ * behind it (see spamfilter.h): our own lists (spam_list_*) and a fast
+ * path over SpamAssassin's welcome/block lists (spam_sa_*), both on one
+ * glob matcher.  The statistical checker is spamstats.c, the spamd client
  * spamd.c.
  * Ownership: lists and SA tables are immutable once built and may be
  * shared by threads.
@@ -24,7 +24,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "conf.h"
+#include "scan.h"
 #include "smfopts.h"
+#include "spamd.h"
 #include "spamfilter.h"
 #include "util.h"
 #include "banned.h"
@@ -1092,4 +1096,104 @@ spam_sa_free(struct spam_sa *sa)
 	for (k = 0; k < SA_NKIND; k++)
 		matcher_free(&sa->m[k]);
 	free(sa);
+}
+
+/* ---- the decision ------------------------------------------------ */
+
+int
+spam_pct(double score, double threshold)
+{
+	double p = threshold > 0 ? score / threshold * 100.0 : 0;
+
+	if (p > 99999)
+		p = 99999;
+	if (p < -99999)
+		p = -99999;
+	return (int)(p + (p < 0 ? -0.5 : 0.5));
+}
+
+/* The arbitron's verdict, for a sender on no list. */
+static void
+arbitron(const struct mc_config *cf, struct scan *scan, const char *rcpt,
+    struct spam_verdict *sv)
+{
+	struct spamd_result res;
+	struct buf req = BUF_INIT;
+
+	switch (cf->spam_arbitron) {
+	case CONF_SPAM_NONE:
+		sv->via = "none";
+		return;
+	case CONF_SPAM_BUILTIN:
+		sv->via = "builtin";
+		if (scan_spam_score(scan, &sv->score, NULL) == 0)
+			sv->is_spam = sv->score >= sv->threshold;
+		return;
+	case CONF_SPAM_SPAMD:
+		sv->via = "spamd";
+		if (spamd_request(scan, cf->spamd_max_size, &req) == -1) {
+			sv->failed = 1;
+			snprintf(sv->reason, sizeof(sv->reason), "spool read "
+			    "failed");
+		} else if (spamd_check(&cf->spamd, rcpt, req.data ? req.data :
+		    "", req.len, &res, sv->reason, sizeof(sv->reason)) == -1) {
+			sv->failed = 1;
+		} else {
+			sv->is_spam = res.is_spam;
+			sv->score = res.score;
+			sv->threshold = res.threshold;
+		}
+		buf_free(&req);
+		return;
+	}
+}
+
+void
+spam_decide(const struct mc_config *cf, struct scan *scan,
+    const char *const *addrs, size_t naddr, size_t nown, const char *client,
+    const char *rcpt, struct spam_verdict *sv)
+{
+	size_t i;
+
+	memset(sv, 0, sizeof(*sv));
+	sv->threshold = cf->spam_threshold;
+	for (i = 0; i < nown; i++)
+		if (spam_list_match(cf->white, addrs[i])) {
+			sv->via = "whitelist";
+			return;
+		}
+	for (i = 0; i < nown; i++)
+		if (spam_list_match(cf->black, addrs[i])) {
+			sv->is_spam = 1;
+			sv->via = "blacklist";
+			sv->score = 100;
+			return;
+		}
+	if (cf->sa != NULL && naddr > 0) {
+		switch (spam_sa_check(cf->sa, addrs, naddr, client)) {
+		case SPAM_SA_WELCOME:
+			sv->via = "sa-welcomelist";
+			sv->score = -100;
+			return;
+		case SPAM_SA_BLOCK:
+			sv->is_spam = 1;
+			sv->via = "sa-blocklist";
+			sv->score = 100;
+			return;
+		case SPAM_SA_NONE:
+			break;
+		}
+	}
+	arbitron(cf, scan, rcpt, sv);
+}
+
+void
+spam_fields(const struct spam_verdict *sv, char *status, size_t slen,
+    char *score, size_t clen)
+{
+	snprintf(status, slen, "%s, score=%.1f required=%.1f (%d%%) via=%s",
+	    sv->is_spam ? "Yes" : "No", sv->score, sv->threshold,
+	    spam_pct(sv->score, sv->threshold), sv->via);
+	snprintf(score, clen, "%.1f (%d%%)", sv->score,
+	    spam_pct(sv->score, sv->threshold));
 }

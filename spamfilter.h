@@ -65,4 +65,36 @@ size_t		 spam_sa_count(const struct spam_sa *);
 const char	*spam_sa_verdict_str(enum spam_sa_verdict);
 void		 spam_sa_free(struct spam_sa *);
 
+/* ---- the spam decision ------------------------------------------- */
+
+struct mc_config;
+struct scan;
+
+/* One message's spam result (spam_decide). */
+struct spam_verdict {
+	int		 is_spam;
+	int		 failed;	/* no verdict: why in reason */
+	const char	*via;		/* whitelist, sa-block, builtin, ... */
+	double		 score, threshold;
+	char		 reason[192];
+};
+
+/*
+ * Decides whether a message is spam: our white and black lists first (no
+ * arbitron call for a listed sender), then SpamAssassin's own lists, then
+ * the configured arbitron (none, the built-in checker's score in scan, or
+ * spamd).  addrs are the envelope sender (when not empty) then the From
+ * addresses; the first nown are the ones our lists look at.  rcpt (may be
+ * NULL) is the spamd user.  A spamd failure is sv->failed with the reason.
+ */
+void		 spam_decide(const struct mc_config *, struct scan *,
+		    const char *const *addrs, size_t naddrs, size_t nown,
+		    const char *client, const char *rcpt,
+		    struct spam_verdict *sv);
+/* score as a rounded percentage of threshold, capped at +-99999. */
+int		 spam_pct(double score, double threshold);
+/* The X-Spam-Status and X-Spam-Score values of a verdict. */
+void		 spam_fields(const struct spam_verdict *, char *status,
+		    size_t slen, char *score, size_t clen);
+
 #endif
