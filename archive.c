@@ -2,9 +2,10 @@
  * archive.c -- the mail archive (see mcarchive.h).
  *
  * Files: <archive_dir>/YYYY/MM/DD/<qid>-<16 hex>, written as
- * .tmp-<qid>-<hex> (O_EXCL, O_NOFOLLOW, 0640), fsynced, renamed with
- * RENAME_NOREPLACE; the date directories (0750) are opened one by one with
- * O_DIRECTORY|O_NOFOLLOW, so a planted symlink is refused, never followed.
+ * .tmp-<qid>-<hex> (O_EXCL, O_NOFOLLOW, 0640), fsynced, published without
+ * replacing anything (safefile.c); the date directories (0750) are opened
+ * one by one with O_DIRECTORY|O_NOFOLLOW, so a planted symlink is refused,
+ * never followed.
  *
  * Journal: one line per row, "R1" then each field after a tab, every byte
  * that is '%', a control byte or DEL written as %XX, so a field never holds
@@ -17,9 +18,17 @@
  * Database: MariaDB Connector/C, prepared statements only.  The table name
  * is the one identifier put into SQL text, checked against
  * ^[A-Za-z0-9_]{1,64}$ by arc_conf_check(); every value is bound.
+ *
+ * Settings: a message's file uses its session's snapshot; the journal and
+ * the indexer use the index settings the daemon pushes with arc_reload()
+ * at start-up and on every reload, so this file never calls conf.c.
+ * The archiver's copy: its keyed header (arc_copy_header) and its
+ * recognition on a later pass (arc_copy_ok).
+ * Ownership: struct arc_file is the caller's until arc_commit()/arc_abort().
+ * Failure: logged here (archive-write, index-failed); the caller answers
+ * with archive_required.
  */
 #include <sys/stat.h>
-#include <sys/random.h>
 #include <sys/types.h>
 
 #include <ctype.h>
@@ -44,6 +53,7 @@
 #include "conf.h"
 #include "log.h"
 #include "mcarchive.h"
+#include "safefile.h"
 #include "smfopts.h"
 #include "spool.h"
 #include "util.h"
@@ -240,7 +250,28 @@ int
 arc_conf_check(const struct mc_config *cf, char *err, size_t errlen)
 {
 	const char *where = cf->file ? cf->file : "defaults";
+	/* What the index keeps of them (struct arc_set) must fit. */
+	const struct {
+		const char	*name, *v;
+		size_t		 max;
+	} len[] = {
+		{ "archive_db_host", cf->archive_db_host, 255 },
+		{ "archive_db_name", cf->archive_db_name, 64 },
+		{ "archive_db_user", cf->archive_db_user, 255 },
+		{ "archive_db_socket", cf->archive_db_socket, PATH_MAX - 1 },
+		{ "archive_db_password_file", cf->archive_db_password_file,
+		  PATH_MAX - 1 },
+		{ "archive_journal", cf->archive_journal, PATH_MAX - 1 },
+		{ "archive_dir", cf->archive_dir, PATH_MAX - 16 },
+	};
+	size_t i;
 
+	for (i = 0; i < sizeof(len) / sizeof(len[0]); i++)
+		if (strlen(len[i].v) > len[i].max) {
+			snprintf(err, errlen, "%s: %s: longer than %zu bytes",
+			    where, len[i].name, len[i].max);
+			return -1;
+		}
 	if (!ident_ok(cf->archive_db_table)) {
 		snprintf(err, errlen, "%s: archive_db_table: want 1 to 64 "
 		    "letters, digits or _", where);
@@ -402,6 +433,19 @@ keep_value(struct buf *dst, const char *l, size_t n, const char *name)
 		buf_add(dst, "", 0);
 }
 
+/* spool_copy()'s consumers. */
+static int
+to_buf(void *arg, const char *p, size_t n)
+{
+	return buf_add(arg, p, n);
+}
+
+static int
+to_fd(void *arg, const char *p, size_t n)
+{
+	return mc_write_all(*(int *)arg, p, n);
+}
+
 /*
  * The header block as received, less X-MailCorral-Bypass (a bypass token
  * is never archived), with the fields the index needs noted.
@@ -411,22 +455,11 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
     struct buf *out)
 {
 	struct buf hb = BUF_INIT;
-	char tmp[16384];
-	uint64_t off = 0;
 	size_t i, n;
-	ssize_t r;
 
-	while (off < end) {
-		size_t want = end - off < sizeof(tmp) ? (size_t)(end - off) :
-		    sizeof(tmp);
-
-		if ((r = spool_pread(sp, tmp, want, off)) <= 0 ||
-		    buf_add(&hb, tmp, (size_t)r) == -1) {
-			buf_free(&hb);
-			errno = r == 0 ? EIO : errno;
-			return -1;
-		}
-		off += (uint64_t)r;
+	if (spool_copy(sp, 0, end, to_buf, &hb) == -1) {
+		buf_free(&hb);
+		return -1;
 	}
 	for (i = 0; i < hb.len; i += n) {
 		const char *l = hb.data + i;
@@ -450,28 +483,6 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
 	return 0;
 }
 
-static void
-random_hex(char *out, size_t ndig)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char r[32];
-	size_t i;
-
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		struct timespec ts;
-		static atomic_uint seq;
-		unsigned s = atomic_fetch_add(&seq, 1);
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memset(r, 0, sizeof(r));
-		memcpy(r, &ts, sizeof(ts));
-		memcpy(r + sizeof(ts), &s, sizeof(s));
-	}
-	for (i = 0; i < ndig; i++)
-		out[i] = hex[(r[i / 2] >> (i % 2 ? 0 : 4)) & 15];
-	out[ndig] = '\0';
-}
-
 struct arc_file *
 arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
     char *const *rcpts, unsigned nrcpt, struct spool *sp, uint64_t body_off)
@@ -479,12 +490,10 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 	struct arc_file *af;
 	struct buf head = BUF_INIT;
 	char suffix[ARC_SUFFIX_LEN + 1], part[8], path[PATH_MAX];
-	char chunk[65536];
-	uint64_t off, size = spool_size(sp);
+	uint64_t size = spool_size(sp);
 	const char *fail_path = cf->archive_dir;
 	int top = -1, d1 = -1, d2 = -1, e;
 	unsigned i;
-	ssize_t r;
 
 	if ((af = calloc(1, sizeof(*af))) == NULL) {
 		write_failed(qid, ENOMEM, cf->archive_dir);
@@ -496,7 +505,8 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 	af->when = time(NULL);
 	snprintf(af->qid, sizeof(af->qid), "%s", arc_qid_ok(qid) ? qid :
 	    "NOQUEUE");
-	random_hex(suffix, ARC_SUFFIX_LEN);
+	if (util_random_hex(suffix, ARC_SUFFIX_LEN, 0) == -1)
+		goto fail;
 	if (arc_rel_path(qid, af->when, suffix, af->rel, sizeof(af->rel)) == -1)
 		goto fail;
 	snprintf(af->tmp, sizeof(af->tmp), ".tmp-%s-%s", af->qid, suffix);
@@ -520,8 +530,7 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 		goto fail;
 	snprintf(path, sizeof(path), "%s/%.10s/%s", cf->archive_dir, af->rel,
 	    af->tmp);
-	af->fd = openat(af->dirfd, af->tmp, O_WRONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0640);
+	af->fd = sfile_create(af->dirfd, af->tmp, 0640);
 	if (af->fd == -1)
 		goto fail;
 	if (fchmod(af->fd, 0640) == -1)
@@ -546,17 +555,8 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 	}
 	if (mc_write_all(af->fd, head.data, head.len) == -1)
 		goto fail_unlink;
-	for (off = body_off; off < size; off += (uint64_t)r) {
-		size_t want = size - off < sizeof(chunk) ?
-		    (size_t)(size - off) : sizeof(chunk);
-
-		if ((r = spool_pread(sp, chunk, want, off)) <= 0) {
-			errno = r == 0 ? EIO : errno;
-			goto fail_unlink;
-		}
-		if (mc_write_all(af->fd, chunk, (size_t)r) == -1)
-			goto fail_unlink;
-	}
+	if (spool_copy(sp, body_off, size, to_fd, &af->fd) == -1)
+		goto fail_unlink;
 	if (fsync(af->fd) == -1)
 		goto fail_unlink;
 	/* the index fields */
@@ -610,6 +610,26 @@ static int		jstop;
 static int		jrunning;
 static pthread_t	jthread;
 
+/*
+ * The index settings of the installed configuration, pushed by
+ * arc_reload() (as perlpool's pp_reload): the indexer and the journal
+ * follow a reload without asking conf.c.  Copied under slock.
+ */
+struct arc_set {
+	int	 indexed;
+	char	 journal[PATH_MAX];
+	char	 db_host[256];
+	long	 db_port;
+	char	 db_socket[PATH_MAX];
+	char	 db_name[65];
+	char	 db_user[256];
+	char	 db_password_file[PATH_MAX];
+	char	 db_table[65];
+	long	 db_timeout;
+};
+static pthread_mutex_t	slock = PTHREAD_MUTEX_INITIALIZER;
+static struct arc_set	aset;		/* under slock */
+
 static int
 journal_path(const struct mc_config *cf, char *out, size_t outlen)
 {
@@ -626,16 +646,14 @@ journal_path(const struct mc_config *cf, char *out, size_t outlen)
 	return 0;
 }
 
-/* Under jlock: jfd open on the configured journal. */
+/* Under jlock: jfd open on the journal at path. */
 static int
-journal_open_locked(const struct mc_config *cf)
+journal_open_locked(const char *path)
 {
-	char path[PATH_MAX], last;
+	char last;
 	struct stat st;
 	int fd;
 
-	if (journal_path(cf, path, sizeof(path)) == -1)
-		return -1;
 	if (jfd != -1 && strcmp(path, jpath) == 0)
 		return 0;
 	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
@@ -668,21 +686,25 @@ static int
 journal_append(const struct mc_config *cf, const char *qid,
     const struct buf *line)
 {
-	struct mc_config *cur;
 	char safe[512], path[PATH_MAX];
-	int rc = -1, e = 0;
+	int rc = -1, e = 0, ok;
 
 	/*
-	 * The current snapshot's journal, not the connection's: after a
-	 * reload that moved it, connections still on the old snapshot must
+	 * The installed configuration's journal, not the connection's: after
+	 * a reload that moved it, connections still on the old snapshot must
 	 * not make jfd flip between the two files.
 	 */
-	if ((cur = conf_acquire()) != NULL && arc_indexed(cur))
-		cf = cur;
-	if (journal_path(cf, path, sizeof(path)) == -1)
-		snprintf(path, sizeof(path), "-");
+	pthread_mutex_lock(&slock);
+	if (aset.indexed) {
+		snprintf(path, sizeof(path), "%s", aset.journal);
+		ok = 1;
+	} else
+		ok = journal_path(cf, path, sizeof(path)) == 0;
+	pthread_mutex_unlock(&slock);
 	pthread_mutex_lock(&jlock);
-	if (journal_open_locked(cf) == 0) {
+	if (!ok)
+		e = errno = ENAMETOOLONG;
+	else if (journal_open_locked(path) == 0) {
 		if (mc_write_all(jfd, line->data, line->len) == 0)
 			rc = 0;
 		else
@@ -692,12 +714,13 @@ journal_append(const struct mc_config *cf, const char *qid,
 	if (rc == 0)
 		pthread_cond_signal(&jcond);
 	pthread_mutex_unlock(&jlock);
+	if (!ok)
+		snprintf(path, sizeof(path), "-");
 	if (rc == -1) {
 		log_safe(path, strlen(path), safe, sizeof(safe));
 		log_msg(qid, LOG_WARNING, "index-failed reason=journal "
 		    "errno=%s path=%s", errname(e), safe);
 	}
-	conf_release(cur);
 	errno = e;
 	return rc;
 }
@@ -735,8 +758,7 @@ arc_commit(struct arc_file *af, const struct arc_verdict *v, char *rel,
 
 	snprintf(name, sizeof(name), "%s", strrchr(af->rel, '/') + 1);
 	snprintf(path, sizeof(path), "%s/%s", cf->archive_dir, af->rel);
-	if (renameat2(af->dirfd, af->tmp, af->dirfd, name,
-	    RENAME_NOREPLACE) == -1) {
+	if (sfile_publish(af->dirfd, af->tmp, name, SFILE_NOREPLACE) == -1) {
 		e = errno;
 		write_failed(af->qid, e, path);
 		arc_abort(af);
@@ -790,7 +812,7 @@ arc_commit(struct arc_file *af, const struct arc_verdict *v, char *rel,
 struct db {
 	MYSQL		*my;
 	MYSQL_STMT	*ins;
-	char		 sig[1024];	/* settings it was opened with */
+	char		 sig[sizeof(struct arc_set)];	/* settings it was opened with */
 };
 
 static void
@@ -806,12 +828,11 @@ db_close(struct db *d)
 }
 
 static void
-db_sig(const struct mc_config *cf, char *out, size_t outlen)
+db_sig(const struct arc_set *as, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s|%ld|%s|%s|%s|%s|%s|%ld", cf->archive_db_host,
-	    cf->archive_db_port, cf->archive_db_socket, cf->archive_db_name,
-	    cf->archive_db_user, cf->archive_db_password_file,
-	    cf->archive_db_table, cf->archive_db_timeout);
+	snprintf(out, outlen, "%s|%ld|%s|%s|%s|%s|%s|%ld", as->db_host,
+	    as->db_port, as->db_socket, as->db_name, as->db_user,
+	    as->db_password_file, as->db_table, as->db_timeout);
 }
 
 /* Reads the password file's first line; "" when none is configured. */
@@ -849,14 +870,14 @@ db_exec(MYSQL *my, const char *sql)
 }
 
 static int
-db_open(struct db *d, const struct mc_config *cf, char *err, size_t errlen)
+db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
 {
 	char pw[512], sql[2048];
-	unsigned int t = (unsigned int)cf->archive_db_timeout;
-	const char *tbl = cf->archive_db_table;
+	unsigned int t = (unsigned int)as->db_timeout;
+	const char *tbl = as->db_table;
 
 	db_close(d);
-	if (read_password(cf->archive_db_password_file, pw, sizeof(pw)) == -1) {
+	if (read_password(as->db_password_file, pw, sizeof(pw)) == -1) {
 		snprintf(err, errlen, "password-file errno=%s", errname(errno));
 		return -1;
 	}
@@ -870,10 +891,9 @@ db_open(struct db *d, const struct mc_config *cf, char *err, size_t errlen)
 	mysql_options(d->my, MYSQL_OPT_WRITE_TIMEOUT, &t);
 	mysql_options(d->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	mysql_options(d->my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
-	if (mysql_real_connect(d->my, cf->archive_db_host[0] ?
-	    cf->archive_db_host : NULL, cf->archive_db_user, pw,
-	    cf->archive_db_name, (unsigned)cf->archive_db_port,
-	    cf->archive_db_socket[0] ? cf->archive_db_socket : NULL,
+	if (mysql_real_connect(d->my, as->db_host[0] ? as->db_host : NULL,
+	    as->db_user, pw, as->db_name, (unsigned)as->db_port,
+	    as->db_socket[0] ? as->db_socket : NULL,
 	    0) == NULL) {
 		explicit_bzero(pw, sizeof(pw));
 		snprintf(err, errlen, "connect: %s", mysql_error(d->my));
@@ -922,7 +942,7 @@ db_open(struct db *d, const struct mc_config *cf, char *err, size_t errlen)
 		return -1;
 	}
 	mysql_autocommit(d->my, 0);
-	db_sig(cf, d->sig, sizeof(d->sig));
+	db_sig(as, d->sig, sizeof(d->sig));
 	return 0;
 }
 
@@ -1027,6 +1047,35 @@ wait_secs(int secs, int wake)
 	pthread_mutex_unlock(&jlock);
 }
 
+void
+arc_reload(const struct mc_config *cf)
+{
+	struct arc_set *as;
+
+	if ((as = calloc(1, sizeof(*as))) == NULL) {
+		log_warnx("index-failed reason=out of memory: the index keeps "
+		    "its settings");
+		return;
+	}
+	as->indexed = arc_indexed(cf) &&
+	    journal_path(cf, as->journal, sizeof(as->journal)) == 0;
+	snprintf(as->db_host, sizeof(as->db_host), "%s", cf->archive_db_host);
+	as->db_port = cf->archive_db_port;
+	snprintf(as->db_socket, sizeof(as->db_socket), "%s",
+	    cf->archive_db_socket);
+	snprintf(as->db_name, sizeof(as->db_name), "%s", cf->archive_db_name);
+	snprintf(as->db_user, sizeof(as->db_user), "%s", cf->archive_db_user);
+	snprintf(as->db_password_file, sizeof(as->db_password_file), "%s",
+	    cf->archive_db_password_file);
+	snprintf(as->db_table, sizeof(as->db_table), "%s",
+	    cf->archive_db_table);
+	as->db_timeout = cf->archive_db_timeout;
+	pthread_mutex_lock(&slock);
+	aset = *as;
+	pthread_mutex_unlock(&slock);
+	free(as);
+}
+
 static int
 stopping(void)
 {
@@ -1042,9 +1091,9 @@ static void *
 indexer(void *arg)
 {
 	struct db d;
-	struct mc_config *cf;
+	struct arc_set *as = NULL;
 	struct arc_row r;
-	char err[512], sig[1024];
+	char err[512], sig[sizeof(struct arc_set)];
 	char *chunk;
 	uint64_t off = 0;
 	unsigned gen = 0, replayed = 0;
@@ -1055,21 +1104,25 @@ indexer(void *arg)
 
 	(void)arg;
 	memset(&d, 0, sizeof(d));
-	if ((chunk = malloc(ARC_READ_CHUNK)) == NULL) {
+	if ((chunk = malloc(ARC_READ_CHUNK)) == NULL ||
+	    (as = malloc(sizeof(*as))) == NULL) {
 		log_warnx("index-failed reason=out of memory: indexer stops");
+		free(chunk);
+	free(as);
 		return NULL;
 	}
 	while (!stopping()) {
-		cf = conf_acquire();
-		if (!arc_indexed(cf)) {
-			conf_release(cf);
+		pthread_mutex_lock(&slock);
+		*as = aset;
+		pthread_mutex_unlock(&slock);
+		if (!as->indexed) {
 			db_close(&d);
 			wait_secs(1, 1);
 			continue;
 		}
 		/* our own descriptor of the journal the appenders use */
 		pthread_mutex_lock(&jlock);
-		rc = journal_open_locked(cf);
+		rc = journal_open_locked(as->journal);
 		if (rc == 0 && (fd == -1 || gen != jgen)) {
 			if (fd != -1)
 				close(fd);
@@ -1084,14 +1137,12 @@ indexer(void *arg)
 		if (rc == -1 || fd == -1) {
 			log_warnx("index-failed reason=journal errno=%s",
 			    errname(errno));
-			conf_release(cf);
 			wait_secs(5, 0);
 			continue;
 		}
-		db_sig(cf, sig, sizeof(sig));
+		db_sig(as, sig, sizeof(sig));
 		if (d.my == NULL || strcmp(sig, d.sig) != 0) {
-			if (db_open(&d, cf, err, sizeof(err)) == -1) {
-				conf_release(cf);
+			if (db_open(&d, as, err, sizeof(err)) == -1) {
 				backoff = backoff == 0 ? 1 : backoff * 2 >
 				    ARC_MAX_BACKOFF ? ARC_MAX_BACKOFF :
 				    backoff * 2;
@@ -1103,9 +1154,8 @@ indexer(void *arg)
 			}
 			backoff = 0;
 			log_info("index-connected db=%s table=%s",
-			    cf->archive_db_name, cf->archive_db_table);
+			    as->db_name, as->db_table);
 		}
-		conf_release(cf);
 		n = pread(fd, chunk, ARC_READ_CHUNK, (off_t)off);
 		if (n < 0) {
 			log_warnx("index-failed reason=journal-read errno=%s",
@@ -1314,4 +1364,46 @@ arc_mac_verify(const struct bypass_key *const *keys, size_t nkeys,
 			return 1;
 	}
 	return 0;
+}
+
+/* ---- the archiver's copy ---- */
+
+int
+arc_copy_header(const struct mc_config *cf, const char *date,
+    const char *msgid, char *out, size_t outlen)
+{
+	int n;
+
+	if (cf->key == NULL || date == NULL || msgid == NULL)
+		return 0;
+	n = arc_mac(cf->key, cf->archive_address, date, msgid, out, outlen);
+	return n > 0 ? n : 0;
+}
+
+int
+arc_copy_ok(const struct mc_config *cf, const char *mac, unsigned nmac,
+    char *const *rcpts, unsigned nrcpt, const char *date, const char *msgid,
+    char *why, size_t whylen)
+{
+	unsigned i;
+
+	if (nmac != 1) {
+		snprintf(why, whylen, "header-count=%u", nmac);
+		return 0;
+	}
+	if (cf->archive_address[0] == '\0' || nrcpt == 0) {
+		snprintf(why, whylen, "no-archive-address");
+		return 0;
+	}
+	for (i = 0; i < nrcpt; i++)
+		if (strcasecmp(rcpts[i], cf->archive_address) != 0) {
+			snprintf(why, whylen, "other-recipients");
+			return 0;
+		}
+	if (!arc_mac_verify(cf->verify_keys, cf->nverify_keys, mac,
+	    cf->archive_address, date, msgid)) {
+		snprintf(why, whylen, "bad-mac");
+		return 0;
+	}
+	return 1;
 }

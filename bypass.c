@@ -1,6 +1,7 @@
 /*
- * bypass.c -- keyed bypass header for released spam (see bypass.h).
- * OpenSSL 3 only: EVP_MAC (HMAC, SHA256), EVP_MD, CRYPTO_memcmp,
+ * bypass.c -- keyed bypass header for released spam (see bypass.h): the
+ * MAC, and the filter's rule for honouring it (bypass_ok, with the
+ * corral's issued/used markers).  OpenSSL 3 only: EVP_MAC (HMAC, SHA256), EVP_MD, CRYPTO_memcmp,
  * RAND_priv_bytes; no deprecated calls.
  */
 #include <errno.h>
@@ -20,6 +21,9 @@
 #include <openssl/rand.h>
 
 #include "bypass.h"
+#include "conf.h"
+#include "corral.h"
+#include "safefile.h"
 #include "util.h"
 #include "banned.h"
 
@@ -139,8 +143,7 @@ key_create(const char *path, char *err, size_t errlen)
 {
 	unsigned char key[BYPASS_KEY_LEN];
 	char hex[2 * BYPASS_KEY_LEN + 1], tmp[PATH_MAX];
-	size_t i, off = 0;
-	ssize_t w;
+	size_t i;
 	int fd, n, ok, e;
 
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
@@ -158,34 +161,23 @@ key_create(const char *path, char *err, size_t errlen)
 	}
 	hex[2 * BYPASS_KEY_LEN] = '\n';
 	OPENSSL_cleanse(key, sizeof(key));
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1) {
+	if ((fd = sfile_create(AT_FDCWD, tmp, 0600)) == -1) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		OPENSSL_cleanse(hex, sizeof(hex));
 		return -1;
 	}
-	ok = 1;
-	while (off < sizeof(hex)) {
-		if ((w = write(fd, hex + off, sizeof(hex) - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			ok = 0;
-			break;
-		}
-		off += (size_t)w;
-	}
+	ok = mc_write_all(fd, hex, sizeof(hex)) == 0;
 	e = errno;
 	OPENSSL_cleanse(hex, sizeof(hex));
-	if (ok && fsync(fd) == -1) {
+	if (!ok)
+		close(fd);
+	else if (sfile_sync_close(fd) == -1) {
 		ok = 0;
 		e = errno;
 	}
-	if (close(fd) == -1 && ok) {
-		ok = 0;
-		e = errno;
-	}
-	/* link() never replaces: a key created meanwhile wins. */
-	if (ok && link(tmp, path) == -1 && errno != EEXIST) {
+	/* Never replaces: a key created meanwhile wins. */
+	if (ok && sfile_publish(AT_FDCWD, tmp, path, SFILE_NOREPLACE) == -1 &&
+	    errno != EEXIST) {
 		ok = 0;
 		e = errno;
 	}
@@ -735,4 +727,103 @@ bypass_result_str(enum bypass_result r)
 		return "bad-mac";
 	}
 	return "unknown";
+}
+
+/* ---- honouring the header ---- */
+
+/* corral_dir/<kind><id>.<safe rcpt>; 0 or -1. */
+static int
+marker_path(const struct mc_config *cf, const char *kind, const char *id,
+    const char *rcpt, char *path, size_t len)
+{
+	char name[CORRAL_NAME_MAX + 32];
+	int n;
+
+	if (corral_marker_name(kind, id, rcpt, name, sizeof(name)) == -1)
+		return -1;
+	n = snprintf(path, len, "%s/%s", cf->corral_dir, name);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/*
+ * A verified header: was it issued for this recipient (SC-B5), and is
+ * this its first use for them (SC-B3)?  A message corralled for several
+ * recipients is released to each of them separately.
+ */
+static int
+bypass_markers(const struct mc_config *cf, const char *id, const char *rcpt,
+    char *why, size_t whylen)
+{
+	char path[4096];
+
+	if (marker_path(cf, CORRAL_MARK_ISSUED, id, rcpt, path,
+	    sizeof(path)) == -1) {
+		snprintf(why, whylen, "recipient");
+		return 0;
+	}
+	switch (corral_marker_check(AT_FDCWD, path)) {
+	case 1:
+		break;
+	case 0:
+		snprintf(why, whylen, "no-entry");
+		return 0;
+	default:
+		snprintf(why, whylen, "marker-failed");
+		return 0;
+	}
+	if (marker_path(cf, CORRAL_MARK_USED, id, rcpt, path,
+	    sizeof(path)) == -1) {
+		snprintf(why, whylen, "recipient");
+		return 0;
+	}
+	if (corral_marker_make(AT_FDCWD, path, NULL, 1) == -1) {
+		snprintf(why, whylen, "%s", errno == EEXIST ? "used" :
+		    "marker-failed");
+		return 0;
+	}
+	snprintf(why, whylen, "%s", id);
+	return 1;
+}
+
+int
+bypass_ok(const struct mc_config *cf, const struct bypass_msg *bm,
+    char *why, size_t whylen)
+{
+	char id[CORRAL_ID_LEN + 1];
+	enum bypass_result r;
+
+	if (cf->key == NULL) {
+		snprintf(why, whylen, "no-key");
+		return 0;
+	}
+	if (bm->nheaders != 1) {
+		snprintf(why, whylen, "header-count=%u", bm->nheaders);
+		return 0;
+	}
+	if (bm->nrcpt != 1) {
+		snprintf(why, whylen, "recipients=%u", bm->nrcpt);
+		return 0;
+	}
+	if (strcmp(bm->mailer, "local") != 0 || bm->mailaddr[0] == '\0' ||
+	    strchr(bm->mailaddr, '@') != NULL) {
+		snprintf(why, whylen, "not-local");
+		return 0;
+	}
+	if (bm->date == NULL || bm->msgid == NULL) {
+		snprintf(why, whylen, "bad-date");
+		return 0;
+	}
+	if (bm->bodyhash == NULL) {
+		snprintf(why, whylen, "no-body-hash");
+		return 0;
+	}
+	r = bypass_verify(cf->verify_keys, cf->nverify_keys, bm->header,
+	    strlen(bm->header), time(NULL), cf->bypass_max_age, bm->msgid,
+	    strlen(bm->msgid), bm->date, strlen(bm->date), bm->bodyhash, id,
+	    sizeof(id));
+	if (r != BYPASS_OK) {
+		snprintf(why, whylen, "%s", bypass_result_str(r));
+		return 0;
+	}
+	return bypass_markers(cf, id, bm->rcpt, why, whylen);
 }

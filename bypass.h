@@ -117,4 +117,35 @@ enum bypass_result bypass_verify(const struct bypass_key *const *keys,
 /* "ok", "malformed", "unknown-key", "expired", "bad-mac". */
 const char	*bypass_result_str(enum bypass_result);
 
+/* ---- honouring the header: the filter's side ---- */
+
+struct mc_config;
+
+/* What the filter knows of a message carrying the bypass header. */
+struct bypass_msg {
+	const char		*header;	/* first bypass header value */
+	unsigned		 nheaders;
+	const char		*rcpt;		/* first envelope recipient */
+	unsigned		 nrcpt;
+	const char		*mailer;	/* {mail_mailer} */
+	const char		*mailaddr;	/* {mail_addr} */
+	const char		*date, *msgid;	/* first values; NULL: none */
+	const unsigned char	*bodyhash;	/* 32 bytes; NULL: none */
+};
+
+/*
+ * Released spam carries the bypass header.  It is honoured only when sent
+ * by a local user ({mail_mailer} local, {mail_addr} without '@'), when
+ * the MAC verifies over Date, Message-ID and the body under cf's key or
+ * one of bypass_old_key_files, when it has not expired, for one envelope
+ * recipient, only for a recipient the header was issued for (marker
+ * issued.<id>.<rcpt>, SC-B5) and only once per recipient (an O_EXCL
+ * marker used.<id>.<rcpt>, SC-B3), both in the corral directory.  A
+ * message with several recipients is refused before any marker is looked
+ * at.  Returns 1 to bypass (the bypass id in why), 0 to filter normally
+ * (the reason in why).
+ */
+int	 bypass_ok(const struct mc_config *, const struct bypass_msg *,
+	    char *why, size_t whylen);
+
 #endif

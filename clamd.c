@@ -1,25 +1,32 @@
 /*
- * clamd.c -- clamd INSTREAM client (see clamd.h).
- * Non-blocking sockets throughout; each operation polls on the time left
- * (CLOCK_MONOTONIC, so wall-clock jumps do not matter).
+ * clamd.c -- the clamd INSTREAM client and its circuit breaker (see
+ * clamd.h).  Owns the INSTREAM conversation: chunk framing, the
+ * terminator, reading and judging the reply; sockets, deadlines and
+ * fail-over over clamd_servers are net.c's (no port: DEF_CLAMD_PORT).
+ * Ownership: struct clamd_scan and its descriptor are freed by
+ * clamd_free(); the configuration belongs to the config snapshot.
+ * Failure: every step has a deadline; a failure is sticky and comes back
+ * from clamd_end() as CLAMD_ERROR with a short reason (never the raw
+ * reply), which the caller answers with on_clamd_failure.
  */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clamd.h"
+#include "mime.h"
+#include "net.h"
+#include "scan.h"
+#include "smfopts.h"
+#include "spool.h"
 #include "util.h"
 #include "banned.h"
 
@@ -37,157 +44,29 @@ struct clamd_scan {
 	char			 why[128];	/* reason when failed */
 };
 
-static int
-left_ms(long long deadline)
-{
-	long long l = deadline - mc_now_ms();
+struct errbuf {
+	char	*err;
+	size_t	 errlen;
+};
 
-	return l < 0 ? 0 : l > 1000000000 ? 1000000000 : (int)l;
-}
-
-/* Waits for ev; 1 ready, 0 timeout, -1 error. */
-static int
-wait_fd(int fd, short ev, long long deadline)
-{
-	struct pollfd pfd;
-	int r;
-
-	for (;;) {
-		pfd.fd = fd;
-		pfd.events = ev;
-		pfd.revents = 0;
-		r = poll(&pfd, 1, left_ms(deadline));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1)
-			return -1;
-		return r > 0 ? 1 : 0;
-	}
-}
-
+/* net_connect_any()'s note: "server: reason; server: reason". */
 static void
-append(char *err, size_t errlen, const char *a, const char *b)
+append(void *arg, const char *srv, const char *why)
 {
+	struct errbuf *e = arg;
 	size_t n;
 
-	if (err == NULL || errlen == 0)
+	if (e->err == NULL || e->errlen == 0)
 		return;
-	n = strnlen(err, errlen);
-	if (n >= errlen - 1)
+	n = strnlen(e->err, e->errlen);
+	if (n >= e->errlen - 1)
 		return;
-	if (n > 0 && n + 2 < errlen) {
-		err[n++] = ';';
-		err[n++] = ' ';
-		err[n] = '\0';
+	if (n > 0 && n + 2 < e->errlen) {
+		e->err[n++] = ';';
+		e->err[n++] = ' ';
+		e->err[n] = '\0';
 	}
-	snprintf(err + n, errlen - n, "%s: %s", a, b);
-}
-
-/* Connects fd (non-blocking) to sa within timeout; 0 or -1 + errno. */
-static int
-connect_to(int fd, const struct sockaddr *sa, socklen_t salen, int tmo)
-{
-	socklen_t sl;
-	int r, e;
-
-	if (connect(fd, sa, salen) == 0)
-		return 0;
-	if (errno != EINPROGRESS && errno != EINTR)
-		return -1;
-	r = wait_fd(fd, POLLOUT, mc_now_ms() + tmo);
-	if (r == 0) {
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	if (r == -1)
-		return -1;
-	e = 0;
-	sl = sizeof(e);
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) == -1)
-		return -1;
-	if (e != 0) {
-		errno = e;
-		return -1;
-	}
-	return 0;
-}
-
-static int
-open_server(const char *srv, int tmo, char *err, size_t errlen)
-{
-	char host[256];
-	const char *port, *p;
-	struct addrinfo hints, *res = NULL, *ai;
-	int fd = -1, r, one = 1;
-
-	if (strncmp(srv, "unix:", 5) == 0) {
-		struct sockaddr_un sun;
-
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		if (strlen(srv + 5) >= sizeof(sun.sun_path) || srv[5] == '\0') {
-			append(err, errlen, srv, "bad socket path");
-			return -1;
-		}
-		memcpy(sun.sun_path, srv + 5, strlen(srv + 5) + 1);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-		if (fd == -1) {
-			append(err, errlen, srv, strerror(errno));
-			return -1;
-		}
-		if (connect_to(fd, (struct sockaddr *)&sun, sizeof(sun),
-		    tmo) == -1) {
-			append(err, errlen, srv, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		return fd;
-	}
-	if (srv[0] == '[') {
-		if ((p = strchr(srv, ']')) == NULL || p[1] != ':')
-			goto bad;
-		if ((size_t)(p - srv - 1) >= sizeof(host))
-			goto bad;
-		memcpy(host, srv + 1, (size_t)(p - srv - 1));
-		host[p - srv - 1] = '\0';
-		port = p + 2;
-	} else {
-		if ((p = strrchr(srv, ':')) == NULL ||
-		    (size_t)(p - srv) >= sizeof(host))
-			goto bad;
-		memcpy(host, srv, (size_t)(p - srv));
-		host[p - srv] = '\0';
-		port = p + 1;
-	}
-	if (host[0] == '\0' || port[0] == '\0')
-		goto bad;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
-		append(err, errlen, srv, gai_strerror(r));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd == -1)
-			continue;
-		if (connect_to(fd, ai->ai_addr, ai->ai_addrlen, tmo) == 0)
-			break;
-		append(err, errlen, srv, strerror(errno));
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd != -1)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-bad:
-	append(err, errlen, srv, "bad server address");
-	return -1;
+	snprintf(e->err + n, e->errlen - n, "%s: %s", srv, why);
 }
 
 static void
@@ -207,44 +86,15 @@ fail(struct clamd_scan *s, int e, const char *what)
 static int
 send_iov(struct clamd_scan *s, struct iovec *iov, int niov)
 {
-	long long deadline = mc_now_ms() + s->cfg->read_timeout_ms;
-	struct msghdr mh;
-	ssize_t w;
-	int r;
-
-	while (niov > 0) {
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = iov;
-		mh.msg_iovlen = (size_t)niov;
-		w = sendmsg(s->fd, &mh, MSG_NOSIGNAL);
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				r = wait_fd(s->fd, POLLOUT, deadline);
-				if (r == 1)
-					continue;
-				fail(s, r == 0 ? ETIMEDOUT : errno, "write");
-				return -1;
-			}
-			if (errno == EPIPE || errno == ECONNRESET) {
-				s->peer_closed = 1;
-				return 1;
-			}
-			fail(s, errno, "write");
-			return -1;
-		}
-		while (niov > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			niov--;
-		}
-		if (niov > 0) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
+	if (net_sendv(s->fd, iov, niov, mc_now_ms() +
+	    s->cfg->read_timeout_ms) == 0)
+		return 0;
+	if (errno == EPIPE || errno == ECONNRESET) {
+		s->peer_closed = 1;
+		return 1;
 	}
-	return 0;
+	fail(s, errno, "write");
+	return -1;
 }
 
 struct clamd_scan *
@@ -252,14 +102,14 @@ clamd_begin(const struct clamd_cfg *cfg, char *err, size_t errlen)
 {
 	struct clamd_scan *s;
 	struct iovec iov;
-	size_t i;
-	int fd = -1;
+	struct errbuf e = { err, errlen };
+	size_t i = 0;
+	int fd;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	for (i = 0; i < cfg->nservers && fd == -1; i++)
-		fd = open_server(cfg->servers[i], cfg->connect_timeout_ms, err,
-		    errlen);
+	fd = net_connect_any(cfg->servers, cfg->nservers, &i, DEF_CLAMD_PORT,
+	    cfg->connect_timeout_ms, append, &e);
 	if (fd == -1) {
 		if (cfg->nservers == 0)
 			snprintf(err, errlen, "no clamd servers configured");
@@ -433,10 +283,10 @@ clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
 	 */
 	deadline = mc_now_ms() + s->cfg->read_timeout_ms;
 	while (!eof && len < REPLY_MAX) {
-		if (done && wait_fd(s->fd, POLLIN, mc_now_ms() +
+		if (done && net_wait(s->fd, POLLIN, mc_now_ms() +
 		    JUNK_WAIT_MS) != 1)
 			break;
-		w = done ? 1 : wait_fd(s->fd, POLLIN, deadline);
+		w = done ? 1 : net_wait(s->fd, POLLIN, deadline);
 		if (w == 0) {
 			snprintf(err, errlen, "read: timeout after %d ms",
 			    s->cfg->read_timeout_ms);
@@ -503,6 +353,221 @@ clamd_result_str(enum clamd_result r)
 		return "error";
 	}
 	return "unknown";
+}
+
+/* ---- one message's parts, from the scan ---------------------- */
+
+/* Decoded bytes arrive in small pieces: clamd gets chunks of CL_CHUNK. */
+#define CL_CHUNK	65536
+
+struct cl_ctx {
+	struct clamd_scan	*cs;
+	int			 err;
+	char			*buf;
+	size_t			 len;
+};
+
+static void
+cl_flush(struct cl_ctx *c)
+{
+	if (c->len > 0 && c->err == 0 && clamd_send(c->cs, c->buf, c->len) ==
+	    -1)
+		c->err = 1;
+	c->len = 0;
+}
+
+static void
+cl_send(void *arg, const char *p, size_t n)
+{
+	struct cl_ctx *c = arg;
+	size_t take;
+
+	while (n > 0 && c->err == 0) {
+		take = CL_CHUNK - c->len < n ? CL_CHUNK - c->len : n;
+		memcpy(c->buf + c->len, p, take);
+		c->len += take;
+		p += take;
+		n -= take;
+		if (c->len == CL_CHUNK)
+			cl_flush(c);
+	}
+}
+
+static int
+binary_magic(const struct mime_part *p)
+{
+	return p->magic_len >= 2 && (memcmp(p->magic, "MZ", 2) == 0 ||
+	    memcmp(p->magic, "PK", 2) == 0 ||
+	    (p->magic_len >= 4 && memcmp(p->magic, "\x7f" "ELF", 4) == 0));
+}
+
+/*
+ * Parts that could carry a virus: every leaf but plain text (the seeds:
+ * the text body cannot carry one), unless that text looks like a program.
+ * HTML, uuencoded blocks in text, attachments of any type are sent.
+ */
+static int
+could_carry(const struct mime_part *p)
+{
+	if (p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE |
+	    MIME_PART_PREAMBLE | MIME_PART_EPILOGUE))
+		return 0;
+	if (p->body_end <= p->body_start)
+		return 0;
+	if (strcmp(p->type, "text/plain") == 0 && p->cte != MIME_CTE_UNKNOWN &&
+	    !(p->flags & MIME_PART_EMBEDDED) && p->nnames == 0 &&
+	    !binary_magic(p))
+		return 0;
+	return 1;
+}
+
+static int
+cut_already(const struct scan *sc, unsigned view, unsigned id)
+{
+	const struct scan_finding *f;
+	unsigned i, n;
+
+	f = scan_findings(sc, &n);
+	for (i = 0; i < n; i++)
+		if (f[i].view == view && f[i].part == id &&
+		    f[i].act == SCAN_DELETE)
+			return 1;
+	return 0;
+}
+
+/* Has view 0 a part with the same content bytes and encoding? */
+static int
+in_view0(const struct scan *sc, const struct mime_part *p)
+{
+	const struct mime_part *q;
+	unsigned i, n;
+
+	q = scan_view_parts(sc, 0, &n);
+	for (i = 0; i < n; i++)
+		if (q[i].body_start == p->body_start &&
+		    q[i].body_end == p->body_end && q[i].cte == p->cte)
+			return 1;
+	return 0;
+}
+
+/* One INSTREAM scan of spool bytes [from, to) decoded per cte. */
+static enum clamd_result
+clamd_one(struct scan *sc, const struct clamd_cfg *cc, enum mime_cte cte,
+    uint64_t from, uint64_t to, struct clamd_verdict *sv, char *virus,
+    size_t vlen)
+{
+	struct cl_ctx c;
+	char err[160];
+	enum clamd_result r;
+
+	memset(&c, 0, sizeof(c));
+	if ((c.buf = malloc(CL_CHUNK)) == NULL) {
+		snprintf(sv->reason, sizeof(sv->reason), "out of memory");
+		return CLAMD_ERROR;
+	}
+	if ((c.cs = clamd_begin(cc, err, sizeof(err))) == NULL) {
+		free(c.buf);
+		snprintf(sv->reason, sizeof(sv->reason), "%s", err);
+		return CLAMD_ERROR;
+	}
+	sv->scans++;
+	if (cte == MIME_CTE_UNKNOWN)
+		cte = MIME_CTE_BINARY;
+	if (scan_decode(sc, cte, from, to, cl_send, &c) == -1) {
+		clamd_free(c.cs);
+		free(c.buf);
+		snprintf(sv->reason, sizeof(sv->reason), "spool read failed");
+		return CLAMD_ERROR;
+	}
+	cl_flush(&c);
+	free(c.buf);
+	r = clamd_end(c.cs, virus, vlen, err, sizeof(err));
+	clamd_free(c.cs);
+	if (r == CLAMD_ERROR)
+		snprintf(sv->reason, sizeof(sv->reason), "%s", err);
+	return r;
+}
+
+/* Every part of one view that could carry a virus.  0, or -1 (errno). */
+static int
+clamd_view(struct scan *sc, unsigned view, const struct clamd_cfg *cc,
+    struct clamd_breaker *br, struct clamd_verdict *sv)
+{
+	const struct mime_part *p;
+	unsigned i, n;
+	char virus[128];
+	enum clamd_result r;
+	int rc = 0;
+
+	p = scan_view_parts(sc, view, &n);
+	for (i = 0; i < n && !sv->failed; i++) {
+		if (!could_carry(&p[i]) || cut_already(sc, view, p[i].id) ||
+		    (view != 0 && in_view0(sc, &p[i])))
+			continue;
+		if (!clamd_breaker_allow(br, time(NULL))) {
+			sv->failed = 1;
+			snprintf(sv->reason, sizeof(sv->reason), "clamd "
+			    "paused after repeated failures");
+			break;
+		}
+		virus[0] = '\0';
+		r = clamd_one(sc, cc, p[i].cte, p[i].body_start, p[i].body_end,
+		    sv, virus, sizeof(virus));
+		clamd_breaker_report(br, r != CLAMD_ERROR, time(NULL));
+		switch (r) {
+		case CLAMD_CLEAN:
+			break;
+		case CLAMD_OVERSIZE:
+			sv->oversize = 1;
+			break;
+		case CLAMD_ERROR:
+			sv->failed = 1;
+			break;
+		case CLAMD_INFECTED:
+			if (sv->infected++ == 0)
+				snprintf(sv->virus, sizeof(sv->virus), "%s",
+				    virus);
+			if (scan_add_virus(sc, view, &p[i], virus) == -1)
+				rc = -1;
+			break;
+		}
+	}
+	return rc;
+}
+
+int
+clamd_check_message(struct scan *sc, const struct clamd_cfg *cc,
+    struct clamd_breaker *br, struct clamd_verdict *sv)
+{
+	const struct mime_part *p0;
+	char virus[128];
+	enum clamd_result r;
+	unsigned n;
+	int rc, ambiguous = scan_view_parts(sc, 1, &n) != NULL;
+
+	memset(sv, 0, sizeof(*sv));
+	rc = clamd_view(sc, 0, cc, br, sv);
+	if (ambiguous && !sv->failed && clamd_view(sc, 1, cc, br, sv) == -1)
+		rc = -1;
+	if (ambiguous && !sv->failed && sv->infected == 0) {
+		/* Ambiguous: the raw body goes too (clamd's own reading). */
+		virus[0] = '\0';
+		r = clamd_one(sc, cc, MIME_CTE_BINARY, scan_body_offset(sc),
+		    spool_size(scan_spool(sc)), sv, virus, sizeof(virus));
+		clamd_breaker_report(br, r != CLAMD_ERROR, time(NULL));
+		if (r == CLAMD_ERROR)
+			sv->failed = 1;
+		else if (r == CLAMD_OVERSIZE)
+			sv->oversize = 1;
+		else if (r == CLAMD_INFECTED) {
+			sv->infected++;
+			snprintf(sv->virus, sizeof(sv->virus), "%s", virus);
+			p0 = scan_view_parts(sc, 0, &n);
+			if (scan_add_virus(sc, 0, &p0[0], virus) == -1)
+				rc = -1;
+		}
+	}
+	return rc;
 }
 
 void

@@ -7,6 +7,8 @@
  * upward (only an enum, a sanitised virus name, or an error reason).
  * Ownership: struct clamd_scan is freed by clamd_free(); the config is
  * the caller's and must outlive the scan.
+ * clamd_check_message() is the adapter that feeds one scanned message's
+ * parts through it.
  * Thread safety: scans are per thread; a breaker is shared (mutex).
  */
 #ifndef MC_CLAMD_H
@@ -17,7 +19,7 @@
 #include <time.h>
 
 struct clamd_cfg {
-	char	**servers;	/* "host:port", "[v6]:port", "unix:/path" */
+	char	**servers;	/* see net.h for the forms */
 	size_t	  nservers;
 	int	  connect_timeout_ms;	/* per server */
 	int	  read_timeout_ms;	/* per write call, and for the reply */
@@ -31,7 +33,30 @@ enum clamd_result {
 	CLAMD_ERROR
 };
 
+struct clamd_breaker;
 struct clamd_scan;
+struct scan;
+
+/* What clamd said about one message (clamd_check_message). */
+struct clamd_verdict {
+	unsigned	scans;		/* streams sent to clamd */
+	unsigned	infected;	/* parts found infected */
+	int		failed;		/* no verdict for some part */
+	int		oversize;	/* some part too large to scan */
+	char		virus[128];	/* first virus name */
+	char		reason[192];	/* why there was no verdict */
+};
+
+/*
+ * The adapter between the scan and clamd: streams every part that could
+ * carry a virus, decoded, to clamd, in every reading of an ambiguous
+ * message, plus its raw body.  Plain text is not sent.  Infected parts
+ * become findings to delete (scan_add_virus).  The breaker is asked before
+ * each stream and told the outcome.  0, or -1 with errno when a finding
+ * could not be recorded; clamd's own failures are in *v (failed, reason).
+ */
+int	 clamd_check_message(struct scan *, const struct clamd_cfg *,
+	    struct clamd_breaker *, struct clamd_verdict *v);
 
 /*
  * Connects (trying the servers in order) and starts INSTREAM.  NULL with

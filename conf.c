@@ -128,6 +128,9 @@ static const struct conf_var conf_vars[] = {
 	{ "mime_max_name", CONF_SIZE, DEF_MIME_MAX_NAME,
 	  CF_OFF(limits.max_name), 64, 65536, NULL,
 	  "bytes of a decoded file name kept" },
+	{ "mime_max_names", CONF_UINT, DEF_MIME_MAX_NAMES,
+	  CF_OFF(limits.max_names), 4, 10000, NULL,
+	  "distinct file names per MIME part" },
 	{ "on_mime_limit", CONF_ENUM, DEF_ON_MIME_LIMIT,
 	  CF_OFF(on_mime_limit), 0, 0, "strip|reject",
 	  "beyond a MIME limit: strip the unscannable rest, or reject" },
@@ -695,7 +698,7 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 		    reason);
 		return -1;
 	}
-	cf->weights = spam_weights_load(*cf->spam_weights_file ?
+	cf->weights = spamstats_weights_load(*cf->spam_weights_file ?
 	    cf->spam_weights_file : NULL, reason, sizeof(reason));
 	if (cf->weights == NULL) {
 		snprintf(err, errlen, "%s: spam_weights_file: %s", where,
@@ -857,7 +860,7 @@ conf_free(struct mc_config *cf)
 	spam_list_free(cf->white);
 	spam_list_free(cf->black);
 	spam_sa_free(cf->sa);
-	spam_weights_free(cf->weights);
+	spamstats_weights_free(cf->weights);
 	free_servers(cf->spamd.servers, cf->spamd.nservers);
 	free_servers(cf->clamd.servers, cf->clamd.nservers);
 	bypass_key_free(cf->key);

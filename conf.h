@@ -16,7 +16,9 @@
 #include "mime.h"
 
 #include "clamd.h"
+#include "spamd.h"
 #include "spamfilter.h"
+#include "spamstats.h"
 
 enum conf_attach { CONF_ATTACH_DELETE, CONF_ATTACH_MANGLE };
 enum conf_limit { CONF_LIMIT_STRIP, CONF_LIMIT_REJECT };
@@ -122,8 +124,8 @@ struct mc_config {
 	struct virus_rules *rules;
 	struct spam_list *white, *black;
 	struct spam_sa	*sa;			/* NULL: no SA lists */
-	struct spam_weights *weights;
-	struct spam_spamd_cfg spamd;
+	struct spamstats_weights *weights;
+	struct spamd_cfg spamd;
 	struct clamd_cfg clamd;
 	char		**old_key_files;	/* the same, split */
 	size_t		 nold_key_files;

@@ -1,9 +1,10 @@
 /*
  * corral.c -- writing and reading the spam corral (see corral.h).
- * Files are written to tmp.<qid>.<pid>.<n>, fsynced, then renamed with
- * renameat2(RENAME_NOREPLACE) (or linkat + unlinkat where the file system
- * lacks it) to a fresh name, so no existing name is ever replaced and a
- * planted symlink is never followed; the directory is fsynced last.
+ * Files are written to tmp.<qid>.<pid>.<n>, fsynced, then published
+ * under a fresh name by safefile.c (never replacing an existing name,
+ * never following a planted symlink); the directory is fsynced last.
+ * corral_message() is the filter's whole copy: header block, Date and
+ * Message-ID when missing, a fresh bypass header and its issued markers.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -22,7 +23,13 @@
 
 #include <openssl/evp.h>
 
+#include "buf.h"
+#include "bypass.h"
+#include "conf.h"
 #include "corral.h"
+#include "safefile.h"
+#include "smfopts.h"
+#include "spool.h"
 #include "util.h"
 #include "banned.h"
 
@@ -48,13 +55,6 @@ struct corral_writer {
 static atomic_uint_fast64_t	tmpseq;		/* <n> of temp names */
 static atomic_uint_fast32_t	idseq;		/* mixed into new ids */
 
-static void
-seterr(char *err, size_t errlen, const char *what, int e)
-{
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s: %s", what, strerror(e));
-}
-
 static const char hexdig[] = "0123456789ABCDEF";
 
 static int
@@ -63,22 +63,6 @@ safe_byte(unsigned char ch)
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 	    (ch >= '0' && ch <= '9') || ch == '.' || ch == '+' || ch == '=' ||
 	    ch == '@' || ch == '-';
-}
-
-static int
-ishex_upper(int ch)
-{
-	return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F');
-}
-
-static int
-hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
 }
 
 int
@@ -178,12 +162,12 @@ check_safe(const char *s, size_t len)
 			if (len - (i + 2) != 16)
 				return -1;
 			for (j = i + 2; j < len; j++)
-				if (!ishex_upper(s[j]))
+				if (!util_isxupper(s[j]))
 					return -1;
 			return 1;
 		}
-		if (i + 2 >= len || !ishex_upper(s[i + 1]) ||
-		    !ishex_upper(s[i + 2]))
+		if (i + 2 >= len || !util_isxupper(s[i + 1]) ||
+		    !util_isxupper(s[i + 2]))
 			return -1;
 		i += 2;
 	}
@@ -206,7 +190,8 @@ corral_unescape(const char *safe, char *out, size_t outlen)
 		if (ch == '%') {
 			if (safe[i + 1] == '%')
 				break;
-			ch = hexval(safe[i + 1]) << 4 | hexval(safe[i + 2]);
+			ch = mc_hexval(safe[i + 1]) << 4 |
+			    mc_hexval(safe[i + 2]);
 			i += 2;
 		}
 		if (n + 1 >= outlen) {
@@ -240,7 +225,7 @@ corral_parse_name(const char *name, char *rcpt, size_t rlen, char *id,
 	if (strlen(us + 1) != CORRAL_ID_LEN)
 		goto bad;
 	for (i = 1; i <= CORRAL_ID_LEN; i++)
-		if (!ishex_upper(us[i]))
+		if (!util_isxupper(us[i]))
 			goto bad;
 	if (rl > 0 && check_safe(p, rl) == -1)
 		goto bad;
@@ -266,11 +251,11 @@ corral_open(const char *dir, char *err, size_t errlen)
 
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
-		seterr(err, errlen, dir, errno);
+		util_seterr(err, errlen, "%s: %s", dir, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1) {
-		seterr(err, errlen, dir, errno);
+		util_seterr(err, errlen, "%s: %s", dir, strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -283,7 +268,7 @@ corral_open(const char *dir, char *err, size_t errlen)
 		return NULL;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		seterr(err, errlen, "corral", errno);
+		util_seterr(err, errlen, "corral: %s", strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -320,7 +305,7 @@ corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 		q[i++] = 'X';
 	q[i] = '\0';
 	if ((w = malloc(sizeof(*w))) == NULL) {
-		seterr(err, errlen, "corral", errno);
+		util_seterr(err, errlen, "corral: %s", strerror(errno));
 		return NULL;
 	}
 	w->c = c;
@@ -335,14 +320,13 @@ corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 			errno = ENAMETOOLONG;
 			break;
 		}
-		w->fd = openat(c->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		w->fd = sfile_create(c->dirfd, w->tmp, 0600);
 		if (w->fd != -1)
 			return w;
 		if (errno != EEXIST)	/* EEXIST: not ours, never unlink */
 			break;
 	}
-	seterr(err, errlen, "create", errno);
+	util_seterr(err, errlen, "create: %s", strerror(errno));
 	free(w);
 	return NULL;
 }
@@ -440,7 +424,7 @@ quota_check(struct corral *c, char (*safe)[CORRAL_RCPT_MAX + 1],
 	int fd, e;
 
 	if ((q = calloc(nsafe, sizeof(*q))) == NULL) {
-		seterr(err, errlen, "quota", errno);
+		util_seterr(err, errlen, "quota: %s", strerror(errno));
 		return -1;
 	}
 	for (i = 0; i < nsafe; i++)
@@ -452,7 +436,7 @@ quota_check(struct corral *c, char (*safe)[CORRAL_RCPT_MAX + 1],
 		if (fd != -1)
 			close(fd);
 		free(q);
-		seterr(err, errlen, "quota: read corral", e);
+		util_seterr(err, errlen, "quota: read corral: %s", strerror(e));
 		errno = e;
 		return -1;
 	}
@@ -516,29 +500,6 @@ corral_abort(struct corral_writer *w)
 	free(w);
 }
 
-/*
- * Renames from -> to without ever replacing "to".  EEXIST if taken.
- */
-static int
-rename_noreplace(int dfd, const char *from, const char *to)
-{
-	if (renameat2(dfd, from, dfd, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-		return -1;
-	/* No RENAME_NOREPLACE here: linkat never replaces either. */
-	if (linkat(dfd, from, dfd, to, 0) == -1)
-		return -1;
-	if (unlinkat(dfd, from, 0) == -1) {
-		int e = errno;
-
-		unlinkat(dfd, to, 0);
-		errno = e;
-		return -1;
-	}
-	return 0;
-}
-
 static void (*clockfn)(long *, long *);
 
 void
@@ -589,14 +550,15 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 		goto fail;
 	}
 	if ((safe = calloc(nrcpt, sizeof(*safe))) == NULL) {
-		seterr(err, errlen, "corral", errno);
+		util_seterr(err, errlen, "corral: %s", strerror(errno));
 		goto fail;
 	}
 	/* One name per distinct canonical recipient. */
 	for (i = 0; i < nrcpt; i++) {
 		if (corral_safe_rcpt(rcpts[i], safe[nsafe],
 		    sizeof(safe[nsafe])) == -1) {
-			seterr(err, errlen, "recipient", errno);
+			util_seterr(err, errlen, "recipient: %s",
+			    strerror(errno));
 			goto fail;
 		}
 		for (j = 0; j < nsafe; j++)
@@ -607,20 +569,16 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 	}
 
 	if (wflush(w) == -1) {
-		seterr(err, errlen, "write", errno);
+		util_seterr(err, errlen, "write: %s", strerror(errno));
 		goto fail;
 	}
 	if ((c->max_rcpt > 0 || c->max_total > 0) &&
 	    quota_check(c, safe, nsafe, w->size, err, errlen) == -1)
 		goto fail;
-	if (fsync(w->fd) == -1) {
-		seterr(err, errlen, "fsync", errno);
-		goto fail;
-	}
-	r = close(w->fd);
+	r = sfile_sync_close(w->fd);
 	w->fd = -1;
 	if (r == -1) {
-		seterr(err, errlen, "close", errno);
+		util_seterr(err, errlen, "fsync: %s", strerror(errno));
 		goto fail;
 	}
 
@@ -631,10 +589,11 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 			    id);
 		else
 			snprintf(base, sizeof(base), "spam_to__%s", id);
-		if (rename_noreplace(c->dirfd, w->tmp, base) == -1) {
+		if (sfile_publish(c->dirfd, w->tmp, base,
+		    SFILE_NOREPLACE) == -1) {
 			if (errno == EEXIST)
 				continue;
-			seterr(err, errlen, "rename", errno);
+			util_seterr(err, errlen, "rename: %s", strerror(errno));
 			goto fail;
 		}
 		inplace = 0;
@@ -657,12 +616,12 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 		}
 		if (renameat(c->dirfd, base, c->dirfd, w->tmp) == -1) {
 			unlinkat(c->dirfd, base, 0);
-			seterr(err, errlen, "rename", errno);
+			util_seterr(err, errlen, "rename: %s", strerror(errno));
 			goto fail_done;
 		}
 		inplace = 1;
 		if (e != EEXIST) {
-			seterr(err, errlen, "symlink", e);
+			util_seterr(err, errlen, "symlink: %s", strerror(e));
 			errno = e;
 			goto fail;
 		}
@@ -674,7 +633,7 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 	}
 	if (fsync(c->dirfd) == -1) {
 		e = errno;
-		seterr(err, errlen, "fsync directory", e);
+		util_seterr(err, errlen, "fsync directory: %s", strerror(e));
 		if (nsafe > 1)
 			for (j = 0; j < nsafe; j++) {
 				snprintf(lname, sizeof(lname),
@@ -868,7 +827,7 @@ corral_marker_name(const char *kind, const char *bid, const char *rcpt,
 	size_t i;
 	int n;
 
-	for (i = 0; bid[i] != '\0' && ishex_upper((unsigned char)bid[i]); i++)
+	for (i = 0; bid[i] != '\0' && util_isxupper((unsigned char)bid[i]); i++)
 		;
 	if (i != CORRAL_ID_LEN || bid[i] != '\0') {
 		errno = EINVAL;
@@ -915,8 +874,7 @@ corral_marker_make(int dfd, const char *path, const char *note, int excl)
 {
 	int fd, e, ok;
 
-	fd = openat(dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	fd = sfile_create(dfd, path, 0600);
 	if (fd == -1) {
 		if (errno != EEXIST || excl)
 			return -1;
@@ -937,4 +895,148 @@ corral_marker_make(int dfd, const char *path, const char *note, int excl)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- the filter's copy ---- */
+
+static int
+hash_put(void *arg, const char *p, size_t n)
+{
+	return bypass_hash_update(arg, p, n);
+}
+
+static int
+writer_put(void *arg, const char *p, size_t n)
+{
+	return corral_write(arg, p, n);
+}
+
+/* Removes the issued.<bid>.* markers of the first n recipients. */
+static void
+unissue_markers(const struct mc_config *cf, const struct corral_msg *m,
+    const char *bid, size_t n)
+{
+	char name[CORRAL_NAME_MAX + 32];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (corral_marker_name(CORRAL_MARK_ISSUED, bid, m->rcpts[i],
+		    name, sizeof(name)) == 0)
+			unlinkat(corral_dirfd(cf->corral), name, 0);
+}
+
+/*
+ * The bypass header bid is issued for every recipient of the message
+ * (SC-B5: the filter honours it for them only); a recipient named twice
+ * shares one marker.  0, or -1 with nothing left.
+ */
+static int
+issue_markers(const struct mc_config *cf, const struct corral_msg *m,
+    const char *bid, char *err, size_t errlen)
+{
+	char note[128];
+	size_t i;
+
+	snprintf(note, sizeof(note), "corral qid=%s\n", m->qid);
+	for (i = 0; i < m->nrcpt; i++) {
+		if (corral_marker_issue(corral_dirfd(cf->corral), bid,
+		    m->rcpts[i], note, 0) == -1) {
+			snprintf(err, errlen, "marker: %s", strerror(errno));
+			unissue_markers(cf, m, bid, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Date and Message-ID when missing, then the bypass header, onto extra. */
+static int
+corral_fields(const struct mc_config *cf, const struct corral_msg *m,
+    const unsigned char hash[32], char *bid, struct buf *extra, char *err,
+    size_t errlen)
+{
+	char date[64], msgid[160], token[512];
+	const char *use_date = m->date, *use_msgid = m->msgid;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (use_date == NULL) {
+		gmtime_r(&now, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
+		    &tm);
+		use_date = date;
+		buf_printf(extra, "Date: %s\r\n", date);
+	}
+	if (use_msgid == NULL) {
+		if (util_random_hex(bid, CORRAL_ID_LEN, 1) == -1) {
+			snprintf(err, errlen, "random id: %s", strerror(errno));
+			return -1;
+		}
+		snprintf(msgid, sizeof(msgid), "<%s.%s@mailcorral>", bid,
+		    m->qid);
+		use_msgid = msgid;
+		buf_printf(extra, "Message-ID: %s\r\n", msgid);
+	}
+	if (util_random_hex(bid, CORRAL_ID_LEN, 1) == -1) {
+		snprintf(err, errlen, "random id: %s", strerror(errno));
+		return -1;
+	}
+	if (cf->key == NULL || bypass_mint(cf->key, bid, now,
+	    now + cf->bypass_max_age, use_msgid, strlen(use_msgid), use_date,
+	    strlen(use_date), hash, token, sizeof(token)) < 0) {
+		snprintf(err, errlen, "cannot mint the bypass header");
+		return -1;
+	}
+	buf_printf(extra, "%s: %s\r\n\r\n", SPAMHDRBYPASS, token);
+	if (extra->data == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+corral_message(const struct mc_config *cf, const struct corral_msg *m,
+    char *id, char *err, size_t errlen)
+{
+	struct bypass_hash bh;
+	struct buf extra = BUF_INIT;
+	struct corral_writer *w = NULL;
+	uint64_t end = spool_size(m->body);
+	unsigned char hash[32];
+	char bid[CORRAL_ID_LEN + 1];
+	int rc = -1;
+
+	if (bypass_hash_init(&bh) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (spool_copy(m->body, m->from, end, hash_put, &bh) == -1 ||
+	    bypass_hash_final(&bh, hash) == -1) {
+		snprintf(err, errlen, "body hash failed");
+		goto out;
+	}
+	if (corral_fields(cf, m, hash, bid, &extra, err, errlen) == -1)
+		goto out;
+	if ((w = corral_begin(cf->corral, m->qid, err, errlen)) == NULL)
+		goto out;
+	if (corral_write(w, m->headers, m->hlen) == -1 ||
+	    corral_write(w, extra.data, extra.len) == -1 ||
+	    spool_copy(m->body, m->from, end, writer_put, w) == -1) {
+		snprintf(err, errlen, "write: %s", strerror(errno));
+		corral_abort(w);
+		goto out;
+	}
+	if (issue_markers(cf, m, bid, err, errlen) == -1) {
+		corral_abort(w);
+		goto out;
+	}
+	rc = corral_commit(w, (const char *const *)m->rcpts, m->nrcpt, id,
+	    err, errlen);
+	if (rc == -1)
+		unissue_markers(cf, m, bid, m->nrcpt);
+out:
+	bypass_hash_free(&bh);
+	buf_free(&extra);
+	return rc;
 }

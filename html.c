@@ -66,12 +66,6 @@ static const char *const raw_elems[] = {
 };
 
 static int
-lc(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
-static int
 is_ws(int c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
@@ -226,7 +220,7 @@ name_is(const char *t, size_t n, const char *s)
 	if (strlen(s) != n)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (lc((unsigned char)t[i]) != s[i])
+		if (util_lower((unsigned char)t[i]) != s[i])
 			return 0;
 	return 1;
 }
@@ -248,7 +242,7 @@ decode_scheme(const char *v, size_t n, char *out, size_t outlen)
 		if (c != '&') {
 			i++;
 			if (c > 0x20 && c != 0x7f)
-				out[o++] = (char)lc(c);
+				out[o++] = (char)util_lower(c);
 			continue;
 		}
 		s = ++i;
@@ -280,7 +274,7 @@ decode_scheme(const char *v, size_t n, char *out, size_t outlen)
 			if (i < n && v[i] == ';')
 				i++;
 			if (cp > 0x20 && cp < 0x7f)
-				out[o++] = (char)lc((int)cp);
+				out[o++] = (char)util_lower((int)cp);
 			else if (cp >= 0x7f)
 				out[o++] = '?';
 			continue;
@@ -318,9 +312,9 @@ url_class(const char *v, size_t n)
 
 	/* <meta http-equiv=refresh content="0; url=javascript:..."> */
 	for (k = 0; k + 4 <= n && k < 64; k++)
-		if (lc((unsigned char)v[k]) == 'u' &&
-		    lc((unsigned char)v[k + 1]) == 'r' &&
-		    lc((unsigned char)v[k + 2]) == 'l' && v[k + 3] == '=' &&
+		if (util_lower((unsigned char)v[k]) == 'u' &&
+		    util_lower((unsigned char)v[k + 1]) == 'r' &&
+		    util_lower((unsigned char)v[k + 2]) == 'l' && v[k + 3] == '=' &&
 		    (k == 0 || v[k - 1] == ';' || is_ws((unsigned char)v[k - 1])))
 			return url_class(v + k + 4, n - k - 4);
 	k = decode_scheme(v, n, d, sizeof(d));
@@ -365,7 +359,7 @@ process_tag(struct html *h)
 	lname[0] = '\0';
 	if (ne - ns <= NAME_MAX_) {
 		for (i = ns; i < ne; i++)
-			lname[i - ns] = (char)lc((unsigned char)t[i]);
+			lname[i - ns] = (char)util_lower((unsigned char)t[i]);
 		lname[ne - ns] = '\0';
 	}
 	if (strcmp(lname, "script") == 0)
@@ -409,8 +403,8 @@ process_tag(struct html *h)
 	pos = ne;
 	while (next_attr(t, n, &pos, &a)) {
 		evt = 0;
-		if (a.ne - a.ns > 2 && lc((unsigned char)t[a.ns]) == 'o' &&
-		    lc((unsigned char)t[a.ns + 1]) == 'n')
+		if (a.ne - a.ns > 2 && util_lower((unsigned char)t[a.ns]) == 'o' &&
+		    util_lower((unsigned char)t[a.ns + 1]) == 'n')
 			evt = HTML_EVENT;
 		else if (name_is(t + a.ns, a.ne - a.ns, "codebase"))
 			evt = HTML_OBJECT;
@@ -522,7 +516,7 @@ raw_end(const struct html *h)
 	    h->tail[h->taillen - k + 1] != '/')
 		return 0;
 	for (i = 0; i < h->rawlen; i++)
-		if (lc((unsigned char)h->tail[h->taillen - h->rawlen + i]) !=
+		if (util_lower((unsigned char)h->tail[h->taillen - h->rawlen + i]) !=
 		    h->raw[i])
 			return 0;
 	return 1;

@@ -115,6 +115,13 @@ void	 arc_abort(struct arc_file *);
 /* The indexer thread: started once the daemon runs as its user. */
 int	 arc_start(void);
 void	 arc_stop(void);
+/*
+ * Takes the index settings (journal, database) of cf, the configuration
+ * just installed: the indexer and the journal use them from now on.
+ * Called at start-up before any session and after each reload (as
+ * pp_reload()); the archive never asks conf.c for the current snapshot.
+ */
+void	 arc_reload(const struct mc_config *);
 
 /*
  * The archiver copy's header value: "v=1; k=<kid>; h=<64 hex>" with
@@ -147,5 +154,26 @@ size_t	 arc_display(const void *in, size_t len, size_t maxchars,
 int	 arc_encode_row(const struct arc_row *, struct buf *out);
 /* Decodes a line in place (without its newline); 0 or -1 (malformed). */
 int	 arc_decode_row(char *line, size_t len, struct arc_row *);
+
+/*
+ * The third-party archiver gets its copy of delivered mail as one more
+ * envelope recipient (archive_address), with a keyed header (ARC_HDR,
+ * arc_mac) over Date, Message-ID and its address, so that the copy is
+ * known on a later pass through a MailCorral (arc_copy_ok) and not
+ * filtered again.  arc_copy_header() writes that header's value: its
+ * length, or 0 when the copy goes without it (no key, Date or Message-ID:
+ * it is then filtered like any mail on that pass).
+ */
+int	 arc_copy_header(const struct mc_config *, const char *date,
+	    const char *msgid, char *out, size_t outlen);
+/*
+ * The archiver's copy on a later pass (SC-B9): every envelope recipient
+ * is archive_address and the one ARC_HDR (nmac of them, the first mac)
+ * verifies over this message's Date and Message-ID.  1: pass it on
+ * untouched; 0 with the reason in why.
+ */
+int	 arc_copy_ok(const struct mc_config *, const char *mac, unsigned nmac,
+	    char *const *rcpts, unsigned nrcpt, const char *date,
+	    const char *msgid, char *why, size_t whylen);
 
 #endif

@@ -26,8 +26,12 @@ enum fkind { F_HDR, F_LEAF, F_MULTI, F_MSG };
 enum mstate { M_PRE, M_IN, M_EPI };
 enum ekind { EK_NONE, EK_UU, EK_YENC, EK_BINHEX };
 
-#define NCAND	16
-#define NXS	32	/* RFC 2231 name sections kept per entity */
+/*
+ * Readings of one attribute in one field: each parameter gives at most
+ * 1 + 1 (rest of line) + 3 (addalt), the sections 2: never more than
+ * NCAND(max_params), so gather() cannot drop one.
+ */
+#define NCAND(np)	((np) * 5 + 2)
 
 struct xsect {
 	char		 attr[12];	/* "name" or "filename" */
@@ -60,6 +64,9 @@ struct hstate {
 	int		 cte;
 	int		 disp;		/* MIME_PART_ATTACHMENT / INLINE */
 	int		 ambig;
+	unsigned	 lim;		/* MIME_ERR_* limits this entity hit */
+	int		 blankpend;	/* LAST view: blank first line skipped */
+	uint64_t	 blankend;	/* ... and where the body would start */
 };
 
 struct leaf {
@@ -83,6 +90,7 @@ struct leaf {
 	unsigned	 bhn;
 	int		 nonblank;	/* a non-blank whole line was seen */
 	int		 uubare;	/* uuencode CTE decoding without begin */
+	int		 nohdr;		/* empty header block: first line next */
 };
 
 struct param {
@@ -127,9 +135,10 @@ struct mime {
 	struct buf	 tmp, pa, ca;
 	struct param	*pv;
 	unsigned	 np;
-	struct cand	 cv[NCAND];
+	struct cand	*cv;		/* NCAND(max_params) */
 	unsigned	 nc;
-	struct xsect	 xs[NXS];	/* name sections of this entity */
+	struct xsect	*xs;		/* name sections of this entity, at
+					   most max_params */
 	unsigned	 nxs, xfield;
 	struct buf	 xb;
 	int		 over;
@@ -155,7 +164,9 @@ struct ob {
 };
 
 static const struct mime_limits deflim = {
-	32, 1000, 65536, 1000, 8192, 200, 64, 1024
+	MIME_DEF_MAX_DEPTH, MIME_DEF_MAX_PARTS, MIME_DEF_MAX_HEADER,
+	MIME_DEF_MAX_HEADERS, MIME_DEF_MAX_LINE, MIME_DEF_MAX_BOUNDARY,
+	MIME_DEF_MAX_PARAMS, MIME_DEF_MAX_NAME, MIME_DEF_MAX_NAMES
 };
 
 /* ---------- small helpers ---------- */
@@ -548,6 +559,25 @@ pt(struct mime *m, unsigned id)
 	return &m->parts[id];
 }
 
+/* A limit kept part id from being read completely: fail closed. */
+static void
+plimit(struct mime *m, unsigned id, unsigned bit)
+{
+	struct mime_part *p = pt(m, id);
+
+	m->err |= bit;
+	p->flags |= MIME_PART_UNSCANNABLE;
+	p->limit |= bit;
+}
+
+/* The same, for the entity whose header block is being read. */
+static void
+hlimit(struct mime *m, unsigned bit)
+{
+	m->err |= bit;
+	m->h.lim |= bit;
+}
+
 /*
  * Create a part record; returns 1 and *id, 0 when the part limit made
  * this the overflow record (parsing stops), -1 on ENOMEM.
@@ -580,8 +610,8 @@ newpart(struct mime *m, unsigned parent, unsigned depth, uint64_t start,
 	p->body_start = p->body_end = p->end = hstart;
 	memcpy(p->type, "text/plain", sizeof "text/plain");
 	if (over) {
-		seterr(m, MIME_ERR_PARTS);
-		p->flags |= MIME_PART_UNSCANNABLE | MIME_PART_TRUNCATED;
+		plimit(m, *id, MIME_ERR_PARTS);
+		p->flags |= MIME_PART_TRUNCATED;
 		memcpy(p->type, "application/octet-stream",
 		    sizeof "application/octet-stream");
 		p->cte = MIME_CTE_UNKNOWN;
@@ -594,27 +624,28 @@ newpart(struct mime *m, unsigned parent, unsigned depth, uint64_t start,
 	return 1;
 }
 
+/*
+ * Keep one more distinct name of part id.  A name longer than max_name
+ * keeps its last max_name bytes (cut on a UTF-8 sequence boundary: the
+ * extension stays for the warning) and makes the part unscannable; so
+ * does a name past max_names, which is never silently dropped.
+ */
 static void
 addname(struct mime *m, unsigned id, const char *s, size_t n)
 {
 	struct mime_part *p = pt(m, id);
-	char *d;
-	size_t i, k, cut;
+	char *d, **nv;
+	size_t i, k;
 	unsigned j;
 
-	if (p->nnames >= MIME_MAX_NAMES)
-		return;
-	/* cut at max_name on a UTF-8 sequence boundary */
-	cut = 0;
-	for (i = 0; i < n; i += k) {
-		k = mc_utf8_len((const unsigned char *)s + i, n - i, NULL);
-		if (k == 0)
-			k = 1;
-		if (i + k > m->lim.max_name)
-			break;
-		cut = i + k;
+	if (n > m->lim.max_name) {
+		plimit(m, id, MIME_ERR_NAMELEN);
+		i = n - m->lim.max_name;
+		while (i < n && ((unsigned char)s[i] & 0xc0) == 0x80)
+			i++;
+		s += i;
+		n -= i;
 	}
-	n = cut;
 	if ((d = malloc(n * 3 + 1)) == NULL) {
 		m->enomem = 1;
 		return;
@@ -633,6 +664,22 @@ addname(struct mime *m, unsigned id, const char *s, size_t n)
 			free(d);
 			return;
 		}
+	if (p->nnames >= m->lim.max_names) {
+		plimit(m, id, MIME_ERR_NAMES);
+		free(d);
+		return;
+	}
+	if ((p->nnames & (p->nnames - 1)) == 0) {
+		/* 0, 1, 2, 4, ...: room doubles */
+		nv = realloc(p->names, (p->nnames ? p->nnames * 2 : 1) *
+		    sizeof *nv);
+		if (nv == NULL) {
+			free(d);
+			m->enomem = 1;
+			return;
+		}
+		p->names = nv;
+	}
 	p->names[p->nnames++] = d;
 }
 
@@ -641,7 +688,7 @@ static void
 addname47(struct mime *m, unsigned id, const char *s, size_t n)
 {
 	char *o;
-	size_t ol = 0, max = m->lim.max_name * 2 + 8;
+	size_t ol = 0, max = n * 3 + 8;	/* no decoding grows more */
 
 	if ((o = malloc(max)) == NULL) {
 		m->enomem = 1;
@@ -649,15 +696,21 @@ addname47(struct mime *m, unsigned id, const char *s, size_t n)
 	}
 	if (decwords(s, n, o, max, &ol, 0) == -1)
 		m->enomem = 1;
-	else
+	else {
+		if (ol + 1 >= max)
+			plimit(m, id, MIME_ERR_NAMELEN);
 		addname(m, id, o, ol);
+	}
 	/* UTF-16 without a BOM: also the little-endian reading */
 	if (!m->enomem && (icontains(s, n, "utf-16?") ||
 	    icontains(s, n, "utf16?"))) {
 		if (decwords(s, n, o, max, &ol, 1) == -1)
 			m->enomem = 1;
-		else
+		else {
+			if (ol + 1 >= max)
+				plimit(m, id, MIME_ERR_NAMELEN);
 			addname(m, id, o, ol);
+		}
 	}
 	free(o);
 }
@@ -667,7 +720,7 @@ addnamecs(struct mime *m, unsigned id, const char *cs, const char *s,
     size_t n)
 {
 	struct ob o;
-	size_t max = m->lim.max_name * 2 + 8;
+	size_t max = n * 3 + 8;		/* no decoding grows more */
 
 	if ((o.p = malloc(max)) == NULL) {
 		m->enomem = 1;
@@ -677,12 +730,16 @@ addnamecs(struct mime *m, unsigned id, const char *cs, const char *s,
 	o.max = max;
 	o.full = 0;
 	tou8(&o, cs, s, n, 0);
+	if (o.full)
+		plimit(m, id, MIME_ERR_NAMELEN);
 	addname(m, id, o.p, o.len);
 	if (strcmp(cs, "utf-16") == 0 || strcmp(cs, "utf16") == 0) {
 		/* no BOM: also the little-endian reading */
 		o.len = 0;
 		o.full = 0;
 		tou8(&o, cs, s, n, 1);
+		if (o.full)
+			plimit(m, id, MIME_ERR_NAMELEN);
 		addname(m, id, o.p, o.len);
 	}
 	free(o.p);
@@ -860,7 +917,7 @@ params(struct mime *m, const char *s, size_t n)
 			a1--;
 		i++;
 		if (m->np >= m->lim.max_params) {
-			seterr(m, MIME_ERR_PARAMS);
+			hlimit(m, MIME_ERR_PARAMS);
 			break;
 		}
 		pp = &m->pv[m->np];
@@ -1040,8 +1097,10 @@ newcand(struct mime *m)
 {
 	struct cand *c;
 
-	if (m->nc >= NCAND)
+	if (m->nc >= NCAND(m->lim.max_params)) {
+		hlimit(m, MIME_ERR_PARAMS);	/* cannot happen: see NCAND */
 		return NULL;
+	}
 	c = &m->cv[m->nc++];
 	memset(c, 0, sizeof *c);
 	c->off = m->ca.len;
@@ -1207,11 +1266,15 @@ xrecord(struct mime *m)
 	unsigned i;
 
 	m->xfield++;
-	for (i = 0; i < m->np && m->nxs < NXS; i++) {
+	for (i = 0; i < m->np; i++) {
 		pp = &m->pv[i];
 		if (pp->sect < 0 || (strcmp(pp->attr, "name") != 0 &&
 		    strcmp(pp->attr, "filename") != 0))
 			continue;
+		if (m->nxs >= m->lim.max_params) {
+			hlimit(m, MIME_ERR_SECTIONS);
+			break;
+		}
 		x = &m->xs[m->nxs++];
 		memcpy(x->attr, pp->attr, strlen(pp->attr) + 1);
 		x->sect = pp->sect;
@@ -1234,11 +1297,15 @@ static int
 xjoin(struct mime *m, unsigned id)
 {
 	static const char *const an[] = { "name", "filename" };
-	struct sref r[NXS];
+	struct sref *r;
 	struct buf b = BUF_INIT;
 	char cs[48];
 	unsigned a, i, nr, f0, multi, pass;
 
+	if (m->nxs == 0)
+		return 0;
+	if ((r = malloc(m->nxs * sizeof *r)) == NULL)
+		return -1;
 	for (a = 0; a < 2; a++) {
 		nr = multi = f0 = 0;
 		for (i = 0; i < m->nxs; i++) {
@@ -1262,12 +1329,14 @@ xjoin(struct mime *m, unsigned id)
 			if (buf_add(&b, "", 0) == -1 ||
 			    sjoin(&b, r, nr, pass == 0, cs, sizeof cs) == -1) {
 				buf_free(&b);
+				free(r);
 				return -1;
 			}
 			addnamecs(m, id, cs, b.data, b.len);
 		}
 	}
 	buf_free(&b);
+	free(r);
 	return 0;
 }
 
@@ -1490,17 +1559,20 @@ flushfield(struct mime *m)
 	const char *s = m->hf.data, *c, *v;
 	char nm[128];
 	size_t i, nl = 0, vn;
-	int depth = 0, rc = 0;
+	int depth = 0, rc = 0, over, trunc, mimef;
 
 	if (!m->hfon)
 		return 0;
 	m->hfon = 0;
-	if (++m->h.nfields > m->lim.max_headers) {
+	over = ++m->h.nfields > m->lim.max_headers;
+	trunc = m->hftrunc;
+	m->hftrunc = 0;
+	if (over)
 		seterr(m, MIME_ERR_HEADERS);
-		buf_reset(&m->hf);
-		return 0;
-	}
 	if ((c = memchr(s, ':', m->hf.len)) == NULL) {
+		/* cut before its colon: it may have been a Content-* one */
+		if (trunc)
+			hlimit(m, MIME_ERR_HEADER);
 		buf_reset(&m->hf);
 		return 0;
 	}
@@ -1514,6 +1586,22 @@ flushfield(struct mime *m)
 			nm[nl++] = s[i];
 	}
 	nm[nl] = '\0';
+	/*
+	 * Past a limit only the fields the parser reads for names, types and
+	 * transfer encodings matter (a name cut at sizeof nm is none of them):
+	 * one of those not read completely makes the entity unscannable.
+	 */
+	mimef = ieq(nm, nl, "content-type") ||
+	    ieq(nm, nl, "content-disposition") ||
+	    ieq(nm, nl, "content-transfer-encoding");
+	if (over) {
+		if (mimef)
+			hlimit(m, MIME_ERR_HEADERS);
+		buf_reset(&m->hf);
+		return 0;
+	}
+	if (trunc && mimef)
+		hlimit(m, MIME_ERR_HEADER);
 	v = c + 1;
 	vn = m->hf.len - (size_t)(v - s);
 	while (vn > 0 && wsp((unsigned char)*v))
@@ -1544,6 +1632,7 @@ hfadd(struct mime *m, const char *s, size_t n)
 	if (n > room) {
 		n = room;
 		seterr(m, MIME_ERR_HEADER);
+		m->hftrunc = 1;
 	}
 	if (n > 0 && buf_add(&m->hf, s, n) == -1)
 		m->enomem = 1;
@@ -2075,7 +2164,7 @@ holdable(struct mime *m, const char *s, size_t n)
 	while (n > 0 && wsp((unsigned char)s[n - 1]))
 		n--;
 	/* A hidden multipart is still bound by max_depth (fuzz_mime_stream). */
-	return !m->over && !m->L.nonblank && m->L.ekind == EK_NONE &&
+	return !m->over && m->L.ekind == EK_NONE &&
 	    p->depth < m->lim.max_depth &&
 	    (m->L.dec == MIME_CTE_7BIT || m->L.dec == MIME_CTE_8BIT ||
 	    m->L.dec == MIME_CTE_BINARY) &&
@@ -2154,11 +2243,27 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 	if (p->cte == MIME_CTE_UNKNOWN)
 		seterr(m, MIME_ERR_CTE);
 	p->flags |= (unsigned)h->disp;
+	if (h->lim != 0) {
+		p->flags |= MIME_PART_UNSCANNABLE;
+		p->limit |= h->lim;
+	}
 	if (h->ambig) {
 		p->flags |= MIME_PART_AMBIGUOUS;
 		seterr(m, MIME_ERR_AMBIGUOUS);
 	}
 	f->kind = F_LEAF;
+	if ((strncmp(p->type, "multipart/", 10) == 0 ||
+	    strcmp(p->type, "message/rfc822") == 0 ||
+	    strcmp(p->type, "message/global") == 0) &&
+	    (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
+	    p->cte == MIME_CTE_UUENCODE)) {
+		/*
+		 * Some readers decode it and parse what comes out; this
+		 * parser reads the encoded text only: fail closed.
+		 */
+		seterr(m, MIME_ERR_ENCODED);
+		p->flags |= MIME_PART_UNSCANNABLE;
+	}
 	if (strncmp(p->type, "multipart/", 10) == 0 &&
 	    (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
 	    p->cte == MIME_CTE_UUENCODE)) {
@@ -2172,10 +2277,12 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 	if (strncmp(p->type, "multipart/", 10) == 0) {
 		if (!h->hasbnd || h->bndbad || h->bnd == NULL) {
 			seterr(m, MIME_ERR_BOUNDARY);
+			/* empty or past max_boundary: others split on it */
+			if (h->bndbad)
+				plimit(m, id, MIME_ERR_BOUNDARY);
 			memcpy(p->type, "text/plain", sizeof "text/plain");
 		} else if (p->depth >= m->lim.max_depth) {
-			seterr(m, MIME_ERR_DEPTH);
-			p->flags |= MIME_PART_UNSCANNABLE;
+			plimit(m, id, MIME_ERR_DEPTH);
 		} else {
 			p->flags |= MIME_PART_MULTIPART;
 			f->kind = F_MULTI;
@@ -2189,8 +2296,7 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 	} else if (strcmp(p->type, "message/rfc822") == 0 ||
 	    strcmp(p->type, "message/global") == 0) {
 		if (p->depth >= m->lim.max_depth) {
-			seterr(m, MIME_ERR_DEPTH);
-			p->flags |= MIME_PART_UNSCANNABLE;
+			plimit(m, id, MIME_ERR_DEPTH);
 		} else {
 			p->flags |= MIME_PART_MESSAGE;
 			f->kind = F_MSG;
@@ -2198,8 +2304,10 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 	} else if (strcmp(p->type, "message/partial") == 0 ||
 	    strcmp(p->type, "message/external-body") == 0)
 		seterr(m, MIME_ERR_PARTIAL);
-	if (f->kind == F_LEAF)
+	if (f->kind == F_LEAF) {
 		leafinit(m, p);
+		m->L.nohdr = h->nfields == 0 && id != 0;
+	}
 	if (m->cb.part_begin != NULL)
 		m->cb.part_begin(m->arg, p);
 	if (f->kind == F_MSG && !closing) {
@@ -2260,11 +2368,20 @@ matchdelim(struct mime *m, const char *s, size_t n, int *close)
 	unsigned i;
 	struct frame *f;
 	size_t k;
+	int inner = 0;
 
 	for (i = m->nst; i-- > 0;) {
 		f = &m->st[i];
-		if (f->kind != F_MULTI || f->mstate == M_EPI ||
-		    n < 2 + f->blen || memcmp(s + 2, f->bnd, f->blen) != 0)
+		if (f->kind != F_MULTI || f->mstate == M_EPI)
+			continue;
+		/*
+		 * An outer delimiter inside an open inner multipart ends it
+		 * (RFC 2046); readers that only look for the innermost one
+		 * read on: AMBIGUOUS, and the LAST view reads so.
+		 */
+		if (inner++ > 0 && m->view == MIME_VIEW_LAST)
+			break;
+		if (n < 2 + f->blen || memcmp(s + 2, f->bnd, f->blen) != 0)
 			continue;
 		k = 2 + f->blen;
 		*close = 0;
@@ -2275,8 +2392,11 @@ matchdelim(struct mime *m, const char *s, size_t n, int *close)
 		}
 		while (k < n && wsp((unsigned char)s[k]))
 			k++;
-		if (k == n)
+		if (k == n) {
+			if (inner > 1)
+				seterr(m, MIME_ERR_AMBIGUOUS);
 			return (int)i;
+		}
 	}
 	return -1;
 }
@@ -2330,6 +2450,27 @@ allwsp(const char *s, size_t n)
  * Returns 1 if the line was taken, 2 if the header block ended before
  * it (the line is content), 0 to read it as usual, -1 on ENOMEM.
  */
+/*
+ * Is the pending header field no field at all (no colon, or a name with
+ * blanks or control characters in it)?  Readers drop such a line, and
+ * read a Content-* line folded under it as a field of its own.
+ */
+static int
+badfield(const struct mime *m)
+{
+	const char *s = m->hf.data, *c;
+	size_t k;
+
+	if (!m->hfon || (c = memchr(s, ':', m->hf.len)) == NULL)
+		return m->hfon;
+	for (k = (size_t)(c - s); k > 0 && wsp((unsigned char)s[k - 1]); k--)
+		;
+	while (k-- > 0)
+		if ((unsigned char)s[k] <= ' ' || s[k] == 0x7f)
+			return 1;
+	return 0;
+}
+
 static int
 hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 {
@@ -2342,7 +2483,8 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 		if (!ctline(s + i, n - i))
 			return 0;
 		seterr(m, MIME_ERR_AMBIGUOUS);
-		if (m->view == MIME_VIEW_FIRST)
+		/* folded into a field that is none: a field of its own */
+		if (m->view == MIME_VIEW_FIRST && !badfield(m))
 			return 0;
 		if (flushfield(m) == -1)
 			return -1;
@@ -2410,8 +2552,21 @@ hdrline(struct mime *m, const char *s, size_t n, int cont, int more,
 		hfadd(m, s, n);
 		return 0;
 	}
-	if (n == 0 && !more)
+	if (n == 0 && !more) {
+		/*
+		 * "--b", blank, "Content-Type: ...": an empty header block, or
+		 * some readers skip the blank line.  The LAST view does if a
+		 * Content-* field follows (the FIRST view flags it, L.nohdr).
+		 */
+		if (m->view == MIME_VIEW_LAST && m->h.nfields == 0 &&
+		    !m->hfon && !m->h.blankpend && !m->h.lim &&
+		    m->st[m->nst - 1].id != 0) {
+			m->h.blankpend = 1;
+			m->h.blankend = lend;
+			return 0;
+		}
 		return finishhdr(m, lend, 0);
+	}
 	if (!more && allwsp(s, n)) {
 		m->h.ambig = 1;
 		if (m->view == MIME_VIEW_FIRST)
@@ -2488,10 +2643,27 @@ doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 			goto out;
 		}
 	}
+	/*
+	 * A delimiter padded past max_line (RFC 2046 allows trailing
+	 * blanks) is one for other readers: what follows cannot be read
+	 * here, so the entity it lands in fails closed.
+	 */
+	if (!cont && more && n >= 2 && s[0] == '-' && s[1] == '-' &&
+	    matchdelim(m, s, n, &close) >= 0)
+		plimit(m, f->id, MIME_ERR_LINE);
 	f = &m->st[m->nst - 1];
 again:
 	switch (f->kind) {
 	case F_HDR:
+		if (m->h.blankpend) {
+			m->h.blankpend = 0;
+			if (!(whole && ctline(s, n))) {
+				if (finishhdr(m, m->h.blankend, 0) == -1)
+					return -1;
+				f = &m->st[m->nst - 1];
+				goto again;
+			}
+		}
 		if (whole && n > 0 && (k = hdrodd(m, s, n, ls)) != 0) {
 			if (k == -1)
 				return -1;
@@ -2505,6 +2677,13 @@ again:
 			return -1;
 		break;
 	case F_LEAF:
+		if (m->L.nohdr) {
+			m->L.nohdr = 0;
+			if (whole && ctline(s, n)) {
+				seterr(m, MIME_ERR_AMBIGUOUS);
+				pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
+			}
+		}
 		if (whole && holdable(m, s, n)) {
 			memcpy(m->hb, s, n);
 			m->hn = n;
@@ -2572,6 +2751,7 @@ mime_new(const struct mime_limits *lim, enum mime_view view,
 		L1(max_boundary);
 		L1(max_params);
 		L1(max_name);
+		L1(max_names);
 #undef L1
 	}
 	if (m->lim.max_line < 8)
@@ -2588,7 +2768,10 @@ mime_new(const struct mime_limits *lim, enum mime_view view,
 	m->lb = malloc(m->lim.max_line + 2);
 	m->hb = malloc(m->lim.max_boundary + 2 + 1);
 	m->pv = calloc(m->lim.max_params + 1, sizeof *m->pv);
-	if (m->lb == NULL || m->pv == NULL || m->hb == NULL)
+	m->cv = calloc(NCAND(m->lim.max_params), sizeof *m->cv);
+	m->xs = calloc(m->lim.max_params, sizeof *m->xs);
+	if (m->lb == NULL || m->pv == NULL || m->hb == NULL || m->cv == NULL ||
+	    m->xs == NULL)
 		goto fail;
 	/* storage always allocated: data + off is never NULL + off */
 	if (buf_add(&m->hf, "", 0) == -1 || buf_add(&m->tmp, "", 0) == -1 ||
@@ -2800,6 +2983,10 @@ mime_strerror(unsigned bit)
 		{ MIME_ERR_BARECR, "bare-cr" },
 		{ MIME_ERR_PARTIAL, "partial" },
 		{ MIME_ERR_EPILOGUE, "epilogue" },
+		{ MIME_ERR_NAMES, "names" },
+		{ MIME_ERR_NAMELEN, "name-length" },
+		{ MIME_ERR_SECTIONS, "sections" },
+		{ MIME_ERR_ENCODED, "encoded-container" },
 	};
 	size_t i;
 
@@ -2833,9 +3020,11 @@ mime_free(struct mime *m)
 
 	if (m == NULL)
 		return;
-	for (i = 0; i < m->nparts; i++)
+	for (i = 0; i < m->nparts; i++) {
 		for (j = 0; j < m->parts[i].nnames; j++)
 			free(m->parts[i].names[j]);
+		free(m->parts[i].names);
+	}
 	for (i = 0; i < m->nst; i++)
 		free(m->st[i].bnd);
 	free(m->h.bnd);
@@ -2844,6 +3033,8 @@ mime_free(struct mime *m)
 	free(m->lb);
 	free(m->hb);
 	free(m->pv);
+	free(m->cv);
+	free(m->xs);
 	buf_free(&m->hf);
 	buf_free(&m->xb);
 	buf_free(&m->tmp);

@@ -28,6 +28,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Default limits: the one source for mime.c (a zero field of struct
+ * mime_limits) and for the mailcorral.conf defaults (smfopts.h).
+ */
+#define MIME_DEF_MAX_DEPTH	32
+#define MIME_DEF_MAX_PARTS	1000
+#define MIME_DEF_MAX_HEADER	65536
+#define MIME_DEF_MAX_HEADERS	1000
+#define MIME_DEF_MAX_LINE	65536
+#define MIME_DEF_MAX_BOUNDARY	200
+#define MIME_DEF_MAX_PARAMS	64
+#define MIME_DEF_MAX_NAME	1024
+#define MIME_DEF_MAX_NAMES	16
+
+/*
+ * Every limit fails closed (BI-11): what a limit stops the parser from
+ * reading makes the entity it belongs to MIME_PART_UNSCANNABLE, with the
+ * limit's MIME_ERR_* bit in struct mime_part.limit.  Only what provably
+ * cannot hide a name, a type or a transfer encoding is dropped quietly
+ * (header fields other than Content-Type/-Disposition/-Transfer-Encoding
+ * past max_headers or max_header).
+ */
 struct mime_limits {
 	unsigned	max_depth;	/* multipart + message/rfc822 nesting */
 	unsigned	max_parts;	/* part records per message */
@@ -36,7 +58,9 @@ struct mime_limits {
 	size_t		max_line;	/* longer lines are never delimiters */
 	size_t		max_boundary;	/* longer boundary= values are ignored */
 	unsigned	max_params;	/* parameters / RFC 2231 sections per field */
-	size_t		max_name;	/* bytes of a decoded file name kept */
+	size_t		max_name;	/* bytes of a decoded file name kept (its
+					   tail: the extension stays) */
+	unsigned	max_names;	/* distinct file names per part */
 };
 
 enum mime_view {
@@ -71,6 +95,11 @@ enum mime_cte {
 #define MIME_ERR_BARECR		0x2000	/* bare CR seen */
 #define MIME_ERR_PARTIAL	0x4000	/* message/partial or external-body */
 #define MIME_ERR_EPILOGUE	0x8000	/* content after the closing delimiter */
+#define MIME_ERR_NAMES		0x10000	/* more distinct names than max_names */
+#define MIME_ERR_NAMELEN	0x20000	/* a file name longer than max_name */
+#define MIME_ERR_SECTIONS	0x40000	/* too many RFC 2231 name sections */
+#define MIME_ERR_ENCODED	0x80000	/* base64/QP/uuencoded multipart or
+					   message/rfc822: unscannable */
 
 /* Part flags (struct mime_part.flags). */
 #define MIME_PART_MULTIPART	0x0001	/* multipart/<any> container */
@@ -89,7 +118,6 @@ enum mime_cte {
 #define MIME_PART_EPILOGUE	0x0200	/* pseudo-part: non-blank epilogue */
 #define MIME_PART_NOHEADERS	0x0400	/* part had an empty header block */
 
-#define MIME_MAX_NAMES	8		/* candidate file names kept per part */
 #define MIME_TYPE_MAX	96
 
 struct mime_part {
@@ -108,8 +136,10 @@ struct mime_part {
 	 * reading of unquoted names with spaces, a uuencode begin line, ...
 	 * Normalising them is the rules' job (virusfilter.c).
 	 */
-	char		*names[MIME_MAX_NAMES];
+	char		**names;	/* nnames of them (at most max_names) */
 	unsigned	 nnames;
+	unsigned	 limit;		/* MIME_ERR_* bits of the limits that
+					   made it UNSCANNABLE, 0 if none */
 	/* Offsets in the pushed stream. */
 	uint64_t	 start;		/* first byte of the delimiter line that
 					   opens this part ("--b"), or of the

@@ -99,24 +99,22 @@ out_str(struct out *o, const char *s)
 	out_put(o, s, strlen(s));
 }
 
+/* spool_copy()'s consumer: into the output, stopping at its error. */
+static int
+put_range(void *arg, const char *p, size_t n)
+{
+	struct out *o = arg;
+
+	out_put(o, p, n);
+	return o->err == 0 ? 0 : -1;
+}
+
 static int
 copy_range(struct rw *rw, uint64_t from, uint64_t to)
 {
-	char tmp[16384];
-	ssize_t r;
-
-	while (from < to && rw->o.err == 0) {
-		size_t want = to - from < sizeof(tmp) ? (size_t)(to - from) :
-		    sizeof(tmp);
-
-		r = spool_pread(scan_spool(rw->sc), tmp, want, from);
-		if (r <= 0) {
-			rw->o.err = r == 0 ? EIO : errno;
-			return -1;
-		}
-		out_put(&rw->o, tmp, (size_t)r);
-		from += (uint64_t)r;
-	}
+	if (rw->o.err == 0 && spool_copy(scan_spool(rw->sc), from, to,
+	    put_range, &rw->o) == -1 && rw->o.err == 0)
+		rw->o.err = errno ? errno : EIO;
 	return rw->o.err == 0 ? 0 : -1;
 }
 

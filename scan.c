@@ -16,18 +16,16 @@
 
 #include "buf.h"
 #include "bypass.h"
-#include "clamd.h"
 #include "conf.h"
 #include "html.h"
 #include "log.h"
 #include "scan.h"
-#include "spamfilter.h"
+#include "spamstats.h"
 #include "spool.h"
 #include "banned.h"
 
 #define SNIFF_LEN	16
 #define MAX_FINDINGS	256
-#define READ_CHUNK	65536
 
 struct pstate {
 	unsigned	 id;
@@ -55,12 +53,13 @@ struct scan {
 	struct view	 v0;
 	struct view	 v1;		/* the other reading, when ambiguous */
 	int		 have_v1;
-	struct spam_stats *stats;	/* built-in spam checker */
+	struct spamstats *stats;	/* built-in spam checker */
 	struct bypass_hash hash;
 	int		 hashing;
 	uint64_t	 body_off;
 	int		 eoh;
 	unsigned	 errors;
+	unsigned	 limits;	/* MIME_ERR_* of unscannable parts */
 	int		 views;
 	struct scan_finding *f;
 	unsigned	 nf;
@@ -174,7 +173,7 @@ add_finding(struct view *v, const struct mime_part *p, enum scan_act act,
 	f->part = p->id;
 	f->html = html;
 	f->p = *p;
-	memset(f->p.names, 0, sizeof(f->p.names));
+	f->p.names = NULL;
 	f->p.nnames = 0;
 	if (p->nnames > 0)
 		scan_display_name(p->names[p->nnames - 1], f->name,
@@ -268,7 +267,7 @@ cb_header(void *arg, const struct mime_part *p, const char *name,
 	struct view *v = arg;
 
 	if (v->num == 0 && p->id == 0 && v->sc->stats != NULL)
-		spam_stats_header(v->sc->stats, name, nlen, value, vlen);
+		spamstats_header(v->sc->stats, name, nlen, value, vlen);
 }
 
 /* Body text a reader sees: what the built-in spam checker counts. */
@@ -290,7 +289,7 @@ cb_data(void *arg, const struct mime_part *p, const char *d, size_t n)
 	size_t take;
 
 	if (v->num == 0 && v->sc->stats != NULL && is_body_text(p))
-		spam_stats_text(v->sc->stats, p->type[5] == 'h', d, n);
+		spamstats_text(v->sc->stats, p->type[5] == 'h', d, n);
 	if ((ps = find_state(v, p->id, 0)) == NULL)
 		return;
 	if (ps->html != NULL && html_push(ps->html, d, n) == -1)
@@ -392,8 +391,10 @@ hidden_part(struct view *v, const struct mime_part *p)
 
 	if (p->body_end <= p->body_start)
 		return 0;
-	want = p->body_end - p->body_start > HIDDEN_LOOK ? HIDDEN_LOOK :
-	    (size_t)(p->body_end - p->body_start);
+	/* past what is read back: cannot tell, so strictest (BI-11) */
+	if (p->body_end - p->body_start > HIDDEN_LOOK)
+		return 2;
+	want = (size_t)(p->body_end - p->body_start);
 	if ((b = malloc(want + 1)) == NULL)
 		return 1;		/* cannot look: strictest */
 	r = spool_pread(v->sc->spool, b, want, p->body_start);
@@ -427,17 +428,20 @@ cb_end(void *arg, const struct mime_part *p)
 	struct virus_hit hit;
 	enum virus_reason r;
 	unsigned bits;
+	int hid;
 
 	memset(&hit, 0, sizeof(hit));
 	ps = find_state(v, p->id, 1);
 	r = virus_check_part(v->sc->cf->rules, p, &hit);
+	v->sc->limits |= p->limit;
 	if (r == VIRUS_OK &&
 	    (p->flags & (MIME_PART_PREAMBLE | MIME_PART_EPILOGUE)) &&
-	    hidden_part(v, p)) {
+	    (hid = hidden_part(v, p)) != 0) {
 		r = VIRUS_UNSCANNABLE;
-		snprintf(hit.what, sizeof(hit.what), "MIME part hidden in the "
-		    "%s", p->flags & MIME_PART_PREAMBLE ? "preamble" :
-		    "epilogue");
+		snprintf(hit.what, sizeof(hit.what), hid == 2 ? "mime-limit "
+		    "reason=%s-length (over %d bytes)" : "MIME part hidden in "
+		    "the %s", p->flags & MIME_PART_PREAMBLE ? "preamble" :
+		    "epilogue", HIDDEN_LOOK);
 	}
 	if (r == VIRUS_OK && ps != NULL)
 		judge_collected(v, ps, &hit, &r);
@@ -493,7 +497,7 @@ scan_new(const struct mc_config *cf, const char *qid)
 	sc->cf = cf;
 	sc->qid = qid;
 	if (cf->spam_arbitron == CONF_SPAM_BUILTIN &&
-	    (sc->stats = spam_stats_new(cf->weights)) == NULL) {
+	    (sc->stats = spamstats_new(cf->weights)) == NULL) {
 		free(sc);
 		return NULL;
 	}
@@ -604,38 +608,22 @@ scan_spam_score(struct scan *sc, double *score, struct buf *why)
 {
 	if (sc->stats == NULL)
 		return -1;
-	spam_stats_finish(sc->stats, score, why);
+	spamstats_finish(sc->stats, score, why);
 	return 0;
 }
 
 /* Pushes spool bytes [from, to) into a parser. */
+/* spool_copy()'s consumer: the parser of the other reading. */
+static int
+replay_push(void *arg, const char *p, size_t n)
+{
+	return mime_push(arg, p, n) == -1 ? -1 : 0;
+}
+
 static int
 replay(struct scan *sc, struct mime *m, uint64_t from, uint64_t to)
 {
-	char *chunk;
-	ssize_t r;
-	int rc = 0;
-
-	if ((chunk = malloc(READ_CHUNK)) == NULL)
-		return -1;
-	while (from < to) {
-		size_t want = to - from < READ_CHUNK ? (size_t)(to - from) :
-		    READ_CHUNK;
-
-		if ((r = spool_pread(sc->spool, chunk, want, from)) <= 0) {
-			rc = -1;
-			if (r == 0)
-				errno = EIO;
-			break;
-		}
-		if (mime_push(m, chunk, (size_t)r) == -1) {
-			rc = -1;
-			break;
-		}
-		from += (uint64_t)r;
-	}
-	free(chunk);
-	return rc;
+	return spool_copy(sc->spool, from, to, replay_push, m);
 }
 
 int
@@ -758,10 +746,44 @@ scan_parts(const struct scan *sc, unsigned *n)
 	return mime_parts(sc->v0.mime, n);
 }
 
+const struct mime_part *
+scan_view_parts(const struct scan *sc, unsigned view, unsigned *n)
+{
+	*n = 0;
+	if (view == 0 && sc->v0.mime != NULL)
+		return mime_parts(sc->v0.mime, n);
+	if (view == 1 && sc->have_v1)
+		return mime_parts(sc->v1.mime, n);
+	return NULL;
+}
+
+int
+scan_add_virus(struct scan *sc, unsigned view, const struct mime_part *p,
+    const char *virus)
+{
+	if ((view != 0 || sc->v0.mime == NULL) && (view != 1 || !sc->have_v1)) {
+		errno = EINVAL;
+		return -1;
+	}
+	add_finding(view == 0 ? &sc->v0 : &sc->v1, p, SCAN_DELETE,
+	    VIRUS_INFECTED, virus, 0);
+	if (sc->err != 0) {
+		errno = sc->err;
+		return -1;
+	}
+	return 0;
+}
+
 unsigned
 scan_errors(const struct scan *sc)
 {
 	return sc->errors;
+}
+
+unsigned
+scan_limits(const struct scan *sc)
+{
+	return sc->limits;
 }
 
 int
@@ -798,269 +820,10 @@ scan_free(struct scan *sc)
 	if (sc->have_v1)
 		view_fini(&sc->v1);
 	if (sc->stats != NULL)
-		spam_stats_free(sc->stats);
+		spamstats_free(sc->stats);
 	if (sc->hashing)
 		bypass_hash_free(&sc->hash);
 	spool_free(sc->spool);
 	free(sc->f);
 	free(sc);
-}
-
-/* ---- clamd ---- */
-
-/* Decoded bytes arrive in small pieces: clamd gets chunks of CL_CHUNK. */
-#define CL_CHUNK	65536
-
-struct cl_ctx {
-	struct clamd_scan	*cs;
-	int			 err;
-	char			*buf;
-	size_t			 len;
-};
-
-static void
-cl_flush(struct cl_ctx *c)
-{
-	if (c->len > 0 && c->err == 0 && clamd_send(c->cs, c->buf, c->len) ==
-	    -1)
-		c->err = 1;
-	c->len = 0;
-}
-
-static void
-cl_send(void *arg, const char *p, size_t n)
-{
-	struct cl_ctx *c = arg;
-	size_t take;
-
-	while (n > 0 && c->err == 0) {
-		take = CL_CHUNK - c->len < n ? CL_CHUNK - c->len : n;
-		memcpy(c->buf + c->len, p, take);
-		c->len += take;
-		p += take;
-		n -= take;
-		if (c->len == CL_CHUNK)
-			cl_flush(c);
-	}
-}
-
-static int
-binary_magic(const struct mime_part *p)
-{
-	return p->magic_len >= 2 && (memcmp(p->magic, "MZ", 2) == 0 ||
-	    memcmp(p->magic, "PK", 2) == 0 ||
-	    (p->magic_len >= 4 && memcmp(p->magic, "\x7f" "ELF", 4) == 0));
-}
-
-/*
- * Parts that could carry a virus: every leaf but plain text (the seeds:
- * the text body cannot carry one), unless that text looks like a program.
- * HTML, uuencoded blocks in text, attachments of any type are sent.
- */
-static int
-could_carry(const struct mime_part *p)
-{
-	if (p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE |
-	    MIME_PART_PREAMBLE | MIME_PART_EPILOGUE))
-		return 0;
-	if (p->body_end <= p->body_start)
-		return 0;
-	if (strcmp(p->type, "text/plain") == 0 && p->cte != MIME_CTE_UNKNOWN &&
-	    !(p->flags & MIME_PART_EMBEDDED) && p->nnames == 0 &&
-	    !binary_magic(p))
-		return 0;
-	return 1;
-}
-
-static int
-cut_already(const struct scan *sc, unsigned view, unsigned id)
-{
-	unsigned i;
-
-	for (i = 0; i < sc->nf; i++)
-		if (sc->f[i].view == view && sc->f[i].part == id &&
-		    sc->f[i].act == SCAN_DELETE)
-			return 1;
-	return 0;
-}
-
-/* Has view 0 a part with the same content bytes and encoding? */
-static int
-in_view0(const struct scan *sc, const struct mime_part *p)
-{
-	const struct mime_part *q;
-	unsigned i, n;
-
-	q = mime_parts(sc->v0.mime, &n);
-	for (i = 0; i < n; i++)
-		if (q[i].body_start == p->body_start &&
-		    q[i].body_end == p->body_end && q[i].cte == p->cte)
-			return 1;
-	return 0;
-}
-
-/* One INSTREAM scan of spool bytes [from, to) decoded per cte. */
-static enum clamd_result
-clamd_one(struct scan *sc, const struct clamd_cfg *cc, enum mime_cte cte,
-    uint64_t from, uint64_t to, struct scan_virus *sv, char *virus,
-    size_t vlen)
-{
-	struct cl_ctx c;
-	char err[160];
-	enum clamd_result r;
-
-	memset(&c, 0, sizeof(c));
-	if ((c.buf = malloc(CL_CHUNK)) == NULL) {
-		snprintf(sv->reason, sizeof(sv->reason), "out of memory");
-		return CLAMD_ERROR;
-	}
-	if ((c.cs = clamd_begin(cc, err, sizeof(err))) == NULL) {
-		free(c.buf);
-		snprintf(sv->reason, sizeof(sv->reason), "%s", err);
-		return CLAMD_ERROR;
-	}
-	sv->scans++;
-	if (cte == MIME_CTE_UNKNOWN)
-		cte = MIME_CTE_BINARY;
-	if (scan_decode(sc, cte, from, to, cl_send, &c) == -1) {
-		clamd_free(c.cs);
-		free(c.buf);
-		snprintf(sv->reason, sizeof(sv->reason), "spool read failed");
-		return CLAMD_ERROR;
-	}
-	cl_flush(&c);
-	free(c.buf);
-	r = clamd_end(c.cs, virus, vlen, err, sizeof(err));
-	clamd_free(c.cs);
-	if (r == CLAMD_ERROR)
-		snprintf(sv->reason, sizeof(sv->reason), "%s", err);
-	return r;
-}
-
-static int
-clamd_view(struct scan *sc, struct view *v, const struct clamd_cfg *cc,
-    struct clamd_breaker *br, struct scan_virus *sv)
-{
-	const struct mime_part *p;
-	unsigned i, n;
-	char virus[128];
-	enum clamd_result r;
-
-	p = mime_parts(v->mime, &n);
-	for (i = 0; i < n && !sv->failed; i++) {
-		if (!could_carry(&p[i]) || cut_already(sc, v->num, p[i].id) ||
-		    (v->num != 0 && in_view0(sc, &p[i])))
-			continue;
-		if (!clamd_breaker_allow(br, time(NULL))) {
-			sv->failed = 1;
-			snprintf(sv->reason, sizeof(sv->reason), "clamd "
-			    "paused after repeated failures");
-			break;
-		}
-		virus[0] = '\0';
-		r = clamd_one(sc, cc, p[i].cte, p[i].body_start, p[i].body_end,
-		    sv, virus, sizeof(virus));
-		clamd_breaker_report(br, r != CLAMD_ERROR, time(NULL));
-		switch (r) {
-		case CLAMD_CLEAN:
-			break;
-		case CLAMD_OVERSIZE:
-			sv->oversize = 1;
-			break;
-		case CLAMD_ERROR:
-			sv->failed = 1;
-			break;
-		case CLAMD_INFECTED:
-			if (sv->infected++ == 0)
-				snprintf(sv->virus, sizeof(sv->virus), "%s",
-				    virus);
-			add_finding(v, &p[i], SCAN_DELETE, VIRUS_INFECTED,
-			    virus, 0);
-			break;
-		}
-	}
-	return 0;
-}
-
-int
-scan_clamd(struct scan *sc, const struct clamd_cfg *cc,
-    struct clamd_breaker *br, struct scan_virus *sv)
-{
-	char virus[128];
-	enum clamd_result r;
-
-	memset(sv, 0, sizeof(*sv));
-	clamd_view(sc, &sc->v0, cc, br, sv);
-	if (sc->have_v1 && !sv->failed)
-		clamd_view(sc, &sc->v1, cc, br, sv);
-	if (sc->have_v1 && !sv->failed && sv->infected == 0) {
-		/* Ambiguous: the raw body goes too (clamd's own reading). */
-		virus[0] = '\0';
-		r = clamd_one(sc, cc, MIME_CTE_BINARY, sc->body_off,
-		    spool_size(sc->spool), sv, virus, sizeof(virus));
-		clamd_breaker_report(br, r != CLAMD_ERROR, time(NULL));
-		if (r == CLAMD_ERROR)
-			sv->failed = 1;
-		else if (r == CLAMD_OVERSIZE)
-			sv->oversize = 1;
-		else if (r == CLAMD_INFECTED) {
-			sv->infected++;
-			snprintf(sv->virus, sizeof(sv->virus), "%s", virus);
-			add_finding(&sc->v0, &mime_parts(sc->v0.mime,
-			    &(unsigned){ 0 })[0], SCAN_DELETE, VIRUS_INFECTED,
-			    virus, 0);
-		}
-	}
-	if (sc->err != 0) {
-		errno = sc->err;
-		return -1;
-	}
-	return 0;
-}
-
-/* ---- spamd request ---- */
-
-static int
-add_spool(struct scan *sc, struct buf *out, uint64_t from, uint64_t to,
-    size_t max)
-{
-	char tmp[16384];
-	ssize_t r;
-
-	while (from < to && out->len < max) {
-		size_t want = to - from < sizeof(tmp) ? (size_t)(to - from) :
-		    sizeof(tmp);
-
-		if (want > max - out->len)
-			want = max - out->len;
-		if ((r = spool_pread(sc->spool, tmp, want, from)) <= 0)
-			return -1;
-		if (buf_add(out, tmp, (size_t)r) == -1)
-			return -1;
-		from += (uint64_t)r;
-	}
-	return 0;
-}
-
-int
-scan_spam_request(struct scan *sc, size_t max, struct buf *out)
-{
-	const struct mime_part *p;
-	unsigned i, n;
-	uint64_t pos = 0, end = spool_size(sc->spool);
-
-	p = mime_parts(sc->v0.mime, &n);
-	for (i = 0; i < n && out->len < max; i++) {
-		if ((p[i].flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) ||
-		    strncmp(p[i].type, "text/", 5) == 0 ||
-		    p[i].body_start < pos || p[i].body_end <= p[i].body_start)
-			continue;
-		/* A non-text leaf: keep its headers, leave its content out. */
-		if (add_spool(sc, out, pos, p[i].body_start, max) == -1)
-			return -1;
-		pos = p[i].body_end;
-	}
-	if (add_spool(sc, out, pos, end, max) == -1)
-		return -1;
-	return 0;
 }

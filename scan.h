@@ -24,8 +24,6 @@
 #include "virusfilter.h"
 
 struct buf;
-struct clamd_breaker;
-struct clamd_cfg;
 struct mc_config;
 struct spool;
 
@@ -77,8 +75,23 @@ int		 scan_add_finding(struct scan *, unsigned part, enum scan_act,
 		    const char *newtype, const char *file);
 /* The primary view's part table (after scan_finish). */
 const struct mime_part *scan_parts(const struct scan *, unsigned *n);
+/*
+ * View view's part table (0 the primary reading, 1 the other reading of
+ * an ambiguous message); NULL with *n 0 when there is no such view.
+ */
+const struct mime_part *scan_view_parts(const struct scan *, unsigned view,
+		    unsigned *n);
+/*
+ * Adds a finding for part p of view found infected by a scanner: cut it
+ * out (SCAN_DELETE, VIRUS_INFECTED), virus the name for the log.
+ * 0, or -1 with errno (EINVAL: no such view, ENOMEM).
+ */
+int		 scan_add_virus(struct scan *, unsigned view,
+		    const struct mime_part *p, const char *virus);
 /* Union of the views' MIME_ERR_* bits. */
 unsigned	 scan_errors(const struct scan *);
+/* MIME_ERR_* limits that made some part unscannable (on_mime_limit). */
+unsigned	 scan_limits(const struct scan *);
 int		 scan_views(const struct scan *);	/* readings made */
 struct spool	*scan_spool(const struct scan *);
 uint64_t	 scan_body_offset(const struct scan *);	/* body in spool */
@@ -103,29 +116,6 @@ int		 scan_spam_score(struct scan *, double *score, struct buf *why);
 /* Hash the body as it arrives (bypass header); call before the body. */
 int		 scan_want_bodyhash(struct scan *);
 int		 scan_bodyhash(struct scan *, unsigned char out[32]);
-
-struct scan_virus {
-	unsigned	scans;		/* streams sent to clamd */
-	unsigned	infected;	/* parts found infected */
-	int		failed;		/* no verdict for some part */
-	int		oversize;	/* some part too large to scan */
-	char		virus[128];	/* first virus name */
-	char		reason[192];	/* why there was no verdict */
-};
-
-/*
- * Streams every part that could carry a virus, decoded, to clamd: in
- * every reading of an ambiguous message, plus its raw body.  Plain text
- * is not sent.  Infected parts become findings to delete.  Returns 0.
- */
-int		 scan_clamd(struct scan *, const struct clamd_cfg *,
-		    struct clamd_breaker *, struct scan_virus *);
-
-/*
- * The request for spamd: the header block and the body with the content of
- * every non-text leaf part left out (structure kept), at most max bytes.
- */
-int		 scan_spam_request(struct scan *, size_t max, struct buf *out);
 
 /* Printable, quote-free, single-line form of a name, at most outlen-1. */
 void		 scan_display_name(const char *, char *out, size_t outlen);

@@ -9,7 +9,7 @@
 #ifndef MC_SMFOPTS_H
 #define MC_SMFOPTS_H
 
-#include "spamfilter.h"
+#include "mime.h"
 
 #define MC_VERSION		"0.1.0"
 #define MC_NAME			"mailcorral"
@@ -75,26 +75,36 @@
 	"application/mac-binhex40 application/mac-binhex application/x-binhex40 " \
 	"message/partial message/external-body"
 
-/* MIME limits (RELIABILITY.md section 0). */
-#define DEF_MIME_MAX_DEPTH	"32"
-#define DEF_MIME_MAX_PARTS	"1000"
-#define DEF_MIME_MAX_HEADER	"64k"
-#define DEF_MIME_MAX_HEADERS	"1000"
-#define DEF_MIME_MAX_LINE	"64k"
-#define DEF_MIME_MAX_BOUNDARY	"200"
-#define DEF_MIME_MAX_PARAMS	"64"
-#define DEF_MIME_MAX_NAME	"1024"
+/*
+ * MIME limits (RELIABILITY.md section 0, BI-11): the numbers live once, in
+ * mime.h, which the parser's own defaults use too.
+ */
+#define MC_DEF_STR_(x)		#x
+#define MC_DEF_STR(x)		MC_DEF_STR_(x)
+#define DEF_MIME_MAX_DEPTH	MC_DEF_STR(MIME_DEF_MAX_DEPTH)
+#define DEF_MIME_MAX_PARTS	MC_DEF_STR(MIME_DEF_MAX_PARTS)
+#define DEF_MIME_MAX_HEADER	MC_DEF_STR(MIME_DEF_MAX_HEADER)	/* 64k */
+#define DEF_MIME_MAX_HEADERS	MC_DEF_STR(MIME_DEF_MAX_HEADERS)
+#define DEF_MIME_MAX_LINE	MC_DEF_STR(MIME_DEF_MAX_LINE)	/* 64k */
+#define DEF_MIME_MAX_BOUNDARY	MC_DEF_STR(MIME_DEF_MAX_BOUNDARY)
+#define DEF_MIME_MAX_PARAMS	MC_DEF_STR(MIME_DEF_MAX_PARAMS)
+#define DEF_MIME_MAX_NAME	MC_DEF_STR(MIME_DEF_MAX_NAME)
+#define DEF_MIME_MAX_NAMES	MC_DEF_STR(MIME_DEF_MAX_NAMES)
 #define DEF_ON_MIME_LIMIT	"strip"		/* strip | reject */
 
 /* Spam (seed sections 5.2 to 5.4). */
 #define DEF_WHITELIST		""
 #define DEF_BLACKLIST		""
 #define DEF_LIST_FROM_HEADER	"no"		/* also match From: */
-#define DEF_SPAMASSASSIN_CONFIG	SPAM_SA_DEFAULT_SEARCH
+/* SpamAssassin's list files: '*' is every directory at and below. */
+#define DEF_SPAMASSASSIN_CONFIG	"/usr/share/spamassassin /etc/spamassassin " \
+	"/etc/mail/spamassassin " \
+	"/var/lib/spamassassin/*/updates_spamassassin_org"
 #define DEF_SPAM_ARBITRON	"builtin"	/* builtin | spamd | none */
 #define DEF_SPAM_THRESHOLD	"5.0"
 #define DEF_SPAM_WEIGHTS_FILE	""		/* "" = built-in weights */
 #define DEF_SPAMD_SERVERS	"127.0.0.1:2527"
+#define DEF_SPAMD_PORT		"783"		/* a server given without one */
 #define DEF_SPAMD_CONNECT_TIMEOUT "2s"
 #define DEF_SPAMD_TIMEOUT	"30s"
 #define DEF_SPAMD_MAX_SIZE	"500k"
@@ -121,6 +131,7 @@
 /* Viruses (ClamAV's clamd, INSTREAM). */
 #define DEF_VIRUS_ARBITRON	"none"		/* none | clamd */
 #define DEF_CLAMD_SERVERS	"127.0.0.1:2528"
+#define DEF_CLAMD_PORT		"3310"		/* a server given without one */
 #define DEF_CLAMD_CONNECT_TIMEOUT "2s"
 #define DEF_CLAMD_TIMEOUT	"120s"
 #define DEF_CLAMD_MAX_STREAM	"25m"

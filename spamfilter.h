@@ -1,15 +1,14 @@
 /*
- * spamfilter.h -- the spam engine: our own sender lists, a fast path over
- * SpamAssassin's welcome/block lists, a streaming statistical checker fed
- * during the MIME scan, and a spamd (SPAMC/1.5) client.
+ * spamfilter.h -- the sender lists behind the spam decision: our own
+ * whitelist and blacklist, and a fast path over SpamAssassin's
+ * welcome/block lists.  The statistical checker is spamstats.h, the spamd
+ * client spamd.h.
  *
- * Threads: spam_list, spam_sa and spam_weights are built once (at start-up
- * or on reload) and are read-only afterwards, so any number of threads may
- * use one of them at the same time.  Per-message state (spam_stats, the
- * spamd result) belongs to the caller and is used by one thread at a time.
- * Errors: loaders write a short reason ("file:line: ...") into the caller's
- * buffer; nothing here logs or exits, and raw spamd replies never leave
- * spamfilter.c.
+ * Ownership and threads: spam_list and spam_sa are built once (at
+ * start-up or on reload) and are read-only afterwards, so any number of
+ * threads may use one of them at the same time.
+ * Errors: loaders write a short reason ("file:line: ...") into the
+ * caller's buffer; nothing here logs or exits.
  */
 #ifndef MC_SPAMFILTER_H
 #define MC_SPAMFILTER_H
@@ -36,10 +35,6 @@ void		 spam_list_free(struct spam_list *);
 
 /* ---- SpamAssassin list fast path --------------------------------- */
 
-#define SPAM_SA_DEFAULT_SEARCH "/usr/share/spamassassin /etc/spamassassin " \
-	"/etc/mail/spamassassin " \
-	"/var/lib/spamassassin/*/updates_spamassassin_org"
-
 enum spam_sa_verdict {
 	SPAM_SA_NONE = 0,	/* on no list: ask spamd */
 	SPAM_SA_WELCOME,	/* welcomelist_from(_rcvd): skip spamd, ham */
@@ -51,7 +46,8 @@ enum spam_sa_verdict {
  * is a white-space separated list of files or directories (a directory
  * means its *.pre then *.cf files, sorted by name); a '*' path component
  * means "every directory at and below this point" holding the rest of the
- * path.  Missing paths are skipped.  Returns NULL only when out of memory;
+ * path.  Missing paths are skipped; NULL search means
+ * DEF_SPAMASSASSIN_CONFIG (smfopts.h).  Returns NULL only when out of memory;
  * a bad or oversized file is cut short, the first such problem is written
  * to err (err[0] stays '\0' when all went well) and the rest is used.
  * def_welcomelist_from_rcvd is ignored (SA gives it -15, not a verdict).
@@ -69,72 +65,36 @@ size_t		 spam_sa_count(const struct spam_sa *);
 const char	*spam_sa_verdict_str(enum spam_sa_verdict);
 void		 spam_sa_free(struct spam_sa *);
 
-/* ---- built-in statistical checker -------------------------------- */
+/* ---- the spam decision ------------------------------------------- */
 
-/*
- * Weights: NULL file gives the compiled-in defaults (the same text as the
- * shipped spamphrases.txt).  File lines: "phrase <weight> <text...>" and
- * "feature <NAME> <weight>"; '#' comments.  Returns NULL with
- * "file:line: ..." in err on error.
- */
-struct spam_weights *spam_weights_load(const char *file, char *err,
-		    size_t errlen);
-size_t		 spam_weights_nphrases(const struct spam_weights *);
-void		 spam_weights_free(struct spam_weights *);
+struct mc_config;
+struct scan;
 
-/*
- * Per-message state, bounded in size.  spam_stats_header() takes the
- * top-level header fields (unfolded, name without colon);
- * spam_stats_text() the decoded content of text/plain (is_html 0) and
- * text/html (is_html 1) leaf parts in chunks of any size: the result does
- * not depend on the chunking.  spam_stats_finish() gives the score and,
- * when why is not NULL, appends "GTUBE=1000,PHRASE_viagra=2.5" to it.
- * The weights must outlive the stats.  NULL from spam_stats_new: ENOMEM.
- */
-struct spam_stats *spam_stats_new(const struct spam_weights *);
-void		 spam_stats_header(struct spam_stats *, const char *name,
-		    size_t nlen, const char *value, size_t vlen);
-void		 spam_stats_text(struct spam_stats *, int is_html,
-		    const char *data, size_t len);
-void		 spam_stats_finish(struct spam_stats *, double *score,
-		    struct buf *why);
-void		 spam_stats_free(struct spam_stats *);
-
-/* ---- spamd client ------------------------------------------------- */
-
-#define SPAM_SPAMD_MAX_SIZE	(500 * 1024)	/* spamc's default */
-
-struct spam_spamd_cfg {
-	char	**servers;	/* "host:port", "[v6]:port", "unix:/path" */
-	size_t	  nservers;
-	int	  connect_timeout_ms;	/* per server; <= 0: 2000 */
-	int	  read_timeout_ms;	/* write + read, per server; <= 0: 30000 */
-	size_t	  max_size;	/* request body cap; 0: SPAM_SPAMD_MAX_SIZE */
-};
-
-struct spam_spamd_result {
-	int	 is_spam;
-	double	 score;
-	double	 threshold;
-	char	 server[128];	/* the server that answered */
+/* One message's spam result (spam_decide). */
+struct spam_verdict {
+	int		 is_spam;
+	int		 failed;	/* no verdict: why in reason */
+	const char	*via;		/* whitelist, sa-block, builtin, ... */
+	double		 score, threshold;
+	char		 reason[192];
 };
 
 /*
- * Sends CHECK to each server in turn until one gives a verdict.  A message
- * longer than max_size is cut to max_size for the request.  user may be
- * NULL.  Returns 0 with the verdict in *res, or -1 with the last reason in
- * err: "connect: <strerror> (server)", "timeout (server)",
- * "protocol: <what> (server)", "resolve: ...", "config: ...".
+ * Decides whether a message is spam: our white and black lists first (no
+ * arbitron call for a listed sender), then SpamAssassin's own lists, then
+ * the configured arbitron (none, the built-in checker's score in scan, or
+ * spamd).  addrs are the envelope sender (when not empty) then the From
+ * addresses; the first nown are the ones our lists look at.  rcpt (may be
+ * NULL) is the spamd user.  A spamd failure is sv->failed with the reason.
  */
-int		 spam_spamd_check(const struct spam_spamd_cfg *,
-		    const char *user, const char *msg, size_t len,
-		    struct spam_spamd_result *, char *err, size_t errlen);
-/*
- * For tests and fuzzing: parses a reply header block (r, n), which need
- * not be NUL-terminated.  0 with the verdict in *res (score and threshold
- * finite), or -1 with "protocol: <what>" in err and *res zeroed.
- */
-int		 spam_spamd_parse_reply(const char *r, size_t n,
-		    struct spam_spamd_result *, char *err, size_t errlen);
+void		 spam_decide(const struct mc_config *, struct scan *,
+		    const char *const *addrs, size_t naddrs, size_t nown,
+		    const char *client, const char *rcpt,
+		    struct spam_verdict *sv);
+/* score as a rounded percentage of threshold, capped at +-99999. */
+int		 spam_pct(double score, double threshold);
+/* The X-Spam-Status and X-Spam-Score values of a verdict. */
+void		 spam_fields(const struct spam_verdict *, char *status,
+		    size_t slen, char *score, size_t clen);
 
 #endif

@@ -1,5 +1,8 @@
 /*
- * spool.c -- memory-then-file byte store (see spool.h).
+ * spool.c -- memory-then-file byte store (see spool.h).  Owns the
+ * message bytes of one message and the one loop that hands a range of
+ * them to a consumer (spool_copy).
+ * Failure: -1 with errno.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +15,8 @@
 #include "spool.h"
 #include "util.h"
 #include "banned.h"
+
+#define SPOOL_CHUNK	65536		/* spool_copy() reads */
 
 struct spool {
 	char		*dir;
@@ -129,6 +134,42 @@ spool_mem(const struct spool *s)
 	if (s->fd != -1)
 		return NULL;
 	return s->mem != NULL ? s->mem : "";
+}
+
+int
+spool_copy(struct spool *s, uint64_t from, uint64_t to,
+    int (*fn)(void *, const char *, size_t), void *arg)
+{
+	char *chunk;
+	ssize_t r;
+	int rc = 0;
+
+	if (to > s->size) {
+		errno = EIO;	/* fewer bytes than the caller knows of */
+		return -1;
+	}
+	if (from >= to)
+		return 0;
+	if (s->fd == -1)	/* in memory: the bytes themselves, at once */
+		return fn(arg, s->mem + from, (size_t)(to - from)) == -1 ?
+		    -1 : 0;
+	if ((chunk = malloc(SPOOL_CHUNK)) == NULL)
+		return -1;
+	while (from < to && rc == 0) {
+		size_t want = to - from < SPOOL_CHUNK ? (size_t)(to - from) :
+		    SPOOL_CHUNK;
+
+		if ((r = spool_pread(s, chunk, want, from)) <= 0) {
+			if (r == 0)
+				errno = EIO;
+			rc = -1;
+			break;
+		}
+		rc = fn(arg, chunk, (size_t)r);
+		from += (uint64_t)r;
+	}
+	free(chunk);
+	return rc == -1 ? -1 : 0;
 }
 
 int

@@ -20,6 +20,15 @@ int		 spool_write(struct spool *, const void *, size_t);
 /* Reads up to len bytes at off; returns bytes read (0 at end) or -1. */
 ssize_t		 spool_pread(struct spool *, void *, size_t, uint64_t off);
 uint64_t	 spool_size(const struct spool *);
+/*
+ * Hands the bytes [from, to) to fn(arg, p, n) in pieces of any size (all
+ * at once while the spool is in memory; p lives only during the call).
+ * fn returns 0 for more, 1 to stop early (not an error), -1 to fail.
+ * 0, or -1 with errno (fn's, or EIO when the spool holds fewer than to
+ * bytes).
+ */
+int		 spool_copy(struct spool *, uint64_t from, uint64_t to,
+		    int (*fn)(void *, const char *, size_t), void *arg);
 /* The bytes when all are in memory, else NULL. */
 const void	*spool_mem(const struct spool *);
 /* A file descriptor positioned at 0 holding every byte (spills). */

@@ -1,7 +1,12 @@
 /*
  * util.c -- small helpers shared by the modules (see util.h).
  */
+#include <sys/random.h>
+
 #include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -50,6 +55,79 @@ mc_hexval(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+size_t
+util_parse_decimal(const char *s, size_t n, double *v)
+{
+	size_t i = 0, nd = 0;
+	double x = 0, scale = 1;
+	int neg = 0;
+
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		neg = s[i++] == '-';
+	while (i < n && s[i] >= '0' && s[i] <= '9') {
+		if (nd++ < 18)
+			x = x * 10 + (s[i] - '0');
+		else
+			return 0;
+		i++;
+	}
+	if (i < n && s[i] == '.') {
+		i++;
+		while (i < n && s[i] >= '0' && s[i] <= '9') {
+			if (nd++ < 30) {
+				scale /= 10;
+				x += (s[i] - '0') * scale;
+			}
+			i++;
+		}
+	}
+	if (nd == 0)
+		return 0;
+	*v = neg ? -x : x;
+	return isfinite(*v) ? i : 0;
+}
+
+void
+util_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int
+util_random_hex(char *out, size_t ndig, int upper)
+{
+	const char *hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	unsigned char r[256];
+	size_t i, need = (ndig + 1) / 2, got = 0;
+	ssize_t n;
+
+	if (need > sizeof(r)) {
+		errno = EINVAL;
+		return -1;
+	}
+	while (got < need) {
+		n = getrandom(r + got, need - got, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	for (i = 0; i < ndig; i++)
+		out[i] = hex[(r[i / 2] >> (i % 2 ? 0 : 4)) & 15];
+	out[ndig] = '\0';
+	return 0;
 }
 
 size_t

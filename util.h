@@ -1,11 +1,15 @@
 /*
- * util.h -- the few small helpers several modules need: writing a whole
- * buffer to a descriptor, the monotonic clock in milliseconds, and the
- * value of a hexadecimal digit.
+ * util.h -- the few small helpers several modules need, each written once
+ * here: writing a whole buffer to a descriptor, the monotonic clock in
+ * milliseconds, the value of a hexadecimal digit, ASCII lower case, the
+ * error-reason writer, and random hexadecimal identifiers.
  * UTF-8 and header-field scanning used by the archive, the corral copy
  * and the digest.
+ * Ownership: nothing here allocates; output goes to the caller's buffers.
  * Errors: mc_write_all() returns -1 with errno from write(2) (EINTR is
- * retried); a write that makes no progress is EIO.
+ * retried); a write that makes no progress is EIO.  util_random_hex()
+ * fails hard (-1, errno) when the kernel gives no randomness: there is no
+ * clock fallback, the caller takes its configured failure path.
  */
 #ifndef MC_UTIL_H
 #define MC_UTIL_H
@@ -16,6 +20,40 @@
 int		 mc_write_all(int fd, const void *, size_t);
 long long	 mc_now_ms(void);		/* CLOCK_MONOTONIC */
 int		 mc_hexval(int c);		/* 0-9a-fA-F, else -1 */
+/* Nonzero for 0-9 and A-F: the digits of ids and of safe names. */
+static inline int
+util_isxupper(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+}
+/* ASCII lower case; every other byte unchanged (no locale). */
+static inline int
+util_lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+/* ASCII white space: blank, tab, CR, LF, FF, VT (no locale). */
+static inline int
+util_isspace(int c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+	    c == '\f' || c == '\v';
+}
+/*
+ * Locale-independent decimal number at s (n bytes, need not be
+ * NUL-terminated): [+-]digits[.digits] or [+-].digits, finite.  The bytes
+ * used (0: none), the value in *v.
+ */
+size_t		 util_parse_decimal(const char *s, size_t n, double *v);
+/* Formats a reason into err (nothing when err is NULL or errlen 0). */
+void		 util_seterr(char *err, size_t errlen, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+/*
+ * Writes ndig random hexadecimal digits (upper case when upper) and a NUL
+ * to out (ndig + 1 bytes), from getrandom(2).  0, or -1 with errno when
+ * the kernel gives no randomness (ndig > 512 is EINVAL).
+ */
+int		 util_random_hex(char *out, size_t ndig, int upper);
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
    form, no surrogate, nothing above U+10FFFF), or 0; *cp its code point
    (cp may be NULL).  n > 0. */

@@ -429,6 +429,29 @@ verdict(struct virus_hit *hit, enum virus_reason r, const char *prefix,
 	return r;
 }
 
+/* "mime-limit reason=params,names": the limits that stopped the parser. */
+static enum virus_reason
+limit_verdict(struct virus_hit *hit, unsigned limit)
+{
+	char words[128];
+	size_t o = 0;
+	unsigned bit;
+	int n;
+
+	words[0] = '\0';
+	for (bit = 1; bit != 0 && bit <= limit; bit <<= 1) {
+		if (!(limit & bit))
+			continue;
+		n = snprintf(words + o, sizeof(words) - o, "%s%s",
+		    o > 0 ? "," : "", mime_strerror(bit));
+		if (n < 0 || (size_t)n >= sizeof(words) - o)
+			break;
+		o += (size_t)n;
+	}
+	return verdict(hit, VIRUS_UNSCANNABLE, "mime-limit reason=", words,
+	    o, NULL);
+}
+
 static int
 in_list(const char *const *l, const char *s, size_t n)
 {
@@ -612,7 +635,7 @@ carries_html(const struct mime_part *p)
 	    type_is(p->type, "application/xhtml+xml") ||
 	    type_is(p->type, "image/svg+xml"))
 		return 1;
-	for (i = 0; i < p->nnames && i < MIME_MAX_NAMES; i++)
+	for (i = 0; i < p->nnames; i++)
 		if (p->names[i] != NULL && name_ends(p->names[i], html_exts))
 			return 1;
 	return 0;
@@ -675,16 +698,23 @@ virus_check_part(const struct virus_rules *r, const struct mime_part *p,
 	    strncmp(type, "multipart/", 10) == 0 ||
 	    type_is(type, "message/rfc822") || type_is(type, "message/global");
 
-	if (p->flags & MIME_PART_UNSCANNABLE)
+	if (p->flags & MIME_PART_UNSCANNABLE) {
+		if (p->limit != 0)
+			return limit_verdict(hit, p->limit);
+		if (container && (p->cte == MIME_CTE_BASE64 ||
+		    p->cte == MIME_CTE_QP || p->cte == MIME_CTE_UUENCODE))
+			return verdict(hit, VIRUS_UNSCANNABLE, "encoded ", type,
+			    tlen, " container");
 		return verdict(hit, VIRUS_UNSCANNABLE,
 		    "part beyond a MIME limit or undecodable", NULL, 0, NULL);
+	}
 	if (type_is(type, "message/partial") ||
 	    type_is(type, "message/external-body"))
 		return verdict(hit, VIRUS_PARTIAL, NULL, type, tlen, NULL);
 	if (!container && p->cte == MIME_CTE_UNKNOWN)
 		return verdict(hit, VIRUS_UNSCANNABLE,
 		    "unknown transfer encoding", NULL, 0, NULL);
-	for (i = 0; i < p->nnames && i < MIME_MAX_NAMES; i++) {
+	for (i = 0; i < p->nnames; i++) {
 		if (p->names[i] == NULL)
 			continue;
 		if (virus_check_name(r, p->names[i], strlen(p->names[i]),

@@ -20,6 +20,7 @@
 #include "corral.h"
 #include "mime.h"
 #include "spamcorral/spamcorral.h"
+#include "util.h"
 
 #include "banned.h"
 
@@ -291,13 +292,6 @@ sc_reply_loop(const struct sc_reply *r)
 	return NULL;
 }
 
-static int
-ishex(int c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-	    (c >= 'A' && c <= 'F');
-}
-
 size_t
 sc_find_idents(const char *t, size_t len, struct sc_ident *out, size_t max)
 {
@@ -312,12 +306,13 @@ sc_find_idents(const char *t, size_t len, struct sc_ident *out, size_t max)
 			continue;
 		if (i > 0 && isalnum((unsigned char)t[i - 1]))
 			continue;
-		for (k = 0; k < CORRAL_ID_LEN && ishex(p[3 + k]); k++)
+		for (k = 0; k < CORRAL_ID_LEN && mc_hexval(p[3 + k]) != -1;
+		    k++)
 			;
 		if (k != CORRAL_ID_LEN || p[3 + k] != '-')
 			continue;
 		for (k = 0; k < SC_TOKEN_HEX &&
-		    ishex(p[4 + CORRAL_ID_LEN + k]); k++)
+		    mc_hexval(p[4 + CORRAL_ID_LEN + k]) != -1; k++)
 			;
 		if (k != SC_TOKEN_HEX || (i + need < len &&
 		    isalnum((unsigned char)p[need])))

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "smfopts.h"
 #include "spamcorral/spamcorral.h"
+#include "util.h"
 
 #include "banned.h"
 
@@ -285,7 +286,7 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 	const char *dom = strrchr(robot_addr, '@');
 	struct tm tm;
 	size_t i;
-	int rc, fd;
+	int rc;
 
 	buf_printf(&body,
 	    "SpamCorral is holding %zu message%s for you (%s),\n"
@@ -319,7 +320,12 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 	    "------------------------------------------------------------\n"
 	    "(Score 100%% = the threshold above which mail counts as spam.)\n");
 
-	sc_random_hex(mid);
+	if (util_random_hex(mid, 16, 1) == -1) {
+		log_warnx("digest to %s not sent: random id: %s", rcpt,
+		    strerror(errno));
+		buf_free(&body);
+		return -1;
+	}
 	sc_rfc5322_date(time(NULL), date, sizeof(date));
 	buf_printf(&msg,
 	    "From: SpamCorral <%s>\n"
@@ -379,12 +385,8 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 			if (sc_notified_name(es[i].id, es[i].safe, mark,
 			    sizeof(mark)) == -1)
 				continue;
-			fd = openat(dfd, mark, O_WRONLY | O_CREAT | O_NOFOLLOW |
-			    O_CLOEXEC, 0600);
-			if (fd == -1)
+			if (corral_marker_make(dfd, mark, NULL, 0) == -1)
 				log_warn("marker %s", mark);
-			else
-				close(fd);
 		}
 	}
 	buf_free(&msg);

@@ -47,18 +47,12 @@
 #include "mime.h"
 #include "smfopts.h"
 #include "spamcorral/spamcorral.h"
+#include "util.h"
 
 #include "banned.h"
 
 #define REPLY_MAX	(1024 * 1024)	/* bytes of a reply read */
 #define RELEASE_MAX	50		/* releases per reply */
-
-static int
-ishex(int c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-	    (c >= 'A' && c <= 'F');
-}
 
 static int
 is_local_ignored(const char *addr)
@@ -122,7 +116,7 @@ bypass_fresh(int dfd, const struct bypass_key *key, const char *rcpt,
 	    e - p < CORRAL_ID_LEN)
 		return 0;
 	for (i = 0; i < CORRAL_ID_LEN; i++)
-		if (!ishex(p[i]) || (p[i] >= 'a' && p[i] <= 'f'))
+		if (!util_isxupper(p[i]))
 			return 0;
 	memcpy(id, p, CORRAL_ID_LEN);
 	id[CORRAL_ID_LEN] = '\0';
@@ -392,7 +386,11 @@ send_answer(struct run *u)
 		snprintf(every, sizeof(every), "\n(SpamCorral answers at most "
 		    "once in %ld minute%s.)\n", (iv + 59) / 60,
 		    iv <= 60 ? "" : "s");
-	sc_random_hex(mid);
+	if (util_random_hex(mid, 16, 1) == -1) {
+		log_warnx("confirmation to %s not sent: random id: %s",
+		    u->lsafe, strerror(errno));
+		return;
+	}
 	sc_rfc5322_date(time(NULL), date, sizeof(date));
 	buf_printf(&m,
 	    "From: SpamCorral <%s>\n"

@@ -704,7 +704,10 @@ sc_rebypass(const struct bypass_key *key, long max_age, const char *m,
 		snprintf(err, errlen, "body hash failed");
 		goto out;
 	}
-	sc_random_hex(id);
+	if (util_random_hex(id, CORRAL_ID_LEN, 1) == -1) {
+		snprintf(err, errlen, "random id: %s", strerror(errno));
+		goto out;
+	}
 	if (bypass_mint(key, id, now, now + max_age, h.msgid,
 	    strlen(h.msgid), h.date, strlen(h.date), hash, tok,
 	    sizeof(tok)) < 0) {
@@ -770,26 +773,4 @@ sc_rfc5322_date(time_t t, char *out, size_t outlen)
 	localtime_r(&t, &tm);
 	if (strftime(out, outlen, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
 		out[0] = '\0';
-}
-
-void
-sc_random_hex(char out[17])
-{
-	static const char hex[] = "0123456789ABCDEF";
-	unsigned char r[8];
-	size_t i;
-
-	if (getentropy(r, sizeof(r)) == -1) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memcpy(r, &ts.tv_nsec, sizeof(r) < sizeof(ts.tv_nsec) ?
-		    sizeof(r) : sizeof(ts.tv_nsec));
-		r[0] ^= (unsigned char)getpid();
-	}
-	for (i = 0; i < 8; i++) {
-		out[2 * i] = hex[r[i] >> 4];
-		out[2 * i + 1] = hex[r[i] & 15];
-	}
-	out[16] = '\0';
 }

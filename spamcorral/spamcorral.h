@@ -175,8 +175,6 @@ int	 sc_notified_name(const char *id, const char *safe, char *out,
 
 /* RFC 5322 date of t in local time. */
 void	 sc_rfc5322_date(time_t t, char *out, size_t outlen);
-/* 16 random upper-case hex digits. */
-void	 sc_random_hex(char out[17]);
 
 /* ---- reply.c ---- */
 

@@ -32,6 +32,7 @@
 
 #include "buf.h"
 #include "corral.h"
+#include "safefile.h"
 #include "spamcorral/spamcorral.h"
 #include "util.h"
 
@@ -301,7 +302,6 @@ sc_state_save(struct sc_state *st, int dfd, time_t now,
     const struct sc_limits *lim, char *err, size_t errlen)
 {
 	struct buf b = BUF_INIT;
-	int fd, ok;
 
 	if (sc_state_format(st, now, lim, &b) == -1) {
 		snprintf(err, errlen, "out of memory");
@@ -312,17 +312,11 @@ sc_state_save(struct sc_state *st, int dfd, time_t now,
 	   one is from a crashed run */
 	if (unlinkat(dfd, STATE_TMP, 0) == -1 && errno != ENOENT)
 		goto fail;
-	if ((fd = openat(dfd, STATE_TMP, O_WRONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
-		goto fail;
-	ok = mc_write_all(fd, b.data, b.len) == 0 && fsync(fd) == 0;
-	ok = close(fd) == 0 && ok;
-	if (ok && renameat(dfd, STATE_TMP, dfd, SC_STATE_FILE) == 0) {
+	if (sfile_put(dfd, STATE_TMP, SC_STATE_FILE, b.data, b.len, 0600,
+	    SFILE_REPLACE) == 0) {
 		buf_free(&b);
-		(void)fsync(dfd);
 		return 0;
 	}
-	unlinkat(dfd, STATE_TMP, 0);
 fail:
 	snprintf(err, errlen, "%s: %s", SC_STATE_FILE, strerror(errno));
 	buf_free(&b);

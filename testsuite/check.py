@@ -494,6 +494,9 @@ def check(expect_path, sent_path, maildir, smtp_result=""):
         elif k == "header":
             if not any(h == arg.lower().encode() for h, _ in unfold_headers(got)):
                 reasons.append("header %s missing" % arg)
+        elif k == "no-header":
+            if any(h == arg.lower().encode() for h, _ in unfold_headers(got)):
+                reasons.append("header %s present" % arg)
         else:
             reasons.append("unknown expectation %s" % k)
     return finish(label, reasons)

@@ -19,6 +19,7 @@ stub sentence + the marker, never real code.
   expect defanged          no active HTML left
   expect no-name REGEX     no part name/filename matches REGEX
   expect header NAME       header NAME present
+  expect no-header NAME    header NAME absent
   expect rejected          SMTP 5xx at end of data
   expect mta-refused       sendmail itself refuses the message (421 4.5.0
                            bare LF/CR; the milter never sees it)
@@ -739,9 +740,12 @@ def section_h():
         headers(n, "H03", "very long header") + "X-Long: " + "y" * 64000 + "\n" +
         "Content-Type: text/plain; charset=us-ascii\n\n" + keep(n), ["delivered", "kept MCKEEP-126"])
     n = 127
-    add(n, "many-headers", "H04", "5000 header fields",
+    # The Content-Type comes after mime_max_headers (1000) fields: it is
+    # not read, so the body fails closed (BI-11) and a warning replaces it.
+    add(n, "many-headers", "H04", "5000 header fields, Content-Type after them (body unscannable)",
         headers(n, "H04", "5000 headers") + "".join("X-Many-%04d: value %d\n" % (i, i) for i in range(5000)) +
-        "Content-Type: text/plain; charset=us-ascii\n\n" + keep(n), ["delivered", "kept MCKEEP-127"])
+        "Content-Type: text/plain; charset=us-ascii\n\n" + keep(n),
+        ["delivered", "warning", "removed MCKEEP-127", "header X-MailCorral-Filtered"])
     n = 128
     add(n, "8bit-headers", "H05", "raw 8-bit UTF-8 and Latin-1 bytes in Subject and From",
         "Date: %s\nFrom: J\xc3\xbcrgen M\xfcller <sender@example.org>\nTo: t128@mx.mailcorral.test\n"
@@ -776,6 +780,76 @@ def section_h():
         headers(n, "H10", "deep message/rfc822 nesting") + multipart(
             [textpart(n, "outer"), "Content-Type: message/rfc822\n\n" + inner], "MCB-133-top"),
         ["delivered", "warning", "removed MCPAYLOAD-133"])
+
+
+# ---------------------------------------------------------------- L: limits
+def section_l():
+    """Each MIME parser limit overflowed in front of a name or an encoding:
+    the part fails closed (BI-11, MailCorral issue 14).  The payloads are
+    ones only a name or a decoded MZ gives away."""
+    def lim(n, slug, tid, title, hdr, data, cte="base64"):
+        body = b64(data) if cte == "base64" else data.decode("latin-1")
+        part = hdr + ("" if hdr.endswith("\n") else "\n") + "\n" + body
+        msg = headers(n, tid, title) + multipart([textpart(n), part], "MCB-%03d-mixed" % n)
+        add(n, slug, tid, title, msg, bad(n))
+    bat = script
+    n = 150
+    lim(n, "64-params-before-name", "L01", "64 junk parameters before filename=",
+        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
+        "Content-Disposition: attachment; " + "; ".join("x%d=1" % i for i in range(64)) +
+        '; filename="evil.bat"\n', bat(n, "bat"))
+    n = 151
+    lim(n, "8-names-then-filename", "L02", "8 distinct name= in Content-Type, the real name in Content-Disposition",
+        "Content-Type: application/octet-stream; " + "; ".join('name="doc%d.txt"' % i for i in range(8)) +
+        '\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename="evil.bat"\n', bat(n, "bat"))
+    n = 152
+    lim(n, "20-names-then-filename", "L03", "20 distinct name= (past mime_max_names) before filename=",
+        "Content-Type: application/octet-stream; " + "; ".join('name="doc%d.txt"' % i for i in range(20)) +
+        '\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename="evil.bat"\n', bat(n, "bat"))
+    n = 153
+    lim(n, "1000-fields-before-disposition", "L04", "1000 filler fields in the part before Content-Disposition",
+        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n" +
+        "".join("X-Filler-%04d: f\n" % i for i in range(1000)) +
+        'Content-Disposition: attachment; filename="evil.bat"\n', bat(n, "bat"))
+    n = 154
+    lim(n, "1000-fields-before-cte", "L05", "1000 filler fields before Content-Transfer-Encoding (MZ hidden as 7bit)",
+        'Content-Type: text/plain; charset=us-ascii\nContent-Disposition: attachment; filename="notes.txt"\n' +
+        "".join("X-Filler-%04d: f\n" % i for i in range(1000)) +
+        "Content-Transfer-Encoding: base64\n", pe(n))
+    n = 155
+    lim(n, "64k-folded-param", "L06", "a parameter folded over 64 KiB before filename=",
+        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
+        'Content-Disposition: attachment; x="' + "\n ".join("y" * 70 for _ in range(1000)) +
+        '"; filename="evil.bat"\n', bat(n, "bat"))
+    n = 156
+    lim(n, "1100-byte-name", "L07", "a file name over mime_max_name (1024) bytes",
+        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
+        'Content-Disposition: attachment; filename="' + "a" * 1100 + '.bat"\n', bat(n, "bat"))
+    n = 157
+    lim(n, "71-rfc2231-sections", "L08", "71 RFC 2231 sections before filename=",
+        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
+        "Content-Disposition: attachment; " + "; ".join("x*%d=a" % i for i in range(71)) +
+        '; filename="evil.bat"\n', bat(n, "bat"))
+    n = 158
+    add(n, "65-forged-field-names", "L09", "65+ distinct inbound X-MailCorral-* names, then more forged fields",
+        headers(n, "L09", "forged fields") + "".join("X-MailCorral-Fake-%02d: x\n" % i for i in range(64)) +
+        "X-MailCorral-Zz99: forged\nX-Spam-Flag: YES\nX-Spam-Score: 99.0\n"
+        "Content-Type: text/plain; charset=us-ascii\n\n" + keep(n),
+        ["delivered", "kept MCKEEP-158", "no-header X-MailCorral-Zz99", "no-header X-MailCorral-Fake-63",
+         "no-header X-Spam-Flag", "no-header X-Spam-Score"])
+    n = 159
+    lb = "L" * 250
+    add(n, "long-inner-boundary", "L10", "inner multipart with a boundary past mime_max_boundary (200)",
+        headers(n, "L10", "long boundary") + multipart(
+            [textpart(n), multipart([attpart("application/octet-stream", "evil.bat", bat(n, "bat"))], lb)],
+            "MCB-159-mixed"), bad(n))
+    n = 160
+    pre = "".join("preamble filler line %05d .......................................\n" % i for i in range(1100))
+    add(n, "64k-preamble-hidden-part", "L11", "a MIME part hidden in a preamble past 64 KiB",
+        headers(n, "L11", "long preamble") + multipart(
+            [textpart(n)], "MCB-160-mixed", preamble=pre +
+            'Content-Type: application/octet-stream; name="evil.bat"\nContent-Transfer-Encoding: base64\n\n' +
+            b64(bat(n, "bat"))), bad(n))
 
 
 # ---------------------------------------------------------------- controls
@@ -855,6 +929,7 @@ def main():
     section_e()
     section_g()
     section_h()
+    section_l()
     controls()
     mangle()
     seen = set()

@@ -2,14 +2,15 @@
 # SpamCorral end to end: corral -> digest (spamcorral-notify) -> reply ->
 # release (spamcorral-robot run by the private sendmail through an
 # :include: alias) -> delivery tagged [SPAM]; plus private corrals under
-# STACK_DIR for SC-R12/SC-C8 (no SMTP).  Uses only SMTP_PORT 2555 and
-# STACK_DIR /tmp/mc-e2e-sc.  Must run as root (private sendmail).
+# STACK_DIR for SC-R12/SC-C8 (no SMTP).  Uses only SMTP_PORT (2555) and
+# STACK_DIR (/tmp/mc-e2e-sc), both taken from the environment when set, so
+# runs on one machine can keep apart.  Must run as root (private sendmail).
 # Last line: "N passed, N failed"; exit 1 on any failure.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
-STACK_DIR=/tmp/mc-e2e-sc
-SMTP_PORT=2555
+STACK_DIR=${STACK_DIR:-/tmp/mc-e2e-sc}
+SMTP_PORT=${SMTP_PORT:-2555}
 RUN_AS=${SC_RUN_AS:-mail}	# owner of the corral, filter and robot uid
 export STACK_DIR SMTP_PORT
 D=$STACK_DIR

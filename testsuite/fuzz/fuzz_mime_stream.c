@@ -106,7 +106,7 @@ log_part(struct log *l, const char *ev, const struct mime_part *p, int full)
 	    (int)sizeof(p->type), p->type, (int)sizeof(p->charset),
 	    p->charset, (int)p->cte, p->start, p->hdr_start, p->body_start);
 	log_printf(l, " nnames=%u", p->nnames);
-	for (i = 0; i < p->nnames && i < MIME_MAX_NAMES; i++) {
+	for (i = 0; i < p->nnames; i++) {
 		log_add(l, " name=", 6);
 		if (p->names[i] != NULL)
 			log_bytes(l, p->names[i], strlen(p->names[i]));
@@ -184,6 +184,7 @@ limits_for(unsigned char b, struct mime_limits *lim)
 	lim->max_boundary = (b & 0x40) ? 20 : 200;
 	lim->max_params = (b & 0x40) ? 4 : 64;
 	lim->max_name = (b & 0x80) ? 16 : 1024;
+	lim->max_names = (b & 0x80) ? 4 : 16;
 }
 
 static struct log *cur_log;
@@ -237,8 +238,14 @@ check_table(const struct mime *m, const struct mime_limits *lim,
 		    "part %u type not terminated", i);
 		FUZZ_CHECK(memchr(p->charset, '\0', sizeof(p->charset)) !=
 		    NULL, "part %u charset not terminated", i);
-		FUZZ_CHECK(p->nnames <= MIME_MAX_NAMES, "part %u nnames %u",
+		FUZZ_CHECK(p->nnames <= lim->max_names, "part %u nnames %u",
 		    i, p->nnames);
+		/* BI-11: a limit that hid something fails the part closed */
+		FUZZ_CHECK(p->limit == 0 ||
+		    ((p->flags & MIME_PART_UNSCANNABLE) &&
+		    (mime_errors(m) & p->limit) == p->limit),
+		    "part %u limit %#x flags %#x errors %#x", i, p->limit,
+		    p->flags, mime_errors(m));
 		/*
 		 * max_name bytes are kept; a NUL among them is then shown
 		 * as U+FFFD (3 bytes), so a name may reach 3 * max_name.

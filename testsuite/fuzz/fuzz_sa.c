@@ -2,7 +2,7 @@
  * fuzz_sa -- the spam engine's loaders on the input as a file:
  * spam_sa_load() (the input as <dir>/in.cf, the search path is <dir>),
  * then spam_sa_check() on fixed addresses and one taken from the input;
- * spam_weights_load() on the same file; spam_list_new() on the input as a
+ * spamstats_weights_load() on the same file; spam_list_new() on the input as a
  * config value and as "file:in.cf", then spam_list_match().
  * The directory is private (under $FUZZ_TMP or /dev/shm), the process
  * works in it, and
@@ -20,6 +20,7 @@
 
 #include "fuzz_common.h"
 #include "spamfilter.h"
+#include "spamstats.h"
 
 static char dir[80], path[128];
 
@@ -63,7 +64,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *addrs[6];
 	char err[512], first[128], *spec;
 	struct spam_sa *sa;
-	struct spam_weights *w;
+	struct spamstats_weights *w;
 	struct spam_list *l;
 	enum spam_sa_verdict v, v2;
 	size_t i, k;
@@ -106,14 +107,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	spam_sa_free(sa);
 
 	err[0] = '\0';
-	w = spam_weights_load(path, err, sizeof(err));
+	w = spamstats_weights_load(path, err, sizeof(err));
 	if (w == NULL)
 		FUZZ_CHECK(err[0] != '\0' &&
 		    memchr(err, '\0', sizeof(err)) != NULL,
 		    "weights: failure without a reason");
 	else
-		(void)spam_weights_nphrases(w);
-	spam_weights_free(w);
+		(void)spamstats_weights_nphrases(w);
+	spamstats_weights_free(w);
 
 	if ((spec = malloc(size + 1)) == NULL)
 		abort();

@@ -1,5 +1,5 @@
 /*
- * fuzz_spamd_reply -- spam_spamd_parse_reply(), the spamd reply header
+ * fuzz_spamd_reply -- spamd_parse_reply(), the spamd reply header
  * parser.  Byte 0 picks errlen (1..256); the rest is the reply.  The
  * reply is parsed from a heap copy of exactly its size (ASan sees any
  * read past it) and again NUL-terminated, as the client buffers it.
@@ -12,19 +12,19 @@
 #include <math.h>
 
 #include "fuzz_common.h"
-#include "spamfilter.h"
+#include "spamd.h"
 
 static int
-parse(const char *r, size_t n, size_t errlen, struct spam_spamd_result *res,
+parse(const char *r, size_t n, size_t errlen, struct spamd_result *res,
     char *err)
 {
-	static const struct spam_spamd_result zero;
+	static const struct spamd_result zero;
 	size_t i;
 	int rc;
 
 	memset(err, 'X', 257);
 	memset(res, 0xa5, sizeof(*res));
-	rc = spam_spamd_parse_reply(r, n, res, err, errlen);
+	rc = spamd_parse_reply(r, n, res, err, errlen);
 	FUZZ_CHECK(rc == 0 || rc == -1, "rc %d", rc);
 	FUZZ_CHECK(memchr(err, '\0', errlen) != NULL, "err not terminated");
 	FUZZ_CHECK(err[errlen] == 'X', "err written past errlen %zu", errlen);
@@ -71,7 +71,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char tail[] = "Spam: junk\r\nContent-length: -1\r\n\x01";
-	struct spam_spamd_result r1, r2;
+	struct spamd_result r1, r2;
 	char e1[257], e2[257], *a, *b;
 	size_t n, errlen, e;
 	int rc1, rc2;

@@ -1,5 +1,5 @@
 /*
- * fuzz_spamstats -- the built-in statistical checker (spam_stats_*).
+ * fuzz_spamstats -- the built-in statistical checker (spamstats_*).
  * Input: byte 0 the chunk schedule kind, byte 1 its seed, byte 2 bit 0
  * is_html; then header lines ("Name: value", up to the first empty line)
  * and the decoded text.  Asserted: the text fed in one chunk and in the
@@ -10,18 +10,18 @@
 
 #include "fuzz_common.h"
 #include "buf.h"
-#include "spamfilter.h"
+#include "spamstats.h"
 
-static struct spam_weights *weights;
+static struct spamstats_weights *weights;
 
 static void
 score(const char *hdr, size_t hlen, const char *text, size_t tlen,
     int is_html, struct fuzz_sched *s, double *sc, struct buf *why)
 {
-	struct spam_stats *st;
+	struct spamstats *st;
 	size_t i = 0, e, c;
 
-	if ((st = spam_stats_new(weights)) == NULL)
+	if ((st = spamstats_new(weights)) == NULL)
 		abort();
 	while (i < hlen) {
 		const char *nl = memchr(hdr + i, '\n', hlen - i);
@@ -34,7 +34,7 @@ score(const char *hdr, size_t hlen, const char *text, size_t tlen,
 
 			while (v < e && hdr[v] == ' ')
 				v++;
-			spam_stats_header(st, hdr + i, c - i, hdr + v, e - v);
+			spamstats_header(st, hdr + i, c - i, hdr + v, e - v);
 		}
 		i = e + 1;
 	}
@@ -43,12 +43,12 @@ score(const char *hdr, size_t hlen, const char *text, size_t tlen,
 	 * so both ways make at least one.
 	 */
 	if (s == NULL || tlen == 0)
-		spam_stats_text(st, is_html, text, tlen);
+		spamstats_text(st, is_html, text, tlen);
 	else
 		FUZZ_FEED_CHUNKS(s, text, tlen,
-		    spam_stats_text(st, is_html, chunk, chunklen));
-	spam_stats_finish(st, sc, why);
-	spam_stats_free(st);
+		    spamstats_text(st, is_html, chunk, chunklen));
+	spamstats_finish(st, sc, why);
+	spamstats_free(st);
 }
 
 int
@@ -62,8 +62,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256];
 
 	if (weights == NULL &&
-	    (weights = spam_weights_load(NULL, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "spam_weights_load: %s\n", err);
+	    (weights = spamstats_weights_load(NULL, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "spamstats_weights_load: %s\n", err);
 		abort();
 	}
 	if (size < 3)

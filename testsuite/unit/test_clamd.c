@@ -122,34 +122,6 @@ fake_stop(struct fake *f)
 	close(f->lfd);
 }
 
-/* A port with nothing listening. */
-static int
-closed_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd, port;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	bind(fd, (struct sockaddr *)&sin, sizeof(sin));
-	getsockname(fd, (struct sockaddr *)&sin, &sl);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Scans data against servers; returns the result, virus and err. */
 static enum clamd_result
 scan(char **servers, size_t n, size_t max, const void *data, size_t len,
@@ -324,10 +296,10 @@ test_fake_hang(void **state)
 	memset(&f, 0, sizeof(f));
 	fake_start(&f, NULL, 0);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
-	t0 = mono();
+	t0 = unit_now_s();
 	assert_int_equal(scan(servers, 1, 0, "data", 4, 4, virus,
 	    sizeof(virus), err, sizeof(err)), CLAMD_ERROR);
-	dt = mono() - t0;
+	dt = unit_now_s() - t0;
 	assert_non_null(strstr(err, "timeout"));
 	assert_true(dt >= 0.9 && dt < 2.0);	/* read_timeout 1 s (+1) */
 	fake_stop(&f);
@@ -365,11 +337,11 @@ test_closed_port_and_bad_addr(void **state)
 	double t0;
 
 	(void)state;
-	snprintf(s1, sizeof(s1), "127.0.0.1:%d", closed_port());
-	t0 = mono();
+	snprintf(s1, sizeof(s1), "127.0.0.1:%d", unit_closed_port());
+	t0 = unit_now_s();
 	assert_int_equal(scan(servers, 3, 0, "x", 1, 1, virus, sizeof(virus),
 	    err, sizeof(err)), CLAMD_ERROR);
-	assert_true(mono() - t0 < 1.0);
+	assert_true(unit_now_s() - t0 < 1.0);
 	assert_non_null(strstr(err, "Connection refused"));
 	assert_non_null(strstr(err, "nonsense"));
 	assert_non_null(strstr(err, "No such file"));
@@ -489,7 +461,7 @@ test_live_failover(void **state)
 	(void)state;
 	if (!need_live())
 		skip();
-	snprintf(dead, sizeof(dead), "127.0.0.1:%d", closed_port());
+	snprintf(dead, sizeof(dead), "127.0.0.1:%d", unit_closed_port());
 	assert_int_equal(scan(servers, 2, 0, EICAR, strlen(EICAR), 68, virus,
 	    sizeof(virus), err, sizeof(err)), CLAMD_INFECTED);
 	assert_non_null(strstr(virus, "EICAR"));

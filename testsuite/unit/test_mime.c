@@ -1152,16 +1152,278 @@ t_limits(void **st)
 	assert_true(r.err & MIME_ERR_PARAMS);
 	assert_int_equal(part(&r, 0)->nnames, 0);
 	assert_int_equal(r.data[0].len, 202);
+	/* what the limits hid makes the part unscannable (BI-11) */
+	assert_true(part(&r, 0)->flags & MIME_PART_UNSCANNABLE);
+	assert_int_equal(part(&r, 0)->limit, MIME_ERR_PARAMS |
+	    MIME_ERR_HEADERS);
 	rfree(&r);
 	buf_reset(&b);
 	buf_adds(&b, "Content-Type: text/plain; name=\"abcdefghijkl\"\r\n\r\n");
 	run(&r, b.data, b.len, MIME_VIEW_FIRST, 0, &lim);
-	assert_string_equal(part(&r, 0)->names[0], "abcdefgh");
+	/* a cut name keeps its tail, the extension */
+	assert_string_equal(part(&r, 0)->names[0], "efghijkl");
+	assert_int_equal(part(&r, 0)->limit, MIME_ERR_NAMELEN);
 	rfree(&r);
 	buf_free(&b);
 	assert_string_equal(mime_strerror(MIME_ERR_DEPTH), "depth");
 	assert_string_equal(mime_strerror(MIME_ERR_BARECR), "bare-cr");
 	assert_string_equal(mime_strerror(MIME_ERR_EPILOGUE), "epilogue");
+	assert_string_equal(mime_strerror(MIME_ERR_NAMES), "names");
+	assert_string_equal(mime_strerror(MIME_ERR_NAMELEN), "name-length");
+	assert_string_equal(mime_strerror(MIME_ERR_SECTIONS), "sections");
+}
+
+/*
+ * Part 1 of a multipart: head (its header block) and a base64 body.
+ * Returns part 1's limit bits; asserts UNSCANNABLE agrees with them.
+ */
+static unsigned
+lim1(const char *head, const struct mime_limits *lim, const char *name)
+{
+	struct buf b = BUF_INIT;
+	struct res r;
+	const struct mime_part *p;
+	unsigned bits;
+
+	buf_adds(&b, "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\n");
+	buf_adds(&b, head);
+	buf_adds(&b, "\r\nTVqQAAMAAAAEAAAA\r\n--b--\r\n");
+	run(&r, b.data, b.len, MIME_VIEW_FIRST, 0, lim);
+	assert_true(nparts(&r) >= 2);
+	p = part(&r, 1);
+	bits = p->limit;
+	assert_int_equal(!!(p->flags & MIME_PART_UNSCANNABLE), bits != 0);
+	assert_true((r.err & bits) == bits);
+	if (name != NULL)
+		assert_true(hasname(p, name));
+	assert_int_equal(part(&r, 0)->limit, 0);
+	rfree(&r);
+	buf_free(&b);
+	return bits;
+}
+
+/* BI-11: at each limit a part is still read; one past, it fails closed. */
+static void
+t_failclosed(void **st)
+{
+	struct mime_limits lim = { 0 };
+	struct buf h = BUF_INIT;
+	int i;
+
+	lim.max_params = 4;
+	lim.max_names = 4;
+	lim.max_headers = 10;
+	lim.max_header = 200;
+	lim.max_name = 16;
+	lim.max_boundary = 70;
+	lim.max_line = 100;
+	/* parameters: 3 junk + filename = 4 read; 4 junk + filename not */
+	assert_int_equal(lim1("Content-Disposition: attachment; x0=1; x1=1; "
+	    "x2=1; filename=\"evil.bat\"\r\n", &lim, "evil.bat"), 0);
+	assert_int_equal(lim1("Content-Disposition: attachment; x0=1; x1=1; "
+	    "x2=1; x3=1; filename=\"evil.bat\"\r\n", &lim, NULL),
+	    MIME_ERR_PARAMS);
+	/* names: 4 distinct kept, the 5th is never dropped unjudged */
+	assert_int_equal(lim1("Content-Type: application/pdf; name=a.pdf; "
+	    "name=b.pdf; name=c.pdf\r\nContent-Disposition: attachment; "
+	    "filename=evil.bat\r\n", &lim, "evil.bat"), 0);
+	assert_int_equal(lim1("Content-Type: application/pdf; name=a.pdf; "
+	    "name=b.pdf; name=c.pdf; name=d.pdf\r\nContent-Disposition: "
+	    "attachment; filename=evil.bat\r\n", &lim, NULL),
+	    MIME_ERR_NAMES);
+	/* header fields: the 10th is read, a Content-* 11th is not */
+	for (i = 0; i < 9; i++)
+		buf_printf(&h, "X-F%d: y\r\n", i);
+	buf_adds(&h, "Content-Transfer-Encoding: base64\r\n");
+	assert_int_equal(lim1(h.data, &lim, NULL), 0);
+	buf_reset(&h);
+	for (i = 0; i < 10; i++)
+		buf_printf(&h, "X-F%d: y\r\n", i);
+	buf_adds(&h, "Content-Transfer-Encoding: base64\r\n");
+	assert_int_equal(lim1(h.data, &lim, NULL), MIME_ERR_HEADERS);
+	/* ... but fields past it that carry no name or encoding are dropped */
+	buf_reset(&h);
+	buf_adds(&h, "Content-Transfer-Encoding: base64\r\n");
+	for (i = 0; i < 20; i++)
+		buf_printf(&h, "X-F%d: y\r\n", i);
+	assert_int_equal(lim1(h.data, &lim, NULL), 0);
+	/* one field: max_header bytes read, one more cut */
+	buf_reset(&h);
+	buf_adds(&h, "Content-Disposition: attachment; filename=evil.bat; x=");
+	while (h.len < 200)
+		buf_addc(&h, 'a');
+	buf_adds(&h, "\r\n");
+	assert_int_equal(lim1(h.data, &lim, "evil.bat"), 0);
+	h.len -= 2;
+	buf_adds(&h, "a\r\n");
+	assert_int_equal(lim1(h.data, &lim, NULL), MIME_ERR_HEADER);
+	/* a long field that is not a Content-* one is only noted */
+	buf_reset(&h);
+	buf_adds(&h, "X-Long: ");
+	for (i = 0; i < 300; i++)
+		buf_addc(&h, 'a');
+	buf_adds(&h, "\r\nContent-Disposition: attachment; filename=e.bat\r\n");
+	assert_int_equal(lim1(h.data, &lim, "e.bat"), 0);
+	/* a name of max_name bytes is kept whole, a longer one keeps its tail */
+	assert_int_equal(lim1("Content-Disposition: attachment; "
+	    "filename=abcdefghijkl.bat\r\n", &lim, "abcdefghijkl.bat"), 0);
+	assert_int_equal(lim1("Content-Disposition: attachment; "
+	    "filename=abcdefghijklm.bat\r\n", &lim, "bcdefghijklm.bat"),
+	    MIME_ERR_NAMELEN);
+	/* ... also when RFC 2047 decoding makes it long */
+	assert_int_equal(lim1("Content-Disposition: attachment; "
+	    "filename=\"=?utf-8?q?=C3=A9=C3=A9=C3=A9=C3=A9=C3=A9=C3=A9e.bat?=\""
+	    "\r\n", &lim, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" "e.bat"),
+	    MIME_ERR_NAMELEN);
+	/* RFC 2231 name sections of the entity: max_params of them */
+	assert_int_equal(lim1("Content-Type: application/pdf; name*0=a; "
+	    "name*1=b\r\nContent-Disposition: attachment; filename*0=evil; "
+	    "filename*1=.bat\r\n", &lim, "evil.bat"), 0);
+	assert_int_equal(lim1("Content-Type: application/pdf; name*0=a; "
+	    "name*1=b; name*2=c\r\nContent-Disposition: attachment; "
+	    "filename*0=evil; filename*1=.bat\r\n", &lim, NULL),
+	    MIME_ERR_SECTIONS);
+	/* a boundary past max_boundary makes the multipart unscannable */
+	buf_reset(&h);
+	buf_adds(&h, "Content-Type: multipart/mixed; boundary=");
+	for (i = 0; i < 71; i++)
+		buf_addc(&h, 'q');
+	buf_adds(&h, "\r\n");
+	assert_int_equal(lim1(h.data, &lim, NULL), MIME_ERR_BOUNDARY);
+	h.len -= 3;
+	buf_adds(&h, "\r\n");
+	assert_int_equal(lim1(h.data, &lim, NULL), 0);
+	buf_free(&h);
+}
+
+/* Some view names a.zip: part index, or -1. */
+static int
+zipview(const char *msg, size_t n, unsigned *err)
+{
+	struct res r;
+	unsigned np, i;
+	int v, found = -1;
+	const struct mime_part *p;
+
+	*err = 0;
+	for (v = 0; v < 2; v++) {
+		run(&r, msg, n, (enum mime_view)v, 0, NULL);
+		*err |= r.err;
+		p = mime_parts(r.m, &np);
+		for (i = 0; i < np; i++)
+			if (hasname(&p[i], "a.zip") && found < 0)
+				found = (int)i;
+		rfree(&r);
+	}
+	return found;
+}
+
+/*
+ * The noxxi escapes (testsuite/noxxi, issue 14 part 5): the attachment
+ * must be found in some view, or its container must fail closed.
+ */
+static void
+t_noxxi(void **st)
+{
+	unsigned err;
+	struct res r;
+
+	/* 1652908061.F6A0/.Qb4i: a base64 message/rfc822 (or global) */
+	run(&r, S("Content-Type: message/rfc822\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nQ29udGVudC1UeXBlOiB0ZXh0\r\n"),
+	    MIME_VIEW_FIRST, 0, NULL);
+	assert_true(part(&r, 0)->flags & MIME_PART_UNSCANNABLE);
+	assert_true(r.err & MIME_ERR_ENCODED);
+	rfree(&r);
+	run(&r, S("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	    "Content-Type: message/global\r\nContent-Transfer-Encoding: "
+	    "quoted-printable\r\n\r\nx\r\n--b--\r\n"), MIME_VIEW_LAST, 0,
+	    NULL);
+	assert_true(part(&r, 1)->flags & MIME_PART_UNSCANNABLE);
+	assert_false(part(&r, 0)->flags & MIME_PART_UNSCANNABLE);
+	rfree(&r);
+	/* a 7bit one is read as ever */
+	run(&r, S("Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\n"
+	    "y\r\n"), MIME_VIEW_FIRST, 0, NULL);
+	assert_false(part(&r, 0)->flags & MIME_PART_UNSCANNABLE);
+	assert_int_equal(r.err, 0);
+	rfree(&r);
+	/* .ZfkR / .zHaU: Content-Type folded under a line that is no field */
+	assert_true(zipview(S("Subject: x\r\nX-Foo-bar\r\n Content-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: "
+	    "application/zip; name=a.zip\r\n\r\nPK\r\n--b--\r\n"), &err) >= 0);
+	assert_true(err & MIME_ERR_AMBIGUOUS);
+	assert_true(zipview(S("X-Foo Bar:bar\r\n Content-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: "
+	    "application/zip; name=a.zip\r\n\r\nPK\r\n--b--\r\n"), &err) >= 0);
+	/* ... but under a real field it stays folded, and unambiguous
+	   readers agree: a single text part */
+	run(&r, S("Subject: a\r\n Content-Type: multipart/mixed; boundary=b"
+	    "\r\n\r\nhello\r\n"), MIME_VIEW_FIRST, 0, NULL);
+	assert_string_equal(part(&r, 0)->type, "text/plain");
+	rfree(&r);
+	/* ... as sendmail delivers it: the structure in a text body */
+	assert_true(zipview(S("Subject: x\r\n\r\nX-Foo-bar\r\n Content-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: "
+	    "text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/zip; "
+	    "name=a.zip\r\n\r\nPK\r\n--b--\r\n"), &err) >= 0);
+	assert_true(err & MIME_ERR_AMBIGUOUS);
+	/* .t9ZR: the outer delimiter inside an inner part */
+	assert_true(zipview(S("Content-Type: multipart/mixed; boundary=o\r\n\r\n"
+	    "--o\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n--i\r\n"
+	    "Content-Type: text/plain\r\n\r\n--o\r\nQUJD\r\n--i\r\n"
+	    "Content-Type: application/zip; name=a.zip\r\n\r\nPK\r\n--i--\r\n"
+	    "--o--\r\n"), &err) >= 0);
+	assert_true(err & MIME_ERR_AMBIGUOUS);
+	/* .zScW: a blank line before the part's header block */
+	assert_true(zipview(S("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\n\r\nContent-Type: application/zip; name=a.zip\r\n\r\n"
+	    "PK\r\n--b--\r\n"), &err) >= 0);
+	assert_true(err & MIME_ERR_AMBIGUOUS);
+	/* ... while an empty header block before text is only that */
+	run(&r, S("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\n\r\nhello: there\r\n--b--\r\n"), MIME_VIEW_FIRST, 0, NULL);
+	assert_int_equal(r.err, 0);
+	assert_true(part(&r, 1)->flags & MIME_PART_NOHEADERS);
+	assert_int_equal(r.data[1].len, 12);
+	rfree(&r);
+	run(&r, S("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\n\r\nhello\r\n--b--\r\n"), MIME_VIEW_LAST, 0, NULL);
+	assert_int_equal(r.data[1].len, 5);
+	rfree(&r);
+}
+
+/* A delimiter padded past max_line fails closed; one that fits is one. */
+static void
+t_longdelim(void **st)
+{
+	struct mime_limits lim = { 0 };
+	struct buf b = BUF_INIT;
+	struct res r;
+	int i;
+
+	lim.max_line = 100;
+	for (int pad = 90; pad <= 120; pad += 30) {
+		buf_reset(&b);
+		buf_adds(&b, "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		    "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b");
+		for (i = 0; i < pad; i++)
+			buf_addc(&b, ' ');
+		buf_adds(&b, "\r\nContent-Type: application/x-msdownload\r\n"
+		    "\r\nMZ\r\n--b--\r\n");
+		run(&r, b.data, b.len, MIME_VIEW_FIRST, 0, &lim);
+		if (pad < 100) {
+			assert_int_equal(nparts(&r), 3);
+			assert_int_equal(part(&r, 1)->limit, 0);
+		} else {
+			assert_int_equal(nparts(&r), 2);
+			assert_int_equal(part(&r, 1)->limit, MIME_ERR_LINE);
+			assert_true(part(&r, 1)->flags & MIME_PART_UNSCANNABLE);
+		}
+		rfree(&r);
+	}
+	buf_free(&b);
 }
 
 /* Every message, every chunk size: byte-identical events. */
@@ -1455,6 +1717,9 @@ main(void)
 		cmocka_unit_test(t_depth),
 		cmocka_unit_test(t_parts),
 		cmocka_unit_test(t_limits),
+		cmocka_unit_test(t_failclosed),
+		cmocka_unit_test(t_longdelim),
+		cmocka_unit_test(t_noxxi),
 		cmocka_unit_test(t_chunking),
 		cmocka_unit_test(t_samebnd),
 		cmocka_unit_test(t_fuzz),

@@ -21,7 +21,9 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "spamd.h"
 #include "spamfilter.h"
+#include "spamstats.h"
 
 #define D	"testsuite/unit/spam/"
 #define SA	D "sa"
@@ -257,21 +259,21 @@ test_sa_hostile(void **state)
 
 /* ---- built-in checker -------------------------------------------- */
 
-static struct spam_weights *W;
+static struct spamstats_weights *W;
 
 static int
 setup_w(void **state)
 {
 	char err[256];
 
-	W = spam_weights_load(NULL, err, sizeof(err));
+	W = spamstats_weights_load(NULL, err, sizeof(err));
 	return W == NULL ? -1 : 0;
 }
 
 static int
 teardown_w(void **state)
 {
-	spam_weights_free(W);
+	spamstats_weights_free(W);
 	return 0;
 }
 
@@ -285,18 +287,18 @@ static const char gtube[] =
     "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
 static double
-score_msg(const struct spam_weights *w, const struct msg *m, size_t chunk,
+score_msg(const struct spamstats_weights *w, const struct msg *m, size_t chunk,
     struct buf *why)
 {
-	struct spam_stats *st;
+	struct spamstats *st;
 	const char *parts[2] = { m->plain, m->html };
 	double sc;
 	size_t i, k, n;
 
-	st = spam_stats_new(w);
+	st = spamstats_new(w);
 	assert_non_null(st);
 	for (i = 0; i < 8 && m->hdr[i][0] != NULL; i++)
-		spam_stats_header(st, m->hdr[i][0], strlen(m->hdr[i][0]),
+		spamstats_header(st, m->hdr[i][0], strlen(m->hdr[i][0]),
 		    m->hdr[i][1], strlen(m->hdr[i][1]));
 	for (k = 0; k < 2; k++) {
 		if (parts[k] == NULL)
@@ -305,11 +307,11 @@ score_msg(const struct spam_weights *w, const struct msg *m, size_t chunk,
 		if (chunk == 0)
 			chunk = n ? n : 1;
 		for (i = 0; i < n; i += chunk)
-			spam_stats_text(st, (int)k, parts[k] + i,
+			spamstats_text(st, (int)k, parts[k] + i,
 			    n - i < chunk ? n - i : chunk);
 	}
-	spam_stats_finish(st, &sc, why);
-	spam_stats_free(st);
+	spamstats_finish(st, &sc, why);
+	spamstats_free(st);
 	return sc;
 }
 
@@ -519,27 +521,27 @@ static void
 test_weights_file(void **state)
 {
 	char err[256];
-	struct spam_weights *w, *def;
+	struct spamstats_weights *w, *def;
 	struct buf why = BUF_INIT;
 	struct msg m = { { { "Subject", "the quarterly\treport" } },
 	    NULL, NULL };
 	double sc;
 
 	/* shipped file == compiled-in defaults */
-	w = spam_weights_load("spamphrases.txt", err, sizeof(err));
+	w = spamstats_weights_load("spamphrases.txt", err, sizeof(err));
 	assert_non_null(w);
-	def = spam_weights_load(NULL, err, sizeof(err));
+	def = spamstats_weights_load(NULL, err, sizeof(err));
 	assert_non_null(def);
-	assert_true(spam_weights_nphrases(w) >= 40);
-	assert_int_equal(spam_weights_nphrases(w), spam_weights_nphrases(def));
+	assert_true(spamstats_weights_nphrases(w) >= 40);
+	assert_int_equal(spamstats_weights_nphrases(w), spamstats_weights_nphrases(def));
 	assert_true(score_msg(w, &m_spam, 0, NULL) ==
 	    score_msg(def, &m_spam, 0, NULL));
-	spam_weights_free(w);
-	spam_weights_free(def);
+	spamstats_weights_free(w);
+	spamstats_weights_free(def);
 
-	w = spam_weights_load(D "w-good.txt", err, sizeof(err));
+	w = spamstats_weights_load(D "w-good.txt", err, sizeof(err));
 	assert_non_null(w);
-	assert_int_equal(spam_weights_nphrases(w), 1);
+	assert_int_equal(spamstats_weights_nphrases(w), 1);
 	m.plain = gtube;
 	sc = score_msg(w, &m, 0, &why);
 	assert_string_equal(S(why.data),
@@ -547,18 +549,18 @@ test_weights_file(void **state)
 	    "FROM_NO_ADDR=1");
 	assert_true(sc == 504.5);
 	buf_free(&why);
-	spam_weights_free(w);
+	spamstats_weights_free(w);
 
-	assert_null(spam_weights_load(D "w-badweight.txt", err, sizeof(err)));
+	assert_null(spamstats_weights_load(D "w-badweight.txt", err, sizeof(err)));
 	assert_non_null(strstr(err, "w-badweight.txt:2: bad weight"));
-	assert_null(spam_weights_load(D "w-badfeature.txt", err,
+	assert_null(spamstats_weights_load(D "w-badfeature.txt", err,
 	    sizeof(err)));
 	assert_non_null(strstr(err, "w-badfeature.txt:1: unknown feature"));
-	assert_null(spam_weights_load(D "w-empty.txt", err, sizeof(err)));
+	assert_null(spamstats_weights_load(D "w-empty.txt", err, sizeof(err)));
 	assert_non_null(strstr(err, "w-empty.txt:1: empty phrase"));
-	assert_null(spam_weights_load(D "w-keyword.txt", err, sizeof(err)));
+	assert_null(spamstats_weights_load(D "w-keyword.txt", err, sizeof(err)));
 	assert_non_null(strstr(err, "w-keyword.txt:1: unknown keyword"));
-	assert_null(spam_weights_load(D "nope.txt", err, sizeof(err)));
+	assert_null(spamstats_weights_load(D "nope.txt", err, sizeof(err)));
 	assert_non_null(strstr(err, "nope.txt"));
 }
 
@@ -646,34 +648,6 @@ fake_stop(struct fake *f)
 	close(f->lfd);
 }
 
-/* A port nobody listens on. */
-static int
-closed_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static const char ham_msg[] =
     "From: Jo <jo@example.org>\r\nTo: al@example.org\r\n"
     "Subject: lunch\r\nDate: Tue, 14 May 2024 09:12:44 +0200\r\n"
@@ -685,13 +659,13 @@ check_fake(const char *reply, const char *want)
 {
 	char srv[64], err[256];
 	char *servers[1] = { srv };
-	struct spam_spamd_cfg cfg = { servers, 1, 1000, 2000, 0 };
-	struct spam_spamd_result res;
+	struct spamd_cfg cfg = { servers, 1, 1000, 2000, 0 };
+	struct spamd_result res;
 	struct fake f;
 
 	fake_start(&f, FAKE_REPLY, reply);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
-	assert_int_equal(spam_spamd_check(&cfg, "bob", ham_msg,
+	assert_int_equal(spamd_check(&cfg, "bob", ham_msg,
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), want ? -1 : 0);
 	if (want != NULL) {
 		if (strstr(err, want) == NULL)
@@ -706,26 +680,26 @@ test_spamd_fake(void **state)
 {
 	char srv[64], srv2[64], err[256], *p;
 	char *servers[2] = { srv, srv2 };
-	struct spam_spamd_cfg cfg = { servers, 1, 1000, 1000, 0 };
-	struct spam_spamd_result res;
+	struct spamd_cfg cfg = { servers, 1, 1000, 1000, 0 };
+	struct spamd_result res;
 	struct fake f;
 	double t0, dt;
 	struct buf big = BUF_INIT;
 	int i;
 
 	/* closed port */
-	snprintf(srv, sizeof(srv), "127.0.0.1:%d", closed_port());
-	assert_int_equal(spam_spamd_check(&cfg, NULL, ham_msg,
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
+	assert_int_equal(spamd_check(&cfg, NULL, ham_msg,
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "connect: Connection refused"));
 
 	/* hung server: timeout within read_timeout + 1 s, socket closed */
 	fake_start(&f, FAKE_HANG, NULL);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
-	t0 = now_s();
-	assert_int_equal(spam_spamd_check(&cfg, "bob", ham_msg,
+	t0 = unit_now_s();
+	assert_int_equal(spamd_check(&cfg, "bob", ham_msg,
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), -1);
-	dt = now_s() - t0;
+	dt = unit_now_s() - t0;
 	fake_stop(&f);
 	printf("hang: %s after %.3f s\n", err, dt);
 	assert_true(strncmp(err, "timeout", 7) == 0);
@@ -744,7 +718,7 @@ test_spamd_fake(void **state)
 	    "-0.0 / 5.0\r\n\r\n");
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
 	cfg.max_size = 10;
-	assert_int_equal(spam_spamd_check(&cfg, "ev\r\nil\x01 user", ham_msg,
+	assert_int_equal(spamd_check(&cfg, "ev\r\nil\x01 user", ham_msg,
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), 0);
 	fake_stop(&f);
 	cfg.max_size = 0;
@@ -792,10 +766,10 @@ test_spamd_fake(void **state)
 	/* failover: closed port, then a good one */
 	fake_start(&f, FAKE_REPLY, "SPAMD/1.1 0 EX_OK\r\nSpam: True ; "
 	    "7.5 / 5.0\r\n\r\n");
-	snprintf(srv, sizeof(srv), "127.0.0.1:%d", closed_port());
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
 	snprintf(srv2, sizeof(srv2), "[127.0.0.1]:%d", f.port);
 	cfg.nservers = 2;
-	assert_int_equal(spam_spamd_check(&cfg, NULL, ham_msg,
+	assert_int_equal(spamd_check(&cfg, NULL, ham_msg,
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), 0);
 	fake_stop(&f);
 	assert_int_equal(res.is_spam, 1);
@@ -806,11 +780,11 @@ test_spamd_fake(void **state)
 	/* bad configuration */
 	snprintf(srv, sizeof(srv), "::1:783");
 	cfg.nservers = 1;
-	assert_int_equal(spam_spamd_check(&cfg, NULL, "", 0, &res, err,
+	assert_int_equal(spamd_check(&cfg, NULL, "", 0, &res, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "config: bad server"));
 	snprintf(srv, sizeof(srv), "unix:/nonexistent/spamd.sock");
-	assert_int_equal(spam_spamd_check(&cfg, NULL, "", 0, &res, err,
+	assert_int_equal(spamd_check(&cfg, NULL, "", 0, &res, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "connect: No such file"));
 }
@@ -820,14 +794,14 @@ static void
 check_parse(const char *reply, size_t len, const char *want, int is_spam,
     double score, double threshold)
 {
-	struct spam_spamd_result res;
+	struct spamd_result res;
 	char err[256], *copy;
 	int rc;
 
 	copy = malloc(len ? len : 1);
 	assert_non_null(copy);
 	memcpy(copy, reply, len);
-	rc = spam_spamd_parse_reply(copy, len, &res, err, sizeof(err));
+	rc = spamd_parse_reply(copy, len, &res, err, sizeof(err));
 	free(copy);
 	if (want == NULL) {
 		if (rc != 0)
@@ -914,8 +888,8 @@ test_spamd_real(void **state)
 {
 	char srv[64], srv2[64], err[256];
 	char *servers[2] = { srv, srv2 };
-	struct spam_spamd_cfg cfg = { servers, 1, 2000, 30000, 0 };
-	struct spam_spamd_result res;
+	struct spamd_cfg cfg = { servers, 1, 2000, 30000, 0 };
+	struct spamd_result res;
 	struct buf m = BUF_INIT;
 	double t0;
 	int port = spamd_port();
@@ -927,21 +901,21 @@ test_spamd_real(void **state)
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
 	buf_printf(&m, "From: x@example.net\r\nTo: y@example.org\r\n"
 	    "Subject: test\r\n\r\n%s\r\n", gtube);
-	t0 = now_s();
-	assert_int_equal(spam_spamd_check(&cfg, "mailcorral", m.data, m.len,
+	t0 = unit_now_s();
+	assert_int_equal(spamd_check(&cfg, "mailcorral", m.data, m.len,
 	    &res, err, sizeof(err)), 0);
 	printf("spamd GTUBE: %.1f/%.1f in %.3f s\n", res.score, res.threshold,
-	    now_s() - t0);
+	    unit_now_s() - t0);
 	assert_int_equal(res.is_spam, 1);
 	assert_true(res.score >= 1000);
 	assert_true(res.threshold == 5.0);
 	buf_free(&m);
 
-	t0 = now_s();
-	assert_int_equal(spam_spamd_check(&cfg, NULL, ham_msg,
+	t0 = unit_now_s();
+	assert_int_equal(spamd_check(&cfg, NULL, ham_msg,
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), 0);
 	printf("spamd ham: %.1f/%.1f in %.3f s\n", res.score, res.threshold,
-	    now_s() - t0);
+	    unit_now_s() - t0);
 	assert_int_equal(res.is_spam, 0);
 	assert_true(res.score < 5);
 
@@ -949,17 +923,17 @@ test_spamd_real(void **state)
 	buf_printf(&m, "From: x@blocked.example\r\nTo: y@example.org\r\n"
 	    "Subject: hi\r\nDate: Tue, 14 May 2024 09:12:44 +0200\r\n"
 	    "Message-ID: <q@blocked.example>\r\n\r\nhello\r\n");
-	assert_int_equal(spam_spamd_check(&cfg, NULL, m.data, m.len, &res,
+	assert_int_equal(spamd_check(&cfg, NULL, m.data, m.len, &res,
 	    err, sizeof(err)), 0);
 	assert_int_equal(res.is_spam, 1);
 	assert_true(res.score >= 90);
 	buf_free(&m);
 
 	/* failover from a closed port */
-	snprintf(srv, sizeof(srv), "127.0.0.1:%d", closed_port());
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
 	snprintf(srv2, sizeof(srv2), "127.0.0.1:%d", port);
 	cfg.nservers = 2;
-	assert_int_equal(spam_spamd_check(&cfg, NULL, ham_msg,
+	assert_int_equal(spamd_check(&cfg, NULL, ham_msg,
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), 0);
 	assert_string_equal(res.server, srv2);
 	assert_int_equal(res.is_spam, 0);

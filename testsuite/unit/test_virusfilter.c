@@ -246,7 +246,11 @@ test_rules_lists(void **state)
 static void
 mkpart(struct mime_part *p, const char *type, enum mime_cte cte)
 {
+	static char *nv[4];
+
 	memset(p, 0, sizeof(*p));
+	memset(nv, 0, sizeof(nv));
+	p->names = nv;
 	snprintf(p->type, sizeof(p->type), "%s", type);
 	p->cte = cte;
 	p->id = 1;
@@ -304,6 +308,16 @@ test_parts(void **state)
 	mkpart(&p, "text/plain", MIME_CTE_7BIT);
 	p.flags = MIME_PART_UNSCANNABLE;
 	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_UNSCANNABLE);
+	/* ... and the limits that made it so are named (BI-11) */
+	p.limit = MIME_ERR_PARAMS | MIME_ERR_NAMES;
+	p.names[0] = n1;
+	p.nnames = 1;
+	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_UNSCANNABLE);
+	assert_string_equal(h.what, "mime-limit reason=params,names");
+	mkpart(&p, "message/rfc822", MIME_CTE_BASE64);
+	p.flags = MIME_PART_UNSCANNABLE;
+	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_UNSCANNABLE);
+	assert_string_equal(h.what, "encoded message/rfc822 container");
 	mkpart(&p, "application/octet-stream", MIME_CTE_UNKNOWN);
 	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_UNSCANNABLE);
 	assert_string_equal(h.what, "unknown transfer encoding");

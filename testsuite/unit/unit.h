@@ -1,5 +1,7 @@
 /*
- * unit.h -- common includes for the cmocka unit tests.
+ * unit.h -- common includes for the cmocka unit tests, and the two
+ * helpers the socket tests share (a monotonic clock in seconds, a TCP
+ * port on 127.0.0.1 that nothing listens on).
  * cmocka needs these system headers before <cmocka.h>.
  */
 #ifndef MC_UNIT_H
@@ -13,5 +15,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* CLOCK_MONOTONIC in seconds. */
+static inline double
+unit_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A port on 127.0.0.1 with nothing listening (bound, then closed). */
+static inline int
+unit_closed_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd != -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
 
 #endif

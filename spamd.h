@@ -1,0 +1,61 @@
+/*
+ * spamd.h -- the spamd client (SPAMC/1.5 CHECK) and the request it sends.
+ *
+ * spamd_request() builds the request from a parsed message: the header
+ * block and the text, with the content of non-text leaf parts left out.
+ * spamd_check() asks each server of the list in turn (addresses as in
+ * net.h; no port: DEF_SPAMD_PORT) until one gives a verdict.
+ * Ownership: the configuration belongs to the config snapshot (conf.c),
+ * everything else to the caller; nothing is kept between calls.
+ * Threads: any number of checks at once (no shared state).
+ * Errors: a short reason into the caller's buffer; nothing here logs, and
+ * raw spamd replies never leave spamd.c.
+ */
+#ifndef MC_SPAMD_H
+#define MC_SPAMD_H
+
+#include <stddef.h>
+
+struct buf;
+struct scan;
+
+struct spamd_cfg {
+	char	**servers;	/* see net.h for the forms */
+	size_t	  nservers;
+	int	  connect_timeout_ms;	/* per server */
+	int	  read_timeout_ms;	/* write + read, per server */
+	size_t	  max_size;	/* request body cap; 0: none */
+};
+
+struct spamd_result {
+	int	 is_spam;
+	double	 score;
+	double	 threshold;
+	char	 server[128];	/* the server that answered */
+};
+
+/*
+ * Appends the request for spamd to out: the header block and the body
+ * with the content of every non-text leaf part left out (structure kept),
+ * at most max bytes.  0, or -1 (ENOMEM, or a spool read error).
+ */
+int	 spamd_request(const struct scan *, size_t max, struct buf *out);
+/*
+ * Sends CHECK to each server in turn until one gives a verdict.  A message
+ * longer than max_size is cut to max_size for the request.  user may be
+ * NULL.  Returns 0 with the verdict in *res, or -1 with the last reason in
+ * err: "connect: <strerror> (server)", "timeout (server)",
+ * "protocol: <what> (server)", "resolve: ...", "config: ...".
+ */
+int	 spamd_check(const struct spamd_cfg *, const char *user,
+	    const char *msg, size_t len, struct spamd_result *, char *err,
+	    size_t errlen);
+/*
+ * For tests and fuzzing: parses a reply header block (r, n), which need
+ * not be NUL-terminated.  0 with the verdict in *res (score and threshold
+ * finite), or -1 with "protocol: <what>" in err and *res zeroed.
+ */
+int	 spamd_parse_reply(const char *r, size_t n, struct spamd_result *,
+	    char *err, size_t errlen);
+
+#endif

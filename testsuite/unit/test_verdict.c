@@ -1,0 +1,732 @@
+/*
+ * test_verdict.c -- the end-of-message decision (verdict.c), driven
+ * directly: a message from a string, a config file written per case, and
+ * the step results that need a server (clamd, the Perl shim, the bypass
+ * check) from fakes.  Table-driven: every action and every failure class,
+ * asserting the action, the class, the SMTP reply and the edit list; the
+ * corralled copy carries the same header edits as the delivered one.
+ * Everything else is real: the scan, the rewriter, the spam lists, a
+ * spamd that does not answer, the corral, the archive, the keys.
+ */
+#include "unit.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "bypass.h"
+#include "clamd.h"
+#include "conf.h"
+#include "corral.h"
+#include "mcarchive.h"
+#include "perlpool.h"
+#include "scan.h"
+#include "smfopts.h"
+#include "spool.h"
+#include "verdict.h"
+
+#define CRLF	"\r\n"
+
+static char dir[128];
+
+/* ---- fakes for the steps that ask a server ---- */
+
+static struct clamd_verdict fake_cv;
+static int fake_clamd_rc;
+static struct pp_reply fake_reply;
+static struct pp_action fake_actions[4];
+static int fake_perl_rc;
+static int fake_bypass_rc;
+
+static int
+fake_clamd(struct scan *scan, const struct mc_config *cf,
+    struct clamd_verdict *cv)
+{
+	(void)scan;
+	(void)cf;
+	*cv = fake_cv;
+	if (fake_clamd_rc == -1)
+		errno = ENOMEM;
+	return fake_clamd_rc;
+}
+
+static int
+fake_perl(struct mc_msg *m, const struct mc_config *cf, const char *client,
+    const struct pp_reply **r, char *why, size_t whylen)
+{
+	(void)m;
+	(void)cf;
+	(void)client;
+	if (fake_perl_rc == -1) {
+		snprintf(why, whylen, "timeout");
+		return -1;
+	}
+	*r = &fake_reply;
+	return 0;
+}
+
+static int
+fake_bypass(const struct mc_config *cf, struct mc_msg *m, char *why,
+    size_t whylen)
+{
+	(void)cf;
+	(void)m;
+	snprintf(why, whylen, "%s", fake_bypass_rc ? "0123456789ABCDEF" :
+	    "bad-mac");
+	return fake_bypass_rc;
+}
+
+static const struct verdict_ops fake_ops = {
+	fake_clamd, fake_perl, fake_bypass
+};
+
+/* ---- set-up ---- */
+
+static int
+setup(void **state)
+{
+	char p[256];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/mc-verdict-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(p, sizeof(p), "%s/corral", dir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/spool", dir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/archive", dir);
+	mkdir(p, 0750);
+	snprintf(p, sizeof(p), "%s/filter.pl", dir);
+	return close(open(p, O_WRONLY | O_CREAT, 0600));
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The built-in defaults, this test's directories, then extra lines. */
+static struct mc_config *
+config(const char *extra)
+{
+	struct mc_config *cf = NULL;
+	char path[256], err[512];
+	const char *p, *at;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/mc.conf", dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fprintf(fp, "spool_dir = %s/spool\ncorral_dir = %s/corral\n"
+	    "bypass_key_file = %s/key\nspam_arbitron = none\n", dir, dir,
+	    dir);
+	/* @D@ in extra is this test's directory */
+	for (p = extra ? extra : ""; (at = strstr(p, "@D@")) != NULL;
+	    p = at + 3)
+		fprintf(fp, "%.*s%s", (int)(at - p), p, dir);
+	fprintf(fp, "%s\n", p);
+	fclose(fp);
+	if (conf_load(path, &cf, err, sizeof(err)) == -1 ||
+	    conf_prepare(cf, err, sizeof(err)) == -1)
+		fail_msg("config: %s", err);
+	return cf;
+}
+
+/* Feeds msg (headers, blank line, body) as the callbacks do. */
+static struct mc_msg *
+message(const struct mc_config *cf, const char *msg, const char *rcpt,
+    int perl)
+{
+	struct mc_msg *m;
+	const char *p = msg, *eol, *body, *colon, *v;
+	char name[128], value[1024];
+
+	assert_non_null(m = calloc(1, sizeof(*m)));
+	snprintf(m->qid, sizeof(m->qid), "TESTQID");
+	assert_non_null(m->sender = strdup("sender@example.org"));
+	snprintf(m->mailer, sizeof(m->mailer), "esmtp");
+	assert_non_null(m->rcpts = calloc(1, sizeof(char *)));
+	assert_non_null(m->rcpts[0] = strdup(rcpt ? rcpt : "rcpt@example.com"));
+	m->nrcpt = 1;
+	assert_non_null(m->scan = scan_new(cf, m->qid));
+	if (perl)
+		assert_non_null(m->perl = pp_msg_new());
+	assert_non_null(body = strstr(msg, CRLF CRLF));
+	while (p < body + 2) {
+		eol = strstr(p, CRLF);
+		assert_non_null(colon = memchr(p, ':', (size_t)(eol - p)));
+		snprintf(name, sizeof(name), "%.*s", (int)(colon - p), p);
+		v = colon + 1 + (colon[1] == ' ');
+		snprintf(value, sizeof(value), "%.*s", (int)(eol - v), v);
+		verdict_msg_header(m, name, value);
+		if (m->perl != NULL)
+			assert_int_equal(pp_msg_header(m->perl, name, value), 0);
+		assert_int_equal(scan_header(m->scan, name, value), 0);
+		p = eol + 2;
+	}
+	assert_int_equal(scan_eoh(m->scan), 0);
+	assert_int_equal(scan_body(m->scan, body + 4, strlen(body + 4)), 0);
+	return m;
+}
+
+/* The edit list as "A name", "C name i", "D name i", "R addr", ';'-joined. */
+static void
+edits(const struct mc_verdict *v, char *out, size_t outlen)
+{
+	const struct verdict_edit *e;
+	size_t n = 0;
+	unsigned i;
+
+	out[0] = '\0';
+	for (i = 0; i < v->nedits && n < outlen; i++) {
+		e = &v->edits[i];
+		if (e->op == VERDICT_HDR_ADD)
+			n += snprintf(out + n, outlen - n, "%sA %s", i ? ";" :
+			    "", e->name);
+		else if (e->op == VERDICT_RCPT_ADD)
+			n += snprintf(out + n, outlen - n, "%sR %s", i ? ";" :
+			    "", e->name);
+		else
+			n += snprintf(out + n, outlen - n, "%s%c %s %u", i ?
+			    ";" : "", e->value ? 'C' : 'D', e->name, e->index);
+	}
+}
+
+/* The value of the first edit of op on name, or NULL. */
+static const char *
+edit_value(const struct mc_verdict *v, enum verdict_edit_op op,
+    const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < v->nedits; i++)
+		if (v->edits[i].op == op && strcmp(v->edits[i].name, name) == 0)
+			return v->edits[i].value;
+	return NULL;
+}
+
+/* ---- the table ---- */
+
+#define PLAIN	"From: <sender@example.org>" CRLF "To: rcpt@example.com" CRLF \
+		"Subject: hello" CRLF "Date: Mon, 7 Dec 2026 10:00:00 +0000" \
+		CRLF "Message-ID: <1@example.org>" CRLF
+#define TEXT	CRLF "just text" CRLF
+#define EXE	"MIME-Version: 1.0" CRLF \
+		"Content-Type: multipart/mixed; boundary=\"b\"" CRLF CRLF \
+		"--b" CRLF "Content-Type: text/plain" CRLF CRLF "hi" CRLF \
+		"--b" CRLF "Content-Type: application/octet-stream" CRLF \
+		"Content-Disposition: attachment; filename=\"x.exe\"" CRLF CRLF \
+		"MZ" CRLF "--b--" CRLF
+#define PARTS	"MIME-Version: 1.0" CRLF \
+		"Content-Type: multipart/mixed; boundary=\"b\"" CRLF CRLF \
+		"--b" CRLF CRLF "1" CRLF "--b" CRLF CRLF "2" CRLF \
+		"--b" CRLF CRLF "3" CRLF "--b" CRLF CRLF "4" CRLF "--b--" CRLF
+#define SPAMCONF "blacklist = sender@example.org\n"
+
+enum fake { F_NONE, F_CLAMD_VIRUS, F_CLAMD_FAIL, F_CLAMD_ERR, F_PERL_FAIL,
+	F_PERL_REJECT, F_PERL_TEMPFAIL, F_PERL_DISCARD, F_PERL_HEADERS,
+	F_PERL_BADPART, F_BYPASS, F_INTERNAL, F_NOKEY, F_SPAMD_DOWN };
+
+struct tcase {
+	const char		*name;
+	const char		*conf;
+	const char		*msg;
+	enum fake		 fake;
+	enum verdict_action	 action;
+	enum verdict_fail	 fail;
+	const char		*code;		/* NULL: no reply */
+	const char		*xcode;
+	const char		*text;		/* reply text starts so */
+	const char		*edits;		/* edits() of the verdict */
+};
+
+static const struct tcase cases[] = {
+	{ "accept", NULL, PLAIN TEXT, F_NONE, VERDICT_ACCEPT,
+	  VERDICT_FAIL_NONE, NULL, NULL, NULL, "" },
+	{ "accept, forged fields stripped", NULL,
+	  PLAIN "X-Spam-Status: No" CRLF "X-MailCorral-Filtered: x" CRLF
+	  "X-Spam-Status: No" CRLF TEXT, F_NONE, VERDICT_ACCEPT,
+	  VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "D X-Spam-Status 2;D X-Spam-Status 1;D X-MailCorral-Filtered 1" },
+	{ "accept, attachment removed", NULL, PLAIN EXE, F_NONE,
+	  VERDICT_ACCEPT, VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "A X-MailCorral-Filtered" },
+	{ "accept, archiver copy", "archive_address = arc@example.net\n",
+	  PLAIN TEXT, F_NONE, VERDICT_ACCEPT, VERDICT_FAIL_NONE, NULL, NULL,
+	  NULL, "A X-MailCorral-Archive;R arc@example.net" },
+	{ "accept, the site's header edits", "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n",
+	  PLAIN "X-Old: 1" CRLF TEXT, F_PERL_HEADERS, VERDICT_ACCEPT,
+	  VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "A X-Site;C Subject 1;D X-Old 1" },
+	{ "accept, clamd down, on_clamd_failure = accept",
+	  "virus_arbitron = clamd\non_clamd_failure = accept\n", PLAIN TEXT,
+	  F_CLAMD_FAIL, VERDICT_ACCEPT, VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "A X-MailCorral-Virus" },
+	{ "tag", SPAMCONF, PLAIN TEXT, F_NONE, VERDICT_TAG, VERDICT_FAIL_NONE,
+	  NULL, NULL, NULL, "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
+	{ "bypass", NULL, PLAIN "X-MailCorral-Bypass: v=1" CRLF
+	  "X-Spam-Flag: YES" CRLF TEXT, F_BYPASS, VERDICT_BYPASS,
+	  VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "D X-MailCorral-Bypass 1;C Subject 1" },
+	{ "bypass refused: filtered as usual", NULL,
+	  PLAIN "X-MailCorral-Bypass: v=1" CRLF TEXT, F_NONE, VERDICT_ACCEPT,
+	  VERDICT_FAIL_NONE, NULL, NULL, NULL, "D X-MailCorral-Bypass 1" },
+	{ "corral", SPAMCONF "spam_disposition = corral\n", PLAIN EXE,
+	  F_NONE, VERDICT_CORRAL, VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "A X-Spam-Status;A X-Spam-Score;A X-MailCorral-Filtered" },
+	{ "discard: spam_disposition = trash",
+	  SPAMCONF "spam_disposition = trash\n", PLAIN TEXT, F_NONE,
+	  VERDICT_DISCARD, VERDICT_FAIL_NONE, NULL, NULL, NULL, "" },
+	{ "discard: virus_action = discard",
+	  "virus_arbitron = clamd\nvirus_action = discard\n", PLAIN TEXT,
+	  F_CLAMD_VIRUS, VERDICT_DISCARD, VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "" },
+	{ "discard: the site's filter", "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n",
+	  PLAIN TEXT, F_PERL_DISCARD, VERDICT_DISCARD, VERDICT_FAIL_NONE,
+	  NULL, NULL, NULL, "" },
+	{ "reject: virus", "virus_arbitron = clamd\nvirus_action = reject\n",
+	  PLAIN TEXT, F_CLAMD_VIRUS, VERDICT_REJECT, VERDICT_FAIL_VIRUS,
+	  "554", "5.7.1", "virus found: Eicar-Test", "" },
+	{ "reject: MIME limit", "mime_max_parts = 2\non_mime_limit = reject\n",
+	  PLAIN PARTS, F_NONE, VERDICT_REJECT, VERDICT_FAIL_MIME_LIMIT, "554",
+	  "5.6.0", "message structure exceeds", "" },
+	{ "reject: the site's filter", "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n",
+	  PLAIN TEXT, F_PERL_REJECT, VERDICT_REJECT,
+	  VERDICT_FAIL_SITE_REJECT, "554", "5.7.1", "not here_ thanks", "" },
+	{ "tempfail: internal", NULL, PLAIN TEXT, F_INTERNAL,
+	  VERDICT_TEMPFAIL, VERDICT_FAIL_INTERNAL, "451", "4.3.0",
+	  "temporary failure in the mail filter", "" },
+	{ "tempfail: internal, clamd finding lost", "virus_arbitron = clamd\n",
+	  PLAIN TEXT, F_CLAMD_ERR, VERDICT_TEMPFAIL, VERDICT_FAIL_INTERNAL,
+	  "451", "4.3.0", "temporary failure in the mail filter", "" },
+	{ "tempfail: modify", "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n", PLAIN TEXT,
+	  F_PERL_BADPART, VERDICT_TEMPFAIL, VERDICT_FAIL_MODIFY, "451",
+	  "4.3.0", "temporary failure in the mail filter", "" },
+	{ "tempfail: clamd",
+	  "virus_arbitron = clamd\non_clamd_failure = tempfail\n", PLAIN TEXT,
+	  F_CLAMD_FAIL, VERDICT_TEMPFAIL, VERDICT_FAIL_CLAMD, "451", "4.3.0",
+	  "virus scanner unavailable", "" },
+	{ "tempfail: spamd", "spam_arbitron = spamd\n"
+	  "on_spamd_failure = tempfail\nspamd_connect_timeout = 1s\n",
+	  PLAIN TEXT, F_SPAMD_DOWN, VERDICT_TEMPFAIL, VERDICT_FAIL_SPAMD,
+	  "451", "4.3.0", "spam checker unavailable", "" },
+	{ "accept: spamd down, on_spamd_failure = accept",
+	  "spam_arbitron = spamd\nspamd_connect_timeout = 1s\n", PLAIN TEXT,
+	  F_SPAMD_DOWN, VERDICT_ACCEPT, VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "A X-MailCorral-Spam" },
+	{ "tempfail: perl", "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n", PLAIN TEXT,
+	  F_PERL_FAIL, VERDICT_TEMPFAIL, VERDICT_FAIL_PERL, "451", "4.3.0",
+	  "site filter failed", "" },
+	{ "tempfail: the site's filter", "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n",
+	  PLAIN TEXT, F_PERL_TEMPFAIL, VERDICT_TEMPFAIL,
+	  VERDICT_FAIL_SITE_TEMPFAIL, "451", "4.3.0", "later please", "" },
+	{ "tempfail: corral", SPAMCONF "spam_disposition = corral\n",
+	  PLAIN TEXT, F_NOKEY, VERDICT_TEMPFAIL, VERDICT_FAIL_CORRAL, "451",
+	  "4.3.0", "cannot store this message", NULL },
+	{ "tempfail: archive", "archive_dir = /nonexistent/mc-archive\n"
+	  "archive_required = yes\n", PLAIN TEXT, F_NONE, VERDICT_TEMPFAIL,
+	  VERDICT_FAIL_ARCHIVE, "451", "4.3.0", "cannot archive", "" },
+};
+
+static void
+set_fake(enum fake f, struct mc_config *cf, struct mc_msg *m)
+{
+	memset(&fake_cv, 0, sizeof(fake_cv));
+	memset(&fake_reply, 0, sizeof(fake_reply));
+	memset(fake_actions, 0, sizeof(fake_actions));
+	fake_clamd_rc = fake_perl_rc = fake_bypass_rc = 0;
+	fake_reply.a = fake_actions;
+	switch (f) {
+	case F_CLAMD_VIRUS:
+		fake_cv.scans = fake_cv.infected = 1;
+		snprintf(fake_cv.virus, sizeof(fake_cv.virus), "Eicar-Test");
+		break;
+	case F_CLAMD_FAIL:
+		fake_cv.failed = 1;
+		snprintf(fake_cv.reason, sizeof(fake_cv.reason), "connect");
+		break;
+	case F_CLAMD_ERR:
+		fake_clamd_rc = -1;
+		break;
+	case F_PERL_FAIL:
+		fake_perl_rc = -1;
+		break;
+	case F_PERL_REJECT:
+		fake_reply.verdict = PP_REJECT;
+		snprintf(fake_reply.text, sizeof(fake_reply.text),
+		    "not here%% thanks");
+		break;
+	case F_PERL_TEMPFAIL:
+		fake_reply.verdict = PP_TEMPFAIL;
+		snprintf(fake_reply.text, sizeof(fake_reply.text),
+		    "later please");
+		break;
+	case F_PERL_DISCARD:
+		fake_reply.verdict = PP_DISCARD;
+		break;
+	case F_PERL_HEADERS:
+		fake_actions[0].verb = PP_HDR_ADD;
+		snprintf(fake_actions[0].name, sizeof(fake_actions[0].name),
+		    "X-Site");
+		snprintf(fake_actions[0].value, sizeof(fake_actions[0].value),
+		    "checked");
+		fake_actions[1].verb = PP_HDR_CHANGE;
+		fake_actions[1].index = 1;
+		snprintf(fake_actions[1].name, sizeof(fake_actions[1].name),
+		    "Subject");
+		snprintf(fake_actions[1].value, sizeof(fake_actions[1].value),
+		    "site subject");
+		fake_actions[2].verb = PP_HDR_DELETE;
+		snprintf(fake_actions[2].name, sizeof(fake_actions[2].name),
+		    "X-Old");
+		fake_reply.n = 3;
+		break;
+	case F_PERL_BADPART:
+		fake_actions[0].verb = PP_DROP;
+		fake_actions[0].part = 999;
+		fake_reply.n = 1;
+		break;
+	case F_BYPASS:
+		fake_bypass_rc = 1;
+		break;
+	case F_INTERNAL:
+		m->err = ENOMEM;
+		break;
+	case F_NOKEY:
+		cf->key = NULL;		/* cannot mint: the corral copy fails */
+		break;
+	case F_SPAMD_DOWN: {
+		char *srv;
+
+		assert_true(asprintf(&srv, "127.0.0.1:%d",
+		    unit_closed_port()) > 0);
+		free(cf->spamd.servers[0]);
+		cf->spamd.servers[0] = srv;
+		cf->spamd.nservers = 1;
+		break;
+	}
+	case F_NONE:
+		break;
+	}
+}
+
+static void
+run_case(const struct tcase *t)
+{
+	struct mc_config *cf = config(t->conf);
+	struct bypass_key *key = cf->key;
+	struct mc_msg *m;
+	struct mc_verdict v;
+	const char *code, *xcode;
+	char text[1024], got[1024];
+	int perl = t->conf != NULL && strstr(t->conf, "perl_filter") != NULL;
+
+	m = message(cf, t->msg, NULL, perl);
+	set_fake(t->fake, cf, m);
+	verdict_run(&v, cf, m, "client.example", &fake_ops);
+	verdict_archive(&v);
+	cf->key = key;
+	if (v.action != t->action || v.fail != t->fail)
+		fail_msg("%s: action %s fail %d, want %s fail %d (%s)", t->name,
+		    verdict_action_str(v.action), v.fail,
+		    verdict_action_str(t->action), t->fail, v.reason);
+	if (t->code == NULL)
+		assert_int_equal(verdict_reply(&v, &code, &xcode, text,
+		    sizeof(text)), 0);
+	else {
+		assert_int_equal(verdict_reply(&v, &code, &xcode, text,
+		    sizeof(text)), 1);
+		assert_string_equal(code, t->code);
+		assert_string_equal(xcode, t->xcode);
+		if (strncmp(text, t->text, strlen(t->text)) != 0)
+			fail_msg("%s: reply \"%s\", want \"%s...\"", t->name,
+			    text, t->text);
+	}
+	edits(&v, got, sizeof(got));
+	if (t->edits != NULL && strcmp(got, t->edits) != 0)
+		fail_msg("%s: edits \"%s\", want \"%s\"", t->name, got,
+		    t->edits);
+	/* a refused or discarded message changes nothing at the MTA */
+	if (!verdict_delivers(&v))
+		assert_int_equal(v.action == VERDICT_CORRAL ||
+		    t->edits == NULL || v.nedits == 0, 1);
+	verdict_log(&v);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+}
+
+static void
+test_table(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(&cases[i]);
+}
+
+/* Every action and every failure class is in the table. */
+static void
+test_table_covers(void **state)
+{
+	unsigned seen_a = 0, seen_f = 0;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		seen_a |= 1u << cases[i].action;
+		seen_f |= 1u << cases[i].fail;
+	}
+	/* the archive-copy action has its own test (a real MAC) */
+	seen_a |= 1u << VERDICT_ARCHIVE_COPY;
+	assert_int_equal(seen_a, (1u << (VERDICT_TEMPFAIL + 1)) - 1);
+	assert_int_equal(seen_f, (1u << (VERDICT_FAIL_SITE_TEMPFAIL + 1)) - 1);
+}
+
+/* The class of a reply always matches the action: 4xx tempfail, 5xx reject. */
+static void
+test_reply_classes(void **state)
+{
+	struct mc_msg m;
+	struct mc_verdict v;
+	const char *code, *xcode;
+	char text[1024];
+	int f;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	snprintf(m.qid, sizeof(m.qid), "TESTQID");
+	for (f = VERDICT_FAIL_INTERNAL; f <= VERDICT_FAIL_SITE_TEMPFAIL; f++) {
+		memset(&v, 0, sizeof(v));
+		v.m = &m;
+		snprintf(v.virus, sizeof(v.virus), "X");
+		verdict_fail(&v, (enum verdict_fail)f, "why");
+		assert_int_equal(verdict_reply(&v, &code, &xcode, text,
+		    sizeof(text)), 1);
+		assert_true(text[0] != '\0' && strchr(text, '%') == NULL);
+		if (v.action == VERDICT_REJECT)
+			assert_true(code[0] == '5' && xcode[0] == '5');
+		else {
+			assert_int_equal(v.action, VERDICT_TEMPFAIL);
+			assert_true(code[0] == '4' && xcode[0] == '4');
+		}
+	}
+}
+
+/* The tag keeps the subject and is never doubled. */
+static void
+test_tag_subject(void **state)
+{
+	static const char *const in[] = { "Subject: hello" CRLF,
+	    "Subject: [SPAM] hello" CRLF, "" };
+	static const char *const want[] = { "[SPAM] hello", "[SPAM] hello",
+	    "[SPAM]" };
+	struct mc_config *cf;
+	struct mc_msg *m;
+	struct mc_verdict v;
+	char msg[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		cf = config(SPAMCONF);
+		snprintf(msg, sizeof(msg), "From: <sender@example.org>" CRLF
+		    "%s" TEXT, in[i]);
+		m = message(cf, msg, NULL, 0);
+		set_fake(F_NONE, cf, m);
+		verdict_run(&v, cf, m, "client", &fake_ops);
+		assert_int_equal(v.action, VERDICT_TAG);
+		assert_string_equal(edit_value(&v, i < 2 ? VERDICT_HDR_CHANGE :
+		    VERDICT_HDR_ADD, "Subject"), want[i]);
+		verdict_free(&v);
+		verdict_msg_free(m);
+		conf_free(cf);
+	}
+}
+
+/* A removed attachment: the new body is captured, not sent. */
+static void
+test_body_captured(void **state)
+{
+	struct mc_config *cf = config(NULL);
+	struct mc_msg *m = message(cf, PLAIN EXE, NULL, 0);
+	struct mc_verdict v;
+	char body[1024];
+	ssize_t n;
+
+	(void)state;
+	set_fake(F_NONE, cf, m);
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_ACCEPT);
+	assert_int_equal(v.res.removed, 1);
+	assert_non_null(v.body);
+	n = spool_pread(v.body, body, sizeof(body) - 1, 0);
+	assert_true(n > 0);
+	body[n] = '\0';
+	assert_null(strstr(body, "MZ"));
+	assert_non_null(strstr(body, "x.exe"));
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+}
+
+/* The corral entry of id, read whole. */
+static void
+corral_entry(const char *id, char *out, size_t outlen)
+{
+	char p[512];
+	struct dirent *de;
+	DIR *d;
+	FILE *fp;
+	size_t n;
+
+	snprintf(p, sizeof(p), "%s/corral", dir);
+	assert_non_null(d = opendir(p));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "spam_to_", 8) == 0 &&
+		    strstr(de->d_name, id) != NULL)
+			break;
+	assert_non_null(de);
+	snprintf(p, sizeof(p), "%s/corral/%s", dir, de->d_name);
+	closedir(d);
+	assert_non_null(fp = fopen(p, "r"));
+	n = fread(out, 1, outlen - 1, fp);
+	out[n] = '\0';
+	fclose(fp);
+	unlink(p);
+}
+
+/*
+ * The corralled copy carries the site filter's header edits and the
+ * content rules, as the delivered copy would: the same edit list.
+ */
+static void
+test_corral_copy_edits(void **state)
+{
+	struct mc_config *cf = config(SPAMCONF "spam_disposition = corral\n"
+	    "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n");
+	struct mc_msg *m = message(cf, PLAIN "X-Old: 1" CRLF
+	    "X-Spam-Flag: YES" CRLF EXE, NULL, 1);
+	struct mc_verdict v;
+	char file[8192], *hdr_end;
+
+	(void)state;
+	set_fake(F_PERL_HEADERS, cf, m);
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_CORRAL);
+	assert_true(strncmp(v.extra, " corral=", 8) == 0);
+	corral_entry(v.extra + 8, file, sizeof(file));
+	assert_non_null(hdr_end = strstr(file, CRLF CRLF));
+	*hdr_end = '\0';
+	assert_non_null(strstr(file, "X-Site: checked" CRLF));
+	assert_non_null(strstr(file, "Subject: site subject" CRLF));
+	assert_null(strstr(file, "Subject: hello"));
+	assert_null(strstr(file, "X-Old:"));
+	assert_null(strstr(file, "X-Spam-Flag:"));
+	assert_non_null(strstr(file, "X-Spam-Status: Yes"));
+	assert_non_null(strstr(file, "X-MailCorral-Filtered: removed=1"));
+	assert_non_null(strstr(file, SPAMHDRBYPASS ": v=1;"));
+	assert_non_null(strstr(file, "Date: Mon, 7 Dec 2026"));
+	assert_null(strstr(hdr_end + 4, "MZ"));
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+}
+
+/* The archiver's own copy, with a MAC made by the same key. */
+static void
+test_archive_copy(void **state)
+{
+	struct mc_config *cf = config("archive_address = arc@example.net\n");
+	struct mc_msg *m;
+	struct mc_verdict v;
+	char mac[160], msg[1024], got[1024];
+
+	(void)state;
+	assert_true(arc_mac(cf->key, "arc@example.net",
+	    "Mon, 7 Dec 2026 10:00:00 +0000", "<1@example.org>", mac,
+	    sizeof(mac)) > 0);
+	snprintf(msg, sizeof(msg), PLAIN "%s: %s" CRLF TEXT, ARC_HDR, mac);
+	m = message(cf, msg, "arc@example.net", 0);
+	set_fake(F_NONE, cf, m);
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_ARCHIVE_COPY);
+	assert_int_equal(v.nedits, 0);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	/* the same header for another recipient: filtered, header stripped */
+	m = message(cf, msg, "rcpt@example.com", 0);
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_ACCEPT);
+	edits(&v, got, sizeof(got));
+	assert_string_equal(got, "D " ARC_HDR " 1;A " ARC_HDR
+	    ";R arc@example.net");
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+}
+
+/* The archive: kept when the message goes on, dropped when refused. */
+static void
+test_archive_commit(void **state)
+{
+	static const struct {
+		enum fake		 fake;
+		enum verdict_action	 action;
+		const char		*arch;	/* v.arch starts so */
+	} t[] = {
+		{ F_NONE, VERDICT_ACCEPT, " archive=2" },
+		{ F_PERL_DISCARD, VERDICT_DISCARD, " archive=2" },
+		{ F_PERL_TEMPFAIL, VERDICT_TEMPFAIL, "" },
+		{ F_PERL_REJECT, VERDICT_REJECT, "" },
+	};
+	char conf[512];
+	struct mc_config *cf;
+	struct mc_msg *m;
+	struct mc_verdict v;
+	size_t i;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), "archive_dir = %s/archive\n"
+	    "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n", dir);
+	cf = config(conf);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		m = message(cf, PLAIN TEXT, NULL, 1);
+		set_fake(t[i].fake, cf, m);
+		verdict_run(&v, cf, m, "client", &fake_ops);
+		assert_non_null(m->arc);
+		verdict_archive(&v);
+		assert_null(m->arc);
+		assert_int_equal(v.action, t[i].action);
+		assert_true(strncmp(v.arch, t[i].arch, strlen(t[i].arch)) == 0);
+		if (t[i].arch[0] == '\0')
+			assert_string_equal(v.arch, "");
+		verdict_free(&v);
+		verdict_msg_free(m);
+	}
+	conf_free(cf);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table_covers),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_reply_classes),
+		cmocka_unit_test(test_tag_subject),
+		cmocka_unit_test(test_body_captured),
+		cmocka_unit_test(test_corral_copy_edits),
+		cmocka_unit_test(test_archive_copy),
+		cmocka_unit_test(test_archive_commit),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

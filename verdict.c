@@ -1,0 +1,1151 @@
+/*
+ * verdict.c -- the end-of-message decision (see verdict.h).
+ *
+ * One table of steps over one struct mc_verdict; a step returns
+ * STEP_NEXT to let the next one look or STEP_DONE when the verdict is
+ * made.  A step records what the MTA must change (header edits, the new
+ * body in a spool) and never makes a change itself: no smfi_* call here.
+ * The filesystem work a step must do before the answer (the corral copy
+ * and its markers, the bypass's used marker, the archive file) is done
+ * here, through the modules that own it.
+ *
+ * Ownership: the verdict owns its edits and body spool (verdict_free);
+ * the message and the config snapshot are the caller's.
+ * Failure: a step that fails sets a failure class with verdict_fail(),
+ * which logs the fault line and makes the verdict a tempfail (or the
+ * configured reject); verdict_reply() maps the class to the SMTP reply.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include "buf.h"
+#include "bypass.h"
+#include "clamd.h"
+#include "conf.h"
+#include "corral.h"
+#include "log.h"
+#include "mcarchive.h"
+#include "perlpool.h"
+#include "rewrite.h"
+#include "scan.h"
+#include "smfopts.h"
+#include "spamfilter.h"
+#include "spool.h"
+#include "util.h"
+#include "verdict.h"
+#include "banned.h"
+
+#define MC_HDR_KEEP	998	/* longest header value we keep a copy of */
+
+enum step_rc { STEP_NEXT, STEP_DONE };
+
+/* ---- the message as received ---- */
+
+static int
+is_spam_field(const char *name)
+{
+	return strcasecmp(name, MC_HDR_SPAM_STATUS) == 0 ||
+	    strcasecmp(name, MC_HDR_SPAM_SCORE) == 0 ||
+	    strcasecmp(name, "X-Spam-Flag") == 0;
+}
+
+static void
+keep_first(char **dst, const char *value)
+{
+	if (*dst == NULL)
+		*dst = strndup(value, MC_HDR_KEEP);
+}
+
+/* Addresses in a From field: <...> or words with an '@'. */
+static void
+note_from(struct mc_msg *m, const char *v)
+{
+	const char *p = v, *e;
+	size_t n;
+
+	while (*p != '\0' && m->nfrom < MC_MAX_FROM) {
+		if (*p == '<') {
+			e = strchr(p + 1, '>');
+			n = e ? (size_t)(e - p - 1) : strlen(p + 1);
+			if (memchr(p + 1, '@', n) != NULL)
+				m->from[m->nfrom++] = strndup(p + 1, n);
+			p += n + 1;
+			continue;
+		}
+		n = strcspn(p, " \t,;<()\"\r\n");
+		if (n > 0 && memchr(p, '@', n) != NULL && strchr(v, '<') == NULL)
+			m->from[m->nfrom++] = strndup(p, n);
+		p += n > 0 ? n : 1;
+	}
+}
+
+/*
+ * Counts one inbound field of our families, to be removed before
+ * delivery.  No cap: a name not kept here would survive (BI-11); out of
+ * memory sets m->err, and the message is refused for now.
+ */
+static void
+note_forged(struct mc_msg *m, const char *name)
+{
+	struct mc_forged *nf;
+	unsigned i, ncap;
+
+	for (i = 0; i < m->nforged; i++)
+		if (strcasecmp(m->forged[i].name, name) == 0) {
+			m->forged[i].n++;
+			return;
+		}
+	if (m->nforged == m->capforged) {
+		ncap = m->capforged ? m->capforged * 2 : 8;
+		if ((nf = realloc(m->forged, ncap * sizeof(*nf))) == NULL) {
+			m->err = ENOMEM;
+			return;
+		}
+		m->forged = nf;
+		m->capforged = ncap;
+	}
+	if ((m->forged[m->nforged].name = strdup(name)) == NULL) {
+		m->err = ENOMEM;
+		return;
+	}
+	m->forged[m->nforged++].n = 1;
+}
+
+void
+verdict_msg_header(struct mc_msg *m, const char *name, const char *value)
+{
+	if (strcasecmp(name, "Content-Type") == 0)
+		m->n_ctype++;
+	else if (strcasecmp(name, "Content-Transfer-Encoding") == 0)
+		m->n_cte++;
+	else if (strcasecmp(name, "Content-Disposition") == 0)
+		m->n_cdisp++;
+	else if (strcasecmp(name, "Subject") == 0) {
+		m->n_subject++;
+		keep_first(&m->subject, value);
+	} else if (strcasecmp(name, "Date") == 0)
+		keep_first(&m->date, value);
+	else if (strcasecmp(name, "Message-ID") == 0)
+		keep_first(&m->msgid, value);
+	else if (strcasecmp(name, "From") == 0 && m->nfrom == 0)
+		note_from(m, value);
+	if (strcasecmp(name, SPAMHDRBYPASS) == 0) {
+		m->nbypass++;
+		keep_first(&m->bypass, value);
+		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
+			m->err = errno;
+	}
+	if (strcasecmp(name, ARC_HDR) == 0) {
+		m->narchmac++;
+		keep_first(&m->archmac, value);
+	}
+	if (strncasecmp(name, "X-MailCorral", 12) == 0 || is_spam_field(name))
+		note_forged(m, name);
+}
+
+void
+verdict_msg_free(struct mc_msg *m)
+{
+	unsigned i;
+
+	if (m == NULL)
+		return;
+	scan_free(m->scan);
+	pp_msg_free(m->perl);
+	free(m->sender);
+	for (i = 0; i < m->nrcpt; i++)
+		free(m->rcpts[i]);
+	free(m->rcpts);
+	for (i = 0; i < m->nforged; i++)
+		free(m->forged[i].name);
+	free(m->forged);
+	for (i = 0; i < m->nfrom; i++)
+		free(m->from[i]);
+	free(m->subject);
+	free(m->date);
+	free(m->msgid);
+	free(m->bypass);
+	free(m->archmac);
+	arc_abort(m->arc);
+	free(m);
+}
+
+/* ---- the edit list ---- */
+
+/* Appends one edit (strings copied); 0, or -1 with errno. */
+static int
+edit(struct mc_verdict *v, enum verdict_edit_op op, const char *name,
+    unsigned index, const char *value)
+{
+	struct verdict_edit *e;
+	unsigned ncap;
+
+	if (v->nedits == v->capedits) {
+		ncap = v->capedits ? v->capedits * 2 : 16;
+		if ((e = realloc(v->edits, ncap * sizeof(*e))) == NULL)
+			return -1;
+		v->edits = e;
+		v->capedits = ncap;
+	}
+	e = &v->edits[v->nedits];
+	e->op = op;
+	e->index = index;
+	e->name = strdup(name);
+	e->value = value != NULL ? strdup(value) : NULL;
+	if (e->name == NULL || (value != NULL && e->value == NULL)) {
+		free(e->name);
+		free(e->value);
+		errno = ENOMEM;
+		return -1;
+	}
+	v->nedits++;
+	return 0;
+}
+
+static int
+add_header(struct mc_verdict *v, const char *name, const char *value)
+{
+	return edit(v, VERDICT_HDR_ADD, name, 0, value);
+}
+
+/* Deletes every occurrence past keep, last first (CVE-2022-48521). */
+static int
+delete_all(struct mc_verdict *v, const char *name, unsigned count,
+    unsigned keep)
+{
+	unsigned i;
+
+	for (i = count; i > keep; i--)
+		if (edit(v, VERDICT_HDR_CHANGE, name, i, NULL) == -1)
+			return -1;
+	return 0;
+}
+
+/* Removes inbound copies of our fields; spam fields too unless keep_spam. */
+static int
+strip_forged(struct mc_verdict *v, int keep_spam)
+{
+	const struct mc_msg *m = v->m;
+	unsigned i;
+
+	for (i = 0; i < m->nforged; i++) {
+		if (keep_spam && is_spam_field(m->forged[i].name))
+			continue;
+		if (delete_all(v, m->forged[i].name, m->forged[i].n, 0) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The body is now the plain-text warning: make the headers say so. */
+static int
+headers_for_text(struct mc_verdict *v)
+{
+	const struct mc_msg *m = v->m;
+
+	if (delete_all(v, "Content-Type", m->n_ctype, 1) == -1 ||
+	    delete_all(v, "Content-Transfer-Encoding", m->n_cte, 0) == -1 ||
+	    delete_all(v, "Content-Disposition", m->n_cdisp, 0) == -1)
+		return -1;
+	return edit(v, VERDICT_HDR_CHANGE, "Content-Type", 1,
+	    "text/plain; charset=us-ascii");
+}
+
+/* Subject with the spam tag in front (never replaced, never doubled). */
+static int
+tag_subject(struct mc_verdict *v)
+{
+	const char *s = v->m->subject != NULL ? v->m->subject : "";
+	const char *tag = v->cf->spam_subject_tag;
+	size_t tl = strlen(tag);
+	struct buf b = BUF_INIT;
+	int rc;
+
+	while (*s == ' ')
+		s++;
+	if (strncmp(s, tag, tl) == 0)
+		buf_adds(&b, s);
+	else
+		buf_printf(&b, "%s%s%s", tag, *s ? " " : "", s);
+	if (b.data == NULL)
+		return -1;
+	rc = v->m->n_subject > 0 ?
+	    edit(v, VERDICT_HDR_CHANGE, "Subject", 1, b.data) :
+	    add_header(v, "Subject", b.data);
+	buf_free(&b);
+	return rc;
+}
+
+/*
+ * The archiver's copy of delivered mail: its keyed header when there can
+ * be one, and archive_address as one more recipient unless it is one.
+ */
+static int
+archiver_copy(struct mc_verdict *v)
+{
+	const struct mc_config *cf = v->cf;
+	const struct mc_msg *m = v->m;
+	char hdr[160];
+	unsigned i;
+
+	if (cf->archive_address[0] == '\0')
+		return 0;
+	if (arc_copy_header(cf, m->date, m->msgid, hdr, sizeof(hdr)) > 0 &&
+	    add_header(v, ARC_HDR, hdr) == -1)
+		return -1;
+	for (i = 0; i < m->nrcpt; i++)
+		if (strcasecmp(m->rcpts[i], cf->archive_address) == 0)
+			return 0;
+	return edit(v, VERDICT_RCPT_ADD, cf->archive_address, 0, NULL);
+}
+
+/* ---- outcomes ---- */
+
+static const char *const action_words[] = {
+	[VERDICT_ACCEPT] = "accept",
+	[VERDICT_TAG] = "tag",
+	[VERDICT_BYPASS] = "bypass",
+	[VERDICT_ARCHIVE_COPY] = "archive-copy",
+	[VERDICT_CORRAL] = "corral",
+	[VERDICT_DISCARD] = "discard",
+	[VERDICT_REJECT] = "reject",
+	[VERDICT_TEMPFAIL] = "tempfail",
+};
+
+const char *
+verdict_action_str(enum verdict_action a)
+{
+	return (unsigned)a < sizeof(action_words) / sizeof(action_words[0]) ?
+	    action_words[a] : "?";
+}
+
+void
+verdict_fail(struct mc_verdict *v, enum verdict_fail f, const char *reason)
+{
+	const char *qid = v->m->qid;
+
+	v->fail = f;
+	v->action = VERDICT_TEMPFAIL;
+	snprintf(v->reason, sizeof(v->reason), "%s", reason);
+	switch (f) {
+	case VERDICT_FAIL_INTERNAL:
+		log_msg(qid, LOG_WARNING, "internal-error reason=%s", reason);
+		break;
+	case VERDICT_FAIL_MODIFY:
+		log_msg(qid, LOG_WARNING, "modify-failed reason=%s", reason);
+		break;
+	case VERDICT_FAIL_PERL:
+		log_msg(qid, LOG_WARNING, "perl-failed reason=%s", reason);
+		break;
+	case VERDICT_FAIL_CORRAL:
+		log_msg(qid, LOG_WARNING, "corral-failed reason=%s", reason);
+		break;
+	case VERDICT_FAIL_MIME_LIMIT:
+	case VERDICT_FAIL_VIRUS:
+	case VERDICT_FAIL_SITE_REJECT:
+		v->action = VERDICT_REJECT;
+		break;
+	case VERDICT_FAIL_NONE:
+	case VERDICT_FAIL_CLAMD:	/* logged where the reason is known */
+	case VERDICT_FAIL_SPAMD:
+	case VERDICT_FAIL_ARCHIVE:	/* logged by archive.c */
+	case VERDICT_FAIL_SITE_TEMPFAIL:
+		break;
+	}
+}
+
+/* The errno of a failed step, as the fault line says it. */
+static enum step_rc
+fail_errno(struct mc_verdict *v, enum verdict_fail f, int err)
+{
+	verdict_fail(v, f, strerror(err != 0 ? err : EIO));
+	return STEP_DONE;
+}
+
+int
+verdict_delivers(const struct mc_verdict *v)
+{
+	return v->action == VERDICT_ACCEPT || v->action == VERDICT_TAG ||
+	    v->action == VERDICT_BYPASS || v->action == VERDICT_ARCHIVE_COPY;
+}
+
+/* The reply of a site filter: printable, no '%' for libmilter. */
+static void
+reply_text(const char *in, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < outlen && i < 400; i++)
+		out[i] = (in[i] >= 0x20 && in[i] < 0x7f && in[i] != '%') ?
+		    in[i] : '_';
+	out[i] = '\0';
+	if (i == 0)
+		snprintf(out, outlen, "rejected by the site's filter");
+}
+
+int
+verdict_reply(const struct mc_verdict *v, const char **code,
+    const char **xcode, char *text, size_t textlen)
+{
+	const char *t = NULL;
+
+	*code = "451";
+	*xcode = "4.3.0";
+	switch (v->fail) {
+	case VERDICT_FAIL_NONE:
+		return 0;
+	case VERDICT_FAIL_INTERNAL:
+	case VERDICT_FAIL_MODIFY:
+		t = "temporary failure in the mail filter";
+		break;
+	case VERDICT_FAIL_CLAMD:
+		t = "virus scanner unavailable, try again later";
+		break;
+	case VERDICT_FAIL_SPAMD:
+		t = "spam checker unavailable, try again later";
+		break;
+	case VERDICT_FAIL_PERL:
+		t = "site filter failed, try again later";
+		break;
+	case VERDICT_FAIL_CORRAL:
+		t = "cannot store this message now, try again later";
+		break;
+	case VERDICT_FAIL_ARCHIVE:
+		t = "cannot archive this message now, try again later";
+		break;
+	case VERDICT_FAIL_MIME_LIMIT:
+		*code = "554";
+		*xcode = "5.6.0";
+		t = "message structure exceeds this site's limits";
+		break;
+	case VERDICT_FAIL_VIRUS:
+		*code = "554";
+		*xcode = "5.7.1";
+		snprintf(text, textlen, "virus found: %s", v->virus);
+		return 1;
+	case VERDICT_FAIL_SITE_REJECT:
+		*code = "554";
+		*xcode = "5.7.1";
+		reply_text(v->reason, text, textlen);
+		return 1;
+	case VERDICT_FAIL_SITE_TEMPFAIL:
+		reply_text(v->reason, text, textlen);
+		return 1;
+	}
+	snprintf(text, textlen, "%s", t);
+	return 1;
+}
+
+/* ---- the steps ---- */
+
+/* Trouble while the message came in: nothing can be judged. */
+static enum step_rc
+step_internal(struct mc_verdict *v)
+{
+	struct mc_msg *m = v->m;
+
+	if (m->err == 0 && m->scan != NULL && scan_finish(m->scan) == -1)
+		m->err = errno ? errno : EIO;
+	if (m->scan != NULL) {
+		v->mime_errs = scan_errors(m->scan);
+		v->size = scan_body_size(m->scan);
+	}
+	if (m->err != 0 || m->scan == NULL)
+		return fail_errno(v, VERDICT_FAIL_INTERNAL,
+		    m->err ? m->err : ENOMEM);
+	return STEP_NEXT;
+}
+
+/* The archiver's own copy on a later pass goes on untouched (SC-B9). */
+static enum step_rc
+step_archive_copy(struct mc_verdict *v)
+{
+	struct mc_msg *m = v->m;
+	char why[128];
+
+	if (m->narchmac == 0)
+		return STEP_NEXT;
+	if (arc_copy_ok(v->cf, m->archmac, m->narchmac, m->rcpts, m->nrcpt,
+	    m->date, m->msgid, why, sizeof(why))) {
+		v->action = VERDICT_ARCHIVE_COPY;
+		return STEP_DONE;
+	}
+	log_msg(m->qid, LOG_NOTICE, "archive-copy-rejected reason=%s", why);
+	return STEP_NEXT;
+}
+
+/* A structure past the limits was not read whole: the configured answer. */
+static enum step_rc
+step_mime_limit(struct mc_verdict *v)
+{
+	if (((v->mime_errs & (MIME_ERR_DEPTH | MIME_ERR_PARTS)) ||
+	    scan_limits(v->m->scan) != 0) &&
+	    v->cf->on_mime_limit == CONF_LIMIT_REJECT) {
+		verdict_fail(v, VERDICT_FAIL_MIME_LIMIT, "mime-limit");
+		return STEP_DONE;
+	}
+	return STEP_NEXT;
+}
+
+/*
+ * Archived before any other side effect (bypass markers, corral), so
+ * archive_required can still tempfail cleanly (P-ARCH-FAIL); kept only
+ * if the verdict lets the message go on (verdict_archive).
+ */
+static enum step_rc
+step_archive_begin(struct mc_verdict *v)
+{
+	struct mc_msg *m = v->m;
+
+	if (!arc_enabled(v->cf))
+		return STEP_NEXT;
+	m->arc = arc_begin(v->cf, m->qid, m->sender, m->rcpts, m->nrcpt,
+	    scan_spool(m->scan), scan_body_offset(m->scan));
+	if (m->arc != NULL)
+		return STEP_NEXT;
+	snprintf(v->arch, sizeof(v->arch), " archive=failed");
+	if (!v->cf->archive_required)
+		return STEP_NEXT;
+	verdict_fail(v, VERDICT_FAIL_ARCHIVE, "archive-write");
+	return STEP_DONE;
+}
+
+/* Released spam: the seeds' minimal handling, the [SPAM] tag. */
+static enum step_rc
+step_bypass(struct mc_verdict *v)
+{
+	struct mc_msg *m = v->m;
+	char why[128];
+
+	if (m->nbypass == 0)
+		return STEP_NEXT;
+	if (!v->ops->bypass(v->cf, m, why, sizeof(why))) {
+		log_msg(m->qid, LOG_NOTICE, "bypass-rejected reason=%s", why);
+		return STEP_NEXT;
+	}
+	if (strip_forged(v, 1) == -1 || tag_subject(v) == -1 ||
+	    archiver_copy(v) == -1)
+		return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
+	v->action = VERDICT_BYPASS;
+	snprintf(v->extra, sizeof(v->extra), " bypass=%s", why);
+	return STEP_DONE;
+}
+
+/* What clamd said, as the decision line's virus= says it. */
+static enum step_rc
+clamd_outcome(struct mc_verdict *v, const struct clamd_verdict *cv)
+{
+	const struct mc_config *cf = v->cf;
+
+	if (cv->infected > 0) {
+		log_safe(cv->virus, strlen(cv->virus), v->virus,
+		    sizeof(v->virus));
+		if (cf->virus_action == CONF_VACT_REJECT) {
+			verdict_fail(v, VERDICT_FAIL_VIRUS, v->virus);
+			return STEP_DONE;
+		}
+		if (cf->virus_action == CONF_VACT_DISCARD) {
+			v->action = VERDICT_DISCARD;
+			return STEP_DONE;
+		}
+		return STEP_NEXT;
+	}
+	if (cv->failed) {
+		log_msg(v->m->qid, LOG_WARNING, "clamd-failed reason=%s",
+		    cv->reason);
+		if (cf->on_clamd_failure == CONF_FAIL_TEMPFAIL) {
+			snprintf(v->virus, sizeof(v->virus), "unchecked(%.170s)",
+			    cv->reason);
+			verdict_fail(v, VERDICT_FAIL_CLAMD, cv->reason);
+			return STEP_DONE;
+		}
+		snprintf(v->virus, sizeof(v->virus), "unchecked (%.170s)",
+		    cv->reason);
+		return STEP_NEXT;
+	}
+	if (cv->oversize)
+		snprintf(v->virus, sizeof(v->virus), "unchecked (too large to "
+		    "scan)");
+	else if (cv->scans > 0)
+		snprintf(v->virus, sizeof(v->virus), "clean");
+	return STEP_NEXT;
+}
+
+/* clamd over the parts that could carry a virus. */
+static enum step_rc
+step_clamd(struct mc_verdict *v)
+{
+	struct mc_msg *m = v->m;
+	struct clamd_verdict cv;
+
+	if (v->cf->virus_arbitron == CONF_VIRUS_CLAMD) {
+		memset(&cv, 0, sizeof(cv));
+		if (v->ops->clamd(m->scan, v->cf, &cv) == -1)
+			m->err = errno ? errno : EIO;
+		v->clamd_scans = cv.scans;
+		if (clamd_outcome(v, &cv) == STEP_DONE)
+			return STEP_DONE;
+	}
+	if (m->err != 0)
+		return fail_errno(v, VERDICT_FAIL_INTERNAL, m->err);
+	return STEP_NEXT;
+}
+
+/* The Perl filter's part and header changes; -1 with errno. */
+static int
+perl_actions(struct mc_verdict *v, const struct pp_reply *r, unsigned cnt[4])
+{
+	struct scan *scan = v->m->scan;
+	const struct pp_action *a;
+	unsigned i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < r->n; i++) {
+		a = &r->a[i];
+		switch (a->verb) {
+		case PP_DROP:
+			cnt[0]++;
+			rc = scan_add_finding(scan, a->part, SCAN_DELETE,
+			    VIRUS_SITE_FILTER, a->value, NULL, NULL, NULL);
+			break;
+		case PP_RENAME:
+			cnt[1]++;
+			rc = scan_add_finding(scan, a->part, SCAN_MANGLE,
+			    VIRUS_SITE_FILTER, "", a->name, NULL, NULL);
+			break;
+		case PP_REPLACE:
+			cnt[2]++;
+			rc = scan_add_finding(scan, a->part, SCAN_REPLACE,
+			    VIRUS_SITE_FILTER, "", a->name, a->type, a->path);
+			break;
+		case PP_HDR_ADD:
+			cnt[3]++;
+			rc = add_header(v, a->name, a->value);
+			break;
+		case PP_HDR_CHANGE:
+			cnt[3]++;
+			rc = edit(v, VERDICT_HDR_CHANGE, a->name, a->index,
+			    a->value);
+			break;
+		case PP_HDR_DELETE:
+			cnt[3]++;
+			rc = delete_all(v, a->name, pp_msg_count(v->m->perl,
+			    a->name), 0);
+			break;
+		}
+	}
+	return rc;
+}
+
+/*
+ * The site's Perl filter (perlpool.c), after the virus check and before
+ * the spam check.  Its part changes become findings for the rewriter,
+ * its header changes edits; a whole-message verdict ends here.  Any
+ * failure of the shim is P-SHIM-FAIL: 451 4.3.0.  ACCEPT vouches for the
+ * message: the spam check is skipped.
+ */
+static enum step_rc
+step_perl(struct mc_verdict *v)
+{
+	static const char *const vwords[] = { "none", "accept", "reject",
+	    "discard", "tempfail" };
+	const struct pp_reply *r;
+	char why[256];
+	unsigned cnt[4] = { 0, 0, 0, 0 };
+	enum step_rc rc = STEP_DONE;
+	int fail = 0;
+
+	if (v->m->perl == NULL)
+		return STEP_NEXT;
+	if (v->ops->perl(v->m, v->cf, v->client, &r, why, sizeof(why)) ==
+	    -1) {
+		snprintf(v->perl, sizeof(v->perl), " perl=failed");
+		verdict_fail(v, VERDICT_FAIL_PERL, why);
+		return STEP_DONE;
+	}
+	switch (r->verdict) {
+	case PP_REJECT:
+		verdict_fail(v, VERDICT_FAIL_SITE_REJECT, r->text);
+		break;
+	case PP_DISCARD:
+		v->action = VERDICT_DISCARD;
+		break;
+	case PP_TEMPFAIL:
+		verdict_fail(v, VERDICT_FAIL_SITE_TEMPFAIL, r->text);
+		break;
+	case PP_ACCEPT:
+		v->perl_accept = 1;
+		/* FALLTHROUGH */
+	case PP_NONE:
+		rc = STEP_NEXT;
+		fail = perl_actions(v, r, cnt) == -1;
+		break;
+	}
+	snprintf(v->perl, sizeof(v->perl), " perl=%s(drop:%u,rename:%u,"
+	    "replace:%u,headers:%u)", vwords[r->verdict], cnt[0], cnt[1],
+	    cnt[2], cnt[3]);
+	if (fail)
+		return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
+	return rc;
+}
+
+/* The spam verdict: lists, then the arbitron; a failure as configured. */
+static enum step_rc
+step_spam(struct mc_verdict *v)
+{
+	const struct mc_config *cf = v->cf;
+	struct mc_msg *m = v->m;
+	struct spam_verdict *sv = &v->sv;
+	const char *addrs[1 + MC_MAX_FROM];
+	size_t naddr = 0, nown, i;
+
+	if (v->perl_accept) {
+		memset(sv, 0, sizeof(*sv));
+		sv->via = "site-filter";
+		sv->threshold = cf->spam_threshold;
+	} else {
+		if (m->sender[0] != '\0')
+			addrs[naddr++] = m->sender;
+		nown = naddr;
+		for (i = 0; i < m->nfrom; i++)
+			if (m->from[i] != NULL)
+				addrs[naddr++] = m->from[i];
+		if (cf->list_from_header)
+			nown = naddr;
+		spam_decide(cf, m->scan, addrs, naddr, nown, v->client,
+		    m->nrcpt > 0 ? m->rcpts[0] : NULL, sv);
+	}
+	snprintf(v->spam, sizeof(v->spam), "%s%.1f/%.1f(%d%%) via=%s",
+	    sv->is_spam ? "yes:" : sv->failed ? "unchecked:" : "no:",
+	    sv->score, sv->threshold, spam_pct(sv->score, sv->threshold),
+	    sv->via ? sv->via : "-");
+	if (sv->failed) {
+		log_msg(m->qid, LOG_WARNING, "spamd-failed reason=%s",
+		    sv->reason);
+		if (cf->on_spamd_failure == CONF_FAIL_TEMPFAIL) {
+			verdict_fail(v, VERDICT_FAIL_SPAMD, sv->reason);
+			return STEP_DONE;
+		}
+	}
+	if (sv->is_spam && cf->spam_disposition == CONF_DISPO_TRASH) {
+		v->action = VERDICT_DISCARD;
+		return STEP_DONE;
+	}
+	return STEP_NEXT;
+}
+
+static int
+sink_body(void *arg, const char *p, size_t n)
+{
+	struct mc_verdict *v = arg;
+
+	if (v->body == NULL && (v->body = spool_new(v->cf->spool_dir,
+	    v->cf->spool_memory)) == NULL)
+		return -1;
+	return spool_write(v->body, p, n);
+}
+
+/* The new body, if the findings change it, into v->body. */
+static int
+rewrite_body(struct mc_verdict *v)
+{
+	return rw_rewrite(v->m->scan, v->cf, sink_body, v, &v->res);
+}
+
+static int
+filtered_header(struct mc_verdict *v)
+{
+	char hdr[256];
+
+	if (!v->res.changed)
+		return 0;
+	snprintf(hdr, sizeof(hdr), "removed=%u renamed=%u defanged=%u "
+	    "(MailCorral %s)", v->res.removed, v->res.renamed,
+	    v->res.defanged, MC_VERSION);
+	return add_header(v, MC_HDR_FILTERED, hdr);
+}
+
+/* One field of a header block being edited; p NULL once deleted. */
+struct field {
+	const char	*p;
+	size_t		 n;
+	char		*own;		/* p when we wrote the field */
+};
+
+/* The index-th field named name still there, or nf when there is none. */
+static size_t
+find_field(const struct field *f, size_t nf, const char *name,
+    unsigned index)
+{
+	unsigned seen = 0;
+	size_t k;
+
+	for (k = 0; k < nf; k++)
+		if (f[k].p != NULL && mc_field_is(f[k].p, f[k].n, name) &&
+		    ++seen == index)
+			break;
+	return k;
+}
+
+/* Field k becomes "name: value" (value NULL: deleted); 0 or -1. */
+static int
+set_field(struct field *f, const char *name, const char *value)
+{
+	free(f->own);
+	f->own = NULL;
+	f->p = NULL;
+	if (value == NULL)
+		return 0;
+	if (asprintf(&f->own, "%s: %s\r\n", name, value) == -1) {
+		f->own = NULL;
+		return -1;
+	}
+	f->p = f->own;
+	f->n = strlen(f->own);
+	return 0;
+}
+
+static int
+grow_fields(struct field **f, size_t nf)
+{
+	struct field *nf_;
+
+	if ((nf_ = realloc(*f, (nf + 1) * sizeof(**f))) == NULL)
+		return -1;
+	*f = nf_;
+	memset(&nf_[nf], 0, sizeof(nf_[nf]));
+	return 0;
+}
+
+/*
+ * Applies the header edits to a header block (fields as received, CRLF),
+ * as the MTA does: ADD appends, CHANGE replaces or deletes the index-th
+ * field of its name still there (a missing one is added).  Onto out; 0
+ * or -1.
+ */
+static int
+edit_block(const char *p, size_t len, const struct verdict_edit *e,
+    unsigned ne, struct buf *out)
+{
+	struct field *f = NULL;
+	size_t nf = 0, i, n, k;
+	unsigned j;
+	int rc = -1;
+
+	for (i = 0; i < len; i += n, nf++) {
+		n = mc_header_field(p + i, len - i);
+		if (grow_fields(&f, nf) == -1)
+			goto out;
+		f[nf].p = p + i;
+		f[nf].n = n;
+	}
+	for (j = 0; j < ne; j++) {
+		if (e[j].op == VERDICT_RCPT_ADD)
+			continue;
+		k = e[j].op == VERDICT_HDR_CHANGE ?
+		    find_field(f, nf, e[j].name, e[j].index) : nf;
+		if (k == nf) {
+			if (e[j].value == NULL)
+				continue;
+			if (grow_fields(&f, nf) == -1)
+				goto out;
+			nf++;
+		}
+		if (set_field(&f[k], e[j].name, e[j].value) == -1)
+			goto out;
+	}
+	for (k = 0; k < nf; k++)
+		if (f[k].p != NULL && buf_add(out, f[k].p, f[k].n) == -1)
+			goto out;
+	rc = 0;
+out:
+	for (k = 0; k < nf; k++)
+		free(f[k].own);
+	free(f);
+	return rc;
+}
+
+/*
+ * The corralled copy: the header block as received with the same edits
+ * the delivered copy would get from the Perl filter and the forged-field
+ * and Content-* rules, our spam fields, then the body as filtered.
+ */
+static int
+corral_copy(struct mc_verdict *v, char *id, char *err, size_t errlen)
+{
+	struct mc_msg *m = v->m;
+	struct spool *sp = scan_spool(m->scan);
+	uint64_t end = scan_body_offset(m->scan);
+	struct buf raw = BUF_INIT, hdr = BUF_INIT;
+	struct corral_msg cm;
+	char status[256], score[64];
+	int rc = -1;
+
+	spam_fields(&v->sv, status, sizeof(status), score, sizeof(score));
+	if (rewrite_body(v) == -1) {
+		snprintf(err, errlen, "rewrite: %s", strerror(errno));
+		return -1;
+	}
+	if (strip_forged(v, 0) == -1 ||
+	    (v->res.replace_all && headers_for_text(v) == -1) ||
+	    add_header(v, MC_HDR_SPAM_STATUS, status) == -1 ||
+	    add_header(v, MC_HDR_SPAM_SCORE, score) == -1 ||
+	    filtered_header(v) == -1 ||
+	    (end >= 2 && spool_copy(sp, 0, end - 2, (int (*)(void *,
+	    const char *, size_t))buf_add, &raw) == -1) ||
+	    edit_block(raw.data, raw.len, v->edits, v->nedits, &hdr) == -1) {
+		snprintf(err, errlen, "header copy failed");
+		goto out;
+	}
+	memset(&cm, 0, sizeof(cm));
+	cm.qid = m->qid;
+	cm.rcpts = m->rcpts;
+	cm.nrcpt = m->nrcpt;
+	cm.date = m->date;
+	cm.msgid = m->msgid;
+	cm.headers = hdr.data != NULL ? hdr.data : "";
+	cm.hlen = hdr.len;
+	cm.body = v->res.changed ? v->body : sp;
+	cm.from = v->res.changed ? 0 : end;
+	rc = corral_message(v->cf, &cm, id, err, errlen);
+out:
+	buf_free(&raw);
+	buf_free(&hdr);
+	return rc;
+}
+
+/* Spam to keep in the corral: a copy there, nothing delivered. */
+static enum step_rc
+step_corral(struct mc_verdict *v)
+{
+	char id[CORRAL_ID_LEN + 1], err[256];
+
+	if (!v->sv.is_spam || v->cf->spam_disposition != CONF_DISPO_CORRAL)
+		return STEP_NEXT;
+	if (corral_copy(v, id, err, sizeof(err)) == -1) {
+		verdict_fail(v, VERDICT_FAIL_CORRAL, err);
+		return STEP_DONE;
+	}
+	v->action = VERDICT_CORRAL;
+	snprintf(v->extra, sizeof(v->extra), " corral=%s", id);
+	return STEP_DONE;
+}
+
+/* Unchecked verdicts, said in the message itself. */
+static int
+unchecked_headers(struct mc_verdict *v)
+{
+	char hdr[256];
+
+	if (v->m->scan != NULL && scan_views(v->m->scan) > 1 &&
+	    add_header(v, MC_HDR_AMBIGUITY, "ambiguous MIME structure; every "
+	    "reading was checked") == -1)
+		return -1;
+	if (v->sv.failed) {
+		snprintf(hdr, sizeof(hdr), "unchecked (%s)", v->sv.reason);
+		if (add_header(v, MC_HDR_SPAM, hdr) == -1)
+			return -1;
+	}
+	if (strncmp(v->virus, "unchecked", 9) == 0 &&
+	    add_header(v, MC_HDR_VIRUS, v->virus) == -1)
+		return -1;
+	return 0;
+}
+
+/* The message goes on: filtered, marked, tagged when spam. */
+static enum step_rc
+step_deliver(struct mc_verdict *v)
+{
+	char status[256], score[64];
+
+	if (strip_forged(v, 0) == -1 || rewrite_body(v) == -1 ||
+	    (v->res.replace_all && headers_for_text(v) == -1) ||
+	    filtered_header(v) == -1 || unchecked_headers(v) == -1)
+		return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
+	if (v->sv.is_spam) {
+		spam_fields(&v->sv, status, sizeof(status), score,
+		    sizeof(score));
+		if (tag_subject(v) == -1 ||
+		    add_header(v, MC_HDR_SPAM_STATUS, status) == -1 ||
+		    add_header(v, MC_HDR_SPAM_SCORE, score) == -1)
+			return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
+		v->action = VERDICT_TAG;
+	}
+	if (archiver_copy(v) == -1)
+		return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
+	return STEP_DONE;
+}
+
+/* In this order; the first that decides ends the walk. */
+static const struct {
+	const char	 *name;
+	enum step_rc	(*run)(struct mc_verdict *);
+} steps[] = {
+	{ "internal", step_internal },
+	{ "archive-copy", step_archive_copy },
+	{ "mime-limit", step_mime_limit },
+	{ "archive-begin", step_archive_begin },
+	{ "bypass", step_bypass },
+	{ "clamd", step_clamd },
+	{ "perl", step_perl },
+	{ "spam", step_spam },
+	{ "corral", step_corral },
+	{ "deliver", step_deliver },
+};
+
+void
+verdict_run(struct mc_verdict *v, const struct mc_config *cf,
+    struct mc_msg *m, const char *client, const struct verdict_ops *ops)
+{
+	size_t i;
+
+	memset(v, 0, sizeof(*v));
+	v->cf = cf;
+	v->m = m;
+	v->client = client;
+	v->ops = ops;
+	v->action = VERDICT_ACCEPT;
+	snprintf(v->virus, sizeof(v->virus), "none");
+	snprintf(v->spam, sizeof(v->spam), "none");
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		if (steps[i].run(v) == STEP_DONE)
+			break;
+}
+
+/* ---- once the verdict is final ---- */
+
+void
+verdict_archive(struct mc_verdict *v)
+{
+	struct mc_msg *m = v->m;
+	struct arc_verdict av;
+	size_t off = strlen(" archive=");
+
+	if (m->arc == NULL)
+		return;
+	if (v->action == VERDICT_TEMPFAIL || v->action == VERDICT_REJECT) {
+		arc_abort(m->arc);
+		m->arc = NULL;
+		return;
+	}
+	av.action = verdict_action_str(v->action);
+	av.spam = v->spam;
+	av.virus = v->virus;
+	av.size = v->size;
+	/* a corralled copy or a used bypass cannot be taken back */
+	av.required = v->cf->archive_required &&
+	    v->action != VERDICT_DISCARD && v->action != VERDICT_CORRAL &&
+	    v->action != VERDICT_BYPASS;
+	snprintf(v->arch, sizeof(v->arch), " archive=");
+	if (arc_commit(m->arc, &av, v->arch + off, sizeof(v->arch) - off) ==
+	    -1) {
+		snprintf(v->arch, sizeof(v->arch), " archive=failed");
+		if (av.required)
+			verdict_fail(v, VERDICT_FAIL_ARCHIVE, "archive-commit");
+	}
+	m->arc = NULL;
+}
+
+static void
+mime_words(unsigned errs, struct buf *b)
+{
+	unsigned bit;
+
+	for (bit = 1; bit != 0 && bit <= errs; bit <<= 1)
+		if (errs & bit)
+			buf_printf(b, "%s%s", b->len ? "," : "",
+			    mime_strerror(bit));
+	if (b->len == 0)
+		buf_adds(b, "ok");
+}
+
+void
+verdict_log(const struct mc_verdict *v)
+{
+	const struct mc_msg *m = v->m;
+	struct buf words = BUF_INIT;
+	char from[256];
+
+	mime_words(v->mime_errs, &words);
+	log_safe(m->sender, strlen(m->sender), from, sizeof(from));
+	log_msg(m->qid, LOG_INFO, "action=%s changes=removed:%u,renamed:%u,"
+	    "defanged:%u%s%s spam=%s virus=%s clamd=%u mime=%s views=%d%s%s%s "
+	    "from=<%s> nrcpt=%u size=%llu",
+	    verdict_action_str(v->action), v->res.removed, v->res.renamed,
+	    v->res.defanged, v->res.summary.len ? " " : "",
+	    v->res.summary.len ? v->res.summary.data : "", v->spam, v->virus,
+	    v->clamd_scans, words.data ? words.data : "ok",
+	    m->scan ? scan_views(m->scan) : 0, v->extra, v->perl, v->arch,
+	    from, m->nrcpt, (unsigned long long)v->size);
+	buf_free(&words);
+}
+
+void
+verdict_free(struct mc_verdict *v)
+{
+	unsigned i;
+
+	for (i = 0; i < v->nedits; i++) {
+		free(v->edits[i].name);
+		free(v->edits[i].value);
+	}
+	free(v->edits);
+	v->edits = NULL;
+	v->nedits = v->capedits = 0;
+	spool_free(v->body);
+	v->body = NULL;
+	rw_result_free(&v->res);
+}
+
+/* ---- the real step results ---- */
+
+/* Consecutive clamd failures, shared by every thread and config. */
+static struct clamd_breaker verdict_breaker = CLAMD_BREAKER_INIT;
+
+static int
+real_clamd(struct scan *scan, const struct mc_config *cf,
+    struct clamd_verdict *cv)
+{
+	clamd_breaker_set(&verdict_breaker, (unsigned)cf->clamd_max_failures,
+	    (unsigned)cf->clamd_backoff);
+	return clamd_check_message(scan, &cf->clamd, &verdict_breaker, cv);
+}
+
+static int
+real_perl(struct mc_msg *m, const struct mc_config *cf, const char *client,
+    const struct pp_reply **r, char *why, size_t whylen)
+{
+	if (pp_msg_run(m->perl, cf, m->scan, m->qid, m->sender, m->rcpts,
+	    m->nrcpt, client, why, whylen) == -1)
+		return -1;
+	*r = pp_msg_reply(m->perl);
+	return 0;
+}
+
+static int
+real_bypass(const struct mc_config *cf, struct mc_msg *m, char *why,
+    size_t whylen)
+{
+	unsigned char hash[32];
+	struct bypass_msg bm;
+
+	bm.header = m->bypass;
+	bm.nheaders = m->nbypass;
+	bm.rcpt = m->nrcpt > 0 ? m->rcpts[0] : NULL;
+	bm.nrcpt = m->nrcpt;
+	bm.mailer = m->mailer;
+	bm.mailaddr = m->mailaddr;
+	bm.date = m->date;
+	bm.msgid = m->msgid;
+	bm.bodyhash = scan_bodyhash(m->scan, hash) == 0 ? hash : NULL;
+	return bypass_ok(cf, &bm, why, whylen);
+}
+
+const struct verdict_ops verdict_real_ops = {
+	real_clamd, real_perl, real_bypass
+};
