@@ -12,18 +12,14 @@
  * trouble with one message never stops the daemon: it sets msg->err and
  * the message is tempfailed at EOM.
  */
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/random.h>
 #include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -41,6 +37,8 @@
 #include "clamd.h"
 #include "conf.h"
 #include "corral.h"
+#include "daemon.h"
+#include "gate.h"
 #include "log.h"
 #include "mcarchive.h"
 #include "perlpool.h"
@@ -409,270 +407,14 @@ mlfi_close(SMFICTX *ctx)
 	return SMFIS_CONTINUE;
 }
 
-/*
- * Shutdown gate.  smfi_main() returns as soon as the listener stops, without
- * waiting for the sessions in flight (libmilter listener.c), and returning
- * from main() runs the exit handlers -- OpenSSL's cleanup among them --
- * under their feet: on SIGTERM with 16 sessions in EOM, TSan saw
- * bypass_mint() read libcrypto state freed by OPENSSL_cleanup(), then a
- * SEGV.  Every callback (and every reload) runs between gate_enter() and
- * gate_leave(); once main() has closed the gate, callbacks answer at once
- * without touching any state (the MTA gets a 4xx), and main() waits for
- * those still inside, at most stop_timeout seconds, before it cleans up
- * (gate_drain()).  Those still inside then are abandoned: each is logged
- * with its step, queue id, client and age, and the process leaves with
- * _exit(), which closes their connections (sendmail keeps the mail: F=T).
- *
- * Who is inside is a list of tickets that live on the callers' stacks,
- * under one mutex: it costs a lock per callback, and it is what the
- * "abandoned" lines and the stop evidence are made of.
- *
- * The whole stop is bounded (mailcorral(8), STOPPING), and the drain does
- * not wait for smfi_main() to return: see the stop monitor below.
- */
-#define MC_STOP_LISTENER 5	/* seconds libmilter may take to return */
-#define MC_STOP_CLEANUP	10	/* seconds for the cleanup after the drain */
-
-struct gate_ticket {
-	const char		*step;		/* "eom", "reload", ... */
-	char			 qid[32];
-	char			 client[64];
-	struct timespec		 since;
-	struct gate_ticket	*next;
-	struct gate_ticket	**prevp;
-};
-
-static pthread_mutex_t	 mc_gate_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct gate_ticket *mc_inside;		/* under mc_gate_lock */
-static int		 mc_gate_closed;	/* under mc_gate_lock */
-static _Atomic(const char *) mc_stop_phase = "running";
-
-/* Enters the gate for step; 0 if it is closed (the daemon is stopping). */
+/* Enters the gate with the connection's client and queue id, if any. */
 static int
-gate_enter(struct gate_ticket *t, const char *step, SMFICTX *ctx)
+gate_enter_ctx(struct gate_ticket *t, const char *step, SMFICTX *ctx)
 {
-	struct mc_conn *c = ctx != NULL ? mc_getpriv(ctx) : NULL;
+	struct mc_conn *c = mc_getpriv(ctx);
 
-	/* Plain copies, cheap enough for every header callback. */
-	t->step = step;
-	t->qid[0] = t->client[0] = '\0';
-	if (c != NULL) {
-		memcpy(t->client, c->client, sizeof(t->client) - 1);
-		t->client[sizeof(t->client) - 1] = '\0';
-		if (c->msg != NULL) {
-			memcpy(t->qid, c->msg->qid, sizeof(t->qid) - 1);
-			t->qid[sizeof(t->qid) - 1] = '\0';
-		}
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t->since);
-	pthread_mutex_lock(&mc_gate_lock);
-	if (mc_gate_closed) {
-		pthread_mutex_unlock(&mc_gate_lock);
-		return 0;
-	}
-	t->next = mc_inside;
-	if (mc_inside != NULL)
-		mc_inside->prevp = &t->next;
-	t->prevp = &mc_inside;
-	mc_inside = t;
-	pthread_mutex_unlock(&mc_gate_lock);
-	return 1;
-}
-
-static void
-gate_leave(struct gate_ticket *t)
-{
-	pthread_mutex_lock(&mc_gate_lock);
-	*t->prevp = t->next;
-	if (t->next != NULL)
-		t->next->prevp = t->prevp;
-	pthread_mutex_unlock(&mc_gate_lock);
-}
-
-/* Logs every callback still inside; returns how many. */
-static unsigned
-gate_abandon(void)
-{
-	struct gate_ticket *t;
-	struct timespec now;
-	unsigned n = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&mc_gate_lock);
-	for (t = mc_inside; t != NULL; t = t->next, n++)
-		log_warnx("stop: abandoning %s of queue id %s from %s, "
-		    "running for %ld s: its connection is closed, the MTA "
-		    "keeps the message", t->step, t->qid[0] ? t->qid : "-",
-		    t->client[0] ? t->client : "-",
-		    (long)(now.tv_sec - t->since.tv_sec));
-	pthread_mutex_unlock(&mc_gate_lock);
-	return n;
-}
-
-/*
- * Closes the gate and waits, at most secs seconds of the monotonic clock,
- * for the callbacks inside; logs how many there were and how long they
- * took, or abandons the rest.  Returns how many were abandoned.
- */
-static unsigned
-gate_drain(long secs)
-{
-	struct timespec tick = { 0, 20 * 1000 * 1000 };
-	struct gate_ticket *t;
-	long long t0 = mc_now_ms();
-	unsigned n0 = 0;
-	int empty;
-
-	pthread_mutex_lock(&mc_gate_lock);
-	mc_gate_closed = 1;
-	for (t = mc_inside; t != NULL; t = t->next)
-		n0++;
-	pthread_mutex_unlock(&mc_gate_lock);
-	for (;;) {
-		pthread_mutex_lock(&mc_gate_lock);
-		empty = mc_inside == NULL;
-		pthread_mutex_unlock(&mc_gate_lock);
-		if (empty || mc_now_ms() - t0 >= secs * 1000LL)
-			break;
-		nanosleep(&tick, NULL);
-	}
-	if (empty) {
-		log_info("stop: %u callbacks were running, all done after "
-		    "%lld ms", n0, mc_now_ms() - t0);
-		return 0;
-	}
-	return gate_abandon();
-}
-
-/*
- * The last resort of a stop: if the process is still there secs seconds
- * after the drain, something in the cleanup is stuck; say where, and
- * leave.
- */
-static void *
-stop_watchdog(void *arg)
-{
-	long secs = (long)(intptr_t)arg;
-	struct timespec left = { secs, 0 };
-
-	while (nanosleep(&left, &left) == -1 && errno == EINTR)
-		;
-	log_warnx("stop: still not done %ld s after the drain (stuck in %s); "
-	    "exiting now", secs, atomic_load(&mc_stop_phase));
-	gate_abandon();
-	_exit(EX_SOFTWARE);
-	return NULL;
-}
-
-static void
-stop_watchdog_start(long secs)
-{
-	pthread_t tid;
-
-	if ((errno = pthread_create(&tid, NULL, stop_watchdog,
-	    (void *)(intptr_t)secs)) != 0) {
-		log_warn("stop: cannot start the watchdog");
-		return;
-	}
-	pthread_detach(tid);
-}
-
-/*
- * The stop monitor (issue 13).  smfi_main() cannot be trusted to return:
- * Debian builds libmilter with its worker pool (_FFR_WORKERS_POOL), whose
- * controller thread leaves as soon as it sees the stop and destroys the
- * pool's mutex and condition variable while the workers and the listener
- * still use them.  A connection accepted between the signal and the
- * listener's next look at the stop flag then left the listener blocked in
- * mi_start_session() on that mutex for ever, with every pool worker
- * (TSan build, SIGTERM with 16 sessions in flight: gdb showed the main
- * thread in mi_listener -> mi_start_session -> pthread_mutex_lock and the
- * eight workers on the same lock, the controller and the signal thread
- * gone).  So the stop does not depend on it: this thread watches the
- * listening socket, which libmilter closes at once when a stop begins
- * (SIGTERM, SIGHUP, SIGINT or an error), then drains the gate itself and,
- * if smfi_main() has not returned MC_STOP_LISTENER seconds after that,
- * ends the process.  The socket is known by its descriptor and inode
- * (libmilter keeps it private); one look every 100 ms.
- */
-struct stop_ctl {
-	int		 fd;		/* libmilter's listening socket, or -1 */
-	ino_t		 ino;
-	long		 timeout;	/* stop_timeout */
-	const char	*pidfile;
-	atomic_int	 main_back;	/* smfi_main() has returned */
-	unsigned	 busy;		/* callbacks abandoned by the drain */
-};
-
-/* libmilter's listening socket: the one descriptor that accepts. */
-static int
-listener_fd(ino_t *ino)
-{
-	struct stat st;
-	socklen_t len;
-	int fd, v;
-
-	for (fd = 0; fd < 1024; fd++) {
-		v = 0;
-		len = sizeof(v);
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 &&
-		    v != 0 && fstat(fd, &st) == 0) {
-			*ino = st.st_ino;
-			return fd;
-		}
-	}
-	return -1;
-}
-
-static int
-listener_gone(const struct stop_ctl *sc)
-{
-	struct stat st;
-
-	return sc->fd >= 0 && (fstat(sc->fd, &st) == -1 ||
-	    st.st_ino != sc->ino);
-}
-
-static void *
-stop_monitor(void *arg)
-{
-	struct stop_ctl *sc = arg;
-	struct timespec tick = { 0, 100 * 1000 * 1000 };
-	long long t0;
-
-	while (!atomic_load(&sc->main_back) && !listener_gone(sc))
-		nanosleep(&tick, NULL);
-	log_info("mailcorral stopping: waiting up to %ld s for the sessions "
-	    "in flight", sc->timeout);
-	atomic_store(&mc_stop_phase, "the Perl workers' shutdown");
-	pp_shutdown();		/* a message stuck in a worker gives up */
-	atomic_store(&mc_stop_phase, "the drain of the sessions in flight");
-	sc->busy = gate_drain(sc->timeout);
-	if (sc->busy > 0) {
-		/* No exit handlers while callbacks still run: _exit(). */
-		log_warnx("stop: %u callbacks abandoned after stop_timeout "
-		    "%ld s; %u sessions open in all, their connections are "
-		    "closed", sc->busy, sc->timeout,
-		    atomic_load(&mc_contexts));
-		if (sc->pidfile != NULL && *sc->pidfile != '\0')
-			unlink(sc->pidfile);
-		_exit(0);
-	}
-	atomic_store(&mc_stop_phase, "libmilter's listener");
-	t0 = mc_now_ms();
-	while (!atomic_load(&sc->main_back) &&
-	    mc_now_ms() - t0 < MC_STOP_LISTENER * 1000LL)
-		nanosleep(&tick, NULL);
-	if (!atomic_load(&sc->main_back)) {
-		log_warnx("stop: libmilter's smfi_main() has not returned %d s "
-		    "after the drain (its worker pool is stuck); %u sessions "
-		    "open, their connections are closed", MC_STOP_LISTENER,
-		    atomic_load(&mc_contexts));
-		if (sc->pidfile != NULL && *sc->pidfile != '\0')
-			unlink(sc->pidfile);
-		_exit(0);
-	}
-	return NULL;
+	return gate_enter(t, step, c != NULL ? c->client : NULL,
+	    c != NULL && c->msg != NULL ? c->msg->qid : NULL);
 }
 
 /* The callbacks libmilter sees: the mlfi_* ones inside the gate. */
@@ -680,7 +422,7 @@ stop_monitor(void *arg)
 	struct gate_ticket gated_t_;					\
 	sfsistat gated_rc_;						\
 									\
-	if (!gate_enter(&gated_t_, (step), ctx))			\
+	if (!gate_enter_ctx(&gated_t_, (step), ctx))			\
 		return (closed_rc);					\
 	gated_rc_ = (call);						\
 	gate_leave(&gated_t_);						\
@@ -811,7 +553,7 @@ reloader(void *arg)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		/* stopping: leave the config alone */
-		if (!gate_enter(&t, "reload", NULL))
+		if (!gate_enter(&t, "reload", NULL, NULL))
 			return NULL;
 		if (conf_load(mc_conf_given || access(mc_conffile, F_OK) == 0 ?
 		    mc_conffile : NULL, &cf, err, sizeof(err)) == -1 ||
@@ -830,101 +572,6 @@ reloader(void *arg)
 		gate_leave(&t);
 	}
 	return NULL;
-}
-
-static int
-drop_privileges(const char *user)
-{
-	struct passwd *pw;
-
-	if (user == NULL || *user == '\0' || geteuid() != 0)
-		return 0;
-	if ((pw = getpwnam(user)) == NULL) {
-		log_warnx("unknown user \"%s\"", user);
-		return -1;
-	}
-	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
-	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1) {
-		log_warn("cannot become %s", user);
-		return -1;
-	}
-	if (pw->pw_uid != 0 && setuid(0) != -1) {
-		log_warnx("privileges could be regained after dropping them");
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * A filter parsing hostile mail should not do it as root (SC-C4): refuse
- * to start when root would stay root, that is when user is empty or names
- * an account with uid 0, unless allow_root says otherwise.  An unknown
- * user is left to drop_privileges() to report.
- */
-static int
-root_refused(const char *user, int allow)
-{
-	struct passwd *pw;
-
-	if (allow || geteuid() != 0)
-		return 0;
-	if (user != NULL && *user != '\0' &&
-	    ((pw = getpwnam(user)) == NULL || pw->pw_uid != 0))
-		return 0;
-	log_warnx("refusing to run as root: set user to an unprivileged "
-	    "account (allow_root = yes overrides)");
-	return 1;
-}
-
-static int
-write_pidfile(const char *path)
-{
-	char line[32];
-	int fd, n;
-
-	if (path == NULL || *path == '\0')
-		return 0;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-	    0644);
-	if (fd == -1) {
-		log_warn("pid file %s", path);
-		return -1;
-	}
-	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
-	if (write(fd, line, (size_t)n) != n) {
-		log_warn("pid file %s", path);
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
-static int
-daemonize(void)
-{
-	pid_t pid;
-	int fd;
-
-	if ((pid = fork()) == -1)
-		return -1;
-	if (pid > 0)
-		_exit(0);
-	if (setsid() == -1)
-		return -1;
-	if ((pid = fork()) == -1)
-		return -1;
-	if (pid > 0)
-		_exit(0);
-	if (chdir("/") == -1)
-		return -1;
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
-	return 0;
 }
 
 /*
@@ -953,35 +600,6 @@ abandon(const char *sock, const char *pidfile, struct mc_config *cf, int rc)
 	return rc;
 }
 
-/*
- * Each session may hold the milter socket, a spool file and a spamd or
- * clamd socket: raise the soft open-file limit to what max_sessions needs,
- * as far as the hard limit allows, and say so when it is not enough.
- */
-static void
-raise_nofile(long sessions)
-{
-	struct rlimit rl;
-	rlim_t want = (rlim_t)sessions * 4 + 64;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
-		log_warn("getrlimit(RLIMIT_NOFILE)");
-		return;
-	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ?
-		    want : rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			log_warn("setrlimit(RLIMIT_NOFILE, %llu)",
-			    (unsigned long long)rl.rlim_cur);
-	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
-		log_warnx("open files limited to %llu, below the %llu that "
-		    "max_sessions %ld needs: raise the hard limit (ulimit -Hn)",
-		    (unsigned long long)rl.rlim_cur, (unsigned long long)want,
-		    sessions);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -992,9 +610,6 @@ main(int argc, char **argv)
 	pthread_t tid;
 	sigset_t set;
 	unsigned nopen;
-	pthread_t mon;
-	int monitor_ok;
-	static struct stop_ctl stop = { .fd = -1 };
 
 	mc_conffile = DEF_CONFIG_FILE;
 	while ((ch = getopt(argc, argv, "c:p:fnu:P:Vh")) != -1) {
@@ -1059,11 +674,11 @@ main(int argc, char **argv)
 		mallopt(M_ARENA_MAX, (int)cf->malloc_arenas);
 	fac = log_facility(cf->log_facility);
 	log_init(MC_NAME, fac, foreground);
-	if (root_refused(user, cf->allow_root)) {
+	if (daemon_root_refused(user, cf->allow_root)) {
 		conf_free(cf);
 		return EX_CONFIG;
 	}
-	raise_nofile(cf->max_sessions);
+	daemon_raise_nofile(cf->max_sessions);
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -1080,13 +695,13 @@ main(int argc, char **argv)
 		conf_free(cf);
 		return EX_UNAVAILABLE;
 	}
-	if (!foreground && daemonize() == -1) {
+	if (!foreground && daemon_detach() == -1) {
 		log_warn("cannot become a daemon");
 		return abandon(sock, NULL, cf, EX_OSERR);
 	}
-	if (write_pidfile(pidfile) == -1)
+	if (daemon_pidfile(pidfile) == -1)
 		return abandon(sock, NULL, cf, EX_CANTCREAT);
-	if (drop_privileges(user) == -1)
+	if (daemon_drop_privileges(user) == -1)
 		return abandon(sock, pidfile, cf, EX_NOPERM);
 	if (conf_prepare(cf, err, sizeof(err)) == -1) {
 		log_warnx("%s: %s", cf->file ? cf->file : "defaults", err);
@@ -1136,28 +751,13 @@ main(int argc, char **argv)
 	}
 	log_info("mailcorral %s starting on %s (config %s)", MC_VERSION, sock,
 	    cf->file ? cf->file : "built-in defaults");
-	stop.fd = listener_fd(&stop.ino);
-	stop.timeout = cf->stop_timeout;
-	stop.pidfile = pidfile;
-	if (stop.fd == -1)
-		log_warnx("stop: libmilter's listening socket not found; a "
-		    "stop waits for smfi_main() to return");
-	monitor_ok = (errno = pthread_create(&mon, NULL, stop_monitor,
-	    &stop)) == 0;
-	if (!monitor_ok)
-		log_warn("stop: cannot start the stop monitor");
+	gate_stop_watch(cf->stop_timeout, pidfile, pp_shutdown, &mc_contexts);
 	ch = smfi_main();
-	atomic_store(&stop.main_back, 1);
-	if (monitor_ok)
-		pthread_join(mon, NULL);
-	else
-		stop_monitor(&stop);	/* no thread: drain here */
+	gate_stop_wait();
 	if (ch != MI_SUCCESS)
 		log_warnx("libmilter's smfi_main() failed");
-	stop_watchdog_start(MC_STOP_CLEANUP);
 	if (pidfile != NULL && *pidfile != '\0')
 		unlink(pidfile);
-	atomic_store(&mc_stop_phase, "the cleanup");
 	if ((nopen = atomic_load(&mc_contexts)) > 0) {
 		/*
 		 * Sessions that were still open when the gate closed: their
