@@ -18,13 +18,7 @@
 #include <stddef.h>
 #include <time.h>
 
-struct clamd_cfg {
-	char	**servers;	/* see net.h for the forms */
-	size_t	  nservers;
-	int	  connect_timeout_ms;	/* per server */
-	int	  read_timeout_ms;	/* per write call, and for the reply */
-	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
-};
+#include "conf.h"		/* struct clamd_cfg */
 
 enum clamd_result {
 	CLAMD_CLEAN = 0,
