@@ -210,6 +210,33 @@ net_connect_any(char *const *servers, size_t n, size_t *i,
 	return -1;
 }
 
+void
+net_note_last(void *arg, const char *server, const char *why)
+{
+	struct net_err *e = arg;
+
+	util_seterr(e->err, e->errlen, "%s (%.100s)", why, server);
+}
+
+void
+net_note_all(void *arg, const char *server, const char *why)
+{
+	struct net_err *e = arg;
+	size_t n;
+
+	if (e->err == NULL || e->errlen == 0)
+		return;
+	n = strnlen(e->err, e->errlen);
+	if (n >= e->errlen - 1)
+		return;
+	if (n > 0 && n + 2 < e->errlen) {
+		e->err[n++] = ';';
+		e->err[n++] = ' ';
+		e->err[n] = '\0';
+	}
+	snprintf(e->err + n, e->errlen - n, "%s: %s", server, why);
+}
+
 int
 net_sendv(int fd, struct iovec *iov, int niov, long long deadline)
 {

@@ -57,6 +57,17 @@ int	 net_connect_any(char *const *servers, size_t n, size_t *i,
 	    void (*note)(void *arg, const char *server, const char *why),
 	    void *arg);
 /*
+ * Two notes for net_connect_any(), writing into a struct net_err: the
+ * last failure as "why (server)" (spamd), or every failure joined as
+ * "server: why; server: why" while it fits (clamd).
+ */
+struct net_err {
+	char	*err;
+	size_t	 errlen;
+};
+void	 net_note_last(void *net_err, const char *server, const char *why);
+void	 net_note_all(void *net_err, const char *server, const char *why);
+/*
  * Sends the iovecs completely before deadline (the iovecs are consumed).
  * 0, or -1 with errno (ETIMEDOUT at the deadline; EPIPE or ECONNRESET
  * when the peer hung up).
