@@ -8,8 +8,11 @@
  *   "host:port", "host"   a name or an IPv4 address; no port: the
  *                         caller's default port
  *   "[v6]:port", "[v6]"   an IPv6 address (or a name) in brackets
+ * A host holds no blank, control byte or bracket.
  * A bare IPv6 address without brackets ("::1:783") is refused: it is
- * itself a valid address, so its port cannot be told apart.
+ * itself a valid address, so its port cannot be told apart.  A host
+ * named "unix" needs the brackets too ("[unix]:783"; "unix:783" is a
+ * socket path).
  * Deadlines are CLOCK_MONOTONIC milliseconds (mc_now_ms()); a connect
  * deadline covers all the addresses one server name resolves to.
  * Ownership: descriptors returned are the caller's (non-blocking,

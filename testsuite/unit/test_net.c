@@ -55,6 +55,13 @@ test_parse(void **state)
 		{ "host:12345678", "783", 0, 0, NULL, NULL },
 		{ "host", NULL, 0, 0, NULL, NULL },
 		{ "unix:", "783", 0, 0, NULL, NULL },
+		{ "]", "783", 0, 0, NULL, NULL },
+		{ "[a]b]:1", "783", 0, 0, NULL, NULL },
+		{ "[[::1]]:1", "783", 0, 0, NULL, NULL },
+		{ "ho st:1", "783", 0, 0, NULL, NULL },
+		{ "host\t:1", "783", 0, 0, NULL, NULL },
+		{ "[unix]:783", "1", 1, 0, "unix", "783" },
+		{ "unix:783", "1", 1, 1, NULL, NULL },
 	};
 	struct net_addr a;
 	char err[200], longp[300], longh[300];
