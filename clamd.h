@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "conf.h"		/* struct clamd_cfg */
+#include "smfopts.h"
 
 enum clamd_result {
 	CLAMD_CLEAN = 0,
@@ -111,8 +112,8 @@ struct clamd_breaker {
 	time_t		 trial_at;
 };
 
-#define CLAMD_BREAKER_THRESHOLD	3
-#define CLAMD_BREAKER_BACKOFF	30
+#define CLAMD_BREAKER_THRESHOLD	DEF_CLAMD_MAX_FAILURES_N	/* smfopts.h */
+#define CLAMD_BREAKER_BACKOFF	DEF_CLAMD_BACKOFF_S
 #define CLAMD_BREAKER_INIT { PTHREAD_MUTEX_INITIALIZER, \
 	CLAMD_BREAKER_THRESHOLD, CLAMD_BREAKER_BACKOFF, 0, 0, 0, 0 }
 

@@ -9,6 +9,9 @@
 #ifndef MC_SMFOPTS_H
 #define MC_SMFOPTS_H
 
+#define MC_STR_(x)		#x
+#define MC_STR(x)		MC_STR_(x)	/* a number's digits */
+
 #define MC_VERSION		"0.1.0"
 #define MC_NAME			"mailcorral"
 
@@ -128,8 +131,11 @@
 #define DEF_CLAMD_MAX_STREAM	"25m"
 #define DEF_VIRUS_ACTION	"remove"	/* remove | reject | discard */
 #define DEF_ON_CLAMD_FAILURE	"tempfail"	/* tempfail | accept */
-#define DEF_CLAMD_BACKOFF	"30s"
-#define DEF_CLAMD_MAX_FAILURES	"3"
+/* The breaker's two also as numbers (clamd.h's static initialiser). */
+#define DEF_CLAMD_BACKOFF_S	30
+#define DEF_CLAMD_MAX_FAILURES_N 3
+#define DEF_CLAMD_BACKOFF	MC_STR(DEF_CLAMD_BACKOFF_S) "s"
+#define DEF_CLAMD_MAX_FAILURES	MC_STR(DEF_CLAMD_MAX_FAILURES_N)
 
 /* The Perl shim (perlpool.c, perlshim.pl); off while perl_filter is "". */
 #define DEF_PERL_FILTER		""
