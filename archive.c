@@ -17,7 +17,7 @@
  *
  * Database: MariaDB Connector/C, prepared statements only.  The table name
  * is the one identifier put into SQL text, checked against
- * ^[A-Za-z0-9_]{1,64}$ by arc_conf_check(); every value is bound.
+ * ^[A-Za-z0-9_]{1,64}$ by conf.c (check_archive); every value is bound.
  *
  * Settings: a message's file uses its session's snapshot; the journal and
  * the indexer use the index settings the daemon pushes with arc_reload()
@@ -232,67 +232,6 @@ int
 arc_indexed(const struct mc_config *cf)
 {
 	return arc_enabled(cf) && cf->archive_db_name[0] != '\0';
-}
-
-static int
-ident_ok(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (i >= 64 || !(isalnum((unsigned char)s[i]) || s[i] == '_') ||
-		    (unsigned char)s[i] >= 0x80)
-			return 0;
-	return i > 0;
-}
-
-int
-arc_conf_check(const struct mc_config *cf, char *err, size_t errlen)
-{
-	const char *where = cf->file ? cf->file : "defaults";
-	/* What the index keeps of them (struct arc_set) must fit. */
-	const struct {
-		const char	*name, *v;
-		size_t		 max;
-	} len[] = {
-		{ "archive_db_host", cf->archive_db_host, 255 },
-		{ "archive_db_name", cf->archive_db_name, 64 },
-		{ "archive_db_user", cf->archive_db_user, 255 },
-		{ "archive_db_socket", cf->archive_db_socket, PATH_MAX - 1 },
-		{ "archive_db_password_file", cf->archive_db_password_file,
-		  PATH_MAX - 1 },
-		{ "archive_journal", cf->archive_journal, PATH_MAX - 1 },
-		{ "archive_dir", cf->archive_dir, PATH_MAX - 16 },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(len) / sizeof(len[0]); i++)
-		if (strlen(len[i].v) > len[i].max) {
-			snprintf(err, errlen, "%s: %s: longer than %zu bytes",
-			    where, len[i].name, len[i].max);
-			return -1;
-		}
-	if (!ident_ok(cf->archive_db_table)) {
-		snprintf(err, errlen, "%s: archive_db_table: want 1 to 64 "
-		    "letters, digits or _", where);
-		return -1;
-	}
-	if (arc_enabled(cf) && cf->archive_dir[0] != '/') {
-		snprintf(err, errlen, "%s: archive_dir: not an absolute path",
-		    where);
-		return -1;
-	}
-	if (cf->archive_journal[0] != '\0' && cf->archive_journal[0] != '/') {
-		snprintf(err, errlen, "%s: archive_journal: not an absolute "
-		    "path", where);
-		return -1;
-	}
-	if (strpbrk(cf->archive_address, " \t\r\n<>,") != NULL) {
-		snprintf(err, errlen, "%s: archive_address: one bare address "
-		    "wanted", where);
-		return -1;
-	}
-	return 0;
 }
 
 static const char *

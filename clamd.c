@@ -44,31 +44,6 @@ struct clamd_scan {
 	char			 why[128];	/* reason when failed */
 };
 
-struct errbuf {
-	char	*err;
-	size_t	 errlen;
-};
-
-/* net_connect_any()'s note: "server: reason; server: reason". */
-static void
-append(void *arg, const char *srv, const char *why)
-{
-	struct errbuf *e = arg;
-	size_t n;
-
-	if (e->err == NULL || e->errlen == 0)
-		return;
-	n = strnlen(e->err, e->errlen);
-	if (n >= e->errlen - 1)
-		return;
-	if (n > 0 && n + 2 < e->errlen) {
-		e->err[n++] = ';';
-		e->err[n++] = ' ';
-		e->err[n] = '\0';
-	}
-	snprintf(e->err + n, e->errlen - n, "%s: %s", srv, why);
-}
-
 static void
 fail(struct clamd_scan *s, int e, const char *what)
 {
@@ -102,14 +77,14 @@ clamd_begin(const struct clamd_cfg *cfg, char *err, size_t errlen)
 {
 	struct clamd_scan *s;
 	struct iovec iov;
-	struct errbuf e = { err, errlen };
+	struct net_err e = { err, errlen };
 	size_t i = 0;
 	int fd;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	fd = net_connect_any(cfg->servers, cfg->nservers, &i, DEF_CLAMD_PORT,
-	    cfg->connect_timeout_ms, append, &e);
+	    cfg->connect_timeout_ms, net_note_all, &e);
 	if (fd == -1) {
 		if (cfg->nservers == 0)
 			snprintf(err, errlen, "no clamd servers configured");

@@ -18,13 +18,8 @@
 #include <stddef.h>
 #include <time.h>
 
-struct clamd_cfg {
-	char	**servers;	/* see net.h for the forms */
-	size_t	  nservers;
-	int	  connect_timeout_ms;	/* per server */
-	int	  read_timeout_ms;	/* per write call, and for the reply */
-	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
-};
+#include "conf.h"		/* struct clamd_cfg */
+#include "smfopts.h"
 
 enum clamd_result {
 	CLAMD_CLEAN = 0,
@@ -117,8 +112,8 @@ struct clamd_breaker {
 	time_t		 trial_at;
 };
 
-#define CLAMD_BREAKER_THRESHOLD	3
-#define CLAMD_BREAKER_BACKOFF	30
+#define CLAMD_BREAKER_THRESHOLD	DEF_CLAMD_MAX_FAILURES_N	/* smfopts.h */
+#define CLAMD_BREAKER_BACKOFF	DEF_CLAMD_BACKOFF_S
 #define CLAMD_BREAKER_INIT { PTHREAD_MUTEX_INITIALIZER, \
 	CLAMD_BREAKER_THRESHOLD, CLAMD_BREAKER_BACKOFF, 0, 0, 0, 0 }
 

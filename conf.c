@@ -26,7 +26,6 @@
 #include "corral.h"
 #include "html.h"
 #include "log.h"
-#include "mcarchive.h"
 #include "smfopts.h"
 #include "virusfilter.h"
 #include "banned.h"
@@ -607,6 +606,71 @@ out:
 	return rc;
 }
 
+static int
+ident_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= 64 || !(isalnum((unsigned char)s[i]) || s[i] == '_') ||
+		    (unsigned char)s[i] >= 0x80)
+			return 0;
+	return i > 0;
+}
+
+/*
+ * The archive's settings: the table name is the one identifier put into
+ * SQL text; what the index keeps of the others (archive.c's struct
+ * arc_set) must fit.  0, or -1 with err.
+ */
+static int
+check_archive(const struct mc_config *cf, char *err, size_t errlen)
+{
+	const char *where = cf->file ? cf->file : "defaults";
+	const struct {
+		const char	*name, *v;
+		size_t		 max;
+	} len[] = {
+		{ "archive_db_host", cf->archive_db_host, 255 },
+		{ "archive_db_name", cf->archive_db_name, 64 },
+		{ "archive_db_user", cf->archive_db_user, 255 },
+		{ "archive_db_socket", cf->archive_db_socket, PATH_MAX - 1 },
+		{ "archive_db_password_file", cf->archive_db_password_file,
+		  PATH_MAX - 1 },
+		{ "archive_journal", cf->archive_journal, PATH_MAX - 1 },
+		{ "archive_dir", cf->archive_dir, PATH_MAX - 16 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(len) / sizeof(len[0]); i++)
+		if (strlen(len[i].v) > len[i].max) {
+			snprintf(err, errlen, "%s: %s: longer than %zu bytes",
+			    where, len[i].name, len[i].max);
+			return -1;
+		}
+	if (!ident_ok(cf->archive_db_table)) {
+		snprintf(err, errlen, "%s: archive_db_table: want 1 to 64 "
+		    "letters, digits or _", where);
+		return -1;
+	}
+	if (cf->archive_dir[0] != '\0' && cf->archive_dir[0] != '/') {
+		snprintf(err, errlen, "%s: archive_dir: not an absolute path",
+		    where);
+		return -1;
+	}
+	if (cf->archive_journal[0] != '\0' && cf->archive_journal[0] != '/') {
+		snprintf(err, errlen, "%s: archive_journal: not an absolute "
+		    "path", where);
+		return -1;
+	}
+	if (strpbrk(cf->archive_address, " \t\r\n<>,") != NULL) {
+		snprintf(err, errlen, "%s: archive_address: one bare address "
+		    "wanted", where);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Splits a blank- or comma-separated list (servers, key files) into a
  * NULL-ended array.
@@ -734,7 +798,7 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 	cf->clamd.connect_timeout_ms = (int)cf->clamd_connect_timeout * 1000;
 	cf->clamd.read_timeout_ms = (int)cf->clamd_timeout * 1000;
 	cf->clamd.max_stream = cf->clamd_max_stream;
-	return arc_conf_check(cf, err, errlen);
+	return check_archive(cf, err, errlen);
 }
 
 /*

@@ -15,8 +15,6 @@
 
 #include "mime.h"
 
-#include "clamd.h"
-#include "spamd.h"
 #include "spamfilter.h"
 #include "spamstats.h"
 
@@ -31,6 +29,27 @@ enum conf_vaction { CONF_VACT_REMOVE, CONF_VACT_REJECT, CONF_VACT_DISCARD };
 struct virus_rules;
 struct bypass_key;
 struct corral;
+
+/*
+ * The clients' settings, compiled from the keywords (conf_prepare) and
+ * handed to clamd.c and spamd.c; defined here so the configuration does
+ * not depend on the clients that use it.  Server forms: see net.h.
+ */
+struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
+	char	**servers;	/* see net.h for the forms */
+	size_t	  nservers;
+	int	  connect_timeout_ms;	/* per server */
+	int	  read_timeout_ms;	/* per write call, and for the reply */
+	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
+};
+
+struct spamd_cfg {		/* spamd_servers, spamd_* */
+	char	**servers;	/* see net.h for the forms */
+	size_t	  nservers;
+	int	  connect_timeout_ms;	/* per server */
+	int	  read_timeout_ms;	/* write + read, per server */
+	size_t	  max_size;	/* request body cap; 0: none */
+};
 
 struct mc_config {
 	char		*file;		/* where it came from; NULL: built in */

@@ -83,10 +83,6 @@ int	 arc_enabled(const struct mc_config *);
 /* 1 when the index is configured too. */
 int	 arc_indexed(const struct mc_config *);
 
-/*
- * Config checks for conf.c (table name, lengths): 0, or -1 with err.
- */
-int	 arc_conf_check(const struct mc_config *, char *err, size_t errlen);
 /* Start-up check: logs a warning when the directory is missing or not
    writable (creates it when archive_create_dir = yes). */
 void	 arc_startup_check(const struct mc_config *);

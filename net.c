@@ -27,7 +27,7 @@ net_parse(const char *spec, const char *defport, struct net_addr *a,
     char *err, size_t errlen)
 {
 	const char *p, *colon;
-	size_t hl, pl;
+	size_t hl, pl, i;
 
 	memset(a, 0, sizeof(*a));
 	if (spec == NULL)
@@ -60,8 +60,12 @@ net_parse(const char *spec, const char *defport, struct net_addr *a,
 		hl = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
 		p = spec;
 	}
-	if (hl == 0 || hl >= sizeof(a->host) || memchr(p, '\0', hl) != NULL)
+	if (hl == 0 || hl >= sizeof(a->host))
 		goto bad;
+	for (i = 0; i < hl; i++)	/* no NUL, blank, control or bracket */
+		if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f ||
+		    p[i] == '[' || p[i] == ']')
+			goto bad;
 	memcpy(a->host, p, hl);
 	a->host[hl] = '\0';
 	p = colon != NULL ? colon + 1 : defport;
@@ -208,6 +212,33 @@ net_connect_any(char *const *servers, size_t n, size_t *i,
 			note(arg, servers[*i], why);
 	}
 	return -1;
+}
+
+void
+net_note_last(void *arg, const char *server, const char *why)
+{
+	struct net_err *e = arg;
+
+	util_seterr(e->err, e->errlen, "%s (%.100s)", why, server);
+}
+
+void
+net_note_all(void *arg, const char *server, const char *why)
+{
+	struct net_err *e = arg;
+	size_t n;
+
+	if (e->err == NULL || e->errlen == 0)
+		return;
+	n = strnlen(e->err, e->errlen);
+	if (n >= e->errlen - 1)
+		return;
+	if (n > 0 && n + 2 < e->errlen) {
+		e->err[n++] = ';';
+		e->err[n++] = ' ';
+		e->err[n] = '\0';
+	}
+	snprintf(e->err + n, e->errlen - n, "%s: %s", server, why);
 }
 
 int

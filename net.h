@@ -8,8 +8,11 @@
  *   "host:port", "host"   a name or an IPv4 address; no port: the
  *                         caller's default port
  *   "[v6]:port", "[v6]"   an IPv6 address (or a name) in brackets
+ * A host holds no blank, control byte or bracket.
  * A bare IPv6 address without brackets ("::1:783") is refused: it is
- * itself a valid address, so its port cannot be told apart.
+ * itself a valid address, so its port cannot be told apart.  A host
+ * named "unix" needs the brackets too ("[unix]:783"; "unix:783" is a
+ * socket path).
  * Deadlines are CLOCK_MONOTONIC milliseconds (mc_now_ms()); a connect
  * deadline covers all the addresses one server name resolves to.
  * Ownership: descriptors returned are the caller's (non-blocking,
@@ -56,6 +59,17 @@ int	 net_connect_any(char *const *servers, size_t n, size_t *i,
 	    const char *defport, int timeout_ms,
 	    void (*note)(void *arg, const char *server, const char *why),
 	    void *arg);
+/*
+ * Two notes for net_connect_any(), writing into a struct net_err: the
+ * last failure as "why (server)" (spamd), or every failure joined as
+ * "server: why; server: why" while it fits (clamd).
+ */
+struct net_err {
+	char	*err;
+	size_t	 errlen;
+};
+void	 net_note_last(void *net_err, const char *server, const char *why);
+void	 net_note_all(void *net_err, const char *server, const char *why);
 /*
  * Sends the iovecs completely before deadline (the iovecs are consumed).
  * 0, or -1 with errno (ETIMEDOUT at the deadline; EPIPE or ECONNRESET

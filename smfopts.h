@@ -11,6 +11,9 @@
 
 #include "mime.h"
 
+#define MC_STR_(x)		#x
+#define MC_STR(x)		MC_STR_(x)	/* a number's digits */
+
 #define MC_VERSION		"0.1.0"
 #define MC_NAME			"mailcorral"
 
@@ -79,17 +82,15 @@
  * MIME limits (RELIABILITY.md section 0, BI-11): the numbers live once, in
  * mime.h, which the parser's own defaults use too.
  */
-#define MC_DEF_STR_(x)		#x
-#define MC_DEF_STR(x)		MC_DEF_STR_(x)
-#define DEF_MIME_MAX_DEPTH	MC_DEF_STR(MIME_DEF_MAX_DEPTH)
-#define DEF_MIME_MAX_PARTS	MC_DEF_STR(MIME_DEF_MAX_PARTS)
-#define DEF_MIME_MAX_HEADER	MC_DEF_STR(MIME_DEF_MAX_HEADER)	/* 64k */
-#define DEF_MIME_MAX_HEADERS	MC_DEF_STR(MIME_DEF_MAX_HEADERS)
-#define DEF_MIME_MAX_LINE	MC_DEF_STR(MIME_DEF_MAX_LINE)	/* 64k */
-#define DEF_MIME_MAX_BOUNDARY	MC_DEF_STR(MIME_DEF_MAX_BOUNDARY)
-#define DEF_MIME_MAX_PARAMS	MC_DEF_STR(MIME_DEF_MAX_PARAMS)
-#define DEF_MIME_MAX_NAME	MC_DEF_STR(MIME_DEF_MAX_NAME)
-#define DEF_MIME_MAX_NAMES	MC_DEF_STR(MIME_DEF_MAX_NAMES)
+#define DEF_MIME_MAX_DEPTH	MC_STR(MIME_DEF_MAX_DEPTH)
+#define DEF_MIME_MAX_PARTS	MC_STR(MIME_DEF_MAX_PARTS)
+#define DEF_MIME_MAX_HEADER	MC_STR(MIME_DEF_MAX_HEADER)	/* 64k */
+#define DEF_MIME_MAX_HEADERS	MC_STR(MIME_DEF_MAX_HEADERS)
+#define DEF_MIME_MAX_LINE	MC_STR(MIME_DEF_MAX_LINE)	/* 64k */
+#define DEF_MIME_MAX_BOUNDARY	MC_STR(MIME_DEF_MAX_BOUNDARY)
+#define DEF_MIME_MAX_PARAMS	MC_STR(MIME_DEF_MAX_PARAMS)
+#define DEF_MIME_MAX_NAME	MC_STR(MIME_DEF_MAX_NAME)
+#define DEF_MIME_MAX_NAMES	MC_STR(MIME_DEF_MAX_NAMES)
 #define DEF_ON_MIME_LIMIT	"strip"		/* strip | reject */
 
 /* Spam (seed sections 5.2 to 5.4). */
@@ -137,8 +138,11 @@
 #define DEF_CLAMD_MAX_STREAM	"25m"
 #define DEF_VIRUS_ACTION	"remove"	/* remove | reject | discard */
 #define DEF_ON_CLAMD_FAILURE	"tempfail"	/* tempfail | accept */
-#define DEF_CLAMD_BACKOFF	"30s"
-#define DEF_CLAMD_MAX_FAILURES	"3"
+/* The breaker's two also as numbers (clamd.h's static initialiser). */
+#define DEF_CLAMD_BACKOFF_S	30
+#define DEF_CLAMD_MAX_FAILURES_N 3
+#define DEF_CLAMD_BACKOFF	MC_STR(DEF_CLAMD_BACKOFF_S) "s"
+#define DEF_CLAMD_MAX_FAILURES	MC_STR(DEF_CLAMD_MAX_FAILURES_N)
 
 /* The Perl shim (perlpool.c, perlshim.pl); off while perl_filter is "". */
 #define DEF_PERL_FILTER		""

@@ -256,25 +256,11 @@ out:
 	return rc;
 }
 
-struct lastwhy {
-	char	*err;
-	size_t	 errlen;
-};
-
-/* net_connect_any()'s note: the last reason, "why (server)". */
-static void
-note_fail(void *arg, const char *server, const char *why)
-{
-	struct lastwhy *lw = arg;
-
-	util_seterr(lw->err, lw->errlen, "%s (%.100s)", why, server);
-}
-
 int
 spamd_check(const struct spamd_cfg *cfg, const char *user, const char *msg,
     size_t len, struct spamd_result *res, char *err, size_t errlen)
 {
-	struct lastwhy lw = { err, errlen };
+	struct net_err lw = { err, errlen };
 	char u[256], why[200];
 	size_t i, n = 0;
 	int fd;
@@ -297,7 +283,7 @@ spamd_check(const struct spamd_cfg *cfg, const char *user, const char *msg,
 	if (cfg->max_size > 0 && len > cfg->max_size)
 		len = cfg->max_size;
 	for (i = 0; (fd = net_connect_any(cfg->servers, cfg->nservers, &i,
-	    DEF_SPAMD_PORT, cfg->connect_timeout_ms, note_fail, &lw)) != -1;
+	    DEF_SPAMD_PORT, cfg->connect_timeout_ms, net_note_last, &lw)) != -1;
 	    i++) {
 		memset(res, 0, sizeof(*res));
 		why[0] = '\0';
@@ -309,7 +295,7 @@ spamd_check(const struct spamd_cfg *cfg, const char *user, const char *msg,
 			return 0;
 		}
 		close(fd);
-		note_fail(&lw, cfg->servers[i], why);
+		net_note_last(&lw, cfg->servers[i], why);
 	}
 	memset(res, 0, sizeof(*res));
 	return -1;

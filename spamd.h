@@ -16,16 +16,10 @@
 
 #include <stddef.h>
 
+#include "conf.h"		/* struct spamd_cfg */
+
 struct buf;
 struct scan;
-
-struct spamd_cfg {
-	char	**servers;	/* see net.h for the forms */
-	size_t	  nservers;
-	int	  connect_timeout_ms;	/* per server */
-	int	  read_timeout_ms;	/* write + read, per server */
-	size_t	  max_size;	/* request body cap; 0: none */
-};
 
 struct spamd_result {
 	int	 is_spam;

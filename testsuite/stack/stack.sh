@@ -156,6 +156,11 @@ define(\`confMAX_HEADERS_LENGTH', \`1000000')dnl
 define(\`confPID_FILE', \`$D/submit.pid')dnl
 define(\`STATUS_FILE', \`$D/submit.stat')dnl
 define(\`MSP_QUEUE_DIR', \`$D/clientmqueue')dnl
+dnl the load limits of the MTA: on a busy machine the MSP must still relay
+dnl at once instead of queueing (its default QueueLA is 8)
+define(\`confQUEUE_LA', \`100')dnl
+define(\`confREFUSE_LA', \`100')dnl
+define(\`confDELAY_LA', \`0')dnl
 define(\`RELAY_MAILER_ARGS', \`TCP \$h $SMTP_PORT')dnl
 FEATURE(\`msp', \`[127.0.0.1]')dnl
 EOF

@@ -2,7 +2,8 @@
  * test_net.c -- net.c: every address form clamd_servers and spamd_servers
  * accept and the bad ones, the connect deadline against a listener whose
  * queue is full (SYNs are dropped: a local blackhole), a closed port, a
- * unix socket, fail-over along a list, and the send deadline.
+ * unix socket, fail-over along a list, the failure notes, and the send
+ * deadline.
  */
 #include "unit.h"
 
@@ -54,6 +55,13 @@ test_parse(void **state)
 		{ "host:12345678", "783", 0, 0, NULL, NULL },
 		{ "host", NULL, 0, 0, NULL, NULL },
 		{ "unix:", "783", 0, 0, NULL, NULL },
+		{ "]", "783", 0, 0, NULL, NULL },
+		{ "[a]b]:1", "783", 0, 0, NULL, NULL },
+		{ "[[::1]]:1", "783", 0, 0, NULL, NULL },
+		{ "ho st:1", "783", 0, 0, NULL, NULL },
+		{ "host\t:1", "783", 0, 0, NULL, NULL },
+		{ "[unix]:783", "1", 1, 0, "unix", "783" },
+		{ "unix:783", "1", 1, 1, NULL, NULL },
 	};
 	struct net_addr a;
 	char err[200], longp[300], longh[300];
@@ -254,6 +262,27 @@ test_failover(void **state)
 }
 
 static void
+test_notes(void **state)
+{
+	char buf[40], small[12];
+	struct net_err e = { buf, sizeof(buf) }, t = { small, sizeof(small) };
+
+	buf[0] = '\0';
+	net_note_all(&e, "a:1", "connect: refused");
+	assert_string_equal(buf, "a:1: connect: refused");
+	net_note_all(&e, "b:2", "timeout: connect");
+	assert_string_equal(buf, "a:1: connect: refused; b:2: timeout: co");
+	net_note_all(&e, "c:3", "more");	/* full: unchanged */
+	assert_string_equal(buf, "a:1: connect: refused; b:2: timeout: co");
+	net_note_last(&e, "c:3", "protocol: bad");
+	assert_string_equal(buf, "protocol: bad (c:3)");
+	small[0] = '\0';
+	net_note_last(&t, "server", "a long reason");
+	assert_string_equal(small, "a long reas");
+	net_note_all(&(struct net_err){ NULL, 0 }, "x", "y");	/* no-op */
+}
+
+static void
 test_sendv(void **state)
 {
 	static char big[1 << 20];
@@ -301,6 +330,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_connect),
 		cmocka_unit_test(test_failover),
+		cmocka_unit_test(test_notes),
 		cmocka_unit_test(test_sendv),
 	};
 
