@@ -917,7 +917,11 @@ params(struct mime *m, const char *s, size_t n)
 			a1--;
 		i++;
 		if (m->np >= m->lim.max_params) {
-			hlimit(m, MIME_ERR_PARAMS);
+			/* an RFC 2231 section (attr*N) is named as such */
+			st = memchr(s + a0, '*', a1 - a0);
+			hlimit(m, MIME_ERR_PARAMS | (st != NULL &&
+			    st + 1 < s + a1 && st[1] >= '0' && st[1] <= '9' ?
+			    MIME_ERR_SECTIONS : 0));
 			break;
 		}
 		pp = &m->pv[m->np];
@@ -2985,7 +2989,7 @@ mime_strerror(unsigned bit)
 		{ MIME_ERR_EPILOGUE, "epilogue" },
 		{ MIME_ERR_NAMES, "names" },
 		{ MIME_ERR_NAMELEN, "name-length" },
-		{ MIME_ERR_SECTIONS, "sections" },
+		{ MIME_ERR_SECTIONS, "rfc2231" },
 		{ MIME_ERR_ENCODED, "encoded-container" },
 	};
 	size_t i;
