@@ -793,10 +793,10 @@ def section_l():
         msg = headers(n, tid, title) + multipart([textpart(n), part], "MCB-%03d-mixed" % n)
         add(n, slug, tid, title, msg, bad(n))
     bat = script
+    od = "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; "
     n = 150
     lim(n, "64-params-before-name", "L01", "64 junk parameters before filename=",
-        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
-        "Content-Disposition: attachment; " + "; ".join("x%d=1" % i for i in range(64)) +
+        od + "; ".join("x%d=1" % i for i in range(64)) +
         '; filename="evil.bat"\n', bat(n, "bat"))
     n = 151
     lim(n, "8-names-then-filename", "L02", "8 distinct name= in Content-Type, the real name in Content-Disposition",
@@ -818,17 +818,14 @@ def section_l():
         "Content-Transfer-Encoding: base64\n", pe(n))
     n = 155
     lim(n, "64k-folded-param", "L06", "a parameter folded over 64 KiB before filename=",
-        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
-        'Content-Disposition: attachment; x="' + "\n ".join("y" * 70 for _ in range(1000)) +
+        od + 'x="' + "\n ".join("y" * 70 for _ in range(1000)) +
         '"; filename="evil.bat"\n', bat(n, "bat"))
     n = 156
     lim(n, "1100-byte-name", "L07", "a file name over mime_max_name (1024) bytes",
-        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
-        'Content-Disposition: attachment; filename="' + "a" * 1100 + '.bat"\n', bat(n, "bat"))
+        od + 'filename="' + "a" * 1100 + '.bat"\n', bat(n, "bat"))
     n = 157
     lim(n, "71-rfc2231-sections", "L08", "71 RFC 2231 sections before filename=",
-        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
-        "Content-Disposition: attachment; " + "; ".join("x*%d=a" % i for i in range(71)) +
+        od + "; ".join("x*%d=a" % i for i in range(71)) +
         '; filename="evil.bat"\n', bat(n, "bat"))
     n = 158
     add(n, "65-forged-field-names", "L09", "65+ distinct inbound X-MailCorral-* names, then more forged fields",
