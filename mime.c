@@ -625,7 +625,8 @@ newpart(struct mime *m, unsigned parent, unsigned depth, uint64_t start,
 }
 
 /*
- * Keep one more distinct name of part id.  A name longer than max_name
+ * Keep one more distinct name of part id (and, if it holds a NUL, also
+ * the reading that ends there).  A name longer than max_name
  * keeps its last max_name bytes (cut on a UTF-8 sequence boundary: the
  * extension stays for the warning) and makes the part unscannable; so
  * does a name past max_names, which is never silently dropped.
@@ -634,10 +635,14 @@ static void
 addname(struct mime *m, unsigned id, const char *s, size_t n)
 {
 	struct mime_part *p = pt(m, id);
+	const char *z;
 	char *d, **nv;
 	size_t i, k;
 	unsigned j;
 
+	/* "evil.bat\0.txt": a C string reader stops at the NUL */
+	if ((z = memchr(s, '\0', n)) != NULL)
+		addname(m, id, s, (size_t)(z - s));
 	if (n > m->lim.max_name) {
 		plimit(m, id, MIME_ERR_NAMELEN);
 		i = n - m->lim.max_name;

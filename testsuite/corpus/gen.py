@@ -848,6 +848,25 @@ def section_l():
             'Content-Type: application/octet-stream; name="evil.bat"\nContent-Transfer-Encoding: base64\n\n' +
             b64(bat(n, "bat"))), bad(n))
 
+    # Found by the differential oracle (/work/oracle-escapes, branch oracle)
+    n = 161
+    inner = headers(n, "L12", "inner") + multipart([textpart(n, "inner"), exe_part(n)], "MCB-161-in")
+    add(n, "rfc822-base64", "L12", "message/rfc822 sent base64 (readers decode and parse it)",
+        headers(n, "L12", "encoded message/rfc822") + multipart(
+            [textpart(n), "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" +
+             b64(inner.replace("\n", "\r\n").encode())], "MCB-161-mixed"), bad(n))
+    n = 162
+    inner = headers(n, "L13", "inner") + multipart(
+        [textpart(n, "inner"), attpart("application/octet-stream", "run.bat", bat(n, "bat"), cte="7bit")], "MCB-162-in")
+    add(n, "rfc822-qp", "L13", "message/rfc822 sent quoted-printable, a soft break inside the name",
+        headers(n, "L13", "QP message/rfc822") + multipart(
+            [textpart(n), "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n" +
+             inner.replace("=", "=3D").replace("run.bat", "run.b=\nat")], "MCB-162-mixed"), bad(n))
+    n = 163
+    lim(n, "nul-in-name", "L14", "NUL inside the file name (a C reader stops there: evil.bat)",
+        'Content-Type: application/octet-stream; name="evil.bat\x00.txt"\nContent-Transfer-Encoding: base64\n'
+        'Content-Disposition: attachment; filename="evil.bat\x00.txt"\n', bat(n, "bat"))
+
 
 # ---------------------------------------------------------------- controls
 def controls():

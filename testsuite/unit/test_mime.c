@@ -952,12 +952,20 @@ t_obs(void **st)
 static void
 t_nul(void **st)
 {
-	struct res r;
+	struct res r, r2;
 
 	run(&r, S(m_nul), MIME_VIEW_FIRST, 0, NULL);
 	assert_true(r.err & MIME_ERR_NUL);
 	assert_true(r.err & MIME_ERR_BARECR);
-	assert_string_equal(part(&r, 1)->names[0], "a.txt\xef\xbf\xbd.exe");
+	/* both readings: up to the NUL (a C string), and all of it */
+	assert_int_equal(part(&r, 1)->nnames, 2);
+	assert_string_equal(part(&r, 1)->names[0], "a.txt");
+	assert_string_equal(part(&r, 1)->names[1], "a.txt\xef\xbf\xbd.exe");
+	run(&r2, S("Content-Type: text/plain\r\nContent-Disposition: "
+	    "attachment; filename*=utf-8''evil.bat%00.txt\r\n\r\nx\r\n"),
+	    MIME_VIEW_FIRST, 0, NULL);
+	assert_true(hasname(part(&r2, 0), "evil.bat"));
+	rfree(&r2);
 	assert_int_equal(r.data[1].len, 5);
 	assert_memory_equal(r.data[1].data, "x\0y\rz", 5);
 	assert_non_null(strstr(r.ev.data, "H0 Subject=3#"));
