@@ -2166,10 +2166,13 @@ static int	delim(struct mime *, unsigned, int, uint64_t, uint64_t);
 static int
 holdable(struct mime *m, const char *s, size_t n)
 {
-	const struct mime_part *p = pt(m, m->st[m->nst - 1].id);
+	const struct mime_part *p;
 
-	if (n > m->lim.max_boundary + 2)
+	/* every line of a text part comes here: the cheap test first */
+	if (n < 2 || s[0] != '-' || s[1] != '-' ||
+	    n > m->lim.max_boundary + 2)
 		return 0;
+	p = pt(m, m->st[m->nst - 1].id);
 	while (n > 0 && wsp((unsigned char)s[n - 1]))
 		n--;
 	/* A hidden multipart is still bound by max_depth (fuzz_mime_stream). */
@@ -2777,8 +2780,9 @@ mime_new(const struct mime_limits *lim, enum mime_view view,
 	m->lb = malloc(m->lim.max_line + 2);
 	m->hb = malloc(m->lim.max_boundary + 2 + 1);
 	m->pv = calloc(m->lim.max_params + 1, sizeof *m->pv);
-	m->cv = calloc(NCAND(m->lim.max_params), sizeof *m->cv);
-	m->xs = calloc(m->lim.max_params, sizeof *m->xs);
+	/* filled before use (newcand, xrecord): no need to zero them */
+	m->cv = malloc(NCAND(m->lim.max_params) * sizeof *m->cv);
+	m->xs = malloc(m->lim.max_params * sizeof *m->xs);
 	if (m->lb == NULL || m->pv == NULL || m->hb == NULL || m->cv == NULL ||
 	    m->xs == NULL)
 		goto fail;
