@@ -135,11 +135,11 @@ struct mime {
 	struct buf	 tmp, pa, ca;
 	struct param	*pv;
 	unsigned	 np;
-	struct cand	*cv;		/* NCAND(max_params) */
-	unsigned	 nc;
+	struct cand	*cv;		/* up to NCAND(max_params), grown */
+	unsigned	 nc, cvcap;
 	struct xsect	*xs;		/* name sections of this entity, at
-					   most max_params */
-	unsigned	 nxs, xfield;
+					   most max_params, grown */
+	unsigned	 nxs, xscap, xfield;
 	struct buf	 xb;
 	int		 over;
 	unsigned	 overid;
@@ -1101,6 +1101,28 @@ sjoin(struct buf *b, struct sref *r, unsigned nr, int bysect, char *cs,
 	return 0;
 }
 
+/*
+ * Room for one more element in the array *p of *cap elements of elsz
+ * bytes: it doubles, from 8, to at most max (> *cap).  0, or -1 ENOMEM.
+ * Most messages never need these tables, so they are not made up front.
+ */
+static int
+room(struct mime *m, void **p, unsigned *cap, unsigned max, size_t elsz)
+{
+	unsigned ncap = *cap ? *cap * 2 : 8;
+	void *np;
+
+	if (ncap > max)
+		ncap = max;
+	if ((np = realloc(*p, ncap * elsz)) == NULL) {
+		m->enomem = 1;
+		return -1;
+	}
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
 static struct cand *
 newcand(struct mime *m)
 {
@@ -1110,6 +1132,9 @@ newcand(struct mime *m)
 		hlimit(m, MIME_ERR_PARAMS);	/* cannot happen: see NCAND */
 		return NULL;
 	}
+	if (m->nc == m->cvcap && room(m, (void **)&m->cv, &m->cvcap,
+	    NCAND(m->lim.max_params), sizeof *m->cv) == -1)
+		return NULL;
 	c = &m->cv[m->nc++];
 	memset(c, 0, sizeof *c);
 	c->off = m->ca.len;
@@ -1284,6 +1309,9 @@ xrecord(struct mime *m)
 			hlimit(m, MIME_ERR_SECTIONS);
 			break;
 		}
+		if (m->nxs == m->xscap && room(m, (void **)&m->xs, &m->xscap,
+		    m->lim.max_params, sizeof *m->xs) == -1)
+			return -1;
 		x = &m->xs[m->nxs++];
 		memcpy(x->attr, pp->attr, strlen(pp->attr) + 1);
 		x->sect = pp->sect;
@@ -2780,11 +2808,7 @@ mime_new(const struct mime_limits *lim, enum mime_view view,
 	m->lb = malloc(m->lim.max_line + 2);
 	m->hb = malloc(m->lim.max_boundary + 2 + 1);
 	m->pv = calloc(m->lim.max_params + 1, sizeof *m->pv);
-	/* filled before use (newcand, xrecord): no need to zero them */
-	m->cv = malloc(NCAND(m->lim.max_params) * sizeof *m->cv);
-	m->xs = malloc(m->lim.max_params * sizeof *m->xs);
-	if (m->lb == NULL || m->pv == NULL || m->hb == NULL || m->cv == NULL ||
-	    m->xs == NULL)
+	if (m->lb == NULL || m->pv == NULL || m->hb == NULL)
 		goto fail;
 	/* storage always allocated: data + off is never NULL + off */
 	if (buf_add(&m->hf, "", 0) == -1 || buf_add(&m->tmp, "", 0) == -1 ||
