@@ -339,8 +339,9 @@ is_invisible_cp(int32_t c)
 
 /*
  * Normalises a file name for judging and display: last path component,
- * no bidi/zero-width/control characters, whitespace runs collapsed to one
- * space, no leading spaces, no trailing dots or spaces.  Invalid UTF-8
+ * no bidi/zero-width/control characters and no '"', whitespace runs
+ * collapsed to one space, no leading spaces, no trailing dots or spaces.
+ * Invalid UTF-8
  * bytes become '?'.  Writes at most outlen-1 bytes plus a NUL, cut at a
  * character boundary, and returns the length.
  */
@@ -387,7 +388,9 @@ virus_normalize_name(const char *name, size_t len, char *out, size_t outlen)
 			space = (o > 0);
 			continue;
 		}
-		if (cp >= 0 && is_invisible_cp(cp))
+		/* '"' cannot be in a Windows file name: readers drop it
+		   (x"tool.cmd", 3D"p.ps1" from QP read raw) */
+		if (cp >= 0 && (is_invisible_cp(cp) || cp == '"'))
 			continue;
 		if (o + space + (cp < 0 ? 1 : k) > outlen - 1)
 			break;

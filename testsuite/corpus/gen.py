@@ -867,6 +867,11 @@ def section_l():
         'Content-Type: application/octet-stream; name="evil.bat\x00.txt"\nContent-Transfer-Encoding: base64\n'
         'Content-Disposition: attachment; filename="evil.bat\x00.txt"\n', bat(n, "bat"))
 
+    n = 164
+    lim(n, "quote-in-name", "L15", "double quotes inside an unquoted name (readers drop them: xtool.cmd)",
+        'Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n'
+        'Content-Disposition: attachment; filename=x"tool.cmd"\n', bat(n, "bat"))
+
 
 # ---------------------------------------------------------------- controls
 def controls():

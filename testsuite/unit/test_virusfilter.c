@@ -302,6 +302,11 @@ test_parts(void **state)
 	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_BAD_TYPE);
 	/* ... also when the name is longer than any stack buffer: the
 	   extension is judged, never cut away (BI-11) */
+	/* '"' is dropped as readers do (oracle o20261207x261, o100x11454) */
+	assert_int_equal(virus_check_name(rules, "x\"tool.cmd\"", 11, &h),
+	    VIRUS_BAD_EXTENSION);
+	assert_int_equal(virus_check_name(rules, "3D\"lin\"3D\"k.lnk\"",
+	    16, &h), VIRUS_BAD_EXTENSION);
 	memset(longname, 'a', sizeof(longname) - 1);
 	memcpy(longname + sizeof(longname) - 6, ".html", 6);
 	mkpart(&p, "text/javascript", MIME_CTE_7BIT);
