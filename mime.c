@@ -135,11 +135,11 @@ struct mime {
 	struct buf	 tmp, pa, ca;
 	struct param	*pv;
 	unsigned	 np;
-	struct cand	*cv;		/* NCAND(max_params) */
-	unsigned	 nc;
+	struct cand	*cv;		/* up to NCAND(max_params), grown */
+	unsigned	 nc, cvcap;
 	struct xsect	*xs;		/* name sections of this entity, at
-					   most max_params */
-	unsigned	 nxs, xfield;
+					   most max_params, grown */
+	unsigned	 nxs, xscap, xfield;
 	struct buf	 xb;
 	int		 over;
 	unsigned	 overid;
@@ -625,7 +625,8 @@ newpart(struct mime *m, unsigned parent, unsigned depth, uint64_t start,
 }
 
 /*
- * Keep one more distinct name of part id.  A name longer than max_name
+ * Keep one more distinct name of part id (and, if it holds a NUL, also
+ * the reading that ends there).  A name longer than max_name
  * keeps its last max_name bytes (cut on a UTF-8 sequence boundary: the
  * extension stays for the warning) and makes the part unscannable; so
  * does a name past max_names, which is never silently dropped.
@@ -634,10 +635,14 @@ static void
 addname(struct mime *m, unsigned id, const char *s, size_t n)
 {
 	struct mime_part *p = pt(m, id);
+	const char *z;
 	char *d, **nv;
 	size_t i, k;
 	unsigned j;
 
+	/* "evil.bat\0.txt": a C string reader stops at the NUL */
+	if ((z = memchr(s, '\0', n)) != NULL)
+		addname(m, id, s, (size_t)(z - s));
 	if (n > m->lim.max_name) {
 		plimit(m, id, MIME_ERR_NAMELEN);
 		i = n - m->lim.max_name;
@@ -917,7 +922,11 @@ params(struct mime *m, const char *s, size_t n)
 			a1--;
 		i++;
 		if (m->np >= m->lim.max_params) {
-			hlimit(m, MIME_ERR_PARAMS);
+			/* an RFC 2231 section (attr*N) is named as such */
+			st = memchr(s + a0, '*', a1 - a0);
+			hlimit(m, MIME_ERR_PARAMS | (st != NULL &&
+			    st + 1 < s + a1 && st[1] >= '0' && st[1] <= '9' ?
+			    MIME_ERR_SECTIONS : 0));
 			break;
 		}
 		pp = &m->pv[m->np];
@@ -1092,6 +1101,28 @@ sjoin(struct buf *b, struct sref *r, unsigned nr, int bysect, char *cs,
 	return 0;
 }
 
+/*
+ * Room for one more element in the array *p of *cap elements of elsz
+ * bytes: it doubles, from 8, to at most max (> *cap).  0, or -1 ENOMEM.
+ * Most messages never need these tables, so they are not made up front.
+ */
+static int
+room(struct mime *m, void **p, unsigned *cap, unsigned max, size_t elsz)
+{
+	unsigned ncap = *cap ? *cap * 2 : 8;
+	void *np;
+
+	if (ncap > max)
+		ncap = max;
+	if ((np = realloc(*p, ncap * elsz)) == NULL) {
+		m->enomem = 1;
+		return -1;
+	}
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
 static struct cand *
 newcand(struct mime *m)
 {
@@ -1101,6 +1132,9 @@ newcand(struct mime *m)
 		hlimit(m, MIME_ERR_PARAMS);	/* cannot happen: see NCAND */
 		return NULL;
 	}
+	if (m->nc == m->cvcap && room(m, (void **)&m->cv, &m->cvcap,
+	    NCAND(m->lim.max_params), sizeof *m->cv) == -1)
+		return NULL;
 	c = &m->cv[m->nc++];
 	memset(c, 0, sizeof *c);
 	c->off = m->ca.len;
@@ -1275,6 +1309,9 @@ xrecord(struct mime *m)
 			hlimit(m, MIME_ERR_SECTIONS);
 			break;
 		}
+		if (m->nxs == m->xscap && room(m, (void **)&m->xs, &m->xscap,
+		    m->lim.max_params, sizeof *m->xs) == -1)
+			return -1;
 		x = &m->xs[m->nxs++];
 		memcpy(x->attr, pp->attr, strlen(pp->attr) + 1);
 		x->sect = pp->sect;
@@ -2157,10 +2194,13 @@ static int	delim(struct mime *, unsigned, int, uint64_t, uint64_t);
 static int
 holdable(struct mime *m, const char *s, size_t n)
 {
-	const struct mime_part *p = pt(m, m->st[m->nst - 1].id);
+	const struct mime_part *p;
 
-	if (n > m->lim.max_boundary + 2)
+	/* every line of a text part comes here: the cheap test first */
+	if (n < 2 || s[0] != '-' || s[1] != '-' ||
+	    n > m->lim.max_boundary + 2)
 		return 0;
+	p = pt(m, m->st[m->nst - 1].id);
 	while (n > 0 && wsp((unsigned char)s[n - 1]))
 		n--;
 	/* A hidden multipart is still bound by max_depth (fuzz_mime_stream). */
@@ -2768,10 +2808,7 @@ mime_new(const struct mime_limits *lim, enum mime_view view,
 	m->lb = malloc(m->lim.max_line + 2);
 	m->hb = malloc(m->lim.max_boundary + 2 + 1);
 	m->pv = calloc(m->lim.max_params + 1, sizeof *m->pv);
-	m->cv = calloc(NCAND(m->lim.max_params), sizeof *m->cv);
-	m->xs = calloc(m->lim.max_params, sizeof *m->xs);
-	if (m->lb == NULL || m->pv == NULL || m->hb == NULL || m->cv == NULL ||
-	    m->xs == NULL)
+	if (m->lb == NULL || m->pv == NULL || m->hb == NULL)
 		goto fail;
 	/* storage always allocated: data + off is never NULL + off */
 	if (buf_add(&m->hf, "", 0) == -1 || buf_add(&m->tmp, "", 0) == -1 ||
@@ -2985,7 +3022,7 @@ mime_strerror(unsigned bit)
 		{ MIME_ERR_EPILOGUE, "epilogue" },
 		{ MIME_ERR_NAMES, "names" },
 		{ MIME_ERR_NAMELEN, "name-length" },
-		{ MIME_ERR_SECTIONS, "sections" },
+		{ MIME_ERR_SECTIONS, "rfc2231" },
 		{ MIME_ERR_ENCODED, "encoded-container" },
 	};
 	size_t i;

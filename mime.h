@@ -97,7 +97,7 @@ enum mime_cte {
 #define MIME_ERR_EPILOGUE	0x8000	/* content after the closing delimiter */
 #define MIME_ERR_NAMES		0x10000	/* more distinct names than max_names */
 #define MIME_ERR_NAMELEN	0x20000	/* a file name longer than max_name */
-#define MIME_ERR_SECTIONS	0x40000	/* too many RFC 2231 name sections */
+#define MIME_ERR_SECTIONS	0x40000	/* too many RFC 2231 sections */
 #define MIME_ERR_ENCODED	0x80000	/* base64/QP/uuencoded multipart or
 					   message/rfc822: unscannable */
 

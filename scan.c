@@ -79,14 +79,21 @@ any_name_ends(const struct mime_part *p, const char *const *suffixes)
 {
 	unsigned i;
 	const char *const *s;
-	char norm[512];
+	char sbuf[512], *norm;
+	size_t n;
+	int hit;
 
 	for (i = 0; i < p->nnames; i++) {
-		virus_normalize_name(p->names[i], strlen(p->names[i]), norm,
-		    sizeof(norm));
-		for (s = suffixes; *s != NULL; s++)
-			if (ends_with(norm, *s))
-				return 1;
+		/* the whole name: a cut one would lose its extension */
+		if ((norm = virus_norm_lower(p->names[i], strlen(p->names[i]),
+		    sbuf, sizeof(sbuf), &n)) == NULL)
+			return 1;	/* out of memory: strictest */
+		for (hit = 0, s = suffixes; *s != NULL && !hit; s++)
+			hit = ends_with(norm, *s);
+		if (norm != sbuf)
+			free(norm);
+		if (hit)
+			return 1;
 	}
 	return 0;
 }

@@ -339,11 +339,29 @@ is_invisible_cp(int32_t c)
 
 /*
  * Normalises a file name for judging and display: last path component,
- * no bidi/zero-width/control characters, whitespace runs collapsed to one
- * space, no leading spaces, no trailing dots or spaces.  Invalid UTF-8
+ * no bidi/zero-width/control characters and no '"', whitespace runs
+ * collapsed to one space, no leading spaces, no trailing dots or spaces.
+ * Invalid UTF-8
  * bytes become '?'.  Writes at most outlen-1 bytes plus a NUL, cut at a
  * character boundary, and returns the length.
  */
+char *
+virus_norm_lower(const char *name, size_t len, char *buf, size_t bufsz,
+    size_t *n)
+{
+	char *nb = buf;
+	size_t i;
+
+	/* normalising never makes a name longer */
+	if (len >= bufsz && (nb = malloc(len + 1)) == NULL)
+		return NULL;
+	*n = virus_normalize_name(name, len, nb, len >= bufsz ? len + 1 :
+	    bufsz);
+	for (i = 0; i < *n; i++)
+		nb[i] = (char)lower((unsigned char)nb[i]);
+	return nb;
+}
+
 size_t
 virus_normalize_name(const char *name, size_t len, char *out, size_t outlen)
 {
@@ -370,7 +388,9 @@ virus_normalize_name(const char *name, size_t len, char *out, size_t outlen)
 			space = (o > 0);
 			continue;
 		}
-		if (cp >= 0 && is_invisible_cp(cp))
+		/* '"' cannot be in a Windows file name: readers drop it
+		   (x"tool.cmd", 3D"p.ps1" from QP read raw) */
+		if (cp >= 0 && (is_invisible_cp(cp) || cp == '"'))
 			continue;
 		if (o + space + (cp < 0 ? 1 : k) > outlen - 1)
 			break;
@@ -554,8 +574,8 @@ virus_check_name(const struct virus_rules *r, const char *name, size_t len,
     struct virus_hit *hit)
 {
 	struct virus_hit dummy;
-	char sbuf[NAME_STACK], *nb = sbuf;
-	size_t n, i;
+	char sbuf[NAME_STACK], *nb;
+	size_t n;
 	enum virus_reason rc;
 
 	if (hit == NULL)
@@ -564,13 +584,10 @@ virus_check_name(const struct virus_rules *r, const char *name, size_t len,
 	hit->what[0] = '\0';
 	if (r == NULL || name == NULL || len == 0)
 		return VIRUS_OK;
-	if (len >= sizeof(sbuf) && (nb = malloc(len + 1)) == NULL)
+	if ((nb = virus_norm_lower(name, len, sbuf, sizeof(sbuf), &n)) ==
+	    NULL)
 		return verdict(hit, VIRUS_UNSCANNABLE, "out of memory", NULL,
 		    0, NULL);
-	n = virus_normalize_name(name, len, nb, len >= sizeof(sbuf) ?
-	    len + 1 : sizeof(sbuf));
-	for (i = 0; i < n; i++)
-		nb[i] = (char)lower((unsigned char)nb[i]);
 	rc = judge_name(r, nb, n, hit);
 	if (nb != sbuf)
 		free(nb);
@@ -607,19 +624,22 @@ type_bad(const struct virus_rules *r, const char *t)
 	return set_has(&r->types, fam);
 }
 
+/* Does the name end in one of exts?  Out of memory: yes (strictest). */
 static int
-name_ends(const char *name, const char *const *exts)
+name_ends(const char *name, size_t len, const char *const *exts)
 {
-	char nb[NAME_STACK];
+	char sbuf[NAME_STACK], *nb;
 	const char *dot;
-	size_t n, i;
+	size_t n;
+	int rc;
 
-	n = virus_normalize_name(name, strlen(name), nb, sizeof(nb));
-	for (i = 0; i < n; i++)
-		nb[i] = (char)lower((unsigned char)nb[i]);
-	if ((dot = memrchr(nb, '.', n)) == NULL)
-		return 0;
-	return in_list(exts, dot + 1, (size_t)(nb + n - dot - 1));
+	if ((nb = virus_norm_lower(name, len, sbuf, sizeof(sbuf), &n)) == NULL)
+		return 1;
+	dot = memrchr(nb, '.', n);
+	rc = dot != NULL && in_list(exts, dot + 1, (size_t)(nb + n - dot - 1));
+	if (nb != sbuf)
+		free(nb);
+	return rc;
 }
 
 static const char *const html_exts[] = {
@@ -636,7 +656,8 @@ carries_html(const struct mime_part *p)
 	    type_is(p->type, "image/svg+xml"))
 		return 1;
 	for (i = 0; i < p->nnames; i++)
-		if (p->names[i] != NULL && name_ends(p->names[i], html_exts))
+		if (p->names[i] != NULL && name_ends(p->names[i],
+		    strlen(p->names[i]), html_exts))
 			return 1;
 	return 0;
 }
@@ -922,16 +943,7 @@ is_message_name(const char *name, size_t nlen)
 static int
 is_archive_name(const char *name, size_t nlen)
 {
-	char nb[NAME_STACK];
-	const char *dot;
-	size_t n, i;
-
-	n = virus_normalize_name(name, nlen, nb, sizeof(nb));
-	for (i = 0; i < n; i++)
-		nb[i] = (char)lower((unsigned char)nb[i]);
-	if ((dot = memrchr(nb, '.', n)) == NULL)
-		return 0;
-	return in_list(archive_exts, dot + 1, (size_t)(nb + n - dot - 1));
+	return name_ends(name, nlen, archive_exts);
 }
 
 /* Looks at one member's content: program magic, nested archive. */

@@ -67,6 +67,13 @@ void	 virus_rules_free(struct virus_rules *);
  */
 size_t	 virus_normalize_name(const char *name, size_t len, char *out,
 	    size_t outlen);
+/*
+ * The whole normalised name, lower case, never cut (a cut loses the
+ * extension): in buf when it fits (bufsz bytes), else in malloc'ed room.
+ * Returns it (free it if it is not buf) and sets *n, or NULL (ENOMEM).
+ */
+char	*virus_norm_lower(const char *name, size_t len, char *buf,
+	    size_t bufsz, size_t *n);
 
 /* Judges one file name.  Returns the reason (VIRUS_OK: harmless). */
 enum virus_reason virus_check_name(const struct virus_rules *,

@@ -793,10 +793,10 @@ def section_l():
         msg = headers(n, tid, title) + multipart([textpart(n), part], "MCB-%03d-mixed" % n)
         add(n, slug, tid, title, msg, bad(n))
     bat = script
+    od = "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; "
     n = 150
     lim(n, "64-params-before-name", "L01", "64 junk parameters before filename=",
-        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
-        "Content-Disposition: attachment; " + "; ".join("x%d=1" % i for i in range(64)) +
+        od + "; ".join("x%d=1" % i for i in range(64)) +
         '; filename="evil.bat"\n', bat(n, "bat"))
     n = 151
     lim(n, "8-names-then-filename", "L02", "8 distinct name= in Content-Type, the real name in Content-Disposition",
@@ -818,17 +818,14 @@ def section_l():
         "Content-Transfer-Encoding: base64\n", pe(n))
     n = 155
     lim(n, "64k-folded-param", "L06", "a parameter folded over 64 KiB before filename=",
-        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
-        'Content-Disposition: attachment; x="' + "\n ".join("y" * 70 for _ in range(1000)) +
+        od + 'x="' + "\n ".join("y" * 70 for _ in range(1000)) +
         '"; filename="evil.bat"\n', bat(n, "bat"))
     n = 156
     lim(n, "1100-byte-name", "L07", "a file name over mime_max_name (1024) bytes",
-        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
-        'Content-Disposition: attachment; filename="' + "a" * 1100 + '.bat"\n', bat(n, "bat"))
+        od + 'filename="' + "a" * 1100 + '.bat"\n', bat(n, "bat"))
     n = 157
     lim(n, "71-rfc2231-sections", "L08", "71 RFC 2231 sections before filename=",
-        "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
-        "Content-Disposition: attachment; " + "; ".join("x*%d=a" % i for i in range(71)) +
+        od + "; ".join("x*%d=a" % i for i in range(71)) +
         '; filename="evil.bat"\n', bat(n, "bat"))
     n = 158
     add(n, "65-forged-field-names", "L09", "65+ distinct inbound X-MailCorral-* names, then more forged fields",
@@ -850,6 +847,30 @@ def section_l():
             [textpart(n)], "MCB-160-mixed", preamble=pre +
             'Content-Type: application/octet-stream; name="evil.bat"\nContent-Transfer-Encoding: base64\n\n' +
             b64(bat(n, "bat"))), bad(n))
+
+    # Found by the differential oracle (/work/oracle-escapes, branch oracle)
+    n = 161
+    inner = headers(n, "L12", "inner") + multipart([textpart(n, "inner"), exe_part(n)], "MCB-161-in")
+    add(n, "rfc822-base64", "L12", "message/rfc822 sent base64 (readers decode and parse it)",
+        headers(n, "L12", "encoded message/rfc822") + multipart(
+            [textpart(n), "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" +
+             b64(inner.replace("\n", "\r\n").encode())], "MCB-161-mixed"), bad(n))
+    n = 162
+    inner = headers(n, "L13", "inner") + multipart(
+        [textpart(n, "inner"), attpart("application/octet-stream", "run.bat", bat(n, "bat"), cte="7bit")], "MCB-162-in")
+    add(n, "rfc822-qp", "L13", "message/rfc822 sent quoted-printable, a soft break inside the name",
+        headers(n, "L13", "QP message/rfc822") + multipart(
+            [textpart(n), "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n" +
+             inner.replace("=", "=3D").replace("run.bat", "run.b=\nat")], "MCB-162-mixed"), bad(n))
+    n = 163
+    lim(n, "nul-in-name", "L14", "NUL inside the file name (a C reader stops there: evil.bat)",
+        'Content-Type: application/octet-stream; name="evil.bat\x00.txt"\nContent-Transfer-Encoding: base64\n'
+        'Content-Disposition: attachment; filename="evil.bat\x00.txt"\n', bat(n, "bat"))
+
+    n = 164
+    lim(n, "quote-in-name", "L15", "double quotes inside an unquoted name (readers drop them: xtool.cmd)",
+        'Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n'
+        'Content-Disposition: attachment; filename=x"tool.cmd"\n', bat(n, "bat"))
 
 
 # ---------------------------------------------------------------- controls

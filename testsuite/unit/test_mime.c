@@ -952,12 +952,20 @@ t_obs(void **st)
 static void
 t_nul(void **st)
 {
-	struct res r;
+	struct res r, r2;
 
 	run(&r, S(m_nul), MIME_VIEW_FIRST, 0, NULL);
 	assert_true(r.err & MIME_ERR_NUL);
 	assert_true(r.err & MIME_ERR_BARECR);
-	assert_string_equal(part(&r, 1)->names[0], "a.txt\xef\xbf\xbd.exe");
+	/* both readings: up to the NUL (a C string), and all of it */
+	assert_int_equal(part(&r, 1)->nnames, 2);
+	assert_string_equal(part(&r, 1)->names[0], "a.txt");
+	assert_string_equal(part(&r, 1)->names[1], "a.txt\xef\xbf\xbd.exe");
+	run(&r2, S("Content-Type: text/plain\r\nContent-Disposition: "
+	    "attachment; filename*=utf-8''evil.bat%00.txt\r\n\r\nx\r\n"),
+	    MIME_VIEW_FIRST, 0, NULL);
+	assert_true(hasname(part(&r2, 0), "evil.bat"));
+	rfree(&r2);
 	assert_int_equal(r.data[1].len, 5);
 	assert_memory_equal(r.data[1].data, "x\0y\rz", 5);
 	assert_non_null(strstr(r.ev.data, "H0 Subject=3#"));
@@ -1170,7 +1178,7 @@ t_limits(void **st)
 	assert_string_equal(mime_strerror(MIME_ERR_EPILOGUE), "epilogue");
 	assert_string_equal(mime_strerror(MIME_ERR_NAMES), "names");
 	assert_string_equal(mime_strerror(MIME_ERR_NAMELEN), "name-length");
-	assert_string_equal(mime_strerror(MIME_ERR_SECTIONS), "sections");
+	assert_string_equal(mime_strerror(MIME_ERR_SECTIONS), "rfc2231");
 }
 
 /*
@@ -1276,6 +1284,13 @@ t_failclosed(void **st)
 	    "filename=\"=?utf-8?q?=C3=A9=C3=A9=C3=A9=C3=A9=C3=A9=C3=A9e.bat?=\""
 	    "\r\n", &lim, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" "e.bat"),
 	    MIME_ERR_NAMELEN);
+	/* sections past max_params in one field: named rfc2231 too */
+	assert_int_equal(lim1("Content-Disposition: attachment; x*0=a; "
+	    "x*1=b; x*2=c; x*3=d; filename=\"evil.bat\"\r\n", &lim, NULL),
+	    MIME_ERR_PARAMS);
+	assert_int_equal(lim1("Content-Disposition: attachment; x=1; "
+	    "y=2; z=3; filename*0=evil; filename*1=.bat\r\n", &lim, NULL),
+	    MIME_ERR_PARAMS | MIME_ERR_SECTIONS);
 	/* RFC 2231 name sections of the entity: max_params of them */
 	assert_int_equal(lim1("Content-Type: application/pdf; name*0=a; "
 	    "name*1=b\r\nContent-Disposition: attachment; filename*0=evil; "

@@ -262,6 +262,7 @@ test_parts(void **state)
 	struct mime_part p;
 	struct virus_hit h;
 	char n1[] = "photo.pdf", n2[] = "photo.exe", n3[] = "page.html";
+	static char longname[5000];
 
 	/* MZ under image/jpeg (A25/A26) */
 	mkpart(&p, "image/jpeg", MIME_CTE_BASE64);
@@ -299,6 +300,22 @@ test_parts(void **state)
 	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_OK);
 	mkpart(&p, "text/javascript", MIME_CTE_7BIT);
 	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_BAD_TYPE);
+	/* ... also when the name is longer than any stack buffer: the
+	   extension is judged, never cut away (BI-11) */
+	/* '"' is dropped as readers do (oracle o20261207x261, o100x11454) */
+	assert_int_equal(virus_check_name(rules, "x\"tool.cmd\"", 11, &h),
+	    VIRUS_BAD_EXTENSION);
+	assert_int_equal(virus_check_name(rules, "3D\"lin\"3D\"k.lnk\"",
+	    16, &h), VIRUS_BAD_EXTENSION);
+	memset(longname, 'a', sizeof(longname) - 1);
+	memcpy(longname + sizeof(longname) - 6, ".html", 6);
+	mkpart(&p, "text/javascript", MIME_CTE_7BIT);
+	p.names[0] = longname;
+	p.nnames = 1;
+	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_OK);
+	memcpy(longname + sizeof(longname) - 6, ".exe\0", 6);
+	assert_int_equal(virus_check_part(rules, &p, &h),
+	    VIRUS_BAD_EXTENSION);
 	/* message/partial, external-body */
 	mkpart(&p, "message/partial", MIME_CTE_7BIT);
 	assert_int_equal(virus_check_part(rules, &p, &h), VIRUS_PARTIAL);

@@ -392,7 +392,11 @@ CASES = [
                             "log": ['removed="report.exe"']}),
     ("BI-10", "BI-10a.eml", {"mime": ["epilogue"], "absent": [EXE], "removed": 1}),
     ("BI-10", "BI-10b.eml", {"absent": [EXE], "removed": 1}),
-    ("BI-11", "BI-11.eml", {"mime": ["params"], "absent": [EXE], "removed": 1, "cpu": 0.5}),
+    ("BI-11", "BI-11.eml", {"mime": ["params"], "absent": [EXE], "removed": 1, "cpu": 0.5,
+                            "log": ["unscannable mime-limit reason="]}),
+    # every MIME limit takes on_mime_limit's answer, not only depth and parts
+    ("BI-11", "BI-11.eml", {"conf": "reject", "verdict": "reject", "reply": "554 5.6.0",
+                            "action": "reject", "mime": ["params"], "cpu": 0.5}),
     ("BI-12", "BI-12.eml", {"action": "accept"}),
     ("BI-13", "BI-13.eml", {"mime": ["base64"], "removed": 1, "log": ['removed="data1.bin"']}),
     ("BI-14", "BI-14.eml", {"mime": ["qp"], "absent": ["<script>"]}),
