@@ -38,7 +38,7 @@ SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
 SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c
 SC_SRC	 = $(SC_LIBSRC) spamcorral/spamcorral.h
 
-all: mailcorral $(SC_PROGS)
+all: mailcorral mailcorral-judge $(SC_PROGS)
 
 %.o: %.c $(HDRS)
 	$(CC) $(CFLAGS) $(HARDEN) -c -o $@ $<
@@ -48,6 +48,10 @@ libmc.a: $(LIBOBJ)
 
 mailcorral: mailcorral.o libmc.a
 	$(CC) $(CFLAGS) $(LDHARD) -o $@ mailcorral.o libmc.a $(LIBS)
+
+# The rules and the parser as a command (doc/mailcorral-judge.1).
+mailcorral-judge: judge.o libmc.a
+	$(CC) $(CFLAGS) $(LDHARD) -o $@ judge.o libmc.a $(LIBS)
 
 spamcorral/spamcorral-%: spamcorral/spamcorral-%.c $(SC_SRC) libmc.a $(HDRS)
 	$(CC) $(CFLAGS) $(HARDEN) $(LDHARD) -I. -o $@ $< $(SC_LIBSRC) libmc.a $(LIBS)
@@ -94,4 +98,4 @@ tsan:
 	sh testsuite/tsan/tsan.sh
 
 clean:
-	rm -f *.o libmc.a mailcorral $(SC_PROGS) $(UNIT)
+	rm -f *.o libmc.a mailcorral mailcorral-judge $(SC_PROGS) $(UNIT)

@@ -758,6 +758,44 @@ scan_parts(const struct scan *sc, unsigned *n)
 	return mime_parts(sc->v0.mime, n);
 }
 
+const struct mime_part *
+scan_view_parts(const struct scan *sc, unsigned view, unsigned *n)
+{
+	*n = 0;
+	if (view == 0)
+		return mime_parts(sc->v0.mime, n);
+	if (view == 1 && sc->have_v1)
+		return mime_parts(sc->v1.mime, n);
+	return NULL;
+}
+
+int
+scan_judge_leaf(struct scan *sc, const struct mime_part *p,
+    const void *data, size_t len)
+{
+	const char *d = data;
+	size_t piece;
+
+	if (is_container(p)) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* The callbacks a parsed part gets, in the same order. */
+	cb_begin(&sc->v0, p);
+	while (len > 0 && sc->err == 0) {
+		piece = len < READ_CHUNK ? len : READ_CHUNK;
+		cb_data(&sc->v0, p, d, piece);
+		d += piece;
+		len -= piece;
+	}
+	cb_end(&sc->v0, p);
+	if (sc->err != 0) {
+		errno = sc->err;
+		return -1;
+	}
+	return 0;
+}
+
 unsigned
 scan_errors(const struct scan *sc)
 {

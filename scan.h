@@ -77,6 +77,19 @@ int		 scan_add_finding(struct scan *, unsigned part, enum scan_act,
 		    const char *newtype, const char *file);
 /* The primary view's part table (after scan_finish). */
 const struct mime_part *scan_parts(const struct scan *, unsigned *n);
+/* View 0's or view 1's part table (NULL: no such view was read). */
+const struct mime_part *scan_view_parts(const struct scan *, unsigned view,
+		    unsigned *n);
+/*
+ * Judges one leaf part whose decoded content the caller holds, through
+ * the same callbacks as a part of a parsed message (names, type, magic,
+ * archive or TNEF inside, HTML): findings go to scan_findings() as view
+ * 0, part p->id.  The caller fills p (type, names, cte, magic, size).
+ * For mailcorral-judge; scan_new() without any header or body.
+ * Returns 0, or -1 with errno (EINVAL: a container; ENOMEM).
+ */
+int		 scan_judge_leaf(struct scan *, const struct mime_part *p,
+		    const void *data, size_t len);
 /* Union of the views' MIME_ERR_* bits. */
 unsigned	 scan_errors(const struct scan *);
 int		 scan_views(const struct scan *);	/* readings made */
