@@ -33,7 +33,7 @@
 static const char usage_text[] =
 "usage: mailcorral-judge [-c FILE] [-n NAME]... [-t TYPE] [-f FILE]\n"
 "       mailcorral-judge [-c FILE] -m MESSAGE\n"
-"       mailcorral-judge [-c FILE] -b\n"
+"       mailcorral-judge [-c FILE] -b | -M\n"
 "\n"
 "Judges with MailCorral's own rules (virusfilter.c through scan.c), as the\n"
 "daemon would with the configuration FILE (default: built-in defaults).\n"
@@ -49,6 +49,8 @@ static const char usage_text[] =
 "              E <mime error words>\n"
 "            tab separated; names, type and detail are %XX-escaped\n"
 "            (bytes <= 0x20, '%', >= 0x7f)\n"
+"  -M        -m for many messages: one path a line on standard input,\n"
+"            each answer ends with a line \".\"; exit 0 at end of input\n"
 "  -b        batch: read records \"<type>\\t<length>\\t<name>...\\n\"\n"
 "            followed by <length> content bytes (type and names\n"
 "            %XX-escaped, \"-\" for no type), answer one line each:\n"
@@ -391,6 +393,29 @@ judge_message(const struct mc_config *cf, const char *path)
 	return rc;
 }
 
+static int
+judge_messages(const struct mc_config *cf)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t r;
+	int ret = J_OK;
+
+	while ((r = getline(&line, &cap, stdin)) > 0) {
+		if (line[r - 1] == '\n')
+			line[--r] = '\0';
+		if (judge_message(cf, line) == J_ERROR)
+			printf("X\t%s\n", strerror(errno));
+		printf(".\n");
+		if (fflush(stdout) == EOF) {
+			ret = J_ERROR;
+			break;
+		}
+	}
+	free(line);
+	return ret;
+}
+
 /* Splits s at tabs in place; returns the number of fields (<= max). */
 static unsigned
 split_tabs(char *s, char **out, unsigned max)
@@ -475,13 +500,13 @@ main(int argc, char **argv)
 	char *names[MIME_MAX_NAMES], err[512], what[160];
 	unsigned nnames = 0;
 	struct buf data = BUF_INIT;
-	int ch, batch = 0, rc;
+	int ch, batch = 0, many = 0, rc;
 
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		return J_OK;
 	}
-	while ((ch = getopt(argc, argv, "bc:f:hm:n:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "bc:f:hMm:n:t:")) != -1) {
 		switch (ch) {
 		case 'b':
 			batch = 1;
@@ -495,6 +520,9 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return J_OK;
+		case 'M':
+			many = 1;
+			break;
 		case 'm':
 			msg = optarg;
 			break;
@@ -514,7 +542,7 @@ main(int argc, char **argv)
 			return J_ERROR;
 		}
 	}
-	if (optind != argc || (batch + (msg != NULL) +
+	if (optind != argc || (batch + many + (msg != NULL) +
 	    (nnames > 0 || file != NULL || *type != '\0') != 1)) {
 		usage(stderr);
 		return J_ERROR;
@@ -528,6 +556,8 @@ main(int argc, char **argv)
 	}
 	if (batch)
 		rc = judge_batch(cf);
+	else if (many)
+		rc = judge_messages(cf);
 	else if (msg != NULL)
 		rc = judge_message(cf, msg);
 	else if (file != NULL && read_path(file, &data) == -1) {
