@@ -29,6 +29,7 @@
 #define J_FORBIDDEN	1
 #define J_ERROR		2
 #define MAX_FILE	(256u << 20)	/* one input file, bytes */
+#define MAX_NAMES	16		/* -n names, -b names per record */
 
 static const char usage_text[] =
 "usage: mailcorral-judge [-c FILE] [-n NAME]... [-t TYPE] [-f FILE]\n"
@@ -202,8 +203,14 @@ judge_file(const struct mc_config *cf, char **names, unsigned nnames,
 			p.type[k++] = (char)tolower((unsigned char)type[i]);
 	if (k == 0)
 		snprintf(p.type, sizeof(p.type), "application/octet-stream");
+#ifdef MIME_DEF_MAX_NAMES
+	/* mime.h of the fail-closed parser: names is a pointer */
+	p.names = names;
+	p.nnames = nnames;
+#else
 	for (i = 0; i < nnames && i < MIME_MAX_NAMES; i++)
 		p.names[p.nnames++] = names[i];
+#endif
 	if (have_data) {
 		p.magic_len = len < sizeof(p.magic) ? (unsigned)len :
 		    (unsigned)sizeof(p.magic);
@@ -434,7 +441,7 @@ split_tabs(char *s, char **out, unsigned max)
 static int
 judge_batch(const struct mc_config *cf)
 {
-	char *line = NULL, *fld[2 + MIME_MAX_NAMES], *end, what[160];
+	char *line = NULL, *fld[2 + MAX_NAMES], *end, what[160];
 	size_t cap = 0, tlen, len;
 	ssize_t r;
 	unsigned nf, i;
@@ -446,7 +453,7 @@ judge_batch(const struct mc_config *cf)
 	while ((r = getline(&line, &cap, stdin)) > 0) {
 		if (line[r - 1] == '\n')
 			line[--r] = '\0';
-		nf = split_tabs(line, fld, 2 + MIME_MAX_NAMES);
+		nf = split_tabs(line, fld, 2 + MAX_NAMES);
 		errno = 0;
 		len = nf >= 2 ? strtoul(fld[1], &end, 10) : 0;
 		if (nf < 2 || errno != 0 || *end != '\0' || len > MAX_FILE) {
@@ -497,7 +504,7 @@ main(int argc, char **argv)
 	struct mc_config *cf = NULL;
 	const char *conf = NULL, *type = "", *file = NULL, *msg = NULL;
 	const char *reason;
-	char *names[MIME_MAX_NAMES], err[512], what[160];
+	char *names[MAX_NAMES], err[512], what[160];
 	unsigned nnames = 0;
 	struct buf data = BUF_INIT;
 	int ch, batch = 0, many = 0, rc;
@@ -527,9 +534,9 @@ main(int argc, char **argv)
 			msg = optarg;
 			break;
 		case 'n':
-			if (nnames == MIME_MAX_NAMES) {
+			if (nnames == MAX_NAMES) {
 				fprintf(stderr, "mailcorral-judge: at most %d "
-				    "names\n", MIME_MAX_NAMES);
+				    "names\n", MAX_NAMES);
 				return J_ERROR;
 			}
 			names[nnames++] = optarg;

@@ -256,7 +256,7 @@ def unesc(s):
 class Judge:
     """mailcorral-judge -b: the daemon's rules on (names, type, bytes)."""
 
-    MAX_NAMES = 8
+    MAX_NAMES = 16
 
     def __init__(self, binary, conf=None):
         argv = [binary, "-b"] + (["-c", conf] if conf else [])
