@@ -9,6 +9,7 @@
 #   make soak       200,000 messages, RSS slope and descriptors
 #   make fuzz       libFuzzer targets, 60 s each
 #   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
+#   make oracle     100,000 mutated messages read back by five MIME parsers
 
 CC	?= cc
 PKGS	 = libarchive libcrypto libmariadb
@@ -32,7 +33,7 @@ HDRS	 = $(wildcard *.h)
 
 UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
 
-.PHONY: all check demo asan unit deps clean bench soak fuzz tsan
+.PHONY: all check demo asan unit deps clean bench soak fuzz tsan oracle
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
 SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c
@@ -64,6 +65,7 @@ testsuite/unit/test_spamcorral: testsuite/unit/test_spamcorral.c $(SC_SRC) libmc
 
 deps:
 	sh scripts/install-deps.sh
+	sh testsuite/oracle/setup.sh
 
 unit: $(UNIT)
 	sh testsuite/run-unit.sh $(UNIT)
@@ -96,6 +98,10 @@ fuzz:
 
 tsan:
 	sh testsuite/tsan/tsan.sh
+
+oracle: deps
+	$(MAKE) all
+	sh testsuite/oracle/oracle.sh
 
 clean:
 	rm -f *.o libmc.a mailcorral mailcorral-judge $(SC_PROGS) $(UNIT)

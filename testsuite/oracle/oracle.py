@@ -185,6 +185,7 @@ class Tally:
         self.checked = 0
         self.failed = 0
         self.smtp = collections.Counter()
+        self.smtp_examples = []
         self.error_examples = collections.defaultdict(list)
 
     def add(self, r):
@@ -300,6 +301,8 @@ def main_run(args):
             rep = replies.get(rcpt, "000 not sent")
             code = rep[:3]
             tally.smtp[code[0] + "xx"] += 1
+            if code[0] != "2" and len(tally.smtp_examples) < 5:
+                tally.smtp_examples.append("%s: %s" % (rcpt, rep[:160]))
             m = re.match(r"250 \S+ (\S+)", rep)
             meta[rcpt] = (m.group(1) if m else None, meta[rcpt][1])
             copies = by_user.get(rcpt, [])
@@ -330,6 +333,8 @@ def main_run(args):
     if sent:
         print("oracle: sending %.1f s (%.1f messages/s at %d sessions), reading %.1f s, total %.1f s"
               % (t_send, sent / t_send if t_send else 0, sessions, t_read, total))
+    for e in tally.smtp_examples:
+        print("    not delivered: " + e)
     for o in oracles.ORACLES:
         print("oracle %-9s read %6d, errors %5d, escapes %4d messages (%d files), differential %d inputs"
               % (o, tally.read[o], tally.errors[o], tally.escape_msgs[o],
