@@ -224,6 +224,46 @@ def record_escape(r, escdir, qid, decision, tech):
                 % (base, r["label"], found, qid or "?", decision or "(no decision line)", tech))
 
 
+def selftest(conf, work):
+    try:
+        return _selftest(conf, work)
+    except Exception as e:
+        return ["%s: %s" % (type(e).__name__, e)]
+
+
+def _selftest(conf, work):
+    """The oracle must be able to fail: the judge forbids what the rules
+    forbid and allows a harmless file; every oracle finds the forbidden
+    file in a plain, unfiltered message.  -> list of failure texts"""
+    j = oracles.Judge(JUDGE, conf)
+    fails = []
+    for names, ctype, data, want in (
+            (["evil.bat"], "application/octet-stream", b"x", 1),
+            (["photo.jpg"], "image/jpeg", mutate.PE, 1),
+            (["docs.zip"], "application/zip", mutate.ZIP, 1),
+            (["notes.txt"], "text/plain", b"hello\r\n", 0)):
+        got = j.judge(names, ctype, data)[0]
+        if got != want:
+            fails.append("judge says %d for %s, want %d" % (got, names, want))
+    j.close()
+    plain = os.path.join(work, "selftest.eml")
+    with open(plain, "wb") as f:
+        f.write(open(os.path.join(HERE, "regress", "params64-evil-bat.eml"), "rb").read()
+                if os.path.exists(os.path.join(HERE, "regress", "params64-evil-bat.eml"))
+                else mutate.make(1, 0)[0])
+    _init(conf)
+    r = analyse(("selftest", None, plain, False))
+    for o in oracles.ORACLES:
+        if o not in r["read"]:
+            fails.append("oracle %s cannot read a plain message: %s" % (o, r["errors"].get(o)))
+        elif not any(e[0] == o for e in r["escapes"]):
+            fails.append("oracle %s does not find evil.bat in an unfiltered message" % o)
+    _O.close()
+    _J.close()
+    _V.close()
+    return fails
+
+
 def main_run(args):
     seed = int(args.get("--seed", "1"))
     count = int(args.get("--count", "0"))
@@ -236,6 +276,12 @@ def main_run(args):
     diff = "--no-diff" not in args
     os.makedirs(work, exist_ok=True)
     t_start = time.time()
+    fails = selftest(conf, work)
+    for f in fails:
+        print("FAIL self-test: " + f)
+    if fails:
+        print("0 passed, %d failed" % len(fails))
+        return 1
     pool = multiprocessing.Pool(jobs, _init, (conf,))
     tally = Tally()
     t_send = t_read = 0.0
