@@ -444,7 +444,8 @@ def make(seed, index):
     parts = [text_part(m), (hl, body)]
     wrap = rng.random()
     if wrap < 0.15:
-        # inside message/rfc822 or message/global, 1..3 deep
+        # inside message/rfc822 or message/global, 1..3 deep, the outer
+        # one perhaps base64 or quoted-printable encoded
         depth = rng.choice([1, 1, 2, 3])
         kind = rng.choice(["message/rfc822", "message/global"])
         m.t("wrap=%s*%d" % (kind, depth))
@@ -455,7 +456,15 @@ def make(seed, index):
             ct, mb = multipart(m, [text_part(m), (["Content-Type: " + kind,
                                                    "Content-Disposition: " + cd], inner)], depth=1)
             inner = top(m, ct, mb)
-        ct, mb = multipart(m, [text_part(m), (["Content-Type: " + kind], inner)])
+        enc = rng.choice(["", "", "base64", "quoted-printable"])
+        if enc:
+            # RFC 2046 allows only 7bit/8bit/binary here; parsers that
+            # decode it anyway find the inner message (noxxi nc084)
+            m.t("wrap-cte=" + enc)
+            inner = b64(inner) if enc == "base64" else re.sub(
+                rb"\r?\n", b"\r\n", quopri.encodestring(inner))
+        hl = ["Content-Type: " + kind] + (["Content-Transfer-Encoding: " + enc] if enc else [])
+        ct, mb = multipart(m, [text_part(m), (hl, inner)])
         return top(m, ct, mb), m.tech
     if wrap < 0.2:
         depth = around(m.rng, LIM_DEPTH)
