@@ -14,6 +14,7 @@ run options:
   --jobs J                oracle processes (default 2)
   --chunk C               messages generated, sent and read at a time (5000)
   --escapes DIR           write each escaping input there, with a README line
+  --max-escape-files M    at most M of them (200); all are printed
   --work DIR              scratch directory (default $STACK_DIR/oracle)
   --judge-conf FILE       configuration for mailcorral-judge (the stack's)
   --no-diff               skip the differential (MailCorral's view of input)
@@ -67,6 +68,12 @@ def _short(names):
     return ",".join(n.encode("unicode_escape").decode()[:80] for n in names) or "(no name)"
 
 
+# mime_strerror() words of the limits (mailcorral.conf(5) mime_max_*)
+LIMIT_WORDS = {"depth", "parts", "header-truncated", "headers", "long-line",
+               "boundary", "params", "names", "name-length", "sections",
+               "namelen"}
+
+
 def ext(n):
     k = oracles.norm_name(n)
     return k.rsplit(".", 1)[-1] if "." in k else ""
@@ -100,6 +107,10 @@ def analyse(task):
         mc = {oracles.norm_name(n) for n in mc_names}
         mc_ext = {ext(n) for n in mc_names if _J.judge([n], "", b"")[0] == 1}
         removed = any(f[2] in ("delete", "mangle") for f in finds)
+        # explained: MailCorral hit a limit and removed what it could not
+        # read (unscannable), so the name it did not read left with it
+        limit = bool(set(errs) & LIMIT_WORDS)
+        cut = any(f[2] == "delete" and f[3] == "unscannable" for f in finds)
         for name, atts in _O.read(inp).items():
             if isinstance(atts, Exception):
                 continue
@@ -111,9 +122,11 @@ def analyse(task):
                         continue
                     unseen.add(n)
             if unseen:
-                res["diff"][name] = "%s (mailcorral: %s; mime=%s)" % (
-                    _short(sorted(unseen)), "removed a part" if removed else "removed nothing",
-                    ",".join(errs) or "-")
+                res["diff"][name] = ("explained" if limit and cut else "unexplained",
+                                     "%s (mailcorral: %s; mime=%s)" % (
+                    _short(sorted(unseen)), "removed an unscannable part" if cut else
+                    "removed a part" if removed else "removed nothing",
+                    ",".join(errs) or "-"))
     return res
 
 
@@ -137,6 +150,14 @@ def send_parallel(items, sessions):
             with open(path, "rb") as f:
                 data = f.read()
             r = snd.send(rcpt, data)
+            if r.startswith("4"):
+                # sendmail keeps a milter that failed once off for the
+                # rest of the session (451 4.3.2 on every later MAIL):
+                # a fresh session, and the message once more
+                snd.close()
+                r = snd.send(rcpt, data)
+                if r.startswith("4"):
+                    snd.close()
             with lock:
                 results[rcpt] = r
         snd.close()
@@ -181,6 +202,7 @@ class Tally:
         self.escape_msgs = collections.Counter()
         self.escape_files = collections.Counter()
         self.diff = collections.Counter()
+        self.diff_unexplained = collections.Counter()
         self.diff_examples = collections.defaultdict(list)
         self.checked = 0
         self.failed = 0
@@ -204,10 +226,15 @@ class Tally:
             self.escape_msgs[o] += 1
         if r["escapes"]:
             self.failed += 1
-        for o, names in r["diff"].items():
+        for o, d in r["diff"].items():
+            if isinstance(d, str):          # judge -M failed
+                d = ("unexplained", d)
+            kind, names = d
             self.diff[o] += 1
-            if len(self.diff_examples[o]) < 5:
-                self.diff_examples[o].append("%s: %s" % (r["label"], names))
+            if kind == "unexplained":
+                self.diff_unexplained[o] += 1
+                if len(self.diff_examples[o]) < 5:
+                    self.diff_examples[o].append("%s: %s" % (r["label"], names))
 
 
 def record_escape(r, escdir, qid, decision, tech):
@@ -274,6 +301,7 @@ def main_run(args):
     work = args.get("--work", os.path.join(STACK_DIR, "oracle"))
     conf = args.get("--judge-conf")
     diff = "--no-diff" not in args
+    max_files = int(args.get("--max-escape-files", "200"))
     os.makedirs(work, exist_ok=True)
     t_start = time.time()
     fails = selftest(conf, work)
@@ -286,8 +314,10 @@ def main_run(args):
     tally = Tally()
     t_send = t_read = 0.0
     ndelivered = 0
+    nesc_files = 0
 
     def handle(results, tasks_meta):
+        nonlocal nesc_files
         for r in results:
             tally.add(r)
             if r["escapes"]:
@@ -297,8 +327,9 @@ def main_run(args):
                     r["label"], "; ".join("%s found %s (%s): %s %s" % (e[0], e[1], e[2], e[4], e[5])
                                           for e in r["escapes"][:3]),
                     dl or "?", tech), flush=True)
-                if escdir:
+                if escdir and nesc_files < max_files:
                     record_escape(r, escdir, qid, dl, tech)
+                    nesc_files += 1
 
     # 1. delivered copies given by the caller (validation suite, noxxi)
     if "--delivered" in args:
@@ -318,29 +349,30 @@ def main_run(args):
             batches.append(("regress", regs))
     for start in range(0, count, chunk):
         batches.append(("gen", (start, min(count, start + chunk))))
-    for kind, what in batches:
+    def prepare(kind, what):
         items, meta, made = [], {}, []
         if kind == "regress":
             for i, p in enumerate(what):
                 rcpt = "r%dx%d" % (seed, i)
                 items.append((rcpt, p))
                 meta[rcpt] = (None, "regression " + os.path.basename(p))
-        else:
-            gdir = os.path.join(work, "gen")
-            shutil.rmtree(gdir, ignore_errors=True)
-            os.makedirs(gdir)
-            for i in range(*what):
-                data, tech = mutate.make(seed, i)
-                p = os.path.join(gdir, "m%d-%d.eml" % (seed, i))
-                with open(p, "wb") as f:
-                    f.write(data)
-                rcpt = "o%dx%d" % (seed, i)
-                items.append((rcpt, p))
-                meta[rcpt] = (None, "seed=%d index=%d %s" % (seed, i, " ".join(tech)))
-                made.append(p)
-        t0 = time.time()
-        replies = send_parallel(items, sessions)
-        t_send += time.time() - t0
+            return items, meta, made
+        gdir = os.path.join(work, "gen", str(what[0]))
+        shutil.rmtree(gdir, ignore_errors=True)
+        os.makedirs(gdir)
+        for i in range(*what):
+            data, tech = mutate.make(seed, i)
+            p = os.path.join(gdir, "m%d-%d.eml" % (seed, i))
+            with open(p, "wb") as f:
+                f.write(data)
+            rcpt = "o%dx%d" % (seed, i)
+            items.append((rcpt, p))
+            meta[rcpt] = (None, "seed=%d index=%d %s" % (seed, i, " ".join(tech)))
+            made.append(p)
+        return items, meta, made
+
+    def read_back(kind, what, items, meta, made, replies):
+        nonlocal t_read, ndelivered
         by_user = delivered_by_user()
         tasks = []
         for rcpt, p in items:
@@ -366,6 +398,22 @@ def main_run(args):
               % (kind, what if kind == "gen" else len(what), len(items),
                  " ".join("%s=%d" % kv for kv in sorted(tally.smtp.items())),
                  tally.failed, time.time() - t_start), flush=True)
+
+    # Chunk k+1 is sent while chunk k is read back.
+    prev = None
+    for kind, what in batches:
+        cur = prepare(kind, what)
+        replies = {}
+        t0 = time.time()
+        th = threading.Thread(target=lambda c=cur, r=replies: r.update(send_parallel(c[0], sessions)))
+        th.start()
+        if prev is not None:
+            read_back(*prev)
+        th.join()
+        t_send += time.time() - t0
+        prev = (kind, what) + cur + (replies,)
+    if prev is not None:
+        read_back(*prev)
     pool.close()
     pool.join()
     shutil.rmtree(os.path.join(work, "gen"), ignore_errors=True)
@@ -377,18 +425,20 @@ def main_run(args):
              ndelivered, " ".join("%s=%d" % kv for kv in sorted(tally.smtp.items()))))
     sent = sum(tally.smtp.values())
     if sent:
-        print("oracle: sending %.1f s (%.1f messages/s at %d sessions), reading %.1f s, total %.1f s"
-              % (t_send, sent / t_send if t_send else 0, sessions, t_read, total))
+        print("oracle: %.1f messages/s overall; sending %.1f s at %d sessions "
+              "(overlapping the reading), reading %.1f s, total %.1f s"
+              % (tally.checked / total if total else 0, t_send, sessions, t_read, total))
     for e in tally.smtp_examples:
         print("    not delivered: " + e)
     for o in oracles.ORACLES:
-        print("oracle %-9s read %6d, errors %5d, escapes %4d messages (%d files), differential %d inputs"
+        print("oracle %-9s read %6d, errors %5d, escapes %4d messages (%d files), "
+              "differential %d inputs (%d unexplained)"
               % (o, tally.read[o], tally.errors[o], tally.escape_msgs[o],
-                 tally.escape_files[o], tally.diff[o]))
+                 tally.escape_files[o], tally.diff[o], tally.diff_unexplained[o]))
         for e in tally.error_examples[o]:
             print("    error: " + e)
         for e in tally.diff_examples[o]:
-            print("    differential: " + e)
+            print("    differential, unexplained: " + e)
     print("%d passed, %d failed" % (tally.checked - tally.failed, tally.failed))
     return 1 if tally.failed else 0
 
