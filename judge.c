@@ -23,6 +23,7 @@
 #include "mime.h"
 #include "scan.h"
 #include "smfopts.h"
+#include "util.h"
 #include "virusfilter.h"
 
 #define J_OK		0
@@ -88,17 +89,6 @@ put_esc(FILE *f, const char *s, size_t n)
 	}
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Undoes put_esc in place; "-" is the empty string.  Returns the length. */
 static size_t
 unesc(char *s)
@@ -111,8 +101,8 @@ unesc(char *s)
 		return 0;
 	}
 	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] == '%' && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
-		    (l = hexval((unsigned char)s[i + 2])) >= 0) {
+		if (s[i] == '%' && (h = mc_hexval((unsigned char)s[i + 1])) >= 0 &&
+		    (l = mc_hexval((unsigned char)s[i + 2])) >= 0) {
 			s[o++] = (char)(h * 16 + l);
 			i += 2;
 		} else

@@ -130,31 +130,18 @@ def gmime_atts(data):
     return out
 
 
-class Worker:
-    """A long-running oracle program: a path in, a JSON line out."""
+class Proc:
+    """A long-running helper program spoken to through its stdin/stdout."""
 
-    def __init__(self, argv, cwd):
+    def __init__(self, argv, cwd=None):
         self.argv, self.cwd = argv, cwd
         self.p = None
 
-    def start(self):
-        self.p = subprocess.Popen(self.argv, cwd=self.cwd, stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, bufsize=0)
-
-    def ask(self, path):
+    def ensure(self):
         if self.p is None or self.p.poll() is not None:
-            self.start()
-        self.p.stdin.write(os.path.abspath(path).encode() + b"\n")
-        self.p.stdin.flush()
-        line = self.p.stdout.readline()     # under the caller's alarm
-        if not line:
-            self.p = None
-            raise RuntimeError("%s died" % self.argv[0])
-        r = json.loads(line)
-        if not r.get("ok"):
-            raise RuntimeError(r.get("err", "failed"))
-        return [{"names": a["names"], "type": a["type"],
-                 "data": base64.b64decode(a["data"])} for a in r["atts"]]
+            self.p = subprocess.Popen(self.argv, cwd=self.cwd, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, bufsize=0)
+        return self.p
 
     def kill(self):
         if self.p is not None:
@@ -170,6 +157,25 @@ class Worker:
             self.p.stdin.close()
             self.p.wait()
             self.p = None
+
+
+class Worker(Proc):
+    """An oracle program: a path in, a JSON line out."""
+
+    def ask(self, path):
+        self.ensure()
+        self.p.stdin.write(os.path.abspath(path).encode() + b"\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()     # under the caller's alarm
+        if not line:
+            self.p = None
+            raise RuntimeError("%s died" % self.argv[0])
+        r = json.loads(line)
+        if not r.get("ok"):
+            raise RuntimeError(r.get("err", "failed"))
+        return [{"names": a["names"], "type": a["type"],
+                 "data": base64.b64decode(a["data"])} for a in r["atts"]]
+
 
 
 class Oracles:
@@ -253,28 +259,21 @@ def unesc(s):
     return bytes(out)
 
 
-class Judge:
+class Judge(Proc):
     """mailcorral-judge -b: the daemon's rules on (names, type, bytes)."""
 
     MAX_NAMES = 16
 
     def __init__(self, binary, conf=None):
-        argv = [binary, "-b"] + (["-c", conf] if conf else [])
-        self.argv = argv
-        self.p = None
+        Proc.__init__(self, [binary, "-b"] + (["-c", conf] if conf else []))
         self.cache = {}
         self.calls = 0
-
-    def _start(self):
-        self.p = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, bufsize=0)
 
     def judge(self, names, ctype, data):
         key = (tuple(names), ctype, len(data), hash(data))
         if key in self.cache:
             return self.cache[key]
-        if self.p is None or self.p.poll() is not None:
-            self._start()
+        self.ensure()
         fields = [esc(enc_name(ctype)), b"%d" % len(data)] + \
             [esc(enc_name(n)) for n in names[:self.MAX_NAMES]]
         self.p.stdin.write(b"\t".join(fields) + b"\n" + data)
@@ -291,26 +290,18 @@ class Judge:
         self.cache[key] = r
         return r
 
-    def close(self):
-        if self.p is not None:
-            self.p.stdin.close()
-            self.p.wait()
-            self.p = None
 
 
-class View:
+class View(Proc):
     """mailcorral-judge -M: every name MailCorral's parser reads in a
     message (all views) and its findings, from one long-running process."""
 
     def __init__(self, binary, conf=None):
-        self.argv = [binary, "-M"] + (["-c", conf] if conf else [])
-        self.p = None
+        Proc.__init__(self, [binary, "-M"] + (["-c", conf] if conf else []))
 
     def read(self, path):
         """-> (names set, [finding fields], [mime error words])"""
-        if self.p is None or self.p.poll() is not None:
-            self.p = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, bufsize=0)
+        self.ensure()
         self.p.stdin.write(os.path.abspath(path).encode() + b"\n")
         self.p.stdin.flush()
         names, finds, errs = set(), [], []
@@ -333,11 +324,6 @@ class View:
                 raise RuntimeError("mailcorral-judge -M %s: %s" % (path, f[1:]))
         return names, finds, errs
 
-    def close(self):
-        if self.p is not None:
-            self.p.stdin.close()
-            self.p.wait()
-            self.p = None
 
 
 def norm_name(n):
