@@ -420,7 +420,8 @@ def main_run(args):
 
     total = time.time() - t_start
     print()
-    print("oracle: %d messages checked (%d mutations sent, %d delivered); SMTP replies: %s"
+    print("oracle: %d messages checked (%d sent: mutations and regressions, %d of them "
+          "delivered); SMTP replies: %s"
           % (tally.checked, sum(len(w) if k == "regress" else w[1] - w[0] for k, w in batches),
              ndelivered, " ".join("%s=%d" % kv for kv in sorted(tally.smtp.items()))))
     sent = sum(tally.smtp.values())
