@@ -140,7 +140,7 @@ class Proc:
     def ensure(self):
         if self.p is None or self.p.poll() is not None:
             self.p = subprocess.Popen(self.argv, cwd=self.cwd, stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, bufsize=0)
+                                      stdout=subprocess.PIPE, bufsize=-1)
         return self.p
 
     def kill(self):
