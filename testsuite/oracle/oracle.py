@@ -68,12 +68,6 @@ def _short(names):
     return ",".join(n.encode("unicode_escape").decode()[:80] for n in names) or "(no name)"
 
 
-# mime_strerror() words of the limits (mailcorral.conf(5) mime_max_*)
-LIMIT_WORDS = {"depth", "parts", "header-truncated", "headers", "long-line",
-               "boundary", "params", "names", "name-length", "sections",
-               "namelen"}
-
-
 def ext(n):
     k = oracles.norm_name(n)
     return k.rsplit(".", 1)[-1] if "." in k else ""
@@ -107,9 +101,10 @@ def analyse(task):
         mc = {oracles.norm_name(n) for n in mc_names}
         mc_ext = {ext(n) for n in mc_names if _J.judge([n], "", b"")[0] == 1}
         removed = any(f[2] in ("delete", "mangle") for f in finds)
-        # explained: MailCorral hit a limit and removed what it could not
-        # read (unscannable), so the name it did not read left with it
-        limit = bool(set(errs) & LIMIT_WORDS)
+        # explained: MailCorral reported what it could not read (a limit,
+        # an encoded container, ...) and removed that part as unscannable,
+        # so the name it did not read left with it
+        limit = bool(set(errs) - {"ok"})
         cut = any(f[2] == "delete" and f[3] == "unscannable" for f in finds)
         for name, atts in _O.read(inp).items():
             if isinstance(atts, Exception):
@@ -117,6 +112,7 @@ def analyse(task):
             unseen = set()
             for a in atts:
                 for n in a["names"]:
+                    n = n.split("\0", 1)[0]     # as C code reads it (the judge too)
                     k = oracles.norm_name(n)
                     if k in mc or _J.judge([n], "", b"")[0] != 1 or ext(n) in mc_ext:
                         continue
