@@ -381,6 +381,11 @@ def main_run(args):
             meta[rcpt] = (m.group(1) if m else None, meta[rcpt][1])
             copies = by_user.get(rcpt, [])
             ndelivered += len(copies) > 0
+            if len(copies) > 1:
+                # one recipient, one message: more is a stale mail directory
+                print("oracle: %d delivered copies for %s (stale %s?)"
+                      % (len(copies), rcpt, MAILDIR), flush=True)
+                copies = sorted(copies, key=os.path.getmtime)[-1:]
             tasks.append((rcpt, p, copies[0] if copies else None, diff))
         t0 = time.time()
         handle(pool.imap_unordered(analyse, tasks, chunksize=8), meta)

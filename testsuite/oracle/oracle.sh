@@ -25,6 +25,8 @@ started=""
 cleanup() { [ -n "$started" ] && $STACK stop; started=""; }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
+# copies of an earlier run would be read as this run's (same recipients)
+rm -rf "$STACK_DIR/mail"
 MC_CONF=$TOP/testsuite/stack/mailcorral-test.conf $STACK start || exit 1
 started=1
 echo "oracle: seed $SEED, $COUNT messages (ORACLE_SEED=$SEED to repeat)"
