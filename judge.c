@@ -46,7 +46,8 @@ static const char usage_text[] =
 "            name and type alone are judged\n"
 "  -m FILE   parse a whole message (\"-\": standard input) with the\n"
 "            daemon's MIME parser; print every part of every view:\n"
-"              P <view> <id> <parent> <depth> <type> <cte> <flags> <size> <name>...\n"
+"              P <view> <id> <parent> <depth> <type> <cte> <flags>\n"
+"                <size> <name>...\n"
 "              F <view> <id> <action> <reason> <detail>\n"
 "              E <mime error words>\n"
 "            tab separated; names, type and detail are %XX-escaped\n"
@@ -265,7 +266,7 @@ feed_message(struct scan *sc, const char *m, size_t n)
 		{
 			size_t e = eol;
 
-			if (e > v && e <= n && e - 1 >= v && m[e - 1] == '\r')
+			if (e > v && m[e - 1] == '\r')
 				e--;
 			for (; v < e; v++) {
 				if (m[v] == '\r' && v + 1 < e &&
