@@ -102,7 +102,9 @@ unesc(char *s)
 		return 0;
 	}
 	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] == '%' && (h = mc_hexval((unsigned char)s[i + 1])) >= 0 &&
+		/* s[i + 1] is NUL or a digit before s[i + 2] is read */
+		if (s[i] == '%' &&
+		    (h = mc_hexval((unsigned char)s[i + 1])) >= 0 &&
 		    (l = mc_hexval((unsigned char)s[i + 2])) >= 0) {
 			s[o++] = (char)(h * 16 + l);
 			i += 2;
