@@ -184,6 +184,10 @@ def name_param(rng, attr, name, how):
         return ['%s="%s"' % (attr, name[:-4] + "\u202e" + name[-4:])]
     if how == "path":
         return ['%s="C:\\\\tmp\\\\%s"' % (attr, name)]
+    if how == "quotes":
+        # quote characters inside the name (a raw QP "=3D\"x\"" reads so)
+        return [rng.choice(['%s=x"%s"' % (attr, name), '%s="\\"%s\\""' % (attr, name),
+                            "%s='%s'" % (attr, name), '%s=""%s""' % (attr, name)])]
     if how == "folded":
         k = rng.randrange(1, len(name))
         return ['%s="%s\r\n %s"' % (attr, name[:k], name[k:])]
@@ -194,7 +198,7 @@ NAME_HOWS = ["quoted", "token", "b2047", "q2047", "split2047", "bare2047",
              "ext2231", "ext2231lang", "sections", "sections_enc",
              "sections_shuffled", "sections_gap", "sections_dup", "qpair",
              "comment", "unquoted_space", "nul", "nul_tail", "latin1", "utf8",
-             "long", "trailing", "bidi", "path", "folded"]
+             "long", "trailing", "bidi", "path", "folded", "quotes"]
 
 
 def junk_params(rng, n):
