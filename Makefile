@@ -9,6 +9,7 @@
 #   make soak       200,000 messages, RSS slope and descriptors
 #   make fuzz       libFuzzer targets, 60 s each
 #   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
+#   make oracle     100,000 mutated messages read back by five MIME parsers
 
 CC	?= cc
 PKGS	 = libarchive libcrypto libmariadb
@@ -33,13 +34,13 @@ HDRS	 = $(wildcard *.h)
 
 UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
 
-.PHONY: all check demo asan unit deps clean bench soak fuzz tsan
+.PHONY: all check demo asan unit deps clean bench soak fuzz tsan oracle
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
 SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c
 SC_SRC	 = $(SC_LIBSRC) spamcorral/spamcorral.h
 
-all: mailcorral $(SC_PROGS)
+all: mailcorral mailcorral-judge $(SC_PROGS)
 
 %.o: %.c $(HDRS)
 	$(CC) $(CFLAGS) $(HARDEN) -c -o $@ $<
@@ -49,6 +50,10 @@ libmc.a: $(LIBOBJ)
 
 mailcorral: mailcorral.o libmc.a
 	$(CC) $(CFLAGS) $(LDHARD) -o $@ mailcorral.o libmc.a $(LIBS)
+
+# The rules and the parser as a command (doc/mailcorral-judge.1).
+mailcorral-judge: judge.o libmc.a
+	$(CC) $(CFLAGS) $(LDHARD) -o $@ judge.o libmc.a $(LIBS)
 
 spamcorral/spamcorral-%: spamcorral/spamcorral-%.c $(SC_SRC) libmc.a $(HDRS)
 	$(CC) $(CFLAGS) $(HARDEN) $(LDHARD) -I. -o $@ $< $(SC_LIBSRC) libmc.a $(LIBS)
@@ -61,6 +66,7 @@ testsuite/unit/test_spamcorral: testsuite/unit/test_spamcorral.c $(SC_SRC) libmc
 
 deps:
 	sh scripts/install-deps.sh
+	sh testsuite/oracle/setup.sh
 
 unit: $(UNIT)
 	sh testsuite/run-unit.sh $(UNIT)
@@ -94,5 +100,9 @@ fuzz:
 tsan:
 	sh testsuite/tsan/tsan.sh
 
+oracle: deps
+	$(MAKE) all
+	sh testsuite/oracle/oracle.sh
+
 clean:
-	rm -f *.o libmc.a mailcorral $(SC_PROGS) $(UNIT)
+	rm -f *.o libmc.a mailcorral mailcorral-judge $(SC_PROGS) $(UNIT)

@@ -781,6 +781,36 @@ scan_add_virus(struct scan *sc, unsigned view, const struct mime_part *p,
 	return 0;
 }
 
+/* Pieces of a judged leaf: the size spool_copy() hands a parse. */
+#define LEAF_CHUNK	65536
+
+int
+scan_judge_leaf(struct scan *sc, const struct mime_part *p,
+    const void *data, size_t len)
+{
+	const char *d = data;
+	size_t piece;
+
+	if (is_container(p)) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* The callbacks a parsed part gets, in the same order. */
+	cb_begin(&sc->v0, p);
+	while (len > 0 && sc->err == 0) {
+		piece = len < LEAF_CHUNK ? len : LEAF_CHUNK;
+		cb_data(&sc->v0, p, d, piece);
+		d += piece;
+		len -= piece;
+	}
+	cb_end(&sc->v0, p);
+	if (sc->err != 0) {
+		errno = sc->err;
+		return -1;
+	}
+	return 0;
+}
+
 unsigned
 scan_errors(const struct scan *sc)
 {

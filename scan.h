@@ -88,6 +88,16 @@ const struct mime_part *scan_view_parts(const struct scan *, unsigned view,
  */
 int		 scan_add_virus(struct scan *, unsigned view,
 		    const struct mime_part *p, const char *virus);
+/*
+ * Judges one leaf part whose decoded content the caller holds, through
+ * the same callbacks as a part of a parsed message (names, type, magic,
+ * archive or TNEF inside, HTML): findings go to scan_findings() as view
+ * 0, part p->id.  The caller fills p (type, names, cte, magic, size).
+ * For mailcorral-judge; scan_new() without any header or body.
+ * Returns 0, or -1 with errno (EINVAL: a container; ENOMEM).
+ */
+int		 scan_judge_leaf(struct scan *, const struct mime_part *p,
+		    const void *data, size_t len);
 /* Union of the views' MIME_ERR_* bits. */
 unsigned	 scan_errors(const struct scan *);
 /* MIME_ERR_* limits that made some part unscannable (on_mime_limit). */

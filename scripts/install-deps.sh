@@ -8,7 +8,11 @@ PKGS="sendmail-bin sendmail-cf libmilter-dev libssl-dev libmariadb-dev
 default-libmysqlclient-dev libcmocka-dev libarchive-dev miltertest
 spamassassin spamd spamc clamav-daemon clamav clamav-testfiles mariadb-server
 clang-14 libclang-rt-14-dev pkg-config m4 make gcc python3 swaks faketime
-util-linux procps gdb iproute2"
+util-linux procps gdb iproute2
+gir1.2-gmime-3.0 python3-gi libmime-tools-perl"
+# the MIME oracle's JavaScript parser (testsuite/oracle/setup.sh: npm ci)
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=""
 for p in $PKGS; do

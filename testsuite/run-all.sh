@@ -5,6 +5,10 @@
 #   3. the validation suite (testsuite/corpus, attachment_action = delete)
 #   4. the mangle set (testsuite/corpus/mangle, attachment_action = mangle)
 #   5. the noxxi "MIME is broken" corpus (548 mails): nothing lost, no crash
+#   5b. the differential MIME oracle (testsuite/oracle, doc/oracle.md):
+#      the delivered copies of 3 and 5 and 300 mutations of a fixed seed
+#      read by five other MIME parsers; a file MailCorral's rules forbid
+#      found by any of them is a failure
 #   6. stop the stack (always, also on failure or interrupt)
 #   7. end-to-end scripts, testsuite/e2e/*.sh: each starts its own stack
 #      (and spamd, clamd) on its own ports, ends with "N passed, N failed"
@@ -92,6 +96,8 @@ out=$STACK_DIR/suite.out
 $SUITE corpus testsuite/corpus > "$out" || fail "validation suite"
 cat "$out"
 filter_alive || fail "mailcorral died during the validation suite"
+# the oracle (5b) reads these copies; the mangle set's come later
+ls "$STACK_DIR"/mail/t[0-9]* > "$STACK_DIR/oracle-delivered.list" 2>/dev/null
 done_stage "$(tail -n1 "$out")"
 
 # ---------------------------------------------------------------- 4. mangle
@@ -119,6 +125,23 @@ filter_alive || fail "mailcorral died during noxxi hide-filename"
 $SUITE noxxi-summary "$state" || fail "noxxi"
 done_stage
 
+# ---------------------------------------------------------------- 5b. oracle
+stage "MIME oracle (delivered copies + ${ORACLE_CHECK_COUNT:=300} mutations, seed ${ORACLE_CHECK_SEED:=20261207})"
+ls "$STACK_DIR"/mail/n[cf][0-9]* >> "$STACK_DIR/oracle-delivered.list" 2>/dev/null
+$STACK restart-filter "$TOP/testsuite/stack/mailcorral-test.conf" || fail "restart-filter (oracle)"
+oout=$STACK_DIR/oracle.out
+/usr/bin/python3 testsuite/oracle/oracle.py run \
+	--delivered "$STACK_DIR/oracle-delivered.list" \
+	--seed "$ORACLE_CHECK_SEED" --count "$ORACLE_CHECK_COUNT" \
+	--regress testsuite/oracle/regress \
+	--judge-conf "$STACK_DIR/mailcorral.conf" \
+	--escapes "$STACK_DIR/oracle-escapes" > "$oout" 2>&1 || fail "MIME oracle (escapes: $STACK_DIR/oracle-escapes)"
+grep -E '^(ESCAPE|oracle)' "$oout" | cut -c1-400 | head -60
+filter_alive || fail "mailcorral died during the MIME oracle"
+last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$oout" | tail -n1)
+[ -n "$last" ] || { fail "the MIME oracle printed no summary"; tail -n 20 "$oout"; }
+done_stage "$last"
+
 # ---------------------------------------------------------------- 6. stop
 stage "stop stack"
 started=""
@@ -129,7 +152,8 @@ done_stage
 
 # ---------------------------------------------------------------- 7. e2e
 summaries="$(tail -n1 "$out")
-$(tail -n1 "$STACK_DIR/mangle.out")"
+$(tail -n1 "$STACK_DIR/mangle.out")
+$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$STACK_DIR/oracle.out" 2>/dev/null | tail -n1)"
 E2E_OUT=$STACK_DIR.e2e
 mkdir -p "$E2E_OUT"
 for e in testsuite/e2e/*.sh; do
