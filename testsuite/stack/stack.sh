@@ -343,14 +343,16 @@ stop)
 	pid_alive "$fp" && kill -TERM "$fp" 2>/dev/null
 	pid_alive "$mp" && kill -TERM "$mp" 2>/dev/null
 	stop_filter
+	t1=$(now_ms)
 	stop_mta
+	t2=$(now_ms)
 	left=$(leftovers)
 	if [ -n "$left" ]; then
 		echo "stack.sh: still running in $D:" >&2
 		echo "$left" >&2
 		exit 1
 	fi
-	echo "stack.sh: stopped in $(( $(now_ms) - t0 )) ms"
+	echo "stack.sh: stopped in $(( $(now_ms) - t0 )) ms (mailcorral gone after $((t1 - t0)) ms, sendmail $((t2 - t1)) ms later)"
 	;;
 restart-filter)
 	t0=$(now_ms)
