@@ -36,6 +36,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 . "$TOP/testsuite/lib/stopwait.sh"
+. "$TOP/testsuite/lib/result.sh"
 
 [ $# -ge 2 ] || { echo "usage: sigterm.sh BINARY PORTBASE [WORKDIR]" >&2; exit 2; }
 MC=$1
@@ -43,15 +44,10 @@ PORT=$2
 W=${3:-/tmp/mc-sigterm-$$}
 MIX=$TOP/testsuite/bench/corpus/mix
 SLACK=${MC_SIGTERM_SLACK:-15}
-npass=0
-nfail=0
 MCPID=""
 SCPID=""
 DRVPID=""
 
-pass() { npass=$((npass + 1)); echo "PASS $*"; }
-fail() { nfail=$((nfail + 1)); echo "FAIL $*"; }
-kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 cleanup() {
 	for p in $DRVPID $MCPID $SCPID; do
@@ -65,7 +61,7 @@ cleanup() {
 finish() {
 	cleanup
 	if [ $nfail = 0 ]; then rm -rf "$W"; else echo "logs kept in $W"; fi
-	echo "$npass passed, $nfail failed"
+	result_line
 	[ $nfail = 0 ]
 	exit $?
 }

@@ -50,14 +50,11 @@ DRV=$BDIR/milterdrv
 MIX=$TOP/testsuite/bench/corpus/mix
 T_ALL=$(date +%s)
 . "$TOP/testsuite/lib/stopwait.sh"
-npass=0
-nfail=0
+. "$TOP/testsuite/lib/result.sh"
 MCPID=""
 SCPID=""
 DRVPID=""
 
-pass() { npass=$((npass + 1)); echo "PASS $*"; }
-fail() { nfail=$((nfail + 1)); echo "FAIL $*"; }
 
 # stop_pid PID SECS: TERM, wait up to SECS, then KILL.
 stop_pid() {
@@ -87,14 +84,12 @@ finish() {
 	else
 		echo "logs kept in $W"
 	fi
-	echo "$npass passed, $nfail failed"
+	result_line
 	[ $nfail = 0 ]
 	exit $?
 }
 trap 'cleanup; echo "0 passed, 1 failed"; exit 130' INT TERM
 
-# kv LINE KEY: a value of milterdrv -j's key=value line.
-kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 # ---------------------------------------------------------------- build
 command -v "$CC" >/dev/null 2>&1 || {
