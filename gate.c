@@ -35,10 +35,11 @@
  * under their feet: on SIGTERM with 16 sessions in EOM, TSan saw
  * bypass_mint() read libcrypto state freed by OPENSSL_cleanup(), then a
  * SEGV.  Every callback (and every reload) runs between gate_enter() and
- * gate_leave(); once main() has closed the gate, callbacks answer at once
- * without touching any state (the MTA gets a 4xx), and main() waits for
- * those still inside, at most stop_timeout seconds, before it cleans up
- * (gate_drain()).  Those still inside then are abandoned: each is logged
+ * gate_leave(); once the stop monitor has closed the gate, callbacks
+ * answer at once without touching any state (the MTA gets a 4xx), and the
+ * monitor waits for those still inside, at most stop_timeout seconds,
+ * before main() cleans up (gate_drain()).  Those still inside then are
+ * abandoned: each is logged
  * with its step, queue id, client and age, and the process leaves with
  * _exit(), which closes their connections (sendmail keeps the mail: F=T).
  *
