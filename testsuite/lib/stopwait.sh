@@ -4,6 +4,8 @@
 #
 #   . "$TOP/testsuite/lib/stopwait.sh"
 #   wait_gone PID SECS                  0 if PID ended within SECS
+#   wait_until SECS PID CMD...          0 once CMD succeeds; 1 if PID died
+#                                       or SECS went by first
 #   collect_evidence PID DIR [LABEL]    writes DIR/LABEL.stacks (every
 #                                       thread's stack, gdb), .sockets (ss),
 #                                       .proc (status, wchan per thread, fds)
@@ -25,6 +27,19 @@ wait_gone() {
 		_wg_i=$((_wg_i + 1))
 	done
 	! kill -0 "$1" 2>/dev/null
+}
+
+# wait_until SECS PID CMD...: for a process that is starting up
+wait_until() {
+	_wu_i=0
+	_wu_max=$(($1 * 10))
+	_wu_pid=$2
+	shift 2
+	until "$@"; do
+		_wu_i=$((_wu_i + 1))
+		[ "$_wu_i" -le "$_wu_max" ] && kill -0 "$_wu_pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
 }
 
 # collect_evidence PID DIR [LABEL]

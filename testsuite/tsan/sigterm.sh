@@ -119,26 +119,16 @@ CONF
 	fi
 	python3 "$HERE/scanners.py" "$PORT" "$((PORT + 1))" ${4:-} > "$D/scanners.log" 2>&1 &
 	SCPID=$!
-	i=0
-	until grep -qx ready "$D/scanners.log" 2>/dev/null; do
-		i=$((i + 1))
-		if [ $i -gt 100 ] || ! kill -0 "$SCPID" 2>/dev/null; then
-			echo "fake spamd/clamd did not start: $(tail -n 3 "$D/scanners.log")"
-			return 1
-		fi
-		sleep 0.1
-	done
+	if ! wait_until 10 "$SCPID" grep -qsx ready "$D/scanners.log"; then
+		echo "fake spamd/clamd did not start: $(tail -n 3 "$D/scanners.log")"
+		return 1
+	fi
 	$RUN "$MC" -f -c "$D/mc.conf" -p "unix:$D/mc.sock" > "$D/mc.log" 2>&1 &
 	MCPID=$!
-	i=0
-	until [ -S "$D/mc.sock" ]; do
-		i=$((i + 1))
-		if [ $i -gt 300 ] || ! kill -0 "$MCPID" 2>/dev/null; then
-			echo "$MC did not start: $(tail -n 5 "$D/mc.log")"
-			return 1
-		fi
-		sleep 0.1
-	done
+	if ! wait_until 30 "$MCPID" test -S "$D/mc.sock"; then
+		echo "$MC did not start: $(tail -n 5 "$D/mc.log")"
+		return 1
+	fi
 }
 
 # sigterm NAME STOP_TIMEOUT: SIGTERM, wait for the bound; sets RC, TOOK.

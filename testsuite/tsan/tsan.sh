@@ -165,28 +165,18 @@ cp "$W/a.conf" "$W/mc.conf"
 
 python3 "$HERE/scanners.py" "$PORT" "$((PORT + 1))" > "$W/scanners.log" 2>&1 &
 SCPID=$!
-i=0
-until grep -q ready "$W/scanners.log" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$SCPID" 2>/dev/null; then
-		fail "setup: fake spamd/clamd did not start: $(tail -n 3 "$W/scanners.log")"
-		finish
-	fi
-	sleep 0.1
-done
+if ! wait_until 10 "$SCPID" grep -qsx ready "$W/scanners.log"; then
+	fail "setup: fake spamd/clamd did not start: $(tail -n 3 "$W/scanners.log")"
+	finish
+fi
 
 TSAN_OPTIONS="halt_on_error=0 log_path=$W/tsan second_deadlock_stack=1 print_suppressions=1 suppressions=$HERE/tsan.supp${TSAN_OPTIONS:+ $TSAN_OPTIONS}" \
     $RUN "$MC" -f -c "$W/mc.conf" -p "unix:$W/mc.sock" > "$W/mc.log" 2>&1 &
 MCPID=$!
-i=0
-until [ -S "$W/mc.sock" ]; do
-	i=$((i + 1))
-	if [ $i -gt 300 ] || ! kill -0 "$MCPID" 2>/dev/null; then
-		fail "setup: mailcorral-tsan did not start: $(tail -n 5 "$W/mc.log"; cat "$W"/tsan.* 2>/dev/null | head -5)"
-		finish
-	fi
-	sleep 0.1
-done
+if ! wait_until 30 "$MCPID" test -S "$W/mc.sock"; then
+	fail "setup: mailcorral-tsan did not start: $(tail -n 5 "$W/mc.log"; cat "$W"/tsan.* 2>/dev/null | head -5)"
+	finish
+fi
 
 # reload CONF: install CONF atomically, SIGUSR1, then wait (at most 20 s)
 # until the daemon logs that it took or refused it, so that no signal is
