@@ -129,7 +129,8 @@ struct mime {
 	int		 last_eol;
 	struct buf	 hf;		/* pending header field */
 	int		 hfon;
-	int		 hftrunc;
+	int		 hftrunc;	/* the pending field was cut */
+	int		 hffold;	/* the pending field was folded */
 	struct hstate	 h;
 	struct leaf	 L;
 	struct buf	 tmp, pa, ca;
@@ -808,6 +809,7 @@ hreset(struct mime *m, int digestchild)
 	buf_reset(&m->hf);
 	m->hfon = 0;
 	m->hftrunc = 0;
+	m->hffold = 0;
 }
 
 /* ---------- header field analysis ---------- */
@@ -1549,18 +1551,26 @@ cdfield(struct mime *m, unsigned id, const char *v, size_t n, int again)
 	return hadc ? uncommented(m, id, v, n, "filename", "name") : 0;
 }
 
+/*
+ * Content-Transfer-Encoding.  Written other than as one bare token on one
+ * line (a comment, a fold, a blank after the token), readers part ways:
+ * most decode it, Python's email package knows no such encoding and hands
+ * out the raw bytes.  The part is then ambiguous, and the LAST view reads
+ * it without decoding, so the rules judge the raw bytes too.  odd: the
+ * field was folded or had blanks after its value.
+ */
 static int
-ctefield(struct mime *m, const char *v, size_t n)
+ctefield(struct mime *m, const char *v, size_t n, int odd)
 {
 	const char *s;
 	size_t i, j;
-	int cte;
+	int cte, hadc;
 
 	if (m->h.ncte++ > 0)
 		m->h.ambig = 1;
 	if (m->h.ncte > 1 && m->view == MIME_VIEW_FIRST)
 		return 0;
-	if (nocomment(m, v, n, 0) == -1)
+	if ((hadc = nocomment(m, v, n, 0)) == -1)
 		return -1;
 	s = m->tmp.data;
 	for (i = 0; i < m->tmp.len && wsp((unsigned char)s[i]); i++)
@@ -1584,6 +1594,12 @@ ctefield(struct mime *m, const char *v, size_t n)
 		cte = MIME_CTE_UUENCODE;
 	else
 		cte = MIME_CTE_UNKNOWN;
+	if ((odd || hadc) && (cte == MIME_CTE_BASE64 || cte == MIME_CTE_QP ||
+	    cte == MIME_CTE_UUENCODE)) {
+		m->h.ambig = 1;
+		if (m->view == MIME_VIEW_LAST)
+			cte = MIME_CTE_7BIT;
+	}
 	m->h.cte = cte;
 	return 0;
 }
@@ -1596,7 +1612,7 @@ flushfield(struct mime *m)
 	const char *s = m->hf.data, *c, *v;
 	char nm[128];
 	size_t i, nl = 0, vn;
-	int depth = 0, rc = 0, over, trunc, mimef;
+	int depth = 0, rc = 0, over, trunc, fold, mimef, odd;
 
 	if (!m->hfon)
 		return 0;
@@ -1604,6 +1620,8 @@ flushfield(struct mime *m)
 	over = ++m->h.nfields > m->lim.max_headers;
 	trunc = m->hftrunc;
 	m->hftrunc = 0;
+	fold = m->hffold;
+	m->hffold = 0;
 	if (over)
 		seterr(m, MIME_ERR_HEADERS);
 	if ((c = memchr(s, ':', m->hf.len)) == NULL) {
@@ -1643,6 +1661,7 @@ flushfield(struct mime *m)
 	vn = m->hf.len - (size_t)(v - s);
 	while (vn > 0 && wsp((unsigned char)*v))
 		v++, vn--;
+	odd = fold || (vn > 0 && wsp((unsigned char)v[vn - 1]));
 	while (vn > 0 && wsp((unsigned char)v[vn - 1]))
 		vn--;
 	if (m->cb.header != NULL)
@@ -1652,7 +1671,7 @@ flushfield(struct mime *m)
 	else if (ieq(nm, nl, "content-disposition"))
 		rc = cdfield(m, f->id, v, vn, 0);
 	else if (ieq(nm, nl, "content-transfer-encoding"))
-		rc = ctefield(m, v, vn);
+		rc = ctefield(m, v, vn, odd);
 	buf_reset(&m->hf);
 	if (rc == -1)
 		m->enomem = 1;
@@ -2111,7 +2130,11 @@ sniff(struct mime *m, unsigned id, const char *s, size_t n)
 	size_t i, k;
 
 	m->L.sniffed = 1;
-	if (n < 40 || n > 76)
+	/*
+	 * Raw "MZ" is what a reader that does not sniff hands out, and no
+	 * base64 text that begins so decodes to a program's magic: keep it.
+	 */
+	if (n < 40 || n > 76 || (s[0] == 'M' && s[1] == 'Z'))
 		return;
 	for (i = 0; i < n; i++)
 		if (b64v((unsigned char)s[i]) < 0 && s[i] != '=')
@@ -2572,8 +2595,10 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 		if (i == k)
 			continue;
 		if (wsp((unsigned char)s[i])) {
-			if (m->hfon)
+			if (m->hfon) {
 				hfadd(m, s + i, k - i);
+				m->hffold = 1;
+			}
 			continue;
 		}
 		if (flushfield(m) == -1)
@@ -2611,13 +2636,17 @@ hdrline(struct mime *m, const char *s, size_t n, int cont, int more,
 		m->h.ambig = 1;
 		if (m->view == MIME_VIEW_FIRST)
 			return finishhdr(m, lend, 0);
-		if (m->hfon)
+		if (m->hfon) {
 			hfadd(m, s, n);
+			m->hffold = 1;
+		}
 		return 0;
 	}
 	if (wsp((unsigned char)s[0])) {
-		if (m->hfon)
+		if (m->hfon) {
 			hfadd(m, s, n);
+			m->hffold = 1;
+		}
 		return 0;
 	}
 	if (flushfield(m) == -1)

@@ -537,12 +537,24 @@ scan_header(struct scan *sc, const char *name, const char *value)
 	const char *p;
 	int rc;
 
-	/* Rebuild the field; folds from the MTA may be LF only: use CRLF. */
+	/*
+	 * Rebuild the field as sendmail writes it into the delivered copy
+	 * (put_vanilla_header): folds from the MTA may be LF only, so CRLF;
+	 * and a line of the value that does not begin with a blank gets one.
+	 * sendmail hands over a value it cut at a line end with that line end
+	 * kept: without the blank the field would end in an empty line, the
+	 * end of the header block, and what follows would be read as body
+	 * while the delivered copy keeps it in the header.
+	 */
 	if (buf_adds(&line, name) == -1 || buf_add(&line, ": ", 2) == -1)
 		goto fail;
 	for (p = value; *p != '\0'; p++) {
-		if (*p == '\n' && (p == value || p[-1] != '\r'))
+		if (*p == '\n') {
 			rc = buf_add(&line, "\r\n", 2);
+			if (rc == 0 && p[1] != ' ' && p[1] != '\t')
+				rc = buf_addc(&line, ' ');
+		} else if (*p == '\r' && p[1] == '\n')
+			rc = 0;
 		else
 			rc = buf_addc(&line, *p);
 		if (rc == -1)
