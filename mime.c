@@ -1144,6 +1144,40 @@ newcand(struct mime *m)
 }
 
 /*
+ * Sections r[0..nr) (in order of appearance) read up to the first gap in
+ * their numbering: Python's email drops a section out of sequence, so
+ * name*0="x.v"; name*2="bs" is "x.v" there and "x.vbs" elsewhere.  Adds
+ * that reading as one more candidate when it differs.  0, or -1 ENOMEM.
+ */
+static int
+gapjoin(struct mime *m, struct sref *r, unsigned nr)
+{
+	struct sref *g;
+	struct cand *c;
+	unsigned i, k, ng = 0;
+
+	if ((g = malloc(nr * sizeof *g)) == NULL)
+		return -1;
+	for (k = 0; ng == k && k < nr; k++)
+		for (i = 0; i < nr; i++)
+			if (r[i].sect == (int)k) {
+				g[ng++] = r[i];
+				break;
+			}
+	if (ng > 0 && ng < nr && (c = newcand(m)) != NULL) {
+		c->is2231 = 1;
+		c->isalt = 1;
+		if (sjoin(&m->ca, g, ng, 0, c->cs, sizeof c->cs) == -1) {
+			free(g);
+			return -1;
+		}
+		c->len = m->ca.len - c->off;
+	}
+	free(g);
+	return 0;
+}
+
+/*
  * Collect every value of attribute a, in order, into m->cv (raw bytes in
  * m->ca; RFC 2231 values percent-decoded with their charset noted).
  * Returns the number of distinct occurrences (duplicates > 1).
@@ -1285,8 +1319,13 @@ gather(struct mime *m, const char *a, unsigned *occ)
 				free(ix);
 				return -1;
 			}
-			free(r);
 			c->len = m->ca.len - c->off;
+			if (gapjoin(m, r, nr) == -1) {
+				free(r);
+				free(ix);
+				return -1;
+			}
+			free(r);
 		}
 		free(ix);
 	}
