@@ -99,6 +99,14 @@ def analyse(task):
             res["diff"]["mailcorral"] = "judge -M failed: %s" % e
             return res
         mc = {oracles.norm_name(n) for n in mc_names}
+        # the rules' verdicts on the names MailCorral read: an oracle's name
+        # that draws one of them (x"tool.cmd" and xtool.cmd: bad-extension
+        # .cmd) was judged by the same rule on the same extension
+        mc_why = set()
+        for n in mc_names:
+            code, reason, what = _J.judge([n], "", b"")
+            if code == 1:
+                mc_why.add((reason, what))
         mc_ext = {ext(n) for n in mc_names if _J.judge([n], "", b"")[0] == 1}
         removed = any(f[2] in ("delete", "mangle") for f in finds)
         # explained: MailCorral reported what it could not read (a limit,
@@ -121,7 +129,9 @@ def analyse(task):
                         continue
                     n = n.split("\0", 1)[0]     # as C code reads it (the judge too)
                     k = oracles.norm_name(n)
-                    if k in mc or _J.judge([n], "", b"")[0] != 1 or ext(n) in mc_ext:
+                    code, reason, what = _J.judge([n], "", b"")
+                    if k in mc or code != 1 or ext(n) in mc_ext or \
+                            (reason, what) in mc_why:
                         continue
                     unseen.add(n)
             if unseen:
