@@ -14,5 +14,10 @@ int	 daemon_pidfile(const char *path);
 int	 daemon_detach(void);
 /* Raises RLIMIT_NOFILE for max_sessions sessions, as far as allowed. */
 void	 daemon_raise_nofile(long sessions);
+/*
+ * TCP_NODELAY on libmilter's listening socket when it is inet/inet6 (the
+ * accepted sockets inherit it); 0 (also for a unix socket), or -1 (logged).
+ */
+int	 daemon_nodelay(void);
 
 #endif

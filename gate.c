@@ -219,9 +219,12 @@ struct stop_ctl {
 
 static struct stop_ctl	 mc_stop = { .fd = -1 };
 
-/* libmilter's listening socket: the one descriptor that accepts. */
-static int
-listener_fd(ino_t *ino)
+/*
+ * libmilter's listening socket: the one descriptor that accepts (libmilter
+ * gives no handle on it).  ino: its inode, to tell when it is closed.
+ */
+int
+gate_listener_fd(ino_t *ino)
 {
 	struct stat st;
 	socklen_t len;
@@ -304,7 +307,7 @@ gate_stop_watch(long timeout, const char *pidfile, void (*before_drain)(void),
 {
 	struct stop_ctl *sc = &mc_stop;
 
-	sc->fd = listener_fd(&sc->ino);
+	sc->fd = gate_listener_fd(&sc->ino);
 	sc->timeout = timeout;
 	sc->pidfile = pidfile;
 	sc->before_drain = before_drain;

@@ -16,6 +16,8 @@
 #ifndef MC_GATE_H
 #define MC_GATE_H
 
+#include <sys/types.h>
+
 #include <stdatomic.h>
 #include <time.h>
 
@@ -37,5 +39,6 @@ int	 gate_stop_watch(long timeout, const char *pidfile,
 	    void (*before_drain)(void), atomic_uint *sessions);
 void	 gate_stop_wait(void);
 void	 gate_phase(const char *);	/* for the watchdog's last words */
+int	 gate_listener_fd(ino_t *);	/* libmilter's listening socket */
 
 #endif

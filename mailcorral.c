@@ -695,6 +695,7 @@ main(int argc, char **argv)
 		conf_free(cf);
 		return EX_UNAVAILABLE;
 	}
+	(void)daemon_nodelay();
 	if (!foreground && daemon_detach() == -1) {
 		log_warn("cannot become a daemon");
 		return abandon(sock, NULL, cf, EX_OSERR);
