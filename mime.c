@@ -62,6 +62,7 @@ struct hstate {
 	int		 hasbnd;
 	int		 bndbad;
 	int		 cte;
+	int		 cteodd;	/* a CTE field not one bare token */
 	int		 disp;		/* MIME_PART_ATTACHMENT / INLINE */
 	int		 ambig;
 	unsigned	 lim;		/* MIME_ERR_* limits this entity hit */
@@ -1595,8 +1596,11 @@ cdfield(struct mime *m, unsigned id, const char *v, size_t n, int again)
  * line (a comment, a fold, a blank after the token), readers part ways:
  * most decode it, Python's email package knows no such encoding and hands
  * out the raw bytes.  The part is then ambiguous, and the LAST view reads
- * it without decoding, so the rules judge the raw bytes too.  odd: the
- * field was folded or had blanks after its value.
+ * it without decoding, so the rules judge the raw bytes too.  With a
+ * second Content-Transfer-Encoding field the two views are taken by the
+ * first and the last field, and a third reading would go unchecked:
+ * finishhdr() makes such a part's encoding unknown (unscannable).  odd:
+ * the field was folded or had blanks after its value.
  */
 static int
 ctefield(struct mime *m, const char *v, size_t n, int odd)
@@ -1607,8 +1611,6 @@ ctefield(struct mime *m, const char *v, size_t n, int odd)
 
 	if (m->h.ncte++ > 0)
 		m->h.ambig = 1;
-	if (m->h.ncte > 1 && m->view == MIME_VIEW_FIRST)
-		return 0;
 	if ((hadc = nocomment(m, v, n, 0)) == -1)
 		return -1;
 	s = m->tmp.data;
@@ -1636,9 +1638,12 @@ ctefield(struct mime *m, const char *v, size_t n, int odd)
 	if ((odd || hadc) && (cte == MIME_CTE_BASE64 || cte == MIME_CTE_QP ||
 	    cte == MIME_CTE_UUENCODE)) {
 		m->h.ambig = 1;
+		m->h.cteodd = 1;
 		if (m->view == MIME_VIEW_LAST)
 			cte = MIME_CTE_7BIT;
 	}
+	if (m->h.ncte > 1 && m->view == MIME_VIEW_FIRST)
+		return 0;
 	m->h.cte = cte;
 	return 0;
 }
@@ -2342,6 +2347,8 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 		memcpy(p->type, "message/rfc822", sizeof "message/rfc822");
 	memcpy(p->charset, h->charset, sizeof p->charset);
 	p->cte = h->cte;
+	if (h->cteodd && h->ncte > 1)
+		p->cte = MIME_CTE_UNKNOWN;	/* see ctefield() */
 	if (p->cte == MIME_CTE_UNKNOWN)
 		seterr(m, MIME_ERR_CTE);
 	p->flags |= (unsigned)h->disp;

@@ -1182,6 +1182,36 @@ t_cte_odd(void **st)
 		}
 		rfree(&r);
 	}
+	/*
+	 * Two fields, one odd: first, last (decoded) and raw readings are
+	 * three, the views two: unknown, so unscannable (seed 20261208
+	 * index 5287, GMime decoded the last field and found MZ).
+	 */
+	for (i = 0; i < 2; i++) {
+		buf_reset(&b);
+		buf_printf(&b, "Content-Type: application/octet-stream\r\n"
+		    "Content-Transfer-Encoding: %s\r\n"
+		    "Content-Transfer-Encoding: %s\r\n\r\nTVqQAAMAAAAEAAAA"
+		    "\r\n", i ? "Base64 (c)" : "quoted-printable",
+		    i ? "quoted-printable" : "Base64 (c)");
+		run(&r, b.data, b.len, MIME_VIEW_FIRST, 0, NULL);
+		assert_int_equal(part(&r, 0)->cte, MIME_CTE_UNKNOWN);
+		assert_true(r.err & MIME_ERR_CTE);
+		rfree(&r);
+		run(&r, b.data, b.len, MIME_VIEW_LAST, 0, NULL);
+		assert_int_equal(part(&r, 0)->cte, MIME_CTE_UNKNOWN);
+		rfree(&r);
+	}
+	/* two plain fields stay two decoded readings */
+	buf_reset(&b);
+	buf_adds(&b, "Content-Transfer-Encoding: base64\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\nabc\r\n");
+	run(&r, b.data, b.len, MIME_VIEW_FIRST, 0, NULL);
+	assert_int_equal(part(&r, 0)->cte, MIME_CTE_BASE64);
+	rfree(&r);
+	run(&r, b.data, b.len, MIME_VIEW_LAST, 0, NULL);
+	assert_int_equal(part(&r, 0)->cte, MIME_CTE_QP);
+	rfree(&r);
 	buf_free(&b);
 }
 
