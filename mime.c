@@ -62,7 +62,9 @@ struct hstate {
 	int		 hasbnd;
 	int		 bndbad;
 	int		 cte;
-	int		 cteodd;	/* a CTE field not one bare token */
+	int		 cte1;		/* the first CTE field's encoding */
+	int		 cteodd;	/* a CTE field not one bare token, or
+					   two naming different encodings */
 	int		 disp;		/* MIME_PART_ATTACHMENT / INLINE */
 	int		 ambig;
 	unsigned	 lim;		/* MIME_ERR_* limits this entity hit */
@@ -1599,8 +1601,12 @@ cdfield(struct mime *m, unsigned id, const char *v, size_t n, int again)
  * it without decoding, so the rules judge the raw bytes too.  With a
  * second Content-Transfer-Encoding field the two views are taken by the
  * first and the last field, and a third reading would go unchecked:
- * finishhdr() makes such a part's encoding unknown (unscannable).  odd:
- * the field was folded or had blanks after its value.
+ * finishhdr() makes such a part's encoding unknown (unscannable).  So it
+ * does when two fields name different encodings: the views pair the first
+ * field with one reading of the structure and the last with the other, so
+ * the last encoding under the first structure would go unread (make oracle
+ * seed 20261209 index 351).  odd: the field was folded or had blanks after
+ * its value.
  */
 static int
 ctefield(struct mime *m, const char *v, size_t n, int odd)
@@ -1635,6 +1641,10 @@ ctefield(struct mime *m, const char *v, size_t n, int odd)
 		cte = MIME_CTE_UUENCODE;
 	else
 		cte = MIME_CTE_UNKNOWN;
+	if (m->h.ncte == 1)
+		m->h.cte1 = cte;
+	else if (cte != m->h.cte1)
+		m->h.cteodd = 1;
 	if ((odd || hadc) && (cte == MIME_CTE_BASE64 || cte == MIME_CTE_QP ||
 	    cte == MIME_CTE_UUENCODE)) {
 		m->h.ambig = 1;

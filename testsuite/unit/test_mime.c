@@ -1202,15 +1202,28 @@ t_cte_odd(void **st)
 		assert_int_equal(part(&r, 0)->cte, MIME_CTE_UNKNOWN);
 		rfree(&r);
 	}
-	/* two plain fields stay two decoded readings */
+	/*
+	 * Two fields naming different encodings: the views pair each with
+	 * one reading of the structure, so unknown (seed 20261209 index
+	 * 351); the same encoding twice stays that encoding.
+	 */
 	buf_reset(&b);
 	buf_adds(&b, "Content-Transfer-Encoding: base64\r\n"
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\nabc\r\n");
 	run(&r, b.data, b.len, MIME_VIEW_FIRST, 0, NULL);
+	assert_int_equal(part(&r, 0)->cte, MIME_CTE_UNKNOWN);
+	rfree(&r);
+	run(&r, b.data, b.len, MIME_VIEW_LAST, 0, NULL);
+	assert_int_equal(part(&r, 0)->cte, MIME_CTE_UNKNOWN);
+	rfree(&r);
+	buf_reset(&b);
+	buf_adds(&b, "Content-Transfer-Encoding: base64\r\n"
+	    "Content-Transfer-Encoding: BASE64\r\n\r\nabc\r\n");
+	run(&r, b.data, b.len, MIME_VIEW_FIRST, 0, NULL);
 	assert_int_equal(part(&r, 0)->cte, MIME_CTE_BASE64);
 	rfree(&r);
 	run(&r, b.data, b.len, MIME_VIEW_LAST, 0, NULL);
-	assert_int_equal(part(&r, 0)->cte, MIME_CTE_QP);
+	assert_int_equal(part(&r, 0)->cte, MIME_CTE_BASE64);
 	rfree(&r);
 	buf_free(&b);
 }
