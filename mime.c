@@ -895,13 +895,167 @@ isparam(const char *s, size_t n)
 	return memchr(s, '=', e != NULL ? (size_t)(e - s) : n) != NULL;
 }
 
-/* Parse parameters of (s, n) into m->pv; values go to m->pa. */
+/*
+ * The attribute (a, n) of parameter pp: its name in lower case, an
+ * RFC 2231 section number (attr*N, capped) and the extended mark (attr*
+ * or attr*N*).
+ */
+static void
+pattr(struct param *pp, const char *a, size_t n)
+{
+	const char *st = memchr(a, '*', n);
+	size_t k;
+
+	memset(pp, 0, sizeof *pp);
+	pp->sect = -1;
+	lccopy(pp->attr, sizeof pp->attr, a,
+	    st != NULL ? (size_t)(st - a) : n);
+	if (st == NULL)
+		return;
+	k = (size_t)(st - a) + 1;
+	if (k < n && a[k] >= '0' && a[k] <= '9') {
+		pp->sect = 0;
+		while (k < n && a[k] >= '0' && a[k] <= '9') {
+			if (pp->sect < 100000)
+				pp->sect = pp->sect * 10 + (a[k] - '0');
+			k++;
+		}
+	}
+	if (k < n && a[k] == '*')
+		pp->ext = 1;
+	else if (pp->sect < 0)
+		pp->ext = 1;
+}
+
+/*
+ * Append s[*ip..n) up to the next ';' to pa with quoted-pairs undone and,
+ * when nodq, without '"'; *ip is left on the ';' (or n).
+ */
+static int
+unpair(struct mime *m, const char *s, size_t n, size_t *ip, int nodq)
+{
+	size_t i;
+
+	for (i = *ip; i < n && s[i] != ';'; i++) {
+		if (nodq && s[i] == '"')
+			continue;
+		if (s[i] == '\\' && i + 1 < n)
+			i++;
+		if (buf_addc(&m->pa, s[i]) == -1)
+			return -1;
+	}
+	*ip = i;
+	return 0;
+}
+
+/*
+ * A quoted value, s[*ip] being its '"': the value without quotes and
+ * quoted-pairs; "a".b (anything but blanks after the closing quote) also
+ * gives the reading a.b.  *ip is left after the closing quote.
+ */
+static int
+pquoted(struct mime *m, struct param *pp, const char *s, size_t n,
+    size_t *ip)
+{
+	size_t i = *ip, k, alt;
+
+	pp->quoted = 1;
+	for (i++; i < n && s[i] != '"'; i++) {
+		if (s[i] == '\\' && i + 1 < n)
+			i++;
+		if (buf_addc(&m->pa, s[i]) == -1)
+			return -1;
+	}
+	pp->vlen = m->pa.len - pp->voff;
+	if (i < n)
+		i++;
+	*ip = i;
+	for (k = i; k < n && s[k] != ';' && wsp((unsigned char)s[k]); k++)
+		;
+	if (k >= n || s[k] == ';')
+		return 0;
+	alt = m->pa.len;
+	k = i;
+	if (paself(m, pp->voff, pp->vlen) == -1 ||
+	    unpair(m, s, n, &k, 1) == -1)
+		return -1;
+	addalt(m, pp, alt);
+	return 0;
+}
+
+/*
+ * The other readings of the token value s[v0, i): 'a.b' without its single
+ * quotes, and a;.b with the ';' inside, up to the next real parameter.
+ */
+static int
+ptokenalts(struct mime *m, struct param *pp, const char *s, size_t n,
+    size_t v0, size_t i)
+{
+	size_t k, alt;
+
+	if (pp->vlen > 2 && m->pa.data[pp->voff] == '\'' &&
+	    m->pa.data[pp->voff + pp->vlen - 1] == '\'') {
+		alt = m->pa.len;
+		if (paself(m, pp->voff + 1, pp->vlen - 2) == -1)
+			return -1;
+		addalt(m, pp, alt);
+	}
+	for (k = i; k < n && s[k] == ';' && !isparam(s + k + 1, n - k - 1);) {
+		for (k++; k < n && s[k] != ';'; k++)
+			;
+	}
+	if (k > i) {
+		alt = m->pa.len;
+		if (buf_add(&m->pa, s + v0, k - v0) == -1)
+			return -1;
+		addalt(m, pp, alt);
+	}
+	return 0;
+}
+
+/*
+ * A token value from s[*ip]: up to a blank or ';', plus the "rest of the
+ * value" reading up to the ';' (kept only when it differs) and the readings
+ * of ptokenalts().  *ip is left on the ';' (or n).
+ */
+static int
+ptoken(struct mime *m, struct param *pp, const char *s, size_t n,
+    size_t *ip)
+{
+	size_t v0 = *ip, i = *ip, r1;
+
+	while (i < n && s[i] != ';' && !wsp((unsigned char)s[i]))
+		i++;
+	if (buf_add(&m->pa, s + v0, i - v0) == -1)
+		return -1;
+	pp->vlen = i - v0;
+	pp->roff = m->pa.len;
+	i = v0;
+	if (unpair(m, s, n, &i, 0) == -1)
+		return -1;
+	*ip = i;
+	r1 = m->pa.len;
+	while (r1 > pp->roff && wsp((unsigned char)m->pa.data[r1 - 1]))
+		r1--;
+	pp->rlen = r1 - pp->roff;
+	if (pp->rlen == pp->vlen && memcmp(m->pa.data + pp->roff,
+	    m->pa.data + pp->voff, pp->vlen) == 0)
+		pp->rlen = 0;
+	return ptokenalts(m, pp, s, n, v0, i);
+}
+
+/*
+ * Parse the parameters of (s, n) (from the first ';') into m->pv, their
+ * values into m->pa.  Past max_params: MIME_ERR_PARAMS (and
+ * MIME_ERR_SECTIONS when the first one dropped is an RFC 2231 section).
+ */
 static int
 params(struct mime *m, const char *s, size_t n)
 {
 	struct param *pp;
-	size_t i = 0, a0, a1, v0, r1, k;
+	size_t i = 0, a0, a1;
 	const char *st;
+	int rc;
 
 	buf_reset(&m->pa);
 	m->np = 0;
@@ -924,7 +1078,6 @@ params(struct mime *m, const char *s, size_t n)
 			a1--;
 		i++;
 		if (m->np >= m->lim.max_params) {
-			/* an RFC 2231 section (attr*N) is named as such */
 			st = memchr(s + a0, '*', a1 - a0);
 			hlimit(m, MIME_ERR_PARAMS | (st != NULL &&
 			    st + 1 < s + a1 && st[1] >= '0' && st[1] <= '9' ?
@@ -932,103 +1085,16 @@ params(struct mime *m, const char *s, size_t n)
 			break;
 		}
 		pp = &m->pv[m->np];
-		memset(pp, 0, sizeof *pp);
-		pp->sect = -1;
-		st = memchr(s + a0, '*', a1 - a0);
-		lccopy(pp->attr, sizeof pp->attr, s + a0,
-		    st != NULL ? (size_t)(st - (s + a0)) : a1 - a0);
-		if (st != NULL) {
-			k = (size_t)(st - s) + 1;
-			if (k < a1 && s[k] >= '0' && s[k] <= '9') {
-				pp->sect = 0;
-				while (k < a1 && s[k] >= '0' && s[k] <= '9') {
-					if (pp->sect < 100000)
-						pp->sect = pp->sect * 10 +
-						    (s[k] - '0');
-					k++;
-				}
-			}
-			if (k < a1 && s[k] == '*')
-				pp->ext = 1;
-			else if (pp->sect < 0)
-				pp->ext = 1;
-		}
+		pattr(pp, s + a0, a1 - a0);
 		while (i < n && wsp((unsigned char)s[i]))
 			i++;
 		pp->voff = m->pa.len;
-		if (i < n && s[i] == '"') {
-			pp->quoted = 1;
-			for (i++; i < n && s[i] != '"'; i++) {
-				if (s[i] == '\\' && i + 1 < n)
-					i++;
-				if (buf_addc(&m->pa, s[i]) == -1)
-					return -1;
-			}
-			pp->vlen = m->pa.len - pp->voff;
-			if (i < n)
-				i++;
-			/* "a".b or "a".b": the value with its quotes removed */
-			for (k = i; k < n && s[k] != ';' &&
-			    wsp((unsigned char)s[k]); k++)
-				;
-			if (k < n && s[k] != ';') {
-				a1 = m->pa.len;
-				if (paself(m, pp->voff, pp->vlen) == -1)
-					return -1;
-				for (k = i; k < n && s[k] != ';'; k++) {
-					if (s[k] == '"')
-						continue;
-					if (s[k] == '\\' && k + 1 < n)
-						k++;
-					if (buf_addc(&m->pa, s[k]) == -1)
-						return -1;
-				}
-				addalt(m, pp, a1);
-			}
-		} else {
-			v0 = i;
-			while (i < n && s[i] != ';' && !wsp((unsigned char)s[i]))
-				i++;
-			if (buf_add(&m->pa, s + v0, i - v0) == -1)
-				return -1;
-			pp->vlen = i - v0;
-			/* rest-of-value reading with quoted-pairs */
-			pp->roff = m->pa.len;
-			for (i = v0; i < n && s[i] != ';'; i++) {
-				if (s[i] == '\\' && i + 1 < n)
-					i++;
-				if (buf_addc(&m->pa, s[i]) == -1)
-					return -1;
-			}
-			r1 = m->pa.len;
-			while (r1 > pp->roff &&
-			    wsp((unsigned char)m->pa.data[r1 - 1]))
-				r1--;
-			pp->rlen = r1 - pp->roff;
-			if (pp->rlen == pp->vlen && memcmp(m->pa.data +
-			    pp->roff, m->pa.data + pp->voff, pp->vlen) == 0)
-				pp->rlen = 0;
-			/* 'a.b': without the single quotes */
-			if (pp->vlen > 2 && m->pa.data[pp->voff] == '\'' &&
-			    m->pa.data[pp->voff + pp->vlen - 1] == '\'') {
-				a1 = m->pa.len;
-				if (paself(m, pp->voff + 1, pp->vlen - 2) == -1)
-					return -1;
-				addalt(m, pp, a1);
-			}
-			/* a;.b: ';' inside, up to the next real parameter */
-			for (k = i; k < n && s[k] == ';' &&
-			    !isparam(s + k + 1, n - k - 1);) {
-				for (k++; k < n && s[k] != ';'; k++)
-					;
-			}
-			if (k > i) {
-				a1 = m->pa.len;
-				if (buf_add(&m->pa, s + v0, k - v0) == -1)
-					return -1;
-				addalt(m, pp, a1);
-			}
-		}
+		if (i < n && s[i] == '"')
+			rc = pquoted(m, pp, s, n, &i);
+		else
+			rc = ptoken(m, pp, s, n, &i);
+		if (rc == -1)
+			return -1;
 		m->np++;
 	}
 	return 0;
