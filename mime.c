@@ -1119,6 +1119,26 @@ pctdec(struct buf *b, const char *s, size_t n)
 	return 0;
 }
 
+/*
+ * An RFC 2231 extended value charset'lang'text: when (*v, *n) holds both
+ * quotes, step past them and give the charset as (*cs, *csn).  1 if so,
+ * 0 if the value has no such prefix.
+ */
+static int
+langstrip(const char **v, size_t *n, const char **cs, size_t *csn)
+{
+	const char *q1, *q2;
+
+	if ((q1 = memchr(*v, '\'', *n)) == NULL ||
+	    (q2 = memchr(q1 + 1, '\'', *n - (size_t)(q1 + 1 - *v))) == NULL)
+		return 0;
+	*cs = *v;
+	*csn = (size_t)(q1 - *v);
+	*n -= (size_t)(q2 + 1 - *v);
+	*v = q2 + 1;
+	return 1;
+}
+
 /* One RFC 2231 section, wherever it came from. */
 struct sref {
 	int		 sect, ext;
@@ -1136,8 +1156,8 @@ sjoin(struct buf *b, struct sref *r, unsigned nr, int bysect, char *cs,
     size_t cssz)
 {
 	struct sref t;
-	const char *v, *q1, *q2;
-	size_t vn;
+	const char *v, *c;
+	size_t vn, cn;
 	unsigned i, k;
 
 	if (bysect)
@@ -1155,14 +1175,8 @@ sjoin(struct buf *b, struct sref *r, unsigned nr, int bysect, char *cs,
 				return -1;
 			continue;
 		}
-		if ((q1 = memchr(v, '\'', vn)) != NULL &&
-		    (q2 = memchr(q1 + 1, '\'', vn - (size_t)(q1 + 1 - v))) !=
-		    NULL) {
-			if (*cs == '\0')
-				lccopy(cs, cssz, v, (size_t)(q1 - v));
-			vn -= (size_t)(q2 + 1 - v);
-			v = q2 + 1;
-		}
+		if (langstrip(&v, &vn, &c, &cn) && *cs == '\0')
+			lccopy(cs, cssz, c, cn);
 		if (pctdec(b, v, vn) == -1)
 			return -1;
 	}
@@ -1210,151 +1224,205 @@ newcand(struct mime *m)
 }
 
 /*
+ * The candidates of one plain parameter pp: its value, then its "rest of
+ * the value" reading and the other readings params() found (addalt).
+ */
+static int
+gplain(struct mime *m, const struct param *pp)
+{
+	struct cand *c;
+	unsigned j;
+
+	if ((c = newcand(m)) == NULL)
+		return 0;
+	if (buf_add(&m->ca, m->pa.data + pp->voff, pp->vlen) == -1)
+		return -1;
+	c->len = pp->vlen;
+	if (pp->rlen > 0 && (c = newcand(m)) != NULL) {
+		if (buf_add(&m->ca, m->pa.data + pp->roff, pp->rlen) == -1)
+			return -1;
+		c->len = pp->rlen;
+		c->isrest = 1;
+	}
+	for (j = 0; j < pp->na; j++) {
+		if ((c = newcand(m)) == NULL)
+			break;
+		if (buf_add(&m->ca, m->pa.data + pp->aoff[j], pp->alen[j]) ==
+		    -1)
+			return -1;
+		c->len = pp->alen[j];
+		c->isalt = 1;
+	}
+	return 0;
+}
+
+/* The candidate of one extended parameter (attr*=charset'lang'value). */
+static int
+gext(struct mime *m, const struct param *pp)
+{
+	struct cand *c;
+	const char *v = m->pa.data + pp->voff, *cs;
+	size_t vn = pp->vlen, csn;
+
+	if ((c = newcand(m)) == NULL)
+		return 0;
+	c->is2231 = 1;
+	if (langstrip(&v, &vn, &cs, &csn))
+		lccopy(c->cs, sizeof c->cs, cs, csn);
+	if (pctdec(&m->ca, v, vn) == -1)
+		return -1;
+	c->len = m->ca.len - c->off;
+	return 0;
+}
+
+/*
+ * Indices into m->pv of attribute a's sections (attr*N), from first on,
+ * in ix sorted by section number (stable).  Returns how many.
+ */
+static unsigned
+sectsort(const struct mime *m, const char *a, unsigned first, unsigned *ix)
+{
+	const struct param *sp;
+	unsigned j, k, nix = 0;
+
+	for (j = first; j < m->np; j++) {
+		sp = &m->pv[j];
+		if (sp->sect < 0 || strcmp(sp->attr, a) != 0)
+			continue;
+		for (k = nix; k > 0 && m->pv[ix[k - 1]].sect > sp->sect; k--)
+			ix[k] = ix[k - 1];
+		ix[k] = j;
+		nix++;
+	}
+	return nix;
+}
+
+/*
+ * Candidate c: the sections ix[0..nix) joined by index.  A repeated index
+ * is ambiguous and only its first section is read; the charset comes
+ * from section 0.
+ */
+static int
+gbyindex(struct mime *m, const unsigned *ix, unsigned nix, struct cand *c)
+{
+	const struct param *sp;
+	const char *v, *cs;
+	size_t vn, csn;
+	unsigned k;
+
+	for (k = 0; k < nix; k++) {
+		sp = &m->pv[ix[k]];
+		if (k > 0 && m->pv[ix[k - 1]].sect == sp->sect) {
+			m->h.ambig = 1;
+			continue;
+		}
+		v = m->pa.data + sp->voff;
+		vn = sp->vlen;
+		if (!sp->ext) {
+			if (buf_add(&m->ca, v, vn) == -1)
+				return -1;
+			continue;
+		}
+		if (sp->sect == 0 && langstrip(&v, &vn, &cs, &csn))
+			lccopy(c->cs, sizeof c->cs, cs, csn);
+		if (pctdec(&m->ca, v, vn) == -1)
+			return -1;
+	}
+	c->len = m->ca.len - c->off;
+	return 0;
+}
+
+/*
+ * One more candidate: attribute a's nix sections, from first on, in order
+ * of appearance, the charset prefix taken from anywhere (sjoin).
+ */
+static int
+gbyorder(struct mime *m, const char *a, unsigned first, unsigned nix)
+{
+	const struct param *sp;
+	struct sref *r;
+	struct cand *c;
+	unsigned j, nr = 0;
+	int rc;
+
+	if ((c = newcand(m)) == NULL)
+		return 0;
+	c->is2231 = 1;
+	c->isalt = 1;
+	if ((r = malloc(nix * sizeof *r)) == NULL)
+		return -1;
+	for (j = first; j < m->np; j++) {
+		sp = &m->pv[j];
+		if (sp->sect < 0 || strcmp(sp->attr, a) != 0)
+			continue;
+		r[nr].sect = sp->sect;
+		r[nr].ext = sp->ext;
+		r[nr].v = m->pa.data + sp->voff;
+		r[nr++].n = sp->vlen;
+	}
+	rc = sjoin(&m->ca, r, nr, 0, c->cs, sizeof c->cs);
+	free(r);
+	if (rc == 0)
+		c->len = m->ca.len - c->off;
+	return rc;
+}
+
+/*
+ * The candidates of attribute a's RFC 2231 sections, the first of them
+ * at m->pv[first]: joined by index and, when there are several, also in
+ * order of appearance.
+ */
+static int
+gsections(struct mime *m, const char *a, unsigned first)
+{
+	struct cand *c;
+	unsigned *ix, nix;
+	int rc;
+
+	if ((c = newcand(m)) == NULL)
+		return 0;
+	c->is2231 = 1;
+	if ((ix = malloc(m->np * sizeof *ix)) == NULL)
+		return -1;
+	nix = sectsort(m, a, first, ix);
+	rc = gbyindex(m, ix, nix, c);
+	free(ix);
+	if (rc == 0 && nix > 1)
+		rc = gbyorder(m, a, first, nix);
+	return rc;
+}
+
+/*
  * Collect every value of attribute a, in order, into m->cv (raw bytes in
  * m->ca; RFC 2231 values percent-decoded with their charset noted).
- * Returns the number of distinct occurrences (duplicates > 1).
+ * *occ: the number of distinct occurrences (duplicates > 1); all sections
+ * of one attribute count once.  0, or -1 on ENOMEM.
  */
 static int
 gather(struct mime *m, const char *a, unsigned *occ)
 {
-	struct param *pp, *sp;
-	struct cand *c;
-	unsigned i, j, k, *ix, nix, done2231 = 0;
-	const char *v, *q1, *q2;
-	size_t vn;
+	const struct param *pp;
+	unsigned i, done2231 = 0;
+	int rc;
 
 	buf_reset(&m->ca);
 	m->nc = 0;
 	*occ = 0;
 	for (i = 0; i < m->np; i++) {
 		pp = &m->pv[i];
-		if (strcmp(pp->attr, a) != 0)
+		if (strcmp(pp->attr, a) != 0 || (pp->sect >= 0 && done2231))
 			continue;
-		v = m->pa.data + pp->voff;
-		vn = pp->vlen;
-		if (pp->sect < 0 && !pp->ext) {
-			(*occ)++;
-			if ((c = newcand(m)) == NULL)
-				continue;
-			if (buf_add(&m->ca, v, vn) == -1)
-				return -1;
-			c->len = vn;
-			if (pp->rlen > 0 && (c = newcand(m)) != NULL) {
-				if (buf_add(&m->ca, m->pa.data + pp->roff,
-				    pp->rlen) == -1)
-					return -1;
-				c->len = pp->rlen;
-				c->isrest = 1;
-			}
-			for (j = 0; j < pp->na; j++) {
-				if ((c = newcand(m)) == NULL)
-					break;
-				if (buf_add(&m->ca, m->pa.data + pp->aoff[j],
-				    pp->alen[j]) == -1)
-					return -1;
-				c->len = pp->alen[j];
-				c->isalt = 1;
-			}
-			continue;
-		}
-		if (pp->sect < 0) {
-			/* single extended value */
-			(*occ)++;
-			if ((c = newcand(m)) == NULL)
-				continue;
-			c->is2231 = 1;
-			q1 = memchr(v, '\'', vn);
-			q2 = q1 ? memchr(q1 + 1, '\'', vn - (size_t)(q1 + 1 - v)) :
-			    NULL;
-			if (q2 != NULL) {
-				lccopy(c->cs, sizeof c->cs, v, (size_t)(q1 - v));
-				vn -= (size_t)(q2 + 1 - v);
-				v = q2 + 1;
-			}
-			if (pctdec(&m->ca, v, vn) == -1)
-				return -1;
-			c->len = m->ca.len - c->off;
-			continue;
-		}
-		/* sections: join all of them once, sorted by index */
-		if (done2231)
-			continue;
-		done2231 = 1;
 		(*occ)++;
-		if ((c = newcand(m)) == NULL)
-			continue;
-		c->is2231 = 1;
-		if ((ix = malloc(m->np * sizeof *ix)) == NULL)
+		if (pp->sect < 0 && !pp->ext)
+			rc = gplain(m, pp);
+		else if (pp->sect < 0)
+			rc = gext(m, pp);
+		else {
+			done2231 = 1;
+			rc = gsections(m, a, i);
+		}
+		if (rc == -1)
 			return -1;
-		nix = 0;
-		for (j = i; j < m->np; j++) {
-			sp = &m->pv[j];
-			if (sp->sect < 0 || strcmp(sp->attr, a) != 0)
-				continue;
-			for (k = nix; k > 0 && m->pv[ix[k - 1]].sect > sp->sect;
-			    k--)
-				ix[k] = ix[k - 1];
-			ix[k] = j;
-			nix++;
-		}
-		for (k = 0; k < nix; k++) {
-			sp = &m->pv[ix[k]];
-			if (k > 0 && m->pv[ix[k - 1]].sect == sp->sect) {
-				m->h.ambig = 1;
-				continue;
-			}
-			v = m->pa.data + sp->voff;
-			vn = sp->vlen;
-			if (sp->ext) {
-				if (sp->sect == 0 &&
-				    (q1 = memchr(v, '\'', vn)) != NULL &&
-				    (q2 = memchr(q1 + 1, '\'',
-				    vn - (size_t)(q1 + 1 - v))) != NULL) {
-					lccopy(c->cs, sizeof c->cs, v,
-					    (size_t)(q1 - v));
-					vn -= (size_t)(q2 + 1 - v);
-					v = q2 + 1;
-				}
-				if (pctdec(&m->ca, v, vn) == -1) {
-					free(ix);
-					return -1;
-				}
-			} else if (buf_add(&m->ca, v, vn) == -1) {
-				free(ix);
-				return -1;
-			}
-		}
-		c->len = m->ca.len - c->off;
-		/* and in order of appearance, prefix taken from anywhere */
-		if (nix > 1 && (c = newcand(m)) != NULL) {
-			struct sref *r;
-			unsigned nr = 0;
-
-			c->is2231 = 1;
-			c->isalt = 1;
-			if ((r = malloc(nix * sizeof *r)) == NULL) {
-				free(ix);
-				return -1;
-			}
-			for (j = i; j < m->np; j++) {
-				sp = &m->pv[j];
-				if (sp->sect < 0 || strcmp(sp->attr, a) != 0)
-					continue;
-				r[nr].sect = sp->sect;
-				r[nr].ext = sp->ext;
-				r[nr].v = m->pa.data + sp->voff;
-				r[nr++].n = sp->vlen;
-			}
-			if (sjoin(&m->ca, r, nr, 0, c->cs, sizeof c->cs) ==
-			    -1) {
-				free(r);
-				free(ix);
-				return -1;
-			}
-			free(r);
-			c->len = m->ca.len - c->off;
-		}
-		free(ix);
 	}
 	return 0;
 }
