@@ -2412,23 +2412,12 @@ unhide(struct mime *m)
 	    m->hls + m->hn + (uint64_t)m->heol);
 }
 
-static int
-finishhdr(struct mime *m, uint64_t bs, int closing)
+/* What the header block of part p said (m->h), copied into p. */
+static void
+hdrtopart(struct mime *m, struct mime_part *p)
 {
-	struct frame *f;
-	struct mime_part *p;
 	struct hstate *h = &m->h;
-	unsigned id, q, depth;
-	int r;
 
-	if (flushfield(m) == -1)
-		return -1;
-	f = &m->st[m->nst - 1];
-	id = f->id;
-	if (xjoin(m, id) == -1)
-		return -1;
-	p = pt(m, id);
-	p->body_start = p->body_end = p->end = bs;
 	if (h->nfields == 0)
 		p->flags |= MIME_PART_NOHEADERS;
 	if (h->ctok)
@@ -2448,38 +2437,58 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 		p->flags |= MIME_PART_AMBIGUOUS;
 		seterr(m, MIME_ERR_AMBIGUOUS);
 	}
-	f->kind = F_LEAF;
-	if ((strncmp(p->type, "multipart/", 10) == 0 ||
-	    strcmp(p->type, "message/rfc822") == 0 ||
-	    strcmp(p->type, "message/global") == 0) &&
-	    (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
-	    p->cte == MIME_CTE_UUENCODE)) {
-		/*
-		 * Some readers decode it and parse what comes out; this
-		 * parser reads the encoded text only: fail closed.
-		 */
+}
+
+/*
+ * A multipart or message/rfc822 sent base64, QP or uuencoded.  Some
+ * readers decode it and parse what comes out; this parser reads the
+ * encoded text only: fail closed.  Some clients read an encoded multipart
+ * as a leaf: ambiguous, and the LAST view reads it so.
+ */
+static void
+encodedcontainer(struct mime *m, struct mime_part *p)
+{
+	int multi = strncmp(p->type, "multipart/", 10) == 0;
+
+	if (p->cte != MIME_CTE_BASE64 && p->cte != MIME_CTE_QP &&
+	    p->cte != MIME_CTE_UUENCODE)
+		return;
+	if (multi || strcmp(p->type, "message/rfc822") == 0 ||
+	    strcmp(p->type, "message/global") == 0) {
 		seterr(m, MIME_ERR_ENCODED);
 		p->flags |= MIME_PART_UNSCANNABLE;
 	}
-	if (strncmp(p->type, "multipart/", 10) == 0 &&
-	    (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
-	    p->cte == MIME_CTE_UUENCODE)) {
-		/* an encoded multipart: some clients decode it as a leaf */
+	if (multi) {
 		p->flags |= MIME_PART_AMBIGUOUS;
 		seterr(m, MIME_ERR_AMBIGUOUS);
 		if (m->view == MIME_VIEW_LAST)
 			memcpy(p->type, "application/octet-stream",
 			    sizeof "application/octet-stream");
 	}
+}
+
+/*
+ * Frame f of part p, whose body starts at bs, becomes a multipart (with
+ * the boundary m->h found) or a message/rfc822 container when its type
+ * says so and max_depth allows; it stays a leaf otherwise.  A multipart
+ * without a usable boundary is read as text/plain.
+ */
+static void
+framekind(struct mime *m, struct frame *f, struct mime_part *p,
+    uint64_t bs)
+{
+	struct hstate *h = &m->h;
+
+	f->kind = F_LEAF;
 	if (strncmp(p->type, "multipart/", 10) == 0) {
 		if (!h->hasbnd || h->bndbad || h->bnd == NULL) {
 			seterr(m, MIME_ERR_BOUNDARY);
 			/* empty or past max_boundary: others split on it */
 			if (h->bndbad)
-				plimit(m, id, MIME_ERR_BOUNDARY);
+				plimit(m, f->id, MIME_ERR_BOUNDARY);
 			memcpy(p->type, "text/plain", sizeof "text/plain");
 		} else if (p->depth >= m->lim.max_depth) {
-			plimit(m, id, MIME_ERR_DEPTH);
+			plimit(m, f->id, MIME_ERR_DEPTH);
 		} else {
 			p->flags |= MIME_PART_MULTIPART;
 			f->kind = F_MULTI;
@@ -2493,7 +2502,7 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 	} else if (strcmp(p->type, "message/rfc822") == 0 ||
 	    strcmp(p->type, "message/global") == 0) {
 		if (p->depth >= m->lim.max_depth) {
-			plimit(m, id, MIME_ERR_DEPTH);
+			plimit(m, f->id, MIME_ERR_DEPTH);
 		} else {
 			p->flags |= MIME_PART_MESSAGE;
 			f->kind = F_MSG;
@@ -2501,22 +2510,56 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 	} else if (strcmp(p->type, "message/partial") == 0 ||
 	    strcmp(p->type, "message/external-body") == 0)
 		seterr(m, MIME_ERR_PARTIAL);
+}
+
+/* The message inside message/rfc822 part id: a new part, its header next. */
+static int
+openmessage(struct mime *m, unsigned id, uint64_t bs)
+{
+	unsigned q, depth = pt(m, id)->depth + 1;
+	int r;
+
+	hreset(m, 0);
+	r = newpart(m, id, depth, bs, bs, &q);
+	if (r == 1) {
+		if (push(m, q, F_HDR) == NULL)
+			return -1;
+	}
+	return r < 0 ? -1 : 0;
+}
+
+/*
+ * The header block of the innermost entity ended; its body starts at bs.
+ * Settle the part (type, encoding, names, flags), open it as a leaf or a
+ * container and announce it (part_begin).  closing: the entity ends here
+ * too, so a message/rfc822 gets no inner message.
+ */
+static int
+finishhdr(struct mime *m, uint64_t bs, int closing)
+{
+	struct frame *f;
+	struct mime_part *p;
+	unsigned id;
+
+	if (flushfield(m) == -1)
+		return -1;
+	f = &m->st[m->nst - 1];
+	id = f->id;
+	if (xjoin(m, id) == -1)
+		return -1;
+	p = pt(m, id);
+	p->body_start = p->body_end = p->end = bs;
+	hdrtopart(m, p);
+	encodedcontainer(m, p);
+	framekind(m, f, p, bs);
 	if (f->kind == F_LEAF) {
 		leafinit(m, p);
-		m->L.nohdr = h->nfields == 0 && id != 0;
+		m->L.nohdr = m->h.nfields == 0 && id != 0;
 	}
 	if (m->cb.part_begin != NULL)
 		m->cb.part_begin(m->arg, p);
-	if (f->kind == F_MSG && !closing) {
-		depth = p->depth + 1;
-		hreset(m, 0);
-		r = newpart(m, id, depth, bs, bs, &q);
-		if (r == 1) {
-			if (push(m, q, F_HDR) == NULL)
-				return -1;
-		}
-		return r < 0 ? -1 : 0;
-	}
+	if (f->kind == F_MSG && !closing)
+		return openmessage(m, id, bs);
 	return 0;
 }
 
