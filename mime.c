@@ -2833,15 +2833,149 @@ hdrline(struct mime *m, const char *s, size_t n, int cont, int more,
 	return 0;
 }
 
-/* One line, or one piece of a long line, at offset m->off. */
+/*
+ * The line after a held "--token" line (m->hold): when it is a Content-*
+ * field, the leaf was a multipart whose boundary was hidden (ambiguous;
+ * the LAST view reads it so, unhide()); otherwise the held line is
+ * content after all.
+ */
+static int
+unhold(struct mime *m, const char *s, size_t n, int whole)
+{
+	struct frame *f = &m->st[m->nst - 1];
+
+	m->hold = 0;
+	if (whole && f->kind == F_LEAF && ctline(s, n)) {
+		seterr(m, MIME_ERR_AMBIGUOUS);
+		pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
+		if (m->view == MIME_VIEW_LAST)
+			return unhide(m);
+	}
+	content(m, m->hb, m->hn, m->heol, 1, 0, m->hls);
+	return 0;
+}
+
+/*
+ * A whole line starting "--".  In a header block that announced a
+ * multipart, the line "--boundary" ends the block (it had no blank line).
+ * Then, a delimiter of an open multipart closes what it must (delim()).
+ * Returns 1 if the line was a delimiter, 0 if not, -1 on ENOMEM.
+ */
+static int
+dashline(struct mime *m, const char *s, size_t n, uint64_t ls, uint64_t lend)
+{
+	const struct hstate *h = &m->h;
+	int close, k;
+
+	if (m->st[m->nst - 1].kind == F_HDR) {
+		if (flushfield(m) == -1)
+			return -1;
+		if (h->bnd != NULL && h->ctok &&
+		    strncmp(h->type, "multipart/", 10) == 0 &&
+		    n >= 2 + h->blen && memcmp(s + 2, h->bnd, h->blen) == 0 &&
+		    allwsp(s + 2 + h->blen, n - 2 - h->blen)) {
+			if (finishhdr(m, ls, 0) == -1)
+				return -1;
+		}
+	}
+	if ((k = matchdelim(m, s, n, &close)) < 0)
+		return 0;
+	return delim(m, (unsigned)k, close, ls, lend) == -1 ? -1 : 1;
+}
+
+/*
+ * A line of a header block.  Returns 0 when the line was taken, 1 when
+ * the block ended before it (read the line again in the new state), -1
+ * on ENOMEM.
+ */
+static int
+hdrstep(struct mime *m, const char *s, size_t n, int cont, int more,
+    uint64_t ls, uint64_t lend)
+{
+	int whole = !cont && !more, k;
+
+	if (m->h.blankpend) {
+		m->h.blankpend = 0;
+		if (!(whole && ctline(s, n)))
+			return finishhdr(m, m->h.blankend, 0) == -1 ? -1 : 1;
+	}
+	if (whole && n > 0 && (k = hdrodd(m, s, n, ls)) != 0)
+		return k == -1 ? -1 : k == 2 ? 1 : 0;
+	return hdrline(m, s, n, cont, more, lend) == -1 ? -1 : 0;
+}
+
+/*
+ * A line of a leaf's content.  The first line of a part without headers
+ * that reads as a Content-* field is ambiguous; a "--token" line that
+ * may hide a boundary is held until the next line decides (unhold()).
+ */
+static void
+leafline(struct mime *m, const char *s, size_t n, int eol, int whole,
+    int more, uint64_t ls)
+{
+	const struct frame *f = &m->st[m->nst - 1];
+
+	if (m->L.nohdr) {
+		m->L.nohdr = 0;
+		if (whole && ctline(s, n)) {
+			seterr(m, MIME_ERR_AMBIGUOUS);
+			pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
+		}
+	}
+	if (whole && holdable(m, s, n)) {
+		memcpy(m->hb, s, n);
+		m->hn = n;
+		m->heol = eol;
+		m->hls = ls;
+		m->hold = 1;
+		return;
+	}
+	content(m, s, n, eol, whole, more, ls);
+}
+
+/*
+ * A line of a multipart outside its parts.  Blank lines are nothing;
+ * text opens a pseudo-part (MIME_PART_PREAMBLE or _EPILOGUE), a text
+ * leaf.  A preamble is ordinary ("This is a multi-part message"); text
+ * after the closing delimiter is not (MIME_ERR_EPILOGUE).
+ */
+static int
+multiline(struct mime *m, const char *s, size_t n, int eol, int whole,
+    int more, uint64_t ls)
+{
+	const struct frame *f = &m->st[m->nst - 1];
+	unsigned id;
+
+	if (allwsp(s, n))
+		return 0;
+	if (f->mstate != M_PRE)
+		seterr(m, MIME_ERR_EPILOGUE);
+	if (newpart(m, f->id, pt(m, f->id)->depth + 1, f->pstart, f->pstart,
+	    &id) != 1)
+		return 0;
+	pt(m, id)->flags |= f->mstate == M_PRE ? MIME_PART_PREAMBLE :
+	    MIME_PART_EPILOGUE;
+	if (push(m, id, F_LEAF) == NULL)
+		return -1;
+	leafinit(m, pt(m, id));
+	m->L.text = 1;
+	if (m->cb.part_begin != NULL)
+		m->cb.part_begin(m->arg, pt(m, id));
+	content(m, s, n, eol, whole, more, ls);
+	return 0;
+}
+
+/*
+ * One line, or one piece of a long line, at offset m->off: (s, n) and its
+ * line break of eol bytes.  cont: the piece continues a line cut at
+ * max_line; more: the line goes on in the next piece.  Only a whole line
+ * can be a delimiter.
+ */
 static int
 doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 {
-	struct frame *f;
-	struct mime_part *p;
 	uint64_t ls = m->off, lend = m->off + n + (uint64_t)eol;
 	int whole = !cont && !more, close, k;
-	unsigned id;
 
 	if (n > 0 && memchr(s, '\0', n) != NULL)
 		seterr(m, MIME_ERR_NUL);
@@ -2851,43 +2985,19 @@ doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 		seterr(m, MIME_ERR_LINE);
 	if (m->over || m->nst == 0)
 		goto out;
-	f = &m->st[m->nst - 1];
 	if (m->hold) {
-		m->hold = 0;
-		if (whole && f->kind == F_LEAF && ctline(s, n)) {
-			seterr(m, MIME_ERR_AMBIGUOUS);
-			pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
-		}
-		if (whole && f->kind == F_LEAF && ctline(s, n) &&
-		    m->view == MIME_VIEW_LAST) {
-			if (unhide(m) == -1)
-				return -1;
-		} else
-			content(m, m->hb, m->hn, m->heol, 1, 0, m->hls);
-		f = &m->st[m->nst - 1];
+		if (unhold(m, s, n, whole) == -1)
+			return -1;
 		/* unhide() may have hit max_parts: the overflow record
 		   takes the rest, this line included. */
 		if (m->over)
 			goto out;
 	}
 	if (whole && n >= 2 && s[0] == '-' && s[1] == '-') {
-		if (f->kind == F_HDR) {
-			if (flushfield(m) == -1)
-				return -1;
-			if (m->h.bnd != NULL && m->h.ctok &&
-			    strncmp(m->h.type, "multipart/", 10) == 0 &&
-			    n >= 2 + m->h.blen &&
-			    memcmp(s + 2, m->h.bnd, m->h.blen) == 0 &&
-			    allwsp(s + 2 + m->h.blen, n - 2 - m->h.blen)) {
-				if (finishhdr(m, ls, 0) == -1)
-					return -1;
-			}
-		}
-		if ((k = matchdelim(m, s, n, &close)) >= 0) {
-			if (delim(m, (unsigned)k, close, ls, lend) == -1)
-				return -1;
+		if ((k = dashline(m, s, n, ls, lend)) == -1)
+			return -1;
+		if (k == 1)
 			goto out;
-		}
 	}
 	/*
 	 * A delimiter padded past max_line (RFC 2046 allows trailing
@@ -2896,70 +3006,20 @@ doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 	 */
 	if (!cont && more && n >= 2 && s[0] == '-' && s[1] == '-' &&
 	    matchdelim(m, s, n, &close) >= 0)
-		plimit(m, f->id, MIME_ERR_LINE);
-	f = &m->st[m->nst - 1];
-again:
-	switch (f->kind) {
-	case F_HDR:
-		if (m->h.blankpend) {
-			m->h.blankpend = 0;
-			if (!(whole && ctline(s, n))) {
-				if (finishhdr(m, m->h.blankend, 0) == -1)
-					return -1;
-				f = &m->st[m->nst - 1];
-				goto again;
-			}
-		}
-		if (whole && n > 0 && (k = hdrodd(m, s, n, ls)) != 0) {
-			if (k == -1)
-				return -1;
-			if (k == 2) {
-				f = &m->st[m->nst - 1];
-				goto again;
-			}
-			break;
-		}
-		if (hdrline(m, s, n, cont, more, lend) == -1)
+		plimit(m, m->st[m->nst - 1].id, MIME_ERR_LINE);
+	while (m->st[m->nst - 1].kind == F_HDR) {
+		if ((k = hdrstep(m, s, n, cont, more, ls, lend)) == -1)
 			return -1;
-		break;
+		if (k == 0)
+			goto out;
+	}
+	switch (m->st[m->nst - 1].kind) {
 	case F_LEAF:
-		if (m->L.nohdr) {
-			m->L.nohdr = 0;
-			if (whole && ctline(s, n)) {
-				seterr(m, MIME_ERR_AMBIGUOUS);
-				pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
-			}
-		}
-		if (whole && holdable(m, s, n)) {
-			memcpy(m->hb, s, n);
-			m->hn = n;
-			m->heol = eol;
-			m->hls = ls;
-			m->hold = 1;
-			break;
-		}
-		content(m, s, n, eol, whole, more, ls);
+		leafline(m, s, n, eol, whole, more, ls);
 		break;
 	case F_MULTI:
-		if (allwsp(s, n))
-			break;
-		/* A preamble is ordinary ("This is a multi-part message");
-		   text after the closing delimiter is not. */
-		if (f->mstate != M_PRE)
-			seterr(m, MIME_ERR_EPILOGUE);
-		if (newpart(m, f->id, pt(m, f->id)->depth + 1, f->pstart,
-		    f->pstart, &id) != 1)
-			break;
-		p = pt(m, id);
-		p->flags |= f->mstate == M_PRE ? MIME_PART_PREAMBLE :
-		    MIME_PART_EPILOGUE;
-		if (push(m, id, F_LEAF) == NULL)
+		if (multiline(m, s, n, eol, whole, more, ls) == -1)
 			return -1;
-		leafinit(m, pt(m, id));
-		m->L.text = 1;
-		if (m->cb.part_begin != NULL)
-			m->cb.part_begin(m->arg, pt(m, id));
-		content(m, s, n, eol, whole, more, ls);
 		break;
 	default:
 		break;
