@@ -22,9 +22,46 @@
 #include "util.h"
 #include "banned.h"
 
-enum fkind { F_HDR, F_LEAF, F_MULTI, F_MSG };
-enum mstate { M_PRE, M_IN, M_EPI };
-enum ekind { EK_NONE, EK_UU, EK_YENC, EK_BINHEX };
+/* What an open entity on the stack (struct frame) is reading. */
+enum fkind {
+	F_HDR,		/* its header block */
+	F_LEAF,		/* the content of a leaf (struct leaf decodes it) */
+	F_MULTI,	/* a multipart: preamble, parts, epilogue */
+	F_MSG		/* a message/rfc822: one inner message (an F_HDR
+			   frame on top of it) */
+};
+
+/* Where a multipart (F_MULTI) is, between its delimiter lines. */
+enum mstate {
+	M_PRE,		/* before its first delimiter: preamble */
+	M_IN,		/* a part is open */
+	M_EPI		/* after the closing delimiter: epilogue */
+};
+
+/* The kind of block embedded in a text leaf (struct leaf.ekind). */
+enum ekind {
+	EK_NONE,	/* none open */
+	EK_UU,		/* "begin 644 name" .. "end": decoded */
+	EK_YENC,	/* "=ybegin" .. "=yend": not decoded (unscannable),
+			   its name read from the =ybegin line */
+	EK_BINHEX	/* "(This file must be converted with BinHex": not
+			   decoded (unscannable) but for its file name */
+};
+
+/* A leaf sent with Content-Transfer-Encoding uuencode (struct leaf.uust). */
+enum uustate {
+	UU_BEFORE,	/* before the begin line (or the first data line) */
+	UU_DATA,	/* data lines, decoded */
+	UU_DONE		/* after the end line: ignored, but for a begin line
+			   when decoding had started without one (uubare) */
+};
+
+/* The BinHex 4.0 decoder of an embedded block (struct leaf.bhst). */
+enum bhstate {
+	BH_WAIT,	/* waiting for the ':' that starts the data */
+	BH_DATA,	/* data characters: the name is decoded from them */
+	BH_DONE		/* the closing ':': the block ends */
+};
 
 /*
  * Readings of one attribute in one field: each parameter gives at most
@@ -42,8 +79,8 @@ struct xsect {
 
 struct frame {
 	unsigned	 id;
-	int		 kind;
-	int		 mstate;
+	enum fkind	 kind;
+	enum mstate	 mstate;
 	int		 digest;
 	char		*bnd;
 	size_t		 blen;
@@ -61,7 +98,7 @@ struct hstate {
 	size_t		 blen;
 	int		 hasbnd;
 	int		 bndbad;
-	int		 cte;
+	enum mime_cte	 cte;
 	int		 disp;		/* MIME_PART_ATTACHMENT / INLINE */
 	int		 ambig;
 	unsigned	 lim;		/* MIME_ERR_* limits this entity hit */
@@ -70,20 +107,20 @@ struct hstate {
 };
 
 struct leaf {
-	int		 dec;		/* enum mime_cte */
+	enum mime_cte	 dec;
 	int		 text;		/* scan for embedded blocks */
 	int		 pend;		/* pending line break length */
 	int		 soft;		/* QP soft break on the last line */
 	unsigned char	 q[4];
 	int		 qn;
 	int		 padded;
-	int		 uust;		/* uuencode CTE: 0 before begin, 1, 2 */
+	enum uustate	 uust;
 	int		 sniffed;
 	int		 locked;	/* magic set by the D06 sniffer */
 	unsigned	 emb;		/* embedded child id + 1, 0 none */
-	int		 ekind;
+	enum ekind	 ekind;
 	/* BinHex name decoder */
-	int		 bhst;		/* 0 wait ':', 1 data, 2 done */
+	enum bhstate	 bhst;
 	unsigned	 bhbits, bhnb;
 	int		 bhmark, bhlast, bhnamed;
 	unsigned char	 bh[80];
@@ -775,7 +812,7 @@ emit(struct mime *m, unsigned id, const char *s, size_t n)
 /* ---------- stack ---------- */
 
 static struct frame *
-push(struct mime *m, unsigned id, int kind)
+push(struct mime *m, unsigned id, enum fkind kind)
 {
 	struct frame *f;
 	unsigned ncap;
@@ -2144,15 +2181,15 @@ bhline(struct mime *m, unsigned eid, const char *s, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (L->bhst == 0) {
+		if (L->bhst == BH_WAIT) {
 			if (s[i] == ':' && i == 0)
-				L->bhst = 1;
+				L->bhst = BH_DATA;
 			else
 				break;
 			continue;
 		}
 		if (s[i] == ':') {
-			L->bhst = 2;
+			L->bhst = BH_DONE;
 			break;
 		}
 		if ((a = memchr(bhalpha, s[i], sizeof bhalpha - 1)) == NULL)
@@ -2169,7 +2206,7 @@ bhline(struct mime *m, unsigned eid, const char *s, size_t n)
 		L->bhnamed = 1;
 		addname47(m, eid, (const char *)L->bh + 1, L->bh[0]);
 	}
-	return L->bhst == 2;
+	return L->bhst == BH_DONE;
 }
 
 static void
@@ -2198,7 +2235,7 @@ embedded(struct mime *m, unsigned pid, const char *s, size_t n,
 	struct mime_part *e;
 	size_t no = 0, nn = 0;
 	const char *q;
-	int kind = EK_NONE;
+	enum ekind kind = EK_NONE;
 	unsigned eid, depth;
 
 	if (L->emb != 0) {
@@ -2248,7 +2285,7 @@ embedded(struct mime *m, unsigned pid, const char *s, size_t n,
 		addname47(m, eid, s + no, nn);
 	L->emb = eid + 1;
 	L->ekind = kind;
-	L->bhst = 0;
+	L->bhst = BH_WAIT;
 	L->bhn = L->bhnb = L->bhbits = 0;
 	L->bhmark = L->bhnamed = 0;
 	if (m->cb.part_begin != NULL)
@@ -2311,18 +2348,19 @@ content(struct mime *m, const char *s, size_t n, int eol, int whole,
 	case MIME_CTE_UUENCODE:
 		if (!whole)
 			break;
-		if ((L->uust == 0 || L->uubare) && uubegin(s, n, &no, &nn)) {
+		if ((L->uust == UU_BEFORE || L->uubare) &&
+		    uubegin(s, n, &no, &nn)) {
 			addname47(m, id, s + no, nn);
-			L->uust = 1;
+			L->uust = UU_DATA;
 			L->uubare = 0;
-		} else if (L->uust == 0 && uuplain(s, n)) {
+		} else if (L->uust == UU_BEFORE && uuplain(s, n)) {
 			/* no begin line: the lines are the content */
-			L->uust = 1;
+			L->uust = UU_DATA;
 			L->uubare = 1;
 			uuline(m, id, s, n);
-		} else if (L->uust == 1) {
+		} else if (L->uust == UU_DATA) {
 			if (isend(s, n))
-				L->uust = 2;
+				L->uust = UU_DONE;
 			else
 				uuline(m, id, s, n);
 		}
