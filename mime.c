@@ -70,135 +70,194 @@ enum bhstate {
  */
 #define NCAND(np)	((np) * 5 + 2)
 
+/*
+ * One RFC 2231 section of a name or filename parameter, kept for the
+ * whole header block (xrecord()) so that xjoin() can join sections that
+ * were spread over several fields.
+ */
 struct xsect {
 	char		 attr[12];	/* "name" or "filename" */
-	int		 sect, ext;
-	unsigned	 field;
-	size_t		 off, len;	/* in m->xb */
+	int		 sect;		/* section number (attr*N) */
+	int		 ext;		/* extended: charset'lang' and %XX */
+	unsigned	 field;		/* which Content-* field of the entity
+					   (m->xfield) it came from */
+	size_t		 off, len;	/* its raw value in m->xb */
 };
 
+/* An open entity: the stack m->st, the message first, innermost last. */
 struct frame {
-	unsigned	 id;
-	enum fkind	 kind;
-	enum mstate	 mstate;
-	int		 digest;
-	char		*bnd;
-	size_t		 blen;
-	uint64_t	 pstart;	/* preamble / epilogue start */
+	unsigned	 id;		/* its part (m->parts) */
+	enum fkind	 kind;		/* what it is reading */
+	enum mstate	 mstate;	/* F_MULTI: between which delimiters */
+	int		 digest;	/* F_MULTI: multipart/digest, whose parts
+					   default to message/rfc822 */
+	char		*bnd;		/* F_MULTI: its boundary, owned */
+	size_t		 blen;		/* strlen(bnd) */
+	uint64_t	 pstart;	/* F_MULTI: where preamble or epilogue
+					   text would start (after the header
+					   block or the closing delimiter) */
 };
 
+/*
+ * What the header block being read (the innermost F_HDR frame) says, as
+ * this view reads it; hreset() clears it for each entity, finishhdr()
+ * copies it into the part.
+ */
 struct hstate {
-	unsigned	 nfields;
-	unsigned	 nct, ncte, ncd;
-	int		 ctok;
-	int		 digestchild;
-	char		 type[MIME_TYPE_MAX];
-	char		 charset[48];
-	char		*bnd;
-	size_t		 blen;
-	int		 hasbnd;
-	int		 bndbad;
-	enum mime_cte	 cte;
-	int		 disp;		/* MIME_PART_ATTACHMENT / INLINE */
-	int		 ambig;
+	unsigned	 nfields;	/* fields so far (max_headers) */
+	unsigned	 nct, ncte, ncd; /* Content-Type, -Transfer-Encoding,
+					   -Disposition fields so far: a second
+					   one is ambiguous */
+	int		 ctok;		/* the Content-Type read was a valid
+					   type/subtype: type[] holds it */
+	int		 digestchild;	/* a part of multipart/digest: the
+					   default type is message/rfc822 */
+	char		 type[MIME_TYPE_MAX];	/* lower case, when ctok */
+	char		 charset[48];	/* lower case, "" if none */
+	char		*bnd;		/* boundary= of the Content-Type read,
+					   owned; NULL if none or unusable */
+	size_t		 blen;		/* strlen(bnd) */
+	int		 hasbnd;	/* that field had a boundary= */
+	int		 bndbad;	/* ... empty or over max_boundary */
+	enum mime_cte	 cte;		/* MIME_CTE_7BIT if none */
+	int		 disp;		/* MIME_PART_ATTACHMENT / INLINE / 0 */
+	int		 ambig;		/* readers may differ: the part gets
+					   MIME_PART_AMBIGUOUS */
 	unsigned	 lim;		/* MIME_ERR_* limits this entity hit */
 	int		 blankpend;	/* LAST view: blank first line skipped */
 	uint64_t	 blankend;	/* ... and where the body would start */
 };
 
+/*
+ * The content decoder of the leaf on top of the stack (only the innermost
+ * entity can be a leaf, so one is enough); leafinit() clears it.
+ */
 struct leaf {
-	enum mime_cte	 dec;
-	int		 text;		/* scan for embedded blocks */
-	int		 pend;		/* pending line break length */
+	enum mime_cte	 dec;		/* the transfer encoding decoded */
+	int		 text;		/* a text/ part sent 7bit/8bit/binary,
+					   or a preamble or epilogue: scanned
+					   for embedded blocks */
+	int		 pend;		/* line break of the last line not yet
+					   given to part_data: 0, 1 (LF) or 2
+					   (CRLF); the delimiter after it owns
+					   it if one follows */
 	int		 soft;		/* QP soft break on the last line */
-	unsigned char	 q[4];
-	int		 qn;
-	int		 padded;
-	enum uustate	 uust;
-	int		 sniffed;
+	unsigned char	 q[4];		/* base64: sextets of an unfinished
+					   group, kept across lines */
+	int		 qn;		/* ... how many of them (0 to 3) */
+	int		 padded;	/* base64 '=' seen: more data is an
+					   error (MIME_ERR_BASE64) */
+	enum uustate	 uust;		/* uuencode CTE: where it is */
+	int		 sniffed;	/* the D06 sniffer saw the first line */
 	int		 locked;	/* magic set by the D06 sniffer */
 	unsigned	 emb;		/* embedded child id + 1, 0 none */
-	enum ekind	 ekind;
-	/* BinHex name decoder */
-	enum bhstate	 bhst;
-	unsigned	 bhbits, bhnb;
-	int		 bhmark, bhlast, bhnamed;
-	unsigned char	 bh[80];
-	unsigned	 bhn;
-	int		 nonblank;	/* a non-blank whole line was seen */
+	enum ekind	 ekind;		/* what the embedded child is */
+	/* BinHex name decoder (EK_BINHEX) */
+	enum bhstate	 bhst;		/* where it is */
+	unsigned	 bhbits, bhnb;	/* bit accumulator, bits in it */
+	int		 bhmark;	/* RLE marker 0x90 seen: a count next */
+	int		 bhlast;	/* last byte, which a run repeats */
+	int		 bhnamed;	/* the name was taken from bh */
+	unsigned char	 bh[80];	/* first decoded bytes: name length,
+					   name, ... */
+	unsigned	 bhn;		/* bytes in bh */
+	int		 nonblank;	/* a non-blank whole line was seen
+					   (written, not read) */
 	int		 uubare;	/* uuencode CTE decoding without begin */
 	int		 nohdr;		/* empty header block: first line next */
 };
 
+/* One parameter of the field being parsed (params()): m->pv. */
 struct param {
-	char		 attr[32];
-	int		 sect;
-	int		 ext;
-	int		 quoted;
-	size_t		 voff, vlen;
+	char		 attr[32];	/* lower case, without "*N*" */
+	int		 sect;		/* RFC 2231 section (attr*N), -1 none;
+					   stops growing past 100000 */
+	int		 ext;		/* extended value (attr* or attr*N*):
+					   charset'lang' and %XX */
+	int		 quoted;	/* value was quoted (written, not read) */
+	size_t		 voff, vlen;	/* the value in m->pa, unquoted */
 	size_t		 roff, rlen;	/* "rest of value" reading, 0 if same */
 	unsigned	 na;		/* more readings (names only) */
-	size_t		 aoff[3], alen[3];
+	size_t		 aoff[3], alen[3]; /* ... in m->pa: "a".b, 'a.b' and
+					   a;.b read as a.b (addalt()) */
 };
 
+/* One reading of one attribute in one field (gather()): m->cv. */
 struct cand {
-	size_t		 off, len;
-	int		 is2231;
-	int		 isrest;
+	size_t		 off, len;	/* the value in m->ca */
+	int		 is2231;	/* percent-decoded RFC 2231 value(s) */
+	int		 isrest;	/* the "rest of value" reading */
 	int		 isalt;		/* name-only reading, never a boundary */
-	char		 cs[48];
+	char		 cs[48];	/* is2231: charset, lower case, or "" */
 };
 
+/*
+ * The parser: one per message and view.  Apart from the part table, all
+ * memory is bounded by lim (see struct mime_limits).
+ */
 struct mime {
-	struct mime_limits lim;
-	enum mime_view	 view;
-	struct mime_cb	 cb;
-	void		*arg;
-	unsigned	 err;
-	struct mime_part *parts;
-	unsigned	 nparts, pcap;
-	struct frame	*st;
-	unsigned	 nst, stcap;
+	struct mime_limits lim;		/* zero fields of the caller's set
+					   replaced by the defaults */
+	enum mime_view	 view;		/* which reading of an ambiguity */
+	struct mime_cb	 cb;		/* callbacks; a NULL one is skipped */
+	void		*arg;		/* their first argument */
+	unsigned	 err;		/* sticky MIME_ERR_* bits */
+	struct mime_part *parts;	/* part table, creation order */
+	unsigned	 nparts, pcap;	/* parts used, allocated */
+	struct frame	*st;		/* open entities, innermost last */
+	unsigned	 nst, stcap;	/* frames used, allocated */
+	/* Cutting the input into lines (mime_push()). */
 	char		*lb;		/* line buffer, max_line + 1 */
-	size_t		 ll;
+	size_t		 ll;		/* bytes in lb */
 	uint64_t	 off;		/* offset of lb[0] */
-	int		 inlong;
-	int		 last_eol;
+	int		 inlong;	/* lb continues a line cut at max_line */
+	int		 last_eol;	/* the last line's break: 0, 1 (LF) or
+					   2 (CRLF); a delimiter owns it */
+	/* The header field being unfolded. */
 	struct buf	 hf;		/* pending header field */
-	int		 hfon;
+	int		 hfon;		/* hf holds a field: a continuation
+					   line goes on it */
 	int		 hftrunc;	/* the pending field was cut */
 	int		 hffold;	/* the pending field was folded */
-	struct hstate	 h;
-	struct leaf	 L;
-	struct buf	 tmp, pa, ca;
-	struct param	*pv;
-	unsigned	 np;
+	struct hstate	 h;		/* the header block being read */
+	struct leaf	 L;		/* the leaf being decoded */
+	/* Parameter analysis of one field (scratch, reset per field). */
+	struct buf	 tmp;		/* the value without comments */
+	struct buf	 pa;		/* parameter values (struct param) */
+	struct buf	 ca;		/* candidate values (struct cand) */
+	struct param	*pv;		/* parameters, max_params + 1 */
+	unsigned	 np;		/* ... of them used */
 	struct cand	*cv;		/* up to NCAND(max_params), grown */
-	unsigned	 nc, cvcap;
+	unsigned	 nc, cvcap;	/* candidates used, allocated */
+	/* RFC 2231 name sections of the whole header block. */
 	struct xsect	*xs;		/* name sections of this entity, at
 					   most max_params, grown */
-	unsigned	 nxs, xscap, xfield;
-	struct buf	 xb;
-	int		 over;
-	unsigned	 overid;
-	int		 enomem;
-	int		 finished;
+	unsigned	 nxs, xscap;	/* sections used, allocated */
+	unsigned	 xfield;	/* Content-* fields of this entity */
+	struct buf	 xb;		/* section values (struct xsect) */
+	/* Ending states. */
+	int		 over;		/* max_parts reached: no new parts, */
+	unsigned	 overid;	/* ... this record takes the rest of
+					   the message (TRUNCATED) */
+	int		 enomem;	/* an allocation failed: sticky */
+	int		 finished;	/* mime_finish() was called */
 	/*
-	 * A "--token" line at the start of a raw leaf is held until the next
-	 * line: if that is a Content-* field, the leaf is a multipart whose
-	 * boundary was hidden (ambiguous; the LAST view reads it so).
+	 * A "--token" line in a raw leaf is held until the next line: if
+	 * that is a Content-* field, the leaf is a multipart whose boundary
+	 * was hidden (ambiguous; the LAST view reads it so).
 	 */
-	int		 hold;
-	char		*hb;		/* max_boundary + 2 bytes */
-	size_t		 hn;
-	int		 heol;
-	uint64_t	 hls;
+	int		 hold;		/* a line is held */
+	char		*hb;		/* ... its bytes: max_boundary + 2 */
+	size_t		 hn;		/* ... its length */
+	int		 heol;		/* ... its line break */
+	uint64_t	 hls;		/* ... its offset */
 };
 
+/* Output of the RFC 2047 decoder: max bytes at p. */
 struct ob {
 	char	*p;
-	size_t	 len, max;
-	int	 full;
+	size_t	 len, max;	/* bytes written, room */
+	int	 full;		/* something did not fit: the rest is cut */
 };
 
 static const struct mime_limits deflim = {
