@@ -5,7 +5,18 @@
  * max_line: cut into pieces that are content only); everything else works
  * line by line, so results never depend on the chunking.  Open entities are
  * kept on an explicit stack bounded by max_depth: no recursion.
+ *
+ * How a line travels: mime_push() cuts it (b64run() takes plain base64
+ * lines in bulk), doline() sends it by the state of the innermost entity
+ * (enum fkind): a header line to hdrline()/hdrodd(), which unfold fields
+ * for flushfield() (Content-Type, -Disposition, -Transfer-Encoding through
+ * params() and gather()); a delimiter to delim() and closetop(); content
+ * to content() and its decoders (base64, QP, uuencode, embedded blocks).
+ * finishhdr() turns a finished header block into a leaf or a container.
+ *
  * Memory per message is bounded by struct mime_limits plus the part table.
+ * What a limit stops the parser from reading fails closed: the entity it
+ * belongs to is MIME_PART_UNSCANNABLE with the limit's bit (mime.h).
  * Ownership: caller owns struct mime; pointers passed to callbacks live only
  * during the call.
  * Errors: malformed input sets MIME_ERR_* bits and parsing continues; only
