@@ -1363,20 +1363,32 @@ gplain(struct mime *m, const struct param *pp)
 	return 0;
 }
 
+/*
+ * Append the extended value (v, vn) to candidate c, percent-decoded.  When
+ * lang (a single value, or section 0), a charset'lang' prefix is dropped
+ * and its charset noted in c.
+ */
+static int
+extadd(struct mime *m, struct cand *c, const char *v, size_t vn, int lang)
+{
+	const char *cs;
+	size_t csn;
+
+	if (lang && langstrip(&v, &vn, &cs, &csn))
+		lccopy(c->cs, sizeof c->cs, cs, csn);
+	return pctdec(&m->ca, v, vn);
+}
+
 /* The candidate of one extended parameter (attr*=charset'lang'value). */
 static int
 gext(struct mime *m, const struct param *pp)
 {
 	struct cand *c;
-	const char *v = m->pa.data + pp->voff, *cs;
-	size_t vn = pp->vlen, csn;
 
 	if ((c = newcand(m)) == NULL)
 		return 0;
 	c->is2231 = 1;
-	if (langstrip(&v, &vn, &cs, &csn))
-		lccopy(c->cs, sizeof c->cs, cs, csn);
-	if (pctdec(&m->ca, v, vn) == -1)
+	if (extadd(m, c, m->pa.data + pp->voff, pp->vlen, 1) == -1)
 		return -1;
 	c->len = m->ca.len - c->off;
 	return 0;
@@ -1413,9 +1425,9 @@ static int
 gbyindex(struct mime *m, const unsigned *ix, unsigned nix, struct cand *c)
 {
 	const struct param *sp;
-	const char *v, *cs;
-	size_t vn, csn;
+	const char *v;
 	unsigned k;
+	int rc;
 
 	for (k = 0; k < nix; k++) {
 		sp = &m->pv[ix[k]];
@@ -1424,15 +1436,11 @@ gbyindex(struct mime *m, const unsigned *ix, unsigned nix, struct cand *c)
 			continue;
 		}
 		v = m->pa.data + sp->voff;
-		vn = sp->vlen;
-		if (!sp->ext) {
-			if (buf_add(&m->ca, v, vn) == -1)
-				return -1;
-			continue;
-		}
-		if (sp->sect == 0 && langstrip(&v, &vn, &cs, &csn))
-			lccopy(c->cs, sizeof c->cs, cs, csn);
-		if (pctdec(&m->ca, v, vn) == -1)
+		if (sp->ext)
+			rc = extadd(m, c, v, sp->vlen, sp->sect == 0);
+		else
+			rc = buf_add(&m->ca, v, sp->vlen);
+		if (rc == -1)
 			return -1;
 	}
 	c->len = m->ca.len - c->off;
