@@ -59,6 +59,14 @@ enum ekind {
 			   decoded (unscannable) but for its file name */
 };
 
+/* What a header-block step made of a line (hdrodd(), hdrstep()). */
+enum hline {
+	HL_USUAL,	/* nothing yet: read it as an ordinary header line */
+	HL_TAKEN,	/* the line was read */
+	HL_ENDED	/* the header block ended before it: read the line
+			   again in the new state */
+};
+
 /* A leaf sent with Content-Transfer-Encoding uuencode (struct leaf.uust). */
 enum uustate {
 	UU_BEFORE,	/* before the begin line (or the first data line) */
@@ -2797,16 +2805,6 @@ allwsp(const char *s, size_t n)
 }
 
 /*
- * Header lines clients read differently (AMBIGUOUS; the LAST view takes
- * the second reading): "Name value" without a colon as "Name: value"
- * (Content-* names), any other line without a colon (or only control
- * characters) as the end of the header block, a continuation line that
- * starts with "Content-Xxx:" as a new field, a bare CR as a line break
- * and control characters before a field name as nothing.
- * Returns 1 if the line was taken, 2 if the header block ended before
- * it (the line is content), 0 to read it as usual, -1 on ENOMEM.
- */
-/*
  * Is the pending header field no field at all (no colon, or a name with
  * blanks or control characters in it)?  Readers drop such a line, and
  * read a Content-* line folded under it as a field of its own.
@@ -2827,6 +2825,16 @@ badfield(const struct mime *m)
 	return 0;
 }
 
+/*
+ * Header lines clients read differently (AMBIGUOUS; the LAST view takes
+ * the second reading): "Name value" without a colon as "Name: value"
+ * (Content-* names), any other line without a colon (or only control
+ * characters) as the end of the header block, a continuation line that
+ * starts with "Content-Xxx:" as a new field, a bare CR as a line break
+ * and control characters before a field name as nothing.
+ * Returns an enum hline (HL_USUAL: read the line as usual), or -1 on
+ * ENOMEM.
+ */
 static int
 hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 {
@@ -2837,16 +2845,16 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 		;
 	if (i > 0) {
 		if (!ctline(s + i, n - i))
-			return 0;
+			return HL_USUAL;
 		seterr(m, MIME_ERR_AMBIGUOUS);
 		/* folded into a field that is none: a field of its own */
 		if (m->view == MIME_VIEW_FIRST && !badfield(m))
-			return 0;
+			return HL_USUAL;
 		if (flushfield(m) == -1)
 			return -1;
 		m->hfon = 1;
 		hfadd(m, s + i, n - i);
-		return 1;
+		return HL_TAKEN;
 	}
 	for (i = 0; i < n && ((unsigned char)s[i] < 0x20 ||
 	    s[i] == 0x7f); i++)
@@ -2855,8 +2863,8 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 	    ieq(s, 8, "content-")))) {
 		seterr(m, MIME_ERR_AMBIGUOUS);
 		if (m->view == MIME_VIEW_FIRST)
-			return 0;
-		return finishhdr(m, ls, 0) == -1 ? -1 : 2;
+			return HL_USUAL;
+		return finishhdr(m, ls, 0) == -1 ? -1 : HL_ENDED;
 	}
 	if (memchr(s, ':', n) == NULL) {
 		/* "Content-Xxx value" */
@@ -2864,20 +2872,20 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 			;
 		seterr(m, MIME_ERR_AMBIGUOUS);
 		if (m->view == MIME_VIEW_FIRST || k == n)
-			return 0;
+			return HL_USUAL;
 		if (flushfield(m) == -1)
 			return -1;
 		m->hfon = 1;
 		hfadd(m, s, k);
 		hfadd(m, ":", 1);
 		hfadd(m, s + k, n - k);
-		return 1;
+		return HL_TAKEN;
 	}
 	if (i == 0 && memchr(s, '\r', n) == NULL)
-		return 0;
+		return HL_USUAL;
 	seterr(m, MIME_ERR_AMBIGUOUS);
 	if (m->view == MIME_VIEW_FIRST)
-		return 0;
+		return HL_USUAL;
 	/* pieces between bare CRs, control characters stripped */
 	for (j = 0; j < n; j = k + 1) {
 		for (k = j; k < n && s[k] != '\r'; k++)
@@ -2899,7 +2907,7 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 		m->hfon = 1;
 		hfadd(m, s + i, k - i);
 	}
-	return 1;
+	return HL_TAKEN;
 }
 
 static int
@@ -3000,9 +3008,9 @@ dashline(struct mime *m, const char *s, size_t n, uint64_t ls, uint64_t lend)
 }
 
 /*
- * A line of a header block.  Returns 0 when the line was taken, 1 when
- * the block ended before it (read the line again in the new state), -1
- * on ENOMEM.
+ * A line of a header block.  Returns HL_TAKEN, or HL_ENDED when the block
+ * ended before it (read the line again in the new state), or -1 on
+ * ENOMEM.
  */
 static int
 hdrstep(struct mime *m, const char *s, size_t n, int cont, int more,
@@ -3013,11 +3021,12 @@ hdrstep(struct mime *m, const char *s, size_t n, int cont, int more,
 	if (m->h.blankpend) {
 		m->h.blankpend = 0;
 		if (!(whole && ctline(s, n)))
-			return finishhdr(m, m->h.blankend, 0) == -1 ? -1 : 1;
+			return finishhdr(m, m->h.blankend, 0) == -1 ? -1 :
+			    HL_ENDED;
 	}
-	if (whole && n > 0 && (k = hdrodd(m, s, n, ls)) != 0)
-		return k == -1 ? -1 : k == 2 ? 1 : 0;
-	return hdrline(m, s, n, cont, more, lend) == -1 ? -1 : 0;
+	if (whole && n > 0 && (k = hdrodd(m, s, n, ls)) != HL_USUAL)
+		return k;
+	return hdrline(m, s, n, cont, more, lend) == -1 ? -1 : HL_TAKEN;
 }
 
 /*
@@ -3126,7 +3135,7 @@ doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 	while (m->st[m->nst - 1].kind == F_HDR) {
 		if ((k = hdrstep(m, s, n, cont, more, ls, lend)) == -1)
 			return -1;
-		if (k == 0)
+		if (k == HL_TAKEN)
 			goto out;
 	}
 	switch (m->st[m->nst - 1].kind) {
