@@ -5,7 +5,18 @@
  * max_line: cut into pieces that are content only); everything else works
  * line by line, so results never depend on the chunking.  Open entities are
  * kept on an explicit stack bounded by max_depth: no recursion.
+ *
+ * How a line travels: mime_push() cuts it (b64run() takes plain base64
+ * lines in bulk), doline() sends it by the state of the innermost entity
+ * (enum fkind): a header line to hdrline()/hdrodd(), which unfold fields
+ * for flushfield() (Content-Type, -Disposition, -Transfer-Encoding through
+ * params() and gather()); a delimiter to delim() and closetop(); content
+ * to content() and its decoders (base64, QP, uuencode, embedded blocks).
+ * finishhdr() turns a finished header block into a leaf or a container.
+ *
  * Memory per message is bounded by struct mime_limits plus the part table.
+ * What a limit stops the parser from reading fails closed: the entity it
+ * belongs to is MIME_PART_UNSCANNABLE with the limit's bit (mime.h).
  * Ownership: caller owns struct mime; pointers passed to callbacks live only
  * during the call.
  * Errors: malformed input sets MIME_ERR_* bits and parsing continues; only
@@ -22,9 +33,54 @@
 #include "util.h"
 #include "banned.h"
 
-enum fkind { F_HDR, F_LEAF, F_MULTI, F_MSG };
-enum mstate { M_PRE, M_IN, M_EPI };
-enum ekind { EK_NONE, EK_UU, EK_YENC, EK_BINHEX };
+/* What an open entity on the stack (struct frame) is reading. */
+enum fkind {
+	F_HDR,		/* its header block */
+	F_LEAF,		/* the content of a leaf (struct leaf decodes it) */
+	F_MULTI,	/* a multipart: preamble, parts, epilogue */
+	F_MSG		/* a message/rfc822: one inner message (an F_HDR
+			   frame on top of it) */
+};
+
+/* Where a multipart (F_MULTI) is, between its delimiter lines. */
+enum mstate {
+	M_PRE,		/* before its first delimiter: preamble */
+	M_IN,		/* a part is open */
+	M_EPI		/* after the closing delimiter: epilogue */
+};
+
+/* The kind of block embedded in a text leaf (struct leaf.ekind). */
+enum ekind {
+	EK_NONE,	/* none open */
+	EK_UU,		/* "begin 644 name" .. "end": decoded */
+	EK_YENC,	/* "=ybegin" .. "=yend": not decoded (unscannable),
+			   its name read from the =ybegin line */
+	EK_BINHEX	/* "(This file must be converted with BinHex": not
+			   decoded (unscannable) but for its file name */
+};
+
+/* What a header-block step made of a line (hdrodd(), hdrstep()). */
+enum hline {
+	HL_USUAL,	/* nothing yet: read it as an ordinary header line */
+	HL_TAKEN,	/* the line was read */
+	HL_ENDED	/* the header block ended before it: read the line
+			   again in the new state */
+};
+
+/* A leaf sent with Content-Transfer-Encoding uuencode (struct leaf.uust). */
+enum uustate {
+	UU_BEFORE,	/* before the begin line (or the first data line) */
+	UU_DATA,	/* data lines, decoded */
+	UU_DONE		/* after the end line: ignored, but for a begin line
+			   when decoding had started without one (uubare) */
+};
+
+/* The BinHex 4.0 decoder of an embedded block (struct leaf.bhst). */
+enum bhstate {
+	BH_WAIT,	/* waiting for the ':' that starts the data */
+	BH_DATA,	/* data characters: the name is decoded from them */
+	BH_DONE		/* the closing ':': the block ends */
+};
 
 /*
  * Readings of one attribute in one field: each parameter gives at most
@@ -33,138 +89,198 @@ enum ekind { EK_NONE, EK_UU, EK_YENC, EK_BINHEX };
  */
 #define NCAND(np)	((np) * 5 + 2)
 
+/*
+ * One RFC 2231 section of a name or filename parameter, kept for the
+ * whole header block (xrecord()) so that xjoin() can join sections that
+ * were spread over several fields.
+ */
 struct xsect {
 	char		 attr[12];	/* "name" or "filename" */
-	int		 sect, ext;
-	unsigned	 field;
-	size_t		 off, len;	/* in m->xb */
+	int		 sect;		/* section number (attr*N) */
+	int		 ext;		/* extended: charset'lang' and %XX */
+	unsigned	 field;		/* which Content-* field of the entity
+					   (m->xfield) it came from */
+	size_t		 off, len;	/* its raw value in m->xb */
 };
 
+/* An open entity: the stack m->st, the message first, innermost last. */
 struct frame {
-	unsigned	 id;
-	int		 kind;
-	int		 mstate;
-	int		 digest;
-	char		*bnd;
-	size_t		 blen;
-	uint64_t	 pstart;	/* preamble / epilogue start */
+	unsigned	 id;		/* its part (m->parts) */
+	enum fkind	 kind;		/* what it is reading */
+	enum mstate	 mstate;	/* F_MULTI: between which delimiters */
+	int		 digest;	/* F_MULTI: multipart/digest, whose parts
+					   default to message/rfc822 */
+	char		*bnd;		/* F_MULTI: its boundary, owned */
+	size_t		 blen;		/* strlen(bnd) */
+	uint64_t	 pstart;	/* F_MULTI: where preamble or epilogue
+					   text would start (after the header
+					   block or the closing delimiter) */
 };
 
+/*
+ * What the header block being read (the innermost F_HDR frame) says, as
+ * this view reads it; hreset() clears it for each entity, finishhdr()
+ * copies it into the part.
+ */
 struct hstate {
-	unsigned	 nfields;
-	unsigned	 nct, ncte, ncd;
-	int		 ctok;
-	int		 digestchild;
-	char		 type[MIME_TYPE_MAX];
-	char		 charset[48];
-	char		*bnd;
-	size_t		 blen;
-	int		 hasbnd;
-	int		 bndbad;
-	int		 cte;
-	int		 cte1;		/* the first CTE field's encoding */
+	unsigned	 nfields;	/* fields so far (max_headers) */
+	unsigned	 nct, ncte, ncd; /* Content-Type, -Transfer-Encoding,
+					   -Disposition fields so far: a second
+					   one is ambiguous */
+	int		 ctok;		/* the Content-Type read was a valid
+					   type/subtype: type[] holds it */
+	int		 digestchild;	/* a part of multipart/digest: the
+					   default type is message/rfc822 */
+	char		 type[MIME_TYPE_MAX];	/* lower case, when ctok */
+	char		 charset[48];	/* lower case, "" if none */
+	char		*bnd;		/* boundary= of the Content-Type read,
+					   owned; NULL if none or unusable */
+	size_t		 blen;		/* strlen(bnd) */
+	int		 hasbnd;	/* that field had a boundary= */
+	int		 bndbad;	/* ... empty or over max_boundary */
+	enum mime_cte	 cte;		/* MIME_CTE_7BIT if none */
+	enum mime_cte	 cte1;		/* the first CTE field's encoding */
 	int		 cteodd;	/* a CTE field not one bare token, or
-					   two naming different encodings */
-	int		 disp;		/* MIME_PART_ATTACHMENT / INLINE */
-	int		 ambig;
+					   two naming different encodings:
+					   see ctefield() */
+	int		 disp;		/* MIME_PART_ATTACHMENT / INLINE / 0 */
+	int		 ambig;		/* readers may differ: the part gets
+					   MIME_PART_AMBIGUOUS */
 	unsigned	 lim;		/* MIME_ERR_* limits this entity hit */
 	int		 blankpend;	/* LAST view: blank first line skipped */
 	uint64_t	 blankend;	/* ... and where the body would start */
 };
 
+/*
+ * The content decoder of the leaf on top of the stack (only the innermost
+ * entity can be a leaf, so one is enough); leafinit() clears it.
+ */
 struct leaf {
-	int		 dec;		/* enum mime_cte */
-	int		 text;		/* scan for embedded blocks */
-	int		 pend;		/* pending line break length */
+	enum mime_cte	 dec;		/* the transfer encoding decoded */
+	int		 text;		/* a text/ part sent 7bit/8bit/binary,
+					   or a preamble or epilogue: scanned
+					   for embedded blocks */
+	int		 pend;		/* line break of the last line not yet
+					   given to part_data: 0, 1 (LF) or 2
+					   (CRLF); the delimiter after it owns
+					   it if one follows */
 	int		 soft;		/* QP soft break on the last line */
-	unsigned char	 q[4];
-	int		 qn;
-	int		 padded;
-	int		 uust;		/* uuencode CTE: 0 before begin, 1, 2 */
-	int		 sniffed;
+	unsigned char	 q[4];		/* base64: sextets of an unfinished
+					   group, kept across lines */
+	int		 qn;		/* ... how many of them (0 to 3) */
+	int		 padded;	/* base64 '=' seen: more data is an
+					   error (MIME_ERR_BASE64) */
+	enum uustate	 uust;		/* uuencode CTE: where it is */
+	int		 sniffed;	/* the D06 sniffer saw the first line */
 	int		 locked;	/* magic set by the D06 sniffer */
 	unsigned	 emb;		/* embedded child id + 1, 0 none */
-	int		 ekind;
-	/* BinHex name decoder */
-	int		 bhst;		/* 0 wait ':', 1 data, 2 done */
-	unsigned	 bhbits, bhnb;
-	int		 bhmark, bhlast, bhnamed;
-	unsigned char	 bh[80];
-	unsigned	 bhn;
-	int		 nonblank;	/* a non-blank whole line was seen */
+	enum ekind	 ekind;		/* what the embedded child is */
+	/* BinHex name decoder (EK_BINHEX) */
+	enum bhstate	 bhst;		/* where it is */
+	unsigned	 bhbits, bhnb;	/* bit accumulator, bits in it */
+	int		 bhmark;	/* RLE marker 0x90 seen: a count next */
+	int		 bhlast;	/* last byte, which a run repeats */
+	int		 bhnamed;	/* the name was taken from bh */
+	unsigned char	 bh[80];	/* first decoded bytes: name length,
+					   name, ... */
+	unsigned	 bhn;		/* bytes in bh */
+	int		 nonblank;	/* a non-blank whole line was seen
+					   (written, not read) */
 	int		 uubare;	/* uuencode CTE decoding without begin */
 	int		 nohdr;		/* empty header block: first line next */
 };
 
+/* One parameter of the field being parsed (params()): m->pv. */
 struct param {
-	char		 attr[32];
-	int		 sect;
-	int		 ext;
-	int		 quoted;
-	size_t		 voff, vlen;
+	char		 attr[32];	/* lower case, without "*N*" */
+	int		 sect;		/* RFC 2231 section (attr*N), -1 none;
+					   stops growing past 100000 */
+	int		 ext;		/* extended value (attr* or attr*N*):
+					   charset'lang' and %XX */
+	int		 quoted;	/* value was quoted (written, not read) */
+	size_t		 voff, vlen;	/* the value in m->pa, unquoted */
 	size_t		 roff, rlen;	/* "rest of value" reading, 0 if same */
 	unsigned	 na;		/* more readings (names only) */
-	size_t		 aoff[3], alen[3];
+	size_t		 aoff[3], alen[3]; /* ... in m->pa: "a".b, 'a.b' and
+					   a;.b read as a.b (addalt()) */
 };
 
+/* One reading of one attribute in one field (gather()): m->cv. */
 struct cand {
-	size_t		 off, len;
-	int		 is2231;
-	int		 isrest;
+	size_t		 off, len;	/* the value in m->ca */
+	int		 is2231;	/* percent-decoded RFC 2231 value(s) */
+	int		 isrest;	/* the "rest of value" reading */
 	int		 isalt;		/* name-only reading, never a boundary */
-	char		 cs[48];
+	char		 cs[48];	/* is2231: charset, lower case, or "" */
 };
 
+/*
+ * The parser: one per message and view.  Apart from the part table, all
+ * memory is bounded by lim (see struct mime_limits).
+ */
 struct mime {
-	struct mime_limits lim;
-	enum mime_view	 view;
-	struct mime_cb	 cb;
-	void		*arg;
-	unsigned	 err;
-	struct mime_part *parts;
-	unsigned	 nparts, pcap;
-	struct frame	*st;
-	unsigned	 nst, stcap;
+	struct mime_limits lim;		/* zero fields of the caller's set
+					   replaced by the defaults */
+	enum mime_view	 view;		/* which reading of an ambiguity */
+	struct mime_cb	 cb;		/* callbacks; a NULL one is skipped */
+	void		*arg;		/* their first argument */
+	unsigned	 err;		/* sticky MIME_ERR_* bits */
+	struct mime_part *parts;	/* part table, creation order */
+	unsigned	 nparts, pcap;	/* parts used, allocated */
+	struct frame	*st;		/* open entities, innermost last */
+	unsigned	 nst, stcap;	/* frames used, allocated */
+	/* Cutting the input into lines (mime_push()). */
 	char		*lb;		/* line buffer, max_line + 1 */
-	size_t		 ll;
+	size_t		 ll;		/* bytes in lb */
 	uint64_t	 off;		/* offset of lb[0] */
-	int		 inlong;
-	int		 last_eol;
+	int		 inlong;	/* lb continues a line cut at max_line */
+	int		 last_eol;	/* the last line's break: 0, 1 (LF) or
+					   2 (CRLF); a delimiter owns it */
+	/* The header field being unfolded. */
 	struct buf	 hf;		/* pending header field */
-	int		 hfon;
+	int		 hfon;		/* hf holds a field: a continuation
+					   line goes on it */
 	int		 hftrunc;	/* the pending field was cut */
 	int		 hffold;	/* the pending field was folded */
-	struct hstate	 h;
-	struct leaf	 L;
-	struct buf	 tmp, pa, ca;
-	struct param	*pv;
-	unsigned	 np;
+	struct hstate	 h;		/* the header block being read */
+	struct leaf	 L;		/* the leaf being decoded */
+	/* Parameter analysis of one field (scratch, reset per field). */
+	struct buf	 tmp;		/* the value without comments */
+	struct buf	 pa;		/* parameter values (struct param) */
+	struct buf	 ca;		/* candidate values (struct cand) */
+	struct param	*pv;		/* parameters, max_params + 1 */
+	unsigned	 np;		/* ... of them used */
 	struct cand	*cv;		/* up to NCAND(max_params), grown */
-	unsigned	 nc, cvcap;
+	unsigned	 nc, cvcap;	/* candidates used, allocated */
+	/* RFC 2231 name sections of the whole header block. */
 	struct xsect	*xs;		/* name sections of this entity, at
 					   most max_params, grown */
-	unsigned	 nxs, xscap, xfield;
-	struct buf	 xb;
-	int		 over;
-	unsigned	 overid;
-	int		 enomem;
-	int		 finished;
+	unsigned	 nxs, xscap;	/* sections used, allocated */
+	unsigned	 xfield;	/* Content-* fields of this entity */
+	struct buf	 xb;		/* section values (struct xsect) */
+	/* Ending states. */
+	int		 over;		/* max_parts reached: no new parts, */
+	unsigned	 overid;	/* ... this record takes the rest of
+					   the message (TRUNCATED) */
+	int		 enomem;	/* an allocation failed: sticky */
+	int		 finished;	/* mime_finish() was called */
 	/*
-	 * A "--token" line at the start of a raw leaf is held until the next
-	 * line: if that is a Content-* field, the leaf is a multipart whose
-	 * boundary was hidden (ambiguous; the LAST view reads it so).
+	 * A "--token" line in a raw leaf is held until the next line: if
+	 * that is a Content-* field, the leaf is a multipart whose boundary
+	 * was hidden (ambiguous; the LAST view reads it so).
 	 */
-	int		 hold;
-	char		*hb;		/* max_boundary + 2 bytes */
-	size_t		 hn;
-	int		 heol;
-	uint64_t	 hls;
+	int		 hold;		/* a line is held */
+	char		*hb;		/* ... its bytes: max_boundary + 2 */
+	size_t		 hn;		/* ... its length */
+	int		 heol;		/* ... its line break */
+	uint64_t	 hls;		/* ... its offset */
 };
 
+/* Output of the RFC 2047 decoder: max bytes at p. */
 struct ob {
 	char	*p;
-	size_t	 len, max;
-	int	 full;
+	size_t	 len, max;	/* bytes written, room */
+	int	 full;		/* something did not fit: the rest is cut */
 };
 
 static const struct mime_limits deflim = {
@@ -778,7 +894,7 @@ emit(struct mime *m, unsigned id, const char *s, size_t n)
 /* ---------- stack ---------- */
 
 static struct frame *
-push(struct mime *m, unsigned id, int kind)
+push(struct mime *m, unsigned id, enum fkind kind)
 {
 	struct frame *f;
 	unsigned ncap;
@@ -898,13 +1014,167 @@ isparam(const char *s, size_t n)
 	return memchr(s, '=', e != NULL ? (size_t)(e - s) : n) != NULL;
 }
 
-/* Parse parameters of (s, n) into m->pv; values go to m->pa. */
+/*
+ * The attribute (a, n) of parameter pp: its name in lower case, an
+ * RFC 2231 section number (attr*N, capped) and the extended mark (attr*
+ * or attr*N*).
+ */
+static void
+pattr(struct param *pp, const char *a, size_t n)
+{
+	const char *st = memchr(a, '*', n);
+	size_t k;
+
+	memset(pp, 0, sizeof *pp);
+	pp->sect = -1;
+	lccopy(pp->attr, sizeof pp->attr, a,
+	    st != NULL ? (size_t)(st - a) : n);
+	if (st == NULL)
+		return;
+	k = (size_t)(st - a) + 1;
+	if (k < n && a[k] >= '0' && a[k] <= '9') {
+		pp->sect = 0;
+		while (k < n && a[k] >= '0' && a[k] <= '9') {
+			if (pp->sect < 100000)
+				pp->sect = pp->sect * 10 + (a[k] - '0');
+			k++;
+		}
+	}
+	if (k < n && a[k] == '*')
+		pp->ext = 1;
+	else if (pp->sect < 0)
+		pp->ext = 1;
+}
+
+/*
+ * Append s[*ip..n) up to the next ';' to pa with quoted-pairs undone and,
+ * when nodq, without '"'; *ip is left on the ';' (or n).
+ */
+static int
+unpair(struct mime *m, const char *s, size_t n, size_t *ip, int nodq)
+{
+	size_t i;
+
+	for (i = *ip; i < n && s[i] != ';'; i++) {
+		if (nodq && s[i] == '"')
+			continue;
+		if (s[i] == '\\' && i + 1 < n)
+			i++;
+		if (buf_addc(&m->pa, s[i]) == -1)
+			return -1;
+	}
+	*ip = i;
+	return 0;
+}
+
+/*
+ * A quoted value, s[*ip] being its '"': the value without quotes and
+ * quoted-pairs; "a".b (anything but blanks after the closing quote) also
+ * gives the reading a.b.  *ip is left after the closing quote.
+ */
+static int
+pquoted(struct mime *m, struct param *pp, const char *s, size_t n,
+    size_t *ip)
+{
+	size_t i = *ip, k, alt;
+
+	pp->quoted = 1;
+	for (i++; i < n && s[i] != '"'; i++) {
+		if (s[i] == '\\' && i + 1 < n)
+			i++;
+		if (buf_addc(&m->pa, s[i]) == -1)
+			return -1;
+	}
+	pp->vlen = m->pa.len - pp->voff;
+	if (i < n)
+		i++;
+	*ip = i;
+	for (k = i; k < n && s[k] != ';' && wsp((unsigned char)s[k]); k++)
+		;
+	if (k >= n || s[k] == ';')
+		return 0;
+	alt = m->pa.len;
+	k = i;
+	if (paself(m, pp->voff, pp->vlen) == -1 ||
+	    unpair(m, s, n, &k, 1) == -1)
+		return -1;
+	addalt(m, pp, alt);
+	return 0;
+}
+
+/*
+ * The other readings of the token value s[v0, i): 'a.b' without its single
+ * quotes, and a;.b with the ';' inside, up to the next real parameter.
+ */
+static int
+ptokenalts(struct mime *m, struct param *pp, const char *s, size_t n,
+    size_t v0, size_t i)
+{
+	size_t k, alt;
+
+	if (pp->vlen > 2 && m->pa.data[pp->voff] == '\'' &&
+	    m->pa.data[pp->voff + pp->vlen - 1] == '\'') {
+		alt = m->pa.len;
+		if (paself(m, pp->voff + 1, pp->vlen - 2) == -1)
+			return -1;
+		addalt(m, pp, alt);
+	}
+	for (k = i; k < n && s[k] == ';' && !isparam(s + k + 1, n - k - 1);) {
+		for (k++; k < n && s[k] != ';'; k++)
+			;
+	}
+	if (k > i) {
+		alt = m->pa.len;
+		if (buf_add(&m->pa, s + v0, k - v0) == -1)
+			return -1;
+		addalt(m, pp, alt);
+	}
+	return 0;
+}
+
+/*
+ * A token value from s[*ip]: up to a blank or ';', plus the "rest of the
+ * value" reading up to the ';' (kept only when it differs) and the readings
+ * of ptokenalts().  *ip is left on the ';' (or n).
+ */
+static int
+ptoken(struct mime *m, struct param *pp, const char *s, size_t n,
+    size_t *ip)
+{
+	size_t v0 = *ip, i = *ip, r1;
+
+	while (i < n && s[i] != ';' && !wsp((unsigned char)s[i]))
+		i++;
+	if (buf_add(&m->pa, s + v0, i - v0) == -1)
+		return -1;
+	pp->vlen = i - v0;
+	pp->roff = m->pa.len;
+	i = v0;
+	if (unpair(m, s, n, &i, 0) == -1)
+		return -1;
+	*ip = i;
+	r1 = m->pa.len;
+	while (r1 > pp->roff && wsp((unsigned char)m->pa.data[r1 - 1]))
+		r1--;
+	pp->rlen = r1 - pp->roff;
+	if (pp->rlen == pp->vlen && memcmp(m->pa.data + pp->roff,
+	    m->pa.data + pp->voff, pp->vlen) == 0)
+		pp->rlen = 0;
+	return ptokenalts(m, pp, s, n, v0, i);
+}
+
+/*
+ * Parse the parameters of (s, n) (from the first ';') into m->pv, their
+ * values into m->pa.  Past max_params: MIME_ERR_PARAMS (and
+ * MIME_ERR_SECTIONS when the first one dropped is an RFC 2231 section).
+ */
 static int
 params(struct mime *m, const char *s, size_t n)
 {
 	struct param *pp;
-	size_t i = 0, a0, a1, v0, r1, k;
+	size_t i = 0, a0, a1;
 	const char *st;
+	int rc;
 
 	buf_reset(&m->pa);
 	m->np = 0;
@@ -927,7 +1197,6 @@ params(struct mime *m, const char *s, size_t n)
 			a1--;
 		i++;
 		if (m->np >= m->lim.max_params) {
-			/* an RFC 2231 section (attr*N) is named as such */
 			st = memchr(s + a0, '*', a1 - a0);
 			hlimit(m, MIME_ERR_PARAMS | (st != NULL &&
 			    st + 1 < s + a1 && st[1] >= '0' && st[1] <= '9' ?
@@ -935,103 +1204,16 @@ params(struct mime *m, const char *s, size_t n)
 			break;
 		}
 		pp = &m->pv[m->np];
-		memset(pp, 0, sizeof *pp);
-		pp->sect = -1;
-		st = memchr(s + a0, '*', a1 - a0);
-		lccopy(pp->attr, sizeof pp->attr, s + a0,
-		    st != NULL ? (size_t)(st - (s + a0)) : a1 - a0);
-		if (st != NULL) {
-			k = (size_t)(st - s) + 1;
-			if (k < a1 && s[k] >= '0' && s[k] <= '9') {
-				pp->sect = 0;
-				while (k < a1 && s[k] >= '0' && s[k] <= '9') {
-					if (pp->sect < 100000)
-						pp->sect = pp->sect * 10 +
-						    (s[k] - '0');
-					k++;
-				}
-			}
-			if (k < a1 && s[k] == '*')
-				pp->ext = 1;
-			else if (pp->sect < 0)
-				pp->ext = 1;
-		}
+		pattr(pp, s + a0, a1 - a0);
 		while (i < n && wsp((unsigned char)s[i]))
 			i++;
 		pp->voff = m->pa.len;
-		if (i < n && s[i] == '"') {
-			pp->quoted = 1;
-			for (i++; i < n && s[i] != '"'; i++) {
-				if (s[i] == '\\' && i + 1 < n)
-					i++;
-				if (buf_addc(&m->pa, s[i]) == -1)
-					return -1;
-			}
-			pp->vlen = m->pa.len - pp->voff;
-			if (i < n)
-				i++;
-			/* "a".b or "a".b": the value with its quotes removed */
-			for (k = i; k < n && s[k] != ';' &&
-			    wsp((unsigned char)s[k]); k++)
-				;
-			if (k < n && s[k] != ';') {
-				a1 = m->pa.len;
-				if (paself(m, pp->voff, pp->vlen) == -1)
-					return -1;
-				for (k = i; k < n && s[k] != ';'; k++) {
-					if (s[k] == '"')
-						continue;
-					if (s[k] == '\\' && k + 1 < n)
-						k++;
-					if (buf_addc(&m->pa, s[k]) == -1)
-						return -1;
-				}
-				addalt(m, pp, a1);
-			}
-		} else {
-			v0 = i;
-			while (i < n && s[i] != ';' && !wsp((unsigned char)s[i]))
-				i++;
-			if (buf_add(&m->pa, s + v0, i - v0) == -1)
-				return -1;
-			pp->vlen = i - v0;
-			/* rest-of-value reading with quoted-pairs */
-			pp->roff = m->pa.len;
-			for (i = v0; i < n && s[i] != ';'; i++) {
-				if (s[i] == '\\' && i + 1 < n)
-					i++;
-				if (buf_addc(&m->pa, s[i]) == -1)
-					return -1;
-			}
-			r1 = m->pa.len;
-			while (r1 > pp->roff &&
-			    wsp((unsigned char)m->pa.data[r1 - 1]))
-				r1--;
-			pp->rlen = r1 - pp->roff;
-			if (pp->rlen == pp->vlen && memcmp(m->pa.data +
-			    pp->roff, m->pa.data + pp->voff, pp->vlen) == 0)
-				pp->rlen = 0;
-			/* 'a.b': without the single quotes */
-			if (pp->vlen > 2 && m->pa.data[pp->voff] == '\'' &&
-			    m->pa.data[pp->voff + pp->vlen - 1] == '\'') {
-				a1 = m->pa.len;
-				if (paself(m, pp->voff + 1, pp->vlen - 2) == -1)
-					return -1;
-				addalt(m, pp, a1);
-			}
-			/* a;.b: ';' inside, up to the next real parameter */
-			for (k = i; k < n && s[k] == ';' &&
-			    !isparam(s + k + 1, n - k - 1);) {
-				for (k++; k < n && s[k] != ';'; k++)
-					;
-			}
-			if (k > i) {
-				a1 = m->pa.len;
-				if (buf_add(&m->pa, s + v0, k - v0) == -1)
-					return -1;
-				addalt(m, pp, a1);
-			}
-		}
+		if (i < n && s[i] == '"')
+			rc = pquoted(m, pp, s, n, &i);
+		else
+			rc = ptoken(m, pp, s, n, &i);
+		if (rc == -1)
+			return -1;
 		m->np++;
 	}
 	return 0;
@@ -1056,6 +1238,26 @@ pctdec(struct buf *b, const char *s, size_t n)
 	return 0;
 }
 
+/*
+ * An RFC 2231 extended value charset'lang'text: when (*v, *n) holds both
+ * quotes, step past them and give the charset as (*cs, *csn).  1 if so,
+ * 0 if the value has no such prefix.
+ */
+static int
+langstrip(const char **v, size_t *n, const char **cs, size_t *csn)
+{
+	const char *q1, *q2;
+
+	if ((q1 = memchr(*v, '\'', *n)) == NULL ||
+	    (q2 = memchr(q1 + 1, '\'', *n - (size_t)(q1 + 1 - *v))) == NULL)
+		return 0;
+	*cs = *v;
+	*csn = (size_t)(q1 - *v);
+	*n -= (size_t)(q2 + 1 - *v);
+	*v = q2 + 1;
+	return 1;
+}
+
 /* One RFC 2231 section, wherever it came from. */
 struct sref {
 	int		 sect, ext;
@@ -1073,8 +1275,8 @@ sjoin(struct buf *b, struct sref *r, unsigned nr, int bysect, char *cs,
     size_t cssz)
 {
 	struct sref t;
-	const char *v, *q1, *q2;
-	size_t vn;
+	const char *v, *c;
+	size_t vn, cn;
 	unsigned i, k;
 
 	if (bysect)
@@ -1092,14 +1294,8 @@ sjoin(struct buf *b, struct sref *r, unsigned nr, int bysect, char *cs,
 				return -1;
 			continue;
 		}
-		if ((q1 = memchr(v, '\'', vn)) != NULL &&
-		    (q2 = memchr(q1 + 1, '\'', vn - (size_t)(q1 + 1 - v))) !=
-		    NULL) {
-			if (*cs == '\0')
-				lccopy(cs, cssz, v, (size_t)(q1 - v));
-			vn -= (size_t)(q2 + 1 - v);
-			v = q2 + 1;
-		}
+		if (langstrip(&v, &vn, &c, &cn) && *cs == '\0')
+			lccopy(cs, cssz, c, cn);
 		if (pctdec(b, v, vn) == -1)
 			return -1;
 	}
@@ -1147,6 +1343,123 @@ newcand(struct mime *m)
 }
 
 /*
+ * The candidates of one plain parameter pp: its value, then its "rest of
+ * the value" reading and the other readings params() found (addalt).
+ */
+static int
+gplain(struct mime *m, const struct param *pp)
+{
+	struct cand *c;
+	unsigned j;
+
+	if ((c = newcand(m)) == NULL)
+		return 0;
+	if (buf_add(&m->ca, m->pa.data + pp->voff, pp->vlen) == -1)
+		return -1;
+	c->len = pp->vlen;
+	if (pp->rlen > 0 && (c = newcand(m)) != NULL) {
+		if (buf_add(&m->ca, m->pa.data + pp->roff, pp->rlen) == -1)
+			return -1;
+		c->len = pp->rlen;
+		c->isrest = 1;
+	}
+	for (j = 0; j < pp->na; j++) {
+		if ((c = newcand(m)) == NULL)
+			break;
+		if (buf_add(&m->ca, m->pa.data + pp->aoff[j], pp->alen[j]) ==
+		    -1)
+			return -1;
+		c->len = pp->alen[j];
+		c->isalt = 1;
+	}
+	return 0;
+}
+
+/*
+ * Append the extended value (v, vn) to candidate c, percent-decoded.  When
+ * lang (a single value, or section 0), a charset'lang' prefix is dropped
+ * and its charset noted in c.
+ */
+static int
+extadd(struct mime *m, struct cand *c, const char *v, size_t vn, int lang)
+{
+	const char *cs;
+	size_t csn;
+
+	if (lang && langstrip(&v, &vn, &cs, &csn))
+		lccopy(c->cs, sizeof c->cs, cs, csn);
+	return pctdec(&m->ca, v, vn);
+}
+
+/* The candidate of one extended parameter (attr*=charset'lang'value). */
+static int
+gext(struct mime *m, const struct param *pp)
+{
+	struct cand *c;
+
+	if ((c = newcand(m)) == NULL)
+		return 0;
+	c->is2231 = 1;
+	if (extadd(m, c, m->pa.data + pp->voff, pp->vlen, 1) == -1)
+		return -1;
+	c->len = m->ca.len - c->off;
+	return 0;
+}
+
+/*
+ * Indices into m->pv of attribute a's sections (attr*N), from first on,
+ * in ix sorted by section number (stable).  Returns how many.
+ */
+static unsigned
+sectsort(const struct mime *m, const char *a, unsigned first, unsigned *ix)
+{
+	const struct param *sp;
+	unsigned j, k, nix = 0;
+
+	for (j = first; j < m->np; j++) {
+		sp = &m->pv[j];
+		if (sp->sect < 0 || strcmp(sp->attr, a) != 0)
+			continue;
+		for (k = nix; k > 0 && m->pv[ix[k - 1]].sect > sp->sect; k--)
+			ix[k] = ix[k - 1];
+		ix[k] = j;
+		nix++;
+	}
+	return nix;
+}
+
+/*
+ * Candidate c: the sections ix[0..nix) joined by index.  A repeated index
+ * is ambiguous and only its first section is read; the charset comes
+ * from section 0.
+ */
+static int
+gbyindex(struct mime *m, const unsigned *ix, unsigned nix, struct cand *c)
+{
+	const struct param *sp;
+	const char *v;
+	unsigned k;
+	int rc;
+
+	for (k = 0; k < nix; k++) {
+		sp = &m->pv[ix[k]];
+		if (k > 0 && m->pv[ix[k - 1]].sect == sp->sect) {
+			m->h.ambig = 1;
+			continue;
+		}
+		v = m->pa.data + sp->voff;
+		if (sp->ext)
+			rc = extadd(m, c, v, sp->vlen, sp->sect == 0);
+		else
+			rc = buf_add(&m->ca, v, sp->vlen);
+		if (rc == -1)
+			return -1;
+	}
+	c->len = m->ca.len - c->off;
+	return 0;
+}
+
+/*
  * Sections r[0..nr) (in order of appearance) read up to the first gap in
  * their numbering: Python's email drops a section out of sequence, so
  * name*0="x.v"; name*2="bs" is "x.v" there and "x.vbs" elsewhere.  Adds
@@ -1181,156 +1494,98 @@ gapjoin(struct mime *m, struct sref *r, unsigned nr)
 }
 
 /*
+ * One more candidate: attribute a's nix sections, from first on, in order
+ * of appearance, the charset prefix taken from anywhere (sjoin).
+ */
+static int
+gbyorder(struct mime *m, const char *a, unsigned first, unsigned nix)
+{
+	const struct param *sp;
+	struct sref *r;
+	struct cand *c;
+	unsigned j, nr = 0;
+	int rc;
+
+	if ((c = newcand(m)) == NULL)
+		return 0;
+	c->is2231 = 1;
+	c->isalt = 1;
+	if ((r = malloc(nix * sizeof *r)) == NULL)
+		return -1;
+	for (j = first; j < m->np; j++) {
+		sp = &m->pv[j];
+		if (sp->sect < 0 || strcmp(sp->attr, a) != 0)
+			continue;
+		r[nr].sect = sp->sect;
+		r[nr].ext = sp->ext;
+		r[nr].v = m->pa.data + sp->voff;
+		r[nr++].n = sp->vlen;
+	}
+	rc = sjoin(&m->ca, r, nr, 0, c->cs, sizeof c->cs);
+	if (rc == 0) {
+		c->len = m->ca.len - c->off;
+		rc = gapjoin(m, r, nr);
+	}
+	free(r);
+	return rc;
+}
+
+/*
+ * The candidates of attribute a's RFC 2231 sections, the first of them
+ * at m->pv[first]: joined by index and, when there are several, also in
+ * order of appearance.
+ */
+static int
+gsections(struct mime *m, const char *a, unsigned first)
+{
+	struct cand *c;
+	unsigned *ix, nix;
+	int rc;
+
+	if ((c = newcand(m)) == NULL)
+		return 0;
+	c->is2231 = 1;
+	if ((ix = malloc(m->np * sizeof *ix)) == NULL)
+		return -1;
+	nix = sectsort(m, a, first, ix);
+	rc = gbyindex(m, ix, nix, c);
+	free(ix);
+	if (rc == 0 && nix > 1)
+		rc = gbyorder(m, a, first, nix);
+	return rc;
+}
+
+/*
  * Collect every value of attribute a, in order, into m->cv (raw bytes in
  * m->ca; RFC 2231 values percent-decoded with their charset noted).
- * Returns the number of distinct occurrences (duplicates > 1).
+ * *occ: the number of distinct occurrences (duplicates > 1); all sections
+ * of one attribute count once.  0, or -1 on ENOMEM.
  */
 static int
 gather(struct mime *m, const char *a, unsigned *occ)
 {
-	struct param *pp, *sp;
-	struct cand *c;
-	unsigned i, j, k, *ix, nix, done2231 = 0;
-	const char *v, *q1, *q2;
-	size_t vn;
+	const struct param *pp;
+	unsigned i, done2231 = 0;
+	int rc;
 
 	buf_reset(&m->ca);
 	m->nc = 0;
 	*occ = 0;
 	for (i = 0; i < m->np; i++) {
 		pp = &m->pv[i];
-		if (strcmp(pp->attr, a) != 0)
+		if (strcmp(pp->attr, a) != 0 || (pp->sect >= 0 && done2231))
 			continue;
-		v = m->pa.data + pp->voff;
-		vn = pp->vlen;
-		if (pp->sect < 0 && !pp->ext) {
-			(*occ)++;
-			if ((c = newcand(m)) == NULL)
-				continue;
-			if (buf_add(&m->ca, v, vn) == -1)
-				return -1;
-			c->len = vn;
-			if (pp->rlen > 0 && (c = newcand(m)) != NULL) {
-				if (buf_add(&m->ca, m->pa.data + pp->roff,
-				    pp->rlen) == -1)
-					return -1;
-				c->len = pp->rlen;
-				c->isrest = 1;
-			}
-			for (j = 0; j < pp->na; j++) {
-				if ((c = newcand(m)) == NULL)
-					break;
-				if (buf_add(&m->ca, m->pa.data + pp->aoff[j],
-				    pp->alen[j]) == -1)
-					return -1;
-				c->len = pp->alen[j];
-				c->isalt = 1;
-			}
-			continue;
-		}
-		if (pp->sect < 0) {
-			/* single extended value */
-			(*occ)++;
-			if ((c = newcand(m)) == NULL)
-				continue;
-			c->is2231 = 1;
-			q1 = memchr(v, '\'', vn);
-			q2 = q1 ? memchr(q1 + 1, '\'', vn - (size_t)(q1 + 1 - v)) :
-			    NULL;
-			if (q2 != NULL) {
-				lccopy(c->cs, sizeof c->cs, v, (size_t)(q1 - v));
-				vn -= (size_t)(q2 + 1 - v);
-				v = q2 + 1;
-			}
-			if (pctdec(&m->ca, v, vn) == -1)
-				return -1;
-			c->len = m->ca.len - c->off;
-			continue;
-		}
-		/* sections: join all of them once, sorted by index */
-		if (done2231)
-			continue;
-		done2231 = 1;
 		(*occ)++;
-		if ((c = newcand(m)) == NULL)
-			continue;
-		c->is2231 = 1;
-		if ((ix = malloc(m->np * sizeof *ix)) == NULL)
+		if (pp->sect < 0 && !pp->ext)
+			rc = gplain(m, pp);
+		else if (pp->sect < 0)
+			rc = gext(m, pp);
+		else {
+			done2231 = 1;
+			rc = gsections(m, a, i);
+		}
+		if (rc == -1)
 			return -1;
-		nix = 0;
-		for (j = i; j < m->np; j++) {
-			sp = &m->pv[j];
-			if (sp->sect < 0 || strcmp(sp->attr, a) != 0)
-				continue;
-			for (k = nix; k > 0 && m->pv[ix[k - 1]].sect > sp->sect;
-			    k--)
-				ix[k] = ix[k - 1];
-			ix[k] = j;
-			nix++;
-		}
-		for (k = 0; k < nix; k++) {
-			sp = &m->pv[ix[k]];
-			if (k > 0 && m->pv[ix[k - 1]].sect == sp->sect) {
-				m->h.ambig = 1;
-				continue;
-			}
-			v = m->pa.data + sp->voff;
-			vn = sp->vlen;
-			if (sp->ext) {
-				if (sp->sect == 0 &&
-				    (q1 = memchr(v, '\'', vn)) != NULL &&
-				    (q2 = memchr(q1 + 1, '\'',
-				    vn - (size_t)(q1 + 1 - v))) != NULL) {
-					lccopy(c->cs, sizeof c->cs, v,
-					    (size_t)(q1 - v));
-					vn -= (size_t)(q2 + 1 - v);
-					v = q2 + 1;
-				}
-				if (pctdec(&m->ca, v, vn) == -1) {
-					free(ix);
-					return -1;
-				}
-			} else if (buf_add(&m->ca, v, vn) == -1) {
-				free(ix);
-				return -1;
-			}
-		}
-		c->len = m->ca.len - c->off;
-		/* and in order of appearance, prefix taken from anywhere */
-		if (nix > 1 && (c = newcand(m)) != NULL) {
-			struct sref *r;
-			unsigned nr = 0;
-
-			c->is2231 = 1;
-			c->isalt = 1;
-			if ((r = malloc(nix * sizeof *r)) == NULL) {
-				free(ix);
-				return -1;
-			}
-			for (j = i; j < m->np; j++) {
-				sp = &m->pv[j];
-				if (sp->sect < 0 || strcmp(sp->attr, a) != 0)
-					continue;
-				r[nr].sect = sp->sect;
-				r[nr].ext = sp->ext;
-				r[nr].v = m->pa.data + sp->voff;
-				r[nr++].n = sp->vlen;
-			}
-			if (sjoin(&m->ca, r, nr, 0, c->cs, sizeof c->cs) ==
-			    -1) {
-				free(r);
-				free(ix);
-				return -1;
-			}
-			c->len = m->ca.len - c->off;
-			if (gapjoin(m, r, nr) == -1) {
-				free(r);
-				free(ix);
-				return -1;
-			}
-			free(r);
-		}
-		free(ix);
 	}
 	return 0;
 }
@@ -1613,7 +1868,8 @@ ctefield(struct mime *m, const char *v, size_t n, int odd)
 {
 	const char *s;
 	size_t i, j;
-	int cte, hadc;
+	enum mime_cte cte;
+	int hadc;
 
 	if (m->h.ncte++ > 0)
 		m->h.ambig = 1;
@@ -2064,15 +2320,15 @@ bhline(struct mime *m, unsigned eid, const char *s, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (L->bhst == 0) {
+		if (L->bhst == BH_WAIT) {
 			if (s[i] == ':' && i == 0)
-				L->bhst = 1;
+				L->bhst = BH_DATA;
 			else
 				break;
 			continue;
 		}
 		if (s[i] == ':') {
-			L->bhst = 2;
+			L->bhst = BH_DONE;
 			break;
 		}
 		if ((a = memchr(bhalpha, s[i], sizeof bhalpha - 1)) == NULL)
@@ -2089,7 +2345,7 @@ bhline(struct mime *m, unsigned eid, const char *s, size_t n)
 		L->bhnamed = 1;
 		addname47(m, eid, (const char *)L->bh + 1, L->bh[0]);
 	}
-	return L->bhst == 2;
+	return L->bhst == BH_DONE;
 }
 
 static void
@@ -2118,7 +2374,7 @@ embedded(struct mime *m, unsigned pid, const char *s, size_t n,
 	struct mime_part *e;
 	size_t no = 0, nn = 0;
 	const char *q;
-	int kind = EK_NONE;
+	enum ekind kind = EK_NONE;
 	unsigned eid, depth;
 
 	if (L->emb != 0) {
@@ -2168,7 +2424,7 @@ embedded(struct mime *m, unsigned pid, const char *s, size_t n,
 		addname47(m, eid, s + no, nn);
 	L->emb = eid + 1;
 	L->ekind = kind;
-	L->bhst = 0;
+	L->bhst = BH_WAIT;
 	L->bhn = L->bhnb = L->bhbits = 0;
 	L->bhmark = L->bhnamed = 0;
 	if (m->cb.part_begin != NULL)
@@ -2231,18 +2487,19 @@ content(struct mime *m, const char *s, size_t n, int eol, int whole,
 	case MIME_CTE_UUENCODE:
 		if (!whole)
 			break;
-		if ((L->uust == 0 || L->uubare) && uubegin(s, n, &no, &nn)) {
+		if ((L->uust == UU_BEFORE || L->uubare) &&
+		    uubegin(s, n, &no, &nn)) {
 			addname47(m, id, s + no, nn);
-			L->uust = 1;
+			L->uust = UU_DATA;
 			L->uubare = 0;
-		} else if (L->uust == 0 && uuplain(s, n)) {
+		} else if (L->uust == UU_BEFORE && uuplain(s, n)) {
 			/* no begin line: the lines are the content */
-			L->uust = 1;
+			L->uust = UU_DATA;
 			L->uubare = 1;
 			uuline(m, id, s, n);
-		} else if (L->uust == 1) {
+		} else if (L->uust == UU_DATA) {
 			if (isend(s, n))
-				L->uust = 2;
+				L->uust = UU_DONE;
 			else
 				uuline(m, id, s, n);
 		}
@@ -2332,23 +2589,12 @@ unhide(struct mime *m)
 	    m->hls + m->hn + (uint64_t)m->heol);
 }
 
-static int
-finishhdr(struct mime *m, uint64_t bs, int closing)
+/* What the header block of part p said (m->h), copied into p. */
+static void
+hdrtopart(struct mime *m, struct mime_part *p)
 {
-	struct frame *f;
-	struct mime_part *p;
 	struct hstate *h = &m->h;
-	unsigned id, q, depth;
-	int r;
 
-	if (flushfield(m) == -1)
-		return -1;
-	f = &m->st[m->nst - 1];
-	id = f->id;
-	if (xjoin(m, id) == -1)
-		return -1;
-	p = pt(m, id);
-	p->body_start = p->body_end = p->end = bs;
 	if (h->nfields == 0)
 		p->flags |= MIME_PART_NOHEADERS;
 	if (h->ctok)
@@ -2370,38 +2616,58 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 		p->flags |= MIME_PART_AMBIGUOUS;
 		seterr(m, MIME_ERR_AMBIGUOUS);
 	}
-	f->kind = F_LEAF;
-	if ((strncmp(p->type, "multipart/", 10) == 0 ||
-	    strcmp(p->type, "message/rfc822") == 0 ||
-	    strcmp(p->type, "message/global") == 0) &&
-	    (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
-	    p->cte == MIME_CTE_UUENCODE)) {
-		/*
-		 * Some readers decode it and parse what comes out; this
-		 * parser reads the encoded text only: fail closed.
-		 */
+}
+
+/*
+ * A multipart or message/rfc822 sent base64, QP or uuencoded.  Some
+ * readers decode it and parse what comes out; this parser reads the
+ * encoded text only: fail closed.  Some clients read an encoded multipart
+ * as a leaf: ambiguous, and the LAST view reads it so.
+ */
+static void
+encodedcontainer(struct mime *m, struct mime_part *p)
+{
+	int multi = strncmp(p->type, "multipart/", 10) == 0;
+
+	if (p->cte != MIME_CTE_BASE64 && p->cte != MIME_CTE_QP &&
+	    p->cte != MIME_CTE_UUENCODE)
+		return;
+	if (multi || strcmp(p->type, "message/rfc822") == 0 ||
+	    strcmp(p->type, "message/global") == 0) {
 		seterr(m, MIME_ERR_ENCODED);
 		p->flags |= MIME_PART_UNSCANNABLE;
 	}
-	if (strncmp(p->type, "multipart/", 10) == 0 &&
-	    (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
-	    p->cte == MIME_CTE_UUENCODE)) {
-		/* an encoded multipart: some clients decode it as a leaf */
+	if (multi) {
 		p->flags |= MIME_PART_AMBIGUOUS;
 		seterr(m, MIME_ERR_AMBIGUOUS);
 		if (m->view == MIME_VIEW_LAST)
 			memcpy(p->type, "application/octet-stream",
 			    sizeof "application/octet-stream");
 	}
+}
+
+/*
+ * Frame f of part p, whose body starts at bs, becomes a multipart (with
+ * the boundary m->h found) or a message/rfc822 container when its type
+ * says so and max_depth allows; it stays a leaf otherwise.  A multipart
+ * without a usable boundary is read as text/plain.
+ */
+static void
+framekind(struct mime *m, struct frame *f, struct mime_part *p,
+    uint64_t bs)
+{
+	struct hstate *h = &m->h;
+
+	f->kind = F_LEAF;
 	if (strncmp(p->type, "multipart/", 10) == 0) {
 		if (!h->hasbnd || h->bndbad || h->bnd == NULL) {
 			seterr(m, MIME_ERR_BOUNDARY);
 			/* empty or past max_boundary: others split on it */
 			if (h->bndbad)
-				plimit(m, id, MIME_ERR_BOUNDARY);
+				plimit(m, f->id, MIME_ERR_BOUNDARY);
 			memcpy(p->type, "text/plain", sizeof "text/plain");
 		} else if (p->depth >= m->lim.max_depth) {
-			plimit(m, id, MIME_ERR_DEPTH);
+			plimit(m, f->id, MIME_ERR_DEPTH);
 		} else {
 			p->flags |= MIME_PART_MULTIPART;
 			f->kind = F_MULTI;
@@ -2415,7 +2681,7 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 	} else if (strcmp(p->type, "message/rfc822") == 0 ||
 	    strcmp(p->type, "message/global") == 0) {
 		if (p->depth >= m->lim.max_depth) {
-			plimit(m, id, MIME_ERR_DEPTH);
+			plimit(m, f->id, MIME_ERR_DEPTH);
 		} else {
 			p->flags |= MIME_PART_MESSAGE;
 			f->kind = F_MSG;
@@ -2423,22 +2689,56 @@ finishhdr(struct mime *m, uint64_t bs, int closing)
 	} else if (strcmp(p->type, "message/partial") == 0 ||
 	    strcmp(p->type, "message/external-body") == 0)
 		seterr(m, MIME_ERR_PARTIAL);
+}
+
+/* The message inside message/rfc822 part id: a new part, its header next. */
+static int
+openmessage(struct mime *m, unsigned id, uint64_t bs)
+{
+	unsigned q, depth = pt(m, id)->depth + 1;
+	int r;
+
+	hreset(m, 0);
+	r = newpart(m, id, depth, bs, bs, &q);
+	if (r == 1) {
+		if (push(m, q, F_HDR) == NULL)
+			return -1;
+	}
+	return r < 0 ? -1 : 0;
+}
+
+/*
+ * The header block of the innermost entity ended; its body starts at bs.
+ * Settle the part (type, encoding, names, flags), open it as a leaf or a
+ * container and announce it (part_begin).  closing: the entity ends here
+ * too, so a message/rfc822 gets no inner message.
+ */
+static int
+finishhdr(struct mime *m, uint64_t bs, int closing)
+{
+	struct frame *f;
+	struct mime_part *p;
+	unsigned id;
+
+	if (flushfield(m) == -1)
+		return -1;
+	f = &m->st[m->nst - 1];
+	id = f->id;
+	if (xjoin(m, id) == -1)
+		return -1;
+	p = pt(m, id);
+	p->body_start = p->body_end = p->end = bs;
+	hdrtopart(m, p);
+	encodedcontainer(m, p);
+	framekind(m, f, p, bs);
 	if (f->kind == F_LEAF) {
 		leafinit(m, p);
-		m->L.nohdr = h->nfields == 0 && id != 0;
+		m->L.nohdr = m->h.nfields == 0 && id != 0;
 	}
 	if (m->cb.part_begin != NULL)
 		m->cb.part_begin(m->arg, p);
-	if (f->kind == F_MSG && !closing) {
-		depth = p->depth + 1;
-		hreset(m, 0);
-		r = newpart(m, id, depth, bs, bs, &q);
-		if (r == 1) {
-			if (push(m, q, F_HDR) == NULL)
-				return -1;
-		}
-		return r < 0 ? -1 : 0;
-	}
+	if (f->kind == F_MSG && !closing)
+		return openmessage(m, id, bs);
 	return 0;
 }
 
@@ -2560,16 +2860,6 @@ allwsp(const char *s, size_t n)
 }
 
 /*
- * Header lines clients read differently (AMBIGUOUS; the LAST view takes
- * the second reading): "Name value" without a colon as "Name: value"
- * (Content-* names), any other line without a colon (or only control
- * characters) as the end of the header block, a continuation line that
- * starts with "Content-Xxx:" as a new field, a bare CR as a line break
- * and control characters before a field name as nothing.
- * Returns 1 if the line was taken, 2 if the header block ended before
- * it (the line is content), 0 to read it as usual, -1 on ENOMEM.
- */
-/*
  * Is the pending header field no field at all (no colon, or a name with
  * blanks or control characters in it)?  Readers drop such a line, and
  * read a Content-* line folded under it as a field of its own.
@@ -2590,6 +2880,16 @@ badfield(const struct mime *m)
 	return 0;
 }
 
+/*
+ * Header lines clients read differently (AMBIGUOUS; the LAST view takes
+ * the second reading): "Name value" without a colon as "Name: value"
+ * (Content-* names), any other line without a colon (or only control
+ * characters) as the end of the header block, a continuation line that
+ * starts with "Content-Xxx:" as a new field, a bare CR as a line break
+ * and control characters before a field name as nothing.
+ * Returns an enum hline (HL_USUAL: read the line as usual), or -1 on
+ * ENOMEM.
+ */
 static int
 hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 {
@@ -2600,16 +2900,16 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 		;
 	if (i > 0) {
 		if (!ctline(s + i, n - i))
-			return 0;
+			return HL_USUAL;
 		seterr(m, MIME_ERR_AMBIGUOUS);
 		/* folded into a field that is none: a field of its own */
 		if (m->view == MIME_VIEW_FIRST && !badfield(m))
-			return 0;
+			return HL_USUAL;
 		if (flushfield(m) == -1)
 			return -1;
 		m->hfon = 1;
 		hfadd(m, s + i, n - i);
-		return 1;
+		return HL_TAKEN;
 	}
 	for (i = 0; i < n && ((unsigned char)s[i] < 0x20 ||
 	    s[i] == 0x7f); i++)
@@ -2618,8 +2918,8 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 	    ieq(s, 8, "content-")))) {
 		seterr(m, MIME_ERR_AMBIGUOUS);
 		if (m->view == MIME_VIEW_FIRST)
-			return 0;
-		return finishhdr(m, ls, 0) == -1 ? -1 : 2;
+			return HL_USUAL;
+		return finishhdr(m, ls, 0) == -1 ? -1 : HL_ENDED;
 	}
 	if (memchr(s, ':', n) == NULL) {
 		/* "Content-Xxx value" */
@@ -2627,20 +2927,20 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 			;
 		seterr(m, MIME_ERR_AMBIGUOUS);
 		if (m->view == MIME_VIEW_FIRST || k == n)
-			return 0;
+			return HL_USUAL;
 		if (flushfield(m) == -1)
 			return -1;
 		m->hfon = 1;
 		hfadd(m, s, k);
 		hfadd(m, ":", 1);
 		hfadd(m, s + k, n - k);
-		return 1;
+		return HL_TAKEN;
 	}
 	if (i == 0 && memchr(s, '\r', n) == NULL)
-		return 0;
+		return HL_USUAL;
 	seterr(m, MIME_ERR_AMBIGUOUS);
 	if (m->view == MIME_VIEW_FIRST)
-		return 0;
+		return HL_USUAL;
 	/* pieces between bare CRs, control characters stripped */
 	for (j = 0; j < n; j = k + 1) {
 		for (k = j; k < n && s[k] != '\r'; k++)
@@ -2662,7 +2962,7 @@ hdrodd(struct mime *m, const char *s, size_t n, uint64_t ls)
 		m->hfon = 1;
 		hfadd(m, s + i, k - i);
 	}
-	return 1;
+	return HL_TAKEN;
 }
 
 static int
@@ -2712,15 +3012,150 @@ hdrline(struct mime *m, const char *s, size_t n, int cont, int more,
 	return 0;
 }
 
-/* One line, or one piece of a long line, at offset m->off. */
+/*
+ * The line after a held "--token" line (m->hold): when it is a Content-*
+ * field, the leaf was a multipart whose boundary was hidden (ambiguous;
+ * the LAST view reads it so, unhide()); otherwise the held line is
+ * content after all.
+ */
+static int
+unhold(struct mime *m, const char *s, size_t n, int whole)
+{
+	struct frame *f = &m->st[m->nst - 1];
+
+	m->hold = 0;
+	if (whole && f->kind == F_LEAF && ctline(s, n)) {
+		seterr(m, MIME_ERR_AMBIGUOUS);
+		pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
+		if (m->view == MIME_VIEW_LAST)
+			return unhide(m);
+	}
+	content(m, m->hb, m->hn, m->heol, 1, 0, m->hls);
+	return 0;
+}
+
+/*
+ * A whole line starting "--".  In a header block that announced a
+ * multipart, the line "--boundary" ends the block (it had no blank line).
+ * Then, a delimiter of an open multipart closes what it must (delim()).
+ * Returns 1 if the line was a delimiter, 0 if not, -1 on ENOMEM.
+ */
+static int
+dashline(struct mime *m, const char *s, size_t n, uint64_t ls, uint64_t lend)
+{
+	const struct hstate *h = &m->h;
+	int close, k;
+
+	if (m->st[m->nst - 1].kind == F_HDR) {
+		if (flushfield(m) == -1)
+			return -1;
+		if (h->bnd != NULL && h->ctok &&
+		    strncmp(h->type, "multipart/", 10) == 0 &&
+		    n >= 2 + h->blen && memcmp(s + 2, h->bnd, h->blen) == 0 &&
+		    allwsp(s + 2 + h->blen, n - 2 - h->blen)) {
+			if (finishhdr(m, ls, 0) == -1)
+				return -1;
+		}
+	}
+	if ((k = matchdelim(m, s, n, &close)) < 0)
+		return 0;
+	return delim(m, (unsigned)k, close, ls, lend) == -1 ? -1 : 1;
+}
+
+/*
+ * A line of a header block.  Returns HL_TAKEN, or HL_ENDED when the block
+ * ended before it (read the line again in the new state), or -1 on
+ * ENOMEM.
+ */
+static int
+hdrstep(struct mime *m, const char *s, size_t n, int cont, int more,
+    uint64_t ls, uint64_t lend)
+{
+	int whole = !cont && !more, k;
+
+	if (m->h.blankpend) {
+		m->h.blankpend = 0;
+		if (!(whole && ctline(s, n)))
+			return finishhdr(m, m->h.blankend, 0) == -1 ? -1 :
+			    HL_ENDED;
+	}
+	if (whole && n > 0 && (k = hdrodd(m, s, n, ls)) != HL_USUAL)
+		return k;
+	return hdrline(m, s, n, cont, more, lend) == -1 ? -1 : HL_TAKEN;
+}
+
+/*
+ * A line of a leaf's content.  The first line of a part without headers
+ * that reads as a Content-* field is ambiguous; a "--token" line that
+ * may hide a boundary is held until the next line decides (unhold()).
+ */
+static void
+leafline(struct mime *m, const char *s, size_t n, int eol, int whole,
+    int more, uint64_t ls)
+{
+	const struct frame *f = &m->st[m->nst - 1];
+
+	if (m->L.nohdr) {
+		m->L.nohdr = 0;
+		if (whole && ctline(s, n)) {
+			seterr(m, MIME_ERR_AMBIGUOUS);
+			pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
+		}
+	}
+	if (whole && holdable(m, s, n)) {
+		memcpy(m->hb, s, n);
+		m->hn = n;
+		m->heol = eol;
+		m->hls = ls;
+		m->hold = 1;
+		return;
+	}
+	content(m, s, n, eol, whole, more, ls);
+}
+
+/*
+ * A line of a multipart outside its parts.  Blank lines are nothing;
+ * text opens a pseudo-part (MIME_PART_PREAMBLE or _EPILOGUE), a text
+ * leaf.  A preamble is ordinary ("This is a multi-part message"); text
+ * after the closing delimiter is not (MIME_ERR_EPILOGUE).
+ */
+static int
+multiline(struct mime *m, const char *s, size_t n, int eol, int whole,
+    int more, uint64_t ls)
+{
+	const struct frame *f = &m->st[m->nst - 1];
+	unsigned id;
+
+	if (allwsp(s, n))
+		return 0;
+	if (f->mstate != M_PRE)
+		seterr(m, MIME_ERR_EPILOGUE);
+	if (newpart(m, f->id, pt(m, f->id)->depth + 1, f->pstart, f->pstart,
+	    &id) != 1)
+		return 0;
+	pt(m, id)->flags |= f->mstate == M_PRE ? MIME_PART_PREAMBLE :
+	    MIME_PART_EPILOGUE;
+	if (push(m, id, F_LEAF) == NULL)
+		return -1;
+	leafinit(m, pt(m, id));
+	m->L.text = 1;
+	if (m->cb.part_begin != NULL)
+		m->cb.part_begin(m->arg, pt(m, id));
+	content(m, s, n, eol, whole, more, ls);
+	return 0;
+}
+
+/*
+ * One line, or one piece of a long line, at offset m->off: (s, n) and its
+ * line break of eol bytes.  cont: the piece continues a line cut at
+ * max_line; more: the line goes on in the next piece.  Only a whole line
+ * can be a delimiter.
+ */
 static int
 doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 {
-	struct frame *f;
-	struct mime_part *p;
 	uint64_t ls = m->off, lend = m->off + n + (uint64_t)eol;
 	int whole = !cont && !more, close, k;
-	unsigned id;
 
 	if (n > 0 && memchr(s, '\0', n) != NULL)
 		seterr(m, MIME_ERR_NUL);
@@ -2730,43 +3165,19 @@ doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 		seterr(m, MIME_ERR_LINE);
 	if (m->over || m->nst == 0)
 		goto out;
-	f = &m->st[m->nst - 1];
 	if (m->hold) {
-		m->hold = 0;
-		if (whole && f->kind == F_LEAF && ctline(s, n)) {
-			seterr(m, MIME_ERR_AMBIGUOUS);
-			pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
-		}
-		if (whole && f->kind == F_LEAF && ctline(s, n) &&
-		    m->view == MIME_VIEW_LAST) {
-			if (unhide(m) == -1)
-				return -1;
-		} else
-			content(m, m->hb, m->hn, m->heol, 1, 0, m->hls);
-		f = &m->st[m->nst - 1];
+		if (unhold(m, s, n, whole) == -1)
+			return -1;
 		/* unhide() may have hit max_parts: the overflow record
 		   takes the rest, this line included. */
 		if (m->over)
 			goto out;
 	}
 	if (whole && n >= 2 && s[0] == '-' && s[1] == '-') {
-		if (f->kind == F_HDR) {
-			if (flushfield(m) == -1)
-				return -1;
-			if (m->h.bnd != NULL && m->h.ctok &&
-			    strncmp(m->h.type, "multipart/", 10) == 0 &&
-			    n >= 2 + m->h.blen &&
-			    memcmp(s + 2, m->h.bnd, m->h.blen) == 0 &&
-			    allwsp(s + 2 + m->h.blen, n - 2 - m->h.blen)) {
-				if (finishhdr(m, ls, 0) == -1)
-					return -1;
-			}
-		}
-		if ((k = matchdelim(m, s, n, &close)) >= 0) {
-			if (delim(m, (unsigned)k, close, ls, lend) == -1)
-				return -1;
+		if ((k = dashline(m, s, n, ls, lend)) == -1)
+			return -1;
+		if (k == 1)
 			goto out;
-		}
 	}
 	/*
 	 * A delimiter padded past max_line (RFC 2046 allows trailing
@@ -2775,70 +3186,20 @@ doline(struct mime *m, const char *s, size_t n, int eol, int cont, int more)
 	 */
 	if (!cont && more && n >= 2 && s[0] == '-' && s[1] == '-' &&
 	    matchdelim(m, s, n, &close) >= 0)
-		plimit(m, f->id, MIME_ERR_LINE);
-	f = &m->st[m->nst - 1];
-again:
-	switch (f->kind) {
-	case F_HDR:
-		if (m->h.blankpend) {
-			m->h.blankpend = 0;
-			if (!(whole && ctline(s, n))) {
-				if (finishhdr(m, m->h.blankend, 0) == -1)
-					return -1;
-				f = &m->st[m->nst - 1];
-				goto again;
-			}
-		}
-		if (whole && n > 0 && (k = hdrodd(m, s, n, ls)) != 0) {
-			if (k == -1)
-				return -1;
-			if (k == 2) {
-				f = &m->st[m->nst - 1];
-				goto again;
-			}
-			break;
-		}
-		if (hdrline(m, s, n, cont, more, lend) == -1)
+		plimit(m, m->st[m->nst - 1].id, MIME_ERR_LINE);
+	while (m->st[m->nst - 1].kind == F_HDR) {
+		if ((k = hdrstep(m, s, n, cont, more, ls, lend)) == -1)
 			return -1;
-		break;
+		if (k == HL_TAKEN)
+			goto out;
+	}
+	switch (m->st[m->nst - 1].kind) {
 	case F_LEAF:
-		if (m->L.nohdr) {
-			m->L.nohdr = 0;
-			if (whole && ctline(s, n)) {
-				seterr(m, MIME_ERR_AMBIGUOUS);
-				pt(m, f->id)->flags |= MIME_PART_AMBIGUOUS;
-			}
-		}
-		if (whole && holdable(m, s, n)) {
-			memcpy(m->hb, s, n);
-			m->hn = n;
-			m->heol = eol;
-			m->hls = ls;
-			m->hold = 1;
-			break;
-		}
-		content(m, s, n, eol, whole, more, ls);
+		leafline(m, s, n, eol, whole, more, ls);
 		break;
 	case F_MULTI:
-		if (allwsp(s, n))
-			break;
-		/* A preamble is ordinary ("This is a multi-part message");
-		   text after the closing delimiter is not. */
-		if (f->mstate != M_PRE)
-			seterr(m, MIME_ERR_EPILOGUE);
-		if (newpart(m, f->id, pt(m, f->id)->depth + 1, f->pstart,
-		    f->pstart, &id) != 1)
-			break;
-		p = pt(m, id);
-		p->flags |= f->mstate == M_PRE ? MIME_PART_PREAMBLE :
-		    MIME_PART_EPILOGUE;
-		if (push(m, id, F_LEAF) == NULL)
+		if (multiline(m, s, n, eol, whole, more, ls) == -1)
 			return -1;
-		leafinit(m, pt(m, id));
-		m->L.text = 1;
-		if (m->cb.part_begin != NULL)
-			m->cb.part_begin(m->arg, pt(m, id));
-		content(m, s, n, eol, whole, more, ls);
 		break;
 	default:
 		break;

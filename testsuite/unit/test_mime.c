@@ -1821,6 +1821,54 @@ t_noxname(void **st)
 	}
 }
 
+/*
+ * The readings params() makes of a value as sent: what follows a closing
+ * quote is kept with its blanks ("b" .zip is "b .zip", quotes after it
+ * dropped), a token's rest of value runs to the ';' with quoted-pairs
+ * undone.  Pins the copy that pquoted() and ptoken() share (unpair()).
+ */
+static const char m_rest[] =
+    "Content-Type: multipart/mixed; boundary=N\r\n"
+    "\r\n"
+    "--N\r\n"
+    "Content-Disposition: attachment; filename=\"b\" .zip\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Type: application/octet-stream; name=\"c\"  \"x\".zip ; size=3\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Type: application/octet-stream; name=d e.zip\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N\r\n"
+    "Content-Type: application/octet-stream; name=f\\;g.zip\r\n"
+    "\r\n"
+    "x\r\n"
+    "--N--\r\n";
+
+static void
+t_quotedrest(void **st)
+{
+	struct res r;
+	int v;
+
+	for (v = 0; v < 2; v++) {
+		run(&r, S(m_rest), (enum mime_view)v, 0, NULL);
+		assert_int_equal(nparts(&r), 5);
+		assert_true(hasname(part(&r, 1), "b"));
+		assert_true(hasname(part(&r, 1), "b .zip"));
+		assert_false(hasname(part(&r, 1), "b.zip"));
+		assert_true(hasname(part(&r, 2), "c"));
+		assert_true(hasname(part(&r, 2), "c  x.zip"));
+		assert_true(hasname(part(&r, 3), "d"));
+		assert_true(hasname(part(&r, 3), "d e.zip"));
+		assert_true(hasname(part(&r, 4), "f;g.zip"));
+		rfree(&r);
+	}
+}
+
 /* noxxi hide-content: the second reading finds the hidden content. */
 static void
 t_noxstruct(void **st)
@@ -1900,6 +1948,7 @@ main(void)
 		cmocka_unit_test(t_fuzz),
 		cmocka_unit_test(t_cut),
 		cmocka_unit_test(t_noxname),
+		cmocka_unit_test(t_quotedrest),
 		cmocka_unit_test(t_noxstruct),
 	};
 
