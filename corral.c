@@ -45,9 +45,8 @@ struct corral {
 struct corral_writer {
 	struct corral	*c;
 	int		 fd;
-	int		 err;		/* sticky errno of a failed write */
 	unsigned long long size;	/* bytes written so far */
-	size_t		 blen;
+	struct buf_out	 o;		/* chunk in front of fd; sticky err */
 	char		 tmp[NAME_MAX + 1];
 	char		 buf[WBUFSZ];
 };
@@ -291,6 +290,15 @@ corral_dirfd(const struct corral *c)
 	return c->dirfd;
 }
 
+/* The sink of the writer's chunk: the temp file. */
+static int
+wsink(void *arg, const char *p, size_t n)
+{
+	struct corral_writer *w = arg;
+
+	return mc_write_all(w->fd, p, n);
+}
+
 struct corral_writer *
 corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 {
@@ -309,9 +317,8 @@ corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 		return NULL;
 	}
 	w->c = c;
-	w->err = 0;
 	w->size = 0;
-	w->blen = 0;
+	buf_out_init(&w->o, w->buf, sizeof(w->buf), wsink, w);
 	for (;;) {
 		n = snprintf(w->tmp, sizeof(w->tmp), "tmp.%s.%ld.%llu", q,
 		    (long)getpid(),
@@ -334,48 +341,18 @@ corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 static int
 wflush(struct corral_writer *w)
 {
-	if (w->err != 0) {
-		errno = w->err;
-		return -1;
-	}
-	if (w->blen > 0 && mc_write_all(w->fd, w->buf, w->blen) == -1) {
-		w->err = errno;
-		return -1;
-	}
-	w->blen = 0;
-	return 0;
+	return buf_out_flush(&w->o);
 }
 
 int
 corral_write(struct corral_writer *w, const void *p, size_t n)
 {
-	const char *s = p;
-	size_t k;
-
-	if (w->err != 0) {
-		errno = w->err;
+	if (w->o.err != 0) {
+		errno = w->o.err;
 		return -1;
 	}
 	w->size += n;
-	while (n > 0) {
-		if (w->blen == sizeof(w->buf) && wflush(w) == -1)
-			return -1;
-		if (w->blen == 0 && n >= sizeof(w->buf)) {
-			if (mc_write_all(w->fd, s, n) == -1) {
-				w->err = errno;
-				return -1;
-			}
-			return 0;
-		}
-		k = sizeof(w->buf) - w->blen;
-		if (k > n)
-			k = n;
-		memcpy(w->buf + w->blen, s, k);
-		w->blen += k;
-		s += k;
-		n -= k;
-	}
-	return 0;
+	return buf_out_put(&w->o, p, n);
 }
 
 void

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "html.h"
 #include "util.h"
 #include "banned.h"
@@ -55,7 +56,7 @@ struct html {
 	char		 tail[NAME_MAX_ + 3];	/* last bytes, in raw text */
 	size_t		 taillen;
 	size_t		 taglen;
-	size_t		 olen;
+	struct buf_out	 o;		/* output chunk in front of out */
 	char		 tag[MAX_TAG];
 	char		 ob[OUTBUF];
 };
@@ -77,32 +78,27 @@ is_alpha(int c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* The sink of the output chunk: out never fails. */
+static int
+sink(void *arg, const char *p, size_t n)
+{
+	struct html *h = arg;
+
+	h->out(h->arg, p, n);
+	return 0;
+}
+
 static void
 flush(struct html *h)
 {
-	if (h->olen > 0 && h->out != NULL)
-		h->out(h->arg, h->ob, h->olen);
-	h->olen = 0;
+	(void)buf_out_flush(&h->o);
 }
 
 static void
 emit(struct html *h, const char *p, size_t n)
 {
-	size_t k;
-
-	if (h->out == NULL)
-		return;
-	while (n > 0) {
-		if (h->olen == sizeof(h->ob))
-			flush(h);
-		k = sizeof(h->ob) - h->olen;
-		if (k > n)
-			k = n;
-		memcpy(h->ob + h->olen, p, k);
-		h->olen += k;
-		p += k;
-		n -= k;
-	}
+	if (h->out != NULL)
+		(void)buf_out_put(&h->o, p, n);
 }
 
 static void
@@ -146,6 +142,7 @@ html_new(unsigned mask, html_out_fn *out, void *arg)
 	h->mask = mask;
 	h->out = out;
 	h->arg = arg;
+	buf_out_init(&h->o, h->ob, sizeof(h->ob), sink, h);
 	h->state = S_TEXT;
 	return h;
 }
