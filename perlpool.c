@@ -260,6 +260,93 @@ set_verdict(struct pp_reply *r, enum pp_verdict v, const char **why)
 	return 0;
 }
 
+/*
+ * The arguments of DROP <part> <reason>, RENAME <part> <name> and
+ * REPLACE <part> <type> <name> <path> (fields f[0..nf)) as a new action.
+ * 0, or -1 with the reason in *why.
+ */
+static int
+part_action(struct pp_reply *r, enum pp_verb v, const char *const *f,
+    const size_t *fl, int nf, const unsigned *parts, unsigned nparts,
+    const char *dir, const char **why)
+{
+	struct pp_action *a;
+	size_t n;
+
+	if (nf != (v == PP_REPLACE ? 5 : 3))
+		return -1;
+	if (add_action(r, &a) == -1) {
+		*why = "too-many-actions";
+		return -1;
+	}
+	a->verb = v;
+	if (get_part(f[1], fl[1], parts, nparts, &a->part) == -1) {
+		*why = "bad-part";
+		return -1;
+	}
+	if (v == PP_DROP)
+		return get_value(f[2], fl[2], a->value, PP_VALUE_MAX,
+		    1, why);
+	if (v == PP_RENAME)
+		return get_value(f[2], fl[2], a->name, PP_NAME_MAX, 0,
+		    why);
+	if (get_value(f[2], fl[2], a->type, sizeof(a->type) - 1, 0,
+	    why) == -1)
+		return -1;
+	if (!good_type(a->type)) {
+		*why = "bad-type";
+		return -1;
+	}
+	if (get_value(f[3], fl[3], a->name, PP_NAME_MAX, 0, why) == -1)
+		return -1;
+	if (pp_decode(f[4], fl[4], a->path, sizeof(a->path) - 1,
+	    &n) == -1 || strlen(a->path) != n ||
+	    !good_path(a->path, dir)) {
+		*why = "bad-path";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The arguments of HEADER-ADD <name> <value>, HEADER-CHANGE <name> <index>
+ * <value> and HEADER-DELETE <name> as a new action.  0, or -1 with *why.
+ */
+static int
+header_action(struct pp_reply *r, enum pp_verb v, const char *const *f,
+    const size_t *fl, int nf, const char **why)
+{
+	struct pp_action *a;
+	size_t n;
+	int want = v == PP_HDR_ADD ? 3 : v == PP_HDR_CHANGE ? 4 : 2;
+
+	if (nf != want)
+		return -1;
+	if (add_action(r, &a) == -1) {
+		*why = "too-many-actions";
+		return -1;
+	}
+	a->verb = v;
+	if (pp_decode(f[1], fl[1], a->name, PP_NAME_MAX, &n) == -1 ||
+	    !good_header_name(a->name, n) || strlen(a->name) != n) {
+		*why = "bad-header-name";
+		return -1;
+	}
+	if (v == PP_HDR_DELETE)
+		return 0;
+	if (v == PP_HDR_CHANGE && get_number(f[2], fl[2], 10000,
+	    &a->index) == -1) {
+		*why = "bad-index";
+		return -1;
+	}
+	if (v == PP_HDR_CHANGE && a->index == 0) {
+		*why = "bad-index";
+		return -1;
+	}
+	return get_value(f[want - 1], fl[want - 1], a->value,
+	    PP_VALUE_MAX, 1, why);
+}
+
 /* One reply line (without its LF); 1 for the F line, 0 ok, -1 refused. */
 static int
 parse_line(const char *line, size_t len, const unsigned *parts,
@@ -267,7 +354,6 @@ parse_line(const char *line, size_t len, const unsigned *parts,
 {
 	const char *f[MAX_FIELDS];
 	size_t fl[MAX_FIELDS], n;
-	struct pp_action *a;
 	char tmp[PP_VALUE_MAX + 1];
 	int nf;
 
@@ -309,71 +395,14 @@ parse_line(const char *line, size_t len, const unsigned *parts,
 		enum pp_verb v = VERB("DROP") ? PP_DROP : VERB("RENAME") ?
 		    PP_RENAME : PP_REPLACE;
 
-		if (nf != (v == PP_REPLACE ? 5 : 3))
-			return -1;
-		if (add_action(r, &a) == -1) {
-			*why = "too-many-actions";
-			return -1;
-		}
-		a->verb = v;
-		if (get_part(f[1], fl[1], parts, nparts, &a->part) == -1) {
-			*why = "bad-part";
-			return -1;
-		}
-		if (v == PP_DROP)
-			return get_value(f[2], fl[2], a->value, PP_VALUE_MAX,
-			    1, why);
-		if (v == PP_RENAME)
-			return get_value(f[2], fl[2], a->name, PP_NAME_MAX, 0,
-			    why);
-		if (get_value(f[2], fl[2], a->type, sizeof(a->type) - 1, 0,
-		    why) == -1)
-			return -1;
-		if (!good_type(a->type)) {
-			*why = "bad-type";
-			return -1;
-		}
-		if (get_value(f[3], fl[3], a->name, PP_NAME_MAX, 0, why) == -1)
-			return -1;
-		if (pp_decode(f[4], fl[4], a->path, sizeof(a->path) - 1,
-		    &n) == -1 || strlen(a->path) != n ||
-		    !good_path(a->path, dir)) {
-			*why = "bad-path";
-			return -1;
-		}
-		return 0;
+		return part_action(r, v, f, fl, nf, parts, nparts, dir, why);
 	}
 	if (VERB("HEADER-ADD") || VERB("HEADER-CHANGE") ||
 	    VERB("HEADER-DELETE")) {
 		enum pp_verb v = VERB("HEADER-ADD") ? PP_HDR_ADD :
 		    VERB("HEADER-CHANGE") ? PP_HDR_CHANGE : PP_HDR_DELETE;
-		int want = v == PP_HDR_ADD ? 3 : v == PP_HDR_CHANGE ? 4 : 2;
 
-		if (nf != want)
-			return -1;
-		if (add_action(r, &a) == -1) {
-			*why = "too-many-actions";
-			return -1;
-		}
-		a->verb = v;
-		if (pp_decode(f[1], fl[1], a->name, PP_NAME_MAX, &n) == -1 ||
-		    !good_header_name(a->name, n) || strlen(a->name) != n) {
-			*why = "bad-header-name";
-			return -1;
-		}
-		if (v == PP_HDR_DELETE)
-			return 0;
-		if (v == PP_HDR_CHANGE && get_number(f[2], fl[2], 10000,
-		    &a->index) == -1) {
-			*why = "bad-index";
-			return -1;
-		}
-		if (v == PP_HDR_CHANGE && a->index == 0) {
-			*why = "bad-index";
-			return -1;
-		}
-		return get_value(f[want - 1], fl[want - 1], a->value,
-		    PP_VALUE_MAX, 1, why);
+		return header_action(r, v, f, fl, nf, why);
 	}
 #undef VERB
 	*why = "bad-verb";
