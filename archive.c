@@ -136,7 +136,7 @@ arc_display(const void *in, size_t len, size_t maxchars, struct buf *out,
 			*trunc = 1;
 			break;
 		}
-		if ((k = mc_utf8_len(p + i, len - i, NULL)) == 0) {
+		if ((k = util_utf8_len(p + i, len - i, NULL)) == 0) {
 			buf_add(out, "\xef\xbf\xbd", 3);
 			i++;
 		} else {
@@ -199,8 +199,8 @@ arc_decode_row(char *line, size_t len, struct arc_row *r)
 
 			if (c == '%') {
 				if (i + 2 >= len ||
-				    (h = mc_hexval(line[i + 1])) == -1 ||
-				    (l = mc_hexval(line[i + 2])) == -1)
+				    (h = util_hexval(line[i + 1])) == -1 ||
+				    (l = util_hexval(line[i + 2])) == -1)
 					return -1;
 				*w++ = (char)(h << 4 | l);
 				i += 3;
@@ -382,7 +382,7 @@ to_buf(void *arg, const char *p, size_t n)
 static int
 to_fd(void *arg, const char *p, size_t n)
 {
-	return mc_write_all(*(int *)arg, p, n);
+	return util_write_all(*(int *)arg, p, n);
 }
 
 /*
@@ -403,16 +403,16 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
 	for (i = 0; i < hb.len; i += n) {
 		const char *l = hb.data + i;
 
-		n = mc_header_field(l, hb.len - i);
-		if (mc_field_is(l, n, "From"))
+		n = util_header_field(l, hb.len - i);
+		if (util_field_is(l, n, "From"))
 			keep_value(&af->from, l, n, "From");
-		else if (mc_field_is(l, n, "Subject"))
+		else if (util_field_is(l, n, "Subject"))
 			keep_value(&af->subject, l, n, "Subject");
-		else if (mc_field_is(l, n, "Message-ID"))
+		else if (util_field_is(l, n, "Message-ID"))
 			keep_value(&af->msgid, l, n, "Message-ID");
-		else if (mc_field_is(l, n, "Date"))
+		else if (util_field_is(l, n, "Date"))
 			keep_value(&af->date, l, n, "Date");
-		if (!mc_field_is(l, n, SPAMHDRBYPASS) &&
+		if (!util_field_is(l, n, SPAMHDRBYPASS) &&
 		    buf_add(out, l, n) == -1) {
 			buf_free(&hb);
 			return -1;
@@ -546,7 +546,7 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 	if (envelope_head(af, sender, rcpts, nrcpt, sp, body_off, &head) ==
 	    -1)
 		goto fail_unlink;
-	if (mc_write_all(af->fd, head.data, head.len) == -1)
+	if (util_write_all(af->fd, head.data, head.len) == -1)
 		goto fail_unlink;
 	if (spool_copy(sp, body_off, size, to_fd, &af->fd) == -1)
 		goto fail_unlink;
@@ -683,7 +683,7 @@ journal_append(const struct mc_config *cf, const char *qid,
 	if (!ok)
 		e = errno = ENAMETOOLONG;
 	else if (journal_open_locked(path) == 0) {
-		if (mc_write_all(jfd, line->data, line->len) == 0)
+		if (util_write_all(jfd, line->data, line->len) == 0)
 			rc = 0;
 		else
 			e = errno;

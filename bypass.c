@@ -166,7 +166,7 @@ key_create(const char *path, char *err, size_t errlen)
 		OPENSSL_cleanse(hex, sizeof(hex));
 		return -1;
 	}
-	ok = mc_write_all(fd, hex, sizeof(hex)) == 0;
+	ok = util_write_all(fd, hex, sizeof(hex)) == 0;
 	e = errno;
 	OPENSSL_cleanse(hex, sizeof(hex));
 	if (!ok)
@@ -240,7 +240,7 @@ bypass_key_load(const char *path, int create, char *err, size_t errlen)
 		len += (size_t)r;
 	}
 	/* Hex: 64 digits, then only white space. */
-	for (i = 0; i < len && mc_hexval(raw[i]) != -1; i++)
+	for (i = 0; i < len && util_hexval(raw[i]) != -1; i++)
 		;
 	if (i == 2 * BYPASS_KEY_LEN) {
 		size_t j;
@@ -251,8 +251,8 @@ bypass_key_load(const char *path, int create, char *err, size_t errlen)
 				break;
 		if (j == len) {
 			for (j = 0; j < BYPASS_KEY_LEN; j++)
-				key[j] = (unsigned char)(mc_hexval(raw[2 * j]) << 4 |
-				    mc_hexval(raw[2 * j + 1]));
+				key[j] = (unsigned char)(util_hexval(raw[2 * j])
+				    << 4 | util_hexval(raw[2 * j + 1]));
 			k = bypass_key_new(key);
 			goto made;
 		}

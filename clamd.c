@@ -62,7 +62,7 @@ fail(struct clamd_scan *s, int e, const char *what)
 static int
 send_iov(struct clamd_scan *s, struct iovec *iov, int niov)
 {
-	if (net_sendv(s->fd, iov, niov, mc_now_ms() +
+	if (net_sendv(s->fd, iov, niov, util_now_ms() +
 	    s->cfg->read_timeout_ms) == 0)
 		return 0;
 	if (errno == EPIPE || errno == ECONNRESET) {
@@ -257,9 +257,9 @@ clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
 	 * Read until the line ends (NUL or newline), then briefly for junk
 	 * after it; EOF also ends the line.
 	 */
-	deadline = mc_now_ms() + s->cfg->read_timeout_ms;
+	deadline = util_now_ms() + s->cfg->read_timeout_ms;
 	while (!eof && len < REPLY_MAX) {
-		if (done && net_wait(s->fd, POLLIN, mc_now_ms() +
+		if (done && net_wait(s->fd, POLLIN, util_now_ms() +
 		    JUNK_WAIT_MS) != 1)
 			break;
 		w = done ? 1 : net_wait(s->fd, POLLIN, deadline);

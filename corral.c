@@ -189,8 +189,8 @@ corral_unescape(const char *safe, char *out, size_t outlen)
 		if (ch == '%') {
 			if (safe[i + 1] == '%')
 				break;
-			ch = mc_hexval(safe[i + 1]) << 4 |
-			    mc_hexval(safe[i + 2]);
+			ch = util_hexval(safe[i + 1]) << 4 |
+			    util_hexval(safe[i + 2]);
 			i += 2;
 		}
 		if (n + 1 >= outlen) {
@@ -296,7 +296,7 @@ wsink(void *arg, const char *p, size_t n)
 {
 	struct corral_writer *w = arg;
 
-	return mc_write_all(w->fd, p, n);
+	return util_write_all(w->fd, p, n);
 }
 
 struct corral_writer *
@@ -912,7 +912,7 @@ corral_marker_make(int dfd, const char *path, const char *note, int excl)
 		errno = EEXIST;
 		return -1;
 	}
-	ok = note == NULL || mc_write_all(fd, note, strlen(note)) == 0;
+	ok = note == NULL || util_write_all(fd, note, strlen(note)) == 0;
 	e = errno;
 	if (close(fd) == -1 && ok) {
 		ok = 0;

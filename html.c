@@ -248,7 +248,7 @@ decode_scheme(const char *v, size_t n, char *out, size_t outlen)
 			cp = 0;
 			isnum = 0;
 			if (i < n && (v[i] == 'x' || v[i] == 'X')) {
-				for (i++; i < n && (d = mc_hexval(
+				for (i++; i < n && (d = util_hexval(
 				    (unsigned char)v[i])) >= 0; i++) {
 					isnum = 1;
 					if (cp < 0x110000)

@@ -83,8 +83,8 @@ pp_decode(const char *p, size_t len, char *out, size_t max, size_t *outlen)
 			out[o++] = p[i];
 			continue;
 		}
-		if (len - i < 3 || (h = mc_hexval(p[i + 1])) < 0 ||
-		    (l = mc_hexval(p[i + 2])) < 0)
+		if (len - i < 3 || (h = util_hexval(p[i + 1])) < 0 ||
+		    (l = util_hexval(p[i + 2])) < 0)
 			return -1;
 		out[o++] = (char)(h << 4 | l);
 		i += 2;
@@ -903,14 +903,14 @@ static int
 reap_within(pid_t pid, long long ms, int *status)
 {
 	struct timespec tick = { 0, 10 * 1000 * 1000 };
-	long long end = mc_now_ms() + ms;
+	long long end = util_now_ms() + ms;
 	pid_t r;
 
 	for (;;) {
 		r = waitpid(pid, status, WNOHANG);
 		if (r == pid || (r == -1 && errno != EINTR))
 			return 1;
-		if (mc_now_ms() >= end)
+		if (util_now_ms() >= end)
 			return 0;
 		nanosleep(&tick, NULL);
 	}
@@ -1224,10 +1224,10 @@ pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
 			return -1;
 		}
 	}
-	deadline = mc_now_ms() + pc.timeout * 1000;
+	deadline = util_now_ms() + pc.timeout * 1000;
 	buf_reset(out);
 	while (fail == NULL) {
-		if ((left = deadline - mc_now_ms()) <= 0) {
+		if ((left = deadline - util_now_ms()) <= 0) {
 			fail = "timeout";
 			break;
 		}

@@ -68,7 +68,7 @@ sfile_put(int dirfd, const char *tmp, const char *name, const void *p,
 
 	if ((fd = sfile_create(dirfd, tmp, mode)) == -1)
 		return -1;
-	if (mc_write_all(fd, p, n) == -1) {
+	if (util_write_all(fd, p, n) == -1) {
 		e = errno;
 		close(fd);
 		goto fail;

@@ -181,7 +181,7 @@ spamd_one(int fd, const struct spamd_cfg *cfg, const char *user,
 	char hdr[512], *rb = NULL;
 	struct iovec iov[2];
 	size_t rl = 0;
-	long long deadline = mc_now_ms() + cfg->read_timeout_ms;
+	long long deadline = util_now_ms() + cfg->read_timeout_ms;
 	ssize_t r;
 	int n, w, rc = -1;
 

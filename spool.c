@@ -62,7 +62,7 @@ spill(struct spool *s)
 			return -1;
 		unlink(path);
 	}
-	if (mc_write_all(fd, s->mem, s->memlen) == -1) {
+	if (util_write_all(fd, s->mem, s->memlen) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -79,7 +79,7 @@ spool_write(struct spool *s, const void *p, size_t n)
 	if (s->fd == -1 && s->memlen + n > s->memmax && spill(s) == -1)
 		return -1;
 	if (s->fd != -1) {
-		if (mc_write_all(s->fd, p, n) == -1)
+		if (util_write_all(s->fd, p, n) == -1)
 			return -1;
 	} else {
 		if (s->memlen + n > s->memcap) {

@@ -306,13 +306,13 @@ sc_find_idents(const char *t, size_t len, struct sc_ident *out, size_t max)
 			continue;
 		if (i > 0 && isalnum((unsigned char)t[i - 1]))
 			continue;
-		for (k = 0; k < CORRAL_ID_LEN && mc_hexval(p[3 + k]) != -1;
+		for (k = 0; k < CORRAL_ID_LEN && util_hexval(p[3 + k]) != -1;
 		    k++)
 			;
 		if (k != CORRAL_ID_LEN || p[3 + k] != '-')
 			continue;
 		for (k = 0; k < SC_TOKEN_HEX &&
-		    mc_hexval(p[4 + CORRAL_ID_LEN + k]) != -1; k++)
+		    util_hexval(p[4 + CORRAL_ID_LEN + k]) != -1; k++)
 			;
 		if (k != SC_TOKEN_HEX || (i + need < len &&
 		    isalnum((unsigned char)p[need])))
