@@ -1,5 +1,7 @@
 /*
- * archive.c -- the mail archive (see mcarchive.h).
+ * archive.c -- the mail archive (see mcarchive.h).  Names: the short
+ * prefix arc_ on every public name, and the header mcarchive.h, because
+ * <archive.h> is libarchive's.
  *
  * Files: <archive_dir>/YYYY/MM/DD/<qid>-<16 hex>, written as
  * .tmp-<qid>-<hex> (O_EXCL, O_NOFOLLOW, 0640), fsynced, published without

@@ -1,8 +1,14 @@
 /*
  * bypass.c -- keyed bypass header for released spam (see bypass.h): the
  * MAC, and the filter's rule for honouring it (bypass_ok, with the
- * corral's issued/used markers).  OpenSSL 3 only: EVP_MAC (HMAC, SHA256), EVP_MD, CRYPTO_memcmp,
- * RAND_priv_bytes; no deprecated calls.
+ * corral's issued/used markers).  OpenSSL 3 only: EVP_MAC (HMAC,
+ * SHA256), EVP_MD, CRYPTO_memcmp, RAND_priv_bytes; no deprecated calls.
+ * Ownership: a key from bypass_key_load() is read-only until
+ * bypass_key_free() and may be shared by threads; every call makes its
+ * own OpenSSL context.
+ * Failure: -1 or NULL with a reason in err where given (secrets never
+ * appear in it); a header that fails any check is not honoured, so the
+ * message is filtered in full.
  */
 #include <errno.h>
 #include <fcntl.h>

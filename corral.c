@@ -5,6 +5,11 @@
  * never following a planted symlink); the directory is fsynced last.
  * corral_message() is the filter's whole copy: header block, Date and
  * Message-ID when missing, a fresh bypass header and its issued markers.
+ * Ownership: struct corral and the writer are the caller's; corral_commit()
+ * and corral_abort() free the writer.  Writes go through one buf_out chunk.
+ * Failure: -1 (or NULL) with errno and a reason in err; a failed commit
+ * removes its temp file and links, so no half entry is ever published.
+ * Nothing here logs.
  */
 #include <ctype.h>
 #include <dirent.h>

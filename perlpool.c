@@ -4,6 +4,11 @@
  * Three parts: the encoding and the reply parser (pure functions, unit
  * tested and fuzzed), one message's request (part files in a private
  * directory, the request text), and the pool of worker processes.
+ * Names: the short prefix pp_ (Perl pool) on every public name.
+ * Ownership: struct pp_msg is one message's (its directory is removed with
+ * it); the pool is global, under one mutex never held across I/O.
+ * Failure: -1 with a one-word reason for "perl-failed reason="; a worker
+ * that times out, dies or falls out of step is stopped and replaced.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>

@@ -4,7 +4,12 @@
  * Plan: one struct edit per change, over [from, to) of the spool; edits
  * are sorted and merged so they never overlap, then the body is streamed:
  * unchanged ranges are copied from the spool, each edit writes its
- * replacement.  Output goes through a 64 KiB buffer to the caller.
+ * replacement.  Output goes through a 64 KiB buf_out chunk to the caller.
+ * Names: the short prefix rw_ (rewrite) on every public name.
+ * Ownership: the caller's scan, config and struct rw_result (freed by
+ * rw_result_free()); nothing else outlives rw_rewrite().
+ * Failure: -1 with errno (spool I/O, ENOMEM, or the output callback's
+ * error, sticky from the first failure on); a failed rewrite is not sent.
  */
 #include <sys/stat.h>
 

@@ -3,7 +3,7 @@
  * behind it (see spamfilter.h): our own lists (spam_list_*) and a fast
  * path over SpamAssassin's welcome/block lists (spam_sa_*), both on one
  * glob matcher.  The statistical checker is spamstats.c, the spamd client
- * spamd.c.
+ * spamd.c.  Names: the short prefix spam_ on every public name.
  * Ownership: lists and SA tables are immutable once built and may be
  * shared by threads.
  * Errors: into caller buffers; nothing here logs.

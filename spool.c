@@ -2,6 +2,8 @@
  * spool.c -- memory-then-file byte store (see spool.h).  Owns the
  * message bytes of one message and the one loop that hands a range of
  * them to a consumer (spool_copy).
+ * Ownership: the caller's struct spool; its file is unlinked when made
+ * and closed by spool_free(), so nothing is left behind.
  * Failure: -1 with errno.
  */
 #include <errno.h>

@@ -1,5 +1,6 @@
 /*
  * virusfilter.c -- rules-based attachment checks (see virusfilter.h).
+ * Names: the short prefix virus_ on every public name.
  *
  * Judges names (after normalisation), declared types, magic bytes, the
  * member names of archives (libarchive) and of TNEF winmail.dat streams.

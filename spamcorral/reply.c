@@ -8,6 +8,10 @@
  * SC_REPLY_TEXT_MAX, the MIME parser by the caller's mime_limits, the
  * identifiers by the caller's max.  No I/O, no global state: the fuzz
  * target testsuite/fuzz/fuzz_robot_reply.c drives it directly.
+ * Names: sc_, as everything behind spamcorral.h.  Ownership: the parsed
+ * reply's buffers are the caller's (sc_reply_free).  Failure: -1 only when
+ * the MIME parser fails (ENOMEM); hostile input is never an error, it only
+ * sets mime_err bits or yields no identifiers.
  */
 #include <ctype.h>
 #include <stdint.h>

@@ -12,6 +12,11 @@
  *    score first; each identifier's token covers the entry's content as
  *    read here (spamcorral.h), so the robot releases only what was listed.
  * See doc/corral.md and spamcorral-notify(8).
+ *
+ * Ownership: the entries read from the corral live for one run.
+ * Exit: 0; EX_TEMPFAIL when a digest could not be sent (the next run
+ * sends it, its entries are not marked notified); EX_USAGE, EX_CONFIG,
+ * EX_OSERR when it cannot start.
  */
 #include <sys/types.h>
 #include <sys/file.h>

@@ -2,6 +2,11 @@
  * spamcorral.c -- helpers shared by spamcorral-notify and spamcorral-robot
  * (see spamcorral.h): digest tokens, header helpers, addresses, local
  * domains, sendmail.
+ * Names: the short prefix sc_ (SpamCorral), shared by the three files
+ * behind spamcorral.h (spamcorral.c, reply.c, state.c).
+ * Ownership: what comes back in a struct buf or malloc'd is the caller's;
+ * the bypass key is the caller's and only read.
+ * Failure: -1 with a reason in err where given; nothing here exits.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
