@@ -133,6 +133,27 @@ buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
+void *
+buf_vec_grow(void *v, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return v;
+	if (*cap == 0)
+		ncap = first;
+	else if (*cap > SIZE_MAX / 2) {
+		errno = ENOMEM;
+		return NULL;
+	} else
+		ncap = *cap * 2;
+	if ((nv = reallocarray(v, ncap, size)) == NULL)
+		return NULL;
+	*cap = ncap;
+	return nv;
+}
+
 void
 buf_out_init(struct buf_out *o, char *chunk, size_t cap, buf_sink_fn *sink,
     void *arg)

@@ -33,6 +33,15 @@ char	*buf_detach(struct buf *);		/* caller frees; buf emptied */
 void	 buf_free(struct buf *);
 
 /*
+ * Room for one more element in a growable array v of *cap elements of size
+ * bytes, n of them in use: v itself while n < *cap, else v reallocated to
+ * twice the capacity (first elements when empty) and *cap updated.  NULL
+ * with errno (ENOMEM) leaves v and *cap as they were; v stays the caller's.
+ */
+void	*buf_vec_grow(void *v, size_t *cap, size_t n, size_t size,
+	    size_t first);
+
+/*
  * struct buf_out: the output chunk in front of a writer.  Bytes gather in
  * the caller's chunk of cap bytes; each time it is full, and at
  * buf_out_flush(), they go to sink in one call.  The first sink call that

@@ -3,7 +3,9 @@
  * front of clamd's INSTREAM, the rewritten body, the HTML defanger and the
  * corral writer: every byte arrives once and in order whatever the piece
  * sizes, the sink sees only full chunks until the flush, and a failing
- * sink makes the error sticky.
+ * sink makes the error sticky.  And buf_vec_grow(), the one growable
+ * array: first capacity, doubling, contents kept, nothing moved while
+ * there is room.
  */
 #include "unit.h"
 
@@ -120,6 +122,50 @@ test_eio(void **state)
 	assert_int_equal(o.err, EIO);
 }
 
+static void
+test_vec_grow(void **state)
+{
+	int *v = NULL, *nv;
+	size_t cap = 0, n, caps = 0;
+
+	(void)state;
+	for (n = 0; n < 1000; n++) {
+		size_t was = cap;
+
+		nv = buf_vec_grow(v, &cap, n, sizeof(*v), 8);
+		assert_non_null(nv);
+		if (n < was) {
+			assert_ptr_equal(nv, v);
+			assert_int_equal(cap, was);
+		} else {
+			assert_int_equal(cap, was == 0 ? 8 : was * 2);
+			caps++;
+		}
+		assert_true(n < cap);
+		v = nv;
+		v[n] = (int)n * 3;
+	}
+	for (n = 0; n < 1000; n++)
+		assert_int_equal(v[n], (int)n * 3);
+	assert_int_equal(cap, 1024);
+	assert_int_equal(caps, 8);	/* 8, 16, ..., 1024 */
+	free(v);
+}
+
+/* No room to double: NULL, ENOMEM, the array and cap as they were. */
+static void
+test_vec_grow_overflow(void **state)
+{
+	char one[1];
+	size_t cap = SIZE_MAX / 2 + 1;
+
+	(void)state;
+	errno = 0;
+	assert_null(buf_vec_grow(one, &cap, cap, 1, 8));
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(cap, SIZE_MAX / 2 + 1);
+}
+
 int
 main(void)
 {
@@ -127,6 +173,8 @@ main(void)
 		cmocka_unit_test(test_pieces),
 		cmocka_unit_test(test_sticky_error),
 		cmocka_unit_test(test_eio),
+		cmocka_unit_test(test_vec_grow),
+		cmocka_unit_test(test_vec_grow_overflow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
