@@ -59,7 +59,8 @@ struct rw {
 	const struct mime_part	*parts;
 	unsigned		 nparts;
 	struct edit		*e;
-	unsigned		 ne, cap;
+	unsigned		 ne;
+	size_t			 cap;
 	struct buf		 warn_plain, warn_html;
 	struct buf_out		 o;	/* the rewritten body, to rw_out_fn */
 };
@@ -355,14 +356,10 @@ add_edit(struct rw *rw, enum edit_kind k, uint64_t from, uint64_t to,
 {
 	struct edit *ne;
 
-	if (rw->ne == rw->cap) {
-		unsigned ncap = rw->cap ? rw->cap * 2 : 16;
-
-		if ((ne = realloc(rw->e, ncap * sizeof(*ne))) == NULL)
-			return -1;
-		rw->e = ne;
-		rw->cap = ncap;
-	}
+	if ((ne = buf_vec_grow(rw->e, &rw->cap, rw->ne, sizeof(*ne), 16)) ==
+	    NULL)
+		return -1;
+	rw->e = ne;
 	ne = &rw->e[rw->ne++];
 	memset(ne, 0, sizeof(*ne));
 	ne->kind = k;

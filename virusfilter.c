@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "mime.h"
 #include "smfopts.h"
 #include "virusfilter.h"
@@ -83,18 +84,13 @@ static int
 set_add(struct strset *s, const char *p)
 {
 	char **nv;
-	size_t ncap, n;
+	size_t n;
 
 	if (set_index(s, p) >= 0)
 		return 0;
-	if (s->n == s->cap) {
-		ncap = s->cap ? s->cap * 2 : 64;
-		nv = realloc(s->v, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return -1;
-		s->v = nv;
-		s->cap = ncap;
-	}
+	if ((nv = buf_vec_grow(s->v, &s->cap, s->n, sizeof(*nv), 64)) == NULL)
+		return -1;
+	s->v = nv;
 	n = strlen(p);
 	if ((s->v[s->n] = malloc(n + 1)) == NULL)
 		return -1;
