@@ -1141,6 +1141,21 @@ checkout(const struct mc_config *cf, struct pool_cfg *pc, char *why,
 	return slot;
 }
 
+/*
+ * Stops w, the copy of slot's worker taken under the lock when the slot
+ * was marked W_STOPPING, then frees the slot and starts another worker.
+ */
+static void
+stop_slot(int slot, struct worker *w, long grace, const char *qid,
+    const char *why)
+{
+	stop_worker(w, grace, qid, why);
+	pthread_mutex_lock(&pp_lock);
+	pp_w[slot].state = W_EMPTY;
+	pthread_mutex_unlock(&pp_lock);
+	refill();
+}
+
 /* Back to the pool, or retired (old generation, max requests). */
 static void
 checkin(int slot, const char *qid)
@@ -1163,11 +1178,7 @@ checkin(int slot, const char *qid)
 	w = pp_w[slot];
 	grace = pp_cfg.grace;
 	pthread_mutex_unlock(&pp_lock);
-	stop_worker(&w, grace, qid, NULL);
-	pthread_mutex_lock(&pp_lock);
-	pp_w[slot].state = W_EMPTY;
-	pthread_mutex_unlock(&pp_lock);
-	refill();
+	stop_slot(slot, &w, grace, qid, NULL);
 }
 
 /* The worker failed: stop it, free its slot, start another. */
@@ -1180,11 +1191,7 @@ discard(int slot, long grace, const char *qid, const char *why)
 	pp_w[slot].state = W_STOPPING;
 	w = pp_w[slot];
 	pthread_mutex_unlock(&pp_lock);
-	stop_worker(&w, grace, qid, why);
-	pthread_mutex_lock(&pp_lock);
-	pp_w[slot].state = W_EMPTY;
-	pthread_mutex_unlock(&pp_lock);
-	refill();
+	stop_slot(slot, &w, grace, qid, why);
 }
 
 /* The reply is complete once it ends with an "F" line. */
