@@ -1,5 +1,7 @@
 /*
- * archive.c -- the mail archive (see mcarchive.h).
+ * archive.c -- the mail archive (see mcarchive.h).  Names: the short
+ * prefix arc_ on every public name, and the header mcarchive.h, because
+ * <archive.h> is libarchive's.
  *
  * Files: <archive_dir>/YYYY/MM/DD/<qid>-<16 hex>, written as
  * .tmp-<qid>-<hex> (O_EXCL, O_NOFOLLOW, 0640), fsynced, published without
@@ -136,7 +138,7 @@ arc_display(const void *in, size_t len, size_t maxchars, struct buf *out,
 			*trunc = 1;
 			break;
 		}
-		if ((k = mc_utf8_len(p + i, len - i, NULL)) == 0) {
+		if ((k = util_utf8_len(p + i, len - i, NULL)) == 0) {
 			buf_add(out, "\xef\xbf\xbd", 3);
 			i++;
 		} else {
@@ -199,8 +201,8 @@ arc_decode_row(char *line, size_t len, struct arc_row *r)
 
 			if (c == '%') {
 				if (i + 2 >= len ||
-				    (h = mc_hexval(line[i + 1])) == -1 ||
-				    (l = mc_hexval(line[i + 2])) == -1)
+				    (h = util_hexval(line[i + 1])) == -1 ||
+				    (l = util_hexval(line[i + 2])) == -1)
 					return -1;
 				*w++ = (char)(h << 4 | l);
 				i += 3;
@@ -382,7 +384,7 @@ to_buf(void *arg, const char *p, size_t n)
 static int
 to_fd(void *arg, const char *p, size_t n)
 {
-	return mc_write_all(*(int *)arg, p, n);
+	return util_write_all(*(int *)arg, p, n);
 }
 
 /*
@@ -403,16 +405,16 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
 	for (i = 0; i < hb.len; i += n) {
 		const char *l = hb.data + i;
 
-		n = mc_header_field(l, hb.len - i);
-		if (mc_field_is(l, n, "From"))
+		n = util_header_field(l, hb.len - i);
+		if (util_field_is(l, n, "From"))
 			keep_value(&af->from, l, n, "From");
-		else if (mc_field_is(l, n, "Subject"))
+		else if (util_field_is(l, n, "Subject"))
 			keep_value(&af->subject, l, n, "Subject");
-		else if (mc_field_is(l, n, "Message-ID"))
+		else if (util_field_is(l, n, "Message-ID"))
 			keep_value(&af->msgid, l, n, "Message-ID");
-		else if (mc_field_is(l, n, "Date"))
+		else if (util_field_is(l, n, "Date"))
 			keep_value(&af->date, l, n, "Date");
-		if (!mc_field_is(l, n, SPAMHDRBYPASS) &&
+		if (!util_field_is(l, n, SPAMHDRBYPASS) &&
 		    buf_add(out, l, n) == -1) {
 			buf_free(&hb);
 			return -1;
@@ -422,17 +424,100 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
 	return 0;
 }
 
+/*
+ * The day directory YYYY/MM/DD of rel under the archive, made as needed and
+ * never through a symlink.  Its fd, or -1 (errno) with *fail_path the
+ * directory that failed (path holds it).
+ */
+static int
+open_day(const struct mc_config *cf, const char *rel, char *path,
+    size_t pathlen, const char **fail_path)
+{
+	char part[8];
+	int top, d1 = -1, d2 = -1, day = -1, e;
+
+	if ((top = open_top(cf)) == -1)
+		return -1;
+	memcpy(part, rel, 4);
+	part[4] = '\0';
+	snprintf(path, pathlen, "%s/%.4s", cf->archive_dir, rel);
+	*fail_path = path;
+	if ((d1 = sub_dir(top, part)) == -1)
+		goto out;
+	memcpy(part, rel + 5, 2);
+	part[2] = '\0';
+	snprintf(path, pathlen, "%s/%.7s", cf->archive_dir, rel);
+	if ((d2 = sub_dir(d1, part)) == -1)
+		goto out;
+	memcpy(part, rel + 8, 2);
+	snprintf(path, pathlen, "%s/%.10s", cf->archive_dir, rel);
+	day = sub_dir(d2, part);
+out:
+	e = errno;
+	close(top);
+	if (d1 != -1)
+		close(d1);
+	if (d2 != -1)
+		close(d2);
+	errno = e;
+	return day;
+}
+
+/*
+ * The head of the archived copy into head: the envelope and queue id, then
+ * the message's own header as received.  0, or -1 (errno).
+ */
+static int
+envelope_head(struct arc_file *af, const char *sender, char *const *rcpts,
+    unsigned nrcpt, struct spool *sp, uint64_t body_off, struct buf *head)
+{
+	unsigned i;
+
+	buf_adds(head, "X-MailCorral-Envelope-From: <");
+	add_clean(head, sender ? sender : "");
+	buf_adds(head, ">\r\n");
+	for (i = 0; i < nrcpt; i++) {
+		buf_adds(head, "X-MailCorral-Envelope-To: <");
+		add_clean(head, rcpts[i]);
+		buf_adds(head, ">\r\n");
+	}
+	buf_printf(head, "X-MailCorral-Queue-ID: %s\r\n", af->qid);
+	if (body_off >= 2 && copy_headers(af, sp, body_off - 2, head) == -1)
+		return -1;
+	if (body_off >= 2)
+		buf_adds(head, "\r\n");
+	if (head->data == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/* The index row's sender and recipient list, as the copy's head has them. */
+static void
+index_fields(struct arc_file *af, const char *sender, char *const *rcpts,
+    unsigned nrcpt)
+{
+	unsigned i;
+
+	add_clean(&af->sender, sender ? sender : "");
+	for (i = 0; i < nrcpt; i++) {
+		if (i > 0)
+			buf_adds(&af->rcpts, ", ");
+		add_clean(&af->rcpts, rcpts[i]);
+	}
+}
+
 struct arc_file *
 arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
     char *const *rcpts, unsigned nrcpt, struct spool *sp, uint64_t body_off)
 {
 	struct arc_file *af;
 	struct buf head = BUF_INIT;
-	char suffix[ARC_SUFFIX_LEN + 1], part[8], path[PATH_MAX];
+	char suffix[ARC_SUFFIX_LEN + 1], path[PATH_MAX];
 	uint64_t size = spool_size(sp);
 	const char *fail_path = cf->archive_dir;
-	int top = -1, d1 = -1, d2 = -1, e;
-	unsigned i;
+	int e;
 
 	if ((af = calloc(1, sizeof(*af))) == NULL) {
 		write_failed(qid, ENOMEM, cf->archive_dir);
@@ -449,23 +534,8 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 	if (arc_rel_path(qid, af->when, suffix, af->rel, sizeof(af->rel)) == -1)
 		goto fail;
 	snprintf(af->tmp, sizeof(af->tmp), ".tmp-%s-%s", af->qid, suffix);
-	/* YYYY, MM, DD: never through a symlink */
-	if ((top = open_top(cf)) == -1)
-		goto fail;
-	memcpy(part, af->rel, 4);
-	part[4] = '\0';
-	snprintf(path, sizeof(path), "%s/%.4s", cf->archive_dir, af->rel);
-	fail_path = path;
-	if ((d1 = sub_dir(top, part)) == -1)
-		goto fail;
-	memcpy(part, af->rel + 5, 2);
-	part[2] = '\0';
-	snprintf(path, sizeof(path), "%s/%.7s", cf->archive_dir, af->rel);
-	if ((d2 = sub_dir(d1, part)) == -1)
-		goto fail;
-	memcpy(part, af->rel + 8, 2);
-	snprintf(path, sizeof(path), "%s/%.10s", cf->archive_dir, af->rel);
-	if ((af->dirfd = sub_dir(d2, part)) == -1)
+	if ((af->dirfd = open_day(cf, af->rel, path, sizeof(path),
+	    &fail_path)) == -1)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/%.10s/%s", cf->archive_dir, af->rel,
 	    af->tmp);
@@ -475,40 +545,17 @@ arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
 	if (fchmod(af->fd, 0640) == -1)
 		goto fail_unlink;
 	/* envelope, then the message as received */
-	buf_adds(&head, "X-MailCorral-Envelope-From: <");
-	add_clean(&head, sender ? sender : "");
-	buf_adds(&head, ">\r\n");
-	for (i = 0; i < nrcpt; i++) {
-		buf_adds(&head, "X-MailCorral-Envelope-To: <");
-		add_clean(&head, rcpts[i]);
-		buf_adds(&head, ">\r\n");
-	}
-	buf_printf(&head, "X-MailCorral-Queue-ID: %s\r\n", af->qid);
-	if (body_off >= 2 && copy_headers(af, sp, body_off - 2, &head) == -1)
+	if (envelope_head(af, sender, rcpts, nrcpt, sp, body_off, &head) ==
+	    -1)
 		goto fail_unlink;
-	if (body_off >= 2)
-		buf_adds(&head, "\r\n");
-	if (head.data == NULL) {
-		errno = ENOMEM;
-		goto fail_unlink;
-	}
-	if (mc_write_all(af->fd, head.data, head.len) == -1)
+	if (util_write_all(af->fd, head.data, head.len) == -1)
 		goto fail_unlink;
 	if (spool_copy(sp, body_off, size, to_fd, &af->fd) == -1)
 		goto fail_unlink;
 	if (fsync(af->fd) == -1)
 		goto fail_unlink;
-	/* the index fields */
-	add_clean(&af->sender, sender ? sender : "");
-	for (i = 0; i < nrcpt; i++) {
-		if (i > 0)
-			buf_adds(&af->rcpts, ", ");
-		add_clean(&af->rcpts, rcpts[i]);
-	}
+	index_fields(af, sender, rcpts, nrcpt);
 	buf_free(&head);
-	close(top);
-	close(d1);
-	close(d2);
 	return af;
 fail_unlink:
 	e = errno;
@@ -518,12 +565,6 @@ fail:
 	e = errno ? errno : EIO;
 	write_failed(qid, e, fail_path);
 	buf_free(&head);
-	if (top != -1)
-		close(top);
-	if (d1 != -1)
-		close(d1);
-	if (d2 != -1)
-		close(d2);
 	arc_file_free(af);
 	errno = e;
 	return NULL;
@@ -644,7 +685,7 @@ journal_append(const struct mc_config *cf, const char *qid,
 	if (!ok)
 		e = errno = ENAMETOOLONG;
 	else if (journal_open_locked(path) == 0) {
-		if (mc_write_all(jfd, line->data, line->len) == 0)
+		if (util_write_all(jfd, line->data, line->len) == 0)
 			rc = 0;
 		else
 			e = errno;
@@ -1026,20 +1067,130 @@ stopping(void)
 	return s;
 }
 
+/*
+ * The indexer's own descriptor of the journal the appenders use, opened
+ * anew when the journal was (gen); *behind when it holds rows of an earlier
+ * run.  0, or -1 (errno).
+ */
+static int
+journal_follow(const char *journal, int *fd, unsigned *gen, uint64_t *off,
+    int *behind)
+{
+	struct stat st;
+	int rc;
+
+	pthread_mutex_lock(&jlock);
+	rc = journal_open_locked(journal);
+	if (rc == 0 && (*fd == -1 || *gen != jgen)) {
+		if (*fd != -1)
+			close(*fd);
+		*fd = fcntl(jfd, F_DUPFD_CLOEXEC, 0);
+		*gen = jgen;
+		*off = 0;
+		/* rows left by an earlier run: "replayed" when in */
+		*behind = *fd != -1 && fstat(*fd, &st) == 0 &&
+		    st.st_size > 0;
+	}
+	pthread_mutex_unlock(&jlock);
+	return rc == -1 || *fd == -1 ? -1 : 0;
+}
+
+/*
+ * A database connection for the settings of as, (re)opened when they
+ * changed.  0, or -1 after logging and waiting the doubled *backoff.
+ */
+static int
+db_ready(struct db *d, const struct arc_set *as, int *backoff, int *behind)
+{
+	char err[512], sig[sizeof(struct arc_set)];
+
+	db_sig(as, sig, sizeof(sig));
+	if (d->my != NULL && strcmp(sig, d->sig) == 0)
+		return 0;
+	if (db_open(d, as, err, sizeof(err)) == -1) {
+		*backoff = *backoff == 0 ? 1 : *backoff * 2 >
+		    ARC_MAX_BACKOFF ? ARC_MAX_BACKOFF : *backoff * 2;
+		log_warnx("index-failed reason=%s retry=%ds", err, *backoff);
+		*behind = 1;
+		wait_secs(*backoff, 0);
+		return -1;
+	}
+	*backoff = 0;
+	log_info("index-connected db=%s table=%s", as->db_name,
+	    as->db_table);
+	return 0;
+}
+
+/*
+ * All of the journal is in: empty it unless it grew meanwhile, and say how
+ * many rows of an earlier run were replayed.
+ */
+static void
+journal_drained(int fd, uint64_t *off, int *behind, unsigned *replayed)
+{
+	struct stat st;
+
+	pthread_mutex_lock(&jlock);
+	if (*off > 0 && fstat(fd, &st) == 0 &&
+	    (uint64_t)st.st_size == *off && ftruncate(fd, 0) == 0)
+		*off = 0;
+	pthread_mutex_unlock(&jlock);
+	if (*behind && *replayed > 0)
+		log_info("index-replayed rows=%u", *replayed);
+	if (*off == 0) {
+		*behind = 0;
+		*replayed = 0;
+	}
+}
+
+/*
+ * Inserts the complete journal lines chunk[0..n) (read at off) and commits;
+ * bad lines are logged and skipped.  0, or -1 with the reason in err.
+ */
+static int
+index_lines(struct db *d, char *chunk, size_t n, uint64_t off,
+    unsigned *replayed, char *err, size_t errlen)
+{
+	struct arc_row r;
+	size_t i, start;
+
+	for (start = 0, i = 0; i < n; i++) {
+		if (chunk[i] != '\n')
+			continue;
+		if (arc_decode_row(chunk + start, i - start, &r) == -1)
+			log_warnx("index-failed "
+			    "reason=bad-journal-line offset=%llu: skipped",
+			    (unsigned long long)(off + start));
+		else if (db_insert(d, &r, err, errlen) == -1)
+			return -1;
+		else
+			(*replayed)++;
+		start = i + 1;
+	}
+	if (mysql_commit(d->my) != 0) {
+		snprintf(err, errlen, "commit: %s", mysql_error(d->my));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The indexer thread: follows the journal and inserts its complete lines
+ * into the database, in one transaction a read; on a database error it
+ * reconnects with a backoff and reads the same lines again.
+ */
 static void *
 indexer(void *arg)
 {
 	struct db d;
 	struct arc_set *as = NULL;
-	struct arc_row r;
-	char err[512], sig[sizeof(struct arc_set)];
+	char err[512];
 	char *chunk;
 	uint64_t off = 0;
 	unsigned gen = 0, replayed = 0;
-	int fd = -1, backoff = 0, behind = 0, rc;
+	int fd = -1, backoff = 0, behind = 0;
 	ssize_t n;
-	size_t i, start;
-	struct stat st;
+	size_t i;
 
 	(void)arg;
 	memset(&d, 0, sizeof(d));
@@ -1047,7 +1198,7 @@ indexer(void *arg)
 	    (as = malloc(sizeof(*as))) == NULL) {
 		log_warnx("index-failed reason=out of memory: indexer stops");
 		free(chunk);
-	free(as);
+		free(as);
 		return NULL;
 	}
 	while (!stopping()) {
@@ -1059,42 +1210,15 @@ indexer(void *arg)
 			wait_secs(1, 1);
 			continue;
 		}
-		/* our own descriptor of the journal the appenders use */
-		pthread_mutex_lock(&jlock);
-		rc = journal_open_locked(as->journal);
-		if (rc == 0 && (fd == -1 || gen != jgen)) {
-			if (fd != -1)
-				close(fd);
-			fd = fcntl(jfd, F_DUPFD_CLOEXEC, 0);
-			gen = jgen;
-			off = 0;
-			/* rows left by an earlier run: "replayed" when in */
-			behind = fd != -1 && fstat(fd, &st) == 0 &&
-			    st.st_size > 0;
-		}
-		pthread_mutex_unlock(&jlock);
-		if (rc == -1 || fd == -1) {
+		if (journal_follow(as->journal, &fd, &gen, &off, &behind) ==
+		    -1) {
 			log_warnx("index-failed reason=journal errno=%s",
 			    errname(errno));
 			wait_secs(5, 0);
 			continue;
 		}
-		db_sig(as, sig, sizeof(sig));
-		if (d.my == NULL || strcmp(sig, d.sig) != 0) {
-			if (db_open(&d, as, err, sizeof(err)) == -1) {
-				backoff = backoff == 0 ? 1 : backoff * 2 >
-				    ARC_MAX_BACKOFF ? ARC_MAX_BACKOFF :
-				    backoff * 2;
-				log_warnx("index-failed reason=%s retry=%ds",
-				    err, backoff);
-				behind = 1;
-				wait_secs(backoff, 0);
-				continue;
-			}
-			backoff = 0;
-			log_info("index-connected db=%s table=%s",
-			    as->db_name, as->db_table);
-		}
+		if (db_ready(&d, as, &backoff, &behind) == -1)
+			continue;
 		n = pread(fd, chunk, ARC_READ_CHUNK, (off_t)off);
 		if (n < 0) {
 			log_warnx("index-failed reason=journal-read errno=%s",
@@ -1112,45 +1236,12 @@ indexer(void *arg)
 			continue;
 		}
 		if (i == 0) {
-			/* all in: empty the journal unless it grew meanwhile */
-			pthread_mutex_lock(&jlock);
-			if (off > 0 && fstat(fd, &st) == 0 &&
-			    (uint64_t)st.st_size == off &&
-			    ftruncate(fd, 0) == 0)
-				off = 0;
-			pthread_mutex_unlock(&jlock);
-			if (behind && replayed > 0)
-				log_info("index-replayed rows=%u", replayed);
-			if (off == 0) {
-				behind = 0;
-				replayed = 0;
-			}
+			journal_drained(fd, &off, &behind, &replayed);
 			wait_secs(1, 1);
 			continue;
 		}
-		n = (ssize_t)i;
-		rc = 0;
-		for (start = 0, i = 0; i < (size_t)n; i++) {
-			if (chunk[i] != '\n')
-				continue;
-			if (arc_decode_row(chunk + start, i - start, &r) == -1)
-				log_warnx("index-failed "
-				    "reason=bad-journal-line offset=%llu: "
-				    "skipped",
-				    (unsigned long long)(off + start));
-			else if (db_insert(&d, &r, err, sizeof(err)) == -1) {
-				rc = -1;
-				break;
-			} else
-				replayed++;
-			start = i + 1;
-		}
-		if (rc == 0 && mysql_commit(d.my) != 0) {
-			snprintf(err, sizeof(err), "commit: %s",
-			    mysql_error(d.my));
-			rc = -1;
-		}
-		if (rc == -1) {
+		if (index_lines(&d, chunk, i, off, &replayed, err,
+		    sizeof(err)) == -1) {
 			log_warnx("index-failed reason=%s", err);
 			db_close(&d);
 			behind = 1;
@@ -1159,12 +1250,13 @@ indexer(void *arg)
 			wait_secs(backoff, 0);
 			continue;
 		}
-		off += (uint64_t)n;
+		off += (uint64_t)i;
 	}
 	db_close(&d);
 	if (fd != -1)
 		close(fd);
 	free(chunk);
+	free(as);
 	mysql_thread_end();
 	return NULL;
 }

@@ -1,5 +1,9 @@
 /*
- * buf.c -- growable byte buffer with an optional ceiling (see buf.h).
+ * buf.c -- growable byte buffer with an optional ceiling, and the output
+ * chunk (struct buf_out) that writers put in front of a sink (see buf.h).
+ * Ownership: the caller owns every struct and chunk; buf_free() releases a
+ * buf's storage.  Errors: -1 with errno (ENOMEM, ERANGE at the ceiling, or a
+ * sink's errno kept sticky in buf_out.err).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -127,4 +131,73 @@ buf_free(struct buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+}
+
+void *
+buf_vec_grow(void *v, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return v;
+	if (*cap == 0)
+		ncap = first;
+	else if (*cap > SIZE_MAX / 2) {
+		errno = ENOMEM;
+		return NULL;
+	} else
+		ncap = *cap * 2;
+	if ((nv = reallocarray(v, ncap, size)) == NULL)
+		return NULL;
+	*cap = ncap;
+	return nv;
+}
+
+void
+buf_out_init(struct buf_out *o, char *chunk, size_t cap, buf_sink_fn *sink,
+    void *arg)
+{
+	o->sink = sink;
+	o->arg = arg;
+	o->chunk = chunk;
+	o->cap = cap;
+	o->len = 0;
+	o->err = 0;
+}
+
+int
+buf_out_flush(struct buf_out *o)
+{
+	if (o->len > 0 && o->err == 0 &&
+	    o->sink(o->arg, o->chunk, o->len) == -1)
+		o->err = errno ? errno : EIO;
+	o->len = 0;
+	if (o->err != 0) {
+		errno = o->err;
+		return -1;
+	}
+	return 0;
+}
+
+int
+buf_out_put(struct buf_out *o, const void *p, size_t n)
+{
+	const char *s = p;
+	size_t take;
+
+	while (n > 0 && o->err == 0) {
+		take = o->cap - o->len < n ? o->cap - o->len : n;
+		memcpy(o->chunk + o->len, s, take);
+		o->len += take;
+		s += take;
+		n -= take;
+		if (o->len == o->cap)
+			buf_out_flush(o);
+	}
+	if (o->err != 0) {
+		errno = o->err;
+		return -1;
+	}
+	return 0;
 }

@@ -32,4 +32,37 @@ void	 buf_reset(struct buf *);		/* len = 0, keeps storage */
 char	*buf_detach(struct buf *);		/* caller frees; buf emptied */
 void	 buf_free(struct buf *);
 
+/*
+ * Room for one more element in a growable array v of *cap elements of size
+ * bytes, n of them in use: v itself while n < *cap, else v reallocated to
+ * twice the capacity (first elements when empty) and *cap updated.  NULL
+ * with errno (ENOMEM) leaves v and *cap as they were; v stays the caller's.
+ */
+void	*buf_vec_grow(void *v, size_t *cap, size_t n, size_t size,
+	    size_t first);
+
+/*
+ * struct buf_out: the output chunk in front of a writer.  Bytes gather in
+ * the caller's chunk of cap bytes; each time it is full, and at
+ * buf_out_flush(), they go to sink in one call.  The first sink call that
+ * returns -1 makes err sticky (its errno, or EIO) and later bytes are
+ * dropped, so a writer checks once, at the end.
+ * Ownership: chunk and arg stay the caller's; nothing is allocated here.
+ */
+typedef int buf_sink_fn(void *arg, const char *, size_t);
+
+struct buf_out {
+	buf_sink_fn	*sink;
+	void		*arg;
+	char		*chunk;		/* caller's storage, cap bytes */
+	size_t		 cap;
+	size_t		 len;		/* bytes held in chunk */
+	int		 err;		/* sticky errno of a failed sink call */
+};
+
+void	 buf_out_init(struct buf_out *, char *chunk, size_t cap,
+	    buf_sink_fn *, void *arg);
+int	 buf_out_put(struct buf_out *, const void *, size_t); /* -1: err set */
+int	 buf_out_flush(struct buf_out *);			/* -1: err set */
+
 #endif

@@ -1,8 +1,14 @@
 /*
  * bypass.c -- keyed bypass header for released spam (see bypass.h): the
  * MAC, and the filter's rule for honouring it (bypass_ok, with the
- * corral's issued/used markers).  OpenSSL 3 only: EVP_MAC (HMAC, SHA256), EVP_MD, CRYPTO_memcmp,
- * RAND_priv_bytes; no deprecated calls.
+ * corral's issued/used markers).  OpenSSL 3 only: EVP_MAC (HMAC,
+ * SHA256), EVP_MD, CRYPTO_memcmp, RAND_priv_bytes; no deprecated calls.
+ * Ownership: a key from bypass_key_load() is read-only until
+ * bypass_key_free() and may be shared by threads; every call makes its
+ * own OpenSSL context.
+ * Failure: -1 or NULL with a reason in err where given (secrets never
+ * appear in it); a header that fails any check is not honoured, so the
+ * message is filtered in full.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -166,7 +172,7 @@ key_create(const char *path, char *err, size_t errlen)
 		OPENSSL_cleanse(hex, sizeof(hex));
 		return -1;
 	}
-	ok = mc_write_all(fd, hex, sizeof(hex)) == 0;
+	ok = util_write_all(fd, hex, sizeof(hex)) == 0;
 	e = errno;
 	OPENSSL_cleanse(hex, sizeof(hex));
 	if (!ok)
@@ -240,7 +246,7 @@ bypass_key_load(const char *path, int create, char *err, size_t errlen)
 		len += (size_t)r;
 	}
 	/* Hex: 64 digits, then only white space. */
-	for (i = 0; i < len && mc_hexval(raw[i]) != -1; i++)
+	for (i = 0; i < len && util_hexval(raw[i]) != -1; i++)
 		;
 	if (i == 2 * BYPASS_KEY_LEN) {
 		size_t j;
@@ -251,8 +257,8 @@ bypass_key_load(const char *path, int create, char *err, size_t errlen)
 				break;
 		if (j == len) {
 			for (j = 0; j < BYPASS_KEY_LEN; j++)
-				key[j] = (unsigned char)(mc_hexval(raw[2 * j]) << 4 |
-				    mc_hexval(raw[2 * j + 1]));
+				key[j] = (unsigned char)(util_hexval(raw[2 * j])
+				    << 4 | util_hexval(raw[2 * j + 1]));
 			k = bypass_key_new(key);
 			goto made;
 		}

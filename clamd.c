@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "clamd.h"
 #include "mime.h"
 #include "net.h"
@@ -61,7 +62,7 @@ fail(struct clamd_scan *s, int e, const char *what)
 static int
 send_iov(struct clamd_scan *s, struct iovec *iov, int niov)
 {
-	if (net_sendv(s->fd, iov, niov, mc_now_ms() +
+	if (net_sendv(s->fd, iov, niov, util_now_ms() +
 	    s->cfg->read_timeout_ms) == 0)
 		return 0;
 	if (errno == EPIPE || errno == ECONNRESET) {
@@ -256,9 +257,9 @@ clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
 	 * Read until the line ends (NUL or newline), then briefly for junk
 	 * after it; EOF also ends the line.
 	 */
-	deadline = mc_now_ms() + s->cfg->read_timeout_ms;
+	deadline = util_now_ms() + s->cfg->read_timeout_ms;
 	while (!eof && len < REPLY_MAX) {
-		if (done && net_wait(s->fd, POLLIN, mc_now_ms() +
+		if (done && net_wait(s->fd, POLLIN, util_now_ms() +
 		    JUNK_WAIT_MS) != 1)
 			break;
 		w = done ? 1 : net_wait(s->fd, POLLIN, deadline);
@@ -335,37 +336,18 @@ clamd_result_str(enum clamd_result r)
 /* Decoded bytes arrive in small pieces: clamd gets chunks of CL_CHUNK. */
 #define CL_CHUNK	65536
 
-struct cl_ctx {
-	struct clamd_scan	*cs;
-	int			 err;
-	char			*buf;
-	size_t			 len;
-};
-
-static void
-cl_flush(struct cl_ctx *c)
+/* The sink of the chunk: one length-prefixed INSTREAM chunk. */
+static int
+cl_sink(void *arg, const char *p, size_t n)
 {
-	if (c->len > 0 && c->err == 0 && clamd_send(c->cs, c->buf, c->len) ==
-	    -1)
-		c->err = 1;
-	c->len = 0;
+	return clamd_send(arg, p, n);
 }
 
+/* scan_decode()'s consumer: into the chunk; a failed send drops the rest. */
 static void
 cl_send(void *arg, const char *p, size_t n)
 {
-	struct cl_ctx *c = arg;
-	size_t take;
-
-	while (n > 0 && c->err == 0) {
-		take = CL_CHUNK - c->len < n ? CL_CHUNK - c->len : n;
-		memcpy(c->buf + c->len, p, take);
-		c->len += take;
-		p += take;
-		n -= take;
-		if (c->len == CL_CHUNK)
-			cl_flush(c);
-	}
+	(void)buf_out_put(arg, p, n);
 }
 
 static int
@@ -431,33 +413,35 @@ clamd_one(struct scan *sc, const struct clamd_cfg *cc, enum mime_cte cte,
     uint64_t from, uint64_t to, struct clamd_verdict *sv, char *virus,
     size_t vlen)
 {
-	struct cl_ctx c;
+	struct clamd_scan *cs;
+	struct buf_out o;
+	char *chunk;
 	char err[160];
 	enum clamd_result r;
 
-	memset(&c, 0, sizeof(c));
-	if ((c.buf = malloc(CL_CHUNK)) == NULL) {
+	if ((chunk = malloc(CL_CHUNK)) == NULL) {
 		snprintf(sv->reason, sizeof(sv->reason), "out of memory");
 		return CLAMD_ERROR;
 	}
-	if ((c.cs = clamd_begin(cc, err, sizeof(err))) == NULL) {
-		free(c.buf);
+	if ((cs = clamd_begin(cc, err, sizeof(err))) == NULL) {
+		free(chunk);
 		snprintf(sv->reason, sizeof(sv->reason), "%s", err);
 		return CLAMD_ERROR;
 	}
+	buf_out_init(&o, chunk, CL_CHUNK, cl_sink, cs);
 	sv->scans++;
 	if (cte == MIME_CTE_UNKNOWN)
 		cte = MIME_CTE_BINARY;
-	if (scan_decode(sc, cte, from, to, cl_send, &c) == -1) {
-		clamd_free(c.cs);
-		free(c.buf);
+	if (scan_decode(sc, cte, from, to, cl_send, &o) == -1) {
+		clamd_free(cs);
+		free(chunk);
 		snprintf(sv->reason, sizeof(sv->reason), "spool read failed");
 		return CLAMD_ERROR;
 	}
-	cl_flush(&c);
-	free(c.buf);
-	r = clamd_end(c.cs, virus, vlen, err, sizeof(err));
-	clamd_free(c.cs);
+	(void)buf_out_flush(&o);	/* a failed send fails clamd_end */
+	free(chunk);
+	r = clamd_end(cs, virus, vlen, err, sizeof(err));
+	clamd_free(cs);
 	if (r == CLAMD_ERROR)
 		snprintf(sv->reason, sizeof(sv->reason), "%s", err);
 	return r;

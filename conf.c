@@ -7,6 +7,11 @@
  * ending in '\' continues on the next.  Unknown keywords, bad values and
  * values out of bounds are errors naming file:line.
  * Defaults are strings from smfopts.h that go through the same parser.
+ * Ownership: a snapshot is immutable once conf_install()ed; connections
+ * hold it with conf_acquire() and the last conf_release() frees it.
+ * Failure: conf_load() returns -1 with "file:line: reason" in the caller's
+ * buffer and installs nothing, so a failed reload keeps the running
+ * snapshot.
  */
 #include <sys/stat.h>
 

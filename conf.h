@@ -15,6 +15,7 @@
 
 #include "mime.h"
 
+#include "spamd.h"
 #include "spamfilter.h"
 #include "spamstats.h"
 
@@ -41,14 +42,6 @@ struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
 	int	  connect_timeout_ms;	/* per server */
 	int	  read_timeout_ms;	/* per write call, and for the reply */
 	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
-};
-
-struct spamd_cfg {		/* spamd_servers, spamd_* */
-	char	**servers;	/* see net.h for the forms */
-	size_t	  nservers;
-	int	  connect_timeout_ms;	/* per server */
-	int	  read_timeout_ms;	/* write + read, per server */
-	size_t	  max_size;	/* request body cap; 0: none */
 };
 
 struct mc_config {

@@ -5,6 +5,11 @@
  * never following a planted symlink); the directory is fsynced last.
  * corral_message() is the filter's whole copy: header block, Date and
  * Message-ID when missing, a fresh bypass header and its issued markers.
+ * Ownership: struct corral and the writer are the caller's; corral_commit()
+ * and corral_abort() free the writer.  Writes go through one buf_out chunk.
+ * Failure: -1 (or NULL) with errno and a reason in err; a failed commit
+ * removes its temp file and links, so no half entry is ever published.
+ * Nothing here logs.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -45,9 +50,8 @@ struct corral {
 struct corral_writer {
 	struct corral	*c;
 	int		 fd;
-	int		 err;		/* sticky errno of a failed write */
 	unsigned long long size;	/* bytes written so far */
-	size_t		 blen;
+	struct buf_out	 o;		/* chunk in front of fd; sticky err */
 	char		 tmp[NAME_MAX + 1];
 	char		 buf[WBUFSZ];
 };
@@ -190,8 +194,8 @@ corral_unescape(const char *safe, char *out, size_t outlen)
 		if (ch == '%') {
 			if (safe[i + 1] == '%')
 				break;
-			ch = mc_hexval(safe[i + 1]) << 4 |
-			    mc_hexval(safe[i + 2]);
+			ch = util_hexval(safe[i + 1]) << 4 |
+			    util_hexval(safe[i + 2]);
 			i += 2;
 		}
 		if (n + 1 >= outlen) {
@@ -291,6 +295,15 @@ corral_dirfd(const struct corral *c)
 	return c->dirfd;
 }
 
+/* The sink of the writer's chunk: the temp file. */
+static int
+wsink(void *arg, const char *p, size_t n)
+{
+	struct corral_writer *w = arg;
+
+	return util_write_all(w->fd, p, n);
+}
+
 struct corral_writer *
 corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 {
@@ -309,9 +322,8 @@ corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 		return NULL;
 	}
 	w->c = c;
-	w->err = 0;
 	w->size = 0;
-	w->blen = 0;
+	buf_out_init(&w->o, w->buf, sizeof(w->buf), wsink, w);
 	for (;;) {
 		n = snprintf(w->tmp, sizeof(w->tmp), "tmp.%s.%ld.%llu", q,
 		    (long)getpid(),
@@ -334,48 +346,18 @@ corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 static int
 wflush(struct corral_writer *w)
 {
-	if (w->err != 0) {
-		errno = w->err;
-		return -1;
-	}
-	if (w->blen > 0 && mc_write_all(w->fd, w->buf, w->blen) == -1) {
-		w->err = errno;
-		return -1;
-	}
-	w->blen = 0;
-	return 0;
+	return buf_out_flush(&w->o);
 }
 
 int
 corral_write(struct corral_writer *w, const void *p, size_t n)
 {
-	const char *s = p;
-	size_t k;
-
-	if (w->err != 0) {
-		errno = w->err;
+	if (w->o.err != 0) {
+		errno = w->o.err;
 		return -1;
 	}
 	w->size += n;
-	while (n > 0) {
-		if (w->blen == sizeof(w->buf) && wflush(w) == -1)
-			return -1;
-		if (w->blen == 0 && n >= sizeof(w->buf)) {
-			if (mc_write_all(w->fd, s, n) == -1) {
-				w->err = errno;
-				return -1;
-			}
-			return 0;
-		}
-		k = sizeof(w->buf) - w->blen;
-		if (k > n)
-			k = n;
-		memcpy(w->buf + w->blen, s, k);
-		w->blen += k;
-		s += k;
-		n -= k;
-	}
-	return 0;
+	return buf_out_put(&w->o, p, n);
 }
 
 void
@@ -532,17 +514,111 @@ make_id(char id[CORRAL_ID_LEN + 1], uint32_t *low, int first)
 	    (unsigned)*low);
 }
 
+/*
+ * One corral name per distinct canonical recipient of rcpts[0..nrcpt) into
+ * safe.  How many, or 0 with the reason in err.
+ */
+static size_t
+safe_names(const char *const *rcpts, size_t nrcpt,
+    char (*safe)[CORRAL_RCPT_MAX + 1], char *err, size_t errlen)
+{
+	size_t nsafe = 0, i, j;
+
+	for (i = 0; i < nrcpt; i++) {
+		if (corral_safe_rcpt(rcpts[i], safe[nsafe],
+		    sizeof(safe[nsafe])) == -1) {
+			util_seterr(err, errlen, "recipient: %s",
+			    strerror(errno));
+			return 0;
+		}
+		for (j = 0; j < nsafe; j++)
+			if (strcmp(safe[j], safe[nsafe]) == 0)
+				break;
+		if (j == nsafe)
+			nsafe++;
+	}
+	return nsafe;
+}
+
+/*
+ * The temp file complete: the chunk written, the quotas checked, the file
+ * synced and closed (w->fd is -1 after).  0, or -1 with the reason in err.
+ */
+static int
+seal(struct corral_writer *w, char (*safe)[CORRAL_RCPT_MAX + 1],
+    size_t nsafe, char *err, size_t errlen)
+{
+	struct corral *c = w->c;
+	int r;
+
+	if (wflush(w) == -1) {
+		util_seterr(err, errlen, "write: %s", strerror(errno));
+		return -1;
+	}
+	if ((c->max_rcpt > 0 || c->max_total > 0) &&
+	    quota_check(c, safe, nsafe, w->size, err, errlen) == -1)
+		return -1;
+	r = sfile_sync_close(w->fd);
+	w->fd = -1;
+	if (r == -1) {
+		util_seterr(err, errlen, "fsync: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The published name: spam_to_<rcpt>_<id>, or spam_to__<id> for several. */
+static void
+base_name(char *base, size_t baselen, char (*safe)[CORRAL_RCPT_MAX + 1],
+    size_t nsafe, const char *id)
+{
+	if (nsafe == 1)
+		snprintf(base, baselen, "spam_to_%s_%s", safe[0], id);
+	else
+		snprintf(base, baselen, "spam_to__%s", id);
+}
+
+/* A link spam_to_<rcpt>_<id> to base per recipient: how many were made. */
+static size_t
+link_all(struct corral *c, const char *base,
+    char (*safe)[CORRAL_RCPT_MAX + 1], size_t nsafe, const char *id)
+{
+	char lname[CORRAL_NAME_MAX + 1];
+	size_t made;
+
+	for (made = 0; made < nsafe; made++) {
+		snprintf(lname, sizeof(lname), "spam_to_%s_%s", safe[made],
+		    id);
+		if (symlinkat(base, c->dirfd, lname) == -1)
+			break;
+	}
+	return made;
+}
+
+/* Removes the links of the first n recipients. */
+static void
+drop_links(struct corral *c, char (*safe)[CORRAL_RCPT_MAX + 1], size_t n,
+    const char *id)
+{
+	char lname[CORRAL_NAME_MAX + 1];
+	size_t j;
+
+	for (j = 0; j < n; j++) {
+		snprintf(lname, sizeof(lname), "spam_to_%s_%s", safe[j], id);
+		unlinkat(c->dirfd, lname, 0);
+	}
+}
+
 int
 corral_commit(struct corral_writer *w, const char *const *rcpts,
     size_t nrcpt, char *id_out, char *err, size_t errlen)
 {
 	struct corral *c = w->c;
 	char id[CORRAL_ID_LEN + 1], base[CORRAL_NAME_MAX + 1];
-	char lname[CORRAL_NAME_MAX + 1];
 	char (*safe)[CORRAL_RCPT_MAX + 1] = NULL;
-	size_t nsafe = 0, i, j, made;
+	size_t nsafe = 0, made;
 	uint32_t low = 0;
-	int tries, e, r, inplace = 1;	/* file still under w->tmp */
+	int tries, e, inplace = 1;	/* file still under w->tmp */
 
 	if (nrcpt == 0) {
 		snprintf(err, errlen, "no recipients");
@@ -553,42 +629,14 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 		util_seterr(err, errlen, "corral: %s", strerror(errno));
 		goto fail;
 	}
-	/* One name per distinct canonical recipient. */
-	for (i = 0; i < nrcpt; i++) {
-		if (corral_safe_rcpt(rcpts[i], safe[nsafe],
-		    sizeof(safe[nsafe])) == -1) {
-			util_seterr(err, errlen, "recipient: %s",
-			    strerror(errno));
-			goto fail;
-		}
-		for (j = 0; j < nsafe; j++)
-			if (strcmp(safe[j], safe[nsafe]) == 0)
-				break;
-		if (j == nsafe)
-			nsafe++;
-	}
-
-	if (wflush(w) == -1) {
-		util_seterr(err, errlen, "write: %s", strerror(errno));
+	if ((nsafe = safe_names(rcpts, nrcpt, safe, err, errlen)) == 0)
 		goto fail;
-	}
-	if ((c->max_rcpt > 0 || c->max_total > 0) &&
-	    quota_check(c, safe, nsafe, w->size, err, errlen) == -1)
+	if (seal(w, safe, nsafe, err, errlen) == -1)
 		goto fail;
-	r = sfile_sync_close(w->fd);
-	w->fd = -1;
-	if (r == -1) {
-		util_seterr(err, errlen, "fsync: %s", strerror(errno));
-		goto fail;
-	}
 
 	for (tries = 0; tries < MAX_TRIES; tries++) {
 		make_id(id, &low, tries == 0);
-		if (nsafe == 1)
-			snprintf(base, sizeof(base), "spam_to_%s_%s", safe[0],
-			    id);
-		else
-			snprintf(base, sizeof(base), "spam_to__%s", id);
+		base_name(base, sizeof(base), safe, nsafe, id);
 		if (sfile_publish(c->dirfd, w->tmp, base,
 		    SFILE_NOREPLACE) == -1) {
 			if (errno == EEXIST)
@@ -599,21 +647,11 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 		inplace = 0;
 		if (nsafe == 1)
 			break;
-		for (made = 0; made < nsafe; made++) {
-			snprintf(lname, sizeof(lname), "spam_to_%s_%s",
-			    safe[made], id);
-			if (symlinkat(base, c->dirfd, lname) == -1)
-				break;
-		}
-		if (made == nsafe)
+		if ((made = link_all(c, base, safe, nsafe, id)) == nsafe)
 			break;
 		e = errno;
 		/* Undo this attempt's links; the base goes back to tmp. */
-		for (j = 0; j < made; j++) {
-			snprintf(lname, sizeof(lname), "spam_to_%s_%s",
-			    safe[j], id);
-			unlinkat(c->dirfd, lname, 0);
-		}
+		drop_links(c, safe, made, id);
 		if (renameat(c->dirfd, base, c->dirfd, w->tmp) == -1) {
 			unlinkat(c->dirfd, base, 0);
 			util_seterr(err, errlen, "rename: %s", strerror(errno));
@@ -635,11 +673,7 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 		e = errno;
 		util_seterr(err, errlen, "fsync directory: %s", strerror(e));
 		if (nsafe > 1)
-			for (j = 0; j < nsafe; j++) {
-				snprintf(lname, sizeof(lname),
-				    "spam_to_%s_%s", safe[j], id);
-				unlinkat(c->dirfd, lname, 0);
-			}
+			drop_links(c, safe, nsafe, id);
 		unlinkat(c->dirfd, base, 0);
 		free(safe);
 		free(w);
@@ -883,7 +917,7 @@ corral_marker_make(int dfd, const char *path, const char *note, int excl)
 		errno = EEXIST;
 		return -1;
 	}
-	ok = note == NULL || mc_write_all(fd, note, strlen(note)) == 0;
+	ok = note == NULL || util_write_all(fd, note, strlen(note)) == 0;
 	e = errno;
 	if (close(fd) == -1 && ok) {
 		ok = 0;

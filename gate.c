@@ -128,7 +128,7 @@ gate_drain(long secs)
 {
 	struct timespec tick = { 0, 20 * 1000 * 1000 };
 	struct gate_ticket *t;
-	long long t0 = mc_now_ms();
+	long long t0 = util_now_ms();
 	unsigned n0 = 0;
 	int empty;
 
@@ -141,13 +141,13 @@ gate_drain(long secs)
 		pthread_mutex_lock(&mc_gate_lock);
 		empty = mc_inside == NULL;
 		pthread_mutex_unlock(&mc_gate_lock);
-		if (empty || mc_now_ms() - t0 >= secs * 1000LL)
+		if (empty || util_now_ms() - t0 >= secs * 1000LL)
 			break;
 		nanosleep(&tick, NULL);
 	}
 	if (empty) {
 		log_info("stop: %u callbacks were running, all done after "
-		    "%lld ms", n0, mc_now_ms() - t0);
+		    "%lld ms", n0, util_now_ms() - t0);
 		return 0;
 	}
 	return gate_abandon();
@@ -279,9 +279,9 @@ stop_monitor(void *arg)
 		_exit(0);
 	}
 	atomic_store(&mc_stop_phase, "libmilter's listener");
-	t0 = mc_now_ms();
+	t0 = util_now_ms();
 	while (!atomic_load(&sc->main_back) &&
-	    mc_now_ms() - t0 < MC_STOP_LISTENER * 1000LL)
+	    util_now_ms() - t0 < MC_STOP_LISTENER * 1000LL)
 		nanosleep(&tick, NULL);
 	if (!atomic_load(&sc->main_back)) {
 		log_warnx("stop: libmilter's smfi_main() has not returned %d s "

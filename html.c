@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "html.h"
 #include "util.h"
 #include "banned.h"
@@ -55,7 +56,7 @@ struct html {
 	char		 tail[NAME_MAX_ + 3];	/* last bytes, in raw text */
 	size_t		 taillen;
 	size_t		 taglen;
-	size_t		 olen;
+	struct buf_out	 o;		/* output chunk in front of out */
 	char		 tag[MAX_TAG];
 	char		 ob[OUTBUF];
 };
@@ -77,32 +78,27 @@ is_alpha(int c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* The sink of the output chunk: out never fails. */
+static int
+sink(void *arg, const char *p, size_t n)
+{
+	struct html *h = arg;
+
+	h->out(h->arg, p, n);
+	return 0;
+}
+
 static void
 flush(struct html *h)
 {
-	if (h->olen > 0 && h->out != NULL)
-		h->out(h->arg, h->ob, h->olen);
-	h->olen = 0;
+	(void)buf_out_flush(&h->o);
 }
 
 static void
 emit(struct html *h, const char *p, size_t n)
 {
-	size_t k;
-
-	if (h->out == NULL)
-		return;
-	while (n > 0) {
-		if (h->olen == sizeof(h->ob))
-			flush(h);
-		k = sizeof(h->ob) - h->olen;
-		if (k > n)
-			k = n;
-		memcpy(h->ob + h->olen, p, k);
-		h->olen += k;
-		p += k;
-		n -= k;
-	}
+	if (h->out != NULL)
+		(void)buf_out_put(&h->o, p, n);
 }
 
 static void
@@ -146,6 +142,7 @@ html_new(unsigned mask, html_out_fn *out, void *arg)
 	h->mask = mask;
 	h->out = out;
 	h->arg = arg;
+	buf_out_init(&h->o, h->ob, sizeof(h->ob), sink, h);
 	h->state = S_TEXT;
 	return h;
 }
@@ -251,7 +248,7 @@ decode_scheme(const char *v, size_t n, char *out, size_t outlen)
 			cp = 0;
 			isnum = 0;
 			if (i < n && (v[i] == 'x' || v[i] == 'X')) {
-				for (i++; i < n && (d = mc_hexval(
+				for (i++; i < n && (d = util_hexval(
 				    (unsigned char)v[i])) >= 0; i++) {
 					isnum = 1;
 					if (cp < 0x110000)
@@ -568,107 +565,126 @@ comment_step(struct html *h, int c)
 	}
 }
 
+/* In raw text: the last bytes, to see its end tag ("</name"). */
 static void
-step(struct html *h, int c)
+keep_tail(struct html *h, int c)
+{
+	if (h->taillen == sizeof(h->tail)) {
+		memmove(h->tail, h->tail + 1, sizeof(h->tail) - 1);
+		h->taillen--;
+	}
+	h->tail[h->taillen++] = (char)c;
+}
+
+static void
+text_step(struct html *h, int c)
+{
+	if (c == '<') {
+		h->state = S_TAG;
+		h->tk = T_OPEN;
+		h->tag[0] = '<';
+		h->taglen = 1;
+	} else
+		emitc(h, (char)c);
+}
+
+/* S_COMMENT and S_BOGUS: written through, up to their end. */
+static void
+comment_or_bogus_step(struct html *h, int c)
+{
+	emitc(h, (char)c);
+	if (raw_end(h)) {
+		/* "</name" ends raw text, and this comment with it. */
+		h->raw[0] = '\0';
+		h->rawlen = 0;
+		h->state = S_BOGUS;
+		return;
+	}
+	if (h->state == S_BOGUS) {
+		if (c == '>')
+			h->state = S_TEXT;
+	} else
+		comment_step(h, c);
+}
+
+static void
+longtag_step(struct html *h, int c)
+{
+	char ch = (char)c;
+
+	emit_esc(h, &ch, 1, h->esc);
+	if (tag_step(h, c))
+		h->state = S_TEXT;
+}
+
+/* After '<': 1 when it was no tag and c must be stepped again as text. */
+static int
+tag_open_step(struct html *h, int c)
+{
+	if (is_alpha(c))
+		h->tk = T_NAME;
+	else if (c == '/')
+		h->tk = T_ENDOPEN;
+	else if (c == '!')
+		h->tk = T_BANG;
+	else if (c == '?') {
+		h->tag[h->taglen++] = (char)c;
+		to_bogus(h, c);
+		return 0;
+	} else {
+		emitc(h, '<');
+		h->taglen = 0;
+		h->state = S_TEXT;
+		return 1;
+	}
+	h->tag[h->taglen++] = (char)c;
+	return 0;
+}
+
+/* After "</". */
+static void
+tag_endopen_step(struct html *h, int c)
+{
+	h->tag[h->taglen++] = (char)c;
+	if (is_alpha(c))
+		h->tk = T_NAME;
+	else if (c == '>') {
+		emit(h, h->tag, h->taglen);
+		h->taglen = 0;
+		h->state = S_TEXT;
+	} else
+		to_bogus(h, c);
+}
+
+/* After "<!": "<!--" opens a comment, anything else is bogus. */
+static void
+tag_bang_step(struct html *h, int c)
+{
+	h->tag[h->taglen++] = (char)c;
+	if (c != '-') {
+		to_bogus(h, c);
+		return;
+	}
+	if (h->taglen == 4) {
+		emit(h, h->tag, h->taglen);
+		h->taglen = 0;
+		h->state = S_COMMENT;
+		h->cstart = 1;
+		h->cdash = 0;
+		h->cbang = 0;
+	}
+}
+
+/*
+ * In a tag's name or attributes: held until '>' and then processed.  1 when
+ * the tag grew too long and c must be stepped again as S_LONGTAG.
+ */
+static int
+tag_body_step(struct html *h, int c)
 {
 	int esc = (h->mask & HTML_SCRIPT) && h->out != NULL;
 	size_t k;
-	char ch;
 
-	if (h->raw[0] != '\0') {
-		if (h->taillen == sizeof(h->tail)) {
-			memmove(h->tail, h->tail + 1, sizeof(h->tail) - 1);
-			h->taillen--;
-		}
-		h->tail[h->taillen++] = (char)c;
-	}
-again:
-	switch (h->state) {
-	case S_TEXT:
-		if (c == '<') {
-			h->state = S_TAG;
-			h->tk = T_OPEN;
-			h->tag[0] = '<';
-			h->taglen = 1;
-		} else
-			emitc(h, (char)c);
-		return;
-	case S_COMMENT:
-	case S_BOGUS:
-		emitc(h, (char)c);
-		if (raw_end(h)) {
-			/* "</name" ends raw text, and this comment with it. */
-			h->raw[0] = '\0';
-			h->rawlen = 0;
-			h->state = S_BOGUS;
-			return;
-		}
-		if (h->state == S_BOGUS) {
-			if (c == '>')
-				h->state = S_TEXT;
-		} else
-			comment_step(h, c);
-		return;
-	case S_LONGTAG:
-		ch = (char)c;
-		emit_esc(h, &ch, 1, h->esc);
-		if (tag_step(h, c))
-			h->state = S_TEXT;
-		return;
-	case S_TAG:
-		break;
-	}
-
-	/* S_TAG */
-	switch (h->tk) {
-	case T_OPEN:
-		if (is_alpha(c))
-			h->tk = T_NAME;
-		else if (c == '/')
-			h->tk = T_ENDOPEN;
-		else if (c == '!')
-			h->tk = T_BANG;
-		else if (c == '?') {
-			h->tag[h->taglen++] = (char)c;
-			to_bogus(h, c);
-			return;
-		} else {
-			emitc(h, '<');
-			h->taglen = 0;
-			h->state = S_TEXT;
-			goto again;
-		}
-		h->tag[h->taglen++] = (char)c;
-		return;
-	case T_ENDOPEN:
-		h->tag[h->taglen++] = (char)c;
-		if (is_alpha(c))
-			h->tk = T_NAME;
-		else if (c == '>') {
-			emit(h, h->tag, h->taglen);
-			h->taglen = 0;
-			h->state = S_TEXT;
-		} else
-			to_bogus(h, c);
-		return;
-	case T_BANG:
-		h->tag[h->taglen++] = (char)c;
-		if (c != '-') {
-			to_bogus(h, c);
-			return;
-		}
-		if (h->taglen == 4) {
-			emit(h, h->tag, h->taglen);
-			h->taglen = 0;
-			h->state = S_COMMENT;
-			h->cstart = 1;
-			h->cdash = 0;
-			h->cbang = 0;
-		}
-		return;
-	default:
-		break;
-	}
 	if (h->taglen == MAX_TAG) {
 		/* Overlong tag: written through, inert when defanging. */
 		h->seen |= HTML_SCRIPT;
@@ -676,7 +692,7 @@ again:
 		emit_esc(h, h->tag, h->taglen, esc);
 		h->taglen = 0;
 		h->state = S_LONGTAG;
-		goto again;
+		return 1;
 	}
 	h->tag[h->taglen++] = (char)c;
 	if (raw_end(h) && h->taglen > h->rawlen + 2) {
@@ -687,12 +703,60 @@ again:
 		memmove(h->tag, h->tag + k, h->taglen - k);
 		h->taglen -= k;
 		h->tk = T_NAME;
-		return;
+		return 0;
 	}
 	if (tag_step(h, c)) {
 		process_tag(h);
 		h->taglen = 0;
 		h->state = S_TEXT;
+	}
+	return 0;
+}
+
+/* S_TAG, by tokenizer state: 1 when c must be stepped again. */
+static int
+in_tag_step(struct html *h, int c)
+{
+	switch (h->tk) {
+	case T_OPEN:
+		return tag_open_step(h, c);
+	case T_ENDOPEN:
+		tag_endopen_step(h, c);
+		return 0;
+	case T_BANG:
+		tag_bang_step(h, c);
+		return 0;
+	default:
+		return tag_body_step(h, c);
+	}
+}
+
+/*
+ * One input byte, by state.  A state that hands the byte on (a '<' that
+ * opened no tag, a tag grown too long) makes it go round again.
+ */
+static void
+step(struct html *h, int c)
+{
+	if (h->raw[0] != '\0')
+		keep_tail(h, c);
+	for (;;) {
+		switch (h->state) {
+		case S_TEXT:
+			text_step(h, c);
+			return;
+		case S_COMMENT:
+		case S_BOGUS:
+			comment_or_bogus_step(h, c);
+			return;
+		case S_LONGTAG:
+			longtag_step(h, c);
+			return;
+		case S_TAG:
+			if (!in_tag_step(h, c))
+				return;
+			break;
+		}
 	}
 }
 

@@ -104,8 +104,8 @@ unesc(char *s)
 	for (i = 0; s[i] != '\0'; i++) {
 		/* s[i + 1] is NUL or a digit before s[i + 2] is read */
 		if (s[i] == '%' &&
-		    (h = mc_hexval((unsigned char)s[i + 1])) >= 0 &&
-		    (l = mc_hexval((unsigned char)s[i + 2])) >= 0) {
+		    (h = util_hexval((unsigned char)s[i + 1])) >= 0 &&
+		    (l = util_hexval((unsigned char)s[i + 2])) >= 0) {
 			s[o++] = (char)(h * 16 + l);
 			i += 2;
 		} else

@@ -2,6 +2,9 @@
  * log.c -- logging to syslog and optionally stderr (see log.h).
  * Thread-safe: each line is formatted into a local buffer and written with
  * one syslog() and one write() call.
+ * Ownership: the syslog ident and facility are set once by log_init();
+ * nothing else is kept.  Failure: logging never fails a caller; a line
+ * too long for the buffer is cut.
  */
 #include <errno.h>
 #include <stdarg.h>

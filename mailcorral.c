@@ -1,9 +1,11 @@
 /*
  * mailcorral.c -- the milter daemon: command line, daemon life (pid file,
  * signals, privilege drop), libmilter registration, the shutdown gate and
- * the callbacks.  Thin: the analysis is in scan.c, the end-of-message
- * decision in verdict.c; apply_verdict() here is the one place that makes
- * the MTA changes (headers, recipients, body, reply) the verdict lists.
+ * the callbacks.  What it leaves to others: the analysis is scan.c's,
+ * the end-of-message decision verdict.c's, the stop gate.c's, the process
+ * set-up daemon.c's; apply_verdict() here is the one place that makes the
+ * MTA changes (headers, recipients, body, reply) the verdict lists.
+ * Names: mlfi_ for the libmilter callbacks, mc_ for the contexts.
  *
  * Contexts: one struct mc_conn per SMTP connection (connect .. close), and
  * one struct mc_msg (verdict.h) per transaction (MAIL FROM .. EOM or

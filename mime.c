@@ -411,7 +411,7 @@ raw8(struct ob *o, const char *s, size_t n)
 	size_t i, k;
 
 	for (i = 0; i < n && !o->full; i += k) {
-		k = mc_utf8_len(u + i, n - i, NULL);
+		k = util_utf8_len(u + i, n - i, NULL);
 		if (k == 0) {
 			ocp(o, u[i]);
 			k = 1;
@@ -626,7 +626,7 @@ decwords(const char *in, size_t n, char *out, size_t max, size_t *outlen,
 		wsn = 0;
 		prevword = 0;
 		{
-			size_t k = mc_utf8_len((const unsigned char *)in + i,
+			size_t k = util_utf8_len((const unsigned char *)in + i,
 			    n - i, NULL);
 
 			if (k == 0) {

@@ -89,7 +89,7 @@ net_wait(int fd, short events, long long deadline)
 	int r;
 
 	for (;;) {
-		left = deadline - mc_now_ms();
+		left = deadline - util_now_ms();
 		if (left <= 0)
 			return 0;
 		pfd.fd = fd;
@@ -152,7 +152,7 @@ int
 net_connect(const char *spec, const char *defport, int timeout_ms,
     char *err, size_t errlen)
 {
-	long long deadline = mc_now_ms() + timeout_ms;
+	long long deadline = util_now_ms() + timeout_ms;
 	struct addrinfo hints, *res = NULL, *ai;
 	struct sockaddr_un sun;
 	struct net_addr a;

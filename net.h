@@ -13,7 +13,7 @@
  * itself a valid address, so its port cannot be told apart.  A host
  * named "unix" needs the brackets too ("[unix]:783"; "unix:783" is a
  * socket path).
- * Deadlines are CLOCK_MONOTONIC milliseconds (mc_now_ms()); a connect
+ * Deadlines are CLOCK_MONOTONIC milliseconds (util_now_ms()); a connect
  * deadline covers all the addresses one server name resolves to.
  * Ownership: descriptors returned are the caller's (non-blocking,
  * close-on-exec, TCP_NODELAY on TCP).  Nothing here logs.

@@ -4,6 +4,11 @@
  * Three parts: the encoding and the reply parser (pure functions, unit
  * tested and fuzzed), one message's request (part files in a private
  * directory, the request text), and the pool of worker processes.
+ * Names: the short prefix pp_ (Perl pool) on every public name.
+ * Ownership: struct pp_msg is one message's (its directory is removed with
+ * it); the pool is global, under one mutex never held across I/O.
+ * Failure: -1 with a one-word reason for "perl-failed reason="; a worker
+ * that times out, dies or falls out of step is stopped and replaced.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -83,8 +88,8 @@ pp_decode(const char *p, size_t len, char *out, size_t max, size_t *outlen)
 			out[o++] = p[i];
 			continue;
 		}
-		if (len - i < 3 || (h = mc_hexval(p[i + 1])) < 0 ||
-		    (l = mc_hexval(p[i + 2])) < 0)
+		if (len - i < 3 || (h = util_hexval(p[i + 1])) < 0 ||
+		    (l = util_hexval(p[i + 2])) < 0)
 			return -1;
 		out[o++] = (char)(h << 4 | l);
 		i += 2;
@@ -260,6 +265,93 @@ set_verdict(struct pp_reply *r, enum pp_verdict v, const char **why)
 	return 0;
 }
 
+/*
+ * The arguments of DROP <part> <reason>, RENAME <part> <name> and
+ * REPLACE <part> <type> <name> <path> (fields f[0..nf)) as a new action.
+ * 0, or -1 with the reason in *why.
+ */
+static int
+part_action(struct pp_reply *r, enum pp_verb v, const char *const *f,
+    const size_t *fl, int nf, const unsigned *parts, unsigned nparts,
+    const char *dir, const char **why)
+{
+	struct pp_action *a;
+	size_t n;
+
+	if (nf != (v == PP_REPLACE ? 5 : 3))
+		return -1;
+	if (add_action(r, &a) == -1) {
+		*why = "too-many-actions";
+		return -1;
+	}
+	a->verb = v;
+	if (get_part(f[1], fl[1], parts, nparts, &a->part) == -1) {
+		*why = "bad-part";
+		return -1;
+	}
+	if (v == PP_DROP)
+		return get_value(f[2], fl[2], a->value, PP_VALUE_MAX,
+		    1, why);
+	if (v == PP_RENAME)
+		return get_value(f[2], fl[2], a->name, PP_NAME_MAX, 0,
+		    why);
+	if (get_value(f[2], fl[2], a->type, sizeof(a->type) - 1, 0,
+	    why) == -1)
+		return -1;
+	if (!good_type(a->type)) {
+		*why = "bad-type";
+		return -1;
+	}
+	if (get_value(f[3], fl[3], a->name, PP_NAME_MAX, 0, why) == -1)
+		return -1;
+	if (pp_decode(f[4], fl[4], a->path, sizeof(a->path) - 1,
+	    &n) == -1 || strlen(a->path) != n ||
+	    !good_path(a->path, dir)) {
+		*why = "bad-path";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The arguments of HEADER-ADD <name> <value>, HEADER-CHANGE <name> <index>
+ * <value> and HEADER-DELETE <name> as a new action.  0, or -1 with *why.
+ */
+static int
+header_action(struct pp_reply *r, enum pp_verb v, const char *const *f,
+    const size_t *fl, int nf, const char **why)
+{
+	struct pp_action *a;
+	size_t n;
+	int want = v == PP_HDR_ADD ? 3 : v == PP_HDR_CHANGE ? 4 : 2;
+
+	if (nf != want)
+		return -1;
+	if (add_action(r, &a) == -1) {
+		*why = "too-many-actions";
+		return -1;
+	}
+	a->verb = v;
+	if (pp_decode(f[1], fl[1], a->name, PP_NAME_MAX, &n) == -1 ||
+	    !good_header_name(a->name, n) || strlen(a->name) != n) {
+		*why = "bad-header-name";
+		return -1;
+	}
+	if (v == PP_HDR_DELETE)
+		return 0;
+	if (v == PP_HDR_CHANGE && get_number(f[2], fl[2], 10000,
+	    &a->index) == -1) {
+		*why = "bad-index";
+		return -1;
+	}
+	if (v == PP_HDR_CHANGE && a->index == 0) {
+		*why = "bad-index";
+		return -1;
+	}
+	return get_value(f[want - 1], fl[want - 1], a->value,
+	    PP_VALUE_MAX, 1, why);
+}
+
 /* One reply line (without its LF); 1 for the F line, 0 ok, -1 refused. */
 static int
 parse_line(const char *line, size_t len, const unsigned *parts,
@@ -267,7 +359,6 @@ parse_line(const char *line, size_t len, const unsigned *parts,
 {
 	const char *f[MAX_FIELDS];
 	size_t fl[MAX_FIELDS], n;
-	struct pp_action *a;
 	char tmp[PP_VALUE_MAX + 1];
 	int nf;
 
@@ -309,71 +400,14 @@ parse_line(const char *line, size_t len, const unsigned *parts,
 		enum pp_verb v = VERB("DROP") ? PP_DROP : VERB("RENAME") ?
 		    PP_RENAME : PP_REPLACE;
 
-		if (nf != (v == PP_REPLACE ? 5 : 3))
-			return -1;
-		if (add_action(r, &a) == -1) {
-			*why = "too-many-actions";
-			return -1;
-		}
-		a->verb = v;
-		if (get_part(f[1], fl[1], parts, nparts, &a->part) == -1) {
-			*why = "bad-part";
-			return -1;
-		}
-		if (v == PP_DROP)
-			return get_value(f[2], fl[2], a->value, PP_VALUE_MAX,
-			    1, why);
-		if (v == PP_RENAME)
-			return get_value(f[2], fl[2], a->name, PP_NAME_MAX, 0,
-			    why);
-		if (get_value(f[2], fl[2], a->type, sizeof(a->type) - 1, 0,
-		    why) == -1)
-			return -1;
-		if (!good_type(a->type)) {
-			*why = "bad-type";
-			return -1;
-		}
-		if (get_value(f[3], fl[3], a->name, PP_NAME_MAX, 0, why) == -1)
-			return -1;
-		if (pp_decode(f[4], fl[4], a->path, sizeof(a->path) - 1,
-		    &n) == -1 || strlen(a->path) != n ||
-		    !good_path(a->path, dir)) {
-			*why = "bad-path";
-			return -1;
-		}
-		return 0;
+		return part_action(r, v, f, fl, nf, parts, nparts, dir, why);
 	}
 	if (VERB("HEADER-ADD") || VERB("HEADER-CHANGE") ||
 	    VERB("HEADER-DELETE")) {
 		enum pp_verb v = VERB("HEADER-ADD") ? PP_HDR_ADD :
 		    VERB("HEADER-CHANGE") ? PP_HDR_CHANGE : PP_HDR_DELETE;
-		int want = v == PP_HDR_ADD ? 3 : v == PP_HDR_CHANGE ? 4 : 2;
 
-		if (nf != want)
-			return -1;
-		if (add_action(r, &a) == -1) {
-			*why = "too-many-actions";
-			return -1;
-		}
-		a->verb = v;
-		if (pp_decode(f[1], fl[1], a->name, PP_NAME_MAX, &n) == -1 ||
-		    !good_header_name(a->name, n) || strlen(a->name) != n) {
-			*why = "bad-header-name";
-			return -1;
-		}
-		if (v == PP_HDR_DELETE)
-			return 0;
-		if (v == PP_HDR_CHANGE && get_number(f[2], fl[2], 10000,
-		    &a->index) == -1) {
-			*why = "bad-index";
-			return -1;
-		}
-		if (v == PP_HDR_CHANGE && a->index == 0) {
-			*why = "bad-index";
-			return -1;
-		}
-		return get_value(f[want - 1], fl[want - 1], a->value,
-		    PP_VALUE_MAX, 1, why);
+		return header_action(r, v, f, fl, nf, why);
 	}
 #undef VERB
 	*why = "bad-verb";
@@ -874,14 +908,14 @@ static int
 reap_within(pid_t pid, long long ms, int *status)
 {
 	struct timespec tick = { 0, 10 * 1000 * 1000 };
-	long long end = mc_now_ms() + ms;
+	long long end = util_now_ms() + ms;
 	pid_t r;
 
 	for (;;) {
 		r = waitpid(pid, status, WNOHANG);
 		if (r == pid || (r == -1 && errno != EINTR))
 			return 1;
-		if (mc_now_ms() >= end)
+		if (util_now_ms() >= end)
 			return 0;
 		nanosleep(&tick, NULL);
 	}
@@ -1107,6 +1141,21 @@ checkout(const struct mc_config *cf, struct pool_cfg *pc, char *why,
 	return slot;
 }
 
+/*
+ * Stops w, the copy of slot's worker taken under the lock when the slot
+ * was marked W_STOPPING, then frees the slot and starts another worker.
+ */
+static void
+stop_slot(int slot, struct worker *w, long grace, const char *qid,
+    const char *why)
+{
+	stop_worker(w, grace, qid, why);
+	pthread_mutex_lock(&pp_lock);
+	pp_w[slot].state = W_EMPTY;
+	pthread_mutex_unlock(&pp_lock);
+	refill();
+}
+
 /* Back to the pool, or retired (old generation, max requests). */
 static void
 checkin(int slot, const char *qid)
@@ -1129,11 +1178,7 @@ checkin(int slot, const char *qid)
 	w = pp_w[slot];
 	grace = pp_cfg.grace;
 	pthread_mutex_unlock(&pp_lock);
-	stop_worker(&w, grace, qid, NULL);
-	pthread_mutex_lock(&pp_lock);
-	pp_w[slot].state = W_EMPTY;
-	pthread_mutex_unlock(&pp_lock);
-	refill();
+	stop_slot(slot, &w, grace, qid, NULL);
 }
 
 /* The worker failed: stop it, free its slot, start another. */
@@ -1146,11 +1191,7 @@ discard(int slot, long grace, const char *qid, const char *why)
 	pp_w[slot].state = W_STOPPING;
 	w = pp_w[slot];
 	pthread_mutex_unlock(&pp_lock);
-	stop_worker(&w, grace, qid, why);
-	pthread_mutex_lock(&pp_lock);
-	pp_w[slot].state = W_EMPTY;
-	pthread_mutex_unlock(&pp_lock);
-	refill();
+	stop_slot(slot, &w, grace, qid, why);
 }
 
 /* The reply is complete once it ends with an "F" line. */
@@ -1195,10 +1236,10 @@ pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
 			return -1;
 		}
 	}
-	deadline = mc_now_ms() + pc.timeout * 1000;
+	deadline = util_now_ms() + pc.timeout * 1000;
 	buf_reset(out);
 	while (fail == NULL) {
-		if ((left = deadline - mc_now_ms()) <= 0) {
+		if ((left = deadline - util_now_ms()) <= 0) {
 			fail = "timeout";
 			break;
 		}

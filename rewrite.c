@@ -4,7 +4,12 @@
  * Plan: one struct edit per change, over [from, to) of the spool; edits
  * are sorted and merged so they never overlap, then the body is streamed:
  * unchanged ranges are copied from the spool, each edit writes its
- * replacement.  Output goes through a 64 KiB buffer to the caller.
+ * replacement.  Output goes through a 64 KiB buf_out chunk to the caller.
+ * Names: the short prefix rw_ (rewrite) on every public name.
+ * Ownership: the caller's scan, config and struct rw_result (freed by
+ * rw_result_free()); nothing else outlives rw_rewrite().
+ * Failure: -1 with errno (spool I/O, ENOMEM, or the output callback's
+ * error, sticky from the first failure on); a failed rewrite is not sent.
  */
 #include <sys/stat.h>
 
@@ -47,14 +52,6 @@ struct edit {
 	int			 warn;	/* 1 plain, 2 html (E_TRANSCODE) */
 };
 
-struct out {
-	rw_out_fn	*fn;
-	void		*arg;
-	char		*buf;
-	size_t		 len;
-	int		 err;
-};
-
 struct rw {
 	struct scan		*sc;
 	const struct mc_config	*cf;
@@ -62,39 +59,22 @@ struct rw {
 	const struct mime_part	*parts;
 	unsigned		 nparts;
 	struct edit		*e;
-	unsigned		 ne, cap;
+	unsigned		 ne;
+	size_t			 cap;
 	struct buf		 warn_plain, warn_html;
-	struct out		 o;
+	struct buf_out		 o;	/* the rewritten body, to rw_out_fn */
 };
 
 /* ---- output ---- */
 
 static void
-out_flush(struct out *o)
+out_put(struct buf_out *o, const char *p, size_t n)
 {
-	if (o->len > 0 && o->err == 0 && o->fn(o->arg, o->buf, o->len) == -1)
-		o->err = errno ? errno : EIO;
-	o->len = 0;
+	(void)buf_out_put(o, p, n);	/* o->err is checked by the callers */
 }
 
 static void
-out_put(struct out *o, const char *p, size_t n)
-{
-	size_t take;
-
-	while (n > 0 && o->err == 0) {
-		take = OUT_CHUNK - o->len < n ? OUT_CHUNK - o->len : n;
-		memcpy(o->buf + o->len, p, take);
-		o->len += take;
-		p += take;
-		n -= take;
-		if (o->len == OUT_CHUNK)
-			out_flush(o);
-	}
-}
-
-static void
-out_str(struct out *o, const char *s)
+out_str(struct buf_out *o, const char *s)
 {
 	out_put(o, s, strlen(s));
 }
@@ -103,7 +83,7 @@ out_str(struct out *o, const char *s)
 static int
 put_range(void *arg, const char *p, size_t n)
 {
-	struct out *o = arg;
+	struct buf_out *o = arg;
 
 	out_put(o, p, n);
 	return o->err == 0 ? 0 : -1;
@@ -121,7 +101,7 @@ copy_range(struct rw *rw, uint64_t from, uint64_t to)
 /* ---- encoders: decoded bytes in, transfer-encoded bytes out ---- */
 
 struct enc {
-	struct out	*o;
+	struct buf_out	*o;
 	enum mime_cte	 cte;
 	unsigned char	 b64[3];
 	unsigned	 nb64;
@@ -376,14 +356,10 @@ add_edit(struct rw *rw, enum edit_kind k, uint64_t from, uint64_t to,
 {
 	struct edit *ne;
 
-	if (rw->ne == rw->cap) {
-		unsigned ncap = rw->cap ? rw->cap * 2 : 16;
-
-		if ((ne = realloc(rw->e, ncap * sizeof(*ne))) == NULL)
-			return -1;
-		rw->e = ne;
-		rw->cap = ncap;
-	}
+	if ((ne = buf_vec_grow(rw->e, &rw->cap, rw->ne, sizeof(*ne), 16)) ==
+	    NULL)
+		return -1;
+	rw->e = ne;
 	ne = &rw->e[rw->ne++];
 	memset(ne, 0, sizeof(*ne));
 	ne->kind = k;
@@ -964,7 +940,7 @@ emit(struct rw *rw)
 
 	if (rw->res->replace_all) {
 		out_put(&rw->o, rw->warn_plain.data, rw->warn_plain.len);
-		out_flush(&rw->o);
+		(void)buf_out_flush(&rw->o);
 		return rw->o.err == 0 ? 0 : -1;
 	}
 	for (i = 0; i < rw->ne; i++) {
@@ -1002,7 +978,7 @@ emit(struct rw *rw)
 	}
 	if (copy_range(rw, pos, end) == -1)
 		return -1;
-	out_flush(&rw->o);
+	(void)buf_out_flush(&rw->o);
 	return rw->o.err == 0 ? 0 : -1;
 }
 
@@ -1034,6 +1010,7 @@ rw_rewrite(struct scan *sc, const struct mc_config *cf, rw_out_fn *fn,
     void *arg, struct rw_result *res)
 {
 	struct rw rw;
+	char *chunk = NULL;
 	unsigned n;
 	int rc = -1;
 
@@ -1047,12 +1024,11 @@ rw_rewrite(struct scan *sc, const struct mc_config *cf, rw_out_fn *fn,
 	rw.cf = cf;
 	rw.res = res;
 	rw.parts = scan_parts(sc, &rw.nparts);
-	rw.o.fn = fn;
-	rw.o.arg = arg;
 	buf_init(&rw.warn_plain, 0);
 	buf_init(&rw.warn_html, 0);
-	if ((rw.o.buf = malloc(OUT_CHUNK)) == NULL)
+	if ((chunk = malloc(OUT_CHUNK)) == NULL)
 		goto out;
+	buf_out_init(&rw.o, chunk, OUT_CHUNK, fn, arg);
 	if (plan_findings(&rw) == -1)
 		goto out;
 	merge_edits(&rw);
@@ -1085,7 +1061,7 @@ rw_rewrite(struct scan *sc, const struct mc_config *cf, rw_out_fn *fn,
 		errno = rw.o.err;
 out:
 	free(rw.e);
-	free(rw.o.buf);
+	free(chunk);
 	buf_free(&rw.warn_plain);
 	buf_free(&rw.warn_html);
 	return rc;

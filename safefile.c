@@ -1,8 +1,8 @@
 /*
  * safefile.c -- create, write, sync and publish a file atomically (see
- * safefile.h).  Owns the file-system steps every writer of a published
- * file shares: the corral, its markers, the archive, the bypass key and
- * the robot's state.
+ * safefile.h; names: the short prefix sfile_).  Owns the file-system
+ * steps every writer of a published file shares: the corral, its markers,
+ * the archive, the bypass key and the robot's state.
  * Failure: each step's errno is returned unchanged; what this file
  * created is removed again before it returns -1.
  */
@@ -68,7 +68,7 @@ sfile_put(int dirfd, const char *tmp, const char *name, const void *p,
 
 	if ((fd = sfile_create(dirfd, tmp, mode)) == -1)
 		return -1;
-	if (mc_write_all(fd, p, n) == -1) {
+	if (util_write_all(fd, p, n) == -1) {
 		e = errno;
 		close(fd);
 		goto fail;

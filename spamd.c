@@ -34,14 +34,39 @@
 
 #define SPAMD_HDR_MAX	(64 * 1024)	/* reply header block read */
 
+static size_t
+skip_ws(const char *s, size_t i, size_t n)
+{
+	while (i < n && util_isspace((unsigned char)s[i]))
+		i++;
+	return i;
+}
+
+/*
+ * From s[*i]: blanks, the separator sep, blanks and a decimal number into
+ * *v; *i moves past the number.  0, or -1.
+ */
+static int
+sep_decimal(const char *s, size_t n, size_t *i, int sep, double *v)
+{
+	size_t k = skip_ws(s, *i, n), u;
+
+	if (k >= n || s[k] != sep)
+		return -1;
+	k = skip_ws(s, k + 1, n);
+	if ((u = util_parse_decimal(s + k, n - k, v)) == 0)
+		return -1;
+	*i = k + u;
+	return 0;
+}
+
 /* "Spam: True ; 15.0 / 5.0".  0, or -1. */
 static int
 parse_spam_value(const char *s, size_t n, struct spamd_result *res)
 {
-	size_t i = 0, j, u;
+	size_t i, j;
 
-	while (i < n && util_isspace((unsigned char)s[i]))
-		i++;
+	i = skip_ws(s, 0, n);
 	for (j = i; j < n && isalpha((unsigned char)s[j]); j++)
 		;
 	if ((j - i == 4 && strncasecmp(s + i, "true", 4) == 0) ||
@@ -52,25 +77,11 @@ parse_spam_value(const char *s, size_t n, struct spamd_result *res)
 		res->is_spam = 0;
 	else
 		return -1;
-	for (i = j; i < n && util_isspace((unsigned char)s[i]); i++)
-		;
-	if (i >= n || s[i] != ';')
+	i = j;
+	if (sep_decimal(s, n, &i, ';', &res->score) == -1 ||
+	    sep_decimal(s, n, &i, '/', &res->threshold) == -1)
 		return -1;
-	for (i++; i < n && util_isspace((unsigned char)s[i]); i++)
-		;
-	if ((u = util_parse_decimal(s + i, n - i, &res->score)) == 0)
-		return -1;
-	for (i += u; i < n && util_isspace((unsigned char)s[i]); i++)
-		;
-	if (i >= n || s[i] != '/')
-		return -1;
-	for (i++; i < n && util_isspace((unsigned char)s[i]); i++)
-		;
-	if ((u = util_parse_decimal(s + i, n - i, &res->threshold)) == 0)
-		return -1;
-	for (i += u; i < n && util_isspace((unsigned char)s[i]); i++)
-		;
-	return i == n ? 0 : -1;
+	return skip_ws(s, i, n) == n ? 0 : -1;
 }
 
 /* Parses the reply header block.  0, or -1 with err set. */
@@ -181,7 +192,7 @@ spamd_one(int fd, const struct spamd_cfg *cfg, const char *user,
 	char hdr[512], *rb = NULL;
 	struct iovec iov[2];
 	size_t rl = 0;
-	long long deadline = mc_now_ms() + cfg->read_timeout_ms;
+	long long deadline = util_now_ms() + cfg->read_timeout_ms;
 	ssize_t r;
 	int n, w, rc = -1;
 

@@ -3,7 +3,7 @@
  * behind it (see spamfilter.h): our own lists (spam_list_*) and a fast
  * path over SpamAssassin's welcome/block lists (spam_sa_*), both on one
  * glob matcher.  The statistical checker is spamstats.c, the spamd client
- * spamd.c.
+ * spamd.c.  Names: the short prefix spam_ on every public name.
  * Ownership: lists and SA tables are immutable once built and may be
  * shared by threads.
  * Errors: into caller buffers; nothing here logs.
@@ -109,15 +109,10 @@ patvec_add(struct patvec *pv, const char *pat, size_t plen,
 	struct pat *np;
 	size_t i;
 
-	if (pv->n == pv->cap) {
-		size_t ncap = pv->cap ? pv->cap * 2 : 32;
-
-		np = reallocarray(pv->v, ncap, sizeof(*np));
-		if (np == NULL)
-			return -1;
-		pv->v = np;
-		pv->cap = ncap;
-	}
+	if ((np = buf_vec_grow(pv->v, &pv->cap, pv->n, sizeof(*np), 32)) ==
+	    NULL)
+		return -1;
+	pv->v = np;
 	np = &pv->v[pv->n];
 	np->aux = NULL;
 	if ((np->pat = malloc(plen + 1)) == NULL)
@@ -551,15 +546,10 @@ sa_op_add(struct sa_load *ld, enum sa_kind kind, int remove,
 		ld->full = 1;
 		return 0;
 	}
-	if (ld->nops == ld->cap) {
-		size_t ncap = ld->cap ? ld->cap * 2 : 64;
-
-		op = reallocarray(ld->ops, ncap, sizeof(*op));
-		if (op == NULL)
-			return -1;
-		ld->ops = op;
-		ld->cap = ncap;
-	}
+	if ((op = buf_vec_grow(ld->ops, &ld->cap, ld->nops, sizeof(*op),
+	    64)) == NULL)
+		return -1;
+	ld->ops = op;
 	op = &ld->ops[ld->nops];
 	op->kind = kind;
 	op->remove = remove;

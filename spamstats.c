@@ -194,14 +194,10 @@ ac_newnode(struct spamstats_weights *w, int parent, unsigned char c)
 	struct acnode *n;
 	int id;
 
-	if (w->nac == w->acap) {
-		size_t ncap = w->acap ? w->acap * 2 : 256;
-
-		if ((n = reallocarray(w->ac, ncap, sizeof(*n))) == NULL)
-			return -1;
-		w->ac = n;
-		w->acap = ncap;
-	}
+	if ((n = buf_vec_grow(w->ac, &w->acap, w->nac, sizeof(*n), 256)) ==
+	    NULL)
+		return -1;
+	w->ac = n;
 	id = (int)w->nac++;
 	n = &w->ac[id];
 	n->child = -1;

@@ -2,6 +2,8 @@
  * spool.c -- memory-then-file byte store (see spool.h).  Owns the
  * message bytes of one message and the one loop that hands a range of
  * them to a consumer (spool_copy).
+ * Ownership: the caller's struct spool; its file is unlinked when made
+ * and closed by spool_free(), so nothing is left behind.
  * Failure: -1 with errno.
  */
 #include <errno.h>
@@ -62,7 +64,7 @@ spill(struct spool *s)
 			return -1;
 		unlink(path);
 	}
-	if (mc_write_all(fd, s->mem, s->memlen) == -1) {
+	if (util_write_all(fd, s->mem, s->memlen) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -79,7 +81,7 @@ spool_write(struct spool *s, const void *p, size_t n)
 	if (s->fd == -1 && s->memlen + n > s->memmax && spill(s) == -1)
 		return -1;
 	if (s->fd != -1) {
-		if (mc_write_all(s->fd, p, n) == -1)
+		if (util_write_all(s->fd, p, n) == -1)
 			return -1;
 	} else {
 		if (s->memlen + n > s->memcap) {

@@ -1,5 +1,11 @@
 /*
- * util.c -- small helpers shared by the modules (see util.h).
+ * util.c -- small helpers shared by the modules, each written once (see
+ * util.h): whole writes, the monotonic clock, hex digits, decimals, the
+ * error-reason writer, random hex ids, UTF-8 and header-field scanning.
+ * Every public name has the util_ prefix.
+ * Ownership: nothing here allocates; output goes to the caller's buffers.
+ * Errors: -1 with errno (util_write_all, util_random_hex); the scanners
+ * return 0 for what they do not recognise.
  */
 #include <sys/random.h>
 
@@ -15,7 +21,7 @@
 #include "util.h"
 
 int
-mc_write_all(int fd, const void *p, size_t n)
+util_write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;
 	ssize_t w;
@@ -37,7 +43,7 @@ mc_write_all(int fd, const void *p, size_t n)
 }
 
 long long
-mc_now_ms(void)
+util_now_ms(void)
 {
 	struct timespec ts;
 
@@ -46,7 +52,7 @@ mc_now_ms(void)
 }
 
 int
-mc_hexval(int c)
+util_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -131,7 +137,7 @@ util_random_hex(char *out, size_t ndig, int upper)
 }
 
 size_t
-mc_utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
+util_utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
 {
 	size_t k, i;
 	uint32_t c;
@@ -166,7 +172,7 @@ done:
 }
 
 size_t
-mc_header_field(const char *p, size_t len)
+util_header_field(const char *p, size_t len)
 {
 	size_t n = 0;
 
@@ -180,7 +186,7 @@ mc_header_field(const char *p, size_t len)
 }
 
 int
-mc_field_is(const char *line, size_t len, const char *name)
+util_field_is(const char *line, size_t len, const char *name)
 {
 	size_t n = strlen(name);
 

@@ -4,9 +4,9 @@
  * milliseconds, the value of a hexadecimal digit, ASCII lower case, the
  * error-reason writer, and random hexadecimal identifiers.
  * UTF-8 and header-field scanning used by the archive, the corral copy
- * and the digest.
+ * and the digest.  Every public name has the util_ prefix.
  * Ownership: nothing here allocates; output goes to the caller's buffers.
- * Errors: mc_write_all() returns -1 with errno from write(2) (EINTR is
+ * Errors: util_write_all() returns -1 with errno from write(2) (EINTR is
  * retried); a write that makes no progress is EIO.  util_random_hex()
  * fails hard (-1, errno) when the kernel gives no randomness: there is no
  * clock fallback, the caller takes its configured failure path.
@@ -17,9 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int		 mc_write_all(int fd, const void *, size_t);
-long long	 mc_now_ms(void);		/* CLOCK_MONOTONIC */
-int		 mc_hexval(int c);		/* 0-9a-fA-F, else -1 */
+int		 util_write_all(int fd, const void *, size_t);
+long long	 util_now_ms(void);		/* CLOCK_MONOTONIC */
+int		 util_hexval(int c);		/* 0-9a-fA-F, else -1 */
 /* Nonzero for 0-9 and A-F: the digits of ids and of safe names. */
 static inline int
 util_isxupper(int c)
@@ -57,11 +57,11 @@ int		 util_random_hex(char *out, size_t ndig, int upper);
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
    form, no surrogate, nothing above U+10FFFF), or 0; *cp its code point
    (cp may be NULL).  n > 0. */
-size_t		 mc_utf8_len(const unsigned char *p, size_t n, uint32_t *cp);
+size_t		 util_utf8_len(const unsigned char *p, size_t n, uint32_t *cp);
 /* Bytes of the header field that starts at p: its line and the
    continuation lines after it (those starting with a blank). */
-size_t		 mc_header_field(const char *p, size_t len);
+size_t		 util_header_field(const char *p, size_t len);
 /* Nonzero if the field at line (len bytes) is named name: "name:". */
-int		 mc_field_is(const char *line, size_t len, const char *name);
+int		 util_field_is(const char *line, size_t len, const char *name);
 
 #endif

@@ -786,7 +786,7 @@ find_field(const struct field *f, size_t nf, const char *name,
 	size_t k;
 
 	for (k = 0; k < nf; k++)
-		if (f[k].p != NULL && mc_field_is(f[k].p, f[k].n, name) &&
+		if (f[k].p != NULL && util_field_is(f[k].p, f[k].n, name) &&
 		    ++seen == index)
 			break;
 	return k;
@@ -838,7 +838,7 @@ edit_block(const char *p, size_t len, const struct verdict_edit *e,
 	int rc = -1;
 
 	for (i = 0; i < len; i += n, nf++) {
-		n = mc_header_field(p + i, len - i);
+		n = util_header_field(p + i, len - i);
 		if (grow_fields(&f, nf) == -1)
 			goto out;
 		f[nf].p = p + i;

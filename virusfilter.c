@@ -1,5 +1,6 @@
 /*
  * virusfilter.c -- rules-based attachment checks (see virusfilter.h).
+ * Names: the short prefix virus_ on every public name.
  *
  * Judges names (after normalisation), declared types, magic bytes, the
  * member names of archives (libarchive) and of TNEF winmail.dat streams.
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "mime.h"
 #include "smfopts.h"
 #include "virusfilter.h"
@@ -82,18 +84,13 @@ static int
 set_add(struct strset *s, const char *p)
 {
 	char **nv;
-	size_t ncap, n;
+	size_t n;
 
 	if (set_index(s, p) >= 0)
 		return 0;
-	if (s->n == s->cap) {
-		ncap = s->cap ? s->cap * 2 : 64;
-		nv = realloc(s->v, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return -1;
-		s->v = nv;
-		s->cap = ncap;
-	}
+	if ((nv = buf_vec_grow(s->v, &s->cap, s->n, sizeof(*nv), 64)) == NULL)
+		return -1;
+	s->v = nv;
 	n = strlen(p);
 	if ((s->v[s->n] = malloc(n + 1)) == NULL)
 		return -1;
@@ -1071,6 +1068,69 @@ read_failed(struct actx *c, struct archive *a, const unsigned char *data,
 }
 
 /*
+ * The one "member" of a bare compressed stream (gzip, bzip2, xz...): its
+ * gzip name judged, its content scanned; bytes that claim an archive but
+ * carry no filter are broken unless lenient.
+ */
+static enum virus_reason
+raw_stream(struct actx *c, struct archive *a, const unsigned char *data,
+    size_t len, unsigned level, const char *prefix, int truncated,
+    int lenient)
+{
+	enum virus_reason rc;
+	const char *name;
+	size_t nlen;
+
+	if (archive_filter_count(a) <= 1)
+		return lenient || !virus_is_archive(data, len) ? VIRUS_OK :
+		    verdict(c->hit, VIRUS_ARCHIVE_BROKEN, *prefix ? prefix :
+		    "archive", NULL, 0, ": unreadable");
+	if ((name = gzip_fname(data, len, &nlen)) != NULL &&
+	    (rc = judge_member(c, prefix, name, nlen)) != VIRUS_OK)
+		return rc;
+	if (name == NULL) {
+		name = "data";
+		nlen = 4;
+	}
+	return member_content(c, a, level, prefix, name, nlen, truncated);
+}
+
+/*
+ * One listed member: its names (native and UTF-8) judged, encryption
+ * refused, and a regular file's content scanned (a mail as a message).
+ */
+static enum virus_reason
+one_member(struct actx *c, struct archive *a, struct archive_entry *e,
+    unsigned level, const char *prefix, int truncated)
+{
+	enum virus_reason rc;
+	const char *name, *alt;
+	size_t nlen;
+
+	name = archive_entry_pathname(e);
+	alt = archive_entry_pathname_utf8(e);
+	if (name == NULL)
+		name = alt;
+	if (name == NULL)
+		name = "";
+	nlen = strlen(name);
+	if ((rc = judge_member(c, prefix, name, nlen)) != VIRUS_OK)
+		return rc;
+	if (alt != NULL && strcmp(alt, name) != 0 &&
+	    (rc = judge_member(c, prefix, alt, strlen(alt))) != VIRUS_OK)
+		return rc;
+	if (archive_entry_is_encrypted(e) ||
+	    archive_read_has_encrypted_entries(a) > 0)
+		return member_hit(c, VIRUS_ARCHIVE_ENCRYPTED, prefix, name,
+		    nlen, " (encrypted)");
+	if (archive_entry_filetype(e) != AE_IFREG)
+		return VIRUS_OK;
+	if (is_message_name(name, nlen))
+		return member_message(c, a, prefix, name, nlen);
+	return member_content(c, a, level, prefix, name, nlen, truncated);
+}
+
+/*
  * One libarchive pass over data.  streamable: only the zip local-header
  * reader (for concatenated zips), whose errors are not judged.
  */
@@ -1080,8 +1140,6 @@ pass(struct actx *c, const unsigned char *data, size_t len, unsigned level,
 {
 	struct archive *a;
 	struct archive_entry *e;
-	const char *name, *alt;
-	size_t nlen;
 	enum virus_reason rc = VIRUS_OK;
 	int r, lenient = truncated || streamable, retries = 0, seen = 0;
 
@@ -1124,53 +1182,12 @@ pass(struct actx *c, const unsigned char *data, size_t len, unsigned level,
 			break;
 		}
 		if (archive_format(a) == ARCHIVE_FORMAT_RAW) {
-			/* A bare compressed stream, or no archive at all. */
-			if (archive_filter_count(a) <= 1) {
-				rc = lenient || !virus_is_archive(data, len) ?
-				    VIRUS_OK : verdict(c->hit,
-				    VIRUS_ARCHIVE_BROKEN, *prefix ? prefix :
-				    "archive", NULL, 0, ": unreadable");
-				break;
-			}
-			if ((name = gzip_fname(data, len, &nlen)) != NULL &&
-			    (rc = judge_member(c, prefix, name, nlen)) !=
-			    VIRUS_OK)
-				break;
-			if (name == NULL) {
-				name = "data";
-				nlen = 4;
-			}
-			rc = member_content(c, a, level, prefix, name, nlen,
-			    truncated);
+			rc = raw_stream(c, a, data, len, level, prefix,
+			    truncated, lenient);
 			break;
 		}
-		name = archive_entry_pathname(e);
-		alt = archive_entry_pathname_utf8(e);
-		if (name == NULL)
-			name = alt;
-		if (name == NULL)
-			name = "";
-		nlen = strlen(name);
-		if ((rc = judge_member(c, prefix, name, nlen)) != VIRUS_OK)
-			break;
-		if (alt != NULL && strcmp(alt, name) != 0 &&
-		    (rc = judge_member(c, prefix, alt, strlen(alt))) !=
+		if ((rc = one_member(c, a, e, level, prefix, truncated)) !=
 		    VIRUS_OK)
-			break;
-		if (archive_entry_is_encrypted(e) ||
-		    archive_read_has_encrypted_entries(a) > 0) {
-			rc = member_hit(c, VIRUS_ARCHIVE_ENCRYPTED, prefix,
-			    name, nlen, " (encrypted)");
-			break;
-		}
-		if (archive_entry_filetype(e) != AE_IFREG)
-			continue;
-		if (is_message_name(name, nlen))
-			rc = member_message(c, a, prefix, name, nlen);
-		else
-			rc = member_content(c, a, level, prefix, name, nlen,
-			    truncated);
-		if (rc != VIRUS_OK)
 			break;
 	}
 	archive_read_free(a);

@@ -8,6 +8,10 @@
  * SC_REPLY_TEXT_MAX, the MIME parser by the caller's mime_limits, the
  * identifiers by the caller's max.  No I/O, no global state: the fuzz
  * target testsuite/fuzz/fuzz_robot_reply.c drives it directly.
+ * Names: sc_, as everything behind spamcorral.h.  Ownership: the parsed
+ * reply's buffers are the caller's (sc_reply_free).  Failure: -1 only when
+ * the MIME parser fails (ENOMEM); hostile input is never an error, it only
+ * sets mime_err bits or yields no identifiers.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -306,13 +310,13 @@ sc_find_idents(const char *t, size_t len, struct sc_ident *out, size_t max)
 			continue;
 		if (i > 0 && isalnum((unsigned char)t[i - 1]))
 			continue;
-		for (k = 0; k < CORRAL_ID_LEN && mc_hexval(p[3 + k]) != -1;
+		for (k = 0; k < CORRAL_ID_LEN && util_hexval(p[3 + k]) != -1;
 		    k++)
 			;
 		if (k != CORRAL_ID_LEN || p[3 + k] != '-')
 			continue;
 		for (k = 0; k < SC_TOKEN_HEX &&
-		    mc_hexval(p[4 + CORRAL_ID_LEN + k]) != -1; k++)
+		    util_hexval(p[4 + CORRAL_ID_LEN + k]) != -1; k++)
 			;
 		if (k != SC_TOKEN_HEX || (i + need < len &&
 		    isalnum((unsigned char)p[need])))

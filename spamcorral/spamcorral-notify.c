@@ -12,6 +12,11 @@
  *    score first; each identifier's token covers the entry's content as
  *    read here (spamcorral.h), so the robot releases only what was listed.
  * See doc/corral.md and spamcorral-notify(8).
+ *
+ * Ownership: the entries read from the corral live for one run.
+ * Exit: 0; EX_TEMPFAIL when a digest could not be sent (the next run
+ * sends it, its entries are not marked notified); EX_USAGE, EX_CONFIG,
+ * EX_OSERR when it cannot start.
  */
 #include <sys/types.h>
 #include <sys/file.h>
@@ -277,18 +282,18 @@ issue_digest(const char *bid, const char *rcpt)
 	return 0;
 }
 
+/*
+ * The digest's text into body: what is held, how to release it, and one
+ * [MC-<id>-<token>] entry per message.  0, or -1 (body freed).
+ */
 static int
-send_digest(const char *rcpt, struct entry *es, size_t n)
+digest_body(const char *rcpt, struct entry *es, size_t n, struct buf *body)
 {
-	struct buf body = BUF_INIT, msg = BUF_INIT, final = BUF_INIT;
-	char tok[SC_TOKEN_HEX + 1], date[64], when[32], mid[17], err[256];
-	char mark[CORRAL_NAME_MAX + 64], bid[CORRAL_ID_LEN + 1];
-	const char *dom = strrchr(robot_addr, '@');
+	char tok[SC_TOKEN_HEX + 1], when[32];
 	struct tm tm;
 	size_t i;
-	int rc;
 
-	buf_printf(&body,
+	buf_printf(body,
 	    "SpamCorral is holding %zu message%s for you (%s),\n"
 	    "because %s looked like spam.\n"
 	    "\n"
@@ -303,12 +308,12 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 		struct entry *e = &es[i];
 
 		if (sc_token(key, e->name, e->safe, e->hash, tok) == -1) {
-			buf_free(&body);
+			buf_free(body);
 			return -1;
 		}
 		localtime_r(&e->mtime, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-		buf_printf(&body,
+		buf_printf(body,
 		    "------------------------------------------------------------\n"
 		    "[MC-%s-%s]\n"
 		    "  From:    %s\n"
@@ -316,18 +321,27 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 		    "  Date:    %s    Score: %s of the spam threshold\n",
 		    e->id, tok, e->from, e->subject, when, e->score);
 	}
-	buf_printf(&body,
+	buf_printf(body,
 	    "------------------------------------------------------------\n"
 	    "(Score 100%% = the threshold above which mail counts as spam.)\n");
+
+	return 0;
+}
+
+/* The digest's header into msg.  0, or -1 (no random message id). */
+static int
+digest_head(const char *rcpt, size_t n, struct buf *msg)
+{
+	char date[64], mid[17];
+	const char *dom = strrchr(robot_addr, '@');
 
 	if (util_random_hex(mid, 16, 1) == -1) {
 		log_warnx("digest to %s not sent: random id: %s", rcpt,
 		    strerror(errno));
-		buf_free(&body);
 		return -1;
 	}
 	sc_rfc5322_date(time(NULL), date, sizeof(date));
-	buf_printf(&msg,
+	buf_printf(msg,
 	    "From: SpamCorral <%s>\n"
 	    "Reply-To: %s\n"
 	    "To: <%s>\n"
@@ -343,6 +357,38 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 	    "%s: digest\n"
 	    "\n", robot_addr, robot_addr, rcpt, n, n == 1 ? "" : "s", date,
 	    mid, dom ? dom + 1 : "spamcorral.invalid", SC_DIGEST_HDR);
+	return 0;
+}
+
+/* Sent: a notified marker per entry, so the next digest skips it. */
+static void
+mark_notified(const struct entry *es, size_t n)
+{
+	char mark[CORRAL_NAME_MAX + 64];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (sc_notified_name(es[i].id, es[i].safe, mark,
+		    sizeof(mark)) == -1)
+			continue;
+		if (corral_marker_make(dfd, mark, NULL, 0) == -1)
+			log_warn("marker %s", mark);
+	}
+}
+
+static int
+send_digest(const char *rcpt, struct entry *es, size_t n)
+{
+	struct buf body = BUF_INIT, msg = BUF_INIT, final = BUF_INIT;
+	char err[256], bid[CORRAL_ID_LEN + 1];
+	int rc;
+
+	if (digest_body(rcpt, es, n, &body) == -1)
+		return -1;
+	if (digest_head(rcpt, n, &msg) == -1) {
+		buf_free(&body);
+		return -1;
+	}
 	buf_add(&msg, body.data, body.len);
 	buf_free(&body);
 	if (msg.data == NULL)
@@ -381,13 +427,7 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 			return -1;
 		}
 		log_info("digest sent to %s: %zu entries", rcpt, n);
-		for (i = 0; i < n; i++) {
-			if (sc_notified_name(es[i].id, es[i].safe, mark,
-			    sizeof(mark)) == -1)
-				continue;
-			if (corral_marker_make(dfd, mark, NULL, 0) == -1)
-				log_warn("marker %s", mark);
-		}
+		mark_notified(es, n);
 	}
 	buf_free(&msg);
 	buf_free(&final);

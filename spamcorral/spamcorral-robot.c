@@ -245,6 +245,71 @@ forget_notified(const struct run *u, const char *id)
 		unlinkat(u->dfd, mark, 0);
 }
 
+/* Past corral_expire_days: removed, never remailed (SC-R13). */
+static void
+deny_expired(struct run *u, const char *name, const struct sc_ident *id)
+{
+	u->nexp++;
+	log_info("release-denied sender=%s entry=%s reason=expired",
+	    u->lsafe, name);
+	if (corral_remove_entry(u->cr, name) == -1 && errno != ENOENT)
+		log_warn("remove %s", name);
+	forget_notified(u, id->id);
+	buf_printf(&u->note, "  expired (held for more than %ld days), "
+	    "not released: MC-%s\n", u->cf->corral_expire_days,
+	    id->id);
+}
+
+/* The entry could not be opened: gone (released or expired), or refused. */
+static void
+note_unopened(struct run *u, const char *name, const struct sc_ident *id)
+{
+	if (errno == ENOENT) {
+		u->ngone++;
+		log_info("release-none sender=%s id=%s reason=gone",
+		    u->lsafe, id->id);
+		buf_printf(&u->note, "  already released or expired: "
+		    "MC-%s\n", id->id);
+	} else {
+		log_warn("release-refused sender=%s entry=%s",
+		    u->lsafe, name);
+		buf_printf(&u->note, "  could not be released: MC-%s\n",
+		    id->id);
+	}
+}
+
+/*
+ * The token does not match the bytes read (t from sc_token_check): an
+ * older digest's entry is listed again, a changed one is refused.  0, or -1
+ * when the check itself failed.
+ */
+static int
+deny_content(struct run *u, const char *name, const struct sc_ident *id,
+    enum sc_tok t)
+{
+	if (t == SC_TOK_ERR) {
+		log_warnx("token check failed");
+		return -1;
+	}
+	if (t == SC_TOK_OLD) {
+		/* a digest of an older version: list it again */
+		u->nold++;
+		log_info("release-denied sender=%s id=%s "
+		    "reason=old-digest", u->lsafe, id->id);
+		forget_notified(u, id->id);
+		buf_printf(&u->note, "  from an older digest; it will be "
+		    "listed again in your next digest: MC-%s\n",
+		    id->id);
+	} else {
+		u->nchanged++;
+		log_info("release-denied sender=%s entry=%s "
+		    "reason=content-changed", u->lsafe, name);
+		buf_printf(&u->note, "  not released (it changed after "
+		    "the digest was made): MC-%s\n", id->id);
+	}
+	return 0;
+}
+
 /*
  * One identifier.  Returns 0 to go on, 1 to stop (blocked), -1 to stop
  * with a temporary failure.
@@ -284,30 +349,11 @@ release_one(struct run *u, const struct sc_ident *id)
 	   notifier has deleted it yet: nothing is remailed (SC-R13) */
 	if (sc_entry_expired(u->dfd, name, u->cf->corral_expire_days,
 	    time(NULL)) == 1) {
-		u->nexp++;
-		log_info("release-denied sender=%s entry=%s reason=expired",
-		    u->lsafe, name);
-		if (corral_remove_entry(u->cr, name) == -1 && errno != ENOENT)
-			log_warn("remove %s", name);
-		forget_notified(u, id->id);
-		buf_printf(&u->note, "  expired (held for more than %ld days), "
-		    "not released: MC-%s\n", u->cf->corral_expire_days,
-		    id->id);
+		deny_expired(u, name, id);
 		return 0;
 	}
 	if (corral_open_entry(u->cr, name, &fd, NULL) == -1) {
-		if (errno == ENOENT) {
-			u->ngone++;
-			log_info("release-none sender=%s id=%s reason=gone",
-			    u->lsafe, id->id);
-			buf_printf(&u->note, "  already released or expired: "
-			    "MC-%s\n", id->id);
-		} else {
-			log_warn("release-refused sender=%s entry=%s",
-			    u->lsafe, name);
-			buf_printf(&u->note, "  could not be released: MC-%s\n",
-			    id->id);
-		}
+		note_unopened(u, name, id);
 		return 0;
 	}
 	/* the bytes read here are the bytes hashed, checked and sent */
@@ -325,27 +371,7 @@ release_one(struct run *u, const struct sc_ident *id)
 	t = sc_token_check(u->key, name, u->safe, hash, id->tok);
 	if (t != SC_TOK_OK) {
 		buf_free(&msg);
-		if (t == SC_TOK_ERR) {
-			log_warnx("token check failed");
-			return -1;
-		}
-		if (t == SC_TOK_OLD) {
-			/* a digest of an older version: list it again */
-			u->nold++;
-			log_info("release-denied sender=%s id=%s "
-			    "reason=old-digest", u->lsafe, id->id);
-			forget_notified(u, id->id);
-			buf_printf(&u->note, "  from an older digest; it will be "
-			    "listed again in your next digest: MC-%s\n",
-			    id->id);
-		} else {
-			u->nchanged++;
-			log_info("release-denied sender=%s entry=%s "
-			    "reason=content-changed", u->lsafe, name);
-			buf_printf(&u->note, "  not released (it changed after "
-			    "the digest was made): MC-%s\n", id->id);
-		}
-		return 0;
+		return deny_content(u, name, id, t);
 	}
 	if ((send = release_copy(u, name, &msg, &fresh)) == NULL) {
 		buf_free(&msg);

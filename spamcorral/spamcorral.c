@@ -2,6 +2,11 @@
  * spamcorral.c -- helpers shared by spamcorral-notify and spamcorral-robot
  * (see spamcorral.h): digest tokens, header helpers, addresses, local
  * domains, sendmail.
+ * Names: the short prefix sc_ (SpamCorral), shared by the three files
+ * behind spamcorral.h (spamcorral.c, reply.c, state.c).
+ * Ownership: what comes back in a struct buf or malloc'd is the caller's;
+ * the bypass key is the caller's and only read.
+ * Failure: -1 with a reason in err where given; nothing here exits.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -47,7 +52,8 @@ sc_key_raw(const char *path, unsigned char key[32], char *err,
 	close(fd);
 	if (n >= 64) {
 		for (i = 0; i < 32; i++) {
-			int h = mc_hexval(b[2 * i]), l = mc_hexval(b[2 * i + 1]);
+			int h = util_hexval(b[2 * i]);
+			int l = util_hexval(b[2 * i + 1]);
 
 			if (h < 0 || l < 0)
 				break;
@@ -253,7 +259,8 @@ sc_clean_text(const char *in, size_t len, char *out, size_t outlen,
 		dlen = len;
 	}
 	while (i < dlen && o + 8 < outlen) {
-		k = mc_utf8_len((const unsigned char *)dec + i, dlen - i, &cp);
+		k = util_utf8_len((const unsigned char *)dec + i, dlen - i,
+		    &cp);
 		if (k == 0) {		/* not UTF-8: replacement char */
 			k = 1;
 			cp = 0xfffd;

@@ -17,6 +17,10 @@
  * Concurrency: the robot holds the corral directory's flock() from
  * sc_state_load() to sc_state_save(); the file is replaced by rename, so a
  * reader never sees half a file.
+ * Names: sc_, as everything behind spamcorral.h.  Ownership: struct
+ * sc_state is the caller's (sc_state_free).  Failure: NULL or -1 with a
+ * reason in err when the file cannot be read or written; the robot then
+ * exits EX_TEMPFAIL.
  */
 #include <sys/types.h>
 #include <sys/stat.h>

@@ -297,7 +297,7 @@ test_sendv(void **state)
 	iov[0].iov_len = 2;
 	iov[1].iov_base = "cde";
 	iov[1].iov_len = 3;
-	assert_int_equal(net_sendv(sv[0], iov, 2, mc_now_ms() + 1000), 0);
+	assert_int_equal(net_sendv(sv[0], iov, 2, util_now_ms() + 1000), 0);
 	{
 		char got[8] = "";
 
@@ -309,7 +309,7 @@ test_sendv(void **state)
 	iov[0].iov_len = sizeof(big);
 	t0 = unit_now_s();
 	errno = 0;
-	assert_int_equal(net_sendv(sv[0], iov, 1, mc_now_ms() + 300), -1);
+	assert_int_equal(net_sendv(sv[0], iov, 1, util_now_ms() + 300), -1);
 	dt = unit_now_s() - t0;
 	assert_int_equal(errno, ETIMEDOUT);
 	assert_true(dt >= 0.28 && dt < 1.5);
@@ -318,7 +318,7 @@ test_sendv(void **state)
 	iov[0].iov_base = big;
 	iov[0].iov_len = 16;
 	errno = 0;
-	assert_int_equal(net_sendv(sv[0], iov, 1, mc_now_ms() + 300), -1);
+	assert_int_equal(net_sendv(sv[0], iov, 1, util_now_ms() + 300), -1);
 	assert_true(errno == EPIPE || errno == ECONNRESET);
 	close(sv[0]);
 }
