@@ -21,67 +21,43 @@ DB_DIR=${DB_DIR:-$STACK_DIR/db}
 PYTHONDONTWRITEBYTECODE=1
 export STACK_DIR SMTP_PORT DB_PORT DB_DIR PYTHONDONTWRITEBYTECODE TOP
 
-STACK="sh $TOP/testsuite/stack/stack.sh"
+. "$TOP/testsuite/lib/result.sh"
+. "$TOP/testsuite/lib/suite.sh"
 DB="sh $TOP/testsuite/stack/mariadb.sh"
-stack_up=""
 db_up=""
-driver=""
 
 cleanup() {
-	if [ -n "$driver" ]; then
-		kill "$driver" 2>/dev/null
-		wait "$driver" 2>/dev/null
-		driver=""
-	fi
+	driver_stop
 	# MariaDB first: stack.sh stop reports anything still running in
 	# STACK_DIR, and the datadir is in it
 	if [ -n "$db_up" ]; then
 		db_up=""
 		$DB stop >/dev/null 2>&1 || echo "archive.sh: mariadb stop failed" >&2
 	fi
-	if [ -n "$stack_up" ]; then
-		stack_up=""
-		$STACK stop >/dev/null 2>&1 || echo "archive.sh: stack stop failed" >&2
-	fi
+	stack_cleanup archive.sh
 	mountpoint -q "$STACK_DIR/own/archive" 2>/dev/null && umount "$STACK_DIR/own/archive"
 }
 trap 'cleanup' EXIT
 trap 'cleanup; exit 130' INT TERM HUP
 
-early_fail() {
-	echo "FAIL setup: $*"
-	echo "0 passed, 1 failed"
-	exit 1
-}
-
-[ -x "$TOP/mailcorral" ] || early_fail "no ./mailcorral (run make)"
-[ "$(id -u)" = 0 ] || early_fail "needs root (the filter runs as nobody)"
-id nobody >/dev/null 2>&1 || early_fail "no user nobody"
-command -v mariadbd >/dev/null || early_fail "no mariadbd (make deps)"
-if [ -f "$STACK_DIR/sendmail.pid" ] || [ -f "$STACK_DIR/mailcorral.bgpid" ]; then
-	$STACK stop >/dev/null 2>&1
-fi
+[ -x "$TOP/mailcorral" ] || result_abort "setup: no ./mailcorral (run make)"
+[ "$(id -u)" = 0 ] || result_abort "setup: needs root (the filter runs as nobody)"
+id nobody >/dev/null 2>&1 || result_abort "setup: no user nobody"
+command -v mariadbd >/dev/null || result_abort "setup: no mariadbd (make deps)"
 [ -f "$DB_DIR/mariadbd.bgpid" ] && $DB stop >/dev/null 2>&1
 mountpoint -q "$STACK_DIR/own/archive" 2>/dev/null && umount "$STACK_DIR/own/archive"
-rm -rf "$STACK_DIR"
+stack_fresh
 mkdir -p "$STACK_DIR/own/spool" "$STACK_DIR/own/archive"
-chmod 755 "$STACK_DIR"
 chown -R nobody: "$STACK_DIR/own"
 chmod 700 "$STACK_DIR/own/spool"
 CONF="$STACK_DIR/archive-base.conf"
 python3 "$TOP/testsuite/e2e/archive/archive_e2e.py" --write-conf "$CONF" base ||
-	early_fail "cannot write the config"
+	result_abort "setup: cannot write the config"
 
 db_up=1
 $DB init >"$STACK_DIR/db-init.out" 2>&1 ||
-	early_fail "mariadb.sh init: $(tail -n 3 "$STACK_DIR/db-init.out")"
-stack_up=1
-MC_CONF=$CONF $STACK start >"$STACK_DIR/stack-start.out" 2>&1 ||
-	early_fail "stack.sh start: $(tail -n 3 "$STACK_DIR/stack-start.out")"
+	result_abort "setup: mariadb.sh init: $(tail -n 3 "$STACK_DIR/db-init.out")"
+stack_start "$CONF" ||
+	result_abort "setup: stack.sh start: $(tail -n 3 "$STACK_DIR/stack-start.out")"
 
-python3 "$TOP/testsuite/e2e/archive/archive_e2e.py" &
-driver=$!
-wait "$driver"
-rc=$?
-driver=""
-exit $rc
+run_driver python3 "$TOP/testsuite/e2e/archive/archive_e2e.py"

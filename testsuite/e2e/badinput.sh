@@ -47,7 +47,8 @@ cleanup() {
 trap 'cleanup' EXIT
 trap 'echo "badinput.sh: interrupted"; exit 130' INT TERM HUP
 
-bail() { echo "FAIL BUILD - $*"; echo "0 passed, 1 failed"; exit 1; }
+. "$TOP/testsuite/lib/result.sh"
+bail() { result_abort "BUILD - $*"; }
 
 # ---- build ----
 if [ ! -x "$MC" ]; then
@@ -73,16 +74,18 @@ fi
 rc=0
 run_set() {
 	# run_set BINARY WORKDIR OUTFILE [--asan]: check.py in the background
-	# (its pid kept here for the trap), its output shown as it comes
+	# (its pid kept here for the trap), its output shown as it comes, its
+	# counts added to this script's
 	mkdir -p "$2"
 	# shellcheck disable=SC2086
 	python3 "$HERE/badinput/check.py" --mc "$1" --drv "$W/milterdrv" --work "$2" \
-		$CLAMD_ARG ${BADINPUT_ONLY:+--only "$BADINPUT_ONLY"} ${4:-} >"$3" 2>&1 &
+		--result "$3.result" $CLAMD_ARG ${BADINPUT_ONLY:+--only "$BADINPUT_ONLY"} ${4:-} >"$3" 2>&1 &
 	PYPID=$!
 	tail -n +1 -f --pid="$PYPID" "$3" | sed -u "s/^\(PASS\|FAIL\|SKIP\) /\1 ${4:+[asan] }/"
 	wait "$PYPID"
 	[ $? -eq 0 ] || rc=1
 	PYPID=""
+	result_add_file "$3.result" || fail "check.py${4:+ $4} gave no result (see $3)"
 }
 
 run_set "$MC" "$W/plain" "$W/plain.out"
@@ -98,20 +101,12 @@ if [ "${BADINPUT_ASAN:-0}" = 1 ]; then
 		run_set "$W/src/mailcorral" "$W/asan" "$W/asan.out" --asan
 	else
 		tail -5 "$W/asan-build.log"
-		echo "FAIL BUILD - ASan build failed"
-		echo "FAIL BUILD - ASan build failed" >"$W/asan.out"
-		rc=1
+		fail "BUILD - ASan build failed"
 	fi
 fi
 
 # ---- summary: one final line over all stages ----
-P=0; F=0; S=0
-for f in "$W/plain.out" "$W/asan.out"; do
-	[ -f "$f" ] || continue
-	p=$(grep -c '^PASS ' "$f"); x=$(grep -c '^FAIL ' "$f"); s=$(grep -c '^SKIP ' "$f")
-	P=$((P + p)); F=$((F + x)); S=$((S + s))
-done
-echo "# badinput.sh: $(( $(date +%s) - T0 )) s; $S skipped (all stages)"
-echo "$P passed, $F failed"
-[ "$F" -eq 0 ] && [ $rc -eq 0 ] && exit 0
+echo "# badinput.sh: $(( $(date +%s) - T0 )) s; $nskip skipped (all stages)"
+result_line
+result_ok && [ $rc -eq 0 ] && exit 0
 exit 1

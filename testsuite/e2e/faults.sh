@@ -1,6 +1,6 @@
 #!/bin/sh
 # Fault scenarios FS-01..FS-19 of RELIABILITY.md (b), at milter level with
-# fake spamd/clamd servers (faults/fakes.py) and, for FS-19, through the
+# fake spamd/clamd servers (testsuite/lib/fakes.py) and, for FS-19, through the
 # private sendmail of testsuite/stack/stack.sh.  Needs root for FS-09 (tmpfs
 # mount; skipped otherwise) and ./mailcorral built (make).
 #
@@ -16,29 +16,10 @@ cd "$(dirname "$0")/../.." || exit 2
 TOP=$(pwd)
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
-[ -x "$TOP/mailcorral" ] || { echo "FAIL setup: no ./mailcorral (run make)"; echo "0 passed, 1 failed"; exit 1; }
-if ! cc -O2 -Wall -Wextra -Werror -pthread -o "$TOP/testsuite/bench/milterdrv.tmp.$$" \
-    "$TOP/testsuite/bench/milterdrv.c"; then
-	echo "FAIL setup: cannot build milterdrv"; echo "0 passed, 1 failed"; exit 1
-fi
-mv -f "$TOP/testsuite/bench/milterdrv.tmp.$$" "$TOP/testsuite/bench/milterdrv"
-if [ ! -d "$TOP/testsuite/bench/corpus/mix" ]; then
-	python3 "$TOP/testsuite/bench/gencorpus.py" "$TOP/testsuite/bench/corpus" >/dev/null ||
-	    { echo "FAIL setup: gencorpus.py"; echo "0 passed, 1 failed"; exit 1; }
-fi
-PY=""
-stop() {
-	if [ -n "$PY" ]; then
-		# the python driver stops its daemons, fakes, mounts and stack
-		kill -TERM "$PY" 2>/dev/null
-		wait "$PY" 2>/dev/null
-		PY=""
-	fi
-}
-trap 'stop; echo "0 passed, 1 failed"; exit 130' INT TERM
-python3 "$TOP/testsuite/e2e/faults/faults.py" &
-PY=$!
-wait "$PY"
-rc=$?
-PY=""
-exit $rc
+. "$TOP/testsuite/lib/result.sh"
+. "$TOP/testsuite/lib/suite.sh"
+[ -x "$TOP/mailcorral" ] || result_abort "setup: no ./mailcorral (run make)"
+milterdrv_ready setup
+# the python driver stops its daemons, fakes, mounts and stack
+trap 'driver_stop; fail "interrupted"; result_line; exit 130' INT TERM
+run_driver python3 "$TOP/testsuite/e2e/faults/faults.py"

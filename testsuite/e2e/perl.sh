@@ -22,55 +22,30 @@ RUN_AS=${PERL_RUN_AS:-mail}
 PYTHONDONTWRITEBYTECODE=1
 export STACK_DIR SMTP_PORT PYTHONDONTWRITEBYTECODE TOP RUN_AS
 
-STACK="sh $TOP/testsuite/stack/stack.sh"
-stack_up=""
-driver=""
+. "$TOP/testsuite/lib/result.sh"
+. "$TOP/testsuite/lib/suite.sh"
 
 cleanup() {
-	if [ -n "$driver" ]; then
-		kill "$driver" 2>/dev/null
-		wait "$driver" 2>/dev/null
-		driver=""
-	fi
-	if [ -n "$stack_up" ]; then
-		stack_up=""
-		$STACK stop >/dev/null 2>&1 || echo "perl.sh: stack stop failed" >&2
-	fi
+	driver_stop
+	stack_cleanup perl.sh
 }
 trap 'cleanup' EXIT
 trap 'cleanup; exit 130' INT TERM HUP
 
-early_fail() {
-	echo "FAIL setup: $*"
-	echo "0 passed, 1 failed"
-	exit 1
-}
-
-[ -x "$TOP/mailcorral" ] || early_fail "no ./mailcorral (run make)"
-[ -x /usr/bin/perl ] || early_fail "no /usr/bin/perl"
-[ "$(id -u)" = 0 ] || early_fail "needs root (the daemon drops to $RUN_AS)"
-id "$RUN_AS" >/dev/null 2>&1 || early_fail "no user $RUN_AS"
-if [ -f "$STACK_DIR/sendmail.pid" ] || [ -f "$STACK_DIR/mailcorral.bgpid" ]; then
-	$STACK stop >/dev/null 2>&1
-fi
-rm -rf "$STACK_DIR"
-mkdir -p "$STACK_DIR/spool" "$STACK_DIR/corral" || early_fail "mkdir $STACK_DIR"
-chmod 755 "$STACK_DIR"
+[ -x "$TOP/mailcorral" ] || result_abort "setup: no ./mailcorral (run make)"
+[ -x /usr/bin/perl ] || result_abort "setup: no /usr/bin/perl"
+[ "$(id -u)" = 0 ] || result_abort "setup: needs root (the daemon drops to $RUN_AS)"
+id "$RUN_AS" >/dev/null 2>&1 || result_abort "setup: no user $RUN_AS"
+stack_fresh || result_abort "setup: mkdir $STACK_DIR"
+mkdir -p "$STACK_DIR/spool" "$STACK_DIR/corral" || result_abort "setup: mkdir $STACK_DIR"
 chown "$RUN_AS:" "$STACK_DIR/spool" "$STACK_DIR/corral" && chmod 700 "$STACK_DIR/spool" "$STACK_DIR/corral"
 python3 -c 'import secrets; print(secrets.token_hex(32))' > "$STACK_DIR/spamkey"
 chown "$RUN_AS:" "$STACK_DIR/spamkey" && chmod 600 "$STACK_DIR/spamkey"
 CONF="$STACK_DIR/perl-base.conf"
 python3 "$TOP/testsuite/e2e/perl/perl_e2e.py" --write-conf "$CONF" base ||
-	early_fail "cannot write the config"
+	result_abort "setup: cannot write the config"
 
-stack_up=1
-MC_CONF=$CONF $STACK start >"$STACK_DIR/stack-start.out" 2>&1 ||
-	early_fail "stack.sh start: $(tail -n 3 "$STACK_DIR/stack-start.out")"
+stack_start "$CONF" ||
+	result_abort "setup: stack.sh start: $(tail -n 3 "$STACK_DIR/stack-start.out")"
 
-# in the background, so that a signal runs the trap at once
-python3 "$TOP/testsuite/e2e/perl/perl_e2e.py" &
-driver=$!
-wait "$driver"
-rc=$?
-driver=""
-exit $rc
+run_driver python3 "$TOP/testsuite/e2e/perl/perl_e2e.py"

@@ -27,13 +27,11 @@ SPAMD_PORT=${SPAMD_PORT:-2537}
 SPAMD_DIR=${SPAMD_DIR:-$STACK_DIR/spamd}
 PYTHONDONTWRITEBYTECODE=1
 export STACK_DIR SMTP_PORT SPAMD_PORT SPAMD_DIR PYTHONDONTWRITEBYTECODE
-STACK="sh $TOP/testsuite/stack/stack.sh"
+. "$TOP/testsuite/lib/result.sh"
+. "$TOP/testsuite/lib/suite.sh"
 SPAMD="sh $TOP/testsuite/stack/spamd.sh"
 T0=$(date +%s)
-stack_up=""
 spamd_up=""
-npass=0
-nfail=0
 
 # spamd first: its command line names $STACK_DIR, which stack.sh stop
 # would report as a process left running.
@@ -44,30 +42,30 @@ cleanup() {
 	fi
 	if [ -n "$stack_up" ]; then
 		stack_up=""
-		$STACK stop >"$STACK_DIR/stop.out" 2>&1 || { echo "FAIL stack stop: $(cat "$STACK_DIR/stop.out")"; nfail=$((nfail + 1)); }
+		$STACK stop >"$STACK_DIR/stop.out" 2>&1 || fail "stack stop: $(cat "$STACK_DIR/stop.out")"
 	fi
 }
 trap 'cleanup' EXIT
-trap 'cleanup; echo "$npass passed, $((nfail + 1)) failed"; trap - EXIT; exit 130' INT TERM
+trap 'cleanup; fail "interrupted"; result_line; trap - EXIT; exit 130' INT TERM
 
 finish() {
 	cleanup
 	trap - EXIT
 	echo "spam e2e: $(( $(date +%s) - T0 )) s"
-	echo "$npass passed, $nfail failed"
-	[ "$nfail" -eq 0 ]
+	result_line
+	result_ok
 	exit $?
 }
 
-[ -x "$TOP/mailcorral" ] || { echo "FAIL no ./mailcorral (run make)"; nfail=1; finish; }
+[ -x "$TOP/mailcorral" ] || { fail "no ./mailcorral (run make)"; finish; }
 
 # A fresh private directory every run: old copies, corral files and logs
 # would confuse the checks.  Refuse to wipe a directory a stack still uses.
 if [ -f "$STACK_DIR/sendmail.pid" ] && kill -0 "$(head -n1 "$STACK_DIR/sendmail.pid")" 2>/dev/null; then
-	echo "FAIL a stack is still running in $STACK_DIR"; nfail=1; finish
+	fail "a stack is still running in $STACK_DIR"; finish
 fi
 if [ -f "$SPAMD_DIR/spamd.pid" ] && kill -0 "$(cat "$SPAMD_DIR/spamd.pid")" 2>/dev/null; then
-	echo "FAIL a spamd is still running in $SPAMD_DIR"; nfail=1; finish
+	fail "a spamd is still running in $SPAMD_DIR"; finish
 fi
 rm -rf "$STACK_DIR"
 mkdir -p "$STACK_DIR"
@@ -83,28 +81,23 @@ EOF
 
 spamd_up=1
 if ! $SPAMD start >"$STACK_DIR/spamd-start.out" 2>&1; then
-	echo "FAIL spamd start: $(tail -n 5 "$STACK_DIR/spamd-start.out")"
-	nfail=1; finish
+	fail "spamd start: $(tail -n 5 "$STACK_DIR/spamd-start.out")"
+	finish
 fi
-echo "PASS spamd started on 127.0.0.1:$SPAMD_PORT"; npass=$((npass + 1))
-stack_up=1
-if ! MC_CONF="$STACK_DIR/start.conf" $STACK start >"$STACK_DIR/stack-start.out" 2>&1; then
-	echo "FAIL stack start: $(tail -n 5 "$STACK_DIR/stack-start.out")"
-	nfail=1; finish
+pass "spamd started on 127.0.0.1:$SPAMD_PORT"
+if ! stack_start "$STACK_DIR/start.conf"; then
+	fail "stack start: $(tail -n 5 "$STACK_DIR/stack-start.out")"
+	finish
 fi
-echo "PASS stack started on 127.0.0.1:$SMTP_PORT"; npass=$((npass + 1))
+pass "stack started on 127.0.0.1:$SMTP_PORT"
 
 . "$STACK_DIR/env.sh"
 python3 "$TOP/testsuite/e2e/spam/e2e_spam.py" "$TOP" "$STACK_DIR/result"
-if read -r p f < "$STACK_DIR/result" 2>/dev/null; then
-	npass=$((npass + p)); nfail=$((nfail + f))
-else
-	echo "FAIL the test program gave no result"; nfail=$((nfail + 1))
-fi
+result_add_file "$STACK_DIR/result" || fail "the test program gave no result"
 # The daemon must have survived everything.
 if kill -0 "$(cat "$STACK_DIR/mailcorral.bgpid" 2>/dev/null)" 2>/dev/null; then
-	echo "PASS mailcorral still running"; npass=$((npass + 1))
+	pass "mailcorral still running"
 else
-	echo "FAIL mailcorral died (log: $MC_LOG)"; nfail=$((nfail + 1))
+	fail "mailcorral died (log: $MC_LOG)"
 fi
 finish

@@ -15,25 +15,26 @@ RUN_AS=${SC_RUN_AS:-mail}	# owner of the corral, filter and robot uid
 export STACK_DIR SMTP_PORT
 D=$STACK_DIR
 T0=$(date +%s)
-pass=0 fail=0
+. "$TOP/testsuite/lib/result.sh"
+. "$TOP/testsuite/lib/suite.sh"
 
 finish() {
-	"$TOP/testsuite/stack/stack.sh" stop >"$D.stop.log" 2>&1 || cat "$D.stop.log" >&2
+	driver_stop
+	stack_cleanup spamcorral.sh
 	if [ -f "$D.summary" ]; then
-		read -r p f < "$D.summary"
-		pass=$((pass + p)); fail=$((fail + f))
+		result_add_file "$D.summary" || fail "e2e.py: no counts in $D.summary"
 		rm -f "$D.summary"
+	elif [ -n "$driver_ran" ]; then
+		fail "e2e.py gave no result"
 	fi
 	echo "# spamcorral.sh: $(( $(date +%s) - T0 )) s (logs: $D/mailcorral.log, $D/sc/robot.log)"
-	echo "$pass passed, $fail failed"
+	result_line
 }
-trap 'finish; trap - EXIT; [ "$fail" -eq 0 ] && exit 0; exit 1' EXIT
-trap 'fail=$((fail + 1)); exit 1' INT TERM HUP
+driver_ran=""
+trap 'finish; trap - EXIT; result_ok && exit 0; exit 1' EXIT
+trap 'fail "interrupted"; exit 1' INT TERM HUP
 
-bail() { echo "not ok - $*"; fail=$((fail + 1)); exit 1; }
-
-[ "$(id -u)" = 0 ] || bail "must run as root (private sendmail)"
-id "$RUN_AS" >/dev/null 2>&1 || bail "no user $RUN_AS"
+bail() { fail "$*"; exit 1; }
 
 # build
 cd "$TOP" || bail "cd $TOP"
@@ -48,14 +49,14 @@ for p in notify robot; do
 			-lmilter -larchive -lcrypto -pthread || bail "build $b"
 	fi
 done
-echo "ok - built"; pass=$((pass + 1))
+pass "built"
 
 # a clean stack directory; the corral, the spool and the key belong to
 # $RUN_AS (the filter drops to it: "user = $RUN_AS")
-"$TOP/testsuite/stack/stack.sh" stop >/dev/null 2>&1
-rm -rf "$D" "$D.summary"
+rm -f "$D.summary"
+stack_fresh || bail "mkdir $D"
 mkdir -p "$D/corral" "$D/spool" "$D/sc" || bail "mkdir $D"
-chmod 755 "$D" "$D/sc"
+chmod 755 "$D/sc"
 chown "$RUN_AS:" "$D/corral" "$D/spool" && chmod 700 "$D/corral" "$D/spool"
 python3 -c 'import secrets; print(secrets.token_hex(32))' > "$D/spamkey"
 chown "$RUN_AS:" "$D/spamkey" && chmod 600 "$D/spamkey"
@@ -81,8 +82,9 @@ spamcorral_address = spamcorral@mx.mailcorral.test
 sendmail_path      = @STACK_DIR@/sc/sendmail
 EOF2
 
-STACK_ALIASES="spamcorral: :include:$D/sc/robot.alias" MC_CONF="$D/sc/mailcorral.conf" "$TOP/testsuite/stack/stack.sh" start \
-	|| bail "stack start"
-echo "ok - stack started on $SMTP_PORT"; pass=$((pass + 1))
+STACK_ALIASES="spamcorral: :include:$D/sc/robot.alias" stack_start "$D/sc/mailcorral.conf" ||
+	bail "stack start: $(tail -n 3 "$D/stack-start.out")"
+pass "stack started on $SMTP_PORT"
 
-E2E_SUMMARY_FILE="$D.summary" python3 "$HERE/spamcorral/e2e.py" "$TOP" "$D" "$SMTP_PORT" "$RUN_AS"
+driver_ran=1
+E2E_SUMMARY_FILE="$D.summary" run_driver python3 "$HERE/spamcorral/e2e.py" "$TOP" "$D" "$SMTP_PORT" "$RUN_AS"

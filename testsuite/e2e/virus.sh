@@ -19,22 +19,13 @@ CLAMD_PORT=${CLAMD_PORT:-2548}
 PYTHONDONTWRITEBYTECODE=1
 export STACK_DIR SMTP_PORT CLAMD_DIR CLAMD_PORT PYTHONDONTWRITEBYTECODE TOP
 
-STACK="sh $TOP/testsuite/stack/stack.sh"
+. "$TOP/testsuite/lib/result.sh"
+. "$TOP/testsuite/lib/suite.sh"
 CLAMD="sh $TOP/testsuite/stack/clamd.sh"
-stack_up=""
-driver=""
 
 cleanup() {
-	if [ -n "$driver" ]; then
-		kill "$driver" 2>/dev/null	# its fake clamd thread ends with it
-		wait "$driver" 2>/dev/null
-		driver=""
-	fi
-	if [ -n "$stack_up" ]; then
-		stack_up=""
-driver=""
-		$STACK stop >/dev/null 2>&1 || echo "virus.sh: stack stop failed" >&2
-	fi
+	driver_stop	# its fake clamd thread ends with it
+	stack_cleanup virus.sh
 	# clamd.sh stop removes CLAMD_DIR; the driver may have stopped it already
 	if [ -f "$CLAMD_DIR/clamd.pid" ] && kill -0 "$(cat "$CLAMD_DIR/clamd.pid")" 2>/dev/null; then
 		$CLAMD stop >/dev/null 2>&1 || echo "virus.sh: clamd stop failed" >&2
@@ -43,32 +34,15 @@ driver=""
 trap 'cleanup' EXIT
 trap 'cleanup; exit 130' INT TERM HUP
 
-early_fail() {
-	echo "FAIL setup: $*"
-	echo "0 passed, 1 failed"
-	exit 1
-}
-
-[ -x "$TOP/mailcorral" ] || early_fail "no ./mailcorral (run make)"
-if [ -f "$STACK_DIR/sendmail.pid" ] || [ -f "$STACK_DIR/mailcorral.bgpid" ]; then
-	$STACK stop >/dev/null 2>&1
-fi
-rm -rf "$STACK_DIR"
-mkdir -p "$STACK_DIR"
+[ -x "$TOP/mailcorral" ] || result_abort "setup: no ./mailcorral (run make)"
+stack_fresh || result_abort "setup: mkdir $STACK_DIR"
 CONF="$STACK_DIR/virus-base.conf"
 python3 "$TOP/testsuite/e2e/virus/virus_e2e.py" --write-conf "$CONF" base ||
-	early_fail "cannot write the config"
+	result_abort "setup: cannot write the config"
 
 $CLAMD start >"$STACK_DIR/clamd-start.out" 2>&1 ||
-	early_fail "clamd.sh start: $(tail -n 3 "$STACK_DIR/clamd-start.out")"
-stack_up=1
-MC_CONF=$CONF $STACK start >"$STACK_DIR/stack-start.out" 2>&1 ||
-	early_fail "stack.sh start: $(tail -n 3 "$STACK_DIR/stack-start.out")"
+	result_abort "setup: clamd.sh start: $(tail -n 3 "$STACK_DIR/clamd-start.out")"
+stack_start "$CONF" ||
+	result_abort "setup: stack.sh start: $(tail -n 3 "$STACK_DIR/stack-start.out")"
 
-# in the background, so that a signal runs the trap at once
-python3 "$TOP/testsuite/e2e/virus/virus_e2e.py" &
-driver=$!
-wait "$driver"
-rc=$?
-driver=""
-exit $rc
+run_driver python3 "$TOP/testsuite/e2e/virus/virus_e2e.py"

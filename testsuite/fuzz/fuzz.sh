@@ -21,13 +21,15 @@
 #   build/<target> -minimize_crash=1 -runs=100000 <crash-file>
 # and save it as regress/<target>/<name> (it must pass after the fix).
 #
-# Exit status: 0 when every target passed, 1 otherwise.  The last line is
-# "N passed, N failed".
+# Exit status: 0 when every target passed, 1 otherwise.  Each target ends
+# with a line "PASS <target>" or "FAIL <target>" (testsuite/lib/result.sh),
+# the last line is "N passed, N failed".
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 bdir=$here/build
+. "$top/testsuite/lib/result.sh"
 CC=${FUZZ_CC:-clang-14}
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 
@@ -40,7 +42,7 @@ verb=run
 case "${1:-}" in
 build|run|regress|all) verb=$1; shift ;;
 -h|--help|help)
-	sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0 ;;
 esac
 [ "$verb" = all ] && verb=run
@@ -125,10 +127,6 @@ max_len_for() {
 	esac
 }
 
-passed=0
-failed=0
-failed_names=
-
 run_target() {
 	t=$1
 	ok=1
@@ -188,10 +186,9 @@ run_target() {
 	fi
 	[ $nbad -eq 0 ] || ok=0
 	if [ $ok -eq 1 ]; then
-		passed=$((passed + 1))
+		pass "$t"
 	else
-		failed=$((failed + 1))
-		failed_names="$failed_names $t"
+		fail "$t"
 	fi
 }
 
@@ -217,6 +214,5 @@ trap 'rm -rf "$work"; exit 130' INT TERM
 for t in $targets; do
 	run_target "$t"
 done
-[ $failed -eq 0 ] || echo "failed:$failed_names"
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+result_line
+result_ok

@@ -20,6 +20,8 @@ import sys
 import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(TOP, "testsuite", "lib"))
+import mctest  # noqa: E402
 MC = os.environ.get("MAILCORRAL", os.path.join(TOP, "mailcorral"))
 DRV = os.path.join(TOP, "testsuite/bench/milterdrv")
 MIX = os.path.join(TOP, "testsuite/bench/corpus/mix")
@@ -29,34 +31,11 @@ IVAL = float(os.environ.get("SOAK_INTERVAL", "5"))
 MAXSLOPE = float(os.environ.get("SOAK_MAX_SLOPE", "2"))
 W = os.environ.get("SOAK_DIR", "/tmp/mc-faults/soak")
 
-npass = nfail = 0
+R = mctest.Results()
 
 
 def check(ok, text):
-    global npass, nfail
-    if ok:
-        npass += 1
-    else:
-        nfail += 1
-    print("%s soak: %s" % ("PASS" if ok else "FAIL", text), flush=True)
-
-
-def status(pid, key):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return -1
-
-
-def nfds(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return -1
+    R.check(ok, "soak: " + text)
 
 
 class LogCounter:
@@ -109,7 +88,7 @@ def main():
             check(False, "mailcorral did not start")
             return
         files = sorted(glob.glob(os.path.join(MIX, "*.eml")))
-        fd0 = nfds(d.pid)
+        fd0 = mctest.proc_fds(d.pid)
         counter = LogCounter(log)
         print("soak: %s, %d messages at c=%d over %d corpus files, sample every %.0f s"
               % (MC, N, CONC, len(files), IVAL), flush=True)
@@ -121,8 +100,8 @@ def main():
         print("%8s %10s %10s %6s %8s" % ("t s", "messages", "RSS KiB", "fds", "threads"))
         while True:
             done = drv.poll() is not None
-            s = (time.monotonic() - t0, counter.count(), status(d.pid, "VmRSS"), nfds(d.pid),
-                 status(d.pid, "Threads"))
+            s = (time.monotonic() - t0, counter.count(), mctest.proc_field(d.pid, "VmRSS"),
+                 mctest.proc_fds(d.pid), mctest.proc_field(d.pid, "Threads"))
             samples.append(s)
             print("%8.1f %10d %10d %6d %8d" % s, flush=True)
             if done or d.poll() is not None:
@@ -137,7 +116,7 @@ def main():
         for kv in out.decode().split():
             k, _, v = kv.partition("=")
             r[k] = v
-        fd1 = nfds(d.pid)
+        fd1 = mctest.proc_fds(d.pid)
         answered = counter.count()
         print("soak: milterdrv: %s" % out.decode().strip())
         if err.strip():
@@ -176,5 +155,5 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:
         check(False, "interrupted")
-    print("%d passed, %d failed" % (npass, nfail), flush=True)
-    sys.exit(1 if nfail else 0)
+    print(R.line(), flush=True)
+    sys.exit(R.rc())

@@ -15,21 +15,9 @@ cd "$(dirname "$0")/../.." || exit 2
 TOP=$(pwd)
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
-[ -x "${MAILCORRAL:-$TOP/mailcorral}" ] || { echo "FAIL soak: no ./mailcorral (run make)"; echo "0 passed, 1 failed"; exit 1; }
-if ! cc -O2 -Wall -Wextra -Werror -pthread -o "$TOP/testsuite/bench/milterdrv.tmp.$$" \
-    "$TOP/testsuite/bench/milterdrv.c"; then
-	echo "FAIL soak: cannot build milterdrv"; echo "0 passed, 1 failed"; exit 1
-fi
-mv -f "$TOP/testsuite/bench/milterdrv.tmp.$$" "$TOP/testsuite/bench/milterdrv"
-if [ ! -d "$TOP/testsuite/bench/corpus/mix" ]; then
-	python3 "$TOP/testsuite/bench/gencorpus.py" "$TOP/testsuite/bench/corpus" >/dev/null ||
-	    { echo "FAIL soak: gencorpus.py"; echo "0 passed, 1 failed"; exit 1; }
-fi
-PY=""
-trap '[ -n "$PY" ] && kill -TERM "$PY" 2>/dev/null; wait 2>/dev/null; echo "0 passed, 1 failed"; exit 130' INT TERM
-python3 "$TOP/testsuite/soak/soak.py" &
-PY=$!
-wait "$PY"
-rc=$?
-PY=""
-exit $rc
+. "$TOP/testsuite/lib/result.sh"
+. "$TOP/testsuite/lib/suite.sh"
+[ -x "${MAILCORRAL:-$TOP/mailcorral}" ] || result_abort "soak: no ./mailcorral (run make)"
+milterdrv_ready soak
+trap 'driver_stop; fail "soak: interrupted"; result_line; exit 130' INT TERM
+run_driver python3 "$TOP/testsuite/soak/soak.py"

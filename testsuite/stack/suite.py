@@ -21,7 +21,9 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 import check  # noqa: E402
+import mctest  # noqa: E402
 from send import Sender, to_crlf  # noqa: E402
 
 STACK_DIR = os.environ.get("STACK_DIR", "/tmp/mailcorral-stack")
@@ -52,16 +54,12 @@ def corpus(cdir, table=False):
     t0 = time.time()
     results = send_all(items)
     t1 = time.time()
-    npass = nfail = 0
+    R = mctest.Results()
     rows = []
     for rcpt, path in items:
         exp = path[:-4] + ".expect"
         ok, line = check.check(exp, path, MAILDIR, results[path])
-        print(line, flush=True)
-        if ok:
-            npass += 1
-        else:
-            nfail += 1
+        R.record(ok, line)
         if table:
             nnn = check.msg_id_of(path)
             copies = check.find_delivered(MAILDIR, "t" + nnn)
@@ -78,8 +76,8 @@ def corpus(cdir, table=False):
             print("%-4s %-*s %-52s %s" % (nnn, w, tech[:w], did[:52], res))
         print()
     print("# sent %d messages in %.1f s, checked in %.1f s" % (len(items), t1 - t0, time.time() - t1), file=sys.stderr)
-    print("%d passed, %d failed" % (npass, nfail))
-    return 0 if nfail == 0 else 1
+    print(R.line())
+    return R.rc()
 
 
 def b64md5_set(raw, needle):

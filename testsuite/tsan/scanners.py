@@ -3,7 +3,7 @@
 
   scanners.py SPAMD_PORT CLAMD_PORT [hang]
 
-Reuses the fakes of the faults suite (testsuite/e2e/faults/fakes.py) and
+Reuses the fakes of the faults suite (testsuite/lib/fakes.py) and
 cycles their modes on a 4 s schedule so that the daemon's shared state sees
 every transition while the load runs: spamd answers ham or spam and, for
 0.5 s in each cycle, garbage (the spamd failure path); clamd answers clean
@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "e2e", "faults"))
+                                "..", "lib"))
 from fakes import FakeClamd, FakeSpamd  # noqa: E402
 
 # (seconds from the start of the cycle, spamd mode, clamd mode)

@@ -37,6 +37,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 . "$TOP/testsuite/lib/stopwait.sh"
 . "$TOP/testsuite/lib/result.sh"
+. "$TOP/testsuite/lib/decision.sh"
 
 [ $# -ge 2 ] || { echo "usage: sigterm.sh BINARY PORTBASE [WORKDIR]" >&2; exit 2; }
 MC=$1
@@ -166,7 +167,7 @@ driver_ok() {
 	l=$(cat "$D/drv.out")
 	# a tempfail may come from the closed gate, without a decision
 	answered=$(( $(kv "$l" accept) + $(kv "$l" continue) + $(kv "$l" reject) + $(kv "$l" discard) ))
-	decided=$(grep -c ': action=' "$D/mc.log")
+	decided=$(decisions "$D/mc.log")
 	if [ -z "$l" ] || grep -q -i -E 'garbage|bad reply|unexpected|malformed' "$D/drv.out.err"; then
 		fail "$1: the driver saw a malformed reply: $(grep -i -m1 -E 'garbage|bad reply|unexpected|malformed' "$D/drv.out.err")"
 	elif [ "$answered" -gt "$decided" ]; then
@@ -182,7 +183,7 @@ start load "$ST" 3 || { fail "load: setup (the line above says why)"; finish; }
 "$DRV" -j -q -s "unix:$D/mc.sock" -T 30 -c 16 -n 200 -d "$MIX" > "$D/drv.out" 2>"$D/drv.out.err" &
 DRVPID=$!
 i=0
-while [ "$(grep -c 'action=' "$D/mc.log")" -lt 20 ] && [ $i -lt 300 ]; do
+while [ "$(decisions "$D/mc.log")" -lt 20 ] && [ $i -lt 300 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done

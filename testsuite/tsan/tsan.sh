@@ -51,6 +51,7 @@ MIX=$TOP/testsuite/bench/corpus/mix
 T_ALL=$(date +%s)
 . "$TOP/testsuite/lib/stopwait.sh"
 . "$TOP/testsuite/lib/result.sh"
+. "$TOP/testsuite/lib/decision.sh"
 MCPID=""
 SCPID=""
 DRVPID=""
@@ -275,9 +276,9 @@ fi
 # ---------------------------------------------------------------- 4. SIGTERM
 "$DRV" -j -q -s "unix:$W/mc.sock" -T 30 -c 16 -n 200 -d "$MIX" > "$W/term.out" 2>"$W/term.out.err" &
 DRVPID=$!
-n0=$(grep -c 'action=' "$W/mc.log")
+n0=$(decisions "$W/mc.log")
 i=0
-while [ $(($(grep -c 'action=' "$W/mc.log") - n0)) -lt 20 ] && [ $i -lt 100 ]; do
+while [ $(($(decisions "$W/mc.log") - n0)) -lt 20 ] && [ $i -lt 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done

@@ -39,8 +39,9 @@ TABLE = "mailcorral.mailcorral_archive"
 FS07_MESSAGES = int(os.environ.get("FS07_MESSAGES", "1500"))
 FS08_STALL = 15
 
-sys.path.insert(0, os.path.join(TOP, "testsuite", "stack"))
-from send import Sender          # noqa: E402
+sys.path.insert(0, os.path.join(TOP, "testsuite", "lib"))
+import mctest                    # noqa: E402
+from mctest import Sender, wait_for  # noqa: E402
 
 BASE = [
     "user = %s" % RUN_AS,
@@ -67,24 +68,12 @@ VARIANTS = {
 
 
 def write_conf(path, variant):
-    with open(path, "w") as f:
-        f.write("# testsuite/e2e/archive.sh: variant %s\n" % variant)
-        f.write("\n".join(BASE + VARIANTS[variant]) + "\n")
+    mctest.write_conf(path, "testsuite/e2e/archive.sh: variant %s" % variant, BASE + VARIANTS[variant])
 
 
 # ------------------------------------------------------------ results
-passed = failed = 0
-
-
-def result(ok, name, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("PASS %s" % name, flush=True)
-    else:
-        failed += 1
-        print("FAIL %s%s" % (name, ": " + why if why else ""), flush=True)
-    return ok
+R = mctest.Results()
+result = R.check
 
 
 # ------------------------------------------------------------ SC-A1 gate
@@ -167,21 +156,11 @@ def archive_files():
 
 
 def log_text():
-    with open(MC_LOG, "rb") as f:
-        return f.read().decode("utf-8", errors="replace")
+    return mctest.read_from(MC_LOG)
 
 
 def log_for(qid):
-    return [line for line in log_text().split("\n") if (" %s: " % qid) in line]
-
-
-def wait_for(pred, timeout, step=0.2):
-    end = time.time() + timeout
-    while True:
-        v = pred()
-        if v or time.time() > end:
-            return v
-        time.sleep(step)
+    return mctest.qid_lines(log_text(), qid)
 
 
 def msg(subject=b"test", body=b"hello\r\n", extra=b"", msgid=None, date=None, frm=b"a@example.org"):
@@ -216,10 +195,8 @@ def send(rcpt, data):
 
 def decision(qid, timeout=10):
     def find():
-        for line in log_for(qid):
-            if " action=" in line:
-                return line
-        return None
+        lines = mctest.decision_lines(log_text(), qid)
+        return lines[0] if lines else None
     return wait_for(find, timeout)
 
 
@@ -242,15 +219,11 @@ def delivered(user, needle, timeout=10):
 
 def restart_filter(variant):
     global sender
-    if sender is not None:
-        sender.close()
-        sender = None
     path = os.path.join(STACK_DIR, "archive-%s.conf" % variant)
     write_conf(path, variant)
-    r = subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"), "restart-filter", path],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    return result(r.returncode == 0, "restart filter with the %s config" % variant,
-                  r.stdout.decode(errors="replace")[-300:])
+    rc, out = mctest.restart_filter(path, sender)
+    sender = None
+    return result(rc == 0, "restart filter with the %s config" % variant, out[-300:])
 
 
 def row(key, cols):
@@ -692,8 +665,8 @@ def main(argv):
     if sender is not None:
         sender.close()
     print("archive suite took %.0f s" % (time.time() - t0))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print(R.line())
+    return R.rc()
 
 
 if __name__ == "__main__":

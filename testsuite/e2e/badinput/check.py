@@ -5,6 +5,7 @@ Called by ../badinput.sh; prints "PASS|FAIL|SKIP BI-nn ..." lines and
 finally "N passed, N failed".  Every daemon it starts is stopped by pid.
 
   check.py --mc BIN --drv MILTERDRV --work DIR [--asan] [--clamd PORT]
+           [--only REGEX] [--result FILE]
 """
 import argparse
 import email
@@ -20,27 +21,32 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
 import gen_bad  # noqa: E402
+import mctest  # noqa: E402
 import milter  # noqa: E402
 
 A = None
-RESULTS = []            # (status, id, text)
+R = mctest.Results()
 SAN_RE = re.compile(r"ERROR: AddressSanitizer|runtime error|LeakSanitizer")
 NAME_RE = re.compile(r"^[A-Za-z0-9._+=@%-]+$")
 MIB = 1024
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def result(status, bid, text=""):
-    RESULTS.append((status, bid, text))
-    print("%s %s%s" % (status, bid, (" - " + text) if text else ""), flush=True)
+    """status PASS, FAIL or SKIP: "STATUS BI-nn - text"."""
+    name = "%s - %s" % (bid, text) if text else bid
+    if status == "SKIP":
+        R.skip(name)
+    else:
+        R.check(status == "PASS", name)
 
 
 # ------------------------------------------------------------------ daemon
-class Daemon:
+class Daemon(mctest.MilterDaemon):
     def __init__(self, name, extra):
+        super().__init__(os.path.join(A.work, "d-" + name))
         self.name = name
-        self.dir = os.path.join(A.work, "d-" + name)
         for sub in ("spool", "corral"):
             os.makedirs(os.path.join(self.dir, sub), mode=0o700, exist_ok=True)
             os.chmod(os.path.join(self.dir, sub), 0o700)
@@ -50,83 +56,26 @@ class Daemon:
         os.chmod(self.key, 0o600)
         self.spool = os.path.join(self.dir, "spool")
         self.corral = os.path.join(self.dir, "corral")
-        self.sock = os.path.join(self.dir, "mc.sock")
-        self.log = os.path.join(self.dir, "mc.log")
-        self.conf = os.path.join(self.dir, "mc.conf")
         with open(self.conf, "w") as f:
             f.write("allow_root = yes\nspool_dir = %s\nbypass_key_file = %s\ncorral_dir = %s\n"
                     "spam_arbitron = builtin\n" % (self.spool, self.key, self.corral))
             f.write(extra)
-        self.proc = None
 
     def start(self):
         env = dict(os.environ)
         if A.asan:
             env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
             env["UBSAN_OPTIONS"] = "print_stacktrace=1"
-        self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([A.mc, "-f", "-c", self.conf, "-p", "unix:" + self.sock],
-                                     stdout=self.logf, stderr=self.logf, cwd=self.dir,
-                                     env=env, start_new_session=True)
-        for _ in range(200):
-            if os.path.exists(self.sock):
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s exited at start (rc %s), see %s" % (A.mc, self.proc.returncode, self.log))
-            time.sleep(0.05)
+        self.spawn(A.mc, cwd=self.dir, env=env, start_new_session=True)
         time.sleep(0.1)
         self.baseline = None
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def stop(self):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
+        rc = self.terminate(20)
         self.proc = None
-        self.logf.close()
         return rc
-
-    def status(self, key):
-        try:
-            with open("/proc/%d/status" % self.proc.pid) as f:
-                for line in f:
-                    if line.startswith(key + ":"):
-                        return int(line.split()[1])
-        except OSError:
-            return -1
-        return -1
-
-    def cpu(self):
-        try:
-            with open("/proc/%d/stat" % self.proc.pid) as f:
-                s = f.read()
-            fields = s[s.rindex(")") + 2:].split()
-            return (int(fields[11]) + int(fields[12])) / TICK
-        except (OSError, ValueError):
-            return 0.0
-
-    def fds(self):
-        try:
-            return len(os.listdir("/proc/%d/fd" % self.proc.pid))
-        except OSError:
-            return -1
-
-    def logtext(self, off=0):
-        with open(self.log, "rb") as f:
-            f.seek(off)
-            return f.read().decode("utf-8", "replace")
-
-    def logsize(self):
-        return os.path.getsize(self.log)
 
 
 # ------------------------------------------------------------------ driver
@@ -170,7 +119,7 @@ def run_drv(d, files, chunk=65535, nmsg=None, permsgs=None, outdir=None, tmo=120
 
 
 def decision_lines(text, qid):
-    return [l for l in text.splitlines() if re.search(r"\]: %s: action=" % qid, l)]
+    return mctest.decision_lines(text, qid)
 
 
 def corral_listing(d):
@@ -653,6 +602,7 @@ def main():
     ap.add_argument("--asan", action="store_true")
     ap.add_argument("--clamd", default="")
     ap.add_argument("--only", default="")
+    ap.add_argument("--result", default="", help='write "PASSED FAILED SKIPPED" there')
     A = ap.parse_args()
     A.gen = os.path.join(A.work, "gen")
     gen_bad.gen(A.gen)
@@ -722,11 +672,10 @@ def main():
                 result("PASS", "BASE", "%s: clean exit (rc %s)%s" % (name, rc, "" if A.asan else ", peak RSS %d KiB (baseline %d)" % (hwm, d.baseline)))
     finally:
         stop_all()
-    npass = sum(1 for r in RESULTS if r[0] == "PASS")
-    nfail = sum(1 for r in RESULTS if r[0] == "FAIL")
-    nskip = sum(1 for r in RESULTS if r[0] == "SKIP")
-    print("# stage%s: %d skipped, %d passed, %d failed" % (" (asan)" if A.asan else "", nskip, npass, nfail))
-    return 1 if nfail else 0
+    print("# stage%s: %d skipped, %s" % (" (asan)" if A.asan else "", R.nskip, R.line()))
+    if A.result:
+        R.save(A.result)
+    return R.rc()
 
 
 if __name__ == "__main__":

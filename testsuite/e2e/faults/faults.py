@@ -20,9 +20,9 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from fakes import FakeClamd, FakeSpamd  # noqa: E402
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "badinput"))
+import mctest  # noqa: E402
 import milter  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -36,41 +36,35 @@ HAM = os.path.join(MIX, "01-text-2k.eml")
 PDF = os.path.join(MIX, "05-pdf-100k.eml")
 GTUBE = os.path.join(MIX, "09-gtube.eml")
 
-npass = nfail = 0
+R = mctest.Results()
 daemons = []
 mounts = []
 stacks = []
 
 
 def say(status, fsid, text):
-    global npass, nfail
-    if status == "PASS":
-        npass += 1
-    elif status == "FAIL":
-        nfail += 1
-    print("%s %s %s" % (status, fsid, text), flush=True)
+    """status PASS, FAIL or SKIP: "STATUS FS-nn text"."""
+    if status == "SKIP":
+        R.skip("%s %s" % (fsid, text))
+    else:
+        R.check(status == "PASS", "%s %s" % (fsid, text))
 
 
 def check(fsid, ok, text, detail=""):
-    say("PASS" if ok else "FAIL", fsid, text + ("" if ok or not detail else " -- " + detail))
-    return ok
+    return R.check(ok, "%s %s" % (fsid, text), detail)
 
 
-class Daemon:
+class Daemon(mctest.MilterDaemon):
     """One mailcorral -f on a unix socket in its own directory."""
 
     def __init__(self, name, conf="", pidfile=False):
-        self.dir = os.path.join(BASE, name)
+        super().__init__(os.path.join(BASE, name))
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(os.path.join(self.dir, "spool"))
         os.makedirs(os.path.join(self.dir, "corral"), mode=0o700)
         os.chmod(os.path.join(self.dir, "corral"), 0o700)
-        self.sock = os.path.join(self.dir, "mc.sock")
-        self.log = os.path.join(self.dir, "mc.log")
-        self.conf = os.path.join(self.dir, "mc.conf")
         self.pidfile = os.path.join(self.dir, "mc.pid") if pidfile else None
         self.write_conf(conf)
-        self.proc = None
 
     def write_conf(self, extra):
         with open(self.conf, "w") as f:
@@ -90,71 +84,13 @@ class Daemon:
         return False
 
     def start(self):
-        args = [MC, "-f", "-c", self.conf, "-p", "unix:" + self.sock]
-        if self.pidfile:
-            args += ["-P", self.pidfile]
-        logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
-        logf.close()
         daemons.append(self)
-        for _ in range(200):
-            if os.path.exists(self.sock):
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError("mailcorral exited at start: " + self.logtext()[-500:])
-            time.sleep(0.05)
-        else:
+        if not self.spawn(MC, ["-P", self.pidfile] if self.pidfile else []):
             raise RuntimeError("no socket after 10 s")
         self.control()          # warm up (lazy initialisation), then baseline
         time.sleep(0.2)
         self.fd0, self.th0 = self.fds(), self.threads()
         return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def fds(self):
-        try:
-            return len(os.listdir("/proc/%d/fd" % self.pid))
-        except OSError:
-            return -1
-
-    def threads(self):
-        try:
-            with open("/proc/%d/status" % self.pid) as f:
-                for line in f:
-                    if line.startswith("Threads:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return -1
-
-    def rss(self):
-        """VmRSS in KiB, -1 when unknown."""
-        try:
-            with open("/proc/%d/status" % self.pid) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return -1
-
-    def cpu(self):
-        with open("/proc/%d/stat" % self.pid) as f:
-            v = f.read().rsplit(")", 1)[1].split()
-        return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
-
-    def logtext(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
 
     def control(self):
         """A plain message must get a final accept/continue."""
@@ -185,13 +121,7 @@ class Daemon:
         if self.proc is None:
             return None
         t0 = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.terminate(timeout)
         if self in daemons:
             daemons.remove(self)
         return time.monotonic() - t0
@@ -840,13 +770,11 @@ def fs_mta():
     sdir = os.path.join(BASE, "stack")
     env = dict(os.environ, STACK_DIR=sdir, SMTP_PORT=str(PORT))
     if os.path.exists(os.path.join(sdir, "sendmail.pid")):
-        subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"), "stop"], env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        mctest.stack("stop", env=env)
     shutil.rmtree(sdir, ignore_errors=True)
-    p = subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"), "start"], env=env,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        say("FAIL", fsid, "stack.sh start failed: " + p.stdout.decode()[-300:])
+    rc, out = mctest.stack("start", env=env)
+    if rc != 0:
+        say("FAIL", fsid, "stack.sh start failed: " + out[-300:])
         return
     stacks.append(env)
     try:
@@ -900,8 +828,7 @@ def fs_mta():
         check(fsid, 400 <= code < 500 and delivered("fs19-down") == 0,
               "mailcorral stopped: sendmail answers %d %s (F=T), nothing delivered" % (code, text.strip()[:60]))
     finally:
-        subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"), "stop"], env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        mctest.stack("stop", env=env)
         stacks.remove(env)
 
 
@@ -948,8 +875,7 @@ def cleanup():
     for m in list(mounts):
         subprocess.run(["umount", "-l", m])
     for env in list(stacks):
-        subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"), "stop"], env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        mctest.stack("stop", env=env)
 
 
 def on_signal(signum, frame):
@@ -1013,5 +939,5 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print("%d passed, %d failed" % (npass, nfail), flush=True)
-    sys.exit(1 if nfail else 0)
+    print(R.line(), flush=True)
+    sys.exit(R.rc())

@@ -11,14 +11,11 @@ Prints PASS/FAIL lines and ends with "N passed, N failed".
 python3 stdlib only.
 """
 import base64
-import email
-import email.policy
 import hashlib
 import os
 import pwd
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -30,10 +27,9 @@ RUN_AS = os.environ.get("RUN_AS", "mail")
 HERE = os.path.join(TOP, "testsuite", "e2e", "perl")
 TIMEOUT, GRACE, WORKERS, MEMORY = 3, 1, 2, 256 * 1024 * 1024
 
-sys.path.insert(0, os.path.join(TOP, "testsuite", "stack"))
-sys.path.insert(0, os.path.join(TOP, "testsuite"))
-from send import Sender          # noqa: E402
-import check                     # noqa: E402
+sys.path.insert(0, os.path.join(TOP, "testsuite", "lib"))
+import mctest                    # noqa: E402
+from mctest import Sender, crlf, fsize, read_from, proc_status, children  # noqa: E402
 
 BASE = [
     "user = %s" % RUN_AS,
@@ -56,78 +52,20 @@ VARIANTS = {
 
 
 def write_conf(path, variant):
-    with open(path, "w") as f:
-        f.write("# testsuite/e2e/perl.sh: variant %s (shortened timeouts)\n" % variant)
-        f.write("\n".join(BASE + VARIANTS[variant]) + "\n")
+    mctest.write_conf(path, "testsuite/e2e/perl.sh: variant %s (shortened timeouts)" % variant, BASE + VARIANTS[variant])
 
 
-passed = failed = 0
-
-
-def result(ok, name, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("PASS %s" % name, flush=True)
-    else:
-        failed += 1
-        print("FAIL %s%s" % (name, ": " + why if why else ""), flush=True)
-    return ok
+R = mctest.Results()
+result = R.check
 
 
 MAIL_DIR = os.path.join(STACK_DIR, "mail")
 MC_LOG = os.path.join(STACK_DIR, "mailcorral.log")
-DECISION = re.compile(r"(\S+): action=(\S+) changes=(.*?) spam=(\S+).*? views=\d+(.*?) from=")
-
-
-def fsize(path):
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def read_from(path, off):
-    try:
-        with open(path, "rb") as f:
-            f.seek(off)
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def daemon_pid():
     with open(os.path.join(STACK_DIR, "mailcorral.bgpid")) as f:
         return int(f.read().strip())
-
-
-def proc_status(pid):
-    d = {}
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                d[k] = v.strip()
-    except OSError:
-        pass
-    return d
-
-
-def children(pid):
-    """[(child pid, state, cmdline)] of pid, from /proc."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        st = proc_status(int(name))
-        if st.get("PPid") == str(pid):
-            try:
-                with open("/proc/%s/cmdline" % name, "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                cmd = ""
-            out.append((int(name), st.get("State", "?")[:1], cmd))
-    return out
 
 
 def workers():
@@ -147,32 +85,6 @@ def wait_workers(n, secs=5.0):
     return False
 
 
-class Sent:
-    def __init__(self, user, reply, secs, log, copies):
-        self.user, self.reply, self.secs, self.log, self.copies = user, reply, secs, log, copies
-        self.code = int(reply[:3]) if reply[:3].isdigit() else 0
-        self.decision = None
-        for line in log.splitlines():
-            m = DECISION.search(line)
-            if m:
-                self.decision = {"action": m.group(2), "changes": m.group(3), "spam": m.group(4),
-                                 "rest": m.group(5), "line": line}
-
-    def got(self):
-        if len(self.copies) != 1:
-            return None
-        with open(self.copies[0], "rb") as f:
-            return f.read()
-
-    def msg(self):
-        raw = self.got()
-        return email.message_from_bytes(raw, policy=email.policy.compat32) if raw else None
-
-    def where(self):
-        d = self.decision["line"] if self.decision else "no decision line"
-        return "SMTP %r in %.1fs; %d copies; %s" % (self.reply[:80], self.secs, len(self.copies), d[-300:])
-
-
 counter = [0]
 local = threading.local()
 
@@ -186,21 +98,8 @@ def send(word, body=None, sender="sender@example.org", extra=""):
         s = local.sender = Sender(SMTP_PORT, sender=sender)
     counter[0] += 1
     user = "p%s%d" % (re.sub(r"\W", "", word), counter[0])
-    raw = message(word, body, extra)
-    off = fsize(MC_LOG)
-    t0 = time.time()
-    reply = s.send(user + "@mx.mailcorral.test", raw)
-    secs = time.time() - t0
-    deadline = time.time() + 3
-    while True:
-        log = read_from(MC_LOG, off)
-        copies = check.find_delivered(MAIL_DIR, user)
-        if (user in log or DECISION.search(log)) and (reply[:3] != "250" or copies):
-            break
-        if time.time() > deadline:
-            break
-        time.sleep(0.02)
-    return Sent(user, reply, secs, log, copies)
+    return mctest.send_logged(s, user, message(word, body, extra), MAIL_DIR, MC_LOG,
+                              done=lambda log: user in log or mctest.DECISION.search(log))
 
 
 def close_session():
@@ -208,12 +107,6 @@ def close_session():
     if s is not None:
         s.close()
         local.sender = None
-
-
-def crlf(s):
-    if isinstance(s, str):
-        s = s.encode()
-    return re.sub(rb"\r?\n", b"\r\n", s)
 
 
 def message(word, body, extra=""):
@@ -594,8 +487,7 @@ def main():
     time.sleep(0.5)
     wk = sorted(set(wk) | set(w[0] for w in workers()))
     t0 = time.time()
-    r = subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"), "stop"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    rc, out = mctest.stack("stop")
     stop_secs = time.time() - t0
     th.join(30)
     time.sleep(0.2)
@@ -603,15 +495,15 @@ def main():
     log = read_from(MC_LOG, 0)
     spool = os.listdir(os.path.join(STACK_DIR, "spool"))
     st = stuck.get("s")
-    result(r.returncode == 0 and not left and not os.path.exists("/proc/%d" % pid) and
+    result(rc == 0 and not left and not os.path.exists("/proc/%d" % pid) and
            "private data not NULL" not in log and not [n for n in spool if n.startswith("perl.")]
            and st is not None and not st.copies and st.code != 250 and stop_secs < 15,
            "perl clean stop with a hung worker: workers gone, temp dirs removed",
            "rc %d in %.1fs, left %r, spool %r, stuck message %s, %s" %
-           (r.returncode, stop_secs, left, spool[:5], st.where() if st else None, r.stdout.decode()[-200:]))
+           (rc, stop_secs, left, spool[:5], st.where() if st else None, out[-200:]))
     print("# perl suite took %.1f s" % (time.time() - t_start), file=sys.stderr)
-    print("%d passed, %d failed" % (passed, failed), flush=True)
-    return 1 if failed else 0
+    print(R.line(), flush=True)
+    return R.rc()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ import sys
 import time
 
 TOP = sys.argv[1]
+sys.path.insert(0, os.path.join(TOP, "testsuite", "lib"))
+import mctest  # noqa: E402
+from mctest import crlf  # noqa: E402
+
 RESULT = sys.argv[2]
 D = os.environ["STACK_DIR"]
 PORT = int(os.environ["SMTP_PORT"])
@@ -44,20 +48,9 @@ FLIP = os.environ.get("MC_E2E_FLIP") == "1"
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 HAM_SAMPLE = "/usr/share/doc/spamassassin/examples/sample-nonspam.txt"
 
-npass = nfail = 0
+R = mctest.Results()
+check = R.check
 seq = 0
-
-
-def check(ok, name, why=""):
-    global npass, nfail
-    if ok:
-        npass += 1
-        print("PASS %s" % name)
-    else:
-        nfail += 1
-        print("FAIL %s%s" % (name, (": " + why) if why else ""))
-    sys.stdout.flush()
-    return ok
 
 
 # ------------------------------------------------------------ messages
@@ -87,10 +80,6 @@ def ham_msg():
             b"We agreed to move the release review to Thursday at 14:00 and\n"
             b"to circulate the updated budget by the end of the week.\n\n"
             b"Regards,\nJo\n")
-
-
-def crlf(data):
-    return re.sub(rb"\r?\n", b"\r\n", data)
 
 
 def split_msg(raw):
@@ -154,20 +143,15 @@ def msp_send(rcpt, path, sender="nobody"):
 
 # ------------------------------------------------------------ observing
 def log_size():
-    try:
-        return os.path.getsize(MC_LOG)
-    except OSError:
-        return 0
+    return mctest.fsize(MC_LOG)
 
 
 def decisions_since(off, want=1, timeout=15.0):
     """Decision lines ("QID: action=...") written after offset off."""
     end = time.time() + timeout
     while True:
-        with open(MC_LOG, "rb") as f:
-            f.seek(off)
-            text = f.read().decode("latin-1")
-        lines = [l for l in text.splitlines() if re.search(r": action=\S+ ", l)]
+        text = mctest.read_from(MC_LOG, off, "latin-1")
+        lines = mctest.decision_lines(text)
         if len(lines) >= want or time.time() > end:
             return lines, text
         time.sleep(0.05)
@@ -187,8 +171,7 @@ def spamd_checks():
 
 
 def delivered(user):
-    return sorted(p for p in glob.glob(os.path.join(MAIL_DIR, user + ".*"))
-                  if os.path.isfile(p))
+    return mctest.check.find_delivered(MAIL_DIR, user)
 
 
 def wait_delivered(user, n=1, timeout=10.0):
@@ -229,15 +212,12 @@ def restart(name, keys, wrap=None, expect_fail=False):
     if wrap:
         env["MC_WRAP"] = (wrap + " " + env.get("MC_WRAP", "")).strip()
     off = log_size()
-    p = subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"),
-                        "restart-filter", path], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=60, env=env)
-    out = p.stdout.decode("latin-1")
+    rc, out = mctest.stack("restart-filter", path, env=env, timeout=60)
     if expect_fail:
         # The daemon opens its socket before it reads the key, and leaves
         # the socket file behind when it exits (EX_CONFIG), so stack.sh
         # may find the socket and report a start: look at the process.
-        dead = p.returncode != 0
+        dead = rc != 0
         try:
             with open(os.path.join(D, "mailcorral.bgpid")) as f:
                 pid = int(f.read())
@@ -254,7 +234,7 @@ def restart(name, keys, wrap=None, expect_fail=False):
             out += f.read().decode("latin-1")
         check(dead, "[%s] filter refuses to start" % name, out[-500:])
         return out
-    ok = p.returncode == 0
+    ok = rc == 0
     check(ok, "[%s] filter restarted with config %s" % (name, name), out[-500:])
     return ok
 
@@ -1196,8 +1176,7 @@ def main():
         import traceback
         traceback.print_exc()
         check(False, "harness error: %r" % e)
-    with open(RESULT, "w") as f:
-        f.write("%d %d\n" % (npass, nfail))
+    R.save(RESULT)
 
 
 main()

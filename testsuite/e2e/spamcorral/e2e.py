@@ -8,7 +8,7 @@ Checks for RELIABILITY SC ids print the id first.  SC-R12 and SC-C8 use
 corrals of their own (class Private) with the notifier and the robot run
 directly and the MSP stand-in in record mode (sendmail.py --record).
 
-Prints "ok - ..." / "not ok - ..." per check and a last line
+Prints "PASS ..." / "FAIL ..." per check and a last line
 "N passed, N failed"; exit status 1 when something failed."""
 import base64
 import concurrent.futures
@@ -32,6 +32,8 @@ import threading
 import time
 
 TOP, D, PORT, RUN_AS = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+sys.path.insert(0, os.path.join(TOP, "testsuite", "lib"))
+import mctest  # noqa: E402
 DOM = "mx.mailcorral.test"
 U1, U2 = "user1@" + DOM, "user2@" + DOM
 U3, U4 = "user3@" + DOM, "user4@" + DOM
@@ -47,19 +49,8 @@ STANDIN = os.path.join(TOP, "testsuite", "e2e", "spamcorral", "sendmail.py")
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 IDENT = re.compile(r"\[MC-[0-9A-F]{16}-[0-9a-f]{32}\]")
 
-passed = failed = 0
-
-
-def check(cond, what, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - %s" % what)
-    else:
-        failed += 1
-        print("not ok - %s%s" % (what, (": " + detail) if detail else ""))
-    sys.stdout.flush()
-    return cond
+R = mctest.Results()
+check = R.check
 
 
 def smtp(sender, rcpts, text):
@@ -97,12 +88,7 @@ def entries():
 
 
 def wait_until(fn, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        if fn():
-            return True
-        time.sleep(0.1)
-    return fn()
+    return mctest.wait_for(fn, timeout, 0.1)
 
 
 def settle(seconds=1.5):
@@ -121,8 +107,7 @@ def settle(seconds=1.5):
 
 
 def log_text():
-    with open(os.path.join(D, "mailcorral.log"), errors="replace") as f:
-        return f.read()
+    return mctest.read_from(os.path.join(D, "mailcorral.log"))
 
 
 def robot_log():
@@ -1154,10 +1139,8 @@ if __name__ == "__main__":
         traceback.print_exc()
         check(False, "e2e.py crashed: %s" % e)
     print("# e2e.py: %.1f s" % (time.time() - t0))
-    summary = "%d passed, %d failed" % (passed, failed)
     if os.environ.get("E2E_SUMMARY_FILE"):
-        with open(os.environ["E2E_SUMMARY_FILE"], "w") as f:
-            f.write("%d %d\n" % (passed, failed))
+        R.save(os.environ["E2E_SUMMARY_FILE"])
     else:
-        print(summary)
-    sys.exit(1 if failed else 0)
+        print(R.line())
+    sys.exit(R.rc())

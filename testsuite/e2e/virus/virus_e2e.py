@@ -35,10 +35,10 @@ TESTFILES = os.environ.get("CLAMAV_TESTFILES", "/usr/share/clamav-testfiles")
 TIMEOUT = 5            # clamd_timeout of every config here (seconds)
 SLACK = 4              # "a few seconds" on top of the timeout
 
-sys.path.insert(0, os.path.join(TOP, "testsuite", "stack"))
-sys.path.insert(0, os.path.join(TOP, "testsuite"))
-from send import Sender          # noqa: E402
-import check                     # noqa: E402
+sys.path.insert(0, os.path.join(TOP, "testsuite", "lib"))
+import mctest                    # noqa: E402
+from mctest import Sender, crlf, fsize, read_from  # noqa: E402
+import check                     # noqa: E402  testsuite/check.py, on mctest's path
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 EICAR_TAIL = b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE"
@@ -64,24 +64,12 @@ VARIANTS = {
 
 
 def write_conf(path, variant):
-    with open(path, "w") as f:
-        f.write("# testsuite/e2e/virus.sh: variant %s\n" % variant)
-        f.write("\n".join(BASE + VARIANTS[variant]) + "\n")
+    mctest.write_conf(path, "testsuite/e2e/virus.sh: variant %s" % variant, BASE + VARIANTS[variant])
 
 
 # ------------------------------------------------------------ results
-passed = failed = 0
-
-
-def result(ok, name, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("PASS %s" % name, flush=True)
-    else:
-        failed += 1
-        print("FAIL %s%s" % (name, ": " + why if why else ""), flush=True)
-    return ok
+R = mctest.Results()
+result = R.check
 
 
 # ------------------------------------------------------------ stack helpers
@@ -92,63 +80,14 @@ CLAMD_LOG = os.path.join(CLAMD_DIR, "clamd.log")
 
 def restart_filter(variant):
     global sender
-    # sendmail opens the milter connection per SMTP session: a session that
-    # was open before the restart would get 451 4.3.2 from then on
-    if sender is not None:
-        sender.close()
-        sender = None
     path = os.path.join(STACK_DIR, "virus-%s.conf" % variant)
     write_conf(path, variant)
-    r = subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"), "restart-filter", path],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-        result(False, "restart filter with %s config" % variant, r.stdout.decode(errors="replace")[-300:])
+    rc, out = mctest.restart_filter(path, sender)
+    sender = None
+    if rc != 0:
+        result(False, "restart filter with %s config" % variant, out[-300:])
         return False
     return True
-
-
-def fsize(path):
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def read_from(path, off):
-    try:
-        with open(path, "rb") as f:
-            f.seek(off)
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-DECISION = re.compile(r"(\S+): action=(\S+) changes=(.*?) spam=.*? virus=(.*?) clamd=(\d+) mime=")
-
-
-class Sent:
-    """One message sent: SMTP reply, time taken, its log lines, copies."""
-
-    def __init__(self, user, raw, reply, secs, log, copies):
-        self.user, self.raw, self.reply, self.secs = user, raw, reply, secs
-        self.log, self.copies = log, copies
-        self.code = int(reply[:3]) if reply[:3].isdigit() else 0
-        self.decision = None
-        for line in log.splitlines():
-            m = DECISION.search(line)
-            if m:
-                self.decision = {"qid": m.group(1), "action": m.group(2), "changes": m.group(3),
-                                 "virus": m.group(4), "clamd": int(m.group(5)), "line": line}
-
-    def got(self):
-        if len(self.copies) != 1:
-            return None
-        with open(self.copies[0], "rb") as f:
-            return f.read()
-
-    def where(self):
-        d = self.decision["line"] if self.decision else "no decision line"
-        return "SMTP %r; %d copies; %s" % (self.reply[:70], len(self.copies), d[:400])
 
 
 sender = None
@@ -160,33 +99,10 @@ def send(user, raw):
     if sender is None:
         sender = Sender(SMTP_PORT)
     counter[0] += 1
-    user = "%s%d" % (user, counter[0])
-    off = fsize(MC_LOG)
-    t0 = time.time()
-    reply = sender.send(user + "@mx.mailcorral.test", raw)
-    secs = time.time() - t0
-    # the decision line is written before sendmail answers; allow for
-    # buffering and for the local delivery that follows a 250
-    deadline = time.time() + 3
-    while True:
-        log = read_from(MC_LOG, off)
-        copies = check.find_delivered(MAIL_DIR, user)
-        code = reply[:3]
-        if DECISION.search(log) and (code != "250" or copies):
-            break
-        if time.time() > deadline:
-            break
-        time.sleep(0.02)
-    return Sent(user, raw, reply, secs, log, copies)
+    return mctest.send_logged(sender, "%s%d" % (user, counter[0]), raw, MAIL_DIR, MC_LOG)
 
 
 # ------------------------------------------------------------ messages
-def crlf(s):
-    if isinstance(s, str):
-        s = s.encode()
-    return re.sub(rb"\r?\n", b"\r\n", s)
-
-
 def headers(subject, ctype=None):
     h = ("From: Sender <sender@example.org>\n"
          "To: rcpt@mx.mailcorral.test\n"
@@ -405,6 +321,18 @@ def t_testfiles():
     print("# %d of %d clamav-testfiles samples removed on clamd's verdict" % (by_clamd, len(files)), flush=True)
 
 
+def unchanged(got, raw):
+    """[] when got, the one delivered copy, has raw's body and no
+    X-MailCorral header; else what is wrong."""
+    if got is None:
+        return ["not delivered"]
+    if check.body_of(got) != check.body_of(raw):
+        return ["body changed"]
+    if any(k.startswith(b"x-mailcorral") for k, _ in check.unfold_headers(got)):
+        return ["X-MailCorral header added"]
+    return []
+
+
 def t_controls():
     # plain text only: never sent to clamd, delivered as it is
     m = "MARK-plain-%d" % os.getpid()
@@ -412,14 +340,7 @@ def t_controls():
                + "Content-Transfer-Encoding: 7bit\n\nHello,\n\nnothing attached.  %s\n\nRegards\n" % m)
     coff = fsize(CLAMD_LOG)
     s = send("plain", raw)
-    got = s.got()
-    why = []
-    if got is None:
-        why.append("not delivered")
-    elif check.body_of(got) != check.body_of(raw):
-        why.append("body changed")
-    elif any(k.startswith(b"x-mailcorral") for k, _ in check.unfold_headers(got)):
-        why.append("X-MailCorral header added")
+    why = unchanged(s.got(), raw)
     result(not why, "plain-text control delivered byte-for-byte", "; ".join(why) + " -- " + s.where())
     d = s.decision
     result(d is not None and d["clamd"] == 0 and d["virus"] == "none" and d["action"] == "accept",
@@ -448,14 +369,7 @@ def t_controls():
     m = "MARK-pdf-%d" % os.getpid()
     raw = multipart("pdf control", [text_part(m), attach(pdf, "invoice.pdf", "application/pdf")])
     s = send("pdf", raw)
-    got = s.got()
-    why = []
-    if got is None:
-        why.append("not delivered")
-    elif check.body_of(got) != check.body_of(raw):
-        why.append("body changed")
-    elif any(k.startswith(b"x-mailcorral") for k, _ in check.unfold_headers(got)):
-        why.append("X-MailCorral header added")
+    why = unchanged(s.got(), raw)
     d = s.decision
     if d is None or d["clamd"] < 1 or d["virus"] != "clean" or d["action"] != "accept":
         why.append("expected action=accept virus=clean clamd>=1")
@@ -497,14 +411,10 @@ def failure_reason(s):
     return m.group(1).strip() if m else None
 
 
-def expect_tempfail(label, s, max_secs=None, min_secs=None):
-    why = []
-    if s.code != 451:
-        why.append("expected 451")
-    if s.copies:
-        why.append("delivered")
-    if s.decision is None or s.decision["action"] != "tempfail":
-        why.append("no action=tempfail")
+def clamd_failed(label, s, why, max_secs, min_secs):
+    """The checks common to a message clamd failed on: the log gives the
+    reason, the time taken is within [min_secs, max_secs]; why holds what
+    the caller found wrong already."""
     if not failure_reason(s):
         why.append("no clamd-failed reason= in the log")
     if max_secs is not None and s.secs > max_secs:
@@ -513,6 +423,17 @@ def expect_tempfail(label, s, max_secs=None, min_secs=None):
         why.append("took only %.1f s: clamd was not waited for" % s.secs)
     return result(not why, "%s (%.1f s, reason=%s)" % (label, s.secs, failure_reason(s)),
                   "; ".join(why) + " -- " + s.where())
+
+
+def expect_tempfail(label, s, max_secs=None, min_secs=None):
+    why = []
+    if s.code != 451:
+        why.append("expected 451")
+    if s.copies:
+        why.append("delivered")
+    if s.decision is None or s.decision["action"] != "tempfail":
+        why.append("no action=tempfail")
+    return clamd_failed(label, s, why, max_secs, min_secs)
 
 
 def expect_unchecked(label, s, max_secs=None, min_secs=None):
@@ -526,14 +447,7 @@ def expect_unchecked(label, s, max_secs=None, min_secs=None):
             why.append("no X-MailCorral-Virus: unchecked (...) header (%r)" % hv)
         if not readings_hold(raw, EICAR_TAIL) and b"MARK-" not in raw:
             why.append("content lost")
-    if not failure_reason(s):
-        why.append("no clamd-failed reason= in the log")
-    if max_secs is not None and s.secs > max_secs:
-        why.append("took %.1f s (limit %.1f s)" % (s.secs, max_secs))
-    if min_secs is not None and s.secs < min_secs:
-        why.append("took only %.1f s: clamd was not waited for" % s.secs)
-    return result(not why, "%s (%.1f s, reason=%s)" % (label, s.secs, failure_reason(s)),
-                  "; ".join(why) + " -- " + s.where())
+    return clamd_failed(label, s, why, max_secs, min_secs)
 
 
 def pdf_msg(tag):
@@ -625,8 +539,8 @@ def main(argv):
         if sender is not None:
             sender.close()
     print("# run time %.1f s" % (time.time() - t0), flush=True)
-    print("%d passed, %d failed" % (passed, failed), flush=True)
-    return 1 if failed else 0
+    print(R.line(), flush=True)
+    return R.rc()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,17 @@ import time
 MAX_HOLD = 60.0     # a hung fake never holds a connection longer than this
 
 
+def recv_upto(c, buf, n):
+    """buf and what c sends next until there are n bytes; None when the
+    client went away first."""
+    while len(buf) < n:
+        d = c.recv(65536)
+        if not d:
+            return None
+        buf += d
+    return buf
+
+
 class Fake:
     def __init__(self, port, mode="ok"):
         self.mode = mode
@@ -131,11 +142,8 @@ class FakeSpamd(Fake):
         for line in head.split(b"\r\n"):
             if line.lower().startswith(b"content-length:"):
                 clen = int(line.split(b":", 1)[1])
-        while len(body) < clen:
-            d = c.recv(65536)
-            if not d:
-                return None
-            body += d
+        if recv_upto(c, body, clen) is None:
+            return None
         return head
 
     def handle(self, c):
@@ -175,12 +183,8 @@ class FakeClamd(Fake):
 
         def need(n):
             nonlocal buf
-            while len(buf) < n:
-                d = c.recv(65536)
-                if not d:
-                    return False
-                buf += d
-            return True
+            buf = recv_upto(c, buf, n)
+            return buf is not None
 
         if not need(10):
             return False
