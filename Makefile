@@ -12,7 +12,7 @@
 #   make oracle     100,000 mutated messages read back by five MIME parsers
 #   make install    the files of scripts/install.list under PREFIX (/usr/local),
 #                   SYSCONFDIR (/etc), DESTDIR; make uninstall removes them
-#   make deb        the Debian package (debian/), in ..: dpkg-buildpackage
+#   make deb        the Debian package (debian/) in dist/, lintian clean
 
 CC	?= cc
 # Installation layout (FHS).  The daemon and the notifier compile in the
@@ -135,12 +135,12 @@ install: all
 uninstall:
 	$(INSTALL_ENV) sh scripts/install.sh uninstall
 
-# The package is built from this tree into ..; its build runs make install
-# (PREFIX=/usr) and no tests (debian/rules).
+# The package, built from a copy of this tree into dist/ and checked by
+# lintian (scripts/build-deb.sh); its build runs make install (PREFIX=/usr)
+# and no tests (debian/rules).
 deb:
 	sh scripts/install-deps.sh
-	dpkg-buildpackage -us -uc -b
-	lintian --fail-on error,warning ../mailcorral_*_$$(dpkg --print-architecture).changes
+	sh scripts/build-deb.sh dist
 
 clean:
 	rm -f *.o libmc.a mailcorral mailcorral-judge $(SC_PROGS) $(UNIT) paths.stamp
