@@ -1,6 +1,7 @@
 #!/bin/sh
 # Every configuration keyword the daemon knows (from `mailcorral -h`) must
-# be documented in mailcorral.conf(5), and every option in mailcorral(8).
+# be documented in mailcorral.conf(5) and doc/mailcorral.conf.example, and
+# every option in mailcorral(8).
 cd "$(dirname "$0")/.." || exit 1
 fail=0
 for k in $(./mailcorral -h | awk '/^  [a-z_]+ / { print $1 }'); do
@@ -9,6 +10,18 @@ for k in $(./mailcorral -h | awk '/^  [a-z_]+ / { print $1 }'); do
 		fail=1
 	fi
 done
+# ... and shown, commented where it is the default, in the example
+# configuration the package installs, which must itself pass -n
+for k in $(./mailcorral -h | awk '/^  [a-z_]+ / { print $1 }'); do
+	if ! grep -Eq "^#?$k +=" doc/mailcorral.conf.example; then
+		echo "FAIL docs: keyword $k is not in doc/mailcorral.conf.example"
+		fail=1
+	fi
+done
+if ! ./mailcorral -n -c doc/mailcorral.conf.example >/dev/null; then
+	echo "FAIL docs: doc/mailcorral.conf.example does not pass mailcorral -n"
+	fail=1
+fi
 for o in c p f n u P V h; do
 	if ! grep -q "^\.B.* \\\\-$o" doc/mailcorral.8 &&
 	    ! grep -q "^\.B \\\\-$o" doc/mailcorral.8; then
