@@ -10,13 +10,31 @@
 #   make fuzz       libFuzzer targets, 60 s each
 #   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
 #   make oracle     100,000 mutated messages read back by five MIME parsers
+#   make install    the files of scripts/install.list under PREFIX (/usr/local),
+#                   SYSCONFDIR (/etc), DESTDIR; make uninstall removes them
+#   make deb        the Debian package (debian/) in dist/, lintian clean
 
 CC	?= cc
+# Installation layout (FHS).  The daemon and the notifier compile in the
+# configuration file's and the Perl shim's paths from these, so a shim
+# installed under any PREFIX is where the default perl_shim looks.
+PREFIX	?= /usr/local
+SYSCONFDIR ?= /etc
+SBINDIR	?= $(PREFIX)/sbin
+BINDIR	?= $(PREFIX)/bin
+LIBDIR	?= $(PREFIX)/lib
+MANDIR	?= $(PREFIX)/share/man
+DOCDIR	?= $(PREFIX)/share/doc/mailcorral
+INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" \
+	   SYSCONFDIR="$(SYSCONFDIR)" SBINDIR="$(SBINDIR)" BINDIR="$(BINDIR)" \
+	   LIBDIR="$(LIBDIR)" MANDIR="$(MANDIR)" DOCDIR="$(DOCDIR)"
 PKGS	 = libarchive libcrypto libmariadb
 OPT	?= -O2 -g
 WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla \
 	   -Wno-unused-parameter -Werror=deprecated-declarations
-DEFS	 = -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
+DEFS	 = -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED \
+	   -DDEF_CONFIG_FILE='"$(SYSCONFDIR)/mailcorral/mailcorral.conf"' \
+	   -DDEF_PERL_SHIM='"$(LIBDIR)/mailcorral/perlshim.pl"'
 CFLAGS	?=
 CFLAGS	+= $(OPT) $(WARN) $(DEFS) -pthread -std=gnu11 \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -34,7 +52,8 @@ HDRS	 = $(wildcard *.h)
 
 UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
 
-.PHONY: all check demo asan unit deps clean bench soak fuzz tsan oracle
+.PHONY: all check demo asan unit deps clean bench soak fuzz tsan oracle \
+	install uninstall deb FORCE
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
 SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c
@@ -42,21 +61,27 @@ SC_SRC	 = $(SC_LIBSRC) spamcorral/spamcorral.h
 
 all: mailcorral mailcorral-judge $(SC_PROGS)
 
-%.o: %.c $(HDRS)
-	$(CC) $(CFLAGS) $(HARDEN) -c -o $@ $<
+# The compiled-in paths: objects are rebuilt when PREFIX or SYSCONFDIR change.
+paths.stamp: FORCE
+	@printf '%s %s\n' '$(SYSCONFDIR)' '$(LIBDIR)' | cmp -s - $@ || \
+	    printf '%s %s\n' '$(SYSCONFDIR)' '$(LIBDIR)' > $@
+
+%.o: %.c $(HDRS) paths.stamp
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(HARDEN) -c -o $@ $<
 
 libmc.a: $(LIBOBJ)
 	rm -f $@ && ar rcs $@ $(LIBOBJ)
 
 mailcorral: mailcorral.o libmc.a
-	$(CC) $(CFLAGS) $(LDHARD) -o $@ mailcorral.o libmc.a $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(LDHARD) -o $@ mailcorral.o libmc.a $(LIBS)
 
 # The rules and the parser as a command (doc/mailcorral-judge.1).
 mailcorral-judge: judge.o libmc.a
-	$(CC) $(CFLAGS) $(LDHARD) -o $@ judge.o libmc.a $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(LDHARD) -o $@ judge.o libmc.a $(LIBS)
 
 spamcorral/spamcorral-%: spamcorral/spamcorral-%.c $(SC_SRC) libmc.a $(HDRS)
-	$(CC) $(CFLAGS) $(HARDEN) $(LDHARD) -I. -o $@ $< $(SC_LIBSRC) libmc.a $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(HARDEN) $(LDHARD) -I. -o $@ $< \
+	    $(SC_LIBSRC) libmc.a $(LIBS)
 
 testsuite/unit/test_%: testsuite/unit/test_%.c libmc.a testsuite/unit/unit.h
 	$(CC) $(CFLAGS) -I. -o $@ $< libmc.a $(LIBS) -lcmocka
@@ -104,5 +129,18 @@ oracle: deps
 	$(MAKE) all
 	sh testsuite/oracle/oracle.sh
 
+install: all
+	$(INSTALL_ENV) sh scripts/install.sh install
+
+uninstall:
+	$(INSTALL_ENV) sh scripts/install.sh uninstall
+
+# The package, built from a copy of this tree into dist/ and checked by
+# lintian (scripts/build-deb.sh); its build runs make install (PREFIX=/usr)
+# and no tests (debian/rules).
+deb:
+	sh scripts/install-deps.sh
+	sh scripts/build-deb.sh dist
+
 clean:
-	rm -f *.o libmc.a mailcorral mailcorral-judge $(SC_PROGS) $(UNIT)
+	rm -f *.o libmc.a mailcorral mailcorral-judge $(SC_PROGS) $(UNIT) paths.stamp

@@ -204,7 +204,9 @@ static const struct conf_var conf_vars[] = {
 	  0, 0, NULL, "sendmail command the SpamCorral programs send with" },
 	{ "local_domains", CONF_STR, DEF_LOCAL_DOMAINS, CF_OFF(local_domains),
 	  0, 0, NULL, "domains whose recipients get digests and may release: "
-	  "names, *.domain, file:/path (\"\" = spamcorral_address's)" },
+	  "names, *.domain, file:/path (\"\" = the MTA's own names: "
+	  "local-host-names, host names, localhost; and "
+	  "spamcorral_address's)" },
 	{ "robot_max_failures", CONF_INT, DEF_ROBOT_MAX_FAILURES,
 	  CF_OFF(robot_max_failures), 1, 100000, NULL,
 	  "bad identifiers from one sender before the robot ignores it" },

@@ -124,7 +124,7 @@
 #define DEF_SPAMCORRAL_ADDRESS	"spamcorral"	/* the robot's address */
 #define DEF_CORRAL_EXPIRE_DAYS	"14"
 #define DEF_SENDMAIL_PATH	"/usr/sbin/sendmail"
-#define DEF_LOCAL_DOMAINS	""	/* "" = spamcorral_address's domain */
+#define DEF_LOCAL_DOMAINS	""	/* "" = the MTA's names (spamcorral.h) */
 #define DEF_ROBOT_MAX_FAILURES	"10"	/* bad identifiers per window ... */
 #define DEF_ROBOT_FAILURE_WINDOW "1h"	/* ... before a sender is ignored */
 #define DEF_ROBOT_REPLY_INTERVAL "1h"	/* one robot answer per sender */

@@ -9,7 +9,10 @@ default-libmysqlclient-dev libcmocka-dev libarchive-dev miltertest
 spamassassin spamd spamc clamav-daemon clamav clamav-testfiles mariadb-server
 clang-14 libclang-rt-14-dev pkg-config m4 make gcc python3 swaks faketime
 util-linux procps gdb iproute2
-gir1.2-gmime-3.0 python3-gi libmime-tools-perl"
+gir1.2-gmime-3.0 python3-gi libmime-tools-perl
+debhelper dpkg-dev lintian systemd adduser"
+# debhelper ... adduser: make deb and testsuite/e2e/install.sh (builds the
+# package, installs it, systemd-analyze verify on its units)
 # the MIME oracle's JavaScript parser (testsuite/oracle/setup.sh: npm ci)
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"

@@ -512,9 +512,6 @@ main(int argc, char **argv)
 		log_warnx("%s", err);
 		return EX_CONFIG;
 	}
-	if (doms.n == 0)
-		log_warnx("local_domains is empty and spamcorral_address has "
-		    "no domain: only recipients without a domain get digests");
 	if ((cr = corral_open(cf->corral_dir, err, sizeof(err))) == NULL) {
 		log_warnx("corral %s: %s", cf->corral_dir, err);
 		return EX_CONFIG;
@@ -620,6 +617,12 @@ main(int argc, char **argv)
 			log_safe(rcpt, strlen(rcpt), lr, sizeof(lr));
 			log_info("digest-skipped rcpt=%s entries=%zu "
 			    "reason=not-local", lr, j - i);
+			/* from cron or the timer: the owner's mail, the
+			   journal (-v and --dry-run log to stderr already) */
+			if (!verbose && !dry_run)
+				fprintf(stderr, "spamcorral-notify: no digest "
+				    "for %s (%zu entries): not in local_domains"
+				    "\n", lr, j - i);
 			continue;
 		}
 		if (send_digest(rcpt, es + i, j - i) == -1)

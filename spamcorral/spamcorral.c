@@ -10,11 +10,13 @@
  */
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -579,14 +581,90 @@ dom_words(struct sc_domains *d, const char *p, size_t len)
 	return 0;
 }
 
+/*
+ * Adds the words of the file path ("file:" in local_domains); b is
+ * scratch.  A missing file is no error when missing_ok (the MTA's
+ * local-host-names on a host without one).  0, or -1 with err set.
+ */
+static int
+dom_file(struct sc_domains *d, const char *path, int missing_ok,
+    struct buf *b, char *err, size_t errlen)
+{
+	unsigned char h[SC_HASH_LEN];
+	int fd;
+
+	buf_reset(b);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 && missing_ok &&
+	    errno == ENOENT)
+		return 0;
+	if (fd == -1 || sc_read_hash(fd, b, 1024 * 1024, 1024 * 1024,
+	    h) == -1) {
+		snprintf(err, errlen, "local_domains: %s: %s", path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (dom_words(d, b->data, b->len) == -1) {
+		snprintf(err, errlen, "local_domains: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The names sendmail's class w holds by default: its local-host-names
+ * file (cw_file), the host's name and canonical name, and localhost.
+ */
+static int
+dom_mta_names(struct sc_domains *d, const char *cw_file, struct buf *b,
+    char *err, size_t errlen)
+{
+	struct addrinfo hints, *ai = NULL;
+	char host[256];
+
+	if (dom_file(d, cw_file, 1, b, err, errlen) == -1)
+		return -1;
+	if (dom_add(d, "localhost", strlen("localhost")) == -1)
+		goto nomem;
+	if (gethostname(host, sizeof(host)) == -1)
+		return 0;
+	host[sizeof(host) - 1] = '\0';
+	if (dom_add(d, host, strlen(host)) == -1)
+		goto nomem;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_CANONNAME;
+	if (getaddrinfo(host, NULL, &hints, &ai) == 0) {
+		if (ai->ai_canonname != NULL && strcmp(ai->ai_canonname,
+		    host) != 0 && dom_add(d, ai->ai_canonname,
+		    strlen(ai->ai_canonname)) == -1) {
+			freeaddrinfo(ai);
+			goto nomem;
+		}
+		freeaddrinfo(ai);
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "local_domains: out of memory");
+	return -1;
+}
+
 int
 sc_domains_load(const char *spec, const char *robot_addr,
     struct sc_domains *d, char *err, size_t errlen)
 {
+	return sc_domains_load_cw(spec, robot_addr, SC_CW_FILE, d, err,
+	    errlen);
+}
+
+int
+sc_domains_load_cw(const char *spec, const char *robot_addr,
+    const char *cw_file, struct sc_domains *d, char *err, size_t errlen)
+{
 	const char *p = spec, *at;
 	struct buf b = BUF_INIT;
 	size_t n, words = 0;
-	int fd;
 
 	d->v = NULL;
 	d->n = 0;
@@ -599,30 +677,22 @@ sc_domains_load(const char *spec, const char *robot_addr,
 		words++;
 		if (n > 5 && strncmp(p, "file:", 5) == 0) {
 			char path[4096];
-			unsigned char h[SC_HASH_LEN];
 
 			snprintf(path, sizeof(path), "%.*s", (int)(n - 5),
 			    p + 5);
-			buf_reset(&b);
-			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-			    sc_read_hash(fd, &b, 1024 * 1024, 1024 * 1024,
-			    h) == -1) {
-				snprintf(err, errlen, "local_domains: %s: %s",
-				    path, strerror(errno));
-				if (fd != -1)
-					close(fd);
+			if (dom_file(d, path, 0, &b, err, errlen) == -1)
 				goto fail;
-			}
-			close(fd);
-			if (dom_words(d, b.data, b.len) == -1)
-				goto nomem;
 		} else if (dom_add(d, p, n) == -1)
 			goto nomem;
 		p += n;
 	}
-	if (words == 0 && (at = strrchr(robot_addr, '@')) != NULL &&
-	    dom_add(d, at + 1, strlen(at + 1)) == -1)
-		goto nomem;
+	if (words == 0) {
+		if ((at = strrchr(robot_addr, '@')) != NULL &&
+		    dom_add(d, at + 1, strlen(at + 1)) == -1)
+			goto nomem;
+		if (dom_mta_names(d, cw_file, &b, err, errlen) == -1)
+			goto fail;
+	}
 	buf_free(&b);
 	return 0;
 nomem:

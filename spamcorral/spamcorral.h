@@ -87,15 +87,24 @@ int	 sc_read_hash(int fd, struct buf *out, size_t keep, size_t max,
  * Local domains (local_domains): blank- or comma-separated domains,
  * "*.example.org" for every subdomain, "file:/path" for a file of them
  * (one or more per line, '#' comments: sendmail's local-host-names).
- * An empty list means the domain of spamcorral_address.  An address
- * without '@' is always local.
+ * An empty list means the MTA's own names, as sendmail's class w holds
+ * them: SC_CW_FILE (when it exists), the host's name and canonical name,
+ * localhost; and the domain of spamcorral_address.  An address without
+ * '@' is always local.
  */
+#ifndef SC_CW_FILE
+#define SC_CW_FILE	"/etc/mail/local-host-names"
+#endif
 struct sc_domains {
 	char	**v;
 	size_t	 n;
 };
 int	 sc_domains_load(const char *spec, const char *robot_addr,
 	    struct sc_domains *, char *err, size_t errlen);
+/* The same with another local-host-names file than SC_CW_FILE (tests). */
+int	 sc_domains_load_cw(const char *spec, const char *robot_addr,
+	    const char *cw_file, struct sc_domains *, char *err,
+	    size_t errlen);
 /* 1 when addr is local, else 0. */
 int	 sc_domains_match(const struct sc_domains *, const char *addr);
 void	 sc_domains_free(struct sc_domains *);

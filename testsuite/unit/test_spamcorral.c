@@ -175,10 +175,10 @@ test_domains(void **state)
 	int fd;
 
 	(void)state;
-	/* default: the robot's domain */
-	assert_int_equal(sc_domains_load("", "spamcorral@Example.ORG", &d,
-	    err, sizeof(err)), 0);
-	assert_int_equal(d.n, 1);
+	/* default: the robot's domain and the MTA's names (no cw file) */
+	assert_int_equal(sc_domains_load_cw("", "spamcorral@Example.ORG",
+	    "/nonexistent/local-host-names", &d, err, sizeof(err)), 0);
+	assert_true(d.n >= 3);
 	assert_true(sc_domains_match(&d, "a@example.org"));
 	assert_true(sc_domains_match(&d, "a@EXAMPLE.org."));
 	assert_true(sc_domains_match(&d, "jblow"));
@@ -187,6 +187,44 @@ test_domains(void **state)
 	assert_false(sc_domains_match(&d, "a@xexample.org"));
 	assert_false(sc_domains_match(&d, "example.org@evil.test"));
 	sc_domains_free(&d);
+	/* the default holds what sendmail's class w does: local-host-names,
+	   localhost, this host's name (issue 17: digests reach user@domain
+	   with a robot address without a domain) */
+	{
+		char host[256], addr[300], cw[] = "/tmp/mc-sc-cw-XXXXXX";
+		int cfd;
+
+		assert_int_equal(gethostname(host, sizeof(host)), 0);
+		host[sizeof(host) - 1] = '\0';
+		assert_true((cfd = mkstemp(cw)) != -1);
+		assert_int_equal(write(cfd, "# cw\nmail.example.net\n"
+		    "Example.COM other.test\n", 45), 45);
+		close(cfd);
+		assert_int_equal(sc_domains_load_cw("", "spamcorral", cw, &d,
+		    err, sizeof(err)), 0);
+		assert_true(sc_domains_match(&d, "u@mail.example.net"));
+		assert_true(sc_domains_match(&d, "u@example.com"));
+		assert_true(sc_domains_match(&d, "u@other.test"));
+		assert_true(sc_domains_match(&d, "u@localhost"));
+		snprintf(addr, sizeof(addr), "u@%s", host);
+		assert_true(sc_domains_match(&d, addr));
+		assert_false(sc_domains_match(&d, "u@example.net"));
+		assert_false(sc_domains_match(&d, "u@evil.test"));
+		assert_false(sc_domains_match(&d, "u@cw"));
+		sc_domains_free(&d);
+		/* an explicit list replaces the default entirely */
+		assert_int_equal(sc_domains_load_cw("only.test", "spamcorral",
+		    cw, &d, err, sizeof(err)), 0);
+		assert_int_equal(d.n, 1);
+		assert_false(sc_domains_match(&d, "u@localhost"));
+		assert_false(sc_domains_match(&d, "u@mail.example.net"));
+		sc_domains_free(&d);
+		unlink(cw);
+		/* a cw file that exists but cannot be read is an error */
+		assert_int_equal(sc_domains_load_cw("", "spamcorral", "/", &d,
+		    err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "local_domains"));
+	}
 	/* a list; *.domain is every subdomain, not the domain */
 	assert_int_equal(sc_domains_load(" a.test, *.b.test\tc.test ",
 	    "spamcorral@example.org", &d, err, sizeof(err)), 0);
@@ -198,11 +236,13 @@ test_domains(void **state)
 	assert_true(sc_domains_match(&d, "x@c.test"));
 	assert_false(sc_domains_match(&d, "x@example.org"));
 	sc_domains_free(&d);
-	/* no list, robot without a domain: only unqualified addresses */
-	assert_int_equal(sc_domains_load("", "spamcorral", &d, err,
-	    sizeof(err)), 0);
-	assert_int_equal(d.n, 0);
+	/* no list, robot without a domain: unqualified addresses and the
+	   MTA's names (it was unqualified addresses only: issue 17) */
+	assert_int_equal(sc_domains_load_cw("", "spamcorral",
+	    "/nonexistent/local-host-names", &d, err, sizeof(err)), 0);
+	assert_true(d.n >= 2);
 	assert_true(sc_domains_match(&d, "jblow"));
+	assert_true(sc_domains_match(&d, "jblow@localhost"));
 	assert_false(sc_domains_match(&d, "jblow@example.org"));
 	sc_domains_free(&d);
 	/* file: sendmail's local-host-names */
