@@ -23,14 +23,23 @@
 #define MC_BYPASS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #define BYPASS_KEY_LEN		32
 #define BYPASS_KID_LEN		8	/* lower-case hex digits */
+#define BYPASS_ID_LEN		16	/* upper-case hex digits */
 #define BYPASS_HDR_MAX		256	/* longest header value accepted */
 #define BYPASS_SKEW		300	/* seconds t may lie in the future */
 
 struct bypass_key;
+struct spool;
+
+/* What a header is minted for: each has its own MAC label. */
+enum bypass_purpose {
+	BYPASS_FOR_RELEASE = 0,		/* released spam (bypass_ok) */
+	BYPASS_FOR_ARCHIVE		/* the archiver's copy (arc_copy_ok) */
+};
 
 struct evp_md_ctx_st;
 struct bypass_hash {
@@ -91,6 +100,9 @@ int	 bypass_hash_init(struct bypass_hash *);
 int	 bypass_hash_update(struct bypass_hash *, const void *, size_t);
 int	 bypass_hash_final(struct bypass_hash *, unsigned char out[32]);
 void	 bypass_hash_free(struct bypass_hash *);
+/* The canonical body hash of the spool's bytes [from, to).  0 or -1. */
+int	 bypass_hash_spool(struct spool *, uint64_t from, uint64_t to,
+	    unsigned char out[32]);
 
 /*
  * Writes the header value (no name, no CRLF) into out.  corral_id must be
@@ -113,6 +125,21 @@ enum bypass_result bypass_verify(const struct bypass_key *const *keys,
 	    long max_age, const char *msgid, size_t mlen, const char *date,
 	    size_t dlen, const unsigned char bodyhash[32], char *id_out,
 	    size_t idlen);
+
+/*
+ * bypass_mint and bypass_verify for a purpose, bound to an address
+ * (BYPASS_FOR_ARCHIVE: the archive address; NULL: nothing, as a release).
+ * bypass_mint/bypass_verify are these with BYPASS_FOR_RELEASE and NULL.
+ */
+int	 bypass_mint_for(const struct bypass_key *, enum bypass_purpose,
+	    const char *bound, const char *id, time_t issued, time_t expires,
+	    const char *msgid, size_t mlen, const char *date, size_t dlen,
+	    const unsigned char bodyhash[32], char *out, size_t outlen);
+enum bypass_result bypass_verify_for(const struct bypass_key *const *keys,
+	    size_t nkeys, enum bypass_purpose, const char *bound,
+	    const char *hdr, size_t hlen, time_t now, long max_age,
+	    const char *msgid, size_t mlen, const char *date, size_t dlen,
+	    const unsigned char bodyhash[32], char *id_out, size_t idlen);
 
 /* "ok", "malformed", "unknown-key", "expired", "bad-mac". */
 const char	*bypass_result_str(enum bypass_result);
@@ -147,5 +174,12 @@ struct bypass_msg {
  */
 int	 bypass_ok(const struct mc_config *, const struct bypass_msg *,
 	    char *why, size_t whylen);
+/*
+ * The one-use rule alone: creates used.<id>.<rcpt> in the corral
+ * directory with O_EXCL.  1 (the id in why) the first time; 0 with
+ * "used", "recipient" or "marker-failed" in why.
+ */
+int	 bypass_mark_used(const struct mc_config *, const char *id,
+	    const char *rcpt, char *why, size_t whylen);
 
 #endif

@@ -900,12 +900,6 @@ corral_marker_make(int dfd, const char *path, const char *note, int excl)
 /* ---- the filter's copy ---- */
 
 static int
-hash_put(void *arg, const char *p, size_t n)
-{
-	return bypass_hash_update(arg, p, n);
-}
-
-static int
 writer_put(void *arg, const char *p, size_t n)
 {
 	return corral_write(arg, p, n);
@@ -999,7 +993,6 @@ int
 corral_message(const struct mc_config *cf, const struct corral_msg *m,
     char *id, char *err, size_t errlen)
 {
-	struct bypass_hash bh;
 	struct buf extra = BUF_INIT;
 	struct corral_writer *w = NULL;
 	uint64_t end = spool_size(m->body);
@@ -1007,12 +1000,7 @@ corral_message(const struct mc_config *cf, const struct corral_msg *m,
 	char bid[CORRAL_ID_LEN + 1];
 	int rc = -1;
 
-	if (bypass_hash_init(&bh) == -1) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (spool_copy(m->body, m->from, end, hash_put, &bh) == -1 ||
-	    bypass_hash_final(&bh, hash) == -1) {
+	if (bypass_hash_spool(m->body, m->from, end, hash) == -1) {
 		snprintf(err, errlen, "body hash failed");
 		goto out;
 	}
@@ -1036,7 +1024,6 @@ corral_message(const struct mc_config *cf, const struct corral_msg *m,
 	if (rc == -1)
 		unissue_markers(cf, m, bid, m->nrcpt);
 out:
-	bypass_hash_free(&bh);
 	buf_free(&extra);
 	return rc;
 }

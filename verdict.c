@@ -143,9 +143,20 @@ verdict_msg_header(struct mc_msg *m, const char *name, const char *value)
 	if (strcasecmp(name, ARC_HDR) == 0) {
 		m->narchmac++;
 		keep_first(&m->archmac, value);
+		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
+			m->err = errno;
 	}
 	if (strncasecmp(name, "X-MailCorral", 12) == 0 || is_spam_field(name))
 		note_forged(m, name);
+}
+
+const unsigned char *
+verdict_msg_bodyhash(struct mc_msg *m)
+{
+	if (m->hashed == 0)
+		m->hashed = m->scan != NULL &&
+		    scan_bodyhash(m->scan, m->bodyhash) == 0 ? 1 : -1;
+	return m->hashed == 1 ? m->bodyhash : NULL;
 }
 
 void
@@ -290,13 +301,18 @@ archiver_copy(struct mc_verdict *v)
 {
 	const struct mc_config *cf = v->cf;
 	const struct mc_msg *m = v->m;
-	char hdr[160];
+	struct spool *body = v->res.changed ? v->body : scan_spool(m->scan);
+	uint64_t from = v->res.changed ? 0 : scan_body_offset(m->scan);
+	unsigned char hash[32];
+	char hdr[BYPASS_HDR_MAX + 1];
 	unsigned i;
 
 	if (cf->archive_address[0] == '\0')
 		return 0;
-	if (arc_copy_header(cf, m->date, m->msgid, hdr, sizeof(hdr)) > 0 &&
-	    add_header(v, ARC_HDR, hdr) == -1)
+	/* the MAC covers the body as delivered: the edits are made by now */
+	if (bypass_hash_spool(body, from, spool_size(body), hash) == 0 &&
+	    arc_copy_header(cf, m->date, m->msgid, hash, hdr,
+	    sizeof(hdr)) > 0 && add_header(v, ARC_HDR, hdr) == -1)
 		return -1;
 	for (i = 0; i < m->nrcpt; i++)
 		if (strcasecmp(m->rcpts[i], cf->archive_address) == 0)
@@ -471,7 +487,7 @@ step_archive_copy(struct mc_verdict *v)
 	if (m->narchmac == 0)
 		return STEP_NEXT;
 	if (arc_copy_ok(v->cf, m->archmac, m->narchmac, m->rcpts, m->nrcpt,
-	    m->date, m->msgid, why, sizeof(why))) {
+	    m->date, m->msgid, verdict_msg_bodyhash(m), why, sizeof(why))) {
 		v->action = VERDICT_ARCHIVE_COPY;
 		return STEP_DONE;
 	}
@@ -1131,7 +1147,6 @@ static int
 real_bypass(const struct mc_config *cf, struct mc_msg *m, char *why,
     size_t whylen)
 {
-	unsigned char hash[32];
 	struct bypass_msg bm;
 
 	bm.header = m->bypass;
@@ -1142,7 +1157,7 @@ real_bypass(const struct mc_config *cf, struct mc_msg *m, char *why,
 	bm.mailaddr = m->mailaddr;
 	bm.date = m->date;
 	bm.msgid = m->msgid;
-	bm.bodyhash = scan_bodyhash(m->scan, hash) == 0 ? hash : NULL;
+	bm.bodyhash = verdict_msg_bodyhash(m);
 	return bypass_ok(cf, &bm, why, whylen);
 }
 

@@ -63,6 +63,10 @@ struct mc_msg {
 	unsigned	 nbypass;
 	char		*archmac;	/* first X-MailCorral-Archive */
 	unsigned	 narchmac;
+	/* canonical hash of the body as received, for the keyed headers:
+	   0 not taken yet, 1 in bodyhash, -1 none (verdict_msg_bodyhash) */
+	int		 hashed;
+	unsigned char	 bodyhash[32];
 	struct arc_file	*arc;		/* archive file being written */
 	char		*from[MC_MAX_FROM];
 	unsigned	 nfrom;
@@ -76,6 +80,12 @@ struct mc_msg {
 void	 verdict_msg_header(struct mc_msg *, const char *name,
 	    const char *value);
 void	 verdict_msg_free(struct mc_msg *);
+/*
+ * The canonical body hash of the message as received (bypass.h), asked
+ * for by verdict_msg_header() when a keyed header was seen; taken once and
+ * kept.  NULL when it was not asked for or failed.
+ */
+const unsigned char *verdict_msg_bodyhash(struct mc_msg *);
 
 enum verdict_action {
 	VERDICT_ACCEPT,

@@ -64,10 +64,10 @@ fi
 [ -f "$DB_DIR/mariadbd.bgpid" ] && $DB stop >/dev/null 2>&1
 mountpoint -q "$STACK_DIR/own/archive" 2>/dev/null && umount "$STACK_DIR/own/archive"
 rm -rf "$STACK_DIR"
-mkdir -p "$STACK_DIR/own/spool" "$STACK_DIR/own/archive"
+mkdir -p "$STACK_DIR/own/spool" "$STACK_DIR/own/archive" "$STACK_DIR/own/corral"
 chmod 755 "$STACK_DIR"
 chown -R nobody: "$STACK_DIR/own"
-chmod 700 "$STACK_DIR/own/spool"
+chmod 700 "$STACK_DIR/own/spool" "$STACK_DIR/own/corral"
 CONF="$STACK_DIR/archive-base.conf"
 python3 "$TOP/testsuite/e2e/archive/archive_e2e.py" --write-conf "$CONF" base ||
 	early_fail "cannot write the config"

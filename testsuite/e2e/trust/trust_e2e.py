@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Trust-boundary checks (MailCorral issue 16) against the private stack
+started by testsuite/e2e/trust.sh.  python3 stdlib only.
+
+  trust_e2e.py --write-conf PATH VARIANT   write a filter config
+  trust_e2e.py run                         run the checks
+
+Environment: STACK_DIR, SMTP_PORT (set by trust.sh).  Prints one
+"PASS name" / "FAIL name: why" line per check (trust.sh counts them) and
+"DONE" when every check ran."""
+import glob
+import os
+import re
+import smtplib
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+STACK_DIR = os.environ.get("STACK_DIR", "/tmp/mc-tr-e2e")
+SMTP_PORT = int(os.environ.get("SMTP_PORT", "3100"))
+DOM = "mx.mailcorral.test"
+ARCHIVER = "archive@" + DOM
+MAIL_DIR = os.path.join(STACK_DIR, "mail")
+MC_LOG = os.path.join(STACK_DIR, "mailcorral.log")
+
+sys.path.insert(0, os.path.join(TOP, "testsuite", "stack"))
+from send import Sender          # noqa: E402
+
+BASE = [
+    "user = mail",
+    "attachment_action = delete",
+    "spool_dir = @STACK_DIR@/spool",
+    "corral_dir = @STACK_DIR@/corral",
+    "bypass_key_file = @STACK_DIR@/spamkey",
+    "archive_address = %s" % ARCHIVER,
+]
+VARIANTS = {"base": []}
+
+
+def write_conf(path, variant):
+    with open(path, "w") as f:
+        f.write("# testsuite/e2e/trust.sh: variant %s\n" % variant)
+        f.write("\n".join(BASE + VARIANTS[variant]) + "\n")
+
+
+def result(ok, name, why=""):
+    print(("PASS %s" % name) if ok else ("FAIL %s: %s" % (name, why)))
+    sys.stdout.flush()
+    return ok
+
+
+# ------------------------------------------------------------ helpers
+def log_for(qid):
+    with open(MC_LOG, "rb") as f:
+        text = f.read().decode("utf-8", errors="replace")
+    return [line for line in text.split("\n") if (" %s: " % qid) in line]
+
+
+def wait_for(pred, timeout, step=0.2):
+    end = time.time() + timeout
+    while True:
+        v = pred()
+        if v or time.time() > end:
+            return v
+        time.sleep(step)
+
+
+def msg(subject=b"test", body=b"hello\r\n", extra=b"", msgid=None, date=None, frm=b"a@example.org"):
+    n = "%d.%d" % (time.time_ns(), os.getpid())
+    h = b"From: " + frm + b"\r\nTo: u@" + DOM.encode() + b"\r\nSubject: " + subject + b"\r\n"
+    h += b"Message-ID: " + (msgid or ("<%s@test>" % n).encode()) + b"\r\n"
+    h += b"Date: " + (date or time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()).encode()) + b"\r\n"
+    return h + extra + b"\r\n" + body
+
+
+EXE_B64 = b"TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA"
+
+
+def exe_msg(nonce, **kw):
+    body = (b"--BB\r\nContent-Type: text/plain\r\n\r\n" + nonce + b"\r\n"
+            b"--BB\r\nContent-Type: application/octet-stream; name=\"evil.exe\"\r\n"
+            b"Content-Disposition: attachment; filename=\"evil.exe\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + EXE_B64 + b"\r\n--BB--\r\n")
+    extra = kw.pop("extra", b"") + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n"
+    return msg(body=body, extra=extra, **kw)
+
+
+senders = {}
+
+
+def send(rcpt, data, sender="sender@example.org"):
+    """Returns (reply, qid or None)."""
+    if sender not in senders:
+        senders[sender] = Sender(SMTP_PORT, sender=sender)
+    reply = senders[sender].send(rcpt, data)
+    m = re.match(r"250 2\.0\.0 (\S+) ", reply)
+    return reply, (m.group(1) if m else None)
+
+
+def decision(qid, timeout=10):
+    def find():
+        for line in log_for(qid) if qid else []:
+            if " action=" in line:
+                return line
+        return None
+    return wait_for(find, timeout) or ""
+
+
+def delivered(user, needle, timeout=10, want=1):
+    def find():
+        out = []
+        for p in sorted(glob.glob(os.path.join(MAIL_DIR, user + ".*"))):
+            with open(p, "rb") as f:
+                d = f.read()
+            if needle in d:
+                out.append(d)
+        return out if len(out) >= want else None
+    return wait_for(find, timeout) or []
+
+
+def resubmittable(copy):
+    """A delivered copy as a relay would send it on (CRLF, no Return-Path)."""
+    return re.sub(rb"^Return-Path:[^\n]*\n", b"", copy).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def field(data, name):
+    m = re.search(rb"(?m)^" + name + rb": ([^\r\n]*)", data)
+    return m.group(1) if m else None
+
+
+# ------------------------------------------------------------ item 1
+def test_archive_copy_proof():
+    """Issue 16 item 1 (SC-B13): the archiver's header proves this copy."""
+    nonce = b"tr1-%d" % time.time_ns()
+    reply, qid = send("u1@" + DOM, exe_msg(nonce))
+    copies = delivered("archive", nonce)
+    if not result(len(copies) == 1 and b"X-MailCorral-Archive: v=1; k=" in copies[0] and
+                  EXE_B64 not in copies[0],
+                  "SC-B13 first pass: the archiver's copy carries the header, .exe removed",
+                  "%s %d copies" % (reply, len(copies))):
+        return
+    copy = copies[0]
+    hdr, date, mid = field(copy, b"X-MailCorral-Archive"), field(copy, b"Date"), field(copy, b"Message-ID")
+    result(re.fullmatch(rb"v=1; k=[0-9a-f]{8}; i=[0-9A-F]{16}; t=\d+; x=\d+; h=[A-Za-z0-9_-]{43}", hdr or b"")
+           is not None, "SC-B13 the archiver's header has the bypass header's format", repr(hdr))
+    # the attack: the header reused on another body, to the archiver alone
+    n2 = b"tr1-forged-%d" % time.time_ns()
+    reply2, qid2 = send(ARCHIVER, exe_msg(n2, msgid=mid, date=date,
+                                          extra=b"X-MailCorral-Archive: " + hdr + b"\r\n"))
+    line2 = decision(qid2)
+    got = delivered("archive", n2)
+    rej = [x for x in log_for(qid2) if "archive-copy-rejected reason=bad-mac" in x] if qid2 else []
+    result(" action=accept " in line2 and "removed:1" in line2 and rej and len(got) == 1 and
+           EXE_B64 not in got[0] and got[0].count(b"X-MailCorral-Archive:") == 1,
+           "SC-B13 a reused X-MailCorral-Archive header on another body is filtered (.exe removed)",
+           "%s %r %r" % (reply2, line2, rej))
+    # the genuine copy on a later pass: once
+    reply3, qid3 = send(ARCHIVER, resubmittable(copy))
+    line3 = decision(qid3)
+    result(" action=archive-copy " in line3, "SC-B13 the genuine copy on a later pass: archive-copy",
+           "%s %r" % (reply3, line3))
+    reply4, qid4 = send(ARCHIVER, resubmittable(copy))
+    line4 = decision(qid4)
+    rej4 = [x for x in log_for(qid4) if "archive-copy-rejected reason=used" in x] if qid4 else []
+    result(" action=archive-copy " not in line4 and rej4,
+           "SC-B13 the same copy a second time is filtered (single use)", "%s %r" % (reply4, line4))
+    # a release (bypass) header never passes as the archiver's
+    n5 = b"tr1-purpose-%d" % time.time_ns()
+    fake = hdr.replace(b"X-MailCorral-Archive", b"")
+    reply5, qid5 = send(ARCHIVER, exe_msg(n5, msgid=mid, date=date,
+                                          extra=b"X-MailCorral-Bypass: " + fake + b"\r\n"))
+    line5 = decision(qid5)
+    result(" action=bypass " not in line5 and " action=archive-copy " not in line5 and "removed:1" in line5,
+           "SC-B13 the archiver's header does not pass as a release header", repr(line5))
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "--write-conf":
+        write_conf(argv[2], argv[3])
+        return 0
+    if len(argv) != 2 or argv[1] != "run":
+        print(__doc__, file=sys.stderr)
+        return 2
+    for t in (test_archive_copy_proof,):
+        try:
+            t()
+        except Exception as e:          # a crashed check is a failed one
+            result(False, t.__name__, "%s: %s" % (type(e).__name__, e))
+    for s in senders.values():
+        s.close()
+    print("DONE")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
