@@ -144,6 +144,13 @@ bypass_key_kid(const struct bypass_key *k)
 	return k->kid;
 }
 
+void
+bypass_key_bytes(const struct bypass_key *k,
+    unsigned char out[BYPASS_KEY_LEN])
+{
+	memcpy(out, k->key, BYPASS_KEY_LEN);
+}
+
 static int
 key_create(const char *path, char *err, size_t errlen)
 {

@@ -72,6 +72,10 @@ struct bypass_key	*bypass_key_load(const char *path, int create,
 void			 bypass_key_free(struct bypass_key *);
 /* The key id: first 8 hex digits of SHA-256(key), NUL-terminated. */
 const char		*bypass_key_kid(const struct bypass_key *);
+/* The key's 32 bytes, for the SpamCorral tokens (spamcorral.h): the one
+   key parser is bypass_key_load(). */
+void			 bypass_key_bytes(const struct bypass_key *,
+			    unsigned char out[BYPASS_KEY_LEN]);
 /* A key from 32 bytes in memory (tests, rotation tools). */
 struct bypass_key	*bypass_key_new(const unsigned char key[BYPASS_KEY_LEN]);
 

@@ -480,12 +480,16 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	dfd = corral_dirfd(cr);
+	/* the daemon's parser: a key it accepts is accepted here */
 	if ((bkey = bypass_key_load(cf->bypass_key_file, 0, err,
-	    sizeof(err))) == NULL || sc_key_raw(cf->bypass_key_file, key, err,
-	    sizeof(err)) == -1) {
+	    sizeof(err))) == NULL) {
 		log_warnx("bypass_key_file: %s", err);
+		if (!verbose && !dry_run)	/* not only in syslog */
+			fprintf(stderr, "spamcorral-notify: bypass_key_file: "
+			    "%s\n", err);
 		return EX_CONFIG;
 	}
+	bypass_key_bytes(bkey, key);
 	if (user != NULL && corral_safe_rcpt(user, usafe, sizeof(usafe)) ==
 	    -1) {
 		log_warnx("bad --user");

@@ -558,13 +558,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 	u.dfd = corral_dirfd(u.cr);
+	/* the daemon's parser: a key it accepts is accepted here */
 	if ((u.bkey = bypass_key_load(u.cf->bypass_key_file, 0, err,
-	    sizeof(err))) == NULL || sc_key_raw(u.cf->bypass_key_file, u.key,
-	    err, sizeof(err)) == -1) {
+	    sizeof(err))) == NULL) {
 		log_warnx("bypass_key_file: %s", err);
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
+	bypass_key_bytes(u.bkey, u.key);
 	if (corral_safe_rcpt(u.sender, u.safe, sizeof(u.safe)) == -1 ||
 	    sc_state_key(u.sender, u.skey, sizeof(u.skey)) == -1) {
 		log_info("release-denied sender=%s reason=bad-sender",

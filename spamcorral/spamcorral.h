@@ -49,10 +49,6 @@
 struct bypass_key;
 struct mime_limits;
 
-/* Raw 32-byte key from bypass_key_file (already checked by
-   bypass_key_load()).  0 or -1. */
-int	 sc_key_raw(const char *path, unsigned char key[32], char *err,
-	    size_t errlen);
 /*
  * The token (32 hex + NUL) for an entry name, its safe rcpt and the
  * SHA-256 of the entry's content.  0 or -1.

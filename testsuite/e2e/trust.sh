@@ -6,8 +6,9 @@
 # with testsuite/lib/result.sh and always stops what it started.
 #
 # Environment: SMTP_PORT (3100), STACK_DIR (/tmp/mc-tr-e2e),
-# MAILCORRAL (the daemon, default ./mailcorral: point it at another
-# build to see the checks fail there).  Needs root (private sendmail; the
+# MAILCORRAL (the daemon, default ./mailcorral) and SC_BIN (the directory
+# of spamcorral-notify and -robot, default ./spamcorral): point them at
+# another build to see the checks fail there.  Needs root (private sendmail; the
 # filter runs as "mail").  Last line "N passed, N failed"; exit 1 on a
 # failure.
 set -u

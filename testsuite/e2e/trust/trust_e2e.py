@@ -176,6 +176,71 @@ def test_archive_copy_proof():
            "SC-B13 the archiver's header does not pass as a release header", repr(line5))
 
 
+# ------------------------------------------------------------ item 7
+SC_BIN = os.environ.get("SC_BIN", os.path.join(TOP, "spamcorral"))   # another build's
+NOTIFY = os.path.join(SC_BIN, "spamcorral-notify")
+ROBOT_BIN = os.path.join(SC_BIN, "spamcorral-robot")
+AS_MAIL = ["setpriv", "--reuid=mail", "--regid=mail", "--init-groups"]
+# (name, file content, accepted by bypass_key_load: 64 hex digits then
+# only white space, or 32 raw bytes; see bypass.h)
+HEX = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF"
+KEY_FILES = [
+    ("hex-newline", (HEX + "\n").encode(), True),
+    ("hex-only", HEX.encode(), True),
+    ("hex-crlf", (HEX + "\r\n").encode(), True),
+    ("hex-blank-newline", (HEX + " \n").encode(), True),
+    ("hex-tab", (HEX + "\t").encode(), True),
+    ("hex-two-newlines", (HEX + "\n\n").encode(), True),
+    ("raw-32", bytes(range(1, 33)), True),
+    ("hex-63", (HEX[:63] + "\n").encode(), False),
+    ("hex-then-text", (HEX + " x\n").encode(), False),
+    ("hex-65", (HEX + "0\n").encode(), False),
+    ("short", b"abc\n", False),
+]
+
+
+def key_case(name, content):
+    """The notifier's and the robot's exit codes with this key file."""
+    import pwd
+    pw = pwd.getpwnam("mail")
+    d = os.path.join(STACK_DIR, "keys", name)
+    corral = os.path.join(d, "corral")
+    os.makedirs(corral, exist_ok=True)
+    os.chown(d, pw.pw_uid, pw.pw_gid)
+    os.chown(corral, pw.pw_uid, pw.pw_gid)
+    os.chmod(d, 0o755)
+    os.chmod(corral, 0o700)
+    key = os.path.join(d, "key")
+    with open(key, "wb") as f:
+        f.write(content)
+    os.chown(key, pw.pw_uid, pw.pw_gid)
+    os.chmod(key, 0o600)
+    conf = os.path.join(d, "mc.conf")
+    with open(conf, "w") as f:
+        f.write("corral_dir = %s\nbypass_key_file = %s\nspam_disposition = corral\n"
+                "spamcorral_address = spamcorral@%s\nsendmail_path = /bin/true\n" % (corral, key, DOM))
+    n = subprocess.run(AS_MAIL + [NOTIFY, "-c", conf, "--dry-run"], capture_output=True, timeout=60)
+    reply = ("From user1@%s  Sat Nov 22 07:00:00 2026\nFrom: <user1@%s>\nTo: <spamcorral@%s>\n"
+             "Subject: Re: Spam held for you\n\nyes please\n\n> [MC-0123456789ABCDEF-%s]\n" %
+             (DOM, DOM, DOM, "0" * 32)).encode()
+    r = subprocess.run(AS_MAIL + [ROBOT_BIN, "-c", conf, "-L", os.path.join(d, "robot.log")],
+                       input=reply, capture_output=True, timeout=60)
+    return n.returncode, r.returncode, (n.stdout + n.stderr).decode(errors="replace")[-200:]
+
+
+def test_key_parser():
+    """Issue 16 item 7 (SC-B16): the daemon's key parser everywhere."""
+    for name, content, ok in KEY_FILES:
+        n, r, out = key_case(name, content)
+        if ok:
+            result(n == 0 and r == 0, "SC-B16 key file %s: the notifier and the robot accept it" % name,
+                   "notify exit %d, robot exit %d: %s" % (n, r, out))
+        else:
+            result(n == 78 and r == 75 and "bypass_key_file" in out,
+                   "SC-B16 key file %s: refused by both, the notifier says so on stderr" % name,
+                   "notify exit %d, robot exit %d: %s" % (n, r, out))
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "--write-conf":
         write_conf(argv[2], argv[3])
@@ -183,7 +248,7 @@ def main(argv):
     if len(argv) != 2 or argv[1] != "run":
         print(__doc__, file=sys.stderr)
         return 2
-    for t in (test_archive_copy_proof,):
+    for t in (test_archive_copy_proof, test_key_parser):
         try:
             t()
         except Exception as e:          # a crashed check is a failed one
