@@ -172,10 +172,12 @@ on_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
 
 	if (sc_field_is(n, nl, "From") && !h->have_from) {
 		sc_clean_text(v, vl, e->from, sizeof(e->from), VALUE_CHARS);
+		sc_break_idents(e->from);	/* no look-alike identifiers */
 		h->have_from = 1;
 	} else if (sc_field_is(n, nl, "Subject") && !h->have_subj) {
 		sc_clean_text(v, vl, e->subject, sizeof(e->subject),
 		    VALUE_CHARS);
+		sc_break_idents(e->subject);
 		h->have_subj = 1;
 	} else if (sc_field_is(n, nl, MC_HDR_SPAM_SCORE) && !h->have_score) {
 		/* "8.1 (162%)" */

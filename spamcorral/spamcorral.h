@@ -223,6 +223,12 @@ const char *sc_reply_loop(const struct sc_reply *r);
  */
 size_t	 sc_find_idents(const char *text, size_t len, struct sc_ident *out,
 	    size_t max);
+/*
+ * Breaks every "MC-" (any case) in s into "MC_", so that text from a
+ * spam (its Subject and From in a digest) can hold nothing
+ * sc_find_idents() reads as an identifier, and is seen not to be one.
+ */
+void	 sc_break_idents(char *s);
 
 /* ---- state.c ---- */
 

@@ -17,8 +17,9 @@ TOP=$(cd "$HERE/../.." && pwd)
 STACK_DIR=${STACK_DIR:-/tmp/mc-tr-e2e}
 SMTP_PORT=${SMTP_PORT:-3100}
 RUN_AS=mail
+SC_BIN=${SC_BIN:-$TOP/spamcorral}
 PYTHONDONTWRITEBYTECODE=1
-export STACK_DIR SMTP_PORT PYTHONDONTWRITEBYTECODE
+export STACK_DIR SMTP_PORT PYTHONDONTWRITEBYTECODE SC_BIN
 D=$STACK_DIR
 . "$TOP/testsuite/lib/result.sh"
 stack_up=""
@@ -51,8 +52,20 @@ python3 -c 'import secrets; print(secrets.token_hex(32))' > "$D/spamkey"
 chown "$RUN_AS:" "$D/spamkey" && chmod 600 "$D/spamkey"
 python3 "$HERE/trust/trust_e2e.py" --write-conf "$D/sc/base.conf" base ||
 	bail "cannot write the config"
+# the reply robot, run by the private sendmail through an :include: alias
+# as the corral's owner, sending with the MSP stand-in (as spamcorral.sh)
+cat > "$D/sc/sendmail" <<EOF2
+#!/bin/sh
+exec python3 "$HERE/spamcorral/sendmail.py" --port $SMTP_PORT "\$@"
+EOF2
+chmod 755 "$D/sc/sendmail"
+install -o "$RUN_AS" -m 600 /dev/null "$D/sc/robot.log"
+printf '"|%s -c %s -L %s"\n' "$SC_BIN/spamcorral-robot" \
+	"$D/mailcorral.conf" "$D/sc/robot.log" > "$D/sc/robot.alias"
+chown "$RUN_AS:" "$D/sc/robot.alias" && chmod 644 "$D/sc/robot.alias"
 
 stack_up=1
+STACK_ALIASES="spamcorral: :include:$D/sc/robot.alias" \
 MC_CONF="$D/sc/base.conf" sh "$TOP/testsuite/stack/stack.sh" start \
 	>"$D.start.log" 2>&1 || bail "stack start: $(tail -n 3 "$D.start.log")"
 pass "stack started on $SMTP_PORT"

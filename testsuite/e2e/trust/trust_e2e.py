@@ -8,8 +8,12 @@ started by testsuite/e2e/trust.sh.  python3 stdlib only.
 Environment: STACK_DIR, SMTP_PORT (set by trust.sh).  Prints one
 "PASS name" / "FAIL name: why" line per check (trust.sh counts them) and
 "DONE" when every check ran."""
+import email
+import email.policy
+import email.utils
 import glob
 import os
+import secrets
 import re
 import smtplib
 import subprocess
@@ -35,6 +39,10 @@ BASE = [
     "corral_dir = @STACK_DIR@/corral",
     "bypass_key_file = @STACK_DIR@/spamkey",
     "archive_address = %s" % ARCHIVER,
+    "spam_arbitron = builtin",
+    "spam_disposition = corral",
+    "spamcorral_address = spamcorral@%s" % DOM,
+    "sendmail_path = @STACK_DIR@/sc/sendmail",
 ]
 VARIANTS = {"base": []}
 
@@ -241,6 +249,149 @@ def test_key_parser():
                    "notify exit %d, robot exit %d: %s" % (n, r, out))
 
 
+# ------------------------------------------------------------ item 2
+CORRAL = os.path.join(STACK_DIR, "corral")
+ROBOT = "spamcorral@" + DOM
+ROBOT_LOG = os.path.join(STACK_DIR, "sc", "robot.log")
+CONF = os.path.join(STACK_DIR, "mailcorral.conf")
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+IDENT = re.compile(r"\[MC-[0-9A-F]{16}-[0-9a-f]{32}\]")
+LOOSE = re.compile(r"(?i)(?<![0-9a-z])mc-[0-9a-f]{16}-[0-9a-f]{32}(?![0-9a-z])")
+
+
+def smtp(sender, rcpts, text):
+    data = re.sub(r"\r?\n", "\r\n", text).encode("utf-8")
+    s = smtplib.SMTP("127.0.0.1", SMTP_PORT, local_hostname="client.example", timeout=120)
+    try:
+        s.sendmail(sender, rcpts, data)
+    finally:
+        s.quit()
+
+
+def mails(user):
+    return sorted(glob.glob(os.path.join(MAIL_DIR, user + ".*")))
+
+
+def parse(path):
+    with open(path, "rb") as f:
+        return email.message_from_binary_file(f, policy=email.policy.default)
+
+
+def text_of(msg):
+    part = msg.get_body(preferencelist=("plain",)) or msg
+    return part.get_content()
+
+
+def entries(user):
+    return sorted(n for n in os.listdir(CORRAL) if n.startswith("spam_to_" + user + "@"))
+
+
+def spam(subject, rcpts, sender="someone@example.org"):
+    smtp(sender, list(rcpts), "From: Spammer <%s>\nTo: %s\nSubject: %s\n"
+         "Message-ID: <%s.%d@example.org>\nDate: %s\n\nBuy now!\n%s\n" %
+         (sender, ", ".join(rcpts), subject, secrets.token_hex(6), time.time_ns(),
+          email.utils.formatdate(localtime=True), GTUBE))
+
+
+def robot_lines(pattern):
+    if not os.path.exists(ROBOT_LOG):
+        return []
+    with open(ROBOT_LOG, errors="replace") as f:
+        return [line for line in f.read().splitlines() if re.search(pattern, line)]
+
+
+def digests(user):
+    return [p for p in mails(user) if "Spam held for you" in str(parse(p)["Subject"])]
+
+
+def digest(user, n_entries):
+    """Runs the notifier for user alone; the newest digest (parsed)."""
+    addr = user + "@" + DOM
+    wait_for(lambda: len(entries(user)) >= n_entries, 20)
+    nd = len(digests(user))
+    subprocess.run(AS_MAIL + [NOTIFY, "-c", CONF, "--user", addr], capture_output=True, timeout=60)
+    if not wait_for(lambda: len(digests(user)) > nd, 20):
+        return None
+    return parse(sorted(digests(user), key=os.path.getmtime)[-1])
+
+
+def reply(user, body_lines, subject="Re: Spam held for you", sender=None):
+    addr = user + "@" + DOM
+    n = len(robot_lines(r"reply sender=%s@" % user))
+    smtp(sender or addr, [ROBOT], "From: User <%s>\nTo: SpamCorral <%s>\nSubject: %s\n\n"
+         "please send me these\n\n%s\n" % (addr, ROBOT, subject, "\n".join(body_lines)))
+    wait_for(lambda: len(robot_lines(r"reply sender=%s@" % user)) > n, 30)
+    time.sleep(1.5)        # the robot's remails pass the filter
+
+
+def tagged(user, subject):
+    return [p for p in mails(user) if str(parse(p)["Subject"]) == "[SPAM] " + subject]
+
+
+def idents_of(msg, subject):
+    """The identifier of the digest entry whose block names subject."""
+    for block in text_of(msg).split("-----"):
+        if subject in block and IDENT.search(block):
+            return IDENT.search(block).group(0)
+    return None
+
+
+def test_robot_limit():
+    """Issue 16 item 2 (SC-R14): nobody can lock a user out of releases."""
+    # a forged sender: an outside client names userA and sends random ids
+    spam("Lock A", ["usera@" + DOM])
+    forged = ["> [MC-%s-%s]" % (secrets.token_hex(8).upper(), secrets.token_hex(16)) for _ in range(20)]
+    reply("usera", forged)
+    m = digest("usera", 1)
+    ida = idents_of(m, "Lock A") if m else None
+    if not result(ida is not None, "SC-R14 digest for usera", "no digest"):
+        return
+    reply("usera", ["> " + ida])
+    ok = wait_for(lambda: tagged("usera", "Lock A"), 15)
+    result(ok and not robot_lines(r"sender=usera@\S+ reason=rate-limited"),
+           "SC-R14 20 random identifiers under a forged sender do not block the user: the release goes through",
+           "; ".join(robot_lines(r"usera@")[-3:]))
+
+    # MC- look-alikes in spam Subjects are shown broken in the digest
+    subs = ["Prize MC-%s-%s now %d" % (secrets.token_hex(8).upper(), secrets.token_hex(16), k) for k in range(10)]
+    spam("Plain B", ["userb@" + DOM])
+    for sub in subs:
+        spam(sub, ["userb@" + DOM])
+    m = digest("userb", 11)
+    if not result(m is not None, "SC-R14 digest for userb", "no digest"):
+        return
+    t = text_of(m)
+    result(len(LOOSE.findall(t)) == 11 and t.count("MC_") >= 10,
+           "SC-R14 the digest shows spam Subjects' MC- look-alikes broken (MC_), only its own identifiers whole",
+           "%d identifiers, %d MC_" % (len(LOOSE.findall(t)), t.count("MC_")))
+    # the user quotes the whole digest back: everything is released
+    reply("userb", ["> " + line for line in t.splitlines()])
+    ok = wait_for(lambda: len(tagged("userb", "Plain B")) == 1 and
+                  sum(len(tagged("userb", s2.replace("MC-", "MC_"))) + len(tagged("userb", s2)) for s2 in subs) == 10,
+                  20)
+    result(ok and not robot_lines(r"sender=userb@\S+ (id=\S+ )?reason=(bad-token|rate-limited)"),
+           "SC-R14 a reply quoting the whole digest releases all 11 entries, no bad token counted",
+           "; ".join(robot_lines(r"userb@")[-3:]))
+
+    # bad tokens for a real entry never stop the reply's valid releases
+    spam("Real C1", ["userc@" + DOM])
+    spam("Real C2", ["userc@" + DOM])
+    m = digest("userc", 2)
+    c1, c2 = (idents_of(m, "Real C1"), idents_of(m, "Real C2")) if m else (None, None)
+    if not result(c1 and c2, "SC-R14 digest for userc", "no identifiers"):
+        return
+    bad = ["> [MC-%s-%s]" % (c1[4:20], secrets.token_hex(16)) for _ in range(12)]
+    reply("userc", bad + ["> " + c2])
+    ok = wait_for(lambda: tagged("userc", "Real C2"), 15)
+    result(ok and len(robot_lines(r"release-denied sender=userc@\S+ reason=rate-limited")) == 1,
+           "SC-R14 12 bad tokens before a valid identifier: the user is blocked and the valid one still released",
+           "; ".join(robot_lines(r"userc@")[-3:]))
+    reply("userc", ["> " + c1])
+    ok = wait_for(lambda: tagged("userc", "Real C1"), 15)
+    result(ok, "SC-R14 a blocked user's valid identifier is still released",
+           "; ".join(robot_lines(r"userc@")[-3:]))
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "--write-conf":
         write_conf(argv[2], argv[3])
@@ -248,7 +399,7 @@ def main(argv):
     if len(argv) != 2 or argv[1] != "run":
         print(__doc__, file=sys.stderr)
         return 2
-    for t in (test_archive_copy_proof, test_key_parser):
+    for t in (test_archive_copy_proof, test_key_parser, test_robot_limit):
         try:
             t()
         except Exception as e:          # a crashed check is a failed one
