@@ -140,6 +140,9 @@ verdict_msg_header(struct mc_msg *m, const char *name, const char *value)
 		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
 			m->err = errno;
 	}
+	if (strcasecmp(name, MC_HDR_VIRUS) == 0 &&
+	    strncmp(value + strspn(value, " \t"), "unchecked", 9) == 0)
+		m->virus_unchecked = 1;
 	if (strcasecmp(name, ARC_HDR) == 0) {
 		m->narchmac++;
 		keep_first(&m->archmac, value);
@@ -531,6 +534,28 @@ step_archive_begin(struct mc_verdict *v)
 	return STEP_DONE;
 }
 
+static enum step_rc step_clamd(struct mc_verdict *);
+static int rewrite_body(struct mc_verdict *);
+static int filtered_header(struct mc_verdict *);
+static int unchecked_headers(struct mc_verdict *);
+
+/*
+ * The checks a release makes up for (issue 16 item 4): an entry stored
+ * while clamd failed (X-MailCorral-Virus: unchecked) is scanned, before
+ * the one-use marker is spent, so clamd's failure answers as
+ * on_clamd_failure says and a retry can still be released.  A virus is
+ * answered as virus_action says (removed: the body rewritten).  0 or -1.
+ */
+static int
+release_rescan(struct mc_verdict *v)
+{
+	if (v->infected && (rewrite_body(v) == -1 ||
+	    (v->res.replace_all && headers_for_text(v) == -1) ||
+	    filtered_header(v) == -1))
+		return -1;
+	return v->m->virus_unchecked ? unchecked_headers(v) : 0;
+}
+
 /* Released spam: the seeds' minimal handling, the [SPAM] tag. */
 static enum step_rc
 step_bypass(struct mc_verdict *v)
@@ -540,12 +565,14 @@ step_bypass(struct mc_verdict *v)
 
 	if (m->nbypass == 0)
 		return STEP_NEXT;
+	if (m->virus_unchecked && step_clamd(v) == STEP_DONE)
+		return STEP_DONE;
 	if (!v->ops->bypass(v->cf, m, why, sizeof(why))) {
 		log_msg(m->qid, LOG_NOTICE, "bypass-rejected reason=%s", why);
 		return STEP_NEXT;
 	}
-	if (strip_forged(v, 1) == -1 || tag_subject(v) == -1 ||
-	    archiver_copy(v) == -1)
+	if (strip_forged(v, 1) == -1 || release_rescan(v) == -1 ||
+	    tag_subject(v) == -1 || archiver_copy(v) == -1)
 		return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
 	v->action = VERDICT_BYPASS;
 	snprintf(v->extra, sizeof(v->extra), " bypass=%s", why);
@@ -559,6 +586,7 @@ clamd_outcome(struct mc_verdict *v, const struct clamd_verdict *cv)
 	const struct mc_config *cf = v->cf;
 
 	if (cv->infected > 0) {
+		v->infected = 1;
 		log_safe(cv->virus, strlen(cv->virus), v->virus,
 		    sizeof(v->virus));
 		if (cf->virus_action == CONF_VACT_REJECT) {
@@ -599,6 +627,9 @@ step_clamd(struct mc_verdict *v)
 	struct mc_msg *m = v->m;
 	struct clamd_verdict cv;
 
+	if (v->clamd_ran)
+		return STEP_NEXT;	/* before a release (step_bypass) */
+	v->clamd_ran = 1;
 	if (v->cf->virus_arbitron == CONF_VIRUS_CLAMD) {
 		memset(&cv, 0, sizeof(cv));
 		if (v->ops->clamd(m->scan, v->cf, &cv) == -1)
@@ -911,7 +942,7 @@ corral_copy(struct mc_verdict *v, char *id, char *err, size_t errlen)
 	    (v->res.replace_all && headers_for_text(v) == -1) ||
 	    add_header(v, MC_HDR_SPAM_STATUS, status) == -1 ||
 	    add_header(v, MC_HDR_SPAM_SCORE, score) == -1 ||
-	    filtered_header(v) == -1 ||
+	    filtered_header(v) == -1 || unchecked_headers(v) == -1 ||
 	    (end >= 2 && spool_copy(sp, 0, end - 2, (int (*)(void *,
 	    const char *, size_t))buf_add, &raw) == -1) ||
 	    edit_block(raw.data, raw.len, v->edits, v->nedits, &hdr) == -1) {

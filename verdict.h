@@ -63,6 +63,9 @@ struct mc_msg {
 	unsigned	 nbypass;
 	char		*archmac;	/* first X-MailCorral-Archive */
 	unsigned	 narchmac;
+	/* an X-MailCorral-Virus: unchecked field: a corral entry stored
+	   without the virus scan, scanned before its release */
+	int		 virus_unchecked;
 	/* canonical hash of the body as received, for the keyed headers:
 	   0 not taken yet, 1 in bodyhash, -1 none (verdict_msg_bodyhash) */
 	int		 hashed;
@@ -166,6 +169,8 @@ struct mc_verdict {
 	unsigned		 mime_errs;	/* MIME_ERR_* of the scan */
 	uint64_t		 size;		/* body bytes */
 	unsigned		 clamd_scans;
+	int			 clamd_ran;	/* step_clamd looked once */
+	int			 infected;	/* clamd found a virus */
 	struct rw_result	 res;
 	/* the decision line's pieces */
 	char			 spam[160];	/* "yes:8.1/5.0(162%) via=..." */

@@ -5,7 +5,9 @@
 # this script builds, starts the stack, counts the checks' PASS/FAIL lines
 # with testsuite/lib/result.sh and always stops what it started.
 #
-# Environment: SMTP_PORT (3100), STACK_DIR (/tmp/mc-tr-e2e),
+# Environment: SMTP_PORT (3100), STACK_DIR (/tmp/mc-tr-e2e), CLAMD_PORT
+# (3102: a private clamd, testsuite/stack/clamd.sh, in CLAMD_DIR),
+# CLAMD_DEAD_PORT (3149: nothing may listen there),
 # MAILCORRAL (the daemon, default ./mailcorral) and SC_BIN (the directory
 # of spamcorral-notify and -robot, default ./spamcorral): point them at
 # another build to see the checks fail there.  Needs root (private sendmail; the
@@ -16,15 +18,24 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 STACK_DIR=${STACK_DIR:-/tmp/mc-tr-e2e}
 SMTP_PORT=${SMTP_PORT:-3100}
+CLAMD_PORT=${CLAMD_PORT:-3102}		# testsuite/stack/clamd.sh
+CLAMD_DEAD_PORT=${CLAMD_DEAD_PORT:-3149}	# nothing listens: clamd failing
+CLAMD_DIR=${CLAMD_DIR:-$STACK_DIR-clamd}
 RUN_AS=mail
 SC_BIN=${SC_BIN:-$TOP/spamcorral}
 PYTHONDONTWRITEBYTECODE=1
-export STACK_DIR SMTP_PORT PYTHONDONTWRITEBYTECODE SC_BIN
+export STACK_DIR SMTP_PORT PYTHONDONTWRITEBYTECODE SC_BIN CLAMD_PORT CLAMD_DEAD_PORT CLAMD_DIR
 D=$STACK_DIR
+clamd_up=""
 . "$TOP/testsuite/lib/result.sh"
 stack_up=""
 
 finish() {
+	if [ -n "$clamd_up" ]; then
+		clamd_up=""
+		sh "$TOP/testsuite/stack/clamd.sh" stop >/dev/null 2>&1 ||
+			fail "clamd stop"
+	fi
 	if [ -n "$stack_up" ]; then
 		stack_up=""
 		sh "$TOP/testsuite/stack/stack.sh" stop >"$D.stop.log" 2>&1 ||
@@ -64,6 +75,9 @@ printf '"|%s -c %s -L %s"\n' "$SC_BIN/spamcorral-robot" \
 	"$D/mailcorral.conf" "$D/sc/robot.log" > "$D/sc/robot.alias"
 chown "$RUN_AS:" "$D/sc/robot.alias" && chmod 644 "$D/sc/robot.alias"
 
+clamd_up=1
+sh "$TOP/testsuite/stack/clamd.sh" start >"$D.clamd.log" 2>&1 ||
+	bail "clamd.sh start: $(tail -n 3 "$D.clamd.log")"
 stack_up=1
 STACK_ALIASES="spamcorral: :include:$D/sc/robot.alias" \
 MC_CONF="$D/sc/base.conf" sh "$TOP/testsuite/stack/stack.sh" start \

@@ -707,6 +707,77 @@ test_archive_copy(void **state)
 	conf_free(cf);
 }
 
+/*
+ * Issue 16 item 4: spam corralled while clamd failed (on_clamd_failure =
+ * accept) says so in its entry, and its release is scanned before the
+ * bypass is honoured; a release of a scanned entry is not scanned again.
+ */
+static void
+test_release_unchecked(void **state)
+{
+	static const char conf[] = SPAMCONF "spam_disposition = corral\n"
+	    "virus_arbitron = clamd\non_clamd_failure = accept\n";
+	static const char rel[] = PLAIN "X-MailCorral-Virus: unchecked "
+	    "(connect)" CRLF SPAMHDRBYPASS ": v=1" CRLF TEXT;
+	static const char relchecked[] = PLAIN SPAMHDRBYPASS ": v=1" CRLF TEXT;
+	struct mc_config *cf = config(conf);
+	struct mc_msg *m;
+	struct mc_verdict v;
+	char file[8192];
+
+	(void)state;
+	m = message(cf, PLAIN TEXT, NULL, 0);
+	set_fake(F_CLAMD_FAIL, cf, m);
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_CORRAL);
+	corral_entry(v.extra + 8, file, sizeof(file));
+	assert_non_null(strstr(file, "X-MailCorral-Virus: unchecked (connect)"
+	    CRLF));
+	verdict_free(&v);
+	verdict_msg_free(m);
+	/* its release: scanned, the virus removed, still released */
+	m = message(cf, rel, NULL, 0);
+	set_fake(F_CLAMD_VIRUS, cf, m);
+	fake_bypass_rc = 1;
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_BYPASS);
+	assert_true(v.clamd_ran && v.infected);
+	assert_string_equal(v.virus, "Eicar-Test");
+	verdict_free(&v);
+	verdict_msg_free(m);
+	/* clamd still failing: marked unchecked again */
+	m = message(cf, rel, NULL, 0);
+	set_fake(F_CLAMD_FAIL, cf, m);
+	fake_bypass_rc = 1;
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_BYPASS);
+	assert_non_null(edit_value(&v, VERDICT_HDR_ADD, MC_HDR_VIRUS));
+	verdict_free(&v);
+	verdict_msg_free(m);
+	/* the release of a scanned entry is not scanned again */
+	m = message(cf, relchecked, NULL, 0);
+	set_fake(F_CLAMD_VIRUS, cf, m);
+	fake_bypass_rc = 1;
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_BYPASS);
+	assert_false(v.clamd_ran);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+	/* on_clamd_failure = tempfail: the release waits for clamd */
+	cf = config(SPAMCONF "spam_disposition = corral\n"
+	    "virus_arbitron = clamd\n");
+	m = message(cf, rel, NULL, 0);
+	set_fake(F_CLAMD_FAIL, cf, m);
+	fake_bypass_rc = 1;
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_TEMPFAIL);
+	assert_int_equal(v.fail, VERDICT_FAIL_CLAMD);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+}
+
 /* The archive: kept when the message goes on, dropped when refused. */
 static void
 test_archive_commit(void **state)
@@ -759,6 +830,7 @@ main(void)
 		cmocka_unit_test(test_body_captured),
 		cmocka_unit_test(test_corral_copy_edits),
 		cmocka_unit_test(test_archive_copy),
+		cmocka_unit_test(test_release_unchecked),
 		cmocka_unit_test(test_archive_commit),
 	};
 

@@ -44,7 +44,16 @@ BASE = [
     "spamcorral_address = spamcorral@%s" % DOM,
     "sendmail_path = @STACK_DIR@/sc/sendmail",
 ]
-VARIANTS = {"base": []}
+CLAMD_PORT = int(os.environ.get("CLAMD_PORT", "3102"))
+CLAMD_DEAD_PORT = int(os.environ.get("CLAMD_DEAD_PORT", "3149"))
+VARIANTS = {
+    "base": [],
+    # clamd failing (nothing listens) and on_clamd_failure = accept
+    "clamd-down": ["virus_arbitron = clamd", "clamd_servers = 127.0.0.1:%d" % CLAMD_DEAD_PORT,
+                   "on_clamd_failure = accept"],
+    "clamd-up": ["virus_arbitron = clamd", "clamd_servers = 127.0.0.1:%d" % CLAMD_PORT,
+                 "on_clamd_failure = accept"],
+}
 
 
 def write_conf(path, variant):
@@ -392,6 +401,64 @@ def test_robot_limit():
            "; ".join(robot_lines(r"userc@")[-3:]))
 
 
+# ------------------------------------------------------------ item 4
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def restart_filter(variant):
+    for s in senders.values():
+        s.close()
+    senders.clear()
+    path = os.path.join(STACK_DIR, "sc", "%s.conf" % variant)
+    write_conf(path, variant)
+    r = subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"), "restart-filter", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return result(r.returncode == 0, "restart the filter with the %s config" % variant,
+                  r.stdout.decode(errors="replace")[-300:])
+
+
+def test_release_unchecked():
+    """Issue 16 item 4 (SC-B14): a release does not skip a check that never ran."""
+    import base64
+    if not restart_filter("clamd-down"):
+        return
+    user = "userd"
+    b64 = base64.b64encode(EICAR).decode()
+    smtp("someone@example.org", [user + "@" + DOM],
+         "From: Spammer <someone@example.org>\nTo: %s@%s\nSubject: Unscanned D\n"
+         "Message-ID: <%s@example.org>\nDate: %s\nMIME-Version: 1.0\n"
+         "Content-Type: multipart/mixed; boundary=\"BB\"\n\n--BB\nContent-Type: text/plain\n\n%s\n"
+         "--BB\nContent-Type: application/octet-stream; name=\"report.txt\"\n"
+         "Content-Disposition: attachment; filename=\"report.txt\"\nContent-Transfer-Encoding: base64\n\n"
+         "%s\n--BB--\n" % (user, DOM, secrets.token_hex(6), email.utils.formatdate(localtime=True),
+                            GTUBE, b64))
+    ok = wait_for(lambda: entries(user), 20)
+    data = b""
+    if ok:
+        with open(os.path.join(CORRAL, entries(user)[0]), "rb") as f:
+            data = f.read()
+    head = data.split(b"\r\n\r\n", 1)[0]
+    result(b"X-MailCorral-Virus: unchecked" in head and b64.encode() in data,
+           "SC-B14 spam corralled while clamd failed (on_clamd_failure = accept): the entry says unchecked",
+           repr(head[-300:]))
+    if not restart_filter("clamd-up"):
+        return
+    m = digest(user, 1)
+    idd = idents_of(m, "Unscanned D") if m else None
+    if not result(idd is not None, "SC-B14 digest for userd", "no digest"):
+        return
+    reply(user, ["> " + idd])
+    got = wait_for(lambda: tagged(user, "Unscanned D"), 20)
+    body = open(got[0], "rb").read() if got else b""
+    lines = [x for x in open(MC_LOG, errors="replace").read().splitlines()
+             if " action=bypass " in x and "Lab.EICAR" in x]
+    result(got and b64.encode() not in body and b"EICAR-STANDARD" not in body and lines and
+           b"X-MailCorral-Virus: unchecked" not in body,
+           "SC-B14 its release is scanned by clamd: the EICAR part removed, delivered tagged [SPAM]",
+           "%d copies; %r" % (len(got), lines[-1:] or body[-300:]))
+    restart_filter("base")
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "--write-conf":
         write_conf(argv[2], argv[3])
@@ -399,7 +466,7 @@ def main(argv):
     if len(argv) != 2 or argv[1] != "run":
         print(__doc__, file=sys.stderr)
         return 2
-    for t in (test_archive_copy_proof, test_key_parser, test_robot_limit):
+    for t in (test_archive_copy_proof, test_key_parser, test_robot_limit, test_release_unchecked):
         try:
             t()
         except Exception as e:          # a crashed check is a failed one
