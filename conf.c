@@ -176,7 +176,8 @@ static const struct conf_var conf_vars[] = {
 	{ "corral_max_rcpt_size", CONF_SIZE, DEF_CORRAL_MAX_RCPT_SIZE,
 	  CF_OFF(corral_max_rcpt_size), 0, 1LL << 44, NULL,
 	  "corralled bytes one recipient may hold; beyond, spam to them is "
-	  "tempfailed (0 = no limit)" },
+	  "tempfailed, or delivered tagged when others are corralled "
+	  "(0 = no limit)" },
 	{ "corral_max_size", CONF_SIZE, DEF_CORRAL_MAX_SIZE,
 	  CF_OFF(corral_max_size), 0, 1LL << 44, NULL,
 	  "corralled bytes in all; beyond, spam is tempfailed (0 = no limit)" },

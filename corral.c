@@ -386,6 +386,26 @@ corral_set_quota(struct corral *c, unsigned long long max_total,
 	c->max_rcpt = max_rcpt;
 }
 
+static int quota_check(struct corral *, char (*)[CORRAL_RCPT_MAX + 1],
+    size_t, unsigned long long, char *, size_t);
+
+int
+corral_rcpt_over_quota(struct corral *c, const char *rcpt,
+    unsigned long long size)
+{
+	char safe[1][CORRAL_RCPT_MAX + 1], err[256];
+
+	if (c->max_rcpt == 0)
+		return 0;
+	if (corral_safe_rcpt(rcpt, safe[0], sizeof(safe[0])) == -1)
+		return -1;
+	if (quota_check(c, safe, 1, size, err, sizeof(err)) == 0)
+		return 0;
+	if (errno != EDQUOT)
+		return -1;
+	return strncmp(err, "quota rcpt=", 11) == 0;
+}
+
 struct quota_rcpt {
 	const char		*safe;
 	unsigned long long	 used;

@@ -121,7 +121,8 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	if ((f0 & need) != need || (c = calloc(1, sizeof(*c))) == NULL)
 		return SMFIS_ALL_OPTS;
 	atomic_fetch_add(&mc_contexts, 1);
-	*pf0 = need | (f0 & SMFIF_ADDRCPT);	/* archive_address */
+	/* archive_address; a recipient over its corral quota */
+	*pf0 = need | (f0 & (SMFIF_ADDRCPT | SMFIF_DELRCPT));
 	*pf1 = f1 & (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA |
 	    MC_NOREPLY);
 	*pf2 = *pf3 = 0;
@@ -313,6 +314,9 @@ send_edits(SMFICTX *ctx, const struct mc_verdict *v)
 		case VERDICT_RCPT_ADD:
 			rc = smfi_addrcpt(ctx, e->name);
 			break;
+		case VERDICT_RCPT_DEL:
+			rc = smfi_delrcpt(ctx, e->name);
+			break;
 		}
 	}
 	if (rc != MI_SUCCESS)
@@ -496,7 +500,8 @@ gated_close(SMFICTX *ctx)
 static struct smfiDesc mc_desc = {
 	MC_NAME,
 	SMFI_VERSION,
-	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_ADDRCPT,
+	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_ADDRCPT |
+	    SMFIF_DELRCPT,
 	gated_connect,
 	NULL,			/* helo */
 	gated_envfrom,

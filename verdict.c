@@ -801,6 +801,9 @@ sink_body(void *arg, const char *p, size_t n)
 static int
 rewrite_body(struct mc_verdict *v)
 {
+	if (v->rewritten)
+		return 0;	/* once: a partial corral, then delivery */
+	v->rewritten = 1;
 	return rw_rewrite(v->m->scan, v->cf, sink_body, v, &v->res);
 }
 
@@ -892,7 +895,7 @@ edit_block(const char *p, size_t len, const struct verdict_edit *e,
 		f[nf].n = n;
 	}
 	for (j = 0; j < ne; j++) {
-		if (e[j].op == VERDICT_RCPT_ADD)
+		if (e[j].op == VERDICT_RCPT_ADD || e[j].op == VERDICT_RCPT_DEL)
 			continue;
 		k = e[j].op == VERDICT_HDR_CHANGE ?
 		    find_field(f, nf, e[j].name, e[j].index) : nf;
@@ -923,7 +926,8 @@ out:
  * and Content-* rules, our spam fields, then the body as filtered.
  */
 static int
-corral_copy(struct mc_verdict *v, char *id, char *err, size_t errlen)
+corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
+    char *err, size_t errlen)
 {
 	struct mc_msg *m = v->m;
 	struct spool *sp = scan_spool(m->scan);
@@ -951,8 +955,8 @@ corral_copy(struct mc_verdict *v, char *id, char *err, size_t errlen)
 	}
 	memset(&cm, 0, sizeof(cm));
 	cm.qid = m->qid;
-	cm.rcpts = m->rcpts;
-	cm.nrcpt = m->nrcpt;
+	cm.rcpts = rcpts;
+	cm.nrcpt = nrcpt;
 	cm.date = m->date;
 	cm.msgid = m->msgid;
 	cm.headers = hdr.data != NULL ? hdr.data : "";
@@ -966,15 +970,95 @@ out:
 	return rc;
 }
 
+/* Drops the edits made after the first n (a corral copy's). */
+static void
+edits_truncate(struct mc_verdict *v, unsigned n)
+{
+	for (; v->nedits > n; v->nedits--) {
+		free(v->edits[v->nedits - 1].name);
+		free(v->edits[v->nedits - 1].value);
+	}
+}
+
+/*
+ * One recipient's full corral must not hold up the others (issue 16
+ * item 3): when some recipients of a spam are over corral_max_rcpt_size
+ * and some are not, the others are corralled as usual and removed from
+ * the transaction, and the message goes on to step_deliver for the
+ * recipients over quota, tagged as spam (logged corral-over-quota).
+ * STEP_NEXT for that; STEP_DONE with the failure kept when every
+ * recipient, or none, is over (the total quota, the disk: 451 as before).
+ */
+static enum step_rc
+corral_partial(struct mc_verdict *v, unsigned nedits, char *err,
+    size_t errlen)
+{
+	struct mc_msg *m = v->m;
+	const char *sz = strstr(err, " size=");
+	unsigned long long size;
+	char id[CORRAL_ID_LEN + 1], **fit, safe[400];
+	struct buf addr = BUF_INIT;
+	unsigned i, nfit = 0;
+	int *over, rc = -1;
+
+	/* the entry's size, as the refusal said it (corral.h) */
+	if (sz == NULL || sscanf(sz, " size=%llu", &size) != 1)
+		return STEP_DONE;
+	if ((fit = calloc(m->nrcpt, sizeof(*fit))) == NULL ||
+	    (over = calloc(m->nrcpt, sizeof(*over))) == NULL) {
+		free(fit);
+		return STEP_DONE;
+	}
+	for (i = 0; i < m->nrcpt; i++) {
+		if ((over[i] = corral_rcpt_over_quota(v->cf->corral,
+		    m->rcpts[i], size)) == -1)
+			goto out;
+		if (!over[i])
+			fit[nfit++] = m->rcpts[i];
+	}
+	if (nfit == 0 || nfit == m->nrcpt)
+		goto out;
+	edits_truncate(v, nedits);
+	rc = corral_copy(v, fit, nfit, id, err, errlen);
+	edits_truncate(v, nedits);
+	for (i = 0; rc == 0 && i < nfit; i++) {
+		buf_reset(&addr);
+		buf_printf(&addr, "<%s>", fit[i]);
+		rc = addr.data == NULL ? -1 :
+		    edit(v, VERDICT_RCPT_DEL, addr.data, 0, NULL);
+	}
+	for (i = 0; rc == 0 && i < m->nrcpt; i++)
+		if (over[i]) {
+			log_safe(m->rcpts[i], strlen(m->rcpts[i]), safe,
+			    sizeof(safe));
+			log_msg(m->qid, LOG_WARNING, "corral-over-quota rcpt=%s "
+			    "delivered=tagged corral=%s", safe, id);
+		}
+out:
+	buf_free(&addr);
+	free(fit);
+	free(over);
+	if (rc == -1)
+		return STEP_DONE;
+	snprintf(v->extra, sizeof(v->extra), " corral=%s over-quota=%u", id,
+	    m->nrcpt - nfit);
+	return STEP_NEXT;
+}
+
 /* Spam to keep in the corral: a copy there, nothing delivered. */
 static enum step_rc
 step_corral(struct mc_verdict *v)
 {
 	char id[CORRAL_ID_LEN + 1], err[256];
+	unsigned nedits = v->nedits;
 
 	if (!v->sv.is_spam || v->cf->spam_disposition != CONF_DISPO_CORRAL)
 		return STEP_NEXT;
-	if (corral_copy(v, id, err, sizeof(err)) == -1) {
+	if (corral_copy(v, v->m->rcpts, v->m->nrcpt, id, err,
+	    sizeof(err)) == -1) {
+		if (strncmp(err, "quota rcpt=", 11) == 0 && v->m->nrcpt > 1 &&
+		    corral_partial(v, nedits, err, sizeof(err)) == STEP_NEXT)
+			return STEP_NEXT;
 		verdict_fail(v, VERDICT_FAIL_CORRAL, err);
 		return STEP_DONE;
 	}

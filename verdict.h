@@ -120,7 +120,8 @@ enum verdict_fail {
 enum verdict_edit_op {
 	VERDICT_HDR_ADD,	/* name: value, at the end */
 	VERDICT_HDR_CHANGE,	/* index-th field of name; value NULL deletes */
-	VERDICT_RCPT_ADD	/* name is a new envelope recipient */
+	VERDICT_RCPT_ADD,	/* name is a new envelope recipient */
+	VERDICT_RCPT_DEL	/* name: an envelope recipient to remove */
 };
 
 struct verdict_edit {
@@ -171,6 +172,7 @@ struct mc_verdict {
 	unsigned		 clamd_scans;
 	int			 clamd_ran;	/* step_clamd looked once */
 	int			 infected;	/* clamd found a virus */
+	int			 rewritten;	/* rewrite_body done */
 	struct rw_result	 res;
 	/* the decision line's pieces */
 	char			 spam[160];	/* "yes:8.1/5.0(162%) via=..." */

@@ -53,6 +53,7 @@ VARIANTS = {
                    "on_clamd_failure = accept"],
     "clamd-up": ["virus_arbitron = clamd", "clamd_servers = 127.0.0.1:%d" % CLAMD_PORT,
                  "on_clamd_failure = accept"],
+    "quota": ["corral_max_rcpt_size = 4k"],
 }
 
 
@@ -459,6 +460,55 @@ def test_release_unchecked():
     restart_filter("base")
 
 
+# ------------------------------------------------------------ item 3
+def smtp_reply(sender, rcpts, text):
+    """The final SMTP reply code of one transaction."""
+    try:
+        smtp(sender, rcpts, text)
+        return 250
+    except smtplib.SMTPDataError as e:
+        return e.smtp_code
+    except smtplib.SMTPRecipientsRefused as e:
+        return list(e.recipients.values())[0][0]
+
+
+def spam_text(subject, rcpts, pad=400):
+    return ("From: Spammer <someone@example.org>\nTo: %s\nSubject: %s\nMessage-ID: <%s@example.org>\n"
+            "Date: %s\n\nBuy now! %s\n%s\n" % (", ".join(rcpts), subject, secrets.token_hex(6),
+                                              email.utils.formatdate(localtime=True), "x" * pad, GTUBE))
+
+
+def test_quota_partial():
+    """Issue 16 item 3 (SC-C9): one full corral does not tempfail the others."""
+    if not restart_filter("quota"):
+        return
+    full = "fullq@" + DOM
+    codes = []
+    for k in range(12):
+        codes.append(smtp_reply("someone@example.org", [full], spam_text("Storm %d" % k, [full], pad=0)))
+        if codes[-1] != 250:
+            break
+    if not result(codes[-1] == 451 and codes.count(250) >= 1,
+                  "SC-C9 fullq's corral fills up: its own spam gets 451 (as before)", repr(codes)):
+        return
+    others = ["usere1@" + DOM, "usere2@" + DOM]
+    n1, n2 = len(entries("usere1")), len(entries("usere2"))
+    code = smtp_reply("someone@example.org", [others[0], full, others[1]],
+                      spam_text("Shared spam", [others[0], full, others[1]], pad=0))
+    got = wait_for(lambda: tagged("fullq", "Shared spam"), 15)
+    log = open(MC_LOG, errors="replace").read()
+    time.sleep(1)
+    result(code == 250 and len(entries("usere1")) == n1 + 1 and len(entries("usere2")) == n2 + 1 and
+           len(got) == 1 and not mails("usere1") and not mails("usere2") and
+           re.search(r"corral-over-quota rcpt=fullq@\S+ delivered=tagged corral=[0-9A-F]{16}", log) is not None,
+           "SC-C9 spam to two users and the full one: 250, the two corralled, fullq's copy delivered "
+           "tagged [SPAM], logged corral-over-quota",
+           "code %s, entries %d/%d, %d tagged, log %s" % (code, len(entries("usere1")) - n1,
+                                                         len(entries("usere2")) - n2, len(got),
+                                                         bool(re.search(r"corral-over-quota", log))))
+    restart_filter("base")
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "--write-conf":
         write_conf(argv[2], argv[3])
@@ -466,7 +516,8 @@ def main(argv):
     if len(argv) != 2 or argv[1] != "run":
         print(__doc__, file=sys.stderr)
         return 2
-    for t in (test_archive_copy_proof, test_key_parser, test_robot_limit, test_release_unchecked):
+    for t in (test_archive_copy_proof, test_key_parser, test_robot_limit, test_release_unchecked,
+              test_quota_partial):
         try:
             t()
         except Exception as e:          # a crashed check is a failed one
