@@ -896,8 +896,16 @@ bypass_ok(const struct mc_config *cf, const struct bypass_msg *bm,
 		snprintf(why, whylen, "recipients=%u", bm->nrcpt);
 		return 0;
 	}
-	if (strcmp(bm->mailer, "local") != 0 || bm->mailaddr[0] == '\0' ||
-	    strchr(bm->mailaddr, '@') != NULL) {
+	if (cf->bypass_daemon_name[0] != '\0') {
+		/* the listener proves where it came from; mailer and
+		   address do not (a remote MAIL FROM:<x@local> is local) */
+		if (bm->daemon == NULL ||
+		    strcmp(bm->daemon, cf->bypass_daemon_name) != 0) {
+			snprintf(why, whylen, "not-release-listener");
+			return 0;
+		}
+	} else if (strcmp(bm->mailer, "local") != 0 ||
+	    bm->mailaddr[0] == '\0' || strchr(bm->mailaddr, '@') != NULL) {
 		snprintf(why, whylen, "not-local");
 		return 0;
 	}

@@ -160,13 +160,17 @@ struct bypass_msg {
 	unsigned		 nrcpt;
 	const char		*mailer;	/* {mail_mailer} */
 	const char		*mailaddr;	/* {mail_addr} */
+	const char		*daemon;	/* {daemon_name}; NULL: none */
 	const char		*date, *msgid;	/* first values; NULL: none */
 	const unsigned char	*bodyhash;	/* 32 bytes; NULL: none */
 };
 
 /*
  * Released spam carries the bypass header.  It is honoured only when sent
- * by a local user ({mail_mailer} local, {mail_addr} without '@'), when
+ * by a local user ({mail_mailer} local, {mail_addr} without '@'; with
+ * bypass_daemon_name set, only when it arrived on the sendmail listener
+ * of that name instead, a loopback-only DAEMON_OPTIONS(Name=...) the
+ * robot and the notifier submit to: issue 16 item 6), when
  * the MAC verifies over Date, Message-ID and the body under cf's key or
  * one of bypass_old_key_files, when it has not expired, for one envelope
  * recipient, only for a recipient the header was issued for (marker

@@ -187,6 +187,10 @@ static const struct conf_var conf_vars[] = {
 	{ "bypass_old_key_files", CONF_STR, DEF_BYPASS_OLD_KEY_FILES,
 	  CF_OFF(bypass_old_key_files), 0, 0, NULL,
 	  "older bypass keys, accepted for verification only (rotation)" },
+	{ "bypass_daemon_name", CONF_STR, DEF_BYPASS_DAEMON_NAME,
+	  CF_OFF(bypass_daemon_name), 0, 0, NULL,
+	  "sendmail listener (DAEMON_OPTIONS Name=) releases must arrive on "
+	  "(\"\" = local mailer test)" },
 	{ "bypass_max_age", CONF_TIME, DEF_BYPASS_MAX_AGE,
 	  CF_OFF(bypass_max_age), 60, 366 * 86400, NULL,
 	  "how long corralled spam can be released" },

@@ -1270,6 +1270,7 @@ real_bypass(const struct mc_config *cf, struct mc_msg *m, char *why,
 	bm.nrcpt = m->nrcpt;
 	bm.mailer = m->mailer;
 	bm.mailaddr = m->mailaddr;
+	bm.daemon = m->daemon;
 	bm.date = m->date;
 	bm.msgid = m->msgid;
 	bm.bodyhash = verdict_msg_bodyhash(m);

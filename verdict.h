@@ -45,6 +45,7 @@ struct mc_msg {
 	char		*sender;	/* envelope sender, without <> */
 	char		 mailer[32];	/* {mail_mailer} */
 	char		 mailaddr[256];	/* {mail_addr} */
+	char		 daemon[64];	/* {daemon_name}: the listener */
 	char		**rcpts;	/* envelope recipients, without <> */
 	unsigned	 nrcpt;
 	struct scan	*scan;

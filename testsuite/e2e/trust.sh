@@ -7,7 +7,8 @@
 #
 # Environment: SMTP_PORT (3100), STACK_DIR (/tmp/mc-tr-e2e), CLAMD_PORT
 # (3102: a private clamd, testsuite/stack/clamd.sh, in CLAMD_DIR),
-# CLAMD_DEAD_PORT (3149: nothing may listen there),
+# CLAMD_DEAD_PORT (3149: nothing may listen there), RELEASE_PORT (3101:
+# sendmail's second listener, Name=MC-release),
 # MAILCORRAL (the daemon, default ./mailcorral) and SC_BIN (the directory
 # of spamcorral-notify and -robot, default ./spamcorral): point them at
 # another build to see the checks fail there.  Needs root (private sendmail; the
@@ -18,13 +19,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 STACK_DIR=${STACK_DIR:-/tmp/mc-tr-e2e}
 SMTP_PORT=${SMTP_PORT:-3100}
+RELEASE_PORT=${RELEASE_PORT:-3101}	# sendmail's listener Name=MC-release
 CLAMD_PORT=${CLAMD_PORT:-3102}		# testsuite/stack/clamd.sh
 CLAMD_DEAD_PORT=${CLAMD_DEAD_PORT:-3149}	# nothing listens: clamd failing
 CLAMD_DIR=${CLAMD_DIR:-$STACK_DIR-clamd}
 RUN_AS=mail
 SC_BIN=${SC_BIN:-$TOP/spamcorral}
 PYTHONDONTWRITEBYTECODE=1
-export STACK_DIR SMTP_PORT PYTHONDONTWRITEBYTECODE SC_BIN CLAMD_PORT CLAMD_DEAD_PORT CLAMD_DIR
+export STACK_DIR SMTP_PORT PYTHONDONTWRITEBYTECODE SC_BIN CLAMD_PORT CLAMD_DEAD_PORT CLAMD_DIR RELEASE_PORT
 D=$STACK_DIR
 clamd_up=""
 . "$TOP/testsuite/lib/result.sh"
@@ -70,6 +72,9 @@ cat > "$D/sc/sendmail" <<EOF2
 exec python3 "$HERE/spamcorral/sendmail.py" --port $SMTP_PORT "\$@"
 EOF2
 chmod 755 "$D/sc/sendmail"
+# the same, submitting to the release listener (bypass_daemon_name)
+sed "s/--port $SMTP_PORT/--port $RELEASE_PORT/" "$D/sc/sendmail" > "$D/sc/sendmail-release"
+chmod 755 "$D/sc/sendmail-release"
 install -o "$RUN_AS" -m 600 /dev/null "$D/sc/robot.log"
 printf '"|%s -c %s -L %s"\n' "$SC_BIN/spamcorral-robot" \
 	"$D/mailcorral.conf" "$D/sc/robot.log" > "$D/sc/robot.alias"
@@ -79,6 +84,7 @@ clamd_up=1
 sh "$TOP/testsuite/stack/clamd.sh" start >"$D.clamd.log" 2>&1 ||
 	bail "clamd.sh start: $(tail -n 3 "$D.clamd.log")"
 stack_up=1
+STACK_RELEASE_PORT=$RELEASE_PORT \
 STACK_ALIASES="spamcorral: :include:$D/sc/robot.alias" \
 MC_CONF="$D/sc/base.conf" sh "$TOP/testsuite/stack/stack.sh" start \
 	>"$D.start.log" 2>&1 || bail "stack start: $(tail -n 3 "$D.start.log")"

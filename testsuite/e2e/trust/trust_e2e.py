@@ -54,6 +54,8 @@ VARIANTS = {
     "clamd-up": ["virus_arbitron = clamd", "clamd_servers = 127.0.0.1:%d" % CLAMD_PORT,
                  "on_clamd_failure = accept"],
     "quota": ["corral_max_rcpt_size = 4k"],
+    # releases only through sendmail's listener Name=MC-release
+    "daemon": ["bypass_daemon_name = MC-release", "sendmail_path = @STACK_DIR@/sc/sendmail-release"],
 }
 
 
@@ -509,6 +511,41 @@ def test_quota_partial():
     restart_filter("base")
 
 
+# ------------------------------------------------------------ item 6
+def test_daemon_name():
+    """Issue 16 item 6 (SC-B15): bypass_daemon_name proves where a release came from."""
+    if not restart_filter("daemon"):
+        return
+    user = "userf"
+    spam("Listener F", [user + "@" + DOM])
+    if not result(wait_for(lambda: entries(user), 20), "SC-B15 spam for userf corralled", "no entry"):
+        return
+    with open(os.path.join(CORRAL, entries(user)[0]), "rb") as f:
+        stored = f.read()
+    # the stored copy with its valid header, remailed by a "local" sender
+    # ({mail_mailer} local, no @) but on the ordinary listener
+    s = Sender(SMTP_PORT, sender=user)
+    reply_, qid = s.send(user + "@" + DOM, stored), None
+    s.close()
+    m = re.match(r"250 2\.0\.0 (\S+) ", reply_)
+    qid = m.group(1) if m else None
+    line = decision(qid)
+    rej = [x for x in log_for(qid) if "bypass-rejected reason=not-release-listener" in x] if qid else []
+    result(" action=bypass " not in line and rej and " action=corral " in line,
+           "SC-B15 a valid release header on the ordinary listener is refused (not-release-listener), "
+           "corralled again", "%s %r" % (reply_, line))
+    # the robot submits to the release listener: released
+    m = digest(user, 1)
+    idf = idents_of(m, "Listener F") if m else None
+    if not result(idf is not None, "SC-B15 digest for userf", "no digest"):
+        return
+    reply(user, ["> " + idf])
+    got = wait_for(lambda: tagged(user, "Listener F"), 20)
+    result(got, "SC-B15 the robot's release through the MC-release listener is delivered tagged [SPAM]",
+           "; ".join(robot_lines(r"userf@")[-3:]))
+    restart_filter("base")
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "--write-conf":
         write_conf(argv[2], argv[3])
@@ -517,7 +554,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     for t in (test_archive_copy_proof, test_key_parser, test_robot_limit, test_release_unchecked,
-              test_quota_partial):
+              test_quota_partial, test_daemon_name):
         try:
             t()
         except Exception as e:          # a crashed check is a failed one
