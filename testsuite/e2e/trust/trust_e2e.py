@@ -348,6 +348,17 @@ def idents_of(msg, subject):
     return None
 
 
+def released(user, subject, sc):
+    """The user's digest, a reply keeping subject's identifier: the tagged
+    copies delivered (None: no digest or identifier, already reported)."""
+    m = digest(user, 1)
+    ident = idents_of(m, subject) if m else None
+    if not result(ident is not None, "%s digest for %s" % (sc, user), "no digest"):
+        return None
+    reply(user, ["> " + ident])
+    return wait_for(lambda: tagged(user, subject), 20)
+
+
 def test_robot_limit():
     """Issue 16 item 2 (SC-R14): nobody can lock a user out of releases."""
     # a forged sender: an outside client names userA and sends random ids
@@ -446,12 +457,9 @@ def test_release_unchecked():
            repr(head[-300:]))
     if not restart_filter("clamd-up"):
         return
-    m = digest(user, 1)
-    idd = idents_of(m, "Unscanned D") if m else None
-    if not result(idd is not None, "SC-B14 digest for userd", "no digest"):
+    got = released(user, "Unscanned D", "SC-B14")
+    if got is None:
         return
-    reply(user, ["> " + idd])
-    got = wait_for(lambda: tagged(user, "Unscanned D"), 20)
     body = open(got[0], "rb").read() if got else b""
     lines = [x for x in open(MC_LOG, errors="replace").read().splitlines()
              if " action=bypass " in x and "Lab.EICAR" in x]
@@ -535,12 +543,9 @@ def test_daemon_name():
            "SC-B15 a valid release header on the ordinary listener is refused (not-release-listener), "
            "corralled again", "%s %r" % (reply_, line))
     # the robot submits to the release listener: released
-    m = digest(user, 1)
-    idf = idents_of(m, "Listener F") if m else None
-    if not result(idf is not None, "SC-B15 digest for userf", "no digest"):
+    got = released(user, "Listener F", "SC-B15")
+    if got is None:
         return
-    reply(user, ["> " + idf])
-    got = wait_for(lambda: tagged(user, "Listener F"), 20)
     result(got, "SC-B15 the robot's release through the MC-release listener is delivered tagged [SPAM]",
            "; ".join(robot_lines(r"userf@")[-3:]))
     restart_filter("base")
