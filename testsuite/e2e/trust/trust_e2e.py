@@ -54,6 +54,9 @@ VARIANTS = {
     "clamd-up": ["virus_arbitron = clamd", "clamd_servers = 127.0.0.1:%d" % CLAMD_PORT,
                  "on_clamd_failure = accept"],
     "quota": ["corral_max_rcpt_size = 4k"],
+    # the Perl filter adds X-Filter: two to every message
+    "perl": ["perl_shim = %s/perlshim.pl" % TOP,
+             "perl_filter = %s/testsuite/e2e/perl/filter2.pl" % TOP, "perl_workers = 1"],
     # releases only through sendmail's listener Name=MC-release
     "daemon": ["bypass_daemon_name = MC-release", "sendmail_path = @STACK_DIR@/sc/sendmail-release"],
 }
@@ -551,6 +554,26 @@ def test_daemon_name():
     restart_filter("base")
 
 
+# ------------------------------------------------------------ item 5
+def test_perl_corral():
+    """Issue 16 item 5 (SC-P3): the corralled copy carries the Perl filter's
+    header edits, as the delivered copy would."""
+    if not restart_filter("perl"):
+        return
+    user = "userg"
+    spam("Perl G", [user + "@" + DOM])
+    ok = wait_for(lambda: entries(user), 20)
+    data = b""
+    if ok:
+        with open(os.path.join(CORRAL, entries(user)[0]), "rb") as f:
+            data = f.read()
+    head = data.split(b"\r\n\r\n", 1)[0]
+    result(b"\r\nX-Filter: two\r\n" in head + b"\r\n" and b"X-MailCorral-Bypass: v=1;" in head,
+           "SC-P3 a spam corralled through real sendmail carries the Perl filter's added header",
+           repr(head[-300:]))
+    restart_filter("base")
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "--write-conf":
         write_conf(argv[2], argv[3])
@@ -559,7 +582,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     for t in (test_archive_copy_proof, test_key_parser, test_robot_limit, test_release_unchecked,
-              test_quota_partial, test_daemon_name):
+              test_quota_partial, test_daemon_name, test_perl_corral):
         try:
             t()
         except Exception as e:          # a crashed check is a failed one
