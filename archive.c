@@ -24,8 +24,9 @@
  * Settings: a message's file uses its session's snapshot; the journal and
  * the indexer use the index settings the daemon pushes with arc_reload()
  * at start-up and on every reload, so this file never calls conf.c.
- * The archiver's copy: its keyed header (arc_copy_header) and its
- * recognition on a later pass (arc_copy_ok).
+ * The archiver's copy: its keyed header (arc_copy_header, bypass.c's
+ * format and MAC with a purpose of its own) and its recognition on a
+ * later pass (arc_copy_ok).
  * Ownership: struct arc_file is the caller's until arc_commit()/arc_abort().
  * Failure: logged here (archive-write, index-failed); the caller answers
  * with archive_required.
@@ -48,7 +49,6 @@
 
 #include <mysql.h>
 #include <errmsg.h>
-#include <openssl/crypto.h>
 
 #include "buf.h"
 #include "bypass.h"
@@ -1302,120 +1302,33 @@ arc_stop(void)
 	mysql_library_end();
 }
 
-/* ---- the archiver copy's header ---- */
-
-/* Appends lp(value): value trimmed, white space runs as one space. */
-static void
-add_lp(struct buf *b, const char *v, int lower)
-{
-	struct buf t = BUF_INIT;
-	unsigned char lp[4];
-	int sp = 0;
-
-	for (; *v != '\0'; v++) {
-		if (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n') {
-			sp = t.len > 0;
-			continue;
-		}
-		if (sp)
-			buf_addc(&t, ' ');
-		sp = 0;
-		buf_addc(&t, lower ? tolower((unsigned char)*v) : *v);
-	}
-	lp[0] = (unsigned char)(t.len >> 24);
-	lp[1] = (unsigned char)(t.len >> 16);
-	lp[2] = (unsigned char)(t.len >> 8);
-	lp[3] = (unsigned char)t.len;
-	buf_add(b, lp, 4);
-	if (t.len > 0)
-		buf_add(b, t.data, t.len);
-	buf_free(&t);
-}
-
-static int
-mac_hex(const struct bypass_key *k, const char *addr, const char *date,
-    const char *msgid, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	struct buf b = BUF_INIT;
-	unsigned char mac[32];
-	size_t i;
-	int rc;
-
-	buf_adds(&b, "MC-ARCHIVE-v1");
-	add_lp(&b, date, 0);
-	add_lp(&b, msgid, 0);
-	add_lp(&b, addr, 1);
-	rc = b.data == NULL ? -1 : bypass_key_hmac(k, b.data, b.len, mac);
-	buf_free(&b);
-	if (rc == -1)
-		return -1;
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[mac[i] >> 4];
-		out[2 * i + 1] = hex[mac[i] & 15];
-	}
-	out[64] = '\0';
-	return 0;
-}
-
-int
-arc_mac(const struct bypass_key *k, const char *addr, const char *date,
-    const char *msgid, char *out, size_t outlen)
-{
-	char h[65];
-	int n;
-
-	if (k == NULL || addr == NULL || date == NULL || msgid == NULL ||
-	    mac_hex(k, addr, date, msgid, h) == -1)
-		return -1;
-	n = snprintf(out, outlen, "v=1; k=%s; h=%s", bypass_key_kid(k), h);
-	return n < 0 || (size_t)n >= outlen ? -1 : n;
-}
-
-int
-arc_mac_verify(const struct bypass_key *const *keys, size_t nkeys,
-    const char *hdr, const char *addr, const char *date, const char *msgid)
-{
-	char h[65], want[128];
-	size_t i, n;
-
-	if (hdr == NULL || addr == NULL || date == NULL || msgid == NULL)
-		return 0;
-	while (*hdr == ' ' || *hdr == '\t')
-		hdr++;
-	for (i = 0; i < nkeys; i++) {
-		if (keys[i] == NULL || mac_hex(keys[i], addr, date, msgid,
-		    h) == -1)
-			continue;
-		snprintf(want, sizeof(want), "v=1; k=%s; h=%s",
-		    bypass_key_kid(keys[i]), h);
-		n = strlen(want);
-		if (strlen(hdr) >= n && CRYPTO_memcmp(hdr, want, n) == 0 &&
-		    hdr[n + strspn(hdr + n, " \t\r\n")] == '\0')
-			return 1;
-	}
-	return 0;
-}
-
 /* ---- the archiver's copy ---- */
 
 int
 arc_copy_header(const struct mc_config *cf, const char *date,
-    const char *msgid, char *out, size_t outlen)
+    const char *msgid, const unsigned char bodyhash[32], char *out,
+    size_t outlen)
 {
+	char id[BYPASS_ID_LEN + 1];
+	time_t now = time(NULL);
 	int n;
 
-	if (cf->key == NULL || date == NULL || msgid == NULL)
+	if (cf->key == NULL || date == NULL || msgid == NULL ||
+	    bodyhash == NULL || util_random_hex(id, BYPASS_ID_LEN, 1) == -1)
 		return 0;
-	n = arc_mac(cf->key, cf->archive_address, date, msgid, out, outlen);
+	n = bypass_mint_for(cf->key, BYPASS_FOR_ARCHIVE, cf->archive_address,
+	    id, now, now + cf->bypass_max_age, msgid, strlen(msgid), date,
+	    strlen(date), bodyhash, out, outlen);
 	return n > 0 ? n : 0;
 }
 
 int
 arc_copy_ok(const struct mc_config *cf, const char *mac, unsigned nmac,
     char *const *rcpts, unsigned nrcpt, const char *date, const char *msgid,
-    char *why, size_t whylen)
+    const unsigned char bodyhash[32], char *why, size_t whylen)
 {
+	char id[BYPASS_ID_LEN + 1];
+	enum bypass_result r;
 	unsigned i;
 
 	if (nmac != 1) {
@@ -1431,10 +1344,22 @@ arc_copy_ok(const struct mc_config *cf, const char *mac, unsigned nmac,
 			snprintf(why, whylen, "other-recipients");
 			return 0;
 		}
-	if (!arc_mac_verify(cf->verify_keys, cf->nverify_keys, mac,
-	    cf->archive_address, date, msgid)) {
-		snprintf(why, whylen, "bad-mac");
+	if (date == NULL || msgid == NULL) {
+		snprintf(why, whylen, "bad-date");
 		return 0;
 	}
-	return 1;
+	if (bodyhash == NULL) {
+		snprintf(why, whylen, "no-body-hash");
+		return 0;
+	}
+	r = bypass_verify_for(cf->verify_keys, cf->nverify_keys,
+	    BYPASS_FOR_ARCHIVE, cf->archive_address, mac, strlen(mac),
+	    time(NULL), cf->bypass_max_age, msgid, strlen(msgid), date,
+	    strlen(date), bodyhash, id, sizeof(id));
+	if (r != BYPASS_OK) {
+		snprintf(why, whylen, "%s", bypass_result_str(r));
+		return 0;
+	}
+	/* single use where the corral directory is shared */
+	return bypass_mark_used(cf, id, cf->archive_address, why, whylen);
 }

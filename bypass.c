@@ -30,10 +30,16 @@
 #include "conf.h"
 #include "corral.h"
 #include "safefile.h"
+#include "spool.h"
 #include "util.h"
 #include "banned.h"
 
-#define LABEL		"MC-BYPASS-v1"
+/* One label per purpose: a header minted for one never verifies as the
+   other (bypass.h, enum bypass_purpose). */
+static const char *const labels[] = {
+	[BYPASS_FOR_RELEASE] = "MC-BYPASS-v1",
+	[BYPASS_FOR_ARCHIVE] = "MC-ARCHIVE-v2",
+};
 #define MAC_B64LEN	43		/* base64url of 32 bytes, no padding */
 
 struct bypass_key {
@@ -142,6 +148,13 @@ const char *
 bypass_key_kid(const struct bypass_key *k)
 {
 	return k->kid;
+}
+
+void
+bypass_key_bytes(const struct bypass_key *k,
+    unsigned char out[BYPASS_KEY_LEN])
+{
+	memcpy(out, k->key, BYPASS_KEY_LEN);
 }
 
 static int
@@ -436,6 +449,27 @@ bypass_hash_free(struct bypass_hash *h)
 	h->ctx = NULL;
 }
 
+static int
+hash_put(void *arg, const char *p, size_t n)
+{
+	return bypass_hash_update(arg, p, n);
+}
+
+int
+bypass_hash_spool(struct spool *sp, uint64_t from, uint64_t to,
+    unsigned char out[32])
+{
+	struct bypass_hash h;
+
+	if (bypass_hash_init(&h) == -1)
+		return -1;
+	if (spool_copy(sp, from, to, hash_put, &h) == -1) {
+		bypass_hash_free(&h);
+		return -1;
+	}
+	return bypass_hash_final(&h, out);
+}
+
 /* --- header ----------------------------------------------------------- */
 
 static int
@@ -495,11 +529,34 @@ hdr_canon(const char *p, size_t n, size_t *outn)
 	return o;
 }
 
+/* The bound address in lower case, length-prefixed; NULL: nothing. */
 static int
-compute(const struct bypass_key *k, const char *id, uint64_t t, uint64_t x,
+lp_lower(EVP_MAC_CTX *ctx, const char *s)
+{
+	char *l;
+	size_t i, n;
+	int rc;
+
+	if (s == NULL)
+		return 0;
+	n = strlen(s);
+	if ((l = malloc(n + 1)) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		l[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') :
+		    s[i];
+	rc = lp(ctx, l, n);
+	free(l);
+	return rc;
+}
+
+static int
+compute(const struct bypass_key *k, enum bypass_purpose purpose,
+    const char *bound, const char *id, uint64_t t, uint64_t x,
     const char *msgid, size_t mlen, const char *date, size_t dlen,
     const unsigned char bodyhash[32], char b64[MAC_B64LEN + 1])
 {
+	const char *label;
 	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
 	unsigned char mac[32];
@@ -508,18 +565,22 @@ compute(const struct bypass_key *k, const char *id, uint64_t t, uint64_t x,
 	EVP_MAC_CTX *ctx = NULL;
 	int rc = -1;
 
+	if ((unsigned)purpose >= sizeof(labels) / sizeof(labels[0]))
+		return -1;
+	label = labels[purpose];
 	if ((cm = hdr_canon(msgid, mlen, &cml)) == NULL ||
 	    (cd = hdr_canon(date, dlen, &cdl)) == NULL)
 		goto out;
 	if ((ctx = mac_begin(k->key, sizeof(k->key))) == NULL)
 		goto out;
-	if (EVP_MAC_update(ctx, (const unsigned char *)LABEL,
-	    sizeof(LABEL) - 1) != 1 ||
+	if (EVP_MAC_update(ctx, (const unsigned char *)label,
+	    strlen(label)) != 1 ||
 	    lp(ctx, k->kid, strlen(k->kid)) == -1 ||
 	    lp(ctx, id, strlen(id)) == -1 ||
 	    be64(ctx, t) == -1 || be64(ctx, x) == -1 ||
 	    lp(ctx, cm, cml) == -1 || lp(ctx, cd, cdl) == -1 ||
-	    EVP_MAC_update(ctx, bodyhash, 32) != 1) {
+	    EVP_MAC_update(ctx, bodyhash, 32) != 1 ||
+	    lp_lower(ctx, bound) == -1) {
 		EVP_MAC_CTX_free(ctx);
 		goto out;
 	}
@@ -570,6 +631,16 @@ bypass_mint(const struct bypass_key *k, const char *corral_id,
     const char *date, size_t dlen, const unsigned char bodyhash[32],
     char *out, size_t outlen)
 {
+	return bypass_mint_for(k, BYPASS_FOR_RELEASE, NULL, corral_id, issued,
+	    expires, msgid, mlen, date, dlen, bodyhash, out, outlen);
+}
+
+int
+bypass_mint_for(const struct bypass_key *k, enum bypass_purpose purpose,
+    const char *bound, const char *corral_id, time_t issued, time_t expires,
+    const char *msgid, size_t mlen, const char *date, size_t dlen,
+    const unsigned char bodyhash[32], char *out, size_t outlen)
+{
 	char b64[MAC_B64LEN + 1];
 	int n;
 
@@ -579,8 +650,8 @@ bypass_mint(const struct bypass_key *k, const char *corral_id,
 		errno = EINVAL;
 		return -1;
 	}
-	if (compute(k, corral_id, (uint64_t)issued, (uint64_t)expires, msgid,
-	    mlen, date, dlen, bodyhash, b64) == -1) {
+	if (compute(k, purpose, bound, corral_id, (uint64_t)issued,
+	    (uint64_t)expires, msgid, mlen, date, dlen, bodyhash, b64) == -1) {
 		errno = EIO;
 		return -1;
 	}
@@ -668,6 +739,18 @@ bypass_verify(const struct bypass_key *const *keys, size_t nkeys,
     const char *msgid, size_t mlen, const char *date, size_t dlen,
     const unsigned char bodyhash[32], char *id_out, size_t idlen)
 {
+	return bypass_verify_for(keys, nkeys, BYPASS_FOR_RELEASE, NULL, hdr,
+	    hlen, now, max_age, msgid, mlen, date, dlen, bodyhash, id_out,
+	    idlen);
+}
+
+enum bypass_result
+bypass_verify_for(const struct bypass_key *const *keys, size_t nkeys,
+    enum bypass_purpose purpose, const char *bound, const char *hdr,
+    size_t hlen, time_t now, long max_age, const char *msgid, size_t mlen,
+    const char *date, size_t dlen, const unsigned char bodyhash[32],
+    char *id_out, size_t idlen)
+{
 	char kid[BYPASS_KID_LEN + 1], id[17], h[MAC_B64LEN + 1];
 	char want[MAC_B64LEN + 1];
 	const struct bypass_key *k = NULL;
@@ -704,8 +787,8 @@ bypass_verify(const struct bypass_key *const *keys, size_t nkeys,
 	if (now < 0 || (uint64_t)now + BYPASS_SKEW < t ||
 	    (uint64_t)now > x || max_age < 0 || x - t > (uint64_t)max_age)
 		return BYPASS_EXPIRED;
-	if (compute(k, id, t, x, msgid, mlen, date, dlen, bodyhash,
-	    want) == -1)
+	if (compute(k, purpose, bound, id, t, x, msgid, mlen, date, dlen,
+	    bodyhash, want) == -1)
 		return BYPASS_BAD_MAC;
 	if (CRYPTO_memcmp(want, h, MAC_B64LEN) != 0)
 		return BYPASS_BAD_MAC;
@@ -777,6 +860,15 @@ bypass_markers(const struct mc_config *cf, const char *id, const char *rcpt,
 		snprintf(why, whylen, "marker-failed");
 		return 0;
 	}
+	return bypass_mark_used(cf, id, rcpt, why, whylen);
+}
+
+int
+bypass_mark_used(const struct mc_config *cf, const char *id,
+    const char *rcpt, char *why, size_t whylen)
+{
+	char path[4096];
+
 	if (marker_path(cf, CORRAL_MARK_USED, id, rcpt, path,
 	    sizeof(path)) == -1) {
 		snprintf(why, whylen, "recipient");
@@ -810,8 +902,16 @@ bypass_ok(const struct mc_config *cf, const struct bypass_msg *bm,
 		snprintf(why, whylen, "recipients=%u", bm->nrcpt);
 		return 0;
 	}
-	if (strcmp(bm->mailer, "local") != 0 || bm->mailaddr[0] == '\0' ||
-	    strchr(bm->mailaddr, '@') != NULL) {
+	if (cf->bypass_daemon_name[0] != '\0') {
+		/* the listener proves where it came from; mailer and
+		   address do not (a remote MAIL FROM:<x@local> is local) */
+		if (bm->daemon == NULL ||
+		    strcmp(bm->daemon, cf->bypass_daemon_name) != 0) {
+			snprintf(why, whylen, "not-release-listener");
+			return 0;
+		}
+	} else if (strcmp(bm->mailer, "local") != 0 ||
+	    bm->mailaddr[0] == '\0' || strchr(bm->mailaddr, '@') != NULL) {
 		snprintf(why, whylen, "not-local");
 		return 0;
 	}

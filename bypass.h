@@ -23,14 +23,23 @@
 #define MC_BYPASS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #define BYPASS_KEY_LEN		32
 #define BYPASS_KID_LEN		8	/* lower-case hex digits */
+#define BYPASS_ID_LEN		16	/* upper-case hex digits */
 #define BYPASS_HDR_MAX		256	/* longest header value accepted */
 #define BYPASS_SKEW		300	/* seconds t may lie in the future */
 
 struct bypass_key;
+struct spool;
+
+/* What a header is minted for: each has its own MAC label. */
+enum bypass_purpose {
+	BYPASS_FOR_RELEASE = 0,		/* released spam (bypass_ok) */
+	BYPASS_FOR_ARCHIVE		/* the archiver's copy (arc_copy_ok) */
+};
 
 struct evp_md_ctx_st;
 struct bypass_hash {
@@ -63,6 +72,10 @@ struct bypass_key	*bypass_key_load(const char *path, int create,
 void			 bypass_key_free(struct bypass_key *);
 /* The key id: first 8 hex digits of SHA-256(key), NUL-terminated. */
 const char		*bypass_key_kid(const struct bypass_key *);
+/* The key's 32 bytes, for the SpamCorral tokens (spamcorral.h): the one
+   key parser is bypass_key_load(). */
+void			 bypass_key_bytes(const struct bypass_key *,
+			    unsigned char out[BYPASS_KEY_LEN]);
 /* A key from 32 bytes in memory (tests, rotation tools). */
 struct bypass_key	*bypass_key_new(const unsigned char key[BYPASS_KEY_LEN]);
 
@@ -91,6 +104,9 @@ int	 bypass_hash_init(struct bypass_hash *);
 int	 bypass_hash_update(struct bypass_hash *, const void *, size_t);
 int	 bypass_hash_final(struct bypass_hash *, unsigned char out[32]);
 void	 bypass_hash_free(struct bypass_hash *);
+/* The canonical body hash of the spool's bytes [from, to).  0 or -1. */
+int	 bypass_hash_spool(struct spool *, uint64_t from, uint64_t to,
+	    unsigned char out[32]);
 
 /*
  * Writes the header value (no name, no CRLF) into out.  corral_id must be
@@ -114,6 +130,21 @@ enum bypass_result bypass_verify(const struct bypass_key *const *keys,
 	    size_t dlen, const unsigned char bodyhash[32], char *id_out,
 	    size_t idlen);
 
+/*
+ * bypass_mint and bypass_verify for a purpose, bound to an address
+ * (BYPASS_FOR_ARCHIVE: the archive address; NULL: nothing, as a release).
+ * bypass_mint/bypass_verify are these with BYPASS_FOR_RELEASE and NULL.
+ */
+int	 bypass_mint_for(const struct bypass_key *, enum bypass_purpose,
+	    const char *bound, const char *id, time_t issued, time_t expires,
+	    const char *msgid, size_t mlen, const char *date, size_t dlen,
+	    const unsigned char bodyhash[32], char *out, size_t outlen);
+enum bypass_result bypass_verify_for(const struct bypass_key *const *keys,
+	    size_t nkeys, enum bypass_purpose, const char *bound,
+	    const char *hdr, size_t hlen, time_t now, long max_age,
+	    const char *msgid, size_t mlen, const char *date, size_t dlen,
+	    const unsigned char bodyhash[32], char *id_out, size_t idlen);
+
 /* "ok", "malformed", "unknown-key", "expired", "bad-mac". */
 const char	*bypass_result_str(enum bypass_result);
 
@@ -129,13 +160,17 @@ struct bypass_msg {
 	unsigned		 nrcpt;
 	const char		*mailer;	/* {mail_mailer} */
 	const char		*mailaddr;	/* {mail_addr} */
+	const char		*daemon;	/* {daemon_name}; NULL: none */
 	const char		*date, *msgid;	/* first values; NULL: none */
 	const unsigned char	*bodyhash;	/* 32 bytes; NULL: none */
 };
 
 /*
  * Released spam carries the bypass header.  It is honoured only when sent
- * by a local user ({mail_mailer} local, {mail_addr} without '@'), when
+ * by a local user ({mail_mailer} local, {mail_addr} without '@'; with
+ * bypass_daemon_name set, only when it arrived on the sendmail listener
+ * of that name instead, a loopback-only DAEMON_OPTIONS(Name=...) the
+ * robot and the notifier submit to: issue 16 item 6), when
  * the MAC verifies over Date, Message-ID and the body under cf's key or
  * one of bypass_old_key_files, when it has not expired, for one envelope
  * recipient, only for a recipient the header was issued for (marker
@@ -147,5 +182,12 @@ struct bypass_msg {
  */
 int	 bypass_ok(const struct mc_config *, const struct bypass_msg *,
 	    char *why, size_t whylen);
+/*
+ * The one-use rule alone: creates used.<id>.<rcpt> in the corral
+ * directory with O_EXCL.  1 (the id in why) the first time; 0 with
+ * "used", "recipient" or "marker-failed" in why.
+ */
+int	 bypass_mark_used(const struct mc_config *, const char *id,
+	    const char *rcpt, char *why, size_t whylen);
 
 #endif

@@ -181,7 +181,8 @@ static const struct conf_var conf_vars[] = {
 	{ "corral_max_rcpt_size", CONF_SIZE, DEF_CORRAL_MAX_RCPT_SIZE,
 	  CF_OFF(corral_max_rcpt_size), 0, 1LL << 44, NULL,
 	  "corralled bytes one recipient may hold; beyond, spam to them is "
-	  "tempfailed (0 = no limit)" },
+	  "tempfailed, or delivered tagged when others are corralled "
+	  "(0 = no limit)" },
 	{ "corral_max_size", CONF_SIZE, DEF_CORRAL_MAX_SIZE,
 	  CF_OFF(corral_max_size), 0, 1LL << 44, NULL,
 	  "corralled bytes in all; beyond, spam is tempfailed (0 = no limit)" },
@@ -191,6 +192,10 @@ static const struct conf_var conf_vars[] = {
 	{ "bypass_old_key_files", CONF_STR, DEF_BYPASS_OLD_KEY_FILES,
 	  CF_OFF(bypass_old_key_files), 0, 0, NULL,
 	  "older bypass keys, accepted for verification only (rotation)" },
+	{ "bypass_daemon_name", CONF_STR, DEF_BYPASS_DAEMON_NAME,
+	  CF_OFF(bypass_daemon_name), 0, 0, NULL,
+	  "sendmail listener (DAEMON_OPTIONS Name=) releases must arrive on "
+	  "(\"\" = local mailer test)" },
 	{ "bypass_max_age", CONF_TIME, DEF_BYPASS_MAX_AGE,
 	  CF_OFF(bypass_max_age), 60, 366 * 86400, NULL,
 	  "how long corralled spam can be released" },

@@ -92,6 +92,7 @@ struct mc_config {
 	char		*bypass_key_file;
 	char		*bypass_old_key_files;	/* verify only */
 	long		 bypass_max_age;
+	char		*bypass_daemon_name;	/* "": today's locality test */
 	/* SpamCorral */
 	char		*spamcorral_address;
 	long		 corral_expire_days;

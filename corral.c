@@ -368,6 +368,26 @@ corral_set_quota(struct corral *c, unsigned long long max_total,
 	c->max_rcpt = max_rcpt;
 }
 
+static int quota_check(struct corral *, char (*)[CORRAL_RCPT_MAX + 1],
+    size_t, unsigned long long, char *, size_t);
+
+int
+corral_rcpt_over_quota(struct corral *c, const char *rcpt,
+    unsigned long long size)
+{
+	char safe[1][CORRAL_RCPT_MAX + 1], err[256];
+
+	if (c->max_rcpt == 0)
+		return 0;
+	if (corral_safe_rcpt(rcpt, safe[0], sizeof(safe[0])) == -1)
+		return -1;
+	if (quota_check(c, safe, 1, size, err, sizeof(err)) == 0)
+		return 0;
+	if (errno != EDQUOT)
+		return -1;
+	return strncmp(err, "quota rcpt=", 11) == 0;
+}
+
 struct quota_rcpt {
 	const char		*safe;
 	unsigned long long	 used;
@@ -934,12 +954,6 @@ corral_marker_make(int dfd, const char *path, const char *note, int excl)
 /* ---- the filter's copy ---- */
 
 static int
-hash_put(void *arg, const char *p, size_t n)
-{
-	return bypass_hash_update(arg, p, n);
-}
-
-static int
 writer_put(void *arg, const char *p, size_t n)
 {
 	return corral_write(arg, p, n);
@@ -1033,7 +1047,6 @@ int
 corral_message(const struct mc_config *cf, const struct corral_msg *m,
     char *id, char *err, size_t errlen)
 {
-	struct bypass_hash bh;
 	struct buf extra = BUF_INIT;
 	struct corral_writer *w = NULL;
 	uint64_t end = spool_size(m->body);
@@ -1041,12 +1054,7 @@ corral_message(const struct mc_config *cf, const struct corral_msg *m,
 	char bid[CORRAL_ID_LEN + 1];
 	int rc = -1;
 
-	if (bypass_hash_init(&bh) == -1) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (spool_copy(m->body, m->from, end, hash_put, &bh) == -1 ||
-	    bypass_hash_final(&bh, hash) == -1) {
+	if (bypass_hash_spool(m->body, m->from, end, hash) == -1) {
 		snprintf(err, errlen, "body hash failed");
 		goto out;
 	}
@@ -1070,7 +1078,6 @@ corral_message(const struct mc_config *cf, const struct corral_msg *m,
 	if (rc == -1)
 		unissue_markers(cf, m, bid, m->nrcpt);
 out:
-	bypass_hash_free(&bh);
 	buf_free(&extra);
 	return rc;
 }

@@ -78,6 +78,14 @@ int		 corral_dirfd(const struct corral *);
  */
 void	 corral_set_quota(struct corral *, unsigned long long max_total,
 	    unsigned long long max_rcpt);
+/*
+ * 1 when size more bytes for rcpt would pass its per-recipient quota
+ * (the total quota is not asked), 0 when not (or no quota), -1 with
+ * errno when the corral cannot be read.  For a message to several
+ * recipients, one of them over quota (issue 16 item 3).
+ */
+int	 corral_rcpt_over_quota(struct corral *, const char *rcpt,
+	    unsigned long long size);
 
 /*
  * Starts one corral file: creates tmp.<qid>.<pid>.<n> (0600, O_EXCL,

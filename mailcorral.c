@@ -123,7 +123,8 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	if ((f0 & need) != need || (c = calloc(1, sizeof(*c))) == NULL)
 		return SMFIS_ALL_OPTS;
 	atomic_fetch_add(&mc_contexts, 1);
-	*pf0 = need | (f0 & SMFIF_ADDRCPT);	/* archive_address */
+	/* archive_address; a recipient over its corral quota */
+	*pf0 = need | (f0 & (SMFIF_ADDRCPT | SMFIF_DELRCPT));
 	*pf1 = f1 & (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA |
 	    MC_NOREPLY);
 	*pf2 = *pf3 = 0;
@@ -202,6 +203,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		goto nomem;
 	copy_macro(ctx, "{mail_mailer}", m->mailer, sizeof(m->mailer));
 	copy_macro(ctx, "{mail_addr}", m->mailaddr, sizeof(m->mailaddr));
+	copy_macro(ctx, "{daemon_name}", m->daemon, sizeof(m->daemon));
 	if ((m->scan = scan_new(c->cf, m->qid)) == NULL)
 		m->err = errno ? errno : ENOMEM;
 	if (c->cf->perl_filter[0] != '\0' && (m->perl = pp_msg_new()) ==
@@ -314,6 +316,9 @@ send_edits(SMFICTX *ctx, const struct mc_verdict *v)
 			break;
 		case VERDICT_RCPT_ADD:
 			rc = smfi_addrcpt(ctx, e->name);
+			break;
+		case VERDICT_RCPT_DEL:
+			rc = smfi_delrcpt(ctx, e->name);
 			break;
 		}
 	}
@@ -498,7 +503,8 @@ gated_close(SMFICTX *ctx)
 static struct smfiDesc mc_desc = {
 	MC_NAME,
 	SMFI_VERSION,
-	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_ADDRCPT,
+	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_ADDRCPT |
+	    SMFIF_DELRCPT,
 	gated_connect,
 	NULL,			/* helo */
 	gated_envfrom,

@@ -29,7 +29,6 @@
 #include <time.h>
 
 struct buf;
-struct bypass_key;
 struct mc_config;
 struct spool;
 
@@ -119,19 +118,6 @@ void	 arc_stop(void);
  */
 void	 arc_reload(const struct mc_config *);
 
-/*
- * The archiver copy's header value: "v=1; k=<kid>; h=<64 hex>" with
- * h = HMAC-SHA256(key, "MC-ARCHIVE-v1" || lp(Date) || lp(Message-ID) ||
- * lp(address)), Date and Message-ID with white space runs collapsed and
- * trimmed, the address in lower case.  Length, or -1.
- */
-int	 arc_mac(const struct bypass_key *, const char *addr,
-	    const char *date, const char *msgid, char *out, size_t outlen);
-/* 1 when hdr verifies under one of keys, else 0. */
-int	 arc_mac_verify(const struct bypass_key *const *keys, size_t nkeys,
-	    const char *hdr, const char *addr, const char *date,
-	    const char *msgid);
-
 /* ---- pure helpers (unit tests) ---- */
 
 /* YYYY/MM/DD/<qid>-<suffix>; a qid not ^[A-Za-z0-9]{1,64}$ is NOQUEUE. */
@@ -153,23 +139,30 @@ int	 arc_decode_row(char *line, size_t len, struct arc_row *);
 
 /*
  * The third-party archiver gets its copy of delivered mail as one more
- * envelope recipient (archive_address), with a keyed header (ARC_HDR,
- * arc_mac) over Date, Message-ID and its address, so that the copy is
- * known on a later pass through a MailCorral (arc_copy_ok) and not
- * filtered again.  arc_copy_header() writes that header's value: its
- * length, or 0 when the copy goes without it (no key, Date or Message-ID:
+ * envelope recipient (archive_address), with a keyed header (ARC_HDR) so
+ * that the copy is known on a later pass through a MailCorral
+ * (arc_copy_ok) and not filtered again.  The header is the bypass header's
+ * format and MAC (bypass.h) with the purpose BYPASS_FOR_ARCHIVE, bound to
+ * archive_address: it covers Date, Message-ID and the canonical hash of
+ * the body as delivered (bodyhash), has a random id, and expires after
+ * bypass_max_age.  arc_copy_header() writes its value: its length, or 0
+ * when the copy goes without it (no key, Date, Message-ID or body hash:
  * it is then filtered like any mail on that pass).
  */
 int	 arc_copy_header(const struct mc_config *, const char *date,
-	    const char *msgid, char *out, size_t outlen);
+	    const char *msgid, const unsigned char bodyhash[32], char *out,
+	    size_t outlen);
 /*
  * The archiver's copy on a later pass (SC-B9): every envelope recipient
- * is archive_address and the one ARC_HDR (nmac of them, the first mac)
- * verifies over this message's Date and Message-ID.  1: pass it on
- * untouched; 0 with the reason in why.
+ * is archive_address, there is one ARC_HDR (nmac of them, the first mac),
+ * it verifies over this message's Date, Message-ID and body hash and has
+ * not expired, and it is its first use here (a used.<id>.<address> marker
+ * made with O_EXCL in corral_dir: single use among the hosts that share
+ * that directory).  1: pass it on untouched; 0 with the reason in why.
  */
 int	 arc_copy_ok(const struct mc_config *, const char *mac, unsigned nmac,
 	    char *const *rcpts, unsigned nrcpt, const char *date,
-	    const char *msgid, char *why, size_t whylen);
+	    const char *msgid, const unsigned char bodyhash[32], char *why,
+	    size_t whylen);
 
 #endif

@@ -119,6 +119,7 @@
 #define DEF_BYPASS_KEY_FILE	SPAMKEY
 #define DEF_BYPASS_OLD_KEY_FILES ""		/* verify only; "" = none */
 #define DEF_BYPASS_MAX_AGE	"14d"
+#define DEF_BYPASS_DAEMON_NAME	""		/* "": {mail_mailer} local */
 
 /* SpamCorral: the digest notifier and the reply robot. */
 #define DEF_SPAMCORRAL_ADDRESS	"spamcorral"	/* the robot's address */

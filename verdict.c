@@ -140,12 +140,26 @@ verdict_msg_header(struct mc_msg *m, const char *name, const char *value)
 		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
 			m->err = errno;
 	}
+	if (strcasecmp(name, MC_HDR_VIRUS) == 0 &&
+	    strncmp(value + strspn(value, " \t"), "unchecked", 9) == 0)
+		m->virus_unchecked = 1;
 	if (strcasecmp(name, ARC_HDR) == 0) {
 		m->narchmac++;
 		keep_first(&m->archmac, value);
+		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
+			m->err = errno;
 	}
 	if (strncasecmp(name, "X-MailCorral", 12) == 0 || is_spam_field(name))
 		note_forged(m, name);
+}
+
+const unsigned char *
+verdict_msg_bodyhash(struct mc_msg *m)
+{
+	if (m->hashed == 0)
+		m->hashed = m->scan != NULL &&
+		    scan_bodyhash(m->scan, m->bodyhash) == 0 ? 1 : -1;
+	return m->hashed == 1 ? m->bodyhash : NULL;
 }
 
 void
@@ -290,13 +304,18 @@ archiver_copy(struct mc_verdict *v)
 {
 	const struct mc_config *cf = v->cf;
 	const struct mc_msg *m = v->m;
-	char hdr[160];
+	struct spool *body = v->res.changed ? v->body : scan_spool(m->scan);
+	uint64_t from = v->res.changed ? 0 : scan_body_offset(m->scan);
+	unsigned char hash[32];
+	char hdr[BYPASS_HDR_MAX + 1];
 	unsigned i;
 
 	if (cf->archive_address[0] == '\0')
 		return 0;
-	if (arc_copy_header(cf, m->date, m->msgid, hdr, sizeof(hdr)) > 0 &&
-	    add_header(v, ARC_HDR, hdr) == -1)
+	/* the MAC covers the body as delivered: the edits are made by now */
+	if (bypass_hash_spool(body, from, spool_size(body), hash) == 0 &&
+	    arc_copy_header(cf, m->date, m->msgid, hash, hdr,
+	    sizeof(hdr)) > 0 && add_header(v, ARC_HDR, hdr) == -1)
 		return -1;
 	for (i = 0; i < m->nrcpt; i++)
 		if (strcasecmp(m->rcpts[i], cf->archive_address) == 0)
@@ -471,7 +490,7 @@ step_archive_copy(struct mc_verdict *v)
 	if (m->narchmac == 0)
 		return STEP_NEXT;
 	if (arc_copy_ok(v->cf, m->archmac, m->narchmac, m->rcpts, m->nrcpt,
-	    m->date, m->msgid, why, sizeof(why))) {
+	    m->date, m->msgid, verdict_msg_bodyhash(m), why, sizeof(why))) {
 		v->action = VERDICT_ARCHIVE_COPY;
 		return STEP_DONE;
 	}
@@ -515,6 +534,28 @@ step_archive_begin(struct mc_verdict *v)
 	return STEP_DONE;
 }
 
+static enum step_rc step_clamd(struct mc_verdict *);
+static int rewrite_body(struct mc_verdict *);
+static int filtered_header(struct mc_verdict *);
+static int unchecked_headers(struct mc_verdict *);
+
+/*
+ * The checks a release makes up for (issue 16 item 4): an entry stored
+ * while clamd failed (X-MailCorral-Virus: unchecked) is scanned, before
+ * the one-use marker is spent, so clamd's failure answers as
+ * on_clamd_failure says and a retry can still be released.  A virus is
+ * answered as virus_action says (removed: the body rewritten).  0 or -1.
+ */
+static int
+release_rescan(struct mc_verdict *v)
+{
+	if (v->infected && (rewrite_body(v) == -1 ||
+	    (v->res.replace_all && headers_for_text(v) == -1) ||
+	    filtered_header(v) == -1))
+		return -1;
+	return v->m->virus_unchecked ? unchecked_headers(v) : 0;
+}
+
 /* Released spam: the seeds' minimal handling, the [SPAM] tag. */
 static enum step_rc
 step_bypass(struct mc_verdict *v)
@@ -524,12 +565,14 @@ step_bypass(struct mc_verdict *v)
 
 	if (m->nbypass == 0)
 		return STEP_NEXT;
+	if (m->virus_unchecked && step_clamd(v) == STEP_DONE)
+		return STEP_DONE;
 	if (!v->ops->bypass(v->cf, m, why, sizeof(why))) {
 		log_msg(m->qid, LOG_NOTICE, "bypass-rejected reason=%s", why);
 		return STEP_NEXT;
 	}
-	if (strip_forged(v, 1) == -1 || tag_subject(v) == -1 ||
-	    archiver_copy(v) == -1)
+	if (strip_forged(v, 1) == -1 || release_rescan(v) == -1 ||
+	    tag_subject(v) == -1 || archiver_copy(v) == -1)
 		return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
 	v->action = VERDICT_BYPASS;
 	snprintf(v->extra, sizeof(v->extra), " bypass=%s", why);
@@ -543,6 +586,7 @@ clamd_outcome(struct mc_verdict *v, const struct clamd_verdict *cv)
 	const struct mc_config *cf = v->cf;
 
 	if (cv->infected > 0) {
+		v->infected = 1;
 		log_safe(cv->virus, strlen(cv->virus), v->virus,
 		    sizeof(v->virus));
 		if (cf->virus_action == CONF_VACT_REJECT) {
@@ -583,6 +627,9 @@ step_clamd(struct mc_verdict *v)
 	struct mc_msg *m = v->m;
 	struct clamd_verdict cv;
 
+	if (v->clamd_ran)
+		return STEP_NEXT;	/* before a release (step_bypass) */
+	v->clamd_ran = 1;
 	if (v->cf->virus_arbitron == CONF_VIRUS_CLAMD) {
 		memset(&cv, 0, sizeof(cv));
 		if (v->ops->clamd(m->scan, v->cf, &cv) == -1)
@@ -754,6 +801,9 @@ sink_body(void *arg, const char *p, size_t n)
 static int
 rewrite_body(struct mc_verdict *v)
 {
+	if (v->rewritten)
+		return 0;	/* once: a partial corral, then delivery */
+	v->rewritten = 1;
 	return rw_rewrite(v->m->scan, v->cf, sink_body, v, &v->res);
 }
 
@@ -845,7 +895,7 @@ edit_block(const char *p, size_t len, const struct verdict_edit *e,
 		f[nf].n = n;
 	}
 	for (j = 0; j < ne; j++) {
-		if (e[j].op == VERDICT_RCPT_ADD)
+		if (e[j].op == VERDICT_RCPT_ADD || e[j].op == VERDICT_RCPT_DEL)
 			continue;
 		k = e[j].op == VERDICT_HDR_CHANGE ?
 		    find_field(f, nf, e[j].name, e[j].index) : nf;
@@ -876,7 +926,8 @@ out:
  * and Content-* rules, our spam fields, then the body as filtered.
  */
 static int
-corral_copy(struct mc_verdict *v, char *id, char *err, size_t errlen)
+corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
+    char *err, size_t errlen)
 {
 	struct mc_msg *m = v->m;
 	struct spool *sp = scan_spool(m->scan);
@@ -895,7 +946,7 @@ corral_copy(struct mc_verdict *v, char *id, char *err, size_t errlen)
 	    (v->res.replace_all && headers_for_text(v) == -1) ||
 	    add_header(v, MC_HDR_SPAM_STATUS, status) == -1 ||
 	    add_header(v, MC_HDR_SPAM_SCORE, score) == -1 ||
-	    filtered_header(v) == -1 ||
+	    filtered_header(v) == -1 || unchecked_headers(v) == -1 ||
 	    (end >= 2 && spool_copy(sp, 0, end - 2, (int (*)(void *,
 	    const char *, size_t))buf_add, &raw) == -1) ||
 	    edit_block(raw.data, raw.len, v->edits, v->nedits, &hdr) == -1) {
@@ -904,8 +955,8 @@ corral_copy(struct mc_verdict *v, char *id, char *err, size_t errlen)
 	}
 	memset(&cm, 0, sizeof(cm));
 	cm.qid = m->qid;
-	cm.rcpts = m->rcpts;
-	cm.nrcpt = m->nrcpt;
+	cm.rcpts = rcpts;
+	cm.nrcpt = nrcpt;
 	cm.date = m->date;
 	cm.msgid = m->msgid;
 	cm.headers = hdr.data != NULL ? hdr.data : "";
@@ -919,15 +970,95 @@ out:
 	return rc;
 }
 
+/* Drops the edits made after the first n (a corral copy's). */
+static void
+edits_truncate(struct mc_verdict *v, unsigned n)
+{
+	for (; v->nedits > n; v->nedits--) {
+		free(v->edits[v->nedits - 1].name);
+		free(v->edits[v->nedits - 1].value);
+	}
+}
+
+/*
+ * One recipient's full corral must not hold up the others (issue 16
+ * item 3): when some recipients of a spam are over corral_max_rcpt_size
+ * and some are not, the others are corralled as usual and removed from
+ * the transaction, and the message goes on to step_deliver for the
+ * recipients over quota, tagged as spam (logged corral-over-quota).
+ * STEP_NEXT for that; STEP_DONE with the failure kept when every
+ * recipient, or none, is over (the total quota, the disk: 451 as before).
+ */
+static enum step_rc
+corral_partial(struct mc_verdict *v, unsigned nedits, char *err,
+    size_t errlen)
+{
+	struct mc_msg *m = v->m;
+	const char *sz = strstr(err, " size=");
+	unsigned long long size;
+	char id[CORRAL_ID_LEN + 1], **fit, safe[400];
+	struct buf addr = BUF_INIT;
+	unsigned i, nfit = 0;
+	int *over, rc = -1;
+
+	/* the entry's size, as the refusal said it (corral.h) */
+	if (sz == NULL || sscanf(sz, " size=%llu", &size) != 1)
+		return STEP_DONE;
+	if ((fit = calloc(m->nrcpt, sizeof(*fit))) == NULL ||
+	    (over = calloc(m->nrcpt, sizeof(*over))) == NULL) {
+		free(fit);
+		return STEP_DONE;
+	}
+	for (i = 0; i < m->nrcpt; i++) {
+		if ((over[i] = corral_rcpt_over_quota(v->cf->corral,
+		    m->rcpts[i], size)) == -1)
+			goto out;
+		if (!over[i])
+			fit[nfit++] = m->rcpts[i];
+	}
+	if (nfit == 0 || nfit == m->nrcpt)
+		goto out;
+	edits_truncate(v, nedits);
+	rc = corral_copy(v, fit, nfit, id, err, errlen);
+	edits_truncate(v, nedits);
+	for (i = 0; rc == 0 && i < nfit; i++) {
+		buf_reset(&addr);
+		buf_printf(&addr, "<%s>", fit[i]);
+		rc = addr.data == NULL ? -1 :
+		    edit(v, VERDICT_RCPT_DEL, addr.data, 0, NULL);
+	}
+	for (i = 0; rc == 0 && i < m->nrcpt; i++)
+		if (over[i]) {
+			log_safe(m->rcpts[i], strlen(m->rcpts[i]), safe,
+			    sizeof(safe));
+			log_msg(m->qid, LOG_WARNING, "corral-over-quota rcpt=%s "
+			    "delivered=tagged corral=%s", safe, id);
+		}
+out:
+	buf_free(&addr);
+	free(fit);
+	free(over);
+	if (rc == -1)
+		return STEP_DONE;
+	snprintf(v->extra, sizeof(v->extra), " corral=%s over-quota=%u", id,
+	    m->nrcpt - nfit);
+	return STEP_NEXT;
+}
+
 /* Spam to keep in the corral: a copy there, nothing delivered. */
 static enum step_rc
 step_corral(struct mc_verdict *v)
 {
 	char id[CORRAL_ID_LEN + 1], err[256];
+	unsigned nedits = v->nedits;
 
 	if (!v->sv.is_spam || v->cf->spam_disposition != CONF_DISPO_CORRAL)
 		return STEP_NEXT;
-	if (corral_copy(v, id, err, sizeof(err)) == -1) {
+	if (corral_copy(v, v->m->rcpts, v->m->nrcpt, id, err,
+	    sizeof(err)) == -1) {
+		if (strncmp(err, "quota rcpt=", 11) == 0 && v->m->nrcpt > 1 &&
+		    corral_partial(v, nedits, err, sizeof(err)) == STEP_NEXT)
+			return STEP_NEXT;
 		verdict_fail(v, VERDICT_FAIL_CORRAL, err);
 		return STEP_DONE;
 	}
@@ -1131,7 +1262,6 @@ static int
 real_bypass(const struct mc_config *cf, struct mc_msg *m, char *why,
     size_t whylen)
 {
-	unsigned char hash[32];
 	struct bypass_msg bm;
 
 	bm.header = m->bypass;
@@ -1140,9 +1270,10 @@ real_bypass(const struct mc_config *cf, struct mc_msg *m, char *why,
 	bm.nrcpt = m->nrcpt;
 	bm.mailer = m->mailer;
 	bm.mailaddr = m->mailaddr;
+	bm.daemon = m->daemon;
 	bm.date = m->date;
 	bm.msgid = m->msgid;
-	bm.bodyhash = scan_bodyhash(m->scan, hash) == 0 ? hash : NULL;
+	bm.bodyhash = verdict_msg_bodyhash(m);
 	return bypass_ok(cf, &bm, why, whylen);
 }
 

@@ -45,6 +45,7 @@ struct mc_msg {
 	char		*sender;	/* envelope sender, without <> */
 	char		 mailer[32];	/* {mail_mailer} */
 	char		 mailaddr[256];	/* {mail_addr} */
+	char		 daemon[64];	/* {daemon_name}: the listener */
 	char		**rcpts;	/* envelope recipients, without <> */
 	unsigned	 nrcpt;
 	struct scan	*scan;
@@ -63,6 +64,13 @@ struct mc_msg {
 	unsigned	 nbypass;
 	char		*archmac;	/* first X-MailCorral-Archive */
 	unsigned	 narchmac;
+	/* an X-MailCorral-Virus: unchecked field: a corral entry stored
+	   without the virus scan, scanned before its release */
+	int		 virus_unchecked;
+	/* canonical hash of the body as received, for the keyed headers:
+	   0 not taken yet, 1 in bodyhash, -1 none (verdict_msg_bodyhash) */
+	int		 hashed;
+	unsigned char	 bodyhash[32];
 	struct arc_file	*arc;		/* archive file being written */
 	char		*from[MC_MAX_FROM];
 	unsigned	 nfrom;
@@ -76,6 +84,12 @@ struct mc_msg {
 void	 verdict_msg_header(struct mc_msg *, const char *name,
 	    const char *value);
 void	 verdict_msg_free(struct mc_msg *);
+/*
+ * The canonical body hash of the message as received (bypass.h), asked
+ * for by verdict_msg_header() when a keyed header was seen; taken once and
+ * kept.  NULL when it was not asked for or failed.
+ */
+const unsigned char *verdict_msg_bodyhash(struct mc_msg *);
 
 enum verdict_action {
 	VERDICT_ACCEPT,
@@ -107,7 +121,8 @@ enum verdict_fail {
 enum verdict_edit_op {
 	VERDICT_HDR_ADD,	/* name: value, at the end */
 	VERDICT_HDR_CHANGE,	/* index-th field of name; value NULL deletes */
-	VERDICT_RCPT_ADD	/* name is a new envelope recipient */
+	VERDICT_RCPT_ADD,	/* name is a new envelope recipient */
+	VERDICT_RCPT_DEL	/* name: an envelope recipient to remove */
 };
 
 struct verdict_edit {
@@ -156,6 +171,9 @@ struct mc_verdict {
 	unsigned		 mime_errs;	/* MIME_ERR_* of the scan */
 	uint64_t		 size;		/* body bytes */
 	unsigned		 clamd_scans;
+	int			 clamd_ran;	/* step_clamd looked once */
+	int			 infected;	/* clamd found a virus */
+	int			 rewritten;	/* rewrite_body done */
 	struct rw_result	 res;
 	/* the decision line's pieces */
 	char			 spam[160];	/* "yes:8.1/5.0(162%) via=..." */

@@ -338,3 +338,12 @@ sc_find_idents(const char *t, size_t len, struct sc_ident *out, size_t max)
 	}
 	return n;
 }
+
+void
+sc_break_idents(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((s[0] == 'M' || s[0] == 'm') && (s[1] == 'C' ||
+		    s[1] == 'c') && s[2] == '-')
+			s[2] = '_';
+}

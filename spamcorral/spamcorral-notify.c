@@ -177,10 +177,12 @@ on_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
 
 	if (sc_field_is(n, nl, "From") && !h->have_from) {
 		sc_clean_text(v, vl, e->from, sizeof(e->from), VALUE_CHARS);
+		sc_break_idents(e->from);	/* no look-alike identifiers */
 		h->have_from = 1;
 	} else if (sc_field_is(n, nl, "Subject") && !h->have_subj) {
 		sc_clean_text(v, vl, e->subject, sizeof(e->subject),
 		    VALUE_CHARS);
+		sc_break_idents(e->subject);
 		h->have_subj = 1;
 	} else if (sc_field_is(n, nl, MC_HDR_SPAM_SCORE) && !h->have_score) {
 		/* "8.1 (162%)" */
@@ -517,12 +519,16 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	dfd = corral_dirfd(cr);
+	/* the daemon's parser: a key it accepts is accepted here */
 	if ((bkey = bypass_key_load(cf->bypass_key_file, 0, err,
-	    sizeof(err))) == NULL || sc_key_raw(cf->bypass_key_file, key, err,
-	    sizeof(err)) == -1) {
+	    sizeof(err))) == NULL) {
 		log_warnx("bypass_key_file: %s", err);
+		if (!verbose && !dry_run)	/* not only in syslog */
+			fprintf(stderr, "spamcorral-notify: bypass_key_file: "
+			    "%s\n", err);
 		return EX_CONFIG;
 	}
+	bypass_key_bytes(bkey, key);
 	if (user != NULL && corral_safe_rcpt(user, usafe, sizeof(usafe)) ==
 	    -1) {
 		log_warnx("bad --user");

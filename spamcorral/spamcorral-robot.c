@@ -13,9 +13,14 @@
  * header) and deletes what seed 5.3 allows.  Auto-replies and loops
  * (RFC 3834) are ignored; only local senders (local_domains) are heard.
  * Per sender (state.c, under the corral's flock): robot_max_failures bad
- * identifiers within robot_failure_window block the sender for that long
+ * tokens within robot_failure_window block the sender for that long
  * (SC-R4), and the robot answers at most once per robot_reply_interval
- * (SC-R6).  See doc/corral.md and spamcorral-robot(8).
+ * (SC-R6).  Only a bad token for an entry of that recipient counts (an
+ * identifier naming none is only counted in the reply line), and a block
+ * never stops a valid identifier: in a blocked sender's reply the bad
+ * ones are passed over unlogged, the valid ones released, so neither a
+ * forged sender nor spam text copied into a digest can lock a user out of
+ * their releases (issue 16).  See doc/corral.md and spamcorral-robot(8).
  *
  * Exit: 0 (done, or ignored: see the log), EX_TEMPFAIL when sendmail, the
  * corral or the state file failed (sendmail retries; what was released is
@@ -165,6 +170,8 @@ struct run {
 	char			 robot_local[SC_ADDR_MAX + 1];
 	struct buf		 note;		/* the answer's text */
 	size_t			 nrel, ngone, nbad, nold, nchanged, nexp;
+	size_t			 nunknown;	/* naming no entry of theirs */
+	int			 blocked;	/* bad tokens: no longer looked at */
 	int			 tempfail;
 };
 
@@ -185,20 +192,33 @@ ignore_reason(struct run *u)
 	return NULL;
 }
 
-/* Counts one bad identifier; 1 when the sender is now blocked. */
-static int
-count_failure(struct run *u)
+/*
+ * A bad token.  It counts towards the sender's limit only when it names
+ * an entry of this recipient (random or copied look-alikes do not), and
+ * never stops the reply: its valid identifiers are still released.
+ */
+static void
+count_failure(struct run *u, const char *name, const char *id)
 {
-	int b;
+	struct stat st;
 
 	u->nbad++;
+	if (u->blocked)
+		return;		/* logged once; valid ones still go */
+	if (fstatat(u->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		u->nunknown++;
+		return;
+	}
+	log_info("release-denied sender=%s id=%s reason=bad-token",
+	    u->lsafe, id);
 	u->dirty = 1;
-	b = sc_state_fail(u->st, u->skey, 1, time(NULL), &u->lim);
-	if (b == 1)
+	if (sc_state_fail(u->st, u->skey, 1, time(NULL), &u->lim) == 1) {
+		u->blocked = 1;
 		log_info("release-denied sender=%s reason=rate-limited "
-		    "failures=%zu window=%lds: ignored for %lds", u->lsafe,
-		    u->nbad, u->lim.failure_window, u->lim.failure_window);
-	return b == 1;
+		    "failures=%zu window=%lds: bad identifiers ignored for "
+		    "%lds", u->lsafe, u->nbad - u->nunknown,
+		    u->lim.failure_window, u->lim.failure_window);
+	}
 }
 
 /*
@@ -311,8 +331,8 @@ deny_content(struct run *u, const char *name, const struct sc_ident *id,
 }
 
 /*
- * One identifier.  Returns 0 to go on, 1 to stop (blocked), -1 to stop
- * with a temporary failure.
+ * One identifier.  Returns 0 to go on, -1 to stop with a temporary
+ * failure.
  */
 static int
 release_one(struct run *u, const struct sc_ident *id)
@@ -334,9 +354,8 @@ release_one(struct run *u, const struct sc_ident *id)
 		return -1;
 	}
 	if (t != SC_TOK_OK) {
-		log_info("release-denied sender=%s id=%s reason=bad-token",
-		    u->lsafe, id->id);
-		return count_failure(u);
+		count_failure(u, name, id->id);
+		return 0;
 	}
 	if (u->nrel >= RELEASE_MAX) {
 		log_info("release-capped sender=%s id=%s max=%d", u->lsafe,
@@ -584,13 +603,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 	u.dfd = corral_dirfd(u.cr);
+	/* the daemon's parser: a key it accepts is accepted here */
 	if ((u.bkey = bypass_key_load(u.cf->bypass_key_file, 0, err,
-	    sizeof(err))) == NULL || sc_key_raw(u.cf->bypass_key_file, u.key,
-	    err, sizeof(err)) == -1) {
+	    sizeof(err))) == NULL) {
 		log_warnx("bypass_key_file: %s", err);
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
+	bypass_key_bytes(u.bkey, u.key);
 	if (corral_safe_rcpt(u.sender, u.safe, sizeof(u.safe)) == -1 ||
 	    sc_state_key(u.sender, u.skey, sizeof(u.skey)) == -1) {
 		log_info("release-denied sender=%s reason=bad-sender",
@@ -626,9 +646,9 @@ main(int argc, char **argv)
 
 		localtime_r(&b, &tm);
 		strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S", &tm);
-		log_info("ignored: sender=%s reason=rate-limited until=%s",
-		    u.lsafe, until);
-		goto out;
+		log_info("rate-limited: sender=%s until=%s: only valid "
+		    "identifiers are looked at", u.lsafe, until);
+		u.blocked = 1;
 	}
 
 	for (i = 0; i < u.nids; i++) {
@@ -639,8 +659,9 @@ main(int argc, char **argv)
 			break;
 	}
 	log_info("reply sender=%s identifiers=%zu released=%zu gone=%zu "
-	    "bad=%zu old=%zu changed=%zu expired=%zu", u.lsafe, u.nids, u.nrel,
-	    u.ngone, u.nbad, u.nold, u.nchanged, u.nexp);
+	    "bad=%zu unknown=%zu old=%zu changed=%zu expired=%zu", u.lsafe,
+	    u.nids, u.nrel, u.ngone, u.nbad, u.nunknown, u.nold, u.nchanged,
+	    u.nexp);
 
 	/* an answer only to a reply that held a valid identifier, and at
 	   most one per reply_interval (SC-R6) */

@@ -37,45 +37,6 @@
 
 #include "banned.h"
 
-int
-sc_key_raw(const char *path, unsigned char key[32], char *err,
-    size_t errlen)
-{
-	unsigned char b[200];
-	ssize_t n;
-	size_t i;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	n = read(fd, b, sizeof(b));
-	close(fd);
-	if (n >= 64) {
-		for (i = 0; i < 32; i++) {
-			int h = util_hexval(b[2 * i]);
-			int l = util_hexval(b[2 * i + 1]);
-
-			if (h < 0 || l < 0)
-				break;
-			key[i] = (unsigned char)(h << 4 | l);
-		}
-		if (i == 32 && (n == 64 || b[64] == '\n' || b[64] == '\r')) {
-			OPENSSL_cleanse(b, sizeof(b));
-			return 0;
-		}
-	}
-	if (n == 32) {
-		memcpy(key, b, 32);
-		OPENSSL_cleanse(b, sizeof(b));
-		return 0;
-	}
-	OPENSSL_cleanse(b, sizeof(b));
-	snprintf(err, errlen, "%s: not a key", path);
-	return -1;
-}
-
 static void
 put_lp(struct buf *b, const char *s)
 {

@@ -49,10 +49,6 @@
 struct bypass_key;
 struct mime_limits;
 
-/* Raw 32-byte key from bypass_key_file (already checked by
-   bypass_key_load()).  0 or -1. */
-int	 sc_key_raw(const char *path, unsigned char key[32], char *err,
-	    size_t errlen);
 /*
  * The token (32 hex + NUL) for an entry name, its safe rcpt and the
  * SHA-256 of the entry's content.  0 or -1.
@@ -236,6 +232,12 @@ const char *sc_reply_loop(const struct sc_reply *r);
  */
 size_t	 sc_find_idents(const char *text, size_t len, struct sc_ident *out,
 	    size_t max);
+/*
+ * Breaks every "MC-" (any case) in s into "MC_", so that text from a
+ * spam (its Subject and From in a digest) can hold nothing
+ * sc_find_idents() reads as an identifier, and is seen not to be one.
+ */
+void	 sc_break_idents(char *s);
 
 /* ---- state.c ---- */
 

@@ -47,9 +47,9 @@ command -v mariadbd >/dev/null || result_abort "setup: no mariadbd (make deps)"
 [ -f "$DB_DIR/mariadbd.bgpid" ] && $DB stop >/dev/null 2>&1
 mountpoint -q "$STACK_DIR/own/archive" 2>/dev/null && umount "$STACK_DIR/own/archive"
 stack_fresh
-mkdir -p "$STACK_DIR/own/spool" "$STACK_DIR/own/archive"
+mkdir -p "$STACK_DIR/own/spool" "$STACK_DIR/own/archive" "$STACK_DIR/own/corral"
 chown -R nobody: "$STACK_DIR/own"
-chmod 700 "$STACK_DIR/own/spool"
+chmod 700 "$STACK_DIR/own/spool" "$STACK_DIR/own/corral"
 CONF="$STACK_DIR/archive-base.conf"
 python3 "$TOP/testsuite/e2e/archive/archive_e2e.py" --write-conf "$CONF" base ||
 	result_abort "setup: cannot write the config"

@@ -11,6 +11,8 @@
 # Environment:
 #   STACK_DIR     private directory (default /tmp/mailcorral-stack)
 #   SMTP_PORT     sendmail's port on 127.0.0.1 (default 2525)
+#   STACK_RELEASE_PORT  a second listener on 127.0.0.1, Name=MC-release, for
+#                 bypass_daemon_name (default: none)
 #   MILTER_SPEC   libmilter socket (default unix:$STACK_DIR/mailcorral.sock)
 #   MC_CONF       config file to copy to $STACK_DIR/mailcorral.conf
 #                 (default testsuite/stack/mailcorral-test.conf)
@@ -84,6 +86,9 @@ exit 0
 EOF
 	chmod 755 "$D/deliver.sh"
 
+	release_line="dnl no release listener (STACK_RELEASE_PORT unset)"
+	[ -n "${STACK_RELEASE_PORT:-}" ] &&
+		release_line="DAEMON_OPTIONS(\`Family=inet, Name=MC-release, Port=$STACK_RELEASE_PORT, Addr=127.0.0.1')dnl"
 	if [ "$STACK_MILTER" = none ]; then
 		milter_line="dnl no milter (STACK_MILTER=none)"
 	else
@@ -131,6 +136,7 @@ FEATURE(\`accept_unresolvable_domains')dnl
 FEATURE(\`accept_unqualified_senders')dnl
 FEATURE(\`no_default_msa')dnl
 DAEMON_OPTIONS(\`Family=inet, Name=MTA-lab, Port=$SMTP_PORT, Addr=127.0.0.1')dnl
+$release_line
 $milter_line
 MAILER(\`local')dnl
 MAILER(\`smtp')dnl

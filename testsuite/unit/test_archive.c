@@ -162,44 +162,63 @@ test_rel_path(void **state)
 	assert_int_equal(arc_rel_path("A", 0, sfx, p, 10), -1);
 }
 
+/*
+ * The archiver's header is the bypass format with a purpose of its own:
+ * it covers the body and the address, and a header of one purpose never
+ * verifies as the other.
+ */
 static void
 test_mac(void **state)
 {
-	unsigned char k1[BYPASS_KEY_LEN], k2[BYPASS_KEY_LEN];
-	struct bypass_key *a, *b;
-	const struct bypass_key *keys[2];
-	char h[160];
+	unsigned char k1[BYPASS_KEY_LEN], hash[32], hash2[32];
+	struct bypass_key *a;
+	const struct bypass_key *keys[1];
+	char h[BYPASS_HDR_MAX + 1], id[BYPASS_ID_LEN + 1];
 	const char *date = "Mon, 1 Jan 2024 10:00:00 +0000";
 	const char *mid = "<abc@example.org>";
+	const time_t t = 1700000000;
+	int n;
 
 	(void)state;
 	memset(k1, 1, sizeof(k1));
-	memset(k2, 2, sizeof(k2));
+	memset(hash, 7, sizeof(hash));
+	memset(hash2, 8, sizeof(hash2));
 	a = bypass_key_new(k1);
-	b = bypass_key_new(k2);
 	keys[0] = a;
-	assert_true(arc_mac(a, "archive@x.test", date, mid, h, sizeof(h)) > 0);
-	assert_true(arc_mac_verify(keys, 1, h, "archive@x.test", date, mid));
-	assert_true(arc_mac_verify(keys, 1, h, "Archive@X.test", date, mid));
-	/* folding of Date and Message-ID does not matter */
-	assert_true(arc_mac_verify(keys, 1, h, "archive@x.test",
-	    " Mon, 1 Jan 2024\r\n\t10:00:00 +0000 ", mid));
-	assert_false(arc_mac_verify(keys, 1, h, "archive@x.test",
-	    "Mon, 1 Jan 2024 10:00:01 +0000", mid));
-	assert_false(arc_mac_verify(keys, 1, h, "archive@x.test", date,
-	    "<abd@example.org>"));
-	assert_false(arc_mac_verify(keys, 1, h, "other@x.test", date, mid));
-	assert_false(arc_mac_verify(keys, 1, h, "archive@x.test", NULL, mid));
-	h[strlen(h) - 1] ^= 1;
-	assert_false(arc_mac_verify(keys, 1, h, "archive@x.test", date, mid));
-	h[strlen(h) - 1] ^= 1;
-	keys[0] = b;
-	assert_false(arc_mac_verify(keys, 1, h, "archive@x.test", date, mid));
-	keys[1] = a;
-	assert_true(arc_mac_verify(keys, 2, h, "archive@x.test", date, mid));
-	assert_int_equal(arc_mac(NULL, "a", date, mid, h, sizeof(h)), -1);
+	n = bypass_mint_for(a, BYPASS_FOR_ARCHIVE, "archive@x.test",
+	    "0123456789ABCDEF", t, t + 3600, mid, strlen(mid), date,
+	    strlen(date), hash, h, sizeof(h));
+	assert_true(n > 0);
+#define V(p, addr, d, body, now) bypass_verify_for(keys, 1, p, addr, h, \
+	(size_t)n, now, 3600, mid, strlen(mid), d, strlen(d), body, id, \
+	sizeof(id))
+	assert_int_equal(V(BYPASS_FOR_ARCHIVE, "archive@x.test", date, hash,
+	    t), BYPASS_OK);
+	assert_string_equal(id, "0123456789ABCDEF");
+	assert_int_equal(V(BYPASS_FOR_ARCHIVE, "Archive@X.test", date, hash,
+	    t), BYPASS_OK);
+	assert_int_equal(V(BYPASS_FOR_ARCHIVE, "archive@x.test",
+	    " Mon, 1 Jan 2024\r\n\t10:00:00 +0000 ", hash, t), BYPASS_OK);
+	/* another body, address, date, purpose, or too late: refused */
+	assert_int_equal(V(BYPASS_FOR_ARCHIVE, "archive@x.test", date, hash2,
+	    t), BYPASS_BAD_MAC);
+	assert_int_equal(V(BYPASS_FOR_ARCHIVE, "other@x.test", date, hash,
+	    t), BYPASS_BAD_MAC);
+	assert_int_equal(V(BYPASS_FOR_ARCHIVE, "archive@x.test",
+	    "Mon, 1 Jan 2024 10:00:01 +0000", hash, t), BYPASS_BAD_MAC);
+	assert_int_equal(V(BYPASS_FOR_RELEASE, NULL, date, hash, t),
+	    BYPASS_BAD_MAC);
+	assert_int_equal(V(BYPASS_FOR_ARCHIVE, "archive@x.test", date, hash,
+	    t + 3601), BYPASS_EXPIRED);
+#undef V
+	/* a release header never verifies as an archive header */
+	n = bypass_mint(a, "0123456789ABCDEF", t, t + 3600, mid, strlen(mid),
+	    date, strlen(date), hash, h, sizeof(h));
+	assert_true(n > 0);
+	assert_int_equal(bypass_verify_for(keys, 1, BYPASS_FOR_ARCHIVE,
+	    "archive@x.test", h, (size_t)n, t, 3600, mid, strlen(mid), date,
+	    strlen(date), hash, id, sizeof(id)), BYPASS_BAD_MAC);
 	bypass_key_free(a);
-	bypass_key_free(b);
 }
 
 /* dir is a mkdtemp() name: no quoting needed */

@@ -263,6 +263,63 @@ test_time_window(void **state)
 	assert_int_equal(mint(key1, T0, T0 + 1, hdr, 20), -1);
 }
 
+/*
+ * The one key parser (issue 16 item 7): the files the daemon accepts, the
+ * same table as trust e2e SC-B16 gives the notifier and the robot, and
+ * the key bytes handed to them.
+ */
+static void
+test_key_forms(void **state)
+{
+#define HEXK "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF"
+	static const struct {
+		const char	*data;
+		size_t		 len;
+		int		 ok;
+	} t[] = {
+		{ HEXK "\n", 65, 1 }, { HEXK, 64, 1 }, { HEXK "\r\n", 66, 1 },
+		{ HEXK " \n", 66, 1 }, { HEXK "\t", 65, 1 },
+		{ HEXK "\n\n", 66, 1 },
+		{ "\1\2\3\4\5\6\7\10\11\12\13\14\15\16\17\20\21\22\23\24\25"
+		  "\26\27\30\31\32\33\34\35\36\37\40", 32, 1 },
+		{ HEXK "0\n", 66, 0 }, { HEXK " x\n", 67, 0 },
+		{ "0011\n", 5, 0 },
+	};
+	static const unsigned char want[BYPASS_KEY_LEN] = {
+		0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa,
+		0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
+		0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
+	char dir[] = "/tmp/mc-bypass-XXXXXX", path[128], err[256];
+	unsigned char got[BYPASS_KEY_LEN];
+	struct bypass_key *k;
+	size_t i, j;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/key", dir);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, t[i].data, t[i].len),
+		    (ssize_t)t[i].len);
+		close(fd);
+		k = bypass_key_load(path, 0, err, sizeof(err));
+		if ((k != NULL) != t[i].ok)
+			fail_msg("key form %zu: %s", i, k ? "accepted" : err);
+		if (k == NULL)
+			continue;
+		bypass_key_bytes(k, got);
+		for (j = 0; j < BYPASS_KEY_LEN; j++)
+			assert_int_equal(got[j], t[i].len == 32 ?
+			    (unsigned char)(j + 1) : want[j]);
+		bypass_key_free(k);
+	}
+	unlink(path);
+	rmdir(dir);
+#undef HEXK
+}
+
 static void
 test_key_file(void **state)
 {
@@ -388,6 +445,7 @@ main(void)
 		cmocka_unit_test(test_bound_fields),
 		cmocka_unit_test(test_time_window),
 		cmocka_unit_test(test_key_file),
+		cmocka_unit_test(test_key_forms),
 		cmocka_unit_test(test_body_canon),
 	};
 

@@ -609,6 +609,11 @@ test_quota(void **state)
 	assert_int_equal(errno, EDQUOT);
 	assert_string_equal(err, "quota rcpt=a@local used=100 size=1 max=100");
 	assert_int_equal(count_entries(dir, ""), n0);
+	/* the question asked for one recipient of several (issue 16) */
+	assert_int_equal(corral_rcpt_over_quota(c, "a@local", 1), 1);
+	assert_int_equal(corral_rcpt_over_quota(c, "A@Local", 0), 0);
+	assert_int_equal(corral_rcpt_over_quota(c, "b@local", 100), 0);
+	assert_int_equal(corral_rcpt_over_quota(c, "b@local", 101), 1);
 	/* Other recipients are unaffected. */
 	assert_int_equal(try_put(c, b, 1, 60, err, sizeof(err)), 0);
 	/* A message for b and a: a is over, so nothing at all is written. */

@@ -857,6 +857,59 @@ test_entry_expired(void **state)
 	rmdir(dir);
 }
 
+/*
+ * Issue 16 item 2: a spam's Subject or From, as the digest shows it
+ * (sc_clean_text, sc_break_idents), never holds an identifier.  A
+ * generator of look-alikes: identifiers in every case, inside encoded
+ * words, split by format characters the cleaning removes, in runs.
+ */
+static void
+test_break_idents(void **state)
+{
+	static const char *const pieces[] = {
+		"MC-", "mc-", "Mc-", "mC-", "0123456789ABCDEF-",
+		"0123456789abcdef0123456789abcdef", "\xe2\x80\x8b", "\xc2\xad",
+		"=?utf-8?q?MC-0123456789ABCDEF-?=", " ", "[", "]", "x", "-",
+		"\xe2\x80\x8e", "=?utf-8?b?TUMt?=",
+	};
+	struct sc_ident ids[8];
+	char in[512], out[2048];
+	unsigned seed = 16, r;
+	size_t n, k, len, hits = 0;
+	int i;
+
+	(void)state;
+	/* the plain case first */
+	snprintf(in, sizeof(in), "Re: [MC-0123456789ABCDEF-"
+	    "0123456789abcdef0123456789abcdef]");
+	assert_int_equal(sc_find_idents(in, strlen(in), ids, 8), 1);
+	sc_clean_text(in, strlen(in), out, sizeof(out), 200);
+	sc_break_idents(out);
+	assert_int_equal(sc_find_idents(out, strlen(out), ids, 8), 0);
+	assert_non_null(strstr(out, "MC_0123456789ABCDEF-"));
+	for (i = 0; i < 20000; i++) {
+		len = 0;
+		in[0] = '\0';
+		n = 1 + (seed = seed * 1103515245 + 12345) % 12;
+		for (k = 0; k < n; k++) {
+			seed = seed * 1103515245 + 12345;
+			r = (seed >> 8) % (sizeof(pieces) / sizeof(pieces[0]));
+			if (len + strlen(pieces[r]) + 1 >= sizeof(in))
+				break;
+			memcpy(in + len, pieces[r], strlen(pieces[r]) + 1);
+			len += strlen(pieces[r]);
+		}
+		sc_clean_text(in, len, out, sizeof(out), 200);
+		hits += sc_find_idents(out, strlen(out), ids, 8) > 0;
+		sc_break_idents(out);
+		if (sc_find_idents(out, strlen(out), ids, 8) != 0)
+			fail_msg("look-alike survived: %s -> %s", in, out);
+	}
+	/* the generator makes identifiers the breaking must catch */
+	if (hits < 20)
+		fail_msg("only %zu generated look-alikes", hits);
+}
+
 int
 main(void)
 {
@@ -870,6 +923,7 @@ main(void)
 		cmocka_unit_test(test_reply_sender),
 		cmocka_unit_test(test_reply_text),
 		cmocka_unit_test(test_find_idents),
+		cmocka_unit_test(test_break_idents),
 		cmocka_unit_test(test_state_failures),
 		cmocka_unit_test(test_state_replies),
 		cmocka_unit_test(test_state_key),

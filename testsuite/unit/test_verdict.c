@@ -640,34 +640,137 @@ test_corral_copy_edits(void **state)
 	conf_free(cf);
 }
 
-/* The archiver's own copy, with a MAC made by the same key. */
+/* A run with nothing faked: its action, its edits in got. */
+static enum verdict_action
+run_plain(struct mc_config *cf, const char *msg, const char *rcpt,
+    char *got, size_t gotlen)
+{
+	struct mc_msg *m = message(cf, msg, rcpt, 0);
+	struct mc_verdict v;
+	enum verdict_action a;
+
+	set_fake(F_NONE, cf, m);
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	a = v.action;
+	edits(&v, got, gotlen);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	return a;
+}
+
+/*
+ * The archiver's own copy (issue 16 item 1): the header minted on the
+ * first pass verifies for that body once, and never for another body,
+ * a second use or another recipient.
+ */
 static void
 test_archive_copy(void **state)
 {
 	struct mc_config *cf = config("archive_address = arc@example.net\n");
 	struct mc_msg *m;
 	struct mc_verdict v;
-	char mac[160], msg[1024], got[1024];
+	char mac[BYPASS_HDR_MAX + 1], msg[1024], other[1024], got[1024];
+	const char *h;
 
 	(void)state;
-	assert_true(arc_mac(cf->key, "arc@example.net",
-	    "Mon, 7 Dec 2026 10:00:00 +0000", "<1@example.org>", mac,
-	    sizeof(mac)) > 0);
-	snprintf(msg, sizeof(msg), PLAIN "%s: %s" CRLF TEXT, ARC_HDR, mac);
-	m = message(cf, msg, "arc@example.net", 0);
+	/* first pass: the delivered copy gets the header and the archiver */
+	m = message(cf, PLAIN TEXT, NULL, 0);
 	set_fake(F_NONE, cf, m);
 	verdict_run(&v, cf, m, "client", &fake_ops);
-	assert_int_equal(v.action, VERDICT_ARCHIVE_COPY);
-	assert_int_equal(v.nedits, 0);
+	assert_int_equal(v.action, VERDICT_ACCEPT);
+	assert_non_null(h = edit_value(&v, VERDICT_HDR_ADD, ARC_HDR));
+	snprintf(mac, sizeof(mac), "%s", h);
+	assert_true(strncmp(mac, "v=1; k=", 7) == 0);
 	verdict_free(&v);
 	verdict_msg_free(m);
+	snprintf(msg, sizeof(msg), PLAIN "%s: %s" CRLF TEXT, ARC_HDR, mac);
+	/* the same header on another body: filtered, header stripped */
+	snprintf(other, sizeof(other), PLAIN "%s: %s" CRLF CRLF "other text"
+	    CRLF, ARC_HDR, mac);
+	assert_int_equal(run_plain(cf, other, "arc@example.net", got,
+	    sizeof(got)), VERDICT_ACCEPT);
 	/* the same header for another recipient: filtered, header stripped */
-	m = message(cf, msg, "rcpt@example.com", 0);
-	verdict_run(&v, cf, m, "client", &fake_ops);
-	assert_int_equal(v.action, VERDICT_ACCEPT);
-	edits(&v, got, sizeof(got));
+	assert_int_equal(run_plain(cf, msg, "rcpt@example.com", got,
+	    sizeof(got)), VERDICT_ACCEPT);
 	assert_string_equal(got, "D " ARC_HDR " 1;A " ARC_HDR
 	    ";R arc@example.net");
+	/* the copy itself: passed once, untouched */
+	assert_int_equal(run_plain(cf, msg, "arc@example.net", got,
+	    sizeof(got)), VERDICT_ARCHIVE_COPY);
+	assert_string_equal(got, "");
+	/* and not twice */
+	assert_int_equal(run_plain(cf, msg, "arc@example.net", got,
+	    sizeof(got)), VERDICT_ACCEPT);
+	conf_free(cf);
+}
+
+/* A release (a bypass the fake honours) of msg with clamd faked as f. */
+static struct mc_msg *
+release_run(struct mc_config *cf, const char *msg, enum fake f,
+    struct mc_verdict *v)
+{
+	struct mc_msg *m = message(cf, msg, NULL, 0);
+
+	set_fake(f, cf, m);
+	fake_bypass_rc = 1;
+	verdict_run(v, cf, m, "client", &fake_ops);
+	return m;
+}
+
+/*
+ * Issue 16 item 4: spam corralled while clamd failed (on_clamd_failure =
+ * accept) says so in its entry, and its release is scanned before the
+ * bypass is honoured; a release of a scanned entry is not scanned again.
+ */
+static void
+test_release_unchecked(void **state)
+{
+	static const char conf[] = SPAMCONF "spam_disposition = corral\n"
+	    "virus_arbitron = clamd\non_clamd_failure = accept\n";
+	static const char rel[] = PLAIN "X-MailCorral-Virus: unchecked "
+	    "(connect)" CRLF SPAMHDRBYPASS ": v=1" CRLF TEXT;
+	static const char relchecked[] = PLAIN SPAMHDRBYPASS ": v=1" CRLF TEXT;
+	struct mc_config *cf = config(conf);
+	struct mc_msg *m;
+	struct mc_verdict v;
+	char file[8192];
+
+	(void)state;
+	m = message(cf, PLAIN TEXT, NULL, 0);
+	set_fake(F_CLAMD_FAIL, cf, m);
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_CORRAL);
+	corral_entry(v.extra + 8, file, sizeof(file));
+	assert_non_null(strstr(file, "X-MailCorral-Virus: unchecked (connect)"
+	    CRLF));
+	verdict_free(&v);
+	verdict_msg_free(m);
+	/* its release: scanned, the virus removed, still released */
+	m = release_run(cf, rel, F_CLAMD_VIRUS, &v);
+	assert_int_equal(v.action, VERDICT_BYPASS);
+	assert_true(v.clamd_ran && v.infected);
+	assert_string_equal(v.virus, "Eicar-Test");
+	verdict_free(&v);
+	verdict_msg_free(m);
+	/* clamd still failing: marked unchecked again */
+	m = release_run(cf, rel, F_CLAMD_FAIL, &v);
+	assert_int_equal(v.action, VERDICT_BYPASS);
+	assert_non_null(edit_value(&v, VERDICT_HDR_ADD, MC_HDR_VIRUS));
+	verdict_free(&v);
+	verdict_msg_free(m);
+	/* the release of a scanned entry is not scanned again */
+	m = release_run(cf, relchecked, F_CLAMD_VIRUS, &v);
+	assert_int_equal(v.action, VERDICT_BYPASS);
+	assert_false(v.clamd_ran);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+	/* on_clamd_failure = tempfail: the release waits for clamd */
+	cf = config(SPAMCONF "spam_disposition = corral\n"
+	    "virus_arbitron = clamd\n");
+	m = release_run(cf, rel, F_CLAMD_FAIL, &v);
+	assert_int_equal(v.action, VERDICT_TEMPFAIL);
+	assert_int_equal(v.fail, VERDICT_FAIL_CLAMD);
 	verdict_free(&v);
 	verdict_msg_free(m);
 	conf_free(cf);
@@ -725,6 +828,7 @@ main(void)
 		cmocka_unit_test(test_body_captured),
 		cmocka_unit_test(test_corral_copy_edits),
 		cmocka_unit_test(test_archive_copy),
+		cmocka_unit_test(test_release_unchecked),
 		cmocka_unit_test(test_archive_commit),
 	};
 

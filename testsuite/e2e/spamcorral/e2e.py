@@ -276,7 +276,10 @@ def main():
     settle()
     check(count_all() == n0 and all(os.path.lexists(os.path.join(CORRAL, n)) for n in nameB),
           "user2 with user1's identifier releases nothing")
-    check("reason=bad-token" in robot_log(), "robot logs reason=bad-token")
+    # user1's identifier names no entry of user2: refused, not counted
+    check(robot_lines(r"reply sender=user2@\S+ identifiers=1 released=0 gone=0 bad=1 unknown=1 "),
+          "robot counts it bad and unknown (no entry of user2: not towards user2's limit)",
+          robot_log()[-300:])
     # envelope user2, From: user1
     n0 = count_all()
     smtp(U2, [ROBOT], reply_text(U1, m1, {idB}))
@@ -449,22 +452,36 @@ def sc_security(mail_uid):
     settle()
     check(len(mails()) == n0 and os.path.lexists(os.path.join(CORRAL, nameF)),
           "SC-R4: 1000 random identifiers: nothing released, no answer")
+    # identifiers naming no entry of user4 do not count (issue 16: a
+    # forged sender or copied look-alikes cannot lock the user out)
+    check(not robot_lines(r"release-denied sender=user4@\S+ (id=\S+ reason=bad-token|reason=rate-limited)") and
+          robot_lines(r"reply sender=user4@\S+ identifiers=500 .* bad=500 unknown=500 "),
+          "SC-R4: random identifiers naming no entry of user4 are not counted", robot_log()[-300:])
+    # guessing the token of user4's real entry F: counted, blocked at 10
+    fid = idF[4:20]
+    guesses = "\n".join("> [MC-%s-%s]" % (fid, secrets.token_hex(16)) for _ in range(12))
+    nr = len(robot_lines(r"reply sender=user4@"))
+    smtp(U4, [ROBOT], "From: %s\nTo: %s\nSubject: Re: digest\n\nF please\n\n%s\n" % (U4, ROBOT, guesses))
+    wait_until(lambda: len(robot_lines(r"reply sender=user4@")) > nr)
+    settle()
     bad = robot_lines(r"release-denied sender=user4@\S+ id=\S+ reason=bad-token")
     rl = robot_lines(r"release-denied sender=user4@\S+ reason=rate-limited")
-    check(len(bad) == 10 and len(rl) == 1,
-          "SC-R4: robot stops at 10 bad tokens and logs release-denied reason=rate-limited once",
+    check(len(bad) == 10 and len(rl) == 1 and os.path.lexists(os.path.join(CORRAL, nameF)),
+          "SC-R4: bad tokens for user4's entry: blocked at 10, release-denied reason=rate-limited logged once",
           "bad=%d rate-limited=%d" % (len(bad), len(rl)))
     st = os.stat(STATE)
     check(st.st_uid == mail_uid and stat.S_IMODE(st.st_mode) == 0o600 and
           "user4@mx.mailcorral.test" in open(STATE).read(),
           "SC-R4: state file in the corral, 0600, owned by %s" % RUN_AS)
-    # the valid identifier, within the hour: ignored
-    smtp(U4, [ROBOT], reply_text(U4, m4, {idF}))
-    wait_until(lambda: robot_lines(r"ignored: sender=user4@\S+ reason=rate-limited"))
+    # more guesses within the hour: looked at no more, nothing released
+    nr = len(robot_lines(r"reply sender=user4@"))
+    smtp(U4, [ROBOT], "From: %s\nTo: %s\nSubject: Re: digest\n\nF please\n\n%s\n" % (U4, ROBOT, guesses))
+    wait_until(lambda: len(robot_lines(r"reply sender=user4@")) > nr)
     settle()
     check(not spam_tagged("user4", "Guess F") and os.path.lexists(os.path.join(CORRAL, nameF)) and
-          robot_lines(r"ignored: sender=user4@\S+ reason=rate-limited until="),
-          "SC-R4: a valid identifier from the blocked sender within the hour is ignored")
+          len(robot_lines(r"release-denied sender=user4@\S+ id=\S+ reason=bad-token")) == 10 and
+          robot_lines(r"rate-limited: sender=user4@\S+ until="),
+          "SC-R4: bad identifiers from the blocked sender within the hour are ignored")
 
     # ---- SC-C6: content swapped after the digest (user3 is not blocked) ----
     pE = os.path.join(CORRAL, nameE)
