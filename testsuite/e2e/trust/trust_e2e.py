@@ -30,7 +30,9 @@ MAIL_DIR = os.path.join(STACK_DIR, "mail")
 MC_LOG = os.path.join(STACK_DIR, "mailcorral.log")
 
 sys.path.insert(0, os.path.join(TOP, "testsuite", "stack"))
+sys.path.insert(0, os.path.join(TOP, "testsuite", "lib"))
 from send import Sender          # noqa: E402
+from mctest import qid_lines, wait_for  # noqa: E402
 
 BASE = [
     "user = mail",
@@ -77,17 +79,7 @@ def result(ok, name, why=""):
 # ------------------------------------------------------------ helpers
 def log_for(qid):
     with open(MC_LOG, "rb") as f:
-        text = f.read().decode("utf-8", errors="replace")
-    return [line for line in text.split("\n") if (" %s: " % qid) in line]
-
-
-def wait_for(pred, timeout, step=0.2):
-    end = time.time() + timeout
-    while True:
-        v = pred()
-        if v or time.time() > end:
-            return v
-        time.sleep(step)
+        return qid_lines(f.read().decode("utf-8", errors="replace"), qid)
 
 
 def msg(subject=b"test", body=b"hello\r\n", extra=b"", msgid=None, date=None, frm=b"a@example.org"):
