@@ -38,6 +38,7 @@
 struct clamd_scan {
 	const struct clamd_cfg	*cfg;
 	int			 fd;
+	long long		 deadline;	/* of the whole scan, in ms */
 	int			 failed;	/* errno-like, sticky */
 	int			 peer_closed;	/* clamd hung up mid-stream */
 	int			 oversize;	/* max_stream cut the stream */
@@ -56,14 +57,13 @@ fail(struct clamd_scan *s, int e, const char *what)
 }
 
 /*
- * Sends the iovecs completely within read_timeout_ms.  0 ok, 1 peer
+ * Sends the iovecs completely before the scan's deadline.  0 ok, 1 peer
  * closed, -1 failed (s->failed set).
  */
 static int
 send_iov(struct clamd_scan *s, struct iovec *iov, int niov)
 {
-	if (net_sendv(s->fd, iov, niov, util_now_ms() +
-	    s->cfg->read_timeout_ms) == 0)
+	if (net_sendv(s->fd, iov, niov, s->deadline) == 0)
 		return 0;
 	if (errno == EPIPE || errno == ECONNRESET) {
 		s->peer_closed = 1;
@@ -100,6 +100,8 @@ clamd_begin(const struct clamd_cfg *cfg, char *err, size_t errlen)
 	}
 	s->cfg = cfg;
 	s->fd = fd;
+	/* One deadline from the first write to the answer, as spamd has. */
+	s->deadline = util_now_ms() + cfg->read_timeout_ms;
 	iov.iov_base = (void *)"zINSTREAM";
 	iov.iov_len = sizeof("zINSTREAM");	/* with the NUL */
 	if (send_iov(s, &iov, 1) != 0) {
@@ -257,7 +259,7 @@ clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
 	 * Read until the line ends (NUL or newline), then briefly for junk
 	 * after it; EOF also ends the line.
 	 */
-	deadline = util_now_ms() + s->cfg->read_timeout_ms;
+	deadline = s->deadline;
 	while (!eof && len < REPLY_MAX) {
 		if (done && net_wait(s->fd, POLLIN, util_now_ms() +
 		    JUNK_WAIT_MS) != 1)

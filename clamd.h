@@ -68,7 +68,8 @@ struct clamd_scan	*clamd_begin(const struct clamd_cfg *, char *err,
  */
 int	 clamd_send(struct clamd_scan *, const void *, size_t);
 /*
- * Sends the terminator and reads the reply (<= 4 KiB, read_timeout_ms):
+ * Sends the terminator and reads the reply (<= 4 KiB, before the deadline that
+ * clamd_begin() set: read_timeout_ms for the whole scan):
  *   "stream: OK"                          CLAMD_CLEAN (or CLAMD_OVERSIZE
  *                                         when max_stream cut the stream)
  *   "stream: <name> FOUND"                CLAMD_INFECTED, name in virus

@@ -40,7 +40,7 @@ struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
 	char	**servers;	/* see net.h for the forms */
 	size_t	  nservers;
 	int	  connect_timeout_ms;	/* per server */
-	int	  read_timeout_ms;	/* per write call, and for the reply */
+	int	  read_timeout_ms;	/* one scan: first write to the reply */
 	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
 };
 

@@ -29,6 +29,7 @@ struct fake {
 	const char	*reply;		/* NULL: never answer */
 	size_t		 replylen;
 	int		 close_early;	/* close after reading the command */
+	int		 slow_ms;	/* pause before each chunk; 8 s at most */
 	size_t		 got;		/* payload bytes received */
 	int		 terminated;	/* saw the zero-length chunk */
 	pthread_t	 th;
@@ -56,6 +57,7 @@ fake_main(void *arg)
 	unsigned char h[4], buf[65536];
 	char cmd[10];
 	uint32_t n;
+	double t0;
 	int fd;
 
 	if ((fd = accept(f->lfd, NULL, NULL)) == -1)
@@ -65,7 +67,13 @@ fake_main(void *arg)
 		goto out;
 	if (f->close_early)
 		goto reply;
+	t0 = unit_now_s();
 	for (;;) {
+		if (f->slow_ms > 0) {
+			if (unit_now_s() - t0 > 8.0)
+				goto out;
+			usleep((useconds_t)f->slow_ms * 1000);
+		}
 		if (readn(fd, h, 4) == -1)
 			goto out;
 		n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
@@ -305,6 +313,36 @@ test_fake_hang(void **state)
 	fake_stop(&f);
 }
 
+/*
+ * A clamd that keeps reading, slowly, and never answers: every write makes
+ * progress, so only a deadline over the whole scan ends it (read_timeout
+ * 1 s); per-write deadlines would stream all 64 MiB first.
+ */
+static void
+test_fake_slow_reader(void **state)
+{
+	char srv[64], *servers[1] = { srv }, virus[64], err[256];
+	size_t len = 64u << 20;
+	struct fake f;
+	double t0, dt;
+	char *data;
+
+	(void)state;
+	assert_non_null(data = calloc(1, len));
+	memset(&f, 0, sizeof(f));
+	f.slow_ms = 5;
+	fake_start(&f, NULL, 0);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
+	t0 = unit_now_s();
+	assert_int_equal(scan(servers, 1, 0, data, len, 65536, virus,
+	    sizeof(virus), err, sizeof(err)), CLAMD_ERROR);
+	dt = unit_now_s() - t0;
+	assert_non_null(strstr(err, "timeout"));
+	assert_true(dt >= 0.9 && dt < 2.0);
+	fake_stop(&f);
+	free(data);
+}
+
 static void
 test_fake_early_close(void **state)
 {
@@ -500,6 +538,7 @@ main(void)
 		cmocka_unit_test(test_fake_replies),
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_fake_hang),
+		cmocka_unit_test(test_fake_slow_reader),
 		cmocka_unit_test(test_fake_early_close),
 		cmocka_unit_test(test_closed_port_and_bad_addr),
 		cmocka_unit_test(test_breaker),
