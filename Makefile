@@ -5,7 +5,7 @@
 #   make demo       install, build, run the validation suite through sendmail
 #   make asan       the same tests with ASan + UBSan
 #   make unit       unit tests only
-#   make bench      speed figures (doc/performance.md)
+#   make bench      speed figures, beside the peers it installs (doc/performance.md)
 #   make soak       200,000 messages, RSS slope and descriptors
 #   make fuzz       libFuzzer targets, 60 s each
 #   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
@@ -114,6 +114,7 @@ asan: deps
 	$(MAKE) clean
 
 bench: all
+	sh scripts/install-bench-deps.sh
 	sh testsuite/bench/bench.sh
 
 soak: all

@@ -2,6 +2,12 @@
 # MailCorral benchmark: builds the driver and the reference filter, generates
 # the corpus, runs each filter under load over a unix socket and prints one
 # table, then the size-linearity, RSS-flatness and end-to-end (sendmail) checks.
+# The table also has MailCorral and the reference on inet: loopback, and the
+# peers from Debian's packages (clamav-milter and spamass-milter on the same
+# private clamd and spamd as MailCorral's rows, MIMEDefang with Debian's
+# default filter), each started and stopped here like the reference, from
+# private configuration files on private sockets (scripts/install-bench-deps.sh
+# installs them with their services kept stopped).
 #
 #   sh testsuite/bench/bench.sh          (from the repository top; make first)
 #
@@ -12,7 +18,9 @@
 #   BENCH_FLAT_MSGS      messages for the RSS flatness run (default 100000)
 #   BENCH_FLAT_SECS      time bound for that run (default 180)
 #   BENCH_PROFILE=1      also record a perf profile of MailCorral at c=8
-#   BENCH_SMTP_PORT      sendmail port for the end-to-end part (default 25825)
+#   BENCH_SMTP_PORT      sendmail port for the end-to-end part (default 25825);
+#                        the private spamd listens on +2, clamd on +3 and the
+#                        inet rows' filters on +4
 #   BENCH_SPAM_CONF, BENCH_VIRUS_CONF
 #                        config lines for the spamd / clamd rows (defaults:
 #                        the private spamd.sh on BENCH_SMTP_PORT+2, the
@@ -34,10 +42,15 @@ REPS=${BENCH_REPS:-3}
 FLAT_MSGS=${BENCH_FLAT_MSGS:-100000}
 FLAT_SECS=${BENCH_FLAT_SECS:-180}
 SMTP_PORT=${BENCH_SMTP_PORT:-25825}
+INET_PORT=$((SMTP_PORT + 4))
+SPAMD_PORT=$((SMTP_PORT + 2))
 W=$(mktemp -d /tmp/mc-bench.XXXXXX) || exit 1
 chmod 755 "$W"
-FPID=""
+FPIDS=""
 STACK_UP=""
+# The socket the next start_filter gives the filter; FSOCK is where it listens.
+SOCK=unix:$W/f.sock
+FSOCK=$SOCK
 
 die() { echo "bench.sh: $*" >&2; cleanup; exit 1; }
 
@@ -57,9 +70,15 @@ stop_pid() {
 	wait "$1" 2>/dev/null
 }
 
+stop_filter() {
+	for p in $FPIDS; do
+		stop_pid "$p"
+	done
+	FPIDS=""
+}
+
 cleanup() {
-	stop_pid "$FPID"
-	FPID=""
+	stop_filter
 	if [ -n "$STACK_UP" ]; then
 		STACK_DIR=$STACK_UP sh "$TOP/testsuite/stack/stack.sh" stop >/dev/null 2>&1
 		STACK_UP=""
@@ -76,19 +95,101 @@ python3 "$HERE/gencorpus.py" "$CORPUS" || die "gencorpus.py failed"
 
 printf 'allow_root = yes\nattachment_action = delete\nspool_dir = %s\n' "$W" > "$W/builtin.conf"
 
-# start_filter ref|builtin|FILE: start a fresh filter on $W/f.sock, FPID.
-start_filter() {
-	rm -f "$W/f.sock"
-	case "$1" in
-	ref)	"$REF" -p "unix:$W/f.sock" >>"$W/filter.log" 2>&1 & ;;
-	builtin) "$MC" -f -c "$W/builtin.conf" -p "unix:$W/f.sock" \
-		    >>"$W/filter.log" 2>&1 & ;;
-	*)	"$MC" -f -c "$1" -p "unix:$W/f.sock" >>"$W/filter.log" 2>&1 & ;;
+# listening: true when $FSOCK takes connections (a unix socket file, or a
+# listener on the inet port in /proc/net/tcp).
+listening() {
+	case $FSOCK in
+	unix:*)	[ -S "${FSOCK#unix:}" ] ;;
+	*)	port=${FSOCK#inet:}
+		grep -q ":$(printf %04X "${port%%@*}") 00000000:0000 0A" /proc/net/tcp ;;
 	esac
-	FPID=$!
+}
+
+# The peers, each from a private configuration on a private socket, as the
+# user the bench runs as (MIMEDefang refuses root: it runs as Debian's
+# "defang", its spool in $W/md).  clamav-milter: the configuration Debian's
+# package wrote (/etc/clamav/clamav-milter.conf) with the socket, pid file,
+# log and user replaced, on the private clamd.  spamass-milter: Debian's
+# OPTIONS (/etc/default/spamass-milter) without "-i 127.0.0.1", which would
+# pass the driver's messages unscanned, on the private spamd.  MIMEDefang:
+# Debian's default filter (/etc/mail/mimedefang-filter, copied) under the
+# multiplexor with the init script's defaults (2 to 10 workers, -b 600, -l).
+peer_available() {
+	case $1 in
+	clamav-milter)	command -v clamav-milter >/dev/null &&
+			    [ -r /etc/clamav/clamav-milter.conf ] ;;
+	spamass-milter)	command -v spamass-milter >/dev/null ;;
+	mimedefang)	command -v mimedefang >/dev/null &&
+			    command -v mimedefang-multiplexor >/dev/null &&
+			    [ -r /etc/mail/mimedefang-filter ] && id defang >/dev/null 2>&1 ;;
+	*)		false ;;
+	esac
+}
+
+start_peer() {
+	case $1 in
+	clamav-milter)
+		sed -e '/^\(MilterSocket\|PidFile\|ClamdSocket\|Foreground\|User\|LogFile\|LogSyslog\|TemporaryDirectory\|MilterSocketGroup\|FixStaleSocket\|LogRotate\|LogFileUnlock\|LogFileMaxSize\) /d' \
+		    /etc/clamav/clamav-milter.conf > "$W/clamav-milter.conf"
+		cat >> "$W/clamav-milter.conf" <<EOF
+MilterSocket $SOCK
+PidFile $W/clamav-milter.pid
+ClamdSocket unix:$W/clamd/clamd.sock
+Foreground true
+LogFile $W/clamav-milter.log
+LogSyslog false
+TemporaryDirectory $W
+EOF
+		clamav-milter -c "$W/clamav-milter.conf" >>"$W/filter.log" 2>&1 &
+		FPIDS=$! ;;
+	spamass-milter)
+		spamass-milter -p "${SOCK#unix:}" -u spamass-milter -- \
+		    -d 127.0.0.1 -p "$SPAMD_PORT" >>"$W/filter.log" 2>&1 &
+		FPIDS=$! ;;
+	mimedefang)
+		rm -rf "$W/md"
+		mkdir "$W/md"
+		cp /etc/mail/mimedefang-filter "$W/md/"
+		chown defang:defang "$W/md"
+		FSOCK=unix:$W/md/mx.sock
+		mimedefang-multiplexor -D -U defang -z "$W/md" -F "$W/md/mimedefang-filter" \
+		    -m 2 -x 10 -b 600 -l -s "$W/md/mx.sock" >>"$W/filter.log" 2>&1 &
+		FPIDS=$!
+		i=0
+		while ! listening; do
+			i=$((i + 1))
+			[ $i -gt 200 ] && die "mimedefang-multiplexor: no socket after 10 s"
+			sleep 0.05
+		done
+		FSOCK=unix:$W/md/md.sock
+		mimedefang -D -U defang -z "$W/md" -m "$W/md/mx.sock" -R -1 -p "$FSOCK" \
+		    >>"$W/filter.log" 2>&1 &
+		FPIDS="$! $FPIDS" ;;
+	esac
+}
+
+# start_filter ref|builtin|PEER|FILE: start a fresh filter on $SOCK (the
+# peers: see start_peer), FPIDS its processes, FSOCK its socket.
+start_filter() {
+	FSOCK=$SOCK
+	case $SOCK in unix:*) rm -f "${SOCK#unix:}" ;; esac
+	case "$1" in
+	ref)	"$REF" -p "$SOCK" >>"$W/filter.log" 2>&1 &
+		FPIDS=$! ;;
+	builtin) "$MC" -f -c "$W/builtin.conf" -p "$SOCK" \
+		    >>"$W/filter.log" 2>&1 &
+		FPIDS=$! ;;
+	clamav-milter|spamass-milter|mimedefang)
+		start_peer "$1" ;;
+	*)	"$MC" -f -c "$1" -p "$SOCK" >>"$W/filter.log" 2>&1 &
+		FPIDS=$! ;;
+	esac
 	i=0
-	while [ ! -S "$W/f.sock" ]; do
-		kill -0 "$FPID" 2>/dev/null || die "filter $1 exited: $(tail -n 5 "$W/filter.log")"
+	while ! listening; do
+		for p in $FPIDS; do
+			kill -0 "$p" 2>/dev/null ||
+			    die "filter $1 exited: $(tail -n 5 "$W/filter.log")"
+		done
 		i=$((i + 1))
 		[ $i -gt 200 ] && die "filter $1: no socket after 10 s"
 		sleep 0.05
@@ -100,6 +201,7 @@ start_filter() {
 # measured driver run; prints the driver's key=value line.  The warm-up
 # keeps thread creation, first page faults and the allocator's first arenas
 # out of the figures: both filters are measured in their steady state.
+# CPU and memory are those of the filter's processes and their children.
 run() {
 	conf=$1 conc=$2 n=$3
 	shift 3
@@ -108,10 +210,9 @@ run() {
 	[ $warm -gt 200 ] && warm=200
 	[ -n "${WARM:-}" ] && warm=$WARM
 	[ $warm -gt 0 ] &&
-	    "$DRV" -q -s "unix:$W/f.sock" -c "$conc" -n "$warm" -t 60 "$@" >/dev/null 2>&1
-	"$DRV" -j -s "unix:$W/f.sock" -c "$conc" -n "$n" -t 60 -p "$FPID" "$@"
-	stop_pid "$FPID"
-	FPID=""
+	    "$DRV" -q -s "$FSOCK" -c "$conc" -n "$warm" -t 60 "$@" >/dev/null 2>&1
+	"$DRV" -j -s "$FSOCK" -c "$conc" -n "$n" -t 60 -p "$(echo $FPIDS | tr ' ' ,)" "$@"
+	stop_filter
 }
 
 # runs NAME CONF CONC N [driver args...]: run, REPS times; each line also
@@ -137,37 +238,89 @@ echo
 
 # ---- 1. throughput table ----
 N1=$(scale 1000); N8=$(scale 4000); N32=$(scale 4000)
-fmt='%-22s %4s %9s %8s %8s %8s %8s %9s %8s %8s %6s\n'
-printf "$fmt" config conc "msgs/s" "p50 ms" "p99 ms" "msg p50" "CPU ms" "RSS MiB" "x msg/s" "x CPU" errors
-for c in 1 8 32; do
-	case $c in 1) n=$N1 ;; 8) n=$N8 ;; *) n=$N32 ;; esac
+fmt='%-24s %4s %9s %8s %8s %8s %8s %9s %8s %8s %6s %6s\n'
+printf "$fmt" config conc "msgs/s" "p50 ms" "p99 ms" "msg p50" "CPU ms" "RSS MiB" "x msg/s" "x CPU" tempf errors
+
+# ratio A B [SUFFIX]: A / B with two decimals (three below 0.1) and SUFFIX;
+# 0 when B is 0.
+ratio() {
+	awk -v a="$1" -v b="$2" -v s="${3:-}" 'BEGIN { r = (b > 0 ? a / b : 0)
+	    printf (r > 0 && r < 0.1 ? "%.3f%s" : "%.2f%s"), r, s }'
+}
+
+# row NAME CONC LINE XMSG XCPU: one table row from a driver line.
+row() {
+	printf "$fmt" "$1" "$2" "$(kv "$3" msgs_per_s)" "$(kv "$3" p50_ms)" "$(kv "$3" p99_ms)" \
+	    "$(kv "$3" msg_p50_ms)" "$(kv "$3" cpu_ms_per_msg)" \
+	    "$(awk -v k="$(kv "$3" peak_rss_kib)" 'BEGIN { printf "%.1f", k / 1024 }')" \
+	    "$4" "$5" "$(kv "$3" tempfail)" "$(kv "$3" errors)"
+}
+
+# peer_row NAME CONC LINE MCLINE: a peer's row; its x columns are the
+# MailCorral row it is compared with (MCLINE) over the peer's ("NNp").
+peer_row() {
+	row "$1" "$2" "$3" "$(ratio "$(kv "$4" msgs_per_s)" "$(kv "$3" msgs_per_s)" p)" \
+	    "$(ratio "$(kv "$4" cpu_ms_per_msg)" "$(kv "$3" cpu_ms_per_msg)" p)"
+}
+
+# pair_rows SPEC C N: the reference and built-in, interleaved REPS times on
+# the socket SPEC (unix or inet) at concurrency C; sets r and b to the
+# medians and prints both rows (x: built-in over the reference).
+pair_rows() {
+	spec=$1 c=$2 n=$3
+	rname="reference (libmilter)" bname="mailcorral built-in"
+	if [ "$spec" = inet ]; then
+		SOCK=inet:$INET_PORT@127.0.0.1
+		rname="reference, inet" bname="mailcorral, inet"
+	fi
 	rep=0
 	while [ $rep -lt "$REPS" ]; do
-		runs_add ref$c ref $c $n -d "$CORPUS/mix"
-		runs_add builtin$c builtin $c $n -d "$CORPUS/mix"
+		runs_add ref$spec$c ref "$c" "$n" -d "$CORPUS/mix"
+		runs_add builtin$spec$c builtin "$c" "$n" -d "$CORPUS/mix"
 		rep=$((rep + 1))
 	done
-	r=$(median ref$c)
-	b=$(median builtin$c)
-	for which in ref builtin; do
-		if [ $which = ref ]; then l=$r; name="reference (libmilter)"
-		else l=$b; name="mailcorral built-in"; fi
-		mps=$(kv "$l" msgs_per_s); cpu=$(kv "$l" cpu_ms_per_msg)
-		if [ $which = builtin ]; then
-			xm=$(awk -v a="$mps" -v b="$(kv "$r" msgs_per_s)" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-			xc=$(awk -v a="$cpu" -v b="$(kv "$r" cpu_ms_per_msg)" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-		else
-			xm=1.00; xc=1.00
-		fi
-		printf "$fmt" "$name" $c "$mps" "$(kv "$l" p50_ms)" "$(kv "$l" p99_ms)" \
-		    "$(kv "$l" msg_p50_ms)" "$cpu" "$(awk -v k="$(kv "$l" peak_rss_kib)" 'BEGIN { printf "%.1f", k / 1024 }')" \
-		    "$xm" "$xc" "$(kv "$l" errors)"
-		echo "$which c=$c $l" >> "$W/raw.txt"
-	done
+	SOCK=unix:$W/f.sock
+	r=$(median ref$spec$c)
+	b=$(median builtin$spec$c)
+	row "$rname" "$c" "$r" 1.00 1.00
+	row "$bname" "$c" "$b" \
+	    "$(ratio "$(kv "$b" msgs_per_s)" "$(kv "$r" msgs_per_s)")" \
+	    "$(ratio "$(kv "$b" cpu_ms_per_msg)" "$(kv "$r" cpu_ms_per_msg)")"
+	echo "ref $spec c=$c $r" >> "$W/raw.txt"
+	echo "builtin $spec c=$c $b" >> "$W/raw.txt"
+}
+
+for c in 1 8 32; do
+	case $c in 1) n=$N1 ;; 8) n=$N8 ;; *) n=$N32 ;; esac
+	pair_rows unix $c $n
 	[ $c = 1 ] && B1=$b
-	[ $c = 8 ] && { R8=$r; B8=$b; }
+	[ $c = 8 ] && B8=$b
 	[ $c = 32 ] && B32=$b
 done
+# The same two on inet: loopback (the MTA and the filter on one host, as
+# with sendmail's InputMailFilters=...inet:PORT@127.0.0.1).
+for c in 1 8; do
+	case $c in 1) n=$N1 ;; *) n=$N8 ;; esac
+	pair_rows inet $c $n
+done
+
+# bline CONC: the built-in row's line at that concurrency.
+bline() { case $1 in 1) echo "$B1" ;; 8) echo "$B8" ;; *) echo "$B32" ;; esac; }
+
+# MIMEDefang with Debian's default filter (MIME parse, file name rules,
+# SpamAssassin in each Perl worker for messages under 512 KB; Debian's
+# build has no virus scanner configured), against the built-in rows.  Its
+# workers compile SpamAssassin's rules when they start: a warm-up of 40
+# messages, then one run bound to 40 s.
+if peer_available mimedefang; then
+	for c in 1 8; do
+		l=$(WARM=40 run mimedefang $c "$(scale 600)" -d "$CORPUS/mix" -t 40)
+		peer_row "  MIMEDefang (Debian)" $c "$l" "$(bline $c)"
+		echo "mimedefang c=$c $l" >> "$W/raw.txt"
+	done
+else
+	printf '%-24s %s\n' "  MIMEDefang (Debian)" "not run: mimedefang not installed (scripts/install-bench-deps.sh)"
+fi
 
 # paced_row LINE CONC: built-in alone, started at the rate LINE's run
 # reached (milterdrv -r) for about 25 s.  A filter that gets a message
@@ -178,38 +331,39 @@ paced_row() {
 	rate=$(kv "$1" msgs_per_s)
 	np=$(awk -v r="$rate" 'BEGIN { n = int(r * 25); print (n < 40 ? 40 : n) }')
 	p=$(WARM=16 run builtin "$2" "$(scale "$np")" -r "$rate" -d "$CORPUS/mix")
-	xr=$(awk -v a="$(kv "$1" cpu_ms_per_msg)" -v b="$(kv "$p" cpu_ms_per_msg)" \
-	    'BEGIN { printf "%.2fr", (b > 0 ? a / b : 0) }')
-	printf "$fmt" "  built-in, same rate" "$2" "$(kv "$p" msgs_per_s)" "$(kv "$p" p50_ms)" \
-	    "$(kv "$p" p99_ms)" "$(kv "$p" msg_p50_ms)" "$(kv "$p" cpu_ms_per_msg)" \
-	    "$(awk -v k="$(kv "$p" peak_rss_kib)" 'BEGIN { printf "%.1f", k / 1024 }')" \
-	    - "$xr" "$(kv "$p" errors)"
+	row "  built-in, same rate" "$2" "$p" - \
+	    "$(ratio "$(kv "$1" cpu_ms_per_msg)" "$(kv "$p" cpu_ms_per_msg)" r)"
 	echo "paced builtin c=$2 $p" >> "$W/raw.txt"
 }
 
-# Rows for spamd / clamd configurations.
+# Rows for spamd / clamd configurations, each with its peer on the same
+# daemon (spamass-milter at c=8; clamav-milter at every concurrency),
+# interleaved with MailCorral's runs.
 HELP=$("$MC" -h 2>&1)
 for kw in spam_arbitron virus_arbitron; do
 	case $kw in spam_arbitron) what="mailcorral + spamd"; conf=${BENCH_SPAM_CONF:-}; script=spamd.sh ;;
 	*) what="mailcorral + clamd"; conf=${BENCH_VIRUS_CONF:-}; script=clamd.sh ;; esac
 	if ! echo "$HELP" | grep -q "$kw"; then
-		printf '%-22s %s\n' "$what" "not available: this build has no $kw keyword"
+		printf '%-24s %s\n' "$what" "not available: this build has no $kw keyword"
 		continue
 	fi
 	if [ ! -f "$TOP/testsuite/stack/$script" ]; then
-		printf '%-22s %s\n' "$what" "not run: no testsuite/stack/$script"
+		printf '%-24s %s\n' "$what" "not run: no testsuite/stack/$script"
 		continue
 	fi
 	if [ $kw = spam_arbitron ]; then
-		auxenv="SPAMD_PORT=$((SMTP_PORT + 2)) SPAMD_DIR=$W/spamd"
-		[ -n "$conf" ] || conf=$(printf 'spam_arbitron = spamd\nspamd_servers = 127.0.0.1:%s' $((SMTP_PORT + 2)))
+		auxenv="SPAMD_PORT=$SPAMD_PORT SPAMD_DIR=$W/spamd"
+		[ -n "$conf" ] || conf=$(printf 'spam_arbitron = spamd\nspamd_servers = 127.0.0.1:%s' "$SPAMD_PORT")
+		peer=spamass-milter; peerc=" 8 "; concs="1 8"
 	else
 		auxenv="CLAMD_PORT=$((SMTP_PORT + 3)) CLAMD_DIR=$W/clamd"
 		# clamd's local socket, as Debian's clamav-daemon sets it up
 		[ -n "$conf" ] || conf=$(printf 'virus_arbitron = clamd\nclamd_servers = unix:%s' "$W/clamd/clamd.sock")
+		peer=clamav-milter; peerc=" 1 8 32 "; concs="1 8 32"
 	fi
+	peer_available $peer || peerc=""
 	if ! env $auxenv sh "$TOP/testsuite/stack/$script" start > "$W/aux.log" 2>&1; then
-		printf '%-22s %s\n' "$what" "not run: $script start failed: $(tail -n 1 "$W/aux.log")"
+		printf '%-24s %s\n' "$what" "not run: $script start failed: $(tail -n 1 "$W/aux.log")"
 		env $auxenv sh "$TOP/testsuite/stack/$script" stop >/dev/null 2>&1
 		continue
 	fi
@@ -220,8 +374,8 @@ for kw in spam_arbitron virus_arbitron; do
 	rows="$W/aux.conf"
 	[ $kw = spam_arbitron ] && rows="$W/aux.conf $W/aux-listed.conf"
 	for rc in $rows; do
-		[ "$rc" = "$W/aux-listed.conf" ] && what="  sender whitelisted"
-		for c in 1 8; do
+		[ "$rc" = "$W/aux-listed.conf" ] && { what="  sender whitelisted"; concs="1 8"; }
+		for c in $concs; do
 			n=$(scale 600)
 			reps=$REPS
 			[ "$rc" = "$W/aux-listed.conf" ] && n=$(scale 2000)
@@ -231,32 +385,38 @@ for kw in spam_arbitron virus_arbitron; do
 			if [ "$rc" = "$W/aux.conf" ] && [ $kw = spam_arbitron ]; then
 				n=$(scale 300); reps=1; slow=1; WARM=16
 			fi
+			withpeer=""
+			if [ "$rc" = "$W/aux.conf" ]; then
+				case "$peerc" in *" $c "*) withpeer=1 ;; esac
+			fi
 			rep=0
-			rm -f "$W/aux.runs"
+			rm -f "$W/aux.runs" "$W/peer.runs"
 			while [ $rep -lt "$reps" ]; do
 				runs_add aux "$rc" $c "$n" -d "$CORPUS/mix" -t 40
+				[ -n "$withpeer" ] &&
+				    runs_add peer $peer $c "$n" -d "$CORPUS/mix" -t 40
 				rep=$((rep + 1))
 			done
 			l=$(median aux)
-			[ $c = 1 ] && bl=$B1 || bl=$B8
-			xc=$(awk -v a="$(kv "$l" cpu_ms_per_msg)" -v b="$(kv "$bl" cpu_ms_per_msg)" \
-			    'BEGIN { printf "%.2fb", (b > 0 ? a / b : 0) }')
-			printf "$fmt" "$what" $c "$(kv "$l" msgs_per_s)" "$(kv "$l" p50_ms)" "$(kv "$l" p99_ms)" \
-			    "$(kv "$l" msg_p50_ms)" "$(kv "$l" cpu_ms_per_msg)" \
-			    "$(awk -v k="$(kv "$l" peak_rss_kib)" 'BEGIN { printf "%.1f", k / 1024 }')" \
-			    - "$xc" "$(kv "$l" errors)"
+			row "$what" $c "$l" - "$(ratio "$(kv "$l" cpu_ms_per_msg)" "$(kv "$(bline $c)" cpu_ms_per_msg)" b)"
 			echo "$kw $(basename "$rc" .conf) c=$c $l" >> "$W/raw.txt"
 			[ -n "$slow" ] && paced_row "$l" $c
+			if [ -n "$withpeer" ]; then
+				p=$(median peer)
+				peer_row "  $peer" $c "$p" "$l"
+				echo "$peer c=$c $p" >> "$W/raw.txt"
+			fi
 			WARM=""
 		done
 	done
+	[ -z "$peerc" ] && printf '%-24s %s\n' "  $peer" "not run: not installed (scripts/install-bench-deps.sh)"
 	env $auxenv sh "$TOP/testsuite/stack/$script" stop >/dev/null 2>&1
 done
 # Rows for the two optional stages, at c=8, against built-in (NNb):
 # the archive writes and fsyncs one file per message (archive_dir only,
 # no index); the Perl shim runs doc/filter.pl.example (it reads every
 # part's name and adds a header field) in 8 workers.  The CPU ms of the
-# Perl row is the daemon's own: the workers are other processes.
+# Perl row counts the daemon and its workers (its children).
 printf 'archive_dir = %s/archive\narchive_create_dir = yes\n' "$W" |
     cat "$W/builtin.conf" - > "$W/opt-archive.conf"
 printf 'perl_filter = %s\nperl_shim = %s\nperl_workers = 8\n' \
@@ -274,22 +434,20 @@ for opt in archive perl; do
 		rep=$((rep + 1))
 	done
 	l=$(median opt)
-	xc=$(awk -v a="$(kv "$l" cpu_ms_per_msg)" -v b="$(kv "$B8" cpu_ms_per_msg)" \
-	    'BEGIN { printf "%.2fb", (b > 0 ? a / b : 0) }')
-	printf "$fmt" "$what" 8 "$(kv "$l" msgs_per_s)" "$(kv "$l" p50_ms)" "$(kv "$l" p99_ms)" \
-	    "$(kv "$l" msg_p50_ms)" "$(kv "$l" cpu_ms_per_msg)" \
-	    "$(awk -v k="$(kv "$l" peak_rss_kib)" 'BEGIN { printf "%.1f", k / 1024 }')" \
-	    - "$xc" "$(kv "$l" errors)"
+	row "$what" 8 "$l" - "$(ratio "$(kv "$l" cpu_ms_per_msg)" "$(kv "$B8" cpu_ms_per_msg)" b)"
 	echo "optional $opt c=8 $l" >> "$W/raw.txt"
 done
 echo
-echo "Each row: the median of $REPS runs (spamd: 1), fresh filter per run, after an unmeasured"
-echo "warm-up; the raw output below gives each row's min and max."
+echo "Each row: the median of $REPS runs (spamd, spamass-milter, MIMEDefang: 1), fresh filter per"
+echo "run, after an unmeasured warm-up; the raw output below gives each row's min and max."
 echo "msgs/s: messages per second over the run; p50/p99: ms from EOB sent to the"
-echo "final reply; msg p50: ms from MAIL sent to the final reply; CPU ms: filter utime+stime per message; RSS MiB: filter VmHWM"
-echo "(fresh filter per row); x msg/s, x CPU: mailcorral / reference, same concurrency;"
+echo "final reply; msg p50: ms from MAIL sent to the final reply; CPU ms: utime+stime per message"
+echo "of the filter's processes and their children; RSS MiB: their VmHWM (fresh filter per row);"
+echo "x msg/s, x CPU: mailcorral / reference, same concurrency and socket; tempf: tempfail answers;"
 echo "NNb in x CPU: that row's CPU / mailcorral built-in's, same concurrency (target <= 1.5b);"
-echo "NNr: the spamd row's CPU / built-in's started at the spamd row's message rate."
+echo "NNr: the spamd row's CPU / built-in's started at the spamd row's message rate;"
+echo "NNp (peer rows, indented): the MailCorral row it is compared with / the peer's, same"
+echo "concurrency and daemon (MIMEDefang: built-in; spamass-milter: + spamd; clamav-milter: + clamd)."
 
 # ---- 2. size linearity ----
 echo
@@ -314,9 +472,8 @@ fm=$(scale "$FLAT_MSGS")
 echo "RSS flatness: mailcorral built-in, c=8, $fm messages of the mix (time bound ${FLAT_SECS} s):"
 start_filter builtin
 : > "$W/filter.log"
-l=$("$DRV" -j -s "unix:$W/f.sock" -c 8 -n "$fm" -t "$FLAT_SECS" -p "$FPID" -d "$CORPUS/mix")
-stop_pid "$FPID"
-FPID=""
+l=$("$DRV" -j -s "$FSOCK" -c 8 -n "$fm" -t "$FLAT_SECS" -p "$FPIDS" -d "$CORPUS/mix")
+stop_filter
 echo "flat $l" >> "$W/raw.txt"
 done_n=$(kv "$l" messages)
 [ "$done_n" -lt "$fm" ] && echo "  NOTE: stopped by the ${FLAT_SECS} s bound after $done_n messages"
@@ -331,14 +488,13 @@ if [ "${BENCH_PROFILE:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
 	echo
 	echo "perf profile of mailcorral, c=8:"
 	start_filter builtin
-	perf record -q -g -o "$W/perf.data" -p "$FPID" >/dev/null 2>&1 &
+	perf record -q -g -o "$W/perf.data" -p "$FPIDS" >/dev/null 2>&1 &
 	PP=$!
 	sleep 0.5
-	"$DRV" -q -s "unix:$W/f.sock" -c 8 -n "$(scale 2000)" -t 60 -d "$CORPUS/mix"
+	"$DRV" -q -s "$FSOCK" -c 8 -n "$(scale 2000)" -t 60 -d "$CORPUS/mix"
 	kill -INT "$PP" 2>/dev/null
 	wait "$PP" 2>/dev/null
-	stop_pid "$FPID"
-	FPID=""
+	stop_filter
 	perf report -i "$W/perf.data" --no-children --stdio --sort symbol 2>/dev/null |
 	    grep -E '^ +[0-9]' | head -n 20
 fi

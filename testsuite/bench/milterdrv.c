@@ -8,7 +8,8 @@
  * EOB, then every reply up to the final verdict.  Honours the protocol flags
  * the filter returns (SMFIP_NO*, SMFIP_NR_*, SMFIP_HDR_LEADSPC).
  * Reports throughput, latency (EOB sent -> final reply), the filter's CPU
- * per message and memory (from /proc/PID), and the count of each verdict.
+ * per message and memory (from /proc, for -p PIDs and their descendants),
+ * and the count of each verdict.
  * Packets that expect no reply are queued and written together with the
  * next one that does, so the driver itself never waits on Nagle.
  * Errors: a closed connection, a timeout or garbage counts the message as an
@@ -114,7 +115,6 @@ static int		 o_conc = 1;
 static long		 o_nmsg = 100;
 static double		 o_tlimit;
 static double		 o_rate;	/* -r: messages per second, 0 = flat out */
-static long		 o_pid;
 static const char	*o_dump;
 static int		 o_quiet, o_json, o_nodelay, o_unfold;
 static size_t		 o_chunk = DRV_MAXCHUNK;
@@ -1029,11 +1029,26 @@ worker(void *arg)
 
 /* ---- /proc sampling ---- */
 
+/*
+ * -p PID[,PID...]: the filter is each PID with all its descendants (a peer
+ * such as MIMEDefang is a milter process beside a multiplexor with Perl
+ * workers; spamass-milter runs spamc per message).  CPU is utime + stime +
+ * cutime + cstime of every process of the trees: a child that exited and
+ * was reaped inside a tree has its time in its parent's cutime/cstime, a
+ * live one is counted itself.  Memory figures are summed over the live
+ * processes of the trees.  A filter without children reads as before.
+ */
+#define MAXROOTS	8
+static long		 o_pids[MAXROOTS];
+static size_t		 o_npids;
+
+/* utime+stime+cutime+cstime of PID in seconds and its parent; -1 if gone. */
 static int
-proc_cpu(long pid, double *sec)
+proc_stat(long pid, double *sec, long *ppid)
 {
 	char path[64], buf[2048], *p;
 	unsigned long ut, st;
+	long cut, cst, pp;
 	size_t n;
 	FILE *fp;
 
@@ -1046,11 +1061,13 @@ proc_cpu(long pid, double *sec)
 	/* Skip "pid (comm) ": comm may hold blanks. */
 	if ((p = strrchr(buf, ')')) == NULL)
 		return -1;
-	/* After ")": state(3) ... utime is field 14, stime 15. */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-	    &ut, &st) != 2)
+	/* After ")": state(3) ppid(4) ... utime(14) stime cutime cstime. */
+	if (sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%lu %lu %ld %ld", &pp, &ut, &st, &cut, &cst) != 5)
 		return -1;
-	*sec = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	*sec = (double)(ut + st + (unsigned long)cut + (unsigned long)cst) /
+	    (double)sysconf(_SC_CLK_TCK);
+	*ppid = pp;
 	return 0;
 }
 
@@ -1075,6 +1092,104 @@ proc_mem(long pid, const char *key)
 	return v;
 }
 
+/*
+ * The live processes of the -p trees into *out (malloc'd), their count
+ * returned; -1 when a root is gone.
+ */
+static long
+proc_trees(long **out)
+{
+	struct ent { long pid, ppid; } *all = NULL;
+	size_t nall = 0, cap = 0, i, n = 0, j;
+	long *tree, pp;
+	double sec;
+	struct dirent *de;
+	DIR *d;
+	char *end;
+	int grew;
+
+	if ((d = opendir("/proc")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end != '\0' || pid <= 0 || proc_stat(pid, &sec, &pp) != 0)
+			continue;
+		if (nall == cap) {
+			cap = cap ? cap * 2 : 512;
+			if ((all = realloc(all, cap * sizeof(*all))) == NULL)
+				die("out of memory");
+		}
+		all[nall].pid = pid;
+		all[nall++].ppid = pp;
+	}
+	closedir(d);
+	tree = xmalloc((nall + MAXROOTS) * sizeof(*tree));
+	for (i = 0; i < o_npids; i++) {
+		for (j = 0; j < nall && all[j].pid != o_pids[i]; j++)
+			;
+		if (j == nall) {
+			free(all);
+			free(tree);
+			return -1;
+		}
+		tree[n++] = o_pids[i];
+	}
+	/* Add children of members until nothing changes (trees are shallow). */
+	do {
+		grew = 0;
+		for (j = 0; j < nall; j++) {
+			if (all[j].pid == 0)
+				continue;
+			for (i = 0; i < n && tree[i] != all[j].ppid; i++)
+				;
+			if (i < n) {
+				for (i = 0; i < n && tree[i] != all[j].pid; i++)
+					;
+				if (i == n)
+					tree[n++] = all[j].pid;
+				all[j].pid = 0;
+				grew = 1;
+			}
+		}
+	} while (grew);
+	free(all);
+	*out = tree;
+	return (long)n;
+}
+
+/* CPU seconds of the -p trees; -1 when a root is gone. */
+static int
+trees_cpu(double *sec)
+{
+	long *tree, n, i, pp;
+	double s;
+
+	if ((n = proc_trees(&tree)) < 0)
+		return -1;
+	*sec = 0;
+	for (i = 0; i < n; i++)
+		if (proc_stat(tree[i], &s, &pp) == 0)
+			*sec += s;
+	free(tree);
+	return 0;
+}
+
+/* A "VmXXX:" value summed over the -p trees, or -1. */
+static long
+trees_mem(const char *key)
+{
+	long *tree, n, i, v, sum = -1;
+
+	if ((n = proc_trees(&tree)) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((v = proc_mem(tree[i], key)) >= 0)
+			sum = (sum < 0 ? 0 : sum) + v;
+	free(tree);
+	return sum;
+}
+
 struct sample {
 	long	done;
 	long	rss;
@@ -1091,7 +1206,7 @@ sampler(void *arg)
 
 	(void)arg;
 	while (!stop_sampler) {
-		r = proc_mem(o_pid, "VmRSS");
+		r = trees_mem("VmRSS");
 		pthread_mutex_lock(&mtx);
 		d = done_msgs;
 		pthread_mutex_unlock(&mtx);
@@ -1160,7 +1275,8 @@ usage(void)
 	    "  -n  messages in all (default 100)   -t  stop after SECS\n"
 	    "  -r  start at most RATE messages per second in all (paced;\n"
 	    "      default: as fast as the filter answers)\n"
-	    "  -p  filter pid: CPU and memory from /proc\n"
+	    "  -p  PID[,PID...]: the filter's processes with their\n"
+	    "      descendants: CPU and memory (summed) from /proc\n"
 	    "  -D  write verdict and modifications to DIR/<index>.out\n"
 	    "  -b  body chunk size (default and max 65535)\n"
 	    "  -m  messages per connection (default 1)\n"
@@ -1206,7 +1322,16 @@ main(int argc, char **argv)
 				usage();
 			break;
 		case 'p':
-			o_pid = atol(optarg);
+			for (colon = optarg; *colon != '\0'; colon++) {
+				if (o_npids == MAXROOTS)
+					usage();
+				o_pids[o_npids++] = strtol(colon, &colon, 10);
+				if (o_pids[o_npids - 1] <= 0 ||
+				    (*colon != ',' && *colon != '\0'))
+					usage();
+				if (*colon == '\0')
+					break;
+			}
 			break;
 		case 'D':
 			o_dump = optarg;
@@ -1279,10 +1404,10 @@ main(int argc, char **argv)
 		lat[i] = mlat[i] = -1;
 	th = xmalloc((size_t)o_conc * sizeof(*th));
 
-	if (o_pid > 0) {
-		havecpu = proc_cpu(o_pid, &cpu0) == 0;
+	if (o_npids > 0) {
+		havecpu = trees_cpu(&cpu0) == 0;
 		if (!havecpu)
-			die("no process %ld", o_pid);
+			die("a -p process is gone");
 		if (pthread_create(&st, NULL, sampler, NULL) != 0)
 			die("pthread_create failed");
 	}
@@ -1293,15 +1418,18 @@ main(int argc, char **argv)
 	for (ch = 0; ch < o_conc; ch++)
 		pthread_join(th[ch], NULL);
 	t_end = now();
-	if (o_pid > 0) {
+	if (o_npids > 0) {
 		/* Let the filter finish its close callbacks before sampling. */
 		usleep(100000);
 		stop_sampler = 1;
 		pthread_join(st, NULL);
-		if (proc_cpu(o_pid, &cpu1) != 0)
+		if (trees_cpu(&cpu1) != 0)
 			havecpu = 0;
-		hwm = proc_mem(o_pid, "VmHWM");
-		rss_last = proc_mem(o_pid, "VmRSS");
+		hwm = trees_mem("VmHWM");
+		rss_last = trees_mem("VmRSS");
+		/* Children that have exited took their VmHWM with them. */
+		if (rss_maxs > hwm)
+			hwm = rss_maxs;
 		if (nsamples > 0)
 			rss_first = samples[0].rss;
 		rss_10 = rss_at(done_msgs / 10);
@@ -1354,7 +1482,7 @@ main(int argc, char **argv)
 		    nl ? sorted[nl - 1] : 0);
 		printf("whole msg ms  p50 %.3f  p99 %.3f (MAIL sent -> final "
 		    "reply)\n", pct(msorted, nm, 50), pct(msorted, nm, 99));
-		if (o_pid > 0) {
+		if (o_npids > 0) {
 			printf("filter CPU    %.4f ms/msg\n", cpums);
 			printf("filter RSS    peak (VmHWM) %.1f MiB; VmRSS "
 			    "first %ld, at 10%% %ld, 50%% %ld, 90%% %ld, "
