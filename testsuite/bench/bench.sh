@@ -12,7 +12,7 @@
 #   sh testsuite/bench/bench.sh          (from the repository top; make first)
 #
 # Environment (all optional):
-#   BENCH_QUICK=1        tenth of the messages (smoke test, about a minute)
+#   BENCH_QUICK=1        tenth of the messages (smoke test, a few minutes)
 #   BENCH_REPS           runs per row, median reported (default 3; the spamd
 #                        rows, bound by spamd's own speed, run once)
 #   BENCH_FLAT_MSGS      messages for the RSS flatness run (default 100000)
@@ -105,6 +105,21 @@ listening() {
 	esac
 }
 
+# wait_listening NAME: until $FSOCK takes connections; dies when a process
+# of FPIDS has exited or after 10 s.
+wait_listening() {
+	i=0
+	while ! listening; do
+		for p in $FPIDS; do
+			kill -0 "$p" 2>/dev/null ||
+			    die "$1 exited: $(tail -n 5 "$W/filter.log")"
+		done
+		i=$((i + 1))
+		[ $i -gt 200 ] && die "$1: no socket after 10 s"
+		sleep 0.05
+	done
+}
+
 # The peers, each from a private configuration on a private socket, as the
 # user the bench runs as (MIMEDefang refuses root: it runs as Debian's
 # "defang", its spool in $W/md).  clamav-milter: the configuration Debian's
@@ -155,12 +170,7 @@ EOF
 		mimedefang-multiplexor -D -U defang -z "$W/md" -F "$W/md/mimedefang-filter" \
 		    -m 2 -x 10 -b 600 -l -s "$W/md/mx.sock" >>"$W/filter.log" 2>&1 &
 		FPIDS=$!
-		i=0
-		while ! listening; do
-			i=$((i + 1))
-			[ $i -gt 200 ] && die "mimedefang-multiplexor: no socket after 10 s"
-			sleep 0.05
-		done
+		wait_listening mimedefang-multiplexor
 		FSOCK=unix:$W/md/md.sock
 		mimedefang -D -U defang -z "$W/md" -m "$W/md/mx.sock" -R -1 -p "$FSOCK" \
 		    >>"$W/filter.log" 2>&1 &
@@ -184,16 +194,7 @@ start_filter() {
 	*)	"$MC" -f -c "$1" -p "$SOCK" >>"$W/filter.log" 2>&1 &
 		FPIDS=$! ;;
 	esac
-	i=0
-	while ! listening; do
-		for p in $FPIDS; do
-			kill -0 "$p" 2>/dev/null ||
-			    die "filter $1 exited: $(tail -n 5 "$W/filter.log")"
-		done
-		i=$((i + 1))
-		[ $i -gt 200 ] && die "filter $1: no socket after 10 s"
-		sleep 0.05
-	done
+	wait_listening "filter $1"
 }
 
 # run CONF CONC N [driver args...]: one fresh filter, a warm-up of N/5
@@ -311,10 +312,12 @@ bline() { case $1 in 1) echo "$B1" ;; 8) echo "$B8" ;; *) echo "$B32" ;; esac; }
 # SpamAssassin in each Perl worker for messages under 512 KB; Debian's
 # build has no virus scanner configured), against the built-in rows.  Its
 # workers compile SpamAssassin's rules when they start: a warm-up of 40
-# messages, then one run bound to 40 s.
+# messages, then one run bound to 40 s (BENCH_QUICK: 4 and 10 s).
 if peer_available mimedefang; then
+	mdsecs=40
+	[ "$QUICK" = 1 ] && mdsecs=10
 	for c in 1 8; do
-		l=$(WARM=40 run mimedefang $c "$(scale 600)" -d "$CORPUS/mix" -t 40)
+		l=$(WARM=$(scale 40) run mimedefang $c "$(scale 600)" -d "$CORPUS/mix" -t $mdsecs)
 		peer_row "  MIMEDefang (Debian)" $c "$l" "$(bline $c)"
 		echo "mimedefang c=$c $l" >> "$W/raw.txt"
 	done
