@@ -107,7 +107,7 @@ clamd_begin(const struct clamd_cfg *cfg, struct clamd_gate *gate, char *err,
 	 */
 	deadline = t0 + cfg->read_timeout_ms;
 	if (gate != NULL && (held = clamd_gate_enter(gate,
-	    cfg->max_connections, deadline)) == -1) {
+	    cfg->max_connections, deadline)) < 0) {
 		snprintf(err, errlen, "waited %lld ms for a clamd connection "
 		    "slot (clamd_max_connections %u, all in use)",
 		    util_now_ms() - t0, cfg->max_connections);
@@ -138,7 +138,7 @@ clamd_begin(const struct clamd_cfg *cfg, struct clamd_gate *gate, char *err,
 	s->gate = held ? gate : NULL;
 	s->fd = fd;
 	s->deadline = deadline;
-	s->waited = held ? util_now_ms() - t0 : 0;
+	s->waited = held == 2 ? util_now_ms() - t0 : 0;
 	iov.iov_base = (void *)"zINSTREAM";
 	iov.iov_len = sizeof("zINSTREAM");	/* with the NUL */
 	if (send_iov(s, &iov, 1) != 0) {
@@ -697,8 +697,11 @@ clamd_gate_enter(struct clamd_gate *g, unsigned limit, long long deadline)
 	}
 	if (rc == 1)
 		g->inuse++;
-	if (waited)
+	if (waited) {
 		g->waited++;
+		if (rc == 1)
+			rc = 2;
+	}
 	pthread_mutex_unlock(&g->mu);
 	return rc;
 }

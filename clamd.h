@@ -164,8 +164,9 @@ struct clamd_gate {
 
 /*
  * Takes a slot under a bound of limit (0: no bound, nothing taken: 0),
- * waiting until deadline (util_now_ms() clock) at most.  1 taken (give it
- * back with clamd_gate_leave), 0 nothing to take, -1 deadline passed.
+ * waiting until deadline (util_now_ms() clock) at most.  1 taken at once,
+ * 2 taken after a wait (give it back with clamd_gate_leave), 0 nothing to
+ * take, -1 deadline passed.
  */
 int	 clamd_gate_enter(struct clamd_gate *, unsigned limit,
 	    long long deadline);

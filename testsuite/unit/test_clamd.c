@@ -879,7 +879,7 @@ test_gate_reload(void **state)
 	usleep(100000);				/* w waits under bound 1 */
 	assert_int_equal(clamd_gate_enter(&gate, 3, far), 1);	/* raised */
 	pthread_join(th, NULL);
-	assert_int_equal(w.rc, 1);
+	assert_int_equal(w.rc, 2);		/* taken after a wait */
 	assert_true(w.dt < 2.0);
 	assert_int_equal(gate.inuse, 3);
 	/* Lowered to 2 with 3 open: a new scan waits (here: in vain). */
@@ -889,6 +889,7 @@ test_gate_reload(void **state)
 	clamd_gate_leave(&gate);
 	assert_int_equal(clamd_gate_enter(&gate, 2, util_now_ms() + 100), 1);
 	assert_int_equal(gate.inuse, 2);
+	assert_int_equal(gate.waited, 3);	/* w and the two in vain */
 	/* 0: no bound, nothing counted. */
 	assert_int_equal(clamd_gate_enter(&gate, 0, 0), 0);
 	assert_int_equal(gate.inuse, 2);
