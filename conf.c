@@ -221,6 +221,10 @@ static const struct conf_var conf_vars[] = {
 	{ "robot_reply_interval", CONF_TIME, DEF_ROBOT_REPLY_INTERVAL,
 	  CF_OFF(robot_reply_interval), 0, 7 * 86400, NULL,
 	  "at most one robot answer per sender in this time (0 = no limit)" },
+	{ "robot_learn_ham", CONF_ENUM, DEF_ROBOT_LEARN_HAM,
+	  CF_OFF(robot_learn_ham), 0, 0, "auto|yes|no",
+	  "a release of an entry spamd judged teaches spamd it is ham "
+	  "(TELL; auto = yes when spam_arbitron is spamd)" },
 	{ "virus_arbitron", CONF_ENUM, DEF_VIRUS_ARBITRON,
 	  CF_OFF(virus_arbitron), 0, 0, "none|clamd", "virus scanner" },
 	{ "clamd_servers", CONF_STR, DEF_CLAMD_SERVERS, CF_OFF(clamd_servers),

@@ -25,6 +25,7 @@ enum conf_arbitron { CONF_SPAM_BUILTIN, CONF_SPAM_SPAMD, CONF_SPAM_NONE };
 enum conf_fail { CONF_FAIL_ACCEPT, CONF_FAIL_TEMPFAIL };
 enum conf_dispo { CONF_DISPO_TAG, CONF_DISPO_TRASH, CONF_DISPO_CORRAL };
 enum conf_virus { CONF_VIRUS_NONE, CONF_VIRUS_CLAMD };
+enum conf_learn { CONF_LEARN_AUTO, CONF_LEARN_YES, CONF_LEARN_NO };
 enum conf_vaction { CONF_VACT_REMOVE, CONF_VACT_REJECT, CONF_VACT_DISCARD };
 
 struct virus_rules;
@@ -101,6 +102,7 @@ struct mc_config {
 	long		 robot_max_failures;
 	long		 robot_failure_window;	/* seconds */
 	long		 robot_reply_interval;	/* seconds; 0 = no limit */
+	int		 robot_learn_ham;	/* enum conf_learn */
 	/* viruses */
 	int		 virus_arbitron;	/* enum conf_virus */
 	char		*clamd_servers;

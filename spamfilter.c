@@ -1129,6 +1129,7 @@ arbitron(const struct mc_config *cf, struct scan *scan, const char *rcpt,
 		    "", req.len, &res, sv->reason, sizeof(sv->reason)) == -1) {
 			sv->failed = 1;
 		} else {
+			sv->spamd_answered = 1;
 			sv->is_spam = res.is_spam;
 			sv->score = res.score;
 			sv->threshold = res.threshold;

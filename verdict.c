@@ -923,7 +923,9 @@ out:
 /*
  * The corralled copy: the header block as received with the same edits
  * the delivered copy would get from the Perl filter and the forged-field
- * and Content-* rules, our spam fields, then the body as filtered.
+ * and Content-* rules, our spam fields (and X-MailCorral-Spamd when spamd
+ * answered for it: spamcorral-robot teaches spamd ham on a release), then
+ * the body as filtered.
  */
 static int
 corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
@@ -946,6 +948,8 @@ corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
 	    (v->res.replace_all && headers_for_text(v) == -1) ||
 	    add_header(v, MC_HDR_SPAM_STATUS, status) == -1 ||
 	    add_header(v, MC_HDR_SPAM_SCORE, score) == -1 ||
+	    (v->sv.spamd_answered &&
+	    add_header(v, MC_HDR_SPAMD, "answered") == -1) ||
 	    filtered_header(v) == -1 || unchecked_headers(v) == -1 ||
 	    (end >= 2 && spool_copy(sp, 0, end - 2, (int (*)(void *,
 	    const char *, size_t))buf_add, &raw) == -1) ||
