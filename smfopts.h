@@ -111,6 +111,7 @@
 #define DEF_SPAMD_MAX_SIZE	"500k"
 #define DEF_ON_SPAMD_FAILURE	"accept"	/* accept | tempfail */
 #define DEF_SPAM_DISPOSITION	"tag"		/* tag | trash | corral */
+#define DEF_SPAM_USER_PREFS	""		/* none (prefs.h) */
 #define DEF_SPAM_SUBJECT_TAG	"[SPAM]"
 #define DEF_CORRAL_DIR		"/var/spool/mailcorral/corral"
 #define DEF_CORRAL_MAX_RCPT_SIZE "100m"	/* one recipient's corral (SC-C7) */
