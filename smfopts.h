@@ -180,5 +180,6 @@
 #define MC_HDR_VIRUS		"X-MailCorral-Virus"	/* unchecked (why) */
 #define MC_HDR_SPAM_STATUS	"X-Spam-Status"
 #define MC_HDR_SPAM_SCORE	"X-Spam-Score"
+#define MC_HDR_VARIANT		"X-MailCorral-Variant"	/* keyed: verdict.c */
 
 #endif

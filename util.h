@@ -18,6 +18,21 @@
 #include <stdint.h>
 
 int		 util_write_all(int fd, const void *, size_t);
+/*
+ * Submits a message through the local MTA: "sendmail -oi -f FROM --
+ * RCPT..." by fork and execve (no shell, a fixed environment, an empty
+ * signal mask and default SIGPIPE in the child, which makes only
+ * async-signal-safe calls: safe from a threaded daemon).  write(arg, fd)
+ * writes the message to the child's stdin; the caller has SIGPIPE
+ * ignored.  Each address must be 1-320 bytes without blanks or controls,
+ * not starting with '-' (FROM may be "<>").  Returns sendmail's exit
+ * status (0 = accepted; 75 when the message could not be written whole),
+ * or -1 with errno when it could not be run (EINVAL: a bad address).
+ * The argument vector is the one allocation here.
+ */
+int		 util_sendmail(const char *path, const char *from,
+		    char *const *rcpts, size_t nrcpt,
+		    int (*write)(void *arg, int fd), void *arg);
 long long	 util_now_ms(void);		/* CLOCK_MONOTONIC */
 int		 util_hexval(int c);		/* 0-9a-fA-F, else -1 */
 /* Nonzero for 0-9 and A-F: the digits of ids and of safe names. */

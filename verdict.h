@@ -4,7 +4,8 @@
  * struct mc_msg is what the callbacks gathered about one transaction
  * (envelope, the header fields the decision needs, the scan).  At the end
  * of the message verdict_run() walks a table of steps (archive-copy check,
- * MIME limit, archive begin, bypass, clamd, Perl, spam, corral, deliver)
+ * variant check, MIME limit, archive begin, bypass, clamd, Perl, spam,
+ * dispose (per recipient), deliver)
  * over one struct mc_verdict: each step either decides or lets the next
  * one look.  The result is data: an action, a failure class, the header
  * edits and the new body to hand to the MTA, and the pieces of the
@@ -64,6 +65,8 @@ struct mc_msg {
 	unsigned	 nbypass;
 	char		*archmac;	/* first X-MailCorral-Archive */
 	unsigned	 narchmac;
+	char		*variant;	/* first X-MailCorral-Variant */
+	unsigned	 nvariant;
 	/* an X-MailCorral-Virus: unchecked field: a corral entry stored
 	   without the virus scan, scanned before its release */
 	int		 virus_unchecked;
@@ -96,6 +99,7 @@ enum verdict_action {
 	VERDICT_TAG,		/* delivered, marked as spam */
 	VERDICT_BYPASS,		/* released spam, delivered with the tag */
 	VERDICT_ARCHIVE_COPY,	/* the archiver's copy, passed untouched */
+	VERDICT_VARIANT,	/* a recipient's own copy, passed untouched */
 	VERDICT_CORRAL,		/* kept in the corral, discarded here */
 	VERDICT_DISCARD,
 	VERDICT_REJECT,
@@ -139,6 +143,9 @@ struct verdict_edit {
  *           when a finding could not be recorded.
  *   perl:   pp_msg_run() then pp_msg_reply(); -1 with the reason in why.
  *   bypass: bypass_ok(): 1 to bypass (the id in why), 0 (reason in why).
+ *   remail: util_sendmail() of sendmail_path with the header block hdr
+ *           (CRLF fields, no blank line), a blank line, then body from
+ *           offset from; sendmail's exit status, or -1.
  */
 struct verdict_ops {
 	int	(*clamd)(struct scan *, const struct mc_config *,
@@ -148,7 +155,19 @@ struct verdict_ops {
 		    char *why, size_t whylen);
 	int	(*bypass)(const struct mc_config *, struct mc_msg *,
 		    char *why, size_t whylen);
+	int	(*remail)(const struct mc_config *, const char *sender,
+		    char *const *rcpts, unsigned nrcpt, const char *hdr,
+		    size_t hlen, struct spool *body, uint64_t from);
 };
+
+/*
+ * One recipient's outcome of the spam decision (spam_user_prefs): the
+ * copy is ham, spam delivered untouched, tagged, corralled or trashed;
+ * VOUT_COPY marks those sent their copy apart from the transaction.
+ */
+enum verdict_out { VOUT_HAM, VOUT_DELIVER, VOUT_TAG, VOUT_CORRAL,
+	VOUT_TRASH, VOUT_N };
+#define VOUT_COPY	0x10
 
 extern const struct verdict_ops verdict_real_ops;
 
@@ -168,6 +187,9 @@ struct mc_verdict {
 	/* the findings */
 	struct spam_verdict	 sv;
 	int			 perl_accept;	/* the site vouched for it */
+	unsigned char		*rout;		/* per m->rcpts: verdict_out */
+	int			 tagged;	/* the transaction's copy */
+	unsigned		 ncopy;		/* recipients sent a copy */
 	unsigned		 mime_errs;	/* MIME_ERR_* of the scan */
 	uint64_t		 size;		/* body bytes */
 	unsigned		 clamd_scans;
