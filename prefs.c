@@ -329,28 +329,11 @@ prefs_lookup(const struct prefs *p, const char *rcpt, struct prefs_user *u)
 {
 	char a[PREFS_ADDR_MAX + 1];
 	const char *at;
-	size_t n, i;
 
 	memset(u, 0, sizeof(*u));
 	u->disposition = -1;
-	if (p == NULL || p->n == 0 || rcpt == NULL)
+	if (p == NULL || p->n == 0 || util_norm_addr(rcpt, a, sizeof(a)) == -1)
 		return;
-	while (util_isspace((unsigned char)*rcpt))
-		rcpt++;
-	n = strlen(rcpt);
-	while (n > 0 && util_isspace((unsigned char)rcpt[n - 1]))
-		n--;
-	if (n > 0 && rcpt[0] == '<') {
-		rcpt++;
-		n--;
-	}
-	if (n > 0 && rcpt[n - 1] == '>')
-		n--;
-	if (n == 0 || n > PREFS_ADDR_MAX)
-		return;
-	for (i = 0; i < n; i++)
-		a[i] = (char)util_lower((unsigned char)rcpt[i]);
-	a[n] = '\0';
 	take(p, KIND_ADDR, a, u);
 	if ((at = strrchr(a, '@')) != NULL && at[1] != '\0')
 		take(p, KIND_DOMAIN, at + 1, u);

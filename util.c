@@ -26,6 +26,32 @@
 #include "util.h"
 
 int
+util_norm_addr(const char *a, char *out, size_t outlen)
+{
+	size_t n, i;
+
+	if (a == NULL)
+		return -1;
+	while (util_isspace((unsigned char)*a))
+		a++;
+	n = strlen(a);
+	while (n > 0 && util_isspace((unsigned char)a[n - 1]))
+		n--;
+	if (n > 0 && a[0] == '<') {
+		a++;
+		n--;
+	}
+	if (n > 0 && a[n - 1] == '>')
+		n--;
+	if (n == 0 || n >= outlen)
+		return -1;
+	for (i = 0; i < n; i++)
+		out[i] = (char)util_lower((unsigned char)a[i]);
+	out[n] = '\0';
+	return 0;
+}
+
+int
 util_write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;

@@ -19,6 +19,12 @@
 
 int		 util_write_all(int fd, const void *, size_t);
 /*
+ * An address as the sender lists and spam_user_prefs see it: white space
+ * and one pair of <> stripped, ASCII lower case, into out.  0, or -1 when
+ * it is empty or does not fit (outlen - 1 bytes at most).
+ */
+int		 util_norm_addr(const char *a, char *out, size_t outlen);
+/*
  * Submits a message through the local MTA: "sendmail -oi -f FROM --
  * RCPT..." by fork and execve (no shell, a fixed environment, an empty
  * signal mask and default SIGPIPE in the child, which makes only
