@@ -87,6 +87,8 @@ struct mc_config {
 	long		 spamd_timeout;
 	size_t		 spamd_max_size;
 	int		 on_spamd_failure;	/* enum conf_fail */
+	int		 spamd_per_user;	/* 0 no, 1 yes */
+	long		 spamd_max_users;
 	int		 spam_disposition;	/* enum conf_dispo */
 	char		*spam_user_prefs;	/* "" = none (prefs.h) */
 	char		*spam_subject_tag;

@@ -110,6 +110,8 @@
 #define DEF_SPAMD_TIMEOUT	"30s"
 #define DEF_SPAMD_MAX_SIZE	"500k"
 #define DEF_ON_SPAMD_FAILURE	"accept"	/* accept | tempfail */
+#define DEF_SPAMD_PER_USER	"no"		/* no | yes */
+#define DEF_SPAMD_MAX_USERS	"10"
 #define DEF_SPAM_DISPOSITION	"tag"		/* tag | trash | corral */
 #define DEF_SPAM_USER_PREFS	""		/* none (prefs.h) */
 #define DEF_SPAM_SUBJECT_TAG	"[SPAM]"

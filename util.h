@@ -2,10 +2,12 @@
  * util.h -- the few small helpers several modules need, each written once
  * here: writing a whole buffer to a descriptor, the monotonic clock in
  * milliseconds, the value of a hexadecimal digit, ASCII lower case, the
- * error-reason writer, and random hexadecimal identifiers.
+ * error-reason writer, random hexadecimal identifiers, an address
+ * normalised for the lists, and a submission through sendmail.
  * UTF-8 and header-field scanning used by the archive, the corral copy
  * and the digest.  Every public name has the util_ prefix.
- * Ownership: nothing here allocates; output goes to the caller's buffers.
+ * Ownership: nothing here allocates (but util_sendmail's argument vector);
+ * output goes to the caller's buffers.
  * Errors: util_write_all() returns -1 with errno from write(2) (EINTR is
  * retried); a write that makes no progress is EIO.  util_random_hex()
  * fails hard (-1, errno) when the kernel gives no randomness: there is no

@@ -36,6 +36,7 @@
 #include "rewrite.h"
 #include "scan.h"
 #include "smfopts.h"
+#include "spamd.h"
 #include "spamfilter.h"
 #include "spool.h"
 #include "util.h"
@@ -473,10 +474,11 @@ verdict_reply(const struct mc_verdict *v, const char **code,
 
 /* ---- the steps ---- */
 
+/* qsort() order of strings, case-insensitive (ASCII). */
 static int
-strcmp_ci_ptr(const char **a, const char **b)
+strcmp_ci_ptr(const void *a, const void *b)
 {
-	return strcasecmp(*a, *b);
+	return strcasecmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* Trouble while the message came in: nothing can be judged. */
@@ -531,8 +533,7 @@ variant_bound(char *const *rcpts, unsigned n)
 		return NULL;
 	for (i = 0; i < n; i++)
 		v[i] = rcpts[i];
-	qsort(v, n, sizeof(*v), (int (*)(const void *, const void *))
-	    strcmp_ci_ptr);
+	qsort(v, n, sizeof(*v), strcmp_ci_ptr);
 	for (i = 0; i < n; i++)
 		buf_printf(&b, "%s%s", i ? "," : "", v[i]);
 	free(v);
@@ -859,16 +860,92 @@ step_perl(struct mc_verdict *v)
  * the same for every recipient.
  */
 static int
-spam_for(const struct mc_verdict *v, const struct prefs_user *u)
+spam_for(const struct mc_verdict *v, unsigned i, const struct prefs_user *u)
 {
-	const struct spam_verdict *sv = &v->sv;
+	struct spam_verdict sv = v->sv;
 	double base = v->cf->spam_threshold;
 
-	if (!u->has_threshold || sv->failed || sv->via == NULL ||
-	    (strcmp(sv->via, "builtin") != 0 &&
-	    strcmp(sv->via, "spamd") != 0) || base <= 0 || sv->threshold <= 0)
-		return sv->is_spam;
-	return sv->score * base >= u->threshold * sv->threshold;
+	if (v->rsv != NULL && v->rsv[i].own) {
+		/* spamd_per_user: the recipient's own answer */
+		sv.is_spam = v->rsv[i].is_spam;
+		sv.score = v->rsv[i].score;
+		sv.threshold = v->rsv[i].threshold;
+	}
+	if (!u->has_threshold || sv.failed || sv.via == NULL ||
+	    (strcmp(sv.via, "builtin") != 0 &&
+	    strcmp(sv.via, "spamd") != 0) || base <= 0 || sv.threshold <= 0)
+		return sv.is_spam;
+	return sv.score * base >= u->threshold * sv.threshold;
+}
+
+/*
+ * spamd_per_user = yes: spamd is asked once more for each distinct
+ * recipient after the first (whose answer, from spam_decide, is the
+ * message's), as that user, with one request built once; at most
+ * spamd_max_users users in all, the rest get the message's answer
+ * (logged spamd-per-user-cap).  An answer that fails is on_spamd_failure:
+ * tempfail, or the message's answer for that recipient (logged).
+ * 0, or -1 when the message is to be tempfailed (v failed).
+ */
+static int
+spamd_users(struct mc_verdict *v)
+{
+	const struct mc_config *cf = v->cf;
+	struct mc_msg *m = v->m;
+	struct buf req = BUF_INIT;
+	struct spamd_result res;
+	char err[192], safe[400];
+	unsigned i, j, users = 1, capped = 0;
+	int rc = 0;
+
+	if (!cf->spamd_per_user || v->sv.failed || v->sv.via == NULL ||
+	    strcmp(v->sv.via, "spamd") != 0 || m->nrcpt < 2)
+		return 0;
+	if ((v->rsv = calloc(m->nrcpt, sizeof(*v->rsv))) == NULL) {
+		fail_errno(v, VERDICT_FAIL_INTERNAL, ENOMEM);
+		return -1;
+	}
+	for (i = 1; i < m->nrcpt; i++) {
+		for (j = 0; j < i; j++)
+			if (strcasecmp(m->rcpts[j], m->rcpts[i]) == 0)
+				break;
+		if (j < i) {
+			v->rsv[i] = v->rsv[j];
+			continue;
+		}
+		if (users >= (unsigned)cf->spamd_max_users) {
+			capped++;
+			continue;
+		}
+		users++;
+		if (req.data == NULL && spamd_request(m->scan,
+		    cf->spamd_max_size, &req) == -1) {
+			snprintf(err, sizeof(err), "spool read failed");
+			goto failed;
+		}
+		if (v->ops->spamd(cf, m->rcpts[i], req.data ? req.data : "",
+		    req.len, &res, err, sizeof(err)) == 0) {
+			v->rsv[i].own = 1;
+			v->rsv[i].is_spam = res.is_spam;
+			v->rsv[i].score = res.score;
+			v->rsv[i].threshold = res.threshold;
+			continue;
+		}
+failed:
+		log_safe(m->rcpts[i], strlen(m->rcpts[i]), safe, sizeof(safe));
+		log_msg(m->qid, LOG_WARNING, "spamd-failed rcpt=%s reason=%s",
+		    safe, err);
+		if (cf->on_spamd_failure == CONF_FAIL_TEMPFAIL) {
+			verdict_fail(v, VERDICT_FAIL_SPAMD, err);
+			rc = -1;
+			break;
+		}
+	}
+	if (capped > 0)
+		log_msg(m->qid, LOG_NOTICE, "spamd-per-user-cap asked=%u "
+		    "max=%ld unasked=%u", users, cf->spamd_max_users, capped);
+	buf_free(&req);
+	return rc;
 }
 
 static const unsigned char dispo_out[] = {
@@ -893,7 +970,7 @@ rcpt_outcomes(struct mc_verdict *v)
 	for (i = 0; i < m->nrcpt; i++) {
 		prefs_lookup(cf->prefs, m->rcpts[i], &u);
 		d = u.disposition != -1 ? u.disposition : cf->spam_disposition;
-		v->rout[i] = spam_for(v, &u) ? dispo_out[d] : VOUT_HAM;
+		v->rout[i] = spam_for(v, i, &u) ? dispo_out[d] : VOUT_HAM;
 	}
 	return 0;
 }
@@ -947,9 +1024,11 @@ step_spam(struct mc_verdict *v)
 			return STEP_DONE;
 		}
 	}
+	if (spamd_users(v) == -1)
+		return STEP_DONE;
 	if (rcpt_outcomes(v) == -1)
 		return fail_errno(v, VERDICT_FAIL_INTERNAL, ENOMEM);
-	if (count_out(v, VOUT_TRASH) == m->nrcpt) {
+	if (m->nrcpt > 0 && count_out(v, VOUT_TRASH) == m->nrcpt) {
 		v->action = VERDICT_DISCARD;
 		return STEP_DONE;
 	}
@@ -1232,28 +1311,29 @@ static enum step_rc
 step_dispose(struct mc_verdict *v)
 {
 	struct mc_msg *m = v->m;
-	char id[CORRAL_ID_LEN + 1], err[256];
+	char id[CORRAL_ID_LEN + 1], err[256], **r;
 	struct buf addr = BUF_INIT;
 	unsigned nedits = v->nedits, *c, nc = 0, i, nt, nu, o;
 	int rc = 0;
 
+	if (m->nrcpt == 0)
+		return STEP_NEXT;	/* nothing to dispose of (the MTA
+					   never sends this) */
 	if ((nc = count_out(v, VOUT_CORRAL)) > 0) {
-		if ((c = calloc(nc, sizeof(*c))) == NULL)
-			return fail_errno(v, VERDICT_FAIL_INTERNAL, ENOMEM);
-		for (i = 0, nc = 0; i < m->nrcpt; i++)
-			if (v->rout[i] == VOUT_CORRAL)
-				c[nc++] = i;
-		{
-			char **r = calloc(nc, sizeof(*r));
-
-			for (i = 0; r != NULL && i < nc; i++)
-				r[i] = m->rcpts[c[i]];
-			rc = r == NULL ? -1 : corral_copy(v, r, nc, id, err,
-			    sizeof(err));
-			if (r == NULL)
-				snprintf(err, sizeof(err), "out of memory");
+		c = calloc(nc, sizeof(*c));
+		r = calloc(nc, sizeof(*r));
+		if (c == NULL || r == NULL) {
+			free(c);
 			free(r);
+			return fail_errno(v, VERDICT_FAIL_INTERNAL, ENOMEM);
 		}
+		for (i = 0, nc = 0; i < m->nrcpt; i++)
+			if (v->rout[i] == VOUT_CORRAL) {
+				c[nc] = i;
+				r[nc++] = m->rcpts[i];
+			}
+		rc = corral_copy(v, r, nc, id, err, sizeof(err));
+		free(r);
 		if (rc == 0)
 			snprintf(v->extra, sizeof(v->extra), " corral=%s", id);
 		else if (strncmp(err, "quota rcpt=", 11) != 0 || nc < 2 ||
@@ -1595,6 +1675,8 @@ verdict_free(struct mc_verdict *v)
 	v->body = NULL;
 	free(v->rout);
 	v->rout = NULL;
+	free(v->rsv);
+	v->rsv = NULL;
 	rw_result_free(&v->res);
 }
 
@@ -1680,6 +1762,13 @@ real_remail(const struct mc_config *cf, const char *sender,
 	    remail_write, &a);
 }
 
+static int
+real_spamd(const struct mc_config *cf, const char *user, const char *req,
+    size_t len, struct spamd_result *res, char *err, size_t errlen)
+{
+	return spamd_check(&cf->spamd, user, req, len, res, err, errlen);
+}
+
 const struct verdict_ops verdict_real_ops = {
-	real_clamd, real_perl, real_bypass, real_remail
+	real_clamd, real_perl, real_bypass, real_remail, real_spamd
 };

@@ -38,6 +38,7 @@ struct pp_msg;
 struct pp_reply;
 struct scan;
 struct spool;
+struct spamd_result;
 
 #define MC_MAX_FROM	4	/* From header addresses matched */
 
@@ -143,6 +144,7 @@ struct verdict_edit {
  *           when a finding could not be recorded.
  *   perl:   pp_msg_run() then pp_msg_reply(); -1 with the reason in why.
  *   bypass: bypass_ok(): 1 to bypass (the id in why), 0 (reason in why).
+ *   spamd:  spamd_check() with cf's servers (spamd_per_user).
  *   remail: util_sendmail() of sendmail_path with the header block hdr
  *           (CRLF fields, no blank line), a blank line, then body from
  *           offset from; sendmail's exit status, or -1.
@@ -158,6 +160,16 @@ struct verdict_ops {
 	int	(*remail)(const struct mc_config *, const char *sender,
 		    char *const *rcpts, unsigned nrcpt, const char *hdr,
 		    size_t hlen, struct spool *body, uint64_t from);
+	int	(*spamd)(const struct mc_config *, const char *user,
+		    const char *req, size_t len, struct spamd_result *,
+		    char *err, size_t errlen);
+};
+
+/* One recipient's own spamd answer (spamd_per_user). */
+struct verdict_rsv {
+	int	 own;		/* 0: the message's answer applies */
+	int	 is_spam;
+	double	 score, threshold;
 };
 
 /*
@@ -188,6 +200,7 @@ struct mc_verdict {
 	struct spam_verdict	 sv;
 	int			 perl_accept;	/* the site vouched for it */
 	unsigned char		*rout;		/* per m->rcpts: verdict_out */
+	struct verdict_rsv	*rsv;		/* per m->rcpts; NULL: none */
 	int			 tagged;	/* the transaction's copy */
 	unsigned		 ncopy;		/* recipients sent a copy */
 	unsigned		 mime_errs;	/* MIME_ERR_* of the scan */

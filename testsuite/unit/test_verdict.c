@@ -11,6 +11,7 @@
 #include "unit.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -23,6 +24,7 @@
 #include "perlpool.h"
 #include "scan.h"
 #include "smfopts.h"
+#include "spamd.h"
 #include "spool.h"
 #include "verdict.h"
 
@@ -108,8 +110,34 @@ fake_remail(const struct mc_config *cf, const char *sender,
 	return fake_remail_rc;
 }
 
+/* spamd_per_user's other users: spam when the user starts with 's'. */
+static unsigned fake_spamd_calls;
+static char fake_spamd_users[256];
+static int fake_spamd_rc;
+
+static int
+fake_spamd(const struct mc_config *cf, const char *user, const char *req,
+    size_t len, struct spamd_result *res, char *err, size_t errlen)
+{
+	(void)cf;
+	fake_spamd_calls++;
+	snprintf(fake_spamd_users + strlen(fake_spamd_users),
+	    sizeof(fake_spamd_users) - strlen(fake_spamd_users), "%s;", user);
+	assert_non_null(strstr(req, "Subject: hello"));
+	assert_true(len > 0);
+	if (fake_spamd_rc == -1) {
+		snprintf(err, errlen, "timeout (fake)");
+		return -1;
+	}
+	memset(res, 0, sizeof(*res));
+	res->is_spam = user[0] == 's';
+	res->score = res->is_spam ? 9 : 1;
+	res->threshold = 5;
+	return 0;
+}
+
 static const struct verdict_ops fake_ops = {
-	fake_clamd, fake_perl, fake_bypass, fake_remail
+	fake_clamd, fake_perl, fake_bypass, fake_remail, fake_spamd
 };
 
 /* ---- set-up ---- */
@@ -1132,6 +1160,122 @@ test_threshold_scale(void **state)
 	conf_free(cf);
 }
 
+/* The first recipient's spamd: one answer to one connection. */
+struct one_spamd {
+	int		 lfd, port;
+	const char	*reply;
+	pthread_t	 th;
+};
+
+static void *
+one_spamd_main(void *arg)
+{
+	struct one_spamd *o = arg;
+	char buf[8192];
+	int fd;
+
+	if ((fd = accept(o->lfd, NULL, NULL)) == -1)
+		return NULL;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;	/* the client shuts its side down after the request */
+	(void)write(fd, o->reply, strlen(o->reply));
+	close(fd);
+	return NULL;
+}
+
+static void
+one_spamd(struct one_spamd *o, const char *reply)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+
+	o->reply = reply;
+	assert_true((o->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(o->lfd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	assert_int_equal(listen(o->lfd, 1), 0);
+	assert_int_equal(getsockname(o->lfd, (struct sockaddr *)&sin, &sl), 0);
+	o->port = ntohs(sin.sin_port);
+	assert_int_equal(pthread_create(&o->th, NULL, one_spamd_main, o), 0);
+}
+
+/*
+ * spamd_per_user = yes: the first recipient is the message's answer (a
+ * real spamd client against a one-shot server: ham), each other distinct
+ * recipient is asked once (case does not matter) up to spamd_max_users,
+ * and each recipient's copy follows their own answer; a failure is
+ * on_spamd_failure.
+ */
+static void
+test_spamd_per_user(void **state)
+{
+	static const struct {
+		const char	*conf;
+		const char	*rcpts;
+		int		 spamd_rc;
+		const char	*asked;		/* fake_spamd's users */
+		const char	*outs;
+		enum verdict_action action;
+	} t[] = {
+		{ "", "h1@x.org,s1@x.org,S1@X.org,h2@x.org", 0,
+		  "s1@x.org;h2@x.org;", "HTTH", VERDICT_ACCEPT },
+		{ "spamd_max_users = 2\n", "h1@x.org,s1@x.org,s2@x.org", 0,
+		  "s1@x.org;", "HTH", VERDICT_ACCEPT },
+		{ "", "h1@x.org,s1@x.org,s2@x.org", 0,
+		  "s1@x.org;s2@x.org;", "HTT", VERDICT_TAG },
+		/* a user's check fails: the message's answer for them */
+		{ "", "h1@x.org,s1@x.org", -1, "s1@x.org;", "HH",
+		  VERDICT_ACCEPT },
+		{ "on_spamd_failure = tempfail\n", "h1@x.org,s1@x.org", -1,
+		  "s1@x.org;", "", VERDICT_TEMPFAIL },
+		/* spamd_per_user = no: asked once, as the first recipient */
+		{ NULL, "h1@x.org,s1@x.org", 0, "", "HH", VERDICT_ACCEPT },
+	};
+	char conf[512], outs[16];
+	struct one_spamd o;
+	struct mc_config *cf;
+	struct mc_msg *m;
+	struct mc_verdict v;
+	size_t i;
+	unsigned k;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		one_spamd(&o, "SPAMD/1.1 0 EX_OK\r\nSpam: False ; 1.0 / 5.0"
+		    "\r\n\r\n");
+		snprintf(conf, sizeof(conf), "spam_arbitron = spamd\n"
+		    "spamd_servers = 127.0.0.1:%d\nspamd_per_user = %s\n%s",
+		    o.port, t[i].conf ? "yes" : "no", t[i].conf ? t[i].conf :
+		    "");
+		cf = config(conf);
+		m = message_to(cf, PLAIN TEXT, t[i].rcpts);
+		fake_spamd_calls = 0;
+		fake_spamd_users[0] = '\0';
+		fake_spamd_rc = t[i].spamd_rc;
+		fake_remail_rc = 0;
+		verdict_run(&v, cf, m, "client", &fake_ops);
+		pthread_join(o.th, NULL);
+		close(o.lfd);
+		if (v.action != t[i].action)
+			fail_msg("case %zu: action %s (%s)", i,
+			    verdict_action_str(v.action), v.reason);
+		assert_string_equal(fake_spamd_users, t[i].asked);
+		for (k = 0; v.rout != NULL && k < m->nrcpt; k++)
+			outs[k] = "HDTCX"[v.rout[k] & ~VOUT_COPY];
+		outs[v.rout != NULL ? k : 0] = '\0';
+		if (strcmp(outs, t[i].outs) != 0)
+			fail_msg("case %zu: outcomes %s, want %s", i, outs,
+			    t[i].outs);
+		verdict_log(&v);
+		verdict_free(&v);
+		verdict_msg_free(m);
+		conf_free(cf);
+	}
+}
+
 int
 main(void)
 {
@@ -1148,6 +1292,7 @@ main(void)
 		cmocka_unit_test(test_per_rcpt),
 		cmocka_unit_test(test_variant_return),
 		cmocka_unit_test(test_threshold_scale),
+		cmocka_unit_test(test_spamd_per_user),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
