@@ -1186,19 +1186,8 @@ one_spamd_main(void *arg)
 static void
 one_spamd(struct one_spamd *o, const char *reply)
 {
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-
 	o->reply = reply;
-	assert_true((o->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(o->lfd, (struct sockaddr *)&sin, sizeof(sin)),
-	    0);
-	assert_int_equal(listen(o->lfd, 1), 0);
-	assert_int_equal(getsockname(o->lfd, (struct sockaddr *)&sin, &sl), 0);
-	o->port = ntohs(sin.sin_port);
+	o->lfd = unit_bound(1, &o->port);
 	assert_int_equal(pthread_create(&o->th, NULL, one_spamd_main, o), 0);
 }
 
