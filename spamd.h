@@ -16,17 +16,10 @@
 
 #include <stddef.h>
 
+#include "conf.h"		/* struct spamd_cfg, conf.c fills it in */
+
 struct buf;
 struct scan;
-
-/* The client's part of the config snapshot (conf.c fills it in). */
-struct spamd_cfg {		/* spamd_servers, spamd_* */
-	char	**servers;	/* see net.h for the forms */
-	size_t	  nservers;
-	int	  connect_timeout_ms;	/* per server */
-	int	  read_timeout_ms;	/* write + read, per server */
-	size_t	  max_size;	/* request body cap; 0: none */
-};
 
 struct spamd_result {
 	int	 is_spam;
