@@ -1140,12 +1140,8 @@ verdict_run(struct mc_verdict *v, const struct mc_config *cf,
 {
 	size_t i;
 
-	memset(v, 0, sizeof(*v));
-	v->cf = cf;
-	v->m = m;
-	v->client = client;
-	v->ops = ops;
-	v->action = VERDICT_ACCEPT;
+	*v = (struct mc_verdict){ .cf = cf, .m = m, .client = client,
+	    .ops = ops, .action = VERDICT_ACCEPT };
 	snprintf(v->virus, sizeof(v->virus), "none");
 	snprintf(v->spam, sizeof(v->spam), "none");
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
