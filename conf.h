@@ -34,8 +34,8 @@ struct spam_sa;
 struct spamstats_weights;
 
 /*
- * The clients' settings, compiled from the keywords (conf_prepare) and
- * handed to clamd.c and spamd.c (spamd.h); defined here so the configuration does
+ * The clients' settings, derived from the keywords (conf_derive) and
+ * handed to clamd.c and spamd.c; defined here so the configuration does
  * not depend on the clients that use it.  Server forms: see net.h.
  */
 struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
@@ -143,7 +143,7 @@ struct mc_config {
 	char		*archive_db_table;
 	long		 archive_db_timeout;	/* seconds */
 	char		*archive_journal;	/* "" = <archive_dir>/index.journal */
-	/* compiled */
+	/* compiled (confsnap.c) */
 	struct virus_rules *rules;
 	struct spam_list *white, *black;
 	struct spam_sa	*sa;			/* NULL: no SA lists */
@@ -158,7 +158,7 @@ struct mc_config {
 	const struct bypass_key **verify_keys;	/* key, then old_keys */
 	size_t		 nverify_keys;
 	struct corral	*corral;		/* NULL unless corral */
-	/* reference count, under the conf.c mutex */
+	/* reference count, under the confsnap.c mutex */
 	unsigned	 refs;
 };
 

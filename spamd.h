@@ -5,7 +5,7 @@
  * block and the text, with the content of non-text leaf parts left out.
  * spamd_check() asks each server of the list in turn (addresses as in
  * net.h; no port: DEF_SPAMD_PORT) until one gives a verdict.
- * Ownership: the configuration belongs to the config snapshot (conf.c),
+ * Ownership: the configuration belongs to the config snapshot (confsnap.c),
  * everything else to the caller; nothing is kept between calls.
  * Threads: any number of checks at once (no shared state).
  * Errors: a short reason into the caller's buffer; nothing here logs, and
