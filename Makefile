@@ -99,6 +99,7 @@ unit: $(UNIT)
 check: deps
 	$(MAKE) all $(UNIT)
 	sh testsuite/check-docs.sh
+	python3 testsuite/check-includes.py
 	sh testsuite/run-all.sh
 
 demo: deps
