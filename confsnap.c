@@ -30,9 +30,9 @@
 #include "banned.h"
 
 /*
- * Builds the read-only tables of a snapshot: the attachment rules, the
- * sender lists, the SA lists, the weights; then the plain values derived
- * from the keywords (conf_derive()), in the order the errors always came.
+ * Builds the read-only tables of a snapshot: the sender lists, the SA
+ * lists, the weights; then the plain values derived from the keywords
+ * (conf_derive()), in the order the errors always came.
  */
 static int
 compile(struct mc_config *cf, char *err, size_t errlen)
