@@ -31,6 +31,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "log.h"
 #include "mime.h"
 #include "perlpool.h"

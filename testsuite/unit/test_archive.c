@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "bypass.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "mcarchive.h"
 #include "spool.h"
 

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "perlpool.h"
 #include "scan.h"
 
