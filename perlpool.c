@@ -472,7 +472,8 @@ static int	exchange(const struct mc_config *, const char *qid,
 struct pp_msg {
 	struct buf	 hdrs;		/* "HEADER n v\n" lines, encoded */
 	int		 hdr_full;	/* some fields did not fit */
-	char		 dir[PATH_MAX];	/* "" until made */
+	char		 dir[PATH_MAX];	/* "" until named */
+	int		 dir_made;	/* by us (make_dir) */
 	unsigned	*parts;		/* the leaf parts offered */
 	unsigned	 nparts;
 	/* pp_msg_run's, for FETCH: */
@@ -560,7 +561,10 @@ remove_dir(const char *dir)
 
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
-		if (errno != ENOENT)
+		/* never made (nothing was read or replaced), or a file the
+		   filter put in its way */
+		if (errno != ENOENT && ((errno != ENOTDIR && errno != ELOOP) ||
+		    unlink(dir) == -1))
 			log_warn("perl: cannot open %s", dir);
 		return;
 	}
@@ -627,6 +631,32 @@ is_leaf(const struct mime_part *p)
 {
 	return !(p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE |
 	    MIME_PART_PREAMBLE | MIME_PART_EPILOGUE));
+}
+
+/*
+ * The message's directory, made on first use (a filter that reads no part
+ * and replaces none costs no directory): 0700, or the one the shim made
+ * for replace_part -- a directory of ours that no one else can enter.
+ * 0, or -1 (errno).
+ */
+static int
+make_dir(struct pp_msg *pm)
+{
+	struct stat st;
+
+	if (pm->dir_made)
+		return 0;
+	if (mkdir(pm->dir, 0700) == -1) {
+		if (errno != EEXIST || lstat(pm->dir, &st) == -1)
+			return -1;
+		if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+		    (st.st_mode & 077) != 0) {
+			errno = ENOTDIR;
+			return -1;
+		}
+	}
+	pm->dir_made = 1;
+	return 0;
 }
 
 /*
@@ -724,7 +754,8 @@ fetch_part(void *arg, unsigned id, struct buf *ans)
 		    (unsigned long long)pm->fsize[i]);
 		return;
 	}
-	if (write_part(pm, pm->sc, &p[id], &size) == -1) {
+	if (make_dir(pm) == -1 || write_part(pm, pm->sc, &p[id], &size) ==
+	    -1) {
 		log_msg(pm->qid, LOG_WARNING, "perl: cannot write part %u "
 		    "to %s: %s", id, pm->dir, strerror(errno));
 		snprintf(pm->fetch_err, sizeof(pm->fetch_err), "part-file");
@@ -759,15 +790,16 @@ pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
 	const struct mime_part *p;
 	struct buf req = BUF_INIT, reply = BUF_INIT;
 	unsigned np, i;
-	char err[64];
+	char err[64], hex[17];
 	int n, rc = -1;
 
 	pp_reply_free(&pm->reply);
-	n = snprintf(pm->dir, sizeof(pm->dir), "%s/perl.XXXXXX",
-	    cf->spool_dir);
-	if (n < 0 || (size_t)n >= sizeof(pm->dir) || mkdtemp(pm->dir) ==
-	    NULL) {
-		log_msg(qid, LOG_WARNING, "perl: cannot make a directory "
+	pm->dir_made = 0;
+	/* named now, made when first needed (make_dir, replace_part) */
+	if (util_random_hex(hex, sizeof(hex) - 1, 0) == -1 ||
+	    (n = snprintf(pm->dir, sizeof(pm->dir), "%s/perl.%s",
+	    cf->spool_dir, hex)) < 0 || (size_t)n >= sizeof(pm->dir)) {
+		log_msg(qid, LOG_WARNING, "perl: cannot name a directory "
 		    "under %s: %s", cf->spool_dir, strerror(errno));
 		pm->dir[0] = '\0';
 		snprintf(why, whylen, "tempdir");
@@ -1396,7 +1428,29 @@ exchange(const struct mc_config *cf, const char *qid, const char *req,
 		pthread_mutex_unlock(&pp_lock);
 		if (fail != NULL)
 			break;
-		writing = sent < len || ans_sent < ans.len;
+		/* write at once: poll only when the pipe is full */
+		if ((writing = sent < len || ans_sent < ans.len)) {
+			if (sent < len)
+				r = write(fd_in, req + sent, len - sent);
+			else
+				r = write(fd_in, ans.data + ans_sent,
+				    ans.len - ans_sent);
+			if (r == -1 && errno == EINTR)
+				continue;
+			if (r == -1 && errno != EAGAIN) {
+				fail = "crash";	/* EPIPE: it is gone */
+				break;
+			}
+			if (r >= 0) {
+				if (sent < len)
+					sent += (size_t)r;
+				else if ((ans_sent += (size_t)r) == ans.len) {
+					buf_reset(&ans);
+					ans_sent = 0;
+				}
+				continue;
+			}
+		}
 		pfd.fd = writing ? fd_in : fd_out;
 		pfd.events = writing ? POLLOUT : POLLIN;
 		pfd.revents = 0;
@@ -1405,28 +1459,8 @@ exchange(const struct mc_config *cf, const char *qid, const char *req,
 				fail = "poll";
 			continue;
 		}
-		if (pfd.revents == 0)
+		if (pfd.revents == 0 || writing)
 			continue;
-		if (writing) {
-			if (sent < len)
-				r = write(fd_in, req + sent, len - sent);
-			else
-				r = write(fd_in, ans.data + ans_sent,
-				    ans.len - ans_sent);
-			if (r == -1 && (errno == EAGAIN || errno == EINTR))
-				continue;
-			if (r == -1) {
-				fail = "crash";	/* EPIPE: it is gone */
-				break;
-			}
-			if (sent < len)
-				sent += (size_t)r;
-			else if ((ans_sent += (size_t)r) == ans.len) {
-				buf_reset(&ans);
-				ans_sent = 0;
-			}
-			continue;
-		}
 		r = read(fd_out, tmp, sizeof(tmp));
 		if (r == -1 && (errno == EAGAIN || errno == EINTR))
 			continue;

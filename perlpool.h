@@ -30,7 +30,8 @@
  * the primary view, in a private directory (mode 0700) under spool_dir
  * that is removed with the message; it is written only when the filter
  * first reads the part (FETCH), so a part the filter never reads costs no
- * copy.  <size> in PART is the parser's count of decoded bytes; FETCHED
+ * copy.  DIR is only named in the request: the directory is made by the
+ * first FETCH, or by the shim's replace_part.  <size> in PART is the parser's count of decoded bytes; FETCHED
  * gives the bytes written.  A FETCH that fails (or names a part not
  * offered) fails the message (P-SHIM-FAIL, reason part-file or bad-fetch)
  * whatever the reply says: the filter may have caught the error.

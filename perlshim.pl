@@ -122,6 +122,8 @@ sub replace_part {
 	my ($dir) = $self->{dir} =~ m{\A(/[^\0\n]+)\z}
 	    or die "bad message directory\n";
 	die "bad message directory\n" if $dir =~ m{(?:\A|/)\.\.(?:/|\z)};
+	# made on first use, by the milter (a part read) or here
+	mkdir($dir, 0700) or $!{EEXIST} or die "cannot make $dir: $!\n";
 	my $path = sprintf('%s/replace%d', $dir, ++$self->{nrepl});
 	sysopen(my $fh, $path, POSIX::O_WRONLY() | POSIX::O_CREAT() |
 	    POSIX::O_EXCL(), 0600) or die "cannot write $path: $!\n";

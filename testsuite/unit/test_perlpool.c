@@ -6,6 +6,8 @@
  */
 #include "unit.h"
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -338,17 +340,18 @@ test_conf_paths(void **state)
 /*
  * Reads only the part called "a b.bin", then lists the message's
  * directory: only that part's file may be there.  Subject "badfetch" asks
- * for a part that was not offered, "gone" removes the directory first so
- * the milter cannot write the file; both catch the error and accept.
+ * for a part that was not offered, "plant" puts a file where the message's
+ * directory is to be made, so the milter cannot write the part; both
+ * catch the error and accept.
  */
 static const char filter_pl[] =
     "sub filter_message {\n"
     "  my ($m) = @_;\n"
     "  my $s = $m->header('subject');\n"
     "  $s = '' unless defined $s;\n"
-    "  if ($s eq 'badfetch' || $s eq 'gone') {\n"
+    "  if ($s eq 'badfetch' || $s eq 'plant') {\n"
     "    my ($d) = $m->{dir} =~ /\\A(.*)\\z/;\n"
-    "    if ($s eq 'gone') { rmdir($d) or die \"rmdir: $!\"; }\n"
+    "    if ($s eq 'plant') { open(my $fh, '>', $d) or die \"plant: $!\"; close($fh); }\n"
     "    my ($p) = $m->parts;\n"
     "    $p->{id} = 999 if $s eq 'badfetch';\n"
     "    eval { $p->content };\n"
@@ -373,6 +376,23 @@ static const char message[] =
     "--b\r\nContent-Type: application/octet-stream; name=\"a b.bin\"\r\n"
     "Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n"
     "--b--\r\n";
+
+/* Entries called perl.* in dir: the messages' directories. */
+static unsigned
+count_perl_dirs(const char *dir)
+{
+	struct dirent *de;
+	unsigned n = 0;
+#undef DIR	/* the parser tests' directory name, not dirent.h's type */
+	DIR *d;
+
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "perl.", 5) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
 
 /* Parses message into a new scan of cf, for the real worker. */
 static struct scan *
@@ -464,7 +484,7 @@ test_real_worker(void **state)
 	/* fail closed: a part the milter could not give fails the message,
 	   though the filter caught the error and accepted */
 	for (i = 0; i < 2; i++) {
-		const char *subj = i == 0 ? "badfetch" : "gone";
+		const char *subj = i == 0 ? "badfetch" : "plant";
 
 		sc = scan_message(cf);
 		assert_non_null(pm = pp_msg_new());
@@ -472,6 +492,9 @@ test_real_worker(void **state)
 		assert_int_equal(pp_msg_run(pm, cf, sc, "UNIT3", "s@x.test",
 		    rcpts, 1, "client", why, sizeof(why)), -1);
 		assert_string_equal(why, i == 0 ? "bad-fetch" : "part-file");
+		/* nothing read, nothing replaced: no directory was made */
+		if (i == 0)
+			assert_int_equal(count_perl_dirs(dir), 0);
 		pp_msg_free(pm);
 		scan_free(sc);
 	}
