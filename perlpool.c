@@ -481,7 +481,6 @@ struct pp_msg {
 	const char	*qid;
 	unsigned char	*fetched;	/* parts[i] written to its file */
 	uint64_t	*fsize;		/* its bytes */
-	unsigned	 nfetched;
 	char		 fetch_err[32];	/* a FETCH failed: the reason */
 	struct pp_reply	 reply;
 };
@@ -769,7 +768,6 @@ fetch_part(void *arg, unsigned id, struct buf *ans)
 		    (unsigned long long)p[id].decoded_size);
 	pm->fetched[i] = 1;
 	pm->fsize[i] = size;
-	pm->nfetched++;
 	buf_printf(ans, "FETCHED %u %llu\n", id, (unsigned long long)size);
 }
 
@@ -809,7 +807,7 @@ pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
 	free(pm->parts);
 	free(pm->fetched);
 	free(pm->fsize);
-	pm->nparts = pm->nfetched = 0;
+	pm->nparts = 0;
 	pm->fetch_err[0] = '\0';
 	pm->sc = sc;
 	pm->qid = qid;
