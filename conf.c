@@ -243,6 +243,9 @@ static const struct conf_var conf_vars[] = {
 	{ "clamd_max_failures", CONF_INT, DEF_CLAMD_MAX_FAILURES,
 	  CF_OFF(clamd_max_failures), 1, 1000, NULL,
 	  "consecutive clamd failures before the pause" },
+	{ "clamd_max_connections", CONF_INT, DEF_CLAMD_MAX_CONNECTIONS,
+	  CF_OFF(clamd_max_connections), 1, 10000, NULL,
+	  "connections to clamd at once; more scans wait (match MaxThreads)" },
 	{ "perl_filter", CONF_STR, DEF_PERL_FILTER, CF_OFF(perl_filter), 0, 0,
 	  NULL, "the site's Perl filter file (\"\" = no Perl shim)" },
 	{ "perl_shim", CONF_STR, DEF_PERL_SHIM, CF_OFF(perl_shim), 0, 0, NULL,
@@ -810,6 +813,7 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 	cf->clamd.connect_timeout_ms = (int)cf->clamd_connect_timeout * 1000;
 	cf->clamd.read_timeout_ms = (int)cf->clamd_timeout * 1000;
 	cf->clamd.max_stream = cf->clamd_max_stream;
+	cf->clamd.max_connections = (unsigned)cf->clamd_max_connections;
 	return check_archive(cf, err, errlen);
 }
 

@@ -42,6 +42,7 @@ struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
 	int	  connect_timeout_ms;	/* per server */
 	int	  read_timeout_ms;	/* one scan: first write to the reply */
 	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
+	unsigned  max_connections;	/* open at once; 0: no bound */
 };
 
 struct mc_config {
@@ -111,6 +112,7 @@ struct mc_config {
 	int		 on_clamd_failure;	/* enum conf_fail */
 	long		 clamd_backoff;
 	long		 clamd_max_failures;
+	long		 clamd_max_connections;
 	/* the Perl shim (perlpool.c) */
 	char		*perl_filter;		/* "" = off */
 	char		*perl_shim;

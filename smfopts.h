@@ -144,6 +144,9 @@
 #define DEF_CLAMD_MAX_FAILURES_N 3
 #define DEF_CLAMD_BACKOFF	MC_STR(DEF_CLAMD_BACKOFF_S) "s"
 #define DEF_CLAMD_MAX_FAILURES	MC_STR(DEF_CLAMD_MAX_FAILURES_N)
+/* Connections to clamd at once: Debian's clamd.conf has MaxThreads 12. */
+#define DEF_CLAMD_MAX_CONNECTIONS_N 12
+#define DEF_CLAMD_MAX_CONNECTIONS MC_STR(DEF_CLAMD_MAX_CONNECTIONS_N)
 
 /* The Perl shim (perlpool.c, perlshim.pl); off while perl_filter is "". */
 #define DEF_PERL_FILTER		""

@@ -1237,6 +1237,8 @@ verdict_free(struct mc_verdict *v)
 
 /* Consecutive clamd failures, shared by every thread and config. */
 static struct clamd_breaker verdict_breaker = CLAMD_BREAKER_INIT;
+/* Connections open to clamd, the same: a reload changes only the bound. */
+static struct clamd_gate verdict_gate = CLAMD_GATE_INIT;
 
 static int
 real_clamd(struct scan *scan, const struct mc_config *cf,
@@ -1244,7 +1246,8 @@ real_clamd(struct scan *scan, const struct mc_config *cf,
 {
 	clamd_breaker_set(&verdict_breaker, (unsigned)cf->clamd_max_failures,
 	    (unsigned)cf->clamd_backoff);
-	return clamd_check_message(scan, &cf->clamd, &verdict_breaker, cv);
+	return clamd_check_message(scan, &cf->clamd, &verdict_breaker,
+	    &verdict_gate, cv);
 }
 
 static int
