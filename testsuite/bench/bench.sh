@@ -256,8 +256,7 @@ done
 # the archive writes and fsyncs one file per message (archive_dir only,
 # no index); the Perl shim runs doc/filter.pl.example (it reads every
 # part's name and adds a header field) in 8 workers.  The CPU ms of the
-# Perl row counts the daemon and its workers (milterdrv adds the CPU of the
-# filter's child processes).
+# Perl row is the daemon's own: the workers are other processes.
 printf 'archive_dir = %s/archive\narchive_create_dir = yes\n' "$W" |
     cat "$W/builtin.conf" - > "$W/opt-archive.conf"
 printf 'perl_filter = %s\nperl_shim = %s\nperl_workers = 8\n' \
@@ -287,7 +286,7 @@ echo
 echo "Each row: the median of $REPS runs (spamd: 1), fresh filter per run, after an unmeasured"
 echo "warm-up; the raw output below gives each row's min and max."
 echo "msgs/s: messages per second over the run; p50/p99: ms from EOB sent to the"
-echo "final reply; msg p50: ms from MAIL sent to the final reply; CPU ms: filter (and its child processes) utime+stime per message; RSS MiB: filter VmHWM"
+echo "final reply; msg p50: ms from MAIL sent to the final reply; CPU ms: filter utime+stime per message; RSS MiB: filter VmHWM"
 echo "(fresh filter per row); x msg/s, x CPU: mailcorral / reference, same concurrency;"
 echo "NNb in x CPU: that row's CPU / mailcorral built-in's, same concurrency (target <= 1.5b);"
 echo "NNr: the spamd row's CPU / built-in's started at the spamd row's message rate."

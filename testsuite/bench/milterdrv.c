@@ -8,9 +8,7 @@
  * EOB, then every reply up to the final verdict.  Honours the protocol flags
  * the filter returns (SMFIP_NO*, SMFIP_NR_*, SMFIP_HDR_LEADSPC).
  * Reports throughput, latency (EOB sent -> final reply), the filter's CPU
- * per message (from /proc: the process's and its children's, so the Perl
- * shim's workers count) and memory (from /proc/PID), and the count of each
- * verdict.
+ * per message and memory (from /proc/PID), and the count of each verdict.
  * Packets that expect no reply are queued and written together with the
  * next one that does, so the driver itself never waits on Nagle.
  * Errors: a closed connection, a timeout or garbage counts the message as an
@@ -1031,16 +1029,11 @@ worker(void *arg)
 
 /* ---- /proc sampling ---- */
 
-/*
- * One process's CPU seconds: utime + stime, and cutime + cstime (its
- * children that it waited for); *ppid gets its parent.
- */
 static int
-proc_stat_cpu(long pid, double *sec, long *ppid)
+proc_cpu(long pid, double *sec)
 {
 	char path[64], buf[2048], *p;
 	unsigned long ut, st;
-	long cut, cst;
 	size_t n;
 	FILE *fp;
 
@@ -1053,39 +1046,11 @@ proc_stat_cpu(long pid, double *sec, long *ppid)
 	/* Skip "pid (comm) ": comm may hold blanks. */
 	if ((p = strrchr(buf, ')')) == NULL)
 		return -1;
-	/* After ")": state(3) ppid(4) ... utime 14, stime 15, cutime 16,
-	   cstime 17. */
-	if (sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu "
-	    "%ld %ld", ppid, &ut, &st, &cut, &cst) != 5)
+	/* After ")": state(3) ... utime is field 14, stime 15. */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &ut, &st) != 2)
 		return -1;
-	*sec = (double)(ut + st + (unsigned long)cut + (unsigned long)cst) /
-	    (double)sysconf(_SC_CLK_TCK);
-	return 0;
-}
-
-/*
- * The filter's CPU seconds with its children's (the Perl shim's workers):
- * the process's own and its reaped children's, plus every live child's.
- */
-static int
-proc_cpu(long pid, double *sec)
-{
-	struct dirent *de;
-	double c;
-	long ppid, cpid;
-	DIR *d;
-
-	if (proc_stat_cpu(pid, sec, &ppid) == -1)
-		return -1;
-	if ((d = opendir("/proc")) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		if ((cpid = atol(de->d_name)) <= 0 || cpid == pid)
-			continue;
-		if (proc_stat_cpu(cpid, &c, &ppid) == 0 && ppid == pid)
-			*sec += c;
-	}
-	closedir(d);
+	*sec = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 	return 0;
 }
 
