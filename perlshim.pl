@@ -7,8 +7,9 @@
 # It loads the site's filter once, then answers one request per message on
 # stdin/stdout: it builds a MailCorral::Message object from the request
 # (envelope, header fields, one MailCorral::Part per leaf MIME part whose
-# decoded content the milter writes to a file when the filter first asks), calls the site's filter_message($msg) inside
-# eval, and writes the filter's decisions back, ending with an "F" line.
+# decoded content the milter writes to a file when the filter first asks),
+# calls the site's filter_message($msg) inside eval, and writes the
+# filter's decisions back, ending with an "F" line.
 # The protocol and the API are described in mailcorral-perl(7).
 #
 # The filter's own output (print, warn) goes to stderr, never into the
