@@ -31,6 +31,7 @@
 #include "corral.h"
 #include "html.h"
 #include "log.h"
+#include "prefs.h"
 #include "smfopts.h"
 #include "virusfilter.h"
 #include "banned.h"
@@ -171,9 +172,18 @@ static const struct conf_var conf_vars[] = {
 	{ "on_spamd_failure", CONF_ENUM, DEF_ON_SPAMD_FAILURE,
 	  CF_OFF(on_spamd_failure), 0, 0, "accept|tempfail",
 	  "spamd down, slow or garbled" },
+	{ "spamd_per_user", CONF_ENUM, DEF_SPAMD_PER_USER,
+	  CF_OFF(spamd_per_user), 0, 0, "no|yes",
+	  "ask spamd once per distinct recipient (no: the first as user)" },
+	{ "spamd_max_users", CONF_INT, DEF_SPAMD_MAX_USERS,
+	  CF_OFF(spamd_max_users), 1, 1000, NULL,
+	  "spamd_per_user: distinct recipients asked at most per message" },
 	{ "spam_disposition", CONF_ENUM, DEF_SPAM_DISPOSITION,
 	  CF_OFF(spam_disposition), 0, 0, "tag|trash|corral",
 	  "what happens to spam" },
+	{ "spam_user_prefs", CONF_STR, DEF_SPAM_USER_PREFS,
+	  CF_OFF(spam_user_prefs), 0, 0, NULL,
+	  "recipients' own threshold= and disposition= (\"\" = none)" },
 	{ "spam_subject_tag", CONF_STR, DEF_SPAM_SUBJECT_TAG,
 	  CF_OFF(spam_subject_tag), 0, 0, NULL, "Subject prefix of spam" },
 	{ "corral_dir", CONF_STR, DEF_CORRAL_DIR, CF_OFF(corral_dir), 0, 0,
@@ -800,6 +810,13 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 		    cf->spamd.nservers == 0 ? "spamd" : "clamd");
 		return -1;
 	}
+	if (*cf->spam_user_prefs != '\0' &&
+	    (cf->prefs = prefs_load(cf->spam_user_prefs, reason,
+	    sizeof(reason))) == NULL) {
+		snprintf(err, errlen, "%s: spam_user_prefs: %s", where,
+		    reason);
+		return -1;
+	}
 	if (*cf->perl_filter != '\0' &&
 	    (perl_file("perl_filter", cf->perl_filter, reason,
 	    sizeof(reason)) == -1 || perl_file("perl_shim", cf->perl_shim,
@@ -850,6 +867,13 @@ load_old_keys(struct mc_config *cf, char *err, size_t errlen)
 }
 
 int
+conf_corrals(const struct mc_config *cf)
+{
+	return cf->spam_disposition == CONF_DISPO_CORRAL ||
+	    prefs_uses(cf->prefs, CONF_DISPO_CORRAL);
+}
+
+int
 conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 {
 	char reason[512];
@@ -857,7 +881,7 @@ conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 	cf->key = bypass_key_load(cf->bypass_key_file, 1, reason,
 	    sizeof(reason));
 	if (cf->key == NULL) {
-		if (cf->spam_disposition == CONF_DISPO_CORRAL) {
+		if (conf_corrals(cf)) {
 			snprintf(err, errlen, "bypass_key_file: %s", reason);
 			return -1;
 		}
@@ -865,7 +889,7 @@ conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 	}
 	if (load_old_keys(cf, err, errlen) == -1)
 		return -1;
-	if (cf->spam_disposition != CONF_DISPO_CORRAL)
+	if (!conf_corrals(cf))
 		return 0;
 	if ((cf->corral = corral_open(cf->corral_dir, reason,
 	    sizeof(reason))) == NULL) {
@@ -939,6 +963,7 @@ conf_free(struct mc_config *cf)
 		virus_rules_free(cf->rules);
 	spam_list_free(cf->white);
 	spam_list_free(cf->black);
+	prefs_free(cf->prefs);
 	spam_sa_free(cf->sa);
 	spamstats_weights_free(cf->weights);
 	free_servers(cf->spamd.servers, cf->spamd.nservers);

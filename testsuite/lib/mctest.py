@@ -246,7 +246,7 @@ class MilterDaemon:
         self.conf = os.path.join(directory, "mc.conf")
         self.proc = None
 
-    def spawn(self, mc, extra_args=(), wait=10.0, **popen):
+    def spawn(self, mc, extra_args=(), wait=60.0, **popen):
         """Starts mc -f -c conf -p unix:sock [extra_args], its output
         appended to the log.  True once the socket is there, False when
         wait seconds went by first; RuntimeError when it exited."""
