@@ -8,7 +8,7 @@
  * net.h; no port: DEF_SPAMD_PORT) until one gives a verdict;
  * spamd_tell() teaches a message as ham or spam the same way (the
  * release robot, spamcorral-robot(8)).
- * Ownership: the configuration belongs to the config snapshot (conf.c),
+ * Ownership: the configuration belongs to the config snapshot (confsnap.c),
  * everything else to the caller; nothing is kept between calls.
  * Threads: any number of checks at once (no shared state).
  * Errors: a short reason into the caller's buffer; nothing here logs, and
@@ -19,17 +19,10 @@
 
 #include <stddef.h>
 
+#include "conf.h"		/* struct spamd_cfg, conf.c fills it in */
+
 struct buf;
 struct scan;
-
-/* The client's part of the config snapshot (conf.c fills it in). */
-struct spamd_cfg {		/* spamd_servers, spamd_* */
-	char	**servers;	/* see net.h for the forms */
-	size_t	  nservers;
-	int	  connect_timeout_ms;	/* per server */
-	int	  read_timeout_ms;	/* write + read, per server */
-	size_t	  max_size;	/* request body cap; 0: none */
-};
 
 struct spamd_result {
 	int	 is_spam;

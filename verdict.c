@@ -1197,9 +1197,9 @@ corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
 	struct mc_msg *m = v->m;
 	struct spool *sp = scan_spool(m->scan);
 	uint64_t end = scan_body_offset(m->scan);
-	struct buf raw = BUF_INIT, hdr = BUF_INIT;
+	struct buf raw = BUF_INIT, hdr = BUF_INIT, extra = BUF_INIT;
 	struct corral_msg cm;
-	char status[256], score[64];
+	char status[256], score[64], bid[CORRAL_ID_LEN + 1];
 	int rc = -1;
 
 	spam_fields_of_spam(v, status, sizeof(status), score, sizeof(score));
@@ -1224,16 +1224,21 @@ corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
 	cm.qid = m->qid;
 	cm.rcpts = rcpts;
 	cm.nrcpt = nrcpt;
-	cm.date = m->date;
-	cm.msgid = m->msgid;
 	cm.headers = hdr.data != NULL ? hdr.data : "";
 	cm.hlen = hdr.len;
 	cm.body = v->res.changed ? v->body : sp;
 	cm.from = v->res.changed ? 0 : end;
-	rc = corral_message(v->cf, &cm, id, err, errlen);
+	if (bypass_corral_fields(v->cf->key, v->cf->bypass_max_age, &cm,
+	    m->date, m->msgid, bid, &extra, err, errlen) == -1)
+		goto out;
+	cm.extra = extra.data;
+	cm.elen = extra.len;
+	cm.bid = bid;
+	rc = corral_message(v->cf->corral, &cm, id, err, errlen);
 out:
 	buf_free(&raw);
 	buf_free(&hdr);
+	buf_free(&extra);
 	return rc;
 }
 
@@ -1545,12 +1550,8 @@ verdict_run(struct mc_verdict *v, const struct mc_config *cf,
 {
 	size_t i;
 
-	memset(v, 0, sizeof(*v));
-	v->cf = cf;
-	v->m = m;
-	v->client = client;
-	v->ops = ops;
-	v->action = VERDICT_ACCEPT;
+	*v = (struct mc_verdict){ .cf = cf, .m = m, .client = client,
+	    .ops = ops, .action = VERDICT_ACCEPT };
 	snprintf(v->virus, sizeof(v->virus), "none");
 	snprintf(v->spam, sizeof(v->spam), "none");
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)

@@ -39,6 +39,7 @@
 #include "buf.h"
 #include "bypass.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "corral.h"
 #include "log.h"
 #include "smfopts.h"

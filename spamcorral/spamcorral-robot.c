@@ -50,6 +50,7 @@
 #include "buf.h"
 #include "bypass.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "corral.h"
 #include "log.h"
 #include "mime.h"

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "bypass.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "spamcorral/spamcorral.h"
 
 static const unsigned char KEY[32] = "0123456789abcdef0123456789abcde";

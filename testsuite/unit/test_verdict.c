@@ -19,6 +19,7 @@
 #include "bypass.h"
 #include "clamd.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "corral.h"
 #include "mcarchive.h"
 #include "perlpool.h"

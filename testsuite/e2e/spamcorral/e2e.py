@@ -24,7 +24,6 @@ import pwd
 import quopri
 import re
 import secrets
-import smtplib
 import socket
 import stat
 import subprocess
@@ -55,12 +54,7 @@ check = R.check
 
 
 def smtp(sender, rcpts, text):
-    data = re.sub(r"\r?\n", "\r\n", text).encode("utf-8")
-    s = smtplib.SMTP("127.0.0.1", PORT, local_hostname="client.example", timeout=120)
-    try:
-        s.sendmail(sender, rcpts, data)
-    finally:
-        s.quit()
+    mctest.smtp_text(PORT, sender, rcpts, text)
 
 
 def mails(user=None):
@@ -74,14 +68,8 @@ def mails(user=None):
     return out
 
 
-def parse(path):
-    with open(path, "rb") as f:
-        return email.message_from_binary_file(f, policy=email.policy.default)
-
-
-def text_of(msg):
-    part = msg.get_body(preferencelist=("plain",)) or msg
-    return part.get_content()
+parse = mctest.parse_mail
+text_of = mctest.plain_text
 
 
 def entries():
