@@ -38,7 +38,8 @@ struct spool;
 /* What a header is minted for: each has its own MAC label. */
 enum bypass_purpose {
 	BYPASS_FOR_RELEASE = 0,		/* released spam (bypass_ok) */
-	BYPASS_FOR_ARCHIVE		/* the archiver's copy (arc_copy_ok) */
+	BYPASS_FOR_ARCHIVE,		/* the archiver's copy (arc_copy_ok) */
+	BYPASS_FOR_VARIANT		/* a recipient's own copy (verdict.c) */
 };
 
 struct evp_md_ctx_st;
@@ -132,7 +133,8 @@ enum bypass_result bypass_verify(const struct bypass_key *const *keys,
 
 /*
  * bypass_mint and bypass_verify for a purpose, bound to an address
- * (BYPASS_FOR_ARCHIVE: the archive address; NULL: nothing, as a release).
+ * (BYPASS_FOR_ARCHIVE: the archive address; BYPASS_FOR_VARIANT: its
+ * recipients, sorted, joined by ','; NULL: nothing, as a release).
  * bypass_mint/bypass_verify are these with BYPASS_FOR_RELEASE and NULL.
  */
 int	 bypass_mint_for(const struct bypass_key *, enum bypass_purpose,
@@ -147,6 +149,26 @@ enum bypass_result bypass_verify_for(const struct bypass_key *const *keys,
 
 /* "ok", "malformed", "unknown-key", "expired", "bad-mac". */
 const char	*bypass_result_str(enum bypass_result);
+
+/* ---- the corralled copy (corral.h, corral_message) ---- */
+
+struct buf;
+struct corral_msg;
+
+/*
+ * What the filter adds to a message it corrals, before corral_message()
+ * stores it: a Date and a Message-ID field when the message has none
+ * (date, msgid NULL; the Message-ID is "<hex.qid@mailcorral>"), then a
+ * fresh bypass header minted under k over them and the canonical hash
+ * of m's body [from, end), valid for max_age seconds, then the blank
+ * line, all appended to extra.  bid (>= CORRAL_ID_LEN + 1 bytes) gets
+ * the bypass id, for corral_msg.bid.  0, or -1 with the reason in err
+ * ("body hash failed", "random id: ...", "cannot mint the bypass
+ * header" (also when k is NULL), "out of memory").
+ */
+int	 bypass_corral_fields(const struct bypass_key *k, long max_age,
+	    const struct corral_msg *m, const char *date, const char *msgid,
+	    char *bid, struct buf *extra, char *err, size_t errlen);
 
 /* ---- honouring the header: the filter's side ---- */
 

@@ -38,6 +38,7 @@
 #include "bypass.h"
 #include "clamd.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "corral.h"
 #include "daemon.h"
 #include "gate.h"
@@ -354,6 +355,7 @@ apply_verdict(SMFICTX *ctx, struct mc_verdict *v)
 	case VERDICT_TAG:
 	case VERDICT_BYPASS:
 	case VERDICT_ARCHIVE_COPY:
+	case VERDICT_VARIANT:
 		return SMFIS_CONTINUE;
 	case VERDICT_CORRAL:
 	case VERDICT_DISCARD:

@@ -110,7 +110,10 @@
 #define DEF_SPAMD_TIMEOUT	"30s"
 #define DEF_SPAMD_MAX_SIZE	"500k"
 #define DEF_ON_SPAMD_FAILURE	"accept"	/* accept | tempfail */
+#define DEF_SPAMD_PER_USER	"no"		/* no | yes */
+#define DEF_SPAMD_MAX_USERS	"10"
 #define DEF_SPAM_DISPOSITION	"tag"		/* tag | trash | corral */
+#define DEF_SPAM_USER_PREFS	""		/* none (prefs.h) */
 #define DEF_SPAM_SUBJECT_TAG	"[SPAM]"
 #define DEF_CORRAL_DIR		"/var/spool/mailcorral/corral"
 #define DEF_CORRAL_MAX_RCPT_SIZE "100m"	/* one recipient's corral (SC-C7) */
@@ -129,6 +132,7 @@
 #define DEF_ROBOT_MAX_FAILURES	"10"	/* bad identifiers per window ... */
 #define DEF_ROBOT_FAILURE_WINDOW "1h"	/* ... before a sender is ignored */
 #define DEF_ROBOT_REPLY_INTERVAL "1h"	/* one robot answer per sender */
+#define DEF_ROBOT_LEARN_HAM	"auto"	/* auto | yes | no */
 
 /* Viruses (ClamAV's clamd, INSTREAM). */
 #define DEF_VIRUS_ARBITRON	"none"		/* none | clamd */
@@ -179,8 +183,10 @@
 #define MC_HDR_AMBIGUITY	"X-MailCorral-Ambiguity"
 #define SPAMHDRBYPASS		"X-MailCorral-Bypass"
 #define MC_HDR_SPAM		"X-MailCorral-Spam"	/* unchecked (why) */
+#define MC_HDR_SPAMD		"X-MailCorral-Spamd"	/* corral copy: spamd answered */
 #define MC_HDR_VIRUS		"X-MailCorral-Virus"	/* unchecked (why) */
 #define MC_HDR_SPAM_STATUS	"X-Spam-Status"
 #define MC_HDR_SPAM_SCORE	"X-Spam-Score"
+#define MC_HDR_VARIANT		"X-MailCorral-Variant"	/* keyed: verdict.c */
 
 #endif

@@ -244,36 +244,6 @@ matcher_match(const struct matcher *m, const char *addr, pat_ok_fn ok,
 	return 0;
 }
 
-/*
- * Address as the lists see it: white space and one pair of <> stripped,
- * lower case.  Returns 0, or -1 if empty or too long.
- */
-static int
-norm_addr(const char *a, char *out, size_t outlen)
-{
-	size_t n, i;
-
-	if (a == NULL)
-		return -1;
-	while (util_isspace((unsigned char)*a))
-		a++;
-	n = strlen(a);
-	while (n > 0 && util_isspace((unsigned char)a[n - 1]))
-		n--;
-	if (n > 0 && a[0] == '<') {
-		a++;
-		n--;
-	}
-	if (n > 0 && a[n - 1] == '>')
-		n--;
-	if (n == 0 || n >= outlen)
-		return -1;
-	for (i = 0; i < n; i++)
-		out[i] = (char)util_lower((unsigned char)a[i]);
-	out[n] = '\0';
-	return 0;
-}
-
 /* ---- our own sender lists ---------------------------------------- */
 
 struct spam_list {
@@ -445,7 +415,7 @@ spam_list_match(const struct spam_list *l, const char *addr)
 {
 	char a[ADDR_MAX + 1];
 
-	if (l == NULL || norm_addr(addr, a, sizeof(a)) == -1)
+	if (l == NULL || util_norm_addr(addr, a, sizeof(a)) == -1)
 		return 0;
 	return matcher_match(&l->m, a, NULL, NULL);
 }
@@ -1045,7 +1015,7 @@ spam_sa_check(const struct spam_sa *sa, const char *const *addrs,
 		rp = relay;
 	}
 	for (i = 0; i < naddrs; i++) {
-		if (norm_addr(addrs[i], a, sizeof(a)) == -1)
+		if (util_norm_addr(addrs[i], a, sizeof(a)) == -1)
 			continue;
 		if (matcher_match(&sa->m[SA_WELCOME], a, NULL, NULL) ||
 		    matcher_match(&sa->m[SA_RCVD], a, rcvd_ok, rp))
@@ -1129,6 +1099,7 @@ arbitron(const struct mc_config *cf, struct scan *scan, const char *rcpt,
 		    "", req.len, &res, sv->reason, sizeof(sv->reason)) == -1) {
 			sv->failed = 1;
 		} else {
+			sv->spamd_answered = 1;
 			sv->is_spam = res.is_spam;
 			sv->score = res.score;
 			sv->threshold = res.threshold;

@@ -77,6 +77,9 @@ struct spam_verdict {
 	const char	*via;		/* whitelist, sa-block, builtin, ... */
 	double		 score, threshold;
 	char		 reason[192];
+	int		 spamd_answered;	/* spamd gave a verdict (whoever
+					   decided): the corral copy says so
+					   and a release teaches it ham */
 };
 
 /*
