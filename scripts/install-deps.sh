@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs the Debian 12 packages MailCorral needs to build and test.
-# Installs only what is missing; silent and fast when everything is present.
-# Run as root.
+# Installs the Debian 12 packages MailCorral needs to build and test, and
+# the packages named as arguments (scripts/install-bench-deps.sh names the
+# benchmark's peers).  Installs only what is missing; silent and fast when
+# everything is present.  Run as root.
 set -e
 
 PKGS="sendmail-bin sendmail-cf libmilter-dev libssl-dev libmariadb-dev
@@ -16,6 +17,7 @@ debhelper dpkg-dev lintian systemd adduser"
 # the MIME oracle's JavaScript parser (testsuite/oracle/setup.sh: npm ci)
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+PKGS="$PKGS $*"
 
 missing=""
 for p in $PKGS; do
