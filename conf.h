@@ -22,6 +22,7 @@
 enum conf_attach { CONF_ATTACH_DELETE, CONF_ATTACH_MANGLE };
 enum conf_limit { CONF_LIMIT_STRIP, CONF_LIMIT_REJECT };
 enum conf_arbitron { CONF_SPAM_BUILTIN, CONF_SPAM_SPAMD, CONF_SPAM_NONE };
+enum conf_combine { CONF_COMBINE_EITHER, CONF_COMBINE_ARBITRON };
 enum conf_fail { CONF_FAIL_ACCEPT, CONF_FAIL_TEMPFAIL };
 enum conf_dispo { CONF_DISPO_TAG, CONF_DISPO_TRASH, CONF_DISPO_CORRAL };
 enum conf_virus { CONF_VIRUS_NONE, CONF_VIRUS_CLAMD };
@@ -77,6 +78,8 @@ struct mc_config {
 	int		 list_from_header;	/* 0 no, 1 yes */
 	char		*spamassassin_config;
 	int		 spam_arbitron;		/* enum conf_arbitron */
+	int		 spam_combine;		/* enum conf_combine */
+	int		 spamd_always;		/* 0 no, 1 yes */
 	double		 spam_threshold;
 	char		*spam_weights_file;
 	char		*spamd_servers;

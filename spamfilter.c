@@ -1102,88 +1102,235 @@ spam_pct(double score, double threshold)
 	return (int)(p + (p < 0 ? -0.5 : 0.5));
 }
 
-/* The arbitron's verdict, for a sender on no list. */
+static const char *const checker_names[SPAM_NCHECKERS] = {
+	"builtin", "spamd", "perl"
+};
+
+const char *
+spam_checker_name(enum spam_checker c)
+{
+	return (unsigned)c < SPAM_NCHECKERS ? checker_names[c] : "?";
+}
+
+int
+spam_counts(const struct mc_config *cf, enum spam_checker c)
+{
+	switch (c) {
+	case SPAM_BUILTIN:
+		return cf->spam_arbitron == CONF_SPAM_BUILTIN ||
+		    (cf->spam_arbitron == CONF_SPAM_SPAMD &&
+		    cf->spam_combine == CONF_COMBINE_EITHER);
+	case SPAM_SPAMD:
+		return cf->spam_arbitron == CONF_SPAM_SPAMD;
+	case SPAM_PERL:
+		return 1;
+	case SPAM_NCHECKERS:
+		break;
+	}
+	return 0;
+}
+
+/* A share of its own threshold, for comparing answers. */
+static double
+share(const struct spam_check *c)
+{
+	return c->threshold > 0 ? c->score / c->threshold : c->score;
+}
+
+/* Appends "+name" (or "name") to via. */
 static void
-arbitron(const struct mc_config *cf, struct scan *scan, const char *rcpt,
+via_add(char *via, size_t len, const char *name)
+{
+	size_t n = strlen(via);
+
+	snprintf(via + n, len - n, "%s%s", n > 0 ? "+" : "", name);
+}
+
+void
+spam_combine(struct spam_verdict *sv)
+{
+	const struct spam_check *best = NULL;
+	unsigned c;
+	int pass;
+
+	sv->is_spam = 0;
+	sv->failed = 0;
+	sv->said = 0;
+	sv->via[0] = '\0';
+	for (c = 0; c < SPAM_NCHECKERS; c++)
+		if (sv->check[c].state == SPAM_CHECK_DONE &&
+		    sv->check[c].is_spam) {
+			sv->said |= 1u << c;
+			via_add(sv->via, sizeof(sv->via), checker_names[c]);
+		}
+	sv->is_spam = sv->said != 0;
+	/* the shown answer: among those that said spam, else among all */
+	for (pass = sv->is_spam ? 0 : 1; pass < 2 && best == NULL; pass++)
+		for (c = 0; c < SPAM_NCHECKERS; c++) {
+			const struct spam_check *k = &sv->check[c];
+
+			if (k->state != SPAM_CHECK_DONE ||
+			    (pass == 0 && !k->is_spam))
+				continue;
+			if (best == NULL || share(k) > share(best)) {
+				best = k;
+				if (!sv->is_spam)
+					snprintf(sv->via, sizeof(sv->via),
+					    "%s", checker_names[c]);
+			}
+		}
+	if (best != NULL) {
+		sv->score = best->score;
+		sv->threshold = best->threshold;
+	}
+	for (c = 0; c < SPAM_NCHECKERS && !sv->is_spam; c++)
+		if (sv->check[c].state == SPAM_CHECK_FAILED) {
+			sv->failed = 1;
+			if (best == NULL)
+				snprintf(sv->via, sizeof(sv->via), "%s",
+				    checker_names[c]);
+		}
+	if (sv->via[0] == '\0')
+		snprintf(sv->via, sizeof(sv->via), "none");
+}
+
+/* spamd's answer into sv->check[SPAM_SPAMD]; a failure's reason too. */
+static void
+ask_spamd(const struct mc_config *cf, struct scan *scan, const char *rcpt,
     struct spam_verdict *sv)
 {
+	struct spam_check *k = &sv->check[SPAM_SPAMD];
 	struct spamd_result res;
 	struct buf req = BUF_INIT;
 
-	switch (cf->spam_arbitron) {
-	case CONF_SPAM_NONE:
-		sv->via = "none";
-		return;
-	case CONF_SPAM_BUILTIN:
-		sv->via = "builtin";
-		if (scan_spam_score(scan, &sv->score, NULL) == 0)
-			sv->is_spam = sv->score >= sv->threshold;
-		return;
-	case CONF_SPAM_SPAMD:
-		sv->via = "spamd";
-		if (spamd_request(scan, cf->spamd_max_size, &req) == -1) {
-			sv->failed = 1;
-			snprintf(sv->reason, sizeof(sv->reason), "spool read "
-			    "failed");
-		} else if (spamd_check(&cf->spamd, rcpt, req.data ? req.data :
-		    "", req.len, &res, sv->reason, sizeof(sv->reason)) == -1) {
-			sv->failed = 1;
-		} else {
-			sv->is_spam = res.is_spam;
-			sv->score = res.score;
-			sv->threshold = res.threshold;
-		}
-		buf_free(&req);
-		return;
+	k->state = SPAM_CHECK_FAILED;
+	if (spamd_request(scan, cf->spamd_max_size, &req) == -1)
+		snprintf(sv->reason, sizeof(sv->reason), "spool read failed");
+	else if (spamd_check(&cf->spamd, rcpt, req.data ? req.data : "",
+	    req.len, &res, sv->reason, sizeof(sv->reason)) == 0) {
+		k->state = SPAM_CHECK_DONE;
+		k->is_spam = res.is_spam;
+		k->score = res.score;
+		k->threshold = res.threshold;
 	}
+	buf_free(&req);
+}
+
+/* 1 and the list's verdict in sv when a listed sender decides. */
+static int
+listed(const struct mc_config *cf, const char *const *addrs, size_t naddr,
+    size_t nown, const char *client, struct spam_verdict *sv)
+{
+	size_t i;
+
+	for (i = 0; i < nown; i++)
+		if (spam_list_match(cf->white, addrs[i])) {
+			snprintf(sv->via, sizeof(sv->via), "whitelist");
+			return 1;
+		}
+	for (i = 0; i < nown; i++)
+		if (spam_list_match(cf->black, addrs[i])) {
+			sv->is_spam = 1;
+			snprintf(sv->via, sizeof(sv->via), "blacklist");
+			sv->score = 100;
+			return 1;
+		}
+	if (cf->sa != NULL && naddr > 0) {
+		switch (spam_sa_check(cf->sa, addrs, naddr, client)) {
+		case SPAM_SA_WELCOME:
+			snprintf(sv->via, sizeof(sv->via), "sa-welcomelist");
+			sv->score = -100;
+			return 1;
+		case SPAM_SA_BLOCK:
+			sv->is_spam = 1;
+			snprintf(sv->via, sizeof(sv->via), "sa-blocklist");
+			sv->score = 100;
+			return 1;
+		case SPAM_SA_NONE:
+			break;
+		}
+	}
+	return 0;
 }
 
 void
 spam_decide(const struct mc_config *cf, struct scan *scan,
     const char *const *addrs, size_t naddr, size_t nown, const char *client,
-    const char *rcpt, struct spam_verdict *sv)
+    const char *rcpt, const struct spam_check *perl, struct spam_verdict *sv)
 {
-	size_t i;
+	struct spam_check *b = &sv->check[SPAM_BUILTIN];
 
 	memset(sv, 0, sizeof(*sv));
 	sv->threshold = cf->spam_threshold;
-	for (i = 0; i < nown; i++)
-		if (spam_list_match(cf->white, addrs[i])) {
-			sv->via = "whitelist";
-			return;
-		}
-	for (i = 0; i < nown; i++)
-		if (spam_list_match(cf->black, addrs[i])) {
-			sv->is_spam = 1;
-			sv->via = "blacklist";
-			sv->score = 100;
-			return;
-		}
-	if (cf->sa != NULL && naddr > 0) {
-		switch (spam_sa_check(cf->sa, addrs, naddr, client)) {
-		case SPAM_SA_WELCOME:
-			sv->via = "sa-welcomelist";
-			sv->score = -100;
-			return;
-		case SPAM_SA_BLOCK:
-			sv->is_spam = 1;
-			sv->via = "sa-blocklist";
-			sv->score = 100;
-			return;
-		case SPAM_SA_NONE:
-			break;
-		}
+	if (listed(cf, addrs, naddr, nown, client, sv))
+		return;
+	if (spam_counts(cf, SPAM_BUILTIN) &&
+	    scan_spam_score(scan, &b->score, NULL) == 0) {
+		b->state = SPAM_CHECK_DONE;
+		b->threshold = cf->spam_threshold;
+		b->is_spam = b->score >= b->threshold;
 	}
-	arbitron(cf, scan, rcpt, sv);
+	if (perl != NULL && perl->state == SPAM_CHECK_DONE)
+		sv->check[SPAM_PERL] = *perl;
+	spam_combine(sv);
+	if (spam_counts(cf, SPAM_SPAMD)) {
+		/* spam by another checker is decided: spamd would add
+		   nothing but its score (issue 19 item 3) */
+		if (sv->is_spam && !cf->spamd_always)
+			sv->check[SPAM_SPAMD].state = SPAM_CHECK_SKIPPED;
+		else
+			ask_spamd(cf, scan, rcpt, sv);
+		spam_combine(sv);
+	}
 }
 
 void
 spam_fields(const struct spam_verdict *sv, char *status, size_t slen,
     char *score, size_t clen)
 {
-	snprintf(status, slen, "%s, score=%.1f required=%.1f (%d%%) via=%s",
+	int skipped = sv->check[SPAM_SPAMD].state == SPAM_CHECK_SKIPPED;
+
+	snprintf(status, slen, "%s, score=%.1f required=%.1f (%d%%) via=%s%s",
 	    sv->is_spam ? "Yes" : "No", sv->score, sv->threshold,
-	    spam_pct(sv->score, sv->threshold), sv->via);
-	snprintf(score, clen, "%.1f (%d%%)", sv->score,
-	    spam_pct(sv->score, sv->threshold));
+	    spam_pct(sv->score, sv->threshold), sv->via,
+	    skipped ? " spamd=skipped" : "");
+	snprintf(score, clen, "%.1f (%d%%)%s%s", sv->score,
+	    spam_pct(sv->score, sv->threshold), skipped ? " " : "",
+	    skipped ? "builtin, spamd not asked" : "");
+}
+
+void
+spam_line(const struct spam_verdict *sv, char *out, size_t len)
+{
+	size_t n;
+	unsigned c, counted = 0;
+
+	snprintf(out, len, "%s%.1f/%.1f(%d%%) via=%s",
+	    sv->is_spam ? "yes:" : sv->failed ? "unchecked:" : "no:",
+	    sv->score, sv->threshold, spam_pct(sv->score, sv->threshold),
+	    sv->via);
+	for (c = 0; c < SPAM_NCHECKERS; c++)
+		counted += sv->check[c].state != SPAM_CHECK_OFF;
+	for (c = 0; c < SPAM_NCHECKERS && counted > 1; c++) {
+		const struct spam_check *k = &sv->check[c];
+
+		if ((n = strlen(out)) + 1 >= len)
+			break;
+		switch (k->state) {
+		case SPAM_CHECK_OFF:
+			break;
+		case SPAM_CHECK_DONE:
+			snprintf(out + n, len - n, " %s=%.1f/%.1f",
+			    checker_names[c], k->score, k->threshold);
+			break;
+		case SPAM_CHECK_SKIPPED:
+			snprintf(out + n, len - n, " %s=skipped",
+			    checker_names[c]);
+			break;
+		case SPAM_CHECK_FAILED:
+			snprintf(out + n, len - n, " %s=failed",
+			    checker_names[c]);
+			break;
+		}
+	}
 }

@@ -694,7 +694,8 @@ perl_actions(struct mc_verdict *v, const struct pp_reply *r, unsigned cnt[4])
  * the spam check.  Its part changes become findings for the rewriter,
  * its header changes edits; a whole-message verdict ends here.  Any
  * failure of the shim is P-SHIM-FAIL: 451 4.3.0.  ACCEPT vouches for the
- * message: the spam check is skipped.
+ * message: the spam check is skipped.  SPAM is the filter's spam verdict,
+ * one more checker for step_spam (a whole-message verdict ends first).
  */
 static enum step_rc
 step_perl(struct mc_verdict *v)
@@ -733,15 +734,31 @@ step_perl(struct mc_verdict *v)
 		fail = perl_actions(v, r, cnt) == -1;
 		break;
 	}
-	snprintf(v->perl, sizeof(v->perl), " perl=%s(drop:%u,rename:%u,"
-	    "replace:%u,headers:%u)", vwords[r->verdict], cnt[0], cnt[1],
+	if (r->spam && r->verdict == PP_NONE) {
+		/* a checker like the others: step_spam combines it */
+		v->perl_spam.state = SPAM_CHECK_DONE;
+		v->perl_spam.is_spam = 1;
+		v->perl_spam.score = r->spam_score;
+		v->perl_spam.threshold = v->cf->spam_threshold;
+		log_safe(r->spam_reason, strlen(r->spam_reason), why,
+		    sizeof(why));
+		log_msg(v->m->qid, LOG_INFO, "perl-spam score=%.1f reason=%s",
+		    r->spam_score, why);
+	}
+	snprintf(v->perl, sizeof(v->perl), " perl=%s%s(drop:%u,rename:%u,"
+	    "replace:%u,headers:%u)", vwords[r->verdict],
+	    r->spam && r->verdict == PP_NONE ? "+spam" : "", cnt[0], cnt[1],
 	    cnt[2], cnt[3]);
 	if (fail)
 		return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
 	return rc;
 }
 
-/* The spam verdict: lists, then the arbitron; a failure as configured. */
+/*
+ * The spam verdict: lists, then the counted checkers with the Perl
+ * filter's own verdict, one decision (spam_decide); a failure as
+ * configured.
+ */
 static enum step_rc
 step_spam(struct mc_verdict *v)
 {
@@ -753,7 +770,7 @@ step_spam(struct mc_verdict *v)
 
 	if (v->perl_accept) {
 		memset(sv, 0, sizeof(*sv));
-		sv->via = "site-filter";
+		snprintf(sv->via, sizeof(sv->via), "site-filter");
 		sv->threshold = cf->spam_threshold;
 	} else {
 		if (m->sender[0] != '\0')
@@ -765,12 +782,14 @@ step_spam(struct mc_verdict *v)
 		if (cf->list_from_header)
 			nown = naddr;
 		spam_decide(cf, m->scan, addrs, naddr, nown, v->client,
-		    m->nrcpt > 0 ? m->rcpts[0] : NULL, sv);
+		    m->nrcpt > 0 ? m->rcpts[0] : NULL,
+		    v->perl_spam.state == SPAM_CHECK_DONE ? &v->perl_spam :
+		    NULL, sv);
 	}
-	snprintf(v->spam, sizeof(v->spam), "%s%.1f/%.1f(%d%%) via=%s",
-	    sv->is_spam ? "yes:" : sv->failed ? "unchecked:" : "no:",
-	    sv->score, sv->threshold, spam_pct(sv->score, sv->threshold),
-	    sv->via ? sv->via : "-");
+	spam_line(sv, v->spam, sizeof(v->spam));
+	if (sv->check[SPAM_SPAMD].state == SPAM_CHECK_FAILED && !sv->failed)
+		log_msg(m->qid, LOG_WARNING, "spamd-failed reason=%s "
+		    "decided=spam via=%s", sv->reason, sv->via);
 	if (sv->failed) {
 		log_msg(m->qid, LOG_WARNING, "spamd-failed reason=%s",
 		    sv->reason);

@@ -168,6 +168,7 @@ struct mc_verdict {
 	/* the findings */
 	struct spam_verdict	 sv;
 	int			 perl_accept;	/* the site vouched for it */
+	struct spam_check	 perl_spam;	/* the site's $msg->spam() */
 	unsigned		 mime_errs;	/* MIME_ERR_* of the scan */
 	uint64_t		 size;		/* body bytes */
 	unsigned		 clamd_scans;

@@ -228,10 +228,18 @@ edit_value(const struct mc_verdict *v, enum verdict_edit_op op,
 		"--b" CRLF CRLF "1" CRLF "--b" CRLF CRLF "2" CRLF \
 		"--b" CRLF CRLF "3" CRLF "--b" CRLF CRLF "4" CRLF "--b--" CRLF
 #define SPAMCONF "blacklist = sender@example.org\n"
+#define PERLCONF "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n"
+/* a body the built-in checker calls spam (its GTUBE feature) */
+#define GTUBE	CRLF "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-" \
+		"TEST-EMAIL*C.34X" CRLF
+/* spamd as the arbitron, refusing tempfail when it is needed */
+#define SPAMD_TF "spam_arbitron = spamd\non_spamd_failure = tempfail\n" \
+		"spamd_connect_timeout = 1s\n"
 
 enum fake { F_NONE, F_CLAMD_VIRUS, F_CLAMD_FAIL, F_CLAMD_ERR, F_PERL_FAIL,
 	F_PERL_REJECT, F_PERL_TEMPFAIL, F_PERL_DISCARD, F_PERL_HEADERS,
-	F_PERL_BADPART, F_BYPASS, F_INTERNAL, F_NOKEY, F_SPAMD_DOWN };
+	F_PERL_BADPART, F_BYPASS, F_INTERNAL, F_NOKEY, F_SPAMD_DOWN,
+	F_PERL_SPAM };
 
 struct tcase {
 	const char		*name;
@@ -270,6 +278,41 @@ static const struct tcase cases[] = {
 	  "A X-MailCorral-Virus" },
 	{ "tag", SPAMCONF, PLAIN TEXT, F_NONE, VERDICT_TAG, VERDICT_FAIL_NONE,
 	  NULL, NULL, NULL, "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
+	/* the Perl filter's spam verdict feeds the same disposition */
+	{ "tag: the site's filter says spam", PERLCONF, PLAIN TEXT,
+	  F_PERL_SPAM, VERDICT_TAG, VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
+	{ "corral: the site's filter says spam",
+	  PERLCONF "spam_disposition = corral\n", PLAIN TEXT, F_PERL_SPAM,
+	  VERDICT_CORRAL, VERDICT_FAIL_NONE, NULL, NULL, NULL, NULL },
+	{ "discard: the site's filter says spam, trash",
+	  PERLCONF "spam_disposition = trash\n", PLAIN TEXT, F_PERL_SPAM,
+	  VERDICT_DISCARD, VERDICT_FAIL_NONE, NULL, NULL, NULL, "" },
+	{ "accept: the site's filter says nothing", PERLCONF, PLAIN TEXT,
+	  F_NONE, VERDICT_ACCEPT, VERDICT_FAIL_NONE, NULL, NULL, NULL, "" },
+	{ "tag: a whitelisted sender skips the site's spam verdict too",
+	  PERLCONF "whitelist = sender@example.org\n",
+	  PLAIN GTUBE, F_PERL_SPAM, VERDICT_ACCEPT, VERDICT_FAIL_NONE, NULL,
+	  NULL, NULL, "" },
+	/* either: the built-in spam decides, spamd (down) is not asked */
+	{ "tag: builtin spam, spamd not asked", SPAMD_TF,
+	  PLAIN GTUBE, F_SPAMD_DOWN, VERDICT_TAG, VERDICT_FAIL_NONE, NULL,
+	  NULL, NULL, "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
+	/* spamd_always: asked, down, but the decision is spam anyway */
+	{ "tag: builtin spam, spamd_always, spamd down",
+	  SPAMD_TF "spamd_always = yes\n", PLAIN GTUBE,
+	  F_SPAMD_DOWN, VERDICT_TAG, VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
+	/* arbitron: the built-in score does not count, spamd is needed */
+	{ "tempfail: builtin spam ignored under spam_combine = arbitron",
+	  SPAMD_TF "spam_combine = arbitron\n", PLAIN GTUBE,
+	  F_SPAMD_DOWN, VERDICT_TEMPFAIL, VERDICT_FAIL_SPAMD, "451", "4.3.0",
+	  "spam checker unavailable", "" },
+	/* the site's spam verdict spares spamd too */
+	{ "tag: perl spam, spamd not asked", PERLCONF SPAMD_TF
+	  "spam_combine = arbitron\n", PLAIN TEXT, F_PERL_SPAM, VERDICT_TAG,
+	  VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
 	{ "bypass", NULL, PLAIN "X-MailCorral-Bypass: v=1" CRLF
 	  "X-Spam-Flag: YES" CRLF TEXT, F_BYPASS, VERDICT_BYPASS,
 	  VERDICT_FAIL_NONE, NULL, NULL, NULL,
@@ -386,6 +429,12 @@ set_fake(enum fake f, struct mc_config *cf, struct mc_msg *m)
 		snprintf(fake_actions[2].name, sizeof(fake_actions[2].name),
 		    "X-Old");
 		fake_reply.n = 3;
+		break;
+	case F_PERL_SPAM:
+		fake_reply.spam = 1;
+		fake_reply.spam_score = 9.5;
+		snprintf(fake_reply.spam_reason, sizeof(fake_reply.spam_reason),
+		    "site rule");
 		break;
 	case F_PERL_BADPART:
 		fake_actions[0].verb = PP_DROP;
