@@ -1284,31 +1284,16 @@ spam_decide(const struct mc_config *cf, struct scan *scan,
 	}
 }
 
-void
-spam_fields(const struct spam_verdict *sv, char *status, size_t slen,
-    char *score, size_t clen)
-{
-	int skipped = sv->check[SPAM_SPAMD].state == SPAM_CHECK_SKIPPED;
-
-	snprintf(status, slen, "%s, score=%.1f required=%.1f (%d%%) via=%s%s",
-	    sv->is_spam ? "Yes" : "No", sv->score, sv->threshold,
-	    spam_pct(sv->score, sv->threshold), sv->via,
-	    skipped ? " spamd=skipped" : "");
-	snprintf(score, clen, "%.1f (%d%%)%s%s", sv->score,
-	    spam_pct(sv->score, sv->threshold), skipped ? " " : "",
-	    skipped ? "builtin, spamd not asked" : "");
-}
-
-void
-spam_line(const struct spam_verdict *sv, char *out, size_t len)
+/*
+ * Appends each counted checker's answer to out when more than one counts
+ * (" builtin=2.0/5.0 spamd=skipped").
+ */
+static void
+checks_str(const struct spam_verdict *sv, char *out, size_t len)
 {
 	size_t n;
 	unsigned c, counted = 0;
 
-	snprintf(out, len, "%s%.1f/%.1f(%d%%) via=%s",
-	    sv->is_spam ? "yes:" : sv->failed ? "unchecked:" : "no:",
-	    sv->score, sv->threshold, spam_pct(sv->score, sv->threshold),
-	    sv->via);
 	for (c = 0; c < SPAM_NCHECKERS; c++)
 		counted += sv->check[c].state != SPAM_CHECK_OFF;
 	for (c = 0; c < SPAM_NCHECKERS && counted > 1; c++) {
@@ -1333,4 +1318,29 @@ spam_line(const struct spam_verdict *sv, char *out, size_t len)
 			break;
 		}
 	}
+}
+
+void
+spam_fields(const struct spam_verdict *sv, char *status, size_t slen,
+    char *score, size_t clen)
+{
+	int skipped = sv->check[SPAM_SPAMD].state == SPAM_CHECK_SKIPPED;
+
+	snprintf(status, slen, "%s, score=%.1f required=%.1f (%d%%) via=%s",
+	    sv->is_spam ? "Yes" : "No", sv->score, sv->threshold,
+	    spam_pct(sv->score, sv->threshold), sv->via);
+	checks_str(sv, status, slen);
+	snprintf(score, clen, "%.1f (%d%%)%s%s", sv->score,
+	    spam_pct(sv->score, sv->threshold), skipped ? " " : "",
+	    skipped ? "builtin, spamd not asked" : "");
+}
+
+void
+spam_line(const struct spam_verdict *sv, char *out, size_t len)
+{
+	snprintf(out, len, "%s%.1f/%.1f(%d%%) via=%s",
+	    sv->is_spam ? "yes:" : sv->failed ? "unchecked:" : "no:",
+	    sv->score, sv->threshold, spam_pct(sv->score, sv->threshold),
+	    sv->via);
+	checks_str(sv, out, len);
 }

@@ -148,8 +148,11 @@ void		 spam_decide(const struct mc_config *, struct scan *,
 /* score as a rounded percentage of threshold, capped at +-99999. */
 int		 spam_pct(double score, double threshold);
 /*
- * The X-Spam-Status and X-Spam-Score values of a verdict; both say when
- * spamd was not asked ("spamd=skipped", "builtin, spamd not asked").
+ * The X-Spam-Status and X-Spam-Score values of a verdict.  X-Spam-Status
+ * ends, when more than one checker counts, with each one's answer as
+ * spam_line() gives it ("... via=builtin builtin=9.0/5.0 spamd=1.2/5.0",
+ * "spamd=skipped": the robot can tell whether spamd judged the entry);
+ * X-Spam-Score adds "builtin, spamd not asked" when spamd was skipped.
  */
 void		 spam_fields(const struct spam_verdict *, char *status,
 		    size_t slen, char *score, size_t clen);

@@ -1121,14 +1121,20 @@ test_combine_fields(void **state)
 	spam_combine(&sv);
 	spam_fields(&sv, st, sizeof(st), sc, sizeof(sc));
 	assert_string_equal(st, "Yes, score=12.0 required=5.0 (240%) "
-	    "via=builtin spamd=skipped");
+	    "via=builtin builtin=12.0/5.0 spamd=skipped");
 	assert_string_equal(sc, "12.0 (240%) builtin, spamd not asked");
 	sv.check[SPAM_SPAMD] = (struct spam_check)HAM(1, 5);
 	spam_combine(&sv);
 	spam_fields(&sv, st, sizeof(st), sc, sizeof(sc));
 	assert_string_equal(st, "Yes, score=12.0 required=5.0 (240%) "
-	    "via=builtin");
+	    "via=builtin builtin=12.0/5.0 spamd=1.0/5.0");
 	assert_string_equal(sc, "12.0 (240%)");
+	/* one checker: the field as before */
+	sv.check[SPAM_SPAMD].state = SPAM_CHECK_OFF;
+	spam_combine(&sv);
+	spam_fields(&sv, st, sizeof(st), sc, sizeof(sc));
+	assert_string_equal(st, "Yes, score=12.0 required=5.0 (240%) "
+	    "via=builtin");
 }
 
 int
