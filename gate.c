@@ -203,7 +203,18 @@ stop_watchdog_start(long secs)
  * if smfi_main() has not returned MC_STOP_LISTENER seconds after that,
  * ends the process.  The socket is known by its descriptor and inode
  * (libmilter keeps it private); one look every 100 ms.
+ *
+ * libmilter's listener holds its lock while it waits up to 5 s
+ * (MI_CHK_TIME) for a connection, and the signal thread needs that lock to
+ * close the socket: a stop with no traffic took 0-5 s before the drain
+ * began.  Once libmilter's stop flag is up (mi_stop(), exported by
+ * libmilter.so, not in mfapi.h), the monitor connects to the listening
+ * socket once a second: the wait ends, the listener sees the flag and
+ * leaves, and the stop takes a tick.  The poke connection sends nothing;
+ * libmilter closes it at EOF without a callback.
  */
+extern int mi_stop(void);	/* libmilter: MILTER_CONT (0) until a stop */
+
 struct stop_ctl {
 	int		 fd;		/* libmilter's listening socket, or -1 */
 	ino_t		 ino;
@@ -215,9 +226,11 @@ struct stop_ctl {
 	unsigned	 busy;		/* callbacks abandoned by the drain */
 	pthread_t	 tid;
 	int		 running;	/* tid is a running monitor */
+	int		 poke;		/* our connection to the listener, or -1 */
+	long long	 poked;		/* when, in ms */
 };
 
-static struct stop_ctl	 mc_stop = { .fd = -1 };
+static struct stop_ctl	 mc_stop = { .fd = -1, .poke = -1 };
 
 /*
  * libmilter's listening socket: the one descriptor that accepts (libmilter
@@ -251,6 +264,32 @@ listener_gone(const struct stop_ctl *sc)
 	    st.st_ino != sc->ino);
 }
 
+/*
+ * Wakes libmilter's listener out of its wait once its stop flag is up (see
+ * above): a non-blocking connection to the socket's own address, kept open
+ * until the next poke or the end of the wait so the listener sees it
+ * complete.  Nothing to do, or nothing possible, is not an error.
+ */
+static void
+wake_listener(struct stop_ctl *sc)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	long long now = util_now_ms();
+
+	if (sc->fd < 0 || mi_stop() == 0 || now - sc->poked < 1000)
+		return;
+	sc->poked = now;
+	if (sc->poke != -1)
+		close(sc->poke);
+	sc->poke = -1;
+	if (getsockname(sc->fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    (sc->poke = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return;
+	(void)connect(sc->poke, (struct sockaddr *)&ss, len);
+}
+
 static void *
 stop_monitor(void *arg)
 {
@@ -258,8 +297,13 @@ stop_monitor(void *arg)
 	struct timespec tick = { 0, 100 * 1000 * 1000 };
 	long long t0;
 
-	while (!atomic_load(&sc->main_back) && !listener_gone(sc))
+	while (!atomic_load(&sc->main_back) && !listener_gone(sc)) {
+		wake_listener(sc);
 		nanosleep(&tick, NULL);
+	}
+	if (sc->poke != -1)
+		close(sc->poke);
+	sc->poke = -1;
 	log_info("mailcorral stopping: waiting up to %ld s for the sessions "
 	    "in flight", sc->timeout);
 	if (sc->before_drain != NULL) {

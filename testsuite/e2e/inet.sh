@@ -65,5 +65,34 @@ if [ -n "$p50" ] && awk "BEGIN { exit !($p50 < 20) }"; then
 else
 	fail "inet: median end-of-message wait ${p50:-?} ms (a Nagle stall is >= 40 ms)"
 fi
+
+# stop_ms SPEC: starts an idle daemon on SPEC, SIGTERM, ms until it is gone
+stop_ms() {
+	rm -f "$W/mc.sock"
+	"$MC" -f -c "$W/mailcorral.conf" -p "$1" > "$W/stop.log" 2>&1 &
+	spid=$!
+	if ! wait_until 10 "$spid" grep -q 'starting on' "$W/stop.log"; then
+		kill -KILL "$spid" 2>/dev/null
+		echo "start-failed"
+		return
+	fi
+	sleep 0.5
+	t0=$(date +%s%3N)
+	kill -TERM "$spid"
+	wait_gone "$spid" 30 || kill -KILL "$spid" 2>/dev/null
+	echo $(( $(date +%s%3N) - t0 ))
+}
+kill -TERM "$pid" 2>/dev/null
+wait_gone "$pid" 30 || kill -KILL "$pid" 2>/dev/null
+pid=""
+for spec in "inet:$PORT@127.0.0.1" "inet:$((PORT + 1))" \
+    "inet6:$((PORT + 2))@[::1]" "unix:$W/mc.sock"; do
+	ms=$(stop_ms "$spec")
+	if [ "$ms" != start-failed ] && [ "$ms" -lt 1500 ]; then
+		pass "stop: idle daemon on $spec gone $ms ms after SIGTERM"
+	else
+		fail "stop: idle daemon on $spec gone $ms ms after SIGTERM (bound 1500 ms)"
+	fi
+done
 finish
 result_ok && rm -rf "$W"

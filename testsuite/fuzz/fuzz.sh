@@ -65,22 +65,57 @@ LIBS="-lmilter $(pkg-config --libs $PKGS 2>/dev/null || echo -larchive -lcrypto 
 CFLAGS_PKG=$(pkg-config --cflags $PKGS 2>/dev/null)
 
 # The library is compiled once (objects with -fsanitize=fuzzer-no-link),
-# each target links it with its harness.
+# each target links it with its harness.  Compiles and links run JOBS at a
+# time (the machine's processors).
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+# in_parallel FUNC ARG...: FUNC ARG for every ARG, JOBS at a time, each
+# one's output in order after its batch; 1 if any failed.
+in_parallel() {
+	_ip_f=$1
+	shift
+	_ip_rc=0
+	while [ $# -gt 0 ]; do
+		_ip_pids=
+		_ip_i=0
+		while [ $# -gt 0 ] && [ $_ip_i -lt "$JOBS" ]; do
+			"$_ip_f" "$1" > "$bdir/logs/build.$_ip_i" 2>&1 &
+			_ip_pids="$_ip_pids $!"
+			_ip_i=$((_ip_i + 1))
+			shift
+		done
+		_ip_i=0
+		for _ip_p in $_ip_pids; do
+			wait "$_ip_p" || _ip_rc=1
+			cat "$bdir/logs/build.$_ip_i"
+			_ip_i=$((_ip_i + 1))
+		done
+	done
+	return $_ip_rc
+}
+
+compile_one() {
+	$CC $(echo "$FLAGS" | sed 's/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,/') \
+	    $CFLAGS_PKG -I"$top" -c -o "$bdir/obj/${1%.c}.o" "$top/$1"
+}
+
 build_lib() {
-	mkdir -p "$bdir/obj" || return 1
+	mkdir -p "$bdir/obj" "$bdir/logs" || return 1
 	stamp=$bdir/obj/.flags
 	want="$CC $FLAGS $libsrc"
 	[ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] || rm -f "$bdir"/obj/*.o
 	objs=
+	todo=
 	for s in $libsrc; do
 		o=$bdir/obj/${s%.c}.o
 		objs="$objs $o"
 		if [ ! -f "$o" ] || [ "$top/$s" -nt "$o" ] ||
 		    [ -n "$(find "$top" -maxdepth 1 -name '*.h' -newer "$o")" ]; then
-			$CC $(echo "$FLAGS" | sed 's/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,/') \
-			    $CFLAGS_PKG -I"$top" -c -o "$o" "$top/$s" || return 1
+			todo="$todo $s"
 		fi
 	done
+	# shellcheck disable=SC2086
+	in_parallel compile_one $todo || return 1
 	echo "$want" > "$stamp"
 	LIBOBJS=$objs
 }
@@ -197,12 +232,8 @@ command -v "$CC" >/dev/null 2>&1 || {
 	exit 2
 }
 build_lib || { echo "fuzz.sh: library build failed" >&2; exit 2; }
-for t in $targets; do
-	if ! build_target "$t"; then
-		echo "fuzz.sh: build of $t failed" >&2
-		exit 2
-	fi
-done
+# shellcheck disable=SC2086
+in_parallel build_target $targets || { echo "fuzz.sh: a target's build failed" >&2; exit 2; }
 [ "$verb" = build ] && { echo "built: $(echo $targets)"; exit 0; }
 
 # Private scratch directory (temp files of fuzz_conf / fuzz_sa, fuzz-0.log).

@@ -310,13 +310,20 @@ stop_mta() {
 }
 
 # Processes still using the stack directory (command line or cwd under $D).
+# grep and find pick the candidates in two processes (a readlink and a tr
+# for each of the machine's processes took seconds on a busy machine);
+# the case below is the rule.
 leftovers() {
-	for p in /proc/[0-9]*; do
+	{
+		grep -laF "$D" /proc/[0-9]*/cmdline 2>/dev/null | sed 's|/cmdline$||'
+		find /proc/[0-9]*/cwd -maxdepth 0 \( -lname "$D" -o -lname "$D/*" \) \
+		    2>/dev/null | sed 's|/cwd$||'
+	} | sort -u | while read -r p; do
 		n=${p#/proc/}
 		[ "$n" = $$ ] && continue
-		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
-		cmd=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)
-		case "$cmd" in *stack.sh*) continue ;; esac
+		cmd=$( { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null) || continue
+		case "$cmd" in ""|*stack.sh*) continue ;; esac
+		cwd=$(readlink "$p/cwd" 2>/dev/null)
 		case "$cwd/ $cmd" in
 		"$D"/*|"$D/ "*|*" $D/"*|*"=$D/"*|*"'$D/"*) echo "$n $cmd" ;;
 		esac
