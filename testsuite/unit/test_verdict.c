@@ -377,6 +377,18 @@ static const struct tcase cases[] = {
 	  VERDICT_FAIL_ARCHIVE, "451", "4.3.0", "cannot archive", "" },
 };
 
+/* spamd's only server is a closed port. */
+static void
+set_fake_spamd_down(struct mc_config *cf)
+{
+	char *srv;
+
+	assert_true(asprintf(&srv, "127.0.0.1:%d", unit_closed_port()) > 0);
+	free(cf->spamd.servers[0]);
+	cf->spamd.servers[0] = srv;
+	cf->spamd.nservers = 1;
+}
+
 static void
 set_fake(enum fake f, struct mc_config *cf, struct mc_msg *m)
 {
@@ -450,16 +462,9 @@ set_fake(enum fake f, struct mc_config *cf, struct mc_msg *m)
 	case F_NOKEY:
 		cf->key = NULL;		/* cannot mint: the corral copy fails */
 		break;
-	case F_SPAMD_DOWN: {
-		char *srv;
-
-		assert_true(asprintf(&srv, "127.0.0.1:%d",
-		    unit_closed_port()) > 0);
-		free(cf->spamd.servers[0]);
-		cf->spamd.servers[0] = srv;
-		cf->spamd.nservers = 1;
+	case F_SPAMD_DOWN:
+		set_fake_spamd_down(cf);
 		break;
-	}
 	case F_NONE:
 		break;
 	}
@@ -519,6 +524,64 @@ test_table(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
+}
+
+/*
+ * Whether spamd was asked, as the decision records it (the table sees the
+ * outcome only, and a spamd failure no longer matters once another
+ * checker said spam): spamd is down in every case, so "failed" means it
+ * was asked.
+ */
+static void
+test_spamd_skip(void **state)
+{
+	static const struct {
+		const char		*conf;
+		const char		*msg;
+		enum fake		 fake;
+		enum spam_check_state	 spamd;
+		const char		*line;	/* in the decision's spam piece */
+	} sc[] = {
+		{ SPAMD_TF, PLAIN GTUBE, F_SPAMD_DOWN, SPAM_CHECK_SKIPPED,
+		  "yes:1000.0/5.0(20000%) via=builtin builtin=1000.0/5.0 "
+		  "spamd=skipped" },
+		{ SPAMD_TF "spamd_always = yes\n", PLAIN GTUBE, F_SPAMD_DOWN,
+		  SPAM_CHECK_FAILED, "via=builtin builtin=1000.0/5.0 "
+		  "spamd=failed" },
+		{ SPAMD_TF, PLAIN TEXT, F_SPAMD_DOWN, SPAM_CHECK_FAILED,
+		  "unchecked:" },
+		{ SPAMD_TF "spam_combine = arbitron\n", PLAIN GTUBE,
+		  F_SPAMD_DOWN, SPAM_CHECK_FAILED, "unchecked:0.0/5.0(0%) "
+		  "via=spamd" },
+		{ PERLCONF SPAMD_TF "spam_combine = arbitron\n", PLAIN TEXT,
+		  F_PERL_SPAM, SPAM_CHECK_SKIPPED, "yes:9.5/5.0(190%) via=perl "
+		  "spamd=skipped perl=9.5/5.0" },
+	};
+	struct mc_config *cf;
+	struct mc_msg *m;
+	struct mc_verdict v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(sc) / sizeof(sc[0]); i++) {
+		cf = config(sc[i].conf);
+		m = message(cf, sc[i].msg, NULL, strstr(sc[i].conf,
+		    "perl_filter") != NULL);
+		set_fake(sc[i].fake, cf, m);
+		if (sc[i].fake == F_PERL_SPAM)	/* spamd down as well */
+			set_fake_spamd_down(cf);
+		verdict_run(&v, cf, m, "client.example", &fake_ops);
+		if (v.sv.check[SPAM_SPAMD].state != sc[i].spamd ||
+		    strstr(v.spam, sc[i].line) == NULL)
+			fail_msg("case %zu: spamd state %d, want %d; spam "
+			    "\"%s\", want \"%s\"", i,
+			    v.sv.check[SPAM_SPAMD].state, sc[i].spamd, v.spam,
+			    sc[i].line);
+		verdict_archive(&v);
+		verdict_free(&v);
+		verdict_msg_free(m);
+		conf_free(cf);
+	}
 }
 
 /* Every action and every failure class is in the table. */
@@ -872,6 +935,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_covers),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_spamd_skip),
 		cmocka_unit_test(test_reply_classes),
 		cmocka_unit_test(test_tag_subject),
 		cmocka_unit_test(test_body_captured),
