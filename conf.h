@@ -80,6 +80,8 @@ struct mc_config {
 	int		 spam_arbitron;		/* enum conf_arbitron */
 	int		 spam_combine;		/* enum conf_combine */
 	int		 spamd_always;		/* 0 no, 1 yes */
+	unsigned	 spamd_cache_size;	/* entries; 0 = off */
+	long		 spamd_cache_ttl;	/* seconds */
 	double		 spam_threshold;
 	char		*spam_weights_file;
 	char		*spamd_servers;

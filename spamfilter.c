@@ -16,13 +16,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "buf.h"
 #include "conf.h"
@@ -1194,7 +1198,156 @@ spam_combine(struct spam_verdict *sv)
 		snprintf(sv->via, sizeof(sv->via), "none");
 }
 
-/* spamd's answer into sv->check[SPAM_SPAMD]; a failure's reason too. */
+/* ---- spamd's answers, shared (spam_cache_*) ---- */
+
+#define CACHE_WAYS	4
+
+struct cache_ent {
+	unsigned char	 key[SPAM_CACHE_KEY];
+	double		 when;		/* 0: empty */
+	struct spam_check answer;
+};
+
+static pthread_mutex_t	 cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cache_ent	*cache;
+static unsigned		 cache_n;	/* entries, a multiple of CACHE_WAYS */
+
+void
+spam_cache_key(const char *user, const char *servers, const char *req,
+    size_t len, unsigned char key[SPAM_CACHE_KEY])
+{
+	EVP_MD_CTX *ctx;
+	unsigned int n = 0;
+	int ok;
+
+	memset(key, 0, SPAM_CACHE_KEY);
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return;
+	user = user != NULL ? user : "";
+	servers = servers != NULL ? servers : "";
+	/* each part ends in a NUL: no two splits give one key */
+	ok = EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, user, strlen(user) + 1) == 1 &&
+	    EVP_DigestUpdate(ctx, servers, strlen(servers) + 1) == 1 &&
+	    EVP_DigestUpdate(ctx, req, len) == 1 &&
+	    EVP_DigestFinal_ex(ctx, key, &n) == 1 && n == SPAM_CACHE_KEY;
+	if (!ok)
+		memset(key, 0, SPAM_CACHE_KEY);
+	EVP_MD_CTX_free(ctx);
+}
+
+/* The set of key in a table of cache_n entries.  Locked. */
+static struct cache_ent *
+cache_set(const unsigned char *key)
+{
+	uint32_t h;
+
+	memcpy(&h, key, sizeof(h));
+	return &cache[(h % (cache_n / CACHE_WAYS)) * CACHE_WAYS];
+}
+
+/* The table for size entries (made or emptied on a change).  Locked. */
+static int
+cache_size(unsigned size)
+{
+	unsigned n = (size + CACHE_WAYS - 1) / CACHE_WAYS * CACHE_WAYS;
+
+	if (n == cache_n && cache != NULL)
+		return 0;
+	free(cache);
+	cache = NULL;
+	cache_n = 0;
+	if (n == 0 || (cache = calloc(n, sizeof(*cache))) == NULL)
+		return -1;
+	cache_n = n;
+	return 0;
+}
+
+static int
+key_empty(const unsigned char *key)
+{
+	static const unsigned char zero[SPAM_CACHE_KEY];
+
+	return memcmp(key, zero, SPAM_CACHE_KEY) == 0;
+}
+
+int
+spam_cache_get(const unsigned char key[SPAM_CACHE_KEY], unsigned size,
+    long ttl, double now, struct spam_check *out)
+{
+	struct cache_ent *set;
+	int hit = 0, i;
+
+	if (size == 0 || key_empty(key))
+		return 0;
+	pthread_mutex_lock(&cache_lock);
+	if (cache_size(size) == 0) {
+		set = cache_set(key);
+		for (i = 0; i < CACHE_WAYS && !hit; i++)
+			if (set[i].when > 0 && now - set[i].when <= ttl &&
+			    now >= set[i].when &&
+			    memcmp(set[i].key, key, SPAM_CACHE_KEY) == 0) {
+				*out = set[i].answer;
+				hit = 1;
+			}
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return hit;
+}
+
+void
+spam_cache_put(const unsigned char key[SPAM_CACHE_KEY], unsigned size,
+    double now, const struct spam_check *answer)
+{
+	struct cache_ent *set, *victim;
+	int i;
+
+	if (size == 0 || key_empty(key) || answer->state != SPAM_CHECK_DONE)
+		return;
+	pthread_mutex_lock(&cache_lock);
+	if (cache_size(size) == 0) {
+		set = cache_set(key);
+		victim = &set[0];
+		for (i = 0; i < CACHE_WAYS; i++) {
+			if (memcmp(set[i].key, key, SPAM_CACHE_KEY) == 0) {
+				victim = &set[i];
+				break;
+			}
+			if (set[i].when < victim->when)
+				victim = &set[i];
+		}
+		memcpy(victim->key, key, SPAM_CACHE_KEY);
+		victim->when = now;
+		victim->answer = *answer;
+		victim->answer.cached = 0;
+	}
+	pthread_mutex_unlock(&cache_lock);
+}
+
+void
+spam_cache_clear(void)
+{
+	pthread_mutex_lock(&cache_lock);
+	free(cache);
+	cache = NULL;
+	cache_n = 0;
+	pthread_mutex_unlock(&cache_lock);
+}
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * spamd's answer into sv->check[SPAM_SPAMD], from the cache when an
+ * identical request was answered within spamd_cache_ttl; a failure's
+ * reason too (failures are never kept).
+ */
 static void
 ask_spamd(const struct mc_config *cf, struct scan *scan, const char *rcpt,
     struct spam_verdict *sv)
@@ -1202,16 +1355,33 @@ ask_spamd(const struct mc_config *cf, struct scan *scan, const char *rcpt,
 	struct spam_check *k = &sv->check[SPAM_SPAMD];
 	struct spamd_result res;
 	struct buf req = BUF_INIT;
+	unsigned char key[SPAM_CACHE_KEY];
 
 	k->state = SPAM_CHECK_FAILED;
-	if (spamd_request(scan, cf->spamd_max_size, &req) == -1)
+	if (spamd_request(scan, cf->spamd_max_size, &req) == -1) {
 		snprintf(sv->reason, sizeof(sv->reason), "spool read failed");
-	else if (spamd_check(&cf->spamd, rcpt, req.data ? req.data : "",
+		buf_free(&req);
+		return;
+	}
+	if (cf->spamd_cache_size > 0) {
+		spam_cache_key(rcpt, cf->spamd_servers, req.data ? req.data :
+		    "", req.len, key);
+		if (spam_cache_get(key, cf->spamd_cache_size,
+		    cf->spamd_cache_ttl, mono_now(), k)) {
+			k->cached = 1;
+			buf_free(&req);
+			return;
+		}
+	}
+	if (spamd_check(&cf->spamd, rcpt, req.data ? req.data : "",
 	    req.len, &res, sv->reason, sizeof(sv->reason)) == 0) {
 		k->state = SPAM_CHECK_DONE;
 		k->is_spam = res.is_spam;
 		k->score = res.score;
 		k->threshold = res.threshold;
+		if (cf->spamd_cache_size > 0)
+			spam_cache_put(key, cf->spamd_cache_size, mono_now(),
+			    k);
 	}
 	buf_free(&req);
 }
@@ -1343,4 +1513,6 @@ spam_line(const struct spam_verdict *sv, char *out, size_t len)
 	    sv->score, sv->threshold, spam_pct(sv->score, sv->threshold),
 	    sv->via);
 	checks_str(sv, out, len);
+	if (sv->check[SPAM_SPAMD].cached && strlen(out) + 1 < len)
+		snprintf(out + strlen(out), len - strlen(out), " spamd-cached");
 }

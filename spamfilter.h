@@ -93,6 +93,7 @@ struct spam_check {
 	enum spam_check_state	 state;
 	int			 is_spam;
 	double			 score, threshold;
+	int			 cached;	/* spamd: from spam_cache */
 };
 
 /*
@@ -145,6 +146,28 @@ void		 spam_decide(const struct mc_config *, struct scan *,
 		    const char *const *addrs, size_t naddrs, size_t nown,
 		    const char *client, const char *rcpt,
 		    const struct spam_check *perl, struct spam_verdict *sv);
+/*
+ * spamd's answers shared between transactions (spamd_cache_size,
+ * spamd_cache_ttl): identical requests within minutes (campaigns, lists)
+ * are asked once.  The key is SHA-256 over the spamd user, the server
+ * list and exactly the bytes sent, so recipients with their own spamd
+ * preferences never share an answer, and only senders on no list ever
+ * reach spamd (the lists decide before it).  One table for the process,
+ * behind a mutex; a set-associative table of size entries (4 per set, the
+ * oldest replaced); a size change (reload) empties it.  now and ttl are
+ * seconds on one monotonic clock.
+ */
+#define SPAM_CACHE_KEY	32
+void	 spam_cache_key(const char *user, const char *servers,
+	    const char *req, size_t len, unsigned char key[SPAM_CACHE_KEY]);
+/* 1 and the answer in *out when key was put within ttl of now; else 0. */
+int	 spam_cache_get(const unsigned char key[SPAM_CACHE_KEY], unsigned size,
+	    long ttl, double now, struct spam_check *out);
+void	 spam_cache_put(const unsigned char key[SPAM_CACHE_KEY], unsigned size,
+	    double now, const struct spam_check *);
+/* Frees the table (tests, shutdown). */
+void	 spam_cache_clear(void);
+
 /* score as a rounded percentage of threshold, capped at +-99999. */
 int		 spam_pct(double score, double threshold);
 /*

@@ -942,11 +942,11 @@ test_spamd_real(void **state)
 
 /* ---- the combination rule ---------------------------------------- */
 
-#define OFF	{ SPAM_CHECK_OFF, 0, 0, 0 }
-#define SKIP	{ SPAM_CHECK_SKIPPED, 0, 0, 0 }
-#define FAIL	{ SPAM_CHECK_FAILED, 0, 0, 0 }
-#define HAM(s, t)	{ SPAM_CHECK_DONE, 0, s, t }
-#define SPAM(s, t)	{ SPAM_CHECK_DONE, 1, s, t }
+#define OFF	{ SPAM_CHECK_OFF, 0, 0, 0, 0 }
+#define SKIP	{ SPAM_CHECK_SKIPPED, 0, 0, 0, 0 }
+#define FAIL	{ SPAM_CHECK_FAILED, 0, 0, 0, 0 }
+#define HAM(s, t)	{ SPAM_CHECK_DONE, 0, s, t, 0 }
+#define SPAM(s, t)	{ SPAM_CHECK_DONE, 1, s, t, 0 }
 
 static const struct combine_case {
 	const char		*name;
@@ -1137,6 +1137,113 @@ test_combine_fields(void **state)
 	    "via=builtin");
 }
 
+/* ---- spamd's answers, shared ------------------------------------- */
+
+/* Threads putting and getting at once (meaningful under tsan). */
+static void *
+cache_thread(void *arg)
+{
+	struct spam_check a = SPAM(8, 5), got;
+	unsigned char k[SPAM_CACHE_KEY];
+	char req[32];
+	unsigned i, seed = (unsigned)(uintptr_t)arg, hits = 0;
+
+	for (i = 0; i < 2000; i++) {
+		snprintf(req, sizeof(req), "r%u", (i * 7 + seed) % 50);
+		spam_cache_key("u", "s", req, strlen(req), k);
+		if (spam_cache_get(k, 32, 300, 1000, &got)) {
+			hits++;
+			if (got.score != 8 || got.state != SPAM_CHECK_DONE)
+				return NULL;
+		} else
+			spam_cache_put(k, 32, 1000, &a);
+	}
+	return hits > 0 ? arg : NULL;
+}
+
+static void
+test_cache_threads(void **state)
+{
+	pthread_t th[4];
+	void *rv;
+	uintptr_t i;
+
+	(void)state;
+	spam_cache_clear();
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, cache_thread,
+		    (void *)(i + 1)), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], &rv), 0);
+		assert_true(rv == (void *)(i + 1));
+	}
+	spam_cache_clear();
+}
+
+static void
+test_cache(void **state)
+{
+	unsigned char k1[SPAM_CACHE_KEY], k2[SPAM_CACHE_KEY],
+	    k3[SPAM_CACHE_KEY], k4[SPAM_CACHE_KEY], k5[SPAM_CACHE_KEY];
+	struct spam_check a = SPAM(8, 5), h = HAM(1, 5), got, fail = FAIL;
+	char req[64];
+	unsigned i, hits;
+
+	(void)state;
+	spam_cache_clear();
+	spam_cache_key("bob", "127.0.0.1:783", "REQ", 3, k1);
+	/* the user, the servers, the bytes: each changes the key */
+	spam_cache_key("al", "127.0.0.1:783", "REQ", 3, k2);
+	spam_cache_key("bob", "127.0.0.1:784", "REQ", 3, k3);
+	spam_cache_key("bob", "127.0.0.1:783", "REQ.", 4, k4);
+	/* no two splits of the same bytes give one key */
+	spam_cache_key("bo", "b127.0.0.1:783", "REQ", 3, k5);
+	assert_memory_not_equal(k1, k2, SPAM_CACHE_KEY);
+	assert_memory_not_equal(k1, k3, SPAM_CACHE_KEY);
+	assert_memory_not_equal(k1, k4, SPAM_CACHE_KEY);
+	assert_memory_not_equal(k1, k5, SPAM_CACHE_KEY);
+	spam_cache_key("bob", "127.0.0.1:783", "REQ", 3, k5);
+	assert_memory_equal(k1, k5, SPAM_CACHE_KEY);
+
+	/* off: nothing kept */
+	spam_cache_put(k1, 0, 100, &a);
+	assert_int_equal(spam_cache_get(k1, 0, 300, 100, &got), 0);
+	/* a hit within the age, none past it, none for another key */
+	spam_cache_put(k1, 64, 100, &a);
+	assert_int_equal(spam_cache_get(k1, 64, 300, 399, &got), 1);
+	assert_int_equal(got.state, SPAM_CHECK_DONE);
+	assert_int_equal(got.is_spam, 1);
+	assert_true(got.score == 8 && got.threshold == 5);
+	assert_int_equal(spam_cache_get(k1, 64, 300, 401, &got), 0);
+	assert_int_equal(spam_cache_get(k2, 64, 300, 101, &got), 0);
+	/* a clock that went back finds nothing */
+	assert_int_equal(spam_cache_get(k1, 64, 300, 99, &got), 0);
+	/* a newer answer replaces the old one; failures are never kept */
+	spam_cache_put(k1, 64, 200, &h);
+	assert_int_equal(spam_cache_get(k1, 64, 300, 201, &got), 1);
+	assert_int_equal(got.is_spam, 0);
+	spam_cache_put(k2, 64, 200, &fail);
+	assert_int_equal(spam_cache_get(k2, 64, 300, 201, &got), 0);
+	/* a new size (a reload) empties the table */
+	assert_int_equal(spam_cache_get(k1, 128, 300, 201, &got), 0);
+
+	/* bounded: 1000 distinct requests into 16 entries keep at most 16 */
+	for (i = 0; i < 1000; i++) {
+		snprintf(req, sizeof(req), "request %u", i);
+		spam_cache_key("bob", "s", req, strlen(req), k1);
+		spam_cache_put(k1, 16, 1000 + i, &a);
+	}
+	for (i = hits = 0; i < 1000; i++) {
+		snprintf(req, sizeof(req), "request %u", i);
+		spam_cache_key("bob", "s", req, strlen(req), k1);
+		hits += (unsigned)spam_cache_get(k1, 16, 100000, 2000, &got);
+	}
+	assert_true(hits > 0 && hits <= 16);
+	/* the most recent request is always kept (the oldest goes) */
+	assert_int_equal(spam_cache_get(k1, 16, 100000, 2000, &got), 1);
+	spam_cache_clear();
+}
+
 int
 main(void)
 {
@@ -1158,6 +1265,8 @@ main(void)
 		cmocka_unit_test(test_combine_property),
 		cmocka_unit_test(test_combine_counts),
 		cmocka_unit_test(test_combine_fields),
+		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_cache_threads),
 	};
 
 	return cmocka_run_group_tests(tests, setup_w, teardown_w);

@@ -1250,6 +1250,18 @@ def t_combine():
               "[%s] decision has both answers" % name, l)
         combine_send(name + " ham to both", ham_msg(), "either-h", "accept", None, True)
 
+    # spamd_cache_size: an identical request in another transaction is
+    # answered from the cache; another recipient (spamd user) is not.
+    name = "spamd-cache"
+    if reconf(name, SPAMD_SERVER + W[:1] + [("spamd_cache_size", "64")]):
+        msg = ham_msg()
+        combine_send(name + " first", msg, "cache-a", "accept", None, True)
+        l = combine_send(name + " same request", msg, "cache-a", "accept", None, False,
+                         " spamd-cached")
+        check(re.search(r" spamd=-?[0-9.]+/[0-9.]+", l) is not None,
+              "[%s] the cached answer is spamd's score" % name, l)
+        combine_send(name + " another spamd user", msg, "cache-b", "accept", None, True)
+
     # spamd_always = yes: spamd asked even then; the spam is the same.
     name = "spamd_always"
     if reconf(name, SPAMD_SERVER + W + [("spamd_always", "yes")]):
