@@ -39,6 +39,7 @@
 static const char *const labels[] = {
 	[BYPASS_FOR_RELEASE] = "MC-BYPASS-v1",
 	[BYPASS_FOR_ARCHIVE] = "MC-ARCHIVE-v2",
+	[BYPASS_FOR_VARIANT] = "MC-VARIANT-v1",
 };
 #define MAC_B64LEN	43		/* base64url of 32 bytes, no padding */
 

@@ -38,7 +38,8 @@ struct spool;
 /* What a header is minted for: each has its own MAC label. */
 enum bypass_purpose {
 	BYPASS_FOR_RELEASE = 0,		/* released spam (bypass_ok) */
-	BYPASS_FOR_ARCHIVE		/* the archiver's copy (arc_copy_ok) */
+	BYPASS_FOR_ARCHIVE,		/* the archiver's copy (arc_copy_ok) */
+	BYPASS_FOR_VARIANT		/* a recipient's own copy (verdict.c) */
 };
 
 struct evp_md_ctx_st;
@@ -132,7 +133,8 @@ enum bypass_result bypass_verify(const struct bypass_key *const *keys,
 
 /*
  * bypass_mint and bypass_verify for a purpose, bound to an address
- * (BYPASS_FOR_ARCHIVE: the archive address; NULL: nothing, as a release).
+ * (BYPASS_FOR_ARCHIVE: the archive address; BYPASS_FOR_VARIANT: its
+ * recipients, sorted, joined by ','; NULL: nothing, as a release).
  * bypass_mint/bypass_verify are these with BYPASS_FOR_RELEASE and NULL.
  */
 int	 bypass_mint_for(const struct bypass_key *, enum bypass_purpose,

@@ -37,14 +37,27 @@
 
 struct clamd_scan {
 	const struct clamd_cfg	*cfg;
+	struct clamd_gate	*gate;		/* a slot is held; or NULL */
 	int			 fd;
 	long long		 deadline;	/* of the whole scan, in ms */
+	long long		 waited;	/* ms of it spent for a slot */
 	int			 failed;	/* errno-like, sticky */
 	int			 peer_closed;	/* clamd hung up mid-stream */
 	int			 oversize;	/* max_stream cut the stream */
 	size_t			 sent;
-	char			 why[128];	/* reason when failed */
+	char			 why[160];	/* reason when failed */
 };
+
+/* A timeout's reason says how much of the deadline went on the wait. */
+static void
+waited_note(const struct clamd_scan *s, char *p, size_t n)
+{
+	size_t k = strnlen(p, n);
+
+	if (s->waited > 0 && k + 1 < n)
+		snprintf(p + k, n - k, " (%lld ms of it waiting for a "
+		    "connection slot)", s->waited);
+}
 
 static void
 fail(struct clamd_scan *s, int e, const char *what)
@@ -54,6 +67,8 @@ fail(struct clamd_scan *s, int e, const char *what)
 	s->failed = e ? e : EIO;
 	snprintf(s->why, sizeof(s->why), "%s: %s", what,
 	    e == ETIMEDOUT ? "timeout" : strerror(e));
+	if (e == ETIMEDOUT)
+		waited_note(s, s->why, sizeof(s->why));
 }
 
 /*
@@ -74,21 +89,39 @@ send_iov(struct clamd_scan *s, struct iovec *iov, int niov)
 }
 
 struct clamd_scan *
-clamd_begin(const struct clamd_cfg *cfg, char *err, size_t errlen)
+clamd_begin(const struct clamd_cfg *cfg, struct clamd_gate *gate, char *err,
+    size_t errlen)
 {
 	struct clamd_scan *s;
 	struct iovec iov;
 	struct net_err e = { err, errlen };
+	long long t0 = util_now_ms(), deadline;
 	size_t i = 0;
-	int fd;
+	int fd, held = 0;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
+	/*
+	 * One deadline from the wait for a slot to the answer, as spamd has:
+	 * a slot that stays taken that long means clamd is stuck.
+	 */
+	deadline = t0 + cfg->read_timeout_ms;
+	if (gate != NULL && (held = clamd_gate_enter(gate,
+	    cfg->max_connections, deadline)) < 0) {
+		snprintf(err, errlen, "waited %lld ms for a clamd connection "
+		    "slot (clamd_max_connections %u, all in use)",
+		    util_now_ms() - t0, cfg->max_connections);
+		errno = EBUSY;
+		return NULL;
+	}
 	fd = net_connect_any(cfg->servers, cfg->nservers, &i, DEF_CLAMD_PORT,
 	    cfg->connect_timeout_ms, net_note_all, &e);
 	if (fd == -1) {
 		if (cfg->nservers == 0)
 			snprintf(err, errlen, "no clamd servers configured");
+		if (held)
+			clamd_gate_leave(gate);
+		errno = EIO;
 		return NULL;
 	}
 	if (err != NULL && errlen > 0)
@@ -96,18 +129,23 @@ clamd_begin(const struct clamd_cfg *cfg, char *err, size_t errlen)
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "clamd: %s", strerror(errno));
 		close(fd);
+		if (held)
+			clamd_gate_leave(gate);
+		errno = ENOMEM;
 		return NULL;
 	}
 	s->cfg = cfg;
+	s->gate = held ? gate : NULL;
 	s->fd = fd;
-	/* One deadline from the first write to the answer, as spamd has. */
-	s->deadline = util_now_ms() + cfg->read_timeout_ms;
+	s->deadline = deadline;
+	s->waited = held == 2 ? util_now_ms() - t0 : 0;
 	iov.iov_base = (void *)"zINSTREAM";
 	iov.iov_len = sizeof("zINSTREAM");	/* with the NUL */
 	if (send_iov(s, &iov, 1) != 0) {
 		snprintf(err, errlen, "%s", s->failed ? s->why :
 		    "connection closed by clamd");
 		clamd_free(s);
+		errno = EIO;
 		return NULL;
 	}
 	return s;
@@ -268,6 +306,7 @@ clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
 		if (w == 0) {
 			snprintf(err, errlen, "read: timeout after %d ms",
 			    s->cfg->read_timeout_ms);
+			waited_note(s, err, errlen);
 			return CLAMD_ERROR;
 		}
 		if (w == -1) {
@@ -314,6 +353,8 @@ clamd_free(struct clamd_scan *s)
 		return;
 	if (s->fd != -1)
 		close(s->fd);
+	if (s->gate != NULL)		/* closed first: a true bound */
+		clamd_gate_leave(s->gate);
 	free(s);
 }
 
@@ -411,21 +452,23 @@ in_view0(const struct scan *sc, const struct mime_part *p)
 
 /* One INSTREAM scan of spool bytes [from, to) decoded per cte. */
 static enum clamd_result
-clamd_one(struct scan *sc, const struct clamd_cfg *cc, enum mime_cte cte,
-    uint64_t from, uint64_t to, struct clamd_verdict *sv, char *virus,
-    size_t vlen)
+clamd_one(struct scan *sc, const struct clamd_cfg *cc, struct clamd_gate *g,
+    enum mime_cte cte, uint64_t from, uint64_t to, struct clamd_verdict *sv,
+    char *virus, size_t vlen)
 {
 	struct clamd_scan *cs;
 	struct buf_out o;
 	char *chunk;
-	char err[160];
+	char err[192];
 	enum clamd_result r;
 
 	if ((chunk = malloc(CL_CHUNK)) == NULL) {
 		snprintf(sv->reason, sizeof(sv->reason), "out of memory");
 		return CLAMD_ERROR;
 	}
-	if ((cs = clamd_begin(cc, err, sizeof(err))) == NULL) {
+	if ((cs = clamd_begin(cc, g, err, sizeof(err))) == NULL) {
+		if (errno == EBUSY)
+			sv->busy = 1;
 		free(chunk);
 		snprintf(sv->reason, sizeof(sv->reason), "%s", err);
 		return CLAMD_ERROR;
@@ -449,78 +492,92 @@ clamd_one(struct scan *sc, const struct clamd_cfg *cc, enum mime_cte cte,
 	return r;
 }
 
+/* What clamd_check_message() shares between its streams. */
+struct clamd_ctx {
+	struct scan		*sc;
+	const struct clamd_cfg	*cc;
+	struct clamd_breaker	*br;
+	struct clamd_gate	*gate;
+	struct clamd_verdict	*sv;
+};
+
+/*
+ * One stream through the breaker: asked first, told the outcome, unless
+ * the stream never reached clamd (no connection slot came free).  An
+ * error or a refusal sets sv->failed; oversize sets sv->oversize.
+ */
+static enum clamd_result
+clamd_stream(struct clamd_ctx *x, enum mime_cte cte, uint64_t from,
+    uint64_t to, char *virus, size_t vlen)
+{
+	struct clamd_verdict *sv = x->sv;
+	enum clamd_result r;
+
+	virus[0] = '\0';
+	if (!clamd_breaker_allow(x->br, time(NULL))) {
+		sv->failed = 1;
+		snprintf(sv->reason, sizeof(sv->reason), "clamd paused after "
+		    "repeated failures");
+		return CLAMD_ERROR;
+	}
+	r = clamd_one(x->sc, x->cc, x->gate, cte, from, to, sv, virus, vlen);
+	if (sv->busy)
+		clamd_breaker_skip(x->br);
+	else
+		clamd_breaker_report(x->br, r != CLAMD_ERROR, time(NULL));
+	if (r == CLAMD_ERROR)
+		sv->failed = 1;
+	else if (r == CLAMD_OVERSIZE)
+		sv->oversize = 1;
+	return r;
+}
+
 /* Every part of one view that could carry a virus.  0, or -1 (errno). */
 static int
-clamd_view(struct scan *sc, unsigned view, const struct clamd_cfg *cc,
-    struct clamd_breaker *br, struct clamd_verdict *sv)
+clamd_view(struct clamd_ctx *x, unsigned view)
 {
 	const struct mime_part *p;
+	struct clamd_verdict *sv = x->sv;
 	unsigned i, n;
 	char virus[128];
-	enum clamd_result r;
 	int rc = 0;
 
-	p = scan_view_parts(sc, view, &n);
+	p = scan_view_parts(x->sc, view, &n);
 	for (i = 0; i < n && !sv->failed; i++) {
-		if (!could_carry(&p[i]) || cut_already(sc, view, p[i].id) ||
-		    (view != 0 && in_view0(sc, &p[i])))
+		if (!could_carry(&p[i]) || cut_already(x->sc, view, p[i].id) ||
+		    (view != 0 && in_view0(x->sc, &p[i])))
 			continue;
-		if (!clamd_breaker_allow(br, time(NULL))) {
-			sv->failed = 1;
-			snprintf(sv->reason, sizeof(sv->reason), "clamd "
-			    "paused after repeated failures");
-			break;
-		}
-		virus[0] = '\0';
-		r = clamd_one(sc, cc, p[i].cte, p[i].body_start, p[i].body_end,
-		    sv, virus, sizeof(virus));
-		clamd_breaker_report(br, r != CLAMD_ERROR, time(NULL));
-		switch (r) {
-		case CLAMD_CLEAN:
-			break;
-		case CLAMD_OVERSIZE:
-			sv->oversize = 1;
-			break;
-		case CLAMD_ERROR:
-			sv->failed = 1;
-			break;
-		case CLAMD_INFECTED:
-			if (sv->infected++ == 0)
-				snprintf(sv->virus, sizeof(sv->virus), "%s",
-				    virus);
-			if (scan_add_virus(sc, view, &p[i], virus) == -1)
-				rc = -1;
-			break;
-		}
+		if (clamd_stream(x, p[i].cte, p[i].body_start, p[i].body_end,
+		    virus, sizeof(virus)) != CLAMD_INFECTED)
+			continue;
+		if (sv->infected++ == 0)
+			snprintf(sv->virus, sizeof(sv->virus), "%s", virus);
+		if (scan_add_virus(x->sc, view, &p[i], virus) == -1)
+			rc = -1;
 	}
 	return rc;
 }
 
 int
 clamd_check_message(struct scan *sc, const struct clamd_cfg *cc,
-    struct clamd_breaker *br, struct clamd_verdict *sv)
+    struct clamd_breaker *br, struct clamd_gate *gate,
+    struct clamd_verdict *sv)
 {
+	struct clamd_ctx x = { sc, cc, br, gate, sv };
 	const struct mime_part *p0;
 	char virus[128];
-	enum clamd_result r;
 	unsigned n;
 	int rc, ambiguous = scan_view_parts(sc, 1, &n) != NULL;
 
 	memset(sv, 0, sizeof(*sv));
-	rc = clamd_view(sc, 0, cc, br, sv);
-	if (ambiguous && !sv->failed && clamd_view(sc, 1, cc, br, sv) == -1)
+	rc = clamd_view(&x, 0);
+	if (ambiguous && !sv->failed && clamd_view(&x, 1) == -1)
 		rc = -1;
 	if (ambiguous && !sv->failed && sv->infected == 0) {
 		/* Ambiguous: the raw body goes too (clamd's own reading). */
-		virus[0] = '\0';
-		r = clamd_one(sc, cc, MIME_CTE_BINARY, scan_body_offset(sc),
-		    spool_size(scan_spool(sc)), sv, virus, sizeof(virus));
-		clamd_breaker_report(br, r != CLAMD_ERROR, time(NULL));
-		if (r == CLAMD_ERROR)
-			sv->failed = 1;
-		else if (r == CLAMD_OVERSIZE)
-			sv->oversize = 1;
-		else if (r == CLAMD_INFECTED) {
+		if (clamd_stream(&x, MIME_CTE_BINARY, scan_body_offset(sc),
+		    spool_size(scan_spool(sc)), virus, sizeof(virus)) ==
+		    CLAMD_INFECTED) {
 			sv->infected++;
 			snprintf(sv->virus, sizeof(sv->virus), "%s", virus);
 			p0 = scan_view_parts(sc, 0, &n);
@@ -596,4 +653,65 @@ clamd_breaker_report(struct clamd_breaker *b, int ok, time_t now)
 			    b->backoff : CLAMD_BREAKER_BACKOFF);
 	}
 	pthread_mutex_unlock(&b->mu);
+}
+
+void
+clamd_breaker_skip(struct clamd_breaker *b)
+{
+	pthread_mutex_lock(&b->mu);
+	b->trial = 0;
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- the bound on connections (clamd_max_connections) ------- */
+
+int
+clamd_gate_enter(struct clamd_gate *g, unsigned limit, long long deadline)
+{
+	struct timespec ts;
+	long long ms;
+	int rc = 1, waited = 0;
+
+	if (limit == 0)
+		return 0;
+	pthread_mutex_lock(&g->mu);
+	if (limit > g->limit)
+		pthread_cond_broadcast(&g->cv);	/* raised: more may go */
+	g->limit = limit;
+	while (g->inuse >= g->limit) {
+		if ((ms = deadline - util_now_ms()) <= 0) {
+			rc = -1;
+			break;
+		}
+		waited = 1;
+		/* util_now_ms()'s clock: immune to changes of the date. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		(void)pthread_cond_clockwait(&g->cv, &g->mu, CLOCK_MONOTONIC,
+		    &ts);
+	}
+	if (rc == 1)
+		g->inuse++;
+	if (waited) {
+		g->waited++;
+		if (rc == 1)
+			rc = 2;
+	}
+	pthread_mutex_unlock(&g->mu);
+	return rc;
+}
+
+void
+clamd_gate_leave(struct clamd_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	if (g->inuse > 0)
+		g->inuse--;
+	pthread_cond_signal(&g->cv);
+	pthread_mutex_unlock(&g->mu);
 }

@@ -9,7 +9,8 @@
  * the caller's and must outlive the scan.
  * clamd_check_message() is the adapter that feeds one scanned message's
  * parts through it.
- * Thread safety: scans are per thread; a breaker is shared (mutex).
+ * Thread safety: scans are per thread; a breaker and a gate are shared
+ * (mutex).
  */
 #ifndef MC_CLAMD_H
 #define MC_CLAMD_H
@@ -29,6 +30,7 @@ enum clamd_result {
 };
 
 struct clamd_breaker;
+struct clamd_gate;
 struct clamd_scan;
 struct scan;
 
@@ -37,6 +39,8 @@ struct clamd_verdict {
 	unsigned	scans;		/* streams sent to clamd */
 	unsigned	infected;	/* parts found infected */
 	int		failed;		/* no verdict for some part */
+	int		busy;		/* failed waiting for a connection
+					   slot (not counted by the breaker) */
 	int		oversize;	/* some part too large to scan */
 	char		virus[128];	/* first virus name */
 	char		reason[192];	/* why there was no verdict */
@@ -47,18 +51,25 @@ struct clamd_verdict {
  * carry a virus, decoded, to clamd, in every reading of an ambiguous
  * message, plus its raw body.  Plain text is not sent.  Infected parts
  * become findings to delete (scan_add_virus).  The breaker is asked before
- * each stream and told the outcome.  0, or -1 with errno when a finding
+ * each stream and told the outcome; each stream holds one of the gate's
+ * connection slots (NULL: no bound).  0, or -1 with errno when a finding
  * could not be recorded; clamd's own failures are in *v (failed, reason).
  */
 int	 clamd_check_message(struct scan *, const struct clamd_cfg *,
-	    struct clamd_breaker *, struct clamd_verdict *v);
+	    struct clamd_breaker *, struct clamd_gate *,
+	    struct clamd_verdict *v);
 
 /*
- * Connects (trying the servers in order) and starts INSTREAM.  NULL with
- * the reasons in err when no server accepts.
+ * Takes a connection slot from gate (NULL, or cfg->max_connections 0: no
+ * bound), waiting while all are in use, then connects (trying the servers
+ * in order) and starts INSTREAM.  The scan's deadline (read_timeout_ms)
+ * starts before the wait: waiting, writing and the reply share it.  NULL
+ * with the reasons in err when no slot came free before the deadline
+ * (errno EBUSY: the filter was busy, clamd was not asked) or no server
+ * accepts (errno EIO, or ENOMEM).
  */
-struct clamd_scan	*clamd_begin(const struct clamd_cfg *, char *err,
-			    size_t errlen);
+struct clamd_scan	*clamd_begin(const struct clamd_cfg *,
+			    struct clamd_gate *, char *err, size_t errlen);
 /*
  * Streams bytes in chunks of at most 64 KiB.  Past max_stream, the rest
  * is dropped and the scan remembered as oversize.  If clamd closes the
@@ -88,7 +99,8 @@ enum clamd_result clamd_end(struct clamd_scan *, char *virus, size_t vlen,
  */
 enum clamd_result clamd_parse_reply(const char *reply, size_t len,
 	    int oversize, char *virus, size_t vlen, char *err, size_t errlen);
-void	 clamd_free(struct clamd_scan *);	/* closes; NULL is a no-op */
+/* Closes, then gives the connection slot back; NULL is a no-op. */
+void	 clamd_free(struct clamd_scan *);
 /* Bytes accepted by clamd_send so far (sent or dropped). */
 size_t	 clamd_sent(const struct clamd_scan *);
 
@@ -125,5 +137,39 @@ void	 clamd_breaker_set(struct clamd_breaker *, unsigned threshold,
 	    unsigned backoff);
 int	 clamd_breaker_allow(struct clamd_breaker *, time_t now);
 void	 clamd_breaker_report(struct clamd_breaker *, int ok, time_t now);
+/*
+ * An allowed attempt that never reached clamd (it waited for a connection
+ * slot in vain): no outcome, the failure count stays; a half-open trial
+ * goes back so the next caller can make it.
+ */
+void	 clamd_breaker_skip(struct clamd_breaker *);
+
+/*
+ * The bound on connections open to clamd at once (clamd_max_connections),
+ * shared by every thread and kept across reloads (static, like the
+ * breaker).  Each enter passes the bound of its configuration: the latest
+ * one holds; lowered below the connections open, new scans wait until
+ * enough have closed.  Waiters are woken by a leave or a raised bound.
+ */
+struct clamd_gate {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	unsigned	 limit;		/* the latest bound, under mu */
+	unsigned	 inuse;		/* slots taken, under mu */
+	unsigned long	 waited;	/* enters that had to wait, under mu */
+};
+
+#define CLAMD_GATE_INIT { PTHREAD_MUTEX_INITIALIZER, \
+	PTHREAD_COND_INITIALIZER, DEF_CLAMD_MAX_CONNECTIONS_N, 0, 0 }
+
+/*
+ * Takes a slot under a bound of limit (0: no bound, nothing taken: 0),
+ * waiting until deadline (util_now_ms() clock) at most.  1 taken at once,
+ * 2 taken after a wait (give it back with clamd_gate_leave), 0 nothing to
+ * take, -1 deadline passed.
+ */
+int	 clamd_gate_enter(struct clamd_gate *, unsigned limit,
+	    long long deadline);
+void	 clamd_gate_leave(struct clamd_gate *);
 
 #endif

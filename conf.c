@@ -31,6 +31,7 @@
 #include "corral.h"
 #include "html.h"
 #include "log.h"
+#include "prefs.h"
 #include "smfopts.h"
 #include "virusfilter.h"
 #include "banned.h"
@@ -183,9 +184,18 @@ static const struct conf_var conf_vars[] = {
 	{ "on_spamd_failure", CONF_ENUM, DEF_ON_SPAMD_FAILURE,
 	  CF_OFF(on_spamd_failure), 0, 0, "accept|tempfail",
 	  "spamd down, slow or garbled" },
+	{ "spamd_per_user", CONF_ENUM, DEF_SPAMD_PER_USER,
+	  CF_OFF(spamd_per_user), 0, 0, "no|yes",
+	  "ask spamd once per distinct recipient (no: the first as user)" },
+	{ "spamd_max_users", CONF_INT, DEF_SPAMD_MAX_USERS,
+	  CF_OFF(spamd_max_users), 1, 1000, NULL,
+	  "spamd_per_user: distinct recipients asked at most per message" },
 	{ "spam_disposition", CONF_ENUM, DEF_SPAM_DISPOSITION,
 	  CF_OFF(spam_disposition), 0, 0, "tag|trash|corral",
 	  "what happens to spam" },
+	{ "spam_user_prefs", CONF_STR, DEF_SPAM_USER_PREFS,
+	  CF_OFF(spam_user_prefs), 0, 0, NULL,
+	  "recipients' own threshold= and disposition= (\"\" = none)" },
 	{ "spam_subject_tag", CONF_STR, DEF_SPAM_SUBJECT_TAG,
 	  CF_OFF(spam_subject_tag), 0, 0, NULL, "Subject prefix of spam" },
 	{ "corral_dir", CONF_STR, DEF_CORRAL_DIR, CF_OFF(corral_dir), 0, 0,
@@ -255,6 +265,9 @@ static const struct conf_var conf_vars[] = {
 	{ "clamd_max_failures", CONF_INT, DEF_CLAMD_MAX_FAILURES,
 	  CF_OFF(clamd_max_failures), 1, 1000, NULL,
 	  "consecutive clamd failures before the pause" },
+	{ "clamd_max_connections", CONF_INT, DEF_CLAMD_MAX_CONNECTIONS,
+	  CF_OFF(clamd_max_connections), 1, 10000, NULL,
+	  "connections to clamd at once; more scans wait (match MaxThreads)" },
 	{ "perl_filter", CONF_STR, DEF_PERL_FILTER, CF_OFF(perl_filter), 0, 0,
 	  NULL, "the site's Perl filter file (\"\" = no Perl shim)" },
 	{ "perl_shim", CONF_STR, DEF_PERL_SHIM, CF_OFF(perl_shim), 0, 0, NULL,
@@ -809,6 +822,13 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 		    cf->spamd.nservers == 0 ? "spamd" : "clamd");
 		return -1;
 	}
+	if (*cf->spam_user_prefs != '\0' &&
+	    (cf->prefs = prefs_load(cf->spam_user_prefs, reason,
+	    sizeof(reason))) == NULL) {
+		snprintf(err, errlen, "%s: spam_user_prefs: %s", where,
+		    reason);
+		return -1;
+	}
 	if (*cf->perl_filter != '\0' &&
 	    (perl_file("perl_filter", cf->perl_filter, reason,
 	    sizeof(reason)) == -1 || perl_file("perl_shim", cf->perl_shim,
@@ -822,6 +842,7 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 	cf->clamd.connect_timeout_ms = (int)cf->clamd_connect_timeout * 1000;
 	cf->clamd.read_timeout_ms = (int)cf->clamd_timeout * 1000;
 	cf->clamd.max_stream = cf->clamd_max_stream;
+	cf->clamd.max_connections = (unsigned)cf->clamd_max_connections;
 	return check_archive(cf, err, errlen);
 }
 
@@ -858,6 +879,13 @@ load_old_keys(struct mc_config *cf, char *err, size_t errlen)
 }
 
 int
+conf_corrals(const struct mc_config *cf)
+{
+	return cf->spam_disposition == CONF_DISPO_CORRAL ||
+	    prefs_uses(cf->prefs, CONF_DISPO_CORRAL);
+}
+
+int
 conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 {
 	char reason[512];
@@ -865,7 +893,7 @@ conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 	cf->key = bypass_key_load(cf->bypass_key_file, 1, reason,
 	    sizeof(reason));
 	if (cf->key == NULL) {
-		if (cf->spam_disposition == CONF_DISPO_CORRAL) {
+		if (conf_corrals(cf)) {
 			snprintf(err, errlen, "bypass_key_file: %s", reason);
 			return -1;
 		}
@@ -873,7 +901,7 @@ conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 	}
 	if (load_old_keys(cf, err, errlen) == -1)
 		return -1;
-	if (cf->spam_disposition != CONF_DISPO_CORRAL)
+	if (!conf_corrals(cf))
 		return 0;
 	if ((cf->corral = corral_open(cf->corral_dir, reason,
 	    sizeof(reason))) == NULL) {
@@ -947,6 +975,7 @@ conf_free(struct mc_config *cf)
 		virus_rules_free(cf->rules);
 	spam_list_free(cf->white);
 	spam_list_free(cf->black);
+	prefs_free(cf->prefs);
 	spam_sa_free(cf->sa);
 	spamstats_weights_free(cf->weights);
 	free_servers(cf->spamd.servers, cf->spamd.nservers);

@@ -24,13 +24,16 @@ enum conf_limit { CONF_LIMIT_STRIP, CONF_LIMIT_REJECT };
 enum conf_arbitron { CONF_SPAM_BUILTIN, CONF_SPAM_SPAMD, CONF_SPAM_NONE };
 enum conf_combine { CONF_COMBINE_EITHER, CONF_COMBINE_ARBITRON };
 enum conf_fail { CONF_FAIL_ACCEPT, CONF_FAIL_TEMPFAIL };
-enum conf_dispo { CONF_DISPO_TAG, CONF_DISPO_TRASH, CONF_DISPO_CORRAL };
+/* DELIVER: only in spam_user_prefs (prefs.h): spam delivered untouched */
+enum conf_dispo { CONF_DISPO_TAG, CONF_DISPO_TRASH, CONF_DISPO_CORRAL,
+	CONF_DISPO_DELIVER };
 enum conf_virus { CONF_VIRUS_NONE, CONF_VIRUS_CLAMD };
 enum conf_vaction { CONF_VACT_REMOVE, CONF_VACT_REJECT, CONF_VACT_DISCARD };
 
 struct virus_rules;
 struct bypass_key;
 struct corral;
+struct prefs;
 
 /*
  * The clients' settings, compiled from the keywords (conf_prepare) and
@@ -43,6 +46,7 @@ struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
 	int	  connect_timeout_ms;	/* per server */
 	int	  read_timeout_ms;	/* one scan: first write to the reply */
 	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
+	unsigned  max_connections;	/* open at once; 0: no bound */
 };
 
 struct mc_config {
@@ -89,7 +93,10 @@ struct mc_config {
 	long		 spamd_timeout;
 	size_t		 spamd_max_size;
 	int		 on_spamd_failure;	/* enum conf_fail */
+	int		 spamd_per_user;	/* 0 no, 1 yes */
+	long		 spamd_max_users;
 	int		 spam_disposition;	/* enum conf_dispo */
+	char		*spam_user_prefs;	/* "" = none (prefs.h) */
 	char		*spam_subject_tag;
 	char		*corral_dir;
 	size_t		 corral_max_rcpt_size;	/* bytes; 0 = no limit */
@@ -116,6 +123,7 @@ struct mc_config {
 	int		 on_clamd_failure;	/* enum conf_fail */
 	long		 clamd_backoff;
 	long		 clamd_max_failures;
+	long		 clamd_max_connections;
 	/* the Perl shim (perlpool.c) */
 	char		*perl_filter;		/* "" = off */
 	char		*perl_shim;
@@ -141,6 +149,7 @@ struct mc_config {
 	/* compiled */
 	struct virus_rules *rules;
 	struct spam_list *white, *black;
+	struct prefs	*prefs;			/* NULL: no spam_user_prefs */
 	struct spam_sa	*sa;			/* NULL: no SA lists */
 	struct spamstats_weights *weights;
 	struct spamd_cfg spamd;
@@ -168,6 +177,8 @@ void	 conf_free(struct mc_config *);
  * that bypass_key_load() refuses.  verify_keys then holds what
  * bypass_verify() accepts: the key (if any), then the old keys.
  */
+/* 1 when spam may be corralled: spam_disposition or a user's rule. */
+int	 conf_corrals(const struct mc_config *);
 int	 conf_prepare(struct mc_config *, char *err, size_t errlen);
 /* Prints every keyword with its default (for --help and the man page). */
 void	 conf_dump_defaults(void);

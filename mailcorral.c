@@ -354,6 +354,7 @@ apply_verdict(SMFICTX *ctx, struct mc_verdict *v)
 	case VERDICT_TAG:
 	case VERDICT_BYPASS:
 	case VERDICT_ARCHIVE_COPY:
+	case VERDICT_VARIANT:
 		return SMFIS_CONTINUE;
 	case VERDICT_CORRAL:
 	case VERDICT_DISCARD:

@@ -104,19 +104,35 @@ net_wait(int fd, short events, long long deadline)
 	}
 }
 
-/* Connects a new non-blocking socket to sa before deadline; fd or -1. */
+/*
+ * Connects a new non-blocking socket to sa before deadline; fd or -1.
+ * A local socket whose listen queue is full refuses at once with EAGAIN
+ * (TCP would retransmit the SYN): the server is busy, not down, so the
+ * connect is retried, backing off from 1 to 32 ms, until the deadline.
+ */
 static int
 connect_by(const struct sockaddr *sa, socklen_t salen, int proto,
     long long deadline)
 {
 	socklen_t sl;
-	int fd, r, e;
+	long long left;
+	int fd, r, e, pause = 1;
 
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    proto);
 	if (fd == -1)
 		return -1;
-	if (connect(fd, sa, salen) == 0)
+	while ((r = connect(fd, sa, salen)) == -1 && errno == EAGAIN &&
+	    sa->sa_family == AF_UNIX) {
+		if ((left = deadline - util_now_ms()) <= 0) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		(void)poll(NULL, 0, left < pause ? (int)left : pause);
+		if (pause < 32)
+			pause *= 2;
+	}
+	if (r == 0)
 		return fd;
 	if (errno != EINPROGRESS && errno != EINTR)
 		goto fail;

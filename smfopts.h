@@ -114,7 +114,10 @@
 #define DEF_SPAMD_TIMEOUT	"30s"
 #define DEF_SPAMD_MAX_SIZE	"500k"
 #define DEF_ON_SPAMD_FAILURE	"accept"	/* accept | tempfail */
+#define DEF_SPAMD_PER_USER	"no"		/* no | yes */
+#define DEF_SPAMD_MAX_USERS	"10"
 #define DEF_SPAM_DISPOSITION	"tag"		/* tag | trash | corral */
+#define DEF_SPAM_USER_PREFS	""		/* none (prefs.h) */
 #define DEF_SPAM_SUBJECT_TAG	"[SPAM]"
 #define DEF_CORRAL_DIR		"/var/spool/mailcorral/corral"
 #define DEF_CORRAL_MAX_RCPT_SIZE "100m"	/* one recipient's corral (SC-C7) */
@@ -148,6 +151,9 @@
 #define DEF_CLAMD_MAX_FAILURES_N 3
 #define DEF_CLAMD_BACKOFF	MC_STR(DEF_CLAMD_BACKOFF_S) "s"
 #define DEF_CLAMD_MAX_FAILURES	MC_STR(DEF_CLAMD_MAX_FAILURES_N)
+/* Connections to clamd at once: Debian's clamd.conf has MaxThreads 12. */
+#define DEF_CLAMD_MAX_CONNECTIONS_N 12
+#define DEF_CLAMD_MAX_CONNECTIONS MC_STR(DEF_CLAMD_MAX_CONNECTIONS_N)
 
 /* The Perl shim (perlpool.c, perlshim.pl); off while perl_filter is "". */
 #define DEF_PERL_FILTER		""
@@ -183,5 +189,6 @@
 #define MC_HDR_VIRUS		"X-MailCorral-Virus"	/* unchecked (why) */
 #define MC_HDR_SPAM_STATUS	"X-Spam-Status"
 #define MC_HDR_SPAM_SCORE	"X-Spam-Score"
+#define MC_HDR_VARIANT		"X-MailCorral-Variant"	/* keyed: verdict.c */
 
 #endif

@@ -248,36 +248,6 @@ matcher_match(const struct matcher *m, const char *addr, pat_ok_fn ok,
 	return 0;
 }
 
-/*
- * Address as the lists see it: white space and one pair of <> stripped,
- * lower case.  Returns 0, or -1 if empty or too long.
- */
-static int
-norm_addr(const char *a, char *out, size_t outlen)
-{
-	size_t n, i;
-
-	if (a == NULL)
-		return -1;
-	while (util_isspace((unsigned char)*a))
-		a++;
-	n = strlen(a);
-	while (n > 0 && util_isspace((unsigned char)a[n - 1]))
-		n--;
-	if (n > 0 && a[0] == '<') {
-		a++;
-		n--;
-	}
-	if (n > 0 && a[n - 1] == '>')
-		n--;
-	if (n == 0 || n >= outlen)
-		return -1;
-	for (i = 0; i < n; i++)
-		out[i] = (char)util_lower((unsigned char)a[i]);
-	out[n] = '\0';
-	return 0;
-}
-
 /* ---- our own sender lists ---------------------------------------- */
 
 struct spam_list {
@@ -449,7 +419,7 @@ spam_list_match(const struct spam_list *l, const char *addr)
 {
 	char a[ADDR_MAX + 1];
 
-	if (l == NULL || norm_addr(addr, a, sizeof(a)) == -1)
+	if (l == NULL || util_norm_addr(addr, a, sizeof(a)) == -1)
 		return 0;
 	return matcher_match(&l->m, a, NULL, NULL);
 }
@@ -1049,7 +1019,7 @@ spam_sa_check(const struct spam_sa *sa, const char *const *addrs,
 		rp = relay;
 	}
 	for (i = 0; i < naddrs; i++) {
-		if (norm_addr(addrs[i], a, sizeof(a)) == -1)
+		if (util_norm_addr(addrs[i], a, sizeof(a)) == -1)
 			continue;
 		if (matcher_match(&sa->m[SA_WELCOME], a, NULL, NULL) ||
 		    matcher_match(&sa->m[SA_RCVD], a, rcvd_ok, rp))
@@ -1426,7 +1396,8 @@ listed(const struct mc_config *cf, const char *const *addrs, size_t naddr,
 void
 spam_decide(const struct mc_config *cf, struct scan *scan,
     const char *const *addrs, size_t naddr, size_t nown, const char *client,
-    const char *rcpt, const struct spam_check *perl, struct spam_verdict *sv)
+    const char *rcpt, const struct spam_check *perl, int force_spamd,
+    struct spam_verdict *sv)
 {
 	struct spam_check *b = &sv->check[SPAM_BUILTIN];
 
@@ -1446,7 +1417,7 @@ spam_decide(const struct mc_config *cf, struct scan *scan,
 	if (spam_counts(cf, SPAM_SPAMD)) {
 		/* spam by another checker is decided: spamd would add
 		   nothing but its score (issue 19 item 3) */
-		if (sv->is_spam && !cf->spamd_always)
+		if (sv->is_spam && !cf->spamd_always && !force_spamd)
 			sv->check[SPAM_SPAMD].state = SPAM_CHECK_SKIPPED;
 		else
 			ask_spamd(cf, scan, rcpt, sv);

@@ -137,7 +137,9 @@ void		 spam_combine(struct spam_verdict *sv);
  * checker asked for a listed sender), then SpamAssassin's own lists, then
  * the counted checkers, combined by spam_combine().  spamd is not asked
  * when the built-in checker or the Perl filter already said spam, unless
- * spamd_always (check[SPAM_SPAMD] is then SKIPPED).  addrs are the
+ * spamd_always or force_spamd (a caller that needs spamd's score anyway:
+ * a recipient's higher threshold); check[SPAM_SPAMD] is then SKIPPED.
+ * addrs are the
  * envelope sender (when not empty) then the From addresses; the first
  * nown are the ones our lists look at.  rcpt (may be NULL) is the spamd
  * user.  perl (may be NULL: no Perl verdict) is the Perl filter's answer.
@@ -145,7 +147,8 @@ void		 spam_combine(struct spam_verdict *sv);
 void		 spam_decide(const struct mc_config *, struct scan *,
 		    const char *const *addrs, size_t naddrs, size_t nown,
 		    const char *client, const char *rcpt,
-		    const struct spam_check *perl, struct spam_verdict *sv);
+		    const struct spam_check *perl, int force_spamd,
+		    struct spam_verdict *sv);
 /*
  * spamd's answers shared between transactions (spamd_cache_size,
  * spamd_cache_ttl): identical requests within minutes (campaigns, lists)

@@ -3,22 +3,53 @@
  * util.h): whole writes, the monotonic clock, hex digits, decimals, the
  * error-reason writer, random hex ids, UTF-8 and header-field scanning.
  * Every public name has the util_ prefix.
- * Ownership: nothing here allocates; output goes to the caller's buffers.
+ * Ownership: nothing here allocates (but util_sendmail's argument
+ * vector); output goes to the caller's buffers.
  * Errors: -1 with errno (util_write_all, util_random_hex); the scanners
  * return 0 for what they do not recognise.
  */
 #include <sys/random.h>
+#include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util.h"
+
+int
+util_norm_addr(const char *a, char *out, size_t outlen)
+{
+	size_t n, i;
+
+	if (a == NULL)
+		return -1;
+	while (util_isspace((unsigned char)*a))
+		a++;
+	n = strlen(a);
+	while (n > 0 && util_isspace((unsigned char)a[n - 1]))
+		n--;
+	if (n > 0 && a[0] == '<') {
+		a++;
+		n--;
+	}
+	if (n > 0 && a[n - 1] == '>')
+		n--;
+	if (n == 0 || n >= outlen)
+		return -1;
+	for (i = 0; i < n; i++)
+		out[i] = (char)util_lower((unsigned char)a[i]);
+	out[n] = '\0';
+	return 0;
+}
 
 int
 util_write_all(int fd, const void *p, size_t n)
@@ -191,4 +222,88 @@ util_field_is(const char *line, size_t len, const char *name)
 	size_t n = strlen(name);
 
 	return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
+}
+
+/* An address sendmail's command line may carry: no option, no blank. */
+static int
+sendmail_addr_ok(const char *a)
+{
+	const unsigned char *p = (const unsigned char *)a;
+
+	if (*p == '\0' || *p == '-' || strlen(a) > 320)
+		return 0;
+	for (; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+int
+util_sendmail(const char *path, const char *from, char *const *rcpts,
+    size_t nrcpt, int (*writer)(void *, int), void *arg)
+{
+	char *const envp[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+	    (char *)"LC_ALL=C", NULL };
+	struct sigaction sa;
+	sigset_t none;
+	const char **argv;
+	int pfd[2], st, wrote, e;
+	size_t i;
+	pid_t pid;
+
+	if (nrcpt == 0 || (strcmp(from, "<>") != 0 &&
+	    !sendmail_addr_ok(from))) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < nrcpt; i++)
+		if (!sendmail_addr_ok(rcpts[i])) {
+			errno = EINVAL;
+			return -1;
+		}
+	if ((argv = calloc(nrcpt + 6, sizeof(*argv))) == NULL)
+		return -1;
+	argv[0] = "sendmail";
+	argv[1] = "-oi";
+	argv[2] = "-f";
+	argv[3] = from;
+	argv[4] = "--";
+	for (i = 0; i < nrcpt; i++)
+		argv[5 + i] = rcpts[i];
+	sigemptyset(&none);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	if (pipe2(pfd, O_CLOEXEC) == -1) {
+		free(argv);
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		e = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		free(argv);
+		errno = e;
+		return -1;
+	}
+	if (pid == 0) {
+		/* Only async-signal-safe calls from here on. */
+		if (dup2(pfd[0], STDIN_FILENO) == -1)
+			_exit(127);
+		sigaction(SIGPIPE, &sa, NULL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(path, (char *const *)(uintptr_t)argv, envp);
+		_exit(127);
+	}
+	free(argv);
+	close(pfd[0]);
+	wrote = writer(arg, pfd[1]);
+	close(pfd[1]);
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	if (wrote == -1)
+		return 75;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 75;
 }

@@ -2,10 +2,12 @@
  * util.h -- the few small helpers several modules need, each written once
  * here: writing a whole buffer to a descriptor, the monotonic clock in
  * milliseconds, the value of a hexadecimal digit, ASCII lower case, the
- * error-reason writer, and random hexadecimal identifiers.
+ * error-reason writer, random hexadecimal identifiers, an address
+ * normalised for the lists, and a submission through sendmail.
  * UTF-8 and header-field scanning used by the archive, the corral copy
  * and the digest.  Every public name has the util_ prefix.
- * Ownership: nothing here allocates; output goes to the caller's buffers.
+ * Ownership: nothing here allocates (but util_sendmail's argument vector);
+ * output goes to the caller's buffers.
  * Errors: util_write_all() returns -1 with errno from write(2) (EINTR is
  * retried); a write that makes no progress is EIO.  util_random_hex()
  * fails hard (-1, errno) when the kernel gives no randomness: there is no
@@ -18,6 +20,27 @@
 #include <stdint.h>
 
 int		 util_write_all(int fd, const void *, size_t);
+/*
+ * An address as the sender lists and spam_user_prefs see it: white space
+ * and one pair of <> stripped, ASCII lower case, into out.  0, or -1 when
+ * it is empty or does not fit (outlen - 1 bytes at most).
+ */
+int		 util_norm_addr(const char *a, char *out, size_t outlen);
+/*
+ * Submits a message through the local MTA: "sendmail -oi -f FROM --
+ * RCPT..." by fork and execve (no shell, a fixed environment, an empty
+ * signal mask and default SIGPIPE in the child, which makes only
+ * async-signal-safe calls: safe from a threaded daemon).  write(arg, fd)
+ * writes the message to the child's stdin; the caller has SIGPIPE
+ * ignored.  Each address must be 1-320 bytes without blanks or controls,
+ * not starting with '-' (FROM may be "<>").  Returns sendmail's exit
+ * status (0 = accepted; 75 when the message could not be written whole),
+ * or -1 with errno when it could not be run (EINVAL: a bad address).
+ * The argument vector is the one allocation here.
+ */
+int		 util_sendmail(const char *path, const char *from,
+		    char *const *rcpts, size_t nrcpt,
+		    int (*write)(void *arg, int fd), void *arg);
 long long	 util_now_ms(void);		/* CLOCK_MONOTONIC */
 int		 util_hexval(int c);		/* 0-9a-fA-F, else -1 */
 /* Nonzero for 0-9 and A-F: the digits of ids and of safe names. */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "buf.h"
 #include "bypass.h"
@@ -31,9 +32,11 @@
 #include "log.h"
 #include "mcarchive.h"
 #include "perlpool.h"
+#include "prefs.h"
 #include "rewrite.h"
 #include "scan.h"
 #include "smfopts.h"
+#include "spamd.h"
 #include "spamfilter.h"
 #include "spool.h"
 #include "util.h"
@@ -149,6 +152,12 @@ verdict_msg_header(struct mc_msg *m, const char *name, const char *value)
 		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
 			m->err = errno;
 	}
+	if (strcasecmp(name, MC_HDR_VARIANT) == 0) {
+		m->nvariant++;
+		keep_first(&m->variant, value);
+		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
+			m->err = errno;
+	}
 	if (strncasecmp(name, "X-MailCorral", 12) == 0 || is_spam_field(name))
 		note_forged(m, name);
 }
@@ -185,6 +194,7 @@ verdict_msg_free(struct mc_msg *m)
 	free(m->msgid);
 	free(m->bypass);
 	free(m->archmac);
+	free(m->variant);
 	arc_abort(m->arc);
 	free(m);
 }
@@ -330,6 +340,7 @@ static const char *const action_words[] = {
 	[VERDICT_TAG] = "tag",
 	[VERDICT_BYPASS] = "bypass",
 	[VERDICT_ARCHIVE_COPY] = "archive-copy",
+	[VERDICT_VARIANT] = "variant",
 	[VERDICT_CORRAL] = "corral",
 	[VERDICT_DISCARD] = "discard",
 	[VERDICT_REJECT] = "reject",
@@ -390,7 +401,8 @@ int
 verdict_delivers(const struct mc_verdict *v)
 {
 	return v->action == VERDICT_ACCEPT || v->action == VERDICT_TAG ||
-	    v->action == VERDICT_BYPASS || v->action == VERDICT_ARCHIVE_COPY;
+	    v->action == VERDICT_BYPASS || v->action == VERDICT_ARCHIVE_COPY ||
+	    v->action == VERDICT_VARIANT;
 }
 
 /* The reply of a site filter: printable, no '%' for libmilter. */
@@ -462,6 +474,13 @@ verdict_reply(const struct mc_verdict *v, const char **code,
 
 /* ---- the steps ---- */
 
+/* qsort() order of strings, case-insensitive (ASCII). */
+static int
+strcmp_ci_ptr(const void *a, const void *b)
+{
+	return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Trouble while the message came in: nothing can be judged. */
 static enum step_rc
 step_internal(struct mc_verdict *v)
@@ -495,6 +514,98 @@ step_archive_copy(struct mc_verdict *v)
 		return STEP_DONE;
 	}
 	log_msg(m->qid, LOG_NOTICE, "archive-copy-rejected reason=%s", why);
+	return STEP_NEXT;
+}
+
+/*
+ * The recipients of a variant copy, sorted, lower case, joined by ',':
+ * what its keyed field is bound to.  NULL when out of memory.
+ */
+static char *
+variant_bound(char *const *rcpts, unsigned n)
+{
+	const char **v;
+	struct buf b = BUF_INIT;
+	unsigned i;
+	size_t k;
+
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		v[i] = rcpts[i];
+	qsort(v, n, sizeof(*v), strcmp_ci_ptr);
+	for (i = 0; i < n; i++)
+		buf_printf(&b, "%s%s", i ? "," : "", v[i]);
+	free(v);
+	if (b.data == NULL) {
+		buf_adds(&b, "");
+		if (b.data == NULL)
+			return NULL;
+	}
+	for (k = 0; k < b.len; k++)
+		b.data[k] = (char)util_lower((unsigned char)b.data[k]);
+	return b.data;
+}
+
+/*
+ * A variant copy we sent (step_deliver) on its way back: one keyed field
+ * that verifies for exactly these recipients, used once per recipient
+ * (the used markers of the corral directory, as the archiver's copy).
+ * 1 (the id in why) or 0 (the reason in why).
+ */
+static int
+variant_ok(struct mc_verdict *v, char *why, size_t whylen)
+{
+	const struct mc_config *cf = v->cf;
+	struct mc_msg *m = v->m;
+	const unsigned char *hash = verdict_msg_bodyhash(m);
+	const char *date = m->date ? m->date : "", *msgid = m->msgid ?
+	    m->msgid : "";
+	char id[BYPASS_ID_LEN + 1], *bound;
+	enum bypass_result r;
+	unsigned i;
+
+	if (m->nvariant != 1 || m->nrcpt == 0) {
+		snprintf(why, whylen, "header-count=%u", m->nvariant);
+		return 0;
+	}
+	if (hash == NULL) {
+		snprintf(why, whylen, "no-body-hash");
+		return 0;
+	}
+	if ((bound = variant_bound(m->rcpts, m->nrcpt)) == NULL) {
+		snprintf(why, whylen, "out-of-memory");
+		return 0;
+	}
+	r = bypass_verify_for(cf->verify_keys, cf->nverify_keys,
+	    BYPASS_FOR_VARIANT, bound, m->variant, strlen(m->variant),
+	    time(NULL), cf->bypass_max_age, msgid, strlen(msgid), date,
+	    strlen(date), hash, id, sizeof(id));
+	free(bound);
+	if (r != BYPASS_OK) {
+		snprintf(why, whylen, "%s", bypass_result_str(r));
+		return 0;
+	}
+	for (i = 0; i < m->nrcpt; i++)
+		if (!bypass_mark_used(cf, id, m->rcpts[i], why, whylen))
+			return 0;
+	return 1;
+}
+
+/* A recipient's own copy on its way back goes on untouched. */
+static enum step_rc
+step_variant(struct mc_verdict *v)
+{
+	char why[128];
+
+	if (v->m->nvariant == 0)
+		return STEP_NEXT;
+	if (variant_ok(v, why, sizeof(why))) {
+		v->action = VERDICT_VARIANT;
+		snprintf(v->extra, sizeof(v->extra), " variant=%s", why);
+		return STEP_DONE;
+	}
+	log_msg(v->m->qid, LOG_NOTICE, "variant-rejected reason=%s", why);
 	return STEP_NEXT;
 }
 
@@ -755,6 +866,173 @@ step_perl(struct mc_verdict *v)
 }
 
 /*
+ * Whether the message is spam for a recipient with threshold= set: a
+ * checker that answered says spam for them when its share of its own
+ * threshold (score / threshold) is at least t / spam_threshold
+ * (mailcorral.conf(5)), and the rule of spam_combine holds as for the
+ * message (spam when one of them says so).  A list's verdict, a checker
+ * that failed, the site filter's ACCEPT or its spam verdict, or a zero
+ * threshold are the same for every recipient.  With spamd_per_user the
+ * recipient's own spamd answer stands for the message's.
+ */
+static int
+spam_for(const struct mc_verdict *v, unsigned i, const struct prefs_user *u)
+{
+	struct spam_verdict sv = v->sv;
+	const struct spam_check *k;
+	double base = v->cf->spam_threshold;
+	unsigned c, asked = 0;
+
+	if (v->rsv != NULL && v->rsv[i].own) {
+		/* spamd_per_user: the recipient's own answer */
+		sv.check[SPAM_SPAMD].is_spam = v->rsv[i].is_spam;
+		sv.check[SPAM_SPAMD].score = v->rsv[i].score;
+		sv.check[SPAM_SPAMD].threshold = v->rsv[i].threshold;
+		spam_combine(&sv);
+	}
+	for (c = 0; c < SPAM_NCHECKERS; c++)
+		asked += sv.check[c].state != SPAM_CHECK_OFF;
+	if (!u->has_threshold || sv.failed || asked == 0 || base <= 0 ||
+	    (sv.said & (1u << SPAM_PERL)))
+		return sv.is_spam;
+	for (c = 0; c < SPAM_NCHECKERS; c++) {
+		k = &sv.check[c];
+		if (c != SPAM_PERL && k->state == SPAM_CHECK_DONE &&
+		    k->threshold > 0 && k->score * base >=
+		    u->threshold * k->threshold)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * spamd_per_user = yes: spamd is asked once more for each distinct
+ * recipient after the first (whose answer, from spam_decide, is the
+ * message's), as that user, with one request built once; at most
+ * spamd_max_users users in all, the rest get the message's answer
+ * (logged spamd-per-user-cap).  An answer that fails is on_spamd_failure:
+ * tempfail, or the message's answer for that recipient (logged).
+ * 0, or -1 when the message is to be tempfailed (v failed).
+ */
+static int
+spamd_users(struct mc_verdict *v)
+{
+	const struct mc_config *cf = v->cf;
+	struct mc_msg *m = v->m;
+	struct buf req = BUF_INIT;
+	struct spamd_result res;
+	char err[192], safe[400];
+	unsigned i, j, users = 1, capped = 0;
+	int rc = 0;
+
+	if (!cf->spamd_per_user || v->sv.failed ||
+	    v->sv.check[SPAM_SPAMD].state != SPAM_CHECK_DONE || m->nrcpt < 2)
+		return 0;
+	if ((v->rsv = calloc(m->nrcpt, sizeof(*v->rsv))) == NULL) {
+		fail_errno(v, VERDICT_FAIL_INTERNAL, ENOMEM);
+		return -1;
+	}
+	for (i = 1; i < m->nrcpt; i++) {
+		for (j = 0; j < i; j++)
+			if (strcasecmp(m->rcpts[j], m->rcpts[i]) == 0)
+				break;
+		if (j < i) {
+			v->rsv[i] = v->rsv[j];
+			continue;
+		}
+		if (users >= (unsigned)cf->spamd_max_users) {
+			capped++;
+			continue;
+		}
+		users++;
+		if (req.data == NULL && spamd_request(m->scan,
+		    cf->spamd_max_size, &req) == -1) {
+			snprintf(err, sizeof(err), "spool read failed");
+			goto failed;
+		}
+		if (v->ops->spamd(cf, m->rcpts[i], req.data ? req.data : "",
+		    req.len, &res, err, sizeof(err)) == 0) {
+			v->rsv[i].own = 1;
+			v->rsv[i].is_spam = res.is_spam;
+			v->rsv[i].score = res.score;
+			v->rsv[i].threshold = res.threshold;
+			continue;
+		}
+failed:
+		log_safe(m->rcpts[i], strlen(m->rcpts[i]), safe, sizeof(safe));
+		log_msg(m->qid, LOG_WARNING, "spamd-failed rcpt=%s reason=%s",
+		    safe, err);
+		if (cf->on_spamd_failure == CONF_FAIL_TEMPFAIL) {
+			verdict_fail(v, VERDICT_FAIL_SPAMD, err);
+			rc = -1;
+			break;
+		}
+	}
+	if (capped > 0)
+		log_msg(m->qid, LOG_NOTICE, "spamd-per-user-cap asked=%u "
+		    "max=%ld unasked=%u", users, cf->spamd_max_users, capped);
+	buf_free(&req);
+	return rc;
+}
+
+static const unsigned char dispo_out[] = {
+	[CONF_DISPO_TAG] = VOUT_TAG,
+	[CONF_DISPO_TRASH] = VOUT_TRASH,
+	[CONF_DISPO_CORRAL] = VOUT_CORRAL,
+	[CONF_DISPO_DELIVER] = VOUT_DELIVER,
+};
+
+/* Each recipient's outcome, from their own settings or the defaults. */
+static int
+rcpt_outcomes(struct mc_verdict *v)
+{
+	const struct mc_config *cf = v->cf;
+	struct mc_msg *m = v->m;
+	struct prefs_user u;
+	unsigned i;
+	int d;
+
+	if ((v->rout = calloc(m->nrcpt + 1, 1)) == NULL)
+		return -1;
+	for (i = 0; i < m->nrcpt; i++) {
+		prefs_lookup(cf->prefs, m->rcpts[i], &u);
+		d = u.disposition != -1 ? u.disposition : cf->spam_disposition;
+		v->rout[i] = spam_for(v, i, &u) ? dispo_out[d] : VOUT_HAM;
+	}
+	return 0;
+}
+
+/* Recipients whose outcome is o (VOUT_COPY ignored). */
+static unsigned
+count_out(const struct mc_verdict *v, unsigned o)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; v->rout != NULL && i < v->m->nrcpt; i++)
+		n += (v->rout[i] & ~VOUT_COPY) == o;
+	return n;
+}
+
+/*
+ * 1 when a recipient's threshold= is above spam_threshold: spam to the
+ * built-in checker may then be ham to them, and spamd's answer may
+ * still make it spam for them, so spamd is asked even then.
+ */
+static int
+spamd_for_prefs(const struct mc_verdict *v)
+{
+	struct prefs_user u;
+	unsigned i;
+
+	for (i = 0; v->cf->prefs != NULL && i < v->m->nrcpt; i++) {
+		prefs_lookup(v->cf->prefs, v->m->rcpts[i], &u);
+		if (u.has_threshold && u.threshold > v->cf->spam_threshold)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * The spam verdict: lists, then the counted checkers with the Perl
  * filter's own verdict, one decision (spam_decide); a failure as
  * configured.
@@ -784,7 +1062,7 @@ step_spam(struct mc_verdict *v)
 		spam_decide(cf, m->scan, addrs, naddr, nown, v->client,
 		    m->nrcpt > 0 ? m->rcpts[0] : NULL,
 		    v->perl_spam.state == SPAM_CHECK_DONE ? &v->perl_spam :
-		    NULL, sv);
+		    NULL, spamd_for_prefs(v), sv);
 	}
 	spam_line(sv, v->spam, sizeof(v->spam));
 	if (sv->check[SPAM_SPAMD].state == SPAM_CHECK_FAILED && !sv->failed)
@@ -798,7 +1076,11 @@ step_spam(struct mc_verdict *v)
 			return STEP_DONE;
 		}
 	}
-	if (sv->is_spam && cf->spam_disposition == CONF_DISPO_TRASH) {
+	if (spamd_users(v) == -1)
+		return STEP_DONE;
+	if (rcpt_outcomes(v) == -1)
+		return fail_errno(v, VERDICT_FAIL_INTERNAL, ENOMEM);
+	if (m->nrcpt > 0 && count_out(v, VOUT_TRASH) == m->nrcpt) {
 		v->action = VERDICT_DISCARD;
 		return STEP_DONE;
 	}
@@ -940,6 +1222,20 @@ out:
 }
 
 /*
+ * Our spam fields of a copy that is spam for its recipients (a
+ * recipient's own threshold may say so where the message's does not).
+ */
+static void
+spam_fields_of_spam(const struct mc_verdict *v, char *status, size_t slen,
+    char *score, size_t clen)
+{
+	struct spam_verdict sv = v->sv;
+
+	sv.is_spam = 1;
+	spam_fields(&sv, status, slen, score, clen);
+}
+
+/*
  * The corralled copy: the header block as received with the same edits
  * the delivered copy would get from the Perl filter and the forged-field
  * and Content-* rules, our spam fields, then the body as filtered.
@@ -956,7 +1252,7 @@ corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
 	char status[256], score[64];
 	int rc = -1;
 
-	spam_fields(&v->sv, status, sizeof(status), score, sizeof(score));
+	spam_fields_of_spam(v, status, sizeof(status), score, sizeof(score));
 	if (rewrite_body(v) == -1) {
 		snprintf(err, errlen, "rewrite: %s", strerror(errno));
 		return -1;
@@ -1001,89 +1297,137 @@ edits_truncate(struct mc_verdict *v, unsigned n)
 
 /*
  * One recipient's full corral must not hold up the others (issue 16
- * item 3): when some recipients of a spam are over corral_max_rcpt_size
- * and some are not, the others are corralled as usual and removed from
- * the transaction, and the message goes on to step_deliver for the
- * recipients over quota, tagged as spam (logged corral-over-quota).
- * STEP_NEXT for that; STEP_DONE with the failure kept when every
- * recipient, or none, is over (the total quota, the disk: 451 as before).
+ * item 3): when some of the recipients to corral (c, nc of them) are over
+ * corral_max_rcpt_size and some are not, the others are corralled as
+ * usual, and those over get the tagged copy instead (their outcome
+ * becomes VOUT_TAG; logged corral-over-quota).  0 with the entry's id;
+ * -1 with the failure kept when every recipient, or none, is over (the
+ * total quota, the disk: 451 as before).
  */
-static enum step_rc
-corral_partial(struct mc_verdict *v, unsigned nedits, char *err,
-    size_t errlen)
+static int
+corral_partial(struct mc_verdict *v, unsigned nedits, const unsigned *c,
+    unsigned nc, char *id, char *err, size_t errlen)
 {
 	struct mc_msg *m = v->m;
 	const char *sz = strstr(err, " size=");
 	unsigned long long size;
-	char id[CORRAL_ID_LEN + 1], **fit, safe[400];
-	struct buf addr = BUF_INIT;
+	char **fit, safe[400];
 	unsigned i, nfit = 0;
 	int *over, rc = -1;
 
 	/* the entry's size, as the refusal said it (corral.h) */
 	if (sz == NULL || sscanf(sz, " size=%llu", &size) != 1)
-		return STEP_DONE;
-	if ((fit = calloc(m->nrcpt, sizeof(*fit))) == NULL ||
-	    (over = calloc(m->nrcpt, sizeof(*over))) == NULL) {
+		return -1;
+	if ((fit = calloc(nc, sizeof(*fit))) == NULL ||
+	    (over = calloc(nc, sizeof(*over))) == NULL) {
 		free(fit);
-		return STEP_DONE;
+		return -1;
 	}
-	for (i = 0; i < m->nrcpt; i++) {
+	for (i = 0; i < nc; i++) {
 		if ((over[i] = corral_rcpt_over_quota(v->cf->corral,
-		    m->rcpts[i], size)) == -1)
+		    m->rcpts[c[i]], size)) == -1)
 			goto out;
 		if (!over[i])
-			fit[nfit++] = m->rcpts[i];
+			fit[nfit++] = m->rcpts[c[i]];
 	}
-	if (nfit == 0 || nfit == m->nrcpt)
+	if (nfit == 0 || nfit == nc)
 		goto out;
 	edits_truncate(v, nedits);
 	rc = corral_copy(v, fit, nfit, id, err, errlen);
 	edits_truncate(v, nedits);
-	for (i = 0; rc == 0 && i < nfit; i++) {
-		buf_reset(&addr);
-		buf_printf(&addr, "<%s>", fit[i]);
-		rc = addr.data == NULL ? -1 :
-		    edit(v, VERDICT_RCPT_DEL, addr.data, 0, NULL);
-	}
-	for (i = 0; rc == 0 && i < m->nrcpt; i++)
+	for (i = 0; rc == 0 && i < nc; i++)
 		if (over[i]) {
-			log_safe(m->rcpts[i], strlen(m->rcpts[i]), safe,
+			v->rout[c[i]] = VOUT_TAG;
+			log_safe(m->rcpts[c[i]], strlen(m->rcpts[c[i]]), safe,
 			    sizeof(safe));
 			log_msg(m->qid, LOG_WARNING, "corral-over-quota rcpt=%s "
 			    "delivered=tagged corral=%s", safe, id);
 		}
+	if (rc == 0)
+		snprintf(v->extra, sizeof(v->extra), " corral=%s "
+		    "over-quota=%u", id, nc - nfit);
 out:
-	buf_free(&addr);
 	free(fit);
 	free(over);
-	if (rc == -1)
-		return STEP_DONE;
-	snprintf(v->extra, sizeof(v->extra), " corral=%s over-quota=%u", id,
-	    m->nrcpt - nfit);
-	return STEP_NEXT;
+	return rc;
 }
 
-/* Spam to keep in the corral: a copy there, nothing delivered. */
+/*
+ * The recipients to corral share one entry: written, then (unless that
+ * was everyone) they leave the transaction with those to trash.  What is
+ * left goes on: the copy more of them want stays in the transaction
+ * (untagged on a tie), and the others are marked VOUT_COPY for
+ * step_deliver to send theirs apart.
+ */
 static enum step_rc
-step_corral(struct mc_verdict *v)
+step_dispose(struct mc_verdict *v)
 {
-	char id[CORRAL_ID_LEN + 1], err[256];
-	unsigned nedits = v->nedits;
+	struct mc_msg *m = v->m;
+	char id[CORRAL_ID_LEN + 1], err[256], **r;
+	struct buf addr = BUF_INIT;
+	unsigned nedits = v->nedits, *c, nc = 0, i, nt, nu, o;
+	int rc = 0;
 
-	if (!v->sv.is_spam || v->cf->spam_disposition != CONF_DISPO_CORRAL)
-		return STEP_NEXT;
-	if (corral_copy(v, v->m->rcpts, v->m->nrcpt, id, err,
-	    sizeof(err)) == -1) {
-		if (strncmp(err, "quota rcpt=", 11) == 0 && v->m->nrcpt > 1 &&
-		    corral_partial(v, nedits, err, sizeof(err)) == STEP_NEXT)
-			return STEP_NEXT;
-		verdict_fail(v, VERDICT_FAIL_CORRAL, err);
+	if (m->nrcpt == 0)
+		return STEP_NEXT;	/* nothing to dispose of (the MTA
+					   never sends this) */
+	if ((nc = count_out(v, VOUT_CORRAL)) > 0) {
+		c = calloc(nc, sizeof(*c));
+		r = calloc(nc, sizeof(*r));
+		if (c == NULL || r == NULL) {
+			free(c);
+			free(r);
+			return fail_errno(v, VERDICT_FAIL_INTERNAL, ENOMEM);
+		}
+		for (i = 0, nc = 0; i < m->nrcpt; i++)
+			if (v->rout[i] == VOUT_CORRAL) {
+				c[nc] = i;
+				r[nc++] = m->rcpts[i];
+			}
+		rc = corral_copy(v, r, nc, id, err, sizeof(err));
+		free(r);
+		if (rc == 0)
+			snprintf(v->extra, sizeof(v->extra), " corral=%s", id);
+		else if (strncmp(err, "quota rcpt=", 11) != 0 || nc < 2 ||
+		    corral_partial(v, nedits, c, nc, id, err,
+		    sizeof(err)) == -1) {
+			free(c);
+			verdict_fail(v, VERDICT_FAIL_CORRAL, err);
+			return STEP_DONE;
+		}
+		rc = 0;
+		free(c);
+		if (count_out(v, VOUT_CORRAL) == m->nrcpt) {
+			v->action = VERDICT_CORRAL;
+			return STEP_DONE;
+		}
+		edits_truncate(v, nedits);	/* the entry's */
+	}
+	nt = count_out(v, VOUT_TAG);
+	nu = count_out(v, VOUT_HAM) + count_out(v, VOUT_DELIVER);
+	if (nt + nu == 0) {
+		/* corralled or trashed, every one of them */
+		v->action = count_out(v, VOUT_CORRAL) > 0 ? VERDICT_CORRAL :
+		    VERDICT_DISCARD;
 		return STEP_DONE;
 	}
-	v->action = VERDICT_CORRAL;
-	snprintf(v->extra, sizeof(v->extra), " corral=%s", id);
-	return STEP_DONE;
+	v->tagged = nt > nu;
+	for (i = 0; rc == 0 && i < m->nrcpt; i++) {
+		o = v->rout[i];
+		if (o == VOUT_CORRAL || o == VOUT_TRASH) {
+			buf_reset(&addr);
+			buf_printf(&addr, "<%s>", m->rcpts[i]);
+			rc = addr.data == NULL ? -1 :
+			    edit(v, VERDICT_RCPT_DEL, addr.data, 0, NULL);
+		} else if (nt > 0 && nu > 0 && (o == VOUT_TAG) != v->tagged) {
+			v->rout[i] |= VOUT_COPY;
+			v->ncopy++;
+		}
+	}
+	buf_free(&addr);
+	if (rc == -1)
+		return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
+	return STEP_NEXT;
 }
 
 /* Unchecked verdicts, said in the message itself. */
@@ -1107,22 +1451,116 @@ unchecked_headers(struct mc_verdict *v)
 	return 0;
 }
 
-/* The message goes on: filtered, marked, tagged when spam. */
-static enum step_rc
-step_deliver(struct mc_verdict *v)
+/* The spam tag: the Subject prefix and our two spam fields. */
+static int
+add_tag(struct mc_verdict *v)
 {
 	char status[256], score[64];
 
+	spam_fields_of_spam(v, status, sizeof(status), score, sizeof(score));
+	return tag_subject(v) == -1 ||
+	    add_header(v, MC_HDR_SPAM_STATUS, status) == -1 ||
+	    add_header(v, MC_HDR_SPAM_SCORE, score) == -1 ? -1 : 0;
+}
+
+/*
+ * The other copy (step_dispose marked its recipients VOUT_COPY): the
+ * header block as the transaction's with the tag added or not, the body
+ * as delivered, and its keyed field, bound to its recipients; sent
+ * through sendmail_path with the envelope sender, and its recipients
+ * leave the transaction.  Without a key or if sendmail refuses, the
+ * message is tempfailed: nobody gets a copy that is not theirs.
+ */
+static enum step_rc
+send_copy(struct mc_verdict *v)
+{
+	const struct mc_config *cf = v->cf;
+	struct mc_msg *m = v->m;
+	struct spool *sp = scan_spool(m->scan);
+	uint64_t end = scan_body_offset(m->scan);
+	struct spool *body = v->res.changed ? v->body : sp;
+	uint64_t from = v->res.changed ? 0 : end;
+	const char *date = m->date ? m->date : "", *msgid = m->msgid ?
+	    m->msgid : "";
+	struct buf raw = BUF_INIT, hdr = BUF_INIT, addr = BUF_INIT;
+	char **r, *bound = NULL, id[BYPASS_ID_LEN + 1];
+	char mac[BYPASS_HDR_MAX + 1], why[128];
+	unsigned char hash[32];
+	unsigned nedits = v->nedits, i, n = 0;
+	time_t now = time(NULL);
+	int st = -1, rc = -1;
+
+	snprintf(why, sizeof(why), "out of memory");
+	if ((r = calloc(v->ncopy, sizeof(*r))) == NULL)
+		goto out;
+	for (i = 0; i < m->nrcpt; i++)
+		if (v->rout[i] & VOUT_COPY)
+			r[n++] = m->rcpts[i];
+	if (cf->key == NULL) {
+		snprintf(why, sizeof(why), "no bypass key");
+		goto out;
+	}
+	if ((!v->tagged && add_tag(v) == -1) ||
+	    (end >= 2 && spool_copy(sp, 0, end - 2, (int (*)(void *,
+	    const char *, size_t))buf_add, &raw) == -1) ||
+	    edit_block(raw.data, raw.len, v->edits, v->nedits, &hdr) == -1 ||
+	    (bound = variant_bound(r, n)) == NULL)
+		goto out;
+	edits_truncate(v, nedits);	/* the tag was the copy's */
+	if (bypass_hash_spool(body, from, spool_size(body), hash) == -1 ||
+	    util_random_hex(id, BYPASS_ID_LEN, 1) == -1 ||
+	    bypass_mint_for(cf->key, BYPASS_FOR_VARIANT, bound, id, now,
+	    now + cf->bypass_max_age, msgid, strlen(msgid), date,
+	    strlen(date), hash, mac, sizeof(mac)) == -1) {
+		snprintf(why, sizeof(why), "cannot mint: %s", strerror(errno));
+		goto out;
+	}
+	buf_printf(&hdr, "%s: %s\r\n", MC_HDR_VARIANT, mac);
+	if (hdr.data == NULL)
+		goto out;
+	st = v->ops->remail(cf, m->sender[0] ? m->sender : "<>", r, n,
+	    hdr.data, hdr.len, body, from);
+	if (st != 0) {
+		snprintf(why, sizeof(why), "sendmail exit %d", st);
+		goto out;
+	}
+	rc = 0;
+	for (i = 0; rc == 0 && i < n; i++) {
+		buf_reset(&addr);
+		buf_printf(&addr, "<%s>", r[i]);
+		rc = addr.data == NULL ? -1 :
+		    edit(v, VERDICT_RCPT_DEL, addr.data, 0, NULL);
+	}
+	log_msg(m->qid, LOG_INFO, "variant-sent rcpts=%u tagged=%s id=%s", n,
+	    v->tagged ? "no" : "yes", id);
+out:
+	if (rc == -1)
+		edits_truncate(v, nedits);
+	free(r);
+	free(bound);
+	buf_free(&raw);
+	buf_free(&hdr);
+	buf_free(&addr);
+	if (rc == -1) {
+		verdict_fail(v, VERDICT_FAIL_MODIFY, "variant copy");
+		log_msg(m->qid, LOG_WARNING, "variant-failed reason=%s", why);
+		return STEP_DONE;
+	}
+	return STEP_NEXT;
+}
+
+/* The message goes on: filtered, marked, tagged when its copy is. */
+static enum step_rc
+step_deliver(struct mc_verdict *v)
+{
 	if (strip_forged(v, 0) == -1 || rewrite_body(v) == -1 ||
 	    (v->res.replace_all && headers_for_text(v) == -1) ||
 	    filtered_header(v) == -1 || unchecked_headers(v) == -1)
 		return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
-	if (v->sv.is_spam) {
-		spam_fields(&v->sv, status, sizeof(status), score,
-		    sizeof(score));
-		if (tag_subject(v) == -1 ||
-		    add_header(v, MC_HDR_SPAM_STATUS, status) == -1 ||
-		    add_header(v, MC_HDR_SPAM_SCORE, score) == -1)
+	if (v->ncopy > 0 && send_copy(v) == STEP_DONE)
+		return STEP_DONE;
+	if (v->tagged) {
+		if (add_tag(v) == -1)
 			return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
 		v->action = VERDICT_TAG;
 	}
@@ -1138,13 +1576,14 @@ static const struct {
 } steps[] = {
 	{ "internal", step_internal },
 	{ "archive-copy", step_archive_copy },
+	{ "variant", step_variant },
 	{ "mime-limit", step_mime_limit },
 	{ "archive-begin", step_archive_begin },
 	{ "bypass", step_bypass },
 	{ "clamd", step_clamd },
 	{ "perl", step_perl },
 	{ "spam", step_spam },
-	{ "corral", step_corral },
+	{ "dispose", step_dispose },
 	{ "deliver", step_deliver },
 };
 
@@ -1214,25 +1653,62 @@ mime_words(unsigned errs, struct buf *b)
 		buf_adds(b, "ok");
 }
 
+/*
+ * " rcpts=a:tag,b:corral,c:ham/copy": each recipient's outcome, where
+ * recipients may have their own (spam_user_prefs) or the outcomes differ
+ * (a corral quota); empty otherwise.  At most RCPT_LOG_MAX are named.
+ */
+#define RCPT_LOG_MAX	50
+static void
+rcpt_words(const struct mc_verdict *v, struct buf *b)
+{
+	static const char *const w[VOUT_N] = { "ham", "deliver", "tag",
+	    "corral", "trash" };
+	const struct mc_msg *m = v->m;
+	char safe[400];
+	unsigned i, o;
+	int mixed = 0;
+
+	if (v->rout == NULL)
+		return;
+	for (i = 1; i < m->nrcpt; i++)
+		mixed |= v->rout[i] != v->rout[0];
+	if (v->cf->prefs == NULL && !mixed)
+		return;
+	buf_adds(b, " rcpts=");
+	for (i = 0; i < m->nrcpt && i < RCPT_LOG_MAX; i++) {
+		o = v->rout[i] & ~VOUT_COPY;
+		log_safe(m->rcpts[i], strlen(m->rcpts[i]), safe, sizeof(safe));
+		buf_printf(b, "%s%s:%s%s", i ? "," : "", safe,
+		    o < VOUT_N ? w[o] : "?",
+		    v->rout[i] & VOUT_COPY ? "/copy" : "");
+	}
+	if (m->nrcpt > RCPT_LOG_MAX)
+		buf_printf(b, ",+%u", m->nrcpt - RCPT_LOG_MAX);
+}
+
 void
 verdict_log(const struct mc_verdict *v)
 {
 	const struct mc_msg *m = v->m;
-	struct buf words = BUF_INIT;
+	struct buf words = BUF_INIT, rw = BUF_INIT;
 	char from[256];
 
 	mime_words(v->mime_errs, &words);
+	rcpt_words(v, &rw);
 	log_safe(m->sender, strlen(m->sender), from, sizeof(from));
 	log_msg(m->qid, LOG_INFO, "action=%s changes=removed:%u,renamed:%u,"
 	    "defanged:%u%s%s spam=%s virus=%s clamd=%u mime=%s views=%d%s%s%s "
-	    "from=<%s> nrcpt=%u size=%llu",
+	    "from=<%s> nrcpt=%u size=%llu%s",
 	    verdict_action_str(v->action), v->res.removed, v->res.renamed,
 	    v->res.defanged, v->res.summary.len ? " " : "",
 	    v->res.summary.len ? v->res.summary.data : "", v->spam, v->virus,
 	    v->clamd_scans, words.data ? words.data : "ok",
 	    m->scan ? scan_views(m->scan) : 0, v->extra, v->perl, v->arch,
-	    from, m->nrcpt, (unsigned long long)v->size);
+	    from, m->nrcpt, (unsigned long long)v->size,
+	    rw.data ? rw.data : "");
 	buf_free(&words);
+	buf_free(&rw);
 }
 
 void
@@ -1249,6 +1725,10 @@ verdict_free(struct mc_verdict *v)
 	v->nedits = v->capedits = 0;
 	spool_free(v->body);
 	v->body = NULL;
+	free(v->rout);
+	v->rout = NULL;
+	free(v->rsv);
+	v->rsv = NULL;
 	rw_result_free(&v->res);
 }
 
@@ -1256,6 +1736,8 @@ verdict_free(struct mc_verdict *v)
 
 /* Consecutive clamd failures, shared by every thread and config. */
 static struct clamd_breaker verdict_breaker = CLAMD_BREAKER_INIT;
+/* Connections open to clamd, the same: a reload changes only the bound. */
+static struct clamd_gate verdict_gate = CLAMD_GATE_INIT;
 
 static int
 real_clamd(struct scan *scan, const struct mc_config *cf,
@@ -1263,7 +1745,8 @@ real_clamd(struct scan *scan, const struct mc_config *cf,
 {
 	clamd_breaker_set(&verdict_breaker, (unsigned)cf->clamd_max_failures,
 	    (unsigned)cf->clamd_backoff);
-	return clamd_check_message(scan, &cf->clamd, &verdict_breaker, cv);
+	return clamd_check_message(scan, &cf->clamd, &verdict_breaker,
+	    &verdict_gate, cv);
 }
 
 static int
@@ -1296,6 +1779,51 @@ real_bypass(const struct mc_config *cf, struct mc_msg *m, char *why,
 	return bypass_ok(cf, &bm, why, whylen);
 }
 
+struct remail_arg {
+	const char	*hdr;
+	size_t		 hlen;
+	struct spool	*body;
+	uint64_t	 from;
+	int		 fd;
+};
+
+static int
+remail_put(void *arg, const char *p, size_t n)
+{
+	return util_write_all(((struct remail_arg *)arg)->fd, p, n);
+}
+
+static int
+remail_write(void *arg, int fd)
+{
+	struct remail_arg *a = arg;
+
+	a->fd = fd;
+	if (util_write_all(fd, a->hdr, a->hlen) == -1 ||
+	    util_write_all(fd, "\r\n", 2) == -1)
+		return -1;
+	return spool_copy(a->body, a->from, spool_size(a->body), remail_put,
+	    a);
+}
+
+static int
+real_remail(const struct mc_config *cf, const char *sender,
+    char *const *rcpts, unsigned nrcpt, const char *hdr, size_t hlen,
+    struct spool *body, uint64_t from)
+{
+	struct remail_arg a = { hdr, hlen, body, from, -1 };
+
+	return util_sendmail(cf->sendmail_path, sender, rcpts, nrcpt,
+	    remail_write, &a);
+}
+
+static int
+real_spamd(const struct mc_config *cf, const char *user, const char *req,
+    size_t len, struct spamd_result *res, char *err, size_t errlen)
+{
+	return spamd_check(&cf->spamd, user, req, len, res, err, errlen);
+}
+
 const struct verdict_ops verdict_real_ops = {
-	real_clamd, real_perl, real_bypass
+	real_clamd, real_perl, real_bypass, real_remail, real_spamd
 };

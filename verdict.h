@@ -4,7 +4,8 @@
  * struct mc_msg is what the callbacks gathered about one transaction
  * (envelope, the header fields the decision needs, the scan).  At the end
  * of the message verdict_run() walks a table of steps (archive-copy check,
- * MIME limit, archive begin, bypass, clamd, Perl, spam, corral, deliver)
+ * variant check, MIME limit, archive begin, bypass, clamd, Perl, spam,
+ * dispose (per recipient), deliver)
  * over one struct mc_verdict: each step either decides or lets the next
  * one look.  The result is data: an action, a failure class, the header
  * edits and the new body to hand to the MTA, and the pieces of the
@@ -37,6 +38,7 @@ struct pp_msg;
 struct pp_reply;
 struct scan;
 struct spool;
+struct spamd_result;
 
 #define MC_MAX_FROM	4	/* From header addresses matched */
 
@@ -64,6 +66,8 @@ struct mc_msg {
 	unsigned	 nbypass;
 	char		*archmac;	/* first X-MailCorral-Archive */
 	unsigned	 narchmac;
+	char		*variant;	/* first X-MailCorral-Variant */
+	unsigned	 nvariant;
 	/* an X-MailCorral-Virus: unchecked field: a corral entry stored
 	   without the virus scan, scanned before its release */
 	int		 virus_unchecked;
@@ -96,6 +100,7 @@ enum verdict_action {
 	VERDICT_TAG,		/* delivered, marked as spam */
 	VERDICT_BYPASS,		/* released spam, delivered with the tag */
 	VERDICT_ARCHIVE_COPY,	/* the archiver's copy, passed untouched */
+	VERDICT_VARIANT,	/* a recipient's own copy, passed untouched */
 	VERDICT_CORRAL,		/* kept in the corral, discarded here */
 	VERDICT_DISCARD,
 	VERDICT_REJECT,
@@ -139,6 +144,10 @@ struct verdict_edit {
  *           when a finding could not be recorded.
  *   perl:   pp_msg_run() then pp_msg_reply(); -1 with the reason in why.
  *   bypass: bypass_ok(): 1 to bypass (the id in why), 0 (reason in why).
+ *   spamd:  spamd_check() with cf's servers (spamd_per_user).
+ *   remail: util_sendmail() of sendmail_path with the header block hdr
+ *           (CRLF fields, no blank line), a blank line, then body from
+ *           offset from; sendmail's exit status, or -1.
  */
 struct verdict_ops {
 	int	(*clamd)(struct scan *, const struct mc_config *,
@@ -148,7 +157,29 @@ struct verdict_ops {
 		    char *why, size_t whylen);
 	int	(*bypass)(const struct mc_config *, struct mc_msg *,
 		    char *why, size_t whylen);
+	int	(*remail)(const struct mc_config *, const char *sender,
+		    char *const *rcpts, unsigned nrcpt, const char *hdr,
+		    size_t hlen, struct spool *body, uint64_t from);
+	int	(*spamd)(const struct mc_config *, const char *user,
+		    const char *req, size_t len, struct spamd_result *,
+		    char *err, size_t errlen);
 };
+
+/* One recipient's own spamd answer (spamd_per_user). */
+struct verdict_rsv {
+	int	 own;		/* 0: the message's answer applies */
+	int	 is_spam;
+	double	 score, threshold;
+};
+
+/*
+ * One recipient's outcome of the spam decision (spam_user_prefs): the
+ * copy is ham, spam delivered untouched, tagged, corralled or trashed;
+ * VOUT_COPY marks those sent their copy apart from the transaction.
+ */
+enum verdict_out { VOUT_HAM, VOUT_DELIVER, VOUT_TAG, VOUT_CORRAL,
+	VOUT_TRASH, VOUT_N };
+#define VOUT_COPY	0x10
 
 extern const struct verdict_ops verdict_real_ops;
 
@@ -169,6 +200,10 @@ struct mc_verdict {
 	struct spam_verdict	 sv;
 	int			 perl_accept;	/* the site vouched for it */
 	struct spam_check	 perl_spam;	/* the site's $msg->spam() */
+	unsigned char		*rout;		/* per m->rcpts: verdict_out */
+	struct verdict_rsv	*rsv;		/* per m->rcpts; NULL: none */
+	int			 tagged;	/* the transaction's copy */
+	unsigned		 ncopy;		/* recipients sent a copy */
 	unsigned		 mime_errs;	/* MIME_ERR_* of the scan */
 	uint64_t		 size;		/* body bytes */
 	unsigned		 clamd_scans;

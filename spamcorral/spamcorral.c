@@ -363,70 +363,36 @@ sc_addr_ok(const char *addr)
 	return 1;
 }
 
+struct sc_data {
+	const char	*p;
+	size_t		 len;
+};
+
+static int
+sc_write_data(void *arg, int fd)
+{
+	const struct sc_data *d = arg;
+
+	return util_write_all(fd, d->p, d->len);
+}
+
 int
 sc_sendmail(const char *path, const char *from, const char *rcpt,
     const void *data, size_t len)
 {
-	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-	    "LC_ALL=C", NULL };
-	const char *argv[8];
-	const char *p = data;
+	struct sc_data d = { data, len };
+	char *rcpts[1] = { (char *)(uintptr_t)rcpt };
 	void (*old)(int);
-	int pfd[2], st, e;
-	pid_t pid;
-	ssize_t n;
+	int rc;
 
 	if (!sc_addr_ok(rcpt) || (from[0] != '<' && !sc_addr_ok(from))) {
 		errno = EINVAL;
 		return -1;
 	}
-	argv[0] = "sendmail";
-	argv[1] = "-oi";
-	argv[2] = "-f";
-	argv[3] = from;
-	argv[4] = "--";
-	argv[5] = rcpt;
-	argv[6] = NULL;
-	if (pipe2(pfd, O_CLOEXEC) == -1)
-		return -1;
 	old = signal(SIGPIPE, SIG_IGN);
-	if ((pid = fork()) == -1) {
-		e = errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		signal(SIGPIPE, old);
-		errno = e;
-		return -1;
-	}
-	if (pid == 0) {
-		if (dup2(pfd[0], STDIN_FILENO) == -1)
-			_exit(127);
-		signal(SIGPIPE, SIG_DFL);
-		execve(path, (char *const *)(uintptr_t)argv, envp);
-		_exit(127);
-	}
-	close(pfd[0]);
-	while (len > 0) {
-		n = write(pfd[1], p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		p += n;
-		len -= (size_t)n;
-	}
-	close(pfd[1]);
-	while (waitpid(pid, &st, 0) == -1)
-		if (errno != EINTR) {
-			signal(SIGPIPE, old);
-			return -1;
-		}
+	rc = util_sendmail(path, from, rcpts, 1, sc_write_data, &d);
 	signal(SIGPIPE, old);
-	if (len > 0)
-		return 75;
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	return 75;
+	return rc;
 }
 
 int

@@ -80,7 +80,15 @@ bypass_key_file    = @STACK_DIR@/spamkey
 spool_dir          = @STACK_DIR@/spool
 spamcorral_address = spamcorral@mx.mailcorral.test
 sendmail_path      = @STACK_DIR@/sc/sendmail
+spam_user_prefs    = @STACK_DIR@/sc/prefs
 EOF2
+# issue 18 item 3: three users with their own dispositions (e2e.py per_user)
+cat > "$D/sc/prefs" <<EOF2
+user11@mx.mailcorral.test disposition=tag
+user12@mx.mailcorral.test disposition=corral
+user13@mx.mailcorral.test disposition=deliver
+EOF2
+chmod 644 "$D/sc/prefs"
 
 STACK_ALIASES="spamcorral: :include:$D/sc/robot.alias" stack_start "$D/sc/mailcorral.conf" ||
 	bail "stack start: $(tail -n 3 "$D/stack-start.out")"

@@ -1,8 +1,8 @@
 #!/bin/sh
 # End-to-end tests of MailCorral's virus scanning through a real private
 # sendmail (testsuite/stack/stack.sh) and a real clamd
-# (testsuite/stack/clamd.sh), then a stopped clamd and a fake clamd that
-# never answers (FS-04, FS-05).  The tests themselves are in
+# (testsuite/stack/clamd.sh), clamd busy (milterdrv, 32 sessions), then a
+# stopped clamd and a fake clamd that never answers (FS-04, FS-05).  The tests themselves are in
 # virus/virus_e2e.py; this script starts and always stops what it started.
 #
 # Environment (defaults are this suite's own ports and directories):
@@ -35,6 +35,7 @@ trap 'cleanup' EXIT
 trap 'cleanup; exit 130' INT TERM HUP
 
 [ -x "$TOP/mailcorral" ] || result_abort "setup: no ./mailcorral (run make)"
+milterdrv_ready setup
 stack_fresh || result_abort "setup: mkdir $STACK_DIR"
 CONF="$STACK_DIR/virus-base.conf"
 python3 "$TOP/testsuite/e2e/virus/virus_e2e.py" --write-conf "$CONF" base ||

@@ -36,7 +36,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 ALL_TARGETS="fuzz_mime_stream fuzz_mime_words fuzz_html fuzz_names
 fuzz_archive fuzz_conf fuzz_sa fuzz_spamstats fuzz_bypass fuzz_corral_name
 fuzz_spamd_reply fuzz_clamd_reply fuzz_robot_reply fuzz_perl_reply fuzz_journal
-fuzz_net_addr"
+fuzz_net_addr fuzz_prefs"
 
 verb=run
 case "${1:-}" in

@@ -11,7 +11,10 @@ longline (a 10 MB header line; `longline_sent` lists how many bytes of it
 each connection took before the client went away), clen-1
 (`Content-length: -1`).
 clamd modes: ok, virus, hang, garbage (random bytes), error (`ERROR`),
-size (`INSTREAM size limit exceeded. ERROR`), close (closed before the reply).
+size (`INSTREAM size limit exceeded. ERROR`), close (closed before the reply),
+slow (answers ok `slow` seconds after the stream; the connection leaves
+`active` before the answer, so `max_active` never counts one the client has
+already let go).
 """
 import os
 import socket
@@ -37,6 +40,8 @@ class Fake:
     def __init__(self, port, mode="ok"):
         self.mode = mode
         self.delay = 3.0
+        self.slow = 0.05
+        self.local = threading.local()
         self.lock = threading.Lock()
         self.conns = self.active = self.max_active = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -67,7 +72,15 @@ class Fake:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
+    def release(self):
+        """This connection is no longer active (before its last answer)."""
+        if not getattr(self.local, "released", False):
+            self.local.released = True
+            with self.lock:
+                self.active -= 1
+
     def _serve(self, c):
+        self.local.released = False
         with self.lock:
             self.conns += 1
             self.active += 1
@@ -82,8 +95,7 @@ class Fake:
                 c.close()
             except OSError:
                 pass
-            with self.lock:
-                self.active -= 1
+            self.release()
 
     def hold(self, c):
         """Never answer.  The client may half-close after its request, so
@@ -206,6 +218,11 @@ class FakeClamd(Fake):
             self.hold(c)
             return
         if not self.read_stream(c):
+            return
+        if mode == "slow":
+            time.sleep(self.slow)
+            self.release()
+            c.sendall(b"stream: OK\0")
             return
         reply = {
             "ok": b"stream: OK\0",

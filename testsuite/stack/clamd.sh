@@ -3,13 +3,17 @@
 # No network: the signature DB is built here with sigtool from EICAR and the
 # clamav-testfiles samples.  Listens on 127.0.0.1:${CLAMD_PORT:-2528} and on
 # $D/clamd.sock.  $D is $CLAMD_DIR, default /tmp/mailcorral-clamd-$$ (so pass
-# the same CLAMD_DIR to "stop").  Nothing outside $D is changed.
+# the same CLAMD_DIR to "stop").  Nothing outside $D is changed.  Threads and
+# queue as Debian's clamav-daemon sets them (MaxThreads 12,
+# MaxConnectionQueueLength 15), or $CLAMD_MAX_THREADS, $CLAMD_QUEUE_LENGTH.
 set -eu
 
 D=${CLAMD_DIR:-/tmp/mailcorral-clamd-$$}
 PORT=${CLAMD_PORT:-2528}
 TESTFILES=${CLAMAV_TESTFILES:-/usr/share/clamav-testfiles}
 WAIT=${CLAMD_WAIT:-30}		# seconds to wait for PONG
+THREADS=${CLAMD_MAX_THREADS:-12}
+QUEUE=${CLAMD_QUEUE_LENGTH:-15}
 
 die() { echo "clamd.sh: $*" >&2; exit 1; }
 
@@ -65,6 +69,8 @@ Foreground no
 SelfCheck 0
 Bytecode no
 StreamMaxLength 25M
+MaxThreads $THREADS
+MaxConnectionQueueLength $QUEUE
 User clamav
 EOF
 	# clamd drops to clamav: it must read the DB and write pid, log, tmp.
@@ -87,7 +93,7 @@ EOF
 		fi
 		sleep 0.1
 	done
-	echo "clamd: started in $(( $(ms) - t0 )) ms: dir $D port $PORT socket $D/clamd.sock pid $(cat "$D/clamd.pid") sigs $(wc -l <"$D/db/lab.hdb")+1"
+	echo "clamd: started in $(( $(ms) - t0 )) ms: dir $D port $PORT socket $D/clamd.sock pid $(cat "$D/clamd.pid") sigs $(wc -l <"$D/db/lab.hdb")+1 threads $THREADS queue $QUEUE"
 }
 
 stop() {

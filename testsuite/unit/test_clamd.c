@@ -4,7 +4,8 @@
  * size-limit reply, junk after the reply, an early close.  When
  * CLAMD_TEST_PORT is set (testsuite/stack/clamd.sh start), the real clamd
  * on 127.0.0.1:$CLAMD_TEST_PORT: EICAR, clean bytes, a clamav-testfiles
- * sample, our max_stream cap, failover from a closed port.
+ * sample, our max_stream cap, failover from a closed port.  A pool fake
+ * (a thread per connection, counting them) for clamd_max_connections.
  */
 #include "unit.h"
 
@@ -19,6 +20,10 @@
 #include <unistd.h>
 
 #include "clamd.h"
+#include "conf.h"
+#include "log.h"
+#include "scan.h"
+#include "util.h"
 
 #define EICAR "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-" \
 	"TEST-FILE!$H+H*"
@@ -130,17 +135,152 @@ fake_stop(struct fake *f)
 	close(f->lfd);
 }
 
+/*
+ * The pool fake: accepts any number of connections, each in its own
+ * thread, holds each scan hold_ms after the terminator, then answers
+ * "stream: OK".  cur counts the connections accepted and not yet answered
+ * (it drops before the answer, so a client's slot always outlives it);
+ * max is the most at once.
+ */
+struct pool {
+	int		 lfd;
+	int		 port;
+	int		 hold_ms;
+	pthread_mutex_t	 mu;
+	int		 cur, max, total, live;
+	int		 stop;
+	pthread_t	 th;
+};
+
+struct pool_conn {
+	struct pool	*p;
+	int		 fd;
+};
+
+static void *
+pool_serve(void *arg)
+{
+	struct pool_conn *c = arg;
+	struct pool *p = c->p;
+	unsigned char h[4], buf[4096];
+	char cmd[10];
+	uint32_t n;
+	int ok = readn(c->fd, cmd, sizeof(cmd)) == 0 &&
+	    memcmp(cmd, "zINSTREAM", 10) == 0;
+
+	while (ok) {
+		if (readn(c->fd, h, 4) == -1) {
+			ok = 0;
+			break;
+		}
+		n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+		    (uint32_t)h[2] << 8 | h[3];
+		if (n == 0)
+			break;
+		if (n > sizeof(buf) || readn(c->fd, buf, n) == -1)
+			ok = 0;
+	}
+	if (ok)
+		usleep((useconds_t)p->hold_ms * 1000);
+	pthread_mutex_lock(&p->mu);
+	p->cur--;
+	pthread_mutex_unlock(&p->mu);
+	if (ok)
+		(void)write(c->fd, "stream: OK", 11);
+	close(c->fd);
+	free(c);
+	pthread_mutex_lock(&p->mu);
+	p->live--;
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void *
+pool_main(void *arg)
+{
+	struct pool *p = arg;
+	struct pollfd pfd = { p->lfd, POLLIN, 0 };
+	struct pool_conn *c;
+	pthread_t th;
+	int fd;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		fd = p->stop;
+		pthread_mutex_unlock(&p->mu);
+		if (fd)
+			break;
+		if (poll(&pfd, 1, 50) != 1 ||
+		    (fd = accept(p->lfd, NULL, NULL)) == -1)
+			continue;
+		c = malloc(sizeof(*c));
+		assert_non_null(c);
+		c->p = p;
+		c->fd = fd;
+		pthread_mutex_lock(&p->mu);
+		if (++p->cur > p->max)
+			p->max = p->cur;
+		p->total++;
+		p->live++;
+		pthread_mutex_unlock(&p->mu);
+		assert_int_equal(pthread_create(&th, NULL, pool_serve, c), 0);
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+static void
+pool_start(struct pool *p, int hold_ms)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->mu, NULL);
+	p->hold_ms = hold_ms;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((p->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(bind(p->lfd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	assert_int_equal(listen(p->lfd, 128), 0);
+	assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&sin, &sl), 0);
+	p->port = ntohs(sin.sin_port);
+	assert_int_equal(pthread_create(&p->th, NULL, pool_main, p), 0);
+}
+
+static void
+pool_stop(struct pool *p)
+{
+	int live;
+
+	pthread_mutex_lock(&p->mu);
+	p->stop = 1;
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->th, NULL);
+	do {
+		pthread_mutex_lock(&p->mu);
+		live = p->live;
+		pthread_mutex_unlock(&p->mu);
+		if (live > 0)
+			usleep(10000);
+	} while (live > 0);
+	close(p->lfd);
+	pthread_mutex_destroy(&p->mu);
+}
+
 /* Scans data against servers; returns the result, virus and err. */
 static enum clamd_result
 scan(char **servers, size_t n, size_t max, const void *data, size_t len,
     size_t chunk, char *virus, size_t vlen, char *err, size_t elen)
 {
-	struct clamd_cfg cfg = { servers, n, 1000, 1000, max };
+	struct clamd_cfg cfg = { servers, n, 1000, 1000, max, 0 };
 	struct clamd_scan *s;
 	enum clamd_result r;
 	size_t i, k;
 
-	if ((s = clamd_begin(&cfg, err, elen)) == NULL)
+	if ((s = clamd_begin(&cfg, NULL, err, elen)) == NULL)
 		return CLAMD_ERROR;
 	for (i = 0; i < len; i += k) {
 		k = len - i < chunk ? len - i : chunk;
@@ -513,6 +653,327 @@ test_live_failover(void **state)
 	}
 }
 
+/* ---- clamd_max_connections ------------------------------------------ */
+
+#define GATE_THREADS	12
+#define GATE_SCANS	4
+
+struct gate_run {
+	struct clamd_cfg	*cfg;
+	struct clamd_gate	*gate;		/* NULL: unbounded */
+	int			 clean;		/* under mu */
+	pthread_mutex_t		 mu;
+	char			 err[256];	/* the first failure */
+};
+
+static void *
+gate_client(void *arg)
+{
+	struct gate_run *g = arg;
+	struct clamd_scan *s;
+	char err[256], virus[64];
+	int i;
+
+	for (i = 0; i < GATE_SCANS; i++) {
+		enum clamd_result r = CLAMD_ERROR;
+
+		if ((s = clamd_begin(g->cfg, g->gate, err, sizeof(err))) !=
+		    NULL) {
+			(void)clamd_send(s, "some bytes", 10);
+			r = clamd_end(s, virus, sizeof(virus), err,
+			    sizeof(err));
+			clamd_free(s);
+		}
+		pthread_mutex_lock(&g->mu);
+		if (r == CLAMD_CLEAN)
+			g->clean++;
+		else if (g->err[0] == '\0')
+			snprintf(g->err, sizeof(g->err), "%s", err);
+		pthread_mutex_unlock(&g->mu);
+	}
+	return NULL;
+}
+
+/* GATE_THREADS threads, GATE_SCANS scans each, against the pool fake. */
+static void
+gate_run(struct clamd_gate *gate, unsigned bound, int *max, int *clean)
+{
+	char srv[64], *servers[1] = { srv };
+	struct clamd_cfg cfg = { servers, 1, 2000, 10000, 0, bound };
+	struct gate_run g;
+	pthread_t th[GATE_THREADS];
+	struct pool p;
+	int i;
+
+	pool_start(&p, 20);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", p.port);
+	memset(&g, 0, sizeof(g));
+	pthread_mutex_init(&g.mu, NULL);
+	g.cfg = &cfg;
+	g.gate = gate;
+	for (i = 0; i < GATE_THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, gate_client, &g),
+		    0);
+	for (i = 0; i < GATE_THREADS; i++)
+		pthread_join(th[i], NULL);
+	pool_stop(&p);
+	if (g.clean != GATE_THREADS * GATE_SCANS)
+		fail_msg("%d of %d clean; first failure: %s", g.clean,
+		    GATE_THREADS * GATE_SCANS, g.err);
+	assert_int_equal(p.total, GATE_THREADS * GATE_SCANS);
+	*max = p.max;
+	*clean = g.clean;
+	pthread_mutex_destroy(&g.mu);
+}
+
+/*
+ * N threads against a bound of k: at most k connections at once at the
+ * fake, and every scan succeeds (they queue, none fails).  Without the
+ * gate the same load opens more than k: the fake can see an overrun.
+ */
+static void
+test_gate_bound(void **state)
+{
+	struct clamd_gate gate = CLAMD_GATE_INIT;
+	int max, clean;
+
+	(void)state;
+	gate_run(NULL, 0, &max, &clean);
+	if (max <= 3)
+		fail_msg("unbounded: only %d connections at once", max);
+	gate_run(&gate, 3, &max, &clean);
+	if (max > 3)
+		fail_msg("bound 3: %d connections at once", max);
+	assert_true(max >= 1);
+	assert_int_equal(gate.inuse, 0);	/* every slot given back */
+	assert_true(gate.waited > 0);		/* and some had to queue */
+	/* The default is Debian's clamd MaxThreads. */
+	assert_int_equal(gate.limit, 3);
+	{
+		struct clamd_gate d = CLAMD_GATE_INIT;
+
+		assert_int_equal(d.limit, 12);
+	}
+}
+
+/*
+ * A waiter whose deadline passes fails, saying it waited for a connection
+ * slot (errno EBUSY: clamd was not asked), after the scan's deadline and
+ * not before; once a slot is free the same scan goes through.
+ */
+static void
+test_gate_wait_deadline(void **state)
+{
+	char srv[64], *servers[1] = { srv }, err[256], virus[64];
+	struct clamd_cfg cfg = { servers, 1, 1000, 300, 0, 1 };
+	struct clamd_gate gate = CLAMD_GATE_INIT;
+	struct clamd_scan *s;
+	struct pool p;
+	double t0, dt;
+
+	(void)state;
+	pool_start(&p, 0);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", p.port);
+	assert_int_equal(clamd_gate_enter(&gate, 1, util_now_ms() + 1000), 1);
+	t0 = unit_now_s();
+	errno = 0;
+	assert_null(clamd_begin(&cfg, &gate, err, sizeof(err)));
+	dt = unit_now_s() - t0;
+	assert_int_equal(errno, EBUSY);
+	assert_non_null(strstr(err, "for a clamd connection slot"));
+	assert_non_null(strstr(err, "clamd_max_connections 1"));
+	assert_true(dt >= 0.28 && dt < 1.5);
+	assert_int_equal(p.total, 0);		/* clamd was not asked */
+	clamd_gate_leave(&gate);
+	assert_non_null(s = clamd_begin(&cfg, &gate, err, sizeof(err)));
+	assert_int_equal(gate.inuse, 1);
+	assert_int_equal(clamd_end(s, virus, sizeof(virus), err, sizeof(err)),
+	    CLAMD_CLEAN);
+	clamd_free(s);
+	assert_int_equal(gate.inuse, 0);
+	/* A failed connect gives its slot back too. */
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
+	assert_null(clamd_begin(&cfg, &gate, err, sizeof(err)));
+	assert_int_equal(errno, EIO);
+	assert_int_equal(gate.inuse, 0);
+	pool_stop(&p);
+}
+
+static void *
+leave_late(void *arg)
+{
+	usleep(200000);
+	clamd_gate_leave(arg);
+	return NULL;
+}
+
+/*
+ * The wait counts against the scan's deadline, and a timeout after a wait
+ * says how long the wait was: 200 ms for a slot, then a clamd that never
+ * answers, read_timeout 600 ms from the start of the wait.
+ */
+static void
+test_gate_wait_counts(void **state)
+{
+	char srv[64], *servers[1] = { srv }, err[256], virus[64];
+	struct clamd_cfg cfg = { servers, 1, 1000, 600, 0, 1 };
+	struct clamd_gate gate = CLAMD_GATE_INIT;
+	struct clamd_scan *s;
+	struct fake f;
+	pthread_t th;
+	double t0, dt;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	fake_start(&f, NULL, 0);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
+	assert_int_equal(clamd_gate_enter(&gate, 1, util_now_ms() + 1000), 1);
+	assert_int_equal(pthread_create(&th, NULL, leave_late, &gate), 0);
+	t0 = unit_now_s();
+	assert_non_null(s = clamd_begin(&cfg, &gate, err, sizeof(err)));
+	assert_int_equal(clamd_end(s, virus, sizeof(virus), err, sizeof(err)),
+	    CLAMD_ERROR);
+	dt = unit_now_s() - t0;
+	clamd_free(s);
+	pthread_join(th, NULL);
+	fake_stop(&f);
+	assert_non_null(strstr(err, "read: timeout after 600 ms ("));
+	assert_non_null(strstr(err, "ms of it waiting for a connection slot)"));
+	assert_true(dt >= 0.55 && dt < 1.5);	/* one deadline, not two */
+	assert_int_equal(gate.inuse, 0);
+}
+
+struct gate_waiter {
+	struct clamd_gate	*gate;
+	int			 rc;
+	double			 dt;
+};
+
+static void *
+gate_wait(void *arg)
+{
+	struct gate_waiter *w = arg;
+	double t0 = unit_now_s();
+
+	w->rc = clamd_gate_enter(w->gate, 1, util_now_ms() + 5000);
+	w->dt = unit_now_s() - t0;
+	return NULL;
+}
+
+/*
+ * A reload changes the bound of the gate in use: the count of open
+ * connections stays.  Raised, a waiter goes at once; lowered below the
+ * connections open, new scans wait until enough have closed.
+ */
+static void
+test_gate_reload(void **state)
+{
+	struct clamd_gate gate = CLAMD_GATE_INIT;
+	struct gate_waiter w = { &gate, 0, 0 };
+	long long far = util_now_ms() + 5000;
+	pthread_t th;
+
+	(void)state;
+	assert_int_equal(clamd_gate_enter(&gate, 1, far), 1);
+	assert_int_equal(pthread_create(&th, NULL, gate_wait, &w), 0);
+	usleep(100000);				/* w waits under bound 1 */
+	assert_int_equal(clamd_gate_enter(&gate, 3, far), 1);	/* raised */
+	pthread_join(th, NULL);
+	assert_int_equal(w.rc, 2);		/* taken after a wait */
+	assert_true(w.dt < 2.0);
+	assert_int_equal(gate.inuse, 3);
+	/* Lowered to 2 with 3 open: a new scan waits (here: in vain). */
+	assert_int_equal(clamd_gate_enter(&gate, 2, util_now_ms() + 100), -1);
+	clamd_gate_leave(&gate);
+	assert_int_equal(clamd_gate_enter(&gate, 2, util_now_ms() + 100), -1);
+	clamd_gate_leave(&gate);
+	assert_int_equal(clamd_gate_enter(&gate, 2, util_now_ms() + 100), 1);
+	assert_int_equal(gate.inuse, 2);
+	assert_int_equal(gate.waited, 3);	/* w and the two in vain */
+	/* 0: no bound, nothing counted. */
+	assert_int_equal(clamd_gate_enter(&gate, 0, 0), 0);
+	assert_int_equal(gate.inuse, 2);
+}
+
+/* A message with one attachment that goes to clamd. */
+static struct scan *
+one_attachment(const struct mc_config *cf)
+{
+	static const char body[] = "--b\r\nContent-Type: text/plain\r\n\r\n"
+	    "hi\r\n--b\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Disposition: attachment; filename=\"a.dat\"\r\n\r\n"
+	    "some bytes\r\n--b--\r\n";
+	struct scan *sc;
+
+	assert_non_null(sc = scan_new(cf, "GATE1"));
+	assert_int_equal(scan_header(sc, "Content-Type",
+	    "multipart/mixed; boundary=\"b\""), 0);
+	assert_int_equal(scan_eoh(sc), 0);
+	assert_int_equal(scan_body(sc, body, sizeof(body) - 1), 0);
+	assert_int_equal(scan_finish(sc), 0);
+	return sc;
+}
+
+/*
+ * The breaker counts clamd's failures, not the filter's queue: a message
+ * that waited in vain for a slot fails (busy, the reason says so) as many
+ * times as it likes without opening it; clamd refusing opens it at
+ * clamd_max_failures.
+ */
+static void
+test_gate_breaker(void **state)
+{
+	char srv[64], *servers[1] = { srv }, err[256];
+	struct clamd_cfg cfg = { servers, 1, 1000, 100, 0, 1 };
+	struct clamd_breaker br = CLAMD_BREAKER_INIT;
+	struct clamd_gate gate = CLAMD_GATE_INIT;
+	struct clamd_verdict cv;
+	struct mc_config *cf;
+	struct scan *sc;
+	struct pool p;
+	int i;
+
+	(void)state;
+	log_init("test_clamd", LOG_MAIL, 0);
+	setlogmask(LOG_MASK(LOG_EMERG));
+	assert_int_equal(conf_load(NULL, &cf, err, sizeof(err)), 0);
+	sc = one_attachment(cf);
+	pool_start(&p, 0);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", p.port);
+	/* It reaches the fake: one stream, clean. */
+	assert_int_equal(clamd_check_message(sc, &cfg, &br, &gate, &cv), 0);
+	assert_int_equal(cv.scans, 1);
+	assert_false(cv.failed);
+	/* Every slot taken: busy, five times, the breaker stays closed. */
+	assert_int_equal(clamd_gate_enter(&gate, 1, util_now_ms() + 5000), 1);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(clamd_check_message(sc, &cfg, &br, &gate,
+		    &cv), 0);
+		assert_true(cv.failed);
+		assert_true(cv.busy);
+		assert_non_null(strstr(cv.reason, "clamd connection slot"));
+	}
+	assert_int_equal(br.fails, 0);
+	clamd_gate_leave(&gate);
+	assert_int_equal(clamd_check_message(sc, &cfg, &br, &gate, &cv), 0);
+	assert_false(cv.failed);
+	assert_int_equal(p.total, 2);
+	pool_stop(&p);
+	/* clamd gone: three failures open the breaker. */
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(clamd_check_message(sc, &cfg, &br, &gate,
+		    &cv), 0);
+		assert_true(cv.failed);
+		assert_false(cv.busy);
+	}
+	assert_int_equal(clamd_check_message(sc, &cfg, &br, &gate, &cv), 0);
+	assert_non_null(strstr(cv.reason, "paused"));
+	assert_int_equal(gate.inuse, 0);
+	scan_free(sc);
+	conf_free(cf);
+}
+
 /* Settings changed in use (each message, a reload) keep the state. */
 static void
 test_breaker_set_keeps_state(void **state)
@@ -543,6 +1004,11 @@ main(void)
 		cmocka_unit_test(test_closed_port_and_bad_addr),
 		cmocka_unit_test(test_breaker),
 		cmocka_unit_test(test_breaker_set_keeps_state),
+		cmocka_unit_test(test_gate_bound),
+		cmocka_unit_test(test_gate_wait_deadline),
+		cmocka_unit_test(test_gate_wait_counts),
+		cmocka_unit_test(test_gate_reload),
+		cmocka_unit_test(test_gate_breaker),
 		cmocka_unit_test(test_live_eicar_clean),
 		cmocka_unit_test(test_live_sample),
 		cmocka_unit_test(test_live_failover),

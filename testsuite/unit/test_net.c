@@ -3,7 +3,7 @@
  * accept and the bad ones, the connect deadline against a listener whose
  * queue is full (SYNs are dropped: a local blackhole), a closed port, a
  * unix socket, fail-over along a list, the failure notes, and the send
- * deadline.
+ * deadline; a unix socket whose listen queue is full (busy, not down).
  */
 #include "unit.h"
 
@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -323,6 +324,78 @@ test_sendv(void **state)
 	close(sv[0]);
 }
 
+/* Accepts one connection after 200 ms (a server that was busy). */
+static void *
+accept_late(void *arg)
+{
+	int fd;
+
+	usleep(200000);
+	fd = accept(*(int *)arg, NULL, NULL);
+	return (void *)(long)fd;
+}
+
+/*
+ * A local socket refuses at once (EAGAIN) while its listen queue is full,
+ * as clamd's is under load (MaxConnectionQueueLength): that is a busy
+ * server, so the connect waits for room until its deadline, and only a
+ * queue that stays full fails, as a timeout.
+ */
+static void
+test_unix_queue_full(void **state)
+{
+	char path[108], spec[120], err[128];
+	struct sockaddr_un sun;
+	int lfd, fill[16], nfill = 0, fd;
+	pthread_t th;
+	void *got;
+	double t0, dt;
+
+	snprintf(path, sizeof(path), "/tmp/test_net.q%ld.sock", (long)getpid());
+	unlink(path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	/* Fill the queue until the kernel says EAGAIN. */
+	for (;;) {
+		assert_true(nfill < 16);
+		fill[nfill] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (connect(fill[nfill], (struct sockaddr *)&sun,
+		    sizeof(sun)) == -1) {
+			assert_int_equal(errno, EAGAIN);
+			close(fill[nfill]);
+			break;
+		}
+		nfill++;
+	}
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	/* Full and staying full: a timeout, after the deadline. */
+	t0 = unit_now_s();
+	assert_int_equal(net_connect(spec, "1", 300, err, sizeof(err)), -1);
+	dt = unit_now_s() - t0;
+	assert_string_equal(err, "timeout: connect");
+	assert_true(dt >= 0.28 && dt < 1.5);
+	/* Room made after 200 ms: connected. */
+	assert_int_equal(pthread_create(&th, NULL, accept_late, &lfd), 0);
+	t0 = unit_now_s();
+	fd = net_connect(spec, "1", 5000, err, sizeof(err));
+	dt = unit_now_s() - t0;
+	pthread_join(th, &got);
+	if (fd == -1)
+		fail_msg("connect: %s", err);
+	assert_true(dt >= 0.15 && dt < 4.0);
+	close(fd);
+	if ((long)got >= 0)
+		close((int)(long)got);
+	while (nfill > 0)
+		close(fill[--nfill]);
+	close(lfd);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -332,6 +405,7 @@ main(void)
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_notes),
 		cmocka_unit_test(test_sendv),
+		cmocka_unit_test(test_unix_queue_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

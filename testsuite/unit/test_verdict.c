@@ -11,6 +11,7 @@
 #include "unit.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -23,6 +24,7 @@
 #include "perlpool.h"
 #include "scan.h"
 #include "smfopts.h"
+#include "spamd.h"
 #include "spool.h"
 #include "verdict.h"
 
@@ -77,8 +79,65 @@ fake_bypass(const struct mc_config *cf, struct mc_msg *m, char *why,
 	return fake_bypass_rc;
 }
 
+/* The copies sent apart (send_copy): the last one, and how many. */
+static int fake_remail_rc;
+static unsigned fake_remails;
+static char fake_remail_from[128], fake_remail_rcpts[512];
+static char fake_remail_msg[16384];
+
+static int
+fake_remail(const struct mc_config *cf, const char *sender,
+    char *const *rcpts, unsigned nrcpt, const char *hdr, size_t hlen,
+    struct spool *body, uint64_t from)
+{
+	size_t n = 0, bl;
+	unsigned i;
+
+	(void)cf;
+	fake_remails++;
+	snprintf(fake_remail_from, sizeof(fake_remail_from), "%s", sender);
+	fake_remail_rcpts[0] = '\0';
+	for (i = 0; i < nrcpt; i++)
+		n += snprintf(fake_remail_rcpts + n, sizeof(fake_remail_rcpts) -
+		    n, "%s%s", i ? "," : "", rcpts[i]);
+	bl = (size_t)(spool_size(body) - from);
+	assert_true(hlen + 2 + bl < sizeof(fake_remail_msg));
+	memcpy(fake_remail_msg, hdr, hlen);
+	memcpy(fake_remail_msg + hlen, CRLF, 2);
+	assert_int_equal(spool_pread(body, fake_remail_msg + hlen + 2, bl,
+	    from), (ssize_t)bl);
+	fake_remail_msg[hlen + 2 + bl] = '\0';
+	return fake_remail_rc;
+}
+
+/* spamd_per_user's other users: spam when the user starts with 's'. */
+static unsigned fake_spamd_calls;
+static char fake_spamd_users[256];
+static int fake_spamd_rc;
+
+static int
+fake_spamd(const struct mc_config *cf, const char *user, const char *req,
+    size_t len, struct spamd_result *res, char *err, size_t errlen)
+{
+	(void)cf;
+	fake_spamd_calls++;
+	snprintf(fake_spamd_users + strlen(fake_spamd_users),
+	    sizeof(fake_spamd_users) - strlen(fake_spamd_users), "%s;", user);
+	assert_non_null(strstr(req, "Subject: hello"));
+	assert_true(len > 0);
+	if (fake_spamd_rc == -1) {
+		snprintf(err, errlen, "timeout (fake)");
+		return -1;
+	}
+	memset(res, 0, sizeof(*res));
+	res->is_spam = user[0] == 's';
+	res->score = res->is_spam ? 9 : 1;
+	res->threshold = 5;
+	return 0;
+}
+
 static const struct verdict_ops fake_ops = {
-	fake_clamd, fake_perl, fake_bypass
+	fake_clamd, fake_perl, fake_bypass, fake_remail, fake_spamd
 };
 
 /* ---- set-up ---- */
@@ -191,6 +250,9 @@ edits(const struct mc_verdict *v, char *out, size_t outlen)
 			    "", e->name);
 		else if (e->op == VERDICT_RCPT_ADD)
 			n += snprintf(out + n, outlen - n, "%sR %s", i ? ";" :
+			    "", e->name);
+		else if (e->op == VERDICT_RCPT_DEL)
+			n += snprintf(out + n, outlen - n, "%sX %s", i ? ";" :
 			    "", e->name);
 		else
 			n += snprintf(out + n, outlen - n, "%s%c %s %u", i ?
@@ -596,8 +658,10 @@ test_table_covers(void **state)
 		seen_a |= 1u << cases[i].action;
 		seen_f |= 1u << cases[i].fail;
 	}
-	/* the archive-copy action has its own test (a real MAC) */
+	/* the archive-copy and variant actions have their own tests (a
+	   real MAC) */
 	seen_a |= 1u << VERDICT_ARCHIVE_COPY;
+	seen_a |= 1u << VERDICT_VARIANT;
 	assert_int_equal(seen_a, (1u << (VERDICT_TEMPFAIL + 1)) - 1);
 	assert_int_equal(seen_f, (1u << (VERDICT_FAIL_SITE_TEMPFAIL + 1)) - 1);
 }
@@ -929,6 +993,390 @@ test_archive_commit(void **state)
 	conf_free(cf);
 }
 
+/* ---- per-recipient dispositions (spam_user_prefs) ---- */
+
+/* The message to the comma-separated recipients rcpts. */
+static struct mc_msg *
+message_to(const struct mc_config *cf, const char *msg, const char *rcpts)
+{
+	struct mc_msg *m = message(cf, msg, NULL, 0);
+	const char *p = rcpts, *c;
+
+	free(m->rcpts[0]);
+	free(m->rcpts);
+	m->rcpts = NULL;
+	m->nrcpt = 0;
+	for (;;) {
+		c = strchr(p, ',');
+		assert_non_null(m->rcpts = realloc(m->rcpts, (m->nrcpt + 1) *
+		    sizeof(char *)));
+		assert_non_null(m->rcpts[m->nrcpt++] = strndup(p, c ? (size_t)
+		    (c - p) : strlen(p)));
+		if (c == NULL)
+			break;
+		p = c + 1;
+	}
+	return m;
+}
+
+/* A prefs file in the test directory; its config line. */
+static const char *
+prefs_conf(const char *rules, char *conf, size_t len)
+{
+	char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/prefs", dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs(rules, fp);
+	fclose(fp);
+	snprintf(conf, len, SPAMCONF "spam_user_prefs = %s\n", path);
+	return conf;
+}
+
+#define PREFS3	"a@example.com disposition=tag\n" \
+		"b@example.com disposition=corral\n" \
+		"c@example.com disposition=deliver\n"
+
+static const struct rcase {
+	const char		*name;
+	const char		*rules;
+	const char		*rcpts;
+	enum verdict_action	 action;
+	enum verdict_fail	 fail;
+	const char		*outs;		/* rout as letters */
+	const char		*copy_to;	/* NULL: no copy sent */
+	int			 copy_tagged;
+	int			 corral;	/* an entry was written */
+	int			 remail_rc;
+} rcases[] = {
+	/* the case: tag / corral / deliver; tie: untagged stays */
+	{ "tag, corral, deliver", PREFS3,
+	  "a@example.com,b@example.com,c@example.com", VERDICT_ACCEPT,
+	  VERDICT_FAIL_NONE, "TCD", "a@example.com", 1, 1, 0 },
+	/* two want the tag: the tagged copy stays, c gets the plain one */
+	{ "tag, tag, deliver", PREFS3 "@example.com disposition=tag\n"
+	  "c@example.com disposition=deliver\n",
+	  "a@example.com,b@example.com,c@example.com", VERDICT_TAG,
+	  VERDICT_FAIL_NONE, "TTD", "c@example.com", 0, 0, 0 },
+	/* trashed and tagged: no copy, the trashed one leaves */
+	{ "trash, tag", "a@example.com disposition=trash\n",
+	  "a@example.com,b@example.com", VERDICT_TAG, VERDICT_FAIL_NONE,
+	  "XT", NULL, 0, 0, 0 },
+	{ "all trash", "@example.com disposition=trash\n",
+	  "a@example.com,b@example.com", VERDICT_DISCARD, VERDICT_FAIL_NONE,
+	  "XX", NULL, 0, 0, 0 },
+	{ "corral and trash: nothing delivered",
+	  "a@example.com disposition=corral\nb@example.com disposition=trash\n",
+	  "a@example.com,b@example.com", VERDICT_CORRAL, VERDICT_FAIL_NONE,
+	  "CX", NULL, 0, 1, 0 },
+	{ "all corral: one entry", "@example.com disposition=corral\n",
+	  "a@example.com,b@example.com", VERDICT_CORRAL, VERDICT_FAIL_NONE,
+	  "CC", NULL, 0, 1, 0 },
+	{ "deliver: untouched", "@example.com disposition=deliver\n",
+	  "a@example.com", VERDICT_ACCEPT, VERDICT_FAIL_NONE, "D", NULL, 0,
+	  0, 0 },
+	/* a recipient without a rule: spam_disposition (tag) */
+	{ "no rule: the default", "a@example.com disposition=deliver\n",
+	  "a@example.com,z@example.net", VERDICT_ACCEPT, VERDICT_FAIL_NONE,
+	  "DT", "z@example.net", 1, 0, 0 },
+	/* sendmail refuses the copy: nobody gets the wrong one */
+	{ "copy refused: tempfail", PREFS3,
+	  "a@example.com,c@example.com", VERDICT_TEMPFAIL,
+	  VERDICT_FAIL_MODIFY, "TD", "a@example.com", 1, 0, 75 },
+};
+
+static char
+out_letter(unsigned o)
+{
+	return "HDTCX"[o & ~VOUT_COPY];
+}
+
+static void
+run_rcase(const struct rcase *t)
+{
+	char conf[512], got[2048], outs[16], want[512];
+	struct mc_config *cf = config(prefs_conf(t->rules, conf, sizeof(conf)));
+	struct mc_msg *m = message_to(cf, PLAIN TEXT, t->rcpts);
+	struct mc_verdict v;
+	const char *p, *c;
+	unsigned i, ncopy = 0;
+
+	set_fake(F_NONE, cf, m);
+	fake_remails = 0;
+	fake_remail_rc = t->remail_rc;
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	if (v.action != t->action || v.fail != t->fail)
+		fail_msg("%s: action %s fail %d, want %s (%s)", t->name,
+		    verdict_action_str(v.action), v.fail,
+		    verdict_action_str(t->action), v.reason);
+	assert_non_null(v.rout);
+	for (i = 0; i < m->nrcpt; i++) {
+		outs[i] = out_letter(v.rout[i]);
+		ncopy += (v.rout[i] & VOUT_COPY) != 0;
+	}
+	outs[i] = '\0';
+	if (strcmp(outs, t->outs) != 0)
+		fail_msg("%s: outcomes %s, want %s", t->name, outs, t->outs);
+	assert_int_equal(fake_remails, t->copy_to != NULL);
+	assert_int_equal(ncopy, t->copy_to != NULL);
+	assert_int_equal(strncmp(v.extra, " corral=", 8) == 0, t->corral);
+	edits(&v, got, sizeof(got));
+	if (t->copy_to != NULL) {
+		assert_string_equal(fake_remail_rcpts, t->copy_to);
+		assert_string_equal(fake_remail_from, "sender@example.org");
+		/* the copy: tagged or not, keyed, filtered like the rest */
+		assert_int_equal(strstr(fake_remail_msg, "Subject: [SPAM] "
+		    "hello" CRLF) != NULL, t->copy_tagged);
+		assert_int_equal(strstr(fake_remail_msg, "Subject: hello"
+		    CRLF) != NULL, !t->copy_tagged);
+		assert_int_equal(strstr(fake_remail_msg, "X-Spam-Status: Yes")
+		    != NULL, t->copy_tagged);
+		assert_non_null(strstr(fake_remail_msg, MC_HDR_VARIANT ": v=1;"));
+		assert_non_null(strstr(fake_remail_msg, CRLF CRLF "just text"));
+	}
+	if (verdict_delivers(&v)) {
+		/* the transaction's copy: tagged exactly when its own say */
+		assert_int_equal(strstr(got, "C Subject 1") != NULL,
+		    v.action == VERDICT_TAG);
+		/* every recipient not delivered here leaves the envelope */
+		for (i = 0; i < m->nrcpt; i++) {
+			snprintf(want, sizeof(want), "X <%s>", m->rcpts[i]);
+			assert_int_equal(strstr(got, want) != NULL,
+			    (v.rout[i] & VOUT_COPY) || outs[i] == 'C' ||
+			    outs[i] == 'X');
+		}
+		/* no tag edits left over from the copy */
+		p = strstr(got, "A X-Spam-Status");
+		c = p ? strstr(p + 1, "A X-Spam-Status") : NULL;
+		assert_null(c);
+		assert_int_equal(p != NULL, v.action == VERDICT_TAG);
+	} else if (v.action != VERDICT_CORRAL)
+		assert_int_equal(v.nedits, 0);
+	verdict_log(&v);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+}
+
+static void
+test_per_rcpt(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rcases) / sizeof(rcases[0]); i++)
+		run_rcase(&rcases[i]);
+}
+
+/*
+ * The copy sent apart comes back through the filter: its keyed field
+ * passes it untouched, once per recipient, for exactly its recipients
+ * and its body; a forged or replayed one is filtered as usual.
+ */
+static void
+test_variant_return(void **state)
+{
+	char conf[512], copy[16384], got[2048], *body;
+	struct mc_config *cf = config(prefs_conf(PREFS3, conf,
+	    sizeof(conf)));
+	struct mc_msg *m = message_to(cf, PLAIN TEXT,
+	    "a@example.com,c@example.com");
+	struct mc_verdict v;
+
+	(void)state;
+	set_fake(F_NONE, cf, m);
+	fake_remail_rc = 0;
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_ACCEPT);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	snprintf(copy, sizeof(copy), "%s", fake_remail_msg);
+	/* another recipient: refused, filtered, the field stripped */
+	m = message_to(cf, copy, "c@example.com");
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_ACCEPT);
+	edits(&v, got, sizeof(got));
+	assert_non_null(strstr(got, "D " MC_HDR_VARIANT " 1"));
+	verdict_free(&v);
+	verdict_msg_free(m);
+	/* another body: refused */
+	assert_non_null(body = strstr(copy, CRLF CRLF "just text"));
+	body[4] = 'J';
+	m = message_to(cf, copy, "a@example.com");
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_not_equal(v.action, VERDICT_VARIANT);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	body[4] = 'j';
+	/* its own recipient: passed untouched, once */
+	m = message_to(cf, copy, "a@example.com");
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.action, VERDICT_VARIANT);
+	assert_int_equal(v.nedits, 0);
+	assert_null(v.body);
+	verdict_log(&v);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	m = message_to(cf, copy, "a@example.com");
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_not_equal(v.action, VERDICT_VARIANT);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+}
+
+/*
+ * threshold= scales the one decision: with spam_threshold 5 a message
+ * scoring s is spam for threshold=t exactly when s * 5 / 5 >= t; below
+ * it the recipient gets the untagged copy.
+ */
+static void
+test_threshold_scale(void **state)
+{
+	char conf[512], rules[256];
+	struct mc_config *cf;
+	struct mc_msg *m;
+	struct mc_verdict v;
+	double s;
+	const char *gtube = PLAIN CRLF "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-"
+	    "STANDARD-ANTI-UBE-TEST-EMAIL*C.34X" CRLF;
+
+	(void)state;
+	cf = config("spam_arbitron = builtin\nspam_threshold = 5\n");
+	m = message_to(cf, gtube, "a@example.com");
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_true(v.sv.is_spam);
+	s = v.sv.score;
+	assert_true(s > 5 && s < 9000);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+	snprintf(rules, sizeof(rules), "a@example.com threshold=%.4f\n"
+	    "b@example.com threshold=%.4f\n", s - 0.0001, s + 0.01);
+	prefs_conf(rules, conf, sizeof(conf));
+	strcat(conf, "spam_arbitron = builtin\nspam_threshold = 5\n");
+	cf = config(conf + strlen(SPAMCONF));
+	m = message_to(cf, gtube, "a@example.com,b@example.com");
+	fake_remails = 0;
+	fake_remail_rc = 0;
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_equal(v.rout[0] & ~VOUT_COPY, VOUT_TAG);
+	assert_int_equal(v.rout[1] & ~VOUT_COPY, VOUT_HAM);
+	/* a tie: the untagged copy stays, the tagged one is sent */
+	assert_int_equal(v.action, VERDICT_ACCEPT);
+	assert_int_equal(fake_remails, 1);
+	assert_string_equal(fake_remail_rcpts, "a@example.com");
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+}
+
+/* The first recipient's spamd: one answer to one connection. */
+struct one_spamd {
+	int		 lfd, port;
+	const char	*reply;
+	pthread_t	 th;
+};
+
+static void *
+one_spamd_main(void *arg)
+{
+	struct one_spamd *o = arg;
+	char buf[8192];
+	int fd;
+
+	if ((fd = accept(o->lfd, NULL, NULL)) == -1)
+		return NULL;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;	/* the client shuts its side down after the request */
+	(void)write(fd, o->reply, strlen(o->reply));
+	close(fd);
+	return NULL;
+}
+
+static void
+one_spamd(struct one_spamd *o, const char *reply)
+{
+	o->reply = reply;
+	o->lfd = unit_bound(1, &o->port);
+	assert_int_equal(pthread_create(&o->th, NULL, one_spamd_main, o), 0);
+}
+
+/*
+ * spamd_per_user = yes: the first recipient is the message's answer (a
+ * real spamd client against a one-shot server: ham), each other distinct
+ * recipient is asked once (case does not matter) up to spamd_max_users,
+ * and each recipient's copy follows their own answer; a failure is
+ * on_spamd_failure.
+ */
+static void
+test_spamd_per_user(void **state)
+{
+	static const struct {
+		const char	*conf;
+		const char	*rcpts;
+		int		 spamd_rc;
+		const char	*asked;		/* fake_spamd's users */
+		const char	*outs;
+		enum verdict_action action;
+	} t[] = {
+		{ "", "h1@x.org,s1@x.org,S1@X.org,h2@x.org", 0,
+		  "s1@x.org;h2@x.org;", "HTTH", VERDICT_ACCEPT },
+		{ "spamd_max_users = 2\n", "h1@x.org,s1@x.org,s2@x.org", 0,
+		  "s1@x.org;", "HTH", VERDICT_ACCEPT },
+		{ "", "h1@x.org,s1@x.org,s2@x.org", 0,
+		  "s1@x.org;s2@x.org;", "HTT", VERDICT_TAG },
+		/* a user's check fails: the message's answer for them */
+		{ "", "h1@x.org,s1@x.org", -1, "s1@x.org;", "HH",
+		  VERDICT_ACCEPT },
+		{ "on_spamd_failure = tempfail\n", "h1@x.org,s1@x.org", -1,
+		  "s1@x.org;", "", VERDICT_TEMPFAIL },
+		/* spamd_per_user = no: asked once, as the first recipient */
+		{ NULL, "h1@x.org,s1@x.org", 0, "", "HH", VERDICT_ACCEPT },
+	};
+	char conf[512], outs[16];
+	struct one_spamd o;
+	struct mc_config *cf;
+	struct mc_msg *m;
+	struct mc_verdict v;
+	size_t i;
+	unsigned k;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		one_spamd(&o, "SPAMD/1.1 0 EX_OK\r\nSpam: False ; 1.0 / 5.0"
+		    "\r\n\r\n");
+		snprintf(conf, sizeof(conf), "spam_arbitron = spamd\n"
+		    "spamd_servers = 127.0.0.1:%d\nspamd_per_user = %s\n%s",
+		    o.port, t[i].conf ? "yes" : "no", t[i].conf ? t[i].conf :
+		    "");
+		cf = config(conf);
+		m = message_to(cf, PLAIN TEXT, t[i].rcpts);
+		fake_spamd_calls = 0;
+		fake_spamd_users[0] = '\0';
+		fake_spamd_rc = t[i].spamd_rc;
+		fake_remail_rc = 0;
+		verdict_run(&v, cf, m, "client", &fake_ops);
+		pthread_join(o.th, NULL);
+		close(o.lfd);
+		if (v.action != t[i].action)
+			fail_msg("case %zu: action %s (%s)", i,
+			    verdict_action_str(v.action), v.reason);
+		assert_string_equal(fake_spamd_users, t[i].asked);
+		for (k = 0; v.rout != NULL && k < m->nrcpt; k++)
+			outs[k] = "HDTCX"[v.rout[k] & ~VOUT_COPY];
+		outs[v.rout != NULL ? k : 0] = '\0';
+		if (strcmp(outs, t[i].outs) != 0)
+			fail_msg("case %zu: outcomes %s, want %s", i, outs,
+			    t[i].outs);
+		verdict_log(&v);
+		verdict_free(&v);
+		verdict_msg_free(m);
+		conf_free(cf);
+	}
+}
+
 int
 main(void)
 {
@@ -943,6 +1391,10 @@ main(void)
 		cmocka_unit_test(test_archive_copy),
 		cmocka_unit_test(test_release_unchecked),
 		cmocka_unit_test(test_archive_commit),
+		cmocka_unit_test(test_per_rcpt),
+		cmocka_unit_test(test_variant_return),
+		cmocka_unit_test(test_threshold_scale),
+		cmocka_unit_test(test_spamd_per_user),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

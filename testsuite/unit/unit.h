@@ -1,7 +1,7 @@
 /*
- * unit.h -- common includes for the cmocka unit tests, and the two
- * helpers the socket tests share (a monotonic clock in seconds, a TCP
- * port on 127.0.0.1 that nothing listens on).
+ * unit.h -- common includes for the cmocka unit tests, and the helpers
+ * the socket tests share (a monotonic clock in seconds, a TCP socket
+ * bound on 127.0.0.1, a port there that nothing listens on).
  * cmocka needs these system headers before <cmocka.h>.
  */
 #ifndef MC_UNIT_H
@@ -32,13 +32,16 @@ unit_now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A port on 127.0.0.1 with nothing listening (bound, then closed). */
+/*
+ * A TCP socket bound to a free port on 127.0.0.1 (*port), listening with
+ * backlog when backlog > 0.
+ */
 static inline int
-unit_closed_port(void)
+unit_bound(int backlog, int *port)
 {
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
-	int fd, port;
+	int fd;
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd != -1);
@@ -46,9 +49,20 @@ unit_closed_port(void)
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	if (backlog > 0)
+		assert_int_equal(listen(fd, backlog), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* A port on 127.0.0.1 with nothing listening (bound, then closed). */
+static inline int
+unit_closed_port(void)
+{
+	int port;
+
+	close(unit_bound(0, &port));
 	return port;
 }
 

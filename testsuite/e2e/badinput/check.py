@@ -66,7 +66,12 @@ class Daemon(mctest.MilterDaemon):
         if A.asan:
             env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
             env["UBSAN_OPTIONS"] = "print_stacktrace=1"
-        self.spawn(A.mc, cwd=self.dir, env=env, start_new_session=True)
+        # An ASan build on a loaded machine can take more than the default
+        # 10 s to listen; a daemon that never does is an error, not a
+        # run of cases against nothing.
+        if not self.spawn(A.mc, wait=60.0, cwd=self.dir, env=env, start_new_session=True):
+            raise RuntimeError("%s: no socket %s after 60 s: %s"
+                               % (A.mc, self.sock, self.logtext()[-500:]))
         time.sleep(0.1)
         self.baseline = None
 

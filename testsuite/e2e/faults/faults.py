@@ -346,6 +346,8 @@ def fs_clamd(clamd):
             check("FS-06", len(res) == 1 and "Eicar-Test-Signature" in d.logtext(),
                   "clamd 'stream: X FOUND' (%s): virus path (%s)" % (policy, res[0][0] if res else "?"),
                   counts(r))
+        if policy == "tempfail" and wanted("FS-05"):
+            clamd_busy(d, clamd)
         clamd.mode = "ok"
         d.base_ok("FS-04/05/06", "clamd faults, on_clamd_failure=%s" % policy)
         d.stop()
@@ -371,6 +373,32 @@ def fs_clamd(clamd):
         clamd.mode = "ok"
         d.base_ok("FS-05", "clamd breaker")
         d.stop()
+
+
+def clamd_busy(d, clamd):
+    """FS-05, clamd busy (issue 19 item 2), on fs_clamd's daemon: more
+    sessions than clamd_max_connections, a clamd taking 50 ms a scan.  No
+    message fails: the scans queue for a connection, and the fake never
+    sees more than the bound at once; a reload changes the bound."""
+    fsid = "FS-05"
+    for bound, n in ((4, 48), (2, 32)):
+        # clamd_timeout as by default: busy, not slow
+        d.write_conf(clamd_conf(clamd.port, "tempfail").replace("clamd_timeout = 2s", "clamd_timeout = 120s")
+                     + "clamd_max_connections = %d\n" % bound)
+        if not check(fsid, d.reload(), "clamd busy: reload to clamd_max_connections = %d" % bound):
+            return
+        clamd.mode = "slow"
+        clamd.reset_counts()
+        nlog0 = d.logtext().count("clamd-failed")
+        r = drv(d, [PDF], n=n, c=16, timeout=20)
+        nlog = d.logtext().count("clamd-failed") - nlog0
+        check(fsid, r.get("errors") == 0 and r.get("tempfail") == 0 and nlog == 0
+              and r.get("continue", 0) + r.get("accept", 0) == n and clamd.conns == n
+              and 1 <= clamd.max_active <= bound,
+              "clamd busy: %d messages, 16 sessions, clamd_max_connections = %d: none tempfailed, "
+              "at most %d clamd connections at once (%d)" % (n, bound, bound, clamd.max_active),
+              "%s clamd-failed=%d conns=%d" % (counts(r), nlog, clamd.conns))
+    clamd.mode = "ok"
 
 
 # ---------------------------------------------------------------- FS-09

@@ -357,10 +357,23 @@ def corral_cfg(name, extra=()):
     return restart(name, SPAMD + [("spam_disposition", "corral")] + list(extra))
 
 
+# Issue 18 item 3: three recipients with their own dispositions, in the
+# corral configuration of t_corral (no restart of its own: t_per_user).
+PREFS_FILE = os.path.join(D, "user_prefs")
+PREFS = [("spam_user_prefs", PREFS_FILE), ("sendmail_path", SENDMAIL)]
+
+
+def write_prefs():
+    with open(PREFS_FILE, "w") as f:
+        f.write("pu1@%s disposition=tag\npu2@%s disposition=corral\n"
+                "pu3@%s disposition=deliver\n" % (DOMAIN, DOMAIN, DOMAIN))
+
+
 def t_corral():
     """Returns the corral file of a single-recipient GTUBE (for remails)."""
     name = "spamd-corral"
-    if not corral_cfg(name):
+    write_prefs()
+    if not corral_cfg(name, PREFS):
         return None
     st = os.stat(CORRAL)
     check(stat.S_IMODE(st.st_mode) == 0o700, "[%s] corral dir is mode 0700" % name,
@@ -426,6 +439,83 @@ def t_two_rcpts():
               os.readlink(p) if os.path.islink(p) else "not a link")
     check(delivered("alice") == [] and delivered("b_ob") == [],
           "[%s] nothing delivered" % name)
+
+
+def t_per_user():
+    """One GTUBE to pu1 (tag), pu2 (corral), pu3 (deliver): spamd asked
+    once; pu1 gets one tagged copy (sent apart through the MSP, passed
+    untouched on its way back), pu2 a corral entry and nothing delivered,
+    pu3 one untagged copy; the decision line lists the three outcomes."""
+    name = "per-user"
+    rc = ["%s@%s" % (u, DOMAIN) for u in ("pu1", "pu2", "pu3")]
+    c0, off, k0 = corral_names(), log_size(), spamd_checks()
+    res = smtp_send("spammer@example.org", rc, gtube_msg(subject="Per user"))
+    check(res.startswith("250"), "[%s] GTUBE to three recipients accepted" % name, res)
+    d1, d3 = wait_delivered("pu1"), wait_delivered("pu3")
+    lines, text = decisions_since(off, want=2)
+    time.sleep(0.5)
+    d1, d2, d3 = delivered("pu1"), delivered("pu2"), delivered("pu3")
+    first = [l for l in lines if " rcpts=pu1@" in l]
+    check(len(first) == 1 and re.search(
+        r" action=accept .*spam=yes:\S+ via=spamd .* corral=[0-9A-F]{16} .*"
+        r" rcpts=pu1@\S+:tag/copy,pu2@\S+:corral,pu3@\S+:deliver$", first[0]) is not None,
+        "[%s] one decision: pu1 tag (its own copy), pu2 corral, pu3 deliver; the tie "
+        "keeps the untagged copy" % name, (first or [text[-600:]])[0])
+    check(len([l for l in lines if " action=variant " in l]) == 1 and
+          "variant-rejected" not in text,
+          "[%s] pu1's copy came back once, passed untouched (action=variant)" % name, text[-600:])
+    check(spamd_checks() - k0 == 2, "[%s] spamd asked once" % name, str(spamd_checks() - k0))
+    new = sorted(corral_names() - c0)
+    check(len(new) == 1 and new[0].startswith("spam_to_pu2@"),
+          "[%s] one corral entry, pu2's" % name, repr(new))
+    m1 = read(d1[0]) if len(d1) == 1 else b""
+    m3 = read(d3[0]) if len(d3) == 1 else b""
+    check(b"\nSubject: [SPAM] Per user\n" in m1 and b"\nX-Spam-Status: Yes" in m1,
+          "[%s] pu1: one copy, tagged" % name, "%d copies" % len(d1))
+    check(b"\nSubject: Per user\n" in m3 and b"X-Spam-Status" not in m3 and
+          b"X-MailCorral-Variant" not in m3 and GTUBE.encode() in m3,
+          "[%s] pu3: one copy, untagged" % name, "%d copies" % len(d3))
+    check(d2 == [], "[%s] pu2: nothing delivered" % name, repr(d2))
+
+    # SIGUSR1: a bad line is refused with its number and the running
+    # preferences stay; a good file is taken
+    keys = SPAMD + [("spam_disposition", "corral")] + PREFS
+    with open(PREFS_FILE, "a") as f:
+        f.write("pu3@%s disposition=sometimes\n" % DOMAIN)
+    st, text = reload_filter(keys)
+    check(st == "failed" and re.search(r"user_prefs:4: disposition \"sometimes\"", text),
+          "[%s] SIGUSR1 with a bad line 4: reload failed, naming the line" % name, text[-300:])
+    res = smtp_send("spammer@example.org", [rc[2]], gtube_msg(subject="Per user 2"))
+    got = wait_delivered("pu3", 2)
+    check(len(got) == 2 and b"\nSubject: Per user 2\n" in read(sorted(got)[-1]),
+          "[%s] the running preferences stay: pu3's copy still untagged" % name, res)
+    write_prefs()
+    with open(PREFS_FILE, "a") as f:
+        f.write("pu3@%s disposition=tag\n" % DOMAIN)
+    st, text = reload_filter(keys)
+    check(st == "reloaded", "[%s] SIGUSR1 with a good file: reloaded" % name, text[-300:])
+    res = smtp_send("spammer@example.org", [rc[2]], gtube_msg(subject="Per user 3"))
+    got = wait_delivered("pu3", 3)
+    check(len(got) == 3 and b"\nSubject: [SPAM] Per user 3\n" in read(sorted(got)[-1]),
+          "[%s] after the reload pu3's copy is tagged" % name, res)
+
+    # spamd_per_user = yes, at most 2 users: asked for pu1 and pu3, not pu5
+    st, text = reload_filter(keys + [("spamd_per_user", "yes"), ("spamd_max_users", "2")])
+    check(st == "reloaded", "[%s] reloaded with spamd_per_user = yes" % name, text[-300:])
+    c0, off, k0 = corral_names(), log_size(), spamd_checks()
+    res = smtp_send("spammer@example.org", [rc[0], rc[2], "pu5@" + DOMAIN],
+                    gtube_msg(subject="Per user 4"))
+    lines, text = decisions_since(off)
+    time.sleep(0.3)
+    text = mctest.read_from(MC_LOG, off, "latin-1")
+    check(spamd_checks() - k0 == 4 and "spamd-per-user-cap asked=2 max=2 unasked=1" in text,
+          "[%s] spamd_per_user: spamd asked for 2 users, the third over spamd_max_users "
+          "logged" % name, "%d spamd lines; %s" % (spamd_checks() - k0, text[-300:]))
+    check(len(lines) == 1 and re.search(r" rcpts=pu1@\S+:tag,pu3@\S+:tag,pu5@\S+:corral$",
+                                        lines[0]) is not None,
+          "[%s] spamd_per_user: pu1 and pu3 tagged, pu5 (no rule) corralled" % name,
+          (lines or [text[-300:]])[0])
+    reload_filter(keys)
 
 
 def remail_variant(name, src, rcpt, mutate, via_smtp=False):
@@ -1329,6 +1419,7 @@ def main():
         t_trash()
         r = t_corral()		# leaves the corral config in place
         t_two_rcpts()
+        t_per_user()
         t_filtered()
         t_ham()
         t_sa_lists()

@@ -387,6 +387,7 @@ def main():
     sc_r13()
     sc_r12(mail_uid)
     sc_c8(mail_uid)
+    per_user()
 
     # ---- expiry (seed 5.3 rule) ----
     old = time.time() - 30 * 86400
@@ -398,6 +399,58 @@ def main():
     check(not [n for n in os.listdir(CORRAL) if n.startswith("notified.")],
           "stale notified.* markers are removed")
     return t0
+
+
+def per_user():
+    """Issue 18 item 3: one spam to three users whose spam_user_prefs
+    (spamcorral.sh) say tag, corral and deliver: decided once, tagged for
+    the first (its own copy through sendmail_path, passed untouched when it
+    comes back), corralled for the second (the digest lists it, a reply
+    releases it), untagged for the third; nobody gets two copies."""
+    u = ["user%d" % i for i in (11, 12, 13)]
+    addrs = [x + "@" + DOM for x in u]
+    subj = "Three ways P"
+    before = set(entries())
+    nl = len(log_text())
+    spam(subj, rcpts=addrs)
+    ok = wait_until(lambda: [p for p in mails(u[0]) if subj in str(parse(p)["Subject"])] and
+                    [p for p in mails(u[2]) if subj in str(parse(p)["Subject"])])
+    settle()
+    got = {x: [parse(p) for p in mails(x) if subj in str(parse(p)["Subject"])] for x in u}
+    lg = log_text()[nl:]
+    dec = [l for l in lg.splitlines() if "rcpts=user11@" in l]
+    check(ok and len(got[u[0]]) == 1 and str(got[u[0]][0]["Subject"]) == "[SPAM] " + subj and
+          str(got[u[0]][0]["X-Spam-Status"]).startswith("Yes"),
+          "per-user: user11 (tag) gets one copy, tagged", repr({k: len(v) for k, v in got.items()}))
+    check(len(got[u[2]]) == 1 and str(got[u[2]][0]["Subject"]) == subj and
+          got[u[2]][0]["X-Spam-Status"] is None and GTUBE in text_of(got[u[2]][0]),
+          "per-user: user13 (deliver) gets one copy, untagged")
+    check(not got[u[1]], "per-user: user12 (corral) gets nothing delivered")
+    new = sorted(set(entries()) - before)
+    check(len(new) == 1 and new[0].startswith("spam_to_user12@"),
+          "per-user: one corral entry, for user12 only", str(new))
+    check(len(dec) == 1 and re.search(r"action=accept .*corral=[0-9A-F]{16}.* rcpts=user11@\S+:tag/copy,"
+                                      r"user12@\S+:corral,user13@\S+:deliver$", dec[0]),
+          "per-user: one decision line listing each outcome (the tie keeps the untagged copy)",
+          dec[0][-200:] if dec else lg[-400:])
+    check(re.search(r"action=variant .*variant=[0-9A-F]{16}", lg) and "variant-sent rcpts=1 tagged=yes" in lg
+          and "variant-rejected" not in lg,
+          "per-user: the tagged copy came back once and passed untouched (action=variant)")
+    if not new:
+        return
+    ds = notify_user(u[1], addrs[1])
+    md = parse(sorted(ds, key=os.path.getmtime)[-1]) if ds else None
+    ids = IDENT.findall(text_of(md)) if md else []
+    check(len(ids) == 1 and subj in text_of(md), "per-user: user12's digest lists the corralled copy")
+    if not ids:
+        return
+    smtp(addrs[1], [ROBOT], reply_text(addrs[1], md, set(ids)))
+    ok = wait_until(lambda: spam_tagged(u[1], subj))
+    settle()
+    check(ok and len(spam_tagged(u[1], subj)) == 1 and not os.path.lexists(os.path.join(CORRAL, new[0])),
+          "per-user: user12's reply releases it, once", robot_log()[-300:])
+    total = {x: len([p for p in mails(x) if subj in str(parse(p)["Subject"])]) for x in u}
+    check(total == {u[0]: 1, u[1]: 1, u[2]: 1}, "per-user: nobody got two copies", repr(total))
 
 
 def sc_security(mail_uid):
