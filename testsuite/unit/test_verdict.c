@@ -1034,6 +1034,51 @@ prefs_conf(const char *rules, char *conf, size_t len)
 	return conf;
 }
 
+/*
+ * A recipient whose threshold is above spam_threshold may need spamd's
+ * answer although the built-in checker said spam: spamd is then asked
+ * (down here: FAILED), and skipped when every threshold is below.
+ */
+static void
+test_spamd_skip_prefs(void **state)
+{
+	static const struct {
+		const char		*rule;
+		enum spam_check_state	 spamd;
+	} pc[] = {
+		{ "rcpt@example.com threshold=3000\n", SPAM_CHECK_FAILED },
+		{ "rcpt@example.com threshold=3\n", SPAM_CHECK_SKIPPED },
+		{ "other@example.com threshold=3000\n", SPAM_CHECK_SKIPPED },
+	};
+	struct mc_config *cf;
+	struct mc_msg *m;
+	struct mc_verdict v;
+	char path[256], conf[512];
+	FILE *fp;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(pc) / sizeof(pc[0]); i++) {
+		snprintf(path, sizeof(path), "%s/prefs-skip", dir);
+		assert_non_null(fp = fopen(path, "w"));
+		fputs(pc[i].rule, fp);
+		fclose(fp);
+		snprintf(conf, sizeof(conf), "spam_arbitron = spamd\n"
+		    "spamd_connect_timeout = 1s\nspam_user_prefs = %s\n", path);
+		cf = config(conf);
+		m = message(cf, PLAIN GTUBE, NULL, 0);
+		set_fake_spamd_down(cf);
+		verdict_run(&v, cf, m, "client.example", &fake_ops);
+		if (v.sv.check[SPAM_SPAMD].state != pc[i].spamd)
+			fail_msg("%s: spamd state %d, want %d (%s)", pc[i].rule,
+			    v.sv.check[SPAM_SPAMD].state, pc[i].spamd, v.spam);
+		verdict_archive(&v);
+		verdict_free(&v);
+		verdict_msg_free(m);
+		conf_free(cf);
+	}
+}
+
 #define PREFS3	"a@example.com disposition=tag\n" \
 		"b@example.com disposition=corral\n" \
 		"c@example.com disposition=deliver\n"
@@ -1384,6 +1429,7 @@ main(void)
 		cmocka_unit_test(test_table_covers),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_spamd_skip),
+		cmocka_unit_test(test_spamd_skip_prefs),
 		cmocka_unit_test(test_reply_classes),
 		cmocka_unit_test(test_tag_subject),
 		cmocka_unit_test(test_body_captured),
