@@ -43,7 +43,7 @@ LDHARD	 = -pie -Wl,-z,relro,-z,now
 LIBS	 = -lmilter $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 
 # Modules shared by the daemon and the tests (everything but main).
-LIBSRC	 = buf.c log.c conf.c spool.c mime.c virusfilter.c html.c rewrite.c \
+LIBSRC	 = buf.c log.c conf.c confsnap.c spool.c mime.c virusfilter.c html.c rewrite.c \
 	   net.c safefile.c spamd.c spamstats.c \
 	   scan.c spamfilter.c corral.c bypass.c clamd.c perlpool.c archive.c \
 	   util.c verdict.c gate.c daemon.c prefs.c
@@ -99,6 +99,7 @@ unit: $(UNIT)
 check: deps
 	$(MAKE) all $(UNIT)
 	sh testsuite/check-docs.sh
+	python3 testsuite/check-includes.py
 	sh testsuite/run-all.sh
 
 demo: deps

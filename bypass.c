@@ -26,10 +26,12 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "buf.h"
 #include "bypass.h"
 #include "conf.h"
 #include "corral.h"
 #include "safefile.h"
+#include "smfopts.h"
 #include "spool.h"
 #include "util.h"
 #include "banned.h"
@@ -817,6 +819,71 @@ bypass_result_str(enum bypass_result r)
 		return "bad-mac";
 	}
 	return "unknown";
+}
+
+/* ---- the corralled copy's fields ---- */
+
+/* Date and Message-ID when missing, then the bypass header, onto extra. */
+static int
+corral_fields(const struct bypass_key *k, long max_age,
+    const struct corral_msg *m, const char *date_in, const char *msgid_in,
+    const unsigned char hash[32], char *bid, struct buf *extra, char *err,
+    size_t errlen)
+{
+	char date[64], msgid[160], token[512];
+	const char *use_date = date_in, *use_msgid = msgid_in;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (use_date == NULL) {
+		gmtime_r(&now, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
+		    &tm);
+		use_date = date;
+		buf_printf(extra, "Date: %s\r\n", date);
+	}
+	if (use_msgid == NULL) {
+		if (util_random_hex(bid, CORRAL_ID_LEN, 1) == -1) {
+			snprintf(err, errlen, "random id: %s", strerror(errno));
+			return -1;
+		}
+		snprintf(msgid, sizeof(msgid), "<%s.%s@mailcorral>", bid,
+		    m->qid);
+		use_msgid = msgid;
+		buf_printf(extra, "Message-ID: %s\r\n", msgid);
+	}
+	if (util_random_hex(bid, CORRAL_ID_LEN, 1) == -1) {
+		snprintf(err, errlen, "random id: %s", strerror(errno));
+		return -1;
+	}
+	if (k == NULL || bypass_mint(k, bid, now, now + max_age, use_msgid,
+	    strlen(use_msgid), use_date, strlen(use_date), hash, token,
+	    sizeof(token)) < 0) {
+		snprintf(err, errlen, "cannot mint the bypass header");
+		return -1;
+	}
+	buf_printf(extra, "%s: %s\r\n\r\n", SPAMHDRBYPASS, token);
+	if (extra->data == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+bypass_corral_fields(const struct bypass_key *k, long max_age,
+    const struct corral_msg *m, const char *date, const char *msgid,
+    char *bid, struct buf *extra, char *err, size_t errlen)
+{
+	unsigned char hash[32];
+
+	if (bypass_hash_spool(m->body, m->from, spool_size(m->body),
+	    hash) == -1) {
+		snprintf(err, errlen, "body hash failed");
+		return -1;
+	}
+	return corral_fields(k, max_age, m, date, msgid, hash, bid, extra,
+	    err, errlen);
 }
 
 /* ---- honouring the header ---- */

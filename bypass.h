@@ -150,6 +150,26 @@ enum bypass_result bypass_verify_for(const struct bypass_key *const *keys,
 /* "ok", "malformed", "unknown-key", "expired", "bad-mac". */
 const char	*bypass_result_str(enum bypass_result);
 
+/* ---- the corralled copy (corral.h, corral_message) ---- */
+
+struct buf;
+struct corral_msg;
+
+/*
+ * What the filter adds to a message it corrals, before corral_message()
+ * stores it: a Date and a Message-ID field when the message has none
+ * (date, msgid NULL; the Message-ID is "<hex.qid@mailcorral>"), then a
+ * fresh bypass header minted under k over them and the canonical hash
+ * of m's body [from, end), valid for max_age seconds, then the blank
+ * line, all appended to extra.  bid (>= CORRAL_ID_LEN + 1 bytes) gets
+ * the bypass id, for corral_msg.bid.  0, or -1 with the reason in err
+ * ("body hash failed", "random id: ...", "cannot mint the bypass
+ * header" (also when k is NULL), "out of memory").
+ */
+int	 bypass_corral_fields(const struct bypass_key *k, long max_age,
+	    const struct corral_msg *m, const char *date, const char *msgid,
+	    char *bid, struct buf *extra, char *err, size_t errlen);
+
 /* ---- honouring the header: the filter's side ---- */
 
 struct mc_config;

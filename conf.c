@@ -1,5 +1,6 @@
 /*
- * conf.c -- mailcorral.conf parser and snapshot management (see conf.h).
+ * conf.c -- mailcorral.conf's keywords and parser: the plain values of a
+ * snapshot (see conf.h; the snapshot itself is confsnap.c's).
  *
  * File syntax: "keyword = value" lines; blank lines and lines starting with
  * '#' are ignored; a value may be in double quotes (with \" and \\) to keep
@@ -7,18 +8,16 @@
  * ending in '\' continues on the next.  Unknown keywords, bad values and
  * values out of bounds are errors naming file:line.
  * Defaults are strings from smfopts.h that go through the same parser.
- * Ownership: a snapshot is immutable once conf_install()ed; connections
- * hold it with conf_acquire() and the last conf_release() frees it.
- * Failure: conf_load() returns -1 with "file:line: reason" in the caller's
- * buffer and installs nothing, so a failed reload keeps the running
- * snapshot.
+ * Ownership: the values belong to the struct mc_config being built;
+ * conf_free_values() frees them.
+ * Failure: -1 with "file:line: reason" in the caller's buffer; nothing is
+ * installed here, so a failed reload keeps the running snapshot.
  */
 #include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +25,10 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "bypass.h"
 #include "conf.h"
-#include "corral.h"
 #include "html.h"
 #include "log.h"
-#include "prefs.h"
 #include "smfopts.h"
-#include "virusfilter.h"
 #include "banned.h"
 
 enum conf_type {
@@ -243,6 +238,10 @@ static const struct conf_var conf_vars[] = {
 	{ "robot_reply_interval", CONF_TIME, DEF_ROBOT_REPLY_INTERVAL,
 	  CF_OFF(robot_reply_interval), 0, 7 * 86400, NULL,
 	  "at most one robot answer per sender in this time (0 = no limit)" },
+	{ "robot_learn_ham", CONF_ENUM, DEF_ROBOT_LEARN_HAM,
+	  CF_OFF(robot_learn_ham), 0, 0, "auto|yes|no",
+	  "a release of an entry spamd judged teaches spamd it is ham "
+	  "(TELL; auto = yes when spam_arbitron is spamd)" },
 	{ "virus_arbitron", CONF_ENUM, DEF_VIRUS_ARBITRON,
 	  CF_OFF(virus_arbitron), 0, 0, "none|clamd", "virus scanner" },
 	{ "clamd_servers", CONF_STR, DEF_CLAMD_SERVERS, CF_OFF(clamd_servers),
@@ -751,7 +750,6 @@ free_servers(char **v, size_t n)
 	free(v);
 }
 
-/* Builds the read-only tables of a snapshot: lists, SA lists, weights. */
 /*
  * The Perl shim's files: absolute (the worker is started with no working
  * directory of ours to rely on), one line, and a regular file now.
@@ -779,33 +777,12 @@ perl_file(const char *key, const char *path, char *reason, size_t len)
 	return 0;
 }
 
-static int
-compile(struct mc_config *cf, char *err, size_t errlen)
+int
+conf_derive(struct mc_config *cf, char *err, size_t errlen)
 {
 	char reason[512];
 	const char *where = cf->file ? cf->file : "defaults";
 
-	if ((cf->white = spam_list_new(cf->whitelist, reason,
-	    sizeof(reason))) == NULL ||
-	    (cf->black = spam_list_new(cf->blacklist, reason,
-	    sizeof(reason))) == NULL) {
-		snprintf(err, errlen, "%s: %s", where, reason);
-		return -1;
-	}
-	if (*cf->spamassassin_config != '\0' &&
-	    (cf->sa = spam_sa_load(cf->spamassassin_config, reason,
-	    sizeof(reason))) == NULL) {
-		snprintf(err, errlen, "%s: spamassassin_config: %s", where,
-		    reason);
-		return -1;
-	}
-	cf->weights = spamstats_weights_load(*cf->spam_weights_file ?
-	    cf->spam_weights_file : NULL, reason, sizeof(reason));
-	if (cf->weights == NULL) {
-		snprintf(err, errlen, "%s: spam_weights_file: %s", where,
-		    reason);
-		return -1;
-	}
 	if (split_servers(cf->spamd_servers, &cf->spamd.servers,
 	    &cf->spamd.nservers) == -1 ||
 	    split_servers(cf->clamd_servers, &cf->clamd.servers,
@@ -820,13 +797,6 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 	    cf->clamd.nservers == 0)) {
 		snprintf(err, errlen, "%s: %s_servers is empty", where,
 		    cf->spamd.nservers == 0 ? "spamd" : "clamd");
-		return -1;
-	}
-	if (*cf->spam_user_prefs != '\0' &&
-	    (cf->prefs = prefs_load(cf->spam_user_prefs, reason,
-	    sizeof(reason))) == NULL) {
-		snprintf(err, errlen, "%s: spam_user_prefs: %s", where,
-		    reason);
 		return -1;
 	}
 	if (*cf->perl_filter != '\0' &&
@@ -846,149 +816,46 @@ compile(struct mc_config *cf, char *err, size_t errlen)
 	return check_archive(cf, err, errlen);
 }
 
-/*
- * The keys of bypass_old_key_files (RELIABILITY SC-B8, rotation): the
- * same file checks as the key, never created, only ever verified with.
- */
-static int
-load_old_keys(struct mc_config *cf, char *err, size_t errlen)
-{
-	char reason[512];
-	size_t i, n = cf->nold_key_files;
-
-	if ((cf->old_keys = calloc(n + 1, sizeof(*cf->old_keys))) == NULL ||
-	    (cf->verify_keys = calloc(n + 1, sizeof(*cf->verify_keys))) ==
-	    NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		cf->old_keys[i] = bypass_key_load(cf->old_key_files[i], 0,
-		    reason, sizeof(reason));
-		if (cf->old_keys[i] == NULL) {
-			snprintf(err, errlen, "bypass_old_key_files: %s",
-			    reason);
-			return -1;
-		}
-	}
-	if (cf->key != NULL)
-		cf->verify_keys[cf->nverify_keys++] = cf->key;
-	for (i = 0; i < n; i++)
-		cf->verify_keys[cf->nverify_keys++] = cf->old_keys[i];
-	return 0;
-}
-
 int
-conf_corrals(const struct mc_config *cf)
+conf_parse(const char *file, struct mc_config *cf, char *err, size_t errlen)
 {
-	return cf->spam_disposition == CONF_DISPO_CORRAL ||
-	    prefs_uses(cf->prefs, CONF_DISPO_CORRAL);
-}
-
-int
-conf_prepare(struct mc_config *cf, char *err, size_t errlen)
-{
-	char reason[512];
-
-	cf->key = bypass_key_load(cf->bypass_key_file, 1, reason,
-	    sizeof(reason));
-	if (cf->key == NULL) {
-		if (conf_corrals(cf)) {
-			snprintf(err, errlen, "bypass_key_file: %s", reason);
-			return -1;
-		}
-		log_warnx("bypass of released spam disabled: %s", reason);
-	}
-	if (load_old_keys(cf, err, errlen) == -1)
-		return -1;
-	if (!conf_corrals(cf))
-		return 0;
-	if ((cf->corral = corral_open(cf->corral_dir, reason,
-	    sizeof(reason))) == NULL) {
-		snprintf(err, errlen, "corral_dir: %s", reason);
-		return -1;
-	}
-	corral_set_quota(cf->corral, cf->corral_max_size,
-	    cf->corral_max_rcpt_size);
-	return 0;
-}
-
-int
-conf_load(const char *file, struct mc_config **out, char *err, size_t errlen)
-{
-	struct mc_config *cf;
 	const struct conf_var *cv;
 	char reason[256];
 
-	*out = NULL;
-	if ((cf = calloc(1, sizeof(*cf))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
 	for (cv = conf_vars; cv->name != NULL; cv++) {
 		if (set_var(cf, cv, cv->def, reason, sizeof(reason)) == -1) {
 			snprintf(err, errlen, "built-in default: %s", reason);
-			goto fail;
+			return -1;
 		}
 	}
 	if (file != NULL) {
 		if ((cf->file = strdup(file)) == NULL) {
 			snprintf(err, errlen, "out of memory");
-			goto fail;
+			return -1;
 		}
 		if (load_file(cf, file, err, errlen) == -1)
-			goto fail;
+			return -1;
 	}
 	if (log_facility(cf->log_facility) == -1) {
 		snprintf(err, errlen, "%s: log_facility: unknown facility "
 		    "\"%.40s\"", file ? file : "defaults", cf->log_facility);
-		goto fail;
+		return -1;
 	}
-	cf->rules = virus_rules_new(cf->bad_extensions, cf->bad_mime_types,
-	    reason, sizeof(reason));
-	if (cf->rules == NULL) {
-		snprintf(err, errlen, "%s: %s", file ? file : "defaults",
-		    reason);
-		goto fail;
-	}
-	if (compile(cf, err, errlen) == -1)
-		goto fail;
-	*out = cf;
 	return 0;
-fail:
-	conf_free(cf);
-	return -1;
 }
 
 void
-conf_free(struct mc_config *cf)
+conf_free_values(struct mc_config *cf)
 {
 	const struct conf_var *cv;
-	size_t i;
 
-	if (cf == NULL)
-		return;
 	for (cv = conf_vars; cv->name != NULL; cv++)
 		if (cv->type == CONF_STR)
 			free(*(char **)(void *)((char *)cf + cv->off));
-	if (cf->rules != NULL)
-		virus_rules_free(cf->rules);
-	spam_list_free(cf->white);
-	spam_list_free(cf->black);
-	prefs_free(cf->prefs);
-	spam_sa_free(cf->sa);
-	spamstats_weights_free(cf->weights);
 	free_servers(cf->spamd.servers, cf->spamd.nservers);
 	free_servers(cf->clamd.servers, cf->clamd.nservers);
-	bypass_key_free(cf->key);
-	for (i = 0; cf->old_keys != NULL && i < cf->nold_key_files; i++)
-		bypass_key_free(cf->old_keys[i]);
-	free(cf->old_keys);
-	free(cf->verify_keys);
 	free_servers(cf->old_key_files, cf->nold_key_files);
-	corral_close(cf->corral);
 	free(cf->file);
-	free(cf);
 }
 
 void
@@ -998,64 +865,4 @@ conf_dump_defaults(void)
 
 	for (cv = conf_vars; cv->name != NULL; cv++)
 		printf("  %-20s %s\n", cv->name, cv->help);
-}
-
-/*
- * The current snapshot.  conf_lock guards conf_current and every refs
- * field; it is held only for pointer and counter updates, never for I/O.
- */
-static pthread_mutex_t	 conf_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mc_config	*conf_current;
-
-void
-conf_install(struct mc_config *cf)
-{
-	struct mc_config *old;
-
-	pthread_mutex_lock(&conf_lock);
-	old = conf_current;
-	conf_current = cf;
-	cf->refs = 1;			/* the "current" reference */
-	if (old != NULL && --old->refs == 0)
-		conf_free(old);
-	pthread_mutex_unlock(&conf_lock);
-}
-
-struct mc_config *
-conf_acquire(void)
-{
-	struct mc_config *cf;
-
-	pthread_mutex_lock(&conf_lock);
-	cf = conf_current;
-	if (cf != NULL)
-		cf->refs++;
-	pthread_mutex_unlock(&conf_lock);
-	return cf;
-}
-
-void
-conf_release(struct mc_config *cf)
-{
-	int dead;
-
-	if (cf == NULL)
-		return;
-	pthread_mutex_lock(&conf_lock);
-	dead = --cf->refs == 0;
-	pthread_mutex_unlock(&conf_lock);
-	if (dead)
-		conf_free(cf);
-}
-
-void
-conf_shutdown(void)
-{
-	struct mc_config *old;
-
-	pthread_mutex_lock(&conf_lock);
-	old = conf_current;
-	conf_current = NULL;
-	pthread_mutex_unlock(&conf_lock);
-	conf_release(old);
 }

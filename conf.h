@@ -1,12 +1,15 @@
 /*
- * conf.h -- mailcorral.conf: one table of keywords (conf.c), parsed into an
- * immutable, reference-counted snapshot.
+ * conf.h -- mailcorral.conf: one table of keywords (conf.c) and the
+ * values they give, struct mc_config.
  *
- * conf_load() builds a new snapshot from a file (or from the built-in
- * defaults in smfopts.h when the file is NULL).  Errors name "file:line:
- * reason".  conf_install() makes a snapshot current; conf_acquire() and
- * conf_release() let a connection keep the snapshot it started with while
- * a reload (SIGUSR1) installs a new one.
+ * conf.c parses a file (or the built-in defaults in smfopts.h) into plain
+ * values; it includes no module that reads them, so those modules (scan,
+ * the spam decision, the bypass rule, the clients) take struct mc_config
+ * from here without depending on anything above them.  The snapshot
+ * around the values (the compiled tables, the keys, the corral, the
+ * reference count, reload) is confsnap.h's, one floor up.
+ * Ownership: a struct mc_config is confsnap.c's; conf.c fills and frees
+ * only the values.  Failure: -1 with "file:line: reason" in err.
  */
 #ifndef MC_CONF_H
 #define MC_CONF_H
@@ -14,10 +17,6 @@
 #include <stddef.h>
 
 #include "mime.h"
-
-#include "spamd.h"
-#include "spamfilter.h"
-#include "spamstats.h"
 
 enum conf_attach { CONF_ATTACH_DELETE, CONF_ATTACH_MANGLE };
 enum conf_limit { CONF_LIMIT_STRIP, CONF_LIMIT_REJECT };
@@ -28,15 +27,19 @@ enum conf_fail { CONF_FAIL_ACCEPT, CONF_FAIL_TEMPFAIL };
 enum conf_dispo { CONF_DISPO_TAG, CONF_DISPO_TRASH, CONF_DISPO_CORRAL,
 	CONF_DISPO_DELIVER };
 enum conf_virus { CONF_VIRUS_NONE, CONF_VIRUS_CLAMD };
+enum conf_learn { CONF_LEARN_AUTO, CONF_LEARN_YES, CONF_LEARN_NO };
 enum conf_vaction { CONF_VACT_REMOVE, CONF_VACT_REJECT, CONF_VACT_DISCARD };
 
 struct virus_rules;
 struct bypass_key;
 struct corral;
 struct prefs;
+struct spam_list;
+struct spam_sa;
+struct spamstats_weights;
 
 /*
- * The clients' settings, compiled from the keywords (conf_prepare) and
+ * The clients' settings, derived from the keywords (conf_derive) and
  * handed to clamd.c and spamd.c; defined here so the configuration does
  * not depend on the clients that use it.  Server forms: see net.h.
  */
@@ -47,6 +50,14 @@ struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
 	int	  read_timeout_ms;	/* one scan: first write to the reply */
 	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
 	unsigned  max_connections;	/* open at once; 0: no bound */
+};
+
+struct spamd_cfg {		/* spamd_servers, spamd_* */
+	char	**servers;	/* see net.h for the forms */
+	size_t	  nservers;
+	int	  connect_timeout_ms;	/* per server */
+	int	  read_timeout_ms;	/* write + read, per server */
+	size_t	  max_size;	/* request body cap; 0: none */
 };
 
 struct mc_config {
@@ -113,6 +124,7 @@ struct mc_config {
 	long		 robot_max_failures;
 	long		 robot_failure_window;	/* seconds */
 	long		 robot_reply_interval;	/* seconds; 0 = no limit */
+	int		 robot_learn_ham;	/* enum conf_learn */
 	/* viruses */
 	int		 virus_arbitron;	/* enum conf_virus */
 	char		*clamd_servers;
@@ -146,7 +158,7 @@ struct mc_config {
 	char		*archive_db_table;
 	long		 archive_db_timeout;	/* seconds */
 	char		*archive_journal;	/* "" = <archive_dir>/index.journal */
-	/* compiled */
+	/* compiled (confsnap.c) */
 	struct virus_rules *rules;
 	struct spam_list *white, *black;
 	struct prefs	*prefs;			/* NULL: no spam_user_prefs */
@@ -162,32 +174,27 @@ struct mc_config {
 	const struct bypass_key **verify_keys;	/* key, then old_keys */
 	size_t		 nverify_keys;
 	struct corral	*corral;		/* NULL unless corral */
-	/* reference count, under the conf.c mutex */
+	/* reference count, under the confsnap.c mutex */
 	unsigned	 refs;
 };
 
-int	 conf_load(const char *file, struct mc_config **, char *err,
-	    size_t errlen);
-void	 conf_free(struct mc_config *);
 /*
- * Opens what has side effects: the bypass key (created 0600 if absent),
- * the old bypass keys (never created) and the corral directory.  A
- * missing key only disables the bypass (logged); a corral disposition
- * without a key or directory is an error, and so is any old key file
- * that bypass_key_load() refuses.  verify_keys then holds what
- * bypass_verify() accepts: the key (if any), then the old keys.
+ * Sets every keyword to its default, then reads file (NULL: defaults
+ * only) and checks log_facility.  -1 with "file:line: reason" in err;
+ * what was set stays in cf for conf_free_values().
  */
-/* 1 when spam may be corralled: spam_disposition or a user's rule. */
-int	 conf_corrals(const struct mc_config *);
-int	 conf_prepare(struct mc_config *, char *err, size_t errlen);
+int	 conf_parse(const char *file, struct mc_config *, char *err,
+	    size_t errlen);
+/*
+ * The plain values derived from the keywords: the server and old key
+ * lists split, the timeouts in ms, a non-empty server list for the
+ * scanner in use, the Perl shim's files, the archive's settings.  0, or
+ * -1 with "<file or defaults>: reason" in err.
+ */
+int	 conf_derive(struct mc_config *, char *err, size_t errlen);
+/* Frees what conf_parse() and conf_derive() allocated (not cf itself). */
+void	 conf_free_values(struct mc_config *);
 /* Prints every keyword with its default (for --help and the man page). */
 void	 conf_dump_defaults(void);
-
-/* The current snapshot. */
-void	 conf_install(struct mc_config *);	/* takes ownership */
-struct mc_config *conf_acquire(void);		/* +1 ref, never NULL after
-						   conf_install() */
-void	 conf_release(struct mc_config *);	/* -1 ref; frees when stale */
-void	 conf_shutdown(void);			/* drops the current one */
 
 #endif

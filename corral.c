@@ -3,8 +3,10 @@
  * Files are written to tmp.<qid>.<pid>.<n>, fsynced, then published
  * under a fresh name by safefile.c (never replacing an existing name,
  * never following a planted symlink); the directory is fsynced last.
- * corral_message() is the filter's whole copy: header block, Date and
- * Message-ID when missing, a fresh bypass header and its issued markers.
+ * corral_message() stores the filter's copy: header block, the fields
+ * bypass_corral_fields() made (Date, Message-ID, bypass header), the
+ * body, and the issued markers of its bypass id; it mints nothing, so
+ * this storage layer includes nothing of bypass.c, which sits above it.
  * Ownership: struct corral and the writer are the caller's; corral_commit()
  * and corral_abort() free the writer.  Writes go through one buf_out chunk.
  * Failure: -1 (or NULL) with errno and a reason in err; a failed commit
@@ -29,11 +31,8 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
-#include "bypass.h"
-#include "conf.h"
 #include "corral.h"
 #include "safefile.h"
-#include "smfopts.h"
 #include "spool.h"
 #include "util.h"
 #include "banned.h"
@@ -961,16 +960,15 @@ writer_put(void *arg, const char *p, size_t n)
 
 /* Removes the issued.<bid>.* markers of the first n recipients. */
 static void
-unissue_markers(const struct mc_config *cf, const struct corral_msg *m,
-    const char *bid, size_t n)
+unissue_markers(struct corral *c, const struct corral_msg *m, size_t n)
 {
 	char name[CORRAL_NAME_MAX + 32];
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (corral_marker_name(CORRAL_MARK_ISSUED, bid, m->rcpts[i],
+		if (corral_marker_name(CORRAL_MARK_ISSUED, m->bid, m->rcpts[i],
 		    name, sizeof(name)) == 0)
-			unlinkat(corral_dirfd(cf->corral), name, 0);
+			unlinkat(corral_dirfd(c), name, 0);
 }
 
 /*
@@ -979,105 +977,48 @@ unissue_markers(const struct mc_config *cf, const struct corral_msg *m,
  * shares one marker.  0, or -1 with nothing left.
  */
 static int
-issue_markers(const struct mc_config *cf, const struct corral_msg *m,
-    const char *bid, char *err, size_t errlen)
+issue_markers(struct corral *c, const struct corral_msg *m, char *err,
+    size_t errlen)
 {
 	char note[128];
 	size_t i;
 
 	snprintf(note, sizeof(note), "corral qid=%s\n", m->qid);
 	for (i = 0; i < m->nrcpt; i++) {
-		if (corral_marker_issue(corral_dirfd(cf->corral), bid,
-		    m->rcpts[i], note, 0) == -1) {
+		if (corral_marker_issue(corral_dirfd(c), m->bid, m->rcpts[i],
+		    note, 0) == -1) {
 			snprintf(err, errlen, "marker: %s", strerror(errno));
-			unissue_markers(cf, m, bid, i);
+			unissue_markers(c, m, i);
 			return -1;
 		}
-	}
-	return 0;
-}
-
-/* Date and Message-ID when missing, then the bypass header, onto extra. */
-static int
-corral_fields(const struct mc_config *cf, const struct corral_msg *m,
-    const unsigned char hash[32], char *bid, struct buf *extra, char *err,
-    size_t errlen)
-{
-	char date[64], msgid[160], token[512];
-	const char *use_date = m->date, *use_msgid = m->msgid;
-	time_t now = time(NULL);
-	struct tm tm;
-
-	if (use_date == NULL) {
-		gmtime_r(&now, &tm);
-		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
-		    &tm);
-		use_date = date;
-		buf_printf(extra, "Date: %s\r\n", date);
-	}
-	if (use_msgid == NULL) {
-		if (util_random_hex(bid, CORRAL_ID_LEN, 1) == -1) {
-			snprintf(err, errlen, "random id: %s", strerror(errno));
-			return -1;
-		}
-		snprintf(msgid, sizeof(msgid), "<%s.%s@mailcorral>", bid,
-		    m->qid);
-		use_msgid = msgid;
-		buf_printf(extra, "Message-ID: %s\r\n", msgid);
-	}
-	if (util_random_hex(bid, CORRAL_ID_LEN, 1) == -1) {
-		snprintf(err, errlen, "random id: %s", strerror(errno));
-		return -1;
-	}
-	if (cf->key == NULL || bypass_mint(cf->key, bid, now,
-	    now + cf->bypass_max_age, use_msgid, strlen(use_msgid), use_date,
-	    strlen(use_date), hash, token, sizeof(token)) < 0) {
-		snprintf(err, errlen, "cannot mint the bypass header");
-		return -1;
-	}
-	buf_printf(extra, "%s: %s\r\n\r\n", SPAMHDRBYPASS, token);
-	if (extra->data == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
 	}
 	return 0;
 }
 
 int
-corral_message(const struct mc_config *cf, const struct corral_msg *m,
-    char *id, char *err, size_t errlen)
+corral_message(struct corral *c, const struct corral_msg *m, char *id,
+    char *err, size_t errlen)
 {
-	struct buf extra = BUF_INIT;
-	struct corral_writer *w = NULL;
-	uint64_t end = spool_size(m->body);
-	unsigned char hash[32];
-	char bid[CORRAL_ID_LEN + 1];
-	int rc = -1;
+	struct corral_writer *w;
+	int rc;
 
-	if (bypass_hash_spool(m->body, m->from, end, hash) == -1) {
-		snprintf(err, errlen, "body hash failed");
-		goto out;
-	}
-	if (corral_fields(cf, m, hash, bid, &extra, err, errlen) == -1)
-		goto out;
-	if ((w = corral_begin(cf->corral, m->qid, err, errlen)) == NULL)
-		goto out;
+	if ((w = corral_begin(c, m->qid, err, errlen)) == NULL)
+		return -1;
 	if (corral_write(w, m->headers, m->hlen) == -1 ||
-	    corral_write(w, extra.data, extra.len) == -1 ||
-	    spool_copy(m->body, m->from, end, writer_put, w) == -1) {
+	    corral_write(w, m->extra, m->elen) == -1 ||
+	    spool_copy(m->body, m->from, spool_size(m->body), writer_put,
+	    w) == -1) {
 		snprintf(err, errlen, "write: %s", strerror(errno));
 		corral_abort(w);
-		goto out;
+		return -1;
 	}
-	if (issue_markers(cf, m, bid, err, errlen) == -1) {
+	if (issue_markers(c, m, err, errlen) == -1) {
 		corral_abort(w);
-		goto out;
+		return -1;
 	}
 	rc = corral_commit(w, (const char *const *)m->rcpts, m->nrcpt, id,
 	    err, errlen);
 	if (rc == -1)
-		unissue_markers(cf, m, bid, m->nrcpt);
-out:
-	buf_free(&extra);
+		unissue_markers(c, m, m->nrcpt);
 	return rc;
 }

@@ -184,33 +184,38 @@ void	 corral_set_clock(void (*fn)(long *sec, long *usec));
 
 /* ---- the filter's copy ---- */
 
-struct mc_config;
 struct spool;
 
-/* One message to corral, filtered and ready to remail as it is. */
+/*
+ * One message to corral, filtered and ready to remail as it is; extra
+ * and bid come from bypass_corral_fields() (bypass.h), which the caller
+ * runs first: corral.c stores what it is given and mints nothing.
+ */
 struct corral_msg {
 	const char	 *qid;
 	char *const	 *rcpts;
 	unsigned	  nrcpt;
-	const char	 *date, *msgid;	/* first values; NULL: none */
 	const char	 *headers;	/* the filtered header block, CRLF */
 	size_t		  hlen;
+	const char	 *extra;	/* our fields and the blank line */
+	size_t		  elen;
+	const char	 *bid;		/* the bypass id in extra */
 	struct spool	 *body;		/* the filtered body: [from, end) */
 	unsigned long long from;
 };
 
 /*
- * Writes m to cf's corral: its header block, a Date and a Message-ID when
- * it had none (so the MSP that remails it has no reason to add different
- * ones), a fresh bypass header (bypass.h) minted over them and the body,
- * the blank line, then the body.  The bypass id is issued for every
- * recipient (issued.<bid>.<rcpt> markers, SC-B5) before the entry gets
- * its name, so an entry never lacks its markers.  Nothing is
- * half-written: corral_commit() publishes it or removes everything.
+ * Writes m to the corral c: its header block, then extra (a Date and a
+ * Message-ID when it had none, so the MSP that remails it has no reason
+ * to add different ones, and the bypass header minted over them and the
+ * body, then the blank line), then the body.  The bypass id bid is
+ * issued for every recipient (issued.<bid>.<rcpt> markers, SC-B5) before
+ * the entry gets its name, so an entry never lacks its markers.  Nothing
+ * is half-written: corral_commit() publishes it or removes everything.
  * 0 with the entry's id in id (>= CORRAL_ID_LEN + 1 bytes), or -1 with
  * the reason in err and nothing left behind.
  */
-int	 corral_message(const struct mc_config *, const struct corral_msg *,
-	    char *id, char *err, size_t errlen);
+int	 corral_message(struct corral *, const struct corral_msg *, char *id,
+	    char *err, size_t errlen);
 
 #endif

@@ -3,6 +3,9 @@
  * file, leaving the terminal, the open-file limit.  mailcorral.c's main()
  * calls these in order; each logs its own failure and returns -1 (or 1 for
  * daemon_root_refused()), and main() then stops the start-up.
+ * Ownership: nothing is kept here; the pid file is written once and left
+ * to the rc script; a descriptor opened here is closed again, or becomes
+ * 0-2 (daemon_detach(): /dev/null).
  */
 #include <sys/resource.h>
 #include <sys/socket.h>

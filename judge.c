@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "log.h"
 #include "mime.h"
 #include "scan.h"

@@ -38,6 +38,7 @@
 #include "bypass.h"
 #include "clamd.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "corral.h"
 #include "daemon.h"
 #include "gate.h"

@@ -6,8 +6,9 @@
  * Local archive: for every accepted message, mlfi_eom() calls arc_begin()
  * early, which writes envelope lines and the message as received to a
  * temporary file (0640) under <archive_dir>/YYYY/MM/DD/ (0750, walked with
- * O_NOFOLLOW), fsyncs it and keeps it open; arc_commit() renames it into
- * place as <qid>-<16 hex> and appends the index row to the journal;
+ * O_NOFOLLOW), fdatasyncs it and keeps it open; arc_commit() renames it
+ * into place as <qid>-<16 hex>, fsyncs the directory (batched with other
+ * messages: group commit) and appends the index row to the journal;
  * arc_abort() removes it (rejected or tempfailed mail is not archived).
  *
  * Index: the milter threads never talk to the database.  arc_commit()
@@ -164,5 +165,8 @@ int	 arc_copy_ok(const struct mc_config *, const char *mac, unsigned nmac,
 	    char *const *rcpts, unsigned nrcpt, const char *date,
 	    const char *msgid, const unsigned char bodyhash[32], char *why,
 	    size_t whylen);
+
+/* Directory syncs through the group commit so far: batches, requests. */
+void	 arc_sync_stats(unsigned long *batches, unsigned long *reqs);
 
 #endif

@@ -31,6 +31,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "log.h"
 #include "mime.h"
 #include "perlpool.h"
@@ -529,12 +530,26 @@ pp_reply_free(struct pp_reply *r)
 
 /* ---- one message ---- */
 
+/* Answers one FETCH <part> line of the worker: appends the answer line. */
+typedef void	fetch_fn(void *arg, unsigned part, struct buf *ans);
+
+static int	exchange(const struct mc_config *, const char *qid,
+		    const char *req, size_t len, struct buf *out, fetch_fn *,
+		    void *arg, char *why, size_t whylen);
+
 struct pp_msg {
 	struct buf	 hdrs;		/* "HEADER n v\n" lines, encoded */
 	int		 hdr_full;	/* some fields did not fit */
-	char		 dir[PATH_MAX];	/* "" until made */
-	unsigned	*parts;
+	char		 dir[PATH_MAX];	/* "" until named */
+	int		 dir_made;	/* by us (make_dir) */
+	unsigned	*parts;		/* the leaf parts offered */
 	unsigned	 nparts;
+	/* pp_msg_run's, for FETCH: */
+	struct scan	*sc;
+	const char	*qid;
+	unsigned char	*fetched;	/* parts[i] written to its file */
+	uint64_t	*fsize;		/* its bytes */
+	char		 fetch_err[32];	/* a FETCH failed: the reason */
 	struct pp_reply	 reply;
 };
 
@@ -613,7 +628,10 @@ remove_dir(const char *dir)
 
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
-		if (errno != ENOENT)
+		/* never made (nothing was read or replaced), or a file the
+		   filter put in its way */
+		if (errno != ENOENT && ((errno != ENOTDIR && errno != ELOOP) ||
+		    unlink(dir) == -1))
 			log_warn("perl: cannot open %s", dir);
 		return;
 	}
@@ -644,6 +662,8 @@ pp_msg_free(struct pp_msg *pm)
 		remove_dir(pm->dir);
 	buf_free(&pm->hdrs);
 	free(pm->parts);
+	free(pm->fetched);
+	free(pm->fsize);
 	pp_reply_free(&pm->reply);
 	free(pm);
 }
@@ -680,14 +700,42 @@ is_leaf(const struct mime_part *p)
 	    MIME_PART_PREAMBLE | MIME_PART_EPILOGUE));
 }
 
-/* Writes one part's decoded content to dir/part<id>; adds its PART line. */
+/*
+ * The message's directory, made on first use (a filter that reads no part
+ * and replaces none costs no directory): 0700, or the one the shim made
+ * for replace_part -- a directory of ours that no one else can enter.
+ * 0, or -1 (errno).
+ */
 static int
-write_part(struct pp_msg *pm, struct scan *sc, const struct mime_part *p,
-    struct buf *req)
+make_dir(struct pp_msg *pm)
+{
+	struct stat st;
+
+	if (pm->dir_made)
+		return 0;
+	if (mkdir(pm->dir, 0700) == -1) {
+		if (errno != EEXIST || lstat(pm->dir, &st) == -1)
+			return -1;
+		if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+		    (st.st_mode & 077) != 0) {
+			errno = ENOTDIR;
+			return -1;
+		}
+	}
+	pm->dir_made = 1;
+	return 0;
+}
+
+/*
+ * Writes one part's decoded content to dir/part<id> (the filter asked for
+ * it: FETCH); *size gets the bytes written.  0, or -1 (errno).
+ */
+static int
+write_part(const struct pp_msg *pm, struct scan *sc,
+    const struct mime_part *p, uint64_t *size)
 {
 	struct part_file pf = { -1, 0, 0 };
 	char path[PATH_MAX + 32];
-	const char *disp, *name;
 	int n;
 
 	n = snprintf(path, sizeof(path), "%s/part%u", pm->dir, p->id);
@@ -704,7 +752,29 @@ write_part(struct pp_msg *pm, struct scan *sc, const struct mime_part *p,
 	if (close(pf.fd) == -1 && pf.err == 0)
 		pf.err = errno;
 	if (pf.err != 0) {
+		unlink(path);	/* never half a part under its name */
 		errno = pf.err;
+		return -1;
+	}
+	*size = pf.size;
+	return 0;
+}
+
+/*
+ * One part's PART line: its size is the parser's count of decoded bytes,
+ * its path where the file appears once the filter asks for it.
+ */
+static int
+part_line(const struct pp_msg *pm, const struct mime_part *p,
+    struct buf *req)
+{
+	char path[PATH_MAX + 32];
+	const char *disp, *name;
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/part%u", pm->dir, p->id);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
 		return -1;
 	}
 	disp = p->flags & MIME_PART_ATTACHMENT ? "attachment" :
@@ -716,9 +786,57 @@ write_part(struct pp_msg *pm, struct scan *sc, const struct mime_part *p,
 	pp_encode(req, name, strlen(name));
 	buf_addc(req, ' ');
 	pp_encode(req, disp, strlen(disp));
-	buf_printf(req, " %llu ", (unsigned long long)pf.size);
+	buf_printf(req, " %llu ", (unsigned long long)p->decoded_size);
 	pp_encode(req, path, strlen(path));
 	return buf_addc(req, '\n');
+}
+
+/*
+ * The worker asked for part id (FETCH): its file is written once, and the
+ * answer line goes onto ans.  A part that cannot be written fails the
+ * message whatever the filter answers (pm->fetch_err): the filter may
+ * have caught the error and gone on without the content.
+ */
+static void
+fetch_part(void *arg, unsigned id, struct buf *ans)
+{
+	struct pp_msg *pm = arg;
+	const struct mime_part *p;
+	unsigned np, i;
+	uint64_t size;
+
+	for (i = 0; i < pm->nparts; i++)
+		if (pm->parts[i] == id)
+			break;
+	p = scan_parts(pm->sc, &np);
+	if (i == pm->nparts || id >= np || p[id].id != id) {
+		log_msg(pm->qid, LOG_WARNING, "perl: the filter asked for "
+		    "part %u, not offered", id);
+		snprintf(pm->fetch_err, sizeof(pm->fetch_err), "bad-fetch");
+		buf_printf(ans, "FETCH-FAILED %u bad-part\n", id);
+		return;
+	}
+	if (pm->fetched[i]) {
+		buf_printf(ans, "FETCHED %u %llu\n", id,
+		    (unsigned long long)pm->fsize[i]);
+		return;
+	}
+	if (make_dir(pm) == -1 || write_part(pm, pm->sc, &p[id], &size) ==
+	    -1) {
+		log_msg(pm->qid, LOG_WARNING, "perl: cannot write part %u "
+		    "to %s: %s", id, pm->dir, strerror(errno));
+		snprintf(pm->fetch_err, sizeof(pm->fetch_err), "part-file");
+		buf_printf(ans, "FETCH-FAILED %u part-file\n", id);
+		return;
+	}
+	if (size != p[id].decoded_size)
+		log_msg(pm->qid, LOG_WARNING, "perl: part %u decodes to %llu "
+		    "bytes, the parser counted %llu", id,
+		    (unsigned long long)size,
+		    (unsigned long long)p[id].decoded_size);
+	pm->fetched[i] = 1;
+	pm->fsize[i] = size;
+	buf_printf(ans, "FETCHED %u %llu\n", id, (unsigned long long)size);
 }
 
 static void
@@ -738,23 +856,33 @@ pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
 	const struct mime_part *p;
 	struct buf req = BUF_INIT, reply = BUF_INIT;
 	unsigned np, i;
-	char err[64];
+	char err[64], hex[17];
 	int n, rc = -1;
 
 	pp_reply_free(&pm->reply);
-	n = snprintf(pm->dir, sizeof(pm->dir), "%s/perl.XXXXXX",
-	    cf->spool_dir);
-	if (n < 0 || (size_t)n >= sizeof(pm->dir) || mkdtemp(pm->dir) ==
-	    NULL) {
-		log_msg(qid, LOG_WARNING, "perl: cannot make a directory "
+	pm->dir_made = 0;
+	/* named now, made when first needed (make_dir, replace_part) */
+	if (util_random_hex(hex, sizeof(hex) - 1, 0) == -1 ||
+	    (n = snprintf(pm->dir, sizeof(pm->dir), "%s/perl.%s",
+	    cf->spool_dir, hex)) < 0 || (size_t)n >= sizeof(pm->dir)) {
+		log_msg(qid, LOG_WARNING, "perl: cannot name a directory "
 		    "under %s: %s", cf->spool_dir, strerror(errno));
 		pm->dir[0] = '\0';
 		snprintf(why, whylen, "tempdir");
 		return -1;
 	}
 	p = scan_parts(sc, &np);
-	if ((pm->parts = calloc(np > 0 ? np : 1, sizeof(*pm->parts))) ==
-	    NULL) {
+	free(pm->parts);
+	free(pm->fetched);
+	free(pm->fsize);
+	pm->nparts = 0;
+	pm->fetch_err[0] = '\0';
+	pm->sc = sc;
+	pm->qid = qid;
+	pm->parts = calloc(np > 0 ? np : 1, sizeof(*pm->parts));
+	pm->fetched = calloc(np > 0 ? np : 1, sizeof(*pm->fetched));
+	pm->fsize = calloc(np > 0 ? np : 1, sizeof(*pm->fsize));
+	if (pm->parts == NULL || pm->fetched == NULL || pm->fsize == NULL) {
 		snprintf(why, whylen, "out-of-memory");
 		return -1;
 	}
@@ -770,9 +898,7 @@ pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
 	for (i = 0; i < np; i++) {
 		if (!is_leaf(&p[i]))
 			continue;
-		if (write_part(pm, sc, &p[i], &req) == -1) {
-			log_msg(qid, LOG_WARNING, "perl: cannot write part %u "
-			    "to %s: %s", p[i].id, pm->dir, strerror(errno));
+		if (part_line(pm, &p[i], &req) == -1) {
 			snprintf(why, whylen, "part-file");
 			goto out;
 		}
@@ -783,9 +909,14 @@ pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
 		snprintf(why, whylen, "out-of-memory");
 		goto out;
 	}
-	if (pp_exchange(cf, qid, req.data, req.len, &reply, why, whylen) ==
-	    -1)
+	if (exchange(cf, qid, req.data, req.len, &reply, fetch_part, pm, why,
+	    whylen) == -1)
 		goto out;
+	if (pm->fetch_err[0] != '\0') {
+		/* logged by fetch_part; whatever the filter made of it */
+		snprintf(why, whylen, "%s", pm->fetch_err);
+		goto out;
+	}
 	if (pp_parse_reply(reply.data, reply.len, pm->parts, pm->nparts,
 	    pm->dir, &pm->reply, err, sizeof(err)) == -1) {
 		snprintf(why, whylen, "bad-reply:%s", err);
@@ -1269,18 +1400,65 @@ has_terminator(const struct buf *b)
 	    (b->len > 2 && memcmp(b->data + b->len - 3, "\nF\n", 3) == 0);
 }
 
+/*
+ * FETCH lines at the head of out, before the first reply line: each one is
+ * answered onto ans (by fetch, or refused when the request offered no
+ * parts) and taken out of out, which keeps only the reply.  Sets
+ * *replying at the first other line; a FETCH after it is a reply line
+ * with an unknown verb, refused by the parser.  -1 on a bad FETCH line.
+ */
+static int
+take_fetches(struct buf *out, int *replying, fetch_fn *fetch, void *arg,
+    struct buf *ans)
+{
+	const char *nl;
+	size_t n;
+	unsigned id;
+
+	while (!*replying && out->len > 0) {
+		if ((nl = memchr(out->data, '\n', out->len)) == NULL)
+			return 0;
+		n = (size_t)(nl - out->data);
+		if (n < 6 || memcmp(out->data, "FETCH ", 6) != 0) {
+			*replying = 1;
+			return 0;
+		}
+		if (get_number(out->data + 6, n - 6, 1000000000UL, &id) == -1)
+			return -1;
+		if (fetch != NULL)
+			fetch(arg, id, ans);
+		else
+			buf_printf(ans, "FETCH-FAILED %u bad-part\n", id);
+		if (ans->data == NULL || ans->len > PP_REPLY_MAX)
+			return -1;
+		memmove(out->data, nl + 1, out->len - n - 1);
+		out->len -= n + 1;
+		out->data[out->len] = '\0';
+	}
+	return 0;
+}
+
 int
 pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
     size_t len, struct buf *out, char *why, size_t whylen)
 {
+	return exchange(cf, qid, req, len, out, NULL, NULL, why, whylen);
+}
+
+static int
+exchange(const struct mc_config *cf, const char *qid, const char *req,
+    size_t len, struct buf *out, fetch_fn *fetch, void *arg, char *why,
+    size_t whylen)
+{
 	struct pool_cfg pc;
 	struct pollfd pfd;
+	struct buf ans = BUF_INIT;	/* answers to FETCH lines */
 	long long deadline, left;
-	size_t sent = 0;
+	size_t sent = 0, ans_sent = 0;
 	char tmp[8192];
 	const char *fail = NULL;
 	ssize_t r;
-	int slot, fd_in, fd_out, tries;
+	int slot, fd_in, fd_out, tries, replying = 0, writing;
 
 	for (tries = 0;; tries++) {
 		if ((slot = checkout(cf, &pc, why, whylen)) == -1)
@@ -1316,27 +1494,39 @@ pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
 		pthread_mutex_unlock(&pp_lock);
 		if (fail != NULL)
 			break;
-		pfd.fd = sent < len ? fd_in : fd_out;
-		pfd.events = sent < len ? POLLOUT : POLLIN;
+		/* write at once: poll only when the pipe is full */
+		if ((writing = sent < len || ans_sent < ans.len)) {
+			if (sent < len)
+				r = write(fd_in, req + sent, len - sent);
+			else
+				r = write(fd_in, ans.data + ans_sent,
+				    ans.len - ans_sent);
+			if (r == -1 && errno == EINTR)
+				continue;
+			if (r == -1 && errno != EAGAIN) {
+				fail = "crash";	/* EPIPE: it is gone */
+				break;
+			}
+			if (r >= 0) {
+				if (sent < len)
+					sent += (size_t)r;
+				else if ((ans_sent += (size_t)r) == ans.len) {
+					buf_reset(&ans);
+					ans_sent = 0;
+				}
+				continue;
+			}
+		}
+		pfd.fd = writing ? fd_in : fd_out;
+		pfd.events = writing ? POLLOUT : POLLIN;
 		pfd.revents = 0;
 		if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) == -1) {
 			if (errno != EINTR)
 				fail = "poll";
 			continue;
 		}
-		if (pfd.revents == 0)
+		if (pfd.revents == 0 || writing)
 			continue;
-		if (sent < len) {
-			r = write(fd_in, req + sent, len - sent);
-			if (r == -1 && (errno == EAGAIN || errno == EINTR))
-				continue;
-			if (r == -1) {
-				fail = "crash";	/* EPIPE: it is gone */
-				break;
-			}
-			sent += (size_t)r;
-			continue;
-		}
 		r = read(fd_out, tmp, sizeof(tmp));
 		if (r == -1 && (errno == EAGAIN || errno == EINTR))
 			continue;
@@ -1352,9 +1542,14 @@ pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
 			fail = "out-of-memory";
 			break;
 		}
-		if (has_terminator(out))
+		if (take_fetches(out, &replying, fetch, arg, &ans) == -1) {
+			fail = "bad-fetch";
+			break;
+		}
+		if (replying && has_terminator(out))
 			break;
 	}
+	buf_free(&ans);
 	if (fail != NULL) {
 		snprintf(why, whylen, "%s", fail);
 		discard(slot, pc.grace, qid, fail);

@@ -7,11 +7,15 @@
  * daemon dropped root, with RLIMIT_AS = perl_memory_limit, stdin and
  * stdout on pipes, stderr on the daemon's.  One request per message:
  *
- *   C -> shim   MC-PERL 1
+ *   C -> shim   MC-PERL 2
  *               QID <v> | SENDER <v> | RCPT <v> | CLIENT <v> | DIR <v>
  *               HEADER <name> <value>            (each field, as received)
  *               PART <id> <type> <name> <disposition> <size> <path>
  *               END
+ *   while the filter runs, any number of:
+ *   shim -> C   FETCH <part>
+ *   C -> shim   FETCHED <part> <size> | FETCH-FAILED <part> <reason>
+ *   then the reply:
  *   shim -> C   DROP <part> <warning> | RENAME <part> <name>
  *               REPLACE <part> <type> <name> <path>
  *               HEADER-ADD <name> <value> | HEADER-CHANGE <name> <i> <value>
@@ -23,9 +27,15 @@
  *
  * Fields are separated by one space; every value is percent-encoded
  * (bytes <= 0x20, >= 0x7f and '%' as %XX), so no field holds a blank or a
- * line end.  The part files hold the DECODED content of each leaf part of
+ * line end.  A part file holds the DECODED content of one leaf part of
  * the primary view, in a private directory (mode 0700) under spool_dir
- * that is removed with the message.
+ * that is removed with the message; it is written only when the filter
+ * first reads the part (FETCH), so a part the filter never reads costs no
+ * copy.  DIR is only named in the request: the directory is made by the
+ * first FETCH, or by the shim's replace_part.  <size> in PART is the parser's count of decoded bytes; FETCHED
+ * gives the bytes written.  A FETCH that fails (or names a part not
+ * offered) fails the message (P-SHIM-FAIL, reason part-file or bad-fetch)
+ * whatever the reply says: the filter may have caught the error.
  *
  * A reply is refused as a whole (P-SHIM-FAIL: 451 4.3.0) when it lacks
  * the final F line, has an unknown verb, a bad part id, a header name
@@ -61,7 +71,7 @@
 struct mc_config;
 struct scan;
 
-#define PP_PROTO	"MC-PERL 1"
+#define PP_PROTO	"MC-PERL 2"
 #define PP_VALUE_MAX	900		/* decoded bytes of one value */
 #define PP_NAME_MAX	128		/* header name, part file name cap */
 #define PP_MAX_ACTIONS	1000		/* reply lines */
@@ -134,8 +144,8 @@ int		 pp_msg_header(struct pp_msg *, const char *name,
 /* Fields of this name received (for HEADER-CHANGE / HEADER-DELETE). */
 unsigned	 pp_msg_count(const struct pp_msg *, const char *name);
 /*
- * Writes the part files, sends the request to a worker, reads and checks
- * the reply.  rcpts has nrcpt entries.  0: the reply is in
+ * Sends the request to a worker, writes the part files it asks for, reads
+ * and checks the reply.  rcpts has nrcpt entries.  0: the reply is in
  * pp_msg_reply(); -1: P-SHIM-FAIL, reason in why.
  */
 int		 pp_msg_run(struct pp_msg *, const struct mc_config *,
@@ -163,7 +173,8 @@ unsigned	 pp_workers(void);
 
 /*
  * One request/reply exchange with a free worker: writes req, reads the
- * reply through its F line into out, within cf->perl_timeout.  0, or -1
+ * reply through its F line into out, within cf->perl_timeout (a FETCH is
+ * refused: req offers no parts).  0, or -1
  * with the reason in why (no-free-workers, timeout, crash, spawn, ...).
  */
 int		 pp_exchange(const struct mc_config *, const char *qid,

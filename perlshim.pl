@@ -6,9 +6,10 @@
 #
 # It loads the site's filter once, then answers one request per message on
 # stdin/stdout: it builds a MailCorral::Message object from the request
-# (envelope, header fields, one MailCorral::Part per leaf MIME part with its
-# decoded content in a file), calls the site's filter_message($msg) inside
-# eval, and writes the filter's decisions back, ending with an "F" line.
+# (envelope, header fields, one MailCorral::Part per leaf MIME part whose
+# decoded content the milter writes to a file when the filter first asks),
+# calls the site's filter_message($msg) inside eval, and writes the
+# filter's decisions back, ending with an "F" line.
 # The protocol and the API are described in mailcorral-perl(7).
 #
 # The filter's own output (print, warn) goes to stderr, never into the
@@ -48,13 +49,20 @@ sub type        { $_[0]{type} }
 sub filename    { $_[0]{filename} }
 sub disposition { $_[0]{disposition} }
 sub size        { $_[0]{size} }
-sub path        { $_[0]{path} }
+
+# The part's file, written by the milter when first asked for (FETCH): a
+# part the filter never reads is never written.
+sub path {
+	my ($self) = @_;
+	main::fetch_part($self) unless $self->{fetched};
+	return $self->{path};
+}
 
 # The decoded content, read from its file on first use.
 sub content {
 	my ($self) = @_;
 	unless (exists $self->{content}) {
-		open(my $fh, '<:raw', $self->{path})
+		open(my $fh, '<:raw', $self->path)
 		    or die "cannot read part $self->{id}: $!\n";
 		local $/;
 		$self->{content} = <$fh>;
@@ -115,6 +123,8 @@ sub replace_part {
 	my ($dir) = $self->{dir} =~ m{\A(/[^\0\n]+)\z}
 	    or die "bad message directory\n";
 	die "bad message directory\n" if $dir =~ m{(?:\A|/)\.\.(?:/|\z)};
+	# made on first use, by the milter (a part read) or here
+	mkdir($dir, 0700) or $!{EEXIST} or die "cannot make $dir: $!\n";
 	my $path = sprintf('%s/replace%d', $dir, ++$self->{nrepl});
 	sysopen(my $fh, $path, POSIX::O_WRONLY() | POSIX::O_CREAT() |
 	    POSIX::O_EXCL(), 0600) or die "cannot write $path: $!\n";
@@ -177,6 +187,32 @@ sub _reply {
 
 package main;
 
+# Asks the milter for a part's file and waits for the answer: FETCHED
+# <part> <size> (the file is there), or FETCH-FAILED <part> <reason>,
+# which dies -- and fails the message in the milter even if the filter
+# catches it.
+sub fetch_part {
+	my ($part) = @_;
+	no warnings 'once';
+	my $out = $MailCorral::Shim::OUT;
+	print $out "FETCH $part->{id}\n" or die "perlshim: write: $!\n";
+	$out->flush or die "perlshim: write: $!\n";
+	my $l = <STDIN>;
+	die "perlshim: the milter went away\n" unless defined $l;
+	chomp $l;
+	my ($k, $id, $v) = split / /, $l, -1;
+	die "perlshim: protocol: unexpected answer to FETCH\n"
+	    unless defined $v && $id eq $part->{id};
+	if ($k eq 'FETCHED') {
+		$part->{size} = $v + 0;
+		$part->{fetched} = 1;
+		return;
+	}
+	die "cannot read part $part->{id}: " . dec($v) . "\n"
+	    if $k eq 'FETCH-FAILED';
+	die "perlshim: protocol: unexpected answer to FETCH\n";
+}
+
 # The protocol handle is a private copy of stdout; STDOUT itself goes to
 # stderr, so a filter's print cannot break the protocol.  Tests that need
 # to break it on purpose write to $MailCorral::Shim::OUT.
@@ -205,7 +241,7 @@ sub read_request {
 	my $first = <STDIN>;
 	return undef unless defined $first;
 	chomp $first;
-	die "perlshim: protocol mismatch: $first\n" unless $first eq 'MC-PERL 1';
+	die "perlshim: protocol mismatch: $first\n" unless $first eq 'MC-PERL 2';
 	while (defined(my $l = <STDIN>)) {
 		chomp $l;
 		return \%r if $l eq 'END';

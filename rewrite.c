@@ -360,15 +360,8 @@ add_edit(struct rw *rw, enum edit_kind k, uint64_t from, uint64_t to,
 	    NULL)
 		return -1;
 	rw->e = ne;
-	ne = &rw->e[rw->ne++];
-	memset(ne, 0, sizeof(*ne));
-	ne->kind = k;
-	ne->from = from;
-	ne->to = to;
-	ne->p = p;
-	ne->f = f;
-	if (f != NULL)
-		ne->html = f->html;
+	rw->e[rw->ne++] = (struct edit){ .kind = k, .from = from, .to = to,
+	    .p = p, .f = f, .html = f != NULL ? f->html : 0 };
 	return 0;
 }
 

@@ -7,6 +7,10 @@
  * spool collecting the decoded bytes of archives and TNEF containers so
  * libarchive can list them at the part's end.  Findings are made when a
  * part ends, from the rules in virusfilter.c.
+ * Ownership: struct scan, its views and spool are one message's and go
+ * with scan_free(); the config snapshot is the caller's to keep alive.
+ * Failure: -1 with errno (ENOMEM, a spool I/O error); hostile content is
+ * never a failure, only findings and MIME error bits (see scan.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +24,7 @@
 #include "html.h"
 #include "log.h"
 #include "scan.h"
+#include "spamfilter.h"
 #include "spamstats.h"
 #include "spool.h"
 #include "banned.h"

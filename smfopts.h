@@ -136,6 +136,7 @@
 #define DEF_ROBOT_MAX_FAILURES	"10"	/* bad identifiers per window ... */
 #define DEF_ROBOT_FAILURE_WINDOW "1h"	/* ... before a sender is ignored */
 #define DEF_ROBOT_REPLY_INTERVAL "1h"	/* one robot answer per sender */
+#define DEF_ROBOT_LEARN_HAM	"auto"	/* auto | yes | no */
 
 /* Viruses (ClamAV's clamd, INSTREAM). */
 #define DEF_VIRUS_ARBITRON	"none"		/* none | clamd */
@@ -186,6 +187,7 @@
 #define MC_HDR_AMBIGUITY	"X-MailCorral-Ambiguity"
 #define SPAMHDRBYPASS		"X-MailCorral-Bypass"
 #define MC_HDR_SPAM		"X-MailCorral-Spam"	/* unchecked (why) */
+#define MC_HDR_SPAMD		"X-MailCorral-Spamd"	/* corral copy: spamd answered */
 #define MC_HDR_VIRUS		"X-MailCorral-Virus"	/* unchecked (why) */
 #define MC_HDR_SPAM_STATUS	"X-Spam-Status"
 #define MC_HDR_SPAM_SCORE	"X-Spam-Score"

@@ -1,10 +1,10 @@
 /*
- * spamd.c -- the spamd (SPAMC/1.5 CHECK) client and the request it sends
- * (see spamd.h).  Owns the conversation with spamd: what is sent (the
- * header block and the text of the message, spamd_request) and how the
- * reply is read; sockets, deadlines and fail-over are net.c's.
+ * spamd.c -- the spamd (SPAMC/1.5 CHECK and TELL) client and the request
+ * it sends (see spamd.h).  Owns the conversation with spamd: what is sent
+ * (the header block and the text of the message, spamd_request) and how
+ * the reply is read; sockets, deadlines and fail-over are net.c's.
  * Ownership: the caller's configuration, message and result buffers; the
- * reply buffer lives only during spamd_check().
+ * reply buffer lives only during one request.
  * Failure: a server that does not connect, times out or answers garbage
  * is left for the next one; after the last, -1 with that reason.  Raw
  * replies never leave this file, only a verdict and a short reason.
@@ -84,9 +84,14 @@ parse_spam_value(const char *s, size_t n, struct spamd_result *res)
 	return skip_ws(s, i, n) == n ? 0 : -1;
 }
 
-/* Parses the reply header block.  0, or -1 with err set. */
+/*
+ * Parses the reply header block.  CHECK (learned NULL): a Spam header is
+ * required, its verdict into *res.  TELL (learned not NULL): the status is
+ * all that is required; *learned is 1 when a DidSet header names "local".
+ * 0, or -1 with err set.
+ */
 static int
-parse_reply(const char *r, size_t n, struct spamd_result *res,
+parse_reply(const char *r, size_t n, struct spamd_result *res, int *learned,
     char *err, size_t errlen)
 {
 	const char *nl, *line, *colon;
@@ -136,7 +141,12 @@ parse_reply(const char *r, size_t n, struct spamd_result *res,
 			return -1;
 		}
 		j = (size_t)(colon - line);
-		if (j == 4 && strncasecmp(line, "Spam", 4) == 0) {
+		if (learned != NULL && j == 6 &&
+		    strncasecmp(line, "DidSet", 6) == 0) {
+			if (memmem(colon + 1, ll - j - 1, "local", 5) != NULL)
+				*learned = 1;
+		} else if (learned == NULL && j == 4 &&
+		    strncasecmp(line, "Spam", 4) == 0) {
 			if (have_spam++ || parse_spam_value(colon + 1,
 			    ll - j - 1, res) == -1) {
 				util_seterr(err, errlen, "protocol: bad Spam header");
@@ -162,7 +172,7 @@ parse_reply(const char *r, size_t n, struct spamd_result *res,
 		util_seterr(err, errlen, "protocol: empty reply");
 		return -1;
 	}
-	if (!have_spam) {
+	if (!have_spam && learned == NULL) {
 		util_seterr(err, errlen, "protocol: no Spam header");
 		return -1;
 	}
@@ -176,18 +186,45 @@ spamd_parse_reply(const char *r, size_t n, struct spamd_result *res,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	memset(res, 0, sizeof(*res));
-	if (parse_reply(r, n, res, err, errlen) == -1) {
+	if (parse_reply(r, n, res, NULL, err, errlen) == -1) {
 		memset(res, 0, sizeof(*res));
 		return -1;
 	}
 	return 0;
 }
 
-/* One CHECK on a connected fd.  0, or -1 with err set. */
-static int
-spamd_one(int fd, const struct spamd_cfg *cfg, const char *user,
-    const char *msg, size_t len, struct spamd_result *res, char *err,
+int
+spamd_parse_tell(const char *r, size_t n, int *learned, char *err,
     size_t errlen)
+{
+	struct spamd_result res;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	*learned = 0;
+	memset(&res, 0, sizeof(res));
+	if (parse_reply(r, n, &res, learned, err, errlen) == -1) {
+		*learned = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * What one request asks: CHECK (learned NULL, the verdict into res) or
+ * TELL (its extra headers, the outcome into *learned).
+ */
+struct ask {
+	const char		*verb;		/* "CHECK", "TELL" */
+	const char		*extra;		/* header lines, CRLF each */
+	struct spamd_result	*res;
+	int			*learned;	/* TELL only */
+};
+
+/* One request on a connected fd.  0, or -1 with err set. */
+static int
+spamd_one(int fd, const struct spamd_cfg *cfg, const struct ask *a,
+    const char *user, const char *msg, size_t len, char *err, size_t errlen)
 {
 	char hdr[512], *rb = NULL;
 	struct iovec iov[2];
@@ -196,12 +233,10 @@ spamd_one(int fd, const struct spamd_cfg *cfg, const char *user,
 	ssize_t r;
 	int n, w, rc = -1;
 
-	if (user != NULL && user[0] != '\0')
-		n = snprintf(hdr, sizeof(hdr), "CHECK SPAMC/1.5\r\n"
-		    "Content-length: %zu\r\nUser: %s\r\n\r\n", len, user);
-	else
-		n = snprintf(hdr, sizeof(hdr), "CHECK SPAMC/1.5\r\n"
-		    "Content-length: %zu\r\n\r\n", len);
+	n = snprintf(hdr, sizeof(hdr), "%s SPAMC/1.5\r\nContent-length: %zu"
+	    "\r\n%s%s%s%s\r\n", a->verb, len, a->extra,
+	    user[0] != '\0' ? "User: " : "", user,
+	    user[0] != '\0' ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(hdr)) {
 		util_seterr(err, errlen, "config: request header too long");
 		return -1;
@@ -259,7 +294,7 @@ spamd_one(int fd, const struct spamd_cfg *cfg, const char *user,
 		util_seterr(err, errlen, "recv: %s", strerror(errno));
 		goto out;
 	}
-	if (parse_reply(rb, rl, res, err, errlen) == -1)
+	if (parse_reply(rb, rl, a->res, a->learned, err, errlen) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -267,9 +302,13 @@ out:
 	return rc;
 }
 
-int
-spamd_check(const struct spamd_cfg *cfg, const char *user, const char *msg,
-    size_t len, struct spamd_result *res, char *err, size_t errlen)
+/*
+ * Asks each server in turn until one answers a->verb; the answering
+ * server's name into a->res->server.  0, or -1 with the last reason.
+ */
+static int
+spamd_ask(const struct spamd_cfg *cfg, const struct ask *a, const char *user,
+    const char *msg, size_t len, char *err, size_t errlen)
 {
 	struct net_err lw = { err, errlen };
 	char u[256], why[200];
@@ -278,7 +317,7 @@ spamd_check(const struct spamd_cfg *cfg, const char *user, const char *msg,
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	memset(res, 0, sizeof(*res));
+	memset(a->res, 0, sizeof(*a->res));
 	if (cfg == NULL || cfg->nservers == 0 || cfg->servers == NULL) {
 		util_seterr(err, errlen, "config: no spamd server");
 		return -1;
@@ -296,20 +335,49 @@ spamd_check(const struct spamd_cfg *cfg, const char *user, const char *msg,
 	for (i = 0; (fd = net_connect_any(cfg->servers, cfg->nservers, &i,
 	    DEF_SPAMD_PORT, cfg->connect_timeout_ms, net_note_last, &lw)) != -1;
 	    i++) {
-		memset(res, 0, sizeof(*res));
+		memset(a->res, 0, sizeof(*a->res));
+		if (a->learned != NULL)
+			*a->learned = 0;
 		why[0] = '\0';
-		if (spamd_one(fd, cfg, u, msg, len, res, why,
+		if (spamd_one(fd, cfg, a, u, msg, len, why,
 		    sizeof(why)) == 0) {
 			close(fd);
-			(void)snprintf(res->server, sizeof(res->server), "%s",
-			    cfg->servers[i]);
+			(void)snprintf(a->res->server, sizeof(a->res->server),
+			    "%s", cfg->servers[i]);
 			return 0;
 		}
 		close(fd);
 		net_note_last(&lw, cfg->servers[i], why);
 	}
-	memset(res, 0, sizeof(*res));
+	memset(a->res, 0, sizeof(*a->res));
+	if (a->learned != NULL)
+		*a->learned = 0;
 	return -1;
+}
+
+int
+spamd_check(const struct spamd_cfg *cfg, const char *user, const char *msg,
+    size_t len, struct spamd_result *res, char *err, size_t errlen)
+{
+	const struct ask a = { "CHECK", "", res, NULL };
+
+	return spamd_ask(cfg, &a, user, msg, len, err, errlen);
+}
+
+int
+spamd_tell(const struct spamd_cfg *cfg, const char *user, int spam,
+    const char *msg, size_t len, struct spamd_tell_result *t, char *err,
+    size_t errlen)
+{
+	struct spamd_result res;
+	const struct ask a = { "TELL", spam ?
+	    "Message-class: spam\r\nSet: local\r\n" :
+	    "Message-class: ham\r\nSet: local\r\n", &res, &t->learned };
+	int rc;
+
+	rc = spamd_ask(cfg, &a, user, msg, len, err, errlen);
+	memcpy(t->server, res.server, sizeof(t->server));
+	return rc;
 }
 
 /* ---- the request ------------------------------------------------- */

@@ -1138,6 +1138,7 @@ spam_combine(struct spam_verdict *sv)
 			via_add(sv->via, sizeof(sv->via), checker_names[c]);
 		}
 	sv->is_spam = sv->said != 0;
+	sv->spamd_answered = sv->check[SPAM_SPAMD].state == SPAM_CHECK_DONE;
 	/* the shown answer: among those that said spam, else among all */
 	for (pass = sv->is_spam ? 0 : 1; pass < 2 && best == NULL; pass++)
 		for (c = 0; c < SPAM_NCHECKERS; c++) {

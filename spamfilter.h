@@ -118,6 +118,10 @@ struct spam_verdict {
 	char			 reason[192];
 	struct spam_check	 check[SPAM_NCHECKERS];
 	unsigned		 said;		/* 1u << SPAM_* that said spam */
+	/* spamd gave a verdict on these bytes (whoever decided; from the
+	   cache too): check[SPAM_SPAMD] DONE.  The corral copy says so
+	   and a release teaches it ham (spamcorral-robot(8)). */
+	int			 spamd_answered;
 };
 
 /* Short name of a checker: "builtin", "spamd", "perl". */

@@ -174,6 +174,46 @@ spool_copy(struct spool *s, uint64_t from, uint64_t to,
 	return rc == -1 ? -1 : 0;
 }
 
+static int
+write_fd(void *arg, const char *p, size_t n)
+{
+	return util_write_all(*(int *)arg, p, n);
+}
+
+int
+spool_copy_fd(struct spool *s, uint64_t from, uint64_t to, int fd)
+{
+	loff_t off = (loff_t)from;
+	ssize_t r;
+
+	if (to > s->size) {
+		errno = EIO;
+		return -1;
+	}
+	if (from >= to)
+		return 0;
+	if (s->fd == -1)
+		return util_write_all(fd, s->mem + from, (size_t)(to - from));
+	while ((uint64_t)off < to) {
+		r = copy_file_range(s->fd, &off, fd, NULL,
+		    (size_t)(to - (uint64_t)off), 0);
+		if (r > 0)
+			continue;
+		if (r == 0) {
+			errno = EIO;	/* the file is shorter than s->size */
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		/* not between these two files here: through user space */
+		if (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+		    errno == EOPNOTSUPP || errno == EBADF)
+			return spool_copy(s, (uint64_t)off, to, write_fd, &fd);
+		return -1;
+	}
+	return 0;
+}
+
 int
 spool_fd(struct spool *s)
 {

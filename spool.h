@@ -29,6 +29,13 @@ uint64_t	 spool_size(const struct spool *);
  */
 int		 spool_copy(struct spool *, uint64_t from, uint64_t to,
 		    int (*fn)(void *, const char *, size_t), void *arg);
+/*
+ * Appends the bytes [from, to) to fd at its offset: copied inside the
+ * kernel (copy_file_range, no pass through user space) when the spool is
+ * a file, else written.  0, or -1 with errno.
+ */
+int		 spool_copy_fd(struct spool *, uint64_t from, uint64_t to,
+		    int fd);
 /* The bytes when all are in memory, else NULL. */
 const void	*spool_mem(const struct spool *);
 /* A file descriptor positioned at 0 holding every byte (spills). */

@@ -1238,7 +1238,9 @@ spam_fields_of_spam(const struct mc_verdict *v, char *status, size_t slen,
 /*
  * The corralled copy: the header block as received with the same edits
  * the delivered copy would get from the Perl filter and the forged-field
- * and Content-* rules, our spam fields, then the body as filtered.
+ * and Content-* rules, our spam fields (and X-MailCorral-Spamd when spamd
+ * answered for it: spamcorral-robot teaches spamd ham on a release), then
+ * the body as filtered.
  */
 static int
 corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
@@ -1247,9 +1249,9 @@ corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
 	struct mc_msg *m = v->m;
 	struct spool *sp = scan_spool(m->scan);
 	uint64_t end = scan_body_offset(m->scan);
-	struct buf raw = BUF_INIT, hdr = BUF_INIT;
+	struct buf raw = BUF_INIT, hdr = BUF_INIT, extra = BUF_INIT;
 	struct corral_msg cm;
-	char status[256], score[64];
+	char status[256], score[64], bid[CORRAL_ID_LEN + 1];
 	int rc = -1;
 
 	spam_fields_of_spam(v, status, sizeof(status), score, sizeof(score));
@@ -1261,6 +1263,8 @@ corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
 	    (v->res.replace_all && headers_for_text(v) == -1) ||
 	    add_header(v, MC_HDR_SPAM_STATUS, status) == -1 ||
 	    add_header(v, MC_HDR_SPAM_SCORE, score) == -1 ||
+	    (v->sv.spamd_answered &&
+	    add_header(v, MC_HDR_SPAMD, "answered") == -1) ||
 	    filtered_header(v) == -1 || unchecked_headers(v) == -1 ||
 	    (end >= 2 && spool_copy(sp, 0, end - 2, (int (*)(void *,
 	    const char *, size_t))buf_add, &raw) == -1) ||
@@ -1272,16 +1276,21 @@ corral_copy(struct mc_verdict *v, char **rcpts, unsigned nrcpt, char *id,
 	cm.qid = m->qid;
 	cm.rcpts = rcpts;
 	cm.nrcpt = nrcpt;
-	cm.date = m->date;
-	cm.msgid = m->msgid;
 	cm.headers = hdr.data != NULL ? hdr.data : "";
 	cm.hlen = hdr.len;
 	cm.body = v->res.changed ? v->body : sp;
 	cm.from = v->res.changed ? 0 : end;
-	rc = corral_message(v->cf, &cm, id, err, errlen);
+	if (bypass_corral_fields(v->cf->key, v->cf->bypass_max_age, &cm,
+	    m->date, m->msgid, bid, &extra, err, errlen) == -1)
+		goto out;
+	cm.extra = extra.data;
+	cm.elen = extra.len;
+	cm.bid = bid;
+	rc = corral_message(v->cf->corral, &cm, id, err, errlen);
 out:
 	buf_free(&raw);
 	buf_free(&hdr);
+	buf_free(&extra);
 	return rc;
 }
 
@@ -1593,12 +1602,8 @@ verdict_run(struct mc_verdict *v, const struct mc_config *cf,
 {
 	size_t i;
 
-	memset(v, 0, sizeof(*v));
-	v->cf = cf;
-	v->m = m;
-	v->client = client;
-	v->ops = ops;
-	v->action = VERDICT_ACCEPT;
+	*v = (struct mc_verdict){ .cf = cf, .m = m, .client = client,
+	    .ops = ops, .action = VERDICT_ACCEPT };
 	snprintf(v->virus, sizeof(v->virus), "none");
 	snprintf(v->spam, sizeof(v->spam), "none");
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)

@@ -6,7 +6,8 @@
  *
  * 1. expires entries older than corral_expire_days (seed 5.3 rule: links
  *    and recipient files at once, a base file when no link points to it),
- *    stale notified.* markers and old used.* and issued.* markers;
+ *    stale notified.* and learned.* markers and old used.* and issued.*
+ *    markers;
  * 2. sends each local recipient (local_domains) ONE digest of the
  *    entries not reported yet (marker notified.<id>.<safe rcpt>), lowest
  *    score first; each identifier's token covers the entry's content as
@@ -38,6 +39,7 @@
 #include "buf.h"
 #include "bypass.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "corral.h"
 #include "log.h"
 #include "smfopts.h"
@@ -147,6 +149,17 @@ expire(char **names, size_t n, time_t now)
 				continue;
 			if (snprintf(ent, sizeof(ent), "spam_to_%s_%.*s",
 			    dot + 1, CORRAL_ID_LEN, nm) >= (int)sizeof(ent))
+				continue;
+			if (fstatat(dfd, ent, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
+			    errno == ENOENT)
+				unlinkat(dfd, names[i], 0);
+		} else if (strncmp(nm, SC_MARK_LEARNED,
+		    strlen(SC_MARK_LEARNED)) == 0) {
+			/* the robot's learned.<id>: goes with the base file */
+			nm += strlen(SC_MARK_LEARNED);
+			if (strlen(nm) != CORRAL_ID_LEN ||
+			    snprintf(ent, sizeof(ent), "spam_to__%s", nm) >=
+			    (int)sizeof(ent))
 				continue;
 			if (fstatat(dfd, ent, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
 			    errno == ENOENT)

@@ -20,7 +20,10 @@
  * never stops a valid identifier: in a blocked sender's reply the bad
  * ones are passed over unlogged, the valid ones released, so neither a
  * forged sender nor spam text copied into a digest can lock a user out of
- * their releases (issue 16).  See doc/corral.md and spamcorral-robot(8).
+ * their releases (issue 16).  A released entry that spamd judged
+ * (X-MailCorral-Spamd) is taught to spamd as ham (TELL, robot_learn_ham),
+ * once per entry; a failure to teach is logged and never holds up the
+ * release (issue 18 item 4).  See doc/corral.md and spamcorral-robot(8).
  *
  * Exit: 0 (done, or ignored: see the log), EX_TEMPFAIL when sendmail, the
  * corral or the state file failed (sendmail retries; what was released is
@@ -47,10 +50,12 @@
 #include "buf.h"
 #include "bypass.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "corral.h"
 #include "log.h"
 #include "mime.h"
 #include "smfopts.h"
+#include "spamd.h"
 #include "spamcorral/spamcorral.h"
 #include "util.h"
 
@@ -173,6 +178,8 @@ struct run {
 	size_t			 nunknown;	/* naming no entry of theirs */
 	int			 blocked;	/* bad tokens: no longer looked at */
 	int			 tempfail;
+	int			 learn;		/* robot_learn_ham in effect */
+	int			 learn_failed;	/* spamd failed once: no more */
 };
 
 /* Why this reply gets no attention at all (loops, RFC 3834), or NULL. */
@@ -331,6 +338,61 @@ deny_content(struct run *u, const char *name, const struct sc_ident *id,
 }
 
 /*
+ * After a release: teaches spamd the entry as ham (TELL, robot_learn_ham)
+ * when spamd answered for it (X-MailCorral-Spamd), once per entry: while
+ * other recipients' links to the same base file remain, the marker
+ * learned.<id> says it was taught; it goes with the last link.  A failure
+ * is logged and never undoes or holds up the release: the first one in a
+ * run stops teaching for the rest of the run, so a dead spamd costs one
+ * deadline per reply, not one per release.
+ */
+static void
+learn_ham(struct run *u, const char *name, const char *eid,
+    const struct buf *msg)
+{
+	char mark[CORRAL_NAME_MAX + 1], base[CORRAL_NAME_MAX + 1], err[256];
+	char note[CORRAL_NAME_MAX + 32];
+	struct spamd_tell_result t;
+	struct stat st;
+	long long t0;
+	int shared;
+
+	if (!u->learn || !sc_spamd_answered(msg->data, msg->len))
+		return;
+	if (sc_learned_name(eid, mark, sizeof(mark)) == -1 ||
+	    snprintf(base, sizeof(base), "spam_to__%s", eid) >=
+	    (int)sizeof(base))
+		return;
+	/* other recipients' links still point at the base file */
+	shared = fstatat(u->dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (fstatat(u->dfd, mark, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		log_info("learn-skipped entry=%s reason=already-taught", name);
+		if (!shared && unlinkat(u->dfd, mark, 0) == -1)
+			log_warn("remove %s", mark);
+		return;
+	}
+	if (u->learn_failed) {
+		log_warnx("learn-failed entry=%s reason=spamd failed earlier "
+		    "in this run", name);
+		return;
+	}
+	t0 = util_now_ms();
+	if (spamd_tell(&u->cf->spamd, u->rcpt, 0, msg->data, msg->len, &t,
+	    err, sizeof(err)) == -1) {
+		u->learn_failed = 1;
+		log_warnx("learn-failed entry=%s ms=%lld reason=%s", name,
+		    util_now_ms() - t0, err);
+		return;
+	}
+	log_info("learned-ham entry=%s server=%s ms=%lld result=%s", name,
+	    t.server, util_now_ms() - t0, t.learned ? "learned" :
+	    "not-learned");
+	snprintf(note, sizeof(note), "ham %s\n", name);
+	if (shared && corral_marker_make(u->dfd, mark, note, 1) == -1)
+		log_warn("learned-ham entry=%s: marker %s", name, mark);
+}
+
+/*
  * One identifier.  Returns 0 to go on, -1 to stop with a temporary
  * failure.
  */
@@ -399,9 +461,9 @@ release_one(struct run *u, const struct sc_ident *id)
 	}
 	sent = sc_sendmail(u->cf->sendmail_path, u->robot_local, u->rcpt,
 	    send->data, send->len);
-	buf_free(&msg);
 	buf_free(&fresh);
 	if (sent != 0) {
+		buf_free(&msg);
 		log_warnx("release-failed entry=%s: %s exited %d", name,
 		    u->cf->sendmail_path, sent);
 		return -1;
@@ -413,6 +475,8 @@ release_one(struct run *u, const struct sc_ident *id)
 	log_info("released sender=%s entry=%s to=%s", u->lsafe, name,
 	    u->lsafe);
 	buf_printf(&u->note, "  released (delivered to you): MC-%s\n", id->id);
+	learn_ham(u, name, id->id, &msg);
+	buf_free(&msg);
 	return 0;
 }
 
@@ -517,6 +581,9 @@ main(int argc, char **argv)
 	u.lim.max_failures = u.cf->robot_max_failures;
 	u.lim.failure_window = u.cf->robot_failure_window;
 	u.lim.reply_interval = u.cf->robot_reply_interval;
+	u.learn = u.cf->robot_learn_ham == CONF_LEARN_YES ||
+	    (u.cf->robot_learn_ham == CONF_LEARN_AUTO &&
+	    u.cf->spam_arbitron == CONF_SPAM_SPAMD);
 	snprintf(u.robot_addr, sizeof(u.robot_addr), "%s",
 	    u.cf->spamcorral_address);
 	sc_local_part(u.robot_addr, u.robot_local, sizeof(u.robot_local));

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -767,6 +768,34 @@ sc_notified_name(const char *id, const char *safe, char *out, size_t outlen)
 	int n = snprintf(out, outlen, "%s%s.%s", SC_MARK_NOTIFIED, id, safe);
 
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int
+sc_learned_name(const char *id, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s%s", SC_MARK_LEARNED, id);
+
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+static void
+on_spamd_field(void *arg, const char *name, size_t nlen, const char *value,
+    size_t vlen)
+{
+	int *answered = arg;
+
+	if (sc_field_is(name, nlen, MC_HDR_SPAMD) && vlen >= 8 &&
+	    strncasecmp(value, "answered", 8) == 0)
+		*answered = 1;
+}
+
+int
+sc_spamd_answered(const char *msg, size_t len)
+{
+	int answered = 0;
+
+	(void)sc_headers(msg, len, on_spamd_field, &answered);
+	return answered;
 }
 
 void

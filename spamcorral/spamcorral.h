@@ -43,6 +43,7 @@
 #define SC_ENTRY_MAX		(64 * 1024 * 1024) /* bytes of an entry */
 #define SC_IDENT_MAX		(4 + 16 + 1 + SC_TOKEN_HEX + 2)
 #define SC_MARK_NOTIFIED	"notified."
+#define SC_MARK_LEARNED		"learned."	/* learned.<id>: spamd taught */
 #define SC_DIGEST_HDR		"X-SpamCorral"
 #define SC_ADDR_MAX		320
 
@@ -177,6 +178,20 @@ int	 sc_entry_expired(int dfd, const char *name, long days, time_t now);
  */
 int	 sc_notified_name(const char *id, const char *safe, char *out,
 	    size_t outlen);
+
+/*
+ * The marker learned.<id>: spamcorral-robot taught spamd the entry <id>
+ * (the base file of several recipients' links) as ham, so releases to
+ * the other recipients do not teach it again.  Into out; 0, or -1 when
+ * out is too small.
+ */
+int	 sc_learned_name(const char *id, char *out, size_t outlen);
+/*
+ * Does the entry msg (header block + body) say spamd answered for it
+ * (its X-MailCorral-Spamd field, written by the filter into corral
+ * copies only)?  1 or 0.
+ */
+int	 sc_spamd_answered(const char *msg, size_t len);
 
 /* RFC 5322 date of t in local time. */
 void	 sc_rfc5322_date(time_t t, char *out, size_t outlen);

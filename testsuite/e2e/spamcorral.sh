@@ -2,24 +2,38 @@
 # SpamCorral end to end: corral -> digest (spamcorral-notify) -> reply ->
 # release (spamcorral-robot run by the private sendmail through an
 # :include: alias) -> delivery tagged [SPAM]; plus private corrals under
-# STACK_DIR for SC-R12/SC-C8 (no SMTP).  Uses only SMTP_PORT (2555) and
-# STACK_DIR (/tmp/mc-e2e-sc), both taken from the environment when set, so
-# runs on one machine can keep apart.  Must run as root (private sendmail).
+# STACK_DIR for SC-R12/SC-C8 (no SMTP); last, with a private spamd
+# (testsuite/stack/spamd.sh, started in the background at once), releases
+# that teach spamd ham (issue 18 item 4).  Uses only SMTP_PORT (2555),
+# SPAMD_PORT (2557), STACK_DIR (/tmp/mc-e2e-sc) and SPAMD_DIR
+# ($STACK_DIR.spamd), all taken from the environment when set, so runs on
+# one machine can keep apart.  Must run as root (private sendmail).
 # Last line: "N passed, N failed"; exit 1 on any failure.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 STACK_DIR=${STACK_DIR:-/tmp/mc-e2e-sc}
 SMTP_PORT=${SMTP_PORT:-2555}
+SPAMD_PORT=${SPAMD_PORT:-2557}
+SPAMD_DIR=${SPAMD_DIR:-$STACK_DIR.spamd}
 RUN_AS=${SC_RUN_AS:-mail}	# owner of the corral, filter and robot uid
-export STACK_DIR SMTP_PORT
+export STACK_DIR SMTP_PORT SPAMD_PORT SPAMD_DIR
 D=$STACK_DIR
 T0=$(date +%s)
 . "$TOP/testsuite/lib/result.sh"
 . "$TOP/testsuite/lib/suite.sh"
 
+spamd_bg=""
+spamd_cleanup() {
+	[ -n "$spamd_bg" ] || return 0
+	wait "$spamd_bg" 2>/dev/null
+	spamd_bg=""
+	sh "$TOP/testsuite/stack/spamd.sh" stop >/dev/null 2>&1
+}
+
 finish() {
 	driver_stop
+	spamd_cleanup
 	stack_cleanup spamcorral.sh
 	if [ -f "$D.summary" ]; then
 		result_add_file "$D.summary" || fail "e2e.py: no counts in $D.summary"
@@ -50,6 +64,15 @@ for p in notify robot; do
 	fi
 done
 pass "built"
+
+# the private spamd for the last checks, started now: it takes seconds
+if [ -f "$SPAMD_DIR/spamd.pid" ] && kill -0 "$(cat "$SPAMD_DIR/spamd.pid")" 2>/dev/null; then
+	bail "a spamd is still running in $SPAMD_DIR"
+fi
+rm -rf "$SPAMD_DIR"
+mkdir -p "$SPAMD_DIR"
+sh "$TOP/testsuite/stack/spamd.sh" start >"$SPAMD_DIR/start.out" 2>&1 &
+spamd_bg=$!
 
 # a clean stack directory; the corral, the spool and the key belong to
 # $RUN_AS (the filter drops to it: "user = $RUN_AS")

@@ -17,6 +17,7 @@
 
 #include "fuzz_common.h"
 #include "conf.h"
+#include "confsnap.h"
 
 static char dir[80], path[128];
 

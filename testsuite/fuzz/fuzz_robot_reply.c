@@ -22,6 +22,7 @@
 #include "fuzz_common.h"
 #include "buf.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "spamcorral/spamcorral.h"
 
 #define PLANT	"MC-0123456789ABCDEF-00112233445566778899aabbccddeeff"

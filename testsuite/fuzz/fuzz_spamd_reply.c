@@ -8,6 +8,9 @@
  * failure a reason that is terminated inside errlen, printable, begins
  * with "protocol: " (as far as errlen lets it) and a zeroed result;
  * bytes after the blank line ending the headers do not matter.
+ * spamd_parse_tell() (TELL's reply) on the same bytes: learned 0 or 1,
+ * err empty on success, "protocol: " and learned 0 on failure, and it
+ * accepts every reply CHECK's parser accepts (TELL needs no Spam header).
  */
 #include <math.h>
 
@@ -48,6 +51,33 @@ parse(const char *r, size_t n, size_t errlen, struct spamd_result *res,
 		    "result not zeroed on failure");
 	}
 	return rc;
+}
+
+/* The TELL parser on the same reply; check_rc is CHECK's outcome. */
+static void
+tell(const char *r, size_t len, size_t errlen, int check_rc)
+{
+	char err[257];
+	int rc, learned = 7;
+	size_t n;
+
+	memset(err, 'X', sizeof(err));
+	rc = spamd_parse_tell(r, len, &learned, err, errlen);
+	FUZZ_CHECK(rc == 0 || rc == -1, "tell rc %d", rc);
+	FUZZ_CHECK(memchr(err, '\0', errlen) != NULL, "tell err not terminated");
+	FUZZ_CHECK(err[errlen] == 'X', "tell err written past errlen %zu",
+	    errlen);
+	if (rc == 0) {
+		FUZZ_CHECK(learned == 0 || learned == 1, "learned %d", learned);
+		FUZZ_CHECK(err[0] == '\0', "tell err set on success: %s", err);
+	} else {
+		FUZZ_CHECK(learned == 0, "learned %d on failure", learned);
+		n = strlen(err);
+		FUZZ_CHECK(strncmp(err, "protocol: ", n < 10 ? n : 10) == 0,
+		    "tell reason \"%s\"", err);
+	}
+	FUZZ_CHECK(check_rc == -1 || rc == 0,
+	    "a reply CHECK accepts is refused as a TELL reply: %s", err);
 }
 
 /* End of the blank line ending the headers ("\n\n" or "\n\r\n"), or 0. */
@@ -111,6 +141,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    memcmp(&r1, &r2, sizeof(r1)) == 0,
 		    "body changes the outcome (headers end at %zu)", e);
 	}
+	tell(a, n, errlen, rc1);
 	free(a);
 	free(b);
 	return 0;

@@ -21,19 +21,27 @@ verdict.c verdict_log) and its log file:
     decision_lines(text, qid=None)
     qid_lines(text, qid)        every line about one message
     fsize(path), read_from(path, off)  a log as it grows
+    log_for(path, qid)          qid_lines of the log file at path
     wait_for(pred, timeout, step)      pred's value once truthy, or its last
 
 Processes (/proc): proc_field(pid, "VmRSS"), proc_cpu(pid), proc_fds(pid),
 children(pid).  MilterDaemon: one mailcorral -f on a unix socket, without
 sendmail (spawn, terminate, and the same readers).
 
-crlf(s): str or bytes to bytes with CRLF line ends.
+Messages: crlf(s), str or bytes to bytes with CRLF line ends;
+test_msg(domain, subject=, body=, extra=, msgid=, date=, frm=) a CRLF
+message to u@domain with a fresh Message-ID and today's Date;
+exe_msg(domain, nonce, **kw) the same, multipart with an evil.exe part;
+parse_mail(path) a delivered copy as an EmailMessage; plain_text(msg) its
+text/plain body (the whole message when it has none).
 
 The running private stack (testsuite/stack/stack.sh):
     write_conf(path, comment, lines)  a config for it (@STACK_DIR@ is its)
     stack(cmd, *args, env=None)  runs stack.sh CMD ARGS; (rc, output)
     restart_filter(conf, sender) closes sender's session, restarts the
                                 filter with conf; (rc, output)
+    smtp_text(port, sender, rcpts, text)  one message (str, any line
+                                ends) in one SMTP session
     send_logged(sender, user, raw, mail_dir, log)  one message over SMTP
                                 (testsuite/stack/send.py's Sender), then
                                 waits for its decision line and delivered
@@ -47,6 +55,7 @@ import email.policy
 import os
 import re
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -146,6 +155,43 @@ def crlf(s):
     return to_crlf(s.encode() if isinstance(s, str) else s)
 
 
+EXE_B64 = b"TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA"
+
+
+def test_msg(domain, subject=b"test", body=b"hello\r\n", extra=b"", msgid=None, date=None,
+             frm=b"a@example.org"):
+    """A message (bytes, CRLF) from frm to u@domain; extra: more header
+    lines; msgid and date: bytes, or fresh ones."""
+    n = "%d.%d" % (time.time_ns(), os.getpid())
+    h = b"From: " + frm + b"\r\nTo: u@" + domain.encode() + b"\r\nSubject: " + subject + b"\r\n"
+    h += b"Message-ID: " + (msgid or ("<%s@test>" % n).encode()) + b"\r\n"
+    h += b"Date: " + (date or time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()).encode()) + b"\r\n"
+    return h + extra + b"\r\n" + body
+
+
+def exe_msg(domain, nonce, **kw):
+    """test_msg with a text part holding nonce and a Windows executable
+    attachment (evil.exe, base64)."""
+    body = (b"--BB\r\nContent-Type: text/plain\r\n\r\n" + nonce + b"\r\n"
+            b"--BB\r\nContent-Type: application/octet-stream; name=\"evil.exe\"\r\n"
+            b"Content-Disposition: attachment; filename=\"evil.exe\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + EXE_B64 + b"\r\n--BB--\r\n")
+    extra = kw.pop("extra", b"") + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n"
+    return test_msg(domain, body=body, extra=extra, **kw)
+
+
+def parse_mail(path):
+    """The message in file path (email.policy.default)."""
+    with open(path, "rb") as f:
+        return email.message_from_binary_file(f, policy=email.policy.default)
+
+
+def plain_text(msg):
+    """The text/plain body of msg, or msg's own content when it has none."""
+    part = msg.get_body(preferencelist=("plain",)) or msg
+    return part.get_content()
+
+
 # ------------------------------------------------------------ log files
 def fsize(path):
     try:
@@ -162,6 +208,11 @@ def read_from(path, off=0, encoding="utf-8"):
             return f.read().decode(encoding, "replace")
     except OSError:
         return ""
+
+
+def log_for(path, qid):
+    """Every line of the log file at path about queue id qid."""
+    return qid_lines(read_from(path), qid)
 
 
 def wait_for(pred, timeout, step=0.2):
@@ -246,7 +297,7 @@ class MilterDaemon:
         self.conf = os.path.join(directory, "mc.conf")
         self.proc = None
 
-    def spawn(self, mc, extra_args=(), wait=10.0, **popen):
+    def spawn(self, mc, extra_args=(), wait=60.0, **popen):
         """Starts mc -f -c conf -p unix:sock [extra_args], its output
         appended to the log.  True once the socket is there, False when
         wait seconds went by first; RuntimeError when it exited."""
@@ -321,6 +372,17 @@ def stack(cmd, *args, env=None, timeout=None):
     r = subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/stack.sh"), cmd] + list(args),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=timeout)
     return r.returncode, r.stdout.decode("utf-8", "replace")
+
+
+def smtp_text(port, sender, rcpts, text):
+    """Sends text (str; its line ends become CRLF) to sender's stack on
+    127.0.0.1:port in a session of its own; smtplib's errors go up."""
+    data = re.sub(r"\r?\n", "\r\n", text).encode("utf-8")
+    s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.example", timeout=120)
+    try:
+        s.sendmail(sender, rcpts, data)
+    finally:
+        s.quit()
 
 
 def restart_filter(conf, sender=None):

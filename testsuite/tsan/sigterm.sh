@@ -38,6 +38,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 . "$TOP/testsuite/lib/stopwait.sh"
 . "$TOP/testsuite/lib/result.sh"
 . "$TOP/testsuite/lib/decision.sh"
+. "$HERE/scanners.sh"
 
 [ $# -ge 2 ] || { echo "usage: sigterm.sh BINARY PORTBASE [WORKDIR]" >&2; exit 2; }
 MC=$1
@@ -93,16 +94,7 @@ fi
 start() {
 	D=$W/$1
 	mkdir -p "$D/spool" "$D/corral" && chmod 700 "$D/corral" || return 1
-	cat > "$D/mc.conf" <<CONF
-allow_root = yes
-spool_dir = $D/spool
-corral_dir = $D/corral
-bypass_key_file = $D/key
-virus_arbitron = clamd
-clamd_servers = 127.0.0.1:$((PORT + 1))
-clamd_connect_timeout = 1s
-clamd_timeout = $3s
-clamd_backoff = 1s
+	{ scanners_conf "$D" "$PORT" "$3"; cat <<CONF
 on_clamd_failure = accept
 clamd_max_failures = 3
 spamassassin_config = ""
@@ -114,6 +106,7 @@ spam_disposition = corral
 attachment_action = delete
 stop_timeout = $2s
 CONF
+	} > "$D/mc.conf"
 	if ss -ltn | awk '{ print $4 }' | grep -q -E ":($PORT|$((PORT + 1)))\$"; then
 		echo "ports $PORT/$((PORT + 1)) are in use: $(ss -ltnp "( sport = :$PORT or sport = :$((PORT + 1)) )" | tail -n +2 | head -n 2)"
 		return 1

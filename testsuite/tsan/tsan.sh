@@ -52,6 +52,7 @@ T_ALL=$(date +%s)
 . "$TOP/testsuite/lib/stopwait.sh"
 . "$TOP/testsuite/lib/result.sh"
 . "$TOP/testsuite/lib/decision.sh"
+. "$HERE/scanners.sh"
 MCPID=""
 SCPID=""
 DRVPID=""
@@ -145,15 +146,7 @@ fi
 rm -rf "$W"
 mkdir -p "$W/spool" "$W/corral" || { fail "setup: mkdir $W"; finish; }
 chmod 700 "$W/corral"
-common="allow_root = yes
-spool_dir = $W/spool
-corral_dir = $W/corral
-bypass_key_file = $W/key
-virus_arbitron = clamd
-clamd_servers = 127.0.0.1:$((PORT + 1))
-clamd_connect_timeout = 1s
-clamd_timeout = 3s
-clamd_backoff = 1s"
+common=$(scanners_conf "$W" "$PORT" 3)
 # A: spamd and clamd, spam corralled, failures accepted; no SpamAssassin
 # files (B reads them: seconds under TSan and load, so few reloads fit)
 printf '%s\nspamassassin_config = ""\nspam_arbitron = spamd\nspamd_servers = 127.0.0.1:%d\nspamd_timeout = 3s\non_spamd_failure = accept\nspam_disposition = corral\non_clamd_failure = accept\nclamd_max_failures = 3\nattachment_action = delete\n' \

@@ -2,7 +2,8 @@
  * test_bypass.c -- bypass header: HMAC wrapper (RFC 4231), mint/verify,
  * every single-byte mutation rejected, bound fields, time window, key
  * file hygiene, body canonicalisation, the MAC compared only through
- * CRYPTO_memcmp (SC-B7).
+ * CRYPTO_memcmp (SC-B7), the corralled copy's fields
+ * (bypass_corral_fields).
  */
 #include "unit.h"
 
@@ -13,7 +14,10 @@
 
 #include <openssl/crypto.h>
 
+#include "buf.h"
 #include "bypass.h"
+#include "corral.h"
+#include "spool.h"
 
 #define MSGID	"<20240101.abc@example.org>"
 #define DATE	"Mon, 1 Jan 2024 10:00:00 +0000"
@@ -432,6 +436,89 @@ test_body_canon(void **state)
 	assert_memory_equal(d, e, 32);
 }
 
+/* The value of the field name in the CRLF block b, into out. */
+static void
+field_of(const char *b, const char *name, char *out, size_t outlen)
+{
+	const char *p = strstr(b, name), *e;
+
+	assert_non_null(p);
+	p += strlen(name);
+	assert_non_null(e = strstr(p, "\r\n"));
+	assert_true((size_t)(e - p) < outlen);
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+}
+
+/*
+ * The corralled copy's fields: a Date and a Message-ID only when the
+ * message has none, then a bypass header that verifies over exactly
+ * those and the body [from, end) of the spool, with the bid it returns;
+ * no key: refused, nothing minted.
+ */
+static void
+test_corral_fields(void **state)
+{
+	static const char *const given[][2] = {
+		{ NULL, NULL }, { DATE, NULL }, { NULL, MSGID }, { DATE, MSGID },
+	};
+	struct spool *sp = spool_new("/tmp", 1 << 20);
+	struct corral_msg m = { .qid = "Q1", .body = sp, .from = 6 };
+	struct buf extra = BUF_INIT;
+	char bid[CORRAL_ID_LEN + 1], err[128], date[80], msgid[200];
+	char hdr[512], id[CORRAL_ID_LEN + 1];
+	unsigned char other[32];
+	size_t i;
+
+	(void)state;
+	assert_non_null(sp);
+	assert_int_equal(spool_write(sp, "X: 1\r\nhello\r\n", 13), 0);
+	memset(other, 0, sizeof(other));
+	for (i = 0; i < sizeof(given) / sizeof(given[0]); i++) {
+		buf_free(&extra);	/* no text of the last round left */
+		assert_int_equal(bypass_corral_fields(key1, AGE, &m,
+		    given[i][0], given[i][1], bid, &extra, err, sizeof(err)),
+		    0);
+		assert_non_null(extra.data);
+		assert_int_equal(strlen(bid), CORRAL_ID_LEN);
+		assert_true(extra.len >= 4 &&
+		    memcmp(extra.data + extra.len - 4, "\r\n\r\n", 4) == 0);
+		assert_true((strstr(extra.data, "Date: ") != NULL) ==
+		    (given[i][0] == NULL));
+		assert_true((strstr(extra.data, "Message-ID: ") != NULL) ==
+		    (given[i][1] == NULL));
+		if (given[i][0] == NULL)
+			field_of(extra.data, "Date: ", date, sizeof(date));
+		else
+			snprintf(date, sizeof(date), "%s", given[i][0]);
+		if (given[i][1] == NULL) {
+			field_of(extra.data, "Message-ID: ", msgid,
+			    sizeof(msgid));
+			assert_non_null(strstr(msgid, ".Q1@mailcorral>"));
+		} else
+			snprintf(msgid, sizeof(msgid), "%s", given[i][1]);
+		field_of(extra.data, "X-MailCorral-Bypass: ", hdr, sizeof(hdr));
+		assert_int_equal(bypass_verify((const struct bypass_key
+		    *const[]){ key1 }, 1, hdr, strlen(hdr), time(NULL), AGE,
+		    msgid, strlen(msgid), date, strlen(date), bh, id,
+		    sizeof(id)), BYPASS_OK);
+		assert_string_equal(id, bid);
+		/* over the body from m.from on, nothing else */
+		assert_int_equal(bypass_verify((const struct bypass_key
+		    *const[]){ key1 }, 1, hdr, strlen(hdr), time(NULL), AGE,
+		    msgid, strlen(msgid), date, strlen(date), other, id,
+		    sizeof(id)), BYPASS_BAD_MAC);
+	}
+	buf_free(&extra);
+	assert_int_equal(bypass_corral_fields(NULL, AGE, &m, DATE, MSGID, bid,
+	    &extra, err, sizeof(err)), -1);
+	assert_string_equal(err, "cannot mint the bypass header");
+	assert_true(extra.data == NULL ||
+	    strstr(extra.data, "X-MailCorral-Bypass") == NULL);
+	buf_free(&extra);
+	spool_free(sp);
+}
+
 int
 main(void)
 {
@@ -447,6 +534,7 @@ main(void)
 		cmocka_unit_test(test_key_file),
 		cmocka_unit_test(test_key_forms),
 		cmocka_unit_test(test_body_canon),
+		cmocka_unit_test(test_corral_fields),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -21,6 +21,7 @@
 
 #include "clamd.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "log.h"
 #include "scan.h"
 #include "util.h"

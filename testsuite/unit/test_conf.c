@@ -12,6 +12,7 @@
 
 #include "bypass.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "html.h"
 
 static char path[64];

@@ -10,6 +10,7 @@
 #include <errno.h>
 
 #include "conf.h"
+#include "confsnap.h"
 #include "log.h"
 #include "mime.h"
 #include "scan.h"

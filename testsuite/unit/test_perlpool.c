@@ -6,6 +6,8 @@
  */
 #include "unit.h"
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -14,6 +16,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "perlpool.h"
 #include "scan.h"
 
@@ -397,14 +400,36 @@ test_conf_paths(void **state)
 
 /* ---- one real exchange with perl -T perlshim.pl ---- */
 
+/*
+ * Reads only the part called "a b.bin", then lists the message's
+ * directory: only that part's file may be there.  Subject "badfetch" asks
+ * for a part that was not offered, "plant" puts a file where the message's
+ * directory is to be made, so the milter cannot write the part; both
+ * catch the error and accept.
+ */
 static const char filter_pl[] =
     "sub filter_message {\n"
     "  my ($m) = @_;\n"
-    "  for my $p ($m->parts) {\n"
-    "    $m->drop_part($p, 'seen ' . $p->content) if $p->filename eq 'a b.bin';\n"
+    "  my $s = $m->header('subject');\n"
+    "  $s = '' unless defined $s;\n"
+    "  if ($s eq 'badfetch' || $s eq 'plant') {\n"
+    "    my ($d) = $m->{dir} =~ /\\A(.*)\\z/;\n"
+    "    if ($s eq 'plant') { open(my $fh, '>', $d) or die \"plant: $!\"; close($fh); }\n"
+    "    my ($p) = $m->parts;\n"
+    "    $p->{id} = 999 if $s eq 'badfetch';\n"
+    "    eval { $p->content };\n"
+    "    $m->add_header('X-Caught', $@);\n"
+    "    $m->accept;\n"
+    "    return;\n"
     "  }\n"
-    "  $m->add_header('X-Subject', scalar $m->header('subject'));\n"
+    "  for my $p ($m->parts) {\n"
+    "    $m->drop_part($p, 'seen ' . $p->content . ' ' . $p->size) if $p->filename eq 'a b.bin';\n"
+    "  }\n"
+    "  $m->add_header('X-Subject', $s);\n"
     "  $m->add_header('X-Rcpt', join(',', $m->recipients));\n"
+    "  if (defined $m->{dir} && opendir(my $dh, $m->{dir})) {\n"
+    "    $m->add_header('X-Files', join(',', sort grep { !/\\A\\./ } readdir $dh));\n"
+    "  }\n"
     "}\n1;\n";
 
 static const char message[] =
@@ -415,6 +440,41 @@ static const char message[] =
     "Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n"
     "--b--\r\n";
 
+/* Entries called perl.* in dir: the messages' directories. */
+static unsigned
+count_perl_dirs(const char *dir)
+{
+	struct dirent *de;
+	unsigned n = 0;
+#undef DIR	/* the parser tests' directory name, not dirent.h's type */
+	DIR *d;
+
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "perl.", 5) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Parses message into a new scan of cf, for the real worker. */
+static struct scan *
+scan_message(struct mc_config *cf)
+{
+	struct scan *sc;
+	const char *hdr_end;
+
+	assert_non_null(sc = scan_new(cf, "UNIT1"));
+	assert_int_equal(scan_header(sc, "Subject", "hello $(id) `id`"), 0);
+	assert_int_equal(scan_header(sc, "Content-Type",
+	    "multipart/mixed; boundary=\"b\""), 0);
+	assert_int_equal(scan_eoh(sc), 0);
+	hdr_end = strstr(message, "\r\n\r\n") + 4;
+	assert_int_equal(scan_body(sc, hdr_end, strlen(hdr_end)), 0);
+	assert_int_equal(scan_finish(sc), 0);
+	return sc;
+}
+
 static void
 test_real_worker(void **state)
 {
@@ -423,9 +483,8 @@ test_real_worker(void **state)
 	struct pp_msg *pm;
 	const struct pp_reply *r;
 	char err[256], dir[] = "/tmp/mc-unit-perl.XXXXXX", fpath[PATH_MAX];
-	char cwd[PATH_MAX], shim[PATH_MAX + 32], why[256];
+	char cwd[PATH_MAX], shim[PATH_MAX + 32], why[256], fname[32];
 	char *rcpts[] = { (char *)"r1@x.test", (char *)"r2@x.test" };
-	const char *hdr_end;
 	FILE *fp;
 	unsigned i;
 
@@ -456,26 +515,23 @@ test_real_worker(void **state)
 	assert_int_equal(pp_start(cf), 0);
 	assert_int_equal(pp_workers(), 1);
 
-	assert_non_null(sc = scan_new(cf, "UNIT1"));
-	assert_int_equal(scan_header(sc, "Subject", "hello $(id) `id`"), 0);
-	assert_int_equal(scan_header(sc, "Content-Type",
-	    "multipart/mixed; boundary=\"b\""), 0);
-	assert_int_equal(scan_eoh(sc), 0);
-	hdr_end = strstr(message, "\r\n\r\n") + 4;
-	assert_int_equal(scan_body(sc, hdr_end, strlen(hdr_end)), 0);
-	assert_int_equal(scan_finish(sc), 0);
+	sc = scan_message(cf);
 	assert_non_null(pm = pp_msg_new());
 	assert_int_equal(pp_msg_header(pm, "Subject", "hello $(id) `id`"), 0);
 	if (pp_msg_run(pm, cf, sc, "UNIT1", "s@x.test", rcpts, 2,
 	    "client [127.0.0.1]", why, sizeof(why)) != 0)
 		fail_msg("pp_msg_run: %s", why);
 	r = pp_msg_reply(pm);
-	assert_int_equal(r->n, 3);
+	assert_int_equal(r->n, 4);
 	assert_int_equal(r->a[0].verb, PP_DROP);
-	assert_string_equal(r->a[0].value, "seen hello world");
+	assert_string_equal(r->a[0].value, "seen hello world 11");
 	assert_int_equal(r->a[1].verb, PP_HDR_ADD);
 	assert_string_equal(r->a[1].value, "hello $(id) `id`");
 	assert_string_equal(r->a[2].value, "r1@x.test,r2@x.test");
+	/* only the part the filter read was written (the text part was not) */
+	snprintf(fname, sizeof(fname), "part%u", r->a[0].part);
+	assert_string_equal(r->a[3].name, "X-Files");
+	assert_string_equal(r->a[3].value, fname);
 	/* the part id is one the request offered, and it is a leaf */
 	{
 		const struct mime_part *p;
@@ -488,11 +544,28 @@ test_real_worker(void **state)
 	}
 	pp_msg_free(pm);	/* removes the message's directory */
 	scan_free(sc);
+	/* fail closed: a part the milter could not give fails the message,
+	   though the filter caught the error and accepted */
+	for (i = 0; i < 2; i++) {
+		const char *subj = i == 0 ? "badfetch" : "plant";
+
+		sc = scan_message(cf);
+		assert_non_null(pm = pp_msg_new());
+		assert_int_equal(pp_msg_header(pm, "Subject", subj), 0);
+		assert_int_equal(pp_msg_run(pm, cf, sc, "UNIT3", "s@x.test",
+		    rcpts, 1, "client", why, sizeof(why)), -1);
+		assert_string_equal(why, i == 0 ? "bad-fetch" : "part-file");
+		/* nothing read, nothing replaced: no directory was made */
+		if (i == 0)
+			assert_int_equal(count_perl_dirs(dir), 0);
+		pp_msg_free(pm);
+		scan_free(sc);
+	}
 	/* the same worker again: still in step */
 	for (i = 0; i < 3; i++) {
 		struct buf out = BUF_INIT;
 
-		assert_int_equal(pp_exchange(cf, "UNIT2", "MC-PERL 1\nEND\n",
+		assert_int_equal(pp_exchange(cf, "UNIT2", PP_PROTO "\nEND\n",
 		    14, &out, why, sizeof(why)), 0);
 		assert_non_null(strstr(out.data, "HEADER-ADD X-Subject"));
 		buf_free(&out);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 
 #include "conf.h"
+#include "confsnap.h"
 #include "prefs.h"
 
 #define NONE	-1.0	/* no threshold set */

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "rewrite.h"
 #include "scan.h"
 

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "bypass.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "spamcorral/spamcorral.h"
 
 static const unsigned char KEY[32] = "0123456789abcdef0123456789abcde";
@@ -910,6 +911,39 @@ test_break_idents(void **state)
 		fail_msg("only %zu generated look-alikes", hits);
 }
 
+/* Whether an entry says spamd answered for it (the robot's TELL). */
+static void
+test_spamd_answered(void **state)
+{
+	static const struct {
+		const char	*msg;
+		int		 want;
+	} c[] = {
+		{ "Subject: x\r\nX-MailCorral-Spamd: answered\r\n\r\nb", 1 },
+		{ "x-mailcorral-spamd:answered\n\n", 1 },
+		{ "X-MailCorral-Spamd: ANSWERED (score)\r\n\r\n", 1 },
+		{ "Subject: x\r\n X-MailCorral-Spamd: answered\r\n\r\n", 0 },
+		{ "X-MailCorral-Spamd: no\r\n\r\n", 0 },
+		{ "X-MailCorral-Spamd: answ\r\n\r\n", 0 },
+		{ "X-MailCorral-Spamdx: answered\r\n\r\n", 0 },
+		{ "X-Spam-Status: Yes, via=spamd\r\n\r\n", 0 },
+		/* in the body, not the header block */
+		{ "Subject: x\r\n\r\nX-MailCorral-Spamd: answered\r\n", 0 },
+		{ "", 0 },
+	};
+	char name[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		if (sc_spamd_answered(c[i].msg, strlen(c[i].msg)) != c[i].want)
+			fail_msg("case %zu: %s", i, c[i].msg);
+	assert_int_equal(sc_learned_name("0123456789ABCDEF", name,
+	    sizeof(name)), 0);
+	assert_string_equal(name, "learned.0123456789ABCDEF");
+	assert_int_equal(sc_learned_name("0123456789ABCDEF", name, 24), -1);
+}
+
 int
 main(void)
 {
@@ -929,6 +963,7 @@ main(void)
 		cmocka_unit_test(test_state_key),
 		cmocka_unit_test(test_state_format),
 		cmocka_unit_test(test_state_file),
+		cmocka_unit_test(test_spamd_answered),
 		{ "SC-R8 sc_clean_text: encoded CR/LF, controls and bidi "
 		  "removed, HTML kept as text, cut after 186 characters",
 		  test_clean_text, NULL, NULL, NULL },

@@ -790,6 +790,154 @@ test_spamd_fake(void **state)
 	assert_non_null(strstr(err, "connect: No such file"));
 }
 
+/* One TELL to the fake answering reply; want NULL: it must succeed. */
+static void
+tell_fake(const char *reply, int spam, const char *want, int learned,
+    struct fake *f)
+{
+	char srv[64], err[256];
+	char *servers[1] = { srv };
+	struct spamd_cfg cfg = { servers, 1, 1000, 2000, 0 };
+	struct spamd_tell_result t;
+
+	fake_start(f, FAKE_REPLY, reply);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f->port);
+	memset(&t, 0xa5, sizeof(t));
+	assert_int_equal(spamd_tell(&cfg, "al@example.org", spam, ham_msg,
+	    sizeof(ham_msg) - 1, &t, err, sizeof(err)), want ? -1 : 0);
+	fake_stop(f);
+	assert_int_equal(t.learned, learned);
+	if (want == NULL)
+		assert_string_equal(t.server, srv);
+	else if (strstr(err, want) == NULL)
+		fail_msg("reply %.40s: err \"%s\", want \"%s\"", reply, err,
+		    want);
+}
+
+/* TELL (spamcorral-robot's release teaches ham): request and replies. */
+static void
+test_spamd_tell(void **state)
+{
+	static const char ok[] = "SPAMD/1.1 0 EX_OK\r\nDidSet: local\r\n"
+	    "\r\n\r\n";
+	char srv[64], err[256], want[256];
+	char *servers[1] = { srv };
+	struct spamd_cfg cfg = { servers, 1, 1000, 1000, 0 };
+	struct spamd_tell_result t;
+	struct fake f;
+	double t0, dt;
+
+	(void)state;
+	/* the request as spamd's PROTOCOL has it, the message whole */
+	tell_fake(ok, 0, NULL, 1, &f);
+	snprintf(want, sizeof(want), "TELL SPAMC/1.5\r\nContent-length: %zu"
+	    "\r\nMessage-class: ham\r\nSet: local\r\n"
+	    "User: al@example.org\r\n\r\n", sizeof(ham_msg) - 1);
+	assert_true(strncmp(f.req, want, strlen(want)) == 0);
+	assert_string_equal(f.req + strlen(want), ham_msg);
+	tell_fake(ok, 1, NULL, 1, &f);
+	assert_non_null(strstr(f.req, "\r\nMessage-class: spam\r\n"));
+	/* answered, but not learned (known already, Bayes off) */
+	tell_fake("SPAMD/1.1 0 EX_OK\r\n\r\n\r\n", 0, NULL, 0, &f);
+	tell_fake("SPAMD/1.1 0 EX_OK\r\nDidSet: remote\r\n\r\n", 0, NULL,
+	    0, &f);
+	tell_fake("SPAMD/1.1 0 EX_OK\r\nDidRemove: local\r\n\r\n", 0,
+	    NULL, 0, &f);
+	tell_fake("SPAMD/1.1 0 EX_OK\ndidset:remote,local\n\n", 0, NULL, 1,
+	    &f);
+	/* spamd without --allow-tell, and garbage */
+	tell_fake("SPAMD/1.0 69 Service Unavailable: TELL commands are not "
+	    "enabled, set the --allow-tell switch.\r\n\r\n", 0,
+	    "protocol: status 69", 0, &f);
+	tell_fake("", 0, "protocol: empty reply", 0, &f);
+	tell_fake("HTTP/1.0 200 OK\r\nDidSet: local\r\n\r\n", 0,
+	    "protocol: not a", 0, &f);
+	tell_fake("SPAMD/1.1 0 EX_OK\r\nDidSet local\r\n\r\n", 0,
+	    "protocol: bad header line", 0, &f);
+	tell_fake("SPAMD/1.1 0 EX_OK\r\nContent-length: x\r\n"
+	    "DidSet: local\r\n\r\n", 0, "protocol: bad Content-length", 0,
+	    &f);
+	/* a CHECK reply is no TELL answer's "learned", nor the reverse */
+	tell_fake("SPAMD/1.1 0 EX_OK\r\nSpam: True ; 9 / 5\r\n\r\n", 0,
+	    NULL, 0, &f);
+	check_fake(ok, "protocol: no Spam header");
+
+	/* a closed port: at once */
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
+	assert_int_equal(spamd_tell(&cfg, NULL, 0, ham_msg,
+	    sizeof(ham_msg) - 1, &t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "connect: Connection refused"));
+	assert_int_equal(t.learned, 0);
+	/* a hung spamd: given up at the deadline, socket closed */
+	fake_start(&f, FAKE_HANG, NULL);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
+	t0 = unit_now_s();
+	assert_int_equal(spamd_tell(&cfg, "bob", 0, ham_msg,
+	    sizeof(ham_msg) - 1, &t, err, sizeof(err)), -1);
+	dt = unit_now_s() - t0;
+	fake_stop(&f);
+	printf("tell hang: %s after %.3f s\n", err, dt);
+	assert_true(strncmp(err, "timeout", 7) == 0);
+	assert_true(dt >= 0.9 && dt < 2.0);
+	assert_true(f.saw_close);
+	assert_int_equal(t.learned, 0);
+	/* cut at max_size as CHECK is */
+	fake_start(&f, FAKE_REPLY, ok);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", f.port);
+	cfg.max_size = 10;
+	assert_int_equal(spamd_tell(&cfg, NULL, 0, ham_msg,
+	    sizeof(ham_msg) - 1, &t, err, sizeof(err)), 0);
+	fake_stop(&f);
+	assert_non_null(strstr(f.req, "Content-length: 10\r\n"));
+	assert_null(strstr(f.req, "User:"));
+	assert_int_equal(strlen(strstr(f.req, "\r\n\r\n") + 4), 10);
+	/* no server */
+	cfg.nservers = 0;
+	assert_int_equal(spamd_tell(&cfg, NULL, 0, "", 0, &t, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "config: no spamd server"));
+}
+
+/* spamd_parse_tell() on buffers that are not NUL-terminated. */
+static void
+test_spamd_parse_tell(void **state)
+{
+	static const struct {
+		const char	*r;
+		int		 rc, learned;
+	} c[] = {
+		{ "SPAMD/1.1 0 EX_OK\r\nDidSet: local\r\n\r\n", 0, 1 },
+		{ "SPAMD/1.1 0 EX_OK\r\nDidSet: local", 0, 1 },
+		{ "SPAMD/1.1 0 EX_OK\r\nDidSet: loc", 0, 0 },
+		{ "SPAMD/1.1 0 EX_OK\r\n\r\nDidSet: local\r\n", 0, 0 },
+		{ "SPAMD/1.1 0 EX_OK", 0, 0 },
+		{ "SPAMD/1.1 69 EX_UNAVAILABLE\r\nDidSet: local\r\n", -1, 0 },
+		{ "SPAMD/1.1 0", 0, 0 },
+		{ "SPAMD/1.1 ", -1, 0 },
+		{ "", -1, 0 },
+	};
+	char err[64], *copy;
+	size_t i, n;
+	int learned;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		n = strlen(c[i].r);
+		copy = malloc(n ? n : 1);
+		assert_non_null(copy);
+		memcpy(copy, c[i].r, n);
+		learned = 7;
+		if (spamd_parse_tell(copy, n, &learned, err, sizeof(err)) !=
+		    c[i].rc || learned != c[i].learned)
+			fail_msg("case %zu: learned %d err %s", i, learned, err);
+		if (c[i].rc == -1)
+			assert_true(strncmp(err, "protocol: ", 10) == 0);
+		else
+			assert_string_equal(err, "");
+		free(copy);
+	}
+}
+
 /* The reply parser alone, on buffers that are not NUL-terminated. */
 static void
 check_parse(const char *reply, size_t len, const char *want, int is_spam,
@@ -938,6 +1086,31 @@ test_spamd_real(void **state)
 	    sizeof(ham_msg) - 1, &res, err, sizeof(err)), 0);
 	assert_string_equal(res.server, srv2);
 	assert_int_equal(res.is_spam, 0);
+
+	/*
+	 * TELL (spamd.sh: --allow-tell, a Bayes store of its own): a new
+	 * ham is learned once; told again, spamd knows it already.
+	 */
+	buf_printf(&m, "From: Jo <jo@example.org>\r\nTo: al@example.org\r\n"
+	    "Subject: minutes %d\r\nDate: Tue, 14 May 2024 09:12:44 +0200\r\n"
+	    "Message-ID: <tell-%d-%.0f@example.org>\r\n\r\nThe minutes of "
+	    "Tuesday's meeting are attached below.\r\n", (int)getpid(),
+	    (int)getpid(), unit_now_s() * 1000);
+	{
+		struct spamd_tell_result t;
+
+		t0 = unit_now_s();
+		assert_int_equal(spamd_tell(&cfg, "mailcorral", 0, m.data,
+		    m.len, &t, err, sizeof(err)), 0);
+		printf("spamd TELL ham: learned=%d in %.3f s\n", t.learned,
+		    unit_now_s() - t0);
+		assert_int_equal(t.learned, 1);
+		assert_string_equal(t.server, srv2);
+		assert_int_equal(spamd_tell(&cfg, "mailcorral", 0, m.data,
+		    m.len, &t, err, sizeof(err)), 0);
+		assert_int_equal(t.learned, 0);
+	}
+	buf_free(&m);
 }
 
 /* ---- the combination rule ---------------------------------------- */
@@ -1260,6 +1433,8 @@ main(void)
 		cmocka_unit_test(test_weights_file),
 		cmocka_unit_test(test_spamd_fake),
 		cmocka_unit_test(test_spamd_parse),
+		cmocka_unit_test(test_spamd_tell),
+		cmocka_unit_test(test_spamd_parse_tell),
 		cmocka_unit_test(test_spamd_real),
 		cmocka_unit_test(test_combine_table),
 		cmocka_unit_test(test_combine_property),

@@ -2,11 +2,13 @@
  * test_spool.c -- spool.c's spool_copy(), the one loop that hands a range
  * of a message to a consumer: in memory and spilled to the file, the same
  * bytes whatever the pieces; stopping early; the consumer's error; a range
- * past the end (EIO).
+ * past the end (EIO); spool_copy_fd(), the same range into a file.
  */
 #include "unit.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "spool.h"
@@ -82,6 +84,30 @@ check_both(size_t memmax)
 		assert_int_equal(errno, ENOSPC);
 		assert_int_equal(s.calls, 2);
 		buf_free(&s.b);
+	}
+	/* spool_copy_fd(): the same bytes after what fd already holds, in
+	   the kernel from a file, written from memory; past the end: EIO */
+	{
+		char path[] = "/tmp/test_spool.XXXXXX", *got;
+		int fd;
+
+		assert_int_not_equal(fd = mkstemp(path), -1);
+		unlink(path);
+		assert_int_equal(write(fd, "head", 4), 4);
+		assert_int_equal(spool_copy_fd(sp, 1000, 234567, fd), 0);
+		assert_int_equal(spool_copy_fd(sp, 7, 7, fd), 0);
+		errno = 0;
+		assert_int_equal(spool_copy_fd(sp, 0, sizeof(data) + 1, fd),
+		    -1);
+		assert_int_equal(errno, EIO);
+		assert_int_equal(lseek(fd, 0, SEEK_END), 4 + 234567 - 1000);
+		assert_non_null(got = malloc(4 + 234567 - 1000));
+		assert_int_equal(pread(fd, got, 4 + 234567 - 1000, 0),
+		    4 + 234567 - 1000);
+		assert_memory_equal(got, "head", 4);
+		assert_memory_equal(got + 4, data + 1000, 234567 - 1000);
+		free(got);
+		close(fd);
 	}
 	spool_free(sp);
 }

@@ -19,6 +19,7 @@
 #include "bypass.h"
 #include "clamd.h"
 #include "conf.h"
+#include "confsnap.h"
 #include "corral.h"
 #include "mcarchive.h"
 #include "perlpool.h"
@@ -789,7 +790,8 @@ test_corral_copy_edits(void **state)
 	struct mc_config *cf = config(SPAMCONF "spam_disposition = corral\n"
 	    "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n");
 	struct mc_msg *m = message(cf, PLAIN "X-Old: 1" CRLF
-	    "X-Spam-Flag: YES" CRLF EXE, NULL, 1);
+	    "X-Spam-Flag: YES" CRLF MC_HDR_SPAMD ": answered" CRLF EXE,
+	    NULL, 1);
 	struct mc_verdict v;
 	char file[8192], *hdr_end;
 
@@ -808,6 +810,9 @@ test_corral_copy_edits(void **state)
 	assert_null(strstr(file, "X-Spam-Flag:"));
 	assert_non_null(strstr(file, "X-Spam-Status: Yes"));
 	assert_non_null(strstr(file, "X-MailCorral-Filtered: removed=1"));
+	/* spamd did not answer (a blacklist): a forged field is removed
+	   and none is added, so a release teaches spamd nothing */
+	assert_null(strstr(file, MC_HDR_SPAMD));
 	assert_non_null(strstr(file, SPAMHDRBYPASS ": v=1;"));
 	assert_non_null(strstr(file, "Date: Mon, 7 Dec 2026"));
 	assert_null(strstr(hdr_end + 4, "MZ"));

@@ -13,6 +13,7 @@ archive_db_timeout = 2s, the FS-08 stall is 15 s instead of 60 s, FS-07
 sends 1500 messages instead of 10 000.
 Prints PASS/FAIL lines and ends with "N passed, N failed".
 """
+import functools
 import glob
 import os
 import re
@@ -159,25 +160,9 @@ def log_text():
     return mctest.read_from(MC_LOG)
 
 
-def log_for(qid):
-    return mctest.qid_lines(log_text(), qid)
-
-
-def msg(subject=b"test", body=b"hello\r\n", extra=b"", msgid=None, date=None, frm=b"a@example.org"):
-    n = "%d.%d" % (time.time_ns(), os.getpid())
-    h = b"From: " + frm + b"\r\nTo: u@" + DOMAIN.encode() + b"\r\nSubject: " + subject + b"\r\n"
-    h += b"Message-ID: " + (msgid or ("<%s@test>" % n).encode()) + b"\r\n"
-    h += b"Date: " + (date or time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()).encode()) + b"\r\n"
-    return h + extra + b"\r\n" + body
-
-
-def exe_msg(nonce, **kw):
-    body = (b"--BB\r\nContent-Type: text/plain\r\n\r\n" + nonce + b"\r\n"
-            b"--BB\r\nContent-Type: application/octet-stream; name=\"evil.exe\"\r\n"
-            b"Content-Disposition: attachment; filename=\"evil.exe\"\r\n"
-            b"Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA\r\n--BB--\r\n")
-    extra = kw.pop("extra", b"") + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n"
-    return msg(body=body, extra=extra, **kw)
+log_for = functools.partial(mctest.log_for, MC_LOG)
+msg = functools.partial(mctest.test_msg, DOMAIN)
+exe_msg = functools.partial(mctest.exe_msg, DOMAIN)
 
 
 sender = None

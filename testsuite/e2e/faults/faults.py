@@ -86,7 +86,7 @@ class Daemon(mctest.MilterDaemon):
     def start(self):
         daemons.append(self)
         if not self.spawn(MC, ["-P", self.pidfile] if self.pidfile else []):
-            raise RuntimeError("no socket after 10 s")
+            raise RuntimeError("no socket after 60 s")
         self.control()          # warm up (lazy initialisation), then baseline
         time.sleep(0.2)
         self.fd0, self.th0 = self.fds(), self.threads()

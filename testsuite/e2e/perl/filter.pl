@@ -116,6 +116,15 @@ sub filter_message {
 		    'x.txt', '/etc/passwd');
 	} elsif ($word eq 'unknownverb') {
 		push @{ $msg->{actions} }, 'EXECUTE rm%20-rf%20/';
+	} elsif ($word eq 'lazy') {
+		# reads one part of three: only its file may be written
+		for my $p ($msg->parts) {
+			$msg->add_header('X-Want', md5_hex($p->content))
+			    if $p->filename eq 'want.txt';
+		}
+		opendir(my $dh, $msg->{dir}) or die "opendir: $!\n";
+		$msg->add_header('X-Files', join(',', sort grep { !/\A\./ }
+		    readdir $dh));
 	} elsif ($word eq 'print') {
 		print "a filter that prints must not break the protocol\n";
 		$msg->add_header('X-Printed', 'yes');

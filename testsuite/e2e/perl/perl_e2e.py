@@ -244,6 +244,18 @@ def t_sees_decoded():
     result(s.code == 250 and ok, "perl filter sees decoded content and names", "%s; seen %r" % (s.where(), got))
 
 
+def t_lazy():
+    # a part the filter does not read is never written to a file
+    want = b"the one part read\r\n"
+    s = send("lazy", multipart([TEXT, attachment("want.txt", want, "text/plain"),
+                                attachment("other.bin", b"\x00never written" * 100)]))
+    m = s.msg()
+    files = (m.get("X-Files") if m is not None else None) or ""
+    result(s.code == 250 and m is not None and m.get("X-Want") == hashlib.md5(want).hexdigest()
+           and re.fullmatch(r"part[0-9]+", files) is not None,
+           "perl writes only the part the filter reads", "%s; files %r" % (s.where(), files))
+
+
 def t_fs11():
     for word in ("die", "kill9", "abort", "nof"):
         s = send(word)
@@ -464,7 +476,7 @@ def main():
     t_start = time.time()
     result(wait_workers(WORKERS), "perl workers started (%d)" % WORKERS,
            "workers %r" % workers())
-    for fn in (t_actions, t_sees_decoded, t_fs11, t_fs12, t_scp1, t_scp2, t_scp2_after_f, t_reload, t_reload_off):
+    for fn in (t_actions, t_sees_decoded, t_lazy, t_fs11, t_fs12, t_scp1, t_scp2, t_scp2_after_f, t_reload, t_reload_off):
         try:
             fn()
         except Exception as e:  # a crashed test is a failed test

@@ -24,7 +24,7 @@ import pwd
 import quopri
 import re
 import secrets
-import smtplib
+import socket
 import stat
 import subprocess
 import sys
@@ -54,12 +54,7 @@ check = R.check
 
 
 def smtp(sender, rcpts, text):
-    data = re.sub(r"\r?\n", "\r\n", text).encode("utf-8")
-    s = smtplib.SMTP("127.0.0.1", PORT, local_hostname="client.example", timeout=120)
-    try:
-        s.sendmail(sender, rcpts, data)
-    finally:
-        s.quit()
+    mctest.smtp_text(PORT, sender, rcpts, text)
 
 
 def mails(user=None):
@@ -73,14 +68,8 @@ def mails(user=None):
     return out
 
 
-def parse(path):
-    with open(path, "rb") as f:
-        return email.message_from_binary_file(f, policy=email.policy.default)
-
-
-def text_of(msg):
-    part = msg.get_body(preferencelist=("plain",)) or msg
-    return part.get_content()
+parse = mctest.parse_mail
+text_of = mctest.plain_text
 
 
 def entries():
@@ -263,6 +252,9 @@ def main():
     check(not any(os.path.lexists(os.path.join(CORRAL, n)) for n in nameA), "A's corral entry is deleted")
     check(all(os.path.lexists(os.path.join(CORRAL, n)) for n in nameB), "B's corral entry stays")
     check(not spam_tagged("user1", "Lottery win B"), "B was not released")
+    # the robot answers after the release: under load it can come after
+    # settle(), and the counts below must not see it arrive
+    wait_until(lambda: [p for p in mails("user1") if "released" in str(parse(p)["Subject"])])
     conf = [p for p in mails("user1") if "released" in str(parse(p)["Subject"])]
     check(len(conf) == 1 and parse(conf[0])["Auto-Submitted"] == "auto-replied",
           "user1 gets one confirmation (Auto-Submitted: auto-replied)")
@@ -388,8 +380,14 @@ def main():
     sc_r12(mail_uid)
     sc_c8(mail_uid)
     per_user()
+    learn_ham(mail_uid)
 
     # ---- expiry (seed 5.3 rule) ----
+    # a learned.<id> marker whose base file is gone (the robot's, below)
+    stale = os.path.join(CORRAL, "learned.%s" % secrets.token_hex(8).upper())
+    with open(stale, "w") as f:
+        f.write("ham planted\n")
+    os.chown(stale, mail_uid, -1)
     old = time.time() - 30 * 86400
     for n in entries():
         os.utime(os.path.join(CORRAL, n), (old, old), follow_symlinks=False)
@@ -398,6 +396,7 @@ def main():
           str(entries()) + r.stderr[-300:])
     check(not [n for n in os.listdir(CORRAL) if n.startswith("notified.")],
           "stale notified.* markers are removed")
+    check(not os.path.lexists(stale), "a learned.* marker without its base file is removed")
     return t0
 
 
@@ -611,6 +610,159 @@ def sc_security(mail_uid):
     check(all(("reason=" + w) in lg for w in
               ("list-id", "precedence", "null-or-daemon-sender", "auto-submitted")),
           "SC-R6: each is logged with its reason")
+
+
+# ---- issue 18 item 4: a release teaches spamd ham ----
+
+SPAMD_PORT = int(os.environ.get("SPAMD_PORT", "0"))
+SPAMD_DIR = os.environ.get("SPAMD_DIR", "")
+SPAMD_SH = os.path.join(TOP, "testsuite", "stack", "spamd.sh")
+LEARNERS = ["learn%d@%s" % (i, DOM) for i in range(1, 5)]
+
+
+def spamd_sh(*args):
+    return subprocess.run(["sh", SPAMD_SH] + list(args), capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, SPAMD_PORT=str(SPAMD_PORT),
+                                               SPAMD_DIR=SPAMD_DIR))
+
+
+def nham():
+    """spamd's Bayes ham count (sa-learn --dump magic); 0 before the
+    first learn (no store yet), None when it cannot be read."""
+    r = spamd_sh("magic")
+    m = re.search(r"^\S+\s+\S+\s+(\d+)\s+\S+\s+non-token data: nham$", r.stdout, re.M)
+    if m:
+        return int(m.group(1))
+    if not os.path.exists(os.path.join(SPAMD_DIR, "bayes", "bayes_toks")):
+        return 0
+    return None
+
+
+def tells():
+    """TELL requests spamd handled, from its log."""
+    return mctest.read_from(os.path.join(SPAMD_DIR, "spamd.log")).count("spamd: Tell:")
+
+
+def robot_conf(extra, port=None):
+    """The robot reads mailcorral.conf at every run (the filter keeps what
+    it loaded): its learning lines become extra, its spamd port."""
+    with open(CONF) as f:
+        lines = [l for l in f if not l.startswith(("robot_learn_ham", "spamd_servers"))]
+    with open(CONF, "w") as f:
+        f.write("".join(lines) + extra + "spamd_servers = 127.0.0.1:%d\n" % (port or SPAMD_PORT))
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def release(addr, digest, ident):
+    """addr replies keeping ident; once the robot has logged the reply:
+    its lines about the entry, and the seconds it took."""
+    t, eid = time.time(), ident[4:20]
+    pat = r"reply sender=%s " % re.escape(addr)
+    n = len(robot_lines(pat))
+    smtp(addr, [ROBOT], reply_text(addr, digest, {ident}))
+    wait_until(lambda: len(robot_lines(pat)) > n, timeout=60)
+    return [l for l in robot_lines(r"entry=\S+_%s" % eid) if addr in l], time.time() - t
+
+
+def learn_ham(mail_uid):
+    """Issue 18 item 4 through the real sendmail, the real spamd
+    (testsuite/stack/spamd.sh: --allow-tell, a Bayes store of its own) and
+    the robot as sendmail runs it.  One spam to four users, one entry with
+    four links, released by each in turn: spamd down (released, failure
+    logged, nothing marked); robot_learn_ham = no (no TELL); then a release
+    makes spamd's nham grow by one; the fourth does not teach again."""
+    t0 = time.time()
+    if not SPAMD_PORT:
+        check(False, "learn: SPAMD_PORT not set (spamcorral.sh starts a spamd)")
+        return
+    up = wait_until(lambda: spamd_sh("status").returncode == 0, timeout=60)
+    check(up, "learn: the private spamd (--allow-tell) answers on %d" % SPAMD_PORT)
+    if not up:
+        return
+    conf = os.path.join(D, "sc", "learn.conf")
+    with open(os.path.join(D, "sc", "mailcorral.conf")) as f:
+        base = f.read().replace("spam_arbitron      = builtin", "spam_arbitron = spamd")
+    with open(conf, "w") as f:
+        # the replies and the robot's answers skip spamd (the learners and
+        # the robot are listed): of the mail here only the spam costs a CHECK
+        f.write(base + "spamd_servers = 127.0.0.1:%d\nwhitelist = *@%s\n"
+                "list_from_header = yes\n" % (SPAMD_PORT, DOM))
+    r = subprocess.run(["sh", os.path.join(TOP, "testsuite", "stack", "stack.sh"),
+                        "restart-filter", conf], capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0, "learn: filter restarted with spam_arbitron = spamd", r.stderr[-300:])
+    spam("Learn D", rcpts=LEARNERS)
+    wait_until(lambda: len([n for n in entries() if "learn" in n]) >= 4)
+    mine = [n for n in entries() if "learn" in n]
+    check(len(mine) == 4, "learn: one spam to four users corralled: four links", repr(mine))
+    if len(mine) != 4:
+        return
+    with open(os.path.join(CORRAL, mine[0]), "rb") as f:
+        hdr = f.read().split(b"\r\n\r\n", 1)[0]
+    check(b"\r\nX-MailCorral-Spamd: answered\r\n" in hdr and b"via=spamd" in hdr,
+          "learn: the corral copy says spamd answered (X-MailCorral-Spamd)", hdr[-300:])
+    notify()
+    users = [a.split("@")[0] for a in LEARNERS]
+    wait_until(lambda: all(digest_of(u) for u in users))
+    ids = []
+    for u in users:
+        d = digest_of(u)
+        found = IDENT.findall(text_of(parse(d[-1]))) if d else []
+        ids.append((parse(d[-1]), found[0]) if len(found) == 1 else (None, ""))
+    check(all(i for _, i in ids), "learn: each learner's digest lists the entry once")
+    if not all(i for _, i in ids):
+        return
+    eid = ids[0][1][4:20]
+    marker = os.path.join(CORRAL, "learned." + eid)
+
+    # 1. spamd down (nothing listens where the robot looks): released all
+    # the same, the failure logged, no marker
+    robot_conf("", closed_port())
+    lines, took = release(LEARNERS[0], *ids[0])
+    check(any("released sender=" in l for l in lines),
+          "learn: spamd down: released to learn1 all the same (%.1f s)" % took, robot_log()[-400:])
+    check(any(re.search(r"learn-failed entry=\S+ ms=\d+ reason=connect: Connection refused", l)
+              for l in lines), "learn: spamd down: robot logs learn-failed reason=connect: ...",
+          robot_log()[-400:])
+    check(not os.path.lexists(marker) and tells() == 0, "learn: a failed TELL marks nothing")
+    # 2. robot_learn_ham = no: released, nothing told, nothing logged
+    robot_conf("robot_learn_ham = no\n")
+    lines, took = release(LEARNERS[1], *ids[1])
+    check(any("released sender=" in l for l in lines) and
+          not [l for l in lines if re.search(r"learn(?:ed-ham|-skipped|-failed) ", l)] and
+          tells() == 0, "learn: robot_learn_ham = no: released to learn2, no TELL (%.1f s)" % took,
+          repr(lines))
+    # 3. taught: one TELL, nham + 1, learned.<id> while links remain
+    robot_conf("")
+    n1 = nham()
+    check(n1 is not None, "learn: sa-learn --dump magic reads spamd's store")
+    lines, took = release(LEARNERS[2], *ids[2])
+    check(any(re.search(r"learned-ham entry=spam_to_learn3@\S+ server=127\.0\.0\.1:%d ms=\d+ "
+                        r"result=learned" % SPAMD_PORT, l) for l in lines),
+          "learn: release to learn3: robot logs learned-ham ... result=learned (%.1f s)" % took,
+          repr(lines))
+    n2 = nham()
+    check(n1 is not None and n2 == n1 + 1, "learn: spamd's nham grew by one (%s -> %s)" % (n1, n2))
+    check(tells() == 1, "learn: spamd handled one TELL", str(tells()))
+    check(os.path.exists(marker) and os.stat(marker).st_uid == mail_uid,
+          "learn: learned.<id> marks the entry while learn4's link remains")
+    # 4. the same entry again: no TELL, the marker goes with the last link
+    lines, took = release(LEARNERS[3], *ids[3])
+    check(any(re.search(r"learn-skipped entry=spam_to_learn4@\S+ reason=already-taught", l)
+              for l in lines), "learn: release to learn4: learn-skipped reason=already-taught",
+          repr(lines))
+    check(tells() == 1 and nham() == n2, "learn: the second teaching release sent no TELL, "
+          "nham unchanged")
+    check(not os.path.lexists(marker) and not [n for n in entries() if "learn" in n],
+          "learn: no link and no marker left")
+    check(all(spam_tagged(u, "Learn D") for u in users), "learn: each learner got the spam, tagged")
+    print("# learn: %.1f s" % (time.time() - t0))
 
 
 # ---- helpers: hand-made corral entries, private corrals ----

@@ -11,6 +11,7 @@ Environment: STACK_DIR, SMTP_PORT (set by trust.sh).  Prints one
 import email
 import email.policy
 import email.utils
+import functools
 import glob
 import os
 import secrets
@@ -32,7 +33,8 @@ MC_LOG = os.path.join(STACK_DIR, "mailcorral.log")
 sys.path.insert(0, os.path.join(TOP, "testsuite", "stack"))
 sys.path.insert(0, os.path.join(TOP, "testsuite", "lib"))
 from send import Sender          # noqa: E402
-from mctest import qid_lines, wait_for  # noqa: E402
+import mctest                     # noqa: E402
+from mctest import EXE_B64, wait_for  # noqa: E402
 
 BASE = [
     "user = mail",
@@ -77,29 +79,9 @@ def result(ok, name, why=""):
 
 
 # ------------------------------------------------------------ helpers
-def log_for(qid):
-    with open(MC_LOG, "rb") as f:
-        return qid_lines(f.read().decode("utf-8", errors="replace"), qid)
-
-
-def msg(subject=b"test", body=b"hello\r\n", extra=b"", msgid=None, date=None, frm=b"a@example.org"):
-    n = "%d.%d" % (time.time_ns(), os.getpid())
-    h = b"From: " + frm + b"\r\nTo: u@" + DOM.encode() + b"\r\nSubject: " + subject + b"\r\n"
-    h += b"Message-ID: " + (msgid or ("<%s@test>" % n).encode()) + b"\r\n"
-    h += b"Date: " + (date or time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()).encode()) + b"\r\n"
-    return h + extra + b"\r\n" + body
-
-
-EXE_B64 = b"TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA"
-
-
-def exe_msg(nonce, **kw):
-    body = (b"--BB\r\nContent-Type: text/plain\r\n\r\n" + nonce + b"\r\n"
-            b"--BB\r\nContent-Type: application/octet-stream; name=\"evil.exe\"\r\n"
-            b"Content-Disposition: attachment; filename=\"evil.exe\"\r\n"
-            b"Content-Transfer-Encoding: base64\r\n\r\n" + EXE_B64 + b"\r\n--BB--\r\n")
-    extra = kw.pop("extra", b"") + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n"
-    return msg(body=body, extra=extra, **kw)
+log_for = functools.partial(mctest.log_for, MC_LOG)
+msg = functools.partial(mctest.test_msg, DOM)
+exe_msg = functools.partial(mctest.exe_msg, DOM)
 
 
 senders = {}
@@ -267,26 +249,15 @@ LOOSE = re.compile(r"(?i)(?<![0-9a-z])mc-[0-9a-f]{16}-[0-9a-f]{32}(?![0-9a-z])")
 
 
 def smtp(sender, rcpts, text):
-    data = re.sub(r"\r?\n", "\r\n", text).encode("utf-8")
-    s = smtplib.SMTP("127.0.0.1", SMTP_PORT, local_hostname="client.example", timeout=120)
-    try:
-        s.sendmail(sender, rcpts, data)
-    finally:
-        s.quit()
+    mctest.smtp_text(SMTP_PORT, sender, rcpts, text)
 
 
 def mails(user):
     return sorted(glob.glob(os.path.join(MAIL_DIR, user + ".*")))
 
 
-def parse(path):
-    with open(path, "rb") as f:
-        return email.message_from_binary_file(f, policy=email.policy.default)
-
-
-def text_of(msg):
-    part = msg.get_body(preferencelist=("plain",)) or msg
-    return part.get_content()
+parse = mctest.parse_mail
+text_of = mctest.plain_text
 
 
 def entries(user):
