@@ -148,6 +148,18 @@ static const struct conf_var conf_vars[] = {
 	  "(\"\" = none)" },
 	{ "spam_arbitron", CONF_ENUM, DEF_SPAM_ARBITRON, CF_OFF(spam_arbitron),
 	  0, 0, "builtin|spamd|none", "who decides whether mail is spam" },
+	{ "spam_combine", CONF_ENUM, DEF_SPAM_COMBINE, CF_OFF(spam_combine),
+	  0, 0, "either|arbitron", "spam when either the built-in checker or "
+	  "the arbitron says so, or when the arbitron alone says so" },
+	{ "spamd_always", CONF_ENUM, DEF_SPAMD_ALWAYS, CF_OFF(spamd_always),
+	  0, 0, "no|yes", "ask spamd even when the message is already spam "
+	  "by another checker (spam_combine = either)" },
+	{ "spamd_cache_size", CONF_UINT, DEF_SPAMD_CACHE_SIZE,
+	  CF_OFF(spamd_cache_size), 0, 1000000, NULL,
+	  "spamd answers kept for identical requests (0 = no cache)" },
+	{ "spamd_cache_ttl", CONF_TIME, DEF_SPAMD_CACHE_TTL,
+	  CF_OFF(spamd_cache_ttl), 1, 86400, NULL,
+	  "how long a kept spamd answer is used" },
 	{ "spam_threshold", CONF_DOUBLE, DEF_SPAM_THRESHOLD,
 	  CF_OFF(spam_threshold), 0, 10000, NULL,
 	  "built-in checker's spam score threshold" },

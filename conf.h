@@ -21,6 +21,7 @@
 enum conf_attach { CONF_ATTACH_DELETE, CONF_ATTACH_MANGLE };
 enum conf_limit { CONF_LIMIT_STRIP, CONF_LIMIT_REJECT };
 enum conf_arbitron { CONF_SPAM_BUILTIN, CONF_SPAM_SPAMD, CONF_SPAM_NONE };
+enum conf_combine { CONF_COMBINE_EITHER, CONF_COMBINE_ARBITRON };
 enum conf_fail { CONF_FAIL_ACCEPT, CONF_FAIL_TEMPFAIL };
 /* DELIVER: only in spam_user_prefs (prefs.h): spam delivered untouched */
 enum conf_dispo { CONF_DISPO_TAG, CONF_DISPO_TRASH, CONF_DISPO_CORRAL,
@@ -92,6 +93,10 @@ struct mc_config {
 	int		 list_from_header;	/* 0 no, 1 yes */
 	char		*spamassassin_config;
 	int		 spam_arbitron;		/* enum conf_arbitron */
+	int		 spam_combine;		/* enum conf_combine */
+	int		 spamd_always;		/* 0 no, 1 yes */
+	unsigned	 spamd_cache_size;	/* entries; 0 = off */
+	long		 spamd_cache_ttl;	/* seconds */
 	double		 spam_threshold;
 	char		*spam_weights_file;
 	char		*spamd_servers;

@@ -262,7 +262,72 @@ set_verdict(struct pp_reply *r, enum pp_verdict v, const char **why)
 		*why = "two-verdicts";
 		return -1;
 	}
+	if (v == PP_ACCEPT && r->spam) {
+		*why = "spam-and-accept";
+		return -1;
+	}
 	r->verdict = v;
+	return 0;
+}
+
+/*
+ * A SPAM score: an optional '-', 1 to 5 digits, optionally '.' and 1 to
+ * 3 digits; within +-PP_SPAM_SCORE_MAX.  Nothing strtod would read
+ * differently (no exponent, no hex, no inf or nan).  0 or -1.
+ */
+static int
+get_score(const char *f, size_t fl, double *out)
+{
+	char tmp[16];
+	size_t i = 0, nd = 0, nf = 0;
+	int dot = 0;
+
+	if (fl == 0 || fl >= sizeof(tmp))
+		return -1;
+	if (f[0] == '-')
+		i++;
+	for (; i < fl; i++) {
+		if (f[i] == '.' && !dot && nd > 0)
+			dot = 1;
+		else if (f[i] >= '0' && f[i] <= '9') {
+			if (dot)
+				nf++;
+			else
+				nd++;
+		} else
+			return -1;
+	}
+	if (nd == 0 || nd > 5 || (dot && (nf == 0 || nf > 3)))
+		return -1;
+	memcpy(tmp, f, fl);
+	tmp[fl] = '\0';
+	*out = strtod(tmp, NULL);
+	return *out > PP_SPAM_SCORE_MAX || *out < -PP_SPAM_SCORE_MAX ? -1 : 0;
+}
+
+/* SPAM <score> <reason>: one, and not with ACCEPT.  0 or -1 with *why. */
+static int
+spam_verb(struct pp_reply *r, const char *const *f, const size_t *fl,
+    int nf, const char **why)
+{
+	if (nf != 3)
+		return -1;
+	if (r->spam) {
+		*why = "two-spam-verdicts";
+		return -1;
+	}
+	if (r->verdict == PP_ACCEPT) {
+		*why = "spam-and-accept";
+		return -1;
+	}
+	if (get_score(f[1], fl[1], &r->spam_score) == -1) {
+		*why = "bad-score";
+		return -1;
+	}
+	if (get_value(f[2], fl[2], r->spam_reason, PP_VALUE_MAX, 1,
+	    why) == -1)
+		return -1;
+	r->spam = 1;
 	return 0;
 }
 
@@ -388,6 +453,8 @@ parse_line(const char *line, size_t len, const unsigned *parts,
 		return set_verdict(r, VERB("REJECT") ? PP_REJECT :
 		    PP_TEMPFAIL, why);
 	}
+	if (VERB("SPAM"))
+		return spam_verb(r, f, fl, nf, why);
 	if (VERB("ERROR")) {
 		if (nf != 2 || pp_decode(f[1], fl[1], tmp, PP_VALUE_MAX,
 		    &n) == -1)

@@ -21,6 +21,7 @@
  *               HEADER-ADD <name> <value> | HEADER-CHANGE <name> <i> <value>
  *               HEADER-DELETE <name>
  *               ACCEPT | REJECT <text> | DISCARD | TEMPFAIL <text>
+ *               SPAM <score> <reason>            (the filter says spam)
  *               ERROR <text>                     (the filter died)
  *               F
  *
@@ -40,7 +41,9 @@
  * the final F line, has an unknown verb, a bad part id, a header name
  * outside [A-Za-z0-9-]+, a value with CR, LF or NUL or longer than
  * PP_VALUE_MAX, a REPLACE file outside the message's directory, more than
- * one verdict, or more than PP_MAX_ACTIONS lines.
+ * one verdict, more than one SPAM line, SPAM with ACCEPT, a SPAM score
+ * that is not a decimal number within +-PP_SPAM_SCORE_MAX, or more than
+ * PP_MAX_ACTIONS lines.
  *
  * Pool: at most perl_workers workers; a message takes a free one or, when
  * all are busy, fails at once ("no free workers") -- nothing waits in a
@@ -76,6 +79,7 @@ struct scan;
 #define PP_REPLY_MAX	(512 * 1024)	/* bytes of one reply */
 #define PP_REQ_HEADERS	(1024 * 1024)	/* encoded header fields sent */
 #define PP_MAX_SLOTS	128		/* workers alive, old and new */
+#define PP_SPAM_SCORE_MAX 10000		/* |score| of a SPAM line */
 
 enum pp_verb {
 	PP_DROP, PP_RENAME, PP_REPLACE,
@@ -102,6 +106,11 @@ struct pp_reply {
 	struct pp_action *a;		/* owned */
 	unsigned	 n;
 	char		 error[200];	/* ERROR: printable, "" if none */
+	/* SPAM: the filter's spam verdict, a score on spam_threshold's
+	   scale and a reason (printable, may be empty) */
+	int		 spam;
+	double		 spam_score;
+	char		 spam_reason[PP_VALUE_MAX + 1];
 };
 
 /*

@@ -151,8 +151,24 @@ sub delete_header {
 	$self->_act('HEADER-DELETE', $name);
 }
 
+# The filter's spam verdict: the message is spam, disposed of as
+# spam_disposition says (tag, trash, corral) like one the built-in checker
+# or spamd calls spam.  $score is on spam_threshold's scale (shown in
+# X-Spam-Score), $reason goes to the log.  accept() after spam() takes it
+# back, and spam() after accept() takes the accept back.
+sub spam {
+	my ($self, $score, $reason) = @_;
+	$score = 0 unless defined $score;
+	die "spam: score must be a decimal number\n"
+	    unless $score =~ /\A-?[0-9]{1,5}(?:\.[0-9]{1,3})?\z/ &&
+	    abs($score) <= 10000;
+	$self->{spam} = ['SPAM', $score, defined $reason ? $reason : ''];
+	$self->{verdict} = undef
+	    if $self->{verdict} && $self->{verdict}[0] eq 'ACCEPT';
+}
+
 # Whole-message verdicts: the last one called counts.
-sub accept   { $_[0]{verdict} = ['ACCEPT'] }
+sub accept   { $_[0]{spam} = undef; $_[0]{verdict} = ['ACCEPT'] }
 sub discard  { $_[0]{verdict} = ['DISCARD'] }
 sub reject   { $_[0]{verdict} = ['REJECT', defined $_[1] ? $_[1] : 'rejected'] }
 sub tempfail { $_[0]{verdict} = ['TEMPFAIL', defined $_[1] ? $_[1] : 'try again later'] }
@@ -160,6 +176,9 @@ sub tempfail { $_[0]{verdict} = ['TEMPFAIL', defined $_[1] ? $_[1] : 'try again 
 sub _reply {
 	my ($self) = @_;
 	my @l = @{ $self->{actions} };
+	if (my $s = $self->{spam}) {
+		push @l, join(' ', $s->[0], map { main::enc($_) } @$s[1 .. $#$s]);
+	}
 	if (my $v = $self->{verdict}) {
 		push @l, join(' ', $v->[0], map { main::enc($_) } @$v[1 .. $#$v]);
 	}

@@ -24,6 +24,7 @@
 #include "html.h"
 #include "log.h"
 #include "scan.h"
+#include "spamfilter.h"
 #include "spamstats.h"
 #include "spool.h"
 #include "banned.h"
@@ -507,7 +508,7 @@ scan_new(const struct mc_config *cf, const char *qid)
 		return NULL;
 	sc->cf = cf;
 	sc->qid = qid;
-	if (cf->spam_arbitron == CONF_SPAM_BUILTIN &&
+	if (spam_counts(cf, SPAM_BUILTIN) &&
 	    (sc->stats = spamstats_new(cf->weights)) == NULL) {
 		free(sc);
 		return NULL;

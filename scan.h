@@ -118,7 +118,8 @@ int		 scan_decode(struct scan *, enum mime_cte, uint64_t from,
 
 /*
  * The built-in spam checker's result, from statistics counted while the
- * message was parsed (scan_new starts them when spam_arbitron = builtin).
+ * message was parsed (scan_new starts them when the built-in checker
+ * counts: spam_counts(cf, SPAM_BUILTIN)).
  * Returns -1 when they were not counted.
  */
 int		 scan_spam_score(struct scan *, double *score, struct buf *why);

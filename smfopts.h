@@ -102,6 +102,10 @@
 	"/etc/mail/spamassassin " \
 	"/var/lib/spamassassin/*/updates_spamassassin_org"
 #define DEF_SPAM_ARBITRON	"builtin"	/* builtin | spamd | none */
+#define DEF_SPAM_COMBINE	"either"	/* either | arbitron */
+#define DEF_SPAMD_ALWAYS	"no"		/* ask spamd for spam too */
+#define DEF_SPAMD_CACHE_SIZE	"0"		/* identical requests kept */
+#define DEF_SPAMD_CACHE_TTL	"5m"
 #define DEF_SPAM_THRESHOLD	"5.0"
 #define DEF_SPAM_WEIGHTS_FILE	""		/* "" = built-in weights */
 #define DEF_SPAMD_SERVERS	"127.0.0.1:2527"

@@ -16,13 +16,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "buf.h"
 #include "conf.h"
@@ -1072,89 +1076,415 @@ spam_pct(double score, double threshold)
 	return (int)(p + (p < 0 ? -0.5 : 0.5));
 }
 
-/* The arbitron's verdict, for a sender on no list. */
+static const char *const checker_names[SPAM_NCHECKERS] = {
+	"builtin", "spamd", "perl"
+};
+
+const char *
+spam_checker_name(enum spam_checker c)
+{
+	return (unsigned)c < SPAM_NCHECKERS ? checker_names[c] : "?";
+}
+
+int
+spam_counts(const struct mc_config *cf, enum spam_checker c)
+{
+	switch (c) {
+	case SPAM_BUILTIN:
+		return cf->spam_arbitron == CONF_SPAM_BUILTIN ||
+		    (cf->spam_arbitron == CONF_SPAM_SPAMD &&
+		    cf->spam_combine == CONF_COMBINE_EITHER);
+	case SPAM_SPAMD:
+		return cf->spam_arbitron == CONF_SPAM_SPAMD;
+	case SPAM_PERL:
+		return 1;
+	case SPAM_NCHECKERS:
+		break;
+	}
+	return 0;
+}
+
+/* A share of its own threshold, for comparing answers. */
+static double
+share(const struct spam_check *c)
+{
+	return c->threshold > 0 ? c->score / c->threshold : c->score;
+}
+
+/* Appends "+name" (or "name") to via. */
 static void
-arbitron(const struct mc_config *cf, struct scan *scan, const char *rcpt,
+via_add(char *via, size_t len, const char *name)
+{
+	size_t n = strlen(via);
+
+	snprintf(via + n, len - n, "%s%s", n > 0 ? "+" : "", name);
+}
+
+void
+spam_combine(struct spam_verdict *sv)
+{
+	const struct spam_check *best = NULL;
+	unsigned c;
+	int pass;
+
+	sv->is_spam = 0;
+	sv->failed = 0;
+	sv->said = 0;
+	sv->via[0] = '\0';
+	for (c = 0; c < SPAM_NCHECKERS; c++)
+		if (sv->check[c].state == SPAM_CHECK_DONE &&
+		    sv->check[c].is_spam) {
+			sv->said |= 1u << c;
+			via_add(sv->via, sizeof(sv->via), checker_names[c]);
+		}
+	sv->is_spam = sv->said != 0;
+	sv->spamd_answered = sv->check[SPAM_SPAMD].state == SPAM_CHECK_DONE;
+	/* the shown answer: among those that said spam, else among all */
+	for (pass = sv->is_spam ? 0 : 1; pass < 2 && best == NULL; pass++)
+		for (c = 0; c < SPAM_NCHECKERS; c++) {
+			const struct spam_check *k = &sv->check[c];
+
+			if (k->state != SPAM_CHECK_DONE ||
+			    (pass == 0 && !k->is_spam))
+				continue;
+			if (best == NULL || share(k) > share(best)) {
+				best = k;
+				if (!sv->is_spam)
+					snprintf(sv->via, sizeof(sv->via),
+					    "%s", checker_names[c]);
+			}
+		}
+	if (best != NULL) {
+		sv->score = best->score;
+		sv->threshold = best->threshold;
+	}
+	for (c = 0; c < SPAM_NCHECKERS && !sv->is_spam; c++)
+		if (sv->check[c].state == SPAM_CHECK_FAILED) {
+			sv->failed = 1;
+			if (best == NULL)
+				snprintf(sv->via, sizeof(sv->via), "%s",
+				    checker_names[c]);
+		}
+	if (sv->via[0] == '\0')
+		snprintf(sv->via, sizeof(sv->via), "none");
+}
+
+/* ---- spamd's answers, shared (spam_cache_*) ---- */
+
+#define CACHE_WAYS	4
+
+struct cache_ent {
+	unsigned char	 key[SPAM_CACHE_KEY];
+	double		 when;		/* 0: empty */
+	struct spam_check answer;
+};
+
+static pthread_mutex_t	 cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cache_ent	*cache;
+static unsigned		 cache_n;	/* entries, a multiple of CACHE_WAYS */
+
+void
+spam_cache_key(const char *user, const char *servers, const char *req,
+    size_t len, unsigned char key[SPAM_CACHE_KEY])
+{
+	EVP_MD_CTX *ctx;
+	unsigned int n = 0;
+	int ok;
+
+	memset(key, 0, SPAM_CACHE_KEY);
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return;
+	user = user != NULL ? user : "";
+	servers = servers != NULL ? servers : "";
+	/* each part ends in a NUL: no two splits give one key */
+	ok = EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, user, strlen(user) + 1) == 1 &&
+	    EVP_DigestUpdate(ctx, servers, strlen(servers) + 1) == 1 &&
+	    EVP_DigestUpdate(ctx, req, len) == 1 &&
+	    EVP_DigestFinal_ex(ctx, key, &n) == 1 && n == SPAM_CACHE_KEY;
+	if (!ok)
+		memset(key, 0, SPAM_CACHE_KEY);
+	EVP_MD_CTX_free(ctx);
+}
+
+/* The set of key in a table of cache_n entries.  Locked. */
+static struct cache_ent *
+cache_set(const unsigned char *key)
+{
+	uint32_t h;
+
+	memcpy(&h, key, sizeof(h));
+	return &cache[(h % (cache_n / CACHE_WAYS)) * CACHE_WAYS];
+}
+
+/* The table for size entries (made or emptied on a change).  Locked. */
+static int
+cache_size(unsigned size)
+{
+	unsigned n = (size + CACHE_WAYS - 1) / CACHE_WAYS * CACHE_WAYS;
+
+	if (n == cache_n && cache != NULL)
+		return 0;
+	free(cache);
+	cache = NULL;
+	cache_n = 0;
+	if (n == 0 || (cache = calloc(n, sizeof(*cache))) == NULL)
+		return -1;
+	cache_n = n;
+	return 0;
+}
+
+static int
+key_empty(const unsigned char *key)
+{
+	static const unsigned char zero[SPAM_CACHE_KEY];
+
+	return memcmp(key, zero, SPAM_CACHE_KEY) == 0;
+}
+
+int
+spam_cache_get(const unsigned char key[SPAM_CACHE_KEY], unsigned size,
+    long ttl, double now, struct spam_check *out)
+{
+	struct cache_ent *set;
+	int hit = 0, i;
+
+	if (size == 0 || key_empty(key))
+		return 0;
+	pthread_mutex_lock(&cache_lock);
+	if (cache_size(size) == 0) {
+		set = cache_set(key);
+		for (i = 0; i < CACHE_WAYS && !hit; i++)
+			if (set[i].when > 0 && now - set[i].when <= ttl &&
+			    now >= set[i].when &&
+			    memcmp(set[i].key, key, SPAM_CACHE_KEY) == 0) {
+				*out = set[i].answer;
+				hit = 1;
+			}
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return hit;
+}
+
+void
+spam_cache_put(const unsigned char key[SPAM_CACHE_KEY], unsigned size,
+    double now, const struct spam_check *answer)
+{
+	struct cache_ent *set, *victim;
+	int i;
+
+	if (size == 0 || key_empty(key) || answer->state != SPAM_CHECK_DONE)
+		return;
+	pthread_mutex_lock(&cache_lock);
+	if (cache_size(size) == 0) {
+		set = cache_set(key);
+		victim = &set[0];
+		for (i = 0; i < CACHE_WAYS; i++) {
+			if (memcmp(set[i].key, key, SPAM_CACHE_KEY) == 0) {
+				victim = &set[i];
+				break;
+			}
+			if (set[i].when < victim->when)
+				victim = &set[i];
+		}
+		memcpy(victim->key, key, SPAM_CACHE_KEY);
+		victim->when = now;
+		victim->answer = *answer;
+		victim->answer.cached = 0;
+	}
+	pthread_mutex_unlock(&cache_lock);
+}
+
+void
+spam_cache_clear(void)
+{
+	pthread_mutex_lock(&cache_lock);
+	free(cache);
+	cache = NULL;
+	cache_n = 0;
+	pthread_mutex_unlock(&cache_lock);
+}
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * spamd's answer into sv->check[SPAM_SPAMD], from the cache when an
+ * identical request was answered within spamd_cache_ttl; a failure's
+ * reason too (failures are never kept).
+ */
+static void
+ask_spamd(const struct mc_config *cf, struct scan *scan, const char *rcpt,
     struct spam_verdict *sv)
 {
+	struct spam_check *k = &sv->check[SPAM_SPAMD];
 	struct spamd_result res;
 	struct buf req = BUF_INIT;
+	unsigned char key[SPAM_CACHE_KEY];
 
-	switch (cf->spam_arbitron) {
-	case CONF_SPAM_NONE:
-		sv->via = "none";
-		return;
-	case CONF_SPAM_BUILTIN:
-		sv->via = "builtin";
-		if (scan_spam_score(scan, &sv->score, NULL) == 0)
-			sv->is_spam = sv->score >= sv->threshold;
-		return;
-	case CONF_SPAM_SPAMD:
-		sv->via = "spamd";
-		if (spamd_request(scan, cf->spamd_max_size, &req) == -1) {
-			sv->failed = 1;
-			snprintf(sv->reason, sizeof(sv->reason), "spool read "
-			    "failed");
-		} else if (spamd_check(&cf->spamd, rcpt, req.data ? req.data :
-		    "", req.len, &res, sv->reason, sizeof(sv->reason)) == -1) {
-			sv->failed = 1;
-		} else {
-			sv->spamd_answered = 1;
-			sv->is_spam = res.is_spam;
-			sv->score = res.score;
-			sv->threshold = res.threshold;
-		}
+	k->state = SPAM_CHECK_FAILED;
+	if (spamd_request(scan, cf->spamd_max_size, &req) == -1) {
+		snprintf(sv->reason, sizeof(sv->reason), "spool read failed");
 		buf_free(&req);
 		return;
 	}
+	if (cf->spamd_cache_size > 0) {
+		spam_cache_key(rcpt, cf->spamd_servers, req.data ? req.data :
+		    "", req.len, key);
+		if (spam_cache_get(key, cf->spamd_cache_size,
+		    cf->spamd_cache_ttl, mono_now(), k)) {
+			k->cached = 1;
+			buf_free(&req);
+			return;
+		}
+	}
+	if (spamd_check(&cf->spamd, rcpt, req.data ? req.data : "",
+	    req.len, &res, sv->reason, sizeof(sv->reason)) == 0) {
+		k->state = SPAM_CHECK_DONE;
+		k->is_spam = res.is_spam;
+		k->score = res.score;
+		k->threshold = res.threshold;
+		if (cf->spamd_cache_size > 0)
+			spam_cache_put(key, cf->spamd_cache_size, mono_now(),
+			    k);
+	}
+	buf_free(&req);
+}
+
+/* 1 and the list's verdict in sv when a listed sender decides. */
+static int
+listed(const struct mc_config *cf, const char *const *addrs, size_t naddr,
+    size_t nown, const char *client, struct spam_verdict *sv)
+{
+	size_t i;
+
+	for (i = 0; i < nown; i++)
+		if (spam_list_match(cf->white, addrs[i])) {
+			snprintf(sv->via, sizeof(sv->via), "whitelist");
+			return 1;
+		}
+	for (i = 0; i < nown; i++)
+		if (spam_list_match(cf->black, addrs[i])) {
+			sv->is_spam = 1;
+			snprintf(sv->via, sizeof(sv->via), "blacklist");
+			sv->score = 100;
+			return 1;
+		}
+	if (cf->sa != NULL && naddr > 0) {
+		switch (spam_sa_check(cf->sa, addrs, naddr, client)) {
+		case SPAM_SA_WELCOME:
+			snprintf(sv->via, sizeof(sv->via), "sa-welcomelist");
+			sv->score = -100;
+			return 1;
+		case SPAM_SA_BLOCK:
+			sv->is_spam = 1;
+			snprintf(sv->via, sizeof(sv->via), "sa-blocklist");
+			sv->score = 100;
+			return 1;
+		case SPAM_SA_NONE:
+			break;
+		}
+	}
+	return 0;
 }
 
 void
 spam_decide(const struct mc_config *cf, struct scan *scan,
     const char *const *addrs, size_t naddr, size_t nown, const char *client,
-    const char *rcpt, struct spam_verdict *sv)
+    const char *rcpt, const struct spam_check *perl, int force_spamd,
+    struct spam_verdict *sv)
 {
-	size_t i;
+	struct spam_check *b = &sv->check[SPAM_BUILTIN];
 
 	memset(sv, 0, sizeof(*sv));
 	sv->threshold = cf->spam_threshold;
-	for (i = 0; i < nown; i++)
-		if (spam_list_match(cf->white, addrs[i])) {
-			sv->via = "whitelist";
-			return;
-		}
-	for (i = 0; i < nown; i++)
-		if (spam_list_match(cf->black, addrs[i])) {
-			sv->is_spam = 1;
-			sv->via = "blacklist";
-			sv->score = 100;
-			return;
-		}
-	if (cf->sa != NULL && naddr > 0) {
-		switch (spam_sa_check(cf->sa, addrs, naddr, client)) {
-		case SPAM_SA_WELCOME:
-			sv->via = "sa-welcomelist";
-			sv->score = -100;
-			return;
-		case SPAM_SA_BLOCK:
-			sv->is_spam = 1;
-			sv->via = "sa-blocklist";
-			sv->score = 100;
-			return;
-		case SPAM_SA_NONE:
+	if (listed(cf, addrs, naddr, nown, client, sv))
+		return;
+	if (spam_counts(cf, SPAM_BUILTIN) &&
+	    scan_spam_score(scan, &b->score, NULL) == 0) {
+		b->state = SPAM_CHECK_DONE;
+		b->threshold = cf->spam_threshold;
+		b->is_spam = b->score >= b->threshold;
+	}
+	if (perl != NULL && perl->state == SPAM_CHECK_DONE)
+		sv->check[SPAM_PERL] = *perl;
+	spam_combine(sv);
+	if (spam_counts(cf, SPAM_SPAMD)) {
+		/* spam by another checker is decided: spamd would add
+		   nothing but its score (issue 19 item 3) */
+		if (sv->is_spam && !cf->spamd_always && !force_spamd)
+			sv->check[SPAM_SPAMD].state = SPAM_CHECK_SKIPPED;
+		else
+			ask_spamd(cf, scan, rcpt, sv);
+		spam_combine(sv);
+	}
+}
+
+/*
+ * Appends each counted checker's answer to out when more than one counts
+ * (" builtin=2.0/5.0 spamd=skipped").
+ */
+static void
+checks_str(const struct spam_verdict *sv, char *out, size_t len)
+{
+	size_t n;
+	unsigned c, counted = 0;
+
+	for (c = 0; c < SPAM_NCHECKERS; c++)
+		counted += sv->check[c].state != SPAM_CHECK_OFF;
+	for (c = 0; c < SPAM_NCHECKERS && counted > 1; c++) {
+		const struct spam_check *k = &sv->check[c];
+
+		if ((n = strlen(out)) + 1 >= len)
+			break;
+		switch (k->state) {
+		case SPAM_CHECK_OFF:
+			break;
+		case SPAM_CHECK_DONE:
+			snprintf(out + n, len - n, " %s=%.1f/%.1f",
+			    checker_names[c], k->score, k->threshold);
+			break;
+		case SPAM_CHECK_SKIPPED:
+			snprintf(out + n, len - n, " %s=skipped",
+			    checker_names[c]);
+			break;
+		case SPAM_CHECK_FAILED:
+			snprintf(out + n, len - n, " %s=failed",
+			    checker_names[c]);
 			break;
 		}
 	}
-	arbitron(cf, scan, rcpt, sv);
 }
 
 void
 spam_fields(const struct spam_verdict *sv, char *status, size_t slen,
     char *score, size_t clen)
 {
+	int skipped = sv->check[SPAM_SPAMD].state == SPAM_CHECK_SKIPPED;
+
 	snprintf(status, slen, "%s, score=%.1f required=%.1f (%d%%) via=%s",
 	    sv->is_spam ? "Yes" : "No", sv->score, sv->threshold,
 	    spam_pct(sv->score, sv->threshold), sv->via);
-	snprintf(score, clen, "%.1f (%d%%)", sv->score,
-	    spam_pct(sv->score, sv->threshold));
+	checks_str(sv, status, slen);
+	snprintf(score, clen, "%.1f (%d%%)%s%s", sv->score,
+	    spam_pct(sv->score, sv->threshold), skipped ? " " : "",
+	    skipped ? "builtin, spamd not asked" : "");
+}
+
+void
+spam_line(const struct spam_verdict *sv, char *out, size_t len)
+{
+	snprintf(out, len, "%s%.1f/%.1f(%d%%) via=%s",
+	    sv->is_spam ? "yes:" : sv->failed ? "unchecked:" : "no:",
+	    sv->score, sv->threshold, spam_pct(sv->score, sv->threshold),
+	    sv->via);
+	checks_str(sv, out, len);
+	if (sv->check[SPAM_SPAMD].cached && strlen(out) + 1 < len)
+		snprintf(out + strlen(out), len - strlen(out), " spamd-cached");
 }

@@ -805,7 +805,8 @@ perl_actions(struct mc_verdict *v, const struct pp_reply *r, unsigned cnt[4])
  * the spam check.  Its part changes become findings for the rewriter,
  * its header changes edits; a whole-message verdict ends here.  Any
  * failure of the shim is P-SHIM-FAIL: 451 4.3.0.  ACCEPT vouches for the
- * message: the spam check is skipped.
+ * message: the spam check is skipped.  SPAM is the filter's spam verdict,
+ * one more checker for step_spam (a whole-message verdict ends first).
  */
 static enum step_rc
 step_perl(struct mc_verdict *v)
@@ -844,8 +845,20 @@ step_perl(struct mc_verdict *v)
 		fail = perl_actions(v, r, cnt) == -1;
 		break;
 	}
-	snprintf(v->perl, sizeof(v->perl), " perl=%s(drop:%u,rename:%u,"
-	    "replace:%u,headers:%u)", vwords[r->verdict], cnt[0], cnt[1],
+	if (r->spam && r->verdict == PP_NONE) {
+		/* a checker like the others: step_spam combines it */
+		v->perl_spam.state = SPAM_CHECK_DONE;
+		v->perl_spam.is_spam = 1;
+		v->perl_spam.score = r->spam_score;
+		v->perl_spam.threshold = v->cf->spam_threshold;
+		log_safe(r->spam_reason, strlen(r->spam_reason), why,
+		    sizeof(why));
+		log_msg(v->m->qid, LOG_INFO, "perl-spam score=%.1f reason=%s",
+		    r->spam_score, why);
+	}
+	snprintf(v->perl, sizeof(v->perl), " perl=%s%s(drop:%u,rename:%u,"
+	    "replace:%u,headers:%u)", vwords[r->verdict],
+	    r->spam && r->verdict == PP_NONE ? "+spam" : "", cnt[0], cnt[1],
 	    cnt[2], cnt[3]);
 	if (fail)
 		return fail_errno(v, VERDICT_FAIL_MODIFY, errno);
@@ -853,29 +866,43 @@ step_perl(struct mc_verdict *v)
 }
 
 /*
- * Whether the message is spam for a recipient with threshold= set: the
- * message's share of its checker's own threshold (score / threshold) is
- * at least t / spam_threshold (mailcorral.conf(5)).  A list's verdict, a
- * checker that failed, the site filter's ACCEPT, or a zero threshold are
- * the same for every recipient.
+ * Whether the message is spam for a recipient with threshold= set: a
+ * checker that answered says spam for them when its share of its own
+ * threshold (score / threshold) is at least t / spam_threshold
+ * (mailcorral.conf(5)), and the rule of spam_combine holds as for the
+ * message (spam when one of them says so).  A list's verdict, a checker
+ * that failed, the site filter's ACCEPT or its spam verdict, or a zero
+ * threshold are the same for every recipient.  With spamd_per_user the
+ * recipient's own spamd answer stands for the message's.
  */
 static int
 spam_for(const struct mc_verdict *v, unsigned i, const struct prefs_user *u)
 {
 	struct spam_verdict sv = v->sv;
+	const struct spam_check *k;
 	double base = v->cf->spam_threshold;
+	unsigned c, asked = 0;
 
 	if (v->rsv != NULL && v->rsv[i].own) {
 		/* spamd_per_user: the recipient's own answer */
-		sv.is_spam = v->rsv[i].is_spam;
-		sv.score = v->rsv[i].score;
-		sv.threshold = v->rsv[i].threshold;
+		sv.check[SPAM_SPAMD].is_spam = v->rsv[i].is_spam;
+		sv.check[SPAM_SPAMD].score = v->rsv[i].score;
+		sv.check[SPAM_SPAMD].threshold = v->rsv[i].threshold;
+		spam_combine(&sv);
 	}
-	if (!u->has_threshold || sv.failed || sv.via == NULL ||
-	    (strcmp(sv.via, "builtin") != 0 &&
-	    strcmp(sv.via, "spamd") != 0) || base <= 0 || sv.threshold <= 0)
+	for (c = 0; c < SPAM_NCHECKERS; c++)
+		asked += sv.check[c].state != SPAM_CHECK_OFF;
+	if (!u->has_threshold || sv.failed || asked == 0 || base <= 0 ||
+	    (sv.said & (1u << SPAM_PERL)))
 		return sv.is_spam;
-	return sv.score * base >= u->threshold * sv.threshold;
+	for (c = 0; c < SPAM_NCHECKERS; c++) {
+		k = &sv.check[c];
+		if (c != SPAM_PERL && k->state == SPAM_CHECK_DONE &&
+		    k->threshold > 0 && k->score * base >=
+		    u->threshold * k->threshold)
+			return 1;
+	}
+	return 0;
 }
 
 /*
@@ -898,8 +925,8 @@ spamd_users(struct mc_verdict *v)
 	unsigned i, j, users = 1, capped = 0;
 	int rc = 0;
 
-	if (!cf->spamd_per_user || v->sv.failed || v->sv.via == NULL ||
-	    strcmp(v->sv.via, "spamd") != 0 || m->nrcpt < 2)
+	if (!cf->spamd_per_user || v->sv.failed ||
+	    v->sv.check[SPAM_SPAMD].state != SPAM_CHECK_DONE || m->nrcpt < 2)
 		return 0;
 	if ((v->rsv = calloc(m->nrcpt, sizeof(*v->rsv))) == NULL) {
 		fail_errno(v, VERDICT_FAIL_INTERNAL, ENOMEM);
@@ -986,7 +1013,30 @@ count_out(const struct mc_verdict *v, unsigned o)
 	return n;
 }
 
-/* The spam verdict: lists, then the arbitron; a failure as configured. */
+/*
+ * 1 when a recipient's threshold= is above spam_threshold: spam to the
+ * built-in checker may then be ham to them, and spamd's answer may
+ * still make it spam for them, so spamd is asked even then.
+ */
+static int
+spamd_for_prefs(const struct mc_verdict *v)
+{
+	struct prefs_user u;
+	unsigned i;
+
+	for (i = 0; v->cf->prefs != NULL && i < v->m->nrcpt; i++) {
+		prefs_lookup(v->cf->prefs, v->m->rcpts[i], &u);
+		if (u.has_threshold && u.threshold > v->cf->spam_threshold)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The spam verdict: lists, then the counted checkers with the Perl
+ * filter's own verdict, one decision (spam_decide); a failure as
+ * configured.
+ */
 static enum step_rc
 step_spam(struct mc_verdict *v)
 {
@@ -998,7 +1048,7 @@ step_spam(struct mc_verdict *v)
 
 	if (v->perl_accept) {
 		memset(sv, 0, sizeof(*sv));
-		sv->via = "site-filter";
+		snprintf(sv->via, sizeof(sv->via), "site-filter");
 		sv->threshold = cf->spam_threshold;
 	} else {
 		if (m->sender[0] != '\0')
@@ -1010,12 +1060,14 @@ step_spam(struct mc_verdict *v)
 		if (cf->list_from_header)
 			nown = naddr;
 		spam_decide(cf, m->scan, addrs, naddr, nown, v->client,
-		    m->nrcpt > 0 ? m->rcpts[0] : NULL, sv);
+		    m->nrcpt > 0 ? m->rcpts[0] : NULL,
+		    v->perl_spam.state == SPAM_CHECK_DONE ? &v->perl_spam :
+		    NULL, spamd_for_prefs(v), sv);
 	}
-	snprintf(v->spam, sizeof(v->spam), "%s%.1f/%.1f(%d%%) via=%s",
-	    sv->is_spam ? "yes:" : sv->failed ? "unchecked:" : "no:",
-	    sv->score, sv->threshold, spam_pct(sv->score, sv->threshold),
-	    sv->via ? sv->via : "-");
+	spam_line(sv, v->spam, sizeof(v->spam));
+	if (sv->check[SPAM_SPAMD].state == SPAM_CHECK_FAILED && !sv->failed)
+		log_msg(m->qid, LOG_WARNING, "spamd-failed reason=%s "
+		    "decided=spam via=%s", sv->reason, sv->via);
 	if (sv->failed) {
 		log_msg(m->qid, LOG_WARNING, "spamd-failed reason=%s",
 		    sv->reason);

@@ -199,6 +199,7 @@ struct mc_verdict {
 	/* the findings */
 	struct spam_verdict	 sv;
 	int			 perl_accept;	/* the site vouched for it */
+	struct spam_check	 perl_spam;	/* the site's $msg->spam() */
 	unsigned char		*rout;		/* per m->rcpts: verdict_out */
 	struct verdict_rsv	*rsv;		/* per m->rcpts; NULL: none */
 	int			 tagged;	/* the transaction's copy */

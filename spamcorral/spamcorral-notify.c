@@ -68,6 +68,7 @@ struct entry {
 	char	 subject[VALUE_BYTES];
 	char	 score[32];
 	double	 pct;
+	int	 builtin;	/* the built-in score: spamd was not asked */
 	time_t	 mtime;
 	unsigned char hash[SC_HASH_LEN];	/* SHA-256 of the content */
 	int	 ok;		/* read and listed */
@@ -202,6 +203,8 @@ on_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
 		const char *p = memchr(v, '(', vl);
 
 		h->have_score = 1;
+		/* spam_fields(): "12.0 (240%) builtin, spamd not asked" */
+		e->builtin = memmem(v, vl, "spamd not asked", 15) != NULL;
 		if (p != NULL) {
 			char num[32];
 			size_t k = 0;
@@ -333,8 +336,10 @@ digest_body(const char *rcpt, struct entry *es, size_t n, struct buf *body)
 		    "[MC-%s-%s]\n"
 		    "  From:    %s\n"
 		    "  Subject: %s\n"
-		    "  Date:    %s    Score: %s of the spam threshold\n",
-		    e->id, tok, e->from, e->subject, when, e->score);
+		    "  Date:    %s    Score: %s of the spam threshold%s\n",
+		    e->id, tok, e->from, e->subject, when, e->score,
+		    e->builtin ? " (built-in checker; SpamAssassin not asked)" :
+		    "");
 	}
 	buf_printf(body,
 	    "------------------------------------------------------------\n"

@@ -8,7 +8,8 @@
  * known verbs, part ids that were offered, header names [A-Za-z0-9-]+,
  * values and names terminated, without CR, LF, NUL or other control
  * bytes, within their caps; REPLACE paths a plain name directly inside
- * the directory; at most one verdict.  Also: pp_encode() then
+ * the directory; at most one verdict; a SPAM verdict only without
+ * ACCEPT, its score finite within +-PP_SPAM_SCORE_MAX.  Also: pp_encode() then
  * pp_decode() gives the input back, and the encoding holds no blank,
  * control byte or line end.
  */
@@ -92,8 +93,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    sizeof(why)) == -1) {
 		FUZZ_CHECK(memchr(why, '\0', sizeof(why)) != NULL && why[0],
 		    "no reason");
-		FUZZ_CHECK(r.n == 0 && r.a == NULL && r.verdict == PP_NONE,
-		    "a refused reply left actions");
+		FUZZ_CHECK(r.n == 0 && r.a == NULL && r.verdict == PP_NONE &&
+		    !r.spam, "a refused reply left actions");
 		free(a);
 		roundtrip(data, size);
 		return 0;
@@ -109,6 +110,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r.verdict == PP_REJECT || r.verdict == PP_TEMPFAIL)
 		clean(r.text, PP_VALUE_MAX, 0, "verdict text");
 	FUZZ_CHECK(r.n <= PP_MAX_ACTIONS, "%u actions", r.n);
+	if (r.spam) {
+		FUZZ_CHECK(r.verdict != PP_ACCEPT, "SPAM with ACCEPT");
+		FUZZ_CHECK(r.spam_score >= -PP_SPAM_SCORE_MAX &&
+		    r.spam_score <= PP_SPAM_SCORE_MAX, "spam score %g",
+		    r.spam_score);
+		clean(r.spam_reason, PP_VALUE_MAX, 1, "spam reason");
+	} else
+		FUZZ_CHECK(r.spam_reason[0] == '\0', "reason without SPAM");
 	clean(r.error, sizeof(r.error) - 1, 1, "error");
 	for (i = 0; i < r.n; i++) {
 		const struct pp_action *x = &r.a[i];

@@ -232,6 +232,68 @@ test_refusals(void **state)
 	refused("DISCARD\nDISCARD\nF\n", "two-verdicts");
 }
 
+/* SPAM <score> <reason>: the filter's spam verdict (one, not with ACCEPT). */
+static const struct {
+	const char	*reply;
+	const char	*why;		/* NULL: accepted */
+	double		 score;
+	const char	*reason;
+} spam_cases[] = {
+	{ "SPAM 7.5 site%20rule\nF\n", NULL, 7.5, "site rule" },
+	{ "SPAM -2 %\nF\n", "bad-encoding", 0, NULL },
+	{ "SPAM 0 \nF\n", NULL, 0, "" },
+	{ "SPAM 10000 x\nF\n", NULL, 10000, "x" },
+	{ "SPAM -10000.000 x\nF\n", NULL, -10000, "x" },
+	{ "SPAM 12.125 x\nDROP 1 w\nHEADER-ADD X-A b\nF\n", NULL, 12.125,
+	  "x" },
+	{ "SPAM 1 x\nDISCARD\nF\n", NULL, 1, "x" },
+	{ "SPAM 10001 x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM 1e3 x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM nan x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM inf x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM 0x10 x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM .5 x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM 5. x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM 5.1234 x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM --5 x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM +5 x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM %35 x\nF\n", "bad-score", 0, NULL },
+	{ "SPAM 5\nF\n", "bad-arguments", 0, NULL },
+	{ "SPAM 5 a b\nF\n", "bad-arguments", 0, NULL },
+	{ "SPAM 5 a%0Ab\nF\n", "bad-value", 0, NULL },
+	{ "SPAM 5 a\nSPAM 6 b\nF\n", "two-spam-verdicts", 0, NULL },
+	{ "SPAM 5 a\nACCEPT\nF\n", "spam-and-accept", 0, NULL },
+	{ "ACCEPT\nSPAM 5 a\nF\n", "spam-and-accept", 0, NULL },
+	{ "SPAM 5 a\n", "no-terminator", 0, NULL },
+};
+
+static void
+test_spam_verb(void **state)
+{
+	struct pp_reply r;
+	char why[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(spam_cases) / sizeof(spam_cases[0]); i++) {
+		if (spam_cases[i].why != NULL) {
+			refused(spam_cases[i].reply, spam_cases[i].why);
+			continue;
+		}
+		if (parse(spam_cases[i].reply, &r, why, sizeof(why)) != 0)
+			fail_msg("refused (%s): %s", why, spam_cases[i].reply);
+		assert_int_equal(r.spam, 1);
+		assert_true(r.spam_score == spam_cases[i].score);
+		assert_string_equal(r.spam_reason, spam_cases[i].reason);
+		pp_reply_free(&r);
+		assert_int_equal(r.spam, 0);
+	}
+	/* no SPAM line: no spam verdict */
+	assert_int_equal(parse("ACCEPT\nF\n", &r, why, sizeof(why)), 0);
+	assert_int_equal(r.spam, 0);
+	pp_reply_free(&r);
+}
+
 static void
 test_limits(void **state)
 {
@@ -524,6 +586,7 @@ main(void)
 		cmocka_unit_test(test_decode_errors),
 		cmocka_unit_test(test_every_verb),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_spam_verb),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_request_headers),
 		cmocka_unit_test(test_conf_paths),

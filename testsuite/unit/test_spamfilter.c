@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "conf.h"
 #include "spamd.h"
 #include "spamfilter.h"
 #include "spamstats.h"
@@ -1112,6 +1113,310 @@ test_spamd_real(void **state)
 	buf_free(&m);
 }
 
+/* ---- the combination rule ---------------------------------------- */
+
+#define OFF	{ SPAM_CHECK_OFF, 0, 0, 0, 0 }
+#define SKIP	{ SPAM_CHECK_SKIPPED, 0, 0, 0, 0 }
+#define FAIL	{ SPAM_CHECK_FAILED, 0, 0, 0, 0 }
+#define HAM(s, t)	{ SPAM_CHECK_DONE, 0, s, t, 0 }
+#define SPAM(s, t)	{ SPAM_CHECK_DONE, 1, s, t, 0 }
+
+static const struct combine_case {
+	const char		*name;
+	struct spam_check	 in[SPAM_NCHECKERS];	/* builtin, spamd, perl */
+	int			 is_spam, failed;
+	unsigned		 said;
+	const char		*via;
+	double			 score, threshold;
+	const char		*line;		/* spam_line() */
+} combine_cases[] = {
+	{ "nothing counted", { OFF, OFF, OFF }, 0, 0, 0, "none", 0, 5,
+	  "no:0.0/5.0(0%) via=none" },
+	{ "builtin alone, ham", { HAM(2, 5), OFF, OFF }, 0, 0, 0, "builtin",
+	  2, 5, "no:2.0/5.0(40%) via=builtin" },
+	{ "builtin alone, spam", { SPAM(6, 5), OFF, OFF }, 1, 0, 1,
+	  "builtin", 6, 5, "yes:6.0/5.0(120%) via=builtin" },
+	{ "spamd alone, spam", { OFF, SPAM(8.1, 5), OFF }, 1, 0, 2, "spamd",
+	  8.1, 5, "yes:8.1/5.0(162%) via=spamd" },
+	{ "builtin spam, spamd ham", { SPAM(12, 5), HAM(-1, 5), OFF }, 1, 0,
+	  1, "builtin", 12, 5,
+	  "yes:12.0/5.0(240%) via=builtin builtin=12.0/5.0 spamd=-1.0/5.0" },
+	{ "builtin ham, spamd spam", { HAM(4, 5), SPAM(6, 5), OFF }, 1, 0, 2,
+	  "spamd", 6, 5,
+	  "yes:6.0/5.0(120%) via=spamd builtin=4.0/5.0 spamd=6.0/5.0" },
+	/* the shown score: the higher share of its own threshold */
+	{ "both spam, builtin higher share", { SPAM(30, 10), SPAM(6, 5), OFF },
+	  1, 0, 3, "builtin+spamd", 30, 10,
+	  "yes:30.0/10.0(300%) via=builtin+spamd builtin=30.0/10.0 "
+	  "spamd=6.0/5.0" },
+	{ "both spam, spamd higher share", { SPAM(11, 10), SPAM(20, 5), OFF },
+	  1, 0, 3, "builtin+spamd", 20, 5,
+	  "yes:20.0/5.0(400%) via=builtin+spamd builtin=11.0/10.0 "
+	  "spamd=20.0/5.0" },
+	{ "both ham: the higher share is shown", { HAM(4, 10), HAM(3, 5),
+	  OFF }, 0, 0, 0, "spamd", 3, 5,
+	  "no:3.0/5.0(60%) via=spamd builtin=4.0/10.0 spamd=3.0/5.0" },
+	{ "spam shown over a ham of higher share", { HAM(9.9, 10),
+	  SPAM(5, 5), SPAM(0.5, 10) }, 1, 0, 6, "spamd+perl", 5, 5, NULL },
+	{ "spamd skipped", { SPAM(7, 5), SKIP, OFF }, 1, 0, 1, "builtin",
+	  7, 5, "yes:7.0/5.0(140%) via=builtin builtin=7.0/5.0 "
+	  "spamd=skipped" },
+	{ "spamd failed, builtin ham: unchecked", { HAM(1, 5), FAIL, OFF },
+	  0, 1, 0, "builtin", 1, 5,
+	  "unchecked:1.0/5.0(20%) via=builtin builtin=1.0/5.0 spamd=failed" },
+	{ "spamd failed, builtin spam: decided", { SPAM(9, 5), FAIL, OFF },
+	  1, 0, 1, "builtin", 9, 5,
+	  "yes:9.0/5.0(180%) via=builtin builtin=9.0/5.0 spamd=failed" },
+	{ "spamd failed alone", { OFF, FAIL, OFF }, 0, 1, 0, "spamd", 0, 5,
+	  "unchecked:0.0/5.0(0%) via=spamd" },
+	{ "perl spam alone", { OFF, OFF, SPAM(9, 5) }, 1, 0, 4, "perl", 9, 5,
+	  "yes:9.0/5.0(180%) via=perl" },
+	{ "perl spam, spamd ham", { OFF, HAM(0, 5), SPAM(7, 5) }, 1, 0, 4,
+	  "perl", 7, 5, "yes:7.0/5.0(140%) via=perl spamd=0.0/5.0 "
+	  "perl=7.0/5.0" },
+	{ "all three spam", { SPAM(6, 5), SPAM(7, 5), SPAM(8, 5) }, 1, 0, 7,
+	  "builtin+spamd+perl", 8, 5, NULL },
+};
+
+static void
+test_combine_table(void **state)
+{
+	const struct combine_case *t;
+	struct spam_verdict sv;
+	char line[160];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(combine_cases) / sizeof(combine_cases[0]);
+	    i++) {
+		t = &combine_cases[i];
+		memset(&sv, 0, sizeof(sv));
+		sv.threshold = 5;
+		memcpy(sv.check, t->in, sizeof(sv.check));
+		spam_combine(&sv);
+		if (sv.is_spam != t->is_spam || sv.failed != t->failed ||
+		    sv.said != t->said || strcmp(sv.via, t->via) != 0 ||
+		    sv.score != t->score || sv.threshold != t->threshold)
+			fail_msg("%s: spam %d failed %d said %u via %s "
+			    "%.1f/%.1f; want %d %d %u %s %.1f/%.1f", t->name,
+			    sv.is_spam, sv.failed, sv.said, sv.via, sv.score,
+			    sv.threshold, t->is_spam, t->failed, t->said,
+			    t->via, t->score, t->threshold);
+		spam_line(&sv, line, sizeof(line));
+		if (t->line != NULL && strcmp(line, t->line) != 0)
+			fail_msg("%s: line \"%s\", want \"%s\"", t->name, line,
+			    t->line);
+		/* combining twice changes nothing (spam_decide does) */
+		spam_combine(&sv);
+		assert_int_equal(sv.said, t->said);
+		assert_string_equal(sv.via, t->via);
+	}
+}
+
+/* Every one of the 4^3 state mixes: spam exactly when one said spam. */
+static void
+test_combine_property(void **state)
+{
+	static const struct spam_check kinds[] = { OFF, SKIP, FAIL,
+	    HAM(1, 5), SPAM(6, 5) };
+	struct spam_verdict sv;
+	unsigned a, b, c, want, anyfail, c0;
+
+	(void)state;
+	for (a = 0; a < 5; a++)
+		for (b = 0; b < 5; b++)
+			for (c = 0; c < 5; c++) {
+				memset(&sv, 0, sizeof(sv));
+				sv.threshold = 5;
+				sv.check[0] = kinds[a];
+				sv.check[1] = kinds[b];
+				sv.check[2] = kinds[c];
+				want = (a == 4) | (b == 4) << 1 | (c == 4) << 2;
+				anyfail = a == 2 || b == 2 || c == 2;
+				spam_combine(&sv);
+				assert_int_equal(sv.said, want);
+				assert_int_equal(sv.is_spam, want != 0);
+				assert_int_equal(sv.failed, !want && anyfail);
+				assert_true(sv.via[0] != '\0');
+				for (c0 = 0; c0 < SPAM_NCHECKERS; c0++)
+					if (want & (1u << c0))
+						assert_non_null(strstr(sv.via,
+						    spam_checker_name(c0)));
+				if (want)
+					assert_true(spam_pct(sv.score,
+					    sv.threshold) >= 100);
+			}
+}
+
+static const struct counts_case {
+	int	 arbitron, combine;
+	int	 builtin, spamd;
+} counts_cases[] = {
+	{ CONF_SPAM_BUILTIN, CONF_COMBINE_EITHER, 1, 0 },
+	{ CONF_SPAM_BUILTIN, CONF_COMBINE_ARBITRON, 1, 0 },
+	{ CONF_SPAM_SPAMD, CONF_COMBINE_EITHER, 1, 1 },
+	{ CONF_SPAM_SPAMD, CONF_COMBINE_ARBITRON, 0, 1 },
+	{ CONF_SPAM_NONE, CONF_COMBINE_EITHER, 0, 0 },
+	{ CONF_SPAM_NONE, CONF_COMBINE_ARBITRON, 0, 0 },
+};
+
+static void
+test_combine_counts(void **state)
+{
+	struct mc_config cf;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(counts_cases) / sizeof(counts_cases[0]);
+	    i++) {
+		memset(&cf, 0, sizeof(cf));
+		cf.spam_arbitron = counts_cases[i].arbitron;
+		cf.spam_combine = counts_cases[i].combine;
+		assert_int_equal(spam_counts(&cf, SPAM_BUILTIN),
+		    counts_cases[i].builtin);
+		assert_int_equal(spam_counts(&cf, SPAM_SPAMD),
+		    counts_cases[i].spamd);
+		assert_int_equal(spam_counts(&cf, SPAM_PERL), 1);
+	}
+}
+
+/* The header fields say when spamd was not asked. */
+static void
+test_combine_fields(void **state)
+{
+	struct spam_verdict sv;
+	char st[256], sc[64];
+
+	(void)state;
+	memset(&sv, 0, sizeof(sv));
+	sv.check[SPAM_BUILTIN] = (struct spam_check)SPAM(12, 5);
+	sv.check[SPAM_SPAMD] = (struct spam_check)SKIP;
+	spam_combine(&sv);
+	spam_fields(&sv, st, sizeof(st), sc, sizeof(sc));
+	assert_string_equal(st, "Yes, score=12.0 required=5.0 (240%) "
+	    "via=builtin builtin=12.0/5.0 spamd=skipped");
+	assert_string_equal(sc, "12.0 (240%) builtin, spamd not asked");
+	sv.check[SPAM_SPAMD] = (struct spam_check)HAM(1, 5);
+	spam_combine(&sv);
+	spam_fields(&sv, st, sizeof(st), sc, sizeof(sc));
+	assert_string_equal(st, "Yes, score=12.0 required=5.0 (240%) "
+	    "via=builtin builtin=12.0/5.0 spamd=1.0/5.0");
+	assert_string_equal(sc, "12.0 (240%)");
+	/* one checker: the field as before */
+	sv.check[SPAM_SPAMD].state = SPAM_CHECK_OFF;
+	spam_combine(&sv);
+	spam_fields(&sv, st, sizeof(st), sc, sizeof(sc));
+	assert_string_equal(st, "Yes, score=12.0 required=5.0 (240%) "
+	    "via=builtin");
+}
+
+/* ---- spamd's answers, shared ------------------------------------- */
+
+/* Threads putting and getting at once (meaningful under tsan). */
+static void *
+cache_thread(void *arg)
+{
+	struct spam_check a = SPAM(8, 5), got;
+	unsigned char k[SPAM_CACHE_KEY];
+	char req[32];
+	unsigned i, seed = (unsigned)(uintptr_t)arg, hits = 0;
+
+	for (i = 0; i < 2000; i++) {
+		snprintf(req, sizeof(req), "r%u", (i * 7 + seed) % 50);
+		spam_cache_key("u", "s", req, strlen(req), k);
+		if (spam_cache_get(k, 32, 300, 1000, &got)) {
+			hits++;
+			if (got.score != 8 || got.state != SPAM_CHECK_DONE)
+				return NULL;
+		} else
+			spam_cache_put(k, 32, 1000, &a);
+	}
+	return hits > 0 ? arg : NULL;
+}
+
+static void
+test_cache_threads(void **state)
+{
+	pthread_t th[4];
+	void *rv;
+	uintptr_t i;
+
+	(void)state;
+	spam_cache_clear();
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, cache_thread,
+		    (void *)(i + 1)), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], &rv), 0);
+		assert_true(rv == (void *)(i + 1));
+	}
+	spam_cache_clear();
+}
+
+static void
+test_cache(void **state)
+{
+	unsigned char k1[SPAM_CACHE_KEY], k2[SPAM_CACHE_KEY],
+	    k3[SPAM_CACHE_KEY], k4[SPAM_CACHE_KEY], k5[SPAM_CACHE_KEY];
+	struct spam_check a = SPAM(8, 5), h = HAM(1, 5), got, fail = FAIL;
+	char req[64];
+	unsigned i, hits;
+
+	(void)state;
+	spam_cache_clear();
+	spam_cache_key("bob", "127.0.0.1:783", "REQ", 3, k1);
+	/* the user, the servers, the bytes: each changes the key */
+	spam_cache_key("al", "127.0.0.1:783", "REQ", 3, k2);
+	spam_cache_key("bob", "127.0.0.1:784", "REQ", 3, k3);
+	spam_cache_key("bob", "127.0.0.1:783", "REQ.", 4, k4);
+	/* no two splits of the same bytes give one key */
+	spam_cache_key("bo", "b127.0.0.1:783", "REQ", 3, k5);
+	assert_memory_not_equal(k1, k2, SPAM_CACHE_KEY);
+	assert_memory_not_equal(k1, k3, SPAM_CACHE_KEY);
+	assert_memory_not_equal(k1, k4, SPAM_CACHE_KEY);
+	assert_memory_not_equal(k1, k5, SPAM_CACHE_KEY);
+	spam_cache_key("bob", "127.0.0.1:783", "REQ", 3, k5);
+	assert_memory_equal(k1, k5, SPAM_CACHE_KEY);
+
+	/* off: nothing kept */
+	spam_cache_put(k1, 0, 100, &a);
+	assert_int_equal(spam_cache_get(k1, 0, 300, 100, &got), 0);
+	/* a hit within the age, none past it, none for another key */
+	spam_cache_put(k1, 64, 100, &a);
+	assert_int_equal(spam_cache_get(k1, 64, 300, 399, &got), 1);
+	assert_int_equal(got.state, SPAM_CHECK_DONE);
+	assert_int_equal(got.is_spam, 1);
+	assert_true(got.score == 8 && got.threshold == 5);
+	assert_int_equal(spam_cache_get(k1, 64, 300, 401, &got), 0);
+	assert_int_equal(spam_cache_get(k2, 64, 300, 101, &got), 0);
+	/* a clock that went back finds nothing */
+	assert_int_equal(spam_cache_get(k1, 64, 300, 99, &got), 0);
+	/* a newer answer replaces the old one; failures are never kept */
+	spam_cache_put(k1, 64, 200, &h);
+	assert_int_equal(spam_cache_get(k1, 64, 300, 201, &got), 1);
+	assert_int_equal(got.is_spam, 0);
+	spam_cache_put(k2, 64, 200, &fail);
+	assert_int_equal(spam_cache_get(k2, 64, 300, 201, &got), 0);
+	/* a new size (a reload) empties the table */
+	assert_int_equal(spam_cache_get(k1, 128, 300, 201, &got), 0);
+
+	/* bounded: 1000 distinct requests into 16 entries keep at most 16 */
+	for (i = 0; i < 1000; i++) {
+		snprintf(req, sizeof(req), "request %u", i);
+		spam_cache_key("bob", "s", req, strlen(req), k1);
+		spam_cache_put(k1, 16, 1000 + i, &a);
+	}
+	for (i = hits = 0; i < 1000; i++) {
+		snprintf(req, sizeof(req), "request %u", i);
+		spam_cache_key("bob", "s", req, strlen(req), k1);
+		hits += (unsigned)spam_cache_get(k1, 16, 100000, 2000, &got);
+	}
+	assert_true(hits > 0 && hits <= 16);
+	/* the most recent request is always kept (the oldest goes) */
+	assert_int_equal(spam_cache_get(k1, 16, 100000, 2000, &got), 1);
+	spam_cache_clear();
+}
+
 int
 main(void)
 {
@@ -1131,6 +1436,12 @@ main(void)
 		cmocka_unit_test(test_spamd_tell),
 		cmocka_unit_test(test_spamd_parse_tell),
 		cmocka_unit_test(test_spamd_real),
+		cmocka_unit_test(test_combine_table),
+		cmocka_unit_test(test_combine_property),
+		cmocka_unit_test(test_combine_counts),
+		cmocka_unit_test(test_combine_fields),
+		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_cache_threads),
 	};
 
 	return cmocka_run_group_tests(tests, setup_w, teardown_w);

@@ -291,10 +291,18 @@ edit_value(const struct mc_verdict *v, enum verdict_edit_op op,
 		"--b" CRLF CRLF "1" CRLF "--b" CRLF CRLF "2" CRLF \
 		"--b" CRLF CRLF "3" CRLF "--b" CRLF CRLF "4" CRLF "--b--" CRLF
 #define SPAMCONF "blacklist = sender@example.org\n"
+#define PERLCONF "perl_filter = @D@/filter.pl\nperl_shim = @D@/filter.pl\n"
+/* a body the built-in checker calls spam (its GTUBE feature) */
+#define GTUBE	CRLF "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-" \
+		"TEST-EMAIL*C.34X" CRLF
+/* spamd as the arbitron, refusing tempfail when it is needed */
+#define SPAMD_TF "spam_arbitron = spamd\non_spamd_failure = tempfail\n" \
+		"spamd_connect_timeout = 1s\n"
 
 enum fake { F_NONE, F_CLAMD_VIRUS, F_CLAMD_FAIL, F_CLAMD_ERR, F_PERL_FAIL,
 	F_PERL_REJECT, F_PERL_TEMPFAIL, F_PERL_DISCARD, F_PERL_HEADERS,
-	F_PERL_BADPART, F_BYPASS, F_INTERNAL, F_NOKEY, F_SPAMD_DOWN };
+	F_PERL_BADPART, F_BYPASS, F_INTERNAL, F_NOKEY, F_SPAMD_DOWN,
+	F_PERL_SPAM };
 
 struct tcase {
 	const char		*name;
@@ -333,6 +341,41 @@ static const struct tcase cases[] = {
 	  "A X-MailCorral-Virus" },
 	{ "tag", SPAMCONF, PLAIN TEXT, F_NONE, VERDICT_TAG, VERDICT_FAIL_NONE,
 	  NULL, NULL, NULL, "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
+	/* the Perl filter's spam verdict feeds the same disposition */
+	{ "tag: the site's filter says spam", PERLCONF, PLAIN TEXT,
+	  F_PERL_SPAM, VERDICT_TAG, VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
+	{ "corral: the site's filter says spam",
+	  PERLCONF "spam_disposition = corral\n", PLAIN TEXT, F_PERL_SPAM,
+	  VERDICT_CORRAL, VERDICT_FAIL_NONE, NULL, NULL, NULL, NULL },
+	{ "discard: the site's filter says spam, trash",
+	  PERLCONF "spam_disposition = trash\n", PLAIN TEXT, F_PERL_SPAM,
+	  VERDICT_DISCARD, VERDICT_FAIL_NONE, NULL, NULL, NULL, "" },
+	{ "accept: the site's filter says nothing", PERLCONF, PLAIN TEXT,
+	  F_NONE, VERDICT_ACCEPT, VERDICT_FAIL_NONE, NULL, NULL, NULL, "" },
+	{ "tag: a whitelisted sender skips the site's spam verdict too",
+	  PERLCONF "whitelist = sender@example.org\n",
+	  PLAIN GTUBE, F_PERL_SPAM, VERDICT_ACCEPT, VERDICT_FAIL_NONE, NULL,
+	  NULL, NULL, "" },
+	/* either: the built-in spam decides, spamd (down) is not asked */
+	{ "tag: builtin spam, spamd not asked", SPAMD_TF,
+	  PLAIN GTUBE, F_SPAMD_DOWN, VERDICT_TAG, VERDICT_FAIL_NONE, NULL,
+	  NULL, NULL, "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
+	/* spamd_always: asked, down, but the decision is spam anyway */
+	{ "tag: builtin spam, spamd_always, spamd down",
+	  SPAMD_TF "spamd_always = yes\n", PLAIN GTUBE,
+	  F_SPAMD_DOWN, VERDICT_TAG, VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
+	/* arbitron: the built-in score does not count, spamd is needed */
+	{ "tempfail: builtin spam ignored under spam_combine = arbitron",
+	  SPAMD_TF "spam_combine = arbitron\n", PLAIN GTUBE,
+	  F_SPAMD_DOWN, VERDICT_TEMPFAIL, VERDICT_FAIL_SPAMD, "451", "4.3.0",
+	  "spam checker unavailable", "" },
+	/* the site's spam verdict spares spamd too */
+	{ "tag: perl spam, spamd not asked", PERLCONF SPAMD_TF
+	  "spam_combine = arbitron\n", PLAIN TEXT, F_PERL_SPAM, VERDICT_TAG,
+	  VERDICT_FAIL_NONE, NULL, NULL, NULL,
+	  "C Subject 1;A X-Spam-Status;A X-Spam-Score" },
 	{ "bypass", NULL, PLAIN "X-MailCorral-Bypass: v=1" CRLF
 	  "X-Spam-Flag: YES" CRLF TEXT, F_BYPASS, VERDICT_BYPASS,
 	  VERDICT_FAIL_NONE, NULL, NULL, NULL,
@@ -397,6 +440,18 @@ static const struct tcase cases[] = {
 	  VERDICT_FAIL_ARCHIVE, "451", "4.3.0", "cannot archive", "" },
 };
 
+/* spamd's only server is a closed port. */
+static void
+set_fake_spamd_down(struct mc_config *cf)
+{
+	char *srv;
+
+	assert_true(asprintf(&srv, "127.0.0.1:%d", unit_closed_port()) > 0);
+	free(cf->spamd.servers[0]);
+	cf->spamd.servers[0] = srv;
+	cf->spamd.nservers = 1;
+}
+
 static void
 set_fake(enum fake f, struct mc_config *cf, struct mc_msg *m)
 {
@@ -450,6 +505,12 @@ set_fake(enum fake f, struct mc_config *cf, struct mc_msg *m)
 		    "X-Old");
 		fake_reply.n = 3;
 		break;
+	case F_PERL_SPAM:
+		fake_reply.spam = 1;
+		fake_reply.spam_score = 9.5;
+		snprintf(fake_reply.spam_reason, sizeof(fake_reply.spam_reason),
+		    "site rule");
+		break;
 	case F_PERL_BADPART:
 		fake_actions[0].verb = PP_DROP;
 		fake_actions[0].part = 999;
@@ -464,16 +525,9 @@ set_fake(enum fake f, struct mc_config *cf, struct mc_msg *m)
 	case F_NOKEY:
 		cf->key = NULL;		/* cannot mint: the corral copy fails */
 		break;
-	case F_SPAMD_DOWN: {
-		char *srv;
-
-		assert_true(asprintf(&srv, "127.0.0.1:%d",
-		    unit_closed_port()) > 0);
-		free(cf->spamd.servers[0]);
-		cf->spamd.servers[0] = srv;
-		cf->spamd.nservers = 1;
+	case F_SPAMD_DOWN:
+		set_fake_spamd_down(cf);
 		break;
-	}
 	case F_NONE:
 		break;
 	}
@@ -533,6 +587,64 @@ test_table(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
+}
+
+/*
+ * Whether spamd was asked, as the decision records it (the table sees the
+ * outcome only, and a spamd failure no longer matters once another
+ * checker said spam): spamd is down in every case, so "failed" means it
+ * was asked.
+ */
+static void
+test_spamd_skip(void **state)
+{
+	static const struct {
+		const char		*conf;
+		const char		*msg;
+		enum fake		 fake;
+		enum spam_check_state	 spamd;
+		const char		*line;	/* in the decision's spam piece */
+	} sc[] = {
+		{ SPAMD_TF, PLAIN GTUBE, F_SPAMD_DOWN, SPAM_CHECK_SKIPPED,
+		  "yes:1000.0/5.0(20000%) via=builtin builtin=1000.0/5.0 "
+		  "spamd=skipped" },
+		{ SPAMD_TF "spamd_always = yes\n", PLAIN GTUBE, F_SPAMD_DOWN,
+		  SPAM_CHECK_FAILED, "via=builtin builtin=1000.0/5.0 "
+		  "spamd=failed" },
+		{ SPAMD_TF, PLAIN TEXT, F_SPAMD_DOWN, SPAM_CHECK_FAILED,
+		  "unchecked:" },
+		{ SPAMD_TF "spam_combine = arbitron\n", PLAIN GTUBE,
+		  F_SPAMD_DOWN, SPAM_CHECK_FAILED, "unchecked:0.0/5.0(0%) "
+		  "via=spamd" },
+		{ PERLCONF SPAMD_TF "spam_combine = arbitron\n", PLAIN TEXT,
+		  F_PERL_SPAM, SPAM_CHECK_SKIPPED, "yes:9.5/5.0(190%) via=perl "
+		  "spamd=skipped perl=9.5/5.0" },
+	};
+	struct mc_config *cf;
+	struct mc_msg *m;
+	struct mc_verdict v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(sc) / sizeof(sc[0]); i++) {
+		cf = config(sc[i].conf);
+		m = message(cf, sc[i].msg, NULL, strstr(sc[i].conf,
+		    "perl_filter") != NULL);
+		set_fake(sc[i].fake, cf, m);
+		if (sc[i].fake == F_PERL_SPAM)	/* spamd down as well */
+			set_fake_spamd_down(cf);
+		verdict_run(&v, cf, m, "client.example", &fake_ops);
+		if (v.sv.check[SPAM_SPAMD].state != sc[i].spamd ||
+		    strstr(v.spam, sc[i].line) == NULL)
+			fail_msg("case %zu: spamd state %d, want %d; spam "
+			    "\"%s\", want \"%s\"", i,
+			    v.sv.check[SPAM_SPAMD].state, sc[i].spamd, v.spam,
+			    sc[i].line);
+		verdict_archive(&v);
+		verdict_free(&v);
+		verdict_msg_free(m);
+		conf_free(cf);
+	}
 }
 
 /* Every action and every failure class is in the table. */
@@ -927,6 +1039,51 @@ prefs_conf(const char *rules, char *conf, size_t len)
 	return conf;
 }
 
+/*
+ * A recipient whose threshold is above spam_threshold may need spamd's
+ * answer although the built-in checker said spam: spamd is then asked
+ * (down here: FAILED), and skipped when every threshold is below.
+ */
+static void
+test_spamd_skip_prefs(void **state)
+{
+	static const struct {
+		const char		*rule;
+		enum spam_check_state	 spamd;
+	} pc[] = {
+		{ "rcpt@example.com threshold=3000\n", SPAM_CHECK_FAILED },
+		{ "rcpt@example.com threshold=3\n", SPAM_CHECK_SKIPPED },
+		{ "other@example.com threshold=3000\n", SPAM_CHECK_SKIPPED },
+	};
+	struct mc_config *cf;
+	struct mc_msg *m;
+	struct mc_verdict v;
+	char path[256], conf[512];
+	FILE *fp;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(pc) / sizeof(pc[0]); i++) {
+		snprintf(path, sizeof(path), "%s/prefs-skip", dir);
+		assert_non_null(fp = fopen(path, "w"));
+		fputs(pc[i].rule, fp);
+		fclose(fp);
+		snprintf(conf, sizeof(conf), "spam_arbitron = spamd\n"
+		    "spamd_connect_timeout = 1s\nspam_user_prefs = %s\n", path);
+		cf = config(conf);
+		m = message(cf, PLAIN GTUBE, NULL, 0);
+		set_fake_spamd_down(cf);
+		verdict_run(&v, cf, m, "client.example", &fake_ops);
+		if (v.sv.check[SPAM_SPAMD].state != pc[i].spamd)
+			fail_msg("%s: spamd state %d, want %d (%s)", pc[i].rule,
+			    v.sv.check[SPAM_SPAMD].state, pc[i].spamd, v.spam);
+		verdict_archive(&v);
+		verdict_free(&v);
+		verdict_msg_free(m);
+		conf_free(cf);
+	}
+}
+
 #define PREFS3	"a@example.com disposition=tag\n" \
 		"b@example.com disposition=corral\n" \
 		"c@example.com disposition=deliver\n"
@@ -1276,6 +1433,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_covers),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_spamd_skip),
+		cmocka_unit_test(test_spamd_skip_prefs),
 		cmocka_unit_test(test_reply_classes),
 		cmocka_unit_test(test_tag_subject),
 		cmocka_unit_test(test_body_captured),

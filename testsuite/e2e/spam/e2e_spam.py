@@ -239,11 +239,15 @@ def restart(name, keys, wrap=None, expect_fail=False):
     return ok
 
 
-SPAMD = [("spam_arbitron", "spamd"),
-         ("spamd_servers", "127.0.0.1:%d" % SPAMD_PORT),
-         ("spamd_connect_timeout", "1s"),
-         ("spamd_timeout", "10s"),
-         ("spamassassin_config", SA_ETC)]
+SPAMD_SERVER = [("spam_arbitron", "spamd"),
+                ("spamd_servers", "127.0.0.1:%d" % SPAMD_PORT),
+                ("spamd_connect_timeout", "1s"),
+                ("spamd_timeout", "10s"),
+                ("spamassassin_config", SA_ETC)]
+# spamd alone decides in the tests of spamd itself (the built-in checker
+# would call every GTUBE spam and spare spamd): t_combine tests the
+# default, spam_combine = either.
+SPAMD = SPAMD_SERVER + [("spam_combine", "arbitron")]
 
 SPAM_PAT = re.compile(r"spam=yes:(-?[0-9.]+)/(-?[0-9.]+)\((-?\d+)%\) via=(\S+)")
 
@@ -1241,11 +1245,175 @@ def t_sc_c4_modes():
           "(or links to a base file inside)" % len(names), "%r" % bad[:5])
 
 
+# ------------------------------------------------ either | arbitron (issue 18)
+# The built-in checker's weights for these tests: a phrase spamd does not
+# know makes a message built-in spam; GTUBE (and its capitals) count
+# nothing, so a GTUBE is spam to spamd alone.
+WEIGHTS = "phrase 20 purple elephant\nfeature GTUBE 0\nfeature SHOUTING 0\n"
+SITE_FILTER = """use strict;
+use warnings;
+sub filter_message {
+	my ($msg) = @_;
+	my $s = $msg->header('Subject');
+	$msg->spam(7.5, 'e2e site rule')
+	    if defined $s && $s =~ /site-rule-spam/;
+	return;
+}
+1;
+"""
+
+
+def builtin_spam_msg(subject):
+    """Ham to spamd (SpamAssassin's own sample), spam to the built-in
+    checker (the weighted phrase in the Subject)."""
+    raw = ham_msg()
+    h, b = split_msg(raw)
+    h = re.sub(rb"(?m)^Subject:.*(\n[ \t].*)*\n",
+               b"Subject: " + subject.encode() + b" purple elephant\n", h, count=1)
+    return h + b"\n" + b
+
+
+def combine_send(name, msg, user, action, via, want_spamd, extra=None):
+    """Sends msg; checks the decision's action and via, and whether spamd
+    was asked (want_spamd: True, False, or None for "either")."""
+    n0, off = spamd_checks(), log_size()
+    res = smtp_send("sender@partner.example", ["%s@%s" % (user, DOMAIN)], msg)
+    check(res.startswith("250"), "[%s] accepted over SMTP" % name, res)
+    l = one_decision(name, off, action)
+    m = re.search(r" spam=(\S+) via=(\S+)", l)
+    if via is not None:
+        check(m is not None and m.group(2) == via, "[%s] decision via=%s" % (name, via), l)
+    if extra:
+        check(extra in l, "[%s] decision has '%s'" % (name, extra), l)
+    time.sleep(0.3)	# spamd would have logged by now
+    n1 = spamd_checks()
+    if want_spamd is not None:
+        check((n1 > n0) == want_spamd, "[%s] spamd %s (its check lines %d -> %d)" %
+              (name, "asked" if want_spamd else "not asked", n0, n1))
+    return l
+
+
+def reconf(name, keys):
+    """The running filter takes a new config (SIGUSR1: cheaper than a
+    restart); True when it did."""
+    how, text = reload_filter(keys)
+    return check(how == "reloaded", "[%s] filter reloaded with its config" % name,
+                 text[-500:])
+
+
+def t_combine():
+    wpath = os.path.join(D, "combine-weights.txt")
+    with open(wpath, "w") as f:
+        f.write(WEIGHTS)
+    W = [("spam_weights_file", wpath), ("spam_disposition", "tag")]
+
+    # either (the default): spam when either says so; spamd not asked
+    # about what the built-in checker already calls spam.  Corralled, so
+    # the digest is seen too.
+    name = "either"
+    if reconf(name, SPAMD_SERVER + W[:1] + [("spam_disposition", "corral"),
+                                             ("local_domains", DOMAIN)]):
+        user = "either-b"
+        c0 = corral_names()
+        combine_send(name + " builtin spam, spamd ham", builtin_spam_msg("E1"),
+                     user, "corral", "builtin", False, " spamd=skipped")
+        new = corral_names() - c0
+        if check(len(new) == 1, "[%s] one corral file" % name, "%r" % new):
+            d = parse(read(os.path.join(CORRAL, new.pop())))
+            st, sc = hdr(d, "X-Spam-Status") or "", hdr(d, "X-Spam-Score") or ""
+            check(st.startswith("Yes, ") and
+                  re.search(r" via=builtin builtin=[0-9.]+/5\.0 spamd=skipped$", st),
+                  "[%s] X-Spam-Status says spamd was skipped" % name, repr(st))
+            check(re.match(r"\d+\.\d \(\d+%\) builtin, spamd not asked$", sc) is not None,
+                  "[%s] X-Spam-Score is the built-in score, and says so" % name, repr(sc))
+            conf = os.path.join(D, "mailcorral.conf")	# as stack.sh installed it
+            r = subprocess.run([os.path.join(TOP, "spamcorral", "spamcorral-notify"), "-c",
+                                conf, "--dry-run", "--user", "%s@%s" % (user, DOMAIN)],
+                               capture_output=True, text=True, timeout=60)
+            check(re.search(r"Score: 400% of the spam threshold \(built-in checker; "
+                            r"SpamAssassin not asked\)", r.stdout) is not None,
+                  "[%s] the digest shows the built-in score and says so" % name,
+                  (r.stdout + r.stderr)[-600:])
+        l = combine_send(name + " spamd spam, builtin ham", gtube_msg(subject="E2"),
+                         "either-s", "corral", "spamd", True)
+        check(re.search(r" builtin=-?[0-9.]+/5\.0 spamd=[0-9.]+/", l) is not None,
+              "[%s] decision has both answers" % name, l)
+        combine_send(name + " ham to both", ham_msg(), "either-h", "accept", None, True)
+
+    # spamd_cache_size: an identical request in another transaction is
+    # answered from the cache; another recipient (spamd user) is not.
+    name = "spamd-cache"
+    if reconf(name, SPAMD_SERVER + W[:1] + [("spamd_cache_size", "64")]):
+        msg = ham_msg()
+        combine_send(name + " first", msg, "cache-a", "accept", None, True)
+        l = combine_send(name + " same request", msg, "cache-a", "accept", None, False,
+                         " spamd-cached")
+        check(re.search(r" spamd=-?[0-9.]+/[0-9.]+", l) is not None,
+              "[%s] the cached answer is spamd's score" % name, l)
+        combine_send(name + " another spamd user", msg, "cache-b", "accept", None, True)
+
+    # spamd_always = yes: spamd asked even then; the spam is the same.
+    name = "spamd_always"
+    if reconf(name, SPAMD_SERVER + W + [("spamd_always", "yes")]):
+        l = combine_send(name, builtin_spam_msg("A1"), "always-b", "tag", "builtin", True)
+        check(re.search(r" builtin=[0-9.]+/5\.0 spamd=-?[0-9.]+/", l) is not None,
+              "[%s] decision has spamd's answer" % name, l)
+
+    # arbitron: spamd alone decides; the built-in spam is delivered as ham.
+    name = "arbitron"
+    if reconf(name, SPAMD_SERVER + W + [("spam_combine", "arbitron")]):
+        l = combine_send(name + " builtin spam, spamd ham", builtin_spam_msg("R1"),
+                         "arbitron-b", "accept", "spamd", True)
+        check(" builtin=" not in l, "[%s] the built-in checker did not count" % name, l)
+        combine_send(name + " spamd spam", gtube_msg(subject="R2"), "arbitron-s", "tag",
+                     "spamd", True)
+
+    # the Perl filter's $msg->spam corrals; with the built-in checker as the
+    # arbitron (spam_combine = arbitron) spamd's GTUBE verdict never counts.
+    name = "perl-spam"
+    fpath = os.path.join(D, "combine-filter.pl")
+    with open(fpath, "w") as f:
+        f.write(SITE_FILTER)
+    if reconf(name, W[:1] + [("spam_arbitron", "builtin"), ("spam_combine", "arbitron"),
+                              ("spam_disposition", "corral"),
+                              ("perl_filter", fpath),
+                              ("perl_shim", os.path.join(TOP, "perlshim.pl"))]):
+        combine_send("builtin arbitron, spamd's spam ignored", gtube_msg(subject="P0"),
+                     "perl-g", "accept", "builtin", False)
+        user = "perl-s"
+        c0 = corral_names()
+        msg = ham_msg()
+        h, b = split_msg(msg)
+        h = re.sub(rb"(?m)^Subject:.*(\n[ \t].*)*\n", b"Subject: site-rule-spam\n", h,
+                   count=1)
+        l = combine_send(name, h + b"\n" + b, user, "corral", "perl", False,
+                         " perl=none+spam(")
+        new = corral_names() - c0
+        if check(len(new) == 1, "[%s] one corral file" % name, "%r" % new):
+            d = parse(read(os.path.join(CORRAL, new.pop())))
+            check(hdr(d, "X-Spam-Score") == "7.5 (150%)",
+                  "[%s] corral file's X-Spam-Score is the filter's score" % name,
+                  repr(hdr(d, "X-Spam-Score")))
+        time.sleep(0.2)
+        check(delivered(user) == [], "[%s] nothing delivered" % name)
+
+
+
 def main():
     def stop_spamd():
         subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/spamd.sh"), "stop"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
 
+    only = os.environ.get("SPAM_E2E_ONLY")	# e.g. t_combine, while working on it
+    if only:
+        try:
+            globals()[only]()
+        except Exception as e:
+            import traceback
+            traceback.print_exc()
+            check(False, "harness error: %r" % e)
+        R.save(RESULT)
+        return
     try:
         t_tag()
         t_trash()
@@ -1268,6 +1436,7 @@ def main():
         t_sc_c4_modes()
         t_own_lists()
         t_builtin()
+        t_combine()
         t_spamd_down(stop_spamd)
     except Exception as e:  # a crash of the harness is a failure, not a pass
         import traceback

@@ -691,9 +691,12 @@ def learn_ham(mail_uid):
         base = f.read().replace("spam_arbitron      = builtin", "spam_arbitron = spamd")
     with open(conf, "w") as f:
         # the replies and the robot's answers skip spamd (the learners and
-        # the robot are listed): of the mail here only the spam costs a CHECK
+        # the robot are listed): of the mail here only the spam costs a CHECK.
+        # spamd alone judges (spam_combine = arbitron): under the default
+        # either the built-in checker calls the GTUBE spam first and spamd
+        # is not asked, so there would be nothing to teach.
         f.write(base + "spamd_servers = 127.0.0.1:%d\nwhitelist = *@%s\n"
-                "list_from_header = yes\n" % (SPAMD_PORT, DOM))
+                "list_from_header = yes\nspam_combine = arbitron\n" % (SPAMD_PORT, DOM))
     r = subprocess.run(["sh", os.path.join(TOP, "testsuite", "stack", "stack.sh"),
                         "restart-filter", conf], capture_output=True, text=True, timeout=120)
     check(r.returncode == 0, "learn: filter restarted with spam_arbitron = spamd", r.stderr[-300:])
@@ -706,7 +709,8 @@ def learn_ham(mail_uid):
     with open(os.path.join(CORRAL, mine[0]), "rb") as f:
         hdr = f.read().split(b"\r\n\r\n", 1)[0]
     check(b"\r\nX-MailCorral-Spamd: answered\r\n" in hdr and b"via=spamd" in hdr,
-          "learn: the corral copy says spamd answered (X-MailCorral-Spamd)", hdr[-300:])
+          "learn: the corral copy says spamd answered (X-MailCorral-Spamd)",
+          hdr[-300:].decode("latin-1"))
     notify()
     users = [a.split("@")[0] for a in LEARNERS]
     wait_until(lambda: all(digest_of(u) for u in users))
