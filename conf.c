@@ -844,6 +844,14 @@ conf_parse(const char *file, struct mc_config *cf, char *err, size_t errlen)
 	return 0;
 }
 
+int
+conf_builtin_counts(const struct mc_config *cf)
+{
+	return cf->spam_arbitron == CONF_SPAM_BUILTIN ||
+	    (cf->spam_arbitron == CONF_SPAM_SPAMD &&
+	    cf->spam_combine == CONF_COMBINE_EITHER);
+}
+
 void
 conf_free_values(struct mc_config *cf)
 {

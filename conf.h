@@ -192,6 +192,11 @@ int	 conf_parse(const char *file, struct mc_config *, char *err,
  * -1 with "<file or defaults>: reason" in err.
  */
 int	 conf_derive(struct mc_config *, char *err, size_t errlen);
+/*
+ * 1 when the built-in checker's answer counts: it is the arbitron, or
+ * spamd is and spam_combine = either (spamfilter.c's spam_counts()).
+ */
+int	 conf_builtin_counts(const struct mc_config *);
 /* Frees what conf_parse() and conf_derive() allocated (not cf itself). */
 void	 conf_free_values(struct mc_config *);
 /* Prints every keyword with its default (for --help and the man page). */

@@ -24,7 +24,6 @@
 #include "html.h"
 #include "log.h"
 #include "scan.h"
-#include "spamfilter.h"
 #include "spamstats.h"
 #include "spool.h"
 #include "banned.h"
@@ -508,7 +507,7 @@ scan_new(const struct mc_config *cf, const char *qid)
 		return NULL;
 	sc->cf = cf;
 	sc->qid = qid;
-	if (spam_counts(cf, SPAM_BUILTIN) &&
+	if (conf_builtin_counts(cf) &&
 	    (sc->stats = spamstats_new(cf->weights)) == NULL) {
 		free(sc);
 		return NULL;

@@ -1091,9 +1091,7 @@ spam_counts(const struct mc_config *cf, enum spam_checker c)
 {
 	switch (c) {
 	case SPAM_BUILTIN:
-		return cf->spam_arbitron == CONF_SPAM_BUILTIN ||
-		    (cf->spam_arbitron == CONF_SPAM_SPAMD &&
-		    cf->spam_combine == CONF_COMBINE_EITHER);
+		return conf_builtin_counts(cf);
 	case SPAM_SPAMD:
 		return cf->spam_arbitron == CONF_SPAM_SPAMD;
 	case SPAM_PERL:
