@@ -1445,6 +1445,47 @@ pp_exchange(const struct mc_config *cf, const char *qid, const char *req,
 	return exchange(cf, qid, req, len, out, NULL, NULL, why, whylen);
 }
 
+/*
+ * A worker checked out for this message, its pipes in fd_in and fd_out,
+ * after at most three tries (a worker with bytes waiting, or at EOF, is
+ * discarded); the slot, or -1 with the reason in why.
+ */
+static int
+ready_worker(const struct mc_config *cf, const char *qid,
+    struct pool_cfg *pc, int *fd_in, int *fd_out, char *why, size_t whylen)
+{
+	char tmp[8192];
+	ssize_t r;
+	int slot, tries;
+
+	for (tries = 0;; tries++) {
+		if ((slot = checkout(cf, pc, why, whylen)) == -1)
+			return -1;
+		pthread_mutex_lock(&pp_lock);
+		*fd_in = pp_w[slot].in;
+		*fd_out = pp_w[slot].out;
+		pthread_mutex_unlock(&pp_lock);
+		/* Nothing may be waiting: bytes written after the last F
+		   line mean the worker is out of step with us, EOF that it
+		   died.  Not this message's fault: try another worker. */
+		r = read(*fd_out, tmp, sizeof(tmp));
+		if (r == -1)
+			return slot;
+		discard(slot, pc->grace, qid, r == 0 ? "died-idle" :
+		    "out-of-step");
+		if (tries == 2) {
+			snprintf(why, whylen, "%s", r == 0 ? "crash" :
+			    "out-of-step");
+			return -1;
+		}
+	}
+}
+
+/*
+ * One request to a worker and its reply, answering the FETCH lines it
+ * sends meanwhile; 0, or -1 with the reason in why (the worker is
+ * discarded).
+ */
 static int
 exchange(const struct mc_config *cf, const char *qid, const char *req,
     size_t len, struct buf *out, fetch_fn *fetch, void *arg, char *why,
@@ -1458,29 +1499,11 @@ exchange(const struct mc_config *cf, const char *qid, const char *req,
 	char tmp[8192];
 	const char *fail = NULL;
 	ssize_t r;
-	int slot, fd_in, fd_out, tries, replying = 0, writing;
+	int slot, fd_in, fd_out, replying = 0, writing;
 
-	for (tries = 0;; tries++) {
-		if ((slot = checkout(cf, &pc, why, whylen)) == -1)
-			return -1;
-		pthread_mutex_lock(&pp_lock);
-		fd_in = pp_w[slot].in;
-		fd_out = pp_w[slot].out;
-		pthread_mutex_unlock(&pp_lock);
-		/* Nothing may be waiting: bytes written after the last F
-		   line mean the worker is out of step with us, EOF that it
-		   died.  Not this message's fault: try another worker. */
-		r = read(fd_out, tmp, sizeof(tmp));
-		if (r == -1)
-			break;
-		discard(slot, pc.grace, qid, r == 0 ? "died-idle" :
-		    "out-of-step");
-		if (tries == 2) {
-			snprintf(why, whylen, "%s", r == 0 ? "crash" :
-			    "out-of-step");
-			return -1;
-		}
-	}
+	if ((slot = ready_worker(cf, qid, &pc, &fd_in, &fd_out, why,
+	    whylen)) == -1)
+		return -1;
 	deadline = util_now_ms() + pc.timeout * 1000;
 	buf_reset(out);
 	while (fail == NULL) {
