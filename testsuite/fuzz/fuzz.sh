@@ -105,17 +105,17 @@ build_lib() {
 	want="$CC $FLAGS $libsrc"
 	[ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] || rm -f "$bdir"/obj/*.o
 	objs=
-	todo=
+	stale=
 	for s in $libsrc; do
 		o=$bdir/obj/${s%.c}.o
 		objs="$objs $o"
 		if [ ! -f "$o" ] || [ "$top/$s" -nt "$o" ] ||
 		    [ -n "$(find "$top" -maxdepth 1 -name '*.h' -newer "$o")" ]; then
-			todo="$todo $s"
+			stale="$stale $s"
 		fi
 	done
 	# shellcheck disable=SC2086
-	in_parallel compile_one $todo || return 1
+	in_parallel compile_one $stale || return 1
 	echo "$want" > "$stamp"
 	LIBOBJS=$objs
 }

@@ -243,13 +243,7 @@ test_failover(void **state)
 
 	/* a unix socket, found after a dead one */
 	snprintf(path, sizeof(path), "/tmp/test_net.%ld.sock", (long)getpid());
-	unlink(path);
-	ufd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	assert_int_equal(bind(ufd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	assert_int_equal(listen(ufd, 4), 0);
+	ufd = unit_unix_bound(path, 4, &sun);
 	snprintf(s3, sizeof(s3), "unix:%s", path);
 	servers[0] = s1;
 	servers[1] = s3;
@@ -352,13 +346,7 @@ test_unix_queue_full(void **state)
 	double t0, dt;
 
 	snprintf(path, sizeof(path), "/tmp/test_net.q%ld.sock", (long)getpid());
-	unlink(path);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
+	lfd = unit_unix_bound(path, 1, &sun);
 	/* Fill the queue until the kernel says EAGAIN. */
 	for (;;) {
 		assert_true(nfill < 16);

@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,27 @@ unit_bound(int backlog, int *port)
 		assert_int_equal(listen(fd, backlog), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
 	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/*
+ * A unix stream socket bound to path (removed first) and listening with
+ * backlog; its address in *sun, for connect().
+ */
+static inline int
+unit_unix_bound(const char *path, int backlog, struct sockaddr_un *sun)
+{
+	int fd;
+
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd != -1);
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	assert_true(strlen(path) < sizeof(sun->sun_path));
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)sun, sizeof(*sun)), 0);
+	assert_int_equal(listen(fd, backlog), 0);
 	return fd;
 }
 

@@ -264,6 +264,14 @@ def entries(user):
     return sorted(n for n in os.listdir(CORRAL) if n.startswith("spam_to_" + user + "@"))
 
 
+def first_entry(user, timeout=20):
+    """user's first corral entry once there is one; b"" when none came."""
+    if not wait_for(lambda: entries(user), timeout):
+        return b""
+    with open(os.path.join(CORRAL, entries(user)[0]), "rb") as f:
+        return f.read()
+
+
 def spam(subject, rcpts, sender="someone@example.org"):
     smtp(sender, list(rcpts), "From: Spammer <%s>\nTo: %s\nSubject: %s\n"
          "Message-ID: <%s.%d@example.org>\nDate: %s\n\nBuy now!\n%s\n" %
@@ -412,11 +420,7 @@ def test_release_unchecked():
          "Content-Disposition: attachment; filename=\"report.txt\"\nContent-Transfer-Encoding: base64\n\n"
          "%s\n--BB--\n" % (user, DOM, secrets.token_hex(6), email.utils.formatdate(localtime=True),
                             GTUBE, b64))
-    ok = wait_for(lambda: entries(user), 20)
-    data = b""
-    if ok:
-        with open(os.path.join(CORRAL, entries(user)[0]), "rb") as f:
-            data = f.read()
+    data = first_entry(user)
     head = data.split(b"\r\n\r\n", 1)[0]
     result(b"X-MailCorral-Virus: unchecked" in head and b64.encode() in data,
            "SC-B14 spam corralled while clamd failed (on_clamd_failure = accept): the entry says unchecked",
@@ -492,10 +496,9 @@ def test_daemon_name():
         return
     user = "userf"
     spam("Listener F", [user + "@" + DOM])
-    if not result(wait_for(lambda: entries(user), 20), "SC-B15 spam for userf corralled", "no entry"):
+    stored = first_entry(user)
+    if not result(stored != b"", "SC-B15 spam for userf corralled", "no entry"):
         return
-    with open(os.path.join(CORRAL, entries(user)[0]), "rb") as f:
-        stored = f.read()
     # the stored copy with its valid header, remailed by a "local" sender
     # ({mail_mailer} local, no @) but on the ordinary listener
     s = Sender(SMTP_PORT, sender=user)
@@ -525,11 +528,7 @@ def test_perl_corral():
         return
     user = "userg"
     spam("Perl G", [user + "@" + DOM])
-    ok = wait_for(lambda: entries(user), 20)
-    data = b""
-    if ok:
-        with open(os.path.join(CORRAL, entries(user)[0]), "rb") as f:
-            data = f.read()
+    data = first_entry(user)
     head = data.split(b"\r\n\r\n", 1)[0]
     result(b"\r\nX-Filter: two\r\n" in head + b"\r\n" and b"X-MailCorral-Bypass: v=1;" in head,
            "SC-P3 a spam corralled through real sendmail carries the Perl filter's added header",
