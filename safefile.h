@@ -46,4 +46,23 @@ int	 sfile_publish(int dirfd, const char *tmp, const char *name,
 int	 sfile_put(int dirfd, const char *tmp, const char *name,
 	    const void *p, size_t n, mode_t mode, int flags);
 
+/*
+ * A lock that holds across hosts sharing a directory over NFS, where
+ * flock() locks per client only: a file of our own ("<name>.<host>.<pid>",
+ * holding "<host> <pid>") is hard-linked to name; link(2) is atomic on the
+ * server and never replaces, and a link whose reply was lost is
+ * recognised by its inode.  A lock is stale, and broken, when its
+ * process is gone on this host, or when it is older than stale seconds by
+ * the file server's clock (hosts' clocks may differ).  Waits up to wait
+ * seconds.  0 taken; -1 with errno (EWOULDBLOCK: still held, err names
+ * the holder) and the reason in err.
+ */
+int	 sfile_lock(int dirfd, const char *name, int wait, int stale,
+	    char *err, size_t errlen);
+/*
+ * Removes the lock if it is still ours.  0, or -1 (EPERM: it was broken
+ * as stale and another holds it now; ENOENT: gone).
+ */
+int	 sfile_unlock(int dirfd, const char *name);
+
 #endif

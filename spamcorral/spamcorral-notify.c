@@ -20,7 +20,6 @@
  * EX_OSERR when it cannot start.
  */
 #include <sys/types.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -552,9 +551,12 @@ main(int argc, char **argv)
 		log_warnx("bad --user");
 		return EX_USAGE;
 	}
-	/* one notifier/robot at a time on this corral */
-	if (flock(dfd, LOCK_EX) == -1)
-		log_warn("flock %s", cf->corral_dir);
+	/* one notifier/robot at a time on this corral, on every host */
+	if (sc_corral_lock(dfd, SC_LOCK_WAIT_NOTIFY, err, sizeof(err)) ==
+	    -1) {
+		log_warnx("%s: %s", cf->corral_dir, err);
+		return EX_TEMPFAIL;
+	}
 
 	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1
 	    || (d = fdopendir(fd)) == NULL) {
@@ -663,6 +665,7 @@ main(int argc, char **argv)
 	sc_domains_free(&doms);
 	OPENSSL_cleanse(key, sizeof(key));
 	bypass_key_free(bkey);
+	sc_corral_unlock();
 	corral_close(cr);
 	conf_free(c);
 	return failed ? EX_TEMPFAIL : 0;

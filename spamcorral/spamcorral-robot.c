@@ -12,7 +12,7 @@
  * entry's recipient as a local sender (so the filter honours its bypass
  * header) and deletes what seed 5.3 allows.  Auto-replies and loops
  * (RFC 3834) are ignored; only local senders (local_domains) are heard.
- * Per sender (state.c, under the corral's flock): robot_max_failures bad
+ * Per sender (state.c, under the corral's lock): robot_max_failures bad
  * tokens within robot_failure_window block the sender for that long
  * (SC-R4), and the robot answers at most once per robot_reply_interval
  * (SC-R6).  Only a bad token for an entry of that recipient counts (an
@@ -30,7 +30,6 @@
  * gone, so a retry releases only the rest), EX_CONFIG.
  */
 #include <sys/types.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <ctype.h>
@@ -695,8 +694,9 @@ main(int argc, char **argv)
 
 	/* one robot or notifier at a time: releases, expiry and the
 	   state file */
-	if (flock(u.dfd, LOCK_EX) == -1) {
-		log_warn("flock %s", u.cf->corral_dir);
+	if (sc_corral_lock(u.dfd, SC_LOCK_WAIT_ROBOT, err, sizeof(err)) ==
+	    -1) {
+		log_warnx("%s: %s", u.cf->corral_dir, err);
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
@@ -752,7 +752,7 @@ out:
 	    &u.lim, err, sizeof(err)) == -1)
 		log_warnx("state: %s", err);
 	if (locked)
-		flock(u.dfd, LOCK_UN);
+		sc_corral_unlock();
 	if (answer)
 		send_answer(&u);
 	sc_reply_free(&u.r);

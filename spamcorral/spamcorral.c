@@ -32,6 +32,7 @@
 #include "bypass.h"
 #include "buf.h"
 #include "mime.h"
+#include "safefile.h"
 #include "smfopts.h"
 #include "spamcorral/spamcorral.h"
 #include "util.h"
@@ -806,4 +807,33 @@ sc_rfc5322_date(time_t t, char *out, size_t outlen)
 	localtime_r(&t, &tm);
 	if (strftime(out, outlen, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
 		out[0] = '\0';
+}
+
+/* ---- the corral's lock ---- */
+
+static int lock_dfd = -1;	/* held in this directory, or -1 */
+
+void
+sc_corral_unlock(void)
+{
+	if (lock_dfd == -1)
+		return;
+	if (sfile_unlock(lock_dfd, SC_LOCK_FILE) == -1 && errno == EPERM)
+		fprintf(stderr, "spamcorral: %s was broken as stale while "
+		    "held\n", SC_LOCK_FILE);
+	lock_dfd = -1;
+}
+
+int
+sc_corral_lock(int dfd, int wait, char *err, size_t errlen)
+{
+	static int registered;
+
+	if (sfile_lock(dfd, SC_LOCK_FILE, wait, SC_LOCK_STALE, err,
+	    errlen) == -1)
+		return -1;
+	lock_dfd = dfd;
+	if (!registered && atexit(sc_corral_unlock) == 0)
+		registered = 1;
+	return 0;
 }

@@ -254,13 +254,36 @@ size_t	 sc_find_idents(const char *text, size_t len, struct sc_ident *out,
  */
 void	 sc_break_idents(char *s);
 
+/* ---- one notifier or robot at a time ---- */
+
+/*
+ * The corral's lock file, taken by spamcorral-notify and spamcorral-robot
+ * for their whole run (expiry, releases, the robot's state): a hard-link
+ * lock (sfile_lock(), safefile.h) that holds across hosts sharing the
+ * corral over NFS, where flock() does not.  A lock whose process is gone
+ * on this host, or older than SC_LOCK_STALE by the file server's clock,
+ * is broken.  The robot waits SC_LOCK_WAIT_ROBOT seconds (then tempfails:
+ * sendmail tries the reply again), the notifier SC_LOCK_WAIT_NOTIFY.
+ */
+#define SC_LOCK_FILE		".spamcorral.lock"
+#define SC_LOCK_STALE		3600
+#define SC_LOCK_WAIT_ROBOT	60
+#define SC_LOCK_WAIT_NOTIFY	600
+
+/*
+ * Takes the lock in the corral dfd, waiting up to wait seconds; it is
+ * given back by sc_corral_unlock() or at exit().  0, or -1 with err.
+ */
+int	 sc_corral_lock(int dfd, int wait, char *err, size_t errlen);
+void	 sc_corral_unlock(void);
+
 /* ---- state.c ---- */
 
 /*
  * The robot's memory between runs (one run per reply): per envelope
  * sender, failed tokens in the current window, a block end, and when the
  * robot last answered.  A small text file in the corral directory, read
- * and written by the robot while it holds the corral's flock(); written
+ * and written by the robot while it holds the corral's lock; written
  * to a temp name and renamed.  At most SC_STATE_MAX senders are kept;
  * records with nothing left to remember are dropped.
  */

@@ -14,8 +14,8 @@
  * not parse are dropped, so a damaged file only forgets.  At most
  * SC_STATE_BYTES are read and SC_STATE_MAX records kept.
  *
- * Concurrency: the robot holds the corral directory's flock() from
- * sc_state_load() to sc_state_save(); the file is replaced by rename, so a
+ * Concurrency: the robot holds the corral's lock file (sc_corral_lock(),
+ * good across NFS clients) from sc_state_load() to sc_state_save(); the file is replaced by rename, so a
  * reader never sees half a file.
  * Names: sc_, as everything behind spamcorral.h.  Ownership: struct
  * sc_state is the caller's (sc_state_free).  Failure: NULL or -1 with a
@@ -312,7 +312,7 @@ sc_state_save(struct sc_state *st, int dfd, time_t now,
 		buf_free(&b);
 		return -1;
 	}
-	/* the corral's flock() is held: the temp name is ours; a left-over
+	/* the corral's lock is held: the temp name is ours; a left-over
 	   one is from a crashed run */
 	if (unlinkat(dfd, STATE_TMP, 0) == -1 && errno != ENOENT)
 		goto fail;

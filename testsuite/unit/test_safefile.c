@@ -2,14 +2,19 @@
  * test_safefile.c -- safefile.c: publish, no-replace, replace, the linkat
  * fallback (renameat2 is interposed here to fail as on a file system
  * without RENAME_NOREPLACE), symlinks refused, and nothing left behind
- * when a step fails.
+ * when a step fails; NFS's lost replies (linkat interposed to make the
+ * link and answer EEXIST, as a retransmitted LINK does); the lock file:
+ * exclusion between processes, stale locks (dead holder, old by the
+ * file's clock), and a property test of many processes counting under it.
  */
 #include "unit.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "safefile.h"
@@ -28,6 +33,23 @@ renameat2(int ofd, const char *from, int nfd, const char *to,
 		return -1;
 	}
 	return (int)syscall(SYS_renameat2, ofd, from, nfd, to, flags);
+}
+
+static int lost_reply;		/* linkat links, then fails EEXIST */
+static int linkat_calls;
+
+/* Interposed: an NFS LINK whose reply was lost and that was sent again. */
+int
+linkat(int ofd, const char *from, int nfd, const char *to, int flags)
+{
+	int r = (int)syscall(SYS_linkat, ofd, from, nfd, to, flags);
+
+	linkat_calls++;
+	if (r == 0 && lost_reply) {
+		errno = EEXIST;
+		return -1;
+	}
+	return r;
 }
 
 static int
@@ -216,6 +238,156 @@ test_failure_cleans(void **state)
 	rm_tmp(dir, dfd);
 }
 
+/* NFS: the link was made but its reply lost; the inode says it is ours. */
+static void
+test_lost_reply(void **state)
+{
+	char dir[512], err[300];
+	int dfd = mkdir_tmp(dir, sizeof(dir));
+
+	assert_true(dfd != -1);
+	fake_errno = EINVAL;		/* no RENAME_NOREPLACE: linkat */
+	lost_reply = 1;
+	linkat_calls = 0;
+	assert_int_equal(sfile_put(dfd, "t9", "final", "once", 4, 0600,
+	    SFILE_NOREPLACE), 0);
+	assert_int_equal(linkat_calls, 1);
+	assert_string_equal(slurp(dfd, "final"), "once");
+	assert_false(exists(dfd, "t9"));
+	/* a name really taken stays an error, the old file untouched */
+	errno = 0;
+	assert_int_equal(sfile_put(dfd, "t9", "final", "twice", 5, 0600,
+	    SFILE_NOREPLACE), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_string_equal(slurp(dfd, "final"), "once");
+	assert_false(exists(dfd, "t9"));
+	/* the lock too */
+	assert_int_equal(sfile_lock(dfd, "L", 0, 3600, err, sizeof(err)), 0);
+	assert_int_equal(sfile_unlock(dfd, "L"), 0);
+	lost_reply = 0;
+	fake_errno = 0;
+	rm_tmp(dir, dfd);
+}
+
+/* Writes "<host> <pid>\n" as a holder would, mtime age seconds ago. */
+static void
+plant_lock(int dfd, const char *host, long pid, time_t age)
+{
+	struct timespec ts[2];
+	char b[300];
+	int fd;
+
+	snprintf(b, sizeof(b), "%s %ld\n", host, pid);
+	assert_true((fd = openat(dfd, "L", O_WRONLY | O_CREAT | O_EXCL,
+	    0600)) != -1);
+	assert_int_equal(write(fd, b, strlen(b)), (ssize_t)strlen(b));
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - age;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(futimens(fd, ts), 0);
+	close(fd);
+}
+
+static void
+test_lock(void **state)
+{
+	char dir[512], err[300];
+	pid_t pid;
+	int dfd = mkdir_tmp(dir, sizeof(dir)), st;
+
+	assert_true(dfd != -1);
+	assert_int_equal(sfile_lock(dfd, "L", 0, 3600, err, sizeof(err)), 0);
+	/* another process of this host, the holder alive: it waits, fails */
+	if ((pid = fork()) == 0)
+		_exit(sfile_lock(dfd, "L", 1, 3600, err, sizeof(err)) == -1 &&
+		    errno == EWOULDBLOCK && strstr(err, "held by") ? 0 : 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(sfile_unlock(dfd, "L"), 0);
+	assert_false(exists(dfd, "L"));
+
+	/* a holder that died on this host: broken at once */
+	if ((pid = fork()) == 0)
+		_exit(sfile_lock(dfd, "L", 0, 3600, err, sizeof(err)) == 0 ?
+		    0 : 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(exists(dfd, "L"));
+	assert_int_equal(sfile_lock(dfd, "L", 0, 3600, err, sizeof(err)), 0);
+	assert_int_equal(sfile_unlock(dfd, "L"), 0);
+
+	/* another host's: its pid means nothing here, only its age counts */
+	plant_lock(dfd, "other-host.example", (long)getpid() + 100000, 60);
+	errno = 0;
+	assert_int_equal(sfile_lock(dfd, "L", 0, 3600, err, sizeof(err)), -1);
+	assert_int_equal(errno, EWOULDBLOCK);
+	assert_non_null(strstr(err, "other-host.example"));
+	assert_int_equal(unlinkat(dfd, "L", 0), 0);
+	plant_lock(dfd, "other-host.example", 1, 4000);
+	assert_int_equal(sfile_lock(dfd, "L", 0, 3600, err, sizeof(err)), 0);
+	/* broken as stale and taken by another since: not ours to remove */
+	assert_int_equal(unlinkat(dfd, "L", 0), 0);
+	plant_lock(dfd, "other-host.example", 1, 0);
+	errno = 0;
+	assert_int_equal(sfile_unlock(dfd, "L"), -1);
+	assert_int_equal(errno, EPERM);
+	assert_true(exists(dfd, "L"));
+	assert_int_equal(unlinkat(dfd, "L", 0), 0);
+	/* nothing of ours is left beside it */
+	assert_int_equal(sfile_lock(dfd, "L", 0, 3600, err, sizeof(err)), 0);
+	assert_int_equal(sfile_unlock(dfd, "L"), 0);
+	assert_int_equal(rmdir(dir), 0);	/* empty: no L.<host>.<pid> left */
+	rm_tmp(dir, dfd);
+}
+
+/*
+ * The property a lock is for: 8 processes each add 1 to a counter file
+ * 25 times by read, pause, write; under the lock no increment is lost.
+ */
+static void
+test_lock_counts(void **state)
+{
+	char dir[512], b[32], err[300];
+	pid_t pids[8];
+	int dfd = mkdir_tmp(dir, sizeof(dir)), i, j, st, fd, bad = 0;
+
+	assert_true(dfd != -1);
+	assert_int_equal(sfile_put(dfd, "tc", "count", "0", 1, 0600,
+	    SFILE_NOREPLACE), 0);
+	for (i = 0; i < 8; i++) {
+		if ((pids[i] = fork()) != 0)
+			continue;
+		for (j = 0; j < 25; j++) {
+			ssize_t n;
+			long v;
+
+			if (sfile_lock(dfd, "L", 60, 3600, err, sizeof(err)) ==
+			    -1)
+				_exit(2);
+			fd = openat(dfd, "count", O_RDWR);
+			n = pread(fd, b, sizeof(b) - 1, 0);
+			b[n > 0 ? n : 0] = '\0';
+			v = strtol(b, NULL, 10);
+			usleep(200);
+			n = snprintf(b, sizeof(b), "%ld", v + 1);
+			if (pwrite(fd, b, (size_t)n, 0) != n)
+				_exit(3);
+			close(fd);
+			if (sfile_unlock(dfd, "L") == -1)
+				_exit(4);
+		}
+		_exit(0);
+	}
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			bad++;
+	}
+	assert_int_equal(bad, 0);
+	assert_string_equal(slurp(dfd, "count"), "200");
+	assert_false(exists(dfd, "L"));
+	rm_tmp(dir, dfd);
+}
+
 int
 main(void)
 {
@@ -224,6 +396,9 @@ main(void)
 		cmocka_unit_test(test_fallback),
 		cmocka_unit_test(test_symlinks),
 		cmocka_unit_test(test_failure_cleans),
+		cmocka_unit_test(test_lost_reply),
+		cmocka_unit_test(test_lock),
+		cmocka_unit_test(test_lock_counts),
 	};
 
 	umask(077);

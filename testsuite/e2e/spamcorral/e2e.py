@@ -14,7 +14,6 @@ import base64
 import concurrent.futures
 import email
 import email.policy
-import fcntl
 import hashlib
 import hmac
 import json
@@ -1217,13 +1216,25 @@ def sc_r12(mail_uid):
 
 # ---- SC-C8: expiry racing 100 releases ----
 
-def waited_for_lock(dfd, p, path):
-    """p was started while the test holds the corral's flock on dfd: true when it
-    waited (path still there after 1 s), then, once the lock is let go, removed
-    path and exited 0."""
+def hold_lock(corral, uid, gid):
+    """Takes the corral's lock file as spamcorral-notify/-robot would
+    (safefile.c sfile_lock: "<host> <pid>", this live process): they wait."""
+    lk = os.path.join(corral, ".spamcorral.lock")
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"
+    fd = os.open(lk, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, ("%s %d\n" % (host, os.getpid())).encode())
+    os.fchown(fd, uid, gid)
+    os.close(fd)
+    return lk
+
+
+def waited_for_lock(lk, p, path):
+    """p was started while the test holds the corral's lock file lk: true
+    when it waited (path still there after 1 s), then, once the lock is let
+    go, removed path and exited 0."""
     time.sleep(1.0)
     waited = p.poll() is None and os.path.lexists(path)
-    fcntl.flock(dfd, fcntl.LOCK_UN)
+    os.unlink(lk)
     p.wait(timeout=60)
     return waited and p.returncode == 0 and not os.path.lexists(path)
 
@@ -1246,7 +1257,7 @@ def sc_c8(mail_uid):
     check(r.returncode == 0 and len(digs) == 10 and got == want,
           "SC-C8: 50 two-recipient messages (base file + 2 links): 10 digests, 100 identifiers")
 
-    # both programs wait for the corral's flock()
+    # both programs wait for the corral's lock file (NFS-safe, not flock)
     ag = time.time() - 30 * 86400
     lk = "c8lock@" + DOM
     lc = small_msg("lock", 0)
@@ -1256,22 +1267,18 @@ def sc_c8(mail_uid):
                       mtime=ag)
     lpath = os.path.join(pv.corral, lnames[lk])
     apath = os.path.join(pv.corral, list(anames.values())[0])
-    dfd = os.open(pv.corral, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(dfd, fcntl.LOCK_EX)
-        p = subprocess.Popen(pv.robot_cmd(), stdin=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        p.stdin.write(robot_reply(lk, lid))
-        p.stdin.close()
-        check(waited_for_lock(dfd, p, lpath),
-              "SC-C8: the robot waits for the corral's flock() before it releases")
-        fcntl.flock(dfd, fcntl.LOCK_EX)
-        p = subprocess.Popen(pv.notify_cmd(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        check(waited_for_lock(dfd, p, apath),
-              "SC-C8: the notifier waits for the corral's flock() before it expires")
-    finally:
-        os.close(dfd)
+    lkf = hold_lock(pv.corral, mail_uid, gid)
+    p = subprocess.Popen(pv.robot_cmd(), stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p.stdin.write(robot_reply(lk, lid))
+    p.stdin.close()
+    check(waited_for_lock(lkf, p, lpath),
+          "SC-C8: the robot waits for the corral's lock file before it releases")
+    lkf = hold_lock(pv.corral, mail_uid, gid)
+    p = subprocess.Popen(pv.notify_cmd(), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    check(waited_for_lock(lkf, p, apath),
+          "SC-C8: the notifier waits for the corral's lock file before it expires")
 
     # the race: 100 releases (6 at a time, random order) while half of the
     # messages pass their retention one by one and the notifier expires
@@ -1357,7 +1364,7 @@ def sc_c8(mail_uid):
     warn = re.findall(r".*(?:release-refused|release-failed|content-changed|remove spam_to|"
                       r"read spam_to|token check failed).*", lg)
     warn += [l for x in runs for l in x.stderr.splitlines()
-             if re.search(r"expire spam_to|skipping|flock", l)]
+             if re.search(r"expire spam_to|skipping|lock", l)]
     check(not warn, "SC-C8: no refused, failed or changed release, no failed removal or expiry",
           repr(warn[:3]))
     left = os.listdir(pv.corral)
