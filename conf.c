@@ -203,6 +203,10 @@ static const struct conf_var conf_vars[] = {
 	{ "corral_max_size", CONF_SIZE, DEF_CORRAL_MAX_SIZE,
 	  CF_OFF(corral_max_size), 0, 1LL << 44, NULL,
 	  "corralled bytes in all; beyond, spam is tempfailed (0 = no limit)" },
+	{ "corral_host_id", CONF_STR, DEF_CORRAL_HOST_ID,
+	  CF_OFF(corral_host_id), 0, 0, NULL,
+	  "this host's number 0..255 in the entry ids of a corral shared by "
+	  "several hosts (\"\" = from the host name)" },
 	{ "bypass_key_file", CONF_STR, DEF_BYPASS_KEY_FILE,
 	  CF_OFF(bypass_key_file), 0, 0, NULL,
 	  "key of the bypass header on released spam (created if absent)" },

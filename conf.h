@@ -112,6 +112,7 @@ struct mc_config {
 	char		*corral_dir;
 	size_t		 corral_max_rcpt_size;	/* bytes; 0 = no limit */
 	size_t		 corral_max_size;	/* bytes; 0 = no limit */
+	char		*corral_host_id;	/* "": from the host name */
 	char		*bypass_key_file;
 	char		*bypass_old_key_files;	/* verify only */
 	long		 bypass_max_age;

@@ -16,9 +16,11 @@
  * nothing, so a failed reload keeps the running snapshot.
  */
 #include <pthread.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "bypass.h"
 #include "confsnap.h"
@@ -111,6 +113,43 @@ conf_corrals(const struct mc_config *cf)
 	    prefs_uses(cf->prefs, CONF_DISPO_CORRAL);
 }
 
+/*
+ * The corral's host id (corral_host_id, or from the host name) and its
+ * claim in the corral: two hosts with one id would mint the same ids on
+ * a shared corral, so a claim held by another host name refuses the
+ * configuration.  0, or -1 with the reason in err.
+ */
+static int
+corral_host(struct mc_config *cf, char *err, size_t errlen)
+{
+	char host[256], reason[512], *end;
+	long id;
+
+	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	id = corral_host_of_name(host);
+	if (cf->corral_host_id[0] != '\0') {
+		errno = 0;
+		id = strtol(cf->corral_host_id, &end, 10);
+		if (errno != 0 || *end != '\0' || id < 0 || id > 255 ||
+		    end == cf->corral_host_id) {
+			snprintf(err, errlen, "corral_host_id: \"%.40s\" is "
+			    "not a number 0..255", cf->corral_host_id);
+			return -1;
+		}
+	}
+	if (cf->corral == NULL)
+		return 0;
+	corral_set_host(cf->corral, (unsigned)id);
+	if (corral_claim_host(cf->corral, host, reason,
+	    sizeof(reason)) == -1) {
+		snprintf(err, errlen, "corral_host_id: %s", reason);
+		return -1;
+	}
+	return 0;
+}
+
 int
 conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 {
@@ -128,7 +167,7 @@ conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 	if (load_old_keys(cf, err, errlen) == -1)
 		return -1;
 	if (!conf_corrals(cf))
-		return 0;
+		return corral_host(cf, err, errlen);	/* checks the value */
 	if ((cf->corral = corral_open(cf->corral_dir, reason,
 	    sizeof(reason))) == NULL) {
 		snprintf(err, errlen, "corral_dir: %s", reason);
@@ -136,7 +175,7 @@ conf_prepare(struct mc_config *cf, char *err, size_t errlen)
 	}
 	corral_set_quota(cf->corral, cf->corral_max_size,
 	    cf->corral_max_rcpt_size);
-	return 0;
+	return corral_host(cf, err, errlen);
 }
 
 int

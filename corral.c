@@ -44,6 +44,7 @@ struct corral {
 	int			 dirfd;
 	unsigned long long	 max_total;	/* 0: no limit */
 	unsigned long long	 max_rcpt;	/* 0: no limit */
+	unsigned		 host;		/* 0..255: in ids, tmp names */
 };
 
 struct corral_writer {
@@ -324,8 +325,8 @@ corral_begin(struct corral *c, const char *qid, char *err, size_t errlen)
 	w->size = 0;
 	buf_out_init(&w->o, w->buf, sizeof(w->buf), wsink, w);
 	for (;;) {
-		n = snprintf(w->tmp, sizeof(w->tmp), "tmp.%s.%ld.%llu", q,
-		    (long)getpid(),
+		n = snprintf(w->tmp, sizeof(w->tmp), "tmp.%02X.%s.%ld.%llu",
+		    c->host, q, (long)getpid(),
 		    (unsigned long long)atomic_fetch_add(&tmpseq, 1));
 		if (n < 0 || (size_t)n >= sizeof(w->tmp)) {
 			errno = ENAMETOOLONG;
@@ -509,12 +510,18 @@ corral_set_clock(void (*fn)(long *, long *))
 	clockfn = fn;
 }
 
+/*
+ * <id>: 8 hex digits of the time, then the host (2 hex digits), then 6
+ * that make it unique on this host (microseconds and a counter; a name
+ * taken is retried with the next).  Ids of hosts sharing a corral never
+ * meet; the form is the 16 hex digits it always was.
+ */
 static void
-make_id(char id[CORRAL_ID_LEN + 1], uint32_t *low, int first)
+make_id(char id[CORRAL_ID_LEN + 1], unsigned host, uint32_t *low, int first)
 {
 	struct timeval tv;
 	long sec, usec;
-	uint32_t hi;
+	uint32_t hi, u;
 
 	if (clockfn != NULL)
 		clockfn(&sec, &usec);
@@ -525,12 +532,86 @@ make_id(char id[CORRAL_ID_LEN + 1], uint32_t *low, int first)
 	}
 	hi = (uint32_t)sec;
 	if (first)
-		*low = (uint32_t)usec << 12 |
-		    (uint32_t)(atomic_fetch_add(&idseq, 1) & 0xfff);
+		u = (uint32_t)usec << 4 |
+		    (uint32_t)(atomic_fetch_add(&idseq, 1) & 0xf);
 	else
-		*low += 1 + (uint32_t)(atomic_fetch_add(&idseq, 1) & 0xff);
+		u = *low + 1 + (uint32_t)(atomic_fetch_add(&idseq, 1) & 0xff);
+	*low = (host & 0xffu) << 24 | (u & 0xffffffu);
 	snprintf(id, CORRAL_ID_LEN + 1, "%08X%08X", (unsigned)hi,
 	    (unsigned)*low);
+}
+
+void
+corral_set_host(struct corral *c, unsigned host)
+{
+	c->host = host & 0xffu;
+}
+
+unsigned
+corral_host_of_name(const char *name)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(name, strlen(name), md, &mdlen, EVP_sha256(),
+	    NULL) != 1 || mdlen < 1)
+		return 0;
+	return md[0];
+}
+
+/* The host name in a host.<HH> claim, or "" (unreadable, empty). */
+static void
+claim_read(int dfd, const char *name, char *out, size_t len)
+{
+	ssize_t n = -1;
+	int fd;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) !=
+	    -1) {
+		n = read(fd, out, len - 1);
+		close(fd);
+	}
+	out[n > 0 ? n : 0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
+int
+corral_claim_host(struct corral *c, const char *hostname, char *err,
+    size_t errlen)
+{
+	char name[32], tmp[64], line[300], held[300];
+	int n;
+
+	snprintf(name, sizeof(name), "%s%02X", CORRAL_HOST_CLAIM, c->host);
+	snprintf(tmp, sizeof(tmp), "tmp.%s.%ld", name, (long)getpid());
+	n = snprintf(line, sizeof(line), "%s\n", hostname);
+	if (n < 0 || (size_t)n >= sizeof(line) || strchr(hostname, '\n')) {
+		snprintf(err, errlen, "host name too long");
+		errno = EINVAL;
+		return -1;
+	}
+	/* read first: a reload on a full disk must not fail on a claim
+	   that is already there */
+	claim_read(c->dirfd, name, held, sizeof(held));
+	if (held[0] == '\0') {
+		unlinkat(c->dirfd, tmp, 0);	/* a crashed start of ours */
+		if (sfile_put(c->dirfd, tmp, name, line, (size_t)n, 0600,
+		    SFILE_NOREPLACE) == 0)
+			return 0;
+		if (errno != EEXIST) {
+			util_seterr(err, errlen, "%s: %s", name,
+			    strerror(errno));
+			return -1;
+		}
+		claim_read(c->dirfd, name, held, sizeof(held));
+	}
+	if (strcmp(held, hostname) == 0)
+		return 0;
+	snprintf(err, errlen, "host id %02X is %s's (%s in the corral): set "
+	    "corral_host_id to a number no other host uses", c->host,
+	    held[0] ? held : "?", name);
+	errno = EEXIST;
+	return -1;
 }
 
 /*
@@ -654,7 +735,7 @@ corral_commit(struct corral_writer *w, const char *const *rcpts,
 		goto fail;
 
 	for (tries = 0; tries < MAX_TRIES; tries++) {
-		make_id(id, &low, tries == 0);
+		make_id(id, c->host, &low, tries == 0);
 		base_name(base, sizeof(base), safe, nsafe, id);
 		if (sfile_publish(c->dirfd, w->tmp, base,
 		    SFILE_NOREPLACE) == -1) {

@@ -7,9 +7,12 @@
  *                                    symlink to the base file below
  *         spam_to__<id>              base file of a multi-recipient message
  *         tmp.*                      being written; readers skip these
+ *                                    (tmp.<HH>.<qid>.<pid>.<n>: HH = host)
+ *         host.<HH>                  the host that claimed host id HH
  *         issued.*, used.*           bypass markers (below)
- * <id> is 16 upper-case hex digits: 8 of the Unix time, 8 that make it
- * unique.  <safe-rcpt> never contains '_' or '/', so a name splits at its
+ * <id> is 16 upper-case hex digits: 8 of the Unix time, 2 of the host
+ * (corral_set_host), 6 that make it unique on that host.  Ids minted
+ * before the host part (8 that make it unique) have the same form.  <safe-rcpt> never contains '_' or '/', so a name splits at its
  * last '_'.
  *
  * Ownership: struct corral and struct corral_writer belong to the caller;
@@ -88,7 +91,23 @@ int	 corral_rcpt_over_quota(struct corral *, const char *rcpt,
 	    unsigned long long size);
 
 /*
- * Starts one corral file: creates tmp.<qid>.<pid>.<n> (0600, O_EXCL,
+ * Several hosts on one shared corral (NFS; doc/admin-guide.md): each has
+ * a host id 0..255 that goes into its entry ids and temp names, so that
+ * ids, and the bypass markers named by them, never meet.  The default is
+ * 0.  corral_host_of_name() derives one from a host name (first byte of
+ * its SHA-256).  corral_claim_host() records "host.<HH>" holding hostname
+ * (created once, never replaced) and fails (EEXIST, the other host named
+ * in err) when another host name holds this id: two hosts with one id
+ * would mint the same ids.  Call before the corral is shared by threads.
+ */
+#define CORRAL_HOST_CLAIM	"host."
+void	 corral_set_host(struct corral *, unsigned host);
+unsigned corral_host_of_name(const char *name);
+int	 corral_claim_host(struct corral *, const char *hostname, char *err,
+	    size_t errlen);
+
+/*
+ * Starts one corral file: creates tmp.<HH>.<qid>.<pid>.<n> (0600, O_EXCL,
  * O_NOFOLLOW).  qid is sanitised for the name.  NULL on error.
  */
 struct corral_writer *corral_begin(struct corral *, const char *qid,

@@ -122,6 +122,7 @@
 #define DEF_CORRAL_DIR		"/var/spool/mailcorral/corral"
 #define DEF_CORRAL_MAX_RCPT_SIZE "100m"	/* one recipient's corral (SC-C7) */
 #define DEF_CORRAL_MAX_SIZE	"2g"		/* the whole corral; 0 = no limit */
+#define DEF_CORRAL_HOST_ID	""		/* "": from the host name */
 #define SPAMKEY			"/etc/mailcorral/spamkey"
 #define DEF_BYPASS_KEY_FILE	SPAMKEY
 #define DEF_BYPASS_OLD_KEY_FILES ""		/* verify only; "" = none */

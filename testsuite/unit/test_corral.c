@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "corral.h"
@@ -861,6 +862,94 @@ test_enospc(void **state)
 	rmdir(mnt);
 }
 
+/* The ids in the names spam_to_<rcpt>_<id> of dir, for one recipient. */
+static size_t
+ids_of(const char *rcpt, char (*ids)[CORRAL_ID_LEN + 1], size_t max)
+{
+	char r[CORRAL_RCPT_MAX + 1], id[CORRAL_ID_LEN + 1];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d = opendir(dir);
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (corral_parse_name(de->d_name, r, sizeof(r), id,
+		    sizeof(id)) == 0 && strcmp(r, rcpt) == 0 && n < max)
+			memcpy(ids[n++], id, sizeof(id));
+	closedir(d);
+	return n;
+}
+
+/*
+ * Issue 21: hosts sharing one corral.  Two processes (two hosts: each has
+ * its own counters) with one frozen clock write 200 entries each, for
+ * different recipients, so no name can collide and retry: every id still
+ * differs between them and carries its host, and both keep the old form
+ * (16 hex digits) that digests already sent name.  The claim file refuses
+ * a second host name on one host id.
+ */
+static void
+test_hosts(void **state)
+{
+	static char a[200][CORRAL_ID_LEN + 1], b[200][CORRAL_ID_LEN + 1];
+	const char *ra[] = { "ha@x" }, *rb[] = { "hb@x" };
+	char id[CORRAL_ID_LEN + 1], err[512];
+	struct corral *c;
+	size_t na, nb, i, j;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	corral_set_clock(frozen);
+	if ((pid = fork()) == 0) {
+		c = open_corral();
+		corral_set_host(c, 0x02);
+		for (i = 0; i < 200; i++)
+			put(c, rb, 1, "b\n", id);
+		corral_close(c);
+		_exit(0);
+	}
+	c = open_corral();
+	corral_set_host(c, 0x01);
+	for (i = 0; i < 200; i++)
+		put(c, ra, 1, "a\n", id);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	corral_set_clock(NULL);
+	na = ids_of("ha@x", a, 200);
+	nb = ids_of("hb@x", b, 200);
+	assert_int_equal(na, 200);
+	assert_int_equal(nb, 200);
+	for (i = 0; i < na; i++) {
+		assert_int_equal(strncmp(a[i], "65A1B2C301", 10), 0);
+		assert_int_equal(strncmp(b[i], "65A1B2C302", 10), 0);
+		for (j = 0; j < nb; j++)
+			assert_string_not_equal(a[i], b[j]);
+	}
+
+	/* host ids from names: stable, 0..255 */
+	assert_int_equal(corral_host_of_name("mx1.example"),
+	    corral_host_of_name("mx1.example"));
+	assert_true(corral_host_of_name("mx1.example") < 256);
+	/* the claim: once per id, the same host again is fine */
+	corral_set_host(c, 0x07);
+	assert_int_equal(corral_claim_host(c, "mx1.example", err,
+	    sizeof(err)), 0);
+	assert_int_equal(corral_claim_host(c, "mx1.example", err,
+	    sizeof(err)), 0);
+	errno = 0;
+	assert_int_equal(corral_claim_host(c, "mx2.example", err,
+	    sizeof(err)), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_non_null(strstr(err, "mx1.example"));
+	corral_set_host(c, 0x08);
+	assert_int_equal(corral_claim_host(c, "mx2.example", err,
+	    sizeof(err)), 0);
+	assert_int_equal(count_entries(dir, "host."), 2);
+	assert_int_equal(count_entries(dir, "tmp."), 0);
+	corral_close(c);
+}
+
 /*
  * SC-B5: the bypass markers issued.<id>.<rcpt> (the filter honours a
  * header only for a recipient it was issued for) and used.<id>.<rcpt>.
@@ -972,6 +1061,8 @@ main(void)
 		cmocka_unit_test(test_enospc),
 		{ "SC-B5 bypass markers issued.<id>.<rcpt>, used.<id>.<rcpt>",
 		  test_markers, mkdir_tmp, rm_tmp, NULL },
+		{ "issue 21 hosts on one corral: ids apart, host claim",
+		  test_hosts, mkdir_tmp, rm_tmp, NULL },
 	};
 
 	char base[] = "/tmp/mc-corral-root-XXXXXX";
