@@ -812,11 +812,12 @@ sc_rfc5322_date(time_t t, char *out, size_t outlen)
 /* ---- the corral's lock ---- */
 
 static int lock_dfd = -1;	/* held in this directory, or -1 */
+static pid_t lock_pid;		/* by this process (not a forked child) */
 
 void
 sc_corral_unlock(void)
 {
-	if (lock_dfd == -1)
+	if (lock_dfd == -1 || getpid() != lock_pid)
 		return;
 	if (sfile_unlock(lock_dfd, SC_LOCK_FILE) == -1 && errno == EPERM)
 		fprintf(stderr, "spamcorral: %s was broken as stale while "
@@ -833,6 +834,7 @@ sc_corral_lock(int dfd, int wait, char *err, size_t errlen)
 	    errlen) == -1)
 		return -1;
 	lock_dfd = dfd;
+	lock_pid = getpid();
 	if (!registered && atexit(sc_corral_unlock) == 0)
 		registered = 1;
 	return 0;

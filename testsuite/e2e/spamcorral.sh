@@ -78,27 +78,19 @@ spamd_bg=$!
 # $RUN_AS (the filter drops to it: "user = $RUN_AS")
 rm -f "$D.summary"
 stack_fresh || bail "mkdir $D"
-mkdir -p "$D/corral" "$D/spool" "$D/sc" || bail "mkdir $D"
-chmod 755 "$D/sc"
+mkdir -p "$D/corral" "$D/spool" || bail "mkdir $D"
 chown "$RUN_AS:" "$D/corral" "$D/spool" && chmod 700 "$D/corral" "$D/spool"
 python3 -c 'import secrets; print(secrets.token_hex(32))' > "$D/spamkey"
 chown "$RUN_AS:" "$D/spamkey" && chmod 600 "$D/spamkey"
 # the MSP stand-in (see spamcorral/sendmail.py) and the robot's :include:
-cat > "$D/sc/sendmail" <<EOF2
-#!/bin/sh
-exec python3 "$HERE/spamcorral/sendmail.py" --port $SMTP_PORT "\$@"
-EOF2
-chmod 755 "$D/sc/sendmail"
-install -o "$RUN_AS" -m 600 /dev/null "$D/sc/robot.log"
-printf '"|%s -c %s -L %s"\n' "$TOP/spamcorral/spamcorral-robot" \
-	"$D/mailcorral.conf" "$D/sc/robot.log" > "$D/sc/robot.alias"
-chown "$RUN_AS:" "$D/sc/robot.alias" && chmod 644 "$D/sc/robot.alias"
+spamcorral_wiring "$D" "$SMTP_PORT" "$RUN_AS" || bail "robot wiring in $D/sc"
 cat > "$D/sc/mailcorral.conf" <<EOF2
 user               = $RUN_AS
 attachment_action  = delete
 spam_arbitron      = builtin
 spam_disposition   = corral
 corral_dir         = @STACK_DIR@/corral
+corral_host_id     = 5
 bypass_key_file    = @STACK_DIR@/spamkey
 spool_dir          = @STACK_DIR@/spool
 spamcorral_address = spamcorral@mx.mailcorral.test

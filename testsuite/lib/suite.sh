@@ -13,6 +13,8 @@
 #                             "NAME: stack stop failed" on stderr; its status
 #   run_driver CMD...         CMD in the background, waited for; its status
 #   driver_stop               SIGTERM to a driver still running, waited for
+#   spamcorral_wiring D PORT USER  the MSP stand-in, robot log and alias
+#                             in D/sc (below)
 #   milterdrv_ready LABEL     testsuite/bench/milterdrv built (-Werror) and
 #                             the bench corpus (corpus/mix) made; on failure
 #                             result_abort "LABEL: ..." (needs result.sh)
@@ -64,4 +66,22 @@ milterdrv_ready() {
 	[ -d "$TOP/testsuite/bench/corpus/mix" ] && return 0
 	python3 "$TOP/testsuite/bench/gencorpus.py" "$TOP/testsuite/bench/corpus" >/dev/null ||
 	    result_abort "$1: gencorpus.py"
+}
+
+# spamcorral_wiring DIR PORT USER: SpamCorral's plumbing in DIR/sc for a
+# stack whose config is DIR/mailcorral.conf: the MSP stand-in DIR/sc/sendmail
+# (testsuite/e2e/spamcorral/sendmail.py, submitting to 127.0.0.1:PORT; for
+# sendmail_path), the robot's log DIR/sc/robot.log and the :include: file
+# DIR/sc/robot.alias running spamcorral-robot, owned by USER.  Its status.
+spamcorral_wiring() {
+	mkdir -p "$1/sc" && chmod 755 "$1/sc" || return 1
+	cat > "$1/sc/sendmail" <<EOF2
+#!/bin/sh
+exec python3 "$TOP/testsuite/e2e/spamcorral/sendmail.py" --port $2 "\$@"
+EOF2
+	chmod 755 "$1/sc/sendmail" &&
+	install -o "$3" -m 600 /dev/null "$1/sc/robot.log" &&
+	printf '"|%s -c %s -L %s"\n' "$TOP/spamcorral/spamcorral-robot" \
+		"$1/mailcorral.conf" "$1/sc/robot.log" > "$1/sc/robot.alias" &&
+	chown "$3:" "$1/sc/robot.alias" && chmod 644 "$1/sc/robot.alias"
 }

@@ -281,6 +281,42 @@ test_old_keys(void **state)
 	rmdir(d);
 }
 
+/*
+ * corral_host_id: "" or 0..255, checked when the configuration is
+ * prepared even where nothing is corralled; anything else refused.
+ */
+static void
+test_host_id(void **state)
+{
+	static const char *bad[] = { "256", "-1", "x", "1x", " ", "0x10" };
+	static const char *good[] = { "", "0", "7", "255" };
+	struct mc_config *cf;
+	char text[256], err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "spam_disposition = tag\n"
+		    "bypass_key_file = /nonexistent/key\n"
+		    "corral_host_id = \"%s\"\n", good[i]);
+		cf = load_ok(text);
+		err[0] = '\0';
+		(void)conf_prepare(cf, err, sizeof(err));
+		assert_null(strstr(err, "corral_host_id"));
+		conf_free(cf);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "spam_disposition = tag\n"
+		    "bypass_key_file = /nonexistent/key\n"
+		    "corral_host_id = \"%s\"\n", bad[i]);
+		cf = load_ok(text);
+		err[0] = '\0';
+		assert_int_equal(conf_prepare(cf, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "not a number 0..255"));
+		conf_free(cf);
+	}
+}
+
 int
 main(void)
 {
@@ -290,6 +326,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_snapshots),
+		cmocka_unit_test(test_host_id),
 		{ "SC-B8 bypass_old_key_files: verify only, key file checks",
 		  test_old_keys, NULL, NULL, NULL },
 	};

@@ -97,6 +97,18 @@ exists(int dfd, const char *name)
 	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Publishing at a taken name fails EEXIST: keep stays, tmp is gone. */
+static void
+put_refused(int dfd, const char *tmp, const char *name, const char *keep)
+{
+	errno = 0;
+	assert_int_equal(sfile_put(dfd, tmp, name, "lost", 4, 0600,
+	    SFILE_NOREPLACE), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_string_equal(slurp(dfd, name), keep);
+	assert_false(exists(dfd, tmp));
+}
+
 static void
 test_publish(void **state)
 {
@@ -116,12 +128,7 @@ test_publish(void **state)
 	assert_int_equal(st.st_mode & 0777, 0640 & ~umask(077) & 0777);
 
 	/* no-replace: the name is taken, the old content stays */
-	errno = 0;
-	assert_int_equal(sfile_put(dfd, "t1", "final", "other", 5, 0600,
-	    SFILE_NOREPLACE), -1);
-	assert_int_equal(errno, EEXIST);
-	assert_string_equal(slurp(dfd, "final"), "hello");
-	assert_false(exists(dfd, "t1"));
+	put_refused(dfd, "t1", "final", "hello");
 
 	/* replace: the new content wins */
 	assert_int_equal(sfile_put(dfd, "t1", "final", "newer", 5, 0600,
@@ -150,12 +157,7 @@ test_fallback(void **state)
 		assert_string_equal(slurp(dfd, "final"), "via link");
 		assert_false(exists(dfd, "t2"));
 		/* linkat never replaces either */
-		errno = 0;
-		assert_int_equal(sfile_put(dfd, "t2", "final", "lost", 4,
-		    0600, SFILE_NOREPLACE), -1);
-		assert_int_equal(errno, EEXIST);
-		assert_string_equal(slurp(dfd, "final"), "via link");
-		assert_false(exists(dfd, "t2"));
+		put_refused(dfd, "t2", "final", "via link");
 	}
 	/* Another error is an error: no fallback then. */
 	fake_errno = EXDEV;
@@ -255,12 +257,7 @@ test_lost_reply(void **state)
 	assert_string_equal(slurp(dfd, "final"), "once");
 	assert_false(exists(dfd, "t9"));
 	/* a name really taken stays an error, the old file untouched */
-	errno = 0;
-	assert_int_equal(sfile_put(dfd, "t9", "final", "twice", 5, 0600,
-	    SFILE_NOREPLACE), -1);
-	assert_int_equal(errno, EEXIST);
-	assert_string_equal(slurp(dfd, "final"), "once");
-	assert_false(exists(dfd, "t9"));
+	put_refused(dfd, "t9", "final", "once");
 	/* the lock too */
 	assert_int_equal(sfile_lock(dfd, "L", 0, 3600, err, sizeof(err)), 0);
 	assert_int_equal(sfile_unlock(dfd, "L"), 0);

@@ -193,6 +193,32 @@ def main():
               stat.S_IMODE(os.lstat(os.path.join(CORRAL, n)).st_mode) == 0o600 for n in es),
           "corral files are 0600 and owned by %s" % RUN_AS)
     check(log_text().count("action=corral") == 3, "filter logged action=corral 3 times")
+    # issue 21: the host id (corral_host_id = 5 in spamcorral.sh) in every
+    # id, claimed in the corral; a second host name on it is refused
+    claim = os.path.join(CORRAL, "host.05")
+    check(all(n.rsplit("_", 1)[1][8:10] == "05" for n in es) and os.path.isfile(claim) and
+          open(claim).read().strip() == socket.gethostname(),
+          "issue 21: entry ids carry corral_host_id 05, host.05 names this host", str(es))
+    other = os.path.join(D, "sc", "host06.conf")
+    with open(CONF) as f, open(other, "w") as g:
+        g.write(re.sub(r"(?m)^corral_host_id.*$", "corral_host_id = 6", f.read()))
+    with open(os.path.join(CORRAL, "host.06"), "w") as f:
+        f.write("mx2.elsewhere.test\n")
+    os.chown(os.path.join(CORRAL, "host.06"), mail_uid, -1)
+    h6 = os.path.join(D, "sc", "host06")
+    os.makedirs(h6, exist_ok=True)
+    os.chown(h6, mail_uid, -1)
+    try:
+        r = subprocess.run(["setpriv", "--reuid=" + RUN_AS, "--regid=" + RUN_AS, "--init-groups",
+                            os.path.join(TOP, "mailcorral"), "-f", "-c", other,
+                            "-p", "unix:" + os.path.join(h6, "sock"), "-P", os.path.join(h6, "pid")],
+                           capture_output=True, text=True, timeout=20)
+        out = "exit %d: %s" % (r.returncode, (r.stdout + r.stderr)[-300:])
+        refused = r.returncode != 0 and "host id 06 is mx2.elsewhere.test's" in r.stdout + r.stderr
+    except subprocess.TimeoutExpired:
+        out, refused = "still running after 20 s", False
+    check(refused, "issue 21: a filter whose corral_host_id another host claimed refuses to start", out)
+    os.unlink(os.path.join(CORRAL, "host.06"))
 
     # ---- digests ----
     r = notify("--dry-run")
