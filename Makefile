@@ -10,6 +10,8 @@
 #   make fuzz       libFuzzer targets, 60 s each
 #   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
 #   make oracle     100,000 mutated messages read back by five MIME parsers
+#   make scale      two MX hosts on one corral, 2 spamd, 2 clamd, a 3-node
+#                   Galera index, failures injected (~4 min; issue 21)
 #   make install    the files of scripts/install.list under PREFIX (/usr/local),
 #                   SYSCONFDIR (/etc), DESTDIR; make uninstall removes them
 #   make deb        the Debian package (debian/) in dist/, lintian clean
@@ -52,7 +54,7 @@ HDRS	 = $(wildcard *.h)
 
 UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
 
-.PHONY: all check demo asan unit deps clean bench soak fuzz tsan oracle \
+.PHONY: all check demo asan unit deps clean bench soak fuzz tsan oracle scale \
 	install uninstall deb FORCE
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
@@ -130,6 +132,12 @@ tsan:
 oracle: deps
 	$(MAKE) all
 	sh testsuite/oracle/oracle.sh
+
+# Several MX hosts (issue 21, doc/admin-guide.md): testsuite/scale/scale.sh.
+scale: deps
+	$(MAKE) all
+	sh scripts/install-deps.sh galera-4 rsync
+	sh testsuite/scale/scale.sh
 
 install: all
 	$(INSTALL_ENV) sh scripts/install.sh install

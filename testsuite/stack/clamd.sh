@@ -6,6 +6,8 @@
 # the same CLAMD_DIR to "stop").  Nothing outside $D is changed.  Threads and
 # queue as Debian's clamav-daemon sets them (MaxThreads 12,
 # MaxConnectionQueueLength 15), or $CLAMD_MAX_THREADS, $CLAMD_QUEUE_LENGTH.
+# CLAMD_LOG_CLEAN=yes logs clean scans too (make scale counts each clamd's
+# share of the scans in its log).
 set -eu
 
 D=${CLAMD_DIR:-/tmp/mailcorral-clamd-$$}
@@ -64,6 +66,7 @@ LocalSocketMode 660
 DatabaseDirectory $D/db
 PidFile $D/clamd.pid
 LogFile $D/clamd.log
+LogClean ${CLAMD_LOG_CLEAN:-no}
 TemporaryDirectory $D/tmp
 Foreground no
 SelfCheck 0
