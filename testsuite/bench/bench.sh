@@ -374,14 +374,18 @@ for kw in spam_arbitron virus_arbitron; do
 	# With spamd, also a row whose senders (milterdrv's senderN@example.org)
 	# are on the whitelist: spamd is never asked.
 	printf 'whitelist = *@example.org\n' | cat "$W/aux.conf" - > "$W/aux-listed.conf"
+	# And one with the spamd cache on (off in the row above, whose corpus
+	# repeats its nine bodies): a campaign's copies share one verdict.
+	printf 'spamd_cache_size = 1000\n' | cat "$W/aux.conf" - > "$W/aux-cached.conf"
 	rows="$W/aux.conf"
-	[ $kw = spam_arbitron ] && rows="$W/aux.conf $W/aux-listed.conf"
+	[ $kw = spam_arbitron ] && rows="$W/aux.conf $W/aux-listed.conf $W/aux-cached.conf"
 	for rc in $rows; do
 		[ "$rc" = "$W/aux-listed.conf" ] && { what="  sender whitelisted"; concs="1 8"; }
+		[ "$rc" = "$W/aux-cached.conf" ] && { what="  spamd cache on"; concs="8"; }
 		for c in $concs; do
 			n=$(scale 600)
 			reps=$REPS
-			[ "$rc" = "$W/aux-listed.conf" ] && n=$(scale 2000)
+			[ "$rc" != "$W/aux.conf" ] && n=$(scale 2000)
 			# spamd answers a few messages a second: one run,
 			# bound to 40 s, after a warm-up of 16 messages
 			slow=""
