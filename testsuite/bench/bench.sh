@@ -52,7 +52,18 @@ STACK_UP=""
 SOCK=unix:$W/f.sock
 FSOCK=$SOCK
 
-die() { echo "bench.sh: $*" >&2; cleanup; exit 1; }
+# In run() (always in a subshell: "(run ...)", "$(run ...)") die stops only
+# that run's filter: the bench goes on and its work directory stays.
+IN_RUN=""
+die() {
+	echo "bench.sh: $*" >&2
+	if [ -n "$IN_RUN" ]; then
+		stop_filter
+	else
+		cleanup
+	fi
+	exit 1
+}
 
 stop_pid() {
 	# stop_pid PID: TERM, wait up to 10 s, then KILL (libmilter is slow).
@@ -204,6 +215,7 @@ start_filter() {
 # out of the figures: both filters are measured in their steady state.
 # CPU and memory are those of the filter's processes and their children.
 run() {
+	IN_RUN=1
 	conf=$1 conc=$2 n=$3
 	shift 3
 	start_filter "$conf"
