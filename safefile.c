@@ -220,7 +220,7 @@ static int
 lock_try(int dirfd, const char *name, const char *mine, const char *owner,
     char *held, size_t hlen, struct stat *lst, struct stat *mst)
 {
-	int fd, ok;
+	int fd, ok, e;
 
 	unlinkat(dirfd, mine, 0);	/* our own left-over: same host, pid */
 	if ((fd = sfile_create(dirfd, mine, 0600)) == -1)
@@ -231,13 +231,18 @@ lock_try(int dirfd, const char *name, const char *mine, const char *owner,
 		unlinkat(dirfd, mine, 0);
 		return -1;
 	}
-	ok = linkat(dirfd, mine, dirfd, name, 0) == 0 ||
-	    same_file(dirfd, mine, name);
+	e = 0;
+	if (linkat(dirfd, mine, dirfd, name, 0) == -1) {
+		e = errno;
+		ok = same_file(dirfd, mine, name);
+	}
 	unlinkat(dirfd, mine, 0);
 	if (ok)
 		return 1;
-	if (errno != EEXIST && errno != ENOENT)
+	if (e != EEXIST) {
+		errno = e;
 		return -1;
+	}
 	if (lock_read(dirfd, name, held, hlen, lst) == -1)
 		held[0] = '\0', lst->st_mtime = mst->st_mtime;
 	return 0;
