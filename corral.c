@@ -913,6 +913,16 @@ has_links(int dfd, const char *tgt, const char *id, const char *skip)
 	return found;
 }
 
+/*
+ * unlinkat() of a name just seen: ENOENT means it is gone, which is what
+ * was asked (on NFS, a retransmitted REMOVE whose first reply was lost).
+ */
+static int
+unlink_gone(int dfd, const char *name)
+{
+	return unlinkat(dfd, name, 0) == -1 && errno != ENOENT ? -1 : 0;
+}
+
 int
 corral_remove_entry(struct corral *c, const char *name)
 {
@@ -934,11 +944,11 @@ corral_remove_entry(struct corral *c, const char *name)
 				return -1;
 			}
 		}
-		return unlinkat(c->dirfd, name, 0);
+		return unlink_gone(c->dirfd, name);
 	}
 	if (link_target(c->dirfd, name, NULL, tgt, sizeof(tgt)) == -1)
 		tgt[0] = '\0';	/* a bad link: remove it, touch nothing else */
-	if (unlinkat(c->dirfd, name, 0) == -1)
+	if (unlink_gone(c->dirfd, name) == -1)
 		return -1;
 	if (tgt[0] == '\0')
 		return 0;

@@ -146,7 +146,9 @@ int	 corral_open_entry(struct corral *, const char *name, int *fd_out,
  * Removes an entry (seed 5.3): a file with a recipient or a link goes at
  * once; after removing a link, its base file goes too when no other link
  * in the corral points to it.  Removing a base file that links still
- * point to fails with EBUSY.  Returns 0 or -1 with errno.
+ * point to fails with EBUSY.  A name that was there when looked at and
+ * is gone at the unlink counts as removed (NFS: a REMOVE sent again after
+ * its reply was lost answers ENOENT).  Returns 0 or -1 with errno.
  */
 int	 corral_remove_entry(struct corral *, const char *name);
 

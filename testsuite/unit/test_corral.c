@@ -18,6 +18,23 @@
 
 #include "corral.h"
 
+#include <sys/syscall.h>
+
+static int lost_remove;		/* unlinkat removes, then answers ENOENT */
+
+/* Interposed: an NFS REMOVE whose reply was lost and that was sent again. */
+int
+unlinkat(int dfd, const char *name, int flags)
+{
+	int r = (int)syscall(SYS_unlinkat, dfd, name, flags);
+
+	if (r == 0 && lost_remove) {
+		errno = ENOENT;
+		return -1;
+	}
+	return r;
+}
+
 static char dir[128];
 static char root[64] = "/tmp";	/* a private tmpfs when we can mount one */
 
@@ -926,6 +943,28 @@ test_hosts(void **state)
 		for (j = 0; j < nb; j++)
 			assert_string_not_equal(a[i], b[j]);
 	}
+
+	/* NFS: a removal whose reply was lost still counts as done, for a
+	 * file and for a link with the base file it was the last of */
+	lost_remove = 1;
+	snprintf(id, sizeof(id), "%s", a[0]);
+	{
+		char name[CORRAL_NAME_MAX + 1];
+		const char *two[] = { "l1@x", "l2@x" };
+
+		snprintf(name, sizeof(name), "spam_to_ha@x_%s", id);
+		assert_int_equal(corral_remove_entry(c, name), 0);
+		assert_int_equal(ids_of("ha@x", a, 200), 199);
+		lost_remove = 0;
+		put(c, two, 2, "two\n", id);
+		lost_remove = 1;
+		snprintf(name, sizeof(name), "spam_to_l1@x_%s", id);
+		assert_int_equal(corral_remove_entry(c, name), 0);
+		snprintf(name, sizeof(name), "spam_to_l2@x_%s", id);
+		assert_int_equal(corral_remove_entry(c, name), 0);
+		assert_int_equal(count_entries(dir, "spam_to__"), 0);
+	}
+	lost_remove = 0;
 
 	/* host ids from names: stable, 0..255 */
 	assert_int_equal(corral_host_of_name("mx1.example"),
