@@ -558,8 +558,8 @@ variant_bound(char *const *rcpts, unsigned n)
 /*
  * A keyed field of ours on its way back (bypass.h purpose p): it verifies
  * for bound over this Date, Message-ID and body, and is used once per
- * recipient (the used markers of the corral directory, as the archiver's
- * copy).  1 (the id in why) or 0 (the reason in why).
+ * recipient, compared without case as the MAC binds it (the used markers
+ * of the corral directory, as the archiver's copy).  1 (the id in why) or 0 (the reason in why).
  */
 static int
 keyed_ok(struct mc_verdict *v, enum bypass_purpose p, const char *field,
@@ -585,9 +585,24 @@ keyed_ok(struct mc_verdict *v, enum bypass_purpose p, const char *field,
 		snprintf(why, whylen, "%s", bypass_result_str(r));
 		return 0;
 	}
-	for (i = 0; i < m->nrcpt; i++)
-		if (!bypass_mark_used(cf, id, m->rcpts[i], why, whylen))
+	/* the MAC binds the recipients without case (bypass.h): so does
+	   the one-use marker, or "A@x" would replay what "a@x" used */
+	for (i = 0; i < m->nrcpt; i++) {
+		char *lc = strdup(m->rcpts[i]);
+		size_t k;
+		int ok;
+
+		if (lc == NULL) {
+			snprintf(why, whylen, "out-of-memory");
 			return 0;
+		}
+		for (k = 0; lc[k] != '\0'; k++)
+			lc[k] = (char)util_lower((unsigned char)lc[k]);
+		ok = bypass_mark_used(cf, id, lc, why, whylen);
+		free(lc);
+		if (!ok)
+			return 0;
+	}
 	return 1;
 }
 
