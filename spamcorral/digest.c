@@ -163,6 +163,10 @@ template_line(struct sc_template *t, char *l, const char *file,
 	*end = '\0';
 	v = eq + 1;
 	v += strspn(v, " \t");
+	for (end = v + strlen(v); end > v && (end[-1] == ' ' ||
+	    end[-1] == '\t'); end--)
+		;
+	*end = '\0';
 	for (i = 0; i < SC_T_N; i++)
 		if (strcmp(keys[i].key, k) == 0)
 			break;
@@ -183,6 +187,13 @@ template_line(struct sc_template *t, char *l, const char *file,
 		    file, line, k, SC_LABEL_MAX);
 		return -1;
 	}
+	/* a header line stays short (the count adds a few digits) */
+	if ((i == SC_T_SUBJECT || i == SC_T_SUBJECT_ONE) &&
+	    cps(v) > SC_SUBJECT_MAX) {
+		util_seterr(err, errlen, "%s:%u: %s longer than %d characters",
+		    file, line, k, SC_SUBJECT_MAX);
+		return -1;
+	}
 	if ((t->v[i] = strdup(v)) == NULL) {
 		util_seterr(err, errlen, "out of memory");
 		return -1;
@@ -199,7 +210,7 @@ text_ok(const char *s, size_t n)
 
 	while (i < n) {
 		k = util_utf8_len((const unsigned char *)s + i, n - i, &cp);
-		if (k == 0 || cp < 0x20 || cp == 0x7f ||
+		if (k == 0 || (cp < 0x20 && cp != '\t') || cp == 0x7f ||
 		    (cp >= 0x80 && cp < 0xa0))
 			return 0;
 		i += k;
@@ -424,11 +435,14 @@ sc_mailto_split(const char *robot, const char *subject,
 
 /* ---- the parts ---- */
 
-/* Appends text wrapped at TEXT_WRAP code points (on spaces) and "\n". */
+/*
+ * Appends text wrapped at TEXT_WRAP code points (on spaces; a longer word,
+ * such as a long address, is cut into pieces of TEXT_WRAP) and "\n".
+ */
 static void
 wrap(struct buf *out, const char *s)
 {
-	size_t col = 0, wlen, k, i;
+	size_t col = 0, wlen, k, i, len;
 	const char *w;
 	uint32_t cp;
 
@@ -436,12 +450,11 @@ wrap(struct buf *out, const char *s)
 		while (*s == ' ')
 			s++;
 		w = s;
-		wlen = 0;
-		for (i = 0; w[i] != '\0' && w[i] != ' '; i += k ? k : 1) {
-			k = util_utf8_len((const unsigned char *)w + i,
-			    strlen(w + i), &cp);
-			wlen++;
-		}
+		len = strlen(w);
+		for (i = 0, wlen = 0; i < len && w[i] != ' ' &&
+		    wlen < TEXT_WRAP; i += k ? k : 1, wlen++)
+			k = util_utf8_len((const unsigned char *)w + i, len - i,
+			    &cp);
 		if (i == 0)
 			break;
 		if (col > 0 && col + 1 + wlen > TEXT_WRAP) {

@@ -328,6 +328,7 @@ size_t	 sc_state_count(const struct sc_state *st);
 #define SC_MAILTO_MAX		2000	/* bytes of a mailto: link */
 #define SC_TEMPLATE_MAX		(64 * 1024)
 #define SC_LABEL_MAX		24	/* code points of label_* */
+#define SC_SUBJECT_MAX		150	/* code points of subject* */
 
 /* The template's keys (spamcorral-notify(8) lists them). */
 enum sc_tkey {
@@ -348,7 +349,8 @@ struct sc_var {
  * UTF-8 lines "key = text", '#' comments and blank lines; an unknown
  * key, a key given twice, a placeholder the key does not have ("{name}";
  * "{{" is a literal brace), a label_* longer than SC_LABEL_MAX code
- * points or a control character is refused with
+ * points, a subject* longer than SC_SUBJECT_MAX, or a control character
+ * (but tab) is refused with
  * "FILE:LINE: ..." in err.  Keys not given keep the built-in text.
  * 0 or -1; sc_template_free() frees it.
  */

@@ -1009,6 +1009,23 @@ test_template(void **state)
 	    "t.tmpl:1: label_date longer than 24");
 	assert_int_equal(sc_template_load("/nonexistent/t", &t, err,
 	    sizeof(err)), -1);
+	{
+		char longsubj[200];
+
+		memset(longsubj, 'x', sizeof(longsubj));
+		memcpy(longsubj, "subject = ", 10);
+		longsubj[10 + SC_SUBJECT_MAX + 1] = '\0';
+		tmpl_refused(longsubj, "t.tmpl:1: subject longer than 150");
+		longsubj[10 + SC_SUBJECT_MAX] = '\0';
+		assert_int_equal(sc_template_parse(&t, longsubj,
+		    strlen(longsubj), "t", err, sizeof(err)), 0);
+		sc_template_free(&t);
+	}
+	/* a tab is white space, not a control character */
+	assert_int_equal(sc_template_parse(&t, "note\t=\tx\n", 8, "t", err,
+	    sizeof(err)), 0);
+	assert_string_equal(sc_template_get(&t, SC_T_NOTE), "x");
+	sc_template_free(&t);
 }
 
 /* %XX-decodes s[0..n) into out. */
@@ -1159,6 +1176,23 @@ test_digest_parts(void **state)
 	assert_non_null(strstr(x.data, "  Subject: plain\n"));
 	assert_non_null(strstr(x.data, "Score: ? of the spam threshold "
 	    "(built-in"));
+	/* a long recipient is cut, no line over 200 characters */
+	{
+		char rc[321];
+		const char *l;
+		struct buf y = BUF_INIT;
+
+		memset(rc, 'u', 320);
+		rc[320] = '\0';
+		rc[300] = '@';
+		d.rcpt = rc;
+		assert_int_equal(sc_digest_text(&d, &y), 0);
+		buf_addc(&y, '\0');
+		for (l = y.data; l != NULL; l = strchr(l + 1, '\n'))
+			assert_true(strcspn(l + 1, "\n") <= 200);
+		buf_free(&y);
+		d.rcpt = "u@x.test";
+	}
 	/* the text part has no "release all": a quoted reply keeps it */
 	assert_null(strstr(x.data, "Release all"));
 	assert_int_equal(sc_find_idents(x.data, strlen(x.data),
