@@ -336,7 +336,7 @@ def check_digests(entries):
         time.sleep(1.0)
         ds = digests(user)
         want = {entry_id(n) for (_, rc, n) in entries.values() if rc == addr}
-        got = set(IDENT.findall(read(ds[0][1]))) if ds else set()
+        got = set(IDENT.findall(digest_text(ds[0][1]))) if ds else set()
         check(ra == 0 and rb == 0 and len(ds) == 1,
               "%s: the notifier run on A and on B at once (lock file) sends one digest" % user,
               "exits %s/%s, %d digests; %s" % (ra, rb, len(ds), pa.stderr.read()[-200:]))
@@ -345,14 +345,20 @@ def check_digests(entries):
               "%s's digest lists all %d of its entries, from both hosts (%s)" % (user, len(want), hosts),
               "got %d, want %d" % (len(got), len(want)))
         if ds:
-            out[user] = read(ds[0][1])
+            out[user] = ds[0][1]
     return out
 
 
+def digest_text(path):
+    """The digest's text part (it may have an HTML alternative)."""
+    return mctest.plain_text(mctest.parse_mail(path))
+
+
 def reply(user, digest, cid):
-    """The reply a mail client makes, keeping one identifier line."""
-    keep = [l for l in digest.splitlines() if ("[MC-%s-" % cid) in l]
-    subj = re.search(r"^Subject: (.*)$", digest, re.M).group(1)
+    """The reply a mail client makes to the digest at path digest,
+    keeping one identifier line."""
+    keep = [l for l in digest_text(digest).splitlines() if ("[MC-%s-" % cid) in l]
+    subj = str(mctest.parse_mail(digest)["Subject"])
     return ("From: %s@%s\nTo: spamcorral@%s\nSubject: Re: %s\n\nplease release\n\n> %s\n" %
             (user, DOM, DOM, subj, "\n> ".join(keep)))
 
