@@ -1,6 +1,6 @@
 # MailCorral -- see README.  GNU make.
 #
-#   make            build ./mailcorral
+#   make            build ./mailcorral and its commands
 #   make check      install what is missing, build, run every test
 #   make demo       install, build, run the validation suite through sendmail
 #   make asan       the same tests with ASan + UBSan
@@ -46,7 +46,7 @@ LIBS	 = -lmilter $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 LIBSRC	 = buf.c log.c conf.c confsnap.c spool.c mime.c virusfilter.c html.c rewrite.c \
 	   net.c safefile.c spamd.c spamstats.c \
 	   scan.c spamfilter.c corral.c bypass.c clamd.c perlpool.c archive.c \
-	   util.c verdict.c gate.c daemon.c prefs.c
+	   util.c verdict.c gate.c daemon.c prefs.c archq.c
 LIBOBJ	 = $(LIBSRC:.c=.o)
 HDRS	 = $(wildcard *.h)
 
@@ -59,7 +59,7 @@ SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
 SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c
 SC_SRC	 = $(SC_LIBSRC) spamcorral/spamcorral.h
 
-all: mailcorral mailcorral-judge $(SC_PROGS)
+all: mailcorral mailcorral-judge mailcorral-archive $(SC_PROGS)
 
 # The compiled-in paths: objects are rebuilt when PREFIX or SYSCONFDIR change.
 paths.stamp: FORCE
@@ -78,6 +78,10 @@ mailcorral: mailcorral.o libmc.a
 # The rules and the parser as a command (doc/mailcorral-judge.1).
 mailcorral-judge: judge.o libmc.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $(LDHARD) -o $@ judge.o libmc.a $(LIBS)
+
+# The archive's search command (doc/mailcorral-archive.8).
+mailcorral-archive: archcli.o libmc.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $(LDHARD) -o $@ archcli.o libmc.a $(LIBS)
 
 spamcorral/spamcorral-%: spamcorral/spamcorral-%.c $(SC_SRC) libmc.a $(HDRS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(HARDEN) $(LDHARD) -I. -o $@ $< \
@@ -145,4 +149,4 @@ deb:
 	sh scripts/build-deb.sh dist
 
 clean:
-	rm -f *.o libmc.a mailcorral mailcorral-judge $(SC_PROGS) $(UNIT) paths.stamp
+	rm -f *.o libmc.a mailcorral mailcorral-judge mailcorral-archive $(SC_PROGS) $(UNIT) paths.stamp

@@ -608,6 +608,101 @@ index_fields(struct arc_file *af, const char *sender, char *const *rcpts,
 	}
 }
 
+/*
+ * One envelope line of ours at data[i..i+n): "<name>: <value>" with the
+ * angle brackets taken off the value; 0 when it is not that field.
+ */
+static int
+envelope_line(const char *l, size_t n, const char *name, struct buf *out)
+{
+	size_t i = strlen(name) + 1;
+
+	if (!util_field_is(l, n, name))
+		return 0;
+	while (n > i && (l[n - 1] == '\n' || l[n - 1] == '\r'))
+		n--;
+	while (i < n && l[i] == ' ')
+		i++;
+	if (n > i && l[i] == '<' && l[n - 1] == '>') {
+		i++;
+		n--;
+	}
+	buf_add(out, l + i, n - i);
+	if (out->data == NULL)
+		buf_add(out, "", 0);
+	return 1;
+}
+
+void
+arc_head_free(struct arc_head *h)
+{
+	buf_free(&h->sender);
+	buf_free(&h->rcpts);
+	buf_free(&h->qid);
+	buf_free(&h->from);
+	buf_free(&h->subject);
+	buf_free(&h->msgid);
+	buf_free(&h->date);
+}
+
+/*
+ * The reverse of envelope_head(): the envelope lines are taken only from
+ * the block before X-MailCorral-Queue-ID, which the daemon writes; a
+ * message's own X-MailCorral-Envelope-* field comes after it and is read
+ * as part of the message (i.e. ignored).
+ */
+int
+arc_read_head(const char *data, size_t len, uint64_t total,
+    struct arc_head *h)
+{
+	size_t i = 0, n;
+	int env = 1;
+
+	memset(h, 0, sizeof(*h));
+	for (; i < len; i += n) {
+		const char *l = data + i;
+
+		n = util_header_field(l, len - i);
+		if (n == 0 || l[0] == '\r' || l[0] == '\n')
+			break;
+		if (env) {
+			if (h->sender.data == NULL) {
+				if (!envelope_line(l, n,
+				    "X-MailCorral-Envelope-From", &h->sender))
+					return -1;	/* not ours */
+			} else if (util_field_is(l, n,
+			    "X-MailCorral-Envelope-To")) {
+				if (h->rcpts.len > 0)
+					buf_adds(&h->rcpts, ", ");
+				envelope_line(l, n, "X-MailCorral-Envelope-To",
+				    &h->rcpts);
+			} else if (envelope_line(l, n,
+			    "X-MailCorral-Queue-ID", &h->qid))
+				env = 0;
+			else
+				return -1;
+			continue;
+		}
+		if (util_field_is(l, n, "From"))
+			keep_value(&h->from, l, n, "From");
+		else if (util_field_is(l, n, "Subject"))
+			keep_value(&h->subject, l, n, "Subject");
+		else if (util_field_is(l, n, "Message-ID"))
+			keep_value(&h->msgid, l, n, "Message-ID");
+		else if (util_field_is(l, n, "Date"))
+			keep_value(&h->date, l, n, "Date");
+	}
+	if (env)
+		return -1;
+	if (i < len && data[i] == '\r')
+		i++;
+	if (i < len && data[i] == '\n')
+		i++;
+	h->body_off = i;
+	h->size = total > i ? total - i : 0;
+	return 0;
+}
+
 struct arc_file *
 arc_begin(const struct mc_config *cf, const char *qid, const char *sender,
     char *const *rcpts, unsigned nrcpt, struct spool *sp, uint64_t body_off)
@@ -949,38 +1044,65 @@ db_exec(MYSQL *my, const char *sql)
 	return rc;
 }
 
+struct st_mysql *
+arc_db_connect(const struct arc_db_opts *o, char *err, size_t errlen)
+{
+	char pw[512];
+	unsigned int t = (unsigned int)o->timeout;
+	const char *user = o->user, *pass = pw;
+	MYSQL *my;
+
+	if (read_password(o->password_file, pw, sizeof(pw)) == -1) {
+		snprintf(err, errlen, "password-file errno=%s", errname(errno));
+		return NULL;
+	}
+	if ((my = mysql_init(NULL)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		explicit_bzero(pw, sizeof(pw));
+		return NULL;
+	}
+	mysql_options(my, MYSQL_OPT_CONNECT_TIMEOUT, &t);
+	mysql_options(my, MYSQL_OPT_READ_TIMEOUT, &t);
+	mysql_options(my, MYSQL_OPT_WRITE_TIMEOUT, &t);
+	mysql_options(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+	if (o->read_only)
+		mysql_options(my, MYSQL_INIT_COMMAND,
+		    "SET SESSION TRANSACTION READ ONLY");
+	if (o->defaults_file != NULL) {
+		/* the option file's user and password unless given here */
+		mysql_options(my, MYSQL_READ_DEFAULT_FILE, o->defaults_file);
+		mysql_options(my, MYSQL_READ_DEFAULT_GROUP, o->defaults_group);
+		if (user[0] == '\0')
+			user = NULL;
+		if (o->password_file[0] == '\0')
+			pass = NULL;
+	}
+	if (mysql_real_connect(my, o->host[0] ? o->host : NULL, user, pass,
+	    o->name[0] ? o->name : NULL, (unsigned)o->port,
+	    o->socket[0] ? o->socket : NULL, 0) == NULL) {
+		explicit_bzero(pw, sizeof(pw));
+		snprintf(err, errlen, "connect: %s", mysql_error(my));
+		mysql_close(my);
+		return NULL;
+	}
+	explicit_bzero(pw, sizeof(pw));
+	return my;
+}
+
 static int
 db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
 {
-	char pw[512], sql[2048];
-	unsigned int t = (unsigned int)as->db_timeout;
+	char sql[2048];
 	const char *tbl = as->db_table;
+	struct arc_db_opts o = { .host = as->db_host, .port = as->db_port,
+	    .socket = as->db_socket, .name = as->db_name, .user = as->db_user,
+	    .password_file = as->db_password_file,
+	    .timeout = as->db_timeout };
 
 	db_close(d);
-	if (read_password(as->db_password_file, pw, sizeof(pw)) == -1) {
-		snprintf(err, errlen, "password-file errno=%s", errname(errno));
+	if ((d->my = arc_db_connect(&o, err, errlen)) == NULL)
 		return -1;
-	}
-	if ((d->my = mysql_init(NULL)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		explicit_bzero(pw, sizeof(pw));
-		return -1;
-	}
-	mysql_options(d->my, MYSQL_OPT_CONNECT_TIMEOUT, &t);
-	mysql_options(d->my, MYSQL_OPT_READ_TIMEOUT, &t);
-	mysql_options(d->my, MYSQL_OPT_WRITE_TIMEOUT, &t);
-	mysql_options(d->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	mysql_options(d->my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
-	if (mysql_real_connect(d->my, as->db_host[0] ? as->db_host : NULL,
-	    as->db_user, pw, as->db_name, (unsigned)as->db_port,
-	    as->db_socket[0] ? as->db_socket : NULL,
-	    0) == NULL) {
-		explicit_bzero(pw, sizeof(pw));
-		snprintf(err, errlen, "connect: %s", mysql_error(d->my));
-		db_close(d);
-		return -1;
-	}
-	explicit_bzero(pw, sizeof(pw));
 	snprintf(sql, sizeof(sql),
 	    "CREATE TABLE IF NOT EXISTS `%s` ("
 	    "id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
