@@ -59,8 +59,9 @@ static const char usage_text[] =
 "  --from TEXT        envelope sender contains TEXT (any case)\n"
 "  --to TEXT          a recipient contains TEXT (any case)\n"
 "  --subject WORDS    every word is in the Subject (any case)\n"
-"  --since TIME       archived at or after TIME (UTC: YYYY-MM-DD[ HH:MM[:SS]])\n"
-"  --until TIME       archived before the end of TIME (a date: that whole day)\n"
+"  --since TIME       archived at or after TIME, UTC:\n"
+"                     YYYY-MM-DD[ HH:MM[:SS]]\n"
+"  --until TIME       archived before the end of TIME (a date: all of it)\n"
 "  --message-id ID    this Message-ID (angle brackets optional)\n"
 "  --queue-id QID     this queue id\n"
 "  --min-size N, --max-size N   body bytes (k, M, G suffixes)\n"
@@ -68,7 +69,7 @@ static const char usage_text[] =
 "Output: one line per match: ID, time, queue id, sender, recipients, size,\n"
 "  spam, virus, subject, tab-separated; --json: one JSON object a line.\n"
 "  --show ID          the archived message to stdout, byte for byte\n"
-"  --export DIR       also copy each match to DIR as <ID with ->.eml\n"
+"  --export DIR       also copy each match to DIR, as YYYY-MM-DD-QID-HEX.eml\n"
 "  --stats            messages, bytes, spam and viruses per day\n"
 "  --limit N          at most N matches (1000)\n"
 "  --files            do not ask the index: read the archive files\n"
@@ -127,9 +128,10 @@ put_field(const char *p, size_t n, int json)
 				printf("\\%c", c);
 			else if (json)
 				printf(c < 0x80 ? "\\u%04x" : "\\ufffd", c);
-			else
-				printf(c == '\\' || c == '"' ? "%c" : "\\x%02x",
-				    c);
+			else if (c == '"')
+				putchar(c);
+			else	/* a backslash too: \xNN stays unambiguous */
+				printf("\\x%02x", c);
 			i++;
 		}
 	}

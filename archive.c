@@ -412,7 +412,7 @@ struct arc_file {
 	time_t		 when;
 	char		 rel[ARC_REL_MAX];	/* YYYY/MM/DD/qid-hex */
 	char		 tmp[ARC_QID_MAX + ARC_SUFFIX_LEN + 16];
-	struct buf	 sender, rcpts, from, subject, msgid, date;
+	struct arc_head	 h;	/* the row's fields as the file has them */
 };
 
 static void
@@ -424,12 +424,7 @@ arc_file_free(struct arc_file *af)
 		close(af->fd);
 	if (af->dirfd != -1)
 		close(af->dirfd);
-	buf_free(&af->sender);
-	buf_free(&af->rcpts);
-	buf_free(&af->from);
-	buf_free(&af->subject);
-	buf_free(&af->msgid);
-	buf_free(&af->date);
+	arc_head_free(&af->h);
 	free(af);
 }
 
@@ -479,6 +474,20 @@ keep_value(struct buf *dst, const char *l, size_t n, const char *name)
 		buf_add(dst, "", 0);
 }
 
+/* The fields of the index row, from the header line l (n bytes). */
+static void
+keep_fields(struct arc_head *h, const char *l, size_t n)
+{
+	if (util_field_is(l, n, "From"))
+		keep_value(&h->from, l, n, "From");
+	else if (util_field_is(l, n, "Subject"))
+		keep_value(&h->subject, l, n, "Subject");
+	else if (util_field_is(l, n, "Message-ID"))
+		keep_value(&h->msgid, l, n, "Message-ID");
+	else if (util_field_is(l, n, "Date"))
+		keep_value(&h->date, l, n, "Date");
+}
+
 /* spool_copy()'s consumer. */
 static int
 to_buf(void *arg, const char *p, size_t n)
@@ -506,14 +515,7 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
 		const char *l = hb.data + i;
 
 		n = util_header_field(l, hb.len - i);
-		if (util_field_is(l, n, "From"))
-			keep_value(&af->from, l, n, "From");
-		else if (util_field_is(l, n, "Subject"))
-			keep_value(&af->subject, l, n, "Subject");
-		else if (util_field_is(l, n, "Message-ID"))
-			keep_value(&af->msgid, l, n, "Message-ID");
-		else if (util_field_is(l, n, "Date"))
-			keep_value(&af->date, l, n, "Date");
+		keep_fields(&af->h, l, n);
 		if (!util_field_is(l, n, SPAMHDRBYPASS) &&
 		    buf_add(out, l, n) == -1) {
 			buf_free(&hb);
@@ -600,11 +602,11 @@ index_fields(struct arc_file *af, const char *sender, char *const *rcpts,
 {
 	unsigned i;
 
-	add_clean(&af->sender, sender ? sender : "");
+	add_clean(&af->h.sender, sender ? sender : "");
 	for (i = 0; i < nrcpt; i++) {
 		if (i > 0)
-			buf_adds(&af->rcpts, ", ");
-		add_clean(&af->rcpts, rcpts[i]);
+			buf_adds(&af->h.rcpts, ", ");
+		add_clean(&af->h.rcpts, rcpts[i]);
 	}
 }
 
@@ -683,14 +685,7 @@ arc_read_head(const char *data, size_t len, uint64_t total,
 				return -1;
 			continue;
 		}
-		if (util_field_is(l, n, "From"))
-			keep_value(&h->from, l, n, "From");
-		else if (util_field_is(l, n, "Subject"))
-			keep_value(&h->subject, l, n, "Subject");
-		else if (util_field_is(l, n, "Message-ID"))
-			keep_value(&h->msgid, l, n, "Message-ID");
-		else if (util_field_is(l, n, "Date"))
-			keep_value(&h->date, l, n, "Date");
+		keep_fields(h, l, n);
 	}
 	if (env)
 		return -1;
@@ -952,12 +947,12 @@ arc_commit(struct arc_file *af, const struct arc_verdict *v, char *rel,
 	set_field(&r, ARC_F_KEY, af->rel, strlen(af->rel));
 	set_field(&r, ARC_F_TIME, when, strlen(when));
 	set_field(&r, ARC_F_QID, af->qid, strlen(af->qid));
-	set_field(&r, ARC_F_SENDER, af->sender.data, af->sender.len);
-	set_field(&r, ARC_F_RCPTS, af->rcpts.data, af->rcpts.len);
-	set_field(&r, ARC_F_FROM, af->from.data, af->from.len);
-	set_field(&r, ARC_F_SUBJECT, af->subject.data, af->subject.len);
-	set_field(&r, ARC_F_MSGID, af->msgid.data, af->msgid.len);
-	set_field(&r, ARC_F_DATE, af->date.data, af->date.len);
+	set_field(&r, ARC_F_SENDER, af->h.sender.data, af->h.sender.len);
+	set_field(&r, ARC_F_RCPTS, af->h.rcpts.data, af->h.rcpts.len);
+	set_field(&r, ARC_F_FROM, af->h.from.data, af->h.from.len);
+	set_field(&r, ARC_F_SUBJECT, af->h.subject.data, af->h.subject.len);
+	set_field(&r, ARC_F_MSGID, af->h.msgid.data, af->h.msgid.len);
+	set_field(&r, ARC_F_DATE, af->h.date.data, af->h.date.len);
 	set_field(&r, ARC_F_SIZE, size, strlen(size));
 	set_field(&r, ARC_F_ACTION, v->action, strlen(v->action));
 	set_field(&r, ARC_F_SPAM, v->spam, strlen(v->spam));

@@ -369,6 +369,23 @@ static const char *const virus_sql[] = {
 	" AND LEFT(virus, 9) = 'unchecked'"
 };
 
+/* A condition on a number, when it is given (>= 0). */
+static int
+add_num(struct arcq_sql *o, const char *cond, long long v)
+{
+	if (v < 0)
+		return 0;
+	buf_adds(&o->text, cond);
+	return add_param(o, 1, v, NULL, 0);
+}
+
+static int
+add_str(struct arcq_sql *o, const char *cond, const char *v)
+{
+	buf_adds(&o->text, cond);
+	return add_param(o, 0, 0, v, strlen(v));
+}
+
 #define CI_LIKE	" COLLATE utf8mb4_general_ci LIKE ? ESCAPE '!'"
 
 /* " WHERE ..." for the keys of q, its values as parameters. */
@@ -393,30 +410,14 @@ add_where(const struct arcq *q, struct arcq_sql *o)
 		buf_adds(&o->text, " AND subject" CI_LIKE);
 		bad |= add_like(o, q->words[i]);
 	}
-	if (q->since >= 0) {
-		buf_adds(&o->text, " AND archived_at >= FROM_UNIXTIME(?)");
-		bad |= add_param(o, 1, q->since, NULL, 0);
-	}
-	if (q->until >= 0) {
-		buf_adds(&o->text, " AND archived_at < FROM_UNIXTIME(?)");
-		bad |= add_param(o, 1, q->until, NULL, 0);
-	}
-	if (q->msgid[0] != '\0') {
-		buf_adds(&o->text, " AND TRIM(message_id) = ?");
-		bad |= add_param(o, 0, 0, q->msgid, strlen(q->msgid));
-	}
-	if (q->qid != NULL) {
-		buf_adds(&o->text, " AND queue_id = ?");
-		bad |= add_param(o, 0, 0, q->qid, strlen(q->qid));
-	}
-	if (q->min_size >= 0) {
-		buf_adds(&o->text, " AND size >= ?");
-		bad |= add_param(o, 1, q->min_size, NULL, 0);
-	}
-	if (q->max_size >= 0) {
-		buf_adds(&o->text, " AND size <= ?");
-		bad |= add_param(o, 1, q->max_size, NULL, 0);
-	}
+	bad |= add_num(o, " AND archived_at >= FROM_UNIXTIME(?)", q->since);
+	bad |= add_num(o, " AND archived_at < FROM_UNIXTIME(?)", q->until);
+	if (q->msgid[0] != '\0')
+		bad |= add_str(o, " AND TRIM(message_id) = ?", q->msgid);
+	if (q->qid != NULL)
+		bad |= add_str(o, " AND queue_id = ?", q->qid);
+	bad |= add_num(o, " AND size >= ?", q->min_size);
+	bad |= add_num(o, " AND size <= ?", q->max_size);
 	buf_adds(&o->text, spam_sql[q->spam]);
 	buf_adds(&o->text, virus_sql[q->virus]);
 	return bad || o->text.data == NULL ? -1 : 0;
