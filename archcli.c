@@ -204,25 +204,41 @@ print_day(const char *day, unsigned long long n, unsigned long long bytes,
 
 /* ---- reading an archived message ---- */
 
+static int	 sub(int, int, int);
+
 /*
  * Opens the archived message id under dir: its own name, or that name with
- * a compression suffix (a site may gzip old days).  fd, *z the suffix's
- * index (0: not compressed), or -1 (errno).
+ * a compression suffix (a site may gzip old days).  Each level below dir is
+ * opened O_NOFOLLOW, as the daemon makes them (a planted symlink is
+ * refused, never followed).  fd, *z the suffix's index (0: not
+ * compressed), or -1 (errno).
  */
 static int
 msg_open(const char *dir, const char *id, size_t *z)
 {
-	char path[PATH_MAX];
-	size_t i;
-	int fd = -1;
+	char name[NAME_MAX + 1];
+	size_t i = 0;
+	int fd = -1, d[4] = { -1, -1, -1, -1 }, e;
 
-	for (i = 0; i < NZSUFFIX; i++) {
-		snprintf(path, sizeof(path), "%s/%s%s", dir, id, zsuffix[i]);
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	d[0] = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d[0] != -1)
+		d[1] = sub(d[0], 4, atoi(id));
+	if (d[1] != -1)
+		d[2] = sub(d[1], 2, atoi(id + 5));
+	if (d[2] != -1)
+		d[3] = sub(d[2], 2, atoi(id + 8));
+	for (i = 0; d[3] != -1 && i < NZSUFFIX; i++) {
+		snprintf(name, sizeof(name), "%s%s", id + 11, zsuffix[i]);
+		fd = openat(d[3], name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd != -1 || errno != ENOENT)
 			break;
 	}
+	e = errno;
 	*z = i;
+	for (i = 0; i < 4; i++)
+		if (d[i] != -1)
+			close(d[i]);
+	errno = e;
 	return fd;
 }
 
@@ -760,9 +776,14 @@ walk_day(struct run *r, int mfd, int y, int m, int dd)
 	if ((r->q->since >= 0 && day0 + 86400 <= r->q->since) ||
 	    (r->q->until >= 0 && day0 >= r->q->until))
 		return;
-	if ((fd = sub(mfd, 2, dd)) == -1)
-		return;
 	snprintf(day, sizeof(day), "%04d/%02d/%02d", y, m, dd);
+	if ((fd = sub(mfd, 2, dd)) == -1) {
+		/* a symlink planted in the tree: refused, as by the daemon */
+		fprintf(stderr, PROG ": %s/%s: %s: skipped\n",
+		    r->cf->archive_dir, day, strerror(errno));
+		r->errors++;
+		return;
+	}
 	r->day_n = r->day_bytes = 0;
 	scan_day(r, fd, day, day0);
 	if (r->q->mode == ARCQ_STATS && r->day_n > 0) {

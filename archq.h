@@ -9,9 +9,9 @@
  *   --from/--to     envelope sender / a recipient contains the text,
  *                   letters in any case
  *   --subject       every word is in the Subject, letters in any case
- *                   (the index compares the display column; the files
- *                   the raw bytes: non-ASCII letters match only in the
- *                   same case there)
+ *                   (the index compares the display column under
+ *                   utf8mb4_general_ci, accents folded too; the files the
+ *                   raw bytes: non-ASCII letters match only themselves)
  *   --since/--until archived in [since, until)
  *   --message-id    the Message-ID, with or without its angle brackets
  *   --queue-id      the queue id
