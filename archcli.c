@@ -272,8 +272,9 @@ msg_stream(int fd, size_t z, buf_sink_fn *sink, void *arg, char *err,
 		if (n < 0 || sink(arg, chunk, (size_t)n) == -1)
 			rc = -1;
 	if (rc == -1)
-		snprintf(err, errlen, "%s%s", zsuffix[z] + 1, archive_errno(a) ?
-		    ": cannot decompress" : ": cannot decompress (truncated?)");
+		snprintf(err, errlen, "%s: cannot decompress: %s", zsuffix[z] + 1,
+		    archive_error_string(a) ? archive_error_string(a) :
+		    "short or damaged");
 	archive_read_free(a);
 	return rc;
 }
@@ -621,8 +622,10 @@ scan_file(struct run *r, int dayfd, const char *id, const char *name,
 	close(fd);
 	if (rc == -1 || arc_read_head(k.head.data ? k.head.data : "",
 	    k.head.len, k.total, &ah) == -1) {
-		fprintf(stderr, PROG ": %s: %s: skipped\n", id,
-		    rc == -1 ? err : "not an archive file");
+		/* fail closed: a head not read to its end is not matched */
+		fprintf(stderr, PROG ": %s: %s: skipped\n", id, rc == -1 ?
+		    err : errno == EFBIG ? "header longer than 1 MiB (the "
+		    "limit of a scan)" : "not an archive file");
 		r->errors++;
 		buf_free(&k.head);
 		return;

@@ -658,20 +658,25 @@ arc_read_head(const char *data, size_t len, uint64_t total,
     struct arc_head *h)
 {
 	size_t i = 0, n;
-	int env = 1;
+	int env = 1, blank = 0;
 
 	memset(h, 0, sizeof(*h));
+	errno = EINVAL;
 	for (; i < len; i += n) {
 		const char *l = data + i;
 
 		n = util_header_field(l, len - i);
-		if (n == 0 || l[0] == '\r' || l[0] == '\n')
+		if (n == 0 || l[0] == '\r' || l[0] == '\n') {
+			blank = 1;
 			break;
+		}
+		if (i + n >= len && total > len)
+			break;		/* a line that may go on: EFBIG */
 		if (env) {
 			if (h->sender.data == NULL) {
 				if (!envelope_line(l, n,
 				    "X-MailCorral-Envelope-From", &h->sender))
-					return -1;	/* not ours */
+					goto bad;	/* not ours */
 			} else if (util_field_is(l, n,
 			    "X-MailCorral-Envelope-To")) {
 				if (h->rcpts.len > 0)
@@ -682,13 +687,17 @@ arc_read_head(const char *data, size_t len, uint64_t total,
 			    "X-MailCorral-Queue-ID", &h->qid))
 				env = 0;
 			else
-				return -1;
+				goto bad;
 			continue;
 		}
 		keep_fields(h, l, n);
 	}
+	if (!blank && total > len) {
+		errno = EFBIG;	/* the header goes on past what was read */
+		goto bad;
+	}
 	if (env)
-		return -1;
+		goto bad;
 	if (i < len && data[i] == '\r')
 		i++;
 	if (i < len && data[i] == '\n')
@@ -696,6 +705,9 @@ arc_read_head(const char *data, size_t len, uint64_t total,
 	h->body_off = i;
 	h->size = total > i ? total - i : 0;
 	return 0;
+bad:
+	arc_head_free(h);
+	return -1;
 }
 
 struct arc_file *

@@ -174,7 +174,9 @@ int	 arc_copy_ok(const struct mc_config *, const char *mac, unsigned nmac,
  * X-MailCorral-Queue-ID (only those), then the message's first From,
  * Subject, Message-ID and Date, unfolded as in the index row; body_off is
  * where the body starts and size its bytes (the index's size).  0, or -1
- * when it is not an archive file.  arc_head_free() frees the buffers.
+ * with errno EINVAL (not an archive file) or EFBIG (the header goes on
+ * past len: the caller read too little), h then freed.  arc_head_free()
+ * frees the buffers.
  */
 struct arc_head {
 	struct buf	 sender, rcpts, qid, from, subject, msgid, date;

@@ -8,6 +8,8 @@
  */
 #include "unit.h"
 
+#include <errno.h>
+
 #include "archq.h"
 #include "buf.h"
 #include "mcarchive.h"
@@ -303,12 +305,17 @@ test_read_head(void **state)
 	assert_int_equal(h.size, strlen("body line\r\n"));
 	assert_int_equal(h.body_off, len - h.size);
 	arc_head_free(&h);
+	/* a head cut short by the reader's limit is refused, not guessed */
+	assert_int_equal(arc_read_head(archived, 120, len, &h), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_null(h.sender.data);
 	/* not an archive file: no envelope first, or a foreign field in it */
 	assert_int_equal(arc_read_head("From: a\r\n\r\nx", 12, 12, &h), -1);
 	arc_head_free(&h);
 	assert_int_equal(arc_read_head("X-MailCorral-Envelope-From: <a>\r\n"
 	    "From: b\r\n\r\n", 44, 44, &h), -1);
-	arc_head_free(&h);
+	assert_int_equal(errno, EINVAL);
+	assert_null(h.sender.data);	/* freed by arc_read_head */
 }
 
 static int
