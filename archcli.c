@@ -43,7 +43,6 @@
 #define EX_NONE		1
 #define EX_ERROR	2
 #define EX_NEEDINDEX	3
-#define HEAD_KEEP	(1024 * 1024)	/* bytes of a file read for its head */
 #define CHUNK		65536
 
 /* Names an archive file may have besides its own: compressed by the site. */
@@ -73,6 +72,7 @@ static const char usage_text[] =
 "  --stats            messages, bytes, spam and viruses per day\n"
 "  --limit N          at most N matches (1000)\n"
 "  --files            do not ask the index: read the archive files\n"
+"  --max-head N       bytes of a file a scan reads for its header (1M)\n"
 "Database: the archive_db_* keywords of the configuration (-c, default\n"
 "  " DEF_CONFIG_FILE "); --defaults-file FILE: a MariaDB option\n"
 "  file ([client] and [mailcorral-archive]) for the user and password, e.g.\n"
@@ -568,7 +568,8 @@ index_open(const struct arcq *q, const struct mc_config *cf, char *why,
 /* ---- the files ---- */
 
 struct keep {
-	struct buf	 head;		/* the first HEAD_KEEP bytes */
+	struct buf	 head;		/* the first max bytes */
+	size_t		 max;		/* --max-head */
 	uint64_t	 total;
 };
 
@@ -576,7 +577,7 @@ static int
 keep_head(void *arg, const char *p, size_t n)
 {
 	struct keep *k = arg;
-	size_t room = HEAD_KEEP - k->head.len;
+	size_t room = k->max - k->head.len;
 
 	k->total += n;
 	return room > 0 ? buf_add(&k->head, p, n < room ? n : room) : 0;
@@ -606,7 +607,7 @@ static void
 scan_file(struct run *r, int dayfd, const char *id, const char *name,
     size_t z, long long when)
 {
-	struct keep k = { BUF_INIT, 0 };
+	struct keep k = { BUF_INIT, (size_t)r->q->max_head, 0 };
 	struct arc_head ah;
 	struct hit h;
 	char err[256] = "";
@@ -624,8 +625,8 @@ scan_file(struct run *r, int dayfd, const char *id, const char *name,
 	    k.head.len, k.total, &ah) == -1) {
 		/* fail closed: a head not read to its end is not matched */
 		fprintf(stderr, PROG ": %s: %s: skipped\n", id, rc == -1 ?
-		    err : errno == EFBIG ? "header longer than 1 MiB (the "
-		    "limit of a scan)" : "not an archive file");
+		    err : errno == EFBIG ? "header longer than --max-head" :
+		    "not an archive file");
 		r->errors++;
 		buf_free(&k.head);
 		return;

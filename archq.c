@@ -23,7 +23,7 @@
 enum {
 	O_FROM = 256, O_TO, O_SUBJECT, O_SINCE, O_UNTIL, O_MSGID, O_QID,
 	O_MINSIZE, O_MAXSIZE, O_SPAM, O_VIRUS, O_SHOW, O_EXPORT, O_STATS,
-	O_JSON, O_FILES, O_LIMIT, O_DEFAULTS, O_USER
+	O_JSON, O_FILES, O_LIMIT, O_DEFAULTS, O_USER, O_MAXHEAD
 };
 
 static const struct option longopts[] = {
@@ -49,6 +49,7 @@ static const struct option longopts[] = {
 	{ "json", no_argument, NULL, O_JSON },
 	{ "files", no_argument, NULL, O_FILES },
 	{ "limit", required_argument, NULL, O_LIMIT },
+	{ "max-head", required_argument, NULL, O_MAXHEAD },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -239,6 +240,8 @@ take_option(struct arcq *q, int ch, const char *arg, char *err,
 		rc = parse_size(arg, &q->max_size); break;
 	case O_LIMIT: name = "--limit"; rc = parse_size(arg, &q->limit);
 		break;
+	case O_MAXHEAD: name = "--max-head";
+		rc = parse_size(arg, &q->max_head); break;
 	case O_SPAM: name = "--spam"; rc = parse_tri(arg, &q->spam); break;
 	case O_VIRUS: name = "--virus"; rc = parse_tri(arg, &q->virus); break;
 	case O_SHOW: q->mode = ARCQ_SHOW; q->arg = arg; break;
@@ -269,6 +272,7 @@ arcq_parse(int argc, char **argv, struct arcq *q, char *err, size_t errlen)
 	memset(q, 0, sizeof(*q));
 	q->since = q->until = q->min_size = q->max_size = -1;
 	q->limit = ARCQ_LIMIT;
+	q->max_head = ARCQ_MAX_HEAD;
 	optind = 0;		/* glibc: a fresh scan */
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "c:hp::", longopts, NULL)) !=
@@ -299,8 +303,9 @@ arcq_parse(int argc, char **argv, struct arcq *q, char *err, size_t errlen)
 		    "(YYYY/MM/DD/<queue id>-<16 hex>): %s", q->arg);
 		return ARCQ_BAD;
 	}
-	if (q->limit == 0) {
-		util_seterr(err, errlen, "--limit: at least 1");
+	if (q->limit == 0 || q->max_head < 1024) {
+		util_seterr(err, errlen, q->limit == 0 ? "--limit: at least 1" :
+		    "--max-head: at least 1k");
 		return ARCQ_BAD;
 	}
 	return 0;

@@ -31,6 +31,7 @@ struct arc_head;
 #define ARCQ_MAXWORDS	16
 #define ARCQ_MAXP	(8 + ARCQ_MAXWORDS)	/* bound parameters */
 #define ARCQ_LIMIT	1000			/* default --limit */
+#define ARCQ_MAX_HEAD	(1024 * 1024)		/* default --max-head */
 
 enum arcq_mode { ARCQ_SEARCH, ARCQ_SHOW, ARCQ_EXPORT, ARCQ_STATS };
 enum arcq_tri { ARCQ_ANY, ARCQ_YES, ARCQ_NO, ARCQ_UNCHECKED };
@@ -55,6 +56,7 @@ struct arcq {
 	const char	*arg;			/* --show ID, --export DIR */
 	int		 json, files;
 	long long	 limit;
+	long long	 max_head;		/* bytes a scan reads for a head */
 	/* where */
 	const char	*config, *defaults_file, *user, *password_file;
 };

@@ -32,7 +32,8 @@ test_parse_keys(void **state)
 	    "--message-id", " m1@ex.org ", "--queue-id", "AB12",
 	    "--min-size", "2k", "--max-size", "1M", "--spam", "yes",
 	    "--virus", "no", "--json", "--limit", "5",
-	    "--defaults-file", "/r.cnf", "--user", "reader" };
+	    "--defaults-file", "/r.cnf", "--user", "reader",
+	    "--max-head", "64k" };
 	struct arcq q;
 	char err[256];
 
@@ -58,6 +59,7 @@ test_parse_keys(void **state)
 	assert_int_equal(q.mode, ARCQ_SEARCH);
 	assert_string_equal(q.defaults_file, "/r.cnf");
 	assert_string_equal(q.user, "reader");
+	assert_int_equal(q.max_head, 65536);
 	assert_true(arcq_needs_index(&q));
 }
 
@@ -82,6 +84,7 @@ test_modes(void **state)
 	assert_int_equal(parse(NARG(stats), stats, &q, err, sizeof(err)), 0);
 	assert_int_equal(q.mode, ARCQ_STATS);
 	assert_int_equal(q.limit, ARCQ_LIMIT);
+	assert_int_equal(q.max_head, ARCQ_MAX_HEAD);
 	assert_int_equal(parse(NARG(help), help, &q, err, sizeof(err)),
 	    ARCQ_HELP);
 }
@@ -132,6 +135,7 @@ test_bad_values(void **state)
 		{ "--spam", "maybe", "--spam" },
 		{ "--virus", "", "--virus" },
 		{ "--limit", "0", "--limit" },
+		{ "--max-head", "1000", "--max-head" },
 		{ "--show", "../../etc/passwd", "archive id" },
 		{ "--show", "2026/12/08/AB12-0123456789abcde", "archive id" },
 		{ "--show", "2026/12/08/A.B-0123456789abcdef", "archive id" },
