@@ -213,6 +213,25 @@ sub fetch_part {
 	die "perlshim: protocol: unexpected answer to FETCH\n";
 }
 
+# Asks the milter for the whole message in DIR/INPUTMSG (the MIMEDefang
+# API, perl_filter_api = mimedefang); dies like fetch_part when it cannot.
+sub fetch_message {
+	no warnings 'once';
+	my $out = $MailCorral::Shim::OUT;
+	print $out "FETCH message\n" or die "perlshim: write: $!\n";
+	$out->flush or die "perlshim: write: $!\n";
+	my $l = <STDIN>;
+	die "perlshim: the milter went away\n" unless defined $l;
+	chomp $l;
+	my ($k, $id, $v) = split / /, $l, -1;
+	die "perlshim: protocol: unexpected answer to FETCH\n"
+	    unless defined $v && $id eq 'message';
+	return $v + 0 if $k eq 'FETCHED';
+	die "cannot read the message: " . dec($v) . "\n"
+	    if $k eq 'FETCH-FAILED';
+	die "perlshim: protocol: unexpected answer to FETCH\n";
+}
+
 # The protocol handle is a private copy of stdout; STDOUT itself goes to
 # stderr, so a filter's print cannot break the protocol.  Tests that need
 # to break it on purpose write to $MailCorral::Shim::OUT.
@@ -222,18 +241,31 @@ binmode($OUT);
 binmode(STDIN);
 { no warnings 'once'; $MailCorral::Shim::OUT = $OUT; }
 
+# --api=mimedefang (perl_filter_api): the filter is written for
+# MIMEDefang's API, provided by MIMEDefangAPI.pm beside this file.
+my $api = 'mailcorral';
+if (@ARGV && $ARGV[0] =~ /\A--api=(mailcorral|mimedefang)\z/) {
+	$api = $1;
+	shift @ARGV;
+}
 my $file = shift @ARGV;
-die "usage: perlshim.pl /path/to/filter.pl\n" unless defined $file;
+die "usage: perlshim.pl [--api=mimedefang] /path/to/filter.pl\n"
+    unless defined $file;
 ($file) = $file =~ m{\A(/[^\0\n]+)\z}
     or die "perlshim: the filter path must be absolute\n";
-{
+if ($api eq 'mimedefang') {
+	my ($dir) = $0 =~ m{\A(/[^\0\n]*)/[^/]+\z}
+	    or die "perlshim: cannot tell the shim's directory from $0\n";
+	require "$dir/MIMEDefangAPI.pm";
+	MailCorral::MIMEDefangAPI::load($file);
+} else {
 	package main;
 	my $rc = do $file;
 	die "perlshim: cannot load $file: $@" if $@;
 	die "perlshim: cannot read $file: $!\n" if !defined $rc && $!;
+	die "perlshim: $file defines no filter_message\n"
+	    unless defined &main::filter_message;
 }
-die "perlshim: $file defines no filter_message\n"
-    unless defined &main::filter_message;
 
 # One request, or undef at EOF (the milter retires us).
 sub read_request {
@@ -252,6 +284,9 @@ sub read_request {
 		elsif ($k eq 'RCPT')   { push @{ $r{rcpts} }, $f[0] }
 		elsif ($k eq 'CLIENT') { $r{client} = $f[0] }
 		elsif ($k eq 'DIR')    { $r{dir} = $f[0] }
+		elsif ($k eq 'VIRUS' && $api eq 'mimedefang') {
+			push @{ $r{viruses} }, $f[0];
+		}
 		elsif ($k eq 'HEADER') { push @{ $r{headers} }, [ $f[0], $f[1] ] }
 		elsif ($k eq 'PART') {
 			push @{ $r{parts} }, MailCorral::Part->new(id => $f[0],
@@ -267,7 +302,11 @@ sub read_request {
 while (defined(my $req = read_request())) {
 	my $msg = MailCorral::Message->new($req);
 	my @out;
-	if (eval { main::filter_message($msg); 1 }) {
+	if (eval {
+		$api eq 'mimedefang' ? MailCorral::MIMEDefangAPI::run($msg) :
+		    main::filter_message($msg);
+		1;
+	}) {
 		@out = $msg->_reply;
 	} else {
 		my $e = defined $@ && $@ ne '' ? $@ : 'died';
