@@ -730,6 +730,25 @@ make_dir(struct pp_msg *pm)
 }
 
 /*
+ * Creates the message directory's file name (new, ours only, no link
+ * followed), its path in path.  The descriptor, or -1 (errno).
+ */
+static int
+create_in_dir(const struct pp_msg *pm, const char *name, char *path,
+    size_t len)
+{
+	int n;
+
+	n = snprintf(path, len, "%s/%s", pm->dir, name);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+}
+
+/*
  * Writes one part's decoded content to dir/part<id> (the filter asked for
  * it: FETCH); *size gets the bytes written.  0, or -1 (errno).
  */
@@ -738,16 +757,10 @@ write_part(const struct pp_msg *pm, struct scan *sc,
     const struct mime_part *p, uint64_t *size)
 {
 	struct part_file pf = { -1, 0, 0 };
-	char path[PATH_MAX + 32];
-	int n;
+	char path[PATH_MAX + 32], name[32];
 
-	n = snprintf(path, sizeof(path), "%s/part%u", pm->dir, p->id);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((pf.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1)
+	snprintf(name, sizeof(name), "part%u", p->id);
+	if ((pf.fd = create_in_dir(pm, name, path, sizeof(path))) == -1)
 		return -1;
 	if (p->body_end > p->body_start && scan_decode(sc, p->cte,
 	    p->body_start, p->body_end, part_out, &pf) == -1 && pf.err == 0)
@@ -852,19 +865,13 @@ write_message(const struct pp_msg *pm, uint64_t *size)
 	struct lf_out o = { -1, 0, 0 };
 	struct spool *sp = scan_spool(pm->sc);
 	char path[PATH_MAX + 32];
-	int n, err = 0;
+	int err = 0;
 
 	if (pm->hdr_full) {
 		errno = EFBIG;
 		return -1;
 	}
-	n = snprintf(path, sizeof(path), "%s/INPUTMSG", pm->dir);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((o.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1)
+	if ((o.fd = create_in_dir(pm, "INPUTMSG", path, sizeof(path))) == -1)
 		return -1;
 	if (spool_copy(sp, 0, spool_size(sp), lf_copy, &o) == -1 ||
 	    (o.cr && lf_put(&o, "\r", 1) == -1))

@@ -187,49 +187,38 @@ sub _reply {
 
 package main;
 
-# Asks the milter for a part's file and waits for the answer: FETCHED
-# <part> <size> (the file is there), or FETCH-FAILED <part> <reason>,
-# which dies -- and fails the message in the milter even if the filter
-# catches it.
-sub fetch_part {
-	my ($part) = @_;
+# FETCH <what> to the milter, and its answer: FETCHED <what> <size> (the
+# file is there: the size is returned), or FETCH-FAILED <what> <reason>,
+# which dies with "cannot read <name>" -- and fails the message in the
+# milter even if the filter catches it.
+sub fetch {
+	my ($what, $name) = @_;
 	no warnings 'once';
 	my $out = $MailCorral::Shim::OUT;
-	print $out "FETCH $part->{id}\n" or die "perlshim: write: $!\n";
+	print $out "FETCH $what\n" or die "perlshim: write: $!\n";
 	$out->flush or die "perlshim: write: $!\n";
 	my $l = <STDIN>;
 	die "perlshim: the milter went away\n" unless defined $l;
 	chomp $l;
 	my ($k, $id, $v) = split / /, $l, -1;
 	die "perlshim: protocol: unexpected answer to FETCH\n"
-	    unless defined $v && $id eq $part->{id};
-	if ($k eq 'FETCHED') {
-		$part->{size} = $v + 0;
-		$part->{fetched} = 1;
-		return;
-	}
-	die "cannot read part $part->{id}: " . dec($v) . "\n"
-	    if $k eq 'FETCH-FAILED';
+	    unless defined $v && $id eq $what;
+	return $v + 0 if $k eq 'FETCHED';
+	die "cannot read $name: " . dec($v) . "\n" if $k eq 'FETCH-FAILED';
 	die "perlshim: protocol: unexpected answer to FETCH\n";
 }
 
-# Asks the milter for the whole message in DIR/INPUTMSG (the MIMEDefang
-# API, perl_filter_api = mimedefang); dies like fetch_part when it cannot.
+# A part's file, written by the milter on demand.
+sub fetch_part {
+	my ($part) = @_;
+	$part->{size} = fetch($part->{id}, "part $part->{id}");
+	$part->{fetched} = 1;
+}
+
+# The whole message in DIR/INPUTMSG (the MIMEDefang API, perl_filter_api =
+# mimedefang): its size.
 sub fetch_message {
-	no warnings 'once';
-	my $out = $MailCorral::Shim::OUT;
-	print $out "FETCH message\n" or die "perlshim: write: $!\n";
-	$out->flush or die "perlshim: write: $!\n";
-	my $l = <STDIN>;
-	die "perlshim: the milter went away\n" unless defined $l;
-	chomp $l;
-	my ($k, $id, $v) = split / /, $l, -1;
-	die "perlshim: protocol: unexpected answer to FETCH\n"
-	    unless defined $v && $id eq 'message';
-	return $v + 0 if $k eq 'FETCHED';
-	die "cannot read the message: " . dec($v) . "\n"
-	    if $k eq 'FETCH-FAILED';
-	die "perlshim: protocol: unexpected answer to FETCH\n";
+	return fetch('message', 'the message');
 }
 
 # The protocol handle is a private copy of stdout; STDOUT itself goes to

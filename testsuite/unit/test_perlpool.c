@@ -475,31 +475,30 @@ scan_message(struct mc_config *cf)
 	return sc;
 }
 
-static void
-test_real_worker(void **state)
+/*
+ * A configuration whose Perl shim is ./perlshim.pl with the filter text
+ * written to dir/name (dir: a new temporary directory, also the spool),
+ * one worker, installed; NULL when there is no perl or no shim here (the
+ * test skips).  The filter's path goes to fpath.
+ */
+static struct mc_config *
+worker_conf(char *dir, const char *name, const char *text, char *fpath,
+    size_t fplen)
 {
 	struct mc_config *cf;
-	struct scan *sc;
-	struct pp_msg *pm;
-	const struct pp_reply *r;
-	char err[256], dir[] = "/tmp/mc-unit-perl.XXXXXX", fpath[PATH_MAX];
-	char cwd[PATH_MAX], shim[PATH_MAX + 32], why[256], fname[32];
-	char *rcpts[] = { (char *)"r1@x.test", (char *)"r2@x.test" };
+	char err[256], cwd[PATH_MAX], shim[PATH_MAX + 32];
 	FILE *fp;
-	unsigned i;
 
-	(void)state;
 	if (access("/usr/bin/perl", X_OK) != 0 || getcwd(cwd, sizeof(cwd)) ==
-	    NULL) {
-		skip();
-	}
+	    NULL)
+		return NULL;
 	snprintf(shim, sizeof(shim), "%s/perlshim.pl", cwd);
 	if (access(shim, R_OK) != 0)
-		skip();
+		return NULL;
 	assert_non_null(mkdtemp(dir));
-	snprintf(fpath, sizeof(fpath), "%s/filter.pl", dir);
+	snprintf(fpath, fplen, "%s/%s", dir, name);
 	assert_non_null(fp = fopen(fpath, "w"));
-	fputs(filter_pl, fp);
+	fputs(text, fp);
 	fclose(fp);
 	assert_int_equal(conf_load(NULL, &cf, err, sizeof(err)), 0);
 	free(cf->perl_filter);
@@ -509,8 +508,27 @@ test_real_worker(void **state)
 	cf->perl_shim = strdup(shim);
 	cf->spool_dir = strdup(dir);
 	cf->perl_workers = 1;
-	cf->perl_timeout = 10;
+	cf->perl_timeout = 20;
 	cf->perl_kill_grace = 1;
+	return cf;
+}
+
+static void
+test_real_worker(void **state)
+{
+	struct mc_config *cf;
+	struct scan *sc;
+	struct pp_msg *pm;
+	const struct pp_reply *r;
+	char dir[] = "/tmp/mc-unit-perl.XXXXXX", fpath[PATH_MAX];
+	char why[256], fname[32];
+	char *rcpts[] = { (char *)"r1@x.test", (char *)"r2@x.test" };
+	unsigned i;
+
+	(void)state;
+	if ((cf = worker_conf(dir, "filter.pl", filter_pl, fpath,
+	    sizeof(fpath))) == NULL)
+		skip();
 	conf_install(cf);
 	assert_int_equal(pp_start(cf), 0);
 	assert_int_equal(pp_workers(), 1);
@@ -673,36 +691,18 @@ test_mimedefang_worker(void **state)
 	struct mc_config *cf;
 	struct scan *sc;
 	struct pp_msg *pm;
-	char err[256], dir[] = "/tmp/mc-unit-md.XXXXXX", fpath[PATH_MAX];
-	char cwd[PATH_MAX], shim[PATH_MAX + 32], why[256], subj[32];
+	char dir[] = "/tmp/mc-unit-md.XXXXXX", fpath[PATH_MAX];
+	char why[256], subj[32];
 	struct buf big = BUF_INIT;
 	const char *body;
-	FILE *fp;
 	unsigned i;
 
 	(void)state;
-	if (access("/usr/bin/perl", X_OK) != 0 || getcwd(cwd, sizeof(cwd)) ==
-	    NULL || system("perl -MMIME::Parser -e1 2>/dev/null") != 0)
+	if (system("perl -MMIME::Parser -e1 2>/dev/null") != 0 ||
+	    (cf = worker_conf(dir, "md-filter", md_filter, fpath,
+	    sizeof(fpath))) == NULL)
 		skip();
-	snprintf(shim, sizeof(shim), "%s/perlshim.pl", cwd);
-	if (access(shim, R_OK) != 0)
-		skip();
-	assert_non_null(mkdtemp(dir));
-	snprintf(fpath, sizeof(fpath), "%s/md-filter", dir);
-	assert_non_null(fp = fopen(fpath, "w"));
-	fputs(md_filter, fp);
-	fclose(fp);
-	assert_int_equal(conf_load(NULL, &cf, err, sizeof(err)), 0);
-	free(cf->perl_filter);
-	free(cf->perl_shim);
-	free(cf->spool_dir);
-	cf->perl_filter = strdup(fpath);
-	cf->perl_shim = strdup(shim);
-	cf->spool_dir = strdup(dir);
 	cf->perl_filter_api = CONF_PERL_API_MIMEDEFANG;
-	cf->perl_workers = 1;
-	cf->perl_timeout = 20;
-	cf->perl_kill_grace = 1;
 	cf->spool_memory = 4096;	/* the big bodies spill to a file */
 	conf_install(cf);
 	assert_int_equal(pp_start(cf), 0);
