@@ -51,6 +51,7 @@ struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
 	int	  read_timeout_ms;	/* one scan: first write to the reply */
 	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
 	unsigned  max_connections;	/* open at once; 0: no bound */
+	int	  fd_passing;	/* FILDES to a unix: server */
 };
 
 struct spamd_cfg {		/* spamd_servers, spamd_* */
@@ -73,6 +74,7 @@ struct mc_config {
 	char		*log_facility;
 	long		 milter_timeout;	/* seconds */
 	long		 milter_backlog;
+	size_t		 milter_receive_buffer;
 	long		 max_sessions;
 	long		 stop_timeout;		/* seconds */
 	long		 malloc_arenas;
@@ -134,6 +136,7 @@ struct mc_config {
 	size_t		 clamd_max_stream;
 	int		 virus_action;		/* enum conf_vaction */
 	int		 on_clamd_failure;	/* enum conf_fail */
+	int		 clamd_fd_passing;	/* 0 no, 1 yes */
 	long		 clamd_backoff;
 	long		 clamd_max_failures;
 	long		 clamd_max_connections;
