@@ -459,12 +459,18 @@ sub message_contains_virus {
 	return (0, 'ok', 'ok');
 }
 
-# MailCorral's spam step runs after the filter (spam_arbitron); here the
-# filter learns nothing: 0 hits, required 5, no names, no report.
+# MailCorral's built-in spam checker, which has read the message: its
+# score, spam_threshold, the features that scored (a report of them).
+# When it does not count (spam_arbitron, spam_combine), 0 hits.  Either
+# way MailCorral's own spam step still decides after the filter.
 sub spam_assassin_check {
-	md_syslog('info', 'spam_assassin_check: MailCorral decides spam ' .
-	    'after the filter (spam_arbitron); 0 hits here');
-	return (0, 5, '', '');
+	my $s = $MailCorral::MIMEDefangAPI::M{msg}{spamscore};
+	return (0, 5, '', '') unless $s && @$s >= 2;
+	my ($hits, $req, $why) = @$s;
+	$why = '' unless defined $why;	# NAME=weight,NAME=weight
+	(my $names = $why) =~ s/=[^,]*//g;
+	return ($hits + 0, $req + 0, $names,
+	    "MailCorral built-in checker: $hits points of $req ($why)\n");
 }
 
 # ---- actions ----

@@ -974,6 +974,27 @@ req_field(struct buf *req, const char *key, const char *v)
 }
 
 /*
+ * The MIMEDefang API's spam_assassin_check: the built-in checker's score
+ * (counted while the message was read; none when it does not count),
+ * spam_threshold and the names of the features that scored.
+ */
+static void
+spam_line(struct scan *sc, const struct mc_config *cf, struct buf *req)
+{
+	struct buf why = BUF_INIT;
+	double score;
+
+	if (scan_spam_score(sc, &score, &why) == -1) {
+		buf_free(&why);
+		return;
+	}
+	buf_printf(req, "SPAM-SCORE %.3f %.3f ", score, cf->spam_threshold);
+	pp_encode(req, why.data != NULL ? why.data : "", why.len);
+	buf_addc(req, '\n');
+	buf_free(&why);
+}
+
+/*
  * The MIMEDefang API's message_contains_virus: one VIRUS line per part the
  * virus arbitron (clamd) found infected, with its signature name.  Only
  * for perl_filter_api = mimedefang (MailCorral's own API has no such line).
@@ -1047,8 +1068,10 @@ pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
 		}
 		pm->parts[pm->nparts++] = p[i].id;
 	}
-	if (cf->perl_filter_api == CONF_PERL_API_MIMEDEFANG)
+	if (cf->perl_filter_api == CONF_PERL_API_MIMEDEFANG) {
 		virus_lines(sc, &req);
+		spam_line(sc, cf, &req);
+	}
 	buf_adds(&req, "END\n");
 	if (req.data == NULL) {
 		snprintf(why, whylen, "out-of-memory");

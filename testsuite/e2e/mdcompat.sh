@@ -88,7 +88,9 @@ EOF
 PIDS="$!"
 wait_sock "$W/mc.sock" "$!" mailcorral
 # a second daemon with the actions' filter (mdcompat/actions-filter)
-sed "s|^perl_filter = .*|perl_filter = $TOP/testsuite/e2e/mdcompat/actions-filter|" \
+# (the built-in spam checker on, for spam_assassin_check)
+sed -e "s|^perl_filter = .*|perl_filter = $TOP/testsuite/e2e/mdcompat/actions-filter|" \
+    -e "s|^spam_arbitron = none|spam_arbitron = builtin|" \
     "$W/mc.conf" > "$W/actions.conf"
 "$TOP/mailcorral" -f -c "$W/actions.conf" -p "unix:$W/actions.sock" >"$W/actions.log" 2>&1 &
 PIDS="$! $PIDS"
@@ -140,7 +142,7 @@ fi
 # Each action of the API, one message each, through the second daemon.
 mkdir -p "$W/act" "$W/out.act"
 python3 "$TOP/testsuite/e2e/mdcompat/actions.py" write "$W/act"
-"$W/milterdrv" -q -s "unix:$W/actions.sock" -n 7 -D "$W/out.act" -T 300 "$W"/act/*.eml \
+"$W/milterdrv" -q -s "unix:$W/actions.sock" -n 8 -D "$W/out.act" -T 300 "$W"/act/*.eml \
     > "$W/drv.act" 2>&1
 python3 "$TOP/testsuite/e2e/mdcompat/actions.py" check "$W/out.act" > "$W/actions.out" 2>&1
 cat "$W/actions.out"

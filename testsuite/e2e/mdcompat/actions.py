@@ -12,9 +12,11 @@ import re
 import sys
 
 PDF = b"%PDF-1.4\n% test document MCKEEP-PDF\n%%EOF\n"
+GTUBE = (b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL"
+         b"*C.34X\n")
 
 
-def message(subject, parts):
+def message(subject, parts, text="Hello MCKEEP-BODY."):
     b = "MCB-ACT"
     out = ["From: Tester <tester@example.org>", "To: user@example.com",
            "Subject: " + subject, "Message-ID: <%s@act.test>" %
@@ -22,7 +24,7 @@ def message(subject, parts):
            'Content-Type: multipart/mixed; boundary="%s"' % b, "",
            "preamble", "--" + b,
            "Content-Type: text/plain; charset=us-ascii", "",
-           "Hello MCKEEP-BODY.", ""]
+           text, ""]
     for ctype, name, data in parts:
         import base64
         out += ["--" + b, 'Content-Type: %s; name="%s"' % (ctype, name),
@@ -42,13 +44,14 @@ CASES = [
      [("text/plain", "notes.txt", b"dropped text MCDROP-TXT\n")]),
     ("06-pdf", "a pdf", [("application/pdf", "doc.pdf", PDF)]),
     ("07-replace", "REPLACEME pdf", [("application/pdf", "doc.pdf", PDF)]),
+    ("08-gtube", "a test", [], GTUBE.decode()),
 ]
 
 
 def write(d):
-    for name, subject, parts in CASES:
+    for name, subject, parts, *text in CASES:
         with open(os.path.join(d, name + ".eml"), "wb") as fp:
-            fp.write(message(subject, parts))
+            fp.write(message(subject, parts, *text))
 
 
 def outputs(d):
@@ -111,6 +114,12 @@ def check(d):
     ok(b is not None and b"MCKEEP-PDF" not in b and b"JVBERi0" not in b
        and b"MCKEEP-BODY" in b, "action_replace_with_warning: the PDF "
        "replaced by its warning")
+    t = got.get("08-gtube", b"")
+    ok(header(t, "X-MD-Spam") and re.search(
+        rb"\| [0-9.]+/[0-9.]+ \S*GTUBE", header(t, "X-MD-Spam")[0]),
+       "spam_assassin_check: the built-in checker's score and GTUBE")
+    ok(not header(got.get("06-pdf", b""), "X-MD-Spam"),
+       "spam_assassin_check: a harmless message is under the threshold")
     print("%d passed, %d failed" % tuple(res))
     return 1 if res[1] else 0
 
