@@ -14,8 +14,10 @@
 # in mdcompat/expected-differences.txt, where MailCorral must be stricter
 # (accept < drop-part < bounce, discard, tempfail) and decide exactly as
 # listed.  A listed message that now agrees fails too (the list is stale).
-# Also: a filter calling a function the API lacks is refused at start-up
-# with its name.
+# Also: each action of the API through a second daemon running
+# mdcompat/actions-filter (actions.py writes its messages and checks the
+# answers), and a filter calling a function the API lacks refused at
+# start-up with its name, by the shim and through a third daemon.
 #
 # Environment: STACK_DIR (default /tmp/mc-e2e-mdcompat), MD_KEEP=1 keeps it.
 # Output: PASS/FAIL lines, the agreement table, "N passed, N failed".
@@ -154,16 +156,30 @@ else
 	fail "actions.py: no result line"
 fi
 
-# A filter calling what the API lacks is refused at start-up, by name.
+# A filter calling what the API lacks is refused at start-up, by name:
+# by the shim itself, and through the daemon, whose workers do not start
+# (the message is tempfailed and the log names the function).
 printf 'sub filter { action_frobnicate("x"); return action_accept(); }\n1;\n' > "$W/bad-filter"
 out=$(perl -T "$TOP/perlshim.pl" --api=mimedefang "$W/bad-filter" </dev/null 2>&1)
 if [ $? != 0 ] && echo "$out" | grep -q 'calls action_frobnicate(), not in MailCorral'; then
-	pass "a filter calling action_frobnicate() is refused at start-up by name"
+	pass "a filter calling action_frobnicate() is refused by the shim, by name"
 else
-	fail "unsupported function not refused: $out"
+	fail "unsupported function not refused by the shim: $out"
 fi
-# ... and through the daemon: -t (check the configuration) does not run
-# the shim, so the workers' start is what reports it.
+sed "s|^perl_filter = .*|perl_filter = $W/bad-filter|" "$W/mc.conf" > "$W/bad.conf"
+"$TOP/mailcorral" -f -c "$W/bad.conf" -p "unix:$W/bad.sock" >"$W/bad.log" 2>&1 &
+PIDS="$! $PIDS"
+wait_sock "$W/bad.sock" "$!" bad
+mkdir -p "$W/out.bad"
+"$W/milterdrv" -q -s "unix:$W/bad.sock" -n 1 -D "$W/out.bad" -T 60 "$W/act/01-accept.eml" \
+    > "$W/drv.bad" 2>&1
+if grep -q '^verdict: tempfail' "$W/out.bad/0.out" 2>/dev/null &&
+    grep -q "perlshim: .*bad-filter: calls action_frobnicate(), not in MailCorral" "$W/bad.log"; then
+	pass "the daemon with that filter: its workers refuse it by name, the message tempfails"
+else
+	fail "the daemon with that filter: $(cat "$W/out.bad/0.out" 2>/dev/null | tail -n 1); $(grep perlshim "$W/bad.log" | head -n 1)"
+fi
+# Debian's own filter was not refused
 grep -q "perlshim: .*calls" "$W/mailcorral.log" &&
 	fail "Debian's filter was refused: $(grep 'perlshim' "$W/mailcorral.log" | head -n 2)"
 
