@@ -120,9 +120,13 @@ sub set_globals {
 	$main::QueueID = defined $msg->qid && $msg->qid ne '' ? $msg->qid :
 	    'NOQUEUE';
 	$main::MsgID = $main::QueueID;
-	$main::RelayHostname = $client;
-	($main::RelayAddr) = $client =~ /\A\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]\z/;
-	$main::RelayAddr = $client unless defined $main::RelayAddr;
+	# the MTA's {_}: "name [address]", "[address]" without a name
+	my $relay = defined $msg->{relay} ? $msg->{relay} : $client;
+	my ($name, $addr) = $relay =~
+	    /\A(\S*?)\s*\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]/;
+	$main::RelayAddr = defined $addr ? $addr : $client;
+	$main::RelayHostname = defined $name && $name ne '' ? $name :
+	    $main::RelayAddr;
 	$main::Helo = '';
 	%main::SendmailMacros = (i => $main::QueueID);
 	$main::SubjectCount = scalar(my @s = $msg->header('Subject'));

@@ -551,6 +551,7 @@ struct pp_msg {
 	unsigned char	*fetched;	/* parts[i] written to its file */
 	uint64_t	*fsize;		/* its bytes */
 	char		 fetch_err[32];	/* a FETCH failed: the reason */
+	char		 relay[300];	/* {_}: "name [address]" */
 	int		 msg_fetched;	/* INPUTMSG written (FETCH message) */
 	uint64_t	 msg_size;
 	struct pp_reply	 reply;
@@ -565,6 +566,12 @@ pp_msg_new(void)
 		return NULL;
 	buf_init(&pm->hdrs, PP_REQ_HEADERS);
 	return pm;
+}
+
+void
+pp_msg_relay(struct pp_msg *pm, const char *relay)
+{
+	snprintf(pm->relay, sizeof(pm->relay), "%s", relay);
 }
 
 int
@@ -1069,6 +1076,8 @@ pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
 		pm->parts[pm->nparts++] = p[i].id;
 	}
 	if (cf->perl_filter_api == CONF_PERL_API_MIMEDEFANG) {
+		if (pm->relay[0] != '\0')
+			req_field(&req, "RELAY", pm->relay);
 		virus_lines(sc, &req);
 		spam_line(sc, cf, &req);
 	}

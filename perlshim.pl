@@ -275,6 +275,8 @@ sub read_request {
 		elsif ($k eq 'DIR')    { $r{dir} = $f[0] }
 		elsif ($k eq 'VIRUS' && $api eq 'mimedefang') {
 			push @{ $r{viruses} }, $f[0];
+		} elsif ($k eq 'RELAY' && $api eq 'mimedefang') {
+			$r{relay} = $f[0];
 		} elsif ($k eq 'SPAM-SCORE' && $api eq 'mimedefang') {
 			$r{spamscore} = [@f];
 		}

@@ -92,6 +92,9 @@ def check(d):
            header(t, "X-MD-End")[0]),
        "accept: delivered unchanged, filter_end's change_header added "
        "X-MD-End with $Sender and -s ./INPUTMSG")
+    ok(header(t, "X-MD-Relay") == [b"addheader: X-MD-Relay | 192.0.2.1 "
+                                    b"client.example"],
+       "$RelayAddr, $RelayHostname from the MTA's {_} macro")
     ok(verdict(got.get("02-bounce", b"")).startswith("reject 554 5.7.1 "
        "bounced by the test filter"), "action_bounce: 554 5.7.1 with its text")
     ok(verdict(got.get("03-tempfail", b"")).startswith(
