@@ -22,6 +22,7 @@ enum conf_attach { CONF_ATTACH_DELETE, CONF_ATTACH_MANGLE };
 enum conf_limit { CONF_LIMIT_STRIP, CONF_LIMIT_REJECT };
 enum conf_arbitron { CONF_SPAM_BUILTIN, CONF_SPAM_SPAMD, CONF_SPAM_NONE };
 enum conf_combine { CONF_COMBINE_EITHER, CONF_COMBINE_ARBITRON };
+enum conf_perl_api { CONF_PERL_API_MAILCORRAL, CONF_PERL_API_MIMEDEFANG };
 enum conf_fail { CONF_FAIL_ACCEPT, CONF_FAIL_TEMPFAIL };
 /* DELIVER: only in spam_user_prefs (prefs.h): spam delivered untouched */
 enum conf_dispo { CONF_DISPO_TAG, CONF_DISPO_TRASH, CONF_DISPO_CORRAL,
@@ -148,6 +149,7 @@ struct mc_config {
 	long		 perl_kill_grace;	/* seconds */
 	size_t		 perl_memory_limit;	/* RLIMIT_AS, bytes */
 	long		 perl_max_requests;
+	int		 perl_filter_api;	/* enum conf_perl_api */
 	/* the mail archive (archive.c, mcarchive.h) */
 	char		*archive_dir;		/* "" = no local archive */
 	int		 archive_required;	/* 0 no, 1 yes: tempfail */

@@ -169,6 +169,7 @@
 #define DEF_PERL_KILL_GRACE	"10s"		/* close, SIGTERM, SIGKILL */
 #define DEF_PERL_MEMORY_LIMIT	"512m"		/* RLIMIT_AS per worker */
 #define DEF_PERL_MAX_REQUESTS	"500"		/* then a fresh worker */
+#define DEF_PERL_FILTER_API	"mailcorral"	/* mailcorral | mimedefang */
 #define MC_PERL_PATH		"/usr/bin/perl"
 /* The mail archive (archive.c). */
 #define DEF_ARCHIVE_DIR		""		/* "" = no local archive */

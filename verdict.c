@@ -1829,6 +1829,7 @@ static int
 real_perl(struct mc_msg *m, const struct mc_config *cf, const char *client,
     const struct pp_reply **r, char *why, size_t whylen)
 {
+	pp_msg_relay(m->perl, m->relay);
 	if (pp_msg_run(m->perl, cf, m->scan, m->qid, m->sender, m->rcpts,
 	    m->nrcpt, client, why, whylen) == -1)
 		return -1;

@@ -48,6 +48,7 @@ struct mc_msg {
 	char		 mailer[32];	/* {mail_mailer} */
 	char		 mailaddr[256];	/* {mail_addr} */
 	char		 daemon[64];	/* {daemon_name}: the listener */
+	char		 relay[300];	/* {_}: "name [address]" */
 	char		**rcpts;	/* envelope recipients, without <> */
 	unsigned	 nrcpt;
 	struct scan	*scan;
