@@ -46,7 +46,7 @@ LIBS	 = -lmilter $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 LIBSRC	 = buf.c log.c conf.c confsnap.c spool.c mime.c virusfilter.c html.c rewrite.c \
 	   net.c safefile.c spamd.c spamstats.c \
 	   scan.c spamfilter.c corral.c bypass.c clamd.c perlpool.c archive.c \
-	   util.c verdict.c gate.c daemon.c prefs.c
+	   util.c verdict.c gate.c daemon.c prefs.c pool.c
 LIBOBJ	 = $(LIBSRC:.c=.o)
 HDRS	 = $(wildcard *.h)
 

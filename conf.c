@@ -167,7 +167,13 @@ static const struct conf_var conf_vars[] = {
 	  CF_OFF(spam_weights_file), 0, 0, NULL,
 	  "phrase and feature weights (\"\" = built in)" },
 	{ "spamd_servers", CONF_STR, DEF_SPAMD_SERVERS, CF_OFF(spamd_servers),
-	  0, 0, NULL, "spamd addresses, tried in order: host:port, unix:path" },
+	  0, 0, NULL, "spamd addresses (a pool, see scanner_balance): "
+	  "host:port, unix:path" },
+	{ "spamd_max_failures", CONF_INT, DEF_SPAMD_MAX_FAILURES,
+	  CF_OFF(spamd_max_failures), 1, 1000, NULL,
+	  "consecutive failures before a spamd server is paused" },
+	{ "spamd_backoff", CONF_TIME, DEF_SPAMD_BACKOFF, CF_OFF(spamd_backoff),
+	  1, 3600, NULL, "pause of a spamd server after repeated failures" },
 	{ "spamd_connect_timeout", CONF_TIME, DEF_SPAMD_CONNECT_TIMEOUT,
 	  CF_OFF(spamd_connect_timeout), 1, 600, NULL,
 	  "connect deadline per spamd server" },
@@ -245,7 +251,8 @@ static const struct conf_var conf_vars[] = {
 	{ "virus_arbitron", CONF_ENUM, DEF_VIRUS_ARBITRON,
 	  CF_OFF(virus_arbitron), 0, 0, "none|clamd", "virus scanner" },
 	{ "clamd_servers", CONF_STR, DEF_CLAMD_SERVERS, CF_OFF(clamd_servers),
-	  0, 0, NULL, "clamd addresses, tried in order: host:port, unix:path" },
+	  0, 0, NULL, "clamd addresses (a pool, see scanner_balance): "
+	  "host:port, unix:path" },
 	{ "clamd_connect_timeout", CONF_TIME, DEF_CLAMD_CONNECT_TIMEOUT,
 	  CF_OFF(clamd_connect_timeout), 1, 600, NULL,
 	  "connect deadline per clamd server" },
@@ -267,6 +274,9 @@ static const struct conf_var conf_vars[] = {
 	{ "clamd_max_connections", CONF_INT, DEF_CLAMD_MAX_CONNECTIONS,
 	  CF_OFF(clamd_max_connections), 1, 10000, NULL,
 	  "connections to clamd at once; more scans wait (match MaxThreads)" },
+	{ "scanner_balance", CONF_ENUM, DEF_SCANNER_BALANCE,
+	  CF_OFF(scanner_balance), 0, 0, "spread|failover",
+	  "spamd and clamd servers: least outstanding, or in order" },
 	{ "perl_filter", CONF_STR, DEF_PERL_FILTER, CF_OFF(perl_filter), 0, 0,
 	  NULL, "the site's Perl filter file (\"\" = no Perl shim)" },
 	{ "perl_shim", CONF_STR, DEF_PERL_SHIM, CF_OFF(perl_shim), 0, 0, NULL,
@@ -813,6 +823,11 @@ conf_derive(struct mc_config *cf, char *err, size_t errlen)
 	cf->clamd.read_timeout_ms = (int)cf->clamd_timeout * 1000;
 	cf->clamd.max_stream = cf->clamd_max_stream;
 	cf->clamd.max_connections = (unsigned)cf->clamd_max_connections;
+	cf->spamd.balance = cf->clamd.balance = cf->scanner_balance;
+	cf->spamd.max_failures = (unsigned)cf->spamd_max_failures;
+	cf->spamd.backoff = (unsigned)cf->spamd_backoff;
+	cf->clamd.max_failures = (unsigned)cf->clamd_max_failures;
+	cf->clamd.backoff = (unsigned)cf->clamd_backoff;
 	return check_archive(cf, err, errlen);
 }
 

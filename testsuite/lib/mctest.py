@@ -113,7 +113,8 @@ class Results:
 # ------------------------------------------------------------ decision line
 # verdict.c verdict_log(): "QID: action=A changes=removed:N,renamed:N,
 # defanged:N[ summary] spam=S[ via=V] virus=V clamd=N mime=W views=N
-# [ bypass=|corral=][ perl=][ archive=] from=<S> nrcpt=N size=N", written
+# [ spamd-server=S][ clamd-server=S,...][ bypass=|corral=][ perl=]
+# [ archive=] from=<S> nrcpt=N size=N", written
 # through log.c as "Mon dd hh:mm:ss mailcorral[PID]: QID: ...".
 DECISION_HEAD = re.compile(r"\]: (\S+): action=(\S+) ")
 DECISION = re.compile(
