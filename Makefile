@@ -10,6 +10,8 @@
 #   make fuzz       libFuzzer targets, 60 s each
 #   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
 #   make oracle     100,000 mutated messages read back by five MIME parsers
+#   make pools      two spamd and two clamd behind one filter: the scanner
+#                   pools (testsuite/pools/, about 1 minute)
 #   make install    the files of scripts/install.list under PREFIX (/usr/local),
 #                   SYSCONFDIR (/etc), DESTDIR; make uninstall removes them
 #   make deb        the Debian package (debian/) in dist/, lintian clean
@@ -53,7 +55,7 @@ HDRS	 = $(wildcard *.h)
 UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
 
 .PHONY: all check demo asan unit deps clean bench soak fuzz tsan oracle \
-	install uninstall deb FORCE
+	install uninstall deb pools FORCE
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
 SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c
@@ -130,6 +132,10 @@ tsan:
 oracle: deps
 	$(MAKE) all
 	sh testsuite/oracle/oracle.sh
+
+pools: deps
+	$(MAKE) all
+	sh testsuite/pools/pools.sh
 
 install: all
 	$(INSTALL_ENV) sh scripts/install.sh install

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "net.h"
 #include "pool.h"
 #include "banned.h"
@@ -211,6 +212,8 @@ pool_done(struct pool *p, const char *server, enum pool_outcome o,
     time_t now)
 {
 	struct pool_server *s;
+	unsigned th = 0, bo = 0;
+	int opened = 0, back = 0;
 
 	if (p == NULL || server == NULL)
 		return;
@@ -219,24 +222,33 @@ pool_done(struct pool *p, const char *server, enum pool_outcome o,
 		goto out;
 	if (s->outstanding > 0)
 		s->outstanding--;
+	th = threshold(p);
+	bo = backoff(p);
 	if (o == POOL_SKIP) {
 		/* a trial that never reached the server goes back */
-		if (s->trial && s->fails >= threshold(p))
+		if (s->trial && s->fails >= th)
 			s->trial = 0;
 		goto out;
 	}
 	s->trial = 0;
 	if (o == POOL_OK) {
+		back = s->fails >= th;
 		s->fails = 0;
 		s->open_until = 0;
 		goto out;
 	}
-	if (s->fails < threshold(p))
-		s->fails++;
-	if (s->fails >= threshold(p))
-		s->open_until = now + (time_t)backoff(p);
+	if (s->fails < th)
+		opened = ++s->fails >= th;
+	if (s->fails >= th)
+		s->open_until = now + (time_t)bo;
 out:
 	pthread_mutex_unlock(&p->mu);
+	if (opened)
+		log_warnx("%s-server-paused server=%s failures=%u backoff=%us",
+		    p->what ? p->what : "scanner", server, th, bo);
+	if (back)
+		log_info("%s-server-back server=%s", p->what ? p->what :
+		    "scanner", server);
 }
 
 int

@@ -19,6 +19,9 @@
  * (*paused): clamd then fails at once (on_clamd_failure), spamd asks the
  * paused servers anyway in list order (as a single spamd always was).
  *
+ * A breaker that opens is logged ("<what>-server-paused server=S
+ * failures=N backoff=Ns"), one that closes again too
+ * ("<what>-server-back server=S").
  * State is kept per server name, so a reload that keeps a name keeps its
  * breaker and its count; names are never forgotten (a few bytes each).
  * Ownership: the pool is its user's (static, shared by every thread);
@@ -57,6 +60,7 @@ struct pool_server {
 };
 
 struct pool {
+	const char		*what;		/* "spamd", "clamd": the log's */
 	pthread_mutex_t		 mu;
 	struct pool_server	*srv;		/* under mu */
 	size_t			 n, cap;
@@ -65,7 +69,7 @@ struct pool {
 	unsigned long		 turn;		/* round robin among ties */
 };
 
-#define POOL_INIT { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, \
+#define POOL_INIT(what) { what, PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, \
 	DEF_CLAMD_MAX_FAILURES_N, DEF_CLAMD_BACKOFF_S, 0 }
 
 /* Sets the breaker's threshold and back-off (a reload); 0 keeps the
@@ -100,7 +104,8 @@ int	 pool_connect(struct pool *, char *const *servers, size_t n,
 	    const char *defport, int timeout_ms,
 	    void (*note)(void *arg, const char *server, const char *why),
 	    void *arg, size_t *idx, int *paused);
-/* The outcome of a request to server (as picked): the count goes down. */
+/* The outcome of a request to server (as picked): the count goes down;
+   a breaker that opens or closes is logged. */
 void	 pool_done(struct pool *, const char *server, enum pool_outcome,
 	    time_t now);
 /*

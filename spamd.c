@@ -310,7 +310,7 @@ out:
 
 /* The spamd servers' pool: each one's breaker and load, kept across
    reloads (keyed by name) and shared by every thread. */
-static struct pool spamd_pool = POOL_INIT;
+static struct pool spamd_pool = POOL_INIT("spamd");
 
 /*
  * Asks the servers the pool picks until one answers a->verb; the

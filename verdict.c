@@ -1746,7 +1746,7 @@ verdict_free(struct mc_verdict *v)
 
 /* The clamd servers' pool (each one's breaker and load), shared by every
    thread and config. */
-static struct pool verdict_clamd_pool = POOL_INIT;
+static struct pool verdict_clamd_pool = POOL_INIT("clamd");
 /* Connections open to clamd, the same: a reload changes only the bound. */
 static struct clamd_gate verdict_gate = CLAMD_GATE_INIT;
 

@@ -893,7 +893,7 @@ test_gate_breaker(void **state)
 {
 	char srv[64], *servers[1] = { srv }, err[256];
 	struct clamd_cfg cfg = { servers, 1, 1000, 100, 0, 1, 0, 0, 0 };
-	struct pool br = POOL_INIT;
+	struct pool br = POOL_INIT("test");
 	struct clamd_gate gate = CLAMD_GATE_INIT;
 	struct clamd_verdict cv;
 	struct mc_config *cf;

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "log.h"
 #include "pool.h"
 
 static char A[] = "a:1", B[] = "b:2", C[] = "c:3";
@@ -27,7 +28,7 @@ pick1(struct pool *p, char **sv, size_t n, enum pool_balance bal, time_t now,
 static void
 test_breaker(void **state)
 {
-	struct pool p = POOL_INIT;
+	struct pool p = POOL_INIT("test");
 	char *sv[1] = { A };
 	time_t t = 1000;
 	int paused;
@@ -86,7 +87,7 @@ test_breaker(void **state)
 static void
 test_spread(void **state)
 {
-	struct pool p = POOL_INIT;
+	struct pool p = POOL_INIT("test");
 	char *sv[3] = { A, B, C };
 	unsigned long na, nb, nc;
 	unsigned out;
@@ -143,7 +144,7 @@ test_spread(void **state)
 static void
 test_failover(void **state)
 {
-	struct pool p = POOL_INIT;
+	struct pool p = POOL_INIT("test");
 	char *sv[3] = { A, B, C };
 	unsigned char tried[3];
 	int k, paused;
@@ -187,7 +188,7 @@ test_failover(void **state)
 static void
 test_all_paused(void **state)
 {
-	struct pool p = POOL_INIT;
+	struct pool p = POOL_INIT("test");
 	char *sv[2] = { A, B };
 	unsigned char tried[2] = { 0, 0 };
 	int k, paused;
@@ -307,7 +308,7 @@ random_run(enum pool_balance bal, unsigned seed)
 	static char n0[] = "s0", n1[] = "s1", n2[] = "s2", n3[] = "s3",
 	    n4[] = "s4";
 	char *sv[RN] = { n0, n1, n2, n3, n4 };
-	struct pool p = POOL_INIT;
+	struct pool p = POOL_INIT("test");
 	struct model m;
 	unsigned char tried[RN], before[RN];
 	long held[64], got;
@@ -384,7 +385,7 @@ test_random(void **state)
 /* Threads picking and finishing at once: the counts come back to 0. */
 #define TN	4
 #define TREQ	20000
-static struct pool tpool = POOL_INIT;
+static struct pool tpool = POOL_INIT("test");
 
 static void *
 thread_run(void *arg)
@@ -445,5 +446,7 @@ main(void)
 		cmocka_unit_test(test_threads),
 	};
 
+	log_init("test_pool", LOG_MAIL, 0);	/* the breakers' lines: not kept */
+	setlogmask(LOG_MASK(LOG_EMERG));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
