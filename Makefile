@@ -10,8 +10,8 @@
 #   make fuzz       libFuzzer targets, 60 s each
 #   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
 #   make oracle     100,000 mutated messages read back by five MIME parsers
-#   make pools      two spamd and two clamd behind one filter: the scanner
-#                   pools (testsuite/pools/, about 1 minute)
+#   make pools      two spamd, two clamd, two MariaDB: the scanner pools
+#                   and the index's fail-over (testsuite/pools/, ~80 s)
 #   make install    the files of scripts/install.list under PREFIX (/usr/local),
 #                   SYSCONFDIR (/etc), DESTDIR; make uninstall removes them
 #   make deb        the Debian package (debian/) in dist/, lintian clean

@@ -56,6 +56,7 @@
 #include "conf.h"
 #include "log.h"
 #include "mcarchive.h"
+#include "net.h"
 #include "safefile.h"
 #include "smfopts.h"
 #include "spool.h"
@@ -893,6 +894,8 @@ struct db {
 	MYSQL		*my;
 	MYSQL_STMT	*ins;
 	char		 sig[sizeof(struct arc_set)];	/* settings it was opened with */
+	unsigned	 next;		/* archive_db_host's node to try first */
+	char		 node[256];	/* the node connected to, for the log */
 };
 
 static void
@@ -949,21 +952,36 @@ db_exec(MYSQL *my, const char *sql)
 	return rc;
 }
 
+/*
+ * Connects to one node of archive_db_host: spec "host", "host:port",
+ * "[v6]:port" or "unix:/path" (net.h's forms; no port: archive_db_port),
+ * "" for the client's default (archive_db_socket, else localhost); then
+ * the table and the statement.  0, or -1 with the reason in err and d
+ * closed.
+ */
 static int
-db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
+db_open_one(struct db *d, const struct arc_set *as, const char *spec,
+    const char *pw, char *err, size_t errlen)
 {
-	char pw[512], sql[2048];
+	char sql[2048], port[16];
 	unsigned int t = (unsigned int)as->db_timeout;
-	const char *tbl = as->db_table;
+	const char *tbl = as->db_table, *host = NULL, *sock;
+	struct net_addr na;
 
 	db_close(d);
-	if (read_password(as->db_password_file, pw, sizeof(pw)) == -1) {
-		snprintf(err, errlen, "password-file errno=%s", errname(errno));
-		return -1;
+	sock = as->db_socket[0] ? as->db_socket : NULL;
+	snprintf(port, sizeof(port), "%ld", as->db_port);
+	memset(&na, 0, sizeof(na));
+	if (spec[0] != '\0') {
+		if (net_parse(spec, port, &na, err, errlen) == -1)
+			return -1;
+		if (na.is_unix)
+			sock = na.path;
+		else
+			host = na.host;
 	}
 	if ((d->my = mysql_init(NULL)) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		explicit_bzero(pw, sizeof(pw));
 		return -1;
 	}
 	mysql_options(d->my, MYSQL_OPT_CONNECT_TIMEOUT, &t);
@@ -971,16 +989,13 @@ db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
 	mysql_options(d->my, MYSQL_OPT_WRITE_TIMEOUT, &t);
 	mysql_options(d->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	mysql_options(d->my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
-	if (mysql_real_connect(d->my, as->db_host[0] ? as->db_host : NULL,
-	    as->db_user, pw, as->db_name, (unsigned)as->db_port,
-	    as->db_socket[0] ? as->db_socket : NULL,
-	    0) == NULL) {
-		explicit_bzero(pw, sizeof(pw));
+	if (mysql_real_connect(d->my, host, as->db_user, pw, as->db_name,
+	    host != NULL ? (unsigned)atoi(na.port) : (unsigned)as->db_port,
+	    sock, 0) == NULL) {
 		snprintf(err, errlen, "connect: %s", mysql_error(d->my));
 		db_close(d);
 		return -1;
 	}
-	explicit_bzero(pw, sizeof(pw));
 	snprintf(sql, sizeof(sql),
 	    "CREATE TABLE IF NOT EXISTS `%s` ("
 	    "id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
@@ -1024,6 +1039,68 @@ db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
 	mysql_autocommit(d->my, 0);
 	db_sig(as, d->sig, sizeof(d->sig));
 	return 0;
+}
+
+/*
+ * The k-th node of the list hosts (blanks or commas between) into out;
+ * the number of nodes.
+ */
+static unsigned
+db_node(const char *hosts, unsigned k, char *out, size_t outlen)
+{
+	const char *p = hosts;
+	unsigned n = 0;
+	size_t len;
+
+	out[0] = '\0';
+	for (;;) {
+		p += strspn(p, ", \t");
+		if (*p == '\0')
+			return n;
+		len = strcspn(p, ", \t");
+		if (n++ == k)
+			snprintf(out, outlen, "%.*s", (int)len, p);
+		p += len;
+	}
+}
+
+/*
+ * Opens the index on a node of archive_db_host: d->next first, then each
+ * following one in turn (the list wraps), the first that takes it kept
+ * (d->next, d->node).  0, or -1 with every node's reason in err.
+ */
+static int
+db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
+{
+	char pw[512], node[256], why[256];
+	unsigned n, k, i;
+	size_t used;
+	int rc = -1;
+
+	db_close(d);
+	err[0] = '\0';
+	if (read_password(as->db_password_file, pw, sizeof(pw)) == -1) {
+		snprintf(err, errlen, "password-file errno=%s", errname(errno));
+		return -1;
+	}
+	if ((n = db_node(as->db_host, 0, node, sizeof(node))) == 0) {
+		rc = db_open_one(d, as, "", pw, err, errlen);
+		snprintf(d->node, sizeof(d->node), "default");
+	}
+	for (k = 0; k < n && rc == -1; k++) {
+		i = (d->next + k) % n;
+		(void)db_node(as->db_host, i, node, sizeof(node));
+		if ((rc = db_open_one(d, as, node, pw, why, sizeof(why))) == 0) {
+			d->next = i;
+			snprintf(d->node, sizeof(d->node), "%s", node);
+			break;
+		}
+		used = strlen(err);
+		snprintf(err + used, errlen - used, "%s%.96s: %.150s",
+		    used ? "; " : "", node, why);
+	}
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
 }
 
 static void
@@ -1216,8 +1293,8 @@ db_ready(struct db *d, const struct arc_set *as, int *backoff, int *behind)
 		return -1;
 	}
 	*backoff = 0;
-	log_info("index-connected db=%s table=%s", as->db_name,
-	    as->db_table);
+	log_info("index-connected db=%s table=%s node=%s", as->db_name,
+	    as->db_table, d->node);
 	return 0;
 }
 
@@ -1342,8 +1419,10 @@ indexer(void *arg)
 		}
 		if (index_lines(&d, chunk, i, off, &replayed, err,
 		    sizeof(err)) == -1) {
-			log_warnx("index-failed reason=%s", err);
+			log_warnx("index-failed reason=%s node=%s", err,
+			    d.node);
 			db_close(&d);
+			d.next++;	/* the next node first (db_open wraps) */
 			behind = 1;
 			replayed = 0;
 			backoff = 1;

@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "html.h"
 #include "log.h"
+#include "net.h"
 #include "smfopts.h"
 #include "banned.h"
 
@@ -761,6 +762,32 @@ free_servers(char **v, size_t n)
 }
 
 /*
+ * archive_db_host: a list of nodes (archive.c tries them in turn), each in
+ * net.h's forms.  0, or -1 with err.
+ */
+static int
+check_db_nodes(const struct mc_config *cf, char *err, size_t errlen)
+{
+	struct net_addr a;
+	char **v, why[128];
+	size_t n, i;
+	int rc = 0;
+
+	if (split_servers(cf->archive_db_host, &v, &n) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n && rc == 0; i++)
+		if (net_parse(v[i], "0", &a, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s: archive_db_host: %s",
+			    cf->file ? cf->file : "defaults", why);
+			rc = -1;
+		}
+	free_servers(v, n);
+	return rc;
+}
+
+/*
  * The Perl shim's files: absolute (the worker is started with no working
  * directory of ours to rely on), one line, and a regular file now.
  */
@@ -828,6 +855,8 @@ conf_derive(struct mc_config *cf, char *err, size_t errlen)
 	cf->spamd.backoff = (unsigned)cf->spamd_backoff;
 	cf->clamd.max_failures = (unsigned)cf->clamd_max_failures;
 	cf->clamd.backoff = (unsigned)cf->clamd_backoff;
+	if (check_db_nodes(cf, err, errlen) == -1)
+		return -1;
 	return check_archive(cf, err, errlen);
 }
 

@@ -15,7 +15,14 @@ every scanner failure, so a failure shows as a 451:
      the breakers log "<what>-server-paused", and after them every
      message goes to the first servers only;
   3. the second clamd started again: after clamd_backoff one scan tries
-     it alone, it is back ("clamd-server-back") and gets a share again.
+     it alone, it is back ("clamd-server-back") and gets a share again;
+  4. the archive index with archive_db_host naming two independent
+     MariaDB servers (DB_PORT, DB2_PORT; the filter restarted as nobody,
+     scanners off): rows go to the first; the first killed, the indexer
+     moves to the second; both down, the journal keeps the rows; the
+     first started again, they are replayed into it.  At the end the two
+     tables together hold every message's row exactly once and the
+     journal is empty.
 Prints PASS/FAIL lines and ends with "N passed, N failed".
 """
 import base64
@@ -34,6 +41,9 @@ SPAMD = ["127.0.0.1:%s" % os.environ.get("SPAMD_PORT", "3651"),
 CLAMD = ["127.0.0.1:%s" % os.environ.get("CLAMD_PORT", "3653"),
          "127.0.0.1:%s" % os.environ.get("CLAMD2_PORT", "3654")]
 BACKOFF = 3            # clamd_backoff and spamd_backoff (seconds)
+DB_PORTS = [int(os.environ.get("DB_PORT", "3655")), int(os.environ.get("DB2_PORT", "3656"))]
+DB_DIRS = [os.path.join(STACK_DIR, "db1"), os.path.join(STACK_DIR, "db2")]
+JOURNAL = os.path.join(STACK_DIR, "own", "index.journal")
 
 sys.path.insert(0, os.path.join(TOP, "testsuite", "lib"))
 import mctest                    # noqa: E402
@@ -62,6 +72,23 @@ def write_conf(path):
         "clamd_backoff = %ds" % BACKOFF,
         "clamd_timeout = 10s",
         "scanner_balance = spread",
+    ])
+
+
+def write_archive_conf(path):
+    mctest.write_conf(path, "testsuite/pools/pools.sh: the index over two nodes", [
+        "user = nobody",
+        "spool_dir = @STACK_DIR@/own/spool",
+        "bypass_key_file = @STACK_DIR@/own/spamkey",
+        "corral_dir = @STACK_DIR@/own/corral",
+        "spam_arbitron = builtin",
+        "archive_dir = @STACK_DIR@/own/archive",
+        "archive_journal = @STACK_DIR@/own/index.journal",
+        "archive_db_host = 127.0.0.1:%d, 127.0.0.1:%d" % tuple(DB_PORTS),
+        "archive_db_name = mailcorral",
+        "archive_db_user = mailcorral",
+        "archive_db_password_file = %s/password" % DB_DIRS[0],
+        "archive_db_timeout = 2s",
     ])
 
 
@@ -180,6 +207,93 @@ def t_back():
     check(sp == [SPAMD[0]] * 8, "spamd 2 still down: spamd 1 answered every one", repr(sp))
 
 
+def db(n, cmd, *args):
+    return subprocess.run(["sh", os.path.join(TOP, "testsuite/stack/mariadb.sh"), cmd] + list(args),
+                          env=dict(os.environ, DB_DIR=DB_DIRS[n], DB_PORT=str(DB_PORTS[n])),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def db_keys(n):
+    """The msg_key of every row in node n's table (a list), or None."""
+    r = db(n, "sql", "SELECT msg_key FROM mailcorral.mailcorral_archive")
+    if r.returncode != 0:
+        return None
+    return r.stdout.decode().split()
+
+
+def wait_log(off, pattern, secs):
+    return mctest.wait_for(lambda: re.search(pattern, read_from(MC_LOG, off)), secs)
+
+
+def journal_empty():
+    try:
+        return os.path.getsize(JOURNAL) == 0
+    except OSError:
+        return False
+
+
+def send_plain(n):
+    codes = []
+    for _ in range(n):
+        codes.append(send_one("archive").code)
+    return codes
+
+
+def t_archive():
+    global sender
+    path = os.path.join(STACK_DIR, "archive.conf")
+    write_archive_conf(path)
+    off = fsize(MC_LOG)
+    rc, out = mctest.restart_filter(path, sender)
+    sender = None
+    if not check(rc == 0, "filter restarted with the index over two nodes", out[-300:]):
+        return
+    n1, n2 = "127.0.0.1:%d" % DB_PORTS[0], "127.0.0.1:%d" % DB_PORTS[1]
+    codes = send_plain(5)
+    ok = wait_log(off, r"index-connected db=mailcorral table=\S+ node=%s" % re.escape(n1), 20)
+    check(codes == [250] * 5 and ok, "index: connected to the first node", repr(codes))
+    mctest.wait_for(lambda: len(db_keys(0) or []) == 5 and journal_empty(), 20)
+    check(len(db_keys(0) or []) == 5, "index: the first node has the 5 rows")
+    # the first node killed: the next rows go to the second
+    off = fsize(MC_LOG)
+    check(db(0, "kill").returncode == 0, "index: the first node killed")
+    codes = send_plain(5)
+    ok = wait_log(off, r"index-connected db=mailcorral table=\S+ node=%s" % re.escape(n2), 30)
+    check(codes == [250] * 5 and ok, "index: the indexer moved to the second node", repr(codes))
+    mctest.wait_for(lambda: len(db_keys(1) or []) == 5 and journal_empty(), 30)
+    check(len(db_keys(1) or []) == 5 and journal_empty(),
+          "index: the second node has the 5 rows sent after, the journal is empty")
+    # both down: the journal keeps the rows
+    check(db(1, "kill").returncode == 0, "index: the second node killed too")
+    codes = send_plain(4)
+    time.sleep(2)
+    try:
+        with open(JOURNAL, "rb") as f:
+            jl = f.read().count(b"\n")
+    except OSError:
+        jl = -1
+    check(codes == [250] * 4 and jl == 4, "index: both nodes down: mail accepted, 4 rows kept in the "
+          "journal", "codes %r, journal lines %d" % (codes, jl))
+    # the first node back: the rows are replayed into it
+    off = fsize(MC_LOG)
+    check(db(0, "start").returncode == 0, "index: the first node started again")
+    ok = wait_log(off, r"index-connected db=mailcorral table=\S+ node=%s" % re.escape(n1), 45)
+    mctest.wait_for(lambda: len(db_keys(0) or []) == 9 and journal_empty(), 30)
+    check(ok and journal_empty(), "index: reconnected to the first node, the journal emptied")
+    check(db(1, "start").returncode == 0, "index: the second node started again")
+    k1, k2 = db_keys(0) or [], db_keys(1) or []
+    every = k1 + k2
+    check(len(every) == 14 and len(set(every)) == 14,
+          "index: the two nodes hold the 14 rows, each exactly once",
+          "%d + %d rows, %d distinct" % (len(k1), len(k2), len(set(every))))
+    names = set()
+    for root, _dirs, files in os.walk(os.path.join(STACK_DIR, "own", "archive")):
+        for f in files:
+            names.add(os.path.relpath(os.path.join(root, f), os.path.join(STACK_DIR, "own", "archive")))
+    check(set(every) == names, "index: the rows are the 14 archive files",
+          "%d files, %d keys" % (len(names), len(set(every))))
+
+
 def main(argv):
     if len(argv) >= 3 and argv[1] == "--write-conf":
         write_conf(argv[2])
@@ -189,6 +303,7 @@ def main(argv):
         t_both_up()
         t_one_killed()
         t_back()
+        t_archive()
     except Exception as e:          # a crash of the driver is a failure
         import traceback
         traceback.print_exc()
