@@ -1067,7 +1067,8 @@ db_node(const char *hosts, unsigned k, char *out, size_t outlen)
 /*
  * Opens the index on a node of archive_db_host: d->next first, then each
  * following one in turn (the list wraps), the first that takes it kept
- * (d->next, d->node).  0, or -1 with every node's reason in err.
+ * (d->next, d->node).  0, or -1 with every node's reason in err, as
+ * "reason (node); reason (node)".
  */
 static int
 db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
@@ -1096,8 +1097,8 @@ db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
 			break;
 		}
 		used = strlen(err);
-		snprintf(err + used, errlen - used, "%s%.96s: %.150s",
-		    used ? "; " : "", node, why);
+		snprintf(err + used, errlen - used, "%s%.150s (%.96s)",
+		    used ? "; " : "", why, node);
 	}
 	explicit_bzero(pw, sizeof(pw));
 	return rc;

@@ -426,8 +426,11 @@ test_threads(void **state)
 	for (k = 0; k < 3; k++) {
 		assert_int_equal(pool_state(&tpool, sv[k], 100, &out, &n), 0);
 		assert_int_equal(out, 0);
-		/* spread: each a third, give or take the races of ties */
-		assert_true(n > TN * TREQ / 3 / 2);
+		/* each some: least outstanding is not equal counts (a
+		   thread preempted while it holds one keeps it busy), so
+		   the shares depend on the scheduler; test_spread and
+		   test_random check the policy itself */
+		assert_true(n > 0);
 		total += n;
 	}
 	assert_int_equal(total, TN * TREQ);
