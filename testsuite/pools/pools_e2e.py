@@ -298,22 +298,8 @@ def main(argv):
     if len(argv) >= 3 and argv[1] == "--write-conf":
         write_conf(argv[2])
         return 0
-    t0 = time.time()
-    try:
-        t_both_up()
-        t_one_killed()
-        t_back()
-        t_archive()
-    except Exception as e:          # a crash of the driver is a failure
-        import traceback
-        traceback.print_exc()
-        check(False, "driver", repr(e))
-    finally:
-        if sender is not None:
-            sender.close()
-    print("# run time %.1f s" % (time.time() - t0), flush=True)
-    print(R.line(), flush=True)
-    return R.rc()
+    return mctest.run_tests(R, [t_both_up, t_one_killed, t_back, t_archive],
+                            lambda: sender is not None and sender.close())
 
 
 if __name__ == "__main__":
