@@ -76,6 +76,9 @@ static const struct conf_var conf_vars[] = {
 	  "libmilter socket I/O timeout" },
 	{ "milter_backlog", CONF_INT, DEF_MILTER_BACKLOG,
 	  CF_OFF(milter_backlog), 1, 65535, NULL, "listen(2) backlog" },
+	{ "milter_receive_buffer", CONF_SIZE, DEF_MILTER_RECEIVE_BUFFER,
+	  CF_OFF(milter_receive_buffer), 0, 1 << 28, NULL,
+	  "inet milter socket's receive buffer; 0: the kernel's autotuning" },
 	{ "max_sessions", CONF_INT, DEF_MAX_SESSIONS, CF_OFF(max_sessions),
 	  1, 100000, NULL, "connections served at once; more are tempfailed "
 	  "at connect" },

@@ -78,6 +78,7 @@ struct mc_config {
 	char		*log_facility;
 	long		 milter_timeout;	/* seconds */
 	long		 milter_backlog;
+	size_t		 milter_receive_buffer;
 	long		 max_sessions;
 	long		 stop_timeout;		/* seconds */
 	long		 malloc_arenas;

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -150,19 +151,30 @@ daemon_raise_nofile(long sessions)
 }
 
 /*
- * The verdict of a message that was changed goes out in several small
- * packets (header edits, body chunks, the reply): with Nagle's algorithm
- * the second waits for the MTA's delayed ACK, about 40 ms a message on an
- * inet socket.  libmilter gives no handle on the accepted sockets, but on
- * Linux they inherit TCP_NODELAY from the listening socket.
+ * The listening socket's options, which on Linux the accepted sockets
+ * inherit (libmilter gives no handle on those), on an inet socket only:
+ *
+ * TCP_NODELAY: the verdict of a message that was changed goes out in
+ * several small packets (header edits, body chunks, the reply); with
+ * Nagle's algorithm the second waits for the MTA's delayed ACK, about
+ * 40 ms a message.
+ *
+ * rcvbuf bytes of receive buffer (0: leave it to the kernel's autotuning):
+ * with SMFIP_NR_BODY the MTA streams the body without waiting for replies,
+ * so a small window keeps it blocked on it, and each of our reads then
+ * opens the window and pushes the MTA's pending segments in our context
+ * (perf: tcp_recvmsg -> __tcp_transmit_skb -> tcp_write_xmit).  A buffer
+ * that holds a large message avoids that.  SO_RCVBUFFORCE while we are
+ * still root (net.core.rmem_max caps SO_RCVBUF at 208 KiB by default);
+ * the buffer is only used while data waits, it is not reserved.
  */
 int
-daemon_nodelay(void)
+daemon_tune_listener(size_t rcvbuf)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	ino_t ino;
-	int fd, on = 1;
+	int fd, on = 1, want, got = 0;
 
 	if ((fd = gate_listener_fd(&ino)) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
@@ -172,5 +184,21 @@ daemon_nodelay(void)
 		log_warn("TCP_NODELAY on the milter socket");
 		return -1;
 	}
+	if (rcvbuf == 0)
+		return 0;
+	/* the kernel doubles what it is given (bookkeeping overhead) */
+	want = rcvbuf / 2 > INT_MAX ? INT_MAX : (int)(rcvbuf / 2);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want,
+	    sizeof(want)) == -1 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want)) == -1) {
+		log_warn("SO_RCVBUF on the milter socket");
+		return -1;
+	}
+	len = sizeof(got);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 &&
+	    (size_t)got < rcvbuf)
+		log_info("milter socket: receive buffer %d bytes, not the %zu "
+		    "of milter_receive_buffer (net.core.rmem_max)", got,
+		    rcvbuf);
 	return 0;
 }

@@ -18,6 +18,6 @@ void	 daemon_raise_nofile(long sessions);
  * TCP_NODELAY on libmilter's listening socket when it is inet/inet6 (the
  * accepted sockets inherit it); 0 (also for a unix socket), or -1 (logged).
  */
-int	 daemon_nodelay(void);
+int	 daemon_tune_listener(size_t);
 
 #endif

@@ -705,7 +705,7 @@ main(int argc, char **argv)
 		conf_free(cf);
 		return EX_UNAVAILABLE;
 	}
-	(void)daemon_nodelay();
+	(void)daemon_tune_listener(cf->milter_receive_buffer);
 	if (!foreground && daemon_detach() == -1) {
 		log_warn("cannot become a daemon");
 		return abandon(sock, NULL, cf, EX_OSERR);

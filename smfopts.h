@@ -31,6 +31,7 @@
 #define DEF_LOG_FACILITY	"mail"
 #define DEF_MILTER_TIMEOUT	"7210s"		/* libmilter socket I/O */
 #define DEF_MILTER_BACKLOG	"64"
+#define DEF_MILTER_RECEIVE_BUFFER	"4m"
 #define DEF_MAX_SESSIONS	"256"		/* connections at once */
 #define DEF_STOP_TIMEOUT	"30s"		/* sessions in flight at SIGTERM */
 #define DEF_MALLOC_ARENAS	"4"		/* 0 = glibc's default */

@@ -2,9 +2,11 @@
 # The daemon on an inet socket (issue 19, item 1): a message it changes
 # (header edit, new body, verdict: several small packets) must not wait
 # for the MTA's delayed ACK.  With Nagle's algorithm on the filter's side
-# every such message took >= 40 ms on loopback; daemon_nodelay() sets
+# every such message took >= 40 ms on loopback; daemon_tune_listener() sets
 # TCP_NODELAY on libmilter's listening socket, which the accepted sockets
-# inherit.  The driver sets TCP_NODELAY on its own side (-N), so a stall
+# inherit.  The same listener gets milter_receive_buffer (SO_RCVBUF) so
+# that an MTA streaming the body (SMFIP_NR_BODY) is not held by the
+# window.  The driver sets TCP_NODELAY on its own side (-N), so a stall
 # left can only be the filter's.
 #
 #   sh testsuite/e2e/inet.sh
@@ -54,6 +56,17 @@ errors=$(kv "$line" errors)
 p50=$(kv "$line" p50_ms)
 [ "$errors" = 0 ] && pass "inet: $N messages, no error" ||
     fail "inet: $N messages, errors=$errors"
+# milter_receive_buffer (default 4m) on the listening socket, which the
+# accepted ones inherit: ss shows it as skmem rb; below it only with the
+# log line that names net.core.rmem_max (not root: no SO_RCVBUFFORCE)
+rb=$(ss -ltmn "sport = :$PORT" 2>/dev/null | sed -n 's/.*skmem:(r[0-9]*,rb\([0-9]*\),.*/\1/p' | head -n 1)
+if [ -n "$rb" ] && [ "$rb" -ge 4194304 ]; then
+	pass "inet: listener's receive buffer $rb bytes (milter_receive_buffer 4m)"
+elif [ -n "$rb" ] && grep -q 'receive buffer .* rmem_max' "$W/mailcorral.log"; then
+	pass "inet: listener's receive buffer $rb bytes, capped and logged"
+else
+	fail "inet: listener's receive buffer ${rb:-?} bytes, expected >= 4194304"
+fi
 # every message was changed: the case that sends several packets
 changed=$(grep -l '^body:' "$W/out"/*.out 2>/dev/null | wc -l)
 [ "$changed" = $N ] && pass "inet: all $N messages changed (attachment removed)" ||
