@@ -267,6 +267,10 @@ static const struct conf_var conf_vars[] = {
 	  "bytes of one part sent to clamd (keep <= its StreamMaxLength)" },
 	{ "virus_action", CONF_ENUM, DEF_VIRUS_ACTION, CF_OFF(virus_action),
 	  0, 0, "remove|reject|discard", "what happens to a virus" },
+	{ "clamd_fd_passing", CONF_ENUM, DEF_CLAMD_FD_PASSING,
+	  CF_OFF(clamd_fd_passing), 0, 0, "no|yes", "hand a part to a clamd "
+	  "on a unix: socket as a file descriptor (FILDES) instead of "
+	  "streaming it (INSTREAM)" },
 	{ "on_clamd_failure", CONF_ENUM, DEF_ON_CLAMD_FAILURE,
 	  CF_OFF(on_clamd_failure), 0, 0, "accept|tempfail",
 	  "clamd down, slow or garbled" },
@@ -853,6 +857,7 @@ conf_derive(struct mc_config *cf, char *err, size_t errlen)
 	cf->clamd.read_timeout_ms = (int)cf->clamd_timeout * 1000;
 	cf->clamd.max_stream = cf->clamd_max_stream;
 	cf->clamd.max_connections = (unsigned)cf->clamd_max_connections;
+	cf->clamd.fd_passing = cf->clamd_fd_passing;
 	cf->spamd.balance = cf->clamd.balance = cf->scanner_balance;
 	cf->spamd.max_failures = (unsigned)cf->spamd_max_failures;
 	cf->spamd.backoff = (unsigned)cf->spamd_backoff;

@@ -50,6 +50,7 @@ struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
 	int	  read_timeout_ms;	/* one scan: first write to the reply */
 	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
 	unsigned  max_connections;	/* open at once; 0: no bound */
+	int	  fd_passing;	/* FILDES to a unix: server */
 	int	  balance;	/* scanner_balance (pool.h) */
 	unsigned  max_failures;	/* the breaker of each server */
 	unsigned  backoff;	/* seconds */
@@ -142,6 +143,7 @@ struct mc_config {
 	size_t		 clamd_max_stream;
 	int		 virus_action;		/* enum conf_vaction */
 	int		 on_clamd_failure;	/* enum conf_fail */
+	int		 clamd_fd_passing;	/* 0 no, 1 yes */
 	long		 clamd_backoff;
 	long		 clamd_max_failures;
 	long		 clamd_max_connections;

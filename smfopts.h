@@ -149,6 +149,7 @@
 #define DEF_CLAMD_CONNECT_TIMEOUT "2s"
 #define DEF_CLAMD_TIMEOUT	"120s"
 #define DEF_CLAMD_MAX_STREAM	"25m"
+#define DEF_CLAMD_FD_PASSING	"yes"		/* FILDES on unix: servers */
 #define DEF_VIRUS_ACTION	"remove"	/* remove | reject | discard */
 #define DEF_ON_CLAMD_FAILURE	"tempfail"	/* tempfail | accept */
 /* The breaker's two also as numbers (clamd.h's static initialiser). */

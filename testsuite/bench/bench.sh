@@ -55,7 +55,18 @@ STACK_UP=""
 SOCK=unix:$W/f.sock
 FSOCK=$SOCK
 
-die() { echo "bench.sh: $*" >&2; cleanup; exit 1; }
+# In run() (always in a subshell: "(run ...)", "$(run ...)") die stops only
+# that run's filter: the bench goes on and its work directory stays.
+IN_RUN=""
+die() {
+	echo "bench.sh: $*" >&2
+	if [ -n "$IN_RUN" ]; then
+		stop_filter
+	else
+		cleanup
+	fi
+	exit 1
+}
 
 stop_pid() {
 	# stop_pid PID: TERM, wait up to 10 s, then KILL (libmilter is slow).
@@ -207,6 +218,7 @@ start_filter() {
 # out of the figures: both filters are measured in their steady state.
 # CPU and memory are those of the filter's processes and their children.
 run() {
+	IN_RUN=1
 	conf=$1 conc=$2 n=$3
 	shift 3
 	start_filter "$conf"
@@ -444,14 +456,18 @@ for kw in spam_arbitron virus_arbitron; do
 	# With spamd, also a row whose senders (milterdrv's senderN@example.org)
 	# are on the whitelist: spamd is never asked.
 	printf 'whitelist = *@example.org\n' | cat "$W/aux.conf" - > "$W/aux-listed.conf"
+	# And one with the spamd cache on (off in the row above, whose corpus
+	# repeats its nine bodies): a campaign's copies share one verdict.
+	printf 'spamd_cache_size = 1000\n' | cat "$W/aux.conf" - > "$W/aux-cached.conf"
 	rows="$W/aux.conf"
-	[ $kw = spam_arbitron ] && rows="$W/aux.conf $W/aux-listed.conf"
+	[ $kw = spam_arbitron ] && rows="$W/aux.conf $W/aux-listed.conf $W/aux-cached.conf"
 	for rc in $rows; do
 		[ "$rc" = "$W/aux-listed.conf" ] && { what="  sender whitelisted"; concs="1 8"; }
+		[ "$rc" = "$W/aux-cached.conf" ] && { what="  spamd cache on"; concs="8"; }
 		for c in $concs; do
 			n=$(scale 600)
 			reps=$REPS
-			[ "$rc" = "$W/aux-listed.conf" ] && n=$(scale 2000)
+			[ "$rc" != "$W/aux.conf" ] && n=$(scale 2000)
 			# spamd answers a few messages a second: one run,
 			# bound to 40 s, after a warm-up of 16 messages
 			slow=""

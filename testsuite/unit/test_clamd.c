@@ -273,11 +273,14 @@ fakepool_stop(struct fakepool *p)
 }
 
 /* Scans data against servers; returns the result, virus and err. */
+static int fd_passing;		/* scan()'s clamd_fd_passing */
+
 static enum clamd_result
 scan(char **servers, size_t n, size_t max, const void *data, size_t len,
     size_t chunk, char *virus, size_t vlen, char *err, size_t elen)
 {
-	struct clamd_cfg cfg = { servers, n, 1000, 1000, max, 0, 0, 0, 0 };
+	struct clamd_cfg cfg = { servers, n, 1000, 1000, max, 0, fd_passing,
+	    0, 0, 0 };
 	struct clamd_scan *s;
 	enum clamd_result r;
 	size_t i, k;
@@ -379,6 +382,14 @@ test_parse_table(void **state)
 	} t[] = {
 		{ "stream: OK", 10, CLAMD_CLEAN, CLAMD_OVERSIZE, "" },
 		{ "stream: OK\0", 11, CLAMD_CLEAN, CLAMD_OVERSIZE, "" },
+		{ "fd[12]: OK\0", 11, CLAMD_CLEAN, CLAMD_OVERSIZE, "" },
+		{ "fd[3]: Eicar FOUND\0", 19, CLAMD_INFECTED,
+		    CLAMD_INFECTED, "Eicar" },
+		{ "fd[]: OK\0", 9, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "fd[1x]: OK\0", 11, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "fd[12] OK\0", 10, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "fd[12]: FOUND\0", 14, CLAMD_ERROR, CLAMD_ERROR, "" },
+		{ "fd[12]:  x FOUND\0", 17, CLAMD_ERROR, CLAMD_ERROR, "" },
 		{ "stream: OK\n", 11, CLAMD_CLEAN, CLAMD_OVERSIZE, "" },
 		{ "stream: OK\r\n\0", 13, CLAMD_CLEAN, CLAMD_OVERSIZE, "" },
 		{ "stream: Eicar-Signature FOUND\0", 30, CLAMD_INFECTED,
@@ -433,6 +444,113 @@ test_parse_table(void **state)
 	assert_int_equal(clamd_parse_reply("bad\r\x1b[2J\n", 9, 0, virus,
 	    sizeof(virus), err, sizeof(err)), CLAMD_ERROR);
 	assert_string_equal(err, "unexpected reply: bad??[2J");
+}
+
+/*
+ * The FILDES fake on a unix socket: "zFILDES\0", then one byte with a
+ * descriptor; it reads that file from offset 0 into got and answers
+ * reply.  Anything else (an INSTREAM) gets no answer: the client fails.
+ */
+struct fdfake {
+	int		 lfd;
+	const char	*reply;
+	char		 got[64];
+	ssize_t		 gotlen;	/* -1: no descriptor came */
+	pthread_t	 th;
+};
+
+static void *
+fdfake_main(void *arg)
+{
+	struct fdfake *f = arg;
+	union {
+		char		buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr	align;
+	} u;
+	char cmd[8], one;
+	struct iovec iov = { &one, 1 };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int fd, pfd;
+
+	f->gotlen = -1;
+	if ((fd = accept(f->lfd, NULL, NULL)) == -1)
+		return NULL;
+	if (readn(fd, cmd, sizeof(cmd)) == -1 ||
+	    memcmp(cmd, "zFILDES", 8) != 0)
+		goto out;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	if (recvmsg(fd, &mh, 0) != 1 || (cm = CMSG_FIRSTHDR(&mh)) == NULL ||
+	    cm->cmsg_type != SCM_RIGHTS)
+		goto out;
+	memcpy(&pfd, CMSG_DATA(cm), sizeof(int));
+	f->gotlen = pread(pfd, f->got, sizeof(f->got), 0);
+	close(pfd);
+	(void)write(fd, f->reply, strlen(f->reply) + 1);
+out:
+	close(fd);
+	return NULL;
+}
+
+static enum clamd_result
+fdfake_scan(struct fdfake *f, const char *reply, int pass, size_t max,
+    char *virus, char *err)
+{
+	char path[64], srv[80], *servers[1] = { srv };
+	struct sockaddr_un sun;
+	enum clamd_result r;
+
+	snprintf(path, sizeof(path), "/tmp/mc-test-clamd-fd-%d.sock",
+	    (int)getpid());
+	memset(f, 0, sizeof(*f));
+	f->lfd = unit_unix_bound(path, 4, &sun);
+	f->reply = reply;
+	assert_int_equal(pthread_create(&f->th, NULL, fdfake_main, f), 0);
+	snprintf(srv, sizeof(srv), "unix:%s", path);
+	fd_passing = pass;
+	r = scan(servers, 1, max, "hello world", 11, 4, virus, 256, err, 256);
+	fd_passing = 0;
+	pthread_join(f->th, NULL);
+	close(f->lfd);
+	unlink(path);
+	return r;
+}
+
+/*
+ * clamd_fd_passing to a unix: server: the part goes over as a memory
+ * file, whole and from its start, in chunks as sent; clamd's "fd[N]: "
+ * replies are judged as "stream: " ones; max_stream still cuts (the file
+ * holds only what may be scanned) and fails closed; without fd_passing
+ * the same server gets an INSTREAM.
+ */
+static void
+test_fake_fildes(void **state)
+{
+	struct fdfake f;
+	char virus[256], err[256];
+
+	(void)state;
+	assert_int_equal(fdfake_scan(&f, "fd[12]: OK", 1, 0, virus, err),
+	    CLAMD_CLEAN);
+	assert_int_equal(f.gotlen, 11);
+	assert_memory_equal(f.got, "hello world", 11);
+	assert_int_equal(fdfake_scan(&f, "fd[7]: Eicar-Sig FOUND", 1, 0, virus,
+	    err), CLAMD_INFECTED);
+	assert_string_equal(virus, "Eicar-Sig");
+	assert_int_equal(fdfake_scan(&f, "fd[7]: OK", 1, 5, virus, err),
+	    CLAMD_OVERSIZE);
+	assert_int_equal(f.gotlen, 5);
+	assert_int_equal(fdfake_scan(&f, "fd[7]: Can't open file. ERROR", 1,
+	    0, virus, err), CLAMD_ERROR);
+	assert_non_null(strstr(err, "unexpected reply"));
+	/* fd_passing off: INSTREAM, which this fake never answers */
+	assert_int_equal(fdfake_scan(&f, "fd[7]: OK", 0, 0, virus, err),
+	    CLAMD_ERROR);
+	assert_int_equal(f.gotlen, -1);
 }
 
 static void
@@ -618,6 +736,14 @@ test_live_failover(void **state)
 		snprintf(us, sizeof(us), "unix:%s", getenv("CLAMD_TEST_SOCK"));
 		assert_int_equal(scan(s2, 1, 0, "clean", 5, 5, virus,
 		    sizeof(virus), err, sizeof(err)), CLAMD_CLEAN);
+		/* FILDES: clamd reads our memory file */
+		fd_passing = 1;
+		assert_int_equal(scan(s2, 1, 0, EICAR, strlen(EICAR), 7, virus,
+		    sizeof(virus), err, sizeof(err)), CLAMD_INFECTED);
+		assert_non_null(strstr(virus, "EICAR"));
+		assert_int_equal(scan(s2, 1, 0, "clean", 5, 5, virus,
+		    sizeof(virus), err, sizeof(err)), CLAMD_CLEAN);
+		fd_passing = 0;
 	}
 }
 
@@ -667,7 +793,8 @@ static void
 gate_run(struct clamd_gate *gate, unsigned bound, int *max, int *clean)
 {
 	char srv[64], *servers[1] = { srv };
-	struct clamd_cfg cfg = { servers, 1, 2000, 10000, 0, bound, 0, 0, 0 };
+	struct clamd_cfg cfg = { servers, 1, 2000, 10000, 0, bound, 0, 0, 0,
+	    0 };
 	struct gate_run g;
 	pthread_t th[GATE_THREADS];
 	struct fakepool p;
@@ -733,7 +860,7 @@ static void
 test_gate_wait_deadline(void **state)
 {
 	char srv[64], *servers[1] = { srv }, err[256], virus[64];
-	struct clamd_cfg cfg = { servers, 1, 1000, 300, 0, 1, 0, 0, 0 };
+	struct clamd_cfg cfg = { servers, 1, 1000, 300, 0, 1, 0, 0, 0, 0 };
 	struct clamd_gate gate = CLAMD_GATE_INIT;
 	struct clamd_scan *s;
 	struct fakepool p;
@@ -784,7 +911,7 @@ static void
 test_gate_wait_counts(void **state)
 {
 	char srv[64], *servers[1] = { srv }, err[256], virus[64];
-	struct clamd_cfg cfg = { servers, 1, 1000, 600, 0, 1, 0, 0, 0 };
+	struct clamd_cfg cfg = { servers, 1, 1000, 600, 0, 1, 0, 0, 0, 0 };
 	struct clamd_gate gate = CLAMD_GATE_INIT;
 	struct clamd_scan *s;
 	struct fake f;
@@ -892,7 +1019,7 @@ static void
 test_gate_breaker(void **state)
 {
 	char srv[64], *servers[1] = { srv }, err[256];
-	struct clamd_cfg cfg = { servers, 1, 1000, 100, 0, 1, 0, 0, 0 };
+	struct clamd_cfg cfg = { servers, 1, 1000, 100, 0, 1, 0, 0, 0, 0 };
 	struct pool br = POOL_INIT("test");
 	struct clamd_gate gate = CLAMD_GATE_INIT;
 	struct clamd_verdict cv;
@@ -949,6 +1076,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fake_replies),
 		cmocka_unit_test(test_parse_table),
+		cmocka_unit_test(test_fake_fildes),
 		cmocka_unit_test(test_fake_hang),
 		cmocka_unit_test(test_fake_slow_reader),
 		cmocka_unit_test(test_fake_early_close),
