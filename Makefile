@@ -58,7 +58,8 @@ UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit
 	install uninstall deb pools FORCE
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
-SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c
+SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c \
+	    spamcorral/digest.c
 SC_SRC	 = $(SC_LIBSRC) spamcorral/spamcorral.h
 
 all: mailcorral mailcorral-judge $(SC_PROGS)

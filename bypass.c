@@ -42,6 +42,7 @@ static const char *const labels[] = {
 	[BYPASS_FOR_RELEASE] = "MC-BYPASS-v1",
 	[BYPASS_FOR_ARCHIVE] = "MC-ARCHIVE-v2",
 	[BYPASS_FOR_VARIANT] = "MC-VARIANT-v1",
+	[BYPASS_FOR_DIGEST] = "MC-DIGESTMARK-v1",
 };
 #define MAC_B64LEN	43		/* base64url of 32 bytes, no padding */
 
@@ -952,6 +953,27 @@ bypass_mark_used(const struct mc_config *cf, const char *id,
 }
 
 int
+bypass_local_origin(const struct mc_config *cf, const struct bypass_msg *bm,
+    char *why, size_t whylen)
+{
+	if (cf->bypass_daemon_name[0] != '\0') {
+		/* the listener proves where it came from; mailer and
+		   address do not (a remote MAIL FROM:<x@local> is local) */
+		if (bm->daemon == NULL ||
+		    strcmp(bm->daemon, cf->bypass_daemon_name) != 0) {
+			snprintf(why, whylen, "not-release-listener");
+			return 0;
+		}
+	} else if (bm->mailer == NULL || strcmp(bm->mailer, "local") != 0 ||
+	    bm->mailaddr == NULL || bm->mailaddr[0] == '\0' ||
+	    strchr(bm->mailaddr, '@') != NULL) {
+		snprintf(why, whylen, "not-local");
+		return 0;
+	}
+	return 1;
+}
+
+int
 bypass_ok(const struct mc_config *cf, const struct bypass_msg *bm,
     char *why, size_t whylen)
 {
@@ -970,19 +992,8 @@ bypass_ok(const struct mc_config *cf, const struct bypass_msg *bm,
 		snprintf(why, whylen, "recipients=%u", bm->nrcpt);
 		return 0;
 	}
-	if (cf->bypass_daemon_name[0] != '\0') {
-		/* the listener proves where it came from; mailer and
-		   address do not (a remote MAIL FROM:<x@local> is local) */
-		if (bm->daemon == NULL ||
-		    strcmp(bm->daemon, cf->bypass_daemon_name) != 0) {
-			snprintf(why, whylen, "not-release-listener");
-			return 0;
-		}
-	} else if (strcmp(bm->mailer, "local") != 0 ||
-	    bm->mailaddr[0] == '\0' || strchr(bm->mailaddr, '@') != NULL) {
-		snprintf(why, whylen, "not-local");
+	if (!bypass_local_origin(cf, bm, why, whylen))
 		return 0;
-	}
 	if (bm->date == NULL || bm->msgid == NULL) {
 		snprintf(why, whylen, "bad-date");
 		return 0;

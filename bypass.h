@@ -39,7 +39,8 @@ struct spool;
 enum bypass_purpose {
 	BYPASS_FOR_RELEASE = 0,		/* released spam (bypass_ok) */
 	BYPASS_FOR_ARCHIVE,		/* the archiver's copy (arc_copy_ok) */
-	BYPASS_FOR_VARIANT		/* a recipient's own copy (verdict.c) */
+	BYPASS_FOR_VARIANT,		/* a recipient's own copy (verdict.c) */
+	BYPASS_FOR_DIGEST		/* spamcorral-notify's digest (verdict.c) */
 };
 
 struct evp_md_ctx_st;
@@ -134,7 +135,8 @@ enum bypass_result bypass_verify(const struct bypass_key *const *keys,
 /*
  * bypass_mint and bypass_verify for a purpose, bound to an address
  * (BYPASS_FOR_ARCHIVE: the archive address; BYPASS_FOR_VARIANT: its
- * recipients, sorted, joined by ','; NULL: nothing, as a release).
+ * recipients, sorted, joined by ','; BYPASS_FOR_DIGEST: the digest's one
+ * recipient; NULL: nothing, as a release).
  * bypass_mint/bypass_verify are these with BYPASS_FOR_RELEASE and NULL.
  */
 int	 bypass_mint_for(const struct bypass_key *, enum bypass_purpose,
@@ -203,6 +205,15 @@ struct bypass_msg {
  * (the reason in why).
  */
 int	 bypass_ok(const struct mc_config *, const struct bypass_msg *,
+	    char *why, size_t whylen);
+/*
+ * bypass_ok()'s origin rule alone, for the other keyed mail that only the
+ * SpamCorral programs send (the digest, BYPASS_FOR_DIGEST): 1 when bm
+ * (daemon, mailer, mailaddr) came from the release listener, or from a
+ * local user when bypass_daemon_name is not set; 0 with "not-local" or
+ * "not-release-listener" in why.
+ */
+int	 bypass_local_origin(const struct mc_config *, const struct bypass_msg *,
 	    char *why, size_t whylen);
 /*
  * The one-use rule alone: creates used.<id>.<rcpt> in the corral

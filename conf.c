@@ -239,6 +239,10 @@ static const struct conf_var conf_vars[] = {
 	  "names, *.domain, file:/path (\"\" = the MTA's own names: "
 	  "local-host-names, host names, localhost; and "
 	  "spamcorral_address's)" },
+	{ "digest_template", CONF_STR, DEF_DIGEST_TEMPLATE,
+	  CF_OFF(digest_template), 0, 0, NULL,
+	  "the digest's wording, \"key = text\" lines (\"\" = built-in "
+	  "English; spamcorral-notify(8))" },
 	{ "robot_max_failures", CONF_INT, DEF_ROBOT_MAX_FAILURES,
 	  CF_OFF(robot_max_failures), 1, 100000, NULL,
 	  "bad identifiers from one sender before the robot ignores it" },

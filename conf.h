@@ -131,6 +131,7 @@ struct mc_config {
 	long		 corral_expire_days;
 	char		*sendmail_path;
 	char		*local_domains;
+	char		*digest_template;	/* "": built-in English */
 	long		 robot_max_failures;
 	long		 robot_failure_window;	/* seconds */
 	long		 robot_reply_interval;	/* seconds; 0 = no limit */

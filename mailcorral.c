@@ -356,6 +356,7 @@ apply_verdict(SMFICTX *ctx, struct mc_verdict *v)
 	case VERDICT_BYPASS:
 	case VERDICT_ARCHIVE_COPY:
 	case VERDICT_VARIANT:
+	case VERDICT_DIGEST:
 		return SMFIS_CONTINUE;
 	case VERDICT_CORRAL:
 	case VERDICT_DISCARD:

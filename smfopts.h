@@ -137,6 +137,7 @@
 #define DEF_CORRAL_EXPIRE_DAYS	"14"
 #define DEF_SENDMAIL_PATH	"/usr/sbin/sendmail"
 #define DEF_LOCAL_DOMAINS	""	/* "" = the MTA's names (spamcorral.h) */
+#define DEF_DIGEST_TEMPLATE	""	/* "" = the built-in English */
 #define DEF_ROBOT_MAX_FAILURES	"10"	/* bad identifiers per window ... */
 #define DEF_ROBOT_FAILURE_WINDOW "1h"	/* ... before a sender is ignored */
 #define DEF_ROBOT_REPLY_INTERVAL "1h"	/* one robot answer per sender */
@@ -199,5 +200,6 @@
 #define MC_HDR_SPAM_STATUS	"X-Spam-Status"
 #define MC_HDR_SPAM_SCORE	"X-Spam-Score"
 #define MC_HDR_VARIANT		"X-MailCorral-Variant"	/* keyed: verdict.c */
+#define MC_HDR_DIGEST		"X-MailCorral-Digest"	/* keyed: verdict.c */
 
 #endif

@@ -159,6 +159,12 @@ verdict_msg_header(struct mc_msg *m, const char *name, const char *value)
 		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
 			m->err = errno;
 	}
+	if (strcasecmp(name, MC_HDR_DIGEST) == 0) {
+		m->ndigest++;
+		keep_first(&m->digest, value);
+		if (m->scan != NULL && scan_want_bodyhash(m->scan) == -1)
+			m->err = errno;
+	}
 	if (strncasecmp(name, "X-MailCorral", 12) == 0 || is_spam_field(name))
 		note_forged(m, name);
 }
@@ -196,6 +202,7 @@ verdict_msg_free(struct mc_msg *m)
 	free(m->bypass);
 	free(m->archmac);
 	free(m->variant);
+	free(m->digest);
 	arc_abort(m->arc);
 	free(m);
 }
@@ -342,6 +349,7 @@ static const char *const action_words[] = {
 	[VERDICT_BYPASS] = "bypass",
 	[VERDICT_ARCHIVE_COPY] = "archive-copy",
 	[VERDICT_VARIANT] = "variant",
+	[VERDICT_DIGEST] = "digest",
 	[VERDICT_CORRAL] = "corral",
 	[VERDICT_DISCARD] = "discard",
 	[VERDICT_REJECT] = "reject",
@@ -403,7 +411,7 @@ verdict_delivers(const struct mc_verdict *v)
 {
 	return v->action == VERDICT_ACCEPT || v->action == VERDICT_TAG ||
 	    v->action == VERDICT_BYPASS || v->action == VERDICT_ARCHIVE_COPY ||
-	    v->action == VERDICT_VARIANT;
+	    v->action == VERDICT_VARIANT || v->action == VERDICT_DIGEST;
 }
 
 /* The reply of a site filter: printable, no '%' for libmilter. */
@@ -549,48 +557,75 @@ variant_bound(char *const *rcpts, unsigned n)
 }
 
 /*
- * A variant copy we sent (step_deliver) on its way back: one keyed field
- * that verifies for exactly these recipients, used once per recipient
- * (the used markers of the corral directory, as the archiver's copy).
- * 1 (the id in why) or 0 (the reason in why).
+ * A keyed field of ours on its way back (bypass.h purpose p): it verifies
+ * for bound over this Date, Message-ID and body, and is used once per
+ * recipient, compared without case as the MAC binds it (the used markers
+ * of the corral directory, as the archiver's copy).  1 (the id in why) or 0 (the reason in why).
  */
 static int
-variant_ok(struct mc_verdict *v, char *why, size_t whylen)
+keyed_ok(struct mc_verdict *v, enum bypass_purpose p, const char *field,
+    const char *bound, char *why, size_t whylen)
 {
 	const struct mc_config *cf = v->cf;
 	struct mc_msg *m = v->m;
 	const unsigned char *hash = verdict_msg_bodyhash(m);
 	const char *date = m->date ? m->date : "", *msgid = m->msgid ?
 	    m->msgid : "";
-	char id[BYPASS_ID_LEN + 1], *bound;
+	char id[BYPASS_ID_LEN + 1];
 	enum bypass_result r;
 	unsigned i;
 
-	if (m->nvariant != 1 || m->nrcpt == 0) {
-		snprintf(why, whylen, "header-count=%u", m->nvariant);
-		return 0;
-	}
 	if (hash == NULL) {
 		snprintf(why, whylen, "no-body-hash");
+		return 0;
+	}
+	r = bypass_verify_for(cf->verify_keys, cf->nverify_keys, p, bound,
+	    field, strlen(field), time(NULL), cf->bypass_max_age, msgid,
+	    strlen(msgid), date, strlen(date), hash, id, sizeof(id));
+	if (r != BYPASS_OK) {
+		snprintf(why, whylen, "%s", bypass_result_str(r));
+		return 0;
+	}
+	/* the MAC binds the recipients without case (bypass.h): so does
+	   the one-use marker, or "A@x" would replay what "a@x" used */
+	for (i = 0; i < m->nrcpt; i++) {
+		char *lc = strdup(m->rcpts[i]);
+		size_t k;
+		int ok;
+
+		if (lc == NULL) {
+			snprintf(why, whylen, "out-of-memory");
+			return 0;
+		}
+		for (k = 0; lc[k] != '\0'; k++)
+			lc[k] = (char)util_lower((unsigned char)lc[k]);
+		ok = bypass_mark_used(cf, id, lc, why, whylen);
+		free(lc);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+/* A variant copy we sent (step_deliver): bound to exactly its recipients. */
+static int
+variant_ok(struct mc_verdict *v, char *why, size_t whylen)
+{
+	struct mc_msg *m = v->m;
+	char *bound;
+	int ok;
+
+	if (m->nvariant != 1 || m->nrcpt == 0) {
+		snprintf(why, whylen, "header-count=%u", m->nvariant);
 		return 0;
 	}
 	if ((bound = variant_bound(m->rcpts, m->nrcpt)) == NULL) {
 		snprintf(why, whylen, "out-of-memory");
 		return 0;
 	}
-	r = bypass_verify_for(cf->verify_keys, cf->nverify_keys,
-	    BYPASS_FOR_VARIANT, bound, m->variant, strlen(m->variant),
-	    time(NULL), cf->bypass_max_age, msgid, strlen(msgid), date,
-	    strlen(date), hash, id, sizeof(id));
+	ok = keyed_ok(v, BYPASS_FOR_VARIANT, m->variant, bound, why, whylen);
 	free(bound);
-	if (r != BYPASS_OK) {
-		snprintf(why, whylen, "%s", bypass_result_str(r));
-		return 0;
-	}
-	for (i = 0; i < m->nrcpt; i++)
-		if (!bypass_mark_used(cf, id, m->rcpts[i], why, whylen))
-			return 0;
-	return 1;
+	return ok;
 }
 
 /* A recipient's own copy on its way back goes on untouched. */
@@ -607,6 +642,41 @@ step_variant(struct mc_verdict *v)
 		return STEP_DONE;
 	}
 	log_msg(v->m->qid, LOG_NOTICE, "variant-rejected reason=%s", why);
+	return STEP_NEXT;
+}
+
+/*
+ * spamcorral-notify's digest (issue 22): one field, one recipient, sent
+ * from where releases come from (bypass_local_origin), keyed for that
+ * recipient.  Delivered untouched: not tagged, not corralled.  A forged
+ * one (from outside, for another recipient, a copy replayed) is filtered
+ * as any mail.
+ */
+static enum step_rc
+step_digest(struct mc_verdict *v)
+{
+	struct mc_msg *m = v->m;
+	struct bypass_msg bm;
+	char why[128];
+
+	if (m->ndigest == 0)
+		return STEP_NEXT;
+	memset(&bm, 0, sizeof(bm));
+	bm.mailer = m->mailer;
+	bm.mailaddr = m->mailaddr;
+	bm.daemon = m->daemon[0] != '\0' ? m->daemon : NULL;
+	if (m->ndigest != 1)
+		snprintf(why, sizeof(why), "header-count=%u", m->ndigest);
+	else if (m->nrcpt != 1)
+		snprintf(why, sizeof(why), "recipients=%u", m->nrcpt);
+	else if (bypass_local_origin(v->cf, &bm, why, sizeof(why)) &&
+	    keyed_ok(v, BYPASS_FOR_DIGEST, m->digest, m->rcpts[0], why,
+	    sizeof(why))) {
+		v->action = VERDICT_DIGEST;
+		snprintf(v->extra, sizeof(v->extra), " digest=%s", why);
+		return STEP_DONE;
+	}
+	log_msg(m->qid, LOG_NOTICE, "digest-rejected reason=%s", why);
 	return STEP_NEXT;
 }
 
@@ -1588,6 +1658,7 @@ static const struct {
 	{ "internal", step_internal },
 	{ "archive-copy", step_archive_copy },
 	{ "variant", step_variant },
+	{ "digest", step_digest },
 	{ "mime-limit", step_mime_limit },
 	{ "archive-begin", step_archive_begin },
 	{ "bypass", step_bypass },

@@ -4,8 +4,8 @@
  * struct mc_msg is what the callbacks gathered about one transaction
  * (envelope, the header fields the decision needs, the scan).  At the end
  * of the message verdict_run() walks a table of steps (archive-copy check,
- * variant check, MIME limit, archive begin, bypass, clamd, Perl, spam,
- * dispose (per recipient), deliver)
+ * variant check, digest check, MIME limit, archive begin, bypass, clamd,
+ * Perl, spam, dispose (per recipient), deliver)
  * over one struct mc_verdict: each step either decides or lets the next
  * one look.  The result is data: an action, a failure class, the header
  * edits and the new body to hand to the MTA, and the pieces of the
@@ -68,6 +68,8 @@ struct mc_msg {
 	unsigned	 narchmac;
 	char		*variant;	/* first X-MailCorral-Variant */
 	unsigned	 nvariant;
+	char		*digest;	/* first X-MailCorral-Digest */
+	unsigned	 ndigest;
 	/* an X-MailCorral-Virus: unchecked field: a corral entry stored
 	   without the virus scan, scanned before its release */
 	int		 virus_unchecked;
@@ -101,6 +103,7 @@ enum verdict_action {
 	VERDICT_BYPASS,		/* released spam, delivered with the tag */
 	VERDICT_ARCHIVE_COPY,	/* the archiver's copy, passed untouched */
 	VERDICT_VARIANT,	/* a recipient's own copy, passed untouched */
+	VERDICT_DIGEST,		/* spamcorral-notify's digest, untouched */
 	VERDICT_CORRAL,		/* kept in the corral, discarded here */
 	VERDICT_DISCARD,
 	VERDICT_REJECT,

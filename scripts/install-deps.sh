@@ -11,9 +11,12 @@ spamassassin spamd spamc clamav-daemon clamav clamav-testfiles mariadb-server
 clang-14 libclang-rt-14-dev pkg-config m4 make gcc python3 swaks faketime
 util-linux procps gdb iproute2
 gir1.2-gmime-3.0 python3-gi libmime-tools-perl
-debhelper dpkg-dev lintian systemd adduser"
+debhelper dpkg-dev lintian systemd adduser
+tidy chromium"
 # debhelper ... adduser: make deb and testsuite/e2e/install.sh (builds the
 # package, installs it, systemd-analyze verify on its units)
+# tidy chromium: the digest's HTML part is checked by tidy and laid out
+# 360 px wide in headless chromium (testsuite/e2e/spamcorral/e2e.py)
 # the MIME oracle's JavaScript parser (testsuite/oracle/setup.sh: npm ci)
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"

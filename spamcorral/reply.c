@@ -1,8 +1,8 @@
 /*
  * reply.c -- the reply robot's parser (see spamcorral.h): the envelope
- * sender, the headers that mark auto-replies and lists, the text of every
- * text part (decoded by the MailCorral MIME parser, HTML reduced to its
- * text) and the [MC-<id>-<token>] identifiers in it.
+ * sender, the headers that mark auto-replies and lists, the Subject and the
+ * text of every text part (decoded by the MailCorral MIME parser, HTML
+ * reduced to its text) and the [MC-<id>-<token>] identifiers in them.
  *
  * Input is hostile mail.  Memory is bounded: the decoded text by
  * SC_REPLY_TEXT_MAX, the MIME parser by the caller's mime_limits, the
@@ -53,6 +53,14 @@ on_header(void *arg, const struct mime_part *p, const char *n, size_t nl,
 		if (!r->have_from && sc_addr_extract(v, vl, r->from,
 		    sizeof(r->from)) == 0)
 			r->have_from = 1;
+	} else if (sc_field_is(n, nl, "Subject") && !r->have_subject) {
+		/* a mailto: link's reply carries its identifier here too */
+		char subj[SC_SUBJECT_KEEP * 4 + 16];
+
+		r->have_subject = 1;
+		sc_clean_text(v, vl, subj, sizeof(subj), SC_SUBJECT_KEEP);
+		buf_adds(&r->text, subj);
+		buf_addc(&r->text, '\n');
 	} else if (sc_field_is(n, nl, "Auto-Submitted")) {
 		if (r->autosub[0] == '\0')
 			keep_value(r->autosub, sizeof(r->autosub), v, vl);

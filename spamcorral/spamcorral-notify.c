@@ -12,6 +12,11 @@
  *    entries not reported yet (marker notified.<id>.<safe rcpt>), lowest
  *    score first; each identifier's token covers the entry's content as
  *    read here (spamcorral.h), so the robot releases only what was listed.
+ *    The digest (issue 22) is multipart/alternative: a text part and an
+ *    HTML part (digest.c), a mailto: link per entry and "release all",
+ *    worded by digest_template (checked at start), and it carries its
+ *    own keyed field X-MailCorral-Digest (bypass.h BYPASS_FOR_DIGEST,
+ *    bound to the recipient), so the filter delivers it untagged.
  * See doc/corral.md and spamcorral-notify(8).
  *
  * Ownership: the entries read from the corral live for one run.
@@ -52,10 +57,11 @@
 /*
  * No line of a digest is longer than LINE_CHARS characters (RELIABILITY
  * SC-R8): the spam's From and Subject are shown after an 11-character
- * label ("  Subject: ") and cut to VALUE_CHARS characters plus "...".
+ * label ("  Subject: ", a translated one at most SC_LABEL_MAX characters)
+ * and cut to VALUE_CHARS characters plus "...".
  */
 #define LINE_CHARS	200
-#define LABEL_CHARS	11
+#define LABEL_CHARS	(2 + SC_LABEL_MAX + 2)	/* "  " label ": " */
 #define VALUE_CHARS	(LINE_CHARS - LABEL_CHARS - 3)
 #define VALUE_BYTES	(VALUE_CHARS * 4 + 16)	/* UTF-8, "...", NUL */
 #define PCT_MAX		1e6		/* larger scores are shown as "?" */
@@ -67,6 +73,8 @@ struct entry {
 	char	 from[VALUE_BYTES];
 	char	 subject[VALUE_BYTES];
 	char	 score[32];
+	char	 ident[SC_IDENT_MAX + 1];	/* MC-<id>-<token> */
+	char	 when[32];
 	double	 pct;
 	int	 builtin;	/* the built-in score: spamd was not asked */
 	time_t	 mtime;
@@ -82,6 +90,7 @@ static const struct mc_config *cf;
 static int dry_run, resend;
 static char robot_addr[SC_ADDR_MAX + 1], robot_local[SC_ADDR_MAX + 1];
 static struct sc_domains doms;
+static struct sc_template tmpl;		/* digest_template */
 
 static int
 name_cmp(const void *a, const void *b)
@@ -288,95 +297,104 @@ read_entry(struct entry *e)
 
 /* ---- the digest ---- */
 
-/* The marker issued.<bid>.<rcpt> the filter wants for the digest's
-   bypass header; 0 or -1 (logged). */
-static int
-issue_digest(const char *bid, const char *rcpt)
-{
-	if (corral_marker_issue(dfd, bid, rcpt, "digest\n", 1) == -1) {
-		log_warn("digest for %s: bypass marker", rcpt);
-		return -1;
-	}
-	return 0;
-}
-
 /*
- * The digest's text into body: what is held, how to release it, and one
- * [MC-<id>-<token>] entry per message.  0, or -1 (body freed).
+ * The digest's text and HTML parts into body (after the multipart
+ * header's boundary b): what is held, how to release it, and one
+ * [MC-<id>-<token>] entry per message, a mailto: link each.  0, or -1.
  */
 static int
-digest_body(const char *rcpt, struct entry *es, size_t n, struct buf *body)
+digest_body(const char *rcpt, struct entry *es, size_t n, const char *b,
+    const char *title, struct buf *body)
 {
-	char tok[SC_TOKEN_HEX + 1], when[32];
+	struct sc_digest_entry *de;
+	struct sc_digest d;
+	struct buf html = BUF_INIT;
+	char tok[SC_TOKEN_HEX + 1];
 	struct tm tm;
 	size_t i;
+	int rc = -1;
 
-	buf_printf(body,
-	    "SpamCorral is holding %zu message%s for you (%s),\n"
-	    "because %s looked like spam.\n"
-	    "\n"
-	    "To get any of them delivered: REPLY to this message, KEEP the\n"
-	    "lines of the messages you want (the [MC-...] line of each\n"
-	    "entry), DELETE the others, and send the reply.  They will be\n"
-	    "delivered to you.  You do not need to do anything for the rest:\n"
-	    "they are deleted after %ld days.\n"
-	    "\n", n, n == 1 ? "" : "s", rcpt, n == 1 ? "it" : "they",
-	    cf->corral_expire_days);
+	if ((de = calloc(n, sizeof(*de))) == NULL)
+		return -1;
 	for (i = 0; i < n; i++) {
 		struct entry *e = &es[i];
 
-		if (sc_token(key, e->name, e->safe, e->hash, tok) == -1) {
-			buf_free(body);
-			return -1;
-		}
+		if (sc_token(key, e->name, e->safe, e->hash, tok) == -1)
+			goto out;
+		snprintf(e->ident, sizeof(e->ident), "MC-%s-%s", e->id, tok);
 		localtime_r(&e->mtime, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-		buf_printf(body,
-		    "------------------------------------------------------------\n"
-		    "[MC-%s-%s]\n"
-		    "  From:    %s\n"
-		    "  Subject: %s\n"
-		    "  Date:    %s    Score: %s of the spam threshold%s\n",
-		    e->id, tok, e->from, e->subject, when, e->score,
-		    e->builtin ? " (built-in checker; SpamAssassin not asked)" :
-		    "");
+		strftime(e->when, sizeof(e->when), "%Y-%m-%d %H:%M", &tm);
+		de[i].ident = e->ident;
+		de[i].from = e->from;
+		de[i].subject = e->subject;
+		de[i].when = e->when;
+		de[i].score = e->score;
+		de[i].pct = e->pct < PCT_MAX ? e->pct : -1;
+		de[i].builtin = e->builtin;
 	}
-	buf_printf(body,
-	    "------------------------------------------------------------\n"
-	    "(Score 100%% = the threshold above which mail counts as spam.)\n");
-
-	return 0;
+	memset(&d, 0, sizeof(d));
+	d.t = &tmpl;
+	d.rcpt = rcpt;
+	d.robot = robot_addr;
+	d.days = cf->corral_expire_days;
+	d.line_max = LINE_CHARS + 1;
+	d.e = de;
+	d.n = n;
+	buf_printf(body, "This is a multi-part message in MIME format.\n"
+	    "\n--%s\nContent-Type: text/plain; charset=utf-8\n"
+	    "Content-Transfer-Encoding: 8bit\n\n", b);
+	if (sc_digest_text(&d, body) == -1 ||
+	    sc_digest_html(&d, title, &html) == -1)
+		goto out;
+	buf_printf(body, "\n--%s\nContent-Type: text/html; charset=utf-8\n"
+	    "Content-Transfer-Encoding: base64\n\n", b);
+	sc_base64_lines(body, html.data, html.len);
+	buf_printf(body, "\n--%s--\n", b);
+	rc = body->data == NULL ? -1 : 0;
+out:
+	buf_free(&html);
+	free(de);
+	return rc;
 }
 
-/* The digest's header into msg.  0, or -1 (no random message id). */
-static int
-digest_head(const char *rcpt, size_t n, struct buf *msg)
+/* The digest's Subject (the count only: SC-R8), as text. */
+static void
+digest_subject(size_t n, struct buf *out)
 {
-	char date[64], mid[17];
+	char cnt[32];
+	struct sc_var v = { "count", cnt };
+
+	snprintf(cnt, sizeof(cnt), "%zu", n);
+	sc_template_put(&tmpl, n == 1 ? SC_T_SUBJECT_ONE : SC_T_SUBJECT, &v,
+	    1, out);
+}
+
+/* The digest's header into msg.  0, or -1 (no random id). */
+static int
+digest_head(const char *rcpt, const char *subject, const char *mid,
+    const char *b, struct buf *msg)
+{
+	char date[64];
 	const char *dom = strrchr(robot_addr, '@');
 
-	if (util_random_hex(mid, 16, 1) == -1) {
-		log_warnx("digest to %s not sent: random id: %s", rcpt,
-		    strerror(errno));
-		return -1;
-	}
 	sc_rfc5322_date(time(NULL), date, sizeof(date));
 	buf_printf(msg,
 	    "From: SpamCorral <%s>\n"
 	    "Reply-To: %s\n"
 	    "To: <%s>\n"
-	    "Subject: Spam held for you: %zu message%s\n"
+	    "Subject: ", robot_addr, robot_addr, rcpt);
+	sc_header_text(msg, subject);
+	buf_printf(msg, "\n"
 	    "Date: %s\n"
 	    "Message-ID: <%s.digest@%s>\n"
 	    "MIME-Version: 1.0\n"
-	    "Content-Type: text/plain; charset=utf-8\n"
-	    "Content-Transfer-Encoding: 8bit\n"
+	    "Content-Type: multipart/alternative; boundary=\"%s\"\n"
 	    "Auto-Submitted: auto-generated\n"
 	    "X-Auto-Response-Suppress: All\n"
 	    "Precedence: bulk\n"
 	    "%s: digest\n"
-	    "\n", robot_addr, robot_addr, rcpt, n, n == 1 ? "" : "s", date,
-	    mid, dom ? dom + 1 : "spamcorral.invalid", SC_DIGEST_HDR);
+	    "\n", date, mid, dom ? dom + 1 : "spamcorral.invalid", b,
+	    SC_DIGEST_HDR);
 	return 0;
 }
 
@@ -396,40 +414,54 @@ mark_notified(const struct entry *es, size_t n)
 	}
 }
 
+/*
+ * The whole digest into final, with its own keyed field (issue 22):
+ * X-MailCorral-Digest, minted for this recipient with the bypass key
+ * (bypass.h, BYPASS_FOR_DIGEST), so the filter delivers it untouched and
+ * no other mail can pass as a digest.  0, or -1 (logged).
+ */
+static int
+digest_make(const char *rcpt, struct entry *es, size_t n, struct buf *final)
+{
+	struct buf msg = BUF_INIT, subj = BUF_INIT;
+	char err[256], mid[17], b[40];
+	int rc = -1;
+
+	if (util_random_hex(mid, 16, 1) == -1) {
+		log_warnx("digest to %s not sent: random id: %s", rcpt,
+		    strerror(errno));
+		return -1;
+	}
+	snprintf(b, sizeof(b), "=_mc_digest_%s", mid);
+	digest_subject(n, &subj);
+	if (subj.data == NULL || digest_head(rcpt, subj.data, mid, b,
+	    &msg) == -1 || digest_body(rcpt, es, n, b, subj.data, &msg) == -1 ||
+	    msg.data == NULL) {
+		log_warnx("digest for %s: out of memory", rcpt);
+		goto out;
+	}
+	if (sc_rekey(bkey, BYPASS_FOR_DIGEST, rcpt, MC_HDR_DIGEST,
+	    cf->bypass_max_age, msg.data, msg.len, final, NULL, err,
+	    sizeof(err)) == -1) {
+		log_warnx("digest for %s: %s", rcpt, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&subj);
+	buf_free(&msg);
+	return rc;
+}
+
 static int
 send_digest(const char *rcpt, struct entry *es, size_t n)
 {
-	struct buf body = BUF_INIT, msg = BUF_INIT, final = BUF_INIT;
-	char err[256], bid[CORRAL_ID_LEN + 1];
+	struct buf final = BUF_INIT;
 	int rc;
 
-	if (digest_body(rcpt, es, n, &body) == -1)
-		return -1;
-	if (digest_head(rcpt, n, &msg) == -1) {
-		buf_free(&body);
-		return -1;
-	}
-	buf_add(&msg, body.data, body.len);
-	buf_free(&body);
-	if (msg.data == NULL)
-		return -1;
-	/* the digest passes the filter like released spam (SC-R10) */
-	bid[0] = '\0';
-	if (bkey != NULL && sc_rebypass(bkey, cf->bypass_max_age, msg.data,
-	    msg.len, &final, bid, err, sizeof(err)) == -1) {
-		log_warnx("digest for %s: %s", rcpt, err);
-		buf_free(&final);
-		bid[0] = '\0';
-	}
-	/* ... for its recipient only (SC-B5) */
-	if (!dry_run && bid[0] != '\0' && issue_digest(bid, rcpt) == -1) {
-		buf_free(&msg);
+	if (digest_make(rcpt, es, n, &final) == -1) {
 		buf_free(&final);
 		return -1;
-	}
-	if (final.data == NULL) {
-		final = msg;
-		memset(&msg, 0, sizeof(msg));
 	}
 	if (dry_run) {
 		printf("==== digest for %s (%zu entries)\n", rcpt, n);
@@ -442,14 +474,12 @@ send_digest(const char *rcpt, struct entry *es, size_t n)
 		if (rc != 0) {
 			log_warnx("digest for %s: %s exited %d", rcpt,
 			    cf->sendmail_path, rc);
-			buf_free(&msg);
 			buf_free(&final);
 			return -1;
 		}
 		log_info("digest sent to %s: %zu entries", rcpt, n);
 		mark_notified(es, n);
 	}
-	buf_free(&msg);
 	buf_free(&final);
 	return rc;
 }
@@ -530,6 +560,15 @@ main(int argc, char **argv)
 	if (sc_domains_load(cf->local_domains, robot_addr, &doms, err,
 	    sizeof(err)) == -1) {
 		log_warnx("%s", err);
+		return EX_CONFIG;
+	}
+	/* a broken translation stops here, not in a user's mailbox */
+	if (sc_template_load(cf->digest_template, &tmpl, err,
+	    sizeof(err)) == -1) {
+		log_warnx("digest_template: %s", err);
+		if (!verbose && !dry_run)
+			fprintf(stderr, "spamcorral-notify: digest_template: "
+			    "%s\n", err);
 		return EX_CONFIG;
 	}
 	if ((cr = corral_open(cf->corral_dir, err, sizeof(err))) == NULL) {
@@ -661,6 +700,7 @@ main(int argc, char **argv)
 	free(names);
 	free(es);
 	sc_domains_free(&doms);
+	sc_template_free(&tmpl);
 	OPENSSL_cleanse(key, sizeof(key));
 	bypass_key_free(bkey);
 	corral_close(cr);

@@ -6,11 +6,12 @@
  *   (robot.alias: "|/usr/sbin/spamcorral-robot -c /etc/mailcorral/mailcorral.conf")
  *
  * Reads ONE reply to a digest on stdin, finds the [MC-<id>-<token>]
- * identifiers the user kept (reply.c: any text part, decoded, HTML
- * stripped), verifies each token for the replier and for the content of
- * the entry as read now (SC-C6), remails exactly those bytes to the
- * entry's recipient as a local sender (so the filter honours its bypass
- * header) and deletes what seed 5.3 allows.  Auto-replies and loops
+ * identifiers the user kept (reply.c: the Subject and any text part,
+ * decoded, HTML stripped: an edited reply, or the mail a digest's mailto:
+ * link composes, issue 22), verifies each token for the replier and for
+ * the content of the entry as read now (SC-C6), remails exactly those
+ * bytes to the entry's recipient as a local sender (so the filter honours
+ * its bypass header) and deletes what seed 5.3 allows.  Auto-replies and loops
  * (RFC 3834) are ignored; only local senders (local_domains) are heard.
  * Per sender (state.c, under the corral's flock): robot_max_failures bad
  * tokens within robot_failure_window block the sender for that long
@@ -62,7 +63,6 @@
 #include "banned.h"
 
 #define REPLY_MAX	(1024 * 1024)	/* bytes of a reply read */
-#define RELEASE_MAX	50		/* releases per reply */
 
 static int
 is_local_ignored(const char *addr)
@@ -419,11 +419,11 @@ release_one(struct run *u, const struct sc_ident *id)
 		count_failure(u, name, id->id);
 		return 0;
 	}
-	if (u->nrel >= RELEASE_MAX) {
+	if (u->nrel >= SC_RELEASE_MAX) {
 		log_info("release-capped sender=%s id=%s max=%d", u->lsafe,
-		    id->id, RELEASE_MAX);
+		    id->id, SC_RELEASE_MAX);
 		buf_printf(&u->note, "  not released (limit of %d per reply; "
-		    "reply again): MC-%s\n", RELEASE_MAX, id->id);
+		    "reply again): MC-%s\n", SC_RELEASE_MAX, id->id);
 		return 0;
 	}
 	/* past corral_expire_days it is expired, whether or not the

@@ -687,12 +687,21 @@ int
 sc_rebypass(const struct bypass_key *key, long max_age, const char *m,
     size_t len, struct buf *out, char *id_out, char *err, size_t errlen)
 {
+	return sc_rekey(key, BYPASS_FOR_RELEASE, NULL, SPAMHDRBYPASS, max_age,
+	    m, len, out, id_out, err, errlen);
+}
+
+int
+sc_rekey(const struct bypass_key *key, int purpose, const char *bound,
+    const char *field, long max_age, const char *m, size_t len,
+    struct buf *out, char *id_out, char *err, size_t errlen)
+{
 	struct rb_hdrs h = { NULL, NULL };
 	struct bypass_hash bh;
 	unsigned char hash[32];
 	char id[17], tok[512];
 	const char *eol;
-	size_t body, i, ls, n = strlen(SPAMHDRBYPASS);
+	size_t body, i, ls, n = strlen(field);
 	time_t now = time(NULL);
 	int skip = 0, rc = -1;
 
@@ -713,10 +722,10 @@ sc_rebypass(const struct bypass_key *key, long max_age, const char *m,
 		snprintf(err, errlen, "random id: %s", strerror(errno));
 		goto out;
 	}
-	if (bypass_mint(key, id, now, now + max_age, h.msgid,
-	    strlen(h.msgid), h.date, strlen(h.date), hash, tok,
-	    sizeof(tok)) < 0) {
-		snprintf(err, errlen, "cannot mint a bypass header");
+	if (bypass_mint_for(key, (enum bypass_purpose)purpose, bound, id, now,
+	    now + max_age, h.msgid, strlen(h.msgid), h.date, strlen(h.date),
+	    hash, tok, sizeof(tok)) < 0) {
+		snprintf(err, errlen, "cannot mint a %s field", field);
 		goto out;
 	}
 	eol = memchr(m, '\n', len);
@@ -733,11 +742,11 @@ sc_rebypass(const struct bypass_key *key, long max_age, const char *m,
 			break;		/* the empty line */
 		if (m[ls] != ' ' && m[ls] != '\t')
 			skip = i - ls > n && strncasecmp(m + ls,
-			    SPAMHDRBYPASS, n) == 0 && m[ls + n] == ':';
+			    field, n) == 0 && m[ls + n] == ':';
 		if (!skip)
 			buf_add(out, m + ls, i - ls);
 	}
-	buf_printf(out, "%s: %s%s%s", SPAMHDRBYPASS, tok, eol, eol);
+	buf_printf(out, "%s: %s%s%s", field, tok, eol, eol);
 	buf_add(out, m + body, len - body);
 	if (out->data == NULL) {
 		snprintf(err, errlen, "out of memory");

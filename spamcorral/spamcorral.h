@@ -22,6 +22,8 @@
  *               text) and the identifier finder; fuzzed by
  *               testsuite/fuzz/fuzz_robot_reply.c.
  * state.c:      the robot's per-sender rate-limit state file.
+ * digest.c:     the digest's wording (digest_template), its text and HTML
+ *               parts and the mailto: links (issue 22).
  *
  * Ownership: everything returned in a struct buf or malloc'd is the
  * caller's.  Errors: -1 (with a reason in err where given).
@@ -46,6 +48,7 @@
 #define SC_MARK_LEARNED		"learned."	/* learned.<id>: spamd taught */
 #define SC_DIGEST_HDR		"X-SpamCorral"
 #define SC_ADDR_MAX		320
+#define SC_RELEASE_MAX		50		/* releases per reply */
 
 struct bypass_key;
 struct mime_limits;
@@ -162,6 +165,14 @@ int	 sc_sendmail(const char *path, const char *from, const char *rcpt,
 int	 sc_rebypass(const struct bypass_key *key, long max_age,
 	    const char *msg, size_t len, struct buf *out, char *id_out,
 	    char *err, size_t errlen);
+/*
+ * The same for any keyed field of bypass.h: minted for purpose (enum
+ * bypass_purpose) and bound, in the field named field (the digest's
+ * X-MailCorral-Digest, BYPASS_FOR_DIGEST, bound to its recipient).
+ */
+int	 sc_rekey(const struct bypass_key *key, int purpose, const char *bound,
+	    const char *field, long max_age, const char *msg, size_t len,
+	    struct buf *out, char *id_out, char *err, size_t errlen);
 
 /*
  * Is the corral entry name (in the corral directory dfd) past
@@ -200,6 +211,7 @@ void	 sc_rfc5322_date(time_t t, char *out, size_t outlen);
 
 #define SC_REPLY_TEXT_MAX	(2 * 1024 * 1024) /* decoded text kept */
 #define SC_IDENTS_MAX		500		/* identifiers looked at */
+#define SC_SUBJECT_KEEP		1000		/* Subject characters read */
 
 struct sc_ident {
 	char	id[CORRAL_ID_LEN + 1];		/* upper-case hex */
@@ -218,8 +230,12 @@ struct sc_reply {
 	int		 list;			/* a List-* field */
 	int		 autoreply;		/* X-Autoreply, X-Autorespond */
 	int		 digest;		/* X-SpamCorral: our own mail */
+	int		 have_subject;		/* its text is in text */
 	unsigned	 mime_err;		/* MIME_ERR_* bits */
-	struct buf	 text;			/* text of every text part,
+	struct buf	 text;			/* the first Subject (RFC 2047
+						   decoded, SC_SUBJECT_KEEP
+						   characters), then the text
+						   of every text part,
 						   decoded, HTML stripped */
 	/* parser state */
 	struct buf	 part;
@@ -306,5 +322,90 @@ int	 sc_state_may_reply(struct sc_state *st, const char *key, time_t now,
 int	 sc_state_replied(struct sc_state *st, const char *key, time_t now);
 /* Number of records (tests). */
 size_t	 sc_state_count(const struct sc_state *st);
+
+/* ---- digest.c ---- */
+
+#define SC_MAILTO_MAX		2000	/* bytes of a mailto: link */
+#define SC_TEMPLATE_MAX		(64 * 1024)
+#define SC_LABEL_MAX		24	/* code points of label_* */
+#define SC_SUBJECT_MAX		150	/* code points of subject* */
+
+/* The template's keys (spamcorral-notify(8) lists them). */
+enum sc_tkey {
+	SC_T_SUBJECT, SC_T_SUBJECT_ONE, SC_T_INTRO, SC_T_INTRO_ONE,
+	SC_T_TAP, SC_T_REPLY, SC_T_EXPIRE, SC_T_FROM, SC_T_SUBJ, SC_T_DATE,
+	SC_T_SCORE, SC_T_SCORE_OF, SC_T_BUILTIN, SC_T_RELEASE,
+	SC_T_RELEASE_ALL, SC_T_RELEASE_PART, SC_T_NOTE, SC_T_N
+};
+/* The wording: NULL where the built-in English applies. */
+struct sc_template {
+	char	*v[SC_T_N];
+};
+struct sc_var {
+	const char	*name, *value;
+};
+/*
+ * Reads the template file at path ("" or NULL: the built-in English):
+ * UTF-8 lines "key = text", '#' comments and blank lines; an unknown
+ * key, a key given twice, a placeholder the key does not have ("{name}";
+ * "{{" is a literal brace), a label_* longer than SC_LABEL_MAX code
+ * points, a subject* longer than SC_SUBJECT_MAX, or a control character
+ * (but tab) is refused with
+ * "FILE:LINE: ..." in err.  Keys not given keep the built-in text.
+ * 0 or -1; sc_template_free() frees it.
+ */
+int	 sc_template_load(const char *path, struct sc_template *,
+	    char *err, size_t errlen);
+/* The same from memory; file names the text in err. */
+int	 sc_template_parse(struct sc_template *, const char *text,
+	    size_t len, const char *file, char *err, size_t errlen);
+void	 sc_template_free(struct sc_template *);
+/* Key k's text, placeholders unexpanded. */
+const char *sc_template_get(const struct sc_template *, enum sc_tkey k);
+/* Key k's text with the placeholders named in vars expanded, into out. */
+void	 sc_template_put(const struct sc_template *, enum sc_tkey k,
+	    const struct sc_var *vars, size_t nvars, struct buf *out);
+
+/* One entry of a digest, as shown (cleaned text, UTF-8). */
+struct sc_digest_entry {
+	const char	*ident;		/* "MC-<id>-<token>" */
+	const char	*from, *subject, *when, *score;
+	double		 pct;		/* of the threshold; < 0: unknown */
+	int		 builtin;	/* the built-in score */
+};
+struct sc_digest {
+	const struct sc_template	*t;
+	const char			*rcpt, *robot;
+	long				 days;	/* corral_expire_days */
+	size_t				 line_max; /* text: longest link line */
+	const struct sc_digest_entry	*e;
+	size_t				 n;
+};
+/* The plain-text part (UTF-8, LF) into out.  0 or -1 (ENOMEM). */
+int	 sc_digest_text(const struct sc_digest *, struct buf *out);
+/*
+ * The HTML part into out: one table row per entry, a Release button each
+ * (its mailto: link) and "release all" links; inline styles only, no
+ * script, nothing remote, every value escaped.  0 or -1 (ENOMEM).
+ */
+int	 sc_digest_html(const struct sc_digest *, const char *title,
+	    struct buf *out);
+/* s with & < > " ' as character references, into out. */
+void	 sc_html_escape(struct buf *out, const char *s);
+/* "mailto:ADDR?subject=S&body=B", all but letters and digits %-encoded. */
+void	 sc_mailto(struct buf *out, const char *addr, const char *subject,
+	    const char *body);
+/*
+ * Splits idents[0..n) into groups whose mailto: link (subject, and one
+ * identifier a line as the body) is at most max bytes and releases at
+ * most SC_RELEASE_MAX: ends[g] is the end of group g (ends has room for
+ * n).  A single identifier always makes a group.  Returns the groups.
+ */
+size_t	 sc_mailto_split(const char *robot, const char *subject,
+	    const char *const *idents, size_t n, size_t max, size_t *ends);
+/* data base64-encoded, 76 characters a line, into out. */
+void	 sc_base64_lines(struct buf *out, const void *data, size_t len);
+/* s as a header value: as it is when printable ASCII, else RFC 2047. */
+void	 sc_header_text(struct buf *out, const char *s);
 
 #endif

@@ -59,7 +59,8 @@ for p in notify robot; do
 	if [ ! -x "$b" ] || [ -n "$(find spamcorral libmc.a -newer "$b" \( -name '*.[ch]' -o -name libmc.a \) 2>/dev/null)" ]; then
 		# shellcheck disable=SC2086
 		cc $CFLAGS_SC -I. -o "$b" "$b.c" spamcorral/spamcorral.c \
-			spamcorral/reply.c spamcorral/state.c libmc.a \
+			spamcorral/reply.c spamcorral/state.c \
+			spamcorral/digest.c libmc.a \
 			-lmilter -larchive -lcrypto -pthread || bail "build $b"
 	fi
 done

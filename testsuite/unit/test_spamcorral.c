@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "confsnap.h"
 #include "spamcorral/spamcorral.h"
+#include "util.h"
 
 static const unsigned char KEY[32] = "0123456789abcdef0123456789abcde";
 static const char NAME[] = "spam_to_jblow@example.org_6B0299F2F266C000";
@@ -944,6 +945,316 @@ test_spamd_answered(void **state)
 	assert_int_equal(sc_learned_name("0123456789ABCDEF", name, 24), -1);
 }
 
+/* ---- digest.c (issue 22) ---- */
+
+static void
+tmpl_refused(const char *text, const char *want)
+{
+	struct sc_template t;
+	char err[512];
+
+	if (sc_template_parse(&t, text, strlen(text), "t.tmpl", err,
+	    sizeof(err)) != -1)
+		fail_msg("accepted: %s", text);
+	if (strstr(err, want) == NULL)
+		fail_msg("%s: error \"%s\" lacks \"%s\"", text, err, want);
+}
+
+static void
+test_template(void **state)
+{
+	static const char good[] = "# comment\n\n"
+	    "  subject = Spam: {count} {{x}\r\n"
+	    "intro=Held {count} for {rcpt}.\n"
+	    "label_from = Expéditeur\n";
+	struct sc_template t;
+	struct sc_var v[] = { { "count", "3" }, { "rcpt", "a@b" } };
+	struct buf b = BUF_INIT;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sc_template_parse(&t, good, strlen(good), "t.tmpl",
+	    err, sizeof(err)), 0);
+	sc_template_put(&t, SC_T_SUBJECT, v, 2, &b);
+	assert_string_equal(b.data, "Spam: 3 {x}");
+	buf_reset(&b);
+	/* no subject_one given: the language has no singular of its own */
+	sc_template_put(&t, SC_T_SUBJECT_ONE, v, 2, &b);
+	assert_string_equal(b.data, "Spam: 3 {x}");
+	buf_reset(&b);
+	sc_template_put(&t, SC_T_INTRO_ONE, v, 2, &b);
+	assert_string_equal(b.data, "Held 3 for a@b.");
+	assert_string_equal(sc_template_get(&t, SC_T_FROM), "Expéditeur");
+	/* keys not given: English */
+	assert_string_equal(sc_template_get(&t, SC_T_RELEASE), "Release");
+	sc_template_free(&t);
+	buf_free(&b);
+	/* the built-in English uses only its own placeholders */
+	assert_int_equal(sc_template_load("", &t, err, sizeof(err)), 0);
+	assert_string_equal(sc_template_get(&t, SC_T_SUBJECT_ONE),
+	    "Spam held for you: {count} message");
+	sc_template_free(&t);
+	/* refused, with the line */
+	tmpl_refused("release = x\n\nintro = {cout} {rcpt}\n",
+	    "t.tmpl:3: unknown placeholder {cout} in intro");
+	tmpl_refused("subject = {rcpt}\n", "t.tmpl:1: unknown placeholder "
+	    "{rcpt} in subject");
+	tmpl_refused("# x\nsubjet = x\n", "t.tmpl:2: unknown key \"subjet\"");
+	tmpl_refused("note = a\nnote = b\n", "t.tmpl:2: note given twice");
+	tmpl_refused("x\n", "t.tmpl:1: not \"key = text\"");
+	tmpl_refused("intro = {count\n", "t.tmpl:1: '{' without '}'");
+	tmpl_refused("tap = a\x1b[31m\n", "t.tmpl:1: not UTF-8 text");
+	tmpl_refused("tap = a\xff\n", "t.tmpl:1: not UTF-8 text");
+	tmpl_refused("label_date = 0123456789012345678901234\n",
+	    "t.tmpl:1: label_date longer than 24");
+	assert_int_equal(sc_template_load("/nonexistent/t", &t, err,
+	    sizeof(err)), -1);
+	{
+		char longsubj[200];
+
+		memset(longsubj, 'x', sizeof(longsubj));
+		memcpy(longsubj, "subject = ", 10);
+		longsubj[10 + SC_SUBJECT_MAX + 1] = '\0';
+		tmpl_refused(longsubj, "t.tmpl:1: subject longer than 150");
+		longsubj[10 + SC_SUBJECT_MAX] = '\0';
+		assert_int_equal(sc_template_parse(&t, longsubj,
+		    strlen(longsubj), "t", err, sizeof(err)), 0);
+		sc_template_free(&t);
+	}
+	/* a tab is white space, not a control character */
+	assert_int_equal(sc_template_parse(&t, "note\t=\tx\n", 8, "t", err,
+	    sizeof(err)), 0);
+	assert_string_equal(sc_template_get(&t, SC_T_NOTE), "x");
+	sc_template_free(&t);
+}
+
+/* %XX-decodes s[0..n) into out. */
+static void
+unpct(const char *s, size_t n, struct buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] == '%' && i + 2 < n) {
+			buf_addc(out, util_hexval(s[i + 1]) * 16 +
+			    util_hexval(s[i + 2]));
+			i += 2;
+		} else
+			buf_addc(out, s[i]);
+}
+
+/*
+ * Property: for any number of identifiers and any robot address, the
+ * "release all" groups cover every identifier once, in order, each link
+ * is at most SC_MAILTO_MAX bytes and releases at most SC_RELEASE_MAX, and
+ * no link holds "MC-" (a quoted link is no identifier).
+ */
+static void
+test_mailto_split(void **state)
+{
+	static char ids[200][SC_IDENT_MAX + 1];
+	const char *p[200];
+	size_t ends[200], n, ng, g, from, i, round;
+	char robot[400];
+	struct buf u = BUF_INIT, body = BUF_INIT;
+
+	(void)state;
+	srandom(22);
+	for (i = 0; i < 200; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "MC-%016lX-%016lx%016lx",
+		    (unsigned long)random(), (unsigned long)random(),
+		    (unsigned long)random());
+		p[i] = ids[i];
+	}
+	for (round = 0; round < 300; round++) {
+		size_t alen = 3 + (size_t)random() % 300;
+
+		n = 1 + (size_t)random() % 200;
+		memset(robot, 'r', alen);
+		robot[alen / 2] = '@';
+		robot[alen] = '\0';
+		ng = sc_mailto_split(robot, "Release all", p, n,
+		    SC_MAILTO_MAX, ends);
+		assert_true(ng >= 1 && ng <= n);
+		for (g = 0, from = 0; g < ng; g++) {
+			const char *q;
+
+			assert_true(ends[g] > from && ends[g] <= n);
+			assert_true(ends[g] - from <= SC_RELEASE_MAX);
+			buf_reset(&u);
+			buf_reset(&body);
+			sc_mailto(&u, robot, "Release all", "");
+			/* rebuild the group's link as sc_mailto_split does */
+			for (i = from; i < ends[g]; i++)
+				buf_printf(&body, "%s\r\n", p[i]);
+			buf_reset(&u);
+			sc_mailto(&u, robot, "Release all", body.data);
+			assert_null(memmem(u.data, u.len, "MC-", 3));
+			if (ends[g] - from > 1)
+				assert_true(u.len <= SC_MAILTO_MAX);
+			/* its body decodes to exactly the group */
+			q = strstr(u.data, "&body=");
+			assert_non_null(q);
+			buf_reset(&body);
+			unpct(q + 6, strlen(q + 6), &body);
+			buf_addc(&body, '\0');
+			for (i = from; i < ends[g]; i++)
+				assert_non_null(strstr(body.data, p[i]));
+			assert_int_equal(sc_find_idents(body.data,
+			    strlen(body.data), (struct sc_ident[SC_RELEASE_MAX])
+			    {{ "", "" }}, SC_RELEASE_MAX), ends[g] - from);
+			from = ends[g];
+		}
+		assert_int_equal(from, n);
+	}
+	buf_free(&u);
+	buf_free(&body);
+}
+
+/* Property: escaped text holds no markup character, whatever it was. */
+static void
+test_html_escape(void **state)
+{
+	static const char alpha[] = "<>&\"'a;#/= \xc3\xa9";
+	char in[64];
+	struct buf b = BUF_INIT;
+	size_t i, k, round;
+
+	(void)state;
+	srandom(2022);
+	for (round = 0; round < 2000; round++) {
+		k = (size_t)random() % (sizeof(in) - 1);
+		for (i = 0; i < k; i++)
+			in[i] = alpha[(size_t)random() % (sizeof(alpha) - 1)];
+		in[k] = '\0';
+		buf_reset(&b);
+		sc_html_escape(&b, in);
+		buf_addc(&b, '\0');
+		assert_null(strpbrk(b.data, "<>\"'"));
+		for (i = 0; b.data[i] != '\0'; i++)
+			if (b.data[i] == '&')
+				assert_true(strncmp(b.data + i, "&amp;", 5) == 0 ||
+				    strncmp(b.data + i, "&lt;", 4) == 0 ||
+				    strncmp(b.data + i, "&gt;", 4) == 0 ||
+				    strncmp(b.data + i, "&quot;", 6) == 0 ||
+				    strncmp(b.data + i, "&#39;", 5) == 0);
+	}
+	buf_free(&b);
+}
+
+static void
+test_digest_parts(void **state)
+{
+	struct sc_template t;
+	struct sc_digest_entry e[2] = {
+		{ ID1, "\"<img src=x onerror=y>\" <s@x>",
+		  "<script>alert(1)</script> & \"q\"", "2026-12-08 03:00",
+		  "162%", 162, 0 },
+		{ ID2, "b@x", "plain", "2026-12-08 03:01", "?", -1, 1 },
+	};
+	struct sc_digest d = { &t, "u@x.test", "robot@x.test", 14, 201, e,
+	    2 };
+	struct buf h = BUF_INIT, x = BUF_INIT;
+	char err[64];
+
+	(void)state;
+	assert_int_equal(sc_template_load(NULL, &t, err, sizeof(err)), 0);
+	assert_int_equal(sc_digest_html(&d, "T <i>", &h), 0);
+	buf_addc(&h, '\0');
+	assert_null(strstr(h.data, "<script"));
+	assert_null(strstr(h.data, "<img"));
+	assert_null(strstr(h.data, "<i>"));
+	assert_non_null(strstr(h.data, "&lt;script&gt;alert(1)&lt;/script&gt;"
+	    " &amp; &quot;q&quot;"));
+	assert_null(strstr(h.data, "http"));
+	assert_null(strstr(h.data, " src=\""));
+	assert_non_null(strstr(h.data, "Release all 2"));
+	assert_non_null(strstr(h.data, "width:100%\">"));	/* the bar */
+	assert_int_equal(sc_digest_text(&d, &x), 0);
+	buf_addc(&x, '\0');
+	assert_non_null(strstr(x.data, "\n[" ID1 "]\n  From:    \"<img"));
+	assert_non_null(strstr(x.data, "  Subject: plain\n"));
+	assert_non_null(strstr(x.data, "Score: ? of the spam threshold "
+	    "(built-in"));
+	/* a long recipient is cut, no line over 200 characters */
+	{
+		char rc[321];
+		const char *l;
+		struct buf y = BUF_INIT;
+
+		memset(rc, 'u', 320);
+		rc[320] = '\0';
+		rc[300] = '@';
+		d.rcpt = rc;
+		assert_int_equal(sc_digest_text(&d, &y), 0);
+		buf_addc(&y, '\0');
+		for (l = y.data; l != NULL; l = strchr(l + 1, '\n'))
+			assert_true(strcspn(l + 1, "\n") <= 200);
+		buf_free(&y);
+		d.rcpt = "u@x.test";
+	}
+	/* the text part has no "release all": a quoted reply keeps it */
+	assert_null(strstr(x.data, "Release all"));
+	assert_int_equal(sc_find_idents(x.data, strlen(x.data),
+	    (struct sc_ident[4]){{ "", "" }}, 4), 2);
+	sc_template_free(&t);
+	buf_free(&h);
+	buf_free(&x);
+}
+
+static void
+test_header_text(void **state)
+{
+	static const char *const in[] = { "plain ascii",
+	    "Courrier indésirable retenu : 3 messages",
+	    "日本語の件名で長いものはいくつかの語に分けられる: 12 通",
+	    "\xf0\x9f\x93\xa8 \xf0\x9f\x93\xa8 \xf0\x9f\x93\xa8 \xf0\x9f\x93"
+	    "\xa8 \xf0\x9f\x93\xa8 \xf0\x9f\x93\xa8 \xf0\x9f\x93\xa8 \xf0\x9f"
+	    "\x93\xa8 \xf0\x9f\x93\xa8 \xf0\x9f\x93\xa8" };
+	struct buf b = BUF_INIT;
+	char out[1024];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		const char *l;
+
+		buf_reset(&b);
+		sc_header_text(&b, in[i]);
+		buf_addc(&b, '\0');
+		/* folded lines of at most 78 characters */
+		for (l = b.data; l != NULL; l = strchr(l + 1, '\n'))
+			assert_true(strcspn(l + 1, "\n") <= 78);
+		sc_clean_text(b.data, strlen(b.data), out, sizeof(out), 200);
+		assert_string_equal(out, in[i]);
+	}
+	buf_free(&b);
+}
+
+static void
+test_reply_subject(void **state)
+{
+	struct sc_ident ids[4];
+	struct sc_reply r;
+
+	(void)state;
+	/* a mailto: link's mail: the identifier in the Subject only */
+	parse(&r, "From: a@b.test\nSubject: Release " ID1 "\n\n\n");
+	assert_int_equal(sc_find_idents(r.text.data, r.text.len, ids, 4), 1);
+	assert_string_equal(ids[0].id, "6B0299F2F266C000");
+	sc_reply_free(&r);
+	/* RFC 2047, and in Subject and body: counted once */
+	parse(&r, "From: a@b.test\nSubject: =?utf-8?q?Lib=C3=A9rer_"
+	    "MC-6B0299F2F266C000-0123456789abcdef0123456789abcdef?=\n\n"
+	    ID1 "\n");
+	assert_int_equal(sc_find_idents(r.text.data, r.text.len, ids, 4), 1);
+	sc_reply_free(&r);
+	/* only the first Subject */
+	parse(&r, "From: a@b.test\nSubject: x\nSubject: " ID2 "\n\nno\n");
+	assert_int_equal(sc_find_idents(r.text.data, r.text.len, ids, 4), 0);
+	sc_reply_free(&r);
+}
+
 int
 main(void)
 {
@@ -964,6 +1275,12 @@ main(void)
 		cmocka_unit_test(test_state_format),
 		cmocka_unit_test(test_state_file),
 		cmocka_unit_test(test_spamd_answered),
+		cmocka_unit_test(test_template),
+		cmocka_unit_test(test_mailto_split),
+		cmocka_unit_test(test_html_escape),
+		cmocka_unit_test(test_digest_parts),
+		cmocka_unit_test(test_header_text),
+		cmocka_unit_test(test_reply_subject),
 		{ "SC-R8 sc_clean_text: encoded CR/LF, controls and bidi "
 		  "removed, HTML kept as text, cut after 186 characters",
 		  test_clean_text, NULL, NULL, NULL },

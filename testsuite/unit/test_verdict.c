@@ -659,10 +659,11 @@ test_table_covers(void **state)
 		seen_a |= 1u << cases[i].action;
 		seen_f |= 1u << cases[i].fail;
 	}
-	/* the archive-copy and variant actions have their own tests (a
-	   real MAC) */
+	/* the archive-copy, variant and digest actions have their own
+	   tests (a real MAC) */
 	seen_a |= 1u << VERDICT_ARCHIVE_COPY;
 	seen_a |= 1u << VERDICT_VARIANT;
+	seen_a |= 1u << VERDICT_DIGEST;		/* test_digest_return */
 	assert_int_equal(seen_a, (1u << (VERDICT_TEMPFAIL + 1)) - 1);
 	assert_int_equal(seen_f, (1u << (VERDICT_FAIL_SITE_TEMPFAIL + 1)) - 1);
 }
@@ -1273,6 +1274,100 @@ test_variant_return(void **state)
 	assert_int_not_equal(v.action, VERDICT_VARIANT);
 	verdict_free(&v);
 	verdict_msg_free(m);
+	/* nor under another case of the same recipient (the MAC and the
+	   one-use marker both ignore case) */
+	m = message_to(cf, copy, "A@Example.COM");
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	assert_int_not_equal(v.action, VERDICT_VARIANT);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	conf_free(cf);
+}
+
+/* A digest to rcpt with its keyed field (BYPASS_FOR_DIGEST), as
+   spamcorral-notify makes it, into out. */
+static void
+digest_msg(const struct mc_config *cf, const char *rcpt, char *out,
+    size_t outlen)
+{
+	static const char date[] = "Mon, 7 Dec 2026 10:00:00 +0000",
+	    mid[] = "<d1.digest@example.com>", body[] = "Spam held" CRLF;
+	struct bypass_hash h;
+	unsigned char hash[32];
+	char mac[BYPASS_HDR_MAX + 1];
+	time_t now = time(NULL);
+
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(bypass_hash_init(&h), 0);
+	assert_int_equal(bypass_hash_update(&h, body, strlen(body)), 0);
+	assert_int_equal(bypass_hash_final(&h, hash), 0);
+	assert_true(bypass_mint_for(cf->key, BYPASS_FOR_DIGEST, rcpt,
+	    "0123456789ABCDEF", now, now + 3600, mid, strlen(mid), date,
+	    strlen(date), hash, mac, sizeof(mac)) > 0);
+	snprintf(out, outlen, "From: <spamcorral@example.com>" CRLF
+	    "Subject: Spam held for you: 1 message" CRLF "Date: %s" CRLF
+	    "Message-ID: %s" CRLF "%s: %s" CRLF CRLF "%s", date, mid,
+	    MC_HDR_DIGEST, mac, body);
+}
+
+/* One digest through the verdict, sent by mailer; its action. */
+static enum verdict_action
+digest_run(struct mc_config *cf, const char *msg, const char *rcpts,
+    const char *mailer, unsigned *nedits)
+{
+	struct mc_msg *m = message_to(cf, msg, rcpts);
+	struct mc_verdict v;
+	enum verdict_action a;
+
+	snprintf(m->mailer, sizeof(m->mailer), "%s", mailer);
+	snprintf(m->mailaddr, sizeof(m->mailaddr), "spamcorral");
+	set_fake(F_NONE, cf, m);
+	verdict_run(&v, cf, m, "client", &fake_ops);
+	a = v.action;
+	*nedits = v.nedits;
+	verdict_log(&v);
+	verdict_free(&v);
+	verdict_msg_free(m);
+	return a;
+}
+
+/*
+ * Issue 22: the digest passes untouched (not tagged although its sender is
+ * on the blacklist here) with its own keyed field, once, for
+ * its one recipient, its body, sent locally; anything else is filtered.
+ */
+static void
+test_digest_return(void **state)
+{
+	struct mc_config *cf = config("spam_arbitron = builtin\n"
+	    "spam_disposition = tag\n" SPAMCONF);
+	char msg[4096], other[4096], *b;
+	unsigned n;
+
+	(void)state;
+	digest_msg(cf, "a@example.com", msg, sizeof(msg));
+	digest_msg(cf, "c@example.com", other, sizeof(other));
+	/* from outside */
+	assert_int_equal(digest_run(cf, msg, "a@example.com", "esmtp", &n),
+	    VERDICT_TAG);
+	/* for another recipient, to two, another body */
+	assert_int_equal(digest_run(cf, other, "a@example.com", "local", &n),
+	    VERDICT_TAG);
+	assert_int_equal(digest_run(cf, msg, "a@example.com,b@example.com",
+	    "local", &n), VERDICT_TAG);
+	assert_non_null(b = strstr(msg, "Spam held" CRLF));
+	b[0] = 's';
+	assert_int_equal(digest_run(cf, msg, "a@example.com", "local", &n),
+	    VERDICT_TAG);
+	b[0] = 'S';
+	/* its own: untouched, once */
+	assert_int_equal(digest_run(cf, msg, "A@example.com", "local", &n),
+	    VERDICT_DIGEST);
+	assert_int_equal(n, 0);
+	assert_int_equal(digest_run(cf, msg, "a@example.com", "local", &n),
+	    VERDICT_TAG);
+	assert_int_equal(digest_run(cf, msg, "a@EXAMPLE.com", "local", &n),
+	    VERDICT_TAG);
 	conf_free(cf);
 }
 
@@ -1444,6 +1539,7 @@ main(void)
 		cmocka_unit_test(test_archive_commit),
 		cmocka_unit_test(test_per_rcpt),
 		cmocka_unit_test(test_variant_return),
+		cmocka_unit_test(test_digest_return),
 		cmocka_unit_test(test_threshold_scale),
 		cmocka_unit_test(test_spamd_per_user),
 	};

@@ -391,6 +391,7 @@ def main():
     sc_r12(mail_uid)
     sc_c8(mail_uid)
     per_user()
+    digest_ui(mail_uid)
     learn_ham(mail_uid)
 
     # ---- expiry (seed 5.3 rule) ----
@@ -410,6 +411,232 @@ def main():
     check(not os.path.lexists(stale), "a learned.* marker without its base file is removed")
     return t0
 
+
+
+# ---- issue 22: the digest as users meet it ----
+
+TIDY, CHROMIUM = "tidy", "chromium"
+FR_TEMPLATE = """# SpamCorral, digest en français (test)
+subject = Courrier indésirable retenu : {count} messages
+subject_one = Courrier indésirable retenu : {count} message
+intro = SpamCorral retient {count} messages pour vous ({rcpt}).
+tap = Touchez « Libérer » sous un message et envoyez le courriel qui s'ouvre.
+release = Libérer
+release_all = Tout libérer ({count})
+label_from = De
+"""
+
+
+def html_of(msg):
+    part = msg.get_body(preferencelist=("html",))
+    return part.get_content() if part is not None else ""
+
+
+def mailto_links(html):
+    """[(text, href)] of every link in html, href unescaped."""
+    import html as htmlmod
+    return [(htmlmod.unescape(t), htmlmod.unescape(h)) for h, t in
+            re.findall(r'<a [^>]*href="([^"]*)"[^>]*>([^<]*)</a>', html)]
+
+
+def mailto_mail(sender, href):
+    """The mail a client composes from a mailto: link (RFC 6068), as sent."""
+    import urllib.parse
+    u = urllib.parse.urlsplit(href)
+    q = urllib.parse.parse_qs(u.query, keep_blank_values=True)
+    to = urllib.parse.unquote(u.path)
+    body = q.get("body", [""])[0].replace("\r\n", "\n")
+    return to, ("From: User <%s>\nTo: %s\nSubject: %s\nMIME-Version: 1.0\n"
+                "Content-Type: text/plain; charset=utf-8\n\n%s\n" %
+                (sender, to, q.get("subject", [""])[0], body))
+
+
+def chromium_width(html, extra=""):
+    """document scrollWidth/clientWidth of html laid out 360 px wide (an
+    iframe of that width in headless chromium, which keeps windows at
+    least 500 px wide), or None."""
+    probe = ('<!DOCTYPE html><html><body style="margin:0"><iframe id="f" '
+             'style="width:360px;height:800px;border:0"></iframe><script>'
+             'var f=document.getElementById("f");f.onload=function(){'
+             'var d=f.contentDocument.documentElement;document.body.setAttribute('
+             '"data-sw",d.scrollWidth+"/"+d.clientWidth);};f.srcdoc=%s;</script>'
+             '</body></html>' % json.dumps(html.replace("</table>", "</table>" + extra)))
+    path = os.path.join(D, "sc", "probe-%d.html" % os.getpid())
+    with open(path, "w") as f:
+        f.write(probe)
+    r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--virtual-time-budget=5000", "--dump-dom", "file://" + path],
+                       capture_output=True, text=True, timeout=120)
+    m = re.search(r'data-sw="(\d+)/(\d+)"', r.stdout)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def robot_reply_done(addr, send):
+    """send(); then waits for the robot's reply line for addr."""
+    pat = r"reply sender=%s " % re.escape(addr)
+    n = len(robot_lines(pat))
+    send()
+    wait_until(lambda: len(robot_lines(pat)) > n, timeout=60)
+    settle()
+    return robot_lines(pat)[n:]
+
+
+def digest_ui(mail_uid):
+    """Issue 22 through the real sendmail: three entries each for user20 and
+    user21; the digest arrives untagged (its own keyed field) with a text
+    and an HTML part; one entry's mailto: link releases exactly it, "release
+    all" releases all three; the HTML part passes tidy, holds no script or
+    remote resource, and does not scroll sideways at 360 px in chromium; a
+    forged digest from outside is filtered; a translated template renders;
+    an unknown placeholder is refused with its line number."""
+    users = {"user20": "user20@" + DOM, "user21": "user21@" + DOM}
+    before = set(entries())
+    subj = {u: ["I22 %s one <script>alert(1)</script>" % u, "I22 %s two" % u,
+                "I22 %s three" % u] for u in users}
+    for u, a in users.items():
+        for x in subj[u]:
+            spam(x, rcpts=(a,))
+    wait_until(lambda: len(set(entries()) - before) >= 6)
+    if not check(len(set(entries()) - before) == 6, "I22: three entries each for user20, user21"):
+        return
+    U20 = users["user20"]
+
+    # ---- the template: translated, and one refused ----
+    fr = os.path.join(D, "sc", "fr.tmpl")
+    bad = os.path.join(D, "sc", "bad.tmpl")
+    with open(fr, "w") as f:
+        f.write(FR_TEMPLATE)
+    with open(bad, "w") as f:
+        f.write("# a typo on line 3\nrelease = Release\nintro = Held: {cout} for {rcpt}\n")
+    for p in (fr, bad):
+        os.chmod(p, 0o644)
+    for name, tmpl in (("fr", fr), ("bad", bad)):
+        with open(CONF) as f, open(os.path.join(D, "sc", name + ".conf"), "w") as g:
+            g.write(f.read() + "digest_template = %s\n" % tmpl)
+        os.chmod(os.path.join(D, "sc", name + ".conf"), 0o644)
+    r = subprocess.run(as_run_as() + [NOTIFY, "-c", os.path.join(D, "sc", "fr.conf"),
+                                      "--dry-run", "--user", U20], capture_output=True,
+                       timeout=60)
+    mf = email.message_from_bytes(r.stdout.partition(b"\n")[2], policy=email.policy.default)
+    tf, hf = (text_of(mf) if mf.is_multipart() else ""), html_of(mf)
+    check(r.returncode == 0 and str(mf["Subject"]) ==
+          "Courrier indésirable retenu : 3 messages" and
+          "SpamCorral retient 3 messages pour vous (%s)." % U20 in tf and
+          "  De:      " in tf and "Libérer" in tf and "Tout libérer (3)" in hf and
+          "Touchez « Libérer »" in hf and "deleted after" in tf,
+          "I22: a translated template renders (Subject RFC 2047, text and HTML; keys not "
+          "given stay English)", repr((r.stderr.decode()[-300:], str(mf["Subject"]), tf[:300])))
+    r = subprocess.run(as_run_as() + [NOTIFY, "-c", os.path.join(D, "sc", "bad.conf"),
+                                      "--dry-run", "--user", U20], capture_output=True,
+                       text=True, timeout=60)
+    check(r.returncode == 78 and "bad.tmpl:3: unknown placeholder {cout} in intro" in r.stderr
+          and "==== digest" not in r.stdout,
+          "I22: a template with an unknown placeholder is refused with its line number "
+          "(EX_CONFIG, nothing sent)", r.stderr[-300:])
+
+    # ---- the digest as delivered ----
+    ds = {u: notify_user(u, a) for u, a in users.items()}
+    if not check(all(len(x) == 1 for x in ds.values()), "I22: one digest each delivered"):
+        return
+    m20, m21 = parse(ds["user20"][0]), parse(ds["user21"][0])
+    types = [p.get_content_type() for p in m20.walk()]
+    check(str(m20["Subject"]) == "Spam held for you: 3 messages" and
+          types == ["multipart/alternative", "text/plain", "text/html"] and
+          re.search(r"action=digest .* digest=[0-9A-F]{16} from=<spamcorral@[^>]*> nrcpt=1",
+                    log_text()) is not None and
+          m20.get_all("X-MailCorral-Digest") is not None,
+          "I22: the digest arrives untagged (action=digest), multipart/alternative: text, HTML",
+          repr((str(m20["Subject"]), types)))
+    h = html_of(m20)
+    t = text_of(m20)
+    check(len(IDENT.findall(t)) == 3 and all(x.replace("<", "") in t.replace("<", "")
+                                             for x in subj["user20"]),
+          "I22: the text part lists the three entries")
+    hp = os.path.join(D, "sc", "digest.html")
+    with open(hp, "w") as f:
+        f.write(h)
+    r = subprocess.run([TIDY, "-e", "-q", hp], capture_output=True, text=True)
+    check(r.returncode == 0, "I22: tidy -e -q exits 0 on the HTML part", r.stderr[-400:])
+    tags = " ".join(re.findall(r"<[^>]*>", h.lower()))
+    check("<script" not in tags and "&lt;script&gt;alert(1)&lt;/script&gt;" in h and
+          not re.search(r"\b(src|background|srcset|poster|action|data)\s*=|url\(|@import|"
+                        r"<link|<img|<style|<iframe|<object|<embed|<form|\bon\w+\s*=", tags) and
+          all(href.startswith("mailto:") for _, href in mailto_links(h)),
+          "I22: the HTML holds no script, no remote resource, only mailto: links; "
+          "a Subject with <script> shows as text")
+    w = chromium_width(h)
+    wb = chromium_width(h, '<div style="width:600px">wide</div>')
+    check(w is not None and w[1] > 300 and w[0] <= w[1] and wb is not None and wb[0] > wb[1],
+          "I22: chromium at 360 px: the page does not scroll sideways (a 600 px block "
+          "would)", repr((w, wb)))
+
+    # ---- one tap: one entry's link releases exactly it ----
+    links = mailto_links(h)
+    one = [href for text, href in links if text == "Release"]
+    alls = [href for text, href in links if text.startswith("Release all")]
+    check(len(one) == 3 and len(alls) == 1 and all(len(x) <= 2000 for x in one + alls),
+          "I22: a Release link per entry and one 'release all', none over 2000 bytes")
+    if not one or not alls:
+        return
+    ids20 = IDENT.findall(t)
+    to, mail = mailto_mail(U20, one[0])
+    n_before = len(entries())
+    robot_reply_done(U20, lambda: smtp(U20, [to], mail))
+    got = [str(parse(p)["Subject"]) for p in mails("user20")]
+    rel = [x for x in got if x.startswith("[SPAM] I22 ")]
+    check(to == ROBOT and len(rel) == 1 and ids20[0][1:-1] in mail and
+          len(entries()) == n_before - 1,
+          "I22: a mail made from one entry's mailto: link (no quoting) releases exactly "
+          "that message", repr((rel, robot_log()[-300:])))
+
+    # ---- release all ----
+    m21h = html_of(m21)
+    alls21 = [href for text, href in mailto_links(m21h) if text.startswith("Release all")]
+    U21 = users["user21"]
+    if check(len(alls21) == 1, "I22: user21's digest has one 'release all' link"):
+        to, mail = mailto_mail(U21, alls21[0])
+        robot_reply_done(U21, lambda: smtp(U21, [to], mail))
+        got = sorted(str(parse(p)["Subject"])[len("[SPAM] "):] for p in mails("user21")
+                     if str(parse(p)["Subject"]).startswith("[SPAM] I22 "))
+        check(got == sorted(subj["user21"]) and
+              not [n for n in entries() if "user21" in n],
+              "I22: 'release all' releases all three", repr((got, robot_log()[-300:])))
+
+    # ---- a forged digest from outside ----
+    with open(ds["user20"][0], "rb") as f:
+        raw = f.read().decode("utf-8", "replace")
+    head = raw.split("\n\n", 1)[0]
+    keep = "\n".join(l for l in re.split(r"\n(?![ \t])", head)
+                     if l.split(":", 1)[0].lower() in ("x-spamcorral", "x-mailcorral-digest",
+                                                        "auto-submitted", "precedence"))
+    n_dig = log_text().count("action=digest")
+    n_rej = len(re.findall(r"digest-rejected reason=\S+", log_text()))
+    # from outside, and with the robot's own address as the sender (which
+    # sendmail's {mail_mailer} calls local): its copied field does not verify
+    for k, sender in enumerate(("spamcorral@evil.example", ROBOT)):
+        before = set(entries())
+        smtp(sender, [U20],
+             "From: SpamCorral <%s>\nTo: %s\nSubject: Spam held for you: 1 message\n"
+             "Message-ID: <forged.%d.%d@evil.example>\nDate: %s\n%s\n\nRelease here!\n%s\n" %
+             (ROBOT, U20, k, time.time_ns(), email.utils.formatdate(localtime=True), keep,
+              GTUBE))
+        wait_until(lambda: len(set(entries()) - before) >= 1)
+        check(len(set(entries()) - before) == 1,
+              "I22: a forged digest (its keyed field copied) from %s is corralled as any spam"
+              % sender, str(set(entries()) - before))
+    # the genuine digest sent again as it is: its field was used
+    body = raw.split("\n\n", 1)[1]
+    hdr = "\n".join(l for l in re.split(r"\n(?![ \t])", head)
+                    if not l.lower().startswith(("return-path:", "received:", "x-mailcorral-",
+                                                 "x-spam-")) or
+                    l.lower().startswith("x-mailcorral-digest:"))
+    smtp(ROBOT, [U20], hdr + "\n\n" + body)
+    wait_until(lambda: len(re.findall(r"digest-rejected reason=\S+", log_text())) >= n_rej + 3)
+    rej = re.findall(r"digest-rejected reason=(\S+)", log_text())[n_rej:]
+    check(log_text().count("action=digest") == n_dig and
+          sorted(rej) == ["bad-mac", "not-local", "used"],
+          "I22: forged and replayed digests are refused (digest-rejected not-local, bad-mac, "
+          "used) and filtered as any mail; none delivered as a digest", str(rej))
 
 def per_user():
     """Issue 18 item 3: one spam to three users whose spam_user_prefs
@@ -967,8 +1194,8 @@ def sc_r1():
 # ---- SC-R8: digest content injection ----
 
 R8_HDRS = ["From", "Reply-To", "To", "Subject", "Date", "Message-ID", "MIME-Version",
-           "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted",
-           "X-Auto-Response-Suppress", "Precedence", "X-SpamCorral", "X-MailCorral-Bypass"]
+           "Content-Type", "Auto-Submitted", "X-Auto-Response-Suppress", "Precedence",
+           "X-SpamCorral", "X-MailCorral-Digest"]
 R8_SPAM = re.compile(r"R8(CRLF|HTML|LONG|FROM|RAW|CTRL)|Injected|evil[@.]|<script|spammer@|onerror")
 R8_CTRL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
@@ -1051,9 +1278,14 @@ def sc_r8(mail_uid):
           "SC-R8: decoded CR/LF and bare CR stay inside their From/Subject line",
           repr(inj)[:400])
     html = [l for l in lines if "R8HTML" in l or "onerror" in l]
+    mh = email.message_from_string(text, policy=email.policy.default)
+    hp = html_of(mh).lower()
     check(len(html) == 2 and all(l.startswith(("  Subject: ", "  From:    ")) for l in html) and
-          "text/html" not in text and "Content-Type: text/plain; charset=utf-8" in head,
-          "SC-R8: HTML in Subject/From is plain text on its line; the digest has no HTML part")
+          "multipart/alternative" in head and "&lt;script&gt;alert(1)&lt;/script&gt;" in hp and
+          "<script" not in hp and "<img" not in hp and "<b " not in hp and
+          not R8_CTRL.search(html_of(mh)),
+          "SC-R8: HTML in Subject/From is plain text on its line, and escaped text in the "
+          "HTML part (no control or bidi characters there either)")
     cut = [l for l in lines if re.search(r"R8(LONG|FROM|RAW)", l)]
     check(len(cut) == 3 and all(l.endswith("...") for l in cut),
           "SC-R8: 10 KB subjects and senders are cut, marked '...'", repr([len(l) for l in cut]))
@@ -1069,13 +1301,14 @@ def sc_r8(mail_uid):
     with open(ds[0], "rb") as f:
         dh = f.read().split(b"\n\n", 1)[0].decode("utf-8", "replace")
     md = parse(ds[0])
-    check(str(md["Subject"]) == "[SPAM] Spam held for you: 5 messages" and
+    check(str(md["Subject"]) == "Spam held for you: 5 messages" and
           re.search(r"(?m)^To: <%s>$" % re.escape(U5), dh) is not None and
           md.get_all("Bcc") is None and
           md.get_all("X-Injected") is None and not R8_SPAM.search(dh) and
-          not md.is_multipart() and len(IDENT.findall(text_of(md))) == 5,
-          "SC-R8: delivered digest: constant Subject and To, no injected field, no spam text "
-          "in the header, one text/plain part", dh[:500])
+          md.get_content_type() == "multipart/alternative" and
+          len(IDENT.findall(text_of(md))) == 5,
+          "SC-R8: delivered digest: constant Subject (untagged) and To, no injected field, "
+          "no spam text in the header, a text and an HTML part", dh[:500])
 
 
 # ---- SC-R13: identifiers of expired entries ----
