@@ -10,6 +10,8 @@
 #   make fuzz       libFuzzer targets, 60 s each
 #   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
 #   make oracle     100,000 mutated messages read back by five MIME parsers
+#   make pools      two spamd, two clamd, two MariaDB: the scanner pools
+#                   and the index's fail-over (testsuite/pools/, ~80 s)
 #   make install    the files of scripts/install.list under PREFIX (/usr/local),
 #                   SYSCONFDIR (/etc), DESTDIR; make uninstall removes them
 #   make deb        the Debian package (debian/) in dist/, lintian clean
@@ -46,14 +48,14 @@ LIBS	 = -lmilter $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 LIBSRC	 = buf.c log.c conf.c confsnap.c spool.c mime.c virusfilter.c html.c rewrite.c \
 	   net.c safefile.c spamd.c spamstats.c \
 	   scan.c spamfilter.c corral.c bypass.c clamd.c perlpool.c archive.c \
-	   util.c verdict.c gate.c daemon.c prefs.c archq.c
+	   util.c verdict.c gate.c daemon.c prefs.c archq.c pool.c
 LIBOBJ	 = $(LIBSRC:.c=.o)
 HDRS	 = $(wildcard *.h)
 
 UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
 
 .PHONY: all check demo asan unit deps clean bench soak fuzz tsan oracle \
-	install uninstall deb FORCE
+	install uninstall deb pools FORCE
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
 SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c \
@@ -135,6 +137,10 @@ tsan:
 oracle: deps
 	$(MAKE) all
 	sh testsuite/oracle/oracle.sh
+
+pools: deps
+	$(MAKE) all
+	sh testsuite/pools/pools.sh
 
 install: all
 	$(INSTALL_ENV) sh scripts/install.sh install

@@ -562,7 +562,7 @@ index_open(const struct arcq *q, const struct mc_config *cf, char *why,
 		snprintf(why, whylen, "no index configured (archive_db_name)");
 		return NULL;
 	}
-	return arc_db_connect(&o, why, whylen);
+	return arc_db_connect_any(&o, why, whylen);
 }
 
 /* ---- the files ---- */

@@ -56,6 +56,7 @@
 #include "conf.h"
 #include "log.h"
 #include "mcarchive.h"
+#include "net.h"
 #include "safefile.h"
 #include "smfopts.h"
 #include "spool.h"
@@ -995,6 +996,8 @@ struct db {
 	MYSQL		*my;
 	MYSQL_STMT	*ins;
 	char		 sig[sizeof(struct arc_set)];	/* settings it was opened with */
+	unsigned	 next;		/* archive_db_host's node to try first */
+	char		 node[256];	/* the node connected to, for the log */
 };
 
 static void
@@ -1051,14 +1054,35 @@ db_exec(MYSQL *my, const char *sql)
 	return rc;
 }
 
+/*
+ * Connects to one node, o->host: "host", "host:port", "[v6]:port" or
+ * "unix:/path" (net.h's forms; no port: o->port), or "" for the client's
+ * default (o->socket, else localhost).  The indexer and
+ * mailcorral-archive(8) both connect here.  NULL with the reason in err.
+ */
 struct st_mysql *
 arc_db_connect(const struct arc_db_opts *o, char *err, size_t errlen)
 {
-	char pw[512];
+	char pw[512], port[16];
 	unsigned int t = (unsigned int)o->timeout;
-	const char *user = o->user, *pass = pw;
+	unsigned dbport = (unsigned)o->port;
+	const char *user = o->user, *pass = pw, *host = NULL, *sock;
+	struct net_addr na;
 	MYSQL *my;
 
+	sock = o->socket[0] ? o->socket : NULL;
+	snprintf(port, sizeof(port), "%ld", o->port);
+	memset(&na, 0, sizeof(na));
+	if (o->host[0] != '\0') {
+		if (net_parse(o->host, port, &na, err, errlen) == -1)
+			return NULL;
+		if (na.is_unix)
+			sock = na.path;
+		else {
+			host = na.host;
+			dbport = (unsigned)atoi(na.port);
+		}
+	}
 	if (read_password(o->password_file, pw, sizeof(pw)) == -1) {
 		snprintf(err, errlen, "password-file errno=%s", errname(errno));
 		return NULL;
@@ -1085,9 +1109,8 @@ arc_db_connect(const struct arc_db_opts *o, char *err, size_t errlen)
 		if (o->password_file[0] == '\0')
 			pass = NULL;
 	}
-	if (mysql_real_connect(my, o->host[0] ? o->host : NULL, user, pass,
-	    o->name[0] ? o->name : NULL, (unsigned)o->port,
-	    o->socket[0] ? o->socket : NULL, 0) == NULL) {
+	if (mysql_real_connect(my, host, user, pass,
+	    o->name[0] ? o->name : NULL, dbport, sock, 0) == NULL) {
 		explicit_bzero(pw, sizeof(pw));
 		snprintf(err, errlen, "connect: %s", mysql_error(my));
 		mysql_close(my);
@@ -1097,12 +1120,18 @@ arc_db_connect(const struct arc_db_opts *o, char *err, size_t errlen)
 	return my;
 }
 
+/*
+ * Connects to one node of archive_db_host (spec, see arc_db_connect),
+ * then the table and the statement.  0, or -1 with the reason in err and
+ * d closed.
+ */
 static int
-db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
+db_open_one(struct db *d, const struct arc_set *as, const char *spec,
+    char *err, size_t errlen)
 {
 	char sql[2048];
 	const char *tbl = as->db_table;
-	struct arc_db_opts o = { .host = as->db_host, .port = as->db_port,
+	struct arc_db_opts o = { .host = spec, .port = as->db_port,
 	    .socket = as->db_socket, .name = as->db_name, .user = as->db_user,
 	    .password_file = as->db_password_file,
 	    .timeout = as->db_timeout };
@@ -1153,6 +1182,88 @@ db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
 	mysql_autocommit(d->my, 0);
 	db_sig(as, d->sig, sizeof(d->sig));
 	return 0;
+}
+
+/*
+ * The k-th node of the list hosts (blanks or commas between) into out;
+ * the number of nodes.
+ */
+static unsigned
+db_node(const char *hosts, unsigned k, char *out, size_t outlen)
+{
+	const char *p = hosts;
+	unsigned n = 0;
+	size_t len;
+
+	out[0] = '\0';
+	for (;;) {
+		p += strspn(p, ", \t");
+		if (*p == '\0')
+			return n;
+		len = strcspn(p, ", \t");
+		if (n++ == k)
+			snprintf(out, outlen, "%.*s", (int)len, p);
+		p += len;
+	}
+}
+
+/*
+ * Opens the index on a node of archive_db_host: d->next first, then each
+ * following one in turn (the list wraps), the first that takes it kept
+ * (d->next, d->node).  0, or -1 with every node's reason in err, as
+ * "reason (node); reason (node)".
+ */
+static int
+db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
+{
+	char node[256], why[256];
+	unsigned n, k, i;
+	size_t used;
+	int rc = -1;
+
+	db_close(d);
+	err[0] = '\0';
+	if ((n = db_node(as->db_host, 0, node, sizeof(node))) == 0) {
+		rc = db_open_one(d, as, "", err, errlen);
+		snprintf(d->node, sizeof(d->node), "default");
+	}
+	for (k = 0; k < n && rc == -1; k++) {
+		i = (d->next + k) % n;
+		(void)db_node(as->db_host, i, node, sizeof(node));
+		if ((rc = db_open_one(d, as, node, why, sizeof(why))) == 0) {
+			d->next = i;
+			snprintf(d->node, sizeof(d->node), "%s", node);
+			break;
+		}
+		used = strlen(err);
+		snprintf(err + used, errlen - used, "%s%.150s (%.96s)",
+		    used ? "; " : "", why, node);
+	}
+	return rc;
+}
+
+struct st_mysql *
+arc_db_connect_any(const struct arc_db_opts *o, char *err, size_t errlen)
+{
+	struct arc_db_opts one = *o;
+	char node[256], why[256];
+	unsigned n, i;
+	size_t used;
+	MYSQL *my;
+
+	err[0] = '\0';
+	if ((n = db_node(o->host, 0, node, sizeof(node))) == 0)
+		return arc_db_connect(o, err, errlen);
+	for (i = 0; i < n; i++) {
+		(void)db_node(o->host, i, node, sizeof(node));
+		one.host = node;
+		if ((my = arc_db_connect(&one, why, sizeof(why))) != NULL)
+			return my;
+		used = strlen(err);
+		snprintf(err + used, errlen - used, "%s%.150s (%.96s)",
+		    used ? "; " : "", why, node);
+	}
+	return NULL;
 }
 
 static void
@@ -1345,8 +1456,8 @@ db_ready(struct db *d, const struct arc_set *as, int *backoff, int *behind)
 		return -1;
 	}
 	*backoff = 0;
-	log_info("index-connected db=%s table=%s", as->db_name,
-	    as->db_table);
+	log_info("index-connected db=%s table=%s node=%s", as->db_name,
+	    as->db_table, d->node);
 	return 0;
 }
 
@@ -1471,8 +1582,10 @@ indexer(void *arg)
 		}
 		if (index_lines(&d, chunk, i, off, &replayed, err,
 		    sizeof(err)) == -1) {
-			log_warnx("index-failed reason=%s", err);
+			log_warnx("index-failed reason=%s node=%s", err,
+			    d.node);
 			db_close(&d);
+			d.next++;	/* the next node first (db_open wraps) */
 			behind = 1;
 			replayed = 0;
 			backoff = 1;

@@ -52,6 +52,9 @@ struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
 	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
 	unsigned  max_connections;	/* open at once; 0: no bound */
 	int	  fd_passing;	/* FILDES to a unix: server */
+	int	  balance;	/* scanner_balance (pool.h) */
+	unsigned  max_failures;	/* the breaker of each server */
+	unsigned  backoff;	/* seconds */
 };
 
 struct spamd_cfg {		/* spamd_servers, spamd_* */
@@ -60,6 +63,9 @@ struct spamd_cfg {		/* spamd_servers, spamd_* */
 	int	  connect_timeout_ms;	/* per server */
 	int	  read_timeout_ms;	/* write + read, per server */
 	size_t	  max_size;	/* request body cap; 0: none */
+	int	  balance;	/* scanner_balance (pool.h) */
+	unsigned  max_failures;	/* the breaker of each server */
+	unsigned  backoff;	/* seconds */
 };
 
 struct mc_config {
@@ -109,6 +115,8 @@ struct mc_config {
 	int		 on_spamd_failure;	/* enum conf_fail */
 	int		 spamd_per_user;	/* 0 no, 1 yes */
 	long		 spamd_max_users;
+	long		 spamd_max_failures;
+	long		 spamd_backoff;		/* seconds */
 	int		 spam_disposition;	/* enum conf_dispo */
 	char		*spam_user_prefs;	/* "" = none (prefs.h) */
 	char		*spam_subject_tag;
@@ -141,6 +149,7 @@ struct mc_config {
 	long		 clamd_backoff;
 	long		 clamd_max_failures;
 	long		 clamd_max_connections;
+	int		 scanner_balance;	/* enum pool_balance */
 	/* the Perl shim (perlpool.c) */
 	char		*perl_filter;		/* "" = off */
 	char		*perl_shim;

@@ -202,6 +202,10 @@ struct arc_db_opts {
 };
 struct st_mysql	*arc_db_connect(const struct arc_db_opts *, char *err,
 		    size_t errlen);
+/* The same over archive_db_host's list in o->host: the first node that
+   answers, else NULL with every node's reason in err. */
+struct st_mysql	*arc_db_connect_any(const struct arc_db_opts *, char *err,
+		    size_t errlen);
 
 /* Directory syncs through the group commit so far: batches, requests. */
 void	 arc_sync_stats(unsigned long *batches, unsigned long *reqs);

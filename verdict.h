@@ -211,6 +211,7 @@ struct mc_verdict {
 	unsigned		 mime_errs;	/* MIME_ERR_* of the scan */
 	uint64_t		 size;		/* body bytes */
 	unsigned		 clamd_scans;
+	char			 clamd_server[128];	/* who scanned */
 	int			 clamd_ran;	/* step_clamd looked once */
 	int			 infected;	/* clamd found a virus */
 	int			 rewritten;	/* rewrite_body done */
