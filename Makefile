@@ -1,6 +1,6 @@
 # MailCorral -- see README.  GNU make.
 #
-#   make            build ./mailcorral
+#   make            build ./mailcorral and its commands
 #   make check      install what is missing, build, run every test
 #   make demo       install, build, run the validation suite through sendmail
 #   make asan       the same tests with ASan + UBSan
@@ -12,6 +12,8 @@
 #   make oracle     100,000 mutated messages read back by five MIME parsers
 #   make scale      two MX hosts on one corral, 2 spamd, 2 clamd, a 3-node
 #                   Galera index, failures injected (~4 min; issue 21)
+#   make pools      two spamd, two clamd, two MariaDB: the scanner pools
+#                   and the index's fail-over (testsuite/pools/, ~80 s)
 #   make install    the files of scripts/install.list under PREFIX (/usr/local),
 #                   SYSCONFDIR (/etc), DESTDIR; make uninstall removes them
 #   make deb        the Debian package (debian/) in dist/, lintian clean
@@ -48,21 +50,21 @@ LIBS	 = -lmilter $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 LIBSRC	 = buf.c log.c conf.c confsnap.c spool.c mime.c virusfilter.c html.c rewrite.c \
 	   net.c safefile.c spamd.c spamstats.c \
 	   scan.c spamfilter.c corral.c bypass.c clamd.c perlpool.c archive.c \
-	   util.c verdict.c gate.c daemon.c prefs.c
+	   util.c verdict.c gate.c daemon.c prefs.c archq.c pool.c
 LIBOBJ	 = $(LIBSRC:.c=.o)
 HDRS	 = $(wildcard *.h)
 
 UNIT	 = $(patsubst testsuite/unit/%.c,testsuite/unit/%,$(wildcard testsuite/unit/test_*.c))
 
 .PHONY: all check demo asan unit deps clean bench soak fuzz tsan oracle scale \
-	install uninstall deb FORCE
+	install uninstall deb pools FORCE
 
 SC_PROGS = spamcorral/spamcorral-notify spamcorral/spamcorral-robot
 SC_LIBSRC = spamcorral/spamcorral.c spamcorral/reply.c spamcorral/state.c \
 	    spamcorral/digest.c
 SC_SRC	 = $(SC_LIBSRC) spamcorral/spamcorral.h
 
-all: mailcorral mailcorral-judge $(SC_PROGS)
+all: mailcorral mailcorral-judge mailcorral-archive $(SC_PROGS)
 
 # The compiled-in paths: objects are rebuilt when PREFIX or SYSCONFDIR change.
 paths.stamp: FORCE
@@ -81,6 +83,10 @@ mailcorral: mailcorral.o libmc.a
 # The rules and the parser as a command (doc/mailcorral-judge.1).
 mailcorral-judge: judge.o libmc.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $(LDHARD) -o $@ judge.o libmc.a $(LIBS)
+
+# The archive's search command (doc/mailcorral-archive.8).
+mailcorral-archive: archcli.o libmc.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $(LDHARD) -o $@ archcli.o libmc.a $(LIBS)
 
 spamcorral/spamcorral-%: spamcorral/spamcorral-%.c $(SC_SRC) libmc.a $(HDRS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(HARDEN) $(LDHARD) -I. -o $@ $< \
@@ -140,6 +146,10 @@ scale: deps
 	sh scripts/install-deps.sh galera-4 rsync
 	sh testsuite/scale/scale.sh
 
+pools: deps
+	$(MAKE) all
+	sh testsuite/pools/pools.sh
+
 install: all
 	$(INSTALL_ENV) sh scripts/install.sh install
 
@@ -154,4 +164,4 @@ deb:
 	sh scripts/build-deb.sh dist
 
 clean:
-	rm -f *.o libmc.a mailcorral mailcorral-judge $(SC_PROGS) $(UNIT) paths.stamp
+	rm -f *.o libmc.a mailcorral mailcorral-judge mailcorral-archive $(SC_PROGS) $(UNIT) paths.stamp

@@ -56,6 +56,7 @@
 #include "conf.h"
 #include "log.h"
 #include "mcarchive.h"
+#include "net.h"
 #include "safefile.h"
 #include "smfopts.h"
 #include "spool.h"
@@ -412,7 +413,7 @@ struct arc_file {
 	time_t		 when;
 	char		 rel[ARC_REL_MAX];	/* YYYY/MM/DD/qid-hex */
 	char		 tmp[ARC_QID_MAX + ARC_SUFFIX_LEN + 16];
-	struct buf	 sender, rcpts, from, subject, msgid, date;
+	struct arc_head	 h;	/* the row's fields as the file has them */
 };
 
 static void
@@ -424,12 +425,7 @@ arc_file_free(struct arc_file *af)
 		close(af->fd);
 	if (af->dirfd != -1)
 		close(af->dirfd);
-	buf_free(&af->sender);
-	buf_free(&af->rcpts);
-	buf_free(&af->from);
-	buf_free(&af->subject);
-	buf_free(&af->msgid);
-	buf_free(&af->date);
+	arc_head_free(&af->h);
 	free(af);
 }
 
@@ -479,6 +475,20 @@ keep_value(struct buf *dst, const char *l, size_t n, const char *name)
 		buf_add(dst, "", 0);
 }
 
+/* The fields of the index row, from the header line l (n bytes). */
+static void
+keep_fields(struct arc_head *h, const char *l, size_t n)
+{
+	if (util_field_is(l, n, "From"))
+		keep_value(&h->from, l, n, "From");
+	else if (util_field_is(l, n, "Subject"))
+		keep_value(&h->subject, l, n, "Subject");
+	else if (util_field_is(l, n, "Message-ID"))
+		keep_value(&h->msgid, l, n, "Message-ID");
+	else if (util_field_is(l, n, "Date"))
+		keep_value(&h->date, l, n, "Date");
+}
+
 /* spool_copy()'s consumer. */
 static int
 to_buf(void *arg, const char *p, size_t n)
@@ -506,14 +516,7 @@ copy_headers(struct arc_file *af, struct spool *sp, uint64_t end,
 		const char *l = hb.data + i;
 
 		n = util_header_field(l, hb.len - i);
-		if (util_field_is(l, n, "From"))
-			keep_value(&af->from, l, n, "From");
-		else if (util_field_is(l, n, "Subject"))
-			keep_value(&af->subject, l, n, "Subject");
-		else if (util_field_is(l, n, "Message-ID"))
-			keep_value(&af->msgid, l, n, "Message-ID");
-		else if (util_field_is(l, n, "Date"))
-			keep_value(&af->date, l, n, "Date");
+		keep_fields(&af->h, l, n);
 		if (!util_field_is(l, n, SPAMHDRBYPASS) &&
 		    buf_add(out, l, n) == -1) {
 			buf_free(&hb);
@@ -600,12 +603,112 @@ index_fields(struct arc_file *af, const char *sender, char *const *rcpts,
 {
 	unsigned i;
 
-	add_clean(&af->sender, sender ? sender : "");
+	add_clean(&af->h.sender, sender ? sender : "");
 	for (i = 0; i < nrcpt; i++) {
 		if (i > 0)
-			buf_adds(&af->rcpts, ", ");
-		add_clean(&af->rcpts, rcpts[i]);
+			buf_adds(&af->h.rcpts, ", ");
+		add_clean(&af->h.rcpts, rcpts[i]);
 	}
+}
+
+/*
+ * One envelope line of ours at data[i..i+n): "<name>: <value>" with the
+ * angle brackets taken off the value; 0 when it is not that field.
+ */
+static int
+envelope_line(const char *l, size_t n, const char *name, struct buf *out)
+{
+	size_t i = strlen(name) + 1;
+
+	if (!util_field_is(l, n, name))
+		return 0;
+	while (n > i && (l[n - 1] == '\n' || l[n - 1] == '\r'))
+		n--;
+	while (i < n && l[i] == ' ')
+		i++;
+	if (n > i && l[i] == '<' && l[n - 1] == '>') {
+		i++;
+		n--;
+	}
+	buf_add(out, l + i, n - i);
+	if (out->data == NULL)
+		buf_add(out, "", 0);
+	return 1;
+}
+
+void
+arc_head_free(struct arc_head *h)
+{
+	buf_free(&h->sender);
+	buf_free(&h->rcpts);
+	buf_free(&h->qid);
+	buf_free(&h->from);
+	buf_free(&h->subject);
+	buf_free(&h->msgid);
+	buf_free(&h->date);
+}
+
+/*
+ * The reverse of envelope_head(): the envelope lines are taken only from
+ * the block before X-MailCorral-Queue-ID, which the daemon writes; a
+ * message's own X-MailCorral-Envelope-* field comes after it and is read
+ * as part of the message (i.e. ignored).
+ */
+int
+arc_read_head(const char *data, size_t len, uint64_t total,
+    struct arc_head *h)
+{
+	size_t i = 0, n;
+	int env = 1, blank = 0;
+
+	memset(h, 0, sizeof(*h));
+	errno = EINVAL;
+	for (; i < len; i += n) {
+		const char *l = data + i;
+
+		n = util_header_field(l, len - i);
+		if (n == 0 || l[0] == '\r' || l[0] == '\n') {
+			blank = 1;
+			break;
+		}
+		if (i + n >= len && total > len)
+			break;		/* a line that may go on: EFBIG */
+		if (env) {
+			if (h->sender.data == NULL) {
+				if (!envelope_line(l, n,
+				    "X-MailCorral-Envelope-From", &h->sender))
+					goto bad;	/* not ours */
+			} else if (util_field_is(l, n,
+			    "X-MailCorral-Envelope-To")) {
+				if (h->rcpts.len > 0)
+					buf_adds(&h->rcpts, ", ");
+				envelope_line(l, n, "X-MailCorral-Envelope-To",
+				    &h->rcpts);
+			} else if (envelope_line(l, n,
+			    "X-MailCorral-Queue-ID", &h->qid))
+				env = 0;
+			else
+				goto bad;
+			continue;
+		}
+		keep_fields(h, l, n);
+	}
+	if (!blank && total > len) {
+		errno = EFBIG;	/* the header goes on past what was read */
+		goto bad;
+	}
+	if (env)
+		goto bad;
+	if (i < len && data[i] == '\r')
+		i++;
+	if (i < len && data[i] == '\n')
+		i++;
+	h->body_off = i;
+	h->size = total > i ? total - i : 0;
+	return 0;
+bad:
+	arc_head_free(h);
+	return -1;
 }
 
 struct arc_file *
@@ -857,12 +960,12 @@ arc_commit(struct arc_file *af, const struct arc_verdict *v, char *rel,
 	set_field(&r, ARC_F_KEY, af->rel, strlen(af->rel));
 	set_field(&r, ARC_F_TIME, when, strlen(when));
 	set_field(&r, ARC_F_QID, af->qid, strlen(af->qid));
-	set_field(&r, ARC_F_SENDER, af->sender.data, af->sender.len);
-	set_field(&r, ARC_F_RCPTS, af->rcpts.data, af->rcpts.len);
-	set_field(&r, ARC_F_FROM, af->from.data, af->from.len);
-	set_field(&r, ARC_F_SUBJECT, af->subject.data, af->subject.len);
-	set_field(&r, ARC_F_MSGID, af->msgid.data, af->msgid.len);
-	set_field(&r, ARC_F_DATE, af->date.data, af->date.len);
+	set_field(&r, ARC_F_SENDER, af->h.sender.data, af->h.sender.len);
+	set_field(&r, ARC_F_RCPTS, af->h.rcpts.data, af->h.rcpts.len);
+	set_field(&r, ARC_F_FROM, af->h.from.data, af->h.from.len);
+	set_field(&r, ARC_F_SUBJECT, af->h.subject.data, af->h.subject.len);
+	set_field(&r, ARC_F_MSGID, af->h.msgid.data, af->h.msgid.len);
+	set_field(&r, ARC_F_DATE, af->h.date.data, af->h.date.len);
 	set_field(&r, ARC_F_SIZE, size, strlen(size));
 	set_field(&r, ARC_F_ACTION, v->action, strlen(v->action));
 	set_field(&r, ARC_F_SPAM, v->spam, strlen(v->spam));
@@ -893,6 +996,8 @@ struct db {
 	MYSQL		*my;
 	MYSQL_STMT	*ins;
 	char		 sig[sizeof(struct arc_set)];	/* settings it was opened with */
+	unsigned	 next;		/* archive_db_host's node to try first */
+	char		 node[256];	/* the node connected to, for the log */
 };
 
 static void
@@ -949,38 +1054,91 @@ db_exec(MYSQL *my, const char *sql)
 	return rc;
 }
 
-static int
-db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
+/*
+ * Connects to one node, o->host: "host", "host:port", "[v6]:port" or
+ * "unix:/path" (net.h's forms; no port: o->port), or "" for the client's
+ * default (o->socket, else localhost).  The indexer and
+ * mailcorral-archive(8) both connect here.  NULL with the reason in err.
+ */
+struct st_mysql *
+arc_db_connect(const struct arc_db_opts *o, char *err, size_t errlen)
 {
-	char pw[512], sql[2048];
-	unsigned int t = (unsigned int)as->db_timeout;
-	const char *tbl = as->db_table;
+	char pw[512], port[16];
+	unsigned int t = (unsigned int)o->timeout;
+	unsigned dbport = (unsigned)o->port;
+	const char *user = o->user, *pass = pw, *host = NULL, *sock;
+	struct net_addr na;
+	MYSQL *my;
 
-	db_close(d);
-	if (read_password(as->db_password_file, pw, sizeof(pw)) == -1) {
-		snprintf(err, errlen, "password-file errno=%s", errname(errno));
-		return -1;
+	sock = o->socket[0] ? o->socket : NULL;
+	snprintf(port, sizeof(port), "%ld", o->port);
+	memset(&na, 0, sizeof(na));
+	if (o->host[0] != '\0') {
+		if (net_parse(o->host, port, &na, err, errlen) == -1)
+			return NULL;
+		if (na.is_unix)
+			sock = na.path;
+		else {
+			host = na.host;
+			dbport = (unsigned)atoi(na.port);
+		}
 	}
-	if ((d->my = mysql_init(NULL)) == NULL) {
+	if (read_password(o->password_file, pw, sizeof(pw)) == -1) {
+		snprintf(err, errlen, "password-file errno=%s", errname(errno));
+		return NULL;
+	}
+	if ((my = mysql_init(NULL)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		explicit_bzero(pw, sizeof(pw));
-		return -1;
+		return NULL;
 	}
-	mysql_options(d->my, MYSQL_OPT_CONNECT_TIMEOUT, &t);
-	mysql_options(d->my, MYSQL_OPT_READ_TIMEOUT, &t);
-	mysql_options(d->my, MYSQL_OPT_WRITE_TIMEOUT, &t);
-	mysql_options(d->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	mysql_options(d->my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
-	if (mysql_real_connect(d->my, as->db_host[0] ? as->db_host : NULL,
-	    as->db_user, pw, as->db_name, (unsigned)as->db_port,
-	    as->db_socket[0] ? as->db_socket : NULL,
-	    0) == NULL) {
+	mysql_options(my, MYSQL_OPT_CONNECT_TIMEOUT, &t);
+	mysql_options(my, MYSQL_OPT_READ_TIMEOUT, &t);
+	mysql_options(my, MYSQL_OPT_WRITE_TIMEOUT, &t);
+	mysql_options(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+	if (o->read_only)
+		mysql_options(my, MYSQL_INIT_COMMAND,
+		    "SET SESSION TRANSACTION READ ONLY");
+	if (o->defaults_file != NULL) {
+		/* the option file's user and password unless given here */
+		mysql_options(my, MYSQL_READ_DEFAULT_FILE, o->defaults_file);
+		mysql_options(my, MYSQL_READ_DEFAULT_GROUP, o->defaults_group);
+		if (user[0] == '\0')
+			user = NULL;
+		if (o->password_file[0] == '\0')
+			pass = NULL;
+	}
+	if (mysql_real_connect(my, host, user, pass,
+	    o->name[0] ? o->name : NULL, dbport, sock, 0) == NULL) {
 		explicit_bzero(pw, sizeof(pw));
-		snprintf(err, errlen, "connect: %s", mysql_error(d->my));
-		db_close(d);
-		return -1;
+		snprintf(err, errlen, "connect: %s", mysql_error(my));
+		mysql_close(my);
+		return NULL;
 	}
 	explicit_bzero(pw, sizeof(pw));
+	return my;
+}
+
+/*
+ * Connects to one node of archive_db_host (spec, see arc_db_connect),
+ * then the table and the statement.  0, or -1 with the reason in err and
+ * d closed.
+ */
+static int
+db_open_one(struct db *d, const struct arc_set *as, const char *spec,
+    char *err, size_t errlen)
+{
+	char sql[2048];
+	const char *tbl = as->db_table;
+	struct arc_db_opts o = { .host = spec, .port = as->db_port,
+	    .socket = as->db_socket, .name = as->db_name, .user = as->db_user,
+	    .password_file = as->db_password_file,
+	    .timeout = as->db_timeout };
+
+	db_close(d);
+	if ((d->my = arc_db_connect(&o, err, errlen)) == NULL)
+		return -1;
 	snprintf(sql, sizeof(sql),
 	    "CREATE TABLE IF NOT EXISTS `%s` ("
 	    "id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
@@ -1024,6 +1182,88 @@ db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
 	mysql_autocommit(d->my, 0);
 	db_sig(as, d->sig, sizeof(d->sig));
 	return 0;
+}
+
+/*
+ * The k-th node of the list hosts (blanks or commas between) into out;
+ * the number of nodes.
+ */
+static unsigned
+db_node(const char *hosts, unsigned k, char *out, size_t outlen)
+{
+	const char *p = hosts;
+	unsigned n = 0;
+	size_t len;
+
+	out[0] = '\0';
+	for (;;) {
+		p += strspn(p, ", \t");
+		if (*p == '\0')
+			return n;
+		len = strcspn(p, ", \t");
+		if (n++ == k)
+			snprintf(out, outlen, "%.*s", (int)len, p);
+		p += len;
+	}
+}
+
+/*
+ * Opens the index on a node of archive_db_host: d->next first, then each
+ * following one in turn (the list wraps), the first that takes it kept
+ * (d->next, d->node).  0, or -1 with every node's reason in err, as
+ * "reason (node); reason (node)".
+ */
+static int
+db_open(struct db *d, const struct arc_set *as, char *err, size_t errlen)
+{
+	char node[256], why[256];
+	unsigned n, k, i;
+	size_t used;
+	int rc = -1;
+
+	db_close(d);
+	err[0] = '\0';
+	if ((n = db_node(as->db_host, 0, node, sizeof(node))) == 0) {
+		rc = db_open_one(d, as, "", err, errlen);
+		snprintf(d->node, sizeof(d->node), "default");
+	}
+	for (k = 0; k < n && rc == -1; k++) {
+		i = (d->next + k) % n;
+		(void)db_node(as->db_host, i, node, sizeof(node));
+		if ((rc = db_open_one(d, as, node, why, sizeof(why))) == 0) {
+			d->next = i;
+			snprintf(d->node, sizeof(d->node), "%s", node);
+			break;
+		}
+		used = strlen(err);
+		snprintf(err + used, errlen - used, "%s%.150s (%.96s)",
+		    used ? "; " : "", why, node);
+	}
+	return rc;
+}
+
+struct st_mysql *
+arc_db_connect_any(const struct arc_db_opts *o, char *err, size_t errlen)
+{
+	struct arc_db_opts one = *o;
+	char node[256], why[256];
+	unsigned n, i;
+	size_t used;
+	MYSQL *my;
+
+	err[0] = '\0';
+	if ((n = db_node(o->host, 0, node, sizeof(node))) == 0)
+		return arc_db_connect(o, err, errlen);
+	for (i = 0; i < n; i++) {
+		(void)db_node(o->host, i, node, sizeof(node));
+		one.host = node;
+		if ((my = arc_db_connect(&one, why, sizeof(why))) != NULL)
+			return my;
+		used = strlen(err);
+		snprintf(err + used, errlen - used, "%s%.150s (%.96s)",
+		    used ? "; " : "", why, node);
+	}
+	return NULL;
 }
 
 static void
@@ -1216,8 +1456,8 @@ db_ready(struct db *d, const struct arc_set *as, int *backoff, int *behind)
 		return -1;
 	}
 	*backoff = 0;
-	log_info("index-connected db=%s table=%s", as->db_name,
-	    as->db_table);
+	log_info("index-connected db=%s table=%s node=%s", as->db_name,
+	    as->db_table, d->node);
 	return 0;
 }
 
@@ -1342,8 +1582,10 @@ indexer(void *arg)
 		}
 		if (index_lines(&d, chunk, i, off, &replayed, err,
 		    sizeof(err)) == -1) {
-			log_warnx("index-failed reason=%s", err);
+			log_warnx("index-failed reason=%s node=%s", err,
+			    d.node);
 			db_close(&d);
+			d.next++;	/* the next node first (db_open wraps) */
 			behind = 1;
 			replayed = 0;
 			backoff = 1;

@@ -1,10 +1,9 @@
 /*
- * clamd.c -- the clamd INSTREAM / FILDES client and its circuit breaker
- * (see clamd.h).  Owns the conversation: chunk framing and the terminator
- * (INSTREAM), or a memory file handed over as a descriptor (FILDES, to a
- * clamd on a unix: socket), reading and judging the reply; sockets,
- * deadlines and
- * fail-over over clamd_servers are net.c's (no port: DEF_CLAMD_PORT).
+ * clamd.c -- the clamd INSTREAM / FILDES client (see clamd.h).  Owns the
+ * conversation: chunk framing and the terminator (INSTREAM), or a memory
+ * file handed over as a descriptor (FILDES, to a clamd on a unix: socket),
+ * reading and judging the reply; sockets and deadlines are net.c's, which
+ * server of clamd_servers pool.c's (no port: DEF_CLAMD_PORT).
  * Ownership: struct clamd_scan and its descriptor are freed by
  * clamd_free(); the configuration belongs to the config snapshot.
  * Failure: every step has a deadline; a failure is sticky and comes back
@@ -28,6 +27,7 @@
 #include "clamd.h"
 #include "mime.h"
 #include "net.h"
+#include "pool.h"
 #include "scan.h"
 #include "smfopts.h"
 #include "spool.h"
@@ -41,6 +41,9 @@
 struct clamd_scan {
 	const struct clamd_cfg	*cfg;
 	struct clamd_gate	*gate;		/* a slot is held; or NULL */
+	struct pool		*pool;		/* told the outcome; or NULL */
+	const char		*server;	/* cfg's name of the server */
+	int			 judged;	/* clamd_end() told the pool */
 	int			 fd;
 	int			 memfd;		/* FILDES: the part; or -1 */
 	long long		 deadline;	/* of the whole scan, in ms */
@@ -103,16 +106,51 @@ is_local(int fd)
 	    ss.ss_family == AF_UNIX;
 }
 
+/*
+ * Connects to the server the pool picks (the next while one fails).  fd,
+ * or -1 with errno EAGAIN (every server paused) or EIO, reasons in err.
+ */
+static int
+clamd_connect(const struct clamd_cfg *cfg, struct pool *pool, size_t *idx,
+    char *err, size_t errlen)
+{
+	struct net_err e = { err, errlen };
+	unsigned char one, *tried = &one;
+	int fd, paused;
+
+	if (cfg->nservers == 0) {
+		snprintf(err, errlen, "no clamd servers configured");
+		errno = EIO;
+		return -1;
+	}
+	if (cfg->nservers > 1 && (tried = calloc(cfg->nservers, 1)) == NULL) {
+		snprintf(err, errlen, "clamd: %s", strerror(errno));
+		return -1;
+	}
+	one = 0;
+	fd = pool_connect(pool, cfg->servers, cfg->nservers,
+	    (enum pool_balance)cfg->balance, 0, tried, DEF_CLAMD_PORT,
+	    cfg->connect_timeout_ms, net_note_all, &e, idx, &paused);
+	if (tried != &one)
+		free(tried);
+	if (fd == -1 && paused && (err == NULL || errlen == 0 ||
+	    err[0] == '\0')) {
+		snprintf(err, errlen, "clamd paused after repeated failures");
+		errno = EAGAIN;
+	} else if (fd == -1)
+		errno = EIO;
+	return fd;
+}
+
 struct clamd_scan *
-clamd_begin(const struct clamd_cfg *cfg, struct clamd_gate *gate, char *err,
-    size_t errlen)
+clamd_begin(const struct clamd_cfg *cfg, struct pool *pool,
+    struct clamd_gate *gate, char *err, size_t errlen)
 {
 	struct clamd_scan *s;
 	struct iovec iov;
-	struct net_err e = { err, errlen };
 	long long t0 = util_now_ms(), deadline;
 	size_t i = 0;
-	int fd, held = 0;
+	int fd, held = 0, e;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -129,14 +167,11 @@ clamd_begin(const struct clamd_cfg *cfg, struct clamd_gate *gate, char *err,
 		errno = EBUSY;
 		return NULL;
 	}
-	fd = net_connect_any(cfg->servers, cfg->nservers, &i, DEF_CLAMD_PORT,
-	    cfg->connect_timeout_ms, net_note_all, &e);
-	if (fd == -1) {
-		if (cfg->nservers == 0)
-			snprintf(err, errlen, "no clamd servers configured");
+	if ((fd = clamd_connect(cfg, pool, &i, err, errlen)) == -1) {
+		e = errno;
 		if (held)
 			clamd_gate_leave(gate);
-		errno = EIO;
+		errno = e;
 		return NULL;
 	}
 	if (err != NULL && errlen > 0)
@@ -144,6 +179,7 @@ clamd_begin(const struct clamd_cfg *cfg, struct clamd_gate *gate, char *err,
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "clamd: %s", strerror(errno));
 		close(fd);
+		pool_done(pool, cfg->servers[i], POOL_SKIP, time(NULL));
 		if (held)
 			clamd_gate_leave(gate);
 		errno = ENOMEM;
@@ -151,6 +187,8 @@ clamd_begin(const struct clamd_cfg *cfg, struct clamd_gate *gate, char *err,
 	}
 	s->cfg = cfg;
 	s->gate = held ? gate : NULL;
+	s->pool = pool;
+	s->server = cfg->servers[i];
 	s->fd = fd;
 	s->deadline = deadline;
 	s->waited = held == 2 ? util_now_ms() - t0 : 0;
@@ -171,6 +209,8 @@ clamd_begin(const struct clamd_cfg *cfg, struct clamd_gate *gate, char *err,
 	if (send_iov(s, &iov, 1) != 0) {
 		snprintf(err, errlen, "%s", s->failed ? s->why :
 		    "connection closed by clamd");
+		pool_done(pool, s->server, POOL_FAIL, time(NULL));
+		s->judged = 1;
 		clamd_free(s);
 		errno = EIO;
 		return NULL;
@@ -374,8 +414,9 @@ send_fildes(struct clamd_scan *s)
 	}
 }
 
-enum clamd_result
-clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
+/* clamd_end() but for telling the pool. */
+static enum clamd_result
+end_read(struct clamd_scan *s, char *virus, size_t vlen, char *err,
     size_t errlen)
 {
 	char reply[REPLY_MAX];
@@ -455,11 +496,31 @@ clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
 	    errlen);
 }
 
+enum clamd_result
+clamd_end(struct clamd_scan *s, char *virus, size_t vlen, char *err,
+    size_t errlen)
+{
+	enum clamd_result r = end_read(s, virus, vlen, err, errlen);
+
+	pool_done(s->pool, s->server, r == CLAMD_ERROR ? POOL_FAIL : POOL_OK,
+	    time(NULL));
+	s->judged = 1;
+	return r;
+}
+
+const char *
+clamd_server(const struct clamd_scan *s)
+{
+	return s->server;
+}
+
 void
 clamd_free(struct clamd_scan *s)
 {
 	if (s == NULL)
 		return;
+	if (!s->judged)
+		pool_done(s->pool, s->server, POOL_SKIP, time(NULL));
 	if (s->fd != -1)
 		close(s->fd);
 	if (s->memfd != -1)
@@ -561,11 +622,29 @@ in_view0(const struct scan *sc, const struct mime_part *p)
 	return 0;
 }
 
+/* Adds server to sv->server unless it is there ("a,b"; what fits). */
+static void
+note_server(struct clamd_verdict *sv, const char *server)
+{
+	size_t n = strlen(sv->server), k = strlen(server);
+	const char *p;
+
+	for (p = sv->server; (p = strstr(p, server)) != NULL; p += k)
+		if ((p == sv->server || p[-1] == ',') &&
+		    (p[k] == '\0' || p[k] == ','))
+			return;
+	if (n + (n > 0) + k >= sizeof(sv->server))
+		return;
+	if (n > 0)
+		sv->server[n++] = ',';
+	memcpy(sv->server + n, server, k + 1);
+}
+
 /* One INSTREAM scan of spool bytes [from, to) decoded per cte. */
 static enum clamd_result
-clamd_one(struct scan *sc, const struct clamd_cfg *cc, struct clamd_gate *g,
-    enum mime_cte cte, uint64_t from, uint64_t to, struct clamd_verdict *sv,
-    char *virus, size_t vlen)
+clamd_one(struct scan *sc, const struct clamd_cfg *cc, struct pool *pl,
+    struct clamd_gate *g, enum mime_cte cte, uint64_t from, uint64_t to,
+    struct clamd_verdict *sv, char *virus, size_t vlen)
 {
 	struct clamd_scan *cs;
 	struct buf_out o;
@@ -577,13 +656,14 @@ clamd_one(struct scan *sc, const struct clamd_cfg *cc, struct clamd_gate *g,
 		snprintf(sv->reason, sizeof(sv->reason), "out of memory");
 		return CLAMD_ERROR;
 	}
-	if ((cs = clamd_begin(cc, g, err, sizeof(err))) == NULL) {
+	if ((cs = clamd_begin(cc, pl, g, err, sizeof(err))) == NULL) {
 		if (errno == EBUSY)
 			sv->busy = 1;
 		free(chunk);
 		snprintf(sv->reason, sizeof(sv->reason), "%s", err);
 		return CLAMD_ERROR;
 	}
+	note_server(sv, clamd_server(cs));
 	buf_out_init(&o, chunk, CL_CHUNK, cl_sink, cs);
 	sv->scans++;
 	if (cte == MIME_CTE_UNKNOWN)
@@ -607,15 +687,15 @@ clamd_one(struct scan *sc, const struct clamd_cfg *cc, struct clamd_gate *g,
 struct clamd_ctx {
 	struct scan		*sc;
 	const struct clamd_cfg	*cc;
-	struct clamd_breaker	*br;
+	struct pool		*pool;
 	struct clamd_gate	*gate;
 	struct clamd_verdict	*sv;
 };
 
 /*
- * One stream through the breaker: asked first, told the outcome, unless
- * the stream never reached clamd (no connection slot came free).  An
- * error or a refusal sets sv->failed; oversize sets sv->oversize.
+ * One stream to the server the pool picks (clamd_begin() and clamd_end()
+ * tell it the outcome).  An error, every server paused included, sets
+ * sv->failed; oversize sets sv->oversize.
  */
 static enum clamd_result
 clamd_stream(struct clamd_ctx *x, enum mime_cte cte, uint64_t from,
@@ -625,17 +705,8 @@ clamd_stream(struct clamd_ctx *x, enum mime_cte cte, uint64_t from,
 	enum clamd_result r;
 
 	virus[0] = '\0';
-	if (!clamd_breaker_allow(x->br, time(NULL))) {
-		sv->failed = 1;
-		snprintf(sv->reason, sizeof(sv->reason), "clamd paused after "
-		    "repeated failures");
-		return CLAMD_ERROR;
-	}
-	r = clamd_one(x->sc, x->cc, x->gate, cte, from, to, sv, virus, vlen);
-	if (sv->busy)
-		clamd_breaker_skip(x->br);
-	else
-		clamd_breaker_report(x->br, r != CLAMD_ERROR, time(NULL));
+	r = clamd_one(x->sc, x->cc, x->pool, x->gate, cte, from, to, sv, virus,
+	    vlen);
 	if (r == CLAMD_ERROR)
 		sv->failed = 1;
 	else if (r == CLAMD_OVERSIZE)
@@ -671,10 +742,9 @@ clamd_view(struct clamd_ctx *x, unsigned view)
 
 int
 clamd_check_message(struct scan *sc, const struct clamd_cfg *cc,
-    struct clamd_breaker *br, struct clamd_gate *gate,
-    struct clamd_verdict *sv)
+    struct pool *pool, struct clamd_gate *gate, struct clamd_verdict *sv)
 {
-	struct clamd_ctx x = { sc, cc, br, gate, sv };
+	struct clamd_ctx x = { sc, cc, pool, gate, sv };
 	const struct mime_part *p0;
 	char virus[128];
 	unsigned n;
@@ -697,81 +767,6 @@ clamd_check_message(struct scan *sc, const struct clamd_cfg *cc,
 		}
 	}
 	return rc;
-}
-
-void
-clamd_breaker_init(struct clamd_breaker *b, unsigned threshold,
-    unsigned backoff)
-{
-	memset(b, 0, sizeof(*b));
-	pthread_mutex_init(&b->mu, NULL);
-	b->threshold = threshold ? threshold : CLAMD_BREAKER_THRESHOLD;
-	b->backoff = backoff ? backoff : CLAMD_BREAKER_BACKOFF;
-}
-
-/*
- * Changes the threshold and back-off of a breaker in use (a reload), under
- * its lock, keeping its state; 0 keeps the default.
- */
-void
-clamd_breaker_set(struct clamd_breaker *b, unsigned threshold,
-    unsigned backoff)
-{
-	pthread_mutex_lock(&b->mu);
-	b->threshold = threshold ? threshold : CLAMD_BREAKER_THRESHOLD;
-	b->backoff = backoff ? backoff : CLAMD_BREAKER_BACKOFF;
-	pthread_mutex_unlock(&b->mu);
-}
-
-int
-clamd_breaker_allow(struct clamd_breaker *b, time_t now)
-{
-	int ok;
-
-	pthread_mutex_lock(&b->mu);
-	if (b->fails < (b->threshold ? b->threshold :
-	    CLAMD_BREAKER_THRESHOLD))
-		ok = 1;
-	else if (now < b->open_until)
-		ok = 0;
-	else if (b->trial && now < b->trial_at + (time_t)b->backoff)
-		ok = 0;			/* one trial at a time */
-	else {
-		ok = 1;
-		b->trial = 1;
-		b->trial_at = now;
-	}
-	pthread_mutex_unlock(&b->mu);
-	return ok;
-}
-
-void
-clamd_breaker_report(struct clamd_breaker *b, int ok, time_t now)
-{
-	unsigned th;
-
-	pthread_mutex_lock(&b->mu);
-	th = b->threshold ? b->threshold : CLAMD_BREAKER_THRESHOLD;
-	b->trial = 0;
-	if (ok) {
-		b->fails = 0;
-		b->open_until = 0;
-	} else {
-		if (b->fails < th)
-			b->fails++;
-		if (b->fails >= th)
-			b->open_until = now + (time_t)(b->backoff ?
-			    b->backoff : CLAMD_BREAKER_BACKOFF);
-	}
-	pthread_mutex_unlock(&b->mu);
-}
-
-void
-clamd_breaker_skip(struct clamd_breaker *b)
-{
-	pthread_mutex_lock(&b->mu);
-	b->trial = 0;
-	pthread_mutex_unlock(&b->mu);
 }
 
 /* ---- the bound on connections (clamd_max_connections) ------- */

@@ -1,7 +1,8 @@
 /*
- * clamd.h -- clamd client (INSTREAM) with failover and a circuit breaker.
- * A scan is streamed: clamd_begin() connects to the first server that
- * accepts and sends "zINSTREAM\0"; clamd_send() sends length-prefixed
+ * clamd.h -- clamd client (INSTREAM) over a pool of servers (pool.h: the
+ * pick and each server's circuit breaker).
+ * A scan is streamed: clamd_begin() connects to the server the pool
+ * picks (the next pick when one does not accept) and sends "zINSTREAM\0"; clamd_send() sends length-prefixed
  * chunks; clamd_end() sends the terminator and reads the verdict.
  * Every connect, write and read has a deadline; raw replies never travel
  * upward (only an enum, a sanitised virus name, or an error reason).
@@ -9,7 +10,7 @@
  * the caller's and must outlive the scan.
  * clamd_check_message() is the adapter that feeds one scanned message's
  * parts through it.
- * Thread safety: scans are per thread; a breaker and a gate are shared
+ * Thread safety: scans are per thread; a pool and a gate are shared
  * (mutex).
  */
 #ifndef MC_CLAMD_H
@@ -17,7 +18,6 @@
 
 #include <pthread.h>
 #include <stddef.h>
-#include <time.h>
 
 #include "conf.h"		/* struct clamd_cfg */
 #include "smfopts.h"
@@ -29,8 +29,8 @@ enum clamd_result {
 	CLAMD_ERROR
 };
 
-struct clamd_breaker;
 struct clamd_gate;
+struct pool;
 struct clamd_scan;
 struct scan;
 
@@ -40,35 +40,40 @@ struct clamd_verdict {
 	unsigned	infected;	/* parts found infected */
 	int		failed;		/* no verdict for some part */
 	int		busy;		/* failed waiting for a connection
-					   slot (not counted by the breaker) */
+					   slot (not counted by a breaker) */
 	int		oversize;	/* some part too large to scan */
 	char		virus[128];	/* first virus name */
 	char		reason[192];	/* why there was no verdict */
+	char		server[128];	/* the servers that answered, ","
+					   between (each once) */
 };
 
 /*
  * The adapter between the scan and clamd: streams every part that could
  * carry a virus, decoded, to clamd, in every reading of an ambiguous
  * message, plus its raw body.  Plain text is not sent.  Infected parts
- * become findings to delete (scan_add_virus).  The breaker is asked before
- * each stream and told the outcome; each stream holds one of the gate's
- * connection slots (NULL: no bound).  0, or -1 with errno when a finding
+ * become findings to delete (scan_add_virus).  Each stream asks the pool
+ * for a server and tells it the outcome (pool NULL: the list in order, no
+ * breaker); each stream holds one of the gate's connection slots (NULL:
+ * no bound).  Every server paused: the stream fails at once ("clamd
+ * paused after repeated failures").  0, or -1 with errno when a finding
  * could not be recorded; clamd's own failures are in *v (failed, reason).
  */
 int	 clamd_check_message(struct scan *, const struct clamd_cfg *,
-	    struct clamd_breaker *, struct clamd_gate *,
-	    struct clamd_verdict *v);
+	    struct pool *, struct clamd_gate *, struct clamd_verdict *v);
 
 /*
  * Takes a connection slot from gate (NULL, or cfg->max_connections 0: no
- * bound), waiting while all are in use, then connects (trying the servers
- * in order) and starts INSTREAM.  The scan's deadline (read_timeout_ms)
+ * bound), waiting while all are in use, then connects to the server pool
+ * picks (cfg->balance; the next pick when one fails, each counted by its
+ * breaker) and starts INSTREAM.  The scan's deadline (read_timeout_ms)
  * starts before the wait: waiting, writing and the reply share it.  NULL
  * with the reasons in err when no slot came free before the deadline
- * (errno EBUSY: the filter was busy, clamd was not asked) or no server
- * accepts (errno EIO, or ENOMEM).
+ * (errno EBUSY: the filter was busy, clamd was not asked), every server
+ * is paused by its breaker (errno EAGAIN), or no server accepts (errno
+ * EIO, or ENOMEM).  clamd_end() tells the pool the outcome.
  */
-struct clamd_scan	*clamd_begin(const struct clamd_cfg *,
+struct clamd_scan	*clamd_begin(const struct clamd_cfg *, struct pool *,
 			    struct clamd_gate *, char *err, size_t errlen);
 /*
  * Streams bytes in chunks of at most 64 KiB.  Past max_stream, the rest
@@ -99,50 +104,18 @@ enum clamd_result clamd_end(struct clamd_scan *, char *virus, size_t vlen,
  */
 enum clamd_result clamd_parse_reply(const char *reply, size_t len,
 	    int oversize, char *virus, size_t vlen, char *err, size_t errlen);
-/* Closes, then gives the connection slot back; NULL is a no-op. */
+/* The server this scan went to (as configured). */
+const char	*clamd_server(const struct clamd_scan *);
+/*
+ * Closes, then gives the connection slot back; a scan clamd_end() did not
+ * judge is told to the pool as abandoned (not counted).  NULL is a no-op.
+ */
 void	 clamd_free(struct clamd_scan *);
 /* Bytes accepted by clamd_send so far (sent or dropped). */
 size_t	 clamd_sent(const struct clamd_scan *);
 
 const char	*clamd_result_str(enum clamd_result);
 /* "clean", "infected", "oversize", "error". */
-
-/*
- * Circuit breaker shared by threads.  After threshold consecutive
- * failures, allow() refuses for backoff seconds, then lets one trial
- * through (half-open); a reported success closes it, a failure opens it
- * again.  A trial that never reports is replaced after another backoff.
- * Initialise with CLAMD_BREAKER_INIT or clamd_breaker_init() (0 picks the
- * defaults 3 and 30 s).
- */
-struct clamd_breaker {
-	pthread_mutex_t	 mu;
-	unsigned	 threshold;
-	unsigned	 backoff;	/* seconds */
-	unsigned	 fails;		/* consecutive, under mu */
-	time_t		 open_until;	/* under mu */
-	int		 trial;		/* a half-open trial is out */
-	time_t		 trial_at;
-};
-
-#define CLAMD_BREAKER_THRESHOLD	DEF_CLAMD_MAX_FAILURES_N	/* smfopts.h */
-#define CLAMD_BREAKER_BACKOFF	DEF_CLAMD_BACKOFF_S
-#define CLAMD_BREAKER_INIT { PTHREAD_MUTEX_INITIALIZER, \
-	CLAMD_BREAKER_THRESHOLD, CLAMD_BREAKER_BACKOFF, 0, 0, 0, 0 }
-
-void	 clamd_breaker_init(struct clamd_breaker *, unsigned threshold,
-	    unsigned backoff);
-/* 1: go ahead (report the outcome); 0: clamd is considered down. */
-void	 clamd_breaker_set(struct clamd_breaker *, unsigned threshold,
-	    unsigned backoff);
-int	 clamd_breaker_allow(struct clamd_breaker *, time_t now);
-void	 clamd_breaker_report(struct clamd_breaker *, int ok, time_t now);
-/*
- * An allowed attempt that never reached clamd (it waited for a connection
- * slot in vain): no outcome, the failure count stays; a half-open trial
- * goes back so the next caller can make it.
- */
-void	 clamd_breaker_skip(struct clamd_breaker *);
 
 /*
  * The bound on connections open to clamd at once (clamd_max_connections),

@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "html.h"
 #include "log.h"
+#include "net.h"
 #include "smfopts.h"
 #include "banned.h"
 
@@ -170,7 +171,13 @@ static const struct conf_var conf_vars[] = {
 	  CF_OFF(spam_weights_file), 0, 0, NULL,
 	  "phrase and feature weights (\"\" = built in)" },
 	{ "spamd_servers", CONF_STR, DEF_SPAMD_SERVERS, CF_OFF(spamd_servers),
-	  0, 0, NULL, "spamd addresses, tried in order: host:port, unix:path" },
+	  0, 0, NULL, "spamd addresses (a pool, see scanner_balance): "
+	  "host:port, unix:path" },
+	{ "spamd_max_failures", CONF_INT, DEF_SPAMD_MAX_FAILURES,
+	  CF_OFF(spamd_max_failures), 1, 1000, NULL,
+	  "consecutive failures before a spamd server is paused" },
+	{ "spamd_backoff", CONF_TIME, DEF_SPAMD_BACKOFF, CF_OFF(spamd_backoff),
+	  1, 3600, NULL, "pause of a spamd server after repeated failures" },
 	{ "spamd_connect_timeout", CONF_TIME, DEF_SPAMD_CONNECT_TIMEOUT,
 	  CF_OFF(spamd_connect_timeout), 1, 600, NULL,
 	  "connect deadline per spamd server" },
@@ -256,7 +263,8 @@ static const struct conf_var conf_vars[] = {
 	{ "virus_arbitron", CONF_ENUM, DEF_VIRUS_ARBITRON,
 	  CF_OFF(virus_arbitron), 0, 0, "none|clamd", "virus scanner" },
 	{ "clamd_servers", CONF_STR, DEF_CLAMD_SERVERS, CF_OFF(clamd_servers),
-	  0, 0, NULL, "clamd addresses, tried in order: host:port, unix:path" },
+	  0, 0, NULL, "clamd addresses (a pool, see scanner_balance): "
+	  "host:port, unix:path" },
 	{ "clamd_connect_timeout", CONF_TIME, DEF_CLAMD_CONNECT_TIMEOUT,
 	  CF_OFF(clamd_connect_timeout), 1, 600, NULL,
 	  "connect deadline per clamd server" },
@@ -282,6 +290,9 @@ static const struct conf_var conf_vars[] = {
 	{ "clamd_max_connections", CONF_INT, DEF_CLAMD_MAX_CONNECTIONS,
 	  CF_OFF(clamd_max_connections), 1, 10000, NULL,
 	  "connections to clamd at once; more scans wait (match MaxThreads)" },
+	{ "scanner_balance", CONF_ENUM, DEF_SCANNER_BALANCE,
+	  CF_OFF(scanner_balance), 0, 0, "spread|failover",
+	  "spamd and clamd servers: least outstanding, or in order" },
 	{ "perl_filter", CONF_STR, DEF_PERL_FILTER, CF_OFF(perl_filter), 0, 0,
 	  NULL, "the site's Perl filter file (\"\" = no Perl shim)" },
 	{ "perl_shim", CONF_STR, DEF_PERL_SHIM, CF_OFF(perl_shim), 0, 0, NULL,
@@ -299,6 +310,9 @@ static const struct conf_var conf_vars[] = {
 	{ "perl_max_requests", CONF_INT, DEF_PERL_MAX_REQUESTS,
 	  CF_OFF(perl_max_requests), 1, 1000000, NULL,
 	  "messages a Perl worker handles before it is replaced" },
+	{ "perl_filter_api", CONF_ENUM, DEF_PERL_FILTER_API,
+	  CF_OFF(perl_filter_api), 0, 0, "mailcorral|mimedefang",
+	  "the API perl_filter is written for: MailCorral's or MIMEDefang's" },
 	{ "archive_dir", CONF_STR, DEF_ARCHIVE_DIR, CF_OFF(archive_dir), 0, 0,
 	  NULL, "local mail archive directory (\"\" = no local archive)" },
 	{ "archive_required", CONF_ENUM, DEF_ARCHIVE_REQUIRED,
@@ -766,6 +780,32 @@ free_servers(char **v, size_t n)
 }
 
 /*
+ * archive_db_host: a list of nodes (archive.c tries them in turn), each in
+ * net.h's forms.  0, or -1 with err.
+ */
+static int
+check_db_nodes(const struct mc_config *cf, char *err, size_t errlen)
+{
+	struct net_addr a;
+	char **v, why[128];
+	size_t n, i;
+	int rc = 0;
+
+	if (split_servers(cf->archive_db_host, &v, &n) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n && rc == 0; i++)
+		if (net_parse(v[i], "0", &a, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s: archive_db_host: %s",
+			    cf->file ? cf->file : "defaults", why);
+			rc = -1;
+		}
+	free_servers(v, n);
+	return rc;
+}
+
+/*
  * The Perl shim's files: absolute (the worker is started with no working
  * directory of ours to rely on), one line, and a regular file now.
  */
@@ -829,6 +869,13 @@ conf_derive(struct mc_config *cf, char *err, size_t errlen)
 	cf->clamd.max_stream = cf->clamd_max_stream;
 	cf->clamd.max_connections = (unsigned)cf->clamd_max_connections;
 	cf->clamd.fd_passing = cf->clamd_fd_passing;
+	cf->spamd.balance = cf->clamd.balance = cf->scanner_balance;
+	cf->spamd.max_failures = (unsigned)cf->spamd_max_failures;
+	cf->spamd.backoff = (unsigned)cf->spamd_backoff;
+	cf->clamd.max_failures = (unsigned)cf->clamd_max_failures;
+	cf->clamd.backoff = (unsigned)cf->clamd_backoff;
+	if (check_db_nodes(cf, err, errlen) == -1)
+		return -1;
 	return check_archive(cf, err, errlen);
 }
 

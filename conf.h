@@ -22,6 +22,7 @@ enum conf_attach { CONF_ATTACH_DELETE, CONF_ATTACH_MANGLE };
 enum conf_limit { CONF_LIMIT_STRIP, CONF_LIMIT_REJECT };
 enum conf_arbitron { CONF_SPAM_BUILTIN, CONF_SPAM_SPAMD, CONF_SPAM_NONE };
 enum conf_combine { CONF_COMBINE_EITHER, CONF_COMBINE_ARBITRON };
+enum conf_perl_api { CONF_PERL_API_MAILCORRAL, CONF_PERL_API_MIMEDEFANG };
 enum conf_fail { CONF_FAIL_ACCEPT, CONF_FAIL_TEMPFAIL };
 /* DELIVER: only in spam_user_prefs (prefs.h): spam delivered untouched */
 enum conf_dispo { CONF_DISPO_TAG, CONF_DISPO_TRASH, CONF_DISPO_CORRAL,
@@ -51,6 +52,9 @@ struct clamd_cfg {		/* clamd_servers, clamd_*timeout */
 	size_t	  max_stream;	/* bytes sent at most; 0: no cap */
 	unsigned  max_connections;	/* open at once; 0: no bound */
 	int	  fd_passing;	/* FILDES to a unix: server */
+	int	  balance;	/* scanner_balance (pool.h) */
+	unsigned  max_failures;	/* the breaker of each server */
+	unsigned  backoff;	/* seconds */
 };
 
 struct spamd_cfg {		/* spamd_servers, spamd_* */
@@ -59,6 +63,9 @@ struct spamd_cfg {		/* spamd_servers, spamd_* */
 	int	  connect_timeout_ms;	/* per server */
 	int	  read_timeout_ms;	/* write + read, per server */
 	size_t	  max_size;	/* request body cap; 0: none */
+	int	  balance;	/* scanner_balance (pool.h) */
+	unsigned  max_failures;	/* the breaker of each server */
+	unsigned  backoff;	/* seconds */
 };
 
 struct mc_config {
@@ -108,6 +115,8 @@ struct mc_config {
 	int		 on_spamd_failure;	/* enum conf_fail */
 	int		 spamd_per_user;	/* 0 no, 1 yes */
 	long		 spamd_max_users;
+	long		 spamd_max_failures;
+	long		 spamd_backoff;		/* seconds */
 	int		 spam_disposition;	/* enum conf_dispo */
 	char		*spam_user_prefs;	/* "" = none (prefs.h) */
 	char		*spam_subject_tag;
@@ -141,6 +150,7 @@ struct mc_config {
 	long		 clamd_backoff;
 	long		 clamd_max_failures;
 	long		 clamd_max_connections;
+	int		 scanner_balance;	/* enum pool_balance */
 	/* the Perl shim (perlpool.c) */
 	char		*perl_filter;		/* "" = off */
 	char		*perl_shim;
@@ -149,6 +159,7 @@ struct mc_config {
 	long		 perl_kill_grace;	/* seconds */
 	size_t		 perl_memory_limit;	/* RLIMIT_AS, bytes */
 	long		 perl_max_requests;
+	int		 perl_filter_api;	/* enum conf_perl_api */
 	/* the mail archive (archive.c, mcarchive.h) */
 	char		*archive_dir;		/* "" = no local archive */
 	int		 archive_required;	/* 0 no, 1 yes: tempfail */

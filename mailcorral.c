@@ -205,6 +205,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	copy_macro(ctx, "{mail_mailer}", m->mailer, sizeof(m->mailer));
 	copy_macro(ctx, "{mail_addr}", m->mailaddr, sizeof(m->mailaddr));
 	copy_macro(ctx, "{daemon_name}", m->daemon, sizeof(m->daemon));
+	copy_macro(ctx, "_", m->relay, sizeof(m->relay));
 	if ((m->scan = scan_new(c->cf, m->qid)) == NULL)
 		m->err = errno ? errno : ENOMEM;
 	if (c->cf->perl_filter[0] != '\0' && (m->perl = pp_msg_new()) ==

@@ -29,7 +29,8 @@
 #include <stdint.h>
 #include <time.h>
 
-struct buf;
+#include "buf.h"
+
 struct mc_config;
 struct spool;
 
@@ -165,6 +166,46 @@ int	 arc_copy_ok(const struct mc_config *, const char *mac, unsigned nmac,
 	    char *const *rcpts, unsigned nrcpt, const char *date,
 	    const char *msgid, const unsigned char bodyhash[32], char *why,
 	    size_t whylen);
+
+/*
+ * The archive read back (mailcorral-archive(8)).  arc_read_head() parses
+ * the head of an archived file (data, len: its first bytes; total: its
+ * whole length): the envelope lines the daemon wrote before
+ * X-MailCorral-Queue-ID (only those), then the message's first From,
+ * Subject, Message-ID and Date, unfolded as in the index row; body_off is
+ * where the body starts and size its bytes (the index's size).  0, or -1
+ * with errno EINVAL (not an archive file) or EFBIG (the header goes on
+ * past len: the caller read too little), h then freed.  arc_head_free()
+ * frees the buffers.
+ */
+struct arc_head {
+	struct buf	 sender, rcpts, qid, from, subject, msgid, date;
+	uint64_t	 body_off, size;
+};
+int	 arc_read_head(const char *data, size_t len, uint64_t total,
+	    struct arc_head *);
+void	 arc_head_free(struct arc_head *);
+
+/*
+ * A connection to the index: the daemon's indexer and the search command
+ * use this one.  With defaults_file (a MariaDB option file, read for its
+ * [client] and defaults_group groups), an empty user or password_file
+ * leaves them to the file.  read_only: SET SESSION TRANSACTION READ ONLY.
+ * The connection, or NULL with the reason in err.
+ */
+struct st_mysql;
+struct arc_db_opts {
+	const char	*host, *socket, *name, *user, *password_file;
+	long		 port, timeout;
+	const char	*defaults_file, *defaults_group;
+	int		 read_only;
+};
+struct st_mysql	*arc_db_connect(const struct arc_db_opts *, char *err,
+		    size_t errlen);
+/* The same over archive_db_host's list in o->host: the first node that
+   answers, else NULL with every node's reason in err. */
+struct st_mysql	*arc_db_connect_any(const struct arc_db_opts *, char *err,
+		    size_t errlen);
 
 /* Directory syncs through the group commit so far: batches, requests. */
 void	 arc_sync_stats(unsigned long *batches, unsigned long *reqs);

@@ -1,10 +1,11 @@
 /*
- * net.c -- stream-socket client: addresses, deadlines, fail-over (see
+ * net.c -- stream-socket client: addresses, deadlines (see
  * net.h).  Owns every client socket the filter opens (clamd.c, spamd.c).
  * Non-blocking sockets throughout; each wait polls on the time left
  * (CLOCK_MONOTONIC, so wall-clock jumps do not matter).
  * Failure: nothing is retried here beyond the addresses of one server
- * name and the servers of a list; reasons go back to the caller.
+ * name (the servers of a list are pool.c's); reasons go back to the
+ * caller.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -206,28 +207,6 @@ net_connect(const char *spec, const char *defport, int timeout_ms,
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
-}
-
-int
-net_connect_any(char *const *servers, size_t n, size_t *i,
-    const char *defport, int timeout_ms,
-    void (*note)(void *, const char *, const char *), void *arg)
-{
-	char why[200];
-	int fd;
-
-	for (; *i < n; (*i)++) {
-		if (servers[*i] == NULL)
-			continue;
-		why[0] = '\0';
-		fd = net_connect(servers[*i], defport, timeout_ms, why,
-		    sizeof(why));
-		if (fd != -1)
-			return fd;
-		if (note != NULL)
-			note(arg, servers[*i], why);
-	}
-	return -1;
 }
 
 void

@@ -1,7 +1,7 @@
 /*
  * net.h -- the one stream-socket client under the scanners' clients
- * (clamd.c, spamd.c): server addresses, connect with a deadline, fail-over
- * over a server list, and sending with a deadline.
+ * (clamd.c, spamd.c, via pool.c): server addresses, connect with a
+ * deadline, and sending with a deadline.
  *
  * Addresses (the same for clamd_servers and spamd_servers):
  *   "unix:/path"          a unix-domain socket
@@ -50,17 +50,7 @@ int	 net_wait(int fd, short events, long long deadline);
 int	 net_connect(const char *spec, const char *defport, int timeout_ms,
 	    char *err, size_t errlen);
 /*
- * Fail-over: tries servers[*i], servers[*i + 1], ... (NULL entries are
- * skipped) until one connects; *i is left at that server (at n when none
- * did).  Each failure is passed to note(arg, server, reason) when note is
- * not NULL.  The descriptor, or -1.
- */
-int	 net_connect_any(char *const *servers, size_t n, size_t *i,
-	    const char *defport, int timeout_ms,
-	    void (*note)(void *arg, const char *server, const char *why),
-	    void *arg);
-/*
- * Two notes for net_connect_any(), writing into a struct net_err: the
+ * Two notes for pool_connect() (pool.h: which server of a list), writing into a struct net_err: the
  * last failure as "why (server)" (spamd), or every failure joined as
  * "server: why; server: why" while it fits (clamd).
  */

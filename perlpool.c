@@ -37,6 +37,7 @@
 #include "perlpool.h"
 #include "scan.h"
 #include "smfopts.h"
+#include "spool.h"
 #include "util.h"
 #include "banned.h"
 
@@ -550,6 +551,9 @@ struct pp_msg {
 	unsigned char	*fetched;	/* parts[i] written to its file */
 	uint64_t	*fsize;		/* its bytes */
 	char		 fetch_err[32];	/* a FETCH failed: the reason */
+	char		 relay[300];	/* {_}: "name [address]" */
+	int		 msg_fetched;	/* INPUTMSG written (FETCH message) */
+	uint64_t	 msg_size;
 	struct pp_reply	 reply;
 };
 
@@ -562,6 +566,12 @@ pp_msg_new(void)
 		return NULL;
 	buf_init(&pm->hdrs, PP_REQ_HEADERS);
 	return pm;
+}
+
+void
+pp_msg_relay(struct pp_msg *pm, const char *relay)
+{
+	snprintf(pm->relay, sizeof(pm->relay), "%s", relay);
 }
 
 int
@@ -727,6 +737,25 @@ make_dir(struct pp_msg *pm)
 }
 
 /*
+ * Creates the message directory's file name (new, ours only, no link
+ * followed), its path in path.  The descriptor, or -1 (errno).
+ */
+static int
+create_in_dir(const struct pp_msg *pm, const char *name, char *path,
+    size_t len)
+{
+	int n;
+
+	n = snprintf(path, len, "%s/%s", pm->dir, name);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+}
+
+/*
  * Writes one part's decoded content to dir/part<id> (the filter asked for
  * it: FETCH); *size gets the bytes written.  0, or -1 (errno).
  */
@@ -735,16 +764,10 @@ write_part(const struct pp_msg *pm, struct scan *sc,
     const struct mime_part *p, uint64_t *size)
 {
 	struct part_file pf = { -1, 0, 0 };
-	char path[PATH_MAX + 32];
-	int n;
+	char path[PATH_MAX + 32], name[32];
 
-	n = snprintf(path, sizeof(path), "%s/part%u", pm->dir, p->id);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((pf.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1)
+	snprintf(name, sizeof(name), "part%u", p->id);
+	if ((pf.fd = create_in_dir(pm, name, path, sizeof(path))) == -1)
 		return -1;
 	if (p->body_end > p->body_start && scan_decode(sc, p->cte,
 	    p->body_start, p->body_end, part_out, &pf) == -1 && pf.err == 0)
@@ -791,6 +814,111 @@ part_line(const struct pp_msg *pm, const struct mime_part *p,
 	return buf_addc(req, '\n');
 }
 
+/* FETCH message: the whole message, not a part (take_fetches). */
+#define PP_FETCH_MESSAGE	UINT_MAX
+
+struct lf_out {
+	int		fd;
+	int		cr;	/* a CR held back: the next byte decides */
+	uint64_t	size;
+};
+
+static int
+lf_put(struct lf_out *o, const char *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (util_write_all(o->fd, p, n) == -1)
+		return -1;
+	o->size += n;
+	return 0;
+}
+
+/* Copies spool bytes with each CRLF written as LF (MIMEDefang's INPUTMSG). */
+static int
+lf_copy(void *arg, const char *p, size_t n)
+{
+	struct lf_out *o = arg;
+	const char *cr, *end = p + n;
+
+	if (o->cr && n > 0) {
+		o->cr = 0;
+		if (*p != '\n' && lf_put(o, "\r", 1) == -1)
+			return -1;
+	}
+	while ((cr = memchr(p, '\r', (size_t)(end - p))) != NULL) {
+		if (lf_put(o, p, (size_t)(cr - p)) == -1)
+			return -1;
+		p = cr + 1;
+		if (p == end) {
+			o->cr = 1;	/* decided by the next piece */
+			return 0;
+		}
+		if (*p != '\n' && lf_put(o, "\r", 1) == -1)
+			return -1;
+	}
+	return lf_put(o, p, (size_t)(end - p));
+}
+
+/*
+ * Writes the whole message, header as the MTA delivers it and body as
+ * received, to dir/INPUTMSG with LF line ends (the MIMEDefang API reads
+ * it, perl_filter_api).  A header cut at the request's ceiling would be a
+ * message read in part: refused (EFBIG), the message fails.  0, or -1.
+ */
+static int
+write_message(const struct pp_msg *pm, uint64_t *size)
+{
+	struct lf_out o = { -1, 0, 0 };
+	struct spool *sp = scan_spool(pm->sc);
+	char path[PATH_MAX + 32];
+	int err = 0;
+
+	if (pm->hdr_full) {
+		errno = EFBIG;
+		return -1;
+	}
+	if ((o.fd = create_in_dir(pm, "INPUTMSG", path, sizeof(path))) == -1)
+		return -1;
+	if (spool_copy(sp, 0, spool_size(sp), lf_copy, &o) == -1 ||
+	    (o.cr && lf_put(&o, "\r", 1) == -1))
+		err = errno ? errno : EIO;
+	if (close(o.fd) == -1 && err == 0)
+		err = errno;
+	if (err != 0) {
+		unlink(path);
+		errno = err;
+		return -1;
+	}
+	*size = o.size;
+	return 0;
+}
+
+/* FETCH message: written once; a failure fails the message as for a part. */
+static void
+fetch_message(struct pp_msg *pm, struct buf *ans)
+{
+	uint64_t size;
+
+	if (pm->msg_fetched) {
+		buf_printf(ans, "FETCHED message %llu\n",
+		    (unsigned long long)pm->msg_size);
+		return;
+	}
+	if (make_dir(pm) == -1 || write_message(pm, &size) == -1) {
+		log_msg(pm->qid, LOG_WARNING, "perl: cannot write the message "
+		    "to %s/INPUTMSG: %s", pm->dir, errno == EFBIG ?
+		    "its header is over the request's limit" : strerror(errno));
+		snprintf(pm->fetch_err, sizeof(pm->fetch_err), "%s",
+		    errno == EFBIG ? "header-limit" : "message-file");
+		buf_printf(ans, "FETCH-FAILED message %s\n", pm->fetch_err);
+		return;
+	}
+	pm->msg_fetched = 1;
+	pm->msg_size = size;
+	buf_printf(ans, "FETCHED message %llu\n", (unsigned long long)size);
+}
+
 /*
  * The worker asked for part id (FETCH): its file is written once, and the
  * answer line goes onto ans.  A part that cannot be written fails the
@@ -805,6 +933,10 @@ fetch_part(void *arg, unsigned id, struct buf *ans)
 	unsigned np, i;
 	uint64_t size;
 
+	if (id == PP_FETCH_MESSAGE) {
+		fetch_message(pm, ans);
+		return;
+	}
 	for (i = 0; i < pm->nparts; i++)
 		if (pm->parts[i] == id)
 			break;
@@ -848,6 +980,44 @@ req_field(struct buf *req, const char *key, const char *v)
 	buf_addc(req, '\n');
 }
 
+/*
+ * The MIMEDefang API's spam_assassin_check: the built-in checker's score
+ * (counted while the message was read; none when it does not count),
+ * spam_threshold and the names of the features that scored.
+ */
+static void
+spam_line(struct scan *sc, const struct mc_config *cf, struct buf *req)
+{
+	struct buf why = BUF_INIT;
+	double score;
+
+	if (scan_spam_score(sc, &score, &why) == -1) {
+		buf_free(&why);
+		return;
+	}
+	buf_printf(req, "SPAM-SCORE %.3f %.3f ", score, cf->spam_threshold);
+	pp_encode(req, why.data != NULL ? why.data : "", why.len);
+	buf_addc(req, '\n');
+	buf_free(&why);
+}
+
+/*
+ * The MIMEDefang API's message_contains_virus: one VIRUS line per part the
+ * virus arbitron (clamd) found infected, with its signature name.  Only
+ * for perl_filter_api = mimedefang (MailCorral's own API has no such line).
+ */
+static void
+virus_lines(const struct scan *sc, struct buf *req)
+{
+	const struct scan_finding *f;
+	unsigned n, i;
+
+	f = scan_findings(sc, &n);
+	for (i = 0; i < n; i++)
+		if (f[i].reason == VIRUS_INFECTED)
+			req_field(req, "VIRUS", f[i].what);
+}
+
 int
 pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
     const char *qid, const char *sender, char *const *rcpts, unsigned nrcpt,
@@ -877,6 +1047,7 @@ pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
 	free(pm->fsize);
 	pm->nparts = 0;
 	pm->fetch_err[0] = '\0';
+	pm->msg_fetched = 0;
 	pm->sc = sc;
 	pm->qid = qid;
 	pm->parts = calloc(np > 0 ? np : 1, sizeof(*pm->parts));
@@ -903,6 +1074,12 @@ pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
 			goto out;
 		}
 		pm->parts[pm->nparts++] = p[i].id;
+	}
+	if (cf->perl_filter_api == CONF_PERL_API_MIMEDEFANG) {
+		if (pm->relay[0] != '\0')
+			req_field(&req, "RELAY", pm->relay);
+		virus_lines(sc, &req);
+		spam_line(sc, cf, &req);
 	}
 	buf_adds(&req, "END\n");
 	if (req.data == NULL) {
@@ -967,6 +1144,7 @@ struct pool_cfg {
 	char		 shim[PATH_MAX];
 	long		 workers, timeout, grace, max_requests;
 	size_t		 memory;
+	int		 api;		/* enum conf_perl_api */
 };
 
 /*
@@ -993,8 +1171,10 @@ sync_cfg(const struct mc_config *cf)
 	pc.grace = cf->perl_kill_grace;
 	pc.max_requests = cf->perl_max_requests;
 	pc.memory = cf->perl_memory_limit;
+	pc.api = cf->perl_filter_api;
 	if (pp_gen == 0 || strcmp(pc.filter, pp_cfg.filter) != 0 ||
-	    strcmp(pc.shim, pp_cfg.shim) != 0 || pc.memory != pp_cfg.memory) {
+	    strcmp(pc.shim, pp_cfg.shim) != 0 || pc.memory != pp_cfg.memory ||
+	    pc.api != pp_cfg.api) {
 		if (pp_gen != 0)
 			log_info("perl: new settings (filter %s), workers "
 			    "of the old ones retire", pc.filter);
@@ -1047,9 +1227,10 @@ reserve_slot(void)
 static int
 spawn(const struct pool_cfg *pc, struct worker *w)
 {
-	char *const argv[] = { (char *)(uintptr_t)"perl",
-	    (char *)(uintptr_t)"-T", (char *)(uintptr_t)pc->shim,
-	    (char *)(uintptr_t)pc->filter, NULL };
+	/* perl -T shim [--api=mimedefang] filter */
+	char *argv[] = { (char *)(uintptr_t)"perl", (char *)(uintptr_t)"-T",
+	    (char *)(uintptr_t)pc->shim, (char *)(uintptr_t)pc->filter, NULL,
+	    NULL };
 	char *const envp[] = { (char *)(uintptr_t)"PATH=/usr/bin:/bin",
 	    NULL };
 	struct rlimit rl;
@@ -1058,6 +1239,10 @@ spawn(const struct pool_cfg *pc, struct worker *w)
 	int to[2], from[2];
 	pid_t pid;
 
+	if (pc->api == CONF_PERL_API_MIMEDEFANG) {
+		argv[4] = argv[3];
+		argv[3] = (char *)(uintptr_t)"--api=mimedefang";
+	}
 	if (pipe2(to, O_CLOEXEC) == -1)
 		return -1;
 	if (pipe2(from, O_CLOEXEC) == -1) {
@@ -1423,10 +1608,15 @@ take_fetches(struct buf *out, int *replying, fetch_fn *fetch, void *arg,
 			*replying = 1;
 			return 0;
 		}
-		if (get_number(out->data + 6, n - 6, 1000000000UL, &id) == -1)
+		if (n == 13 && memcmp(out->data + 6, "message", 7) == 0)
+			id = PP_FETCH_MESSAGE;
+		else if (get_number(out->data + 6, n - 6, 1000000000UL, &id) ==
+		    -1)
 			return -1;
 		if (fetch != NULL)
 			fetch(arg, id, ans);
+		else if (id == PP_FETCH_MESSAGE)
+			buf_adds(ans, "FETCH-FAILED message bad-part\n");
 		else
 			buf_printf(ans, "FETCH-FAILED %u bad-part\n", id);
 		if (ans->data == NULL || ans->len > PP_REPLY_MAX)

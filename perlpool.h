@@ -139,6 +139,8 @@ struct pp_msg;
 
 struct pp_msg	*pp_msg_new(void);
 /* Records a header field as received (kept for the request). */
+/* The MTA's {_} macro, "name [address]" (the MIMEDefang API's relay). */
+void		 pp_msg_relay(struct pp_msg *, const char *relay);
 int		 pp_msg_header(struct pp_msg *, const char *name,
 		    const char *value);
 /* Fields of this name received (for HEADER-CHANGE / HEADER-DELETE). */

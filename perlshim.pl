@@ -187,30 +187,38 @@ sub _reply {
 
 package main;
 
-# Asks the milter for a part's file and waits for the answer: FETCHED
-# <part> <size> (the file is there), or FETCH-FAILED <part> <reason>,
-# which dies -- and fails the message in the milter even if the filter
-# catches it.
-sub fetch_part {
-	my ($part) = @_;
+# FETCH <what> to the milter, and its answer: FETCHED <what> <size> (the
+# file is there: the size is returned), or FETCH-FAILED <what> <reason>,
+# which dies with "cannot read <name>" -- and fails the message in the
+# milter even if the filter catches it.
+sub fetch {
+	my ($what, $name) = @_;
 	no warnings 'once';
 	my $out = $MailCorral::Shim::OUT;
-	print $out "FETCH $part->{id}\n" or die "perlshim: write: $!\n";
+	print $out "FETCH $what\n" or die "perlshim: write: $!\n";
 	$out->flush or die "perlshim: write: $!\n";
 	my $l = <STDIN>;
 	die "perlshim: the milter went away\n" unless defined $l;
 	chomp $l;
 	my ($k, $id, $v) = split / /, $l, -1;
 	die "perlshim: protocol: unexpected answer to FETCH\n"
-	    unless defined $v && $id eq $part->{id};
-	if ($k eq 'FETCHED') {
-		$part->{size} = $v + 0;
-		$part->{fetched} = 1;
-		return;
-	}
-	die "cannot read part $part->{id}: " . dec($v) . "\n"
-	    if $k eq 'FETCH-FAILED';
+	    unless defined $v && $id eq $what;
+	return $v + 0 if $k eq 'FETCHED';
+	die "cannot read $name: " . dec($v) . "\n" if $k eq 'FETCH-FAILED';
 	die "perlshim: protocol: unexpected answer to FETCH\n";
+}
+
+# A part's file, written by the milter on demand.
+sub fetch_part {
+	my ($part) = @_;
+	$part->{size} = fetch($part->{id}, "part $part->{id}");
+	$part->{fetched} = 1;
+}
+
+# The whole message in DIR/INPUTMSG (the MIMEDefang API, perl_filter_api =
+# mimedefang): its size.
+sub fetch_message {
+	return fetch('message', 'the message');
 }
 
 # The protocol handle is a private copy of stdout; STDOUT itself goes to
@@ -222,18 +230,31 @@ binmode($OUT);
 binmode(STDIN);
 { no warnings 'once'; $MailCorral::Shim::OUT = $OUT; }
 
+# --api=mimedefang (perl_filter_api): the filter is written for
+# MIMEDefang's API, provided by MIMEDefangAPI.pm beside this file.
+my $api = 'mailcorral';
+if (@ARGV && $ARGV[0] =~ /\A--api=(mailcorral|mimedefang)\z/) {
+	$api = $1;
+	shift @ARGV;
+}
 my $file = shift @ARGV;
-die "usage: perlshim.pl /path/to/filter.pl\n" unless defined $file;
+die "usage: perlshim.pl [--api=mimedefang] /path/to/filter.pl\n"
+    unless defined $file;
 ($file) = $file =~ m{\A(/[^\0\n]+)\z}
     or die "perlshim: the filter path must be absolute\n";
-{
+if ($api eq 'mimedefang') {
+	my ($dir) = $0 =~ m{\A(/[^\0\n]*)/[^/]+\z}
+	    or die "perlshim: cannot tell the shim's directory from $0\n";
+	require "$dir/MIMEDefangAPI.pm";
+	MailCorral::MIMEDefangAPI::load($file);
+} else {
 	package main;
 	my $rc = do $file;
 	die "perlshim: cannot load $file: $@" if $@;
 	die "perlshim: cannot read $file: $!\n" if !defined $rc && $!;
+	die "perlshim: $file defines no filter_message\n"
+	    unless defined &main::filter_message;
 }
-die "perlshim: $file defines no filter_message\n"
-    unless defined &main::filter_message;
 
 # One request, or undef at EOF (the milter retires us).
 sub read_request {
@@ -252,6 +273,13 @@ sub read_request {
 		elsif ($k eq 'RCPT')   { push @{ $r{rcpts} }, $f[0] }
 		elsif ($k eq 'CLIENT') { $r{client} = $f[0] }
 		elsif ($k eq 'DIR')    { $r{dir} = $f[0] }
+		elsif ($k eq 'VIRUS' && $api eq 'mimedefang') {
+			push @{ $r{viruses} }, $f[0];
+		} elsif ($k eq 'RELAY' && $api eq 'mimedefang') {
+			$r{relay} = $f[0];
+		} elsif ($k eq 'SPAM-SCORE' && $api eq 'mimedefang') {
+			$r{spamscore} = [@f];
+		}
 		elsif ($k eq 'HEADER') { push @{ $r{headers} }, [ $f[0], $f[1] ] }
 		elsif ($k eq 'PART') {
 			push @{ $r{parts} }, MailCorral::Part->new(id => $f[0],
@@ -267,7 +295,11 @@ sub read_request {
 while (defined(my $req = read_request())) {
 	my $msg = MailCorral::Message->new($req);
 	my @out;
-	if (eval { main::filter_message($msg); 1 }) {
+	if (eval {
+		$api eq 'mimedefang' ? MailCorral::MIMEDefangAPI::run($msg) :
+		    main::filter_message($msg);
+		1;
+	}) {
 		@out = $msg->_reply;
 	} else {
 		my $e = defined $@ && $@ ne '' ? $@ : 'died';

@@ -117,6 +117,9 @@
 #define DEF_ON_SPAMD_FAILURE	"accept"	/* accept | tempfail */
 #define DEF_SPAMD_PER_USER	"no"		/* no | yes */
 #define DEF_SPAMD_MAX_USERS	"10"
+/* A spamd server paused after this many failures in a row (pool.h). */
+#define DEF_SPAMD_MAX_FAILURES	DEF_CLAMD_MAX_FAILURES
+#define DEF_SPAMD_BACKOFF	DEF_CLAMD_BACKOFF
 #define DEF_SPAM_DISPOSITION	"tag"		/* tag | trash | corral */
 #define DEF_SPAM_USER_PREFS	""		/* none (prefs.h) */
 #define DEF_SPAM_SUBJECT_TAG	"[SPAM]"
@@ -159,6 +162,8 @@
 /* Connections to clamd at once: Debian's clamd.conf has MaxThreads 12. */
 #define DEF_CLAMD_MAX_CONNECTIONS_N 12
 #define DEF_CLAMD_MAX_CONNECTIONS MC_STR(DEF_CLAMD_MAX_CONNECTIONS_N)
+/* How spamd_servers and clamd_servers share the load (pool.h). */
+#define DEF_SCANNER_BALANCE	"spread"	/* spread | failover */
 
 /* The Perl shim (perlpool.c, perlshim.pl); off while perl_filter is "". */
 #define DEF_PERL_FILTER		""
@@ -170,6 +175,7 @@
 #define DEF_PERL_KILL_GRACE	"10s"		/* close, SIGTERM, SIGKILL */
 #define DEF_PERL_MEMORY_LIMIT	"512m"		/* RLIMIT_AS per worker */
 #define DEF_PERL_MAX_REQUESTS	"500"		/* then a fresh worker */
+#define DEF_PERL_FILTER_API	"mailcorral"	/* mailcorral | mimedefang */
 #define MC_PERL_PATH		"/usr/bin/perl"
 /* The mail archive (archive.c). */
 #define DEF_ARCHIVE_DIR		""		/* "" = no local archive */

@@ -2,11 +2,15 @@
  * spamd.c -- the spamd (SPAMC/1.5 CHECK and TELL) client and the request
  * it sends (see spamd.h).  Owns the conversation with spamd: what is sent
  * (the header block and the text of the message, spamd_request) and how
- * the reply is read; sockets, deadlines and fail-over are net.c's.
+ * the reply is read; sockets and deadlines are net.c's, which server of
+ * spamd_servers pool.c's (spamd_pool below).
  * Ownership: the caller's configuration, message and result buffers; the
  * reply buffer lives only during one request.
  * Failure: a server that does not connect, times out or answers garbage
- * is left for the next one; after the last, -1 with that reason.  Raw
+ * is counted by its breaker and left for the next pick; after the last,
+ * -1 with that reason.  When every server left is paused they are asked
+ * anyway, in list order: spamd's failure is answered per message
+ * (on_spamd_failure), never by a pause.  Raw
  * replies never leave this file, only a verdict and a short reason.
  */
 #include <sys/socket.h>
@@ -20,11 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "mime.h"
 #include "net.h"
+#include "pool.h"
 #include "scan.h"
 #include "smfopts.h"
 #include "spamd.h"
@@ -302,9 +308,14 @@ out:
 	return rc;
 }
 
+/* The spamd servers' pool: each one's breaker and load, kept across
+   reloads (keyed by name) and shared by every thread. */
+static struct pool spamd_pool = POOL_INIT("spamd");
+
 /*
- * Asks each server in turn until one answers a->verb; the answering
- * server's name into a->res->server.  0, or -1 with the last reason.
+ * Asks the servers the pool picks until one answers a->verb; the
+ * answering server's name into a->res->server.  0, or -1 with the last
+ * reason.
  */
 static int
 spamd_ask(const struct spamd_cfg *cfg, const struct ask *a, const char *user,
@@ -312,8 +323,9 @@ spamd_ask(const struct spamd_cfg *cfg, const struct ask *a, const char *user,
 {
 	struct net_err lw = { err, errlen };
 	char u[256], why[200];
+	unsigned char *tried;
 	size_t i, n = 0;
-	int fd;
+	int fd, paused;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -332,9 +344,14 @@ spamd_ask(const struct spamd_cfg *cfg, const struct ask *a, const char *user,
 		len = 0;
 	if (cfg->max_size > 0 && len > cfg->max_size)
 		len = cfg->max_size;
-	for (i = 0; (fd = net_connect_any(cfg->servers, cfg->nservers, &i,
-	    DEF_SPAMD_PORT, cfg->connect_timeout_ms, net_note_last, &lw)) != -1;
-	    i++) {
+	if ((tried = calloc(cfg->nservers, 1)) == NULL) {
+		util_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	pool_set(&spamd_pool, cfg->max_failures, cfg->backoff);
+	while ((fd = pool_connect(&spamd_pool, cfg->servers, cfg->nservers,
+	    (enum pool_balance)cfg->balance, 1, tried, DEF_SPAMD_PORT,
+	    cfg->connect_timeout_ms, net_note_last, &lw, &i, &paused)) != -1) {
 		memset(a->res, 0, sizeof(*a->res));
 		if (a->learned != NULL)
 			*a->learned = 0;
@@ -342,13 +359,18 @@ spamd_ask(const struct spamd_cfg *cfg, const struct ask *a, const char *user,
 		if (spamd_one(fd, cfg, a, u, msg, len, why,
 		    sizeof(why)) == 0) {
 			close(fd);
+			pool_done(&spamd_pool, cfg->servers[i], POOL_OK,
+			    time(NULL));
+			free(tried);
 			(void)snprintf(a->res->server, sizeof(a->res->server),
 			    "%s", cfg->servers[i]);
 			return 0;
 		}
 		close(fd);
+		pool_done(&spamd_pool, cfg->servers[i], POOL_FAIL, time(NULL));
 		net_note_last(&lw, cfg->servers[i], why);
 	}
+	free(tried);
 	memset(a->res, 0, sizeof(*a->res));
 	if (a->learned != NULL)
 		*a->learned = 0;

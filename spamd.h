@@ -4,13 +4,16 @@
  *
  * spamd_request() builds the request from a parsed message: the header
  * block and the text, with the content of non-text leaf parts left out.
- * spamd_check() asks each server of the list in turn (addresses as in
- * net.h; no port: DEF_SPAMD_PORT) until one gives a verdict;
+ * spamd_check() asks the servers of the list as its pool picks them
+ * (pool.h: scanner_balance, each server's breaker; addresses as in net.h;
+ * no port: DEF_SPAMD_PORT), the next while one fails, until one gives a
+ * verdict;
  * spamd_tell() teaches a message as ham or spam the same way (the
  * release robot, spamcorral-robot(8)).
  * Ownership: the configuration belongs to the config snapshot (confsnap.c),
  * everything else to the caller; nothing is kept between calls.
- * Threads: any number of checks at once (no shared state).
+ * Threads: any number of checks at once (the pool is shared, under its
+ * mutex).
  * Errors: a short reason into the caller's buffer; nothing here logs, and
  * raw spamd replies never leave spamd.c.
  */
@@ -38,7 +41,8 @@ struct spamd_result {
  */
 int	 spamd_request(const struct scan *, size_t max, struct buf *out);
 /*
- * Sends CHECK to each server in turn until one gives a verdict.  A message
+ * Sends CHECK to the servers the pool picks, each at most once, until one
+ * gives a verdict.  A message
  * longer than max_size is cut to max_size for the request.  user may be
  * NULL.  Returns 0 with the verdict in *res, or -1 with the last reason in
  * err: "connect: <strerror> (server)", "timeout (server)",
@@ -54,9 +58,9 @@ struct spamd_tell_result {
 
 /*
  * Sends TELL with "Message-class: ham" (spam: "spam") and "Set: local"
- * to each server in turn until one answers (spamd needs --allow-tell),
- * with the deadlines, the max_size cut and the user rules of
- * spamd_check().  Returns 0 when a server answered EX_OK: t->learned is
+ * to the servers as spamd_check() does until one answers (spamd needs
+ * --allow-tell), with the deadlines, the max_size cut and the user rules
+ * of spamd_check().  Returns 0 when a server answered EX_OK: t->learned is
  * 1 when it says it learned the message (DidSet: local), 0 when it did
  * not (it knew the message already, or its Bayes store is off).  -1 with
  * the last reason in err as spamd_check(): a spamd without --allow-tell

@@ -1345,6 +1345,7 @@ ask_spamd(const struct mc_config *cf, struct scan *scan, const char *rcpt,
 	if (spamd_check(&cf->spamd, rcpt, req.data ? req.data : "",
 	    req.len, &res, sv->reason, sizeof(sv->reason)) == 0) {
 		k->state = SPAM_CHECK_DONE;
+		memcpy(sv->spamd_server, res.server, sizeof(sv->spamd_server));
 		k->is_spam = res.is_spam;
 		k->score = res.score;
 		k->threshold = res.threshold;

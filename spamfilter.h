@@ -122,6 +122,8 @@ struct spam_verdict {
 	   cache too): check[SPAM_SPAMD] DONE.  The corral copy says so
 	   and a release teaches it ham (spamcorral-robot(8)). */
 	int			 spamd_answered;
+	/* the spamd server that answered ("": none, or the cache) */
+	char			 spamd_server[128];
 };
 
 /* Short name of a checker: "builtin", "spamd", "perl". */

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "mcarchive.h"
 #include "perlpool.h"
+#include "pool.h"
 #include "prefs.h"
 #include "rewrite.h"
 #include "scan.h"
@@ -816,6 +817,7 @@ step_clamd(struct mc_verdict *v)
 		if (v->ops->clamd(m->scan, v->cf, &cv) == -1)
 			m->err = errno ? errno : EIO;
 		v->clamd_scans = cv.scans;
+		memcpy(v->clamd_server, cv.server, sizeof(v->clamd_server));
 		if (clamd_outcome(v, &cv) == STEP_DONE)
 			return STEP_DONE;
 	}
@@ -1774,13 +1776,16 @@ verdict_log(const struct mc_verdict *v)
 	rcpt_words(v, &rw);
 	log_safe(m->sender, strlen(m->sender), from, sizeof(from));
 	log_msg(m->qid, LOG_INFO, "action=%s changes=removed:%u,renamed:%u,"
-	    "defanged:%u%s%s spam=%s virus=%s clamd=%u mime=%s views=%d%s%s%s "
-	    "from=<%s> nrcpt=%u size=%llu%s",
+	    "defanged:%u%s%s spam=%s virus=%s clamd=%u mime=%s views=%d%s%s%s%s"
+	    "%s%s%s from=<%s> nrcpt=%u size=%llu%s",
 	    verdict_action_str(v->action), v->res.removed, v->res.renamed,
 	    v->res.defanged, v->res.summary.len ? " " : "",
 	    v->res.summary.len ? v->res.summary.data : "", v->spam, v->virus,
 	    v->clamd_scans, words.data ? words.data : "ok",
-	    m->scan ? scan_views(m->scan) : 0, v->extra, v->perl, v->arch,
+	    m->scan ? scan_views(m->scan) : 0,
+	    v->sv.spamd_server[0] ? " spamd-server=" : "", v->sv.spamd_server,
+	    v->clamd_server[0] ? " clamd-server=" : "", v->clamd_server,
+	    v->extra, v->perl, v->arch,
 	    from, m->nrcpt, (unsigned long long)v->size,
 	    rw.data ? rw.data : "");
 	buf_free(&words);
@@ -1810,8 +1815,9 @@ verdict_free(struct mc_verdict *v)
 
 /* ---- the real step results ---- */
 
-/* Consecutive clamd failures, shared by every thread and config. */
-static struct clamd_breaker verdict_breaker = CLAMD_BREAKER_INIT;
+/* The clamd servers' pool (each one's breaker and load), shared by every
+   thread and config. */
+static struct pool verdict_clamd_pool = POOL_INIT("clamd");
 /* Connections open to clamd, the same: a reload changes only the bound. */
 static struct clamd_gate verdict_gate = CLAMD_GATE_INIT;
 
@@ -1819,9 +1825,9 @@ static int
 real_clamd(struct scan *scan, const struct mc_config *cf,
     struct clamd_verdict *cv)
 {
-	clamd_breaker_set(&verdict_breaker, (unsigned)cf->clamd_max_failures,
-	    (unsigned)cf->clamd_backoff);
-	return clamd_check_message(scan, &cf->clamd, &verdict_breaker,
+	pool_set(&verdict_clamd_pool, cf->clamd.max_failures,
+	    cf->clamd.backoff);
+	return clamd_check_message(scan, &cf->clamd, &verdict_clamd_pool,
 	    &verdict_gate, cv);
 }
 
@@ -1829,6 +1835,7 @@ static int
 real_perl(struct mc_msg *m, const struct mc_config *cf, const char *client,
     const struct pp_reply **r, char *why, size_t whylen)
 {
+	pp_msg_relay(m->perl, m->relay);
 	if (pp_msg_run(m->perl, cf, m->scan, m->qid, m->sender, m->rcpts,
 	    m->nrcpt, client, why, whylen) == -1)
 		return -1;

@@ -48,6 +48,7 @@ struct mc_msg {
 	char		 mailer[32];	/* {mail_mailer} */
 	char		 mailaddr[256];	/* {mail_addr} */
 	char		 daemon[64];	/* {daemon_name}: the listener */
+	char		 relay[300];	/* {_}: "name [address]" */
 	char		**rcpts;	/* envelope recipients, without <> */
 	unsigned	 nrcpt;
 	struct scan	*scan;
@@ -210,6 +211,7 @@ struct mc_verdict {
 	unsigned		 mime_errs;	/* MIME_ERR_* of the scan */
 	uint64_t		 size;		/* body bytes */
 	unsigned		 clamd_scans;
+	char			 clamd_server[128];	/* who scanned */
 	int			 clamd_ran;	/* step_clamd looked once */
 	int			 infected;	/* clamd found a virus */
 	int			 rewritten;	/* rewrite_body done */

@@ -10,9 +10,12 @@ default-libmysqlclient-dev libcmocka-dev libarchive-dev miltertest
 spamassassin spamd spamc clamav-daemon clamav clamav-testfiles mariadb-server
 clang-14 libclang-rt-14-dev pkg-config m4 make gcc python3 swaks faketime
 util-linux procps gdb iproute2
-gir1.2-gmime-3.0 python3-gi libmime-tools-perl
+gir1.2-gmime-3.0 python3-gi libmime-tools-perl mimedefang
 debhelper dpkg-dev lintian systemd adduser
 tidy chromium"
+# mimedefang: testsuite/e2e/mdcompat.sh runs Debian's MIMEDefang beside
+# perl_filter_api = mimedefang (its services are kept stopped and, when
+# installed here, disabled: see the end)
 # debhelper ... adduser: make deb and testsuite/e2e/install.sh (builds the
 # package, installs it, systemd-analyze verify on its units)
 # tidy chromium: the digest's HTML part is checked by tidy and laid out
@@ -60,4 +63,17 @@ if ! $APT install -y --no-install-recommends $missing; then
 	$APT update -q
 	$APT install -y --no-install-recommends $missing
 fi
+# MIMEDefang's services would start at the next boot: the tests run it
+# from a private configuration on a private socket, never as a service.
+case " $missing " in
+*" mimedefang "*)
+	for s in mimedefang mimedefang-multiplexor; do
+		if command -v systemctl >/dev/null 2>&1; then
+			systemctl disable --quiet "$s" >/dev/null 2>&1 || true
+		fi
+	done
+	if command -v update-rc.d >/dev/null 2>&1; then
+		update-rc.d mimedefang disable >/dev/null 2>&1 || true
+	fi ;;
+esac
 echo "install-deps.sh: done"

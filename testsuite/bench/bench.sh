@@ -18,9 +18,12 @@
 #   BENCH_FLAT_MSGS      messages for the RSS flatness run (default 100000)
 #   BENCH_FLAT_SECS      time bound for that run (default 180)
 #   BENCH_PROFILE=1      also record a perf profile of MailCorral at c=8
+#   BENCH_ONLY=clamd-pool
+#                        only the clamd pool rows (one clamd, then two:
+#                        see clamd_pool_rows) at c=8 and 32, then stop
 #   BENCH_SMTP_PORT      sendmail port for the end-to-end part (default 25825);
-#                        the private spamd listens on +2, clamd on +3 and the
-#                        inet rows' filters on +4
+#                        the private spamd listens on +2, clamd on +3, the
+#                        inet rows' filters on +4 and the second clamd on +5
 #   BENCH_SPAM_CONF, BENCH_VIRUS_CONF
 #                        config lines for the spamd / clamd rows (defaults:
 #                        the private spamd.sh on BENCH_SMTP_PORT+2, the
@@ -303,6 +306,73 @@ pair_rows() {
 	echo "builtin $spec c=$c $b" >> "$W/raw.txt"
 }
 
+# clamd_pool_rows C...: the scanner pool (pool.c), with the private clamd
+# of the clamd rows running: a second private clamd (clamd.sh, Debian's
+# MaxThreads 12 too, on BENCH_SMTP_PORT+5), then at each concurrency
+# MailCorral on the first clamd alone and on both (clamd_servers naming
+# the two unix sockets, scanner_balance = spread, clamd_max_connections
+# 24: the bound is in total, the sum of their MaxThreads), interleaved
+# REPS times.  The two-clamd row's x columns are over the one-clamd row
+# ("NNc"); under it, how many messages each clamd scanned parts of (the
+# decision lines' clamd-server=, the filter's stderr; warm-ups included).
+clamd_pool_rows() {
+	c2env="CLAMD_PORT=$((SMTP_PORT + 5)) CLAMD_DIR=$W/clamd2"
+	if ! env $c2env sh "$TOP/testsuite/stack/clamd.sh" start > "$W/aux2.log" 2>&1; then
+		printf '%-24s %s\n' "  two clamd (spread)" "not run: clamd.sh start failed: $(tail -n 1 "$W/aux2.log")"
+		env $c2env sh "$TOP/testsuite/stack/clamd.sh" stop >/dev/null 2>&1
+		return
+	fi
+	printf 'allow_root = yes\nattachment_action = delete\nspool_dir = %s\nvirus_arbitron = clamd\n' \
+	    "$W" > "$W/pool-base.conf"
+	printf 'clamd_servers = unix:%s/clamd/clamd.sock\n' "$W" |
+	    cat "$W/pool-base.conf" - > "$W/pool-one.conf"
+	printf 'clamd_servers = unix:%s/clamd/clamd.sock unix:%s/clamd2/clamd.sock\nclamd_max_connections = 24\nscanner_balance = spread\n' \
+	    "$W" "$W" | cat "$W/pool-base.conf" - > "$W/pool-two.conf"
+	for c in "$@"; do
+		rm -f "$W/one.runs" "$W/two.runs"
+		: > "$W/two.log"
+		rep=0
+		while [ $rep -lt "$REPS" ]; do
+			runs_add one "$W/pool-one.conf" "$c" "$(scale 600)" -d "$CORPUS/mix" -t 40
+			off=$(wc -c < "$W/filter.log")
+			runs_add two "$W/pool-two.conf" "$c" "$(scale 600)" -d "$CORPUS/mix" -t 40
+			tail -c +$((off + 1)) "$W/filter.log" >> "$W/two.log"
+			rep=$((rep + 1))
+		done
+		l1=$(median one)
+		l2=$(median two)
+		row "mailcorral, one clamd" "$c" "$l1" - -
+		row "  two clamd (spread)" "$c" "$l2" \
+		    "$(ratio "$(kv "$l2" msgs_per_s)" "$(kv "$l1" msgs_per_s)" c)" \
+		    "$(ratio "$(kv "$l2" cpu_ms_per_msg)" "$(kv "$l1" cpu_ms_per_msg)" c)"
+		grep -o 'clamd-server=[^ ]*' "$W/two.log" | sed 's/^clamd-server=//' |
+		    tr ',' '\n' > "$W/two.servers"
+		s1=$(grep -c "/clamd/clamd.sock\$" "$W/two.servers")
+		s2=$(grep -c "/clamd2/clamd.sock\$" "$W/two.servers")
+		printf '%-24s %4s   messages scanned: first clamd %s, second %s (%s)\n' \
+		    "    spread" "$c" "$s1" "$s2" \
+		    "$(ratio "$s2" "$((s1 + s2))" "")"
+		echo "clamd-pool one c=$c $l1" >> "$W/raw.txt"
+		echo "clamd-pool two c=$c $l2 first=$s1 second=$s2" >> "$W/raw.txt"
+	done
+	env $c2env sh "$TOP/testsuite/stack/clamd.sh" stop >/dev/null 2>&1
+}
+
+if [ "${BENCH_ONLY:-}" = clamd-pool ]; then
+	CLENV="CLAMD_PORT=$((SMTP_PORT + 3)) CLAMD_DIR=$W/clamd"
+	if env $CLENV sh "$TOP/testsuite/stack/clamd.sh" start > "$W/aux.log" 2>&1; then
+		clamd_pool_rows 8 32
+	else
+		echo "clamd pool rows not run: clamd.sh start failed: $(tail -n 1 "$W/aux.log")"
+	fi
+	env $CLENV sh "$TOP/testsuite/stack/clamd.sh" stop >/dev/null 2>&1
+	echo
+	echo "raw driver output:"
+	sed 's/^/  /' "$W/raw.txt"
+	cleanup
+	exit 0
+fi
+
 for c in 1 8 32; do
 	case $c in 1) n=$N1 ;; 8) n=$N8 ;; *) n=$N32 ;; esac
 	pair_rows unix $c $n
@@ -429,6 +499,8 @@ for kw in spam_arbitron virus_arbitron; do
 		done
 	done
 	[ -z "$peerc" ] && printf '%-24s %s\n' "  $peer" "not run: not installed (scripts/install-bench-deps.sh)"
+	[ $kw = virus_arbitron ] && echo "$HELP" | grep -q scanner_balance &&
+	    clamd_pool_rows 8 32
 	env $auxenv sh "$TOP/testsuite/stack/$script" stop >/dev/null 2>&1
 done
 # Rows for the two optional stages, at c=8, against built-in (NNb):
@@ -467,6 +539,8 @@ echo "NNb in x CPU: that row's CPU / mailcorral built-in's, same concurrency (ta
 echo "NNr: the spamd row's CPU / built-in's started at the spamd row's message rate;"
 echo "NNp (peer rows, indented): the MailCorral row it is compared with / the peer's, same"
 echo "concurrency and daemon (MIMEDefang: built-in; spamass-milter: + spamd; clamav-milter: + clamd)."
+echo "NNc (two clamd): that row / MailCorral on one clamd, same concurrency; 'spread' counts the"
+echo "messages each clamd scanned parts of (decision lines' clamd-server=) and the second's share."
 
 # ---- 2. size linearity ----
 echo

@@ -81,7 +81,8 @@ if grep -q '^#*perl_shim *= */usr/local/lib/mailcorral/perlshim.pl' \
 else
 	fail "installed mailcorral.conf does not name /usr/local/lib/mailcorral/perlshim.pl"
 fi
-for m in mailcorral.8 spamcorral-notify.8 mailcorral.conf.5 mailcorral-perl.7 mailcorral-judge.1; do
+for m in mailcorral.8 spamcorral-notify.8 mailcorral.conf.5 mailcorral-perl.7 mailcorral-judge.1 \
+    mailcorral-archive.8; do
 	s=${m##*.}
 	if [ -f "$D/usr/local/share/man/man$s/$m" ]; then
 		pass "man page $m in man$s"

@@ -110,10 +110,31 @@ class Results:
         return 1 if self.nfail else 0
 
 
+def run_tests(results, tests, finish=None):
+    """Runs each of tests (functions without arguments) in turn; a crash
+    of the driver is a failure ("driver"); then finish() when given; prints
+    the run time and results' closing line.  Returns the exit status."""
+    t0 = time.time()
+    try:
+        for t in tests:
+            t()
+    except Exception as e:
+        import traceback
+        traceback.print_exc()
+        results.check(False, "driver", repr(e))
+    finally:
+        if finish is not None:
+            finish()
+    print("# run time %.1f s" % (time.time() - t0), flush=True)
+    print(results.line(), flush=True)
+    return results.rc()
+
+
 # ------------------------------------------------------------ decision line
 # verdict.c verdict_log(): "QID: action=A changes=removed:N,renamed:N,
 # defanged:N[ summary] spam=S[ via=V] virus=V clamd=N mime=W views=N
-# [ bypass=|corral=][ perl=][ archive=] from=<S> nrcpt=N size=N", written
+# [ spamd-server=S][ clamd-server=S,...][ bypass=|corral=][ perl=]
+# [ archive=] from=<S> nrcpt=N size=N", written
 # through log.c as "Mon dd hh:mm:ss mailcorral[PID]: QID: ...".
 DECISION_HEAD = re.compile(r"\]: (\S+): action=(\S+) ")
 DECISION = re.compile(

@@ -95,14 +95,10 @@ for i in 1 2; do
 done
 pass "scanners (2 spamd, 2 clamd) and a 3-node Galera cluster (size $($G size 3)) up in $(( $(date +%s) - t )) s"
 
-# archive_db_host: a list of the three nodes once the filter takes one
-# (issue 21 item 3, branch pools); until then the first node alone
-if ./mailcorral -h 2>&1 | grep -E '^ +archive_db_host ' | grep -Eqi 'list|hosts'; then
-	dbhost="127.0.0.1:$((P + 51)), 127.0.0.1:$((P + 52)), 127.0.0.1:$((P + 53))"
-	dbport=0
-else
-	dbhost=127.0.0.1 dbport=$((P + 51))
-fi
+# archive_db_host: the three nodes (the indexer moves to the next when
+# one fails, issue 21 item 3)
+dbhost="127.0.0.1:$((P + 51)), 127.0.0.1:$((P + 52)), 127.0.0.1:$((P + 53))"
+dbport=0
 echo "# archive_db_host = $dbhost (port $dbport)"
 
 for h in a b; do
@@ -118,6 +114,7 @@ for h in a b; do
 user               = $RUN_AS
 attachment_action  = delete
 spam_arbitron      = spamd
+scanner_balance    = spread
 spamd_servers      = 127.0.0.1:$((P + 31)), 127.0.0.1:$((P + 32))
 spamd_connect_timeout = 1s
 spamd_timeout      = 20s

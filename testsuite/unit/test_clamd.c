@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "confsnap.h"
 #include "log.h"
+#include "pool.h"
 #include "scan.h"
 #include "util.h"
 
@@ -143,7 +144,7 @@ fake_stop(struct fake *f)
  * (it drops before the answer, so a client's slot always outlives it);
  * max is the most at once.
  */
-struct pool {
+struct fakepool {
 	int		 lfd;
 	int		 port;
 	int		 hold_ms;
@@ -153,16 +154,16 @@ struct pool {
 	pthread_t	 th;
 };
 
-struct pool_conn {
-	struct pool	*p;
+struct fakepool_conn {
+	struct fakepool	*p;
 	int		 fd;
 };
 
 static void *
-pool_serve(void *arg)
+fakepool_serve(void *arg)
 {
-	struct pool_conn *c = arg;
-	struct pool *p = c->p;
+	struct fakepool_conn *c = arg;
+	struct fakepool *p = c->p;
 	unsigned char h[4], buf[4096];
 	char cmd[10];
 	uint32_t n;
@@ -197,11 +198,11 @@ pool_serve(void *arg)
 }
 
 static void *
-pool_main(void *arg)
+fakepool_main(void *arg)
 {
-	struct pool *p = arg;
+	struct fakepool *p = arg;
 	struct pollfd pfd = { p->lfd, POLLIN, 0 };
-	struct pool_conn *c;
+	struct fakepool_conn *c;
 	pthread_t th;
 	int fd;
 
@@ -224,14 +225,14 @@ pool_main(void *arg)
 		p->total++;
 		p->live++;
 		pthread_mutex_unlock(&p->mu);
-		assert_int_equal(pthread_create(&th, NULL, pool_serve, c), 0);
+		assert_int_equal(pthread_create(&th, NULL, fakepool_serve, c), 0);
 		pthread_detach(th);
 	}
 	return NULL;
 }
 
 static void
-pool_start(struct pool *p, int hold_ms)
+fakepool_start(struct fakepool *p, int hold_ms)
 {
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
@@ -248,11 +249,11 @@ pool_start(struct pool *p, int hold_ms)
 	assert_int_equal(listen(p->lfd, 128), 0);
 	assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&sin, &sl), 0);
 	p->port = ntohs(sin.sin_port);
-	assert_int_equal(pthread_create(&p->th, NULL, pool_main, p), 0);
+	assert_int_equal(pthread_create(&p->th, NULL, fakepool_main, p), 0);
 }
 
 static void
-pool_stop(struct pool *p)
+fakepool_stop(struct fakepool *p)
 {
 	int live;
 
@@ -278,12 +279,13 @@ static enum clamd_result
 scan(char **servers, size_t n, size_t max, const void *data, size_t len,
     size_t chunk, char *virus, size_t vlen, char *err, size_t elen)
 {
-	struct clamd_cfg cfg = { servers, n, 1000, 1000, max, 0, fd_passing };
+	struct clamd_cfg cfg = { servers, n, 1000, 1000, max, 0, fd_passing,
+	    0, 0, 0 };
 	struct clamd_scan *s;
 	enum clamd_result r;
 	size_t i, k;
 
-	if ((s = clamd_begin(&cfg, NULL, err, elen)) == NULL)
+	if ((s = clamd_begin(&cfg, NULL, NULL, err, elen)) == NULL)
 		return CLAMD_ERROR;
 	for (i = 0; i < len; i += k) {
 		k = len - i < chunk ? len - i : chunk;
@@ -644,43 +646,9 @@ test_closed_port_and_bad_addr(void **state)
 }
 
 static void
-test_breaker(void **state)
+test_result_str(void **state)
 {
-	struct clamd_breaker b = CLAMD_BREAKER_INIT;
-	time_t t = 1000;
-
 	(void)state;
-	assert_true(clamd_breaker_allow(&b, t));
-	clamd_breaker_report(&b, 0, t);
-	clamd_breaker_report(&b, 0, t);
-	assert_true(clamd_breaker_allow(&b, t));
-	clamd_breaker_report(&b, 0, t);		/* third failure: open */
-	assert_false(clamd_breaker_allow(&b, t));
-	assert_false(clamd_breaker_allow(&b, t + 29));
-	/* Half-open: one trial only. */
-	assert_true(clamd_breaker_allow(&b, t + 30));
-	assert_false(clamd_breaker_allow(&b, t + 31));
-	clamd_breaker_report(&b, 0, t + 31);	/* trial failed: open again */
-	assert_false(clamd_breaker_allow(&b, t + 32));
-	assert_false(clamd_breaker_allow(&b, t + 60));
-	assert_true(clamd_breaker_allow(&b, t + 61));
-	clamd_breaker_report(&b, 1, t + 61);	/* success closes it */
-	assert_true(clamd_breaker_allow(&b, t + 62));
-	assert_true(clamd_breaker_allow(&b, t + 62));
-	/* A success resets the count. */
-	clamd_breaker_report(&b, 0, t + 63);
-	clamd_breaker_report(&b, 0, t + 63);
-	clamd_breaker_report(&b, 1, t + 63);
-	clamd_breaker_report(&b, 0, t + 63);
-	assert_true(clamd_breaker_allow(&b, t + 63));
-	/* Custom values. */
-	clamd_breaker_init(&b, 1, 5);
-	clamd_breaker_report(&b, 0, t);
-	assert_false(clamd_breaker_allow(&b, t + 4));
-	assert_true(clamd_breaker_allow(&b, t + 5));
-	/* A lost trial is replaced after another back-off. */
-	assert_false(clamd_breaker_allow(&b, t + 9));
-	assert_true(clamd_breaker_allow(&b, t + 10));
 	assert_string_equal(clamd_result_str(CLAMD_OVERSIZE), "oversize");
 }
 
@@ -803,7 +771,7 @@ gate_client(void *arg)
 	for (i = 0; i < GATE_SCANS; i++) {
 		enum clamd_result r = CLAMD_ERROR;
 
-		if ((s = clamd_begin(g->cfg, g->gate, err, sizeof(err))) !=
+		if ((s = clamd_begin(g->cfg, NULL, g->gate, err, sizeof(err))) !=
 		    NULL) {
 			(void)clamd_send(s, "some bytes", 10);
 			r = clamd_end(s, virus, sizeof(virus), err,
@@ -825,13 +793,14 @@ static void
 gate_run(struct clamd_gate *gate, unsigned bound, int *max, int *clean)
 {
 	char srv[64], *servers[1] = { srv };
-	struct clamd_cfg cfg = { servers, 1, 2000, 10000, 0, bound, 0 };
+	struct clamd_cfg cfg = { servers, 1, 2000, 10000, 0, bound, 0, 0, 0,
+	    0 };
 	struct gate_run g;
 	pthread_t th[GATE_THREADS];
-	struct pool p;
+	struct fakepool p;
 	int i;
 
-	pool_start(&p, 20);
+	fakepool_start(&p, 20);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", p.port);
 	memset(&g, 0, sizeof(g));
 	pthread_mutex_init(&g.mu, NULL);
@@ -842,7 +811,7 @@ gate_run(struct clamd_gate *gate, unsigned bound, int *max, int *clean)
 		    0);
 	for (i = 0; i < GATE_THREADS; i++)
 		pthread_join(th[i], NULL);
-	pool_stop(&p);
+	fakepool_stop(&p);
 	if (g.clean != GATE_THREADS * GATE_SCANS)
 		fail_msg("%d of %d clean; first failure: %s", g.clean,
 		    GATE_THREADS * GATE_SCANS, g.err);
@@ -891,19 +860,19 @@ static void
 test_gate_wait_deadline(void **state)
 {
 	char srv[64], *servers[1] = { srv }, err[256], virus[64];
-	struct clamd_cfg cfg = { servers, 1, 1000, 300, 0, 1, 0 };
+	struct clamd_cfg cfg = { servers, 1, 1000, 300, 0, 1, 0, 0, 0, 0 };
 	struct clamd_gate gate = CLAMD_GATE_INIT;
 	struct clamd_scan *s;
-	struct pool p;
+	struct fakepool p;
 	double t0, dt;
 
 	(void)state;
-	pool_start(&p, 0);
+	fakepool_start(&p, 0);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", p.port);
 	assert_int_equal(clamd_gate_enter(&gate, 1, util_now_ms() + 1000), 1);
 	t0 = unit_now_s();
 	errno = 0;
-	assert_null(clamd_begin(&cfg, &gate, err, sizeof(err)));
+	assert_null(clamd_begin(&cfg, NULL, &gate, err, sizeof(err)));
 	dt = unit_now_s() - t0;
 	assert_int_equal(errno, EBUSY);
 	assert_non_null(strstr(err, "for a clamd connection slot"));
@@ -911,7 +880,7 @@ test_gate_wait_deadline(void **state)
 	assert_true(dt >= 0.28 && dt < 1.5);
 	assert_int_equal(p.total, 0);		/* clamd was not asked */
 	clamd_gate_leave(&gate);
-	assert_non_null(s = clamd_begin(&cfg, &gate, err, sizeof(err)));
+	assert_non_null(s = clamd_begin(&cfg, NULL, &gate, err, sizeof(err)));
 	assert_int_equal(gate.inuse, 1);
 	assert_int_equal(clamd_end(s, virus, sizeof(virus), err, sizeof(err)),
 	    CLAMD_CLEAN);
@@ -919,10 +888,10 @@ test_gate_wait_deadline(void **state)
 	assert_int_equal(gate.inuse, 0);
 	/* A failed connect gives its slot back too. */
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
-	assert_null(clamd_begin(&cfg, &gate, err, sizeof(err)));
+	assert_null(clamd_begin(&cfg, NULL, &gate, err, sizeof(err)));
 	assert_int_equal(errno, EIO);
 	assert_int_equal(gate.inuse, 0);
-	pool_stop(&p);
+	fakepool_stop(&p);
 }
 
 static void *
@@ -942,7 +911,7 @@ static void
 test_gate_wait_counts(void **state)
 {
 	char srv[64], *servers[1] = { srv }, err[256], virus[64];
-	struct clamd_cfg cfg = { servers, 1, 1000, 600, 0, 1, 0 };
+	struct clamd_cfg cfg = { servers, 1, 1000, 600, 0, 1, 0, 0, 0, 0 };
 	struct clamd_gate gate = CLAMD_GATE_INIT;
 	struct clamd_scan *s;
 	struct fake f;
@@ -956,7 +925,7 @@ test_gate_wait_counts(void **state)
 	assert_int_equal(clamd_gate_enter(&gate, 1, util_now_ms() + 1000), 1);
 	assert_int_equal(pthread_create(&th, NULL, leave_late, &gate), 0);
 	t0 = unit_now_s();
-	assert_non_null(s = clamd_begin(&cfg, &gate, err, sizeof(err)));
+	assert_non_null(s = clamd_begin(&cfg, NULL, &gate, err, sizeof(err)));
 	assert_int_equal(clamd_end(s, virus, sizeof(virus), err, sizeof(err)),
 	    CLAMD_ERROR);
 	dt = unit_now_s() - t0;
@@ -1050,13 +1019,13 @@ static void
 test_gate_breaker(void **state)
 {
 	char srv[64], *servers[1] = { srv }, err[256];
-	struct clamd_cfg cfg = { servers, 1, 1000, 100, 0, 1, 0 };
-	struct clamd_breaker br = CLAMD_BREAKER_INIT;
+	struct clamd_cfg cfg = { servers, 1, 1000, 100, 0, 1, 0, 0, 0, 0 };
+	struct pool br = POOL_INIT("test");
 	struct clamd_gate gate = CLAMD_GATE_INIT;
 	struct clamd_verdict cv;
 	struct mc_config *cf;
 	struct scan *sc;
-	struct pool p;
+	struct fakepool p;
 	int i;
 
 	(void)state;
@@ -1064,7 +1033,7 @@ test_gate_breaker(void **state)
 	setlogmask(LOG_MASK(LOG_EMERG));
 	assert_int_equal(conf_load(NULL, &cf, err, sizeof(err)), 0);
 	sc = one_attachment(cf);
-	pool_start(&p, 0);
+	fakepool_start(&p, 0);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", p.port);
 	/* It reaches the fake: one stream, clean. */
 	assert_int_equal(clamd_check_message(sc, &cfg, &br, &gate, &cv), 0);
@@ -1079,12 +1048,12 @@ test_gate_breaker(void **state)
 		assert_true(cv.busy);
 		assert_non_null(strstr(cv.reason, "clamd connection slot"));
 	}
-	assert_int_equal(br.fails, 0);
+	assert_int_equal(pool_state(&br, srv, time(NULL), NULL, NULL), 0);
 	clamd_gate_leave(&gate);
 	assert_int_equal(clamd_check_message(sc, &cfg, &br, &gate, &cv), 0);
 	assert_false(cv.failed);
 	assert_int_equal(p.total, 2);
-	pool_stop(&p);
+	fakepool_stop(&p);
 	/* clamd gone: three failures open the breaker. */
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", unit_closed_port());
 	for (i = 0; i < 3; i++) {
@@ -1096,26 +1065,9 @@ test_gate_breaker(void **state)
 	assert_int_equal(clamd_check_message(sc, &cfg, &br, &gate, &cv), 0);
 	assert_non_null(strstr(cv.reason, "paused"));
 	assert_int_equal(gate.inuse, 0);
+	pool_free(&br);
 	scan_free(sc);
 	conf_free(cf);
-}
-
-/* Settings changed in use (each message, a reload) keep the state. */
-static void
-test_breaker_set_keeps_state(void **state)
-{
-	struct clamd_breaker b = CLAMD_BREAKER_INIT;
-
-	(void)state;
-	clamd_breaker_set(&b, 3, 30);
-	clamd_breaker_report(&b, 0, 100);
-	clamd_breaker_report(&b, 0, 100);
-	clamd_breaker_set(&b, 3, 30);
-	clamd_breaker_report(&b, 0, 100);
-	clamd_breaker_set(&b, 3, 30);
-	assert_false(clamd_breaker_allow(&b, 101));
-	clamd_breaker_set(&b, 3, 60);		/* a reload: still open */
-	assert_false(clamd_breaker_allow(&b, 102));
 }
 
 int
@@ -1129,8 +1081,7 @@ main(void)
 		cmocka_unit_test(test_fake_slow_reader),
 		cmocka_unit_test(test_fake_early_close),
 		cmocka_unit_test(test_closed_port_and_bad_addr),
-		cmocka_unit_test(test_breaker),
-		cmocka_unit_test(test_breaker_set_keeps_state),
+		cmocka_unit_test(test_result_str),
 		cmocka_unit_test(test_gate_bound),
 		cmocka_unit_test(test_gate_wait_deadline),
 		cmocka_unit_test(test_gate_wait_counts),

@@ -116,6 +116,38 @@ test_errors(void **state)
 	load_err("bad_extensions = +\n", "");
 }
 
+/* The pools' keywords reach the clients; archive_db_host's nodes are
+   checked at load. */
+static void
+test_pools(void **state)
+{
+	struct mc_config *cf;
+
+	(void)state;
+	cf = load_ok("spamd_servers = a:1, b:2\nclamd_servers = c d:5\n");
+	assert_int_equal(cf->spamd.nservers, 2);
+	assert_int_equal(cf->clamd.nservers, 2);
+	assert_int_equal(cf->spamd.balance, 0);		/* spread */
+	assert_int_equal(cf->clamd.balance, 0);
+	assert_int_equal(cf->spamd.max_failures, 3);
+	assert_int_equal(cf->spamd.backoff, 30);
+	conf_free(cf);
+	cf = load_ok("scanner_balance = failover\nspamd_max_failures = 5\n"
+	    "spamd_backoff = 1m\nclamd_max_failures = 2\nclamd_backoff = 7s\n"
+	    "archive_db_host = 10.0.0.1, [::1]:3307 unix:/run/m.sock db3\n");
+	assert_int_equal(cf->spamd.balance, 1);
+	assert_int_equal(cf->clamd.balance, 1);
+	assert_int_equal(cf->spamd.max_failures, 5);
+	assert_int_equal(cf->spamd.backoff, 60);
+	assert_int_equal(cf->clamd.max_failures, 2);
+	assert_int_equal(cf->clamd.backoff, 7);
+	conf_free(cf);
+	load_err("scanner_balance = random\n", "is not one of spread|failover");
+	load_err("archive_db_host = a, ::1:3306\n",
+	    "archive_db_host: config: bad server \"::1:3306\"");
+	load_err("archive_db_host = a:x\n", "archive_db_host: config: bad server");
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -324,6 +356,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_pools),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_snapshots),
 		cmocka_unit_test(test_host_id),

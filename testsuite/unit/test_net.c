@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "pool.h"
 #include "util.h"
 
 static void
@@ -197,14 +198,16 @@ note(void *arg, const char *server, const char *why)
 	snprintf(ns->last, sizeof(ns->last), "%s|%s", server, why);
 }
 
+/* pool_connect() without a pool: the list in order, from the untried. */
 static void
 test_failover(void **state)
 {
 	char s1[64], s3[64], path[108], *servers[4];
+	unsigned char tried[4];
 	struct sockaddr_un sun;
 	struct notes ns;
 	size_t i;
-	int lfd, ufd, port, fd;
+	int lfd, ufd, port, fd, paused;
 
 	snprintf(s1, sizeof(s1), "127.0.0.1:%d", unit_closed_port());
 	lfd = listener(8, &port);
@@ -214,31 +217,34 @@ test_failover(void **state)
 	servers[2] = "unix:/nonexistent/spamd.sock";
 	servers[3] = s3;
 	memset(&ns, 0, sizeof(ns));
-	i = 0;
-	fd = net_connect_any(servers, 4, &i, "1", 1000, note, &ns);
+	memset(tried, 0, sizeof(tried));
+	fd = pool_connect(NULL, servers, 4, POOL_FAILOVER, 0, tried, "1",
+	    1000, note, &ns, &i, &paused);
 	assert_true(fd != -1);
 	assert_int_equal(i, 3);
 	assert_int_equal(ns.n, 2);
+	assert_false(paused);
 	assert_string_equal(ns.last, "unix:/nonexistent/spamd.sock|connect: "
 	    "No such file or directory");
 	close(fd);
-	/* from where the caller left off: the next one after a failure */
-	i = 3;
+	/* the untried only: the next one after a failure */
 	memset(&ns, 0, sizeof(ns));
-	assert_true((fd = net_connect_any(servers, 4, &i, "1", 1000, note,
-	    &ns)) != -1);
+	memset(tried, 1, 3);
+	tried[3] = 0;
+	assert_true((fd = pool_connect(NULL, servers, 4, POOL_FAILOVER, 0,
+	    tried, "1", 1000, note, &ns, &i, &paused)) != -1);
 	assert_int_equal(i, 3);
 	assert_int_equal(ns.n, 0);
 	close(fd);
-	/* none left */
-	i = 0;
+	/* none left: every one tried once */
 	memset(&ns, 0, sizeof(ns));
-	assert_int_equal(net_connect_any(servers, 3, &i, "1", 1000, note,
-	    &ns), -1);
-	assert_int_equal(i, 3);
+	memset(tried, 0, sizeof(tried));
+	assert_int_equal(pool_connect(NULL, servers, 3, POOL_FAILOVER, 0,
+	    tried, "1", 1000, note, &ns, &i, &paused), -1);
 	assert_int_equal(ns.n, 2);
-	assert_int_equal(net_connect_any(servers, 0, &i, "1", 1000, NULL,
-	    NULL), -1);
+	assert_false(paused);
+	assert_int_equal(pool_connect(NULL, servers, 0, POOL_FAILOVER, 0,
+	    tried, "1", 1000, NULL, NULL, &i, &paused), -1);
 	close(lfd);
 
 	/* a unix socket, found after a dead one */
@@ -247,9 +253,9 @@ test_failover(void **state)
 	snprintf(s3, sizeof(s3), "unix:%s", path);
 	servers[0] = s1;
 	servers[1] = s3;
-	i = 0;
-	assert_true((fd = net_connect_any(servers, 2, &i, "1", 1000, NULL,
-	    NULL)) != -1);
+	memset(tried, 0, sizeof(tried));
+	assert_true((fd = pool_connect(NULL, servers, 2, POOL_FAILOVER, 0,
+	    tried, "1", 1000, NULL, NULL, &i, &paused)) != -1);
 	assert_int_equal(i, 1);
 	close(fd);
 	close(ufd);

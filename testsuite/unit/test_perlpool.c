@@ -475,31 +475,30 @@ scan_message(struct mc_config *cf)
 	return sc;
 }
 
-static void
-test_real_worker(void **state)
+/*
+ * A configuration whose Perl shim is ./perlshim.pl with the filter text
+ * written to dir/name (dir: a new temporary directory, also the spool),
+ * one worker, installed; NULL when there is no perl or no shim here (the
+ * test skips).  The filter's path goes to fpath.
+ */
+static struct mc_config *
+worker_conf(char *dir, const char *name, const char *text, char *fpath,
+    size_t fplen)
 {
 	struct mc_config *cf;
-	struct scan *sc;
-	struct pp_msg *pm;
-	const struct pp_reply *r;
-	char err[256], dir[] = "/tmp/mc-unit-perl.XXXXXX", fpath[PATH_MAX];
-	char cwd[PATH_MAX], shim[PATH_MAX + 32], why[256], fname[32];
-	char *rcpts[] = { (char *)"r1@x.test", (char *)"r2@x.test" };
+	char err[256], cwd[PATH_MAX], shim[PATH_MAX + 32];
 	FILE *fp;
-	unsigned i;
 
-	(void)state;
 	if (access("/usr/bin/perl", X_OK) != 0 || getcwd(cwd, sizeof(cwd)) ==
-	    NULL) {
-		skip();
-	}
+	    NULL)
+		return NULL;
 	snprintf(shim, sizeof(shim), "%s/perlshim.pl", cwd);
 	if (access(shim, R_OK) != 0)
-		skip();
+		return NULL;
 	assert_non_null(mkdtemp(dir));
-	snprintf(fpath, sizeof(fpath), "%s/filter.pl", dir);
+	snprintf(fpath, fplen, "%s/%s", dir, name);
 	assert_non_null(fp = fopen(fpath, "w"));
-	fputs(filter_pl, fp);
+	fputs(text, fp);
 	fclose(fp);
 	assert_int_equal(conf_load(NULL, &cf, err, sizeof(err)), 0);
 	free(cf->perl_filter);
@@ -509,8 +508,27 @@ test_real_worker(void **state)
 	cf->perl_shim = strdup(shim);
 	cf->spool_dir = strdup(dir);
 	cf->perl_workers = 1;
-	cf->perl_timeout = 10;
+	cf->perl_timeout = 20;
 	cf->perl_kill_grace = 1;
+	return cf;
+}
+
+static void
+test_real_worker(void **state)
+{
+	struct mc_config *cf;
+	struct scan *sc;
+	struct pp_msg *pm;
+	const struct pp_reply *r;
+	char dir[] = "/tmp/mc-unit-perl.XXXXXX", fpath[PATH_MAX];
+	char why[256], fname[32];
+	char *rcpts[] = { (char *)"r1@x.test", (char *)"r2@x.test" };
+	unsigned i;
+
+	(void)state;
+	if ((cf = worker_conf(dir, "filter.pl", filter_pl, fpath,
+	    sizeof(fpath))) == NULL)
+		skip();
 	conf_install(cf);
 	assert_int_equal(pp_start(cf), 0);
 	assert_int_equal(pp_workers(), 1);
@@ -578,6 +596,156 @@ test_real_worker(void **state)
 	assert_int_equal(rmdir(dir), 0);	/* nothing left inside */
 }
 
+
+/*
+ * perl_filter_api = mimedefang through the real worker: the MIMEDefang
+ * API's filter reads ./INPUTMSG (the whole message, LF line ends) and
+ * MIME-tools' entities; its drop of the .bin part lands on MailCorral's
+ * part.  The body is fed in pieces cut at every CR, so that a CRLF split
+ * across the spool's pieces is seen.  A header over the request's ceiling
+ * is refused (header-limit): the filter would read part of the message.
+ */
+static const char md_filter[] =
+    "sub filter {\n"
+    "  my ($e, $fname, $ext, $type) = @_;\n"
+    "  return action_drop_with_warning(\"no $fname\") if $ext eq '.bin';\n"
+    "  return action_accept();\n"
+    "}\n"
+    "sub filter_end {\n"
+    "  open(my $fh, '<', './INPUTMSG') or die \"INPUTMSG: $!\";\n"
+    "  binmode($fh); local $/; my $m = <$fh>; close($fh);\n"
+    "  action_add_header('X-Len', length($m));\n"
+    "  action_add_header('X-CR', ($m =~ tr/\\r//));\n"
+    "  action_add_header('X-Sub', $Subject);\n"
+    "}\n1;\n";
+
+/* INPUTMSG's expected size: the header as scan_header rebuilds it (one
+   field per line), a blank line, the body with each CRLF as LF. */
+static size_t
+lf_size(const char *subject, const char *body)
+{
+	size_t n = strlen("Subject: \n") + strlen(subject) +
+	    strlen("Content-Type: multipart/mixed; boundary=\"b\"\n\n");
+	const char *p;
+
+	for (p = body; *p != '\0'; p++)
+		n += !(p[0] == '\r' && p[1] == '\n');
+	return n;
+}
+
+/*
+ * One message through the worker: fed to the scan in pieces that end just
+ * after each CR, the request's header fields added (plus big ones over the
+ * ceiling when big).  0, or -1 with why.
+ */
+static int
+md_run(struct mc_config *cf, const char *subject, const char *body, int big,
+    struct pp_msg **pmp, struct scan **scp, char *why, size_t whylen)
+{
+	static char bigval[64 * 1024];
+	char *rcpts[] = { (char *)"r1@x.test" };
+	const char *p, *cr;
+	unsigned k;
+
+	assert_non_null(*scp = scan_new(cf, "UNITMD"));
+	assert_int_equal(scan_header(*scp, "Subject", subject), 0);
+	assert_int_equal(scan_header(*scp, "Content-Type",
+	    "multipart/mixed; boundary=\"b\""), 0);
+	assert_int_equal(scan_eoh(*scp), 0);
+	for (p = body; *p != '\0'; p = cr + 1) {
+		if ((cr = strchr(p, '\r')) == NULL)
+			cr = p + strlen(p) - 1;
+		assert_int_equal(scan_body(*scp, p, (size_t)(cr - p + 1)), 0);
+	}
+	assert_int_equal(scan_finish(*scp), 0);
+	assert_non_null(*pmp = pp_msg_new());
+	assert_int_equal(pp_msg_header(*pmp, "Subject", subject), 0);
+	assert_int_equal(pp_msg_header(*pmp, "Content-Type",
+	    "multipart/mixed; boundary=\"b\""), 0);
+	memset(bigval, 'x', sizeof(bigval) - 1);
+	for (k = 0; big && k < PP_REQ_HEADERS / sizeof(bigval) + 2; k++)
+		assert_int_equal(pp_msg_header(*pmp, "X-Big", bigval), 0);
+	return pp_msg_run(*pmp, cf, *scp, "UNITMD", "s@x.test", rcpts, 1,
+	    "client", why, whylen);
+}
+
+/* The reply to md_filter: the .bin part dropped, INPUTMSG's size, no CR. */
+static void
+md_check(const struct pp_reply *r, const char *subject, const char *body)
+{
+	char want[32];
+
+	assert_int_equal(r->n, 4);
+	assert_int_equal(r->a[0].verb, PP_DROP);
+	assert_string_equal(r->a[0].value, "no a b.bin");
+	snprintf(want, sizeof(want), "%zu", lf_size(subject, body));
+	assert_string_equal(r->a[1].name, "X-Len");
+	assert_string_equal(r->a[1].value, want);
+	assert_string_equal(r->a[2].value, "0");
+	assert_string_equal(r->a[3].value, subject);
+}
+
+static void
+test_mimedefang_worker(void **state)
+{
+	struct mc_config *cf;
+	struct scan *sc;
+	struct pp_msg *pm;
+	char dir[] = "/tmp/mc-unit-md.XXXXXX", fpath[PATH_MAX];
+	char why[256], subj[32];
+	struct buf big = BUF_INIT;
+	const char *body;
+	unsigned i;
+
+	(void)state;
+	if (system("perl -MMIME::Parser -e1 2>/dev/null") != 0 ||
+	    (cf = worker_conf(dir, "md-filter", md_filter, fpath,
+	    sizeof(fpath))) == NULL)
+		skip();
+	cf->perl_filter_api = CONF_PERL_API_MIMEDEFANG;
+	cf->spool_memory = 4096;	/* the big bodies spill to a file */
+	conf_install(cf);
+	assert_int_equal(pp_start(cf), 0);
+
+	body = strstr(message, "\r\n\r\n") + 4;
+	if (md_run(cf, "md test", body, 0, &pm, &sc, why, sizeof(why)) != 0)
+		fail_msg("pp_msg_run: %s", why);
+	md_check(pp_msg_reply(pm), "md test", body);
+	pp_msg_free(pm);
+	scan_free(sc);
+	/*
+	 * Spilled to a file, the spool is copied in 64 KiB pieces: lines
+	 * "x\r\n" before the parts, and the subject one byte longer each
+	 * time, put a CR as the last byte of a piece in one of the three.
+	 */
+	buf_adds(&big, "--b\r\nContent-Type: text/plain\r\n\r\n");
+	for (i = 0; i < 70000 / 3; i++)
+		buf_adds(&big, "x\r\n");
+	buf_adds(&big, body);
+	assert_non_null(big.data);
+	for (i = 0; i < 3; i++) {
+		snprintf(subj, sizeof(subj), "spill%.*s", (int)i, "pp");
+		if (md_run(cf, subj, big.data, 0, &pm, &sc, why,
+		    sizeof(why)) != 0)
+			fail_msg("pp_msg_run: %s", why);
+		md_check(pp_msg_reply(pm), subj, big.data);
+		pp_msg_free(pm);
+		scan_free(sc);
+	}
+	buf_free(&big);
+	/* fail closed: a header over the request's ceiling, not read in part */
+	assert_int_equal(md_run(cf, "md test", body, 1, &pm, &sc, why,
+	    sizeof(why)), -1);
+	assert_string_equal(why, "header-limit");
+	pp_msg_free(pm);
+	scan_free(sc);
+	assert_int_equal(count_perl_dirs(dir), 0);
+	pp_shutdown();
+	conf_shutdown();
+	unlink(fpath);
+	assert_int_equal(rmdir(dir), 0);	/* nothing left inside */
+}
+
 int
 main(void)
 {
@@ -591,6 +759,7 @@ main(void)
 		cmocka_unit_test(test_request_headers),
 		cmocka_unit_test(test_conf_paths),
 		cmocka_unit_test(test_real_worker),
+		cmocka_unit_test(test_mimedefang_worker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -660,7 +660,7 @@ check_fake(const char *reply, const char *want)
 {
 	char srv[64], err[256];
 	char *servers[1] = { srv };
-	struct spamd_cfg cfg = { servers, 1, 1000, 2000, 0 };
+	struct spamd_cfg cfg = { servers, 1, 1000, 2000, 0, 0, 0, 0 };
 	struct spamd_result res;
 	struct fake f;
 
@@ -681,7 +681,7 @@ test_spamd_fake(void **state)
 {
 	char srv[64], srv2[64], err[256], *p;
 	char *servers[2] = { srv, srv2 };
-	struct spamd_cfg cfg = { servers, 1, 1000, 1000, 0 };
+	struct spamd_cfg cfg = { servers, 1, 1000, 1000, 0, 0, 0, 0 };
 	struct spamd_result res;
 	struct fake f;
 	double t0, dt;
@@ -797,7 +797,7 @@ tell_fake(const char *reply, int spam, const char *want, int learned,
 {
 	char srv[64], err[256];
 	char *servers[1] = { srv };
-	struct spamd_cfg cfg = { servers, 1, 1000, 2000, 0 };
+	struct spamd_cfg cfg = { servers, 1, 1000, 2000, 0, 0, 0, 0 };
 	struct spamd_tell_result t;
 
 	fake_start(f, FAKE_REPLY, reply);
@@ -822,7 +822,7 @@ test_spamd_tell(void **state)
 	    "\r\n\r\n";
 	char srv[64], err[256], want[256];
 	char *servers[1] = { srv };
-	struct spamd_cfg cfg = { servers, 1, 1000, 1000, 0 };
+	struct spamd_cfg cfg = { servers, 1, 1000, 1000, 0, 0, 0, 0 };
 	struct spamd_tell_result t;
 	struct fake f;
 	double t0, dt;
@@ -1037,7 +1037,7 @@ test_spamd_real(void **state)
 {
 	char srv[64], srv2[64], err[256];
 	char *servers[2] = { srv, srv2 };
-	struct spamd_cfg cfg = { servers, 1, 2000, 30000, 0 };
+	struct spamd_cfg cfg = { servers, 1, 2000, 30000, 0, 0, 0, 0 };
 	struct spamd_result res;
 	struct buf m = BUF_INIT;
 	double t0;

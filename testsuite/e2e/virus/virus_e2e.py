@@ -581,26 +581,9 @@ def main(argv):
     if len(argv) >= 4 and argv[1] == "--write-conf":
         write_conf(argv[2], argv[3])
         return 0
-    t0 = time.time()
-    try:
-        t_viruses()
-        t_testfiles()
-        t_controls()
-        t_reject()
-        t_discard()
-        t_busy()
-        t_clamd_down()
-        t_clamd_hung()
-    except Exception as e:          # a crash of the driver is a failure
-        import traceback
-        traceback.print_exc()
-        result(False, "driver", repr(e))
-    finally:
-        if sender is not None:
-            sender.close()
-    print("# run time %.1f s" % (time.time() - t0), flush=True)
-    print(R.line(), flush=True)
-    return R.rc()
+    return mctest.run_tests(R, [t_viruses, t_testfiles, t_controls, t_reject, t_discard,
+                                t_busy, t_clamd_down, t_clamd_hung],
+                            lambda: sender is not None and sender.close())
 
 
 if __name__ == "__main__":
