@@ -11,7 +11,7 @@
 #   make tsan       TSan build under load: reloads, 200 sessions, SIGTERM
 #   make oracle     100,000 mutated messages read back by five MIME parsers
 #   make scale      two MX hosts on one corral, 2 spamd, 2 clamd, a 3-node
-#                   Galera index, failures injected (~4 min; issue 21)
+#                   Galera index, failures injected (1-4 min; issue 21)
 #   make pools      two spamd, two clamd, two MariaDB: the scanner pools
 #                   and the index's fail-over (testsuite/pools/, ~80 s)
 #   make install    the files of scripts/install.list under PREFIX (/usr/local),
