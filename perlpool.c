@@ -1018,6 +1018,23 @@ virus_lines(const struct scan *sc, struct buf *req)
 			req_field(req, "VIRUS", f[i].what);
 }
 
+/* Replacement files: regular, ours (the worker's uid is ours).  0 or -1. */
+static int
+replacements_ok(const struct pp_reply *r)
+{
+	struct stat st;
+	unsigned i;
+
+	for (i = 0; i < r->n; i++) {
+		if (r->a[i].verb != PP_REPLACE)
+			continue;
+		if (lstat(r->a[i].path, &st) == -1 || !S_ISREG(st.st_mode) ||
+		    st.st_uid != geteuid())
+			return -1;
+	}
+	return 0;
+}
+
 int
 pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
     const char *qid, const char *sender, char *const *rcpts, unsigned nrcpt,
@@ -1105,18 +1122,10 @@ pp_msg_run(struct pp_msg *pm, const struct mc_config *cf, struct scan *sc,
 		pp_reply_free(&pm->reply);
 		goto out;
 	}
-	/* Replacement files: regular, ours (the worker's uid is ours). */
-	for (i = 0; i < pm->reply.n; i++) {
-		struct stat st;
-
-		if (pm->reply.a[i].verb != PP_REPLACE)
-			continue;
-		if (lstat(pm->reply.a[i].path, &st) == -1 ||
-		    !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-			snprintf(why, whylen, "bad-reply:bad-path");
-			pp_reply_free(&pm->reply);
-			goto out;
-		}
+	if (replacements_ok(&pm->reply) == -1) {
+		snprintf(why, whylen, "bad-reply:bad-path");
+		pp_reply_free(&pm->reply);
+		goto out;
 	}
 	rc = 0;
 out:
