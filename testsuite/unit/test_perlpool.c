@@ -688,7 +688,7 @@ md_check(const struct pp_reply *r, const char *subject, const char *body)
 static void
 test_mimedefang_worker(void **state)
 {
-	struct mc_config *cf;
+	struct mc_config *cf = NULL;
 	struct scan *sc;
 	struct pp_msg *pm;
 	char dir[] = "/tmp/mc-unit-md.XXXXXX", fpath[PATH_MAX];
