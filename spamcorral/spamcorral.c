@@ -321,10 +321,12 @@ sc_addr_extract(const char *v, size_t vlen, char *out, size_t outlen)
 	n = (size_t)(e - s);
 	if (n == 0 || n >= outlen)
 		return -1;
-	/* no control bytes (a bare CR inside <...>): not an address */
-	for (lt = s; lt < e; lt++)
-		if ((unsigned char)*lt < 0x20 || *lt == 0x7f)
-			return -1;
+	/*
+	 * A line end inside <...> (a bare CR): not an address.  Other control
+	 * bytes stay, for the robot's bad-sender check to name.
+	 */
+	if (memchr(s, '\r', n) != NULL || memchr(s, '\n', n) != NULL)
+		return -1;
 	memcpy(out, s, n);
 	out[n] = '\0';
 	return 0;
