@@ -76,6 +76,23 @@ buf_adds(struct buf *b, const char *s)
 }
 
 int
+buf_add_html(struct buf *b, const char *s)
+{
+	int rc = 0;
+
+	for (; *s != '\0' && rc == 0; s++)
+		switch (*s) {
+		case '&': rc = buf_adds(b, "&amp;"); break;
+		case '<': rc = buf_adds(b, "&lt;"); break;
+		case '>': rc = buf_adds(b, "&gt;"); break;
+		case '"': rc = buf_adds(b, "&quot;"); break;
+		case '\'': rc = buf_adds(b, "&#39;"); break;
+		default: rc = buf_addc(b, *s); break;
+		}
+	return rc;
+}
+
+int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list cp;

@@ -24,6 +24,8 @@ void	 buf_init(struct buf *, size_t max);
 int	 buf_add(struct buf *, const void *, size_t);
 int	 buf_addc(struct buf *, int);
 int	 buf_adds(struct buf *, const char *);
+/* s with & < > " ' as HTML entities: text or a quoted attribute value */
+int	 buf_add_html(struct buf *, const char *);
 int	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 buf_vprintf(struct buf *, const char *, va_list)

@@ -205,20 +205,6 @@ enc_finish(struct enc *en)
 
 /* ---- warning text ---- */
 
-static void
-html_escape(struct buf *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		switch (*s) {
-		case '<': buf_adds(b, "&lt;"); break;
-		case '>': buf_adds(b, "&gt;"); break;
-		case '&': buf_adds(b, "&amp;"); break;
-		case '"': buf_adds(b, "&quot;"); break;
-		default: buf_addc(b, *s); break;
-		}
-	}
-}
-
 /* Printable ASCII only, no CR/LF: warning_text comes from the admin. */
 static void
 safe_line(struct buf *b, const char *s)
@@ -299,7 +285,7 @@ build_warnings(struct rw *rw)
 	buf_adds(wp, "\r\n");
 	buf_adds(wh, "<div style=\"border:2px solid #c00;padding:4px\">"
 	    "<b>");
-	html_escape(wh, cf->warning_text);
+	buf_add_html(wh, cf->warning_text);
 	buf_adds(wh, "</b><br>\r\n");
 	for (i = 0; i < rw->ne; i++) {
 		const struct edit *e = &rw->e[i];
@@ -329,7 +315,7 @@ build_warnings(struct rw *rw)
 		safe_line(wp, line.data);
 		buf_adds(wp, "\r\n");
 		buf_adds(wh, "- ");
-		html_escape(wh, line.data);
+		buf_add_html(wh, line.data);
 		buf_adds(wh, "<br>\r\n");
 		/* The decision line has room for a few; count the rest. */
 		if (rw->res->summary.len > SUMMARY_MAX) {

@@ -341,31 +341,6 @@ sc_template_put(const struct sc_template *t, enum sc_tkey k,
 
 /* ---- escaping ---- */
 
-void
-sc_html_escape(struct buf *out, const char *s)
-{
-	for (; *s != '\0'; s++)
-		switch (*s) {
-		case '&':
-			buf_adds(out, "&amp;");
-			break;
-		case '<':
-			buf_adds(out, "&lt;");
-			break;
-		case '>':
-			buf_adds(out, "&gt;");
-			break;
-		case '"':
-			buf_adds(out, "&quot;");
-			break;
-		case '\'':
-			buf_adds(out, "&#39;");
-			break;
-		default:
-			buf_addc(out, *s);
-		}
-}
-
 /* Percent-encodes every byte of s but ASCII letters and digits. */
 static void
 pct(struct buf *out, const char *s)
@@ -592,17 +567,17 @@ html_entry(const struct sc_digest *d, const struct sc_digest_entry *e,
 
 	buf_printf(out, "<tr><td style=\"%s\">\n<div style=\"font-weight:"
 	    "bold\">", ST_CELL);
-	sc_html_escape(out, e->subject);
+	buf_add_html(out, e->subject);
 	buf_adds(out, "</div>\n<div>");
-	sc_html_escape(out, sc_template_get(d->t, SC_T_FROM));
+	buf_add_html(out, sc_template_get(d->t, SC_T_FROM));
 	buf_adds(out, ": ");
-	sc_html_escape(out, e->from);
+	buf_add_html(out, e->from);
 	buf_adds(out, "</div>\n<div>");
-	sc_html_escape(out, sc_template_get(d->t, SC_T_DATE));
+	buf_add_html(out, sc_template_get(d->t, SC_T_DATE));
 	buf_adds(out, ": ");
-	sc_html_escape(out, e->when);
+	buf_add_html(out, e->when);
 	buf_adds(out, "</div>\n<div>");
-	sc_html_escape(out, sc_template_get(d->t, SC_T_SCORE));
+	buf_add_html(out, sc_template_get(d->t, SC_T_SCORE));
 	buf_adds(out, ": ");
 	if (e->pct >= 0 && e->pct < 1e6)
 		buf_printf(out, "<span style=\"%s\"><span style=\"%s;width:"
@@ -610,15 +585,15 @@ html_entry(const struct sc_digest *d, const struct sc_digest_entry *e,
 	sc_template_put(d->t, SC_T_SCORE_OF, &sv, 1, &s);
 	if (e->builtin)
 		buf_printf(&s, " %s", sc_template_get(d->t, SC_T_BUILTIN));
-	sc_html_escape(out, s.data ? s.data : "");
+	buf_add_html(out, s.data ? s.data : "");
 	buf_adds(out, "</div>\n<div><a style=\"" ST_BTN "\" href=\"");
 	buf_reset(&s);
 	entry_link(d, e, &s);
-	sc_html_escape(out, s.data ? s.data : "");
+	buf_add_html(out, s.data ? s.data : "");
 	buf_adds(out, "\">");
-	sc_html_escape(out, sc_template_get(d->t, SC_T_RELEASE));
+	buf_add_html(out, sc_template_get(d->t, SC_T_RELEASE));
 	buf_printf(out, "</a></div>\n<div style=\"%s\">[", ST_IDENT);
-	sc_html_escape(out, e->ident);
+	buf_add_html(out, e->ident);
 	buf_adds(out, "]</div>\n</td></tr>\n");
 	buf_free(&s);
 }
@@ -657,9 +632,9 @@ html_all(const struct sc_digest *d, struct buf *out)
 		mailto_group(&l, d->robot, s.data ? s.data : "", ids, from,
 		    ends[g]);
 		buf_adds(out, "<a style=\"" ST_BTN "\" href=\"");
-		sc_html_escape(out, l.data ? l.data : "");
+		buf_add_html(out, l.data ? l.data : "");
 		buf_adds(out, "\">");
-		sc_html_escape(out, s.data ? s.data : "");
+		buf_add_html(out, s.data ? s.data : "");
 		buf_adds(out, "</a>\n");
 		from = ends[g];
 	}
@@ -688,17 +663,17 @@ sc_digest_html(const struct sc_digest *d, const char *title,
 	buf_adds(out, "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8"
 	    "\">\n<meta name=\"viewport\" content=\"width=device-width, "
 	    "initial-scale=1\">\n<title>");
-	sc_html_escape(out, title);
+	buf_add_html(out, title);
 	buf_adds(out, "</title>\n</head>\n<body style=\"" ST_BODY "\">\n<p>");
 	sc_template_put(d->t, d->n == 1 ? SC_T_INTRO_ONE : SC_T_INTRO, v, 2,
 	    &t);
-	sc_html_escape(out, t.data ? t.data : "");
+	buf_add_html(out, t.data ? t.data : "");
 	buf_adds(out, "</p>\n");
 	for (i = 0; i < sizeof(paras) / sizeof(paras[0]); i++) {
 		buf_reset(&t);
 		sc_template_put(d->t, paras[i], v + 2, 1, &t);
 		buf_adds(out, "<p>");
-		sc_html_escape(out, t.data ? t.data : "");
+		buf_add_html(out, t.data ? t.data : "");
 		buf_adds(out, "</p>\n");
 	}
 	if (d->n > 1 && html_all(d, out) == -1) {
@@ -710,7 +685,7 @@ sc_digest_html(const struct sc_digest *d, const char *title,
 	for (i = 0; i < d->n; i++)
 		html_entry(d, &d->e[i], out);
 	buf_adds(out, "</table>\n<p style=\"font-size:13px;color:#555555\">");
-	sc_html_escape(out, sc_template_get(d->t, SC_T_NOTE));
+	buf_add_html(out, sc_template_get(d->t, SC_T_NOTE));
 	buf_adds(out, "</p>\n</body>\n</html>\n");
 	buf_free(&t);
 	return out->data == NULL ? -1 : 0;

@@ -413,8 +413,6 @@ int	 sc_digest_text(const struct sc_digest *, struct buf *out);
  */
 int	 sc_digest_html(const struct sc_digest *, const char *title,
 	    struct buf *out);
-/* s with & < > " ' as character references, into out. */
-void	 sc_html_escape(struct buf *out, const char *s);
 /* "mailto:ADDR?subject=S&body=B", all but letters and digits %-encoded. */
 void	 sc_mailto(struct buf *out, const char *addr, const char *subject,
 	    const char *body);

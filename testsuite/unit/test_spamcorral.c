@@ -1128,7 +1128,7 @@ test_html_escape(void **state)
 			in[i] = alpha[(size_t)random() % (sizeof(alpha) - 1)];
 		in[k] = '\0';
 		buf_reset(&b);
-		sc_html_escape(&b, in);
+		buf_add_html(&b, in);
 		buf_addc(&b, '\0');
 		assert_null(strpbrk(b.data, "<>\"'"));
 		for (i = 0; b.data[i] != '\0'; i++)
